@@ -1,0 +1,209 @@
+//! Loading a component as actor code: compile (or fetch from the cache),
+//! read its protocol, and link it once into an `InstancePre` from which
+//! every incarnation is instantiated.
+
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+use tracing::{info, instrument};
+use wasmtime::component::{InstancePre, Linker};
+
+use super::data::ActorData;
+use super::host_api;
+use crate::engine::{Engine, EngineError, EngineKind};
+use crate::protocol::{Exports, Protocol, ProtocolError, TROUPE_API_VERSION};
+
+/// Why a component cannot be loaded as an actor.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file cannot be read.
+    #[error("cannot read component `{path}`: {error}")]
+    Io {
+        /// The path.
+        path: String,
+        /// The OS error.
+        error: std::io::Error,
+    },
+    /// Not a valid component.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// Not usable as an actor.
+    #[error("`{what}` cannot be an actor: {error}")]
+    Protocol {
+        /// The component.
+        what: String,
+        /// Why.
+        error: ProtocolError,
+    },
+    /// It imports something this host does not provide.
+    #[error(
+        "`{what}` cannot be linked: {detail}. This host provides WASI 0.2 (wasi:cli, wasi:clocks, \
+         wasi:filesystem, wasi:io, wasi:random, wasi:sockets) and troupe:actor/host@{TROUPE_API_VERSION}"
+    )]
+    Imports {
+        /// The component.
+        what: String,
+        /// wasmtime's explanation, naming the import.
+        detail: String,
+    },
+}
+
+/// Compiles and links components for actors. One per host.
+pub struct Loader {
+    engine: Engine,
+    linkers: [OnceLock<Linker<ActorData>>; 2],
+}
+
+impl Loader {
+    /// A loader over `engine`.
+    pub fn new(engine: Engine) -> Self {
+        Self {
+            engine,
+            linkers: [OnceLock::new(), OnceLock::new()],
+        }
+    }
+
+    /// The engine components are compiled for.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    fn linker(&self, kind: EngineKind) -> Result<&Linker<ActorData>, LoadError> {
+        let slot = &self.linkers[kind.index()];
+        if let Some(linker) = slot.get() {
+            return Ok(linker);
+        }
+        let engine = self.engine.wasmtime(kind)?;
+        let linker = host_api::linker(engine)
+            .map_err(|e| EngineError::Config(format!("cannot define the host API: {e:#}")))?;
+        Ok(slot.get_or_init(|| linker))
+    }
+
+    /// Reads and loads the component at `path`, naming it `name`.
+    ///
+    /// # Errors
+    ///
+    /// A [`LoadError`] naming the file and the problem.
+    pub fn load_file(
+        &self,
+        name: &str,
+        path: &Path,
+        version: Option<String>,
+    ) -> Result<ActorComponent, LoadError> {
+        let bytes = std::fs::read(path).map_err(|error| LoadError::Io {
+            path: path.display().to_string(),
+            error,
+        })?;
+        self.load(name, &path.display().to_string(), bytes, version)
+    }
+
+    /// Loads a component from its bytes. `source` names it in errors.
+    ///
+    /// # Errors
+    ///
+    /// A [`LoadError`] naming the component and the problem.
+    #[instrument(skip_all, fields(component = name, bytes = bytes.len()))]
+    pub fn load(
+        &self,
+        name: &str,
+        source: &str,
+        bytes: Vec<u8>,
+        version: Option<String>,
+    ) -> Result<ActorComponent, LoadError> {
+        let started = std::time::Instant::now();
+        let hash = blake3::hash(&bytes);
+        let component = ActorComponent {
+            name: name.to_string(),
+            source: source.to_string(),
+            version,
+            size: bytes.len(),
+            hash,
+            protocol: OnceLock::new(),
+            bytes: Arc::from(bytes),
+            compiled: [OnceLock::new(), OnceLock::new()],
+        };
+        component.compiled(self, EngineKind::Epoch)?;
+        info!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "component loaded"
+        );
+        Ok(component)
+    }
+}
+
+/// A compiled, linked component: the code of one or more actors.
+pub struct ActorComponent {
+    /// The name spawners use for it.
+    pub name: String,
+    /// Where it came from (a path), for messages.
+    pub source: String,
+    /// Its version, from the manifest, if any.
+    pub version: Option<String>,
+    /// Size of the component in bytes.
+    pub size: usize,
+    /// Content hash of the component bytes.
+    pub hash: blake3::Hash,
+    protocol: OnceLock<Protocol>,
+    bytes: Arc<[u8]>,
+    compiled: [OnceLock<Compiled>; 2],
+}
+
+impl std::fmt::Debug for ActorComponent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActorComponent")
+            .field("name", &self.name)
+            .field("source", &self.source)
+            .field("hash", &self.short_hash())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A component compiled and linked for one engine kind.
+pub(crate) struct Compiled {
+    pub pre: InstancePre<ActorData>,
+    pub exports: Exports,
+}
+
+impl ActorComponent {
+    /// Its message protocol.
+    pub fn protocol(&self) -> &Protocol {
+        self.protocol
+            .get()
+            .expect("a loaded component has its protocol")
+    }
+
+    /// First 12 hex digits of the content hash.
+    pub fn short_hash(&self) -> String {
+        self.hash.to_hex()[..12].to_string()
+    }
+
+    /// Compiled and linked for `kind`, doing so now if needed.
+    pub(crate) fn compiled(
+        &self,
+        loader: &Loader,
+        kind: EngineKind,
+    ) -> Result<&Compiled, LoadError> {
+        let slot = &self.compiled[kind.index()];
+        if let Some(c) = slot.get() {
+            return Ok(c);
+        }
+        let engine = loader.engine.wasmtime(kind)?;
+        let component = loader
+            .engine
+            .compile(&self.source, &self.bytes, &self.hash, kind)?;
+        let (protocol, exports) =
+            Protocol::of(&component, engine).map_err(|error| LoadError::Protocol {
+                what: self.source.clone(),
+                error,
+            })?;
+        let linker = loader.linker(kind)?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::Imports {
+                what: self.source.clone(),
+                detail: format!("{e:#}"),
+            })?;
+        let _ = self.protocol.set(protocol);
+        Ok(slot.get_or_init(|| Compiled { pre, exports }))
+    }
+}

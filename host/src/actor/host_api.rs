@@ -1,0 +1,273 @@
+//! The `troupe:actor/host` interface, as the host implements it for guests,
+//! and the linker every actor component is linked against (WASI 0.2 plus
+//! this API).
+//!
+//! Nothing a guest passes here can hurt the host: addresses and messages
+//! are validated and type-checked, text is truncated before it reaches the
+//! log, and every quota (children, timers) is enforced. Errors are returned
+//! to the guest as `troupe:actor/types.error` values, never as traps.
+
+use std::time::Duration;
+
+use tracing::{Level as TraceLevel, event};
+use wasmtime::component::{HasSelf, Linker};
+
+use super::data::ActorData;
+use super::{ActorRef, SpawnError};
+use crate::message::{Address, CallError, DEFAULT_ASK_TIMEOUT, DeadLetterReason};
+use crate::protocol::MessageError;
+
+pub(crate) mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "troupe:actor/actor",
+        imports: { default: async | trappable },
+        exports: { default: async },
+    });
+}
+
+use bindings::troupe::actor::host;
+use bindings::troupe::actor::types::{self, Error, Level};
+
+pub use bindings::troupe::actor::types::State as Snapshot;
+
+/// Longest delay `send-after` accepts: 30 days.
+pub const MAX_TIMER_DELAY: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
+/// Longest log message forwarded; longer ones are truncated.
+pub const MAX_LOG_BYTES: usize = 4096;
+
+/// The linker every actor component is instantiated through.
+pub(crate) fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<ActorData>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    bindings::Actor::add_to_linker::<ActorData, HasSelf<ActorData>>(&mut linker, |d| d)?;
+    Ok(linker)
+}
+
+impl From<CallError> for Error {
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::UnknownAddress(a) => Error::UnknownAddress(a.to_string()),
+            CallError::MailboxFull(a) => Error::MailboxFull(a.to_string()),
+            CallError::BadMessage(MessageError::TooLarge { size, .. }) => Error::TooLarge(size),
+            CallError::BadMessage(m) => Error::BadMessage(m.to_string()),
+            CallError::ReplyTooLarge { size, .. } => Error::TooLarge(size),
+            CallError::Timeout(_) => Error::Timeout,
+            CallError::ActorFailed { failure, .. } => Error::ActorFailed(failure.to_string()),
+            CallError::Stopped(a) => Error::Stopped(a.to_string()),
+            CallError::Cycle(chain) => {
+                Error::Cycle(chain.into_iter().map(|a| a.to_string()).collect())
+            }
+        }
+    }
+}
+
+impl From<SpawnError> for Error {
+    fn from(e: SpawnError) -> Self {
+        match e {
+            SpawnError::NameTaken(a) => Error::NameTaken(a.to_string()),
+            SpawnError::InvalidName(m) => Error::InvalidArgument(m),
+            SpawnError::UnknownComponent { name, .. } => Error::UnknownComponent(name),
+            SpawnError::Quota(m) => Error::QuotaExceeded(m),
+            other => Error::SpawnFailed(other.to_string()),
+        }
+    }
+}
+
+impl ActorData {
+    fn target(&self, to: &str) -> Result<ActorRef, Error> {
+        self.system
+            .lookup(to)
+            .ok_or_else(|| Error::UnknownAddress(to.to_string()))
+    }
+
+    /// Is `target` this actor or one of its descendants?
+    fn owns(&self, target: &ActorRef) -> bool {
+        let me = self.me.address();
+        let mut cursor = Some(target.clone());
+        // Bounded walk: a parent chain cannot be longer than the number of
+        // live actors, but never trust a loop without a bound.
+        for _ in 0..10_000 {
+            let Some(actor) = cursor else { return false };
+            if actor.address() == me {
+                return true;
+            }
+            cursor = actor.parent().and_then(|p| self.system.lookup(p.as_str()));
+        }
+        false
+    }
+}
+
+impl types::Host for ActorData {}
+
+impl host::Host for ActorData {
+    async fn self_address(&mut self) -> wasmtime::Result<String> {
+        Ok(self.me.address().to_string())
+    }
+
+    async fn tell(&mut self, to: String, message: String) -> wasmtime::Result<Result<(), Error>> {
+        let target = match self.target(&to) {
+            Ok(t) => t,
+            Err(e) => return Ok(Err(e)),
+        };
+        let result = target
+            .parse(&message)
+            .map_err(CallError::from)
+            .and_then(|call| target.tell(call, Some(self.me.address().clone())));
+        Ok(result.map_err(Error::from))
+    }
+
+    async fn ask(
+        &mut self,
+        to: String,
+        message: String,
+        timeout_ms: u32,
+    ) -> wasmtime::Result<Result<String, Error>> {
+        let target = match self.target(&to) {
+            Ok(t) => t,
+            Err(e) => return Ok(Err(e)),
+        };
+        let call = match target.parse(&message) {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(CallError::from(e).into())),
+        };
+        let timeout = match timeout_ms {
+            0 => DEFAULT_ASK_TIMEOUT,
+            ms => Duration::from_millis(ms.into()),
+        };
+        let chain = self.chain_for_ask();
+        let reply = target
+            .ask(call, Some(self.me.address().clone()), Some(chain), timeout)
+            .await;
+        Ok(match reply {
+            Ok(None) => Ok(String::new()),
+            Ok(Some(val)) => Ok(val.to_wave()?),
+            Err(e) => Err(e.into()),
+        })
+    }
+
+    async fn spawn(
+        &mut self,
+        component: String,
+        name: Option<String>,
+        config: Vec<(String, String)>,
+    ) -> wasmtime::Result<Result<String, Error>> {
+        let system = self.system.clone();
+        let me = self.me.clone();
+        Ok(system
+            .spawn_child(&me, &component, name, config)
+            .await
+            .map(|child| child.address().to_string())
+            .map_err(Error::from))
+    }
+
+    async fn stop(&mut self, address: String) -> wasmtime::Result<Result<(), Error>> {
+        let target = match self.target(&address) {
+            Ok(t) => t,
+            Err(e) => return Ok(Err(e)),
+        };
+        if !self.owns(&target) {
+            return Ok(Err(Error::InvalidArgument(format!(
+                "`{address}` is not this actor or one of its descendants; an actor may stop only its own subtree"
+            ))));
+        }
+        target.stop();
+        Ok(Ok(()))
+    }
+
+    async fn send_after(
+        &mut self,
+        delay_ms: u64,
+        message: String,
+    ) -> wasmtime::Result<Result<u64, Error>> {
+        let delay = Duration::from_millis(delay_ms);
+        if delay > MAX_TIMER_DELAY {
+            return Ok(Err(Error::InvalidArgument(format!(
+                "delay of {delay_ms} ms exceeds the maximum of {} ms (30 days)",
+                MAX_TIMER_DELAY.as_millis()
+            ))));
+        }
+        let call = match self.me.parse(&message) {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(CallError::from(e).into())),
+        };
+        let me = self.me.clone();
+        let system = self.system.clone();
+        let id = self.me.add_timer(|id| {
+            let fire = async move {
+                tokio::time::sleep(delay).await;
+                me.remove_timer(id, false);
+                let name = me.component().protocol().function(call.func).name.clone();
+                match me.tell(call, Some(me.address().clone())) {
+                    Ok(()) => {}
+                    Err(CallError::MailboxFull(_)) => {
+                        system.dead_letter(me.address(), &name, DeadLetterReason::MailboxFull)
+                    }
+                    Err(_) => {
+                        system.dead_letter(me.address(), &name, DeadLetterReason::UnknownAddress)
+                    }
+                }
+            };
+            tokio::spawn(fire).abort_handle()
+        });
+        Ok(id.ok_or_else(|| {
+            Error::QuotaExceeded(format!(
+                "`{}` already has {} pending timers (`max-timers`)",
+                self.me.address(),
+                self.me.limits().max_timers
+            ))
+        }))
+    }
+
+    async fn cancel_timer(&mut self, id: u64) -> wasmtime::Result<bool> {
+        Ok(self.me.remove_timer(id, true))
+    }
+
+    async fn log(
+        &mut self,
+        level: Level,
+        message: String,
+        fields: Vec<(String, String)>,
+    ) -> wasmtime::Result<()> {
+        let message = clip(&message, MAX_LOG_BYTES);
+        let mut rendered = String::new();
+        for (k, v) in fields.iter().take(32) {
+            if rendered.len() > MAX_LOG_BYTES {
+                break;
+            }
+            rendered.push_str(&format!("{}={:?} ", clip(k, 64), clip(v, 256)));
+        }
+        let actor: &Address = self.me.address();
+        let fields = rendered.trim_end();
+        match level {
+            Level::Trace => {
+                event!(target: "troupe::guest", TraceLevel::TRACE, %actor, fields, "{message}")
+            }
+            Level::Debug => {
+                event!(target: "troupe::guest", TraceLevel::DEBUG, %actor, fields, "{message}")
+            }
+            Level::Info => {
+                event!(target: "troupe::guest", TraceLevel::INFO, %actor, fields, "{message}")
+            }
+            Level::Warn => {
+                event!(target: "troupe::guest", TraceLevel::WARN, %actor, fields, "{message}")
+            }
+            Level::Error => {
+                event!(target: "troupe::guest", TraceLevel::ERROR, %actor, fields, "{message}")
+            }
+        }
+        Ok(())
+    }
+}
+
+fn clip(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}

@@ -1,0 +1,258 @@
+//! One incarnation of an actor: a `Store`, the component instance in it,
+//! and the calls into it, each under a fresh CPU budget.
+//!
+//! # CPU budget and fair slicing
+//!
+//! The epoch ticker advances the engine's epoch every tick (1 ms by
+//! default). Before each call the store's deadline is armed one tick ahead
+//! and `ticks_left` is set to the message's budget. Each time the guest
+//! crosses a tick the callback either spends one tick and *yields* to tokio
+//! (so a busy actor shares its worker thread with the others), or, with the
+//! budget spent, interrupts the guest. Time the guest spends suspended in a
+//! host call (an ask) crosses at most one tick check, so waiting is nearly
+//! free. A fuel budget, when set, is refilled before each call as well.
+
+use std::sync::Arc;
+
+use wasmtime::component::{Func, TypedFunc, Val};
+use wasmtime::{Store, UpdateDeadline};
+
+use super::component::Loader;
+use super::data::ActorData;
+use super::host_api::Snapshot;
+use super::{ActorRef, ActorSpec, ActorSystem};
+use crate::engine::{EngineKind, Failure, FailureKind, MemoryLimiter};
+use crate::message::Address;
+use crate::protocol::Call;
+
+type InitFunc = TypedFunc<(Vec<(String, String)>,), (Result<(), String>,)>;
+type SnapshotFunc = TypedFunc<(), (Snapshot,)>;
+type RestoreFunc = TypedFunc<(Snapshot,), (Result<(), String>,)>;
+
+/// A live instance of an actor's component.
+pub(crate) struct Incarnation {
+    store: Store<ActorData>,
+    /// Protocol functions, in protocol order, with their result arity.
+    funcs: Vec<(Func, usize)>,
+    init: Option<InitFunc>,
+    snapshot: Option<SnapshotFunc>,
+    restore: Option<RestoreFunc>,
+    deadline_ticks: u64,
+    fuel: Option<u64>,
+}
+
+impl Incarnation {
+    /// Instantiates the actor's current component in a new store.
+    pub async fn instantiate(
+        spec: &ActorSpec,
+        me: &ActorRef,
+        system: &Arc<dyn ActorSystem>,
+        loader: &Loader,
+    ) -> Result<Self, Failure> {
+        let kind = if spec.limits.fuel.is_some() {
+            EngineKind::Metered
+        } else {
+            EngineKind::Epoch
+        };
+        let component = me.component();
+        let compiled = component
+            .compiled(loader, kind)
+            .map_err(|e| Failure::new(FailureKind::Instantiate, e.to_string()))?;
+        let engine = loader
+            .engine()
+            .wasmtime(kind)
+            .map_err(|e| Failure::new(FailureKind::Instantiate, e.to_string()))?;
+        let wasi = spec
+            .grants
+            .wasi_ctx(me.address())
+            .map_err(|e| Failure::new(FailureKind::Instantiate, e.to_string()))?;
+        let data = ActorData {
+            wasi,
+            table: Default::default(),
+            limiter: MemoryLimiter::new(&spec.limits),
+            me: me.clone(),
+            system: system.clone(),
+            ticks_left: 0,
+            waiting: None,
+        };
+        let mut store = Store::new(engine, data);
+        store.limiter(|d| &mut d.limiter);
+        store.epoch_deadline_callback(|mut cx| {
+            let data = cx.data_mut();
+            if data.ticks_left == 0 {
+                return Ok(UpdateDeadline::Interrupt);
+            }
+            data.ticks_left -= 1;
+            Ok(UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(tokio::task::yield_now()),
+            ))
+        });
+        let mut inc = Incarnation {
+            store,
+            funcs: Vec::new(),
+            init: None,
+            snapshot: None,
+            restore: None,
+            deadline_ticks: loader.engine().ticks(spec.limits.deadline),
+            fuel: spec.limits.fuel,
+        };
+        inc.arm(None);
+        let instance = compiled
+            .pre
+            .instantiate_async(&mut inc.store)
+            .await
+            .map_err(|e| {
+                let failure = Failure::from_wasm_error(&e);
+                if failure.kind == FailureKind::HostCall {
+                    Failure {
+                        kind: FailureKind::Instantiate,
+                        ..failure
+                    }
+                } else {
+                    failure.during(FailureKind::Instantiate)
+                }
+            })?;
+        let missing = |what: &str| {
+            Failure::new(
+                FailureKind::Instantiate,
+                format!("export `{what}` vanished"),
+            )
+        };
+        for (index, f) in compiled
+            .exports
+            .funcs
+            .iter()
+            .zip(component.protocol().functions())
+        {
+            let func = instance
+                .get_func(&mut inc.store, index)
+                .ok_or_else(|| missing(&f.name))?;
+            inc.funcs.push((func, usize::from(f.result.is_some())));
+        }
+        let lifecycle = &compiled.exports.lifecycle;
+        let typed = |e: wasmtime::Error| Failure::new(FailureKind::Instantiate, format!("{e:#}"));
+        if let Some(index) = &lifecycle.init {
+            inc.init = Some(
+                instance
+                    .get_typed_func(&mut inc.store, index)
+                    .map_err(typed)?,
+            );
+        }
+        if let (Some(snap), Some(rest)) = (&lifecycle.snapshot, &lifecycle.restore) {
+            inc.snapshot = Some(
+                instance
+                    .get_typed_func(&mut inc.store, snap)
+                    .map_err(typed)?,
+            );
+            inc.restore = Some(
+                instance
+                    .get_typed_func(&mut inc.store, rest)
+                    .map_err(typed)?,
+            );
+        }
+        inc.settle(me);
+        Ok(inc)
+    }
+
+    /// Does the component export `snapshot` and `restore`?
+    pub fn persistent(&self) -> bool {
+        self.snapshot.is_some()
+    }
+
+    /// Arms the CPU budget for one call.
+    fn arm(&mut self, waiting: Option<Arc<[Address]>>) {
+        let data = self.store.data_mut();
+        data.ticks_left = self.deadline_ticks;
+        data.waiting = waiting;
+        self.store.set_epoch_deadline(1);
+        if let Some(fuel) = self.fuel {
+            // Cannot fail: fuel is enabled on the metered engine this store
+            // was created on whenever `self.fuel` is set.
+            let _ = self.store.set_fuel(fuel);
+        }
+    }
+
+    /// Accounts for the call just made: fuel burnt, memory in use.
+    fn settle(&mut self, me: &ActorRef) {
+        if let Some(budget) = self.fuel {
+            let left = self.store.get_fuel().unwrap_or(0);
+            me.stats().add_fuel(budget.saturating_sub(left));
+        }
+        let limiter = &self.store.data().limiter;
+        me.stats().set_memory(limiter.used(), limiter.peak());
+    }
+
+    /// Calls `init(config)`, if exported.
+    pub async fn init(
+        &mut self,
+        me: &ActorRef,
+        config: &[(String, String)],
+    ) -> Result<(), Failure> {
+        let Some(init) = self.init.clone() else {
+            return Ok(());
+        };
+        self.arm(None);
+        let result = init.call_async(&mut self.store, (config.to_vec(),)).await;
+        self.settle(me);
+        match result {
+            Ok((Ok(()),)) => Ok(()),
+            Ok((Err(msg),)) => Err(Failure::new(FailureKind::Init, msg)),
+            Err(e) => Err(Failure::from_wasm_error(&e).during(FailureKind::Init)),
+        }
+    }
+
+    /// Calls `restore(state)`. The caller checks [`Self::persistent`].
+    pub async fn restore(&mut self, me: &ActorRef, state: &Snapshot) -> Result<(), Failure> {
+        let Some(restore) = self.restore.clone() else {
+            return Err(Failure::new(
+                FailureKind::Restore,
+                "the component does not export `restore`",
+            ));
+        };
+        self.arm(None);
+        let result = restore.call_async(&mut self.store, (state.clone(),)).await;
+        self.settle(me);
+        match result {
+            Ok((Ok(()),)) => Ok(()),
+            Ok((Err(msg),)) => Err(Failure::new(FailureKind::Restore, msg)),
+            Err(e) => Err(Failure::from_wasm_error(&e).during(FailureKind::Restore)),
+        }
+    }
+
+    /// Calls `snapshot()`, if exported.
+    pub async fn snapshot(&mut self, me: &ActorRef) -> Result<Option<Snapshot>, Failure> {
+        let Some(snapshot) = self.snapshot.clone() else {
+            return Ok(None);
+        };
+        self.arm(None);
+        let result = snapshot.call_async(&mut self.store, ()).await;
+        self.settle(me);
+        match result {
+            Ok((state,)) => Ok(Some(state)),
+            Err(e) => Err(Failure::from_wasm_error(&e)),
+        }
+    }
+
+    /// Handles one message.
+    pub async fn handle(
+        &mut self,
+        me: &ActorRef,
+        call: &Call,
+        waiting: Option<Arc<[Address]>>,
+    ) -> Result<Option<Val>, Failure> {
+        let (func, arity) = self.funcs[call.func as usize];
+        let mut results = [Val::Bool(false)];
+        self.arm(waiting);
+        let outcome = func
+            .call_async(&mut self.store, &call.args, &mut results[..arity])
+            .await;
+        self.settle(me);
+        match outcome {
+            Ok(()) => {
+                Ok((arity == 1).then(|| std::mem::replace(&mut results[0], Val::Bool(false))))
+            }
+            Err(e) => Err(Failure::from_wasm_error(&e)),
+        }
+    }
+}

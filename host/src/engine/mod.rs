@@ -1,0 +1,348 @@
+//! The engine layer: wasmtime configuration, compilation (with an on-disk
+//! cache), the epoch ticker, per-store resource limits and the
+//! classification of failures that leave wasm.
+//!
+//! Nothing here knows about actors. The layer narrows wasmtime to the
+//! features troupe uses, the way Spin's `spin-core` does: the component
+//! model with the synchronous ABI (`concurrency_support(false)`, which makes
+//! every call 3-4x cheaper), async stores (so that a guest waiting on an ask
+//! suspends a fiber, not a thread), epoch interruption for deadlines and fair
+//! time slicing, and the pooling allocator for cheap instantiation.
+//!
+//! Fuel metering changes the generated code, so it lives in a second
+//! wasmtime engine that is created only when some actor asks for a fuel
+//! budget: actors without one run on code that pays nothing for fuel.
+
+mod cache;
+mod epoch;
+mod failure;
+mod limits;
+
+pub use cache::CompileCache;
+pub use failure::{Failure, FailureKind};
+pub use limits::{ActorLimits, LimitsError, MemoryLimiter};
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use tracing::instrument;
+use wasmtime::component::Component;
+use wasmtime::{Config, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
+
+/// How often the epoch ticker advances every engine's epoch.
+///
+/// Deadlines and time slices are counted in ticks of this length, so it is
+/// the resolution of both. 1 ms keeps a runaway actor's slice short enough
+/// that its neighbours on the same thread barely notice it, and costs one
+/// thread wake-up per millisecond.
+pub const DEFAULT_EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// Default number of actor instances the pooling allocator has room for.
+pub const DEFAULT_MAX_INSTANCES: u32 = 10_000;
+
+/// Default ceiling on any one linear memory, and the size of a pool slot.
+pub const DEFAULT_MAX_MEMORY_BYTES: u64 = 512 << 20;
+
+/// Which wasmtime engine a component is compiled for.
+///
+/// The two differ only in fuel metering, which is a code-generation choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EngineKind {
+    /// Epoch interruption only: deadlines and time slicing, no fuel.
+    Epoch,
+    /// Epoch interruption plus fuel metering, for actors with a fuel budget.
+    Metered,
+}
+
+impl EngineKind {
+    pub(crate) fn index(self) -> usize {
+        match self {
+            EngineKind::Epoch => 0,
+            EngineKind::Metered => 1,
+        }
+    }
+
+    fn cache_tag(self) -> &'static str {
+        match self {
+            EngineKind::Epoch => "epoch",
+            EngineKind::Metered => "fuel",
+        }
+    }
+}
+
+/// Errors from building an engine or compiling a component.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The configuration was rejected by wasmtime (for example the pool
+    /// does not fit in the address space).
+    #[error("invalid engine configuration: {0}")]
+    Config(String),
+    /// The bytes are a core wasm module, not a component.
+    #[error(
+        "{what} is a core WebAssembly module, not a component; troupe runs components: build for \
+         wasm32-wasip2, or wrap the module with `wasm-tools component new`"
+    )]
+    CoreModule {
+        /// What was being loaded (usually a path).
+        what: String,
+    },
+    /// The bytes are not WebAssembly at all, or are truncated or invalid.
+    #[error("{what} is not a valid WebAssembly component: {reason}")]
+    Invalid {
+        /// What was being loaded (usually a path).
+        what: String,
+        /// wasmtime's explanation.
+        reason: String,
+    },
+}
+
+/// Engine policy, validated when the engine is built.
+///
+/// Every setting has a default suited to a host with thousands of small
+/// actors; see each setter.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    max_instances: u32,
+    max_memory_bytes: u64,
+    epoch_tick: Duration,
+    cache_dir: Option<PathBuf>,
+    max_wasm_stack: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            max_instances: DEFAULT_MAX_INSTANCES,
+            max_memory_bytes: DEFAULT_MAX_MEMORY_BYTES,
+            epoch_tick: DEFAULT_EPOCH_TICK,
+            cache_dir: CompileCache::default_dir(),
+            // Half of wasmtime's default async stack (2 MiB) is left for
+            // host calls made from wasm.
+            max_wasm_stack: 1 << 20,
+        }
+    }
+}
+
+impl EngineConfig {
+    /// A configuration with every default.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The number of component instances (live actors) the pooling
+    /// allocator reserves room for. Spawning beyond it fails with a clear
+    /// error rather than exhausting memory.
+    ///
+    /// By default this is [`DEFAULT_MAX_INSTANCES`]. Each slot reserves
+    /// address space (not memory) of `max_memory_bytes` per linear memory.
+    pub fn max_instances(&mut self, n: u32) -> &mut Self {
+        self.max_instances = n;
+        self
+    }
+
+    /// The largest any one linear memory may ever grow, whatever an actor's
+    /// own limit says. It is also the address-space reservation of each pool
+    /// slot, so lowering it lets more instances fit.
+    ///
+    /// By default this is [`DEFAULT_MAX_MEMORY_BYTES`] (512 MiB).
+    pub fn max_memory_bytes(&mut self, bytes: u64) -> &mut Self {
+        self.max_memory_bytes = bytes;
+        self
+    }
+
+    /// The epoch tick: resolution of deadlines and length of a time slice.
+    ///
+    /// By default this is [`DEFAULT_EPOCH_TICK`] (1 ms).
+    pub fn epoch_tick(&mut self, tick: Duration) -> &mut Self {
+        self.epoch_tick = tick;
+        self
+    }
+
+    /// Where compiled components are cached, or `None` to compile every
+    /// time. By default `$XDG_CACHE_HOME/troupe` (or `~/.cache/troupe`).
+    pub fn cache_dir(&mut self, dir: Option<PathBuf>) -> &mut Self {
+        self.cache_dir = dir;
+        self
+    }
+
+    /// The epoch tick this configuration uses.
+    pub fn get_epoch_tick(&self) -> Duration {
+        self.epoch_tick
+    }
+
+    /// The instance pool size this configuration uses.
+    pub fn get_max_instances(&self) -> u32 {
+        self.max_instances
+    }
+
+    /// The per-memory ceiling this configuration uses.
+    pub fn get_max_memory_bytes(&self) -> u64 {
+        self.max_memory_bytes
+    }
+
+    /// Builds the engine and starts its epoch ticker.
+    ///
+    /// # Errors
+    ///
+    /// [`EngineError::Config`] if a value is out of range or wasmtime
+    /// cannot reserve the pool.
+    pub fn build(&self) -> Result<Engine, EngineError> {
+        if self.max_instances == 0 {
+            return Err(EngineError::Config(
+                "max_instances must be at least 1".into(),
+            ));
+        }
+        if self.epoch_tick.is_zero() {
+            return Err(EngineError::Config("epoch_tick must be positive".into()));
+        }
+        if self.max_memory_bytes < 64 * 1024 {
+            return Err(EngineError::Config(
+                "max_memory_bytes must be at least one wasm page (65536)".into(),
+            ));
+        }
+        let epoch = self.wasmtime_engine(EngineKind::Epoch)?;
+        let inner = Arc::new(EngineInner {
+            config: self.clone(),
+            engines: [OnceLock::from(epoch.clone()), OnceLock::new()],
+            cache: self.cache_dir.clone().map(CompileCache::new),
+        });
+        epoch::spawn_ticker(Arc::downgrade(&inner), self.epoch_tick)
+            .map_err(|e| EngineError::Config(format!("cannot start the epoch ticker: {e}")))?;
+        Ok(Engine { inner })
+    }
+
+    fn wasmtime_engine(&self, kind: EngineKind) -> Result<wasmtime::Engine, EngineError> {
+        let mut config = Config::new();
+        config
+            // The synchronous component ABI: component-model-async bookkeeping
+            // makes every call 3-4x slower and troupe does not need WASIp3.
+            .concurrency_support(false)
+            .epoch_interruption(true)
+            .consume_fuel(kind == EngineKind::Metered)
+            .cranelift_opt_level(OptLevel::Speed)
+            .max_wasm_stack(self.max_wasm_stack)
+            // Traps in guests are routine here; native unwind info is only
+            // needed for host-side profiling.
+            .native_unwind_info(false)
+            .memory_reservation(self.max_memory_bytes)
+            .memory_may_move(false);
+
+        let per_instance = 4; // core instances per component (module, shims, adapter)
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_component_instances(self.max_instances)
+            .total_core_instances(self.max_instances.saturating_mul(per_instance))
+            // A Rust guest has one memory; C guests with the preview1
+            // adapter have two.
+            .total_memories(self.max_instances.saturating_mul(2))
+            .total_tables(self.max_instances.saturating_mul(per_instance))
+            .total_stacks(self.max_instances)
+            .max_memory_size(self.max_memory_bytes as usize)
+            .max_memories_per_module(2)
+            .max_tables_per_module(2)
+            // Keep the first 64 KiB of a reused slot resident: most small
+            // actors never touch more, so a restart reuses warm pages.
+            .linear_memory_keep_resident(64 << 10);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+
+        wasmtime::Engine::new(&config).map_err(|e| EngineError::Config(format!("{e:#}")))
+    }
+}
+
+struct EngineInner {
+    config: EngineConfig,
+    engines: [OnceLock<wasmtime::Engine>; 2],
+    cache: Option<CompileCache>,
+}
+
+impl EngineInner {
+    fn each_engine(&self) -> impl Iterator<Item = &wasmtime::Engine> {
+        self.engines.iter().filter_map(|e| e.get())
+    }
+}
+
+/// The wasmtime engines of a host, their epoch ticker and compile cache.
+///
+/// Cheap to clone. The ticker thread stops when the last clone is dropped.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<EngineInner>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// The wasmtime engine of `kind`, creating the metered one on first use.
+    ///
+    /// # Errors
+    ///
+    /// [`EngineError::Config`] if the metered engine cannot be created
+    /// (for example its pool does not fit in the address space).
+    pub fn wasmtime(&self, kind: EngineKind) -> Result<&wasmtime::Engine, EngineError> {
+        let slot = &self.inner.engines[kind.index()];
+        if let Some(engine) = slot.get() {
+            return Ok(engine);
+        }
+        let engine = self.inner.config.wasmtime_engine(kind)?;
+        Ok(slot.get_or_init(|| engine))
+    }
+
+    /// The configuration this engine was built from.
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    /// Number of epoch ticks in `duration`, rounded up, at least 1.
+    pub fn ticks(&self, duration: Duration) -> u64 {
+        let tick = self.inner.config.epoch_tick.as_nanos().max(1);
+        (duration.as_nanos().div_ceil(tick)).clamp(1, u64::MAX as u128) as u64
+    }
+
+    /// Compiles `bytes` for `kind`, or loads the compiled artifact from the
+    /// cache. `what` names the component in errors (usually its path).
+    ///
+    /// # Errors
+    ///
+    /// [`EngineError::CoreModule`] for a core module, [`EngineError::Invalid`]
+    /// for anything else wasmtime rejects.
+    #[instrument(skip_all, level = "debug", fields(what, bytes = bytes.len(), ?kind))]
+    pub fn compile(
+        &self,
+        what: &str,
+        bytes: &[u8],
+        hash: &blake3::Hash,
+        kind: EngineKind,
+    ) -> Result<Component, EngineError> {
+        if wasmparser::Parser::is_core_wasm(bytes) {
+            return Err(EngineError::CoreModule { what: what.into() });
+        }
+        if !wasmparser::Parser::is_component(bytes) {
+            return Err(EngineError::Invalid {
+                what: what.into(),
+                reason: "the file does not start with the WebAssembly component header \
+                         (\\0asm, layer 1)"
+                    .into(),
+            });
+        }
+        let engine = self.wasmtime(kind)?;
+        if let Some(cache) = &self.inner.cache
+            && let Some(component) = cache.load(engine, hash, kind.cache_tag())
+        {
+            return Ok(component);
+        }
+        let component = Component::new(engine, bytes).map_err(|e| EngineError::Invalid {
+            what: what.into(),
+            reason: format!("{e:#}"),
+        })?;
+        if let Some(cache) = &self.inner.cache {
+            cache.store(engine, hash, kind.cache_tag(), &component);
+        }
+        Ok(component)
+    }
+}

@@ -1,0 +1,215 @@
+//! Addresses, message envelopes, replies and the errors of tell and ask.
+//!
+//! These types are plain data, independent of where an actor runs: an
+//! [`Address`] is a string and an envelope's arguments can be rendered to
+//! WAVE text, so a later transport between hosts can carry them unchanged.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+use wasmtime::component::Val;
+
+use crate::engine::Failure;
+use crate::protocol::{Call, MessageError};
+
+/// How long an ask waits for its reply unless told otherwise. Like
+/// `gen_server:call`'s default.
+pub const DEFAULT_ASK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The address of an actor: unique on its host, stable across restarts.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Address(Arc<str>);
+
+impl Address {
+    /// The address as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Checks that `name` can be an address: 1 to 128 characters from
+    /// `[A-Za-z0-9._/-]`, not starting or ending with `/`.
+    ///
+    /// # Errors
+    ///
+    /// A sentence saying what is wrong.
+    pub fn validate(name: &str) -> Result<(), String> {
+        if name.is_empty() || name.len() > 128 {
+            return Err(format!(
+                "an address has 1 to 128 characters, `{}` has {}",
+                truncated(name),
+                name.len()
+            ));
+        }
+        if let Some(c) = name
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | '-')))
+        {
+            return Err(format!(
+                "`{}` contains {c:?}; addresses use letters, digits, `.`, `_`, `-` and `/`",
+                truncated(name)
+            ));
+        }
+        if name.starts_with('/') || name.ends_with('/') || name.contains("//") {
+            return Err(format!("`{name}` has an empty path segment"));
+        }
+        Ok(())
+    }
+}
+
+fn truncated(s: &str) -> String {
+    s.chars().take(40).collect()
+}
+
+impl std::borrow::Borrow<str> for Address {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Address {
+    fn from(s: &str) -> Self {
+        Address(Arc::from(s))
+    }
+}
+
+impl From<String> for Address {
+    fn from(s: String) -> Self {
+        Address(Arc::from(s))
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", &*self.0)
+    }
+}
+
+/// The reply to an ask: the function's result (if it has one), or why
+/// there is none.
+pub type Reply = Result<Option<Val>, CallError>;
+
+/// A message on its way to an actor.
+#[derive(Debug)]
+pub struct Envelope {
+    /// The type-checked call.
+    pub call: Call,
+    /// Where the reply goes, for an ask.
+    pub reply: Option<oneshot::Sender<Reply>>,
+    /// The sending actor, if the sender is an actor.
+    pub from: Option<Address>,
+    /// The actors waiting, directly or transitively, for this message's
+    /// reply: the ask chain used to refuse cycles (A asks B asks A).
+    pub waiting: Option<Arc<[Address]>>,
+}
+
+impl Envelope {
+    /// A tell: no reply.
+    pub fn tell(call: Call, from: Option<Address>) -> Self {
+        Envelope {
+            call,
+            reply: None,
+            from,
+            waiting: None,
+        }
+    }
+}
+
+/// Why a tell or an ask did not produce its effect.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    /// No actor has this address.
+    #[error("no actor at `{0}`; `troupe ps` lists the running actors")]
+    UnknownAddress(Address),
+    /// The receiver's mailbox is full. Nothing was queued.
+    #[error("mailbox of `{0}` is full; retry later, or raise its `mailbox` limit")]
+    MailboxFull(Address),
+    /// The message does not fit the receiver's protocol.
+    #[error(transparent)]
+    BadMessage(#[from] MessageError),
+    /// No reply within the timeout. The receiver may still handle it.
+    #[error("no reply within {} ms", .0.as_millis())]
+    Timeout(Duration),
+    /// The receiver failed while handling this message.
+    #[error("`{address}` failed handling the message: {failure}")]
+    ActorFailed {
+        /// The receiver.
+        address: Address,
+        /// What happened.
+        failure: Failure,
+    },
+    /// The receiver stopped before handling the message.
+    #[error("`{0}` stopped before handling the message")]
+    Stopped(Address),
+    /// The ask would deadlock: the receiver is waiting on the sender.
+    #[error("ask cycle: {} would wait on itself", display_chain(.0))]
+    Cycle(Vec<Address>),
+    /// The reply is larger than the receiver's size limit.
+    #[error("reply of {size} bytes exceeds the limit of {limit} bytes (`max-message-bytes`)")]
+    ReplyTooLarge {
+        /// Size of the reply.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+}
+
+fn display_chain(chain: &[Address]) -> String {
+    chain
+        .iter()
+        .map(Address::as_str)
+        .collect::<Vec<_>>()
+        .join(" -> ")
+}
+
+impl CallError {
+    /// A stable kebab-case name for the error kind, used by `--json` output
+    /// and matching the `troupe:actor/types.error` variant cases.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CallError::UnknownAddress(_) => "unknown-address",
+            CallError::MailboxFull(_) => "mailbox-full",
+            CallError::BadMessage(MessageError::TooLarge { .. })
+            | CallError::ReplyTooLarge { .. } => "too-large",
+            CallError::BadMessage(_) => "bad-message",
+            CallError::Timeout(_) => "timeout",
+            CallError::ActorFailed { .. } => "actor-failed",
+            CallError::Stopped(_) => "stopped",
+            CallError::Cycle(_) => "cycle",
+        }
+    }
+}
+
+/// Why a message was turned into a dead letter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeadLetterReason {
+    /// The receiver failed while handling it.
+    Failed,
+    /// The receiver stopped with the message still queued.
+    Stopped,
+    /// A timer fired into a full mailbox.
+    MailboxFull,
+    /// A timer fired after its actor was gone.
+    UnknownAddress,
+}
+
+impl fmt::Display for DeadLetterReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DeadLetterReason::Failed => "receiver failed handling it",
+            DeadLetterReason::Stopped => "receiver stopped",
+            DeadLetterReason::MailboxFull => "mailbox full",
+            DeadLetterReason::UnknownAddress => "no such actor",
+        })
+    }
+}

@@ -1,0 +1,694 @@
+//! An actor's message protocol: the functions its component exports, and
+//! the type checking of messages against them.
+//!
+//! Every exported interface (except troupe's own `lifecycle` and
+//! `persistence`) and every top-level exported function is part of the
+//! protocol. A message is a WAVE call, `func(arg, ...)`; it is parsed and
+//! type-checked here, before it is queued, so an ill-typed message never
+//! reaches the actor and the sender learns the expected signature.
+
+use std::collections::HashMap;
+use std::fmt::{self, Write as _};
+
+use serde::Serialize;
+use wasmtime::component::types::{ComponentFunc, ComponentItem};
+use wasmtime::component::{Component, ComponentExportIndex, Type, Val};
+
+/// The WIT package version of the `troupe:actor` API this host provides.
+pub const TROUPE_API_VERSION: &str = "0.1.0";
+
+const LIFECYCLE: &str = "troupe:actor/lifecycle";
+const PERSISTENCE: &str = "troupe:actor/persistence";
+
+/// One function of a protocol.
+#[derive(Debug, Clone)]
+pub struct Function {
+    /// The exported interface it belongs to (`acme:counter/api@0.1.0`), or
+    /// `None` for a function exported at the top level of the world.
+    pub interface: Option<String>,
+    /// The function's name (`incr`).
+    pub name: String,
+    /// Parameter names and types.
+    pub params: Vec<(String, Type)>,
+    /// The result type, if the function has one.
+    pub result: Option<Type>,
+    /// Why it cannot be called as a message, if it cannot.
+    pub unsupported: Option<String>,
+}
+
+impl Function {
+    /// The fully qualified name, `iface.func`, or `func` for top-level ones.
+    pub fn qualified_name(&self) -> String {
+        match &self.interface {
+            Some(iface) => format!("{iface}.{}", self.name),
+            None => self.name.clone(),
+        }
+    }
+
+    /// The signature in WIT-like syntax: `incr(by: u64) -> u64`.
+    pub fn signature(&self) -> String {
+        let mut s = format!("{}(", self.name);
+        for (i, (name, ty)) in self.params.iter().enumerate() {
+            if i > 0 {
+                s.push_str(", ");
+            }
+            let _ = write!(s, "{name}: {}", TypeDisplay(ty));
+        }
+        s.push(')');
+        if let Some(result) = &self.result {
+            let _ = write!(s, " -> {}", TypeDisplay(result));
+        }
+        s
+    }
+
+    /// Does `query` (as written by a sender) name this function? Accepts
+    /// `func`, `iface.func`, `ns:pkg/iface.func` and the same with a version.
+    fn answers_to(&self, qualifier: Option<&str>) -> bool {
+        let (Some(q), Some(iface)) = (qualifier, &self.interface) else {
+            return qualifier.is_none();
+        };
+        if iface == q {
+            return true;
+        }
+        let unversioned = iface.split('@').next().unwrap_or(iface);
+        let short = unversioned.rsplit('/').next().unwrap_or(unversioned);
+        q == unversioned || q == short
+    }
+}
+
+/// Where a compiled component's protocol functions and lifecycle exports
+/// are. Indices belong to one compiled [`Component`]: a component compiled
+/// for another engine has its own.
+#[derive(Debug, Clone, Default)]
+pub struct Exports {
+    /// The protocol's functions, in [`Protocol::functions`] order.
+    pub funcs: Vec<ComponentExportIndex>,
+    /// The optional troupe lifecycle exports.
+    pub lifecycle: Lifecycle,
+}
+
+/// Which optional troupe lifecycle exports a component has.
+#[derive(Debug, Clone, Default)]
+pub struct Lifecycle {
+    /// `troupe:actor/lifecycle.init`.
+    pub init: Option<ComponentExportIndex>,
+    /// `troupe:actor/persistence.snapshot`.
+    pub snapshot: Option<ComponentExportIndex>,
+    /// `troupe:actor/persistence.restore`.
+    pub restore: Option<ComponentExportIndex>,
+}
+
+/// A component's message protocol.
+#[derive(Debug, Clone)]
+pub struct Protocol {
+    functions: Vec<Function>,
+    by_name: HashMap<String, Vec<u32>>,
+}
+
+/// Why a component cannot be an actor.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProtocolError {
+    /// It exports no interface and no function.
+    #[error(
+        "the component exports no interface: an actor's message protocol is the WIT interface \
+         it exports (add `export my-protocol;` to its world)"
+    )]
+    NoExports,
+    /// It was built against another version of the troupe API.
+    #[error(
+        "the component exports `{found}`, but this host provides troupe:actor@{TROUPE_API_VERSION}: \
+         rebuild it against the WIT in this host's `wit/` directory"
+    )]
+    ApiVersion {
+        /// The export as found.
+        found: String,
+    },
+    /// A troupe lifecycle function has the wrong type.
+    #[error(
+        "`{name}` has type `{found}`, but troupe:actor@{TROUPE_API_VERSION} declares `{expected}`"
+    )]
+    LifecycleType {
+        /// The function.
+        name: String,
+        /// What the component has.
+        found: String,
+        /// What troupe expects.
+        expected: &'static str,
+    },
+}
+
+/// Why a message was refused before it was queued.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MessageError {
+    /// Not a WAVE call at all.
+    #[error(
+        "malformed message `{text}`: {reason}; write it as WAVE, e.g. `incr(5)` or `greet(\"ada\")`"
+    )]
+    Syntax {
+        /// The message (truncated).
+        text: String,
+        /// The parser's explanation.
+        reason: String,
+    },
+    /// No function of that name.
+    #[error("unknown function `{name}`; the actor accepts: {accepted}")]
+    UnknownFunction {
+        /// The name as written.
+        name: String,
+        /// The protocol's signatures, comma-separated.
+        accepted: String,
+    },
+    /// Several exported interfaces have a function of that name.
+    #[error("`{name}` is ambiguous; qualify it as one of: {candidates}")]
+    Ambiguous {
+        /// The name as written.
+        name: String,
+        /// The qualified candidates.
+        candidates: String,
+    },
+    /// The arguments do not fit the signature.
+    #[error("ill-typed message for `{signature}`: {reason}")]
+    IllTyped {
+        /// The expected signature.
+        signature: String,
+        /// What does not fit.
+        reason: String,
+    },
+    /// The function cannot be called as a message.
+    #[error("`{signature}` cannot be called as a message: {reason}")]
+    Unsupported {
+        /// The function's signature.
+        signature: String,
+        /// Why.
+        reason: String,
+    },
+    /// Larger than the receiver accepts.
+    #[error(
+        "message of {size} bytes exceeds the receiver's limit of {limit} bytes (`max-message-bytes`)"
+    )]
+    TooLarge {
+        /// The message size.
+        size: u64,
+        /// The receiver's limit.
+        limit: u64,
+    },
+}
+
+/// A type-checked message: which function, with which arguments.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// Index of the function in its [`Protocol`].
+    pub func: u32,
+    /// The arguments, already of the function's parameter types.
+    pub args: Vec<Val>,
+}
+
+impl Protocol {
+    /// Reads the protocol and lifecycle exports of `component`.
+    ///
+    /// # Errors
+    ///
+    /// [`ProtocolError`] if the component exports nothing callable, or
+    /// targets another version of the troupe API.
+    pub fn of(
+        component: &Component,
+        engine: &wasmtime::Engine,
+    ) -> Result<(Protocol, Exports), ProtocolError> {
+        let mut functions = Vec::new();
+        let mut exports = Exports::default();
+        let lifecycle = &mut exports.lifecycle;
+        let ty = component.component_type();
+        for (export, item) in ty.exports(engine) {
+            match item.ty {
+                ComponentItem::ComponentInstance(instance) => {
+                    let Some(iface_index) = component.get_export_index(None, export) else {
+                        continue;
+                    };
+                    let troupe = troupe_interface(export)?;
+                    for (name, item) in instance.exports(engine) {
+                        let ComponentItem::ComponentFunc(func) = item.ty else {
+                            continue;
+                        };
+                        let Some(index) = component.get_export_index(Some(&iface_index), name)
+                        else {
+                            continue;
+                        };
+                        match troupe {
+                            Some(iface) => lifecycle.record(iface, name, &func, index)?,
+                            None => {
+                                functions.push(Function::new(Some(export), name, &func));
+                                exports.funcs.push(index);
+                            }
+                        }
+                    }
+                }
+                ComponentItem::ComponentFunc(func) => {
+                    if let Some(index) = component.get_export_index(None, export) {
+                        functions.push(Function::new(None, export, &func));
+                        exports.funcs.push(index);
+                    }
+                }
+                _ => {}
+            }
+        }
+        if functions.is_empty() {
+            return Err(ProtocolError::NoExports);
+        }
+        let mut by_name: HashMap<String, Vec<u32>> = HashMap::new();
+        for (i, f) in functions.iter().enumerate() {
+            by_name.entry(f.name.clone()).or_default().push(i as u32);
+        }
+        Ok((Protocol { functions, by_name }, exports))
+    }
+
+    /// The protocol's functions, in export order.
+    pub fn functions(&self) -> &[Function] {
+        &self.functions
+    }
+
+    /// The function at `index`.
+    pub fn function(&self, index: u32) -> &Function {
+        &self.functions[index as usize]
+    }
+
+    /// Every signature, comma-separated, for error messages.
+    pub fn summary(&self) -> String {
+        let mut s = String::new();
+        for (i, f) in self.functions.iter().enumerate() {
+            if i > 0 {
+                s.push_str(", ");
+            }
+            s.push_str(&f.signature());
+        }
+        s
+    }
+
+    /// Finds the function a sender means by `name` (`func`, `iface.func`,
+    /// or `ns:pkg/iface@ver.func`).
+    ///
+    /// # Errors
+    ///
+    /// [`MessageError::UnknownFunction`] or [`MessageError::Ambiguous`].
+    pub fn resolve(&self, name: &str) -> Result<u32, MessageError> {
+        let (qualifier, bare) = match name.rfind('.') {
+            Some(dot) => (Some(&name[..dot]), &name[dot + 1..]),
+            None => (None, name),
+        };
+        let candidates = self.by_name.get(bare).map(Vec::as_slice).unwrap_or(&[]);
+        let matching: Vec<u32> = candidates
+            .iter()
+            .copied()
+            .filter(|&i| qualifier.is_none() || self.function(i).answers_to(qualifier))
+            .collect();
+        match matching.as_slice() {
+            [one] => Ok(*one),
+            [] => Err(MessageError::UnknownFunction {
+                name: name.to_string(),
+                accepted: self.summary(),
+            }),
+            many => Err(MessageError::Ambiguous {
+                name: name.to_string(),
+                candidates: many
+                    .iter()
+                    .map(|&i| self.function(i).qualified_name())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
+    }
+
+    /// Parses and type-checks a WAVE call against this protocol.
+    ///
+    /// # Errors
+    ///
+    /// A [`MessageError`] naming the problem and the expected signature.
+    pub fn parse(&self, text: &str, max_bytes: u64) -> Result<Call, MessageError> {
+        let size = text.len() as u64;
+        if size > max_bytes {
+            return Err(MessageError::TooLarge {
+                size,
+                limit: max_bytes,
+            });
+        }
+        let text = text.trim();
+        let syntax = |reason: String| MessageError::Syntax {
+            text: truncate(text, 80),
+            reason,
+        };
+        let open = text
+            .find('(')
+            .ok_or_else(|| syntax("expected `(` after the function name".into()))?;
+        let name = text[..open].trim();
+        if name.is_empty() {
+            return Err(syntax("missing function name".into()));
+        }
+        let func = self.resolve(name)?;
+        let f = self.function(func);
+        if let Some(reason) = &f.unsupported {
+            return Err(MessageError::Unsupported {
+                signature: f.signature(),
+                reason: reason.clone(),
+            });
+        }
+        // WAVE's call syntax takes a plain label as the name: hand it the
+        // bare name and keep the qualifier to ourselves.
+        let call_text = format!("{}{}", f.name, &text[open..]);
+        let call = wasm_wave::untyped::UntypedFuncCall::parse(&call_text)
+            .map_err(|e| syntax(e.to_string()))?;
+        let args = call
+            .to_wasm_params::<Val>(f.params.iter().map(|(_, ty)| ty))
+            .map_err(|e| MessageError::IllTyped {
+                signature: f.signature(),
+                reason: e.to_string(),
+            })?;
+        Ok(Call { func, args })
+    }
+
+    /// Checks that `args` fit function `func` (for messages built from
+    /// typed values rather than text, e.g. by the library API).
+    ///
+    /// # Errors
+    ///
+    /// [`MessageError::IllTyped`] naming the first argument that does not fit.
+    pub fn check(&self, func: u32, args: &[Val]) -> Result<(), MessageError> {
+        let f = self.function(func);
+        let ill = |reason: String| MessageError::IllTyped {
+            signature: f.signature(),
+            reason,
+        };
+        if args.len() != f.params.len() {
+            return Err(ill(format!(
+                "expected {} argument(s), got {}",
+                f.params.len(),
+                args.len()
+            )));
+        }
+        for ((name, ty), val) in f.params.iter().zip(args) {
+            if !val_has_type(val, ty) {
+                return Err(ill(format!(
+                    "argument `{name}` is not a {}",
+                    TypeDisplay(ty)
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Function {
+    fn new(interface: Option<&str>, name: &str, func: &ComponentFunc) -> Self {
+        let params: Vec<(String, Type)> = func.params().map(|(n, t)| (n.to_string(), t)).collect();
+        let result = func.results().next();
+        let unsupported = if func.async_() {
+            Some("it is an async (WASIp3) function; troupe calls synchronous exports".to_string())
+        } else if params
+            .iter()
+            .map(|(_, t)| t)
+            .chain(result.iter())
+            .any(has_handle)
+        {
+            Some("it passes a resource handle, which cannot leave its actor".to_string())
+        } else {
+            None
+        };
+        Function {
+            interface: interface.map(str::to_string),
+            name: name.to_string(),
+            params,
+            result,
+            unsupported,
+        }
+    }
+}
+
+/// Which troupe interface, if any, an export is.
+fn troupe_interface(export: &str) -> Result<Option<&'static str>, ProtocolError> {
+    for iface in [LIFECYCLE, PERSISTENCE] {
+        if let Some(rest) = export.strip_prefix(iface) {
+            return match rest.strip_prefix('@') {
+                Some(TROUPE_API_VERSION) => Ok(Some(iface)),
+                _ => Err(ProtocolError::ApiVersion {
+                    found: export.to_string(),
+                }),
+            };
+        }
+    }
+    Ok(None)
+}
+
+impl Lifecycle {
+    fn record(
+        &mut self,
+        iface: &str,
+        name: &str,
+        func: &ComponentFunc,
+        index: ComponentExportIndex,
+    ) -> Result<(), ProtocolError> {
+        let shape = func_shape(func);
+        let (slot, expected) = match (iface, name) {
+            (LIFECYCLE, "init") => (
+                &mut self.init,
+                "func(config: list<tuple<string, string>>) -> result<_, string>",
+            ),
+            (PERSISTENCE, "snapshot") => (
+                &mut self.snapshot,
+                "func() -> record { version: string, bytes: list<u8> }",
+            ),
+            (PERSISTENCE, "restore") => (
+                &mut self.restore,
+                "func(state: record { version: string, bytes: list<u8> }) -> result<_, string>",
+            ),
+            _ => return Ok(()),
+        };
+        if shape != expected {
+            return Err(ProtocolError::LifecycleType {
+                name: format!("{iface}.{name}"),
+                found: shape,
+                expected,
+            });
+        }
+        *slot = Some(index);
+        Ok(())
+    }
+}
+
+fn func_shape(func: &ComponentFunc) -> String {
+    let mut s = String::from("func(");
+    for (i, (name, ty)) in func.params().enumerate() {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        let _ = write!(s, "{name}: {}", TypeDisplay(&ty));
+    }
+    s.push(')');
+    if let Some(result) = func.results().next() {
+        let _ = write!(s, " -> {}", TypeDisplay(&result));
+    }
+    s
+}
+
+fn has_handle(ty: &Type) -> bool {
+    match ty {
+        Type::Own(_) | Type::Borrow(_) | Type::Stream(_) | Type::Future(_) | Type::ErrorContext => {
+            true
+        }
+        Type::List(l) => has_handle(&l.ty()),
+        Type::FixedLengthList(l) => has_handle(&l.ty()),
+        Type::Record(r) => r.fields().any(|f| has_handle(&f.ty)),
+        Type::Tuple(t) => t.types().any(|t| has_handle(&t)),
+        Type::Variant(v) => v.cases().any(|c| c.ty.as_ref().is_some_and(has_handle)),
+        Type::Option(o) => has_handle(&o.ty()),
+        Type::Result(r) => {
+            r.ok().as_ref().is_some_and(has_handle) || r.err().as_ref().is_some_and(has_handle)
+        }
+        Type::Map(m) => has_handle(&m.key()) || has_handle(&m.value()),
+        _ => false,
+    }
+}
+
+/// Does `val` have type `ty`? Structural, for values built by the library
+/// API rather than parsed from text.
+pub fn val_has_type(val: &Val, ty: &Type) -> bool {
+    match (val, ty) {
+        (Val::Bool(_), Type::Bool)
+        | (Val::S8(_), Type::S8)
+        | (Val::U8(_), Type::U8)
+        | (Val::S16(_), Type::S16)
+        | (Val::U16(_), Type::U16)
+        | (Val::S32(_), Type::S32)
+        | (Val::U32(_), Type::U32)
+        | (Val::S64(_), Type::S64)
+        | (Val::U64(_), Type::U64)
+        | (Val::Float32(_), Type::Float32)
+        | (Val::Float64(_), Type::Float64)
+        | (Val::Char(_), Type::Char)
+        | (Val::String(_), Type::String) => true,
+        (Val::List(items), Type::List(l)) => {
+            let elem = l.ty();
+            items.iter().all(|v| val_has_type(v, &elem))
+        }
+        (Val::Record(fields), Type::Record(r)) => {
+            fields.len() == r.fields().len()
+                && fields
+                    .iter()
+                    .zip(r.fields())
+                    .all(|((n, v), f)| n == f.name && val_has_type(v, &f.ty))
+        }
+        (Val::Tuple(items), Type::Tuple(t)) => {
+            items.len() == t.types().len()
+                && items
+                    .iter()
+                    .zip(t.types())
+                    .all(|(v, ty)| val_has_type(v, &ty))
+        }
+        (Val::Variant(case, payload), Type::Variant(v)) => v.cases().any(|c| {
+            c.name == case
+                && match (payload, &c.ty) {
+                    (None, None) => true,
+                    (Some(p), Some(ty)) => val_has_type(p, ty),
+                    _ => false,
+                }
+        }),
+        (Val::Enum(case), Type::Enum(e)) => e.names().any(|n| n == case),
+        (Val::Option(v), Type::Option(o)) => v.as_deref().is_none_or(|v| val_has_type(v, &o.ty())),
+        (Val::Result(r), Type::Result(rt)) => match r {
+            Ok(v) => payload_fits(v.as_deref(), rt.ok()),
+            Err(v) => payload_fits(v.as_deref(), rt.err()),
+        },
+        (Val::Flags(set), Type::Flags(f)) => set.iter().all(|s| f.names().any(|n| n == s)),
+        _ => false,
+    }
+}
+
+fn payload_fits(val: Option<&Val>, ty: Option<Type>) -> bool {
+    match (val, ty) {
+        (None, None) => true,
+        (Some(v), Some(t)) => val_has_type(v, &t),
+        _ => false,
+    }
+}
+
+/// The size of a value's payload in bytes: what a size limit on typed
+/// messages counts (string and list contents, and 8 bytes per scalar).
+pub fn payload_size(val: &Val) -> u64 {
+    match val {
+        Val::String(s) => s.len() as u64,
+        Val::List(items) | Val::Tuple(items) => items.iter().map(payload_size).sum::<u64>() + 8,
+        Val::Record(fields) => fields.iter().map(|(_, v)| payload_size(v)).sum::<u64>() + 8,
+        Val::Variant(_, Some(v)) => payload_size(v) + 8,
+        Val::Option(Some(v)) => payload_size(v) + 8,
+        Val::Result(Ok(Some(v)) | Err(Some(v))) => payload_size(v) + 8,
+        Val::Flags(f) => f.len() as u64 * 8,
+        _ => 8,
+    }
+}
+
+/// Renders a component type in WIT-like syntax. Named types are rendered
+/// structurally (`record { x: u32 }`): the engine's types carry no names.
+pub struct TypeDisplay<'a>(pub &'a Type);
+
+impl fmt::Display for TypeDisplay<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list =
+            |f: &mut fmt::Formatter<'_>, items: &mut dyn Iterator<Item = Type>| -> fmt::Result {
+                for (i, t) in items.enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{}", TypeDisplay(&t))?;
+                }
+                Ok(())
+            };
+        match self.0 {
+            Type::Bool => f.write_str("bool"),
+            Type::S8 => f.write_str("s8"),
+            Type::U8 => f.write_str("u8"),
+            Type::S16 => f.write_str("s16"),
+            Type::U16 => f.write_str("u16"),
+            Type::S32 => f.write_str("s32"),
+            Type::U32 => f.write_str("u32"),
+            Type::S64 => f.write_str("s64"),
+            Type::U64 => f.write_str("u64"),
+            Type::Float32 => f.write_str("f32"),
+            Type::Float64 => f.write_str("f64"),
+            Type::Char => f.write_str("char"),
+            Type::String => f.write_str("string"),
+            Type::List(l) => write!(f, "list<{}>", TypeDisplay(&l.ty())),
+            Type::FixedLengthList(l) => write!(f, "list<{}, {}>", TypeDisplay(&l.ty()), l.len()),
+            Type::Map(m) => write!(
+                f,
+                "map<{}, {}>",
+                TypeDisplay(&m.key()),
+                TypeDisplay(&m.value())
+            ),
+            Type::Record(r) => {
+                f.write_str("record { ")?;
+                for (i, field) in r.fields().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{}: {}", field.name, TypeDisplay(&field.ty))?;
+                }
+                f.write_str(" }")
+            }
+            Type::Tuple(t) => {
+                f.write_str("tuple<")?;
+                list(f, &mut t.types())?;
+                f.write_str(">")
+            }
+            Type::Variant(v) => {
+                f.write_str("variant { ")?;
+                for (i, case) in v.cases().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    match &case.ty {
+                        Some(ty) => write!(f, "{}({})", case.name, TypeDisplay(ty))?,
+                        None => f.write_str(case.name)?,
+                    }
+                }
+                f.write_str(" }")
+            }
+            Type::Enum(e) => write!(f, "enum {{ {} }}", e.names().collect::<Vec<_>>().join(", ")),
+            Type::Flags(fl) => write!(
+                f,
+                "flags {{ {} }}",
+                fl.names().collect::<Vec<_>>().join(", ")
+            ),
+            Type::Option(o) => write!(f, "option<{}>", TypeDisplay(&o.ty())),
+            Type::Result(r) => match (r.ok(), r.err()) {
+                (None, None) => f.write_str("result"),
+                (Some(ok), None) => write!(f, "result<{}>", TypeDisplay(&ok)),
+                (None, Some(err)) => write!(f, "result<_, {}>", TypeDisplay(&err)),
+                (Some(ok), Some(err)) => {
+                    write!(f, "result<{}, {}>", TypeDisplay(&ok), TypeDisplay(&err))
+                }
+            },
+            Type::Own(_) => f.write_str("own<resource>"),
+            Type::Borrow(_) => f.write_str("borrow<resource>"),
+            Type::Stream(_) => f.write_str("stream"),
+            Type::Future(_) => f.write_str("future"),
+            Type::ErrorContext => f.write_str("error-context"),
+        }
+    }
+}
+
+/// A protocol function as shown by `troupe ps --json` and the control API.
+#[derive(Debug, Clone, Serialize)]
+pub struct FunctionInfo {
+    /// Qualified name.
+    pub name: String,
+    /// Signature.
+    pub signature: String,
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}

@@ -1,0 +1,179 @@
+//! The actor model: typed messages, one at a time, crash isolation.
+
+use std::time::Duration;
+
+use troupe::protocol::MessageError;
+use troupe::{ActorLimits, ActorStatus, CallError, FailureKind};
+
+use crate::support::{self, ask, spawn};
+
+#[tokio::test]
+async fn typed_call_returns_typed_result() {
+    let host = support::host();
+    spawn(&host, "counter", "counter", ActorLimits::default()).await;
+    assert_eq!(ask(&host, "counter", "incr(5)").await.unwrap(), "5");
+    assert_eq!(ask(&host, "counter", "incr(37)").await.unwrap(), "42");
+    assert_eq!(ask(&host, "counter", "get()").await.unwrap(), "42");
+    assert_eq!(ask(&host, "counter", "reset()").await.unwrap(), "");
+    assert_eq!(ask(&host, "counter", "get()").await.unwrap(), "0");
+}
+
+#[tokio::test]
+async fn qualified_function_names_resolve() {
+    let host = support::host();
+    spawn(&host, "counter", "counter", ActorLimits::default()).await;
+    assert_eq!(ask(&host, "counter", "api.incr(2)").await.unwrap(), "2");
+    assert_eq!(
+        ask(&host, "counter", "example:counter/api.incr(2)")
+            .await
+            .unwrap(),
+        "4"
+    );
+    assert_eq!(
+        ask(&host, "counter", "example:counter/api@0.1.0.get()")
+            .await
+            .unwrap(),
+        "4"
+    );
+}
+
+#[tokio::test]
+async fn ill_typed_message_is_rejected_with_the_expected_signature() {
+    let host = support::host();
+    let counter = spawn(&host, "counter", "counter", ActorLimits::default()).await;
+    let err = ask(&host, "counter", r#"incr("five")"#).await.unwrap_err();
+    match &err {
+        CallError::BadMessage(MessageError::IllTyped { signature, .. }) => {
+            assert_eq!(signature, "incr(by: u64) -> u64")
+        }
+        other => panic!("expected an ill-typed message error, got {other:?}"),
+    }
+    assert!(err.to_string().contains("incr(by: u64) -> u64"), "{err}");
+    // Wrong arity is ill-typed too.
+    let err = ask(&host, "counter", "incr(1, 2)").await.unwrap_err();
+    assert!(
+        matches!(err, CallError::BadMessage(MessageError::IllTyped { .. })),
+        "{err:?}"
+    );
+    // The actor never saw them.
+    assert_eq!(counter.info().handled, 0);
+    assert_eq!(ask(&host, "counter", "get()").await.unwrap(), "0");
+}
+
+#[tokio::test]
+async fn unknown_function_lists_the_protocol() {
+    let host = support::host();
+    spawn(&host, "counter", "counter", ActorLimits::default()).await;
+    let err = ask(&host, "counter", "decr(1)").await.unwrap_err();
+    let CallError::BadMessage(MessageError::UnknownFunction { name, accepted }) = &err else {
+        panic!("expected unknown function, got {err:?}");
+    };
+    assert_eq!(name, "decr");
+    assert!(
+        accepted.contains("incr(by: u64) -> u64") && accepted.contains("get() -> u64"),
+        "{accepted}"
+    );
+}
+
+#[tokio::test]
+async fn malformed_message_is_a_syntax_error() {
+    let host = support::host();
+    spawn(&host, "counter", "counter", ActorLimits::default()).await;
+    let err = ask(&host, "counter", "incr(5").await.unwrap_err();
+    assert!(
+        matches!(err, CallError::BadMessage(MessageError::Syntax { .. })),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn unknown_address_is_an_error() {
+    let host = support::host();
+    let err = ask(&host, "nobody", "get()").await.unwrap_err();
+    assert_eq!(err, CallError::UnknownAddress("nobody".into()));
+}
+
+#[tokio::test]
+async fn actor_answers_again_after_a_panic() {
+    let host = support::host();
+    let faulty = spawn(&host, "faulty", "faulty", ActorLimits::default()).await;
+    assert_eq!(ask(&host, "faulty", "ping()").await.unwrap(), "1");
+    let err = ask(&host, "faulty", r#"panic("boom")"#).await.unwrap_err();
+    let CallError::ActorFailed { failure, .. } = &err else {
+        panic!("expected a failure, got {err:?}")
+    };
+    assert_eq!(failure.kind, FailureKind::Panic);
+    assert!(
+        !failure.backtrace.is_empty(),
+        "a panic carries a wasm backtrace"
+    );
+    // A fresh incarnation: its state starts over.
+    assert_eq!(ask(&host, "faulty", "ping()").await.unwrap(), "1");
+    let info = faulty.info();
+    assert_eq!((info.failures, info.restarts), (1, 1));
+    assert_eq!(info.status, ActorStatus::Running);
+    assert_eq!(
+        host.dead_letters(),
+        1,
+        "the failed message is a dead letter"
+    );
+}
+
+#[tokio::test]
+async fn stack_overflow_is_reported_as_such() {
+    let host = support::host();
+    spawn(&host, "faulty", "faulty", ActorLimits::default()).await;
+    assert_eq!(ask(&host, "faulty", "recurse(10)").await.unwrap(), "10");
+    let err = ask(&host, "faulty", "recurse(10000000)").await.unwrap_err();
+    let CallError::ActorFailed { failure, .. } = err else {
+        panic!("expected a failure")
+    };
+    assert_eq!(failure.kind, FailureKind::StackOverflow);
+    assert_eq!(ask(&host, "faulty", "ping()").await.unwrap(), "1");
+}
+
+#[tokio::test]
+async fn init_failure_fails_the_spawn_and_frees_the_address() {
+    let host = support::host();
+    let mut entry = support::define(&host, "faulty");
+    entry.config = vec![("fail-init".into(), "true".into())];
+    let err = host.spawn(entry.spec("f".into())).await.unwrap_err();
+    let troupe::SpawnError::Start { failure, .. } = &err else {
+        panic!("expected a start failure, got {err:?}")
+    };
+    assert_eq!(failure.kind, FailureKind::Init);
+    assert!(failure.detail.contains("fail-init"), "{}", failure.detail);
+    assert!(host.lookup("f").is_err(), "the address is free again");
+    // A panic in init is an init failure too.
+    entry.config = vec![("panic-init".into(), "true".into())];
+    let err = host.spawn(entry.spec("f".into())).await.unwrap_err();
+    let troupe::SpawnError::Start { failure, .. } = &err else {
+        panic!("expected a start failure, got {err:?}")
+    };
+    assert_eq!(failure.kind, FailureKind::Init);
+    assert!(failure.detail.starts_with("panic"), "{}", failure.detail);
+}
+
+#[tokio::test]
+async fn messages_are_handled_one_at_a_time_in_order() {
+    let host = support::host();
+    spawn(&host, "counter", "counter", ActorLimits::default()).await;
+    for i in 1..=200u64 {
+        host.tell("counter", &format!("incr({i})")).unwrap();
+    }
+    assert_eq!(
+        ask(&host, "counter", "get()").await.unwrap(),
+        (200 * 201 / 2).to_string()
+    );
+}
+
+#[tokio::test]
+async fn restart_from_snapshot_keeps_state() {
+    let host = support::host();
+    let mut entry = support::define(&host, "counter");
+    entry.restart = troupe::RestartFrom::Snapshot;
+    entry.config = vec![("start".into(), "10".into())];
+    host.spawn(entry.spec("c".into())).await.unwrap();
+    assert_eq!(ask(&host, "c", "incr(5)").await.unwrap(), "15");
+    let _ = Duration::ZERO;
+}

@@ -1,0 +1,8 @@
+//! The troupe integration suite: one binary, one module per concern.
+//! Every test runs real guests compiled from `examples-guests/` (built on
+//! first use by `support::guest`) or tiny components built in the test.
+
+mod support;
+
+mod actors;
+mod limits;

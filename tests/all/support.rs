@@ -1,0 +1,112 @@
+//! Shared helpers: building the example guests once, starting hosts.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use troupe::{ActorLimits, ActorRef, ComponentEntry, EngineConfig, Host, HostConfig};
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ has a parent")
+        .to_path_buf()
+}
+
+/// The cargo target directory this test binary was built into.
+fn target_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        let dir = PathBuf::from(dir);
+        return if dir.is_absolute() {
+            dir
+        } else {
+            workspace().join(dir)
+        };
+    }
+    // target/<profile>/deps/all-<hash>
+    let exe = std::env::current_exe().expect("test binary path");
+    exe.ancestors()
+        .nth(3)
+        .expect("test binary lives in target/<profile>/deps")
+        .to_path_buf()
+}
+
+/// Where `scripts/build-guests` and this harness put the example guests.
+pub fn guests_dir() -> PathBuf {
+    target_dir()
+        .join("wasm-guests")
+        .join("wasm32-wasip2")
+        .join("guest")
+}
+
+/// The compiled example guest `name` (e.g. `counter`), building all Rust
+/// example guests on first use.
+pub fn guest(name: &str) -> PathBuf {
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let status = Command::new(env!("CARGO"))
+            .current_dir(workspace())
+            .args(["build", "--quiet", "--profile", "guest", "--target", "wasm32-wasip2"])
+            .args(["-p", "example-counter", "-p", "example-faulty", "-p", "example-chat-room", "-p", "example-chat-member"])
+            .arg("--target-dir")
+            .arg(target_dir().join("wasm-guests"))
+            .status()
+            .map_err(|e| format!("cannot run cargo to build the example guests: {e}"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "building the example guests failed ({status}); is the wasm32-wasip2 target installed? \
+                 (`rustup target add wasm32-wasip2`)"
+            ))
+        }
+    });
+    if let Err(e) = built {
+        panic!("{e}");
+    }
+    let path = guests_dir().join(format!("example_{}.wasm", name.replace('-', "_")));
+    assert!(
+        path.is_file(),
+        "guest {name} was not built at {}",
+        path.display()
+    );
+    path
+}
+
+/// A host with a small pool, an isolated compile cache, and a short tick.
+pub fn host() -> Host {
+    let mut engine = EngineConfig::new();
+    engine
+        .max_instances(200)
+        .cache_dir(Some(target_dir().join("troupe-test-cache")));
+    Host::new(HostConfig { engine }).expect("host builds")
+}
+
+/// Loads example guest `name` into `host` and defines it under `name`.
+pub fn define(host: &Host, name: &str) -> ComponentEntry {
+    let component = host
+        .load(name, &guest(name), None)
+        .expect("example guest loads");
+    let entry = ComponentEntry::new(component);
+    host.define(name, entry.clone());
+    entry
+}
+
+/// Spawns an actor at `address` from example guest `name` with `limits`.
+pub async fn spawn(host: &Host, name: &str, address: &str, limits: ActorLimits) -> ActorRef {
+    let mut entry = define(host, name);
+    entry.limits = limits;
+    host.spawn(entry.spec(address.into()))
+        .await
+        .expect("actor starts")
+}
+
+/// Asks and renders the reply as WAVE ("" for no result).
+pub async fn ask(host: &Host, address: &str, message: &str) -> Result<String, troupe::CallError> {
+    let reply = host.ask(address, message, Duration::from_secs(10)).await?;
+    Ok(reply
+        .map(|v| v.to_wave().expect("replies render"))
+        .unwrap_or_default())
+}
