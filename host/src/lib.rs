@@ -37,6 +37,7 @@ pub mod actor;
 pub mod control;
 pub mod engine;
 pub mod grants;
+pub mod inspect;
 pub mod manifest;
 pub mod message;
 pub mod protocol;

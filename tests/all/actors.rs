@@ -1,6 +1,5 @@
 //! The actor model: typed messages, one at a time, crash isolation.
 
-use std::time::Duration;
 
 use troupe::protocol::MessageError;
 use troupe::{ActorLimits, ActorStatus, CallError, FailureKind};
@@ -168,12 +167,42 @@ async fn messages_are_handled_one_at_a_time_in_order() {
 }
 
 #[tokio::test]
-async fn restart_from_snapshot_keeps_state() {
+async fn restart_from_snapshot_keeps_the_state_before_the_failed_message() {
     let host = support::host();
     let mut entry = support::define(&host, "counter");
     entry.restart = troupe::RestartFrom::Snapshot;
     entry.config = vec![("start".into(), "10".into())];
+    let counter = host.spawn(entry.spec("c".into())).await.unwrap();
+    assert_eq!(ask(&host, "c", "incr(5)").await.unwrap(), "15");
+    // Overflow panics in the guest.
+    let err = ask(&host, "c", &format!("incr({})", u64::MAX))
+        .await
+        .unwrap_err();
+    let CallError::ActorFailed { failure, .. } = err else {
+        panic!("expected a failure")
+    };
+    assert_eq!(failure.kind, FailureKind::Panic);
+    assert_eq!(
+        ask(&host, "c", "get()").await.unwrap(),
+        "15",
+        "restored from the last snapshot"
+    );
+    assert_eq!(counter.info().restarts, 1);
+}
+
+#[tokio::test]
+async fn restart_from_init_starts_over() {
+    let host = support::host();
+    let mut entry = support::define(&host, "counter");
+    entry.config = vec![("start".into(), "10".into())];
     host.spawn(entry.spec("c".into())).await.unwrap();
     assert_eq!(ask(&host, "c", "incr(5)").await.unwrap(), "15");
-    let _ = Duration::ZERO;
+    ask(&host, "c", &format!("incr({})", u64::MAX))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        ask(&host, "c", "get()").await.unwrap(),
+        "10",
+        "a fresh init"
+    );
 }

@@ -1,1 +1,244 @@
-//! limits
+//! Sandbox limits: CPU budgets (deadline and fuel), memory, mailbox and
+//! message sizes. Each failure is reported precisely and costs the actor
+//! only the message in progress.
+
+use std::time::Duration;
+
+use troupe::protocol::MessageError;
+use troupe::{ActorLimits, CallError, FailureKind};
+
+use crate::support::{self, ask, spawn};
+
+fn failure_kind(err: &CallError) -> FailureKind {
+    match err {
+        CallError::ActorFailed { failure, .. } => failure.kind,
+        other => panic!("expected an actor failure, got {other:?}"),
+    }
+}
+
+/// Runs on tokio's single-threaded runtime on purpose: the spinning actor
+/// and the healthy one share one thread, so the healthy one answering proves
+/// the time slicing, not a second core.
+#[tokio::test(flavor = "current_thread")]
+async fn endless_loop_is_stopped_by_its_deadline_while_a_neighbour_keeps_answering() {
+    let host = support::host();
+    let limits = ActorLimits {
+        deadline: Duration::from_millis(700),
+        ..ActorLimits::default()
+    };
+    spawn(&host, "faulty", "spinner", limits).await;
+    spawn(&host, "counter", "counter", ActorLimits::default()).await;
+
+    let spinning = tokio::spawn({
+        let host = host.clone();
+        async move { host.ask("spinner", "spin()", Duration::from_secs(30)).await }
+    });
+    // While the spinner burns its budget, the counter keeps answering.
+    let mut answered = 0;
+    while !spinning.is_finished() && answered < 20 {
+        let n = host
+            .ask("counter", "incr(1)", Duration::from_secs(2))
+            .await
+            .expect("the counter answers");
+        answered += 1;
+        assert_eq!(n.unwrap().to_wave().unwrap(), answered.to_string());
+    }
+    assert_eq!(
+        answered, 20,
+        "the counter answered 20 times while the loop ran"
+    );
+    let err = spinning.await.unwrap().unwrap_err();
+    assert_eq!(failure_kind(&err), FailureKind::Deadline);
+    assert!(
+        err.to_string().contains("700 ms"),
+        "the error names the budget: {err}"
+    );
+    assert_eq!(
+        ask(&host, "spinner", "ping()").await.unwrap(),
+        "1",
+        "the spinner answers again"
+    );
+}
+
+#[tokio::test]
+async fn fuel_budget_stops_an_endless_loop_and_fuel_use_is_counted() {
+    let host = support::host();
+    let limits = ActorLimits {
+        fuel: Some(2_000_000),
+        deadline: Duration::from_secs(60),
+        ..ActorLimits::default()
+    };
+    let faulty = spawn(&host, "faulty", "faulty", limits.clone()).await;
+    let err = host
+        .ask("faulty", "spin()", Duration::from_secs(30))
+        .await
+        .unwrap_err();
+    assert_eq!(failure_kind(&err), FailureKind::OutOfFuel);
+    assert!(err.to_string().contains("2000000 fuel"), "{err}");
+    assert!(
+        faulty.info().fuel_used >= 2_000_000,
+        "the spent budget is counted"
+    );
+
+    let counter = spawn(&host, "counter", "counter", limits).await;
+    ask(&host, "counter", "incr(1)").await.unwrap();
+    let used = counter.info().fuel_used;
+    assert!(
+        used > 0 && used < 2_000_000,
+        "a small handler burns a little fuel: {used}"
+    );
+}
+
+#[tokio::test]
+async fn memory_bomb_stops_at_the_limit() {
+    let host = support::host();
+    let limit = 24 << 20;
+    let limits = ActorLimits {
+        memory: limit,
+        ..ActorLimits::default()
+    };
+    let faulty = spawn(&host, "faulty", "faulty", limits).await;
+    assert_eq!(
+        ask(&host, "faulty", "bomb(4)").await.unwrap(),
+        "4",
+        "small allocations are fine"
+    );
+    let err = ask(&host, "faulty", "bomb(100)").await.unwrap_err();
+    assert_eq!(failure_kind(&err), FailureKind::MemoryLimit);
+    let info = faulty.info();
+    assert!(
+        info.memory_peak <= limit,
+        "peak {} stays within the limit {limit}",
+        info.memory_peak
+    );
+    assert_eq!(ask(&host, "faulty", "ping()").await.unwrap(), "1");
+}
+
+#[tokio::test]
+async fn full_mailbox_is_an_error_to_the_sender_and_nothing_queued_is_lost() {
+    let host = support::host();
+    let limits = ActorLimits {
+        mailbox: 4,
+        deadline: Duration::from_millis(300),
+        ..ActorLimits::default()
+    };
+    let faulty = spawn(&host, "faulty", "faulty", limits).await;
+    // Keep the actor busy so that the mailbox fills.
+    host.tell("faulty", "spin()").unwrap();
+    while faulty.mailbox_len() > 0 {
+        tokio::task::yield_now().await;
+    }
+    for _ in 0..4 {
+        host.tell("faulty", "ping()").unwrap();
+    }
+    assert_eq!(
+        host.tell("faulty", "ping()"),
+        Err(CallError::MailboxFull("faulty".into()))
+    );
+    assert_eq!(faulty.mailbox_len(), 4);
+    // The spin fails at its deadline; the four queued pings reach the new
+    // incarnation, in order, exactly once.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while faulty.mailbox_len() > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the queued pings are handled");
+    assert_eq!(ask(&host, "faulty", "ping()").await.unwrap(), "5");
+    assert_eq!(faulty.info().failures, 1);
+}
+
+#[tokio::test]
+async fn oversized_messages_and_replies_are_refused() {
+    let host = support::host();
+    let limits = ActorLimits {
+        max_message_bytes: 1000,
+        ..ActorLimits::default()
+    };
+    let faulty = spawn(&host, "faulty", "faulty", limits).await;
+    let big = format!("echo(\"{}\")", "x".repeat(2000));
+    let err = ask(&host, "faulty", &big).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CallError::BadMessage(MessageError::TooLarge {
+                size: 2008,
+                limit: 1000
+            })
+        ),
+        "{err:?}"
+    );
+    let err = ask(&host, "faulty", "big-reply(5000)").await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CallError::ReplyTooLarge {
+                size: 5000,
+                limit: 1000
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        ask(&host, "faulty", "big-reply(10)").await.unwrap(),
+        format!("\"{}\"", "x".repeat(10))
+    );
+    assert_eq!(
+        faulty.info().failures,
+        0,
+        "refusing a reply does not fail the actor"
+    );
+}
+
+#[tokio::test]
+async fn invalid_limits_are_refused_at_spawn() {
+    let host = support::host();
+    let entry = support::define(&host, "counter");
+    for (limits, field) in [
+        (
+            ActorLimits {
+                mailbox: 0,
+                ..ActorLimits::default()
+            },
+            "mailbox",
+        ),
+        (
+            ActorLimits {
+                memory: 10,
+                ..ActorLimits::default()
+            },
+            "memory",
+        ),
+        (
+            ActorLimits {
+                memory: u64::MAX,
+                ..ActorLimits::default()
+            },
+            "memory",
+        ),
+        (
+            ActorLimits {
+                deadline: Duration::ZERO,
+                ..ActorLimits::default()
+            },
+            "deadline-ms",
+        ),
+        (
+            ActorLimits {
+                fuel: Some(0),
+                ..ActorLimits::default()
+            },
+            "fuel",
+        ),
+    ] {
+        let mut spec = entry.spec("c".into());
+        spec.limits = limits;
+        let err = host.spawn(spec).await.unwrap_err();
+        let troupe::SpawnError::Limits(e) = &err else {
+            panic!("expected a limits error, got {err:?}")
+        };
+        assert_eq!(e.field, field);
+    }
+    assert!(host.lookup("c").is_err());
+}

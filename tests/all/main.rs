@@ -5,4 +5,7 @@
 mod support;
 
 mod actors;
+mod cli;
+mod guests;
 mod limits;
+mod manifest;

@@ -16,7 +16,7 @@ pub fn workspace() -> PathBuf {
 }
 
 /// The cargo target directory this test binary was built into.
-fn target_dir() -> PathBuf {
+pub fn target_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
         let dir = PathBuf::from(dir);
         return if dir.is_absolute() {
@@ -33,40 +33,29 @@ fn target_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// Where `scripts/build-guests` and this harness put the example guests.
-pub fn guests_dir() -> PathBuf {
-    target_dir()
-        .join("wasm-guests")
-        .join("wasm32-wasip2")
-        .join("guest")
-}
-
-/// The compiled example guest `name` (e.g. `counter`), building all Rust
-/// example guests on first use.
+/// The compiled example guest `name` (e.g. `counter`), running
+/// `scripts/build-guests` once per test run to build (or refresh) them.
 pub fn guest(name: &str) -> PathBuf {
     static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
     let built = BUILT.get_or_init(|| {
-        let status = Command::new(env!("CARGO"))
-            .current_dir(workspace())
-            .args(["build", "--quiet", "--profile", "guest", "--target", "wasm32-wasip2"])
-            .args(["-p", "example-counter", "-p", "example-faulty", "-p", "example-chat-room", "-p", "example-chat-member"])
-            .arg("--target-dir")
-            .arg(target_dir().join("wasm-guests"))
+        let status = Command::new(workspace().join("scripts/build-guests"))
+            .env("CARGO_TARGET_DIR", target_dir())
             .status()
-            .map_err(|e| format!("cannot run cargo to build the example guests: {e}"))?;
+            .map_err(|e| format!("cannot run scripts/build-guests: {e}"))?;
         if status.success() {
             Ok(())
         } else {
             Err(format!(
-                "building the example guests failed ({status}); is the wasm32-wasip2 target installed? \
-                 (`rustup target add wasm32-wasip2`)"
+                "scripts/build-guests failed ({status}); see its output above"
             ))
         }
     });
     if let Err(e) = built {
         panic!("{e}");
     }
-    let path = guests_dir().join(format!("example_{}.wasm", name.replace('-', "_")));
+    let path = workspace()
+        .join("examples-guests/build")
+        .join(format!("{name}.wasm"));
     assert!(
         path.is_file(),
         "guest {name} was not built at {}",

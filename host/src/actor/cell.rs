@@ -11,7 +11,7 @@ use super::component::Loader;
 use super::host_api::Snapshot;
 use super::incarnation::Incarnation;
 use super::{ActorRef, ActorSpec, ActorStatus, ActorSystem, Control, Inbox, RestartFrom};
-use crate::engine::Failure;
+use crate::engine::{Failure, FailureKind};
 use crate::message::{CallError, DeadLetterReason, Envelope};
 use crate::protocol::payload_size;
 
@@ -25,7 +25,9 @@ pub(crate) fn start(
     loader: Arc<Loader>,
 ) -> oneshot::Receiver<Result<(), Failure>> {
     let (started_tx, started_rx) = oneshot::channel();
-    let span = info_span!("actor", actor = %spec.address, component = %spec.component.name);
+    // A root span: a child's messages are not part of its spawner's.
+    let span =
+        info_span!(parent: None, "actor", actor = %spec.address, component = %spec.component.name);
     let cell = Cell {
         me,
         spec,
@@ -143,7 +145,8 @@ impl Cell {
                 }
                 self.maybe_snapshot(inc).await
             }
-            Err(failure) => {
+            Err(mut failure) => {
+                self.explain(&mut failure);
                 self.me.record_failure(&failure);
                 error!(
                     function = %function,
@@ -162,6 +165,27 @@ impl Cell {
                 }
                 self.restart(inc).await
             }
+        }
+    }
+
+    /// Replaces wasmtime's terse text for budget overruns with the limit
+    /// that was hit.
+    fn explain(&self, failure: &mut Failure) {
+        let limits = self.me.limits();
+        match failure.kind {
+            FailureKind::Deadline => {
+                failure.detail = format!(
+                    "ran past its CPU budget of {} ms per message (`deadline-ms`)",
+                    limits.deadline.as_millis()
+                )
+            }
+            FailureKind::OutOfFuel => {
+                failure.detail = format!(
+                    "used up its budget of {} fuel per message (`fuel`)",
+                    limits.fuel.unwrap_or_default()
+                )
+            }
+            _ => {}
         }
     }
 

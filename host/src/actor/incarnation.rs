@@ -189,7 +189,7 @@ impl Incarnation {
         me: &ActorRef,
         config: &[(String, String)],
     ) -> Result<(), Failure> {
-        let Some(init) = self.init.clone() else {
+        let Some(init) = self.init else {
             return Ok(());
         };
         self.arm(None);
@@ -204,7 +204,7 @@ impl Incarnation {
 
     /// Calls `restore(state)`. The caller checks [`Self::persistent`].
     pub async fn restore(&mut self, me: &ActorRef, state: &Snapshot) -> Result<(), Failure> {
-        let Some(restore) = self.restore.clone() else {
+        let Some(restore) = self.restore else {
             return Err(Failure::new(
                 FailureKind::Restore,
                 "the component does not export `restore`",
@@ -222,7 +222,7 @@ impl Incarnation {
 
     /// Calls `snapshot()`, if exported.
     pub async fn snapshot(&mut self, me: &ActorRef) -> Result<Option<Snapshot>, Failure> {
-        let Some(snapshot) = self.snapshot.clone() else {
+        let Some(snapshot) = self.snapshot else {
             return Ok(None);
         };
         self.arm(None);

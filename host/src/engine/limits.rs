@@ -62,13 +62,16 @@ pub struct ActorLimits {
     /// ask, in a host call) does not count.
     #[serde(with = "millis", rename = "deadline-ms")]
     pub deadline: Duration,
-    /// Bytes of linear memory, all memories together.
+    /// Bytes of linear memory, all memories together. The manifest also
+    /// accepts `"64MiB"`-style strings.
+    #[serde(with = "bytes")]
     pub memory: u64,
     /// Elements in any one table.
     pub table_elements: u64,
     /// Mailbox capacity in messages.
     pub mailbox: usize,
     /// Largest message or reply in bytes.
+    #[serde(with = "bytes")]
     pub max_message_bytes: u64,
     /// Pending timers at once.
     pub max_timers: u32,
@@ -161,6 +164,64 @@ impl ActorLimits {
     }
 }
 
+/// Parses a byte size: an integer, or a number with a unit (`B`, `KiB`,
+/// `MiB`, `GiB`, `KB`, `MB`, `GB`), e.g. `"64MiB"`.
+///
+/// # Errors
+///
+/// A sentence saying what is wrong.
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size; write e.g. 67108864 or \"64MiB\""))?;
+    let scale: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        other => {
+            return Err(format!(
+                "unknown size unit `{other}`; use B, KiB, MiB, GiB, KB, MB or GB"
+            ));
+        }
+    };
+    n.checked_mul(scale)
+        .ok_or_else(|| format!("`{text}` is too large"))
+}
+
+mod bytes {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(n: &u64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(*n)
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Size {
+        Number(u64),
+        Text(String),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        match Size::deserialize(d) {
+            Ok(Size::Number(n)) => Ok(n),
+            Ok(Size::Text(t)) => super::parse_bytes(&t).map_err(D::Error::custom),
+            Err(_) => Err(D::Error::custom(
+                "expected a size: a positive integer of bytes, or a string like \"64MiB\"",
+            )),
+        }
+    }
+}
+
 mod millis {
     use std::time::Duration;
 
@@ -178,7 +239,7 @@ mod millis {
 /// Raised (as the trap's error) when an actor's memory would exceed its
 /// limit. The actor is failed with [`FailureKind::MemoryLimit`](super::FailureKind::MemoryLimit).
 #[derive(Debug, Clone, Copy, thiserror::Error)]
-#[error("memory limit exceeded: growing to {requested} bytes, limit is {limit} bytes")]
+#[error("growing to {requested} bytes, past the limit of {limit} bytes (`memory`)")]
 pub struct MemoryLimitExceeded {
     /// Total bytes the actor would have had after the grow.
     pub requested: u64,

@@ -20,7 +20,7 @@ mod limits;
 
 pub use cache::CompileCache;
 pub use failure::{Failure, FailureKind};
-pub use limits::{ActorLimits, LimitsError, MemoryLimiter};
+pub use limits::{ActorLimits, LimitsError, MemoryLimitExceeded, MemoryLimiter, parse_bytes};
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};

@@ -32,7 +32,7 @@ struct Counter;
 impl api::Guest for Counter {
     fn incr(by: u64) -> u64 {
         VALUE.with(|v| {
-            let next = v.get().wrapping_add(by);
+            let next = v.get().checked_add(by).expect("counter overflow");
             v.set(next);
             next
         })

@@ -1,0 +1,60 @@
+//! The command line: argument definitions, dispatch, and how results and
+//! errors are printed (text for people, `--json` for scripts).
+//!
+//! Exit codes: 0 success; 1 the operation failed (the host's error, or bad
+//! input); 2 bad command line; 3 no host is running at the control socket.
+
+mod output;
+mod remote;
+mod run;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+pub use output::report;
+
+/// troupe: a WebAssembly-sandboxed actor host.
+#[derive(Debug, Parser)]
+#[command(name = "troupe", version, about, long_about = None, propagate_version = true)]
+pub struct Args {
+    /// Print results (and errors, on stderr) as JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// The host's control socket [default: $XDG_RUNTIME_DIR/troupe/control.sock,
+    /// or /tmp/troupe-$UID/control.sock].
+    #[arg(long, global = true, env = "TROUPE_CONTROL", value_name = "PATH")]
+    pub control: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a host in the foreground, optionally starting the actors of a manifest.
+    Run(run::RunArgs),
+    /// Start an actor from a component file.
+    Spawn(remote::SpawnArgs),
+    /// Ask: send a message and print the typed reply (WAVE).
+    Call(remote::CallArgs),
+    /// Tell: queue a message without waiting.
+    Send(remote::SendArgs),
+    /// List the running actors.
+    Ps,
+    /// Stop an actor (and its children).
+    Stop(remote::StopArgs),
+    /// Show a component's exported protocol and imports in WIT.
+    Inspect(remote::InspectArgs),
+}
+
+/// Runs one command.
+pub async fn dispatch(args: Args) -> anyhow::Result<()> {
+    let control = args.control.clone();
+    match args.command {
+        Command::Run(run) => run::run(run, control).await,
+        Command::Inspect(a) => remote::inspect(a, args.json),
+        command => remote::remote(command, control, args.json).await,
+    }
+}

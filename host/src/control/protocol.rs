@@ -1,0 +1,113 @@
+//! The control protocol's messages. One JSON object per line each way.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::ActorLimits;
+
+/// A request to the host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum Request {
+    /// Start an actor from a component file.
+    Spawn {
+        /// Its address.
+        name: String,
+        /// The component file (absolute: the host may run elsewhere).
+        path: PathBuf,
+        /// Limits to override; the rest take their defaults.
+        #[serde(default)]
+        limits: LimitOverrides,
+        /// Configuration handed to `init`.
+        #[serde(default)]
+        config: Vec<(String, String)>,
+    },
+    /// Ask: send a message and wait for the reply.
+    Call {
+        /// The receiver.
+        address: String,
+        /// The message, a WAVE call.
+        message: String,
+        /// How long to wait, in milliseconds (default 5000).
+        timeout_ms: Option<u64>,
+    },
+    /// Tell: queue a message.
+    Send {
+        /// The receiver.
+        address: String,
+        /// The message, a WAVE call.
+        message: String,
+    },
+    /// List the actors.
+    Ps,
+    /// Stop an actor and its children.
+    Stop {
+        /// The actor.
+        address: String,
+    },
+}
+
+/// Limits given on the command line; unset ones keep their defaults.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LimitOverrides {
+    /// Fuel per message.
+    pub fuel: Option<u64>,
+    /// Memory in bytes.
+    pub memory: Option<u64>,
+    /// CPU-time budget per message, milliseconds.
+    pub deadline_ms: Option<u64>,
+    /// Mailbox capacity.
+    pub mailbox: Option<usize>,
+}
+
+impl LimitOverrides {
+    /// The default limits with these overrides applied.
+    pub fn apply(&self) -> ActorLimits {
+        let mut limits = ActorLimits::default();
+        limits.fuel = self.fuel.or(limits.fuel);
+        if let Some(m) = self.memory {
+            limits.memory = m;
+        }
+        if let Some(ms) = self.deadline_ms {
+            limits.deadline = std::time::Duration::from_millis(ms);
+        }
+        if let Some(n) = self.mailbox {
+            limits.mailbox = n;
+        }
+        limits
+    }
+}
+
+/// The host's answer: exactly one of `ok` and `error` is set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    /// The result, shaped by the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ok: Option<serde_json::Value>,
+    /// What went wrong.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorBody>,
+}
+
+/// An error from the host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// A stable kebab-case error kind (`unknown-address`, `mailbox-full`,
+    /// `bad-message`, `actor-failed`, `spawn-failed`, ...).
+    pub code: String,
+    /// A sentence naming the problem and the fix.
+    pub message: String,
+}
+
+/// The answer to a spawn.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpawnReply {
+    /// The new actor's address.
+    pub address: String,
+    /// The component's name.
+    pub component: String,
+    /// The component's content hash (12 hex digits).
+    pub hash: String,
+}

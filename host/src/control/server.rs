@@ -1,0 +1,311 @@
+//! The control endpoint: accepts connections on a Unix socket and turns
+//! requests into calls on the [`Host`].
+
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tracing::{debug, info, warn};
+
+use super::protocol::{ErrorBody, Request, Response, SpawnReply};
+use crate::actor::SpawnError;
+use crate::message::{CallError, DEFAULT_ASK_TIMEOUT};
+use crate::system::{ComponentEntry, Host};
+
+/// Largest request line accepted: a request is small; anything bigger is
+/// a broken client.
+pub const MAX_REQUEST_BYTES: usize = 4 << 20;
+
+/// Why the control endpoint could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Another host answers on this socket.
+    #[error(
+        "another troupe host is already running at {0}; stop it, or start this one with \
+         `--control OTHER_PATH`"
+    )]
+    AlreadyRunning(PathBuf),
+    /// Something that is not a socket is in the way.
+    #[error("{0} exists and is not a socket; remove it or choose another `--control` path")]
+    NotASocket(PathBuf),
+    /// The socket directory is not private.
+    #[error(
+        "the control directory {path} is {problem}; it must belong to you with mode 0700 \
+         (choose another path with `--control`)"
+    )]
+    UnsafeDirectory {
+        /// The directory.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// An I/O error.
+    #[error("cannot open the control socket {path}: {error}")]
+    Io {
+        /// The socket path.
+        path: PathBuf,
+        /// The OS error.
+        error: std::io::Error,
+    },
+}
+
+/// A bound control endpoint. Removes its socket file when dropped.
+pub struct ControlServer {
+    listener: UnixListener,
+    path: PathBuf,
+}
+
+impl ControlServer {
+    /// Binds the control socket at `path`. `private_dir` asks for the
+    /// parent directory to be created owner-only, and refused if it exists
+    /// with looser permissions (used for the default location).
+    ///
+    /// # Errors
+    ///
+    /// [`ServeError`]: another host is running there, the path is not a
+    /// socket, the directory is not private, or an I/O error.
+    pub async fn bind(path: &Path, private_dir: bool) -> Result<ControlServer, ServeError> {
+        let io = |error| ServeError::Io {
+            path: path.to_path_buf(),
+            error,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if private_dir {
+                ensure_private_dir(dir)?;
+            } else if !dir.exists() {
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)
+                    .map_err(io)?;
+            }
+        }
+        match std::fs::symlink_metadata(path) {
+            Ok(meta) if meta.file_type().is_socket() => {
+                if UnixStream::connect(path).await.is_ok() {
+                    return Err(ServeError::AlreadyRunning(path.to_path_buf()));
+                }
+                debug!(path = %path.display(), "removing stale control socket");
+                std::fs::remove_file(path).map_err(io)?;
+            }
+            Ok(_) => return Err(ServeError::NotASocket(path.to_path_buf())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(e)),
+        }
+        let listener = UnixListener::bind(path).map_err(io)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+        Ok(ControlServer {
+            listener,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The socket path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Serves requests for `host` until `shutdown` resolves.
+    pub async fn serve(&self, host: Host, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        info!(path = %self.path.display(), "control endpoint listening");
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, _)) => {
+                        tokio::spawn(connection(host.clone(), stream));
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "control accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+            }
+        }
+    }
+}
+
+impl Drop for ControlServer {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn ensure_private_dir(dir: &Path) -> Result<(), ServeError> {
+    let unsafe_dir = |problem: String| ServeError::UnsafeDirectory {
+        path: dir.to_path_buf(),
+        problem,
+    };
+    match std::fs::symlink_metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|error| ServeError::Io {
+                path: dir.to_path_buf(),
+                error,
+            }),
+        Err(error) => Err(ServeError::Io {
+            path: dir.to_path_buf(),
+            error,
+        }),
+        Ok(meta) => {
+            if !meta.is_dir() {
+                return Err(unsafe_dir("not a directory".into()));
+            }
+            let uid = rustix::process::getuid().as_raw();
+            if meta.uid() != uid {
+                return Err(unsafe_dir(format!("owned by uid {}", meta.uid())));
+            }
+            if meta.mode() & 0o077 != 0 {
+                return Err(unsafe_dir(format!("mode {:04o}", meta.mode() & 0o7777)));
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn connection(host: Host, stream: UnixStream) {
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = match (&mut lines)
+            .take(MAX_REQUEST_BYTES as u64 + 1)
+            .read_line(&mut line)
+            .await
+        {
+            Ok(n) => n,
+            Err(e) => {
+                debug!(error = %e, "control connection read failed");
+                return;
+            }
+        };
+        if n == 0 {
+            return;
+        }
+        let response = if line.len() > MAX_REQUEST_BYTES {
+            error(
+                "bad-request",
+                format!("request larger than {MAX_REQUEST_BYTES} bytes"),
+            )
+        } else {
+            match serde_json::from_str::<Request>(&line) {
+                Ok(request) => handle(&host, request).await,
+                Err(e) => error("bad-request", format!("malformed request: {e}")),
+            }
+        };
+        let mut out = serde_json::to_vec(&response).unwrap_or_else(|_| b"{}".to_vec());
+        out.push(b'\n');
+        if write.write_all(&out).await.is_err() {
+            return;
+        }
+        if line.len() > MAX_REQUEST_BYTES {
+            return;
+        }
+    }
+}
+
+fn ok(value: serde_json::Value) -> Response {
+    Response {
+        ok: Some(value),
+        error: None,
+    }
+}
+
+fn error(code: &str, message: impl Into<String>) -> Response {
+    Response {
+        ok: None,
+        error: Some(ErrorBody {
+            code: code.into(),
+            message: message.into(),
+        }),
+    }
+}
+
+fn call_error(e: CallError) -> Response {
+    error(e.code(), e.to_string())
+}
+
+fn spawn_error(e: SpawnError) -> Response {
+    let code = match &e {
+        SpawnError::NameTaken(_) => "name-taken",
+        SpawnError::InvalidName(_) | SpawnError::Limits(_) | SpawnError::Grant(_) => {
+            "invalid-argument"
+        }
+        SpawnError::UnknownComponent { .. } => "unknown-component",
+        SpawnError::Load(_) => "load-failed",
+        SpawnError::Quota(_) => "quota-exceeded",
+        SpawnError::Start { .. } | SpawnError::ShuttingDown => "spawn-failed",
+    };
+    error(code, e.to_string())
+}
+
+async fn handle(host: &Host, request: Request) -> Response {
+    match request {
+        Request::Spawn {
+            name,
+            path,
+            limits,
+            config,
+        } => {
+            let component_name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let component = match host.load(&component_name, &path, None) {
+                Ok(c) => c,
+                Err(e) => return spawn_error(e.into()),
+            };
+            let mut entry = ComponentEntry::new(component);
+            entry.limits = limits.apply();
+            entry.config = config;
+            match host.spawn(entry.spec(name.as_str().into())).await {
+                Ok(actor) => {
+                    let component = actor.component();
+                    ok(json!(SpawnReply {
+                        address: actor.address().to_string(),
+                        component: component.name.clone(),
+                        hash: component.short_hash(),
+                    }))
+                }
+                Err(e) => spawn_error(e),
+            }
+        }
+        Request::Call {
+            address,
+            message,
+            timeout_ms,
+        } => {
+            let timeout = timeout_ms
+                .map(Duration::from_millis)
+                .unwrap_or(DEFAULT_ASK_TIMEOUT);
+            match host.ask(&address, &message, timeout).await {
+                Ok(reply) => {
+                    let result = match reply.map(|v| v.to_wave()).transpose() {
+                        Ok(r) => r,
+                        Err(e) => {
+                            return error("internal", format!("cannot render the reply: {e}"));
+                        }
+                    };
+                    ok(json!({ "address": address, "result": result }))
+                }
+                Err(e) => call_error(e),
+            }
+        }
+        Request::Send { address, message } => match host.tell(&address, &message) {
+            Ok(()) => ok(json!({ "address": address, "queued": true })),
+            Err(e) => call_error(e),
+        },
+        Request::Ps => ok(json!({ "actors": host.actors(), "dead_letters": host.dead_letters() })),
+        Request::Stop { address } => match host.stop(&address).await {
+            Ok(()) => ok(json!({ "address": address, "stopped": true })),
+            Err(e) => call_error(e),
+        },
+    }
+}

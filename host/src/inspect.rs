@@ -1,0 +1,254 @@
+//! Describing a component without running it: its exported protocol and
+//! its imports in WIT syntax, and what would stop it from being an actor.
+//!
+//! This reads the component's embedded WIT (every toolchain that produces
+//! a component embeds it), so it works for Rust, JavaScript, Python and C
+//! components alike, and needs no engine.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+use wit_parser::decoding::{DecodedWasm, decode};
+use wit_parser::{Function, Resolve, Type, TypeDefKind, WorldItem, WorldKey};
+
+use crate::protocol::TROUPE_API_VERSION;
+
+/// What `troupe inspect` reports about a component.
+#[derive(Debug, Clone, Serialize)]
+pub struct ComponentDescription {
+    /// Size in bytes.
+    pub size: usize,
+    /// Content hash (blake3, 12 hex digits), as `troupe ps` shows it.
+    pub hash: String,
+    /// Exported interfaces and functions.
+    pub exports: Vec<ItemDescription>,
+    /// Imported interfaces and functions.
+    pub imports: Vec<ItemDescription>,
+    /// The component's world and the packages it uses, in WIT syntax.
+    pub wit: String,
+    /// Reasons the component cannot run as a troupe actor, if any.
+    pub problems: Vec<String>,
+}
+
+/// One import or export.
+#[derive(Debug, Clone, Serialize)]
+pub struct ItemDescription {
+    /// `ns:pkg/iface@version`, or the function name for a bare function.
+    pub name: String,
+    /// `protocol` (a message protocol), `lifecycle`, `persistence`,
+    /// `troupe-api`, `wasi`, or `other`.
+    pub role: &'static str,
+    /// Its functions, as WIT signatures.
+    pub functions: Vec<String>,
+}
+
+/// Why a file cannot be described.
+#[derive(Debug, thiserror::Error)]
+pub enum InspectError {
+    /// A core module, not a component.
+    #[error(
+        "this is a core WebAssembly module, not a component; build for wasm32-wasip2, or wrap it with \
+         `wasm-tools component new`"
+    )]
+    CoreModule,
+    /// Not WebAssembly, truncated, or otherwise invalid.
+    #[error("not a valid WebAssembly component: {0}")]
+    Invalid(String),
+}
+
+/// Describes the component in `bytes`.
+///
+/// # Errors
+///
+/// [`InspectError`] if the bytes are not a component.
+pub fn inspect(bytes: &[u8]) -> Result<ComponentDescription, InspectError> {
+    if wasmparser::Parser::is_core_wasm(bytes) {
+        return Err(InspectError::CoreModule);
+    }
+    if !wasmparser::Parser::is_component(bytes) {
+        return Err(InspectError::Invalid(
+            "the file does not start with the component header".into(),
+        ));
+    }
+    let decoded = decode(bytes).map_err(|e| InspectError::Invalid(format!("{e:#}")))?;
+    let DecodedWasm::Component(resolve, world_id) = decoded else {
+        return Err(InspectError::Invalid(
+            "this is a WIT package, not a component".into(),
+        ));
+    };
+    let world = &resolve.worlds[world_id];
+    let describe =
+        |items: &indexmap::IndexMap<WorldKey, WorldItem>, exports: bool| -> Vec<ItemDescription> {
+            items
+                .iter()
+                .filter_map(|(key, item)| match item {
+                    WorldItem::Interface { id, .. } => {
+                        let name = resolve.name_world_key(key);
+                        let functions = resolve.interfaces[*id]
+                            .functions
+                            .values()
+                            .map(|f| signature(&resolve, f))
+                            .collect();
+                        Some(ItemDescription {
+                            role: role(&name, exports),
+                            name,
+                            functions,
+                        })
+                    }
+                    WorldItem::Function(f) => Some(ItemDescription {
+                        name: f.name.clone(),
+                        role: if exports { "protocol" } else { "other" },
+                        functions: vec![signature(&resolve, f)],
+                    }),
+                    WorldItem::Type { .. } => None,
+                })
+                .collect()
+        };
+    let exports = describe(&world.exports, true);
+    let imports = describe(&world.imports, false);
+
+    let mut problems = Vec::new();
+    if !exports.iter().any(|e| e.role == "protocol") {
+        problems.push(
+            "it exports no interface, so it has no message protocol (add `export my-protocol;` to its world)".into(),
+        );
+    }
+    for item in exports.iter().chain(&imports) {
+        if item.name.starts_with("troupe:actor/")
+            && !item.name.ends_with(&format!("@{TROUPE_API_VERSION}"))
+        {
+            problems.push(format!(
+                "it uses `{}`, but this troupe provides troupe:actor@{TROUPE_API_VERSION}",
+                item.name
+            ));
+        }
+    }
+    for item in &imports {
+        if item.role == "other" {
+            problems.push(format!(
+                "it imports `{}`, which troupe does not provide",
+                item.name
+            ));
+        }
+    }
+
+    let mut printer = wit_component::WitPrinter::default();
+    let others: Vec<_> = resolve
+        .packages
+        .iter()
+        .map(|(id, _)| id)
+        .filter(|id| *id != world.package.unwrap_or(*id))
+        .collect();
+    let wit = match world.package {
+        Some(pkg) => match printer.print(&resolve, pkg, &others) {
+            Ok(()) => printer.output.to_string(),
+            Err(e) => format!("// cannot print WIT: {e:#}"),
+        },
+        None => String::new(),
+    };
+    Ok(ComponentDescription {
+        size: bytes.len(),
+        hash: blake3::hash(bytes).to_hex()[..12].to_string(),
+        exports,
+        imports,
+        wit,
+        problems,
+    })
+}
+
+fn role(name: &str, export: bool) -> &'static str {
+    if name.starts_with("troupe:actor/lifecycle") {
+        "lifecycle"
+    } else if name.starts_with("troupe:actor/persistence") {
+        "persistence"
+    } else if name.starts_with("troupe:actor/") {
+        "troupe-api"
+    } else if name.starts_with("wasi:") {
+        if export { "protocol" } else { "wasi" }
+    } else if export {
+        "protocol"
+    } else {
+        "other"
+    }
+}
+
+/// `name: func(a: t) -> r`, with named types by name.
+fn signature(resolve: &Resolve, f: &Function) -> String {
+    let mut s = format!("{}: func(", f.name);
+    for (i, p) in f.params.iter().enumerate() {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        let _ = write!(s, "{}: {}", p.name, type_name(resolve, &p.ty));
+    }
+    s.push(')');
+    if let Some(r) = &f.result {
+        let _ = write!(s, " -> {}", type_name(resolve, r));
+    }
+    s
+}
+
+fn type_name(resolve: &Resolve, ty: &Type) -> String {
+    match ty {
+        Type::Bool => "bool".into(),
+        Type::U8 => "u8".into(),
+        Type::U16 => "u16".into(),
+        Type::U32 => "u32".into(),
+        Type::U64 => "u64".into(),
+        Type::S8 => "s8".into(),
+        Type::S16 => "s16".into(),
+        Type::S32 => "s32".into(),
+        Type::S64 => "s64".into(),
+        Type::F32 => "f32".into(),
+        Type::F64 => "f64".into(),
+        Type::Char => "char".into(),
+        Type::String => "string".into(),
+        Type::ErrorContext => "error-context".into(),
+        Type::Id(id) => {
+            let def = &resolve.types[*id];
+            if let Some(name) = &def.name {
+                return name.clone();
+            }
+            let opt = |t: &Option<Type>| {
+                t.as_ref()
+                    .map(|t| type_name(resolve, t))
+                    .unwrap_or_else(|| "_".into())
+            };
+            match &def.kind {
+                TypeDefKind::List(t) => format!("list<{}>", type_name(resolve, t)),
+                TypeDefKind::FixedLengthList(t, n) => {
+                    format!("list<{}, {n}>", type_name(resolve, t))
+                }
+                TypeDefKind::Map(k, v) => {
+                    format!("map<{}, {}>", type_name(resolve, k), type_name(resolve, v))
+                }
+                TypeDefKind::Option(t) => format!("option<{}>", type_name(resolve, t)),
+                TypeDefKind::Result(r) => match (&r.ok, &r.err) {
+                    (None, None) => "result".into(),
+                    (Some(ok), None) => format!("result<{}>", type_name(resolve, ok)),
+                    _ => format!("result<{}, {}>", opt(&r.ok), opt(&r.err)),
+                },
+                TypeDefKind::Tuple(t) => {
+                    format!(
+                        "tuple<{}>",
+                        t.types
+                            .iter()
+                            .map(|t| type_name(resolve, t))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }
+                TypeDefKind::Handle(wit_parser::Handle::Own(t)) => {
+                    type_name(resolve, &Type::Id(*t))
+                }
+                TypeDefKind::Handle(wit_parser::Handle::Borrow(t)) => {
+                    format!("borrow<{}>", type_name(resolve, &Type::Id(*t)))
+                }
+                TypeDefKind::Future(t) => format!("future<{}>", opt(t)),
+                TypeDefKind::Stream(t) => format!("stream<{}>", opt(t)),
+                TypeDefKind::Type(t) => type_name(resolve, t),
+                _ => "<anonymous>".into(),
+            }
+        }
+    }
+}

@@ -1,0 +1,443 @@
+//! The `troupe` binary: every command, `--json`, one-line errors and exit
+//! codes, against a real host process.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support;
+
+/// A `troupe run` process on a private control socket, killed on drop.
+struct HostProcess {
+    child: Child,
+    control: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl HostProcess {
+    fn start(manifest: Option<&Path>) -> HostProcess {
+        let dir = tempfile::tempdir().unwrap();
+        let control = dir.path().join("control.sock");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_troupe"));
+        cmd.arg("run")
+            .arg("--control")
+            .arg(&control)
+            .arg("--max-actors")
+            .arg("100");
+        cmd.arg("--cache-dir")
+            .arg(support::target_dir().join("troupe-test-cache"));
+        if let Some(m) = manifest {
+            cmd.arg(m);
+        }
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("troupe runs");
+        let host = HostProcess {
+            child,
+            control,
+            _dir: dir,
+        };
+        host.wait_ready();
+        host
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if std::os::unix::net::UnixStream::connect(&self.control).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("the host did not open its control socket within 60 s");
+    }
+
+    fn troupe(&self, args: &[&str]) -> Output {
+        troupe_at(&self.control, args)
+    }
+
+    /// Runs a command that must succeed; returns its stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.troupe(args);
+        assert!(
+            out.status.success(),
+            "`troupe {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs a command that must fail; returns (exit code, stderr).
+    fn fails(&self, args: &[&str]) -> (i32, String) {
+        let out = self.troupe(args);
+        assert!(
+            !out.status.success(),
+            "`troupe {}` should fail",
+            args.join(" ")
+        );
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut full = vec!["--json"];
+        full.extend_from_slice(args);
+        serde_json::from_str(&self.ok(&full)).expect("--json prints JSON")
+    }
+
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+}
+
+impl Drop for HostProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn troupe_at(control: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_troupe"))
+        .arg("--control")
+        .arg(control)
+        .args(args)
+        .output()
+        .expect("troupe runs")
+}
+
+fn guest(name: &str) -> String {
+    support::guest(name).display().to_string()
+}
+
+#[test]
+fn spawn_call_send_ps_and_stop_round_trip() {
+    let host = HostProcess::start(None);
+    let counter = guest("counter");
+    let out = host.ok(&[
+        "spawn", "c", &counter, "--config", "start=40", "--memory", "16MiB",
+    ]);
+    assert!(out.starts_with("spawned c (counter "), "{out}");
+    assert_eq!(host.ok(&["call", "c", "incr(1)"]), "41\n");
+    assert_eq!(host.ok(&["send", "c", "incr(1)"]), "");
+    assert_eq!(host.ok(&["call", "c", "get()"]), "42\n");
+    assert_eq!(
+        host.ok(&["call", "c", "reset()"]),
+        "",
+        "no result prints nothing"
+    );
+
+    let ps = host.ok(&["ps"]);
+    assert!(ps.lines().next().unwrap().starts_with("ADDRESS"), "{ps}");
+    assert!(ps.contains("c ") && ps.contains("running"), "{ps}");
+    assert!(ps.contains("1 actors, 0 dead letters"), "{ps}");
+
+    assert_eq!(host.ok(&["stop", "c"]), "stopped c\n");
+    assert!(host.ok(&["ps"]).contains("0 actors"));
+}
+
+#[test]
+fn json_output_is_machine_readable() {
+    let host = HostProcess::start(None);
+    let spawned = host.json(&["spawn", "c", &guest("counter")]);
+    assert_eq!(spawned["address"], "c");
+    assert_eq!(spawned["component"], "counter");
+    assert_eq!(spawned["hash"].as_str().unwrap().len(), 12);
+    assert_eq!(host.json(&["call", "c", "incr(5)"])["result"], "5");
+    assert_eq!(host.json(&["call", "c", "reset()"])["result"], Value::Null);
+    assert_eq!(host.json(&["send", "c", "incr(1)"])["queued"], true);
+    let ps = host.json(&["ps"]);
+    let actor = &ps["actors"][0];
+    assert_eq!(actor["address"], "c");
+    assert_eq!(actor["status"], "running");
+    assert!(actor["memory"].as_u64().unwrap() > 0);
+    assert_eq!(host.json(&["stop", "c"])["stopped"], true);
+
+    let out = host.troupe(&["--json", "call", "c", "get()"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err: Value = serde_json::from_slice(&out.stderr).expect("errors are JSON with --json");
+    assert_eq!(err["error"]["code"], "unknown-address");
+}
+
+#[test]
+fn bad_input_gets_a_one_line_error_and_a_nonzero_exit() {
+    let host = HostProcess::start(None);
+    host.ok(&["spawn", "c", &guest("counter")]);
+    // (arguments, exit code, what the error must say). Exit code 2 is a
+    // malformed command line, caught before the host is asked.
+    let cases: &[(&[&str], i32, &str)] = &[
+        (&["call", "nobody", "get()"], 1, "no actor at `nobody`"),
+        (
+            &["call", "c", "incr(\"x\")"],
+            1,
+            "ill-typed message for `incr(by: u64) -> u64`",
+        ),
+        (
+            &["call", "c", "incr(1, 2)"],
+            1,
+            "ill-typed message for `incr(by: u64) -> u64`",
+        ),
+        (
+            &["call", "c", "decr(1)"],
+            1,
+            "unknown function `decr`; the actor accepts: incr(by: u64) -> u64",
+        ),
+        (&["call", "c", "incr(1"], 1, "malformed message `incr(1`"),
+        (&["send", "c", "get"], 1, "malformed message `get`"),
+        (
+            &["spawn", "d", "/no/such/file.wasm"],
+            1,
+            "cannot read component `/no/such/file.wasm`",
+        ),
+        (
+            &["spawn", "c", &guest("counter")],
+            1,
+            "the address `c` is already taken",
+        ),
+        (
+            &["spawn", "d", &guest("counter"), "--mailbox", "0"],
+            1,
+            "invalid limit `mailbox`",
+        ),
+        (
+            &["spawn", "bad name", &guest("counter")],
+            1,
+            "invalid actor name",
+        ),
+        (
+            &["spawn", "d", &guest("counter"), "--memory", "1TiB"],
+            2,
+            "unknown size unit",
+        ),
+        (
+            &["spawn", "d", &guest("counter"), "--fuel", "-5"],
+            2,
+            "unexpected argument '-5'",
+        ),
+        (&["call", "c"], 2, "MESSAGE"),
+    ];
+    for (args, expected_code, expected) in cases {
+        let (code, stderr) = host.fails(args);
+        assert_eq!(
+            code,
+            *expected_code,
+            "`troupe {}`: {stderr}",
+            args.join(" ")
+        );
+        assert!(
+            stderr.contains(expected),
+            "`troupe {}` said: {stderr}",
+            args.join(" ")
+        );
+        if code == 1 {
+            assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+        }
+    }
+    // The host is unaffected.
+    assert_eq!(host.ok(&["call", "c", "incr(2)"]), "2\n");
+}
+
+#[test]
+fn no_running_host_is_exit_code_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = troupe_at(&dir.path().join("none.sock"), &["ps"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no troupe host is running"));
+}
+
+#[test]
+fn a_second_host_on_the_same_socket_is_refused() {
+    let host = HostProcess::start(None);
+    let out = Command::new(env!("CARGO_BIN_EXE_troupe"))
+        .arg("run")
+        .arg("--control")
+        .arg(&host.control)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("another troupe host is already running")
+    );
+    assert!(
+        host.ok(&["ps"]).contains("0 actors"),
+        "the first host still answers"
+    );
+}
+
+#[test]
+fn a_broken_manifest_fails_the_run_with_its_location() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("app.toml");
+    std::fs::write(
+        &manifest,
+        "[actors.c]\npath = \"counter.wasm\"\nlimits = { mailbox = -1 }\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_troupe"))
+        .args(["run", "--control"])
+        .arg(dir.path().join("c.sock"))
+        .arg(&manifest)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{}:3:", manifest.display())),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn full_mailbox_is_reported_to_the_cli() {
+    let host = HostProcess::start(None);
+    host.ok(&[
+        "spawn",
+        "f",
+        &guest("faulty"),
+        "--mailbox",
+        "1",
+        "--deadline",
+        "2000",
+    ]);
+    host.ok(&["send", "f", "spin()"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while host.json(&["ps"])["actors"][0]["mailbox"] != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the actor takes the spin message"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    host.ok(&["send", "f", "ping()"]);
+    let (code, stderr) = host.fails(&["send", "f", "ping()"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("mailbox of `f` is full"), "{stderr}");
+}
+
+#[test]
+fn a_memory_bomb_stops_at_its_limit_and_host_memory_stays_bounded() {
+    let host = HostProcess::start(None);
+    host.ok(&["spawn", "f", &guest("faulty"), "--memory", "32MiB"]);
+    host.ok(&["spawn", "c", &guest("counter")]);
+    let before = host.rss_kib();
+    for _ in 0..3 {
+        let (code, stderr) = host.fails(&["call", "f", "bomb(1000)"]);
+        assert_eq!(code, 1);
+        assert!(stderr.contains("memory limit exceeded"), "{stderr}");
+    }
+    let after = host.rss_kib();
+    assert!(
+        after < before + 48 * 1024,
+        "host RSS grew from {before} KiB to {after} KiB"
+    );
+    assert_eq!(host.ok(&["call", "f", "ping()"]), "1\n");
+    assert_eq!(host.ok(&["call", "c", "incr(1)"]), "1\n");
+}
+
+#[test]
+fn run_starts_a_manifest_and_stops_cleanly_on_interrupt() {
+    support::guest("counter");
+    let demo = support::workspace().join("examples-guests/demo.toml");
+    let mut host = HostProcess::start(Some(&demo));
+    let ps = host.json(&["ps"]);
+    let addresses: Vec<&str> = ps["actors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(addresses, ["counter", "room", "faulty"]);
+    assert_eq!(ps["actors"][0]["version"], "0.1.0");
+    assert_eq!(host.ok(&["call", "counter", "get()"]), "100\n");
+
+    let status = Command::new("kill")
+        .args(["-INT", &host.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = host.child.wait().unwrap();
+    assert!(exit.success(), "Ctrl-C is a clean stop: {exit}");
+    assert!(!host.control.exists(), "the control socket is removed");
+}
+
+#[test]
+fn inspect_shows_the_protocol_in_wit() {
+    let counter = guest("counter");
+    let out = Command::new(env!("CARGO_BIN_EXE_troupe"))
+        .args(["inspect", &counter])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("example:counter/api@0.1.0 [protocol]"),
+        "{text}"
+    );
+    assert!(text.contains("incr: func(by: u64) -> u64"), "{text}");
+    assert!(
+        text.contains("troupe:actor/persistence@0.1.0 [persistence]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("interface api {"),
+        "the WIT is printed: {text}"
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_troupe"))
+        .args(["--json", "inspect", &counter])
+        .output()
+        .unwrap();
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["exports"][0]["name"], "example:counter/api@0.1.0");
+    assert_eq!(json["problems"], Value::Array(vec![]));
+}
+
+#[test]
+fn inspect_and_spawn_refuse_what_is_not_a_component() {
+    let host = HostProcess::start(None);
+    let dir = tempfile::tempdir().unwrap();
+    let core = dir.path().join("core.wasm");
+    std::fs::write(
+        &core,
+        wat::parse_str("(module (func (export \"f\")))").unwrap(),
+    )
+    .unwrap();
+    let junk = dir.path().join("junk.wasm");
+    std::fs::write(&junk, b"definitely not wasm").unwrap();
+    let truncated = dir.path().join("truncated.wasm");
+    let bytes = std::fs::read(support::guest("counter")).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+
+    for (file, expected) in [
+        (&core, "core WebAssembly module, not a component"),
+        (&junk, "not a valid WebAssembly component"),
+        (&truncated, "not a valid WebAssembly component"),
+    ] {
+        let file = file.display().to_string();
+        let (code, stderr) = host.fails(&["spawn", "x", &file]);
+        assert_eq!(code, 1);
+        assert!(stderr.contains(expected), "spawn {file}: {stderr}");
+        let out = Command::new(env!("CARGO_BIN_EXE_troupe"))
+            .args(["inspect", &file])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(expected),
+            "inspect {file}"
+        );
+    }
+    assert!(
+        host.ok(&["ps"]).contains("0 actors"),
+        "the host is unaffected"
+    );
+}
