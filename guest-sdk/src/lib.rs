@@ -136,19 +136,12 @@ impl Call {
     /// A message written directly in WAVE: `func(arg, ...)`.
     pub fn raw(text: impl Into<String>) -> Self {
         let text = text.into();
-        Call {
-            text,
-            args: usize::MAX,
-        }
+        Call { text, args: usize::MAX }
     }
 
     /// The WAVE text of the call.
     pub fn text(&self) -> String {
-        if self.args == usize::MAX {
-            self.text.clone()
-        } else {
-            format!("{})", self.text)
-        }
+        if self.args == usize::MAX { self.text.clone() } else { format!("{})", self.text) }
     }
 }
 
@@ -206,17 +199,10 @@ pub fn ask<R: Wave>(to: &str, call: impl Into<Call>) -> Result<R, Error> {
 /// # Errors
 ///
 /// As [`ask`].
-pub fn ask_timeout<R: Wave>(
-    to: &str,
-    call: impl Into<Call>,
-    timeout: Duration,
-) -> Result<R, Error> {
+pub fn ask_timeout<R: Wave>(to: &str, call: impl Into<Call>, timeout: Duration) -> Result<R, Error> {
     let millis = timeout.as_millis().min(u32::MAX as u128) as u32;
     let reply = host::ask(to, &call.into().text(), millis)?;
-    R::from_reply(&reply).map_err(|e| Error::Reply {
-        reply,
-        reason: e.to_string(),
-    })
+    R::from_reply(&reply).map_err(|e| Error::Reply { reply, reason: e.to_string() })
 }
 
 /// Sends `call` and returns the raw WAVE reply.
@@ -240,11 +226,7 @@ pub struct Spawn {
 /// Starts building a child actor from the component the host knows as
 /// `component` (a name from the manifest).
 pub fn spawn(component: &str) -> Spawn {
-    Spawn {
-        component: component.to_string(),
-        name: None,
-        config: Vec::new(),
-    }
+    Spawn { component: component.to_string(), name: None, config: Vec::new() }
 }
 
 impl Spawn {
@@ -303,10 +285,7 @@ pub mod log {
 
     /// Logs `message` with `fields` at `level`.
     pub fn log(level: Level, message: &str, fields: &[(&str, &str)]) {
-        let fields: Vec<(String, String)> = fields
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let fields: Vec<(String, String)> = fields.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         host::log(level, message, &fields);
     }
 
@@ -333,8 +312,5 @@ pub mod log {
 
 /// Reads a configuration value handed to `init`.
 pub fn config_value<'a>(config: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    config
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
+    config.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }

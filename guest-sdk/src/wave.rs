@@ -43,10 +43,7 @@ pub trait Wave {
     where
         Self: Sized,
     {
-        Err(WaveError(format!(
-            "cannot decode {} into this type",
-            wasm_wave::to_string(value).unwrap_or_default()
-        )))
+        Err(WaveError(format!("cannot decode {} into this type", wasm_wave::to_string(value).unwrap_or_default())))
     }
 
     /// This value as WAVE text.
@@ -63,8 +60,7 @@ pub trait Wave {
     where
         Self: Sized,
     {
-        let value: Value =
-            wasm_wave::from_str(&Self::wave_type(), text).map_err(|e| WaveError(e.to_string()))?;
+        let value: Value = wasm_wave::from_str(&Self::wave_type(), text).map_err(|e| WaveError(e.to_string()))?;
         Self::from_value(&value)
     }
 }
@@ -142,8 +138,7 @@ impl<T: Wave> Wave for Option<T> {
         Type::option(T::wave_type())
     }
     fn to_value(&self) -> Value {
-        Value::make_option(&Self::wave_type(), self.as_ref().map(Wave::to_value))
-            .expect("payload has the some type")
+        Value::make_option(&Self::wave_type(), self.as_ref().map(Wave::to_value)).expect("payload has the some type")
     }
     fn from_value(value: &Value) -> Result<Self, WaveError> {
         value.unwrap_option().map(|v| T::from_value(&v)).transpose()
@@ -199,11 +194,7 @@ impl Wave for () {
     }
     // A function without a result replies with empty text.
     fn from_reply(text: &str) -> Result<Self, WaveError> {
-        if text.trim().is_empty() {
-            Ok(())
-        } else {
-            Err(WaveError(format!("expected no result, got `{text}`")))
-        }
+        if text.trim().is_empty() { Ok(()) } else { Err(WaveError(format!("expected no result, got `{text}`"))) }
     }
 }
 
@@ -321,4 +312,69 @@ pub fn kebab(camel: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::call;
+
+    fn round_trip<T: Wave + PartialEq + fmt::Debug>(value: T, wave: &str) {
+        assert_eq!(value.to_wave(), wave);
+        assert_eq!(T::from_reply(wave).unwrap(), value);
+    }
+
+    crate::wave_record! {
+        #[derive(Debug, Clone, PartialEq)]
+        struct Line { sender: String, sent_at: u64 }
+    }
+
+    crate::wave_enum! {
+        #[derive(Debug, Clone, Copy, PartialEq)]
+        enum Mood { Happy, VeryGrumpy }
+    }
+
+    #[test]
+    fn primitives_and_containers_round_trip() {
+        round_trip(42u64, "42");
+        round_trip(-7i32, "-7");
+        round_trip(true, "true");
+        round_trip('x', "'x'");
+        round_trip(String::from("say \"hi\"\n"), r#""say \"hi\"\n""#);
+        round_trip(vec![1u8, 2, 3], "[1, 2, 3]");
+        round_trip(Some(String::from("a")), r#"some("a")"#);
+        round_trip(None::<u32>, "none");
+        round_trip(Ok::<u32, String>(5), "ok(5)");
+        round_trip(Err::<u32, String>("no".into()), r#"err("no")"#);
+        round_trip(Ok::<(), String>(()), "ok");
+        round_trip((1u32, String::from("b")), r#"(1, "b")"#);
+    }
+
+    #[test]
+    fn records_and_enums_map_names_to_kebab_case() {
+        round_trip(Line { sender: "ada".into(), sent_at: 7 }, r#"{sender: "ada", sent-at: 7}"#);
+        round_trip(Mood::VeryGrumpy, "very-grumpy");
+        round_trip(vec![Mood::Happy], "[happy]");
+    }
+
+    #[test]
+    fn unit_decodes_an_empty_reply_only() {
+        assert_eq!(<()>::from_reply(""), Ok(()));
+        assert!(<()>::from_reply("5").is_err());
+    }
+
+    #[test]
+    fn a_reply_of_the_wrong_type_is_an_error_not_a_panic() {
+        assert!(u64::from_reply(r#""five""#).is_err());
+        assert!(String::from_reply("5").is_err());
+        assert!(Line::from_reply("{sender: \"a\"}").is_err());
+    }
+
+    #[test]
+    fn calls_render_as_wave() {
+        assert_eq!(call!("incr", 5u64).text(), "incr(5)");
+        assert_eq!(call!("get").text(), "get()");
+        assert_eq!(call!("greet", "a\"b", 3u8).text(), r#"greet("a\"b", 3)"#);
+        assert_eq!(crate::Call::raw("x(1)").text(), "x(1)");
+    }
 }

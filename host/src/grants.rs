@@ -85,11 +85,7 @@ impl Grants {
     /// [`GrantError`] for the first directory that cannot be granted.
     pub fn validate(&self) -> Result<(), GrantError> {
         for dir in &self.dirs {
-            let err = |reason: String| GrantError {
-                host: dir.host.clone(),
-                guest: dir.guest.clone(),
-                reason,
-            };
+            let err = |reason: String| GrantError { host: dir.host.clone(), guest: dir.guest.clone(), reason };
             match std::fs::metadata(&dir.host) {
                 Ok(meta) if meta.is_dir() => {}
                 Ok(_) => return Err(err("it is not a directory".into())),
@@ -109,9 +105,7 @@ impl Grants {
     /// [`GrantError`] if a granted directory cannot be opened.
     pub fn wasi_ctx(&self, address: &Address) -> Result<WasiCtx, GrantError> {
         let mut b = WasiCtxBuilder::new();
-        b.allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false);
+        b.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
         for (k, v) in &self.env {
             b.env(k, v);
         }
@@ -120,22 +114,15 @@ impl Grants {
                 DirMode::ReadOnly => FsPerms::ReadOnly,
                 DirMode::ReadWrite => FsPerms::ReadWrite,
             };
-            b.preopened_dir(&dir.host, &dir.guest, perms)
-                .map_err(|e| GrantError {
-                    host: dir.host.clone(),
-                    guest: dir.guest.clone(),
-                    reason: format!("{e:#}"),
-                })?;
+            b.preopened_dir(&dir.host, &dir.guest, perms).map_err(|e| GrantError {
+                host: dir.host.clone(),
+                guest: dir.guest.clone(),
+                reason: format!("{e:#}"),
+            })?;
         }
         if self.stdio {
-            b.stdout(LogStream {
-                address: address.clone(),
-                stream: "stdout",
-            });
-            b.stderr(LogStream {
-                address: address.clone(),
-                stream: "stderr",
-            });
+            b.stdout(LogStream { address: address.clone(), stream: "stdout" });
+            b.stderr(LogStream { address: address.clone(), stream: "stderr" });
         }
         if !self.clocks {
             b.wall_clock(FrozenClock).monotonic_clock(FrozenClock);
@@ -182,11 +169,7 @@ impl IsTerminal for LogStream {
 
 impl StdoutStream for LogStream {
     fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
-        Box::new(LineLogger {
-            address: self.address.clone(),
-            stream: self.stream,
-            buf: Vec::new(),
-        })
+        Box::new(LineLogger { address: self.address.clone(), stream: self.stream, buf: Vec::new() })
     }
 }
 
@@ -206,11 +189,7 @@ impl LineLogger {
 }
 
 impl AsyncWrite for LineLogger {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
+    fn poll_write(mut self: Pin<&mut Self>, _cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
         self.buf.extend_from_slice(data);
         while let Some(nl) = self.buf.iter().position(|&b| b == b'\n') {
             self.emit(nl + 1);

@@ -66,44 +66,32 @@ pub fn inspect(bytes: &[u8]) -> Result<ComponentDescription, InspectError> {
         return Err(InspectError::CoreModule);
     }
     if !wasmparser::Parser::is_component(bytes) {
-        return Err(InspectError::Invalid(
-            "the file does not start with the component header".into(),
-        ));
+        return Err(InspectError::Invalid("the file does not start with the component header".into()));
     }
     let decoded = decode(bytes).map_err(|e| InspectError::Invalid(format!("{e:#}")))?;
     let DecodedWasm::Component(resolve, world_id) = decoded else {
-        return Err(InspectError::Invalid(
-            "this is a WIT package, not a component".into(),
-        ));
+        return Err(InspectError::Invalid("this is a WIT package, not a component".into()));
     };
     let world = &resolve.worlds[world_id];
-    let describe =
-        |items: &indexmap::IndexMap<WorldKey, WorldItem>, exports: bool| -> Vec<ItemDescription> {
-            items
-                .iter()
-                .filter_map(|(key, item)| match item {
-                    WorldItem::Interface { id, .. } => {
-                        let name = resolve.name_world_key(key);
-                        let functions = resolve.interfaces[*id]
-                            .functions
-                            .values()
-                            .map(|f| signature(&resolve, f))
-                            .collect();
-                        Some(ItemDescription {
-                            role: role(&name, exports),
-                            name,
-                            functions,
-                        })
-                    }
-                    WorldItem::Function(f) => Some(ItemDescription {
-                        name: f.name.clone(),
-                        role: if exports { "protocol" } else { "other" },
-                        functions: vec![signature(&resolve, f)],
-                    }),
-                    WorldItem::Type { .. } => None,
-                })
-                .collect()
-        };
+    let describe = |items: &indexmap::IndexMap<WorldKey, WorldItem>, exports: bool| -> Vec<ItemDescription> {
+        items
+            .iter()
+            .filter_map(|(key, item)| match item {
+                WorldItem::Interface { id, .. } => {
+                    let name = resolve.name_world_key(key);
+                    let functions =
+                        resolve.interfaces[*id].functions.values().map(|f| signature(&resolve, f)).collect();
+                    Some(ItemDescription { role: role(&name, exports), name, functions })
+                }
+                WorldItem::Function(f) => Some(ItemDescription {
+                    name: f.name.clone(),
+                    role: if exports { "protocol" } else { "other" },
+                    functions: vec![signature(&resolve, f)],
+                }),
+                WorldItem::Type { .. } => None,
+            })
+            .collect()
+    };
     let exports = describe(&world.exports, true);
     let imports = describe(&world.imports, false);
 
@@ -114,31 +102,20 @@ pub fn inspect(bytes: &[u8]) -> Result<ComponentDescription, InspectError> {
         );
     }
     for item in exports.iter().chain(&imports) {
-        if item.name.starts_with("troupe:actor/")
-            && !item.name.ends_with(&format!("@{TROUPE_API_VERSION}"))
-        {
-            problems.push(format!(
-                "it uses `{}`, but this troupe provides troupe:actor@{TROUPE_API_VERSION}",
-                item.name
-            ));
+        if item.name.starts_with("troupe:actor/") && !item.name.ends_with(&format!("@{TROUPE_API_VERSION}")) {
+            problems
+                .push(format!("it uses `{}`, but this troupe provides troupe:actor@{TROUPE_API_VERSION}", item.name));
         }
     }
     for item in &imports {
         if item.role == "other" {
-            problems.push(format!(
-                "it imports `{}`, which troupe does not provide",
-                item.name
-            ));
+            problems.push(format!("it imports `{}`, which troupe does not provide", item.name));
         }
     }
 
     let mut printer = wit_component::WitPrinter::default();
-    let others: Vec<_> = resolve
-        .packages
-        .iter()
-        .map(|(id, _)| id)
-        .filter(|id| *id != world.package.unwrap_or(*id))
-        .collect();
+    let others: Vec<_> =
+        resolve.packages.iter().map(|(id, _)| id).filter(|id| *id != world.package.unwrap_or(*id)).collect();
     let wit = match world.package {
         Some(pkg) => match printer.print(&resolve, pkg, &others) {
             Ok(()) => printer.output.to_string(),
@@ -209,11 +186,7 @@ fn type_name(resolve: &Resolve, ty: &Type) -> String {
             if let Some(name) = &def.name {
                 return name.clone();
             }
-            let opt = |t: &Option<Type>| {
-                t.as_ref()
-                    .map(|t| type_name(resolve, t))
-                    .unwrap_or_else(|| "_".into())
-            };
+            let opt = |t: &Option<Type>| t.as_ref().map(|t| type_name(resolve, t)).unwrap_or_else(|| "_".into());
             match &def.kind {
                 TypeDefKind::List(t) => format!("list<{}>", type_name(resolve, t)),
                 TypeDefKind::FixedLengthList(t, n) => {
@@ -229,18 +202,9 @@ fn type_name(resolve: &Resolve, ty: &Type) -> String {
                     _ => format!("result<{}, {}>", opt(&r.ok), opt(&r.err)),
                 },
                 TypeDefKind::Tuple(t) => {
-                    format!(
-                        "tuple<{}>",
-                        t.types
-                            .iter()
-                            .map(|t| type_name(resolve, t))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
+                    format!("tuple<{}>", t.types.iter().map(|t| type_name(resolve, t)).collect::<Vec<_>>().join(", "))
                 }
-                TypeDefKind::Handle(wit_parser::Handle::Own(t)) => {
-                    type_name(resolve, &Type::Id(*t))
-                }
+                TypeDefKind::Handle(wit_parser::Handle::Own(t)) => type_name(resolve, &Type::Id(*t)),
                 TypeDefKind::Handle(wit_parser::Handle::Borrow(t)) => {
                     format!("borrow<{}>", type_name(resolve, &Type::Id(*t)))
                 }

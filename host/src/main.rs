@@ -13,10 +13,7 @@ use clap::Parser;
 fn main() -> ExitCode {
     let args = cli::Args::parse();
     let json = args.json;
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

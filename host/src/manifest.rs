@@ -140,9 +140,7 @@ impl Entry {
         match self.instances {
             0 => Vec::new(),
             1 => vec![Address::from(self.name.as_str())],
-            n => (0..n)
-                .map(|i| Address::from(format!("{}-{i}", self.name)))
-                .collect(),
+            n => (0..n).map(|i| Address::from(format!("{}-{i}", self.name))).collect(),
         }
     }
 }
@@ -180,15 +178,13 @@ impl Manifest {
     /// A [`ManifestError`] naming the file, position and key.
     pub fn parse(path: &Path, text: &str) -> Result<Manifest, ManifestError> {
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let err =
-            |span: Option<Range<usize>>, key: Option<String>, message: String| ManifestError {
-                file: path.to_path_buf(),
-                location: span.map(|s| line_col(text, s.start)),
-                key,
-                message,
-            };
-        let raw: RawManifest = toml::from_str(text)
-            .map_err(|e| err(e.span(), None, e.message().trim().to_string()))?;
+        let err = |span: Option<Range<usize>>, key: Option<String>, message: String| ManifestError {
+            file: path.to_path_buf(),
+            location: span.map(|s| line_col(text, s.start)),
+            key,
+            message,
+        };
+        let raw: RawManifest = toml::from_str(text).map_err(|e| err(e.span(), None, e.message().trim().to_string()))?;
 
         let mut entries = Vec::new();
         let mut names = HashSet::new();
@@ -197,35 +193,21 @@ impl Manifest {
                 let key = format!("{table}.{name}");
                 let span = spanned.span();
                 let raw = spanned.get_ref();
-                let fail = |span: Range<usize>, key: String, message: String| {
-                    Err(err(Some(span), Some(key), message))
-                };
+                let fail = |span: Range<usize>, key: String, message: String| Err(err(Some(span), Some(key), message));
                 if let Err(problem) = Address::validate(name) {
                     return fail(span, key, format!("invalid name: {problem}"));
                 }
                 if !names.insert(name.clone()) {
-                    return fail(
-                        span,
-                        key,
-                        format!("`{name}` is defined in both [components] and [actors]"),
-                    );
+                    return fail(span, key, format!("`{name}` is defined in both [components] and [actors]"));
                 }
                 let source = match (&raw.path, &raw.component) {
                     (Some(p), None) => Source::Path(base.join(p)),
                     (None, Some(c)) if table == "actors" => Source::Entry(c.clone()),
                     (None, Some(_)) => {
-                        return fail(
-                            span,
-                            key,
-                            "a [components] entry needs `path`, not `component`".into(),
-                        );
+                        return fail(span, key, "a [components] entry needs `path`, not `component`".into());
                     }
                     (Some(_), Some(_)) => {
-                        return fail(
-                            span,
-                            key,
-                            "give either `path` or `component`, not both".into(),
-                        );
+                        return fail(span, key, "give either `path` or `component`, not both".into());
                     }
                     (None, None) => {
                         return fail(
@@ -238,11 +220,7 @@ impl Manifest {
                 if let Source::Path(p) = &source
                     && !p.is_file()
                 {
-                    return fail(
-                        span,
-                        format!("{key}.path"),
-                        format!("no component file at `{}`", p.display()),
-                    );
+                    return fail(span, format!("{key}.path"), format!("no component file at `{}`", p.display()));
                 }
                 let instances = match (&raw.instances, table) {
                     (Some(n), "components") => {
@@ -253,11 +231,7 @@ impl Manifest {
                         );
                     }
                     (Some(n), _) if *n.get_ref() == 0 || *n.get_ref() > MAX_INSTANCES => {
-                        return fail(
-                            n.span(),
-                            format!("{key}.instances"),
-                            format!("must be 1 to {MAX_INSTANCES}"),
-                        );
+                        return fail(n.span(), format!("{key}.instances"), format!("must be 1 to {MAX_INSTANCES}"));
                     }
                     (Some(n), _) => *n.get_ref(),
                     (None, "components") => 0,
@@ -265,11 +239,7 @@ impl Manifest {
                 };
                 let snapshot_every = match &raw.snapshot_every {
                     Some(n) if *n.get_ref() == 0 => {
-                        return fail(
-                            n.span(),
-                            format!("{key}.snapshot-every"),
-                            "must be at least 1".into(),
-                        );
+                        return fail(n.span(), format!("{key}.snapshot-every"), "must be at least 1".into());
                     }
                     Some(n) => *n.get_ref(),
                     None => 1,
@@ -291,25 +261,13 @@ impl Manifest {
                     };
                     config.push((k.clone(), value));
                 }
-                let limits = raw
-                    .limits
-                    .as_ref()
-                    .map(|l| l.get_ref().clone())
-                    .unwrap_or_default();
+                let limits = raw.limits.as_ref().map(|l| l.get_ref().clone()).unwrap_or_default();
                 if let Some(spanned) = &raw.limits
                     && let Err(e) = limits.validate(u64::MAX)
                 {
-                    return fail(
-                        spanned.span(),
-                        format!("{key}.limits.{}", e.field),
-                        e.problem,
-                    );
+                    return fail(spanned.span(), format!("{key}.limits.{}", e.field), e.problem);
                 }
-                let mut grants = raw
-                    .grants
-                    .as_ref()
-                    .map(|g| g.get_ref().clone())
-                    .unwrap_or_default();
+                let mut grants = raw.grants.as_ref().map(|g| g.get_ref().clone()).unwrap_or_default();
                 for dir in &mut grants.dirs {
                     dir.host = base.join(&dir.host);
                 }
@@ -344,26 +302,17 @@ impl Manifest {
                 message,
             };
             if let Source::Entry(name) = &entry.source
-                && !entries
-                    .iter()
-                    .any(|e| &e.name == name && matches!(e.source, Source::Path(_)))
+                && !entries.iter().any(|e| &e.name == name && matches!(e.source, Source::Path(_)))
             {
-                return Err(fail(format!(
-                    "`component = \"{name}\"` names no entry with a `path`"
-                )));
+                return Err(fail(format!("`component = \"{name}\"` names no entry with a `path`")));
             }
             for address in entry.addresses() {
                 if !addresses.insert(address.clone()) {
-                    return Err(fail(format!(
-                        "address `{address}` is used by two entries; rename one"
-                    )));
+                    return Err(fail(format!("address `{address}` is used by two entries; rename one")));
                 }
             }
         }
-        Ok(Manifest {
-            file: path.to_path_buf(),
-            entries,
-        })
+        Ok(Manifest { file: path.to_path_buf(), entries })
     }
 
     /// Loads every component and starts every actor, in file order.
@@ -384,18 +333,14 @@ impl Manifest {
                 message,
             };
             let component = match &entry.source {
-                Source::Path(path) => host
-                    .load(&entry.name, path, entry.version.clone())
-                    .map_err(|e| fail(e.to_string()))?,
+                Source::Path(path) => {
+                    host.load(&entry.name, path, entry.version.clone()).map_err(|e| fail(e.to_string()))?
+                }
                 Source::Entry(name) => loaded
                     .iter()
                     .find(|(n, _)| n == name)
                     .map(|(_, e)| e.component.clone())
-                    .ok_or_else(|| {
-                        fail(format!(
-                            "`{name}` must come before this entry in the manifest"
-                        ))
-                    })?,
+                    .ok_or_else(|| fail(format!("`{name}` must come before this entry in the manifest")))?,
             };
             entry
                 .limits
@@ -425,11 +370,6 @@ impl Manifest {
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let col = before
-        .rsplit('\n')
-        .next()
-        .map(|l| l.chars().count())
-        .unwrap_or(0)
-        + 1;
+    let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
     (line, col)
 }

@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 use wasmtime::component::Val;
 
 use crate::engine::Failure;
-use crate::protocol::{Call, MessageError};
+use crate::protocol::{Call, MessageError, Protocol};
 
 /// How long an ask waits for its reply unless told otherwise. Like
 /// `gen_server:call`'s default.
@@ -38,16 +38,9 @@ impl Address {
     /// A sentence saying what is wrong.
     pub fn validate(name: &str) -> Result<(), String> {
         if name.is_empty() || name.len() > 128 {
-            return Err(format!(
-                "an address has 1 to 128 characters, `{}` has {}",
-                truncated(name),
-                name.len()
-            ));
+            return Err(format!("an address has 1 to 128 characters, `{}` has {}", truncated(name), name.len()));
         }
-        if let Some(c) = name
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | '-')))
-        {
+        if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | '-'))) {
             return Err(format!(
                 "`{}` contains {c:?}; addresses use letters, digits, `.`, `_`, `-` and `/`",
                 truncated(name)
@@ -115,13 +108,39 @@ pub struct Envelope {
 impl Envelope {
     /// A tell: no reply.
     pub fn tell(call: Call, from: Option<Address>) -> Self {
-        Envelope {
-            call,
-            reply: None,
-            from,
-            waiting: None,
+        Envelope { call, reply: None, from, waiting: None }
+    }
+}
+
+impl Envelope {
+    /// This envelope as plain data, ready to cross a host boundary.
+    pub fn to_wire(&self, to: &Address, protocol: &Protocol) -> WireMessage {
+        WireMessage {
+            to: to.clone(),
+            from: self.from.clone(),
+            message: self.call.to_wave(protocol),
+            ask: self.reply.is_some(),
+            waiting: self.waiting.as_deref().map(<[Address]>::to_vec).unwrap_or_default(),
         }
     }
+}
+
+/// A message as plain, serializable data: what an envelope becomes when it
+/// leaves its host (for a journal, or a transport between hosts). The
+/// receiving side type-checks `message` again against the receiver's
+/// protocol, so a peer cannot smuggle an ill-typed value in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireMessage {
+    /// The receiver.
+    pub to: Address,
+    /// The sending actor, if any.
+    pub from: Option<Address>,
+    /// The call in WAVE, its function fully qualified.
+    pub message: String,
+    /// Whether the sender waits for a reply.
+    pub ask: bool,
+    /// The ask chain, for cycle detection across hosts.
+    pub waiting: Vec<Address>,
 }
 
 /// Why a tell or an ask did not produce its effect.
@@ -164,11 +183,7 @@ pub enum CallError {
 }
 
 fn display_chain(chain: &[Address]) -> String {
-    chain
-        .iter()
-        .map(Address::as_str)
-        .collect::<Vec<_>>()
-        .join(" -> ")
+    chain.iter().map(Address::as_str).collect::<Vec<_>>().join(" -> ")
 }
 
 impl CallError {
@@ -178,8 +193,7 @@ impl CallError {
         match self {
             CallError::UnknownAddress(_) => "unknown-address",
             CallError::MailboxFull(_) => "mailbox-full",
-            CallError::BadMessage(MessageError::TooLarge { .. })
-            | CallError::ReplyTooLarge { .. } => "too-large",
+            CallError::BadMessage(MessageError::TooLarge { .. }) | CallError::ReplyTooLarge { .. } => "too-large",
             CallError::BadMessage(_) => "bad-message",
             CallError::Timeout(_) => "timeout",
             CallError::ActorFailed { .. } => "actor-failed",

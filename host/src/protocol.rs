@@ -124,9 +124,7 @@ pub enum ProtocolError {
         found: String,
     },
     /// A troupe lifecycle function has the wrong type.
-    #[error(
-        "`{name}` has type `{found}`, but troupe:actor@{TROUPE_API_VERSION} declares `{expected}`"
-    )]
+    #[error("`{name}` has type `{found}`, but troupe:actor@{TROUPE_API_VERSION} declares `{expected}`")]
     LifecycleType {
         /// The function.
         name: String,
@@ -141,9 +139,7 @@ pub enum ProtocolError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MessageError {
     /// Not a WAVE call at all.
-    #[error(
-        "malformed message `{text}`: {reason}; write it as WAVE, e.g. `incr(5)` or `greet(\"ada\")`"
-    )]
+    #[error("malformed message `{text}`: {reason}; write it as WAVE, e.g. `incr(5)` or `greet(\"ada\")`")]
     Syntax {
         /// The message (truncated).
         text: String,
@@ -183,9 +179,7 @@ pub enum MessageError {
         reason: String,
     },
     /// Larger than the receiver accepts.
-    #[error(
-        "message of {size} bytes exceeds the receiver's limit of {limit} bytes (`max-message-bytes`)"
-    )]
+    #[error("message of {size} bytes exceeds the receiver's limit of {limit} bytes (`max-message-bytes`)")]
     TooLarge {
         /// The message size.
         size: u64,
@@ -203,6 +197,27 @@ pub struct Call {
     pub args: Vec<Val>,
 }
 
+impl Call {
+    /// The call as WAVE text with its function fully qualified: the form a
+    /// message takes when it leaves this host (see
+    /// [`WireMessage`](crate::message::WireMessage)).
+    pub fn to_wave(&self, protocol: &Protocol) -> String {
+        let f = protocol.function(self.func);
+        let mut text = f.qualified_name();
+        text.push('(');
+        for (i, arg) in self.args.iter().enumerate() {
+            if i > 0 {
+                text.push_str(", ");
+            }
+            // Values built by the parser or checked by `Protocol::check`
+            // always render; a failure would be a wasmtime bug.
+            text.push_str(&arg.to_wave().unwrap_or_default());
+        }
+        text.push(')');
+        text
+    }
+}
+
 impl Protocol {
     /// Reads the protocol and lifecycle exports of `component`.
     ///
@@ -210,10 +225,7 @@ impl Protocol {
     ///
     /// [`ProtocolError`] if the component exports nothing callable, or
     /// targets another version of the troupe API.
-    pub fn of(
-        component: &Component,
-        engine: &wasmtime::Engine,
-    ) -> Result<(Protocol, Exports), ProtocolError> {
+    pub fn of(component: &Component, engine: &wasmtime::Engine) -> Result<(Protocol, Exports), ProtocolError> {
         let mut functions = Vec::new();
         let mut exports = Exports::default();
         let lifecycle = &mut exports.lifecycle;
@@ -229,8 +241,7 @@ impl Protocol {
                         let ComponentItem::ComponentFunc(func) = item.ty else {
                             continue;
                         };
-                        let Some(index) = component.get_export_index(Some(&iface_index), name)
-                        else {
+                        let Some(index) = component.get_export_index(Some(&iface_index), name) else {
                             continue;
                         };
                         match troupe {
@@ -302,17 +313,10 @@ impl Protocol {
             .collect();
         match matching.as_slice() {
             [one] => Ok(*one),
-            [] => Err(MessageError::UnknownFunction {
-                name: name.to_string(),
-                accepted: self.summary(),
-            }),
+            [] => Err(MessageError::UnknownFunction { name: name.to_string(), accepted: self.summary() }),
             many => Err(MessageError::Ambiguous {
                 name: name.to_string(),
-                candidates: many
-                    .iter()
-                    .map(|&i| self.function(i).qualified_name())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                candidates: many.iter().map(|&i| self.function(i).qualified_name()).collect::<Vec<_>>().join(", "),
             }),
         }
     }
@@ -325,19 +329,11 @@ impl Protocol {
     pub fn parse(&self, text: &str, max_bytes: u64) -> Result<Call, MessageError> {
         let size = text.len() as u64;
         if size > max_bytes {
-            return Err(MessageError::TooLarge {
-                size,
-                limit: max_bytes,
-            });
+            return Err(MessageError::TooLarge { size, limit: max_bytes });
         }
         let text = text.trim();
-        let syntax = |reason: String| MessageError::Syntax {
-            text: truncate(text, 80),
-            reason,
-        };
-        let open = text
-            .find('(')
-            .ok_or_else(|| syntax("expected `(` after the function name".into()))?;
+        let syntax = |reason: String| MessageError::Syntax { text: truncate(text, 80), reason };
+        let open = text.find('(').ok_or_else(|| syntax("expected `(` after the function name".into()))?;
         let name = text[..open].trim();
         if name.is_empty() {
             return Err(syntax("missing function name".into()));
@@ -345,22 +341,15 @@ impl Protocol {
         let func = self.resolve(name)?;
         let f = self.function(func);
         if let Some(reason) = &f.unsupported {
-            return Err(MessageError::Unsupported {
-                signature: f.signature(),
-                reason: reason.clone(),
-            });
+            return Err(MessageError::Unsupported { signature: f.signature(), reason: reason.clone() });
         }
         // WAVE's call syntax takes a plain label as the name: hand it the
         // bare name and keep the qualifier to ourselves.
         let call_text = format!("{}{}", f.name, &text[open..]);
-        let call = wasm_wave::untyped::UntypedFuncCall::parse(&call_text)
-            .map_err(|e| syntax(e.to_string()))?;
+        let call = wasm_wave::untyped::UntypedFuncCall::parse(&call_text).map_err(|e| syntax(e.to_string()))?;
         let args = call
             .to_wasm_params::<Val>(f.params.iter().map(|(_, ty)| ty))
-            .map_err(|e| MessageError::IllTyped {
-                signature: f.signature(),
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| MessageError::IllTyped { signature: f.signature(), reason: e.to_string() })?;
         Ok(Call { func, args })
     }
 
@@ -372,23 +361,13 @@ impl Protocol {
     /// [`MessageError::IllTyped`] naming the first argument that does not fit.
     pub fn check(&self, func: u32, args: &[Val]) -> Result<(), MessageError> {
         let f = self.function(func);
-        let ill = |reason: String| MessageError::IllTyped {
-            signature: f.signature(),
-            reason,
-        };
+        let ill = |reason: String| MessageError::IllTyped { signature: f.signature(), reason };
         if args.len() != f.params.len() {
-            return Err(ill(format!(
-                "expected {} argument(s), got {}",
-                f.params.len(),
-                args.len()
-            )));
+            return Err(ill(format!("expected {} argument(s), got {}", f.params.len(), args.len())));
         }
         for ((name, ty), val) in f.params.iter().zip(args) {
             if !val_has_type(val, ty) {
-                return Err(ill(format!(
-                    "argument `{name}` is not a {}",
-                    TypeDisplay(ty)
-                )));
+                return Err(ill(format!("argument `{name}` is not a {}", TypeDisplay(ty))));
             }
         }
         Ok(())
@@ -401,23 +380,12 @@ impl Function {
         let result = func.results().next();
         let unsupported = if func.async_() {
             Some("it is an async (WASIp3) function; troupe calls synchronous exports".to_string())
-        } else if params
-            .iter()
-            .map(|(_, t)| t)
-            .chain(result.iter())
-            .any(has_handle)
-        {
+        } else if params.iter().map(|(_, t)| t).chain(result.iter()).any(has_handle) {
             Some("it passes a resource handle, which cannot leave its actor".to_string())
         } else {
             None
         };
-        Function {
-            interface: interface.map(str::to_string),
-            name: name.to_string(),
-            params,
-            result,
-            unsupported,
-        }
+        Function { interface: interface.map(str::to_string), name: name.to_string(), params, result, unsupported }
     }
 }
 
@@ -427,9 +395,7 @@ fn troupe_interface(export: &str) -> Result<Option<&'static str>, ProtocolError>
         if let Some(rest) = export.strip_prefix(iface) {
             return match rest.strip_prefix('@') {
                 Some(TROUPE_API_VERSION) => Ok(Some(iface)),
-                _ => Err(ProtocolError::ApiVersion {
-                    found: export.to_string(),
-                }),
+                _ => Err(ProtocolError::ApiVersion { found: export.to_string() }),
             };
         }
     }
@@ -446,26 +412,15 @@ impl Lifecycle {
     ) -> Result<(), ProtocolError> {
         let shape = func_shape(func);
         let (slot, expected) = match (iface, name) {
-            (LIFECYCLE, "init") => (
-                &mut self.init,
-                "func(config: list<tuple<string, string>>) -> result<_, string>",
-            ),
-            (PERSISTENCE, "snapshot") => (
-                &mut self.snapshot,
-                "func() -> record { version: string, bytes: list<u8> }",
-            ),
-            (PERSISTENCE, "restore") => (
-                &mut self.restore,
-                "func(state: record { version: string, bytes: list<u8> }) -> result<_, string>",
-            ),
+            (LIFECYCLE, "init") => (&mut self.init, "func(config: list<tuple<string, string>>) -> result<_, string>"),
+            (PERSISTENCE, "snapshot") => (&mut self.snapshot, "func() -> record { version: string, bytes: list<u8> }"),
+            (PERSISTENCE, "restore") => {
+                (&mut self.restore, "func(state: record { version: string, bytes: list<u8> }) -> result<_, string>")
+            }
             _ => return Ok(()),
         };
         if shape != expected {
-            return Err(ProtocolError::LifecycleType {
-                name: format!("{iface}.{name}"),
-                found: shape,
-                expected,
-            });
+            return Err(ProtocolError::LifecycleType { name: format!("{iface}.{name}"), found: shape, expected });
         }
         *slot = Some(index);
         Ok(())
@@ -489,18 +444,14 @@ fn func_shape(func: &ComponentFunc) -> String {
 
 fn has_handle(ty: &Type) -> bool {
     match ty {
-        Type::Own(_) | Type::Borrow(_) | Type::Stream(_) | Type::Future(_) | Type::ErrorContext => {
-            true
-        }
+        Type::Own(_) | Type::Borrow(_) | Type::Stream(_) | Type::Future(_) | Type::ErrorContext => true,
         Type::List(l) => has_handle(&l.ty()),
         Type::FixedLengthList(l) => has_handle(&l.ty()),
         Type::Record(r) => r.fields().any(|f| has_handle(&f.ty)),
         Type::Tuple(t) => t.types().any(|t| has_handle(&t)),
         Type::Variant(v) => v.cases().any(|c| c.ty.as_ref().is_some_and(has_handle)),
         Type::Option(o) => has_handle(&o.ty()),
-        Type::Result(r) => {
-            r.ok().as_ref().is_some_and(has_handle) || r.err().as_ref().is_some_and(has_handle)
-        }
+        Type::Result(r) => r.ok().as_ref().is_some_and(has_handle) || r.err().as_ref().is_some_and(has_handle),
         Type::Map(m) => has_handle(&m.key()) || has_handle(&m.value()),
         _ => false,
     }
@@ -529,17 +480,10 @@ pub fn val_has_type(val: &Val, ty: &Type) -> bool {
         }
         (Val::Record(fields), Type::Record(r)) => {
             fields.len() == r.fields().len()
-                && fields
-                    .iter()
-                    .zip(r.fields())
-                    .all(|((n, v), f)| n == f.name && val_has_type(v, &f.ty))
+                && fields.iter().zip(r.fields()).all(|((n, v), f)| n == f.name && val_has_type(v, &f.ty))
         }
         (Val::Tuple(items), Type::Tuple(t)) => {
-            items.len() == t.types().len()
-                && items
-                    .iter()
-                    .zip(t.types())
-                    .all(|(v, ty)| val_has_type(v, &ty))
+            items.len() == t.types().len() && items.iter().zip(t.types()).all(|(v, ty)| val_has_type(v, &ty))
         }
         (Val::Variant(case, payload), Type::Variant(v)) => v.cases().any(|c| {
             c.name == case
@@ -589,16 +533,15 @@ pub struct TypeDisplay<'a>(pub &'a Type);
 
 impl fmt::Display for TypeDisplay<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let list =
-            |f: &mut fmt::Formatter<'_>, items: &mut dyn Iterator<Item = Type>| -> fmt::Result {
-                for (i, t) in items.enumerate() {
-                    if i > 0 {
-                        f.write_str(", ")?;
-                    }
-                    write!(f, "{}", TypeDisplay(&t))?;
+        let list = |f: &mut fmt::Formatter<'_>, items: &mut dyn Iterator<Item = Type>| -> fmt::Result {
+            for (i, t) in items.enumerate() {
+                if i > 0 {
+                    f.write_str(", ")?;
                 }
-                Ok(())
-            };
+                write!(f, "{}", TypeDisplay(&t))?;
+            }
+            Ok(())
+        };
         match self.0 {
             Type::Bool => f.write_str("bool"),
             Type::S8 => f.write_str("s8"),
@@ -615,12 +558,7 @@ impl fmt::Display for TypeDisplay<'_> {
             Type::String => f.write_str("string"),
             Type::List(l) => write!(f, "list<{}>", TypeDisplay(&l.ty())),
             Type::FixedLengthList(l) => write!(f, "list<{}, {}>", TypeDisplay(&l.ty()), l.len()),
-            Type::Map(m) => write!(
-                f,
-                "map<{}, {}>",
-                TypeDisplay(&m.key()),
-                TypeDisplay(&m.value())
-            ),
+            Type::Map(m) => write!(f, "map<{}, {}>", TypeDisplay(&m.key()), TypeDisplay(&m.value())),
             Type::Record(r) => {
                 f.write_str("record { ")?;
                 for (i, field) in r.fields().enumerate() {
@@ -650,11 +588,7 @@ impl fmt::Display for TypeDisplay<'_> {
                 f.write_str(" }")
             }
             Type::Enum(e) => write!(f, "enum {{ {} }}", e.names().collect::<Vec<_>>().join(", ")),
-            Type::Flags(fl) => write!(
-                f,
-                "flags {{ {} }}",
-                fl.names().collect::<Vec<_>>().join(", ")
-            ),
+            Type::Flags(fl) => write!(f, "flags {{ {} }}", fl.names().collect::<Vec<_>>().join(", ")),
             Type::Option(o) => write!(f, "option<{}>", TypeDisplay(&o.ty())),
             Type::Result(r) => match (r.ok(), r.err()) {
                 (None, None) => f.write_str("result"),

@@ -67,8 +67,7 @@ impl Registry {
     /// Every actor, in start order.
     pub fn all(&self) -> Vec<ActorRef> {
         let actors = self.actors.read().unwrap_or_else(|e| e.into_inner());
-        let mut entries: Vec<(u64, ActorRef)> =
-            actors.values().map(|e| (e.seq, e.actor.clone())).collect();
+        let mut entries: Vec<(u64, ActorRef)> = actors.values().map(|e| (e.seq, e.actor.clone())).collect();
         entries.sort_by_key(|(seq, _)| *seq);
         entries.into_iter().map(|(_, a)| a).collect()
     }

@@ -14,8 +14,8 @@ use tracing::{info, warn};
 use wasmtime::component::Val;
 
 use crate::actor::{
-    self, ActorComponent, ActorInfo, ActorRef, ActorSpec, ActorSystem, BoxFuture, LoadError,
-    Loader, RestartFrom, SpawnError,
+    self, ActorComponent, ActorInfo, ActorRef, ActorSpec, ActorSystem, BoxFuture, LoadError, Loader, RestartFrom,
+    SpawnError,
 };
 use crate::engine::{ActorLimits, Engine, EngineConfig, EngineError};
 use crate::grants::Grants;
@@ -135,16 +135,8 @@ impl Host {
     /// # Errors
     ///
     /// A [`LoadError`] naming the file and the problem.
-    pub fn load(
-        &self,
-        name: &str,
-        path: &Path,
-        version: Option<String>,
-    ) -> Result<Arc<ActorComponent>, LoadError> {
-        let bytes = std::fs::read(path).map_err(|error| LoadError::Io {
-            path: path.display().to_string(),
-            error,
-        })?;
+    pub fn load(&self, name: &str, path: &Path, version: Option<String>) -> Result<Arc<ActorComponent>, LoadError> {
+        let bytes = std::fs::read(path).map_err(|error| LoadError::Io { path: path.display().to_string(), error })?;
         self.load_bytes(name, &path.display().to_string(), bytes, version)
     }
 
@@ -161,13 +153,7 @@ impl Host {
         version: Option<String>,
     ) -> Result<Arc<ActorComponent>, LoadError> {
         let hash = blake3::hash(&bytes);
-        let existing = self
-            .inner
-            .loaded
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&hash)
-            .and_then(Weak::upgrade);
+        let existing = self.inner.loaded.read().unwrap_or_else(|e| e.into_inner()).get(&hash).and_then(Weak::upgrade);
         if let Some(c) = existing
             && c.name == name
             && c.version == version
@@ -175,31 +161,18 @@ impl Host {
             return Ok(c);
         }
         let component = Arc::new(self.inner.loader.load(name, source, bytes, version)?);
-        self.inner
-            .loaded
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(hash, Arc::downgrade(&component));
+        self.inner.loaded.write().unwrap_or_else(|e| e.into_inner()).insert(hash, Arc::downgrade(&component));
         Ok(component)
     }
 
     /// Makes `entry` spawnable under `name` (by guests and manifests).
     pub fn define(&self, name: &str, entry: ComponentEntry) {
-        self.inner
-            .components
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(name.to_string(), entry);
+        self.inner.components.write().unwrap_or_else(|e| e.into_inner()).insert(name.to_string(), entry);
     }
 
     /// The component entry named `name`.
     pub fn entry(&self, name: &str) -> Option<ComponentEntry> {
-        self.inner
-            .components
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(name)
-            .cloned()
+        self.inner.components.read().unwrap_or_else(|e| e.into_inner()).get(name).cloned()
     }
 
     /// Starts an actor and waits until it has started.
@@ -218,10 +191,7 @@ impl Host {
     ///
     /// [`CallError::UnknownAddress`].
     pub fn lookup(&self, address: &str) -> Result<ActorRef, CallError> {
-        self.inner
-            .registry
-            .get(address)
-            .ok_or_else(|| CallError::UnknownAddress(address.into()))
+        self.inner.registry.get(address).ok_or_else(|| CallError::UnknownAddress(address.into()))
     }
 
     /// Type-checks `message` (WAVE, `func(args)`) and queues it.
@@ -240,12 +210,7 @@ impl Host {
     /// # Errors
     ///
     /// A [`CallError`]; see [`ActorRef::ask`].
-    pub async fn ask(
-        &self,
-        address: &str,
-        message: &str,
-        timeout: Duration,
-    ) -> Result<Option<Val>, CallError> {
+    pub async fn ask(&self, address: &str, message: &str, timeout: Duration) -> Result<Option<Val>, CallError> {
         let actor = self.lookup(address)?;
         let call = actor.parse(message)?;
         actor.ask(call, None, None, timeout).await
@@ -265,12 +230,7 @@ impl Host {
 
     /// Every actor, in start order.
     pub fn actors(&self) -> Vec<ActorInfo> {
-        self.inner
-            .registry
-            .all()
-            .iter()
-            .map(ActorRef::info)
-            .collect()
+        self.inner.registry.all().iter().map(ActorRef::info).collect()
     }
 
     /// Messages that could not be delivered or were not handled, so far.
@@ -282,13 +242,7 @@ impl Host {
     /// stops its children first), and refuses new spawns.
     pub async fn shutdown(&self) {
         self.inner.shutting_down.store(true, Ordering::Release);
-        let roots: Vec<ActorRef> = self
-            .inner
-            .registry
-            .all()
-            .into_iter()
-            .filter(|a| a.parent().is_none())
-            .collect();
+        let roots: Vec<ActorRef> = self.inner.registry.all().into_iter().filter(|a| a.parent().is_none()).collect();
         for actor in roots.iter().rev() {
             actor.stop();
             actor.stopped().await;
@@ -304,9 +258,7 @@ impl Host {
 
 impl HostInner {
     fn system(&self) -> Arc<dyn ActorSystem> {
-        self.me
-            .upgrade()
-            .expect("a host outlives its running actors")
+        self.me.upgrade().expect("a host outlives its running actors")
     }
 
     async fn spawn(&self, spec: ActorSpec) -> Result<ActorRef, SpawnError> {
@@ -314,8 +266,7 @@ impl HostInner {
             return Err(SpawnError::ShuttingDown);
         }
         Address::validate(spec.address.as_str()).map_err(SpawnError::InvalidName)?;
-        spec.limits
-            .validate(self.loader.engine().config().get_max_memory_bytes())?;
+        spec.limits.validate(self.loader.engine().config().get_max_memory_bytes())?;
         spec.grants.validate()?;
         if self.registry.len() >= self.max_actors {
             return Err(SpawnError::Quota(format!(
@@ -324,17 +275,9 @@ impl HostInner {
             )));
         }
         let (actor, inbox) = ActorRef::create(&spec);
-        self.registry
-            .insert(actor.clone())
-            .map_err(|a| SpawnError::NameTaken(a.address().clone()))?;
+        self.registry.insert(actor.clone()).map_err(|a| SpawnError::NameTaken(a.address().clone()))?;
         let address = spec.address.clone();
-        let started = actor::start(
-            actor.clone(),
-            inbox,
-            spec,
-            self.system(),
-            self.loader.clone(),
-        );
+        let started = actor::start(actor.clone(), inbox, spec, self.system(), self.loader.clone());
         match started.await {
             Ok(Ok(())) => Ok(actor),
             Ok(Err(failure)) => {
@@ -349,11 +292,7 @@ impl HostInner {
         let components = self.components.read().unwrap_or_else(|e| e.into_inner());
         let mut names: Vec<&str> = components.keys().map(String::as_str).collect();
         names.sort_unstable();
-        if names.is_empty() {
-            "none (name them in the manifest)".into()
-        } else {
-            names.join(", ")
-        }
+        if names.is_empty() { "none (name them in the manifest)".into() } else { names.join(", ") }
     }
 }
 
@@ -370,12 +309,7 @@ impl ActorSystem for HostInner {
         config: Vec<(String, String)>,
     ) -> BoxFuture<'a, Result<ActorRef, SpawnError>> {
         Box::pin(async move {
-            let entry = self
-                .components
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(component)
-                .cloned();
+            let entry = self.components.read().unwrap_or_else(|e| e.into_inner()).get(component).cloned();
             let Some(entry) = entry else {
                 return Err(SpawnError::UnknownComponent {
                     name: component.to_string(),

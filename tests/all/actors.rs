@@ -1,6 +1,5 @@
 //! The actor model: typed messages, one at a time, crash isolation.
 
-
 use troupe::protocol::MessageError;
 use troupe::{ActorLimits, ActorStatus, CallError, FailureKind};
 
@@ -22,18 +21,8 @@ async fn qualified_function_names_resolve() {
     let host = support::host();
     spawn(&host, "counter", "counter", ActorLimits::default()).await;
     assert_eq!(ask(&host, "counter", "api.incr(2)").await.unwrap(), "2");
-    assert_eq!(
-        ask(&host, "counter", "example:counter/api.incr(2)")
-            .await
-            .unwrap(),
-        "4"
-    );
-    assert_eq!(
-        ask(&host, "counter", "example:counter/api@0.1.0.get()")
-            .await
-            .unwrap(),
-        "4"
-    );
+    assert_eq!(ask(&host, "counter", "example:counter/api.incr(2)").await.unwrap(), "4");
+    assert_eq!(ask(&host, "counter", "example:counter/api@0.1.0.get()").await.unwrap(), "4");
 }
 
 #[tokio::test]
@@ -50,10 +39,7 @@ async fn ill_typed_message_is_rejected_with_the_expected_signature() {
     assert!(err.to_string().contains("incr(by: u64) -> u64"), "{err}");
     // Wrong arity is ill-typed too.
     let err = ask(&host, "counter", "incr(1, 2)").await.unwrap_err();
-    assert!(
-        matches!(err, CallError::BadMessage(MessageError::IllTyped { .. })),
-        "{err:?}"
-    );
+    assert!(matches!(err, CallError::BadMessage(MessageError::IllTyped { .. })), "{err:?}");
     // The actor never saw them.
     assert_eq!(counter.info().handled, 0);
     assert_eq!(ask(&host, "counter", "get()").await.unwrap(), "0");
@@ -68,10 +54,7 @@ async fn unknown_function_lists_the_protocol() {
         panic!("expected unknown function, got {err:?}");
     };
     assert_eq!(name, "decr");
-    assert!(
-        accepted.contains("incr(by: u64) -> u64") && accepted.contains("get() -> u64"),
-        "{accepted}"
-    );
+    assert!(accepted.contains("incr(by: u64) -> u64") && accepted.contains("get() -> u64"), "{accepted}");
 }
 
 #[tokio::test]
@@ -79,10 +62,7 @@ async fn malformed_message_is_a_syntax_error() {
     let host = support::host();
     spawn(&host, "counter", "counter", ActorLimits::default()).await;
     let err = ask(&host, "counter", "incr(5").await.unwrap_err();
-    assert!(
-        matches!(err, CallError::BadMessage(MessageError::Syntax { .. })),
-        "{err:?}"
-    );
+    assert!(matches!(err, CallError::BadMessage(MessageError::Syntax { .. })), "{err:?}");
 }
 
 #[tokio::test]
@@ -98,24 +78,15 @@ async fn actor_answers_again_after_a_panic() {
     let faulty = spawn(&host, "faulty", "faulty", ActorLimits::default()).await;
     assert_eq!(ask(&host, "faulty", "ping()").await.unwrap(), "1");
     let err = ask(&host, "faulty", r#"panic("boom")"#).await.unwrap_err();
-    let CallError::ActorFailed { failure, .. } = &err else {
-        panic!("expected a failure, got {err:?}")
-    };
+    let CallError::ActorFailed { failure, .. } = &err else { panic!("expected a failure, got {err:?}") };
     assert_eq!(failure.kind, FailureKind::Panic);
-    assert!(
-        !failure.backtrace.is_empty(),
-        "a panic carries a wasm backtrace"
-    );
+    assert!(!failure.backtrace.is_empty(), "a panic carries a wasm backtrace");
     // A fresh incarnation: its state starts over.
     assert_eq!(ask(&host, "faulty", "ping()").await.unwrap(), "1");
     let info = faulty.info();
     assert_eq!((info.failures, info.restarts), (1, 1));
     assert_eq!(info.status, ActorStatus::Running);
-    assert_eq!(
-        host.dead_letters(),
-        1,
-        "the failed message is a dead letter"
-    );
+    assert_eq!(host.dead_letters(), 1, "the failed message is a dead letter");
 }
 
 #[tokio::test]
@@ -124,9 +95,7 @@ async fn stack_overflow_is_reported_as_such() {
     spawn(&host, "faulty", "faulty", ActorLimits::default()).await;
     assert_eq!(ask(&host, "faulty", "recurse(10)").await.unwrap(), "10");
     let err = ask(&host, "faulty", "recurse(10000000)").await.unwrap_err();
-    let CallError::ActorFailed { failure, .. } = err else {
-        panic!("expected a failure")
-    };
+    let CallError::ActorFailed { failure, .. } = err else { panic!("expected a failure") };
     assert_eq!(failure.kind, FailureKind::StackOverflow);
     assert_eq!(ask(&host, "faulty", "ping()").await.unwrap(), "1");
 }
@@ -137,18 +106,14 @@ async fn init_failure_fails_the_spawn_and_frees_the_address() {
     let mut entry = support::define(&host, "faulty");
     entry.config = vec![("fail-init".into(), "true".into())];
     let err = host.spawn(entry.spec("f".into())).await.unwrap_err();
-    let troupe::SpawnError::Start { failure, .. } = &err else {
-        panic!("expected a start failure, got {err:?}")
-    };
+    let troupe::SpawnError::Start { failure, .. } = &err else { panic!("expected a start failure, got {err:?}") };
     assert_eq!(failure.kind, FailureKind::Init);
     assert!(failure.detail.contains("fail-init"), "{}", failure.detail);
     assert!(host.lookup("f").is_err(), "the address is free again");
     // A panic in init is an init failure too.
     entry.config = vec![("panic-init".into(), "true".into())];
     let err = host.spawn(entry.spec("f".into())).await.unwrap_err();
-    let troupe::SpawnError::Start { failure, .. } = &err else {
-        panic!("expected a start failure, got {err:?}")
-    };
+    let troupe::SpawnError::Start { failure, .. } = &err else { panic!("expected a start failure, got {err:?}") };
     assert_eq!(failure.kind, FailureKind::Init);
     assert!(failure.detail.starts_with("panic"), "{}", failure.detail);
 }
@@ -160,10 +125,7 @@ async fn messages_are_handled_one_at_a_time_in_order() {
     for i in 1..=200u64 {
         host.tell("counter", &format!("incr({i})")).unwrap();
     }
-    assert_eq!(
-        ask(&host, "counter", "get()").await.unwrap(),
-        (200 * 201 / 2).to_string()
-    );
+    assert_eq!(ask(&host, "counter", "get()").await.unwrap(), (200 * 201 / 2).to_string());
 }
 
 #[tokio::test]
@@ -175,18 +137,10 @@ async fn restart_from_snapshot_keeps_the_state_before_the_failed_message() {
     let counter = host.spawn(entry.spec("c".into())).await.unwrap();
     assert_eq!(ask(&host, "c", "incr(5)").await.unwrap(), "15");
     // Overflow panics in the guest.
-    let err = ask(&host, "c", &format!("incr({})", u64::MAX))
-        .await
-        .unwrap_err();
-    let CallError::ActorFailed { failure, .. } = err else {
-        panic!("expected a failure")
-    };
+    let err = ask(&host, "c", &format!("incr({})", u64::MAX)).await.unwrap_err();
+    let CallError::ActorFailed { failure, .. } = err else { panic!("expected a failure") };
     assert_eq!(failure.kind, FailureKind::Panic);
-    assert_eq!(
-        ask(&host, "c", "get()").await.unwrap(),
-        "15",
-        "restored from the last snapshot"
-    );
+    assert_eq!(ask(&host, "c", "get()").await.unwrap(), "15", "restored from the last snapshot");
     assert_eq!(counter.info().restarts, 1);
 }
 
@@ -197,12 +151,76 @@ async fn restart_from_init_starts_over() {
     entry.config = vec![("start".into(), "10".into())];
     host.spawn(entry.spec("c".into())).await.unwrap();
     assert_eq!(ask(&host, "c", "incr(5)").await.unwrap(), "15");
-    ask(&host, "c", &format!("incr({})", u64::MAX))
-        .await
-        .unwrap_err();
-    assert_eq!(
-        ask(&host, "c", "get()").await.unwrap(),
-        "10",
-        "a fresh init"
-    );
+    ask(&host, "c", &format!("incr({})", u64::MAX)).await.unwrap_err();
+    assert_eq!(ask(&host, "c", "get()").await.unwrap(), "10", "a fresh init");
+}
+
+/// A component written for some other protocol, importing nothing at all,
+/// is an actor too: its exported interface is its protocol.
+#[tokio::test]
+async fn a_component_that_imports_nothing_is_an_actor() {
+    let wat = r#"
+        (component
+          (core module $m
+            (func (export "add") (param i32 i32) (result i32)
+              local.get 0 local.get 1 i32.add))
+          (core instance $i (instantiate $m))
+          (func $add (param "a" u32) (param "b" u32) (result u32)
+            (canon lift (core func $i "add")))
+          (instance $api (export "add" (func $add)))
+          (export "acme:calc/api@1.0.0" (instance $api)))
+    "#;
+    let bytes = wat::parse_str(wat).unwrap();
+    let host = support::host();
+    let component = host.load_bytes("calc", "calc.wat", bytes, None).unwrap();
+    assert_eq!(component.protocol().summary(), "add(a: u32, b: u32) -> u32");
+    host.spawn(troupe::ComponentEntry::new(component).spec("calc".into())).await.unwrap();
+    assert_eq!(ask(&host, "calc", "add(40, 2)").await.unwrap(), "42");
+    assert_eq!(ask(&host, "calc", "acme:calc/api.add(1, 2)").await.unwrap(), "3");
+}
+
+#[tokio::test]
+async fn a_component_that_exports_nothing_is_refused_with_the_fix() {
+    let bytes = wat::parse_str("(component (core module $m))").unwrap();
+    let host = support::host();
+    let err = host.load_bytes("empty", "empty.wat", bytes, None).unwrap_err();
+    assert!(err.to_string().contains("exports no interface"), "{err}");
+    assert!(err.to_string().contains("export my-protocol;"), "the error names the fix: {err}");
+}
+
+#[tokio::test]
+async fn compiled_components_are_cached_on_disk() {
+    let cache = tempfile::tempdir().unwrap();
+    let config = || {
+        let mut engine = troupe::EngineConfig::new();
+        engine.max_instances(10).cache_dir(Some(cache.path().to_path_buf()));
+        troupe::HostConfig { engine }
+    };
+    let first = troupe::Host::new(config()).unwrap();
+    first.load("counter", &support::guest("counter"), None).unwrap();
+    assert_eq!(first.engine().cache_stats(), troupe::engine::CacheStats { hits: 0, misses: 1 });
+    // A second host (a restart) finds the artifact instead of compiling.
+    let second = troupe::Host::new(config()).unwrap();
+    let component = second.load("counter", &support::guest("counter"), None).unwrap();
+    assert_eq!(second.engine().cache_stats(), troupe::engine::CacheStats { hits: 1, misses: 0 });
+    second.spawn(troupe::ComponentEntry::new(component).spec("c".into())).await.unwrap();
+    assert_eq!(ask(&second, "c", "incr(3)").await.unwrap(), "3", "the cached code runs");
+}
+
+/// Envelopes are plain data once they leave the host: serialize one, parse
+/// it back against the receiver's protocol, and get the same typed values.
+#[tokio::test]
+async fn envelopes_serialize_independently_of_where_the_actor_runs() {
+    let host = support::host();
+    let component = support::define(&host, "chat-member").component;
+    let protocol = component.protocol();
+    let call = protocol.parse(r#"deliver("ada", "hi \"there\"")"#, 1 << 20).unwrap();
+    let envelope = troupe::message::Envelope::tell(call.clone(), Some("room".into()));
+    let wire = envelope.to_wire(&"room/bob".into(), protocol);
+    assert_eq!(wire.message, r#"example:chat/member@0.1.0.deliver("ada", "hi \"there\"")"#);
+    let json = serde_json::to_string(&wire).unwrap();
+    let back: troupe::message::WireMessage = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, wire);
+    let reparsed = protocol.parse(&back.message, 1 << 20).unwrap();
+    assert_eq!((reparsed.func, reparsed.args), (call.func, call.args));
 }

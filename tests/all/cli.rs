@@ -13,34 +13,24 @@ use crate::support;
 struct HostProcess {
     child: Child,
     control: PathBuf,
+    log: PathBuf,
     _dir: tempfile::TempDir,
 }
 
 impl HostProcess {
     fn start(manifest: Option<&Path>) -> HostProcess {
         let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("host.log");
         let control = dir.path().join("control.sock");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_troupe"));
-        cmd.arg("run")
-            .arg("--control")
-            .arg(&control)
-            .arg("--max-actors")
-            .arg("100");
-        cmd.arg("--cache-dir")
-            .arg(support::target_dir().join("troupe-test-cache"));
+        cmd.arg("run").arg("--control").arg(&control).arg("--max-actors").arg("100");
+        cmd.arg("--cache-dir").arg(support::target_dir().join("troupe-test-cache"));
         if let Some(m) = manifest {
             cmd.arg(m);
         }
-        let child = cmd
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("troupe runs");
-        let host = HostProcess {
-            child,
-            control,
-            _dir: dir,
-        };
+        let stderr = std::fs::File::create(&log).unwrap();
+        let child = cmd.stdout(Stdio::null()).stderr(stderr).spawn().expect("troupe runs");
+        let host = HostProcess { child, control, log, _dir: dir };
         host.wait_ready();
         host
     }
@@ -63,27 +53,15 @@ impl HostProcess {
     /// Runs a command that must succeed; returns its stdout.
     fn ok(&self, args: &[&str]) -> String {
         let out = self.troupe(args);
-        assert!(
-            out.status.success(),
-            "`troupe {}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "`troupe {}` failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap()
     }
 
     /// Runs a command that must fail; returns (exit code, stderr).
     fn fails(&self, args: &[&str]) -> (i32, String) {
         let out = self.troupe(args);
-        assert!(
-            !out.status.success(),
-            "`troupe {}` should fail",
-            args.join(" ")
-        );
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8(out.stderr).unwrap(),
-        )
+        assert!(!out.status.success(), "`troupe {}` should fail", args.join(" "));
+        (out.status.code().unwrap_or(-1), String::from_utf8(out.stderr).unwrap())
     }
 
     fn json(&self, args: &[&str]) -> Value {
@@ -107,12 +85,7 @@ impl Drop for HostProcess {
 }
 
 fn troupe_at(control: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_troupe"))
-        .arg("--control")
-        .arg(control)
-        .args(args)
-        .output()
-        .expect("troupe runs")
+    Command::new(env!("CARGO_BIN_EXE_troupe")).arg("--control").arg(control).args(args).output().expect("troupe runs")
 }
 
 fn guest(name: &str) -> String {
@@ -123,18 +96,12 @@ fn guest(name: &str) -> String {
 fn spawn_call_send_ps_and_stop_round_trip() {
     let host = HostProcess::start(None);
     let counter = guest("counter");
-    let out = host.ok(&[
-        "spawn", "c", &counter, "--config", "start=40", "--memory", "16MiB",
-    ]);
+    let out = host.ok(&["spawn", "c", &counter, "--config", "start=40", "--memory", "16MiB"]);
     assert!(out.starts_with("spawned c (counter "), "{out}");
     assert_eq!(host.ok(&["call", "c", "incr(1)"]), "41\n");
     assert_eq!(host.ok(&["send", "c", "incr(1)"]), "");
     assert_eq!(host.ok(&["call", "c", "get()"]), "42\n");
-    assert_eq!(
-        host.ok(&["call", "c", "reset()"]),
-        "",
-        "no result prints nothing"
-    );
+    assert_eq!(host.ok(&["call", "c", "reset()"]), "", "no result prints nothing");
 
     let ps = host.ok(&["ps"]);
     assert!(ps.lines().next().unwrap().starts_with("ADDRESS"), "{ps}");
@@ -176,68 +143,23 @@ fn bad_input_gets_a_one_line_error_and_a_nonzero_exit() {
     // malformed command line, caught before the host is asked.
     let cases: &[(&[&str], i32, &str)] = &[
         (&["call", "nobody", "get()"], 1, "no actor at `nobody`"),
-        (
-            &["call", "c", "incr(\"x\")"],
-            1,
-            "ill-typed message for `incr(by: u64) -> u64`",
-        ),
-        (
-            &["call", "c", "incr(1, 2)"],
-            1,
-            "ill-typed message for `incr(by: u64) -> u64`",
-        ),
-        (
-            &["call", "c", "decr(1)"],
-            1,
-            "unknown function `decr`; the actor accepts: incr(by: u64) -> u64",
-        ),
+        (&["call", "c", "incr(\"x\")"], 1, "ill-typed message for `incr(by: u64) -> u64`"),
+        (&["call", "c", "incr(1, 2)"], 1, "ill-typed message for `incr(by: u64) -> u64`"),
+        (&["call", "c", "decr(1)"], 1, "unknown function `decr`; the actor accepts: incr(by: u64) -> u64"),
         (&["call", "c", "incr(1"], 1, "malformed message `incr(1`"),
         (&["send", "c", "get"], 1, "malformed message `get`"),
-        (
-            &["spawn", "d", "/no/such/file.wasm"],
-            1,
-            "cannot read component `/no/such/file.wasm`",
-        ),
-        (
-            &["spawn", "c", &guest("counter")],
-            1,
-            "the address `c` is already taken",
-        ),
-        (
-            &["spawn", "d", &guest("counter"), "--mailbox", "0"],
-            1,
-            "invalid limit `mailbox`",
-        ),
-        (
-            &["spawn", "bad name", &guest("counter")],
-            1,
-            "invalid actor name",
-        ),
-        (
-            &["spawn", "d", &guest("counter"), "--memory", "1TiB"],
-            2,
-            "unknown size unit",
-        ),
-        (
-            &["spawn", "d", &guest("counter"), "--fuel", "-5"],
-            2,
-            "unexpected argument '-5'",
-        ),
+        (&["spawn", "d", "/no/such/file.wasm"], 1, "cannot read component `/no/such/file.wasm`"),
+        (&["spawn", "c", &guest("counter")], 1, "the address `c` is already taken"),
+        (&["spawn", "d", &guest("counter"), "--mailbox", "0"], 1, "invalid limit `mailbox`"),
+        (&["spawn", "bad name", &guest("counter")], 1, "invalid actor name"),
+        (&["spawn", "d", &guest("counter"), "--memory", "1TiB"], 2, "unknown size unit"),
+        (&["spawn", "d", &guest("counter"), "--fuel", "-5"], 2, "unexpected argument '-5'"),
         (&["call", "c"], 2, "MESSAGE"),
     ];
     for (args, expected_code, expected) in cases {
         let (code, stderr) = host.fails(args);
-        assert_eq!(
-            code,
-            *expected_code,
-            "`troupe {}`: {stderr}",
-            args.join(" ")
-        );
-        assert!(
-            stderr.contains(expected),
-            "`troupe {}` said: {stderr}",
-            args.join(" ")
-        );
+        assert_eq!(code, *expected_code, "`troupe {}`: {stderr}", args.join(" "));
+        assert!(stderr.contains(expected), "`troupe {}` said: {stderr}", args.join(" "));
         if code == 1 {
             assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
         }
@@ -257,31 +179,18 @@ fn no_running_host_is_exit_code_3() {
 #[test]
 fn a_second_host_on_the_same_socket_is_refused() {
     let host = HostProcess::start(None);
-    let out = Command::new(env!("CARGO_BIN_EXE_troupe"))
-        .arg("run")
-        .arg("--control")
-        .arg(&host.control)
-        .output()
-        .unwrap();
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_troupe")).arg("run").arg("--control").arg(&host.control).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("another troupe host is already running")
-    );
-    assert!(
-        host.ok(&["ps"]).contains("0 actors"),
-        "the first host still answers"
-    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("another troupe host is already running"));
+    assert!(host.ok(&["ps"]).contains("0 actors"), "the first host still answers");
 }
 
 #[test]
 fn a_broken_manifest_fails_the_run_with_its_location() {
     let dir = tempfile::tempdir().unwrap();
     let manifest = dir.path().join("app.toml");
-    std::fs::write(
-        &manifest,
-        "[actors.c]\npath = \"counter.wasm\"\nlimits = { mailbox = -1 }\n",
-    )
-    .unwrap();
+    std::fs::write(&manifest, "[actors.c]\npath = \"counter.wasm\"\nlimits = { mailbox = -1 }\n").unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_troupe"))
         .args(["run", "--control"])
         .arg(dir.path().join("c.sock"))
@@ -290,31 +199,17 @@ fn a_broken_manifest_fails_the_run_with_its_location() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains(&format!("{}:3:", manifest.display())),
-        "{stderr}"
-    );
+    assert!(stderr.contains(&format!("{}:3:", manifest.display())), "{stderr}");
 }
 
 #[test]
 fn full_mailbox_is_reported_to_the_cli() {
     let host = HostProcess::start(None);
-    host.ok(&[
-        "spawn",
-        "f",
-        &guest("faulty"),
-        "--mailbox",
-        "1",
-        "--deadline",
-        "2000",
-    ]);
+    host.ok(&["spawn", "f", &guest("faulty"), "--mailbox", "1", "--deadline", "2000"]);
     host.ok(&["send", "f", "spin()"]);
     let deadline = Instant::now() + Duration::from_secs(10);
     while host.json(&["ps"])["actors"][0]["mailbox"] != 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the actor takes the spin message"
-        );
+        assert!(Instant::now() < deadline, "the actor takes the spin message");
         std::thread::sleep(Duration::from_millis(10));
     }
     host.ok(&["send", "f", "ping()"]);
@@ -335,10 +230,7 @@ fn a_memory_bomb_stops_at_its_limit_and_host_memory_stays_bounded() {
         assert!(stderr.contains("memory limit exceeded"), "{stderr}");
     }
     let after = host.rss_kib();
-    assert!(
-        after < before + 48 * 1024,
-        "host RSS grew from {before} KiB to {after} KiB"
-    );
+    assert!(after < before + 48 * 1024, "host RSS grew from {before} KiB to {after} KiB");
     assert_eq!(host.ok(&["call", "f", "ping()"]), "1\n");
     assert_eq!(host.ok(&["call", "c", "incr(1)"]), "1\n");
 }
@@ -349,20 +241,13 @@ fn run_starts_a_manifest_and_stops_cleanly_on_interrupt() {
     let demo = support::workspace().join("examples-guests/demo.toml");
     let mut host = HostProcess::start(Some(&demo));
     let ps = host.json(&["ps"]);
-    let addresses: Vec<&str> = ps["actors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["address"].as_str().unwrap())
-        .collect();
+    let addresses: Vec<&str> =
+        ps["actors"].as_array().unwrap().iter().map(|a| a["address"].as_str().unwrap()).collect();
     assert_eq!(addresses, ["counter", "room", "faulty"]);
     assert_eq!(ps["actors"][0]["version"], "0.1.0");
     assert_eq!(host.ok(&["call", "counter", "get()"]), "100\n");
 
-    let status = Command::new("kill")
-        .args(["-INT", &host.child.id().to_string()])
-        .status()
-        .unwrap();
+    let status = Command::new("kill").args(["-INT", &host.child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let exit = host.child.wait().unwrap();
     assert!(exit.success(), "Ctrl-C is a clean stop: {exit}");
@@ -372,30 +257,15 @@ fn run_starts_a_manifest_and_stops_cleanly_on_interrupt() {
 #[test]
 fn inspect_shows_the_protocol_in_wit() {
     let counter = guest("counter");
-    let out = Command::new(env!("CARGO_BIN_EXE_troupe"))
-        .args(["inspect", &counter])
-        .output()
-        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_troupe")).args(["inspect", &counter]).output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        text.contains("example:counter/api@0.1.0 [protocol]"),
-        "{text}"
-    );
+    assert!(text.contains("example:counter/api@0.1.0 [protocol]"), "{text}");
     assert!(text.contains("incr: func(by: u64) -> u64"), "{text}");
-    assert!(
-        text.contains("troupe:actor/persistence@0.1.0 [persistence]"),
-        "{text}"
-    );
-    assert!(
-        text.contains("interface api {"),
-        "the WIT is printed: {text}"
-    );
+    assert!(text.contains("troupe:actor/persistence@0.1.0 [persistence]"), "{text}");
+    assert!(text.contains("interface api {"), "the WIT is printed: {text}");
 
-    let out = Command::new(env!("CARGO_BIN_EXE_troupe"))
-        .args(["--json", "inspect", &counter])
-        .output()
-        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_troupe")).args(["--json", "inspect", &counter]).output().unwrap();
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["exports"][0]["name"], "example:counter/api@0.1.0");
     assert_eq!(json["problems"], Value::Array(vec![]));
@@ -406,11 +276,7 @@ fn inspect_and_spawn_refuse_what_is_not_a_component() {
     let host = HostProcess::start(None);
     let dir = tempfile::tempdir().unwrap();
     let core = dir.path().join("core.wasm");
-    std::fs::write(
-        &core,
-        wat::parse_str("(module (func (export \"f\")))").unwrap(),
-    )
-    .unwrap();
+    std::fs::write(&core, wat::parse_str("(module (func (export \"f\")))").unwrap()).unwrap();
     let junk = dir.path().join("junk.wasm");
     std::fs::write(&junk, b"definitely not wasm").unwrap();
     let truncated = dir.path().join("truncated.wasm");
@@ -426,18 +292,33 @@ fn inspect_and_spawn_refuse_what_is_not_a_component() {
         let (code, stderr) = host.fails(&["spawn", "x", &file]);
         assert_eq!(code, 1);
         assert!(stderr.contains(expected), "spawn {file}: {stderr}");
-        let out = Command::new(env!("CARGO_BIN_EXE_troupe"))
-            .args(["inspect", &file])
-            .output()
-            .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_troupe")).args(["inspect", &file]).output().unwrap();
         assert_eq!(out.status.code(), Some(1));
-        assert!(
-            String::from_utf8_lossy(&out.stderr).contains(expected),
-            "inspect {file}"
-        );
+        assert!(String::from_utf8_lossy(&out.stderr).contains(expected), "inspect {file}");
     }
-    assert!(
-        host.ok(&["ps"]).contains("0 actors"),
-        "the host is unaffected"
-    );
+    assert!(host.ok(&["ps"]).contains("0 actors"), "the host is unaffected");
+}
+
+#[test]
+fn guest_output_and_logs_reach_the_host_log_only_when_granted() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("app.toml");
+    let probe = guest("probe");
+    std::fs::write(
+        &manifest,
+        format!("[actors.loud]\npath = {probe:?}\ngrants = {{ stdio = true }}\n\n[actors.quiet]\npath = {probe:?}\n"),
+    )
+    .unwrap();
+    let mut host = HostProcess::start(Some(&manifest));
+    host.ok(&["call", "loud", "print(\"printed-by-loud\")"]);
+    host.ok(&["call", "quiet", "print(\"printed-by-quiet\")"]);
+    host.ok(&["call", "quiet", "log(\"logged-by-quiet\")"]);
+    Command::new("kill").args(["-INT", &host.child.id().to_string()]).status().unwrap();
+    host.child.wait().unwrap();
+    let log = std::fs::read_to_string(&host.log).unwrap();
+    let line = log.lines().find(|l| l.contains("printed-by-loud")).expect("granted stdout is forwarded");
+    assert!(line.contains("actor=loud") && line.contains("stream=\"stdout\""), "{line}");
+    assert!(!log.contains("printed-by-quiet"), "ungranted stdout is discarded");
+    let line = log.lines().find(|l| l.contains("logged-by-quiet")).expect("troupe logging needs no grant");
+    assert!(line.contains("actor=quiet"), "{line}");
 }

@@ -17,46 +17,22 @@ async fn chat() -> troupe::Host {
 #[tokio::test]
 async fn a_guest_spawns_children_that_talk_with_typed_tells_and_asks() {
     let host = chat().await;
-    assert_eq!(
-        ask(&host, "room", r#"join("ada")"#).await.unwrap(),
-        r#"ok("room/ada")"#
-    );
-    assert_eq!(
-        ask(&host, "room", r#"join("bob")"#).await.unwrap(),
-        r#"ok("room/bob")"#
-    );
-    assert_eq!(
-        ask(&host, "room", r#"join("cy")"#).await.unwrap(),
-        r#"ok("room/cy")"#
-    );
+    assert_eq!(ask(&host, "room", r#"join("ada")"#).await.unwrap(), r#"ok("room/ada")"#);
+    assert_eq!(ask(&host, "room", r#"join("bob")"#).await.unwrap(), r#"ok("room/bob")"#);
+    assert_eq!(ask(&host, "room", r#"join("cy")"#).await.unwrap(), r#"ok("room/cy")"#);
 
     // ada's `say` asks the room (a typed u32 reply), which tells bob and cy.
-    assert_eq!(
-        ask(&host, "room/ada", r#"say("hello")"#).await.unwrap(),
-        "ok(2)"
-    );
-    assert_eq!(
-        ask(&host, "room/bob", r#"say("hi ada")"#).await.unwrap(),
-        "ok(2)"
-    );
+    assert_eq!(ask(&host, "room/ada", r#"say("hello")"#).await.unwrap(), "ok(2)");
+    assert_eq!(ask(&host, "room/bob", r#"say("hi ada")"#).await.unwrap(), "ok(2)");
     assert_eq!(
         ask(&host, "room/cy", "inbox()").await.unwrap(),
         r#"[{sender: "ada", text: "hello"}, {sender: "bob", text: "hi ada"}]"#
     );
-    assert_eq!(
-        ask(&host, "room/ada", "inbox()").await.unwrap(),
-        r#"[{sender: "bob", text: "hi ada"}]"#
-    );
-    assert_eq!(
-        ask(&host, "room", "members()").await.unwrap(),
-        r#"["ada", "bob", "cy"]"#
-    );
+    assert_eq!(ask(&host, "room/ada", "inbox()").await.unwrap(), r#"[{sender: "bob", text: "hi ada"}]"#);
+    assert_eq!(ask(&host, "room", "members()").await.unwrap(), r#"["ada", "bob", "cy"]"#);
 
     let room = host.lookup("room").unwrap();
-    assert_eq!(
-        room.children(),
-        vec!["room/ada".into(), "room/bob".into(), "room/cy".into()]
-    );
+    assert_eq!(room.children(), vec!["room/ada".into(), "room/bob".into(), "room/cy".into()]);
     let member = host.lookup("room/ada").unwrap();
     assert_eq!(member.parent(), Some(&"room".into()));
 }
@@ -67,9 +43,7 @@ async fn a_guest_stops_its_child() {
     ask(&host, "room", r#"join("ada")"#).await.unwrap();
     let ada = host.lookup("room/ada").unwrap();
     assert_eq!(ask(&host, "room", r#"leave("ada")"#).await.unwrap(), "ok");
-    tokio::time::timeout(Duration::from_secs(5), ada.stopped())
-        .await
-        .expect("the child stops");
+    tokio::time::timeout(Duration::from_secs(5), ada.stopped()).await.expect("the child stops");
     assert_eq!(ada.status(), ActorStatus::Stopped);
     assert!(host.lookup("room/ada").is_err());
     assert!(host.lookup("room").unwrap().children().is_empty());
@@ -80,15 +54,9 @@ async fn stopping_a_parent_stops_its_children_first() {
     let host = chat().await;
     ask(&host, "room", r#"join("ada")"#).await.unwrap();
     ask(&host, "room", r#"join("bob")"#).await.unwrap();
-    let (ada, bob) = (
-        host.lookup("room/ada").unwrap(),
-        host.lookup("room/bob").unwrap(),
-    );
+    let (ada, bob) = (host.lookup("room/ada").unwrap(), host.lookup("room/bob").unwrap());
     host.stop("room").await.unwrap();
-    assert_eq!(
-        (ada.status(), bob.status()),
-        (ActorStatus::Stopped, ActorStatus::Stopped)
-    );
+    assert_eq!((ada.status(), bob.status()), (ActorStatus::Stopped, ActorStatus::Stopped));
     assert!(host.actors().is_empty());
 }
 
@@ -97,10 +65,7 @@ async fn spawning_an_unknown_component_is_an_error_to_the_guest() {
     let host = support::host();
     spawn(&host, "chat-room", "room", ActorLimits::default()).await;
     let reply = ask(&host, "room", r#"join("ada")"#).await.unwrap();
-    assert!(
-        reply.starts_with("err(") && reply.contains("no component named `chat-member`"),
-        "{reply}"
-    );
+    assert!(reply.starts_with("err(") && reply.contains("no component named `chat-member`"), "{reply}");
 }
 
 #[tokio::test]

@@ -22,10 +22,7 @@ fn failure_kind(err: &CallError) -> FailureKind {
 #[tokio::test(flavor = "current_thread")]
 async fn endless_loop_is_stopped_by_its_deadline_while_a_neighbour_keeps_answering() {
     let host = support::host();
-    let limits = ActorLimits {
-        deadline: Duration::from_millis(700),
-        ..ActorLimits::default()
-    };
+    let limits = ActorLimits { deadline: Duration::from_millis(700), ..ActorLimits::default() };
     spawn(&host, "faulty", "spinner", limits).await;
     spawn(&host, "counter", "counter", ActorLimits::default()).await;
 
@@ -36,92 +33,51 @@ async fn endless_loop_is_stopped_by_its_deadline_while_a_neighbour_keeps_answeri
     // While the spinner burns its budget, the counter keeps answering.
     let mut answered = 0;
     while !spinning.is_finished() && answered < 20 {
-        let n = host
-            .ask("counter", "incr(1)", Duration::from_secs(2))
-            .await
-            .expect("the counter answers");
+        let n = host.ask("counter", "incr(1)", Duration::from_secs(2)).await.expect("the counter answers");
         answered += 1;
         assert_eq!(n.unwrap().to_wave().unwrap(), answered.to_string());
     }
-    assert_eq!(
-        answered, 20,
-        "the counter answered 20 times while the loop ran"
-    );
+    assert_eq!(answered, 20, "the counter answered 20 times while the loop ran");
     let err = spinning.await.unwrap().unwrap_err();
     assert_eq!(failure_kind(&err), FailureKind::Deadline);
-    assert!(
-        err.to_string().contains("700 ms"),
-        "the error names the budget: {err}"
-    );
-    assert_eq!(
-        ask(&host, "spinner", "ping()").await.unwrap(),
-        "1",
-        "the spinner answers again"
-    );
+    assert!(err.to_string().contains("700 ms"), "the error names the budget: {err}");
+    assert_eq!(ask(&host, "spinner", "ping()").await.unwrap(), "1", "the spinner answers again");
 }
 
 #[tokio::test]
 async fn fuel_budget_stops_an_endless_loop_and_fuel_use_is_counted() {
     let host = support::host();
-    let limits = ActorLimits {
-        fuel: Some(2_000_000),
-        deadline: Duration::from_secs(60),
-        ..ActorLimits::default()
-    };
+    let limits = ActorLimits { fuel: Some(2_000_000), deadline: Duration::from_secs(60), ..ActorLimits::default() };
     let faulty = spawn(&host, "faulty", "faulty", limits.clone()).await;
-    let err = host
-        .ask("faulty", "spin()", Duration::from_secs(30))
-        .await
-        .unwrap_err();
+    let err = host.ask("faulty", "spin()", Duration::from_secs(30)).await.unwrap_err();
     assert_eq!(failure_kind(&err), FailureKind::OutOfFuel);
     assert!(err.to_string().contains("2000000 fuel"), "{err}");
-    assert!(
-        faulty.info().fuel_used >= 2_000_000,
-        "the spent budget is counted"
-    );
+    assert!(faulty.info().fuel_used >= 2_000_000, "the spent budget is counted");
 
     let counter = spawn(&host, "counter", "counter", limits).await;
     ask(&host, "counter", "incr(1)").await.unwrap();
     let used = counter.info().fuel_used;
-    assert!(
-        used > 0 && used < 2_000_000,
-        "a small handler burns a little fuel: {used}"
-    );
+    assert!(used > 0 && used < 2_000_000, "a small handler burns a little fuel: {used}");
 }
 
 #[tokio::test]
 async fn memory_bomb_stops_at_the_limit() {
     let host = support::host();
     let limit = 24 << 20;
-    let limits = ActorLimits {
-        memory: limit,
-        ..ActorLimits::default()
-    };
+    let limits = ActorLimits { memory: limit, ..ActorLimits::default() };
     let faulty = spawn(&host, "faulty", "faulty", limits).await;
-    assert_eq!(
-        ask(&host, "faulty", "bomb(4)").await.unwrap(),
-        "4",
-        "small allocations are fine"
-    );
+    assert_eq!(ask(&host, "faulty", "bomb(4)").await.unwrap(), "4", "small allocations are fine");
     let err = ask(&host, "faulty", "bomb(100)").await.unwrap_err();
     assert_eq!(failure_kind(&err), FailureKind::MemoryLimit);
     let info = faulty.info();
-    assert!(
-        info.memory_peak <= limit,
-        "peak {} stays within the limit {limit}",
-        info.memory_peak
-    );
+    assert!(info.memory_peak <= limit, "peak {} stays within the limit {limit}", info.memory_peak);
     assert_eq!(ask(&host, "faulty", "ping()").await.unwrap(), "1");
 }
 
 #[tokio::test]
 async fn full_mailbox_is_an_error_to_the_sender_and_nothing_queued_is_lost() {
     let host = support::host();
-    let limits = ActorLimits {
-        mailbox: 4,
-        deadline: Duration::from_millis(300),
-        ..ActorLimits::default()
-    };
+    let limits = ActorLimits { mailbox: 4, deadline: Duration::from_millis(300), ..ActorLimits::default() };
     let faulty = spawn(&host, "faulty", "faulty", limits).await;
     // Keep the actor busy so that the mailbox fills.
     host.tell("faulty", "spin()").unwrap();
@@ -131,10 +87,7 @@ async fn full_mailbox_is_an_error_to_the_sender_and_nothing_queued_is_lost() {
     for _ in 0..4 {
         host.tell("faulty", "ping()").unwrap();
     }
-    assert_eq!(
-        host.tell("faulty", "ping()"),
-        Err(CallError::MailboxFull("faulty".into()))
-    );
+    assert_eq!(host.tell("faulty", "ping()"), Err(CallError::MailboxFull("faulty".into())));
     assert_eq!(faulty.mailbox_len(), 4);
     // The spin fails at its deadline; the four queued pings reach the new
     // incarnation, in order, exactly once.
@@ -152,43 +105,15 @@ async fn full_mailbox_is_an_error_to_the_sender_and_nothing_queued_is_lost() {
 #[tokio::test]
 async fn oversized_messages_and_replies_are_refused() {
     let host = support::host();
-    let limits = ActorLimits {
-        max_message_bytes: 1000,
-        ..ActorLimits::default()
-    };
+    let limits = ActorLimits { max_message_bytes: 1000, ..ActorLimits::default() };
     let faulty = spawn(&host, "faulty", "faulty", limits).await;
     let big = format!("echo(\"{}\")", "x".repeat(2000));
     let err = ask(&host, "faulty", &big).await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            CallError::BadMessage(MessageError::TooLarge {
-                size: 2008,
-                limit: 1000
-            })
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(err, CallError::BadMessage(MessageError::TooLarge { size: 2008, limit: 1000 })), "{err:?}");
     let err = ask(&host, "faulty", "big-reply(5000)").await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            CallError::ReplyTooLarge {
-                size: 5000,
-                limit: 1000
-            }
-        ),
-        "{err:?}"
-    );
-    assert_eq!(
-        ask(&host, "faulty", "big-reply(10)").await.unwrap(),
-        format!("\"{}\"", "x".repeat(10))
-    );
-    assert_eq!(
-        faulty.info().failures,
-        0,
-        "refusing a reply does not fail the actor"
-    );
+    assert!(matches!(err, CallError::ReplyTooLarge { size: 5000, limit: 1000 }), "{err:?}");
+    assert_eq!(ask(&host, "faulty", "big-reply(10)").await.unwrap(), format!("\"{}\"", "x".repeat(10)));
+    assert_eq!(faulty.info().failures, 0, "refusing a reply does not fail the actor");
 }
 
 #[tokio::test]
@@ -196,48 +121,16 @@ async fn invalid_limits_are_refused_at_spawn() {
     let host = support::host();
     let entry = support::define(&host, "counter");
     for (limits, field) in [
-        (
-            ActorLimits {
-                mailbox: 0,
-                ..ActorLimits::default()
-            },
-            "mailbox",
-        ),
-        (
-            ActorLimits {
-                memory: 10,
-                ..ActorLimits::default()
-            },
-            "memory",
-        ),
-        (
-            ActorLimits {
-                memory: u64::MAX,
-                ..ActorLimits::default()
-            },
-            "memory",
-        ),
-        (
-            ActorLimits {
-                deadline: Duration::ZERO,
-                ..ActorLimits::default()
-            },
-            "deadline-ms",
-        ),
-        (
-            ActorLimits {
-                fuel: Some(0),
-                ..ActorLimits::default()
-            },
-            "fuel",
-        ),
+        (ActorLimits { mailbox: 0, ..ActorLimits::default() }, "mailbox"),
+        (ActorLimits { memory: 10, ..ActorLimits::default() }, "memory"),
+        (ActorLimits { memory: u64::MAX, ..ActorLimits::default() }, "memory"),
+        (ActorLimits { deadline: Duration::ZERO, ..ActorLimits::default() }, "deadline-ms"),
+        (ActorLimits { fuel: Some(0), ..ActorLimits::default() }, "fuel"),
     ] {
         let mut spec = entry.spec("c".into());
         spec.limits = limits;
         let err = host.spawn(spec).await.unwrap_err();
-        let troupe::SpawnError::Limits(e) = &err else {
-            panic!("expected a limits error, got {err:?}")
-        };
+        let troupe::SpawnError::Limits(e) = &err else { panic!("expected a limits error, got {err:?}") };
         assert_eq!(e.field, field);
     }
     assert!(host.lookup("c").is_err());

@@ -7,5 +7,7 @@ mod support;
 mod actors;
 mod cli;
 mod guests;
+mod host_api;
 mod limits;
 mod manifest;
+mod sandbox;

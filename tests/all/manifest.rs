@@ -16,10 +16,7 @@ fn counter_path() -> PathBuf {
 }
 
 fn with_counter(rest: &str) -> String {
-    format!(
-        "[actors.c]\npath = {:?}\n{rest}",
-        counter_path().display().to_string()
-    )
+    format!("[actors.c]\npath = {:?}\n{rest}", counter_path().display().to_string())
 }
 
 #[test]
@@ -34,10 +31,7 @@ fn syntax_errors_name_line_and_column() {
 fn unknown_keys_are_rejected_with_their_name() {
     let err = parse(&with_counter("limits = { fule = 5 }")).unwrap_err();
     assert!(err.message.contains("unknown field `fule`"), "{err}");
-    assert!(
-        err.message.contains("`fuel`"),
-        "the message lists the accepted keys: {err}"
-    );
+    assert!(err.message.contains("`fuel`"), "the message lists the accepted keys: {err}");
     assert_eq!(err.location.map(|(line, _)| line), Some(3));
 
     let err = parse("[actor.c]\npath = \"x\"\n").unwrap_err();
@@ -68,44 +62,24 @@ fn missing_and_unreadable_component_files_are_named() {
 
     let err = parse("[actors.c]\npath = \"nowhere.wasm\"\n").unwrap_err();
     assert_eq!(err.key.as_deref(), Some("actors.c.path"));
-    assert!(
-        err.message.contains("/virtual/nowhere.wasm"),
-        "paths are relative to the manifest: {err}"
-    );
+    assert!(err.message.contains("/virtual/nowhere.wasm"), "paths are relative to the manifest: {err}");
 }
 
 #[test]
 fn colliding_addresses_are_rejected() {
     let path = counter_path().display().to_string();
-    let text =
-        format!("[actors.w]\npath = {path:?}\ninstances = 3\n\n[actors.w-1]\npath = {path:?}\n");
+    let text = format!("[actors.w]\npath = {path:?}\ninstances = 3\n\n[actors.w-1]\npath = {path:?}\n");
     let err = parse(&text).unwrap_err();
-    assert!(
-        err.message.contains("address `w-1` is used by two entries"),
-        "{err}"
-    );
+    assert!(err.message.contains("address `w-1` is used by two entries"), "{err}");
 
     let text = format!("[components.a]\npath = {path:?}\n[actors.a]\npath = {path:?}\n");
-    assert!(
-        parse(&text)
-            .unwrap_err()
-            .message
-            .contains("both [components] and [actors]")
-    );
+    assert!(parse(&text).unwrap_err().message.contains("both [components] and [actors]"));
 
     let text = format!("[components.a]\npath = {path:?}\ninstances = 2\n");
-    assert_eq!(
-        parse(&text).unwrap_err().key.as_deref(),
-        Some("components.a.instances")
-    );
+    assert_eq!(parse(&text).unwrap_err().key.as_deref(), Some("components.a.instances"));
 
     let text = format!("[actors.a]\ncomponent = \"nope\"\n[actors.b]\npath = {path:?}\n");
-    assert!(
-        parse(&text)
-            .unwrap_err()
-            .message
-            .contains("`component = \"nope\"`")
-    );
+    assert!(parse(&text).unwrap_err().message.contains("`component = \"nope\"`"));
 }
 
 #[tokio::test]
@@ -120,32 +94,14 @@ async fn a_manifest_starts_its_actors_in_order_with_their_policy() {
     let started = manifest.apply(&host).await.unwrap();
     let names: Vec<&str> = started.iter().map(|a| a.as_str()).collect();
     assert_eq!(names, ["w-0", "w-1", "w-2", "solo"]);
-    assert_eq!(
-        ask(&host, "w-1", "get()").await.unwrap(),
-        "7",
-        "config reaches init"
-    );
+    assert_eq!(ask(&host, "w-1", "get()").await.unwrap(), "7", "config reaches init");
     let info = host.lookup("w-2").unwrap().info();
-    assert_eq!(
-        (info.version.as_deref(), info.mailbox_capacity),
-        (Some("2.1.0"), 8)
-    );
+    assert_eq!((info.version.as_deref(), info.mailbox_capacity), (Some("2.1.0"), 8));
     assert_eq!(host.lookup("w-0").unwrap().limits().memory, 16 << 20);
     let solo = host.lookup("solo").unwrap();
-    assert_eq!(
-        solo.component().hash,
-        host.lookup("w-0").unwrap().component().hash,
-        "`component =` reuses the code"
-    );
-    assert_eq!(
-        ask(&host, "solo", "get()").await.unwrap(),
-        "0",
-        "but not the policy: no `start` config"
-    );
-    assert!(
-        host.entry("w").is_some(),
-        "actor entries are spawnable components"
-    );
+    assert_eq!(solo.component().hash, host.lookup("w-0").unwrap().component().hash, "`component =` reuses the code");
+    assert_eq!(ask(&host, "solo", "get()").await.unwrap(), "0", "but not the policy: no `start` config");
+    assert!(host.entry("w").is_some(), "actor entries are spawnable components");
 }
 
 #[test]

@@ -9,28 +9,18 @@ use troupe::{ActorLimits, ActorRef, ComponentEntry, EngineConfig, Host, HostConf
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("host/ has a parent")
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("host/ has a parent").to_path_buf()
 }
 
 /// The cargo target directory this test binary was built into.
 pub fn target_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
         let dir = PathBuf::from(dir);
-        return if dir.is_absolute() {
-            dir
-        } else {
-            workspace().join(dir)
-        };
+        return if dir.is_absolute() { dir } else { workspace().join(dir) };
     }
     // target/<profile>/deps/all-<hash>
     let exe = std::env::current_exe().expect("test binary path");
-    exe.ancestors()
-        .nth(3)
-        .expect("test binary lives in target/<profile>/deps")
-        .to_path_buf()
+    exe.ancestors().nth(3).expect("test binary lives in target/<profile>/deps").to_path_buf()
 }
 
 /// The compiled example guest `name` (e.g. `counter`), running
@@ -45,39 +35,27 @@ pub fn guest(name: &str) -> PathBuf {
         if status.success() {
             Ok(())
         } else {
-            Err(format!(
-                "scripts/build-guests failed ({status}); see its output above"
-            ))
+            Err(format!("scripts/build-guests failed ({status}); see its output above"))
         }
     });
     if let Err(e) = built {
         panic!("{e}");
     }
-    let path = workspace()
-        .join("examples-guests/build")
-        .join(format!("{name}.wasm"));
-    assert!(
-        path.is_file(),
-        "guest {name} was not built at {}",
-        path.display()
-    );
+    let path = workspace().join("examples-guests/build").join(format!("{name}.wasm"));
+    assert!(path.is_file(), "guest {name} was not built at {}", path.display());
     path
 }
 
 /// A host with a small pool, an isolated compile cache, and a short tick.
 pub fn host() -> Host {
     let mut engine = EngineConfig::new();
-    engine
-        .max_instances(200)
-        .cache_dir(Some(target_dir().join("troupe-test-cache")));
+    engine.max_instances(200).cache_dir(Some(target_dir().join("troupe-test-cache")));
     Host::new(HostConfig { engine }).expect("host builds")
 }
 
 /// Loads example guest `name` into `host` and defines it under `name`.
 pub fn define(host: &Host, name: &str) -> ComponentEntry {
-    let component = host
-        .load(name, &guest(name), None)
-        .expect("example guest loads");
+    let component = host.load(name, &guest(name), None).expect("example guest loads");
     let entry = ComponentEntry::new(component);
     host.define(name, entry.clone());
     entry
@@ -87,15 +65,11 @@ pub fn define(host: &Host, name: &str) -> ComponentEntry {
 pub async fn spawn(host: &Host, name: &str, address: &str, limits: ActorLimits) -> ActorRef {
     let mut entry = define(host, name);
     entry.limits = limits;
-    host.spawn(entry.spec(address.into()))
-        .await
-        .expect("actor starts")
+    host.spawn(entry.spec(address.into())).await.expect("actor starts")
 }
 
 /// Asks and renders the reply as WAVE ("" for no result).
 pub async fn ask(host: &Host, address: &str, message: &str) -> Result<String, troupe::CallError> {
     let reply = host.ask(address, message, Duration::from_secs(10)).await?;
-    Ok(reply
-        .map(|v| v.to_wave().expect("replies render"))
-        .unwrap_or_default())
+    Ok(reply.map(|v| v.to_wave().expect("replies render")).unwrap_or_default())
 }

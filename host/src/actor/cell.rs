@@ -26,17 +26,8 @@ pub(crate) fn start(
 ) -> oneshot::Receiver<Result<(), Failure>> {
     let (started_tx, started_rx) = oneshot::channel();
     // A root span: a child's messages are not part of its spawner's.
-    let span =
-        info_span!(parent: None, "actor", actor = %spec.address, component = %spec.component.name);
-    let cell = Cell {
-        me,
-        spec,
-        system,
-        loader,
-        inbox,
-        last_snapshot: None,
-        since_snapshot: 0,
-    };
+    let span = info_span!(parent: None, "actor", actor = %spec.address, component = %spec.component.name);
+    let cell = Cell { me, spec, system, loader, inbox, last_snapshot: None, since_snapshot: 0 };
     tokio::spawn(cell.run(started_tx).instrument(span));
     started_rx
 }
@@ -90,22 +81,15 @@ impl Cell {
     async fn incarnate(&mut self, after_failure: bool) -> Result<Incarnation, Failure> {
         let number = self.me.stats().next_incarnation();
         debug!(incarnation = number, "instantiating");
-        let mut inc =
-            Incarnation::instantiate(&self.spec, &self.me, &self.system, &self.loader).await?;
+        let mut inc = Incarnation::instantiate(&self.spec, &self.me, &self.system, &self.loader).await?;
         let snapshot = match self.spec.restart {
-            RestartFrom::Snapshot if after_failure && inc.persistent() => {
-                self.last_snapshot.clone()
-            }
+            RestartFrom::Snapshot if after_failure && inc.persistent() => self.last_snapshot.clone(),
             _ => None,
         };
         match snapshot {
             Some(state) => {
                 inc.restore(&self.me, &state).await?;
-                debug!(
-                    incarnation = number,
-                    bytes = state.bytes.len(),
-                    "restored from snapshot"
-                );
+                debug!(incarnation = number, bytes = state.bytes.len(), "restored from snapshot");
             }
             None => inc.init(&self.me, &self.spec.config).await?,
         }
@@ -116,19 +100,8 @@ impl Cell {
     /// Handles one message; on failure, reports it and replaces the
     /// incarnation. `Err` means no new incarnation could be started.
     async fn deliver(&mut self, inc: &mut Incarnation, envelope: Envelope) -> Result<(), Failure> {
-        let Envelope {
-            call,
-            reply,
-            waiting,
-            from,
-        } = envelope;
-        let function = self
-            .me
-            .component()
-            .protocol()
-            .function(call.func)
-            .name
-            .clone();
+        let Envelope { call, reply, waiting, from } = envelope;
+        let function = self.me.component().protocol().function(call.func).name.clone();
         let span = tracing::debug_span!("message", function = %function, from = from.as_ref().map(|a| a.as_str()));
         let outcome = inc.handle(&self.me, &call, waiting).instrument(span).await;
         match outcome {
@@ -155,13 +128,9 @@ impl Cell {
                     backtrace = ?failure.backtrace,
                     "message failed; restarting the actor"
                 );
-                self.system
-                    .dead_letter(self.me.address(), &function, DeadLetterReason::Failed);
+                self.system.dead_letter(self.me.address(), &function, DeadLetterReason::Failed);
                 if let Some(reply) = reply {
-                    let _ = reply.send(Err(CallError::ActorFailed {
-                        address: self.me.address().clone(),
-                        failure,
-                    }));
+                    let _ = reply.send(Err(CallError::ActorFailed { address: self.me.address().clone(), failure }));
                 }
                 self.restart(inc).await
             }
@@ -174,16 +143,12 @@ impl Cell {
         let limits = self.me.limits();
         match failure.kind {
             FailureKind::Deadline => {
-                failure.detail = format!(
-                    "ran past its CPU budget of {} ms per message (`deadline-ms`)",
-                    limits.deadline.as_millis()
-                )
+                failure.detail =
+                    format!("ran past its CPU budget of {} ms per message (`deadline-ms`)", limits.deadline.as_millis())
             }
             FailureKind::OutOfFuel => {
-                failure.detail = format!(
-                    "used up its budget of {} fuel per message (`fuel`)",
-                    limits.fuel.unwrap_or_default()
-                )
+                failure.detail =
+                    format!("used up its budget of {} fuel per message (`fuel`)", limits.fuel.unwrap_or_default())
             }
             _ => {}
         }
@@ -242,15 +207,8 @@ impl Cell {
         let mut dropped = 0usize;
         while let Ok(envelope) = self.inbox.mailbox.try_recv() {
             dropped += 1;
-            let name = self
-                .me
-                .component()
-                .protocol()
-                .function(envelope.call.func)
-                .name
-                .clone();
-            self.system
-                .dead_letter(self.me.address(), &name, DeadLetterReason::Stopped);
+            let name = self.me.component().protocol().function(envelope.call.func).name.clone();
+            self.system.dead_letter(self.me.address(), &name, DeadLetterReason::Stopped);
             if let Some(reply) = envelope.reply {
                 let _ = reply.send(Err(CallError::Stopped(self.me.address().clone())));
             }

@@ -57,10 +57,7 @@ pub struct Loader {
 impl Loader {
     /// A loader over `engine`.
     pub fn new(engine: Engine) -> Self {
-        Self {
-            engine,
-            linkers: [OnceLock::new(), OnceLock::new()],
-        }
+        Self { engine, linkers: [OnceLock::new(), OnceLock::new()] }
     }
 
     /// The engine components are compiled for.
@@ -74,8 +71,8 @@ impl Loader {
             return Ok(linker);
         }
         let engine = self.engine.wasmtime(kind)?;
-        let linker = host_api::linker(engine)
-            .map_err(|e| EngineError::Config(format!("cannot define the host API: {e:#}")))?;
+        let linker =
+            host_api::linker(engine).map_err(|e| EngineError::Config(format!("cannot define the host API: {e:#}")))?;
         Ok(slot.get_or_init(|| linker))
     }
 
@@ -84,16 +81,8 @@ impl Loader {
     /// # Errors
     ///
     /// A [`LoadError`] naming the file and the problem.
-    pub fn load_file(
-        &self,
-        name: &str,
-        path: &Path,
-        version: Option<String>,
-    ) -> Result<ActorComponent, LoadError> {
-        let bytes = std::fs::read(path).map_err(|error| LoadError::Io {
-            path: path.display().to_string(),
-            error,
-        })?;
+    pub fn load_file(&self, name: &str, path: &Path, version: Option<String>) -> Result<ActorComponent, LoadError> {
+        let bytes = std::fs::read(path).map_err(|error| LoadError::Io { path: path.display().to_string(), error })?;
         self.load(name, &path.display().to_string(), bytes, version)
     }
 
@@ -123,10 +112,7 @@ impl Loader {
             compiled: [OnceLock::new(), OnceLock::new()],
         };
         component.compiled(self, EngineKind::Epoch)?;
-        info!(
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "component loaded"
-        );
+        info!(elapsed_ms = started.elapsed().as_millis() as u64, "component loaded");
         Ok(component)
     }
 }
@@ -167,9 +153,7 @@ pub(crate) struct Compiled {
 impl ActorComponent {
     /// Its message protocol.
     pub fn protocol(&self) -> &Protocol {
-        self.protocol
-            .get()
-            .expect("a loaded component has its protocol")
+        self.protocol.get().expect("a loaded component has its protocol")
     }
 
     /// First 12 hex digits of the content hash.
@@ -178,31 +162,19 @@ impl ActorComponent {
     }
 
     /// Compiled and linked for `kind`, doing so now if needed.
-    pub(crate) fn compiled(
-        &self,
-        loader: &Loader,
-        kind: EngineKind,
-    ) -> Result<&Compiled, LoadError> {
+    pub(crate) fn compiled(&self, loader: &Loader, kind: EngineKind) -> Result<&Compiled, LoadError> {
         let slot = &self.compiled[kind.index()];
         if let Some(c) = slot.get() {
             return Ok(c);
         }
         let engine = loader.engine.wasmtime(kind)?;
-        let component = loader
-            .engine
-            .compile(&self.source, &self.bytes, &self.hash, kind)?;
-        let (protocol, exports) =
-            Protocol::of(&component, engine).map_err(|error| LoadError::Protocol {
-                what: self.source.clone(),
-                error,
-            })?;
+        let component = loader.engine.compile(&self.source, &self.bytes, &self.hash, kind)?;
+        let (protocol, exports) = Protocol::of(&component, engine)
+            .map_err(|error| LoadError::Protocol { what: self.source.clone(), error })?;
         let linker = loader.linker(kind)?;
         let pre = linker
             .instantiate_pre(&component)
-            .map_err(|e| LoadError::Imports {
-                what: self.source.clone(),
-                detail: format!("{e:#}"),
-            })?;
+            .map_err(|e| LoadError::Imports { what: self.source.clone(), detail: format!("{e:#}") })?;
         let _ = self.protocol.set(protocol);
         Ok(slot.get_or_init(|| Compiled { pre, exports }))
     }

@@ -29,11 +29,7 @@ impl ActorData {
     /// The ask chain for an ask this actor makes now: everyone waiting on
     /// it, plus itself.
     pub(crate) fn chain_for_ask(&self) -> Arc<[Address]> {
-        let mut chain: Vec<Address> = self
-            .waiting
-            .as_deref()
-            .map(<[Address]>::to_vec)
-            .unwrap_or_default();
+        let mut chain: Vec<Address> = self.waiting.as_deref().map(<[Address]>::to_vec).unwrap_or_default();
         chain.push(self.me.address().clone());
         chain.into()
     }
@@ -41,9 +37,6 @@ impl ActorData {
 
 impl WasiView for ActorData {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }

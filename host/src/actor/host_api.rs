@@ -56,9 +56,7 @@ impl From<CallError> for Error {
             CallError::Timeout(_) => Error::Timeout,
             CallError::ActorFailed { failure, .. } => Error::ActorFailed(failure.to_string()),
             CallError::Stopped(a) => Error::Stopped(a.to_string()),
-            CallError::Cycle(chain) => {
-                Error::Cycle(chain.into_iter().map(|a| a.to_string()).collect())
-            }
+            CallError::Cycle(chain) => Error::Cycle(chain.into_iter().map(|a| a.to_string()).collect()),
         }
     }
 }
@@ -77,9 +75,7 @@ impl From<SpawnError> for Error {
 
 impl ActorData {
     fn target(&self, to: &str) -> Result<ActorRef, Error> {
-        self.system
-            .lookup(to)
-            .ok_or_else(|| Error::UnknownAddress(to.to_string()))
+        self.system.lookup(to).ok_or_else(|| Error::UnknownAddress(to.to_string()))
     }
 
     /// Is `target` this actor or one of its descendants?
@@ -118,12 +114,7 @@ impl host::Host for ActorData {
         Ok(result.map_err(Error::from))
     }
 
-    async fn ask(
-        &mut self,
-        to: String,
-        message: String,
-        timeout_ms: u32,
-    ) -> wasmtime::Result<Result<String, Error>> {
+    async fn ask(&mut self, to: String, message: String, timeout_ms: u32) -> wasmtime::Result<Result<String, Error>> {
         let target = match self.target(&to) {
             Ok(t) => t,
             Err(e) => return Ok(Err(e)),
@@ -137,9 +128,7 @@ impl host::Host for ActorData {
             ms => Duration::from_millis(ms.into()),
         };
         let chain = self.chain_for_ask();
-        let reply = target
-            .ask(call, Some(self.me.address().clone()), Some(chain), timeout)
-            .await;
+        let reply = target.ask(call, Some(self.me.address().clone()), Some(chain), timeout).await;
         Ok(match reply {
             Ok(None) => Ok(String::new()),
             Ok(Some(val)) => Ok(val.to_wave()?),
@@ -176,11 +165,7 @@ impl host::Host for ActorData {
         Ok(Ok(()))
     }
 
-    async fn send_after(
-        &mut self,
-        delay_ms: u64,
-        message: String,
-    ) -> wasmtime::Result<Result<u64, Error>> {
+    async fn send_after(&mut self, delay_ms: u64, message: String) -> wasmtime::Result<Result<u64, Error>> {
         let delay = Duration::from_millis(delay_ms);
         if delay > MAX_TIMER_DELAY {
             return Ok(Err(Error::InvalidArgument(format!(
@@ -204,9 +189,7 @@ impl host::Host for ActorData {
                     Err(CallError::MailboxFull(_)) => {
                         system.dead_letter(me.address(), &name, DeadLetterReason::MailboxFull)
                     }
-                    Err(_) => {
-                        system.dead_letter(me.address(), &name, DeadLetterReason::UnknownAddress)
-                    }
+                    Err(_) => system.dead_letter(me.address(), &name, DeadLetterReason::UnknownAddress),
                 }
             };
             tokio::spawn(fire).abort_handle()
@@ -224,12 +207,7 @@ impl host::Host for ActorData {
         Ok(self.me.remove_timer(id, true))
     }
 
-    async fn log(
-        &mut self,
-        level: Level,
-        message: String,
-        fields: Vec<(String, String)>,
-    ) -> wasmtime::Result<()> {
+    async fn log(&mut self, level: Level, message: String, fields: Vec<(String, String)>) -> wasmtime::Result<()> {
         let message = clip(&message, MAX_LOG_BYTES);
         let mut rendered = String::new();
         for (k, v) in fields.iter().take(32) {

@@ -49,23 +49,14 @@ impl Incarnation {
         system: &Arc<dyn ActorSystem>,
         loader: &Loader,
     ) -> Result<Self, Failure> {
-        let kind = if spec.limits.fuel.is_some() {
-            EngineKind::Metered
-        } else {
-            EngineKind::Epoch
-        };
+        let kind = if spec.limits.fuel.is_some() { EngineKind::Metered } else { EngineKind::Epoch };
         let component = me.component();
-        let compiled = component
-            .compiled(loader, kind)
-            .map_err(|e| Failure::new(FailureKind::Instantiate, e.to_string()))?;
-        let engine = loader
-            .engine()
-            .wasmtime(kind)
-            .map_err(|e| Failure::new(FailureKind::Instantiate, e.to_string()))?;
-        let wasi = spec
-            .grants
-            .wasi_ctx(me.address())
-            .map_err(|e| Failure::new(FailureKind::Instantiate, e.to_string()))?;
+        let compiled =
+            component.compiled(loader, kind).map_err(|e| Failure::new(FailureKind::Instantiate, e.to_string()))?;
+        let engine =
+            loader.engine().wasmtime(kind).map_err(|e| Failure::new(FailureKind::Instantiate, e.to_string()))?;
+        let wasi =
+            spec.grants.wasi_ctx(me.address()).map_err(|e| Failure::new(FailureKind::Instantiate, e.to_string()))?;
         let data = ActorData {
             wasi,
             table: Default::default(),
@@ -83,10 +74,7 @@ impl Incarnation {
                 return Ok(UpdateDeadline::Interrupt);
             }
             data.ticks_left -= 1;
-            Ok(UpdateDeadline::YieldCustom(
-                1,
-                Box::pin(tokio::task::yield_now()),
-            ))
+            Ok(UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now())))
         });
         let mut inc = Incarnation {
             store,
@@ -98,58 +86,27 @@ impl Incarnation {
             fuel: spec.limits.fuel,
         };
         inc.arm(None);
-        let instance = compiled
-            .pre
-            .instantiate_async(&mut inc.store)
-            .await
-            .map_err(|e| {
-                let failure = Failure::from_wasm_error(&e);
-                if failure.kind == FailureKind::HostCall {
-                    Failure {
-                        kind: FailureKind::Instantiate,
-                        ..failure
-                    }
-                } else {
-                    failure.during(FailureKind::Instantiate)
-                }
-            })?;
-        let missing = |what: &str| {
-            Failure::new(
-                FailureKind::Instantiate,
-                format!("export `{what}` vanished"),
-            )
-        };
-        for (index, f) in compiled
-            .exports
-            .funcs
-            .iter()
-            .zip(component.protocol().functions())
-        {
-            let func = instance
-                .get_func(&mut inc.store, index)
-                .ok_or_else(|| missing(&f.name))?;
+        let instance = compiled.pre.instantiate_async(&mut inc.store).await.map_err(|e| {
+            let failure = Failure::from_wasm_error(&e);
+            if failure.kind == FailureKind::HostCall {
+                Failure { kind: FailureKind::Instantiate, ..failure }
+            } else {
+                failure.during(FailureKind::Instantiate)
+            }
+        })?;
+        let missing = |what: &str| Failure::new(FailureKind::Instantiate, format!("export `{what}` vanished"));
+        for (index, f) in compiled.exports.funcs.iter().zip(component.protocol().functions()) {
+            let func = instance.get_func(&mut inc.store, index).ok_or_else(|| missing(&f.name))?;
             inc.funcs.push((func, usize::from(f.result.is_some())));
         }
         let lifecycle = &compiled.exports.lifecycle;
         let typed = |e: wasmtime::Error| Failure::new(FailureKind::Instantiate, format!("{e:#}"));
         if let Some(index) = &lifecycle.init {
-            inc.init = Some(
-                instance
-                    .get_typed_func(&mut inc.store, index)
-                    .map_err(typed)?,
-            );
+            inc.init = Some(instance.get_typed_func(&mut inc.store, index).map_err(typed)?);
         }
         if let (Some(snap), Some(rest)) = (&lifecycle.snapshot, &lifecycle.restore) {
-            inc.snapshot = Some(
-                instance
-                    .get_typed_func(&mut inc.store, snap)
-                    .map_err(typed)?,
-            );
-            inc.restore = Some(
-                instance
-                    .get_typed_func(&mut inc.store, rest)
-                    .map_err(typed)?,
-            );
+            inc.snapshot = Some(instance.get_typed_func(&mut inc.store, snap).map_err(typed)?);
+            inc.restore = Some(instance.get_typed_func(&mut inc.store, rest).map_err(typed)?);
         }
         inc.settle(me);
         Ok(inc)
@@ -184,11 +141,7 @@ impl Incarnation {
     }
 
     /// Calls `init(config)`, if exported.
-    pub async fn init(
-        &mut self,
-        me: &ActorRef,
-        config: &[(String, String)],
-    ) -> Result<(), Failure> {
+    pub async fn init(&mut self, me: &ActorRef, config: &[(String, String)]) -> Result<(), Failure> {
         let Some(init) = self.init else {
             return Ok(());
         };
@@ -205,10 +158,7 @@ impl Incarnation {
     /// Calls `restore(state)`. The caller checks [`Self::persistent`].
     pub async fn restore(&mut self, me: &ActorRef, state: &Snapshot) -> Result<(), Failure> {
         let Some(restore) = self.restore else {
-            return Err(Failure::new(
-                FailureKind::Restore,
-                "the component does not export `restore`",
-            ));
+            return Err(Failure::new(FailureKind::Restore, "the component does not export `restore`"));
         };
         self.arm(None);
         let result = restore.call_async(&mut self.store, (state.clone(),)).await;
@@ -244,14 +194,10 @@ impl Incarnation {
         let (func, arity) = self.funcs[call.func as usize];
         let mut results = [Val::Bool(false)];
         self.arm(waiting);
-        let outcome = func
-            .call_async(&mut self.store, &call.args, &mut results[..arity])
-            .await;
+        let outcome = func.call_async(&mut self.store, &call.args, &mut results[..arity]).await;
         self.settle(me);
         match outcome {
-            Ok(()) => {
-                Ok((arity == 1).then(|| std::mem::replace(&mut results[0], Val::Bool(false))))
-            }
+            Ok(()) => Ok((arity == 1).then(|| std::mem::replace(&mut results[0], Val::Bool(false)))),
             Err(e) => Err(Failure::from_wasm_error(&e)),
         }
     }

@@ -302,13 +302,7 @@ impl ActorRef {
             pending_children: AtomicU32::new(0),
             done,
         };
-        (
-            ActorRef(Arc::new(shared)),
-            Inbox {
-                mailbox: rx,
-                control: ctl_rx,
-            },
-        )
+        (ActorRef(Arc::new(shared)), Inbox { mailbox: rx, control: ctl_rx })
     }
 
     /// Its address.
@@ -323,11 +317,7 @@ impl ActorRef {
 
     /// The component it currently runs.
     pub fn component(&self) -> Arc<ActorComponent> {
-        self.0
-            .component
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.0.component.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The manifest entry it was started from, if any.
@@ -360,9 +350,7 @@ impl ActorRef {
     ///
     /// A [`MessageError`] naming the expected signature.
     pub fn parse(&self, text: &str) -> Result<Call, MessageError> {
-        self.component()
-            .protocol()
-            .parse(text, self.0.limits.max_message_bytes)
+        self.component().protocol().parse(text, self.0.limits.max_message_bytes)
     }
 
     /// Queues a tell. `Ok` means queued, not handled.
@@ -399,12 +387,7 @@ impl ActorRef {
             return Err(CallError::Cycle(cycle));
         }
         let (tx, rx) = oneshot::channel();
-        self.enqueue(Envelope {
-            call,
-            reply: Some(tx),
-            from,
-            waiting,
-        })?;
+        self.enqueue(Envelope { call, reply: Some(tx), from, waiting })?;
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(reply)) => reply,
             Ok(Err(_)) => Err(CallError::Stopped(self.0.address.clone())),
@@ -456,21 +439,13 @@ impl ActorRef {
             memory: s.memory.load(Ordering::Relaxed),
             memory_peak: s.memory_peak.load(Ordering::Relaxed),
             parent: self.0.parent.clone(),
-            last_failure: s
-                .last_failure
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone(),
+            last_failure: s.last_failure.lock().unwrap_or_else(|e| e.into_inner()).clone(),
         }
     }
 
     /// Its live children, in start order.
     pub fn children(&self) -> Vec<Address> {
-        self.0
-            .children
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.0.children.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Reserves room for one more child, if the `max-children` quota allows.
@@ -488,20 +463,12 @@ impl ActorRef {
     pub(crate) fn child_started(&self, child: Option<&Address>) {
         self.0.pending_children.fetch_sub(1, Ordering::AcqRel);
         if let Some(child) = child {
-            self.0
-                .children
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(child.clone());
+            self.0.children.lock().unwrap_or_else(|e| e.into_inner()).push(child.clone());
         }
     }
 
     pub(crate) fn forget_child(&self, child: &Address) {
-        self.0
-            .children
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|c| c != child);
+        self.0.children.lock().unwrap_or_else(|e| e.into_inner()).retain(|c| c != child);
     }
 
     pub(crate) fn stats(&self) -> &ActorStats {
@@ -510,12 +477,7 @@ impl ActorRef {
 
     pub(crate) fn record_failure(&self, failure: &Failure) {
         self.0.stats.failures.fetch_add(1, Ordering::Relaxed);
-        *self
-            .0
-            .stats
-            .last_failure
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(failure.clone());
+        *self.0.stats.last_failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(failure.clone());
     }
 
     pub(crate) fn mark_done(&self) {
@@ -535,12 +497,7 @@ impl ActorRef {
 
     /// Forgets a timer; aborts it if `abort`. Returns whether it was pending.
     pub(crate) fn remove_timer(&self, id: u64, abort: bool) -> bool {
-        let handle = self
-            .0
-            .timers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&id);
+        let handle = self.0.timers.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
         match handle {
             Some(h) => {
                 if abort {

@@ -15,10 +15,7 @@ pub fn report(error: &anyhow::Error, json: bool) -> ExitCode {
     };
     let message = format!("{error:#}");
     if json {
-        eprintln!(
-            "{}",
-            json!({ "error": { "code": code, "message": message } })
-        );
+        eprintln!("{}", json!({ "error": { "code": code, "message": message } }));
     } else {
         eprintln!("error: {message}");
     }
@@ -34,11 +31,7 @@ pub fn bytes(n: u64) -> String {
         value /= 1024.0;
         unit += 1;
     }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
+    if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
 }
 
 /// Prints rows as an aligned table.

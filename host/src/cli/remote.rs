@@ -80,24 +80,12 @@ pub async fn remote(command: Command, control: Option<PathBuf>, json: bool) -> a
             Request::Spawn {
                 name: a.name,
                 path,
-                limits: LimitOverrides {
-                    fuel: a.fuel,
-                    memory: a.memory,
-                    deadline_ms: a.deadline,
-                    mailbox: a.mailbox,
-                },
+                limits: LimitOverrides { fuel: a.fuel, memory: a.memory, deadline_ms: a.deadline, mailbox: a.mailbox },
                 config: a.config,
             }
         }
-        Command::Call(a) => Request::Call {
-            address: a.address,
-            message: a.message,
-            timeout_ms: Some(a.timeout),
-        },
-        Command::Send(a) => Request::Send {
-            address: a.address,
-            message: a.message,
-        },
+        Command::Call(a) => Request::Call { address: a.address, message: a.message, timeout_ms: Some(a.timeout) },
+        Command::Send(a) => Request::Send { address: a.address, message: a.message },
         Command::Ps => Request::Ps,
         Command::Stop(a) => Request::Stop { address: a.address },
         Command::Run(_) | Command::Inspect(_) => unreachable!("handled by dispatch"),
@@ -134,17 +122,10 @@ fn print_ps(reply: &Value) {
     let rows: Vec<Vec<String>> = actors
         .iter()
         .map(|a| {
-            let version = a["version"]
-                .as_str()
-                .map(|v| format!(" {v}"))
-                .unwrap_or_default();
+            let version = a["version"].as_str().map(|v| format!(" {v}")).unwrap_or_default();
             vec![
                 a["address"].as_str().unwrap_or("?").to_string(),
-                format!(
-                    "{}{version} {}",
-                    a["component"].as_str().unwrap_or("?"),
-                    a["hash"].as_str().unwrap_or("")
-                ),
+                format!("{}{version} {}", a["component"].as_str().unwrap_or("?"), a["hash"].as_str().unwrap_or("")),
                 a["status"].as_str().unwrap_or("?").to_string(),
                 format!("{}/{}", num(&a["mailbox"]), num(&a["mailbox_capacity"])),
                 num(&a["handled"]).to_string(),
@@ -152,10 +133,7 @@ fn print_ps(reply: &Value) {
                 num(&a["restarts"]).to_string(),
                 num(&a["fuel_used"]).to_string(),
                 bytes(num(&a["memory"])),
-                a["last_failure"]["kind"]
-                    .as_str()
-                    .unwrap_or("-")
-                    .to_string(),
+                a["last_failure"]["kind"].as_str().unwrap_or("-").to_string(),
             ]
         })
         .collect();
@@ -174,32 +152,20 @@ fn print_ps(reply: &Value) {
         ],
         &rows,
     );
-    println!(
-        "{} actors, {} dead letters",
-        actors.len(),
-        num(&reply["dead_letters"])
-    );
+    println!("{} actors, {} dead letters", actors.len(), num(&reply["dead_letters"]));
 }
 
 pub fn inspect(args: InspectArgs, json: bool) -> anyhow::Result<()> {
     let bytes = std::fs::read(&args.component)
         .with_context(|| format!("cannot read component `{}`", args.component.display()))?;
-    let description = troupe::inspect::inspect(&bytes)
-        .with_context(|| format!("cannot inspect `{}`", args.component.display()))?;
+    let description =
+        troupe::inspect::inspect(&bytes).with_context(|| format!("cannot inspect `{}`", args.component.display()))?;
     if json {
         println!("{}", serde_json::to_string(&description)?);
         return Ok(());
     }
-    println!(
-        "{} ({}, {})",
-        args.component.display(),
-        bytes_len(description.size),
-        description.hash
-    );
-    for (title, items) in [
-        ("exports", &description.exports),
-        ("imports", &description.imports),
-    ] {
+    println!("{} ({}, {})", args.component.display(), bytes_len(description.size), description.hash);
+    for (title, items) in [("exports", &description.exports), ("imports", &description.imports)] {
         println!("\n{title}:");
         for item in items {
             println!("  {} [{}]", item.name, item.role);

@@ -61,9 +61,7 @@ fn init_logging(format: LogFormat) {
 pub async fn run(args: RunArgs, control: Option<PathBuf>) -> anyhow::Result<()> {
     init_logging(args.log_format);
     let mut engine = EngineConfig::new();
-    engine
-        .max_instances(args.max_actors)
-        .max_memory_bytes(args.max_memory);
+    engine.max_instances(args.max_actors).max_memory_bytes(args.max_memory);
     if args.no_cache {
         engine.cache_dir(None);
     } else if let Some(dir) = args.cache_dir {
@@ -90,10 +88,7 @@ pub async fn run(args: RunArgs, control: Option<PathBuf>) -> anyhow::Result<()> 
         };
         info!(actors = started.len(), manifest = %manifest.file.display(), "manifest started");
     }
-    println!(
-        "troupe host running; control socket: {}",
-        server.path().display()
-    );
+    println!("troupe host running; control socket: {}", server.path().display());
     println!("try: troupe --control {} ps", server.path().display());
 
     server.serve(host.clone(), shutdown_signal()).await;

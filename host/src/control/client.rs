@@ -48,14 +48,8 @@ impl Client {
     pub async fn connect(path: &Path) -> Result<Client, ClientError> {
         let stream = UnixStream::connect(path)
             .await
-            .map_err(|e| ClientError::NotRunning {
-                path: path.to_path_buf(),
-                reason: e.to_string(),
-            })?;
-        Ok(Client {
-            path: path.to_path_buf(),
-            stream: BufReader::new(stream),
-        })
+            .map_err(|e| ClientError::NotRunning { path: path.to_path_buf(), reason: e.to_string() })?;
+        Ok(Client { path: path.to_path_buf(), stream: BufReader::new(stream) })
     }
 
     /// Sends `request` and returns the host's `ok` value.
@@ -65,28 +59,16 @@ impl Client {
     /// [`ClientError::Host`] with the host's error, or
     /// [`ClientError::Connection`].
     pub async fn request(&mut self, request: &Request) -> Result<serde_json::Value, ClientError> {
-        let broken = |reason: String| ClientError::Connection {
-            path: self.path.clone(),
-            reason,
-        };
+        let broken = |reason: String| ClientError::Connection { path: self.path.clone(), reason };
         let mut line = serde_json::to_vec(request).map_err(|e| broken(e.to_string()))?;
         line.push(b'\n');
-        self.stream
-            .get_mut()
-            .write_all(&line)
-            .await
-            .map_err(|e| broken(e.to_string()))?;
+        self.stream.get_mut().write_all(&line).await.map_err(|e| broken(e.to_string()))?;
         let mut answer = String::new();
-        let n = self
-            .stream
-            .read_line(&mut answer)
-            .await
-            .map_err(|e| broken(e.to_string()))?;
+        let n = self.stream.read_line(&mut answer).await.map_err(|e| broken(e.to_string()))?;
         if n == 0 {
             return Err(broken("the host closed the connection".into()));
         }
-        let response: Response =
-            serde_json::from_str(&answer).map_err(|e| broken(format!("bad response: {e}")))?;
+        let response: Response = serde_json::from_str(&answer).map_err(|e| broken(format!("bad response: {e}")))?;
         match (response.ok, response.error) {
             (_, Some(error)) => Err(ClientError::Host(error)),
             (Some(ok), None) => Ok(ok),

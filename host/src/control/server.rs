@@ -68,19 +68,12 @@ impl ControlServer {
     /// [`ServeError`]: another host is running there, the path is not a
     /// socket, the directory is not private, or an I/O error.
     pub async fn bind(path: &Path, private_dir: bool) -> Result<ControlServer, ServeError> {
-        let io = |error| ServeError::Io {
-            path: path.to_path_buf(),
-            error,
-        };
+        let io = |error| ServeError::Io { path: path.to_path_buf(), error };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             if private_dir {
                 ensure_private_dir(dir)?;
             } else if !dir.exists() {
-                std::fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(dir)
-                    .map_err(io)?;
+                std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(io)?;
             }
         }
         match std::fs::symlink_metadata(path) {
@@ -97,10 +90,7 @@ impl ControlServer {
         }
         let listener = UnixListener::bind(path).map_err(io)?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
-        Ok(ControlServer {
-            listener,
-            path: path.to_path_buf(),
-        })
+        Ok(ControlServer { listener, path: path.to_path_buf() })
     }
 
     /// The socket path.
@@ -136,23 +126,14 @@ impl Drop for ControlServer {
 }
 
 fn ensure_private_dir(dir: &Path) -> Result<(), ServeError> {
-    let unsafe_dir = |problem: String| ServeError::UnsafeDirectory {
-        path: dir.to_path_buf(),
-        problem,
-    };
+    let unsafe_dir = |problem: String| ServeError::UnsafeDirectory { path: dir.to_path_buf(), problem };
     match std::fs::symlink_metadata(dir) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(dir)
-            .map_err(|error| ServeError::Io {
-                path: dir.to_path_buf(),
-                error,
-            }),
-        Err(error) => Err(ServeError::Io {
-            path: dir.to_path_buf(),
-            error,
-        }),
+            .map_err(|error| ServeError::Io { path: dir.to_path_buf(), error }),
+        Err(error) => Err(ServeError::Io { path: dir.to_path_buf(), error }),
         Ok(meta) => {
             if !meta.is_dir() {
                 return Err(unsafe_dir("not a directory".into()));
@@ -175,11 +156,7 @@ async fn connection(host: Host, stream: UnixStream) {
     let mut line = String::new();
     loop {
         line.clear();
-        let n = match (&mut lines)
-            .take(MAX_REQUEST_BYTES as u64 + 1)
-            .read_line(&mut line)
-            .await
-        {
+        let n = match (&mut lines).take(MAX_REQUEST_BYTES as u64 + 1).read_line(&mut line).await {
             Ok(n) => n,
             Err(e) => {
                 debug!(error = %e, "control connection read failed");
@@ -190,10 +167,7 @@ async fn connection(host: Host, stream: UnixStream) {
             return;
         }
         let response = if line.len() > MAX_REQUEST_BYTES {
-            error(
-                "bad-request",
-                format!("request larger than {MAX_REQUEST_BYTES} bytes"),
-            )
+            error("bad-request", format!("request larger than {MAX_REQUEST_BYTES} bytes"))
         } else {
             match serde_json::from_str::<Request>(&line) {
                 Ok(request) => handle(&host, request).await,
@@ -212,20 +186,11 @@ async fn connection(host: Host, stream: UnixStream) {
 }
 
 fn ok(value: serde_json::Value) -> Response {
-    Response {
-        ok: Some(value),
-        error: None,
-    }
+    Response { ok: Some(value), error: None }
 }
 
 fn error(code: &str, message: impl Into<String>) -> Response {
-    Response {
-        ok: None,
-        error: Some(ErrorBody {
-            code: code.into(),
-            message: message.into(),
-        }),
-    }
+    Response { ok: None, error: Some(ErrorBody { code: code.into(), message: message.into() }) }
 }
 
 fn call_error(e: CallError) -> Response {
@@ -235,9 +200,7 @@ fn call_error(e: CallError) -> Response {
 fn spawn_error(e: SpawnError) -> Response {
     let code = match &e {
         SpawnError::NameTaken(_) => "name-taken",
-        SpawnError::InvalidName(_) | SpawnError::Limits(_) | SpawnError::Grant(_) => {
-            "invalid-argument"
-        }
+        SpawnError::InvalidName(_) | SpawnError::Limits(_) | SpawnError::Grant(_) => "invalid-argument",
         SpawnError::UnknownComponent { .. } => "unknown-component",
         SpawnError::Load(_) => "load-failed",
         SpawnError::Quota(_) => "quota-exceeded",
@@ -248,16 +211,8 @@ fn spawn_error(e: SpawnError) -> Response {
 
 async fn handle(host: &Host, request: Request) -> Response {
     match request {
-        Request::Spawn {
-            name,
-            path,
-            limits,
-            config,
-        } => {
-            let component_name = path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
+        Request::Spawn { name, path, limits, config } => {
+            let component_name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
             let component = match host.load(&component_name, &path, None) {
                 Ok(c) => c,
                 Err(e) => return spawn_error(e.into()),
@@ -277,14 +232,8 @@ async fn handle(host: &Host, request: Request) -> Response {
                 Err(e) => spawn_error(e),
             }
         }
-        Request::Call {
-            address,
-            message,
-            timeout_ms,
-        } => {
-            let timeout = timeout_ms
-                .map(Duration::from_millis)
-                .unwrap_or(DEFAULT_ASK_TIMEOUT);
+        Request::Call { address, message, timeout_ms } => {
+            let timeout = timeout_ms.map(Duration::from_millis).unwrap_or(DEFAULT_ASK_TIMEOUT);
             match host.ask(&address, &message, timeout).await {
                 Ok(reply) => {
                     let result = match reply.map(|v| v.to_wave()).transpose() {

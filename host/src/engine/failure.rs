@@ -83,24 +83,14 @@ pub struct Failure {
 impl Failure {
     /// A failure with no backtrace.
     pub fn new(kind: FailureKind, detail: impl Into<String>) -> Self {
-        Self {
-            kind,
-            detail: detail.into(),
-            backtrace: Vec::new(),
-        }
+        Self { kind, detail: detail.into(), backtrace: Vec::new() }
     }
 
     /// Classifies an error returned by a call into wasm.
     pub fn from_wasm_error(err: &wasmtime::Error) -> Self {
         let backtrace = err
             .downcast_ref::<WasmBacktrace>()
-            .map(|bt| {
-                bt.frames()
-                    .iter()
-                    .take(BACKTRACE_FRAMES)
-                    .map(frame_name)
-                    .collect()
-            })
+            .map(|bt| bt.frames().iter().take(BACKTRACE_FRAMES).map(frame_name).collect())
             .unwrap_or_default();
         let (kind, detail) = if let Some(limit) = err.downcast_ref::<MemoryLimitExceeded>() {
             (FailureKind::MemoryLimit, limit.to_string())
@@ -116,11 +106,7 @@ impl Failure {
         } else {
             (FailureKind::HostCall, root_message(err))
         };
-        Self {
-            kind,
-            detail,
-            backtrace,
-        }
+        Self { kind, detail, backtrace }
     }
 
     /// Re-labels the failure as having happened in `init` or `restore`,

@@ -114,10 +114,7 @@ impl ActorLimits {
     pub fn validate(&self, max_memory: u64) -> Result<(), LimitsError> {
         let err = |field, problem: String| Err(LimitsError { field, problem });
         if self.fuel == Some(0) {
-            return err(
-                "fuel",
-                "must be at least 1 (omit it for no fuel metering)".into(),
-            );
+            return err("fuel", "must be at least 1 (omit it for no fuel metering)".into());
         }
         if self.deadline.is_zero() {
             return err("deadline-ms", "must be at least 1".into());
@@ -125,18 +122,11 @@ impl ActorLimits {
         if self.deadline > MAX_DEADLINE {
             return err(
                 "deadline-ms",
-                format!(
-                    "{} ms is more than a day ({} ms)",
-                    self.deadline.as_millis(),
-                    MAX_DEADLINE.as_millis()
-                ),
+                format!("{} ms is more than a day ({} ms)", self.deadline.as_millis(), MAX_DEADLINE.as_millis()),
             );
         }
         if self.memory < 64 * 1024 {
-            return err(
-                "memory",
-                format!("{} bytes is less than one wasm page (65536)", self.memory),
-            );
+            return err("memory", format!("{} bytes is less than one wasm page (65536)", self.memory));
         }
         if self.memory > max_memory {
             return err(
@@ -152,10 +142,7 @@ impl ActorLimits {
             return err("table-elements", "must be at least 1".into());
         }
         if self.mailbox == 0 || self.mailbox > MAX_MAILBOX {
-            return err(
-                "mailbox",
-                format!("{} is outside 1..={MAX_MAILBOX}", self.mailbox),
-            );
+            return err("mailbox", format!("{} is outside 1..={MAX_MAILBOX}", self.mailbox));
         }
         if self.max_message_bytes == 0 {
             return err("max-message-bytes", "must be at least 1".into());
@@ -172,13 +159,9 @@ impl ActorLimits {
 /// A sentence saying what is wrong.
 pub fn parse_bytes(text: &str) -> Result<u64, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (digits, unit) = text.split_at(split);
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("`{text}` is not a size; write e.g. 67108864 or \"64MiB\""))?;
+    let n: u64 = digits.parse().map_err(|_| format!("`{text}` is not a size; write e.g. 67108864 or \"64MiB\""))?;
     let scale: u64 = match unit.trim() {
         "" | "B" => 1,
         "KiB" => 1 << 10,
@@ -188,13 +171,10 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
         "MB" => 1_000_000,
         "GB" => 1_000_000_000,
         other => {
-            return Err(format!(
-                "unknown size unit `{other}`; use B, KiB, MiB, GiB, KB, MB or GB"
-            ));
+            return Err(format!("unknown size unit `{other}`; use B, KiB, MiB, GiB, KB, MB or GB"));
         }
     };
-    n.checked_mul(scale)
-        .ok_or_else(|| format!("`{text}` is too large"))
+    n.checked_mul(scale).ok_or_else(|| format!("`{text}` is too large"))
 }
 
 mod bytes {
@@ -215,9 +195,7 @@ mod bytes {
         match Size::deserialize(d) {
             Ok(Size::Number(n)) => Ok(n),
             Ok(Size::Text(t)) => super::parse_bytes(&t).map_err(D::Error::custom),
-            Err(_) => Err(D::Error::custom(
-                "expected a size: a positive integer of bytes, or a string like \"64MiB\"",
-            )),
+            Err(_) => Err(D::Error::custom("expected a size: a positive integer of bytes, or a string like \"64MiB\"")),
         }
     }
 }
@@ -260,12 +238,7 @@ pub struct MemoryLimiter {
 impl MemoryLimiter {
     /// A limiter for `limits`.
     pub fn new(limits: &ActorLimits) -> Self {
-        Self {
-            limit: limits.memory,
-            table_elements: limits.table_elements,
-            used: 0,
-            peak: 0,
-        }
+        Self { limit: limits.memory, table_elements: limits.table_elements, used: 0, peak: 0 }
     }
 
     /// Bytes of linear memory in use, all memories together.
@@ -280,34 +253,21 @@ impl MemoryLimiter {
 }
 
 impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(
-        &mut self,
-        current: usize,
-        desired: usize,
-        _max: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn memory_growing(&mut self, current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
         let grow = (desired as u64).saturating_sub(current as u64);
         let requested = self.used.saturating_add(grow);
         if requested > self.limit {
             // An error (rather than `Ok(false)`) traps at once with a cause
             // we can name; a refused grow would surface later as an
             // anonymous `unreachable` in most guests' allocators.
-            return Err(wasmtime::Error::new(MemoryLimitExceeded {
-                requested,
-                limit: self.limit,
-            }));
+            return Err(wasmtime::Error::new(MemoryLimitExceeded { requested, limit: self.limit }));
         }
         self.used = requested;
         self.peak = self.peak.max(requested);
         Ok(true)
     }
 
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _max: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn table_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
         Ok(desired as u64 <= self.table_elements)
     }
 }

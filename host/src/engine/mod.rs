@@ -18,7 +18,7 @@ mod epoch;
 mod failure;
 mod limits;
 
-pub use cache::CompileCache;
+pub use cache::{CacheStats, CompileCache};
 pub use failure::{Failure, FailureKind};
 pub use limits::{ActorLimits, LimitsError, MemoryLimitExceeded, MemoryLimiter, parse_bytes};
 
@@ -189,17 +189,13 @@ impl EngineConfig {
     /// cannot reserve the pool.
     pub fn build(&self) -> Result<Engine, EngineError> {
         if self.max_instances == 0 {
-            return Err(EngineError::Config(
-                "max_instances must be at least 1".into(),
-            ));
+            return Err(EngineError::Config("max_instances must be at least 1".into()));
         }
         if self.epoch_tick.is_zero() {
             return Err(EngineError::Config("epoch_tick must be positive".into()));
         }
         if self.max_memory_bytes < 64 * 1024 {
-            return Err(EngineError::Config(
-                "max_memory_bytes must be at least one wasm page (65536)".into(),
-            ));
+            return Err(EngineError::Config("max_memory_bytes must be at least one wasm page (65536)".into()));
         }
         let epoch = self.wasmtime_engine(EngineKind::Epoch)?;
         let inner = Arc::new(EngineInner {
@@ -271,9 +267,7 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine")
-            .field("config", &self.inner.config)
-            .finish_non_exhaustive()
+        f.debug_struct("Engine").field("config", &self.inner.config).finish_non_exhaustive()
     }
 }
 
@@ -302,6 +296,11 @@ impl Engine {
     pub fn ticks(&self, duration: Duration) -> u64 {
         let tick = self.inner.config.epoch_tick.as_nanos().max(1);
         (duration.as_nanos().div_ceil(tick)).clamp(1, u64::MAX as u128) as u64
+    }
+
+    /// How useful the compile cache has been (all zero without a cache).
+    pub fn cache_stats(&self) -> CacheStats {
+        self.inner.cache.as_ref().map(CompileCache::stats).unwrap_or_default()
     }
 
     /// Compiles `bytes` for `kind`, or loads the compiled artifact from the
@@ -336,10 +335,8 @@ impl Engine {
         {
             return Ok(component);
         }
-        let component = Component::new(engine, bytes).map_err(|e| EngineError::Invalid {
-            what: what.into(),
-            reason: format!("{e:#}"),
-        })?;
+        let component = Component::new(engine, bytes)
+            .map_err(|e| EngineError::Invalid { what: what.into(), reason: format!("{e:#}") })?;
         if let Some(cache) = &self.inner.cache {
             cache.store(engine, hash, kind.cache_tag(), &component);
         }

@@ -27,10 +27,8 @@ struct Member;
 
 impl lifecycle::Guest for Member {
     fn init(config: Vec<(String, String)>) -> Result<(), String> {
-        let name =
-            troupe_guest::config_value(&config, "name").ok_or("config `name` is required")?;
-        let room =
-            troupe_guest::config_value(&config, "room").ok_or("config `room` is required")?;
+        let name = troupe_guest::config_value(&config, "name").ok_or("config `name` is required")?;
+        let room = troupe_guest::config_value(&config, "room").ok_or("config `room` is required")?;
         NAME.with(|n| *n.borrow_mut() = name.to_string());
         ROOM.with(|r| *r.borrow_mut() = room.to_string());
         Ok(())

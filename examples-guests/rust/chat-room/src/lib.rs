@@ -37,11 +37,7 @@ impl room::Guest for Room {
             .config("room", troupe_guest::me())
             .start()
             .map_err(|e| e.to_string())?;
-        log::log(
-            troupe_guest::Level::Info,
-            "member joined",
-            &[("name", &name), ("address", &address)],
-        );
+        log::log(troupe_guest::Level::Info, "member joined", &[("name", &name), ("address", &address)]);
         MEMBERS.with(|m| m.borrow_mut().push((name, address.clone())));
         Ok(address)
     }

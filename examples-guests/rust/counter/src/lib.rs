@@ -50,9 +50,7 @@ impl api::Guest for Counter {
 impl lifecycle::Guest for Counter {
     fn init(config: Vec<(String, String)>) -> Result<(), String> {
         let start = match troupe_guest::config_value(&config, "start") {
-            Some(s) => s
-                .parse::<u64>()
-                .map_err(|e| format!("config `start` = {s:?}: {e}"))?,
+            Some(s) => s.parse::<u64>().map_err(|e| format!("config `start` = {s:?}: {e}"))?,
             None => 0,
         };
         VALUE.with(|v| v.set(start));
@@ -62,18 +60,12 @@ impl lifecycle::Guest for Counter {
 
 impl persistence::Guest for Counter {
     fn snapshot() -> State {
-        State {
-            version: STATE_VERSION.into(),
-            bytes: VALUE.with(Cell::get).to_le_bytes().to_vec(),
-        }
+        State { version: STATE_VERSION.into(), bytes: VALUE.with(Cell::get).to_le_bytes().to_vec() }
     }
 
     fn restore(state: State) -> Result<(), String> {
         if state.version != STATE_VERSION {
-            return Err(format!(
-                "unknown state version `{}` (expected `{STATE_VERSION}`)",
-                state.version
-            ));
+            return Err(format!("unknown state version `{}` (expected `{STATE_VERSION}`)", state.version));
         }
         let bytes: [u8; 8] = state
             .bytes
