@@ -45,7 +45,9 @@ use std::fmt;
 use std::time::Duration;
 
 use bindings::troupe::actor::host;
-pub use bindings::troupe::actor::types::{Error as HostError, Level, State};
+pub use bindings::troupe::actor::types::{
+    DownNotice, DownReason, Error as HostError, Failure, FailureKind, Level, RestartType, State,
+};
 
 /// An actor's address.
 pub type Address = String;
@@ -215,18 +217,30 @@ pub fn ask_raw(to: &str, call: impl Into<Call>, timeout: Duration) -> Result<Str
     host::ask(to, &call.into().text(), millis).map_err(Error::Host)
 }
 
-/// A pending spawn: set a name and configuration, then [`Spawn::start`].
+/// A pending spawn: set a name, configuration and supervision, then
+/// [`Spawn::start`].
 #[derive(Debug, Clone)]
 pub struct Spawn {
     component: String,
     name: Option<String>,
     config: Vec<(String, String)>,
+    restart: Option<RestartType>,
+    supervisor: Option<String>,
+    link: bool,
 }
 
 /// Starts building a child actor from the component the host knows as
-/// `component` (a name from the manifest).
+/// `component` (a name from the manifest). By default this actor
+/// supervises the child, which is `permanent` and not linked.
 pub fn spawn(component: &str) -> Spawn {
-    Spawn { component: component.to_string(), name: None, config: Vec::new() }
+    Spawn {
+        component: component.to_string(),
+        name: None,
+        config: Vec::new(),
+        restart: None,
+        supervisor: None,
+        link: false,
+    }
 }
 
 impl Spawn {
@@ -243,6 +257,26 @@ impl Spawn {
         self
     }
 
+    /// How the child's supervisor restarts it (default `permanent`).
+    pub fn restart(mut self, restart: RestartType) -> Self {
+        self.restart = Some(restart);
+        self
+    }
+
+    /// Place the child under a supervisor named in the manifest instead of
+    /// under this actor.
+    pub fn supervisor(mut self, name: impl Into<String>) -> Self {
+        self.supervisor = Some(name.into());
+        self
+    }
+
+    /// Link the child to this actor: when either fails, so does the other
+    /// (unless it exports `troupe:actor/watcher`).
+    pub fn link(mut self) -> Self {
+        self.link = true;
+        self
+    }
+
     /// Starts the child and waits until its `init` has returned.
     ///
     /// # Errors
@@ -250,18 +284,57 @@ impl Spawn {
     /// The host's [`HostError`]: name taken, unknown component, quota,
     /// spawn failed.
     pub fn start(self) -> Result<Address, Error> {
-        host::spawn(&self.component, self.name.as_deref(), &self.config).map_err(Error::Host)
+        let options = bindings::troupe::actor::types::SpawnOptions {
+            name: self.name,
+            config: self.config,
+            restart: self.restart,
+            supervisor: self.supervisor,
+            link: self.link,
+        };
+        host::spawn(&self.component, &options).map_err(Error::Host)
     }
 }
 
-/// Stops the actor at `address` — this actor or one of its descendants —
-/// after the message it is handling.
+/// Stops the actor at `address` after the message it is handling: this
+/// actor (a normal exit: a `permanent` actor is restarted by its
+/// supervisor) or one of its descendants (stopped for good).
 ///
 /// # Errors
 ///
 /// The host's [`HostError`].
 pub fn stop(address: &str) -> Result<(), Error> {
     host::stop(address).map_err(Error::Host)
+}
+
+/// Watches the actor at `address`: this actor's `watcher.down` export gets
+/// a notice each time it goes down. Needs the `troupe:actor/watcher` export.
+///
+/// # Errors
+///
+/// The host's [`HostError`]: unknown address, no watcher export.
+pub fn monitor(address: &str) -> Result<u64, Error> {
+    host::monitor(address).map_err(Error::Host)
+}
+
+/// Stops watching; false if the monitor is unknown.
+pub fn demonitor(id: u64) -> bool {
+    host::demonitor(id)
+}
+
+/// Links this actor with the one at `address`: when either fails, so does
+/// the other, unless it exports `troupe:actor/watcher` (then it gets a
+/// `down` notice instead).
+///
+/// # Errors
+///
+/// The host's [`HostError`]: unknown address.
+pub fn link(address: &str) -> Result<(), Error> {
+    host::link(address).map_err(Error::Host)
+}
+
+/// Undoes a link; false if there was none.
+pub fn unlink(address: &str) -> bool {
+    host::unlink(address)
 }
 
 /// Delivers `call` to this actor itself after `delay`.

@@ -36,15 +36,17 @@
 pub mod actor;
 pub mod control;
 pub mod engine;
+pub mod events;
 pub mod grants;
 pub mod inspect;
 pub mod manifest;
 pub mod message;
 pub mod protocol;
 pub mod registry;
+pub mod supervision;
 pub mod system;
 
-pub use actor::{ActorInfo, ActorRef, ActorSpec, ActorStatus, RestartFrom, SpawnError};
+pub use actor::{ActorInfo, ActorPolicy, ActorRef, ActorSpec, ActorStatus, RestartFrom, SpawnError};
 pub use engine::{ActorLimits, EngineConfig, Failure, FailureKind};
 pub use message::{Address, CallError, DEFAULT_ASK_TIMEOUT};
 pub use system::{ComponentEntry, Host, HostConfig};

@@ -1,21 +1,42 @@
-//! The manifest: a TOML file naming components and the actors to start.
+//! The manifest: a TOML file naming components, the actors to start, and
+//! the supervision tree they start in.
 //!
 //! ```toml
 //! # Components guests may spawn, without starting any.
 //! [components.chat-member]
 //! path = "chat_member.wasm"        # relative to this file
 //!
-//! # Actors to start, in this order (stopped in reverse).
+//! # Actors under the root supervisor, started in file order.
 //! [actors.counter]
 //! path = "counter.wasm"
 //! version = "1.0.0"                # shown by `troupe ps`
 //! instances = 1                    # >1 gives counter-0, counter-1, ...
-//! restart = "snapshot"             # or "init" (the default)
-//! snapshot-every = 1               # messages between snapshots
+//! restart = "permanent"            # or "transient", "temporary"
+//! restore = "snapshot"             # or "init" (the default)
+//! snapshot-every = 1               # messages between snapshots...
+//! snapshot-interval-ms = 1000      # ...and/or time between them
+//! shutdown-ms = 5000               # grace for the `shutdown.stop` export
 //! config = { start = 10 }          # handed to `init`
 //! limits = { fuel = 1_000_000, deadline-ms = 500, memory = "32MiB", mailbox = 256 }
 //! grants = { env = { GREETING = "hi" }, stdio = true, clocks = true,
 //!            dirs = [{ host = "data", guest = "/data", mode = "read-only" }] }
+//! supervise = { strategy = "one-for-all" }   # for the children it spawns
+//!
+//! # A supervisor, with its children nested under it (in file order).
+//! [supervisors.pipeline]
+//! strategy = "rest-for-one"        # one-for-one, one-for-all, rest-for-one, pool
+//! intensity = 3                    # restarts allowed...
+//! period-ms = 5000                 # ...within this window
+//! backoff = { min-ms = 50, max-ms = 5000, jitter = 0.2, reset-after-ms = 10000 }
+//! restart = "permanent"            # how its own supervisor restarts it
+//!
+//! [supervisors.pipeline.actors.source]
+//! path = "source.wasm"
+//!
+//! [supervisors.pipeline.supervisors.workers]
+//! strategy = "pool"                # identical children, added at run time too
+//! component = "worker"             # the entry they start from
+//! instances = 4                    # workers-0 .. workers-3
 //! ```
 //!
 //! Every `[actors.NAME]` entry is also a component entry, so guests can
@@ -29,16 +50,18 @@ use std::collections::HashSet;
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use indexmap::IndexMap;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::actor::RestartFrom;
+use crate::actor::{ActorPolicy, DEFAULT_SHUTDOWN, RestartFrom};
 use crate::engine::ActorLimits;
 use crate::grants::Grants;
 use crate::message::Address;
-use crate::system::{ComponentEntry, Host};
+use crate::supervision::{Backoff, RestartType, Strategy, SupervisorSpec};
+use crate::system::{ComponentEntry, Host, ROOT};
 
 /// Upper bound on `instances`, to catch typos before they become a
 /// hundred thousand actors.
@@ -80,6 +103,8 @@ struct RawManifest {
     components: IndexMap<String, Spanned<RawEntry>>,
     #[serde(default)]
     actors: IndexMap<String, Spanned<RawEntry>>,
+    #[serde(default)]
+    supervisors: IndexMap<String, Spanned<RawSupervisor>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -91,13 +116,35 @@ struct RawEntry {
     version: Option<String>,
     #[serde(default)]
     config: IndexMap<String, Spanned<toml::Value>>,
-    #[serde(default)]
     limits: Option<Spanned<ActorLimits>>,
-    #[serde(default)]
     grants: Option<Spanned<Grants>>,
     #[serde(default)]
-    restart: RestartFrom,
+    restart: RestartType,
+    #[serde(default)]
+    restore: RestartFrom,
     snapshot_every: Option<Spanned<u32>>,
+    snapshot_interval_ms: Option<Spanned<u64>>,
+    shutdown_ms: Option<u64>,
+    supervise: Option<Spanned<SupervisorSpec>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawSupervisor {
+    #[serde(default)]
+    strategy: Strategy,
+    intensity: Option<u32>,
+    period_ms: Option<u64>,
+    #[serde(default)]
+    backoff: Backoff,
+    #[serde(default)]
+    restart: RestartType,
+    component: Option<String>,
+    instances: Option<Spanned<u32>>,
+    #[serde(default)]
+    actors: IndexMap<String, Spanned<RawEntry>>,
+    #[serde(default)]
+    supervisors: IndexMap<String, Spanned<RawSupervisor>>,
 }
 
 /// Where an entry's code comes from.
@@ -120,16 +167,10 @@ pub struct Entry {
     pub instances: u32,
     /// Version shown by `troupe ps`.
     pub version: Option<String>,
-    /// Configuration handed to `init`, values as text.
-    pub config: Vec<(String, String)>,
-    /// Resource limits.
-    pub limits: ActorLimits,
-    /// Sandbox grants, with directories resolved against the manifest.
-    pub grants: Grants,
-    /// Restart policy.
-    pub restart: RestartFrom,
-    /// Snapshot frequency.
-    pub snapshot_every: u32,
+    /// How its actors behave.
+    pub policy: ActorPolicy,
+    /// The supervisor its actors start under (the root if `None`).
+    pub supervisor: Option<String>,
     key: String,
     location: (usize, usize),
 }
@@ -137,12 +178,48 @@ pub struct Entry {
 impl Entry {
     /// The addresses of the actors this entry starts.
     pub fn addresses(&self) -> Vec<Address> {
-        match self.instances {
-            0 => Vec::new(),
-            1 => vec![Address::from(self.name.as_str())],
-            n => (0..n).map(|i| Address::from(format!("{}-{i}", self.name))).collect(),
-        }
+        instance_addresses(&self.name, self.instances)
     }
+}
+
+/// A pool's children: `NAME-0`, `NAME-1`, ...
+fn pool_addresses(name: &str, instances: u32) -> Vec<Address> {
+    (0..instances).map(|i| Address::from(format!("{name}-{i}"))).collect()
+}
+
+fn instance_addresses(name: &str, instances: u32) -> Vec<Address> {
+    match instances {
+        0 => Vec::new(),
+        1 => vec![Address::from(name)],
+        n => (0..n).map(|i| Address::from(format!("{name}-{i}"))).collect(),
+    }
+}
+
+/// One validated `[supervisors.NAME]` entry.
+#[derive(Debug, Clone)]
+pub struct SupervisorEntry {
+    /// Its name (its address).
+    pub name: String,
+    /// Its policy.
+    pub spec: SupervisorSpec,
+    /// Its own supervisor (the root if `None`).
+    pub supervisor: Option<String>,
+    /// For a pool: the component entry its children start from, and how
+    /// many it starts.
+    pub pool: Option<(String, u32)>,
+    key: String,
+    location: (usize, usize),
+}
+
+/// A manifest item, in start order.
+#[derive(Debug, Clone)]
+pub enum Item {
+    /// A `[components]` entry: defined, not started.
+    Component(Entry),
+    /// An `[actors]` entry: defined and started.
+    Actor(Entry),
+    /// A `[supervisors]` entry.
+    Supervisor(SupervisorEntry),
 }
 
 /// A parsed and validated manifest.
@@ -150,8 +227,247 @@ impl Entry {
 pub struct Manifest {
     /// The file it was read from.
     pub file: PathBuf,
-    /// Component and actor entries, components first, each in file order.
-    pub entries: Vec<Entry>,
+    /// Every item: components first, then actors and supervisors in start
+    /// order (depth first, each supervisor before its children).
+    pub items: Vec<Item>,
+}
+
+struct Parser<'a> {
+    file: &'a Path,
+    text: &'a str,
+    base: PathBuf,
+    items: Vec<Item>,
+    names: HashSet<String>,
+}
+
+impl Parser<'_> {
+    fn err(&self, span: Option<Range<usize>>, key: Option<String>, message: String) -> ManifestError {
+        ManifestError {
+            file: self.file.to_path_buf(),
+            location: span.map(|s| line_col(self.text, s.start)),
+            key,
+            message,
+        }
+    }
+
+    fn claim(&mut self, name: &str, span: &Range<usize>, key: &str) -> Result<(), ManifestError> {
+        if let Err(problem) = Address::validate(name) {
+            return Err(self.err(Some(span.clone()), Some(key.into()), format!("invalid name: {problem}")));
+        }
+        if !self.names.insert(name.to_string()) {
+            return Err(self.err(Some(span.clone()), Some(key.into()), format!("the name `{name}` is defined twice")));
+        }
+        Ok(())
+    }
+
+    fn entry(
+        &mut self,
+        key: String,
+        name: &str,
+        spanned: &Spanned<RawEntry>,
+        component_only: bool,
+        supervisor: Option<&str>,
+    ) -> Result<Entry, ManifestError> {
+        let span = spanned.span();
+        let raw = spanned.get_ref();
+        self.claim(name, &span, &key)?;
+        let fail = |this: &Self, span: Range<usize>, key: String, message: String| {
+            Err(this.err(Some(span), Some(key), message))
+        };
+        let source = match (&raw.path, &raw.component) {
+            (Some(p), None) => Source::Path(self.base.join(p)),
+            (None, Some(c)) if !component_only => Source::Entry(c.clone()),
+            (None, Some(_)) => {
+                return fail(self, span, key, "a [components] entry needs `path`, not `component`".into());
+            }
+            (Some(_), Some(_)) => return fail(self, span, key, "give either `path` or `component`, not both".into()),
+            (None, None) => {
+                return fail(self, span, key, "missing `path` (the component file, relative to this manifest)".into());
+            }
+        };
+        if let Source::Path(p) = &source
+            && !p.is_file()
+        {
+            return fail(self, span, format!("{key}.path"), format!("no component file at `{}`", p.display()));
+        }
+        let instances = match &raw.instances {
+            Some(n) if component_only => {
+                return fail(
+                    self,
+                    n.span(),
+                    format!("{key}.instances"),
+                    "[components] entries start no actors; move it to [actors]".into(),
+                );
+            }
+            Some(n) if *n.get_ref() == 0 || *n.get_ref() > MAX_INSTANCES => {
+                return fail(self, n.span(), format!("{key}.instances"), format!("must be 1 to {MAX_INSTANCES}"));
+            }
+            Some(n) => *n.get_ref(),
+            None if component_only => 0,
+            None => 1,
+        };
+        if let Some(n) = &raw.snapshot_every
+            && *n.get_ref() == 0
+        {
+            return fail(self, n.span(), format!("{key}.snapshot-every"), "must be at least 1".into());
+        }
+        if let Some(n) = &raw.snapshot_interval_ms
+            && *n.get_ref() == 0
+        {
+            return fail(self, n.span(), format!("{key}.snapshot-interval-ms"), "must be at least 1".into());
+        }
+        let mut config = Vec::new();
+        for (k, v) in &raw.config {
+            let value = match v.get_ref() {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                _ => {
+                    return fail(
+                        self,
+                        v.span(),
+                        format!("{key}.config.{k}"),
+                        "config values are strings, numbers or booleans".into(),
+                    );
+                }
+            };
+            config.push((k.clone(), value));
+        }
+        let limits = raw.limits.as_ref().map(|l| l.get_ref().clone()).unwrap_or_default();
+        if let Some(spanned) = &raw.limits
+            && let Err(e) = limits.validate(u64::MAX)
+        {
+            return fail(self, spanned.span(), format!("{key}.limits.{}", e.field), e.problem);
+        }
+        let mut grants = raw.grants.as_ref().map(|g| g.get_ref().clone()).unwrap_or_default();
+        for dir in &mut grants.dirs {
+            dir.host = self.base.join(&dir.host);
+        }
+        if let Some(spanned) = &raw.grants
+            && let Err(e) = grants.validate()
+        {
+            return fail(self, spanned.span(), format!("{key}.grants.dirs"), e.to_string());
+        }
+        let supervision = raw.supervise.as_ref().map(|s| s.get_ref().clone()).unwrap_or_default();
+        if let Some(spanned) = &raw.supervise
+            && let Err(problem) = supervision.validate()
+        {
+            return fail(self, spanned.span(), format!("{key}.supervise"), problem);
+        }
+        Ok(Entry {
+            name: name.to_string(),
+            source,
+            instances,
+            version: raw.version.clone(),
+            policy: ActorPolicy {
+                limits,
+                grants,
+                config,
+                restore: raw.restore,
+                snapshot_every: raw.snapshot_every.as_ref().map(|n| *n.get_ref()),
+                snapshot_interval: raw.snapshot_interval_ms.as_ref().map(|n| Duration::from_millis(*n.get_ref())),
+                restart: raw.restart,
+                supervision,
+                shutdown: raw.shutdown_ms.map(Duration::from_millis).unwrap_or(DEFAULT_SHUTDOWN),
+            },
+            supervisor: supervisor.map(str::to_string),
+            key,
+            location: line_col(self.text, span.start),
+        })
+    }
+
+    /// Children of one supervisor (`prefix` is its key, or empty for the
+    /// root), in file order.
+    fn children(
+        &mut self,
+        prefix: &str,
+        actors: &IndexMap<String, Spanned<RawEntry>>,
+        supervisors: &IndexMap<String, Spanned<RawSupervisor>>,
+        parent: Option<&str>,
+    ) -> Result<(), ManifestError> {
+        enum Child<'r> {
+            Actor(&'r str, &'r Spanned<RawEntry>),
+            Supervisor(&'r str, &'r Spanned<RawSupervisor>),
+        }
+        let mut ordered: Vec<(usize, Child<'_>)> = actors
+            .iter()
+            .map(|(n, e)| (e.span().start, Child::Actor(n, e)))
+            .chain(supervisors.iter().map(|(n, s)| (s.span().start, Child::Supervisor(n, s))))
+            .collect();
+        ordered.sort_by_key(|(start, _)| *start);
+        for (_, child) in ordered {
+            match child {
+                Child::Actor(name, raw) => {
+                    let entry = self.entry(format!("{prefix}actors.{name}"), name, raw, false, parent)?;
+                    self.items.push(Item::Actor(entry));
+                }
+                Child::Supervisor(name, raw) => {
+                    self.supervisor(format!("{prefix}supervisors.{name}"), name, raw, parent)?
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn supervisor(
+        &mut self,
+        key: String,
+        name: &str,
+        spanned: &Spanned<RawSupervisor>,
+        parent: Option<&str>,
+    ) -> Result<(), ManifestError> {
+        let span = spanned.span();
+        let raw = spanned.get_ref();
+        self.claim(name, &span, &key)?;
+        let spec = SupervisorSpec {
+            strategy: raw.strategy,
+            intensity: raw.intensity.unwrap_or(crate::supervision::DEFAULT_INTENSITY),
+            period: raw.period_ms.map(Duration::from_millis).unwrap_or(crate::supervision::DEFAULT_PERIOD),
+            backoff: raw.backoff,
+            restart: raw.restart,
+        };
+        if let Err(problem) = spec.validate() {
+            return Err(self.err(Some(span), Some(key), problem));
+        }
+        let pool = match (raw.strategy, &raw.component, &raw.instances) {
+            (Strategy::Pool, Some(component), instances) => {
+                let n = instances.as_ref().map(|n| *n.get_ref()).unwrap_or(0);
+                if n > MAX_INSTANCES {
+                    return Err(self.err(
+                        Some(span),
+                        Some(format!("{key}.instances")),
+                        format!("must be 0 to {MAX_INSTANCES}"),
+                    ));
+                }
+                Some((component.clone(), n))
+            }
+            (Strategy::Pool, None, _) => {
+                return Err(self.err(
+                    Some(span),
+                    Some(key),
+                    "a pool needs `component`, the entry its children start from".into(),
+                ));
+            }
+            (_, Some(_), _) | (_, _, Some(_)) => {
+                return Err(self.err(
+                    Some(span),
+                    Some(key),
+                    "`component` and `instances` belong to `strategy = \"pool\"` supervisors".into(),
+                ));
+            }
+            _ => None,
+        };
+        self.items.push(Item::Supervisor(SupervisorEntry {
+            name: name.to_string(),
+            spec,
+            supervisor: parent.map(str::to_string),
+            pool,
+            key: key.clone(),
+            location: line_col(self.text, span.start),
+        }));
+        self.children(&format!("{key}."), &raw.actors, &raw.supervisors, Some(name))
+    }
 }
 
 impl Manifest {
@@ -177,191 +493,140 @@ impl Manifest {
     ///
     /// A [`ManifestError`] naming the file, position and key.
     pub fn parse(path: &Path, text: &str) -> Result<Manifest, ManifestError> {
-        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let err = |span: Option<Range<usize>>, key: Option<String>, message: String| ManifestError {
-            file: path.to_path_buf(),
-            location: span.map(|s| line_col(text, s.start)),
-            key,
-            message,
+        let mut parser = Parser {
+            file: path,
+            text,
+            base: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+            items: Vec::new(),
+            names: HashSet::from([ROOT.to_string()]),
         };
-        let raw: RawManifest = toml::from_str(text).map_err(|e| err(e.span(), None, e.message().trim().to_string()))?;
-
-        let mut entries = Vec::new();
-        let mut names = HashSet::new();
-        for (table, map) in [("components", &raw.components), ("actors", &raw.actors)] {
-            for (name, spanned) in map {
-                let key = format!("{table}.{name}");
-                let span = spanned.span();
-                let raw = spanned.get_ref();
-                let fail = |span: Range<usize>, key: String, message: String| Err(err(Some(span), Some(key), message));
-                if let Err(problem) = Address::validate(name) {
-                    return fail(span, key, format!("invalid name: {problem}"));
-                }
-                if !names.insert(name.clone()) {
-                    return fail(span, key, format!("`{name}` is defined in both [components] and [actors]"));
-                }
-                let source = match (&raw.path, &raw.component) {
-                    (Some(p), None) => Source::Path(base.join(p)),
-                    (None, Some(c)) if table == "actors" => Source::Entry(c.clone()),
-                    (None, Some(_)) => {
-                        return fail(span, key, "a [components] entry needs `path`, not `component`".into());
-                    }
-                    (Some(_), Some(_)) => {
-                        return fail(span, key, "give either `path` or `component`, not both".into());
-                    }
-                    (None, None) => {
-                        return fail(
-                            span,
-                            key,
-                            "missing `path` (the component file, relative to this manifest)".into(),
-                        );
-                    }
-                };
-                if let Source::Path(p) = &source
-                    && !p.is_file()
-                {
-                    return fail(span, format!("{key}.path"), format!("no component file at `{}`", p.display()));
-                }
-                let instances = match (&raw.instances, table) {
-                    (Some(n), "components") => {
-                        return fail(
-                            n.span(),
-                            format!("{key}.instances"),
-                            "[components] entries start no actors; move it to [actors]".into(),
-                        );
-                    }
-                    (Some(n), _) if *n.get_ref() == 0 || *n.get_ref() > MAX_INSTANCES => {
-                        return fail(n.span(), format!("{key}.instances"), format!("must be 1 to {MAX_INSTANCES}"));
-                    }
-                    (Some(n), _) => *n.get_ref(),
-                    (None, "components") => 0,
-                    (None, _) => 1,
-                };
-                let snapshot_every = match &raw.snapshot_every {
-                    Some(n) if *n.get_ref() == 0 => {
-                        return fail(n.span(), format!("{key}.snapshot-every"), "must be at least 1".into());
-                    }
-                    Some(n) => *n.get_ref(),
-                    None => 1,
-                };
-                let mut config = Vec::new();
-                for (k, v) in &raw.config {
-                    let value = match v.get_ref() {
-                        toml::Value::String(s) => s.clone(),
-                        toml::Value::Integer(i) => i.to_string(),
-                        toml::Value::Float(f) => f.to_string(),
-                        toml::Value::Boolean(b) => b.to_string(),
-                        _ => {
-                            return fail(
-                                v.span(),
-                                format!("{key}.config.{k}"),
-                                "config values are strings, numbers or booleans".into(),
-                            );
-                        }
-                    };
-                    config.push((k.clone(), value));
-                }
-                let limits = raw.limits.as_ref().map(|l| l.get_ref().clone()).unwrap_or_default();
-                if let Some(spanned) = &raw.limits
-                    && let Err(e) = limits.validate(u64::MAX)
-                {
-                    return fail(spanned.span(), format!("{key}.limits.{}", e.field), e.problem);
-                }
-                let mut grants = raw.grants.as_ref().map(|g| g.get_ref().clone()).unwrap_or_default();
-                for dir in &mut grants.dirs {
-                    dir.host = base.join(&dir.host);
-                }
-                if let Some(spanned) = &raw.grants
-                    && let Err(e) = grants.validate()
-                {
-                    return fail(spanned.span(), format!("{key}.grants.dirs"), e.to_string());
-                }
-                entries.push(Entry {
-                    name: name.clone(),
-                    source,
-                    instances,
-                    version: raw.version.clone(),
-                    config,
-                    limits,
-                    grants,
-                    restart: raw.restart,
-                    snapshot_every,
-                    key,
-                    location: line_col(text, span.start),
-                });
-            }
+        let raw: RawManifest =
+            toml::from_str(text).map_err(|e| parser.err(e.span(), None, e.message().trim().to_string()))?;
+        for (name, spanned) in &raw.components {
+            let entry = parser.entry(format!("components.{name}"), name, spanned, true, None)?;
+            parser.items.push(Item::Component(entry));
         }
-
-        // `component = "x"` must name an entry; addresses must not collide.
-        let mut addresses: HashSet<Address> = HashSet::new();
-        for entry in &entries {
-            let fail = |message: String| ManifestError {
-                file: path.to_path_buf(),
-                location: Some(entry.location),
-                key: Some(entry.key.clone()),
-                message,
-            };
-            if let Source::Entry(name) = &entry.source
-                && !entries.iter().any(|e| &e.name == name && matches!(e.source, Source::Path(_)))
-            {
-                return Err(fail(format!("`component = \"{name}\"` names no entry with a `path`")));
-            }
-            for address in entry.addresses() {
-                if !addresses.insert(address.clone()) {
-                    return Err(fail(format!("address `{address}` is used by two entries; rename one")));
-                }
-            }
-        }
-        Ok(Manifest { file: path.to_path_buf(), entries })
+        parser.children("", &raw.actors, &raw.supervisors, None)?;
+        let manifest = Manifest { file: path.to_path_buf(), items: parser.items };
+        manifest.check_references()?;
+        Ok(manifest)
     }
 
-    /// Loads every component and starts every actor, in file order.
-    /// Returns the addresses started.
+    /// Component and actor entries, in start order.
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.items.iter().filter_map(|item| match item {
+            Item::Component(e) | Item::Actor(e) => Some(e),
+            Item::Supervisor(_) => None,
+        })
+    }
+
+    /// `component = "x"` must name an entry with a path; pools must name an
+    /// entry; addresses must not collide.
+    fn check_references(&self) -> Result<(), ManifestError> {
+        let at = |key: &str, location: (usize, usize), message: String| ManifestError {
+            file: self.file.clone(),
+            location: Some(location),
+            key: Some(key.to_string()),
+            message,
+        };
+        let has_path = |name: &str| self.entries().any(|e| e.name == name && matches!(e.source, Source::Path(_)));
+        let mut addresses: HashSet<Address> = HashSet::new();
+        for item in &self.items {
+            let (key, location, these) = match item {
+                Item::Component(e) | Item::Actor(e) => {
+                    if let Source::Entry(name) = &e.source
+                        && !has_path(name)
+                    {
+                        return Err(at(
+                            &e.key,
+                            e.location,
+                            format!("`component = \"{name}\"` names no entry with a `path`"),
+                        ));
+                    }
+                    (&e.key, e.location, e.addresses())
+                }
+                Item::Supervisor(s) => {
+                    let mut these = vec![Address::from(s.name.as_str())];
+                    if let Some((component, n)) = &s.pool {
+                        if !self.entries().any(|e| &e.name == component) {
+                            return Err(at(
+                                &s.key,
+                                s.location,
+                                format!("`component = \"{component}\"` names no entry"),
+                            ));
+                        }
+                        these.extend(pool_addresses(&s.name, *n));
+                    }
+                    (&s.key, s.location, these)
+                }
+            };
+            for address in these {
+                if !addresses.insert(address.clone()) {
+                    return Err(at(key, location, format!("address `{address}` is used by two entries; rename one")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Loads every component, creates every supervisor and starts every
+    /// actor, in start order. Returns the actor addresses started.
     ///
     /// # Errors
     ///
     /// A [`ManifestError`] naming the entry that could not be loaded or
-    /// started. Actors started before it keep running.
+    /// started. What started before it keeps running.
     pub async fn apply(&self, host: &Host) -> Result<Vec<Address>, ManifestError> {
         let mut started = Vec::new();
-        let mut loaded: Vec<(String, ComponentEntry)> = Vec::new();
-        for entry in &self.entries {
-            let fail = |message: String| ManifestError {
-                file: self.file.clone(),
-                location: Some(entry.location),
-                key: Some(entry.key.clone()),
-                message,
-            };
-            let component = match &entry.source {
-                Source::Path(path) => {
-                    host.load(&entry.name, path, entry.version.clone()).map_err(|e| fail(e.to_string()))?
+        let fail = |key: &str, location: (usize, usize), message: String| ManifestError {
+            file: self.file.clone(),
+            location: Some(location),
+            key: Some(key.to_string()),
+            message,
+        };
+        for item in &self.items {
+            match item {
+                Item::Component(entry) | Item::Actor(entry) => {
+                    let component = match &entry.source {
+                        Source::Path(path) => host
+                            .load(&entry.name, path, entry.version.clone())
+                            .map_err(|e| fail(&entry.key, entry.location, e.to_string()))?,
+                        Source::Entry(name) => host.entry(name).map(|e| e.component).ok_or_else(|| {
+                            fail(&entry.key, entry.location, format!("`{name}` must come before this entry"))
+                        })?,
+                    };
+                    entry.policy.limits.validate(host.engine().config().get_max_memory_bytes()).map_err(|e| {
+                        fail(&entry.key, entry.location, format!("invalid limit `{}`: {}", e.field, e.problem))
+                    })?;
+                    let component_entry = ComponentEntry { component, policy: entry.policy.clone() };
+                    host.define(&entry.name, component_entry.clone());
+                    for address in entry.addresses() {
+                        let mut spec = component_entry.spec(address.clone());
+                        spec.group = Some(entry.name.clone());
+                        host.spawn_under(spec, entry.supervisor.as_deref())
+                            .await
+                            .map_err(|e| fail(&entry.key, entry.location, e.to_string()))?;
+                        started.push(address);
+                    }
                 }
-                Source::Entry(name) => loaded
-                    .iter()
-                    .find(|(n, _)| n == name)
-                    .map(|(_, e)| e.component.clone())
-                    .ok_or_else(|| fail(format!("`{name}` must come before this entry in the manifest")))?,
-            };
-            entry
-                .limits
-                .validate(host.engine().config().get_max_memory_bytes())
-                .map_err(|e| fail(format!("invalid limit `{}`: {}", e.field, e.problem)))?;
-            let component_entry = ComponentEntry {
-                component,
-                limits: entry.limits.clone(),
-                grants: entry.grants.clone(),
-                config: entry.config.clone(),
-                restart: entry.restart,
-                snapshot_every: entry.snapshot_every,
-            };
-            host.define(&entry.name, component_entry.clone());
-            for address in entry.addresses() {
-                let mut spec = component_entry.spec(address.clone());
-                spec.group = Some(entry.name.clone());
-                host.spawn(spec).await.map_err(|e| fail(e.to_string()))?;
-                started.push(address);
+                Item::Supervisor(s) => {
+                    host.supervise(&s.name, s.spec.clone(), s.supervisor.as_deref())
+                        .map_err(|e| fail(&s.key, s.location, e.to_string()))?;
+                    if let Some((component, n)) = &s.pool {
+                        let entry = host.entry(component).ok_or_else(|| {
+                            fail(&s.key, s.location, format!("`{component}` must come before this pool"))
+                        })?;
+                        for address in pool_addresses(&s.name, *n) {
+                            let mut spec = entry.spec(address.clone());
+                            spec.group = Some(component.clone());
+                            host.spawn_under(spec, Some(&s.name))
+                                .await
+                                .map_err(|e| fail(&s.key, s.location, e.to_string()))?;
+                            started.push(address);
+                        }
+                    }
+                }
             }
-            loaded.push((entry.name.clone(), component_entry));
         }
         Ok(started)
     }

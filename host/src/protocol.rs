@@ -19,6 +19,13 @@ pub const TROUPE_API_VERSION: &str = "0.1.0";
 
 const LIFECYCLE: &str = "troupe:actor/lifecycle";
 const PERSISTENCE: &str = "troupe:actor/persistence";
+const SHUTDOWN: &str = "troupe:actor/shutdown";
+const WATCHER: &str = "troupe:actor/watcher";
+
+/// The type of `troupe:actor/watcher.down`, as [`TypeDisplay`] renders it.
+const DOWN_SHAPE: &str = "func(notice: record { address: string, reason: variant { stopped, failed(record { kind: \
+    enum { out-of-fuel, deadline, memory-limit, stack-overflow, panic, trap, host-call, init, restore, instantiate, \
+    escalated, linked }, detail: string }) }, gone: bool })";
 
 /// One function of a protocol.
 #[derive(Debug, Clone)]
@@ -96,6 +103,10 @@ pub struct Lifecycle {
     pub snapshot: Option<ComponentExportIndex>,
     /// `troupe:actor/persistence.restore`.
     pub restore: Option<ComponentExportIndex>,
+    /// `troupe:actor/shutdown.stop`.
+    pub stop: Option<ComponentExportIndex>,
+    /// `troupe:actor/watcher.down`.
+    pub down: Option<ComponentExportIndex>,
 }
 
 /// A component's message protocol.
@@ -391,7 +402,7 @@ impl Function {
 
 /// Which troupe interface, if any, an export is.
 fn troupe_interface(export: &str) -> Result<Option<&'static str>, ProtocolError> {
-    for iface in [LIFECYCLE, PERSISTENCE] {
+    for iface in [LIFECYCLE, PERSISTENCE, SHUTDOWN, WATCHER] {
         if let Some(rest) = export.strip_prefix(iface) {
             return match rest.strip_prefix('@') {
                 Some(TROUPE_API_VERSION) => Ok(Some(iface)),
@@ -417,6 +428,8 @@ impl Lifecycle {
             (PERSISTENCE, "restore") => {
                 (&mut self.restore, "func(state: record { version: string, bytes: list<u8> }) -> result<_, string>")
             }
+            (SHUTDOWN, "stop") => (&mut self.stop, "func()"),
+            (WATCHER, "down") => (&mut self.down, DOWN_SHAPE),
             _ => return Ok(()),
         };
         if shape != expected {

@@ -1,26 +1,34 @@
 //! [`Host`]: the actor system a `troupe run` process hosts, and the public
 //! API the control plane (and embedders, and the tests) drive.
 //!
-//! A host owns the engine, the loaded components, and the address space.
-//! It implements [`ActorSystem`], through which actors reach each other.
+//! A host owns the engine, the loaded components, the address space, the
+//! supervision tree and the event bus. It implements [`ActorSystem`],
+//! through which actors reach each other, and [`SupervisorHost`], through
+//! which supervisors reach the rest.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::{Arc, OnceLock, RwLock, Weak};
 use std::time::Duration;
 
-use tracing::{info, warn};
+use tokio::sync::{broadcast, watch};
+use tracing::{error, info, warn};
 use wasmtime::component::Val;
 
 use crate::actor::{
-    self, ActorComponent, ActorInfo, ActorRef, ActorSpec, ActorSystem, BoxFuture, LoadError, Loader, RestartFrom,
-    SpawnError,
+    self, ActorComponent, ActorInfo, ActorPolicy, ActorRef, ActorSpec, ActorSystem, BoxFuture, Exit, LoadError, Loader,
+    SpawnError, SpawnOptions,
 };
-use crate::engine::{ActorLimits, Engine, EngineConfig, EngineError};
-use crate::grants::Grants;
+use crate::engine::{Engine, EngineConfig, EngineError, Failure};
+use crate::events::{Event, EventBus};
 use crate::message::{Address, CallError, DeadLetterReason};
 use crate::registry::Registry;
+use crate::supervision::node::{ChildRef, NodeKind, SupervisorHost};
+use crate::supervision::{RootPolicy, SupervisorRef, SupervisorSpec, TreeNode};
+
+/// The root supervisor's address.
+pub const ROOT: &str = "root";
 
 /// A component under a name, with the policy for actors started from it:
 /// what a manifest `[components.NAME]` or `[actors.NAME]` entry defines, and
@@ -29,44 +37,19 @@ use crate::registry::Registry;
 pub struct ComponentEntry {
     /// The code.
     pub component: Arc<ActorComponent>,
-    /// Limits of actors started from it.
-    pub limits: ActorLimits,
-    /// Grants of actors started from it.
-    pub grants: Grants,
-    /// Base configuration (a spawner's config is laid over it).
-    pub config: Vec<(String, String)>,
-    /// Restart policy.
-    pub restart: RestartFrom,
-    /// Snapshot frequency with [`RestartFrom::Snapshot`].
-    pub snapshot_every: u32,
+    /// How its actors behave.
+    pub policy: ActorPolicy,
 }
 
 impl ComponentEntry {
     /// An entry with default policy.
     pub fn new(component: Arc<ActorComponent>) -> Self {
-        Self {
-            component,
-            limits: ActorLimits::default(),
-            grants: Grants::default(),
-            config: Vec::new(),
-            restart: RestartFrom::default(),
-            snapshot_every: 1,
-        }
+        Self { component, policy: ActorPolicy::default() }
     }
 
     /// The spec of an actor at `address` started from this entry.
     pub fn spec(&self, address: Address) -> ActorSpec {
-        ActorSpec {
-            address,
-            component: self.component.clone(),
-            limits: self.limits.clone(),
-            grants: self.grants.clone(),
-            config: self.config.clone(),
-            restart: self.restart,
-            snapshot_every: self.snapshot_every,
-            parent: None,
-            group: None,
-        }
+        ActorSpec { address, component: self.component.clone(), policy: self.policy.clone(), parent: None, group: None }
     }
 }
 
@@ -75,6 +58,27 @@ impl ComponentEntry {
 pub struct HostConfig {
     /// Engine policy (pool size, memory ceiling, epoch tick, cache).
     pub engine: EngineConfig,
+    /// The root supervisor's policy for top-level actors and supervisors.
+    pub root: SupervisorSpec,
+    /// What happens when the root gives up on a top-level child.
+    pub root_policy: RootPolicy,
+}
+
+/// Why a supervisor could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum SuperviseError {
+    /// The name is taken by an actor or a supervisor.
+    #[error("the address `{0}` is already taken")]
+    NameTaken(Address),
+    /// The name is invalid.
+    #[error("invalid supervisor name: {0}")]
+    InvalidName(String),
+    /// The parent does not exist.
+    #[error("no supervisor named `{0}`; `troupe tree` lists them")]
+    UnknownParent(String),
+    /// The policy is invalid.
+    #[error("invalid supervisor policy: {0}")]
+    Policy(String),
 }
 
 struct HostInner {
@@ -82,9 +86,19 @@ struct HostInner {
     registry: Registry,
     components: RwLock<HashMap<String, ComponentEntry>>,
     loaded: RwLock<HashMap<blake3::Hash, Weak<ActorComponent>>>,
+    events: EventBus,
+    root: OnceLock<SupervisorRef>,
+    /// Named supervisors (and the root), by address.
+    supervisors: RwLock<HashMap<Address, SupervisorRef>>,
+    /// The supervisor of each child, actor or supervisor.
+    parent_of: RwLock<HashMap<Address, SupervisorRef>>,
+    /// The supervisor of each actor's own children.
+    owned: RwLock<HashMap<Address, SupervisorRef>>,
     dead_letters: AtomicU64,
     child_names: AtomicU64,
     shutting_down: AtomicBool,
+    root_policy: RootPolicy,
+    gave_up: watch::Sender<Option<String>>,
     max_actors: usize,
     me: Weak<HostInner>,
 }
@@ -95,32 +109,51 @@ pub struct Host {
     inner: Arc<HostInner>,
 }
 
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|e| e.into_inner())
+}
+
 impl Host {
-    /// Builds a host: the engine, its pool and its epoch ticker. Must be
-    /// called within a tokio runtime.
+    /// Builds a host: the engine, its pool and its epoch ticker, and the
+    /// root supervisor. Must be called within a tokio runtime.
     ///
     /// # Errors
     ///
     /// [`EngineError`] if the engine configuration is rejected.
     pub fn new(config: HostConfig) -> Result<Host, EngineError> {
         let engine = config.engine.build()?;
-        Ok(Self::with_engine(engine))
+        Ok(Self::with_engine(engine, config.root, config.root_policy))
     }
 
     /// A host over an existing engine.
-    pub fn with_engine(engine: Engine) -> Host {
+    pub fn with_engine(engine: Engine, root: SupervisorSpec, root_policy: RootPolicy) -> Host {
         let max_actors = engine.config().get_max_instances() as usize;
+        let (gave_up, _) = watch::channel(None);
         let inner = Arc::new_cyclic(|me| HostInner {
             loader: Arc::new(Loader::new(engine)),
             registry: Registry::default(),
             components: RwLock::new(HashMap::new()),
             loaded: RwLock::new(HashMap::new()),
+            events: EventBus::default(),
+            root: OnceLock::new(),
+            supervisors: RwLock::new(HashMap::new()),
+            parent_of: RwLock::new(HashMap::new()),
+            owned: RwLock::new(HashMap::new()),
             dead_letters: AtomicU64::new(0),
             child_names: AtomicU64::new(0),
             shutting_down: AtomicBool::new(false),
+            root_policy,
+            gave_up,
             max_actors,
             me: me.clone(),
         });
+        let node = SupervisorRef::start(ROOT.into(), NodeKind::Root(root_policy), root, inner.clone());
+        write(&inner.supervisors).insert(ROOT.into(), node.clone());
+        let _ = inner.root.set(node);
         Host { inner }
     }
 
@@ -153,7 +186,7 @@ impl Host {
         version: Option<String>,
     ) -> Result<Arc<ActorComponent>, LoadError> {
         let hash = blake3::hash(&bytes);
-        let existing = self.inner.loaded.read().unwrap_or_else(|e| e.into_inner()).get(&hash).and_then(Weak::upgrade);
+        let existing = read(&self.inner.loaded).get(&hash).and_then(Weak::upgrade);
         if let Some(c) = existing
             && c.name == name
             && c.version == version
@@ -161,28 +194,76 @@ impl Host {
             return Ok(c);
         }
         let component = Arc::new(self.inner.loader.load(name, source, bytes, version)?);
-        self.inner.loaded.write().unwrap_or_else(|e| e.into_inner()).insert(hash, Arc::downgrade(&component));
+        write(&self.inner.loaded).insert(hash, Arc::downgrade(&component));
         Ok(component)
     }
 
     /// Makes `entry` spawnable under `name` (by guests and manifests).
     pub fn define(&self, name: &str, entry: ComponentEntry) {
-        self.inner.components.write().unwrap_or_else(|e| e.into_inner()).insert(name.to_string(), entry);
+        write(&self.inner.components).insert(name.to_string(), entry);
     }
 
     /// The component entry named `name`.
     pub fn entry(&self, name: &str) -> Option<ComponentEntry> {
-        self.inner.components.read().unwrap_or_else(|e| e.into_inner()).get(name).cloned()
+        read(&self.inner.components).get(name).cloned()
     }
 
-    /// Starts an actor and waits until it has started.
+    /// Starts an actor under the root supervisor and waits until it has
+    /// started.
     ///
     /// # Errors
     ///
     /// A [`SpawnError`]: address taken or invalid, invalid limits or grants,
     /// the host full, or the actor's start (`init`) failed.
     pub async fn spawn(&self, spec: ActorSpec) -> Result<ActorRef, SpawnError> {
-        self.inner.spawn(spec).await
+        self.spawn_under(spec, None).await
+    }
+
+    /// Starts an actor under the named supervisor (the root if `None`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Host::spawn`], and [`SpawnError::UnknownSupervisor`].
+    pub async fn spawn_under(&self, spec: ActorSpec, supervisor: Option<&str>) -> Result<ActorRef, SpawnError> {
+        let node = self.inner.supervisor(supervisor.unwrap_or(ROOT))?;
+        self.inner.spawn(spec, &node).await
+    }
+
+    /// Creates a supervisor named `name` under `parent` (the root if `None`).
+    ///
+    /// # Errors
+    ///
+    /// [`SuperviseError`]: name taken or invalid, unknown parent, bad policy.
+    pub fn supervise(
+        &self,
+        name: &str,
+        spec: SupervisorSpec,
+        parent: Option<&str>,
+    ) -> Result<SupervisorRef, SuperviseError> {
+        Address::validate(name).map_err(SuperviseError::InvalidName)?;
+        spec.validate().map_err(SuperviseError::Policy)?;
+        let parent_name = parent.unwrap_or(ROOT);
+        let parent = read(&self.inner.supervisors)
+            .get(parent_name)
+            .cloned()
+            .ok_or_else(|| SuperviseError::UnknownParent(parent_name.to_string()))?;
+        let address = Address::from(name);
+        let mut supervisors = write(&self.inner.supervisors);
+        if supervisors.contains_key(name) || self.inner.registry.get(name).is_some() {
+            return Err(SuperviseError::NameTaken(address));
+        }
+        let restart = spec.restart;
+        let node = SupervisorRef::start(address.clone(), NodeKind::Named, spec, self.inner.clone());
+        supervisors.insert(address.clone(), node.clone());
+        drop(supervisors);
+        write(&self.inner.parent_of).insert(address.clone(), parent.clone());
+        parent.add(address, ChildRef::Supervisor(node.clone()), restart);
+        Ok(node)
+    }
+
+    /// The supervisor at `name`.
+    pub fn supervisor(&self, name: &str) -> Option<SupervisorRef> {
+        read(&self.inner.supervisors).get(name).cloned()
     }
 
     /// The actor at `address`.
@@ -216,14 +297,35 @@ impl Host {
         actor.ask(call, None, None, timeout).await
     }
 
-    /// Stops the actor at `address` (children first) and waits until it has.
+    /// Stops the actor or supervisor at `address` for good (children first,
+    /// in reverse start order) and waits. Its supervisor does not restart it.
     ///
     /// # Errors
     ///
     /// [`CallError::UnknownAddress`].
     pub async fn stop(&self, address: &str) -> Result<(), CallError> {
+        if address == ROOT {
+            self.shutdown().await;
+            return Ok(());
+        }
+        let parent = read(&self.inner.parent_of).get(address).cloned();
+        if let Some(node) = self.supervisor(address) {
+            match parent {
+                Some(parent) => {
+                    parent.stop_child(&node.address().clone()).await;
+                }
+                None => node.stop().await,
+            }
+            return Ok(());
+        }
         let actor = self.lookup(address)?;
-        actor.stop();
+        let stopped = match parent {
+            Some(parent) => parent.stop_child(actor.address()).await,
+            None => false,
+        };
+        if !stopped {
+            actor.stop();
+        }
         actor.stopped().await;
         Ok(())
     }
@@ -233,21 +335,47 @@ impl Host {
         self.inner.registry.all().iter().map(ActorRef::info).collect()
     }
 
+    /// The children an actor supervises, in start order.
+    pub fn children_of(&self, address: &str) -> Vec<Address> {
+        let node = read(&self.inner.owned).get(address).cloned();
+        node.map(|n| n.info().children.into_iter().map(|c| c.address).collect()).unwrap_or_default()
+    }
+
+    /// The supervision tree, from the root.
+    pub fn tree(&self) -> TreeNode {
+        self.inner.tree_of_supervisor(self.inner.root())
+    }
+
+    /// Lifecycle events from now on.
+    pub fn events(&self) -> broadcast::Receiver<Event> {
+        self.inner.events.subscribe()
+    }
+
     /// Messages that could not be delivered or were not handled, so far.
     pub fn dead_letters(&self) -> u64 {
         self.inner.dead_letters.load(Ordering::Relaxed)
     }
 
-    /// Stops every actor, top-level actors in reverse start order (each
-    /// stops its children first), and refuses new spawns.
+    /// Resolves when the root gives up on a top-level child under
+    /// [`RootPolicy::Shutdown`], with the reason; the caller shuts down.
+    pub async fn root_gave_up(&self) -> String {
+        let mut rx = self.inner.gave_up.subscribe();
+        let reason = match rx.wait_for(Option::is_some).await {
+            Ok(reason) => reason.clone(),
+            Err(_) => None,
+        };
+        match reason {
+            Some(reason) => reason,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Stops everything: the root stops its children in reverse start
+    /// order, each stopping its own children first. Refuses new spawns.
     pub async fn shutdown(&self) {
         self.inner.shutting_down.store(true, Ordering::Release);
-        let roots: Vec<ActorRef> = self.inner.registry.all().into_iter().filter(|a| a.parent().is_none()).collect();
-        for actor in roots.iter().rev() {
-            actor.stop();
-            actor.stopped().await;
-        }
-        // Orphans (whose parent stopped while they started) go last.
+        self.inner.root().stop().await;
+        // Anything left (an actor whose supervisor vanished mid-start).
         for actor in self.inner.registry.all().iter().rev() {
             actor.stop();
             actor.stopped().await;
@@ -257,26 +385,59 @@ impl Host {
 }
 
 impl HostInner {
-    fn system(&self) -> Arc<dyn ActorSystem> {
+    fn system(&self) -> Arc<HostInner> {
         self.me.upgrade().expect("a host outlives its running actors")
     }
 
-    async fn spawn(&self, spec: ActorSpec) -> Result<ActorRef, SpawnError> {
+    fn root(&self) -> &SupervisorRef {
+        self.root.get().expect("the root is set at construction")
+    }
+
+    fn supervisor(&self, name: &str) -> Result<SupervisorRef, SpawnError> {
+        read(&self.supervisors).get(name).cloned().ok_or_else(|| SpawnError::UnknownSupervisor(name.to_string()))
+    }
+
+    /// The supervisor of `actor`'s own children, created on first use.
+    fn owned_node(&self, actor: &ActorRef, spec: &SupervisorSpec) -> SupervisorRef {
+        let mut owned = write(&self.owned);
+        owned
+            .entry(actor.address().clone())
+            .or_insert_with(|| {
+                SupervisorRef::start(
+                    actor.address().clone(),
+                    NodeKind::Owned(actor.clone()),
+                    spec.clone(),
+                    self.system(),
+                )
+            })
+            .clone()
+    }
+
+    async fn spawn(&self, spec: ActorSpec, node: &SupervisorRef) -> Result<ActorRef, SpawnError> {
         if self.shutting_down.load(Ordering::Acquire) {
             return Err(SpawnError::ShuttingDown);
         }
         Address::validate(spec.address.as_str()).map_err(SpawnError::InvalidName)?;
-        spec.limits.validate(self.loader.engine().config().get_max_memory_bytes())?;
-        spec.grants.validate()?;
+        spec.policy.limits.validate(self.loader.engine().config().get_max_memory_bytes())?;
+        spec.policy.grants.validate()?;
+        if let Err(problem) = spec.policy.supervision.validate() {
+            return Err(SpawnError::InvalidName(problem));
+        }
         if self.registry.len() >= self.max_actors {
             return Err(SpawnError::Quota(format!(
                 "the host runs {} actors, its maximum (raise it with `troupe run --max-actors`)",
                 self.max_actors
             )));
         }
+        if read(&self.supervisors).contains_key(spec.address.as_str()) {
+            return Err(SpawnError::NameTaken(spec.address.clone()));
+        }
         let (actor, inbox) = ActorRef::create(&spec);
         self.registry.insert(actor.clone()).map_err(|a| SpawnError::NameTaken(a.address().clone()))?;
         let address = spec.address.clone();
+        // The supervisor learns of the child before it can fail.
+        write(&self.parent_of).insert(address.clone(), node.clone());
+        node.add(address.clone(), ChildRef::Actor(actor.clone()), spec.policy.restart);
         let started = actor::start(actor.clone(), inbox, spec, self.system(), self.loader.clone());
         match started.await {
             Ok(Ok(())) => Ok(actor),
@@ -289,10 +450,44 @@ impl HostInner {
     }
 
     fn known_components(&self) -> String {
-        let components = self.components.read().unwrap_or_else(|e| e.into_inner());
+        let components = read(&self.components);
         let mut names: Vec<&str> = components.keys().map(String::as_str).collect();
         names.sort_unstable();
         if names.is_empty() { "none (name them in the manifest)".into() } else { names.join(", ") }
+    }
+
+    fn tree_of_supervisor(&self, node: &SupervisorRef) -> TreeNode {
+        let info = node.info();
+        let nodes = info
+            .children
+            .iter()
+            .filter_map(|child| match child.kind {
+                "supervisor" => {
+                    read(&self.supervisors).get(&child.address).cloned().map(|n| self.tree_of_supervisor(&n))
+                }
+                _ => self.registry.get(child.address.as_str()).map(|actor| self.tree_of_actor(&actor, child)),
+            })
+            .collect();
+        TreeNode::Supervisor { info, nodes }
+    }
+
+    fn tree_of_actor(&self, actor: &ActorRef, child: &crate::supervision::ChildInfo) -> TreeNode {
+        let owned = read(&self.owned).get(actor.address()).cloned();
+        let nodes = owned
+            .map(|node| {
+                node.info()
+                    .children
+                    .iter()
+                    .filter_map(|c| self.registry.get(c.address.as_str()).map(|a| self.tree_of_actor(&a, c)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        TreeNode::Actor {
+            info: Box::new(actor.info()),
+            restart: child.restart,
+            restarts_by_supervisor: child.restarts,
+            nodes,
+        }
     }
 }
 
@@ -305,25 +500,30 @@ impl ActorSystem for HostInner {
         &'a self,
         parent: &'a ActorRef,
         component: &'a str,
-        name: Option<String>,
-        config: Vec<(String, String)>,
+        options: SpawnOptions,
     ) -> BoxFuture<'a, Result<ActorRef, SpawnError>> {
         Box::pin(async move {
-            let entry = self.components.read().unwrap_or_else(|e| e.into_inner()).get(component).cloned();
+            let entry = read(&self.components).get(component).cloned();
             let Some(entry) = entry else {
                 return Err(SpawnError::UnknownComponent {
                     name: component.to_string(),
                     known: self.known_components(),
                 });
             };
-            if !parent.reserve_child() {
+            let own = parent.component();
+            let parent_policy = read(&self.components).get(&own.name).map(|e| e.policy.supervision.clone());
+            let node = match &options.supervisor {
+                Some(name) => self.supervisor(name)?,
+                None => self.owned_node(parent, &parent_policy.unwrap_or_default()),
+            };
+            if options.supervisor.is_none() && node.child_count() as u32 >= parent.limits().max_children {
                 return Err(SpawnError::Quota(format!(
                     "`{}` already has {} children (`max-children`)",
                     parent.address(),
                     parent.limits().max_children
                 )));
             }
-            let address = match name {
+            let address = match options.name {
                 Some(name) => Address::from(name),
                 None => {
                     let n = self.child_names.fetch_add(1, Ordering::Relaxed);
@@ -333,27 +533,112 @@ impl ActorSystem for HostInner {
             let mut spec = entry.spec(address);
             spec.parent = Some(parent.address().clone());
             spec.group = Some(component.to_string());
-            for (k, v) in config {
-                match spec.config.iter_mut().find(|(key, _)| *key == k) {
+            spec.policy.restart = options.restart;
+            for (k, v) in options.config {
+                match spec.policy.config.iter_mut().find(|(key, _)| *key == k) {
                     Some(slot) => slot.1 = v,
-                    None => spec.config.push((k, v)),
+                    None => spec.policy.config.push((k, v)),
                 }
             }
-            let result = self.spawn(spec).await;
-            parent.child_started(result.as_ref().ok().map(ActorRef::address));
-            result
+            let child = self.spawn(spec, &node).await?;
+            if options.link {
+                parent.link(&child);
+            }
+            Ok(child)
+        })
+    }
+
+    fn stop_actor(&self, target: &ActorRef) {
+        let parent = read(&self.parent_of).get(target.address()).cloned();
+        let target = target.clone();
+        tokio::spawn(async move {
+            let stopped = match parent {
+                Some(parent) => parent.stop_child(target.address()).await,
+                None => false,
+            };
+            if !stopped {
+                target.stop();
+            }
+        });
+    }
+
+    fn child_down(&self, actor: &ActorRef, exit: Exit) {
+        let parent = read(&self.parent_of).get(actor.address()).cloned();
+        match parent {
+            Some(node) => node.child_down(actor.address(), exit),
+            None => {
+                // No supervisor (it is being removed): nobody restarts it.
+                actor.stop();
+            }
+        }
+    }
+
+    fn restarted(&self, actor: &ActorRef, from_snapshot: bool) {
+        if let Some(node) = read(&self.owned).get(actor.address()) {
+            node.owner_restarted(from_snapshot);
+        }
+    }
+
+    fn stop_children<'a>(&'a self, actor: &'a ActorRef) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let node = write(&self.owned).remove(actor.address());
+            if let Some(node) = node {
+                node.stop().await;
+            }
         })
     }
 
     fn unregister(&self, actor: &ActorRef) {
-        self.registry.remove(actor);
-        if let Some(parent) = actor.parent().and_then(|p| self.registry.get(p.as_str())) {
-            parent.forget_child(actor.address());
+        if self.registry.remove(actor) {
+            let parent = write(&self.parent_of).remove(actor.address());
+            if let Some(parent) = parent {
+                parent.forget(actor.address());
+            }
         }
     }
 
     fn dead_letter(&self, to: &Address, what: &str, reason: DeadLetterReason) {
         let total = self.dead_letters.fetch_add(1, Ordering::Relaxed) + 1;
         warn!(to = %to, function = what, %reason, total, "dead letter");
+    }
+
+    fn events(&self) -> &EventBus {
+        &self.events
+    }
+}
+
+impl SupervisorHost for HostInner {
+    fn events(&self) -> &EventBus {
+        &self.events
+    }
+
+    fn child_removed(&self, child: &Address) {
+        write(&self.parent_of).remove(child);
+    }
+
+    fn supervisor_stopped(&self, node: &SupervisorRef) {
+        let mut supervisors = write(&self.supervisors);
+        if supervisors.get(node.address()).is_some_and(|n| n.same(node)) {
+            supervisors.remove(node.address());
+        }
+    }
+
+    fn root_gave_up(&self, child: &Address, failure: &Failure) {
+        match self.root_policy {
+            RootPolicy::KeepRunning => {
+                error!(%child, %failure, "gave up on a top-level child; the rest of the host keeps running")
+            }
+            RootPolicy::Shutdown => {
+                error!(%child, %failure, "gave up on a top-level child; shutting the host down (root policy)");
+                self.gave_up.send_replace(Some(format!("gave up on `{child}`: {failure}")));
+            }
+        }
+    }
+
+    fn supervisor_escalated(&self, node: &SupervisorRef, failure: Failure) {
+        let parent = read(&self.parent_of).get(node.address()).cloned();
+        if let Some(parent) = parent {
+            parent.child_down(node.address(), Exit::Failed(failure));
+        }
     }
 }

@@ -104,14 +104,14 @@ async fn stack_overflow_is_reported_as_such() {
 async fn init_failure_fails_the_spawn_and_frees_the_address() {
     let host = support::host();
     let mut entry = support::define(&host, "faulty");
-    entry.config = vec![("fail-init".into(), "true".into())];
+    entry.policy.config = vec![("fail-init".into(), "true".into())];
     let err = host.spawn(entry.spec("f".into())).await.unwrap_err();
     let troupe::SpawnError::Start { failure, .. } = &err else { panic!("expected a start failure, got {err:?}") };
     assert_eq!(failure.kind, FailureKind::Init);
     assert!(failure.detail.contains("fail-init"), "{}", failure.detail);
     assert!(host.lookup("f").is_err(), "the address is free again");
     // A panic in init is an init failure too.
-    entry.config = vec![("panic-init".into(), "true".into())];
+    entry.policy.config = vec![("panic-init".into(), "true".into())];
     let err = host.spawn(entry.spec("f".into())).await.unwrap_err();
     let troupe::SpawnError::Start { failure, .. } = &err else { panic!("expected a start failure, got {err:?}") };
     assert_eq!(failure.kind, FailureKind::Init);
@@ -132,8 +132,8 @@ async fn messages_are_handled_one_at_a_time_in_order() {
 async fn restart_from_snapshot_keeps_the_state_before_the_failed_message() {
     let host = support::host();
     let mut entry = support::define(&host, "counter");
-    entry.restart = troupe::RestartFrom::Snapshot;
-    entry.config = vec![("start".into(), "10".into())];
+    entry.policy.restore = troupe::RestartFrom::Snapshot;
+    entry.policy.config = vec![("start".into(), "10".into())];
     let counter = host.spawn(entry.spec("c".into())).await.unwrap();
     assert_eq!(ask(&host, "c", "incr(5)").await.unwrap(), "15");
     // Overflow panics in the guest.
@@ -148,7 +148,7 @@ async fn restart_from_snapshot_keeps_the_state_before_the_failed_message() {
 async fn restart_from_init_starts_over() {
     let host = support::host();
     let mut entry = support::define(&host, "counter");
-    entry.config = vec![("start".into(), "10".into())];
+    entry.policy.config = vec![("start".into(), "10".into())];
     host.spawn(entry.spec("c".into())).await.unwrap();
     assert_eq!(ask(&host, "c", "incr(5)").await.unwrap(), "15");
     ask(&host, "c", &format!("incr({})", u64::MAX)).await.unwrap_err();
@@ -194,7 +194,7 @@ async fn compiled_components_are_cached_on_disk() {
     let config = || {
         let mut engine = troupe::EngineConfig::new();
         engine.max_instances(10).cache_dir(Some(cache.path().to_path_buf()));
-        troupe::HostConfig { engine }
+        troupe::HostConfig { engine, ..Default::default() }
     };
     let first = troupe::Host::new(config()).unwrap();
     first.load("counter", &support::guest("counter"), None).unwrap();

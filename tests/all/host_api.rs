@@ -66,7 +66,7 @@ async fn tells_from_one_sender_arrive_in_order() {
     let host = support::host();
     support::define(&host, "chat-member");
     let mut entry = host.entry("chat-member").unwrap();
-    entry.config = vec![("name".into(), "bob".into()), ("room".into(), "nowhere".into())];
+    entry.policy.config = vec![("name".into(), "bob".into()), ("room".into(), "nowhere".into())];
     host.spawn(entry.spec("bob".into())).await.unwrap();
     probe(&host, "p").await;
     for i in 0..50 {
@@ -129,8 +129,11 @@ async fn a_guest_may_stop_only_itself_and_its_descendants() {
     assert_eq!(ask(&host, "p", &format!("stop-actor({child:?})")).await.unwrap(), "ok");
     tokio::time::timeout(Duration::from_secs(5), kid.stopped()).await.unwrap();
 
-    // Stopping itself takes effect after the current message.
-    let me = host.lookup("p").unwrap();
-    assert_eq!(ask(&host, "p", "stop-actor(\"p\")").await.unwrap(), "ok");
+    // Stopping itself is a normal exit: a transient actor is not restarted.
+    let mut entry = host.entry("probe").unwrap();
+    entry.policy.restart = troupe::supervision::RestartType::Transient;
+    let me = host.spawn(entry.spec("q".into())).await.unwrap();
+    assert_eq!(ask(&host, "q", "stop-actor(\"q\")").await.unwrap(), "ok");
     tokio::time::timeout(Duration::from_secs(5), me.stopped()).await.unwrap();
+    assert_eq!(me.status(), troupe::ActorStatus::Stopped);
 }

@@ -128,7 +128,7 @@ async fn invalid_limits_are_refused_at_spawn() {
         (ActorLimits { fuel: Some(0), ..ActorLimits::default() }, "fuel"),
     ] {
         let mut spec = entry.spec("c".into());
-        spec.limits = limits;
+        spec.policy.limits = limits;
         let err = host.spawn(spec).await.unwrap_err();
         let troupe::SpawnError::Limits(e) = &err else { panic!("expected a limits error, got {err:?}") };
         assert_eq!(e.field, field);

@@ -10,8 +10,7 @@ use crate::support::{self, ask};
 
 async fn probe(host: &Host, address: &str, grants: Grants) {
     let mut entry = support::define(host, "probe");
-    entry.grants = grants;
-    entry.limits = ActorLimits::default();
+    entry.policy.grants = grants;
     host.spawn(entry.spec(address.into())).await.expect("probe starts");
 }
 
@@ -102,7 +101,7 @@ async fn a_read_write_directory_can_be_written() {
 async fn a_missing_granted_directory_fails_the_spawn() {
     let host = support::host();
     let mut entry = support::define(&host, "probe");
-    entry.grants = Grants {
+    entry.policy.grants = Grants {
         dirs: vec![DirGrant { host: "/no/such/dir".into(), guest: "/d".into(), mode: DirMode::ReadOnly }],
         ..Grants::default()
     };

@@ -50,7 +50,7 @@ pub fn guest(name: &str) -> PathBuf {
 pub fn host() -> Host {
     let mut engine = EngineConfig::new();
     engine.max_instances(200).cache_dir(Some(target_dir().join("troupe-test-cache")));
-    Host::new(HostConfig { engine }).expect("host builds")
+    Host::new(HostConfig { engine, ..Default::default() }).expect("host builds")
 }
 
 /// Loads example guest `name` into `host` and defines it under `name`.
@@ -64,7 +64,7 @@ pub fn define(host: &Host, name: &str) -> ComponentEntry {
 /// Spawns an actor at `address` from example guest `name` with `limits`.
 pub async fn spawn(host: &Host, name: &str, address: &str, limits: ActorLimits) -> ActorRef {
     let mut entry = define(host, name);
-    entry.limits = limits;
+    entry.policy.limits = limits;
     host.spawn(entry.spec(address.into())).await.expect("actor starts")
 }
 

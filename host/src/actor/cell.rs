@@ -1,8 +1,22 @@
 //! The message loop of one actor: the task that owns its mailbox and its
-//! current incarnation, handles messages one at a time, replaces a failed
-//! incarnation, and shuts the actor down in order.
+//! current incarnation, handles messages one at a time, goes *down* when an
+//! incarnation fails, follows its supervisor's directives, and shuts the
+//! actor down in order.
+//!
+//! ```text
+//!            message ok                 Restart (after delay)
+//!        ┌──────────────┐          ┌──────────────────────────┐
+//!        ▼              │          │                          │
+//!   ┌─────────┐  failure / Fail / Exit / Terminate     ┌──────┴──┐
+//!   │   up    │ ──────────────────────────────────────▶│  down   │
+//!   └─────────┘        (supervisor told)               └─────────┘
+//!        │ Stop                                              │ Stop
+//!        └──────────────────────▶  stopped  ◀────────────────┘
+//! ```
 
+use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 use tracing::{Instrument, debug, error, info, info_span, warn};
@@ -10,9 +24,12 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 use super::component::Loader;
 use super::host_api::Snapshot;
 use super::incarnation::Incarnation;
-use super::{ActorRef, ActorSpec, ActorStatus, ActorSystem, Control, Inbox, RestartFrom};
+use super::{
+    ActorRef, ActorSpec, ActorStatus, ActorSystem, Control, DownNotice, DownReason, Exit, Inbox, RestartFrom, Watcher,
+};
 use crate::engine::{Failure, FailureKind};
-use crate::message::{CallError, DeadLetterReason, Envelope};
+use crate::events::EventKind;
+use crate::message::{Address, CallError, DeadLetterReason, Envelope};
 use crate::protocol::payload_size;
 
 /// Starts the loop of an actor created with [`ActorRef::create`]. The returned
@@ -27,7 +44,17 @@ pub(crate) fn start(
     let (started_tx, started_rx) = oneshot::channel();
     // A root span: a child's messages are not part of its spawner's.
     let span = info_span!(parent: None, "actor", actor = %spec.address, component = %spec.component.name);
-    let cell = Cell { me, spec, system, loader, inbox, last_snapshot: None, since_snapshot: 0 };
+    let cell = Cell {
+        me,
+        spec,
+        system,
+        loader,
+        inbox,
+        last_snapshot: None,
+        since_snapshot: 0,
+        snapshot_at: Instant::now(),
+        pending_notices: VecDeque::new(),
+    };
     tokio::spawn(cell.run(started_tx).instrument(span));
     started_rx
 }
@@ -40,65 +67,185 @@ struct Cell {
     inbox: Inbox,
     last_snapshot: Option<Snapshot>,
     since_snapshot: u32,
+    snapshot_at: Instant,
+    /// `down` notices that arrived while the actor was down.
+    pending_notices: VecDeque<DownNotice>,
+}
+
+/// What woke the loop.
+enum Step {
+    Message(Option<Envelope>),
+    Control(Option<Control>),
+}
+
+/// How a restart attempt ended.
+enum Restarted {
+    Up(Incarnation),
+    Failed(Failure),
+    /// A stop arrived during the backoff delay.
+    Stopped(Option<oneshot::Sender<()>>),
 }
 
 impl Cell {
     async fn run(mut self, started: oneshot::Sender<Result<(), Failure>>) {
-        let mut inc = match self.incarnate(false).await {
+        let mut current = match self.incarnate(false).await {
             Ok(inc) => {
                 let _ = started.send(Ok(()));
-                inc
+                Some(inc)
             }
             Err(failure) => {
                 self.me.record_failure(&failure);
-                let _ = started.send(Err(failure));
-                self.finish(ActorStatus::Failed).await;
+                let _ = started.send(Err(failure.clone()));
+                self.finish(None, DownReason::Failed(failure), None).await;
                 return;
             }
         };
-        info!("started");
-        let status = loop {
-            tokio::select! {
-                biased;
-                control = self.inbox.control.recv() => match control {
-                    Some(Control::Stop) | None => break ActorStatus::Stopped,
+        let (reason, ack) = loop {
+            let step = match &mut current {
+                Some(_) => tokio::select! {
+                    biased;
+                    control = self.inbox.control.recv() => Step::Control(control),
+                    envelope = self.inbox.mailbox.recv() => Step::Message(envelope),
                 },
-                envelope = self.inbox.mailbox.recv() => {
-                    let Some(envelope) = envelope else { break ActorStatus::Stopped };
-                    if let Err(failure) = self.deliver(&mut inc, envelope).await {
-                        error!(kind = %failure.kind, detail = %failure.detail, "cannot restart; stopping");
-                        break ActorStatus::Failed;
+                None => Step::Control(self.inbox.control.recv().await),
+            };
+            let control = match step {
+                Step::Message(Some(envelope)) => {
+                    let Some(inc) = current.as_mut() else { continue };
+                    if let Err(failure) = self.deliver(inc, envelope).await {
+                        current = None;
+                        self.fail(failure, &[]);
+                    }
+                    continue;
+                }
+                Step::Message(None) | Step::Control(None) => break (DownReason::Stopped, None),
+                Step::Control(Some(control)) => control,
+            };
+            match control {
+                Control::Stop { ack } => break (DownReason::Stopped, ack),
+                Control::Terminate { ack } => {
+                    if let Some(mut inc) = current.take() {
+                        let _ = inc.shutdown(&self.me).await;
+                        self.system.events().publish(self.me.address(), EventKind::Terminated);
+                        self.notify_down(DownReason::Stopped, false, &[]);
+                    }
+                    self.me.set_status(ActorStatus::Restarting);
+                    let _ = ack.send(());
+                }
+                Control::Restart { delay, ack } => {
+                    current = None;
+                    match self.restart_after(delay).await {
+                        Restarted::Up(inc) => {
+                            current = Some(inc);
+                            if let Some(ack) = ack {
+                                let _ = ack.send(Ok(()));
+                            }
+                            self.deliver_pending_notices(&mut current).await;
+                        }
+                        Restarted::Failed(failure) => {
+                            if let Some(ack) = ack {
+                                let _ = ack.send(Err(failure.clone()));
+                            }
+                            self.fail(failure, &[]);
+                        }
+                        Restarted::Stopped(stop_ack) => break (DownReason::Stopped, stop_ack),
                     }
                 }
+                Control::Fail { failure, chain } => {
+                    if current.take().is_some() {
+                        error!(kind = %failure.kind, detail = %failure.detail, "failing with a linked actor");
+                        self.fail(failure, &chain);
+                    }
+                }
+                Control::Exit => {
+                    if let Some(mut inc) = current.take() {
+                        let _ = inc.shutdown(&self.me).await;
+                        info!("exited normally");
+                        self.system.events().publish(self.me.address(), EventKind::Exited);
+                        self.notify_down(DownReason::Stopped, false, &[]);
+                        self.me.set_status(ActorStatus::Restarting);
+                        self.system.child_down(&self.me, Exit::Normal);
+                    }
+                }
+                Control::Down(notice) => match current.as_mut() {
+                    Some(inc) => {
+                        if let Err(failure) = inc.down(&self.me, &notice).await {
+                            current = None;
+                            self.fail(self.explain(failure), &[]);
+                        }
+                    }
+                    None => self.pending_notices.push_back(notice),
+                },
             }
         };
-        drop(inc);
-        self.finish(status).await;
+        self.finish(current, reason, ack).await;
     }
 
-    /// Starts an incarnation: from the last snapshot if `after_failure` and
-    /// the policy says so, else fresh with `init`.
-    async fn incarnate(&mut self, after_failure: bool) -> Result<Incarnation, Failure> {
+    /// Starts an incarnation: from the last snapshot if `restarting` and the
+    /// policy says so, else fresh with `init`.
+    async fn incarnate(&mut self, restarting: bool) -> Result<Incarnation, Failure> {
         let number = self.me.stats().next_incarnation();
         debug!(incarnation = number, "instantiating");
         let mut inc = Incarnation::instantiate(&self.spec, &self.me, &self.system, &self.loader).await?;
-        let snapshot = match self.spec.restart {
-            RestartFrom::Snapshot if after_failure && inc.persistent() => self.last_snapshot.clone(),
+        let snapshot = match self.spec.policy.restore {
+            RestartFrom::Snapshot if restarting && inc.persistent() => self.last_snapshot.clone(),
             _ => None,
         };
+        let from_snapshot = snapshot.is_some();
         match snapshot {
             Some(state) => {
                 inc.restore(&self.me, &state).await?;
                 debug!(incarnation = number, bytes = state.bytes.len(), "restored from snapshot");
             }
-            None => inc.init(&self.me, &self.spec.config).await?,
+            None => inc.init(&self.me, &self.spec.policy.config).await?,
         }
         self.me.set_status(ActorStatus::Running);
+        self.system.events().publish(self.me.address(), EventKind::Started { incarnation: number });
+        if restarting {
+            self.me.stats().restarted();
+            self.system.restarted(&self.me, from_snapshot);
+        }
         Ok(inc)
     }
 
-    /// Handles one message; on failure, reports it and replaces the
-    /// incarnation. `Err` means no new incarnation could be started.
+    /// Waits out the backoff `delay` (a stop cuts it short), then starts a
+    /// new incarnation.
+    async fn restart_after(&mut self, delay: Duration) -> Restarted {
+        self.me.set_status(ActorStatus::Restarting);
+        let sleep = tokio::time::sleep(delay);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                _ = &mut sleep => break,
+                control = self.inbox.control.recv() => match control {
+                    None => return Restarted::Stopped(None),
+                    Some(Control::Stop { ack }) => return Restarted::Stopped(ack),
+                    Some(Control::Terminate { ack }) => { let _ = ack.send(()); }
+                    Some(Control::Down(notice)) => self.pending_notices.push_back(notice),
+                    // Already down and about to restart: nothing to fail or exit.
+                    Some(Control::Restart { ack: Some(ack), .. }) => { let _ = ack.send(Ok(())); }
+                    Some(Control::Restart { ack: None, .. } | Control::Fail { .. } | Control::Exit) => {}
+                },
+            }
+        }
+        match self.incarnate(true).await {
+            Ok(inc) => Restarted::Up(inc),
+            Err(failure) => Restarted::Failed(failure),
+        }
+    }
+
+    async fn deliver_pending_notices(&mut self, current: &mut Option<Incarnation>) {
+        while let Some(notice) = self.pending_notices.pop_front() {
+            let Some(inc) = current.as_mut() else { return };
+            if let Err(failure) = inc.down(&self.me, &notice).await {
+                *current = None;
+                self.fail(self.explain(failure), &[]);
+            }
+        }
+    }
+
+    /// Handles one message. `Err` means the incarnation failed (and is
+    /// poisoned); the failure has been reported to the sender.
     async fn deliver(&mut self, inc: &mut Incarnation, envelope: Envelope) -> Result<(), Failure> {
         let Envelope { call, reply, waiting, from } = envelope;
         let function = self.me.component().protocol().function(call.func).name.clone();
@@ -118,28 +265,42 @@ impl Cell {
                 }
                 self.maybe_snapshot(inc).await
             }
-            Err(mut failure) => {
-                self.explain(&mut failure);
-                self.me.record_failure(&failure);
+            Err(failure) => {
+                let failure = self.explain(failure);
                 error!(
                     function = %function,
                     kind = %failure.kind,
                     detail = %failure.detail,
                     backtrace = ?failure.backtrace,
-                    "message failed; restarting the actor"
+                    "message failed"
                 );
                 self.system.dead_letter(self.me.address(), &function, DeadLetterReason::Failed);
                 if let Some(reply) = reply {
-                    let _ = reply.send(Err(CallError::ActorFailed { address: self.me.address().clone(), failure }));
+                    let _ = reply.send(Err(CallError::ActorFailed {
+                        address: self.me.address().clone(),
+                        failure: failure.clone(),
+                    }));
                 }
-                self.restart(inc).await
+                Err(failure)
             }
         }
     }
 
+    /// The incarnation failed: record and publish it, tell watchers and
+    /// links, and hand the decision to the supervisor.
+    fn fail(&mut self, failure: Failure, chain: &[Address]) {
+        self.me.record_failure(&failure);
+        self.me.set_status(ActorStatus::Restarting);
+        self.system
+            .events()
+            .publish(self.me.address(), EventKind::Failed { kind: failure.kind, detail: failure.detail.clone() });
+        self.notify_down(DownReason::Failed(failure.clone()), false, chain);
+        self.system.child_down(&self.me, Exit::Failed(failure));
+    }
+
     /// Replaces wasmtime's terse text for budget overruns with the limit
     /// that was hit.
-    fn explain(&self, failure: &mut Failure) {
+    fn explain(&self, mut failure: Failure) -> Failure {
         let limits = self.me.limits();
         match failure.kind {
             FailureKind::Deadline => {
@@ -152,57 +313,91 @@ impl Cell {
             }
             _ => {}
         }
+        failure
     }
 
-    async fn restart(&mut self, inc: &mut Incarnation) -> Result<(), Failure> {
-        self.me.set_status(ActorStatus::Restarting);
-        self.me.stats().restarted();
-        match self.incarnate(true).await {
-            Ok(fresh) => {
-                *inc = fresh;
-                Ok(())
+    /// Tells monitors and links that this actor went down. A failure fails
+    /// linked actors that do not watch (never one already in `chain`).
+    fn notify_down(&self, reason: DownReason, gone: bool, chain: &[Address]) {
+        let me = self.me.address();
+        let notice = DownNotice { address: me.clone(), reason: reason.clone(), gone };
+        for watcher in self.me.watchers() {
+            match watcher {
+                Watcher::Actor { watcher, .. } => {
+                    if let Some(w) = self.system.lookup(watcher.as_str()) {
+                        w.control(Control::Down(notice.clone()));
+                    }
+                }
+                Watcher::Host { tx, .. } => {
+                    let _ = tx.send(notice.clone());
+                }
             }
-            Err(failure) => {
-                self.me.record_failure(&failure);
-                Err(failure)
+        }
+        if gone {
+            self.me.clear_watchers();
+        }
+        for peer in self.me.links() {
+            if chain.contains(&peer) {
+                continue;
+            }
+            let Some(p) = self.system.lookup(peer.as_str()) else { continue };
+            if p.component().exports_watcher() {
+                p.control(Control::Down(notice.clone()));
+            } else if let DownReason::Failed(failure) = &reason {
+                let mut next = chain.to_vec();
+                next.push(me.clone());
+                p.control(Control::Fail {
+                    failure: Failure::new(FailureKind::Linked, format!("linked actor `{me}` failed: {failure}")),
+                    chain: next,
+                });
+            }
+            if gone {
+                p.drop_link(me);
             }
         }
     }
 
-    /// Takes a snapshot if the restart policy wants one now.
+    /// Takes a snapshot if the restore policy wants one now.
     async fn maybe_snapshot(&mut self, inc: &mut Incarnation) -> Result<(), Failure> {
-        if self.spec.restart != RestartFrom::Snapshot || !inc.persistent() {
+        if self.spec.policy.restore != RestartFrom::Snapshot || !inc.persistent() {
             return Ok(());
         }
         self.since_snapshot += 1;
-        if self.since_snapshot < self.spec.snapshot_every.max(1) {
+        let by_count = match (self.spec.policy.snapshot_every, self.spec.policy.snapshot_interval) {
+            (Some(n), _) => self.since_snapshot >= n.max(1),
+            (None, None) => true,
+            (None, Some(_)) => false,
+        };
+        let by_time = self.spec.policy.snapshot_interval.is_some_and(|i| self.snapshot_at.elapsed() >= i);
+        if !(by_count || by_time) {
             return Ok(());
         }
         self.since_snapshot = 0;
+        self.snapshot_at = Instant::now();
         match inc.snapshot(&self.me).await {
             Ok(state) => {
                 self.last_snapshot = state;
                 Ok(())
             }
             Err(failure) => {
-                self.me.record_failure(&failure);
-                error!(kind = %failure.kind, detail = %failure.detail, "snapshot failed; restarting the actor");
-                self.restart(inc).await
+                error!(kind = %failure.kind, detail = %failure.detail, "snapshot failed");
+                Err(failure)
             }
         }
     }
 
-    /// Stops children (reverse start order), refuses what is still queued,
-    /// and leaves the address space.
-    async fn finish(&mut self, status: ActorStatus) {
+    /// Stops for good: the shutdown hook (when stopped, not failed), then
+    /// children in reverse start order, then what is still queued becomes
+    /// dead letters, and the address is released.
+    async fn finish(&mut self, current: Option<Incarnation>, reason: DownReason, ack: Option<oneshot::Sender<()>>) {
         self.me.set_status(ActorStatus::Stopping);
         self.me.cancel_all_timers();
-        for child in self.me.children().iter().rev() {
-            if let Some(child) = self.system.lookup(child.as_str()) {
-                child.stop();
-                child.stopped().await;
-            }
+        if let Some(mut inc) = current
+            && let Err(failure) = inc.shutdown(&self.me).await
+        {
+            warn!(kind = %failure.kind, detail = %failure.detail, "shutdown hook failed");
         }
+        self.system.stop_children(&self.me).await;
         self.inbox.mailbox.close();
         let mut dropped = 0usize;
         while let Ok(envelope) = self.inbox.mailbox.try_recv() {
@@ -217,8 +412,21 @@ impl Cell {
             warn!(dropped, "stopped with messages still queued");
         }
         self.system.unregister(&self.me);
+        let status = match &reason {
+            DownReason::Stopped => ActorStatus::Stopped,
+            DownReason::Failed(_) => ActorStatus::Failed,
+        };
+        let why = match &reason {
+            DownReason::Stopped => "stopped".to_string(),
+            DownReason::Failed(f) => format!("failed: {f}"),
+        };
+        self.notify_down(reason, true, &[]);
         self.me.set_status(status);
         self.me.mark_done();
+        self.system.events().publish(self.me.address(), EventKind::Stopped { reason: why });
         info!(?status, "stopped");
+        if let Some(ack) = ack {
+            let _ = ack.send(());
+        }
     }
 }

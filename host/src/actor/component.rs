@@ -156,6 +156,11 @@ impl ActorComponent {
         self.protocol.get().expect("a loaded component has its protocol")
     }
 
+    /// Does it export `troupe:actor/watcher` (to receive `down` notices)?
+    pub fn exports_watcher(&self) -> bool {
+        self.compiled.iter().filter_map(OnceLock::get).any(|c| c.exports.lifecycle.down.is_some())
+    }
+
     /// First 12 hex digits of the content hash.
     pub fn short_hash(&self) -> String {
         self.hash.to_hex()[..12].to_string()

@@ -13,9 +13,11 @@ use tracing::{Level as TraceLevel, event};
 use wasmtime::component::{HasSelf, Linker};
 
 use super::data::ActorData;
-use super::{ActorRef, SpawnError};
+use super::{ActorRef, DownNotice, DownReason, SpawnError, SpawnOptions};
+use crate::engine::FailureKind;
 use crate::message::{Address, CallError, DEFAULT_ASK_TIMEOUT, DeadLetterReason};
 use crate::protocol::MessageError;
+use crate::supervision::RestartType;
 
 pub(crate) mod bindings {
     wasmtime::component::bindgen!({
@@ -29,7 +31,34 @@ pub(crate) mod bindings {
 use bindings::troupe::actor::host;
 use bindings::troupe::actor::types::{self, Error, Level};
 
+pub(crate) use bindings::troupe::actor::types::DownNotice as WitDown;
 pub use bindings::troupe::actor::types::State as Snapshot;
+
+impl From<&DownNotice> for WitDown {
+    fn from(notice: &DownNotice) -> Self {
+        let reason = match &notice.reason {
+            DownReason::Stopped => types::DownReason::Stopped,
+            DownReason::Failed(f) => types::DownReason::Failed(types::Failure {
+                kind: match f.kind {
+                    FailureKind::OutOfFuel => types::FailureKind::OutOfFuel,
+                    FailureKind::Deadline => types::FailureKind::Deadline,
+                    FailureKind::MemoryLimit => types::FailureKind::MemoryLimit,
+                    FailureKind::StackOverflow => types::FailureKind::StackOverflow,
+                    FailureKind::Panic => types::FailureKind::Panic,
+                    FailureKind::Trap => types::FailureKind::Trap,
+                    FailureKind::HostCall => types::FailureKind::HostCall,
+                    FailureKind::Init => types::FailureKind::Init,
+                    FailureKind::Restore => types::FailureKind::Restore,
+                    FailureKind::Instantiate => types::FailureKind::Instantiate,
+                    FailureKind::Escalated => types::FailureKind::Escalated,
+                    FailureKind::Linked => types::FailureKind::Linked,
+                },
+                detail: f.detail.clone(),
+            }),
+        };
+        WitDown { address: notice.address.to_string(), reason, gone: notice.gone }
+    }
+}
 
 /// Longest delay `send-after` accepts: 30 days.
 pub const MAX_TIMER_DELAY: Duration = Duration::from_secs(30 * 24 * 60 * 60);
@@ -67,6 +96,7 @@ impl From<SpawnError> for Error {
             SpawnError::NameTaken(a) => Error::NameTaken(a.to_string()),
             SpawnError::InvalidName(m) => Error::InvalidArgument(m),
             SpawnError::UnknownComponent { name, .. } => Error::UnknownComponent(name),
+            SpawnError::UnknownSupervisor(name) => Error::InvalidArgument(format!("no supervisor named `{name}`")),
             SpawnError::Quota(m) => Error::QuotaExceeded(m),
             other => Error::SpawnFailed(other.to_string()),
         }
@@ -139,13 +169,23 @@ impl host::Host for ActorData {
     async fn spawn(
         &mut self,
         component: String,
-        name: Option<String>,
-        config: Vec<(String, String)>,
+        options: types::SpawnOptions,
     ) -> wasmtime::Result<Result<String, Error>> {
         let system = self.system.clone();
         let me = self.me.clone();
+        let options = SpawnOptions {
+            name: options.name,
+            config: options.config,
+            restart: match options.restart {
+                None | Some(types::RestartType::Permanent) => RestartType::Permanent,
+                Some(types::RestartType::Transient) => RestartType::Transient,
+                Some(types::RestartType::Temporary) => RestartType::Temporary,
+            },
+            supervisor: options.supervisor,
+            link: options.link,
+        };
         Ok(system
-            .spawn_child(&me, &component, name, config)
+            .spawn_child(&me, &component, options)
             .await
             .map(|child| child.address().to_string())
             .map_err(Error::from))
@@ -156,13 +196,52 @@ impl host::Host for ActorData {
             Ok(t) => t,
             Err(e) => return Ok(Err(e)),
         };
+        if target.same(&self.me) {
+            // A normal exit, decided by its supervisor after this message.
+            target.control(super::Control::Exit);
+            return Ok(Ok(()));
+        }
         if !self.owns(&target) {
             return Ok(Err(Error::InvalidArgument(format!(
                 "`{address}` is not this actor or one of its descendants; an actor may stop only its own subtree"
             ))));
         }
-        target.stop();
+        self.system.stop_actor(&target);
         Ok(Ok(()))
+    }
+
+    async fn monitor(&mut self, address: String) -> wasmtime::Result<Result<u64, Error>> {
+        if !self.me.component().exports_watcher() {
+            return Ok(Err(Error::InvalidArgument(
+                "monitoring needs the `troupe:actor/watcher` export to receive `down` notices".into(),
+            )));
+        }
+        let target = match self.target(&address) {
+            Ok(t) => t,
+            Err(e) => return Ok(Err(e)),
+        };
+        Ok(Ok(target.add_monitor(&self.me)))
+    }
+
+    async fn demonitor(&mut self, id: u64) -> wasmtime::Result<bool> {
+        let Some(target) = self.me.take_monitoring(id) else { return Ok(false) };
+        Ok(self.system.lookup(target.as_str()).is_some_and(|t| t.demonitor(id)))
+    }
+
+    async fn link(&mut self, address: String) -> wasmtime::Result<Result<(), Error>> {
+        let target = match self.target(&address) {
+            Ok(t) => t,
+            Err(e) => return Ok(Err(e)),
+        };
+        self.me.link(&target);
+        Ok(Ok(()))
+    }
+
+    async fn unlink(&mut self, address: String) -> wasmtime::Result<bool> {
+        Ok(match self.system.lookup(&address) {
+            Some(target) => self.me.unlink(&target),
+            None => false,
+        })
     }
 
     async fn send_after(&mut self, delay_ms: u64, message: String) -> wasmtime::Result<Result<u64, Error>> {

@@ -19,8 +19,8 @@ use wasmtime::{Store, UpdateDeadline};
 
 use super::component::Loader;
 use super::data::ActorData;
-use super::host_api::Snapshot;
-use super::{ActorRef, ActorSpec, ActorSystem};
+use super::host_api::{Snapshot, WitDown};
+use super::{ActorRef, ActorSpec, ActorSystem, DownNotice};
 use crate::engine::{EngineKind, Failure, FailureKind, MemoryLimiter};
 use crate::message::Address;
 use crate::protocol::Call;
@@ -28,6 +28,8 @@ use crate::protocol::Call;
 type InitFunc = TypedFunc<(Vec<(String, String)>,), (Result<(), String>,)>;
 type SnapshotFunc = TypedFunc<(), (Snapshot,)>;
 type RestoreFunc = TypedFunc<(Snapshot,), (Result<(), String>,)>;
+type StopFunc = TypedFunc<(), ()>;
+type DownFunc = TypedFunc<(WitDown,), ()>;
 
 /// A live instance of an actor's component.
 pub(crate) struct Incarnation {
@@ -37,7 +39,10 @@ pub(crate) struct Incarnation {
     init: Option<InitFunc>,
     snapshot: Option<SnapshotFunc>,
     restore: Option<RestoreFunc>,
+    stop: Option<StopFunc>,
+    down: Option<DownFunc>,
     deadline_ticks: u64,
+    shutdown_ticks: u64,
     fuel: Option<u64>,
 }
 
@@ -49,18 +54,21 @@ impl Incarnation {
         system: &Arc<dyn ActorSystem>,
         loader: &Loader,
     ) -> Result<Self, Failure> {
-        let kind = if spec.limits.fuel.is_some() { EngineKind::Metered } else { EngineKind::Epoch };
+        let kind = if spec.policy.limits.fuel.is_some() { EngineKind::Metered } else { EngineKind::Epoch };
         let component = me.component();
         let compiled =
             component.compiled(loader, kind).map_err(|e| Failure::new(FailureKind::Instantiate, e.to_string()))?;
         let engine =
             loader.engine().wasmtime(kind).map_err(|e| Failure::new(FailureKind::Instantiate, e.to_string()))?;
-        let wasi =
-            spec.grants.wasi_ctx(me.address()).map_err(|e| Failure::new(FailureKind::Instantiate, e.to_string()))?;
+        let wasi = spec
+            .policy
+            .grants
+            .wasi_ctx(me.address())
+            .map_err(|e| Failure::new(FailureKind::Instantiate, e.to_string()))?;
         let data = ActorData {
             wasi,
             table: Default::default(),
-            limiter: MemoryLimiter::new(&spec.limits),
+            limiter: MemoryLimiter::new(&spec.policy.limits),
             me: me.clone(),
             system: system.clone(),
             ticks_left: 0,
@@ -82,8 +90,11 @@ impl Incarnation {
             init: None,
             snapshot: None,
             restore: None,
-            deadline_ticks: loader.engine().ticks(spec.limits.deadline),
-            fuel: spec.limits.fuel,
+            stop: None,
+            down: None,
+            deadline_ticks: loader.engine().ticks(spec.policy.limits.deadline),
+            shutdown_ticks: loader.engine().ticks(spec.policy.shutdown),
+            fuel: spec.policy.limits.fuel,
         };
         inc.arm(None);
         let instance = compiled.pre.instantiate_async(&mut inc.store).await.map_err(|e| {
@@ -104,6 +115,12 @@ impl Incarnation {
         if let Some(index) = &lifecycle.init {
             inc.init = Some(instance.get_typed_func(&mut inc.store, index).map_err(typed)?);
         }
+        if let Some(index) = &lifecycle.stop {
+            inc.stop = Some(instance.get_typed_func(&mut inc.store, index).map_err(typed)?);
+        }
+        if let Some(index) = &lifecycle.down {
+            inc.down = Some(instance.get_typed_func(&mut inc.store, index).map_err(typed)?);
+        }
         if let (Some(snap), Some(rest)) = (&lifecycle.snapshot, &lifecycle.restore) {
             inc.snapshot = Some(instance.get_typed_func(&mut inc.store, snap).map_err(typed)?);
             inc.restore = Some(instance.get_typed_func(&mut inc.store, rest).map_err(typed)?);
@@ -119,8 +136,12 @@ impl Incarnation {
 
     /// Arms the CPU budget for one call.
     fn arm(&mut self, waiting: Option<Arc<[Address]>>) {
+        self.arm_with(self.deadline_ticks, waiting);
+    }
+
+    fn arm_with(&mut self, ticks: u64, waiting: Option<Arc<[Address]>>) {
         let data = self.store.data_mut();
-        data.ticks_left = self.deadline_ticks;
+        data.ticks_left = ticks;
         data.waiting = waiting;
         self.store.set_epoch_deadline(1);
         if let Some(fuel) = self.fuel {
@@ -182,6 +203,25 @@ impl Incarnation {
             Ok((state,)) => Ok(Some(state)),
             Err(e) => Err(Failure::from_wasm_error(&e)),
         }
+    }
+
+    /// Calls `shutdown.stop()`, if exported, within the grace period.
+    /// Its failure only ends the shutdown early.
+    pub async fn shutdown(&mut self, me: &ActorRef) -> Result<(), Failure> {
+        let Some(stop) = self.stop else { return Ok(()) };
+        self.arm_with(self.shutdown_ticks, None);
+        let result = stop.call_async(&mut self.store, ()).await;
+        self.settle(me);
+        result.map_err(|e| Failure::from_wasm_error(&e))
+    }
+
+    /// Delivers a `down` notice to `watcher.down`, if exported.
+    pub async fn down(&mut self, me: &ActorRef, notice: &DownNotice) -> Result<(), Failure> {
+        let Some(down) = self.down else { return Ok(()) };
+        self.arm(None);
+        let result = down.call_async(&mut self.store, (WitDown::from(notice),)).await;
+        self.settle(me);
+        result.map_err(|e| Failure::from_wasm_error(&e))
     }
 
     /// Handles one message.

@@ -15,8 +15,24 @@
 //! from the last snapshot. Messages queued behind the failed one stay in
 //! the mailbox and go to the new incarnation in order.
 //!
+//! What happens after a failure is not the cell's decision: the cell drops
+//! the poisoned incarnation, reports the exit to its supervisor and waits,
+//! *down*, for a directive (restart after a delay, or stop); see
+//! [`crate::supervision`]. While it is down its mailbox keeps accepting
+//! messages.
+//!
+//! # Monitors and links
+//!
+//! An actor (or the host) may *monitor* another: each time the other goes
+//! down, the watcher gets a `down` notice (address, reason, whether it is
+//! gone for good). Two actors may be *linked*: when one fails, the other
+//! fails too (a `linked` failure), unless it exports
+//! `troupe:actor/watcher`, in which case it gets a `down` notice instead,
+//! like an Erlang process trapping exits. Linked failures propagate along
+//! chains of links but never back to an actor already in the chain.
+//!
 //! The layer reaches the rest of the host (other actors, spawning,
-//! stopping) only through the [`ActorSystem`] trait, implemented by
+//! supervisors) only through the [`ActorSystem`] trait, implemented by
 //! [`Host`](crate::Host): dependencies point down.
 
 mod cell;
@@ -34,7 +50,7 @@ pub use host_api::{MAX_LOG_BYTES, MAX_TIMER_DELAY, Snapshot};
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -43,12 +59,59 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::AbortHandle;
 
 use crate::engine::{ActorLimits, Failure};
+use crate::events::EventBus;
 use crate::grants::Grants;
 use crate::message::{Address, CallError, DeadLetterReason, Envelope, Reply};
 use crate::protocol::{Call, MessageError};
+use crate::supervision::{RestartType, SupervisorSpec};
 
 /// A boxed, sendable future, as returned by [`ActorSystem`] methods.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// How an incarnation ended, as reported to the actor's supervisor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    /// The actor stopped itself (`stop` on its own address).
+    Normal,
+    /// The actor failed.
+    Failed(Failure),
+}
+
+/// A notice that a watched actor went down.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DownNotice {
+    /// The actor that went down.
+    pub address: Address,
+    /// Why.
+    pub reason: DownReason,
+    /// Gone for good (true), or being restarted by its supervisor (false).
+    pub gone: bool,
+}
+
+/// Why an actor went down.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DownReason {
+    /// It stopped itself, or was stopped or terminated.
+    Stopped,
+    /// It failed.
+    Failed(Failure),
+}
+
+/// How a guest asked for a child (the WIT `spawn-options`).
+#[derive(Debug, Clone, Default)]
+pub struct SpawnOptions {
+    /// The child's address; generated under the parent's when absent.
+    pub name: Option<String>,
+    /// Laid over the component entry's configuration.
+    pub config: Vec<(String, String)>,
+    /// How the child restarts.
+    pub restart: RestartType,
+    /// A named supervisor to place the child under, instead of the parent.
+    pub supervisor: Option<String>,
+    /// Link the child to the parent.
+    pub link: bool,
+}
 
 /// What the actor layer needs from the host around it.
 pub trait ActorSystem: Send + Sync + 'static {
@@ -61,15 +124,32 @@ pub trait ActorSystem: Send + Sync + 'static {
         &'a self,
         parent: &'a ActorRef,
         component: &'a str,
-        name: Option<String>,
-        config: Vec<(String, String)>,
+        options: SpawnOptions,
     ) -> BoxFuture<'a, Result<ActorRef, SpawnError>>;
+
+    /// Stops `target` for good through its supervisor (no restart), with
+    /// its own children first.
+    fn stop_actor(&self, target: &ActorRef);
+
+    /// An incarnation of `actor` ended; its supervisor decides what next.
+    fn child_down(&self, actor: &ActorRef, exit: Exit);
+
+    /// `actor` started a new incarnation after being down; `from_snapshot`
+    /// says whether it kept its state (and so knows its children).
+    fn restarted(&self, actor: &ActorRef, from_snapshot: bool);
+
+    /// Stops the children `actor` supervises, in reverse start order, and
+    /// waits for them.
+    fn stop_children<'a>(&'a self, actor: &'a ActorRef) -> BoxFuture<'a, ()>;
 
     /// Removes a stopped actor from the address space.
     fn unregister(&self, actor: &ActorRef);
 
     /// Records a message that will never be handled.
     fn dead_letter(&self, to: &Address, what: &str, reason: DeadLetterReason);
+
+    /// Where lifecycle events go.
+    fn events(&self) -> &EventBus;
 }
 
 /// Why a spawn failed.
@@ -98,6 +178,9 @@ pub enum SpawnError {
     /// A directory grant cannot be honoured.
     #[error(transparent)]
     Grant(#[from] crate::grants::GrantError),
+    /// The named supervisor does not exist.
+    #[error("no supervisor named `{0}`; `troupe tree` lists them")]
+    UnknownSupervisor(String),
     /// The actor failed to start.
     #[error("`{address}` failed to start: {failure}")]
     Start {
@@ -128,6 +211,51 @@ pub enum RestartFrom {
     Snapshot,
 }
 
+/// Default grace period (CPU time) for an actor's `shutdown.stop` export.
+pub const DEFAULT_SHUTDOWN: Duration = Duration::from_secs(5);
+
+/// How actors started from one component entry behave: resources, sandbox,
+/// configuration, state and supervision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActorPolicy {
+    /// Resource limits.
+    pub limits: ActorLimits,
+    /// What it may reach outside the sandbox.
+    pub grants: Grants,
+    /// Handed to `init`.
+    pub config: Vec<(String, String)>,
+    /// Where its state comes from when it restarts.
+    pub restore: RestartFrom,
+    /// With [`RestartFrom::Snapshot`]: take a snapshot after every this many
+    /// messages...
+    pub snapshot_every: Option<u32>,
+    /// ...and/or once this long has passed since the last one (checked
+    /// after each message). With neither, after every message.
+    pub snapshot_interval: Option<Duration>,
+    /// When its supervisor restarts it.
+    pub restart: RestartType,
+    /// How it supervises the children it spawns.
+    pub supervision: SupervisorSpec,
+    /// CPU-time grace period for its `shutdown.stop` export.
+    pub shutdown: Duration,
+}
+
+impl Default for ActorPolicy {
+    fn default() -> Self {
+        ActorPolicy {
+            limits: ActorLimits::default(),
+            grants: Grants::default(),
+            config: Vec::new(),
+            restore: RestartFrom::default(),
+            snapshot_every: None,
+            snapshot_interval: None,
+            restart: RestartType::default(),
+            supervision: SupervisorSpec::default(),
+            shutdown: DEFAULT_SHUTDOWN,
+        }
+    }
+}
+
 /// Everything needed to start an actor.
 #[derive(Debug, Clone)]
 pub struct ActorSpec {
@@ -135,17 +263,8 @@ pub struct ActorSpec {
     pub address: Address,
     /// Its code.
     pub component: Arc<ActorComponent>,
-    /// Its resource policy.
-    pub limits: ActorLimits,
-    /// What it may reach outside the sandbox.
-    pub grants: Grants,
-    /// Handed to `init`.
-    pub config: Vec<(String, String)>,
-    /// How it restarts after a failure.
-    pub restart: RestartFrom,
-    /// With [`RestartFrom::Snapshot`]: take a snapshot after every this many
-    /// messages (at least 1).
-    pub snapshot_every: u32,
+    /// Its policy.
+    pub policy: ActorPolicy,
     /// The actor that spawned it, if any.
     pub parent: Option<Address>,
     /// The manifest entry it was started from, if any.
@@ -161,7 +280,8 @@ pub enum ActorStatus {
     Starting = 0,
     /// Handling messages, or idle.
     Running = 1,
-    /// Replacing a failed incarnation.
+    /// Down, waiting for its supervisor to restart it (or in its backoff
+    /// delay); messages still queue.
     Restarting = 2,
     /// Finishing its current message before stopping.
     Stopping = 3,
@@ -238,11 +358,33 @@ pub struct ActorInfo {
     pub last_failure: Option<Failure>,
 }
 
-/// Requests to an actor that bypass its mailbox, handled between messages.
+/// Requests to an actor that bypass its mailbox, handled between messages
+/// (supervisor directives, link signals, down notices).
 #[derive(Debug)]
 pub(crate) enum Control {
-    /// Stop after the current message.
-    Stop,
+    /// Stop for good after the current message: not an exit, nobody
+    /// restarts it. `ack` resolves once it has stopped.
+    Stop { ack: Option<oneshot::Sender<()>> },
+    /// Drop the incarnation (a sibling failed) and wait, down, for a
+    /// restart or a stop.
+    Terminate { ack: oneshot::Sender<()> },
+    /// Start a new incarnation after `delay`; `ack` gets the outcome.
+    Restart { delay: Duration, ack: Option<oneshot::Sender<Result<(), Failure>>> },
+    /// Fail now (a linked actor failed); `chain` is the link path so far.
+    Fail { failure: Failure, chain: Vec<Address> },
+    /// The guest stopped itself: a normal exit after the current message.
+    Exit,
+    /// Deliver a `down` notice to the `watcher` export.
+    Down(DownNotice),
+}
+
+/// Who wants to hear when an actor goes down.
+#[derive(Debug, Clone)]
+pub(crate) enum Watcher {
+    /// An actor's `watcher.down` export (a monitor).
+    Actor { id: u64, watcher: Address },
+    /// A host-side monitor (tests, embedders).
+    Host { id: u64, tx: mpsc::UnboundedSender<DownNotice> },
 }
 
 /// The shared half of an actor: what senders and the host see.
@@ -256,12 +398,17 @@ pub(crate) struct ActorShared {
     group: Option<String>,
     status: AtomicU8,
     stats: ActorStats,
-    children: Mutex<Vec<Address>>,
     timers: Mutex<HashMap<u64, AbortHandle>>,
-    next_timer: AtomicU64,
-    pending_children: AtomicU32,
+    next_id: AtomicU64,
+    watchers: Mutex<Vec<Watcher>>,
+    monitoring: Mutex<Vec<(u64, Address)>>,
+    links: Mutex<Vec<Address>>,
     done: watch::Sender<bool>,
 }
+
+/// Monitor ids are unique across the host, so that a watcher can cancel a
+/// monitor by id alone.
+static NEXT_MONITOR: AtomicU64 = AtomicU64::new(1);
 
 /// A handle to a running actor: send it messages, ask it, stop it, read
 /// its counters. Cheap to clone; holding one does not keep the actor alive.
@@ -283,7 +430,7 @@ pub(crate) struct Inbox {
 impl ActorRef {
     /// Creates the handle and mailbox of an actor that has not started yet.
     pub(crate) fn create(spec: &ActorSpec) -> (ActorRef, Inbox) {
-        let (tx, rx) = mpsc::channel(spec.limits.mailbox);
+        let (tx, rx) = mpsc::channel(spec.policy.limits.mailbox);
         let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
         let (done, _) = watch::channel(false);
         let shared = ActorShared {
@@ -291,15 +438,16 @@ impl ActorRef {
             mailbox: tx,
             control: ctl_tx,
             component: RwLock::new(spec.component.clone()),
-            limits: spec.limits.clone(),
+            limits: spec.policy.limits.clone(),
             parent: spec.parent.clone(),
             group: spec.group.clone(),
             status: AtomicU8::new(ActorStatus::Starting as u8),
             stats: ActorStats::default(),
-            children: Mutex::new(Vec::new()),
             timers: Mutex::new(HashMap::new()),
-            next_timer: AtomicU64::new(1),
-            pending_children: AtomicU32::new(0),
+            next_id: AtomicU64::new(1),
+            watchers: Mutex::new(Vec::new()),
+            monitoring: Mutex::new(Vec::new()),
+            links: Mutex::new(Vec::new()),
             done,
         };
         (ActorRef(Arc::new(shared)), Inbox { mailbox: rx, control: ctl_rx })
@@ -404,14 +552,104 @@ impl ActorRef {
         }
     }
 
-    /// Asks the actor to stop after its current message. Its children stop
-    /// first, in reverse start order; queued messages become dead letters
-    /// (asks get [`CallError::Stopped`]). Returns at once; use
-    /// [`ActorRef::stopped`] to wait.
+    /// Asks the actor to stop for good after its current message, without
+    /// consulting its supervisor (use [`Host::stop`](crate::Host::stop) to
+    /// also remove it from its supervisor). Its children stop first, in
+    /// reverse start order; queued messages become dead letters (asks get
+    /// [`CallError::Stopped`]). Returns at once; use [`ActorRef::stopped`]
+    /// to wait.
     pub fn stop(&self) {
         if !self.status().is_terminal() {
-            let _ = self.0.control.send(Control::Stop);
+            let _ = self.0.control.send(Control::Stop { ack: None });
         }
+    }
+
+    pub(crate) fn control(&self, control: Control) -> bool {
+        self.0.control.send(control).is_ok()
+    }
+
+    /// Watches this actor from the host: the receiver gets a notice each
+    /// time it goes down. Returns the monitor id and the receiver.
+    pub fn monitor(&self) -> (u64, mpsc::UnboundedReceiver<DownNotice>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let id = NEXT_MONITOR.fetch_add(1, Ordering::Relaxed);
+        self.0.watchers.lock().unwrap_or_else(|e| e.into_inner()).push(Watcher::Host { id, tx });
+        (id, rx)
+    }
+
+    /// Makes `watcher` monitor this actor; returns the monitor id.
+    pub(crate) fn add_monitor(&self, watcher: &ActorRef) -> u64 {
+        let id = NEXT_MONITOR.fetch_add(1, Ordering::Relaxed);
+        self.0
+            .watchers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Watcher::Actor { id, watcher: watcher.address().clone() });
+        watcher.0.monitoring.lock().unwrap_or_else(|e| e.into_inner()).push((id, self.address().clone()));
+        id
+    }
+
+    /// Which actor this actor's monitor `id` watches, forgetting it.
+    pub(crate) fn take_monitoring(&self, id: u64) -> Option<Address> {
+        let mut monitoring = self.0.monitoring.lock().unwrap_or_else(|e| e.into_inner());
+        let i = monitoring.iter().position(|(m, _)| *m == id)?;
+        Some(monitoring.remove(i).1)
+    }
+
+    /// Removes a monitor by id; false if unknown.
+    pub fn demonitor(&self, id: u64) -> bool {
+        let mut watchers = self.0.watchers.lock().unwrap_or_else(|e| e.into_inner());
+        let before = watchers.len();
+        watchers.retain(|w| match w {
+            Watcher::Actor { id: i, .. } | Watcher::Host { id: i, .. } => *i != id,
+        });
+        watchers.len() != before
+    }
+
+    pub(crate) fn watchers(&self) -> Vec<Watcher> {
+        self.0.watchers.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(crate) fn clear_watchers(&self) {
+        self.0.watchers.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// Links this actor and `other` (both directions).
+    pub fn link(&self, other: &ActorRef) {
+        if self.same(other) {
+            return;
+        }
+        for (a, b) in [(self, other), (other, self)] {
+            let mut links = a.0.links.lock().unwrap_or_else(|e| e.into_inner());
+            if !links.contains(b.address()) {
+                links.push(b.address().clone());
+            }
+        }
+    }
+
+    /// Removes the link between this actor and `other`; false if none.
+    pub fn unlink(&self, other: &ActorRef) -> bool {
+        let mut removed = false;
+        for (a, b) in [(self, other), (other, self)] {
+            let mut links = a.0.links.lock().unwrap_or_else(|e| e.into_inner());
+            let before = links.len();
+            links.retain(|l| l != b.address());
+            removed |= links.len() != before;
+        }
+        removed
+    }
+
+    /// The actors linked to this one.
+    pub fn links(&self) -> Vec<Address> {
+        self.0.links.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(crate) fn drop_link(&self, other: &Address) {
+        self.0.links.lock().unwrap_or_else(|e| e.into_inner()).retain(|l| l != other);
+    }
+
+    fn next_id(&self) -> u64 {
+        self.0.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Resolves once the actor has stopped for good.
@@ -443,34 +681,6 @@ impl ActorRef {
         }
     }
 
-    /// Its live children, in start order.
-    pub fn children(&self) -> Vec<Address> {
-        self.0.children.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// Reserves room for one more child, if the `max-children` quota allows.
-    pub(crate) fn reserve_child(&self) -> bool {
-        let live = self.children().len() as u32;
-        let pending = self.0.pending_children.fetch_add(1, Ordering::AcqRel);
-        if live + pending >= self.0.limits.max_children {
-            self.0.pending_children.fetch_sub(1, Ordering::AcqRel);
-            return false;
-        }
-        true
-    }
-
-    /// Completes a reservation: records the child if it started.
-    pub(crate) fn child_started(&self, child: Option<&Address>) {
-        self.0.pending_children.fetch_sub(1, Ordering::AcqRel);
-        if let Some(child) = child {
-            self.0.children.lock().unwrap_or_else(|e| e.into_inner()).push(child.clone());
-        }
-    }
-
-    pub(crate) fn forget_child(&self, child: &Address) {
-        self.0.children.lock().unwrap_or_else(|e| e.into_inner()).retain(|c| c != child);
-    }
-
     pub(crate) fn stats(&self) -> &ActorStats {
         &self.0.stats
     }
@@ -490,7 +700,7 @@ impl ActorRef {
         if timers.len() as u32 >= self.0.limits.max_timers {
             return None;
         }
-        let id = self.0.next_timer.fetch_add(1, Ordering::Relaxed);
+        let id = self.next_id();
         timers.insert(id, make(id));
         Some(id)
     }
@@ -509,7 +719,7 @@ impl ActorRef {
         }
     }
 
-    fn cancel_all_timers(&self) {
+    pub(crate) fn cancel_all_timers(&self) {
         let timers = std::mem::take(&mut *self.0.timers.lock().unwrap_or_else(|e| e.into_inner()));
         for (_, handle) in timers {
             handle.abort();

@@ -8,6 +8,7 @@ use tracing::{error, info};
 use troupe::control::{ControlServer, default_socket_path};
 use troupe::engine::parse_bytes;
 use troupe::manifest::Manifest;
+use troupe::supervision::RootPolicy;
 use troupe::{EngineConfig, Host, HostConfig};
 
 #[derive(Debug, clap::Args)]
@@ -34,6 +35,19 @@ pub struct RunArgs {
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// What to do when the root supervisor gives up on a top-level actor or
+    /// supervisor (its restarts exceeded the root's intensity).
+    #[arg(long, value_enum, default_value_t = OnRootFailure::KeepRunning)]
+    pub on_root_failure: OnRootFailure,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum OnRootFailure {
+    /// Stop that subtree, log it, keep running the rest.
+    KeepRunning,
+    /// Shut the host down and exit with an error.
+    Shutdown,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -70,7 +84,11 @@ pub async fn run(args: RunArgs, control: Option<PathBuf>) -> anyhow::Result<()> 
     // Validate the manifest before taking the socket: a typo should not
     // need a second terminal to notice.
     let manifest = args.manifest.as_deref().map(Manifest::load).transpose()?;
-    let host = Host::new(HostConfig { engine })?;
+    let root_policy = match args.on_root_failure {
+        OnRootFailure::KeepRunning => RootPolicy::KeepRunning,
+        OnRootFailure::Shutdown => RootPolicy::Shutdown,
+    };
+    let host = Host::new(HostConfig { engine, root: Default::default(), root_policy })?;
 
     let (path, private) = match control {
         Some(path) => (path, false),
@@ -91,11 +109,30 @@ pub async fn run(args: RunArgs, control: Option<PathBuf>) -> anyhow::Result<()> 
     println!("troupe host running; control socket: {}", server.path().display());
     println!("try: troupe --control {} ps", server.path().display());
 
-    server.serve(host.clone(), shutdown_signal()).await;
+    let gave_up = {
+        let host = host.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let _ = tx.send(host.root_gave_up().await);
+        });
+        rx
+    };
+    let mut failure = None;
+    server
+        .serve(host.clone(), async {
+            tokio::select! {
+                _ = shutdown_signal() => {}
+                reason = gave_up => failure = reason.ok(),
+            }
+        })
+        .await;
     info!("shutting down");
     host.shutdown().await;
     drop(server);
-    Ok(())
+    match failure {
+        Some(reason) => anyhow::bail!("the root supervisor {reason}"),
+        None => Ok(()),
+    }
 }
 
 async fn shutdown_signal() {

@@ -202,6 +202,7 @@ fn spawn_error(e: SpawnError) -> Response {
         SpawnError::NameTaken(_) => "name-taken",
         SpawnError::InvalidName(_) | SpawnError::Limits(_) | SpawnError::Grant(_) => "invalid-argument",
         SpawnError::UnknownComponent { .. } => "unknown-component",
+        SpawnError::UnknownSupervisor(_) => "unknown-supervisor",
         SpawnError::Load(_) => "load-failed",
         SpawnError::Quota(_) => "quota-exceeded",
         SpawnError::Start { .. } | SpawnError::ShuttingDown => "spawn-failed",
@@ -218,8 +219,8 @@ async fn handle(host: &Host, request: Request) -> Response {
                 Err(e) => return spawn_error(e.into()),
             };
             let mut entry = ComponentEntry::new(component);
-            entry.limits = limits.apply();
-            entry.config = config;
+            entry.policy.limits = limits.apply();
+            entry.policy.config = config;
             match host.spawn(entry.spec(name.as_str().into())).await {
                 Ok(actor) => {
                     let component = actor.component();

@@ -41,6 +41,10 @@ pub enum FailureKind {
     /// The component could not be instantiated (for example the instance
     /// pool is full).
     Instantiate,
+    /// Its children's supervisor gave up (intensity exceeded).
+    Escalated,
+    /// An actor linked to it failed.
+    Linked,
 }
 
 impl FailureKind {
@@ -57,6 +61,8 @@ impl FailureKind {
             FailureKind::Init => "init failed",
             FailureKind::Restore => "restore failed",
             FailureKind::Instantiate => "instantiation failed",
+            FailureKind::Escalated => "escalated",
+            FailureKind::Linked => "linked actor failed",
         }
     }
 }

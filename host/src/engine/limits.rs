@@ -200,7 +200,8 @@ mod bytes {
     }
 }
 
-mod millis {
+/// Serde helpers for durations written as integer milliseconds.
+pub(crate) mod millis {
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer, Serializer};

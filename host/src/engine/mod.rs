@@ -20,6 +20,7 @@ mod limits;
 
 pub use cache::{CacheStats, CompileCache};
 pub use failure::{Failure, FailureKind};
+pub(crate) use limits::millis;
 pub use limits::{ActorLimits, LimitsError, MemoryLimitExceeded, MemoryLimiter, parse_bytes};
 
 use std::path::PathBuf;

@@ -1,0 +1,99 @@
+//! Lifecycle events: started, failed, restarting, escalated, stopped.
+//!
+//! Actors and supervisors publish them on the host's [`EventBus`]; `troupe
+//! events` streams them and the log records them. The bus is a bounded
+//! broadcast: a subscriber that falls behind loses the oldest events (and is
+//! told how many), publishers never wait.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+use crate::engine::FailureKind;
+use crate::message::Address;
+
+/// How many events a slow subscriber may fall behind before losing some.
+pub const EVENT_BUFFER: usize = 4096;
+
+/// One lifecycle event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// The actor or supervisor it is about.
+    pub address: Address,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum EventKind {
+    /// An incarnation started (1 for the first).
+    Started {
+        /// Which incarnation.
+        incarnation: u64,
+    },
+    /// An incarnation failed.
+    Failed {
+        /// The failure kind.
+        kind: FailureKind,
+        /// What happened.
+        detail: String,
+    },
+    /// A supervisor is restarting the child after `delay_ms`.
+    Restarting {
+        /// Consecutive restarts of this child (1 for the first).
+        attempt: u32,
+        /// The backoff delay.
+        delay_ms: u64,
+        /// The supervisor doing it.
+        supervisor: Address,
+    },
+    /// A supervisor exceeded its intensity and gave up on its children.
+    Escalated {
+        /// Restarts within the period.
+        restarts: u32,
+        /// The period, in milliseconds.
+        period_ms: u64,
+    },
+    /// The actor exited normally (stopped itself).
+    Exited,
+    /// The incarnation was terminated by its supervisor (to restart it).
+    Terminated,
+    /// Stopped for good.
+    Stopped {
+        /// Why: "stopped", "failed", "not restarted", "escalated".
+        reason: String,
+    },
+}
+
+/// The host's event bus. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct EventBus {
+    tx: broadcast::Sender<Event>,
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        let (tx, _) = broadcast::channel(EVENT_BUFFER);
+        EventBus { tx }
+    }
+}
+
+impl EventBus {
+    /// Publishes an event about `address`.
+    pub fn publish(&self, address: &Address, kind: EventKind) {
+        let at_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_millis() as u64;
+        // No subscribers is fine: nobody is watching.
+        let _ = self.tx.send(Event { at_ms, address: address.clone(), kind });
+    }
+
+    /// A receiver of every event published from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.tx.subscribe()
+    }
+}
