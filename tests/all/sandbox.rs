@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use troupe::grants::{DirGrant, DirMode, Grants};
-use troupe::{ActorLimits, Host};
+use troupe::Host;
 
 use crate::support::{self, ask};
 
