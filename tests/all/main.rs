@@ -11,3 +11,4 @@ mod host_api;
 mod limits;
 mod manifest;
 mod sandbox;
+mod supervision;

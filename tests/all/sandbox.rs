@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use troupe::grants::{DirGrant, DirMode, Grants};
 use troupe::Host;
+use troupe::grants::{DirGrant, DirMode, Grants};
 
 use crate::support::{self, ask};
 

@@ -54,6 +54,7 @@ pub(crate) fn start(
         since_snapshot: 0,
         snapshot_at: Instant::now(),
         pending_notices: VecDeque::new(),
+        down_with: None,
     };
     tokio::spawn(cell.run(started_tx).instrument(span));
     started_rx
@@ -70,6 +71,8 @@ struct Cell {
     snapshot_at: Instant,
     /// `down` notices that arrived while the actor was down.
     pending_notices: VecDeque<DownNotice>,
+    /// The failure that took the actor down, while it is down.
+    down_with: Option<Failure>,
 }
 
 /// What woke the loop.
@@ -122,7 +125,14 @@ impl Cell {
                 Step::Control(Some(control)) => control,
             };
             match control {
-                Control::Stop { ack } => break (DownReason::Stopped, ack),
+                Control::Stop { ack } => {
+                    // Stopped while down after a failure: it ended by failing.
+                    let reason = match (current.is_none(), self.down_with.take()) {
+                        (true, Some(failure)) => DownReason::Failed(failure),
+                        _ => DownReason::Stopped,
+                    };
+                    break (reason, ack);
+                }
                 Control::Terminate { ack } => {
                     if let Some(mut inc) = current.take() {
                         let _ = inc.shutdown(&self.me).await;
@@ -200,6 +210,7 @@ impl Cell {
             None => inc.init(&self.me, &self.spec.policy.config).await?,
         }
         self.me.set_status(ActorStatus::Running);
+        self.down_with = None;
         self.system.events().publish(self.me.address(), EventKind::Started { incarnation: number });
         if restarting {
             self.me.stats().restarted();
@@ -290,6 +301,7 @@ impl Cell {
     /// links, and hand the decision to the supervisor.
     fn fail(&mut self, failure: Failure, chain: &[Address]) {
         self.me.record_failure(&failure);
+        self.down_with = Some(failure.clone());
         self.me.set_status(ActorStatus::Restarting);
         self.system
             .events()

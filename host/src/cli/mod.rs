@@ -43,8 +43,14 @@ pub enum Command {
     Send(remote::SendArgs),
     /// List the running actors.
     Ps,
-    /// Stop an actor (and its children).
+    /// Stop an actor or a supervisor (children first), without restart.
     Stop(remote::StopArgs),
+    /// Print the live supervision tree.
+    Tree,
+    /// Stream lifecycle events (started, failed, restarting, escalated, stopped).
+    Events,
+    /// Create a supervisor at run time.
+    Supervise(remote::SuperviseArgs),
     /// Show a component's exported protocol and imports in WIT.
     Inspect(remote::InspectArgs),
 }

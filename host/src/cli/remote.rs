@@ -6,6 +6,7 @@ use anyhow::Context as _;
 use serde_json::Value;
 use troupe::control::{Client, LimitOverrides, Request, default_socket_path};
 use troupe::engine::parse_bytes;
+use troupe::supervision::{RestartType, Strategy, SupervisorSpec};
 
 use super::Command;
 use super::output::{bytes, table};
@@ -31,6 +32,65 @@ pub struct SpawnArgs {
     /// Configuration for the actor's `init`, as KEY=VALUE (repeatable).
     #[arg(long = "config", value_parser = parse_key_value, value_name = "KEY=VALUE")]
     pub config: Vec<(String, String)>,
+    /// The supervisor to start it under [default: root].
+    #[arg(long, value_name = "NAME")]
+    pub supervisor: Option<String>,
+    /// How its supervisor restarts it.
+    #[arg(long, value_enum, default_value_t = Restart::Permanent)]
+    pub restart: Restart,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Restart {
+    /// Always restarted.
+    Permanent,
+    /// Restarted after a failure only.
+    Transient,
+    /// Never restarted.
+    Temporary,
+}
+
+impl From<Restart> for RestartType {
+    fn from(r: Restart) -> Self {
+        match r {
+            Restart::Permanent => RestartType::Permanent,
+            Restart::Transient => RestartType::Transient,
+            Restart::Temporary => RestartType::Temporary,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum StrategyArg {
+    /// Restart only the child that failed.
+    OneForOne,
+    /// Restart all children.
+    OneForAll,
+    /// Restart the child and those started after it.
+    RestForOne,
+    /// One-for-one over a dynamic set of identical children.
+    Pool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SuperviseArgs {
+    /// The supervisor's name (its address).
+    pub name: String,
+    /// Which siblings restart together.
+    #[arg(long, value_enum, default_value_t = StrategyArg::OneForOne)]
+    pub strategy: StrategyArg,
+    /// Restarts allowed within the period before it escalates.
+    #[arg(long, default_value_t = troupe::supervision::DEFAULT_INTENSITY)]
+    pub intensity: u32,
+    /// The intensity window, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = troupe::supervision::DEFAULT_PERIOD.as_millis() as u64)]
+    pub period: u64,
+    /// Its own supervisor [default: root].
+    #[arg(long, value_name = "NAME")]
+    pub supervisor: Option<String>,
+    /// How its own supervisor restarts it.
+    #[arg(long, value_enum, default_value_t = Restart::Permanent)]
+    pub restart: Restart,
 }
 
 #[derive(Debug, clap::Args)]
@@ -82,12 +142,32 @@ pub async fn remote(command: Command, control: Option<PathBuf>, json: bool) -> a
                 path,
                 limits: LimitOverrides { fuel: a.fuel, memory: a.memory, deadline_ms: a.deadline, mailbox: a.mailbox },
                 config: a.config,
+                supervisor: a.supervisor,
+                restart: Some(a.restart.into()),
             }
         }
         Command::Call(a) => Request::Call { address: a.address, message: a.message, timeout_ms: Some(a.timeout) },
         Command::Send(a) => Request::Send { address: a.address, message: a.message },
         Command::Ps => Request::Ps,
         Command::Stop(a) => Request::Stop { address: a.address },
+        Command::Tree => Request::Tree,
+        Command::Supervise(a) => Request::Supervise {
+            name: a.name,
+            spec: SupervisorSpec {
+                strategy: match a.strategy {
+                    StrategyArg::OneForOne => Strategy::OneForOne,
+                    StrategyArg::OneForAll => Strategy::OneForAll,
+                    StrategyArg::RestForOne => Strategy::RestForOne,
+                    StrategyArg::Pool => Strategy::Pool,
+                },
+                intensity: a.intensity,
+                period: std::time::Duration::from_millis(a.period),
+                restart: a.restart.into(),
+                ..SupervisorSpec::default()
+            },
+            parent: a.supervisor,
+        },
+        Command::Events => return events(&path, json).await,
         Command::Run(_) | Command::Inspect(_) => unreachable!("handled by dispatch"),
     };
     let mut client = Client::connect(&path).await?;
@@ -111,8 +191,92 @@ pub async fn remote(command: Command, control: Option<PathBuf>, json: bool) -> a
         Request::Send { .. } => {}
         Request::Ps => print_ps(&reply),
         Request::Stop { address } => println!("stopped {address}"),
+        Request::Supervise { name, .. } => println!("supervisor {name} started"),
+        Request::Tree => print_tree(&reply, "", true, true),
+        Request::Events => {}
     }
     Ok(())
+}
+
+async fn events(path: &std::path::Path, json: bool) -> anyhow::Result<()> {
+    let mut client = Client::connect(path).await?;
+    client
+        .events(|event| {
+            if json {
+                println!("{event}");
+            } else {
+                println!("{}", describe_event(&event));
+            }
+            true
+        })
+        .await?;
+    Ok(())
+}
+
+fn describe_event(e: &Value) -> String {
+    let address = e["address"].as_str().unwrap_or("?");
+    let at = e["at_ms"].as_u64().unwrap_or(0);
+    let time = format!("{:02}:{:02}:{:02}.{:03}", at / 3_600_000 % 24, at / 60_000 % 60, at / 1000 % 60, at % 1000);
+    let what = match e["event"].as_str().unwrap_or("?") {
+        "started" => format!("started (incarnation {})", e["incarnation"]),
+        "failed" => format!("failed: {}: {}", e["kind"].as_str().unwrap_or("?"), e["detail"].as_str().unwrap_or("")),
+        "restarting" => format!(
+            "restarting (attempt {}, in {} ms, by {})",
+            e["attempt"],
+            e["delay_ms"],
+            e["supervisor"].as_str().unwrap_or("?")
+        ),
+        "escalated" => format!("escalated: more than {} restarts in {} ms", e["restarts"], e["period_ms"]),
+        "stopped" => format!("stopped ({})", e["reason"].as_str().unwrap_or("")),
+        "lagged" => format!("(missed {} events)", e["missed"]),
+        other => other.to_string(),
+    };
+    format!("{time} {address} {what}")
+}
+
+fn print_tree(node: &Value, prefix: &str, last: bool, root: bool) {
+    let branch = if root {
+        ""
+    } else if last {
+        "└─ "
+    } else {
+        "├─ "
+    };
+    let address = node["address"].as_str().unwrap_or("?");
+    let line = match node["type"].as_str() {
+        Some("supervisor") => format!(
+            "{address} [{}, {} restarts of {} per {} ms, {}]",
+            node["strategy"].as_str().unwrap_or("?"),
+            node["recent_restarts"],
+            node["intensity"],
+            node["period_ms"],
+            node["status"].as_str().unwrap_or("?")
+        ),
+        _ => {
+            let failure =
+                node["last_failure"]["kind"].as_str().map(|k| format!(", last failure: {k}")).unwrap_or_default();
+            format!(
+                "{address} ({}, {}, {}, {} restarts{failure})",
+                node["component"].as_str().unwrap_or("?"),
+                node["status"].as_str().unwrap_or("?"),
+                node["restart"].as_str().unwrap_or("?"),
+                node["restarts_by_supervisor"]
+            )
+        }
+    };
+    println!("{prefix}{branch}{line}");
+    let empty = Vec::new();
+    let children = node["nodes"].as_array().unwrap_or(&empty);
+    let next = if root {
+        String::new()
+    } else if last {
+        format!("{prefix}   ")
+    } else {
+        format!("{prefix}│  ")
+    };
+    for (i, child) in children.iter().enumerate() {
+        print_tree(child, &next, i + 1 == children.len(), false);
+    }
 }
 
 fn print_ps(reply: &Value) {

@@ -52,6 +52,33 @@ impl Client {
         Ok(Client { path: path.to_path_buf(), stream: BufReader::new(stream) })
     }
 
+    /// Subscribes to lifecycle events and calls `each` with every one until
+    /// the host goes away or `each` returns false.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Connection`].
+    pub async fn events(&mut self, mut each: impl FnMut(serde_json::Value) -> bool) -> Result<(), ClientError> {
+        let broken = |reason: String| ClientError::Connection { path: self.path.clone(), reason };
+        let mut line = serde_json::to_vec(&Request::Events).map_err(|e| broken(e.to_string()))?;
+        line.push(b'\n');
+        self.stream.get_mut().write_all(&line).await.map_err(|e| broken(e.to_string()))?;
+        loop {
+            let mut answer = String::new();
+            let n = self.stream.read_line(&mut answer).await.map_err(|e| broken(e.to_string()))?;
+            if n == 0 {
+                return Ok(());
+            }
+            let response: Response = serde_json::from_str(&answer).map_err(|e| broken(format!("bad event: {e}")))?;
+            if let Some(error) = response.error {
+                return Err(ClientError::Host(error));
+            }
+            if !each(response.ok.unwrap_or_default()) {
+                return Ok(());
+            }
+        }
+    }
+
     /// Sends `request` and returns the host's `ok` value.
     ///
     /// # Errors

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::ActorLimits;
+use crate::supervision::{RestartType, SupervisorSpec};
 
 /// A request to the host.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,7 +23,29 @@ pub enum Request {
         /// Configuration handed to `init`.
         #[serde(default)]
         config: Vec<(String, String)>,
+        /// The supervisor to start it under (the root by default).
+        #[serde(default)]
+        supervisor: Option<String>,
+        /// How its supervisor restarts it (permanent by default).
+        #[serde(default)]
+        restart: Option<RestartType>,
     },
+    /// Create a supervisor.
+    Supervise {
+        /// Its name (address).
+        name: String,
+        /// Its policy.
+        #[serde(default)]
+        spec: SupervisorSpec,
+        /// Its own supervisor (the root by default).
+        #[serde(default)]
+        parent: Option<String>,
+    },
+    /// The supervision tree.
+    Tree,
+    /// Stream lifecycle events, one `ok` line per event, until the client
+    /// hangs up.
+    Events,
     /// Ask: send a message and wait for the reply.
     Call {
         /// The receiver.

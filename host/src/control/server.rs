@@ -13,7 +13,7 @@ use tracing::{debug, info, warn};
 use super::protocol::{ErrorBody, Request, Response, SpawnReply};
 use crate::actor::SpawnError;
 use crate::message::{CallError, DEFAULT_ASK_TIMEOUT};
-use crate::system::{ComponentEntry, Host};
+use crate::system::{ComponentEntry, Host, SuperviseError};
 
 /// Largest request line accepted: a request is small; anything bigger is
 /// a broken client.
@@ -170,6 +170,10 @@ async fn connection(host: Host, stream: UnixStream) {
             error("bad-request", format!("request larger than {MAX_REQUEST_BYTES} bytes"))
         } else {
             match serde_json::from_str::<Request>(&line) {
+                Ok(Request::Events) => {
+                    stream_events(&host, &mut write).await;
+                    return;
+                }
                 Ok(request) => handle(&host, request).await,
                 Err(e) => error("bad-request", format!("malformed request: {e}")),
             }
@@ -180,6 +184,24 @@ async fn connection(host: Host, stream: UnixStream) {
             return;
         }
         if line.len() > MAX_REQUEST_BYTES {
+            return;
+        }
+    }
+}
+
+/// Writes every event as an `ok` line until the client goes away.
+async fn stream_events(host: &Host, write: &mut tokio::net::unix::OwnedWriteHalf) {
+    use tokio::sync::broadcast::error::RecvError;
+    let mut events = host.events();
+    loop {
+        let response = match events.recv().await {
+            Ok(event) => ok(json!(event)),
+            Err(RecvError::Lagged(n)) => ok(json!({ "event": "lagged", "missed": n })),
+            Err(RecvError::Closed) => return,
+        };
+        let mut out = serde_json::to_vec(&response).unwrap_or_else(|_| b"{}".to_vec());
+        out.push(b'\n');
+        if write.write_all(&out).await.is_err() {
             return;
         }
     }
@@ -212,7 +234,7 @@ fn spawn_error(e: SpawnError) -> Response {
 
 async fn handle(host: &Host, request: Request) -> Response {
     match request {
-        Request::Spawn { name, path, limits, config } => {
+        Request::Spawn { name, path, limits, config, supervisor, restart } => {
             let component_name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
             let component = match host.load(&component_name, &path, None) {
                 Ok(c) => c,
@@ -221,7 +243,8 @@ async fn handle(host: &Host, request: Request) -> Response {
             let mut entry = ComponentEntry::new(component);
             entry.policy.limits = limits.apply();
             entry.policy.config = config;
-            match host.spawn(entry.spec(name.as_str().into())).await {
+            entry.policy.restart = restart.unwrap_or_default();
+            match host.spawn_under(entry.spec(name.as_str().into()), supervisor.as_deref()).await {
                 Ok(actor) => {
                     let component = actor.component();
                     ok(json!(SpawnReply {
@@ -253,6 +276,19 @@ async fn handle(host: &Host, request: Request) -> Response {
             Err(e) => call_error(e),
         },
         Request::Ps => ok(json!({ "actors": host.actors(), "dead_letters": host.dead_letters() })),
+        Request::Supervise { name, spec, parent } => match host.supervise(&name, spec, parent.as_deref()) {
+            Ok(node) => ok(json!({ "address": node.address(), "strategy": node.spec().strategy })),
+            Err(e) => {
+                let code = match e {
+                    SuperviseError::NameTaken(_) => "name-taken",
+                    SuperviseError::UnknownParent(_) => "unknown-supervisor",
+                    SuperviseError::InvalidName(_) | SuperviseError::Policy(_) => "invalid-argument",
+                };
+                error(code, e.to_string())
+            }
+        },
+        Request::Tree => ok(json!(host.tree())),
+        Request::Events => error("bad-request", "events are streamed by the connection handler"),
         Request::Stop { address } => match host.stop(&address).await {
             Ok(()) => ok(json!({ "address": address, "stopped": true })),
             Err(e) => call_error(e),

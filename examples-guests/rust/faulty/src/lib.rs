@@ -18,9 +18,10 @@ wit_bindgen::generate!({
 use std::cell::{Cell, RefCell};
 
 use exports::example::faulty::api;
-use exports::troupe::actor::lifecycle;
+use exports::troupe::actor::{lifecycle, shutdown};
 
 thread_local! {
+    static SPIN_ON_STOP: Cell<bool> = const { Cell::new(false) };
     static PINGS: Cell<u32> = const { Cell::new(0) };
     static HOARD: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
 }
@@ -88,7 +89,16 @@ impl lifecycle::Guest for Faulty {
         if troupe_guest::config_value(&config, "fail-init") == Some("true") {
             return Err("init failed as configured (fail-init = true)".into());
         }
+        SPIN_ON_STOP.with(|s| s.set(troupe_guest::config_value(&config, "spin-on-stop") == Some("true")));
         Ok(())
+    }
+}
+
+impl shutdown::Guest for Faulty {
+    fn stop() {
+        if SPIN_ON_STOP.with(Cell::get) {
+            <Faulty as api::Guest>::spin();
+        }
     }
 }
 

@@ -12,14 +12,17 @@ wit_bindgen::generate!({
     },
 });
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use exports::example::probe::api;
-use troupe_guest::{Call, log};
+use exports::troupe::actor::{shutdown, watcher};
+use troupe_guest::{Call, DownNotice, DownReason, FailureKind, log};
 
 thread_local! {
     static TICKS: Cell<u32> = const { Cell::new(0) };
+    static NOTICES: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    static RECORDS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
 }
 
 struct Probe;
@@ -104,6 +107,70 @@ impl api::Guest for Probe {
 
     fn stop_actor(address: String) -> Result<(), String> {
         troupe_guest::stop(&address).map_err(text)
+    }
+
+    fn watch(address: String) -> Result<u64, String> {
+        troupe_guest::monitor(&address).map_err(text)
+    }
+
+    fn unwatch(id: u64) -> bool {
+        troupe_guest::demonitor(id)
+    }
+
+    fn link_to(address: String) -> Result<(), String> {
+        troupe_guest::link(&address).map_err(text)
+    }
+
+    fn notices() -> Vec<String> {
+        NOTICES.with(|n| n.borrow().clone())
+    }
+
+    fn crash(message: String) {
+        panic!("{message}");
+    }
+
+    fn remember(item: String) {
+        RECORDS.with(|r| r.borrow_mut().push(item));
+    }
+
+    fn remembered() -> Vec<String> {
+        RECORDS.with(|r| r.borrow().clone())
+    }
+}
+
+impl watcher::Guest for Probe {
+    fn down(notice: DownNotice) {
+        let reason = match notice.reason {
+            DownReason::Stopped => "stopped".to_string(),
+            DownReason::Failed(f) => kind_name(f.kind).to_string(),
+        };
+        let gone = if notice.gone { "gone" } else { "restarting" };
+        NOTICES.with(|n| n.borrow_mut().push(format!("{} {reason} {gone}", notice.address)));
+    }
+}
+
+/// The WIT name of a failure kind.
+fn kind_name(kind: FailureKind) -> &'static str {
+    match kind {
+        FailureKind::OutOfFuel => "out-of-fuel",
+        FailureKind::Deadline => "deadline",
+        FailureKind::MemoryLimit => "memory-limit",
+        FailureKind::StackOverflow => "stack-overflow",
+        FailureKind::Panic => "panic",
+        FailureKind::Trap => "trap",
+        FailureKind::HostCall => "host-call",
+        FailureKind::Init => "init",
+        FailureKind::Restore => "restore",
+        FailureKind::Instantiate => "instantiate",
+        FailureKind::Escalated => "escalated",
+        FailureKind::Linked => "linked",
+    }
+}
+
+impl shutdown::Guest for Probe {
+    fn stop() {
+        let marker = format!("/out/stopped-{}", troupe_guest::me().replace('/', "_"));
+        let _ = std::fs::write(marker, "stopped");
     }
 }
 
