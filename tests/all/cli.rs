@@ -322,3 +322,53 @@ fn guest_output_and_logs_reach_the_host_log_only_when_granted() {
     let line = log.lines().find(|l| l.contains("logged-by-quiet")).expect("troupe logging needs no grant");
     assert!(line.contains("actor=quiet"), "{line}");
 }
+
+#[test]
+fn supervise_spawn_under_tree_and_events() {
+    let host = HostProcess::start(None);
+    assert_eq!(
+        host.ok(&["supervise", "sup", "--strategy", "one-for-all", "--intensity", "3"]),
+        "supervisor sup started\n"
+    );
+    host.ok(&["spawn", "a", &guest("faulty"), "--supervisor", "sup"]);
+    host.ok(&["spawn", "b", &guest("faulty"), "--supervisor", "sup", "--restart", "transient"]);
+    let (code, stderr) = host.fails(&["spawn", "x", &guest("faulty"), "--supervisor", "nope"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("no supervisor named `nope`"), "{stderr}");
+
+    // Stream events while a child fails.
+    let mut events = Command::new(env!("CARGO_BIN_EXE_troupe"))
+        .args(["--json", "--control"])
+        .arg(&host.control)
+        .arg("events")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    host.fails(&["call", "a", "panic(\"boom\")"]);
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(events.stdout.take().unwrap()));
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let event: Value = serde_json::from_str(&line.unwrap()).unwrap();
+        seen.push((event["address"].as_str().unwrap().to_string(), event["event"].as_str().unwrap().to_string()));
+        if seen.iter().filter(|(_, e)| e == "started").count() == 2 {
+            break;
+        }
+    }
+    let _ = events.kill();
+    let _ = events.wait();
+    assert_eq!(seen[0], ("a".to_string(), "failed".to_string()), "{seen:?}");
+    assert!(seen.contains(&("b".to_string(), "terminated".to_string())), "one-for-all: {seen:?}");
+
+    let tree = host.ok(&["tree"]);
+    assert!(tree.starts_with("root [one-for-one"), "{tree}");
+    assert!(tree.contains("└─ sup [one-for-all, 1 restarts of 3 per 10000 ms, running]"), "{tree}");
+    assert!(tree.contains("   ├─ a (faulty, running, permanent, 1 restarts, last failure: panic)"), "{tree}");
+    assert!(tree.contains("   └─ b (faulty, running, transient, 1 restarts)"), "{tree}");
+    let json = host.json(&["tree"]);
+    assert_eq!(json["nodes"][0]["address"], "sup");
+    assert_eq!(json["nodes"][0]["nodes"][1]["restart"], "transient");
+
+    assert_eq!(host.ok(&["stop", "sup"]), "stopped sup\n");
+    assert!(host.ok(&["ps"]).contains("0 actors"));
+}

@@ -111,3 +111,71 @@ fn the_demo_manifest_is_valid() {
     let manifest = Manifest::load(&demo).unwrap();
     assert!(manifest.entries().any(|e| e.name == "counter"));
 }
+
+#[tokio::test]
+async fn nested_supervisors_start_in_file_order_with_their_policies() {
+    let faulty = support::guest("faulty").display().to_string();
+    let text = format!(
+        r#"
+[actors.first]
+path = {faulty:?}
+
+[supervisors.app]
+strategy = "rest-for-one"
+intensity = 3
+period-ms = 5000
+backoff = {{ min-ms = 1, max-ms = 10 }}
+
+[supervisors.app.actors.db]
+path = {faulty:?}
+restart = "transient"
+
+[supervisors.app.supervisors.workers]
+strategy = "pool"
+component = "worker"
+instances = 2
+
+[supervisors.app.actors.api]
+path = {faulty:?}
+
+[components.worker]
+path = {faulty:?}
+
+[actors.last]
+component = "worker"
+"#
+    );
+    let manifest = parse(&text).unwrap();
+    let host = support::host();
+    let started = manifest.apply(&host).await.unwrap();
+    let names: Vec<&str> = started.iter().map(|a| a.as_str()).collect();
+    assert_eq!(names, ["first", "db", "workers-0", "workers-1", "api", "last"]);
+
+    let app = host.supervisor("app").unwrap().info();
+    assert_eq!(app.strategy, troupe::supervision::Strategy::RestForOne);
+    assert_eq!((app.intensity, app.period_ms), (3, 5000));
+    let children: Vec<(&str, &str)> = app.children.iter().map(|c| (c.address.as_str(), c.kind)).collect();
+    assert_eq!(children, [("db", "actor"), ("workers", "supervisor"), ("api", "actor")]);
+    assert_eq!(app.children[0].restart, troupe::supervision::RestartType::Transient);
+    let workers = host.supervisor("workers").unwrap().info();
+    assert_eq!(workers.strategy, troupe::supervision::Strategy::Pool);
+    assert_eq!(workers.children.len(), 2);
+    let root: Vec<String> =
+        host.supervisor("root").unwrap().info().children.iter().map(|c| c.address.to_string()).collect();
+    assert_eq!(root, ["first", "app", "last"]);
+}
+
+#[test]
+fn supervisor_mistakes_are_named() {
+    let faulty = support::guest("faulty").display().to_string();
+    let err = parse("[supervisors.s]\nstrategy = \"one-for-some\"\n").unwrap_err();
+    assert!(err.message.contains("one-for-some"), "{err}");
+    let err = parse("[supervisors.s]\nstrategy = \"pool\"\n").unwrap_err();
+    assert!(err.message.contains("a pool needs `component`"), "{err}");
+    let err = parse("[supervisors.s]\nbackoff = { jitter = 3.0 }\n").unwrap_err();
+    assert!(err.message.contains("jitter"), "{err}");
+    let text = format!("[supervisors.s]\n[supervisors.s.actors.s]\npath = {faulty:?}\n");
+    assert!(parse(&text).unwrap_err().message.contains("the name `s` is defined twice"));
+    let err = parse("[supervisors.root]\n").unwrap_err();
+    assert!(err.message.contains("the name `root` is defined twice"), "the root's name is reserved: {err}");
+}
