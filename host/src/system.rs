@@ -25,7 +25,7 @@ use crate::events::{Event, EventBus};
 use crate::message::{Address, CallError, DeadLetterReason};
 use crate::registry::Registry;
 use crate::supervision::node::{ChildRef, NodeKind, SupervisorHost};
-use crate::supervision::{RootPolicy, SupervisorRef, SupervisorSpec, TreeNode};
+use crate::supervision::{RootPolicy, Strategy, SupervisorRef, SupervisorSpec, TreeNode};
 
 /// The root supervisor's address.
 pub const ROOT: &str = "root";
@@ -431,6 +431,18 @@ impl HostInner {
         }
         if read(&self.supervisors).contains_key(spec.address.as_str()) {
             return Err(SpawnError::NameTaken(spec.address.clone()));
+        }
+        if node.spec().strategy == Strategy::Pool
+            && let Some(sibling) = node.info().children.first().and_then(|c| self.registry.get(c.address.as_str()))
+            && sibling.component().hash != spec.component.hash
+        {
+            return Err(SpawnError::InvalidName(format!(
+                "pool `{}` runs identical children from component `{}`; `{}` would run `{}`",
+                node.address(),
+                sibling.component().name,
+                spec.address,
+                spec.component.name
+            )));
         }
         let (actor, inbox) = ActorRef::create(&spec);
         self.registry.insert(actor.clone()).map_err(|a| SpawnError::NameTaken(a.address().clone()))?;

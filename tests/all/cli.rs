@@ -372,3 +372,30 @@ fn supervise_spawn_under_tree_and_events() {
     assert_eq!(host.ok(&["stop", "sup"]), "stopped sup\n");
     assert!(host.ok(&["ps"]).contains("0 actors"));
 }
+
+/// CPU time (user + system) the host process has used, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the parenthesised command name; utime and stime are 14 and 15.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn a_crash_loop_under_backoff_uses_little_cpu() {
+    let host = HostProcess::start(None);
+    host.ok(&["supervise", "loop", "--intensity", "1000", "--period", "60000"]);
+    host.ok(&["spawn", "f", &guest("faulty"), "--supervisor", "loop", "--mailbox", "1000"]);
+    for _ in 0..200 {
+        host.ok(&["send", "f", "panic(\"again\")"]);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let before = cpu_ticks(host.child.id());
+    std::thread::sleep(Duration::from_secs(2));
+    let used = cpu_ticks(host.child.id()) - before;
+    // Clock ticks are 1/100 s: 2 s at 20% of one core is 40 ticks.
+    assert!(used < 40, "the crash loop used {used} ticks of CPU in 2 s");
+    let ps = host.json(&["ps"]);
+    assert!(ps["actors"][0]["mailbox"].as_u64().unwrap() > 150, "the loop is throttled, not drained");
+}

@@ -465,3 +465,47 @@ async fn a_crash_loop_backs_off_instead_of_spinning() {
     assert!((3..=6).contains(&restarts), "{restarts} restarts in one second");
     assert!(f.mailbox_len() >= 90, "the rest of the crash loop waits in the mailbox");
 }
+
+#[tokio::test]
+async fn a_pool_takes_only_identical_children() {
+    let host = support::host();
+    host.supervise("pool", spec(Strategy::Pool, 10), None).unwrap();
+    faulty_children(&host, "pool", &["w-0", "w-1"], RestartType::Permanent).await;
+    let counter = support::define(&host, "counter");
+    let err = host.spawn_under(counter.spec("odd".into()), Some("pool")).await.unwrap_err();
+    assert!(err.to_string().contains("pool `pool` runs identical children"), "{err}");
+    ask(&host, "w-1", "panic(\"x\")").await.unwrap_err();
+    assert_eq!(ping(&host, "w-0").await, "1");
+    assert_eq!(ping(&host, "w-0").await, "2", "a pool restarts one for one");
+}
+
+#[tokio::test]
+async fn the_root_can_shut_the_host_down_when_it_gives_up() {
+    let mut engine = troupe::EngineConfig::new();
+    engine.max_instances(50).cache_dir(Some(support::target_dir().join("troupe-test-cache")));
+    let root = SupervisorSpec { intensity: 1, backoff: quick_backoff(), ..SupervisorSpec::default() };
+    let root_policy = troupe::supervision::RootPolicy::Shutdown;
+    let host = Host::new(troupe::HostConfig { engine, root, root_policy }).unwrap();
+    host.spawn(support::define(&host, "faulty").spec("doomed".into())).await.unwrap();
+    let gave_up = tokio::spawn({
+        let host = host.clone();
+        async move { host.root_gave_up().await }
+    });
+    ask(&host, "doomed", "panic(\"1\")").await.unwrap_err();
+    ask(&host, "doomed", "panic(\"2\")").await.unwrap_err();
+    let reason = tokio::time::timeout(Duration::from_secs(10), gave_up).await.unwrap().unwrap();
+    assert!(reason.contains("gave up on `doomed`") && reason.contains("intensity"), "{reason}");
+}
+
+#[tokio::test]
+async fn snapshots_can_be_taken_by_time_instead_of_every_message() {
+    let host = support::host();
+    let mut entry = support::define(&host, "counter");
+    entry.policy.restore = troupe::RestartFrom::Snapshot;
+    entry.policy.snapshot_interval = Some(Duration::from_millis(200));
+    host.spawn(entry.spec("c".into())).await.unwrap();
+    ask(&host, "c", "incr(1)").await.unwrap(); // the first message is past the interval: snapshot
+    ask(&host, "c", "incr(1)").await.unwrap(); // within the interval: none
+    ask(&host, "c", &format!("incr({})", u64::MAX)).await.unwrap_err();
+    assert_eq!(ask(&host, "c", "get()").await.unwrap(), "1", "restored from the last timed snapshot");
+}

@@ -380,7 +380,12 @@ impl Cell {
             (None, None) => true,
             (None, Some(_)) => false,
         };
-        let by_time = self.spec.policy.snapshot_interval.is_some_and(|i| self.snapshot_at.elapsed() >= i);
+        // With no snapshot yet, one is overdue.
+        let by_time = self
+            .spec
+            .policy
+            .snapshot_interval
+            .is_some_and(|i| self.last_snapshot.is_none() || self.snapshot_at.elapsed() >= i);
         if !(by_count || by_time) {
             return Ok(());
         }
