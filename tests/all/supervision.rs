@@ -81,17 +81,24 @@ fn terminated(k: &EventKind) -> bool {
     matches!(k, EventKind::Terminated)
 }
 
-#[tokio::test]
-async fn one_for_one_restarts_only_the_failed_child() {
+/// Children a, b, c under a `strategy` supervisor, each pinged once; then
+/// b fails. Returns the events up to `last` starting again.
+async fn fail_the_middle_child(strategy: Strategy, last: &str) -> (Host, Vec<Event>) {
     let host = support::host();
-    host.supervise("sup", spec(Strategy::OneForOne, 10), None).unwrap();
+    host.supervise("sup", spec(strategy, 10), None).unwrap();
     faulty_children(&host, "sup", &["a", "b", "c"], RestartType::Permanent).await;
     for name in ["a", "b", "c"] {
         assert_eq!(ping(&host, name).await, "1");
     }
     let mut events = host.events();
     ask(&host, "b", "panic(\"boom\")").await.unwrap_err();
-    let seen = events_until(&mut events, |e| e.address.as_str() == "b" && started(&e.kind)).await;
+    let seen = events_until(&mut events, |e| e.address.as_str() == last && started(&e.kind)).await;
+    (host, seen)
+}
+
+#[tokio::test]
+async fn one_for_one_restarts_only_the_failed_child() {
+    let (host, seen) = fail_the_middle_child(Strategy::OneForOne, "b").await;
     assert!(addresses_of(&seen, terminated).is_empty(), "no sibling is terminated: {seen:?}");
     assert_eq!(ping(&host, "a").await, "2", "a kept its state");
     assert_eq!(ping(&host, "b").await, "1", "b is a fresh incarnation");
@@ -100,15 +107,7 @@ async fn one_for_one_restarts_only_the_failed_child() {
 
 #[tokio::test]
 async fn one_for_all_terminates_siblings_in_reverse_order_and_restarts_all_in_start_order() {
-    let host = support::host();
-    host.supervise("sup", spec(Strategy::OneForAll, 10), None).unwrap();
-    faulty_children(&host, "sup", &["a", "b", "c"], RestartType::Permanent).await;
-    for name in ["a", "b", "c"] {
-        ping(&host, name).await;
-    }
-    let mut events = host.events();
-    ask(&host, "b", "panic(\"boom\")").await.unwrap_err();
-    let seen = events_until(&mut events, |e| e.address.as_str() == "c" && started(&e.kind)).await;
+    let (host, seen) = fail_the_middle_child(Strategy::OneForAll, "c").await;
     assert_eq!(addresses_of(&seen, terminated), ["c", "a"], "siblings terminate in reverse start order");
     assert_eq!(addresses_of(&seen, started), ["a", "b", "c"], "all restart in start order");
     for name in ["a", "b", "c"] {
@@ -118,15 +117,7 @@ async fn one_for_all_terminates_siblings_in_reverse_order_and_restarts_all_in_st
 
 #[tokio::test]
 async fn rest_for_one_restarts_the_failed_child_and_those_started_after_it() {
-    let host = support::host();
-    host.supervise("sup", spec(Strategy::RestForOne, 10), None).unwrap();
-    faulty_children(&host, "sup", &["a", "b", "c"], RestartType::Permanent).await;
-    for name in ["a", "b", "c"] {
-        ping(&host, name).await;
-    }
-    let mut events = host.events();
-    ask(&host, "b", "panic(\"boom\")").await.unwrap_err();
-    let seen = events_until(&mut events, |e| e.address.as_str() == "c" && started(&e.kind)).await;
+    let (host, seen) = fail_the_middle_child(Strategy::RestForOne, "c").await;
     assert_eq!(addresses_of(&seen, terminated), ["c"]);
     assert_eq!(addresses_of(&seen, started), ["b", "c"]);
     assert_eq!(ping(&host, "a").await, "2", "a, started before b, is untouched");
