@@ -46,7 +46,7 @@ pub mod registry;
 pub mod supervision;
 pub mod system;
 
-pub use actor::{ActorInfo, ActorPolicy, ActorRef, ActorSpec, ActorStatus, RestartFrom, SpawnError};
+pub use actor::{ActorComponent, ActorInfo, ActorPolicy, ActorRef, ActorSpec, ActorStatus, RestartFrom, SpawnError};
 pub use engine::{ActorLimits, EngineConfig, Failure, FailureKind};
 pub use message::{Address, CallError, DEFAULT_ASK_TIMEOUT};
 pub use system::{ComponentEntry, Host, HostConfig};

@@ -68,6 +68,19 @@ impl Function {
         s
     }
 
+    /// The identity of the function across versions: its interface
+    /// without version, and its name.
+    fn key(&self) -> (Option<&str>, &str) {
+        let iface = self.interface.as_deref().map(|i| i.split('@').next().unwrap_or(i));
+        (iface, &self.name)
+    }
+
+    fn same_type(&self, other: &Function) -> bool {
+        self.result == other.result
+            && self.params.len() == other.params.len()
+            && self.params.iter().zip(&other.params).all(|((_, a), (_, b))| a == b)
+    }
+
     /// Does `query` (as written by a sender) name this function? Accepts
     /// `func`, `iface.func`, `ns:pkg/iface.func` and the same with a version.
     fn answers_to(&self, qualifier: Option<&str>) -> bool {
@@ -206,6 +219,45 @@ pub struct Call {
     pub func: u32,
     /// The arguments, already of the function's parameter types.
     pub args: Vec<Val>,
+    /// Which of the receiver's code versions the call was checked against
+    /// (0 for the first): after a hot swap, queued calls are mapped to the
+    /// new protocol by function name.
+    pub generation: u32,
+}
+
+/// How a new protocol differs from an old one, for hot swap.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ProtocolDiff {
+    /// Functions whose signature changed: (old, new).
+    pub changed: Vec<(String, String)>,
+    /// Old functions the new protocol lacks.
+    pub missing: Vec<String>,
+    /// New functions (allowed).
+    pub added: Vec<String>,
+}
+
+impl ProtocolDiff {
+    /// Can the new protocol serve every message the old one accepted?
+    pub fn is_compatible(&self) -> bool {
+        self.changed.is_empty() && self.missing.is_empty()
+    }
+}
+
+impl fmt::Display for ProtocolDiff {
+    /// A unified-diff-like listing: `-` old, `+` new.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (old, new) in &self.changed {
+            writeln!(f, "- {old}")?;
+            writeln!(f, "+ {new}")?;
+        }
+        for old in &self.missing {
+            writeln!(f, "- {old}    (missing)")?;
+        }
+        for new in &self.added {
+            writeln!(f, "+ {new}    (added)")?;
+        }
+        Ok(())
+    }
 }
 
 impl Call {
@@ -288,6 +340,39 @@ impl Protocol {
         &self.functions
     }
 
+    /// How `new` differs from this protocol: changed signatures, missing
+    /// and added functions. Functions match by interface (any version) and
+    /// name; parameter names may change, types may not.
+    pub fn diff(&self, new: &Protocol) -> ProtocolDiff {
+        let mut diff = ProtocolDiff::default();
+        let label = |f: &Function| match &f.interface {
+            Some(iface) => format!("{iface}.{}", f.signature()),
+            None => f.signature(),
+        };
+        for old in &self.functions {
+            match new.functions.iter().find(|n| n.key() == old.key()) {
+                Some(n) if n.same_type(old) => {}
+                Some(n) => diff.changed.push((label(old), label(n))),
+                None => diff.missing.push(label(old)),
+            }
+        }
+        for n in &new.functions {
+            if !self.functions.iter().any(|old| old.key() == n.key()) {
+                diff.added.push(label(n));
+            }
+        }
+        diff
+    }
+
+    /// For each function of this protocol, the index of the same function
+    /// (same interface and name, same types) in `new`, if it has one.
+    pub fn remap(&self, new: &Protocol) -> Vec<Option<u32>> {
+        self.functions
+            .iter()
+            .map(|old| new.functions.iter().position(|n| n.key() == old.key() && n.same_type(old)).map(|i| i as u32))
+            .collect()
+    }
+
     /// The function at `index`.
     pub fn function(&self, index: u32) -> &Function {
         &self.functions[index as usize]
@@ -361,7 +446,7 @@ impl Protocol {
         let args = call
             .to_wasm_params::<Val>(f.params.iter().map(|(_, ty)| ty))
             .map_err(|e| MessageError::IllTyped { signature: f.signature(), reason: e.to_string() })?;
-        Ok(Call { func, args })
+        Ok(Call { func, args, generation: 0 })
     }
 
     /// Checks that `args` fit function `func` (for messages built from

@@ -12,15 +12,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock, Weak};
 use std::time::Duration;
 
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, oneshot, watch};
 use tracing::{error, info, warn};
 use wasmtime::component::Val;
 
 use crate::actor::{
-    self, ActorComponent, ActorInfo, ActorPolicy, ActorRef, ActorSpec, ActorSystem, BoxFuture, Exit, LoadError, Loader,
-    SpawnError, SpawnOptions,
+    self, ActorComponent, ActorInfo, ActorPolicy, ActorRef, ActorSpec, ActorSystem, BoxFuture, Control, Exit,
+    LoadError, Loader, SpawnError, SpawnOptions, SwapError, SwapOptions, SwapReport,
 };
-use crate::engine::{Engine, EngineConfig, EngineError, Failure};
+use crate::engine::{Engine, EngineConfig, EngineError, EngineKind, Failure};
 use crate::events::{Event, EventBus};
 use crate::message::{Address, CallError, DeadLetterReason};
 use crate::registry::Registry;
@@ -328,6 +328,111 @@ impl Host {
         }
         actor.stopped().await;
         Ok(())
+    }
+
+    /// Hot-swaps the code of the actor at `address` to `component`; see
+    /// [`crate::actor::swap`]. Waits for the probation window.
+    ///
+    /// # Errors
+    ///
+    /// A [`SwapError`]: unknown actor, incompatible protocol (unless
+    /// forced), unloadable component, or the new code failed to start or
+    /// during probation (then the old code is back).
+    pub async fn swap(
+        &self,
+        address: &str,
+        component: Arc<ActorComponent>,
+        options: SwapOptions,
+    ) -> Result<SwapReport, SwapError> {
+        self.swap_one(address, component, options, false).await
+    }
+
+    async fn swap_one(
+        &self,
+        address: &str,
+        component: Arc<ActorComponent>,
+        options: SwapOptions,
+        hold: bool,
+    ) -> Result<SwapReport, SwapError> {
+        let actor = self.inner.registry.get(address).ok_or_else(|| SwapError::UnknownTarget(address.to_string()))?;
+        let old = actor.component();
+        let diff = old.protocol().diff(component.protocol());
+        if !diff.is_compatible() && !options.force {
+            return Err(SwapError::Incompatible { address: actor.address().clone(), diff });
+        }
+        // Compile and link for the actor's engine here, off its path.
+        let kind = if actor.limits().fuel.is_some() { EngineKind::Metered } else { EngineKind::Epoch };
+        component.compiled(&self.inner.loader, kind)?;
+        let (ack, done) = oneshot::channel();
+        if !actor.control(Control::Swap { component, options, hold, ack }) {
+            return Err(SwapError::Stopped(actor.address().clone()));
+        }
+        done.await.unwrap_or_else(|_| Err(SwapError::Stopped(actor.address().clone())))
+    }
+
+    /// Swaps `target`: one actor, or every actor started from the manifest
+    /// entry (component entry) named `target`, one at a time. A rolling
+    /// swap keeps every swapped actor's old code until all have passed
+    /// probation (the first, the canary, for `canary` if given), stops at
+    /// the first failure, and rolls back what it changed.
+    ///
+    /// # Errors
+    ///
+    /// As [`Host::swap`]; [`SwapError::RolledBack`] for a rolling swap that
+    /// failed part-way.
+    pub async fn swap_target(
+        &self,
+        target: &str,
+        component: Arc<ActorComponent>,
+        options: SwapOptions,
+        canary: Option<Duration>,
+    ) -> Result<Vec<SwapReport>, SwapError> {
+        if self.inner.registry.get(target).is_some() {
+            return Ok(vec![self.swap(target, component, options).await?]);
+        }
+        let group: Vec<ActorRef> =
+            self.inner.registry.all().into_iter().filter(|a| a.group() == Some(target)).collect();
+        if group.is_empty() {
+            return Err(SwapError::UnknownTarget(target.to_string()));
+        }
+        let mut swapped: Vec<&ActorRef> = Vec::new();
+        let mut reports = Vec::new();
+        for (i, actor) in group.iter().enumerate() {
+            let probation = match canary {
+                Some(c) if i == 0 => c,
+                _ => options.probation,
+            };
+            let options = SwapOptions { probation, ..options };
+            match self.swap_one(actor.address().as_str(), component.clone(), options, true).await {
+                Ok(report) => {
+                    swapped.push(actor);
+                    reports.push(report);
+                }
+                Err(cause) => {
+                    for done in swapped.iter().rev() {
+                        let (ack, rolled) = oneshot::channel();
+                        if done.control(Control::SwapRollback { ack }) {
+                            let _ = rolled.await;
+                        }
+                    }
+                    return Err(SwapError::RolledBack {
+                        at: actor.address().clone(),
+                        rolled_back: swapped.len(),
+                        cause: Box::new(cause),
+                    });
+                }
+            }
+        }
+        for actor in &swapped {
+            actor.control(Control::SwapCommit);
+        }
+        // Actors started from the entry later (or spawned by guests) run
+        // the new code too.
+        if let Some(mut entry) = self.entry(target) {
+            entry.component = component;
+            self.define(target, entry);
+        }
+        Ok(reports)
     }
 
     /// Every actor, in start order.

@@ -12,3 +12,4 @@ mod limits;
 mod manifest;
 mod sandbox;
 mod supervision;
+mod swap;

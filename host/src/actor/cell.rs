@@ -21,9 +21,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
+use super::component::ActorComponent;
 use super::component::Loader;
 use super::host_api::Snapshot;
 use super::incarnation::Incarnation;
+use super::swap::{CodeVersion, StateTransfer, SwapError, SwapOptions, SwapReport};
 use super::{
     ActorRef, ActorSpec, ActorStatus, ActorSystem, Control, DownNotice, DownReason, Exit, Inbox, RestartFrom, Watcher,
 };
@@ -55,9 +57,22 @@ pub(crate) fn start(
         snapshot_at: Instant::now(),
         pending_notices: VecDeque::new(),
         down_with: None,
+        probation: None,
     };
     tokio::spawn(cell.run(started_tx).instrument(span));
     started_rx
+}
+
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn version_of(component: &ActorComponent) -> CodeVersion {
+    CodeVersion { name: component.name.clone(), version: component.version.clone(), hash: component.short_hash() }
 }
 
 struct Cell {
@@ -73,12 +88,26 @@ struct Cell {
     pending_notices: VecDeque<DownNotice>,
     /// The failure that took the actor down, while it is down.
     down_with: Option<Failure>,
+    /// A hot swap in its probation window.
+    probation: Option<Probation>,
+}
+
+/// The old code and state kept while a swapped-in version is on probation.
+struct Probation {
+    old: Incarnation,
+    old_component: Arc<ActorComponent>,
+    until: Instant,
+    hold: bool,
+    passed: bool,
+    ack: Option<oneshot::Sender<Result<SwapReport, SwapError>>>,
+    report: SwapReport,
 }
 
 /// What woke the loop.
 enum Step {
     Message(Option<Envelope>),
     Control(Option<Control>),
+    ProbationOver,
 }
 
 /// How a restart attempt ended.
@@ -104,10 +133,12 @@ impl Cell {
             }
         };
         let (reason, ack) = loop {
+            let probation_ends = self.probation.as_ref().filter(|p| !p.passed).map(|p| p.until);
             let step = match &mut current {
                 Some(_) => tokio::select! {
                     biased;
                     control = self.inbox.control.recv() => Step::Control(control),
+                    _ = sleep_until(probation_ends) => Step::ProbationOver,
                     envelope = self.inbox.mailbox.recv() => Step::Message(envelope),
                 },
                 None => Step::Control(self.inbox.control.recv().await),
@@ -116,9 +147,19 @@ impl Cell {
                 Step::Message(Some(envelope)) => {
                     let Some(inc) = current.as_mut() else { continue };
                     if let Err(failure) = self.deliver(inc, envelope).await {
-                        current = None;
-                        self.fail(failure, &[]);
+                        match self.probation.take() {
+                            Some(p) if !p.passed => current = Some(self.roll_back(p, Some(failure))),
+                            held => {
+                                self.probation = held;
+                                current = None;
+                                self.fail(failure, &[]);
+                            }
+                        }
                     }
+                    continue;
+                }
+                Step::ProbationOver => {
+                    self.probation_over();
                     continue;
                 }
                 Step::Message(None) | Step::Control(None) => break (DownReason::Stopped, None),
@@ -177,6 +218,30 @@ impl Cell {
                         self.system.child_down(&self.me, Exit::Normal);
                     }
                 }
+                Control::Swap { component, options, hold, ack } => match current.as_mut() {
+                    Some(_) if self.probation.is_some() => {
+                        let _ = ack.send(Err(SwapError::InProgress(self.me.address().clone())));
+                    }
+                    Some(_) => {
+                        if let Some(old) = current.take() {
+                            current = self.swap(old, component, options, hold, ack).await;
+                        }
+                    }
+                    None => {
+                        let _ = ack.send(Err(SwapError::NotRunning(self.me.address().clone())));
+                    }
+                },
+                Control::SwapCommit => {
+                    if let Some(p) = self.probation.take() {
+                        info!(new = %p.report.new.hash, "swap committed");
+                    }
+                }
+                Control::SwapRollback { ack } => {
+                    if let Some(p) = self.probation.take() {
+                        current = Some(self.roll_back(p, None));
+                    }
+                    let _ = ack.send(());
+                }
                 Control::Down(notice) => match current.as_mut() {
                     Some(inc) => {
                         if let Err(failure) = inc.down(&self.me, &notice).await {
@@ -188,7 +253,132 @@ impl Cell {
                 },
             }
         };
+        if let Some(p) = self.probation.take()
+            && let Some(ack) = p.ack
+        {
+            let _ = ack.send(Err(SwapError::Stopped(self.me.address().clone())));
+        }
         self.finish(current, reason, ack).await;
+    }
+
+    /// Swaps `old` for a new incarnation of `component`, carrying the state
+    /// across. Returns the incarnation that is now current: the new one, or
+    /// `old` if the new one could not start (or `None` if the snapshot
+    /// failed and the actor went down).
+    async fn swap(
+        &mut self,
+        mut old: Incarnation,
+        component: Arc<ActorComponent>,
+        options: SwapOptions,
+        hold: bool,
+        ack: oneshot::Sender<Result<SwapReport, SwapError>>,
+    ) -> Option<Incarnation> {
+        let address = self.me.address().clone();
+        let paused = Instant::now();
+        let state = match old.snapshot(&self.me).await {
+            Ok(state) => state,
+            Err(failure) => {
+                let failure = self.explain(failure);
+                let _ = ack.send(Err(SwapError::Snapshot { address, failure: failure.clone() }));
+                self.fail(failure, &[]);
+                return None;
+            }
+        };
+        let number = self.me.stats().next_incarnation();
+        let started = async {
+            let mut inc =
+                Incarnation::instantiate(&self.spec, &component, &self.me, &self.system, &self.loader).await?;
+            let transfer = match &state {
+                Some(state) if inc.persistent() => {
+                    inc.restore(&self.me, state).await?;
+                    StateTransfer::Restored { bytes: state.bytes.len() as u64, from_version: state.version.clone() }
+                }
+                Some(_) => {
+                    inc.init(&self.me, &self.spec.policy.config).await?;
+                    StateTransfer::FreshInit { reason: "the new code exports no `restore`".into() }
+                }
+                None => {
+                    inc.init(&self.me, &self.spec.policy.config).await?;
+                    StateTransfer::FreshInit { reason: "the old code exports no `snapshot`".into() }
+                }
+            };
+            Ok::<_, Failure>((inc, transfer))
+        };
+        let (new, transfer) = match started.await {
+            Ok(started) => started,
+            Err(failure) => {
+                let failure = self.explain(failure);
+                warn!(kind = %failure.kind, detail = %failure.detail, "new code failed to start; keeping the old");
+                let _ = ack.send(Err(SwapError::Start { address, failure }));
+                return Some(old);
+            }
+        };
+        let old_component = self.spec.component.clone();
+        let report = SwapReport {
+            address,
+            old: version_of(&old_component),
+            new: version_of(&component),
+            pause_us: paused.elapsed().as_micros() as u64,
+            state: transfer,
+            probation_ms: options.probation.as_millis() as u64,
+            forced: options.force,
+        };
+        self.me.set_component(component.clone());
+        self.spec.component = component;
+        if state.is_some() && self.spec.policy.restore == RestartFrom::Snapshot {
+            // Restarts restore this until the new code writes its own.
+            self.last_snapshot = state;
+        }
+        info!(old = %report.old.hash, new = %report.new.hash, pause_us = report.pause_us, "swapped");
+        self.system.events().publish(self.me.address(), EventKind::Started { incarnation: number });
+        self.probation = Some(Probation {
+            old,
+            old_component,
+            until: Instant::now() + options.probation,
+            hold,
+            passed: false,
+            ack: Some(ack),
+            report,
+        });
+        if options.probation.is_zero() {
+            self.probation_over();
+        }
+        Some(new)
+    }
+
+    /// The probation window passed: report success, and drop the old code
+    /// unless the swap is held for a rolling swap.
+    fn probation_over(&mut self) {
+        let Some(mut p) = self.probation.take() else { return };
+        p.passed = true;
+        if let Some(ack) = p.ack.take() {
+            let _ = ack.send(Ok(p.report.clone()));
+        }
+        if p.hold {
+            self.probation = Some(p);
+        }
+    }
+
+    /// Reinstates the old code and its state from the start of the swap.
+    fn roll_back(&mut self, mut p: Probation, failure: Option<Failure>) -> Incarnation {
+        self.me.set_component(p.old_component.clone());
+        self.spec.component = p.old_component.clone();
+        self.me.set_status(ActorStatus::Running);
+        match failure {
+            Some(failure) => {
+                error!(kind = %failure.kind, detail = %failure.detail, "new code failed on probation; rolled back");
+                self.me.record_failure(&failure);
+                self.system.events().publish(
+                    self.me.address(),
+                    EventKind::Failed { kind: failure.kind, detail: failure.detail.clone() },
+                );
+                if let Some(ack) = p.ack.take() {
+                    let _ = ack.send(Err(SwapError::Probation { address: self.me.address().clone(), failure }));
+                }
+            }
+            None => info!("swap rolled back"),
+        }
+        p.old
     }
 
     /// Starts an incarnation: from the last snapshot if `restarting` and the
@@ -196,7 +386,8 @@ impl Cell {
     async fn incarnate(&mut self, restarting: bool) -> Result<Incarnation, Failure> {
         let number = self.me.stats().next_incarnation();
         debug!(incarnation = number, "instantiating");
-        let mut inc = Incarnation::instantiate(&self.spec, &self.me, &self.system, &self.loader).await?;
+        let mut inc =
+            Incarnation::instantiate(&self.spec, &self.spec.component, &self.me, &self.system, &self.loader).await?;
         let snapshot = match self.spec.policy.restore {
             RestartFrom::Snapshot if restarting && inc.persistent() => self.last_snapshot.clone(),
             _ => None,
@@ -235,7 +426,13 @@ impl Cell {
                     Some(Control::Down(notice)) => self.pending_notices.push_back(notice),
                     // Already down and about to restart: nothing to fail or exit.
                     Some(Control::Restart { ack: Some(ack), .. }) => { let _ = ack.send(Ok(())); }
-                    Some(Control::Restart { ack: None, .. } | Control::Fail { .. } | Control::Exit) => {}
+                    Some(Control::Swap { ack, .. }) => {
+                        let _ = ack.send(Err(SwapError::NotRunning(self.me.address().clone())));
+                    }
+                    Some(Control::SwapRollback { ack }) => { let _ = ack.send(()); }
+                    Some(
+                        Control::Restart { ack: None, .. } | Control::Fail { .. } | Control::Exit | Control::SwapCommit,
+                    ) => {}
                 },
             }
         }
@@ -258,7 +455,16 @@ impl Cell {
     /// Handles one message. `Err` means the incarnation failed (and is
     /// poisoned); the failure has been reported to the sender.
     async fn deliver(&mut self, inc: &mut Incarnation, envelope: Envelope) -> Result<(), Failure> {
-        let Envelope { call, reply, waiting, from } = envelope;
+        let Envelope { mut call, reply, waiting, from } = envelope;
+        if let Err(e) = self.me.current_call(&mut call) {
+            // Checked against code that a hot swap replaced, and gone from
+            // the new code: refuse it as the sender would have been refused.
+            self.system.dead_letter(self.me.address(), "?", DeadLetterReason::Failed);
+            if let Some(reply) = reply {
+                let _ = reply.send(Err(CallError::BadMessage(e)));
+            }
+            return Ok(());
+        }
         let function = self.me.component().protocol().function(call.func).name.clone();
         let span = tracing::debug_span!("message", function = %function, from = from.as_ref().map(|a| a.as_str()));
         let outcome = inc.handle(&self.me, &call, waiting).instrument(span).await;

@@ -17,11 +17,11 @@ use std::sync::Arc;
 use wasmtime::component::{Func, TypedFunc, Val};
 use wasmtime::{Store, UpdateDeadline};
 
-use super::component::Loader;
+use super::component::{ActorComponent, Loader};
 use super::data::ActorData;
 use super::host_api::{Snapshot, WitDown};
 use super::{ActorRef, ActorSpec, ActorSystem, DownNotice};
-use crate::engine::{EngineKind, Failure, FailureKind, MemoryLimiter};
+use crate::engine::{Failure, FailureKind, MemoryLimiter};
 use crate::message::Address;
 use crate::protocol::Call;
 
@@ -50,12 +50,12 @@ impl Incarnation {
     /// Instantiates the actor's current component in a new store.
     pub async fn instantiate(
         spec: &ActorSpec,
+        component: &ActorComponent,
         me: &ActorRef,
         system: &Arc<dyn ActorSystem>,
         loader: &Loader,
     ) -> Result<Self, Failure> {
-        let kind = if spec.policy.limits.fuel.is_some() { EngineKind::Metered } else { EngineKind::Epoch };
-        let component = me.component();
+        let kind = spec.engine_kind();
         let compiled =
             component.compiled(loader, kind).map_err(|e| Failure::new(FailureKind::Instantiate, e.to_string()))?;
         let engine =

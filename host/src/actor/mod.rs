@@ -40,9 +40,11 @@ mod component;
 mod data;
 mod host_api;
 mod incarnation;
+pub mod swap;
 
 pub use component::{ActorComponent, LoadError, Loader};
 pub use data::ActorData;
+pub use swap::{CodeVersion, DEFAULT_PROBATION, StateTransfer, SwapError, SwapOptions, SwapReport};
 
 pub(crate) use cell::start;
 pub use host_api::{MAX_LOG_BYTES, MAX_TIMER_DELAY, Snapshot};
@@ -271,6 +273,18 @@ pub struct ActorSpec {
     pub group: Option<String>,
 }
 
+impl ActorSpec {
+    /// The engine its code runs on: the fuel-metered one if it has a fuel
+    /// budget.
+    pub fn engine_kind(&self) -> crate::engine::EngineKind {
+        if self.policy.limits.fuel.is_some() {
+            crate::engine::EngineKind::Metered
+        } else {
+            crate::engine::EngineKind::Epoch
+        }
+    }
+}
+
 /// Lifecycle state of an actor, as shown by `troupe ps`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -376,6 +390,19 @@ pub(crate) enum Control {
     Exit,
     /// Deliver a `down` notice to the `watcher` export.
     Down(DownNotice),
+    /// Hot-swap to `component` between messages (see [`swap`]).
+    /// With `hold`, the old code is kept after probation until a
+    /// `SwapCommit` or `SwapRollback` (rolling swaps).
+    Swap {
+        component: Arc<ActorComponent>,
+        options: SwapOptions,
+        hold: bool,
+        ack: oneshot::Sender<Result<SwapReport, SwapError>>,
+    },
+    /// Keep the new code of a held swap.
+    SwapCommit,
+    /// Reinstate the old code of a held swap.
+    SwapRollback { ack: oneshot::Sender<()> },
 }
 
 /// Who wants to hear when an actor goes down.
@@ -387,12 +414,23 @@ pub(crate) enum Watcher {
     Host { id: u64, tx: mpsc::UnboundedSender<DownNotice> },
 }
 
+/// How many earlier code versions an actor remembers, to map messages
+/// queued before a hot swap (or timers set before one) onto the new code.
+const CODE_HISTORY: usize = 16;
+
+/// The code an actor runs, and the versions it ran before.
+struct Code {
+    generation: u32,
+    component: Arc<ActorComponent>,
+    history: Vec<(u32, Arc<ActorComponent>)>,
+}
+
 /// The shared half of an actor: what senders and the host see.
 pub(crate) struct ActorShared {
     address: Address,
     mailbox: mpsc::Sender<Envelope>,
     control: mpsc::UnboundedSender<Control>,
-    component: RwLock<Arc<ActorComponent>>,
+    code: RwLock<Code>,
     limits: ActorLimits,
     parent: Option<Address>,
     group: Option<String>,
@@ -437,7 +475,7 @@ impl ActorRef {
             address: spec.address.clone(),
             mailbox: tx,
             control: ctl_tx,
-            component: RwLock::new(spec.component.clone()),
+            code: RwLock::new(Code { generation: 0, component: spec.component.clone(), history: Vec::new() }),
             limits: spec.policy.limits.clone(),
             parent: spec.parent.clone(),
             group: spec.group.clone(),
@@ -465,7 +503,46 @@ impl ActorRef {
 
     /// The component it currently runs.
     pub fn component(&self) -> Arc<ActorComponent> {
-        self.0.component.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.0.code.read().unwrap_or_else(|e| e.into_inner()).component.clone()
+    }
+
+    /// Makes `component` the actor's code: messages checked from now on
+    /// are checked against its protocol.
+    pub(crate) fn set_component(&self, component: Arc<ActorComponent>) {
+        let mut code = self.0.code.write().unwrap_or_else(|e| e.into_inner());
+        let old = std::mem::replace(&mut code.component, component);
+        let generation = code.generation;
+        code.history.push((generation, old));
+        if code.history.len() > CODE_HISTORY {
+            code.history.remove(0);
+        }
+        code.generation = generation.wrapping_add(1);
+    }
+
+    /// Maps a call checked against an earlier version of the actor's code
+    /// onto the current protocol.
+    ///
+    /// # Errors
+    ///
+    /// [`MessageError::UnknownFunction`] if the function is gone.
+    pub(crate) fn current_call(&self, call: &mut Call) -> Result<(), MessageError> {
+        let code = self.0.code.read().unwrap_or_else(|e| e.into_inner());
+        if call.generation == code.generation {
+            return Ok(());
+        }
+        let old = code.history.iter().find(|(g, _)| *g == call.generation).map(|(_, c)| c);
+        let mapped = old.and_then(|old| old.protocol().remap(code.component.protocol())[call.func as usize]);
+        match mapped {
+            Some(func) => {
+                call.func = func;
+                call.generation = code.generation;
+                Ok(())
+            }
+            None => Err(MessageError::UnknownFunction {
+                name: old.map(|o| o.protocol().function(call.func).name.clone()).unwrap_or_default(),
+                accepted: format!("(the function was removed by a hot swap) {}", code.component.protocol().summary()),
+            }),
+        }
     }
 
     /// The manifest entry it was started from, if any.
@@ -498,7 +575,10 @@ impl ActorRef {
     ///
     /// A [`MessageError`] naming the expected signature.
     pub fn parse(&self, text: &str) -> Result<Call, MessageError> {
-        self.component().protocol().parse(text, self.0.limits.max_message_bytes)
+        let code = self.0.code.read().unwrap_or_else(|e| e.into_inner());
+        let mut call = code.component.protocol().parse(text, self.0.limits.max_message_bytes)?;
+        call.generation = code.generation;
+        Ok(call)
     }
 
     /// Queues a tell. `Ok` means queued, not handled.
