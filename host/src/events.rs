@@ -60,6 +60,20 @@ pub enum EventKind {
         /// The period, in milliseconds.
         period_ms: u64,
     },
+    /// The actor's code was hot-swapped (it is on probation).
+    Swapped {
+        /// The old code's hash.
+        old: String,
+        /// The new code's hash.
+        new: String,
+        /// How long it handled no messages, in microseconds.
+        pause_us: u64,
+    },
+    /// A swap was undone; the old code runs again.
+    SwapRolledBack {
+        /// Why.
+        reason: String,
+    },
     /// The actor exited normally (stopped itself).
     Exited,
     /// The incarnation was terminated by its supervisor (to restart it).

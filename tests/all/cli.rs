@@ -399,3 +399,63 @@ fn a_crash_loop_under_backoff_uses_little_cpu() {
     let ps = host.json(&["ps"]);
     assert!(ps["actors"][0]["mailbox"].as_u64().unwrap() > 150, "the loop is throttled, not drained");
 }
+
+#[test]
+fn swap_from_the_cli_reports_old_new_pause_and_state() {
+    let host = HostProcess::start(None);
+    host.ok(&["spawn", "c", &guest("counter")]);
+    host.ok(&["call", "c", "incr(41)"]);
+    let out = host.ok(&["swap", "c", &guest("counter-v2"), "--new-version", "2.0.0", "--probation", "100"]);
+    assert!(out.starts_with("c: counter ("), "{out}");
+    assert!(out.contains("-> counter 2.0.0 ("), "{out}");
+    assert!(out.contains("state: 8 bytes restored from `counter/1`"), "{out}");
+    assert!(out.contains("paused ") && out.contains("passed 100 ms probation"), "{out}");
+    assert_eq!(host.ok(&["call", "c", "get()"]), "41\n");
+    let ps = host.json(&["ps"]);
+    assert_eq!(ps["actors"][0]["version"], "2.0.0");
+
+    let (code, stderr) = host.fails(&["swap", "c", &guest("counter-narrow")]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("not compatible") && stderr.contains("+ example:counter/api@0.1.0.incr(by: u32)"),
+        "{stderr}"
+    );
+    let (_, stderr) = host.fails(&["--json", "swap", "c", &guest("counter-v2-broken-restore")]);
+    let err: Value = serde_json::from_str(stderr.trim()).unwrap();
+    assert_eq!(err["error"]["code"], "start-failed");
+    assert_eq!(host.ok(&["call", "c", "get()"]), "41\n", "still serving after both refusals");
+}
+
+#[test]
+fn run_watch_swaps_a_rebuilt_component_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = dir.path().join("counter.wasm");
+    std::fs::copy(guest("counter"), &wasm).unwrap();
+    let manifest = dir.path().join("app.toml");
+    std::fs::write(&manifest, "[actors.c]\npath = \"counter.wasm\"\n").unwrap();
+    let mut host = {
+        let control = dir.path().join("control.sock");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_troupe"));
+        cmd.arg("run").arg("--watch").arg("--control").arg(&control).arg(&manifest);
+        cmd.arg("--cache-dir").arg(support::target_dir().join("troupe-test-cache"));
+        let log = dir.path().join("host.log");
+        let child = cmd.stdout(Stdio::null()).stderr(std::fs::File::create(&log).unwrap()).spawn().unwrap();
+        let host = HostProcess { child, control, log, _dir: tempfile::tempdir().unwrap() };
+        host.wait_ready();
+        host
+    };
+    host.ok(&["call", "c", "incr(5)"]);
+    let before = host.json(&["ps"])["actors"][0]["hash"].as_str().unwrap().to_string();
+    // A rebuild lands: write it aside and rename it into place, as build tools do.
+    let staged = dir.path().join("counter.wasm.tmp");
+    std::fs::copy(guest("counter-v2"), &staged).unwrap();
+    std::fs::rename(&staged, &wasm).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while host.json(&["ps"])["actors"][0]["hash"].as_str().unwrap() == before {
+        assert!(Instant::now() < deadline, "the change was not picked up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(host.ok(&["call", "c", "get()"]), "5\n", "the state came along");
+    assert_eq!(host.ok(&["call", "c", "increments()"]), "0\n", "and the new code runs");
+    let _ = host.child.kill();
+}

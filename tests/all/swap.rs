@@ -275,3 +275,22 @@ async fn swapping_an_unknown_target_is_an_error() {
     let err = host.swap_target("nobody", load(&host, "counter", "1"), quick(), None).await.unwrap_err();
     assert!(matches!(err, SwapError::UnknownTarget(_)), "{err}");
 }
+
+/// A component's own `version` custom section (as `wasm-tools metadata add
+/// --version` writes it) names its version when the manifest does not.
+#[tokio::test]
+async fn a_component_reports_the_version_it_declares() {
+    let mut bytes = std::fs::read(support::guest("counter")).unwrap();
+    let (name, data) = (b"version", b"7.1.2");
+    let mut section = vec![name.len() as u8];
+    section.extend_from_slice(name);
+    section.extend_from_slice(data);
+    bytes.push(0); // custom section id
+    bytes.push(section.len() as u8);
+    bytes.extend_from_slice(&section);
+    let host = support::host();
+    let component = host.load_bytes("counter", "counter+version", bytes, None).unwrap();
+    assert_eq!(component.version.as_deref(), Some("7.1.2"));
+    let plain = host.load("counter", &support::guest("counter"), None).unwrap();
+    assert_eq!(plain.version, None, "no section, no version");
+}

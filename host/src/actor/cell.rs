@@ -331,6 +331,14 @@ impl Cell {
         }
         info!(old = %report.old.hash, new = %report.new.hash, pause_us = report.pause_us, "swapped");
         self.system.events().publish(self.me.address(), EventKind::Started { incarnation: number });
+        self.system.events().publish(
+            self.me.address(),
+            EventKind::Swapped {
+                old: report.old.hash.clone(),
+                new: report.new.hash.clone(),
+                pause_us: report.pause_us,
+            },
+        );
         self.probation = Some(Probation {
             old,
             old_component,
@@ -364,6 +372,8 @@ impl Cell {
         self.me.set_component(p.old_component.clone());
         self.spec.component = p.old_component.clone();
         self.me.set_status(ActorStatus::Running);
+        let reason = failure.as_ref().map_or_else(|| "rolling swap rolled back".to_string(), |f| f.to_string());
+        self.system.events().publish(self.me.address(), EventKind::SwapRolledBack { reason });
         match failure {
             Some(failure) => {
                 error!(kind = %failure.kind, detail = %failure.detail, "new code failed on probation; rolled back");

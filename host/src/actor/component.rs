@@ -101,6 +101,7 @@ impl Loader {
     ) -> Result<ActorComponent, LoadError> {
         let started = std::time::Instant::now();
         let hash = blake3::hash(&bytes);
+        let version = version.or_else(|| embedded_version(&bytes));
         let component = ActorComponent {
             name: name.to_string(),
             source: source.to_string(),
@@ -182,5 +183,29 @@ impl ActorComponent {
             .map_err(|e| LoadError::Imports { what: self.source.clone(), detail: format!("{e:#}") })?;
         let _ = self.protocol.set(protocol);
         Ok(slot.get_or_init(|| Compiled { pre, exports }))
+    }
+}
+
+/// The version a component declares in a top-level `version` custom section
+/// (as written by `wasm-tools metadata add --version`), if any.
+fn embedded_version(bytes: &[u8]) -> Option<String> {
+    use wasmparser::{Chunk, Parser, Payload};
+    let mut parser = Parser::new(0);
+    let mut rest = bytes;
+    loop {
+        let Chunk::Parsed { consumed, payload } = parser.parse(rest, true).ok()? else { return None };
+        rest = &rest[consumed..];
+        match payload {
+            Payload::CustomSection(section) if section.name() == "version" => {
+                return std::str::from_utf8(section.data()).ok().map(|v| v.trim().to_string());
+            }
+            // Only the outer component's sections describe it: the parser
+            // has already stepped over a nested one; so must the input.
+            Payload::ModuleSection { unchecked_range, .. } | Payload::ComponentSection { unchecked_range, .. } => {
+                rest = bytes.get(unchecked_range.end..)?;
+            }
+            Payload::End(_) => return None,
+            _ => {}
+        }
     }
 }

@@ -45,6 +45,8 @@ pub enum Command {
     Ps,
     /// Stop an actor or a supervisor (children first), without restart.
     Stop(remote::StopArgs),
+    /// Hot-swap an actor (or every actor of a manifest entry) to new code.
+    Swap(remote::SwapArgs),
     /// Print the live supervision tree.
     Tree,
     /// Stream lifecycle events (started, failed, restarting, escalated, stopped).
@@ -62,5 +64,17 @@ pub async fn dispatch(args: Args) -> anyhow::Result<()> {
         Command::Run(run) => run::run(run, control).await,
         Command::Inspect(a) => remote::inspect(a, args.json),
         command => remote::remote(command, control, args.json).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Catches clashing flags and other definition mistakes that clap only
+    /// reports when the command is first parsed.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::Args::command().debug_assert();
     }
 }

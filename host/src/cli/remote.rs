@@ -113,6 +113,29 @@ pub struct SendArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct SwapArgs {
+    /// An actor address, or a manifest entry whose actors all swap, one at a time.
+    pub target: String,
+    /// The new component file.
+    pub component: PathBuf,
+    /// Swap even if the new code does not export every old function with
+    /// the same types (imports must still be satisfiable).
+    #[arg(long)]
+    pub force: bool,
+    /// How long the old code is kept to roll back to if the new code fails.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub probation: u64,
+    /// For a rolling swap: let the first actor run the new code this long
+    /// before the others swap.
+    #[arg(long, value_name = "MS")]
+    pub canary: Option<u64>,
+    /// The new code's version, shown by `troupe ps` (default: the version
+    /// the component declares, if any).
+    #[arg(long, value_name = "VERSION")]
+    pub new_version: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct StopArgs {
     /// The actor's address.
     pub address: String,
@@ -151,6 +174,15 @@ pub async fn remote(command: Command, control: Option<PathBuf>, json: bool) -> a
         Command::Ps => Request::Ps,
         Command::Stop(a) => Request::Stop { address: a.address },
         Command::Tree => Request::Tree,
+        Command::Swap(a) => Request::Swap {
+            target: a.target,
+            path: std::fs::canonicalize(&a.component)
+                .with_context(|| format!("cannot read component `{}`", a.component.display()))?,
+            force: a.force,
+            probation_ms: Some(a.probation),
+            canary_ms: a.canary,
+            version: a.new_version,
+        },
         Command::Supervise(a) => Request::Supervise {
             name: a.name,
             spec: SupervisorSpec {
@@ -193,6 +225,11 @@ pub async fn remote(command: Command, control: Option<PathBuf>, json: bool) -> a
         Request::Stop { address } => println!("stopped {address}"),
         Request::Supervise { name, .. } => println!("supervisor {name} started"),
         Request::Tree => print_tree(&reply, "", true, true),
+        Request::Swap { .. } => {
+            for report in reply["reports"].as_array().into_iter().flatten() {
+                println!("{}", describe_swap(report));
+            }
+        }
         Request::Events => {}
     }
     Ok(())
@@ -213,6 +250,30 @@ async fn events(path: &std::path::Path, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn describe_swap(r: &Value) -> String {
+    let code = |c: &Value| {
+        let version = c["version"].as_str().map(|v| format!(" {v}")).unwrap_or_default();
+        format!("{}{version} ({})", c["name"].as_str().unwrap_or("?"), c["hash"].as_str().unwrap_or("?"))
+    };
+    let state = match r["state"]["mode"].as_str() {
+        Some("restored") => format!(
+            "state: {} bytes restored from `{}`",
+            r["state"]["bytes"],
+            r["state"]["from_version"].as_str().unwrap_or("?")
+        ),
+        _ => format!("state: not carried ({}), started fresh with init", r["state"]["reason"].as_str().unwrap_or("?")),
+    };
+    format!(
+        "{}: {} -> {}; {state}; paused {} us; passed {} ms probation{}",
+        r["address"].as_str().unwrap_or("?"),
+        code(&r["old"]),
+        code(&r["new"]),
+        r["pause_us"],
+        r["probation_ms"],
+        if r["forced"].as_bool() == Some(true) { " (forced)" } else { "" }
+    )
+}
+
 fn describe_event(e: &Value) -> String {
     let address = e["address"].as_str().unwrap_or("?");
     let at = e["at_ms"].as_u64().unwrap_or(0);
@@ -228,6 +289,13 @@ fn describe_event(e: &Value) -> String {
         ),
         "escalated" => format!("escalated: more than {} restarts in {} ms", e["restarts"], e["period_ms"]),
         "stopped" => format!("stopped ({})", e["reason"].as_str().unwrap_or("")),
+        "swapped" => format!(
+            "swapped {} -> {} (paused {} us)",
+            e["old"].as_str().unwrap_or("?"),
+            e["new"].as_str().unwrap_or("?"),
+            e["pause_us"]
+        ),
+        "swap-rolled-back" => format!("swap rolled back: {}", e["reason"].as_str().unwrap_or("")),
         "lagged" => format!("(missed {} events)", e["missed"]),
         other => other.to_string(),
     };

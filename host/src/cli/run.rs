@@ -36,6 +36,11 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
+    /// Watch the component files named in the manifest and hot-swap each
+    /// one into its actors when it changes (the developer inner loop).
+    #[arg(long, requires = "manifest")]
+    pub watch: bool,
+
     /// What to do when the root supervisor gives up on a top-level actor or
     /// supervisor (its restarts exceeded the root's intensity).
     #[arg(long, value_enum, default_value_t = OnRootFailure::KeepRunning)]
@@ -106,6 +111,11 @@ pub async fn run(args: RunArgs, control: Option<PathBuf>) -> anyhow::Result<()> 
         };
         info!(actors = started.len(), manifest = %manifest.file.display(), "manifest started");
     }
+    if args.watch
+        && let Some(manifest) = &manifest
+    {
+        tokio::spawn(watch(host.clone(), manifest.clone()));
+    }
     println!("troupe host running; control socket: {}", server.path().display());
     println!("try: troupe --control {} ps", server.path().display());
 
@@ -148,5 +158,84 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+    }
+}
+
+/// How often `--watch` looks at the component files.
+const WATCH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// A watched component file.
+struct Watched {
+    entry: String,
+    path: PathBuf,
+    version: Option<String>,
+    stamp: Option<(std::time::SystemTime, u64)>,
+    hash: Option<blake3::Hash>,
+}
+
+fn stamp(path: &std::path::Path) -> Option<(std::time::SystemTime, u64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
+}
+
+/// `--watch`: polls the manifest's component files; when one changes,
+/// hot-swaps every actor started from its entry (rolling, with rollback).
+async fn watch(host: Host, manifest: Manifest) {
+    use troupe::manifest::Source;
+    let mut files: Vec<Watched> = manifest
+        .entries()
+        .filter_map(|e| match &e.source {
+            Source::Path(path) => Some(Watched {
+                entry: e.name.clone(),
+                path: path.clone(),
+                version: e.version.clone(),
+                stamp: stamp(path),
+                hash: std::fs::read(path).ok().map(|b| blake3::hash(&b)),
+            }),
+            Source::Entry(_) => None,
+        })
+        .collect();
+    info!(files = files.len(), "watching component files");
+    loop {
+        tokio::time::sleep(WATCH_INTERVAL).await;
+        for file in &mut files {
+            let now = stamp(&file.path);
+            if now.is_none() || now == file.stamp {
+                continue;
+            }
+            file.stamp = now;
+            let Ok(bytes) = std::fs::read(&file.path) else { continue };
+            let hash = blake3::hash(&bytes);
+            if Some(hash) == file.hash {
+                continue;
+            }
+            let component =
+                match host.load_bytes(&file.entry, &file.path.display().to_string(), bytes, file.version.clone()) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        // Perhaps caught mid-write: the next change retries.
+                        tracing::warn!(file = %file.path.display(), error = %e, "changed component does not load");
+                        continue;
+                    }
+                };
+            file.hash = Some(hash);
+            let options = troupe::actor::SwapOptions::default();
+            match host.swap_target(&file.entry, component.clone(), options, None).await {
+                Ok(reports) => {
+                    for r in reports {
+                        info!(actor = %r.address, old = %r.old.hash, new = %r.new.hash, pause_us = r.pause_us, "swapped on change");
+                    }
+                }
+                Err(troupe::actor::SwapError::UnknownTarget(_)) => {
+                    // A [components] entry with no actors: new spawns get the new code.
+                    if let Some(mut entry) = host.entry(&file.entry) {
+                        entry.component = component;
+                        host.define(&file.entry, entry);
+                        info!(entry = %file.entry, "component updated on change");
+                    }
+                }
+                Err(e) => error!(entry = %file.entry, error = %e, "swap on change failed"),
+            }
+        }
     }
 }

@@ -41,6 +41,25 @@ pub enum Request {
         #[serde(default)]
         parent: Option<String>,
     },
+    /// Hot-swap an actor, or every actor of a manifest entry, to new code.
+    Swap {
+        /// An actor address, or a manifest entry (component) name.
+        target: String,
+        /// The new component file (absolute).
+        path: PathBuf,
+        /// Skip the export-compatibility check.
+        #[serde(default)]
+        force: bool,
+        /// Probation window per actor, milliseconds (default 1000).
+        #[serde(default)]
+        probation_ms: Option<u64>,
+        /// For a rolling swap: probation of the first actor, milliseconds.
+        #[serde(default)]
+        canary_ms: Option<u64>,
+        /// The new code's version, shown by `troupe ps`.
+        #[serde(default)]
+        version: Option<String>,
+    },
     /// The supervision tree.
     Tree,
     /// Stream lifecycle events, one `ok` line per event, until the client

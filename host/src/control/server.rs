@@ -11,7 +11,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tracing::{debug, info, warn};
 
 use super::protocol::{ErrorBody, Request, Response, SpawnReply};
-use crate::actor::SpawnError;
+use crate::actor::{DEFAULT_PROBATION, SpawnError, SwapOptions};
 use crate::message::{CallError, DEFAULT_ASK_TIMEOUT};
 use crate::system::{ComponentEntry, Host, SuperviseError};
 
@@ -288,6 +288,23 @@ async fn handle(host: &Host, request: Request) -> Response {
             }
         },
         Request::Tree => ok(json!(host.tree())),
+        Request::Swap { target, path, force, probation_ms, canary_ms, version } => {
+            // Keep the component's name: it is the same actor's code, newer.
+            let name = match host.lookup(&target) {
+                Ok(actor) => actor.component().name.clone(),
+                Err(_) => host.entry(&target).map(|e| e.component.name.clone()).unwrap_or_else(|| target.clone()),
+            };
+            let component = match host.load(&name, &path, version) {
+                Ok(c) => c,
+                Err(e) => return error("load-failed", e.to_string()),
+            };
+            let options =
+                SwapOptions { force, probation: probation_ms.map(Duration::from_millis).unwrap_or(DEFAULT_PROBATION) };
+            match host.swap_target(&target, component, options, canary_ms.map(Duration::from_millis)).await {
+                Ok(reports) => ok(json!({ "reports": reports })),
+                Err(e) => error(e.code(), e.to_string()),
+            }
+        }
         Request::Events => error("bad-request", "events are streamed by the connection handler"),
         Request::Stop { address } => match host.stop(&address).await {
             Ok(()) => ok(json!({ "address": address, "stopped": true })),
