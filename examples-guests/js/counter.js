@@ -1,0 +1,69 @@
+// The counter actor in JavaScript: the `example:counter/counter` world
+// (examples-guests/wit/counter/counter.wit), behaving exactly like the Rust
+// counter, snapshot encoding included, so that either can replace the other.
+//
+// componentize-js maps each exported interface to an exported object named
+// after it, u64 to BigInt, list<u8> to Uint8Array, and `result<_, string>`
+// to "return normally, or throw the error string".
+
+import { log } from 'troupe:actor/host@0.1.0';
+
+/** The snapshot format version this code writes and reads. */
+const STATE_VERSION = 'counter/1';
+const U64_MAX = (1n << 64n) - 1n;
+
+let value = 0n;
+
+export const api = {
+    incr(by) {
+        const next = value + by;
+        // Overflow is a bug, as in every counter: an uncaught exception in a
+        // function without a `result` is a trap, and the actor restarts.
+        if (next > U64_MAX) {
+            throw new Error('counter overflow');
+        }
+        value = next;
+        return value;
+    },
+    get() {
+        return value;
+    },
+    reset() {
+        value = 0n;
+    },
+};
+
+export const lifecycle = {
+    init(config) {
+        const start = config.find(([key]) => key === 'start');
+        value = 0n;
+        if (start !== undefined) {
+            const text = start[1];
+            // BigInt() accepts hex, whitespace and signs: insist on the same
+            // plain decimal u64 the Rust counter takes.
+            if (!/^\+?[0-9]+$/.test(text) || BigInt(text) > U64_MAX) {
+                throw `config \`start\` = ${JSON.stringify(text)}: not a u64`;
+            }
+            value = BigInt(text);
+        }
+        log('debug', 'counter (js) started', [['start', value.toString()]]);
+    },
+};
+
+export const persistence = {
+    snapshot() {
+        const bytes = new Uint8Array(8);
+        new DataView(bytes.buffer).setBigUint64(0, value, true);
+        return { version: STATE_VERSION, bytes };
+    },
+    restore(state) {
+        if (state.version !== STATE_VERSION) {
+            throw `unknown state version \`${state.version}\` (expected \`${STATE_VERSION}\`)`;
+        }
+        if (state.bytes.length !== 8) {
+            throw `state has ${state.bytes.length} bytes, expected 8`;
+        }
+        const bytes = Uint8Array.from(state.bytes);
+        value = new DataView(bytes.buffer).getBigUint64(0, true);
+    },
+};
