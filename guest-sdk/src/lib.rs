@@ -46,7 +46,8 @@ use std::time::Duration;
 
 use bindings::troupe::actor::host;
 pub use bindings::troupe::actor::types::{
-    DownNotice, DownReason, Error as HostError, Failure, FailureKind, Level, RestartType, State,
+    BindingTarget, DownNotice, DownReason, Error as HostError, Failure, FailureKind, Level, Link, RestartType, Router,
+    State,
 };
 
 /// An actor's address.
@@ -227,6 +228,7 @@ pub struct Spawn {
     restart: Option<RestartType>,
     supervisor: Option<String>,
     link: bool,
+    bindings: Vec<Link>,
 }
 
 /// Starts building a child actor from the component the host knows as
@@ -240,6 +242,7 @@ pub fn spawn(component: &str) -> Spawn {
         restart: None,
         supervisor: None,
         link: false,
+        bindings: Vec::new(),
     }
 }
 
@@ -277,6 +280,12 @@ impl Spawn {
         self
     }
 
+    /// Binds one of the child's imported interfaces before it starts.
+    pub fn bind(mut self, interface: impl Into<String>, target: BindingTarget) -> Self {
+        self.bindings.push(Link { interface: interface.into(), target });
+        self
+    }
+
     /// Starts the child and waits until its `init` has returned.
     ///
     /// # Errors
@@ -290,6 +299,7 @@ impl Spawn {
             restart: self.restart,
             supervisor: self.supervisor,
             link: self.link,
+            bindings: self.bindings,
         };
         host::spawn(&self.component, &options).map_err(Error::Host)
     }
@@ -330,6 +340,24 @@ pub fn demonitor(id: u64) -> bool {
 /// The host's [`HostError`]: unknown address.
 pub fn link(address: &str) -> Result<(), Error> {
     host::link(address).map_err(Error::Host)
+}
+
+/// Binds this actor's imported protocol interface `interface` (for example
+/// `"acme:counter/api"`) to `target`: from then on, calling the imported
+/// functions calls the target — functions with a result are asks, others
+/// tells. The target must export the interface with identical types.
+///
+/// # Errors
+///
+/// The host's [`HostError`]: unknown target, or a type mismatch naming the
+/// function and both signatures.
+pub fn bind(interface: &str, target: BindingTarget) -> Result<(), Error> {
+    host::bind(interface, &target).map_err(Error::Host)
+}
+
+/// Removes a binding; false if there was none.
+pub fn unbind(interface: &str) -> bool {
+    host::unbind(interface)
 }
 
 /// Undoes a link; false if there was none.

@@ -56,6 +56,7 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::actor::binding::{BindingSpec, Router};
 use crate::actor::{ActorPolicy, DEFAULT_SHUTDOWN, RestartFrom};
 use crate::engine::ActorLimits;
 use crate::grants::Grants;
@@ -126,6 +127,8 @@ struct RawEntry {
     snapshot_interval_ms: Option<Spanned<u64>>,
     shutdown_ms: Option<u64>,
     supervise: Option<Spanned<SupervisorSpec>>,
+    #[serde(default)]
+    links: IndexMap<String, Spanned<toml::Value>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -355,6 +358,12 @@ impl Parser<'_> {
         {
             return fail(self, spanned.span(), format!("{key}.supervise"), problem);
         }
+        let mut links = Vec::new();
+        for (interface, value) in &raw.links {
+            let link = parse_link(value.get_ref())
+                .map_err(|problem| self.err(Some(value.span()), Some(format!("{key}.links.{interface}")), problem))?;
+            links.push((interface.clone(), link));
+        }
         Ok(Entry {
             name: name.to_string(),
             source,
@@ -370,6 +379,7 @@ impl Parser<'_> {
                 restart: raw.restart,
                 supervision,
                 shutdown: raw.shutdown_ms.map(Duration::from_millis).unwrap_or(DEFAULT_SHUTDOWN),
+                links,
             },
             supervisor: supervisor.map(str::to_string),
             key,
@@ -603,6 +613,8 @@ impl Manifest {
                     for address in entry.addresses() {
                         let mut spec = component_entry.spec(address.clone());
                         spec.group = Some(entry.name.clone());
+                        // Targets may start later in the file: bind below.
+                        spec.policy.links.clear();
                         host.spawn_under(spec, entry.supervisor.as_deref())
                             .await
                             .map_err(|e| fail(&entry.key, entry.location, e.to_string()))?;
@@ -628,8 +640,59 @@ impl Manifest {
                 }
             }
         }
+        // Every actor is up: make the bindings, type-checked.
+        for item in &self.items {
+            let Item::Actor(entry) = item else { continue };
+            for address in entry.addresses() {
+                for (interface, link) in &entry.policy.links {
+                    host.bind(address.as_str(), interface, link.clone()).map_err(|e| {
+                        fail(&format!("{}.links.{interface}", entry.key), entry.location, e.to_string())
+                    })?;
+                }
+            }
+        }
         Ok(started)
     }
+}
+
+/// A `links` value: `"actor"`, or a table with `actor` or `group`, an
+/// optional `router` and `timeout-ms`.
+fn parse_link(value: &toml::Value) -> Result<BindingSpec, String> {
+    let table = match value {
+        toml::Value::String(address) => return Ok(BindingSpec::actor(address.as_str())),
+        toml::Value::Table(table) => table,
+        _ => return Err("a link is an actor address, or a table with `actor` or `group`".into()),
+    };
+    for k in table.keys() {
+        if !["actor", "group", "router", "timeout-ms"].contains(&k.as_str()) {
+            return Err(format!("unknown key `{k}`; a link takes `actor` or `group`, `router`, `timeout-ms`"));
+        }
+    }
+    let text = |k: &str| table.get(k).map(|v| v.as_str().map(str::to_string).ok_or(format!("`{k}` must be a string")));
+    let mut spec = match (text("actor").transpose()?, text("group").transpose()?) {
+        (Some(actor), None) => {
+            if table.contains_key("router") {
+                return Err("`router` applies to a `group` only".into());
+            }
+            BindingSpec::actor(actor)
+        }
+        (None, Some(group)) => {
+            let router = match table.get("router") {
+                None => Router::RoundRobin,
+                Some(r) => Router::deserialize(r.clone()).map_err(|_| {
+                    "`router` is \"round-robin\", \"random\", \"least-loaded\", \"broadcast\" or { hash-on = \"PARAM\" }"
+                        .to_string()
+                })?,
+            };
+            BindingSpec::group(group, router)
+        }
+        _ => return Err("give exactly one of `actor` and `group`".into()),
+    };
+    if let Some(ms) = table.get("timeout-ms") {
+        let ms = ms.as_integer().filter(|ms| *ms > 0).ok_or("`timeout-ms` must be a positive integer")?;
+        spec.timeout = Duration::from_millis(ms as u64);
+    }
+    Ok(spec)
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {

@@ -75,7 +75,8 @@ impl Function {
         (iface, &self.name)
     }
 
-    fn same_type(&self, other: &Function) -> bool {
+    /// Do the two functions take and return the same types?
+    pub fn same_type(&self, other: &Function) -> bool {
         self.result == other.result
             && self.params.len() == other.params.len()
             && self.params.iter().zip(&other.params).all(|((_, a), (_, b))| a == b)
@@ -120,6 +121,24 @@ pub struct Lifecycle {
     pub stop: Option<ComponentExportIndex>,
     /// `troupe:actor/watcher.down`.
     pub down: Option<ComponentExportIndex>,
+}
+
+/// A protocol interface a component imports: one that other actors
+/// export, satisfied by the host through a binding (see
+/// [`crate::actor::binding`]).
+#[derive(Debug, Clone)]
+pub struct ImportedInterface {
+    /// Its full name, e.g. `acme:counter/api@1.0.0`.
+    pub name: String,
+    /// Its functions.
+    pub functions: Vec<Function>,
+}
+
+impl ImportedInterface {
+    /// The function named `name`.
+    pub fn function(&self, name: &str) -> Option<&Function> {
+        self.functions.iter().find(|f| f.name == name)
+    }
 }
 
 /// A component's message protocol.
@@ -338,6 +357,33 @@ impl Protocol {
     /// The protocol's functions, in export order.
     pub fn functions(&self) -> &[Function] {
         &self.functions
+    }
+
+    /// The protocol interfaces `component` imports: every imported
+    /// interface but WASI's and troupe's own.
+    pub fn imports_of(component: &Component, engine: &wasmtime::Engine) -> Vec<ImportedInterface> {
+        let mut imports = Vec::new();
+        for (name, item) in component.component_type().imports(engine) {
+            if name.starts_with("wasi:") || name.starts_with("troupe:actor/") {
+                continue;
+            }
+            let ComponentItem::ComponentInstance(instance) = item.ty else { continue };
+            let functions = instance
+                .exports(engine)
+                .filter_map(|(f, item)| match item.ty {
+                    ComponentItem::ComponentFunc(func) => Some(Function::new(Some(name), f, &func)),
+                    _ => None,
+                })
+                .collect();
+            imports.push(ImportedInterface { name: name.to_string(), functions });
+        }
+        imports
+    }
+
+    /// The index of the function with `interface` (any version) and
+    /// `name`, if this protocol has it.
+    pub fn find(&self, interface: &str, name: &str) -> Option<u32> {
+        self.functions.iter().position(|f| f.key() == (Some(interface), name)).map(|i| i as u32)
     }
 
     /// How `new` differs from this protocol: changed signatures, missing

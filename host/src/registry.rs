@@ -13,11 +13,15 @@ struct Entry {
     seq: u64,
 }
 
-/// Address → actor. Lookups take a shared lock; registration is rare.
+/// Address → actor, and group → members. Lookups take a shared lock;
+/// registration is rare.
 #[derive(Default)]
 pub struct Registry {
     actors: RwLock<HashMap<Address, Entry>>,
+    groups: RwLock<HashMap<String, Vec<ActorRef>>>,
     seq: AtomicU64,
+    /// Bumped whenever a group's membership changes (for routing caches).
+    membership: AtomicU64,
 }
 
 impl Registry {
@@ -32,6 +36,15 @@ impl Registry {
             return Err(actor);
         }
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        if let Some(group) = actor.group() {
+            self.groups
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(group.to_string())
+                .or_default()
+                .push(actor.clone());
+            self.membership.fetch_add(1, Ordering::Release);
+        }
         actors.insert(actor.address().clone(), Entry { actor, seq });
         Ok(())
     }
@@ -48,10 +61,30 @@ impl Registry {
         match actors.get(actor.address()) {
             Some(e) if e.actor.same(actor) => {
                 actors.remove(actor.address());
+                if let Some(group) = actor.group() {
+                    let mut groups = self.groups.write().unwrap_or_else(|e| e.into_inner());
+                    if let Some(members) = groups.get_mut(group) {
+                        members.retain(|m| !m.same(actor));
+                        if members.is_empty() {
+                            groups.remove(group);
+                        }
+                    }
+                    self.membership.fetch_add(1, Ordering::Release);
+                }
                 true
             }
             _ => false,
         }
+    }
+
+    /// The members of `group`, in start order.
+    pub fn group(&self, group: &str) -> Vec<ActorRef> {
+        self.groups.read().unwrap_or_else(|e| e.into_inner()).get(group).cloned().unwrap_or_default()
+    }
+
+    /// A number that changes whenever any group's membership does.
+    pub fn membership(&self) -> u64 {
+        self.membership.load(Ordering::Acquire)
     }
 
     /// Number of registered actors.

@@ -9,13 +9,14 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, RwLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use std::time::Duration;
 
 use tokio::sync::{broadcast, oneshot, watch};
 use tracing::{error, info, warn};
 use wasmtime::component::Val;
 
+use crate::actor::binding::{BindError, Binding, BindingSpec, BindingTarget, HashRing, Router, interface_key};
 use crate::actor::{
     self, ActorComponent, ActorInfo, ActorPolicy, ActorRef, ActorSpec, ActorSystem, BoxFuture, Control, Exit,
     LoadError, Loader, SpawnError, SpawnOptions, SwapError, SwapOptions, SwapReport,
@@ -94,6 +95,8 @@ struct HostInner {
     parent_of: RwLock<HashMap<Address, SupervisorRef>>,
     /// The supervisor of each actor's own children.
     owned: RwLock<HashMap<Address, SupervisorRef>>,
+    /// Hash rings of groups, with the membership they were built for.
+    rings: Mutex<HashMap<String, (u64, Arc<HashRing>)>>,
     dead_letters: AtomicU64,
     child_names: AtomicU64,
     shutting_down: AtomicBool,
@@ -143,6 +146,7 @@ impl Host {
             supervisors: RwLock::new(HashMap::new()),
             parent_of: RwLock::new(HashMap::new()),
             owned: RwLock::new(HashMap::new()),
+            rings: Mutex::new(HashMap::new()),
             dead_letters: AtomicU64::new(0),
             child_names: AtomicU64::new(0),
             shutting_down: AtomicBool::new(false),
@@ -435,6 +439,22 @@ impl Host {
         Ok(reports)
     }
 
+    /// Binds the imported protocol `interface` of the actor at `address` to
+    /// `spec`, after checking that the target exports it with identical
+    /// types (see [`crate::actor::binding`]).
+    ///
+    /// # Errors
+    ///
+    /// [`BindError`] naming the function and both signatures on a mismatch.
+    pub fn bind(&self, address: &str, interface: &str, spec: BindingSpec) -> Result<(), BindError> {
+        let actor = self
+            .inner
+            .registry
+            .get(address)
+            .ok_or_else(|| BindError::UnknownTarget { interface: interface.to_string(), target: address.into() })?;
+        self.inner.bind(&actor, interface, spec)
+    }
+
     /// Every actor, in start order.
     pub fn actors(&self) -> Vec<ActorInfo> {
         self.inner.registry.all().iter().map(ActorRef::info).collect()
@@ -537,6 +557,11 @@ impl HostInner {
         if read(&self.supervisors).contains_key(spec.address.as_str()) {
             return Err(SpawnError::NameTaken(spec.address.clone()));
         }
+        let mut spec = spec;
+        if node.spec().strategy == Strategy::Pool && spec.group.is_none() {
+            // A pool's children form a group under the pool's name.
+            spec.group = Some(node.address().to_string());
+        }
         if node.spec().strategy == Strategy::Pool
             && let Some(sibling) = node.info().children.first().and_then(|c| self.registry.get(c.address.as_str()))
             && sibling.component().hash != spec.component.hash
@@ -552,6 +577,13 @@ impl HostInner {
         let (actor, inbox) = ActorRef::create(&spec);
         self.registry.insert(actor.clone()).map_err(|a| SpawnError::NameTaken(a.address().clone()))?;
         let address = spec.address.clone();
+        // Bind before the first incarnation, so that `init` can call out.
+        for (interface, binding) in &spec.policy.links {
+            if let Err(e) = self.bind(&actor, interface, binding.clone()) {
+                self.registry.remove(&actor);
+                return Err(e.into());
+            }
+        }
         // The supervisor learns of the child before it can fail.
         write(&self.parent_of).insert(address.clone(), node.clone());
         node.add(address.clone(), ChildRef::Actor(actor.clone()), spec.policy.restart);
@@ -651,6 +683,11 @@ impl ActorSystem for HostInner {
             spec.parent = Some(parent.address().clone());
             spec.group = Some(component.to_string());
             spec.policy.restart = options.restart;
+            for (interface, binding) in options.bindings {
+                let key = interface_key(&interface).to_string();
+                spec.policy.links.retain(|(i, _)| interface_key(i) != key);
+                spec.policy.links.push((interface, binding));
+            }
             for (k, v) in options.config {
                 match spec.policy.config.iter_mut().find(|(key, _)| *key == k) {
                     Some(slot) => slot.1 = v,
@@ -721,6 +758,117 @@ impl ActorSystem for HostInner {
 
     fn events(&self) -> &EventBus {
         &self.events
+    }
+
+    fn route(&self, binding: &Binding, key: Option<&Val>) -> Result<Vec<ActorRef>, String> {
+        let (name, router) = match &binding.spec.target {
+            BindingTarget::Actor(address) => {
+                return self
+                    .registry
+                    .get(address.as_str())
+                    .map(|a| vec![a])
+                    .ok_or_else(|| format!("the bound actor `{address}` does not exist"));
+            }
+            BindingTarget::Group { name, router } => (name, router),
+        };
+        let members = self.registry.group(name);
+        if members.is_empty() {
+            return Err(format!("group `{name}` has no members"));
+        }
+        let pick = match router {
+            Router::Broadcast => return Ok(members),
+            Router::RoundRobin => binding.next_index(members.len()),
+            Router::Random => fastrand::usize(..members.len()),
+            Router::LeastLoaded => {
+                members.iter().enumerate().min_by_key(|(_, m)| m.mailbox_len()).map(|(i, _)| i).unwrap_or(0)
+            }
+            Router::HashOn(param) => {
+                let key = key.ok_or_else(|| format!("`hash-on({param})`: the call has no `{param}` argument"))?;
+                let text = key.to_wave().map_err(|e| e.to_string())?;
+                self.ring(name, &members).pick(text.as_bytes()).unwrap_or(0)
+            }
+        };
+        Ok(vec![members[pick].clone()])
+    }
+
+    fn bind(&self, actor: &ActorRef, interface: &str, spec: BindingSpec) -> Result<(), BindError> {
+        let component = actor.component();
+        let Some(import) = component.import(interface) else {
+            let imports = component.imports().iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", ");
+            return Err(BindError::NotImported {
+                actor: actor.address().clone(),
+                interface: interface.to_string(),
+                imports: if imports.is_empty() { "no protocol interfaces".into() } else { imports },
+            });
+        };
+        // What the target runs, to check types against: the actor, or the
+        // group's members and the code it would start more of.
+        let (target_name, targets): (String, Vec<Arc<ActorComponent>>) = match &spec.target {
+            BindingTarget::Actor(address) => {
+                let target = self.registry.get(address.as_str()).ok_or_else(|| BindError::UnknownTarget {
+                    interface: interface.to_string(),
+                    target: address.clone(),
+                })?;
+                (address.to_string(), vec![target.component()])
+            }
+            BindingTarget::Group { name, router } => {
+                if *router == Router::Broadcast
+                    && let Some(f) = import.functions.iter().find(|f| f.result.is_some())
+                    && import.functions.iter().all(|f| f.result.is_some())
+                {
+                    return Err(BindError::BroadcastAsk { function: f.qualified_name() });
+                }
+                if let Router::HashOn(param) = router
+                    && !import.functions.iter().any(|f| f.params.iter().any(|(n, _)| n == param))
+                {
+                    return Err(BindError::NoSuchParam { param: param.clone(), interface: import.name.clone() });
+                }
+                let mut targets: Vec<Arc<ActorComponent>> =
+                    self.registry.group(name).iter().map(ActorRef::component).collect();
+                targets.extend(read(&self.components).get(name).map(|e| e.component.clone()));
+                (format!("group `{name}`"), targets)
+            }
+        };
+        let key = interface_key(&import.name);
+        for target in &targets {
+            for f in &import.functions {
+                let found = match target.protocol().find(key, &f.name) {
+                    Some(i) => {
+                        let g = target.protocol().function(i);
+                        if g.same_type(f) {
+                            continue;
+                        }
+                        format!("exports `{}`", g.signature())
+                    }
+                    None => "does not export it".into(),
+                };
+                return Err(BindError::Mismatch {
+                    interface: import.name.clone(),
+                    target: target_name,
+                    function: f.name.clone(),
+                    expected: f.signature(),
+                    found,
+                });
+            }
+        }
+        actor.set_binding(interface, spec);
+        Ok(())
+    }
+}
+
+impl HostInner {
+    /// The hash ring of `group`, rebuilt when its membership changed.
+    fn ring(&self, group: &str, members: &[ActorRef]) -> Arc<HashRing> {
+        let membership = self.registry.membership();
+        let mut rings = self.rings.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((built_for, ring)) = rings.get(group)
+            && *built_for == membership
+        {
+            return ring.clone();
+        }
+        let ring = Arc::new(HashRing::new(members.iter().map(|m| m.address().as_str())));
+        rings.insert(group.to_string(), (membership, ring.clone()));
+        ring
     }
 }
 

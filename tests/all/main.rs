@@ -9,6 +9,7 @@ mod cli;
 mod guests;
 mod host_api;
 mod limits;
+mod links;
 mod manifest;
 mod sandbox;
 mod supervision;

@@ -8,10 +8,11 @@ use std::sync::{Arc, OnceLock};
 use tracing::{info, instrument};
 use wasmtime::component::{InstancePre, Linker};
 
+use super::binding::interface_key;
 use super::data::ActorData;
 use super::host_api;
 use crate::engine::{Engine, EngineError, EngineKind};
-use crate::protocol::{Exports, Protocol, ProtocolError, TROUPE_API_VERSION};
+use crate::protocol::{Exports, ImportedInterface, Protocol, ProtocolError, TROUPE_API_VERSION};
 
 /// Why a component cannot be loaded as an actor.
 #[derive(Debug, thiserror::Error)]
@@ -38,7 +39,8 @@ pub enum LoadError {
     /// It imports something this host does not provide.
     #[error(
         "`{what}` cannot be linked: {detail}. This host provides WASI 0.2 (wasi:cli, wasi:clocks, \
-         wasi:filesystem, wasi:io, wasi:random, wasi:sockets) and troupe:actor/host@{TROUPE_API_VERSION}"
+         wasi:filesystem, wasi:io, wasi:random, wasi:sockets), troupe:actor/host@{TROUPE_API_VERSION}, and any \
+         other interface as a binding to actors that export it"
     )]
     Imports {
         /// The component.
@@ -109,6 +111,7 @@ impl Loader {
             size: bytes.len(),
             hash,
             protocol: OnceLock::new(),
+            imports: OnceLock::new(),
             bytes: Arc::from(bytes),
             compiled: [OnceLock::new(), OnceLock::new()],
         };
@@ -131,6 +134,7 @@ pub struct ActorComponent {
     /// Content hash of the component bytes.
     pub hash: blake3::Hash,
     protocol: OnceLock<Protocol>,
+    imports: OnceLock<Vec<ImportedInterface>>,
     bytes: Arc<[u8]>,
     compiled: [OnceLock<Compiled>; 2],
 }
@@ -157,6 +161,16 @@ impl ActorComponent {
         self.protocol.get().expect("a loaded component has its protocol")
     }
 
+    /// The protocol interfaces it imports (bound to other actors).
+    pub fn imports(&self) -> &[ImportedInterface] {
+        self.imports.get().map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// The imported protocol interface with this name (any version).
+    pub fn import(&self, interface: &str) -> Option<&ImportedInterface> {
+        self.imports().iter().find(|i| interface_key(&i.name) == interface_key(interface))
+    }
+
     /// Does it export `troupe:actor/watcher` (to receive `down` notices)?
     pub fn exports_watcher(&self) -> bool {
         self.compiled.iter().filter_map(OnceLock::get).any(|c| c.exports.lifecycle.down.is_some())
@@ -177,11 +191,19 @@ impl ActorComponent {
         let component = loader.engine.compile(&self.source, &self.bytes, &self.hash, kind)?;
         let (protocol, exports) = Protocol::of(&component, engine)
             .map_err(|error| LoadError::Protocol { what: self.source.clone(), error })?;
+        let imports = Protocol::imports_of(&component, engine);
         let linker = loader.linker(kind)?;
-        let pre = linker
-            .instantiate_pre(&component)
-            .map_err(|e| LoadError::Imports { what: self.source.clone(), detail: format!("{e:#}") })?;
+        let linked = if imports.is_empty() {
+            linker.instantiate_pre(&component)
+        } else {
+            // Imports bound to other actors are defined per component, on a
+            // copy of the shared linker.
+            let mut linker = linker.clone();
+            host_api::define_imports(&mut linker, &imports).and_then(|()| linker.instantiate_pre(&component))
+        };
+        let pre = linked.map_err(|e| LoadError::Imports { what: self.source.clone(), detail: format!("{e:#}") })?;
         let _ = self.protocol.set(protocol);
+        let _ = self.imports.set(imports);
         Ok(slot.get_or_init(|| Compiled { pre, exports }))
     }
 }

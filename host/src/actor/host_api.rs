@@ -12,10 +12,16 @@ use std::time::Duration;
 use tracing::{Level as TraceLevel, event};
 use wasmtime::component::{HasSelf, Linker};
 
+use std::sync::Arc;
+
+use wasmtime::component::Val;
+
+use super::binding::{BindError, BindingSpec, BindingTarget, Router, interface_key};
 use super::data::ActorData;
 use super::{ActorRef, DownNotice, DownReason, SpawnError, SpawnOptions};
 use crate::engine::FailureKind;
 use crate::message::{Address, CallError, DEFAULT_ASK_TIMEOUT, DeadLetterReason};
+use crate::protocol::ImportedInterface;
 use crate::protocol::MessageError;
 use crate::supervision::RestartType;
 
@@ -66,6 +72,81 @@ pub const MAX_TIMER_DELAY: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 /// Longest log message forwarded; longer ones are truncated.
 pub const MAX_LOG_BYTES: usize = 4096;
 
+/// Defines `imports` (protocol interfaces bound to other actors) in
+/// `linker`: each function turns into a call through the caller's binding.
+pub(crate) fn define_imports(linker: &mut Linker<ActorData>, imports: &[ImportedInterface]) -> wasmtime::Result<()> {
+    for import in imports {
+        let mut instance = linker.instance(&import.name)?;
+        for function in &import.functions {
+            let interface: Arc<str> = Arc::from(interface_key(&import.name));
+            let name: Arc<str> = Arc::from(function.name.as_str());
+            let has_result = function.result.is_some();
+            instance.func_new_async(&function.name, move |mut store, _ty, params, results| {
+                let (interface, name) = (interface.clone(), name.clone());
+                Box::new(async move {
+                    let reply = store.data_mut().call_import(&interface, &name, params, has_result).await?;
+                    if let (Some(value), Some(slot)) = (reply, results.first_mut()) {
+                        *slot = value;
+                    }
+                    Ok(())
+                })
+            })?;
+        }
+    }
+    Ok(())
+}
+
+impl ActorData {
+    /// A call through the binding of the imported `interface`: an ask if
+    /// the function has a result, else a tell. Any error fails the caller's
+    /// message (see [`super::binding`]).
+    async fn call_import(
+        &mut self,
+        interface: &str,
+        function: &str,
+        args: &[Val],
+        has_result: bool,
+    ) -> wasmtime::Result<Option<Val>> {
+        let fail = |problem: String| wasmtime::Error::msg(format!("call to `{interface}.{function}`: {problem}"));
+        let binding = self.me.binding(interface).ok_or_else(|| {
+            fail(
+                "the import is not bound to any actor; bind it with `links` in the manifest, at spawn, or with bind()"
+                    .into(),
+            )
+        })?;
+        let key = match &binding.spec.target {
+            BindingTarget::Group { router: Router::HashOn(param), .. } => {
+                let component = self.me.component();
+                let position = component
+                    .import(interface)
+                    .and_then(|i| i.function(function))
+                    .and_then(|f| f.params.iter().position(|(n, _)| n == param));
+                position.and_then(|p| args.get(p))
+            }
+            _ => None,
+        };
+        let targets = self.system.route(&binding, key).map_err(fail)?;
+        let me = self.me.address().clone();
+        if has_result {
+            if matches!(binding.spec.target, BindingTarget::Group { router: Router::Broadcast, .. }) {
+                return Err(fail("a broadcast binding carries tells only; this function returns a result".into()));
+            }
+            let Some(target) = targets.first() else { return Err(fail("no target".into())) };
+            let call = target.import_call(interface, function, args).map_err(|e| fail(e.to_string()))?;
+            let chain = self.chain_for_ask();
+            return target
+                .ask(call, Some(me), Some(chain), binding.spec.timeout)
+                .await
+                .map_err(|e| fail(format!("`{}`: {e}", target.address())));
+        }
+        for target in &targets {
+            let call = target.import_call(interface, function, args).map_err(|e| fail(e.to_string()))?;
+            target.tell(call, Some(me.clone())).map_err(|e| fail(e.to_string()))?;
+        }
+        Ok(None)
+    }
+}
+
 /// The linker every actor component is instantiated through.
 pub(crate) fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<ActorData>> {
     let mut linker = Linker::new(engine);
@@ -90,6 +171,32 @@ impl From<CallError> for Error {
     }
 }
 
+impl From<BindError> for Error {
+    fn from(e: BindError) -> Self {
+        match e {
+            BindError::UnknownTarget { target, .. } => Error::UnknownAddress(target.to_string()),
+            other => Error::BadMessage(other.to_string()),
+        }
+    }
+}
+
+/// The WIT binding target as a [`BindingSpec`] with the default timeout.
+fn binding_spec(target: types::BindingTarget) -> BindingSpec {
+    match target {
+        types::BindingTarget::Actor(address) => BindingSpec::actor(address),
+        types::BindingTarget::Group((name, router)) => BindingSpec::group(
+            name,
+            match router {
+                types::Router::RoundRobin => Router::RoundRobin,
+                types::Router::Random => Router::Random,
+                types::Router::LeastLoaded => Router::LeastLoaded,
+                types::Router::Broadcast => Router::Broadcast,
+                types::Router::HashOn(param) => Router::HashOn(param),
+            },
+        ),
+    }
+}
+
 impl From<SpawnError> for Error {
     fn from(e: SpawnError) -> Self {
         match e {
@@ -97,6 +204,7 @@ impl From<SpawnError> for Error {
             SpawnError::InvalidName(m) => Error::InvalidArgument(m),
             SpawnError::UnknownComponent { name, .. } => Error::UnknownComponent(name),
             SpawnError::UnknownSupervisor(name) => Error::InvalidArgument(format!("no supervisor named `{name}`")),
+            SpawnError::Bind(e) => e.into(),
             SpawnError::Quota(m) => Error::QuotaExceeded(m),
             other => Error::SpawnFailed(other.to_string()),
         }
@@ -183,6 +291,7 @@ impl host::Host for ActorData {
             },
             supervisor: options.supervisor,
             link: options.link,
+            bindings: options.bindings.into_iter().map(|l| (l.interface, binding_spec(l.target))).collect(),
         };
         Ok(system
             .spawn_child(&me, &component, options)
@@ -226,6 +335,15 @@ impl host::Host for ActorData {
     async fn demonitor(&mut self, id: u64) -> wasmtime::Result<bool> {
         let Some(target) = self.me.take_monitoring(id) else { return Ok(false) };
         Ok(self.system.lookup(target.as_str()).is_some_and(|t| t.demonitor(id)))
+    }
+
+    async fn bind(&mut self, interface: String, target: types::BindingTarget) -> wasmtime::Result<Result<(), Error>> {
+        let me = self.me.clone();
+        Ok(self.system.bind(&me, &interface, binding_spec(target)).map_err(Error::from))
+    }
+
+    async fn unbind(&mut self, interface: String) -> wasmtime::Result<bool> {
+        Ok(self.me.remove_binding(&interface))
     }
 
     async fn link(&mut self, address: String) -> wasmtime::Result<Result<(), Error>> {

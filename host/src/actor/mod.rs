@@ -35,6 +35,7 @@
 //! supervisors) only through the [`ActorSystem`] trait, implemented by
 //! [`Host`](crate::Host): dependencies point down.
 
+pub mod binding;
 mod cell;
 mod component;
 mod data;
@@ -66,6 +67,8 @@ use crate::grants::Grants;
 use crate::message::{Address, CallError, DeadLetterReason, Envelope, Reply};
 use crate::protocol::{Call, MessageError};
 use crate::supervision::{RestartType, SupervisorSpec};
+use binding::{Binding, BindingSpec, interface_key};
+use wasmtime::component::Val;
 
 /// A boxed, sendable future, as returned by [`ActorSystem`] methods.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -113,6 +116,8 @@ pub struct SpawnOptions {
     pub supervisor: Option<String>,
     /// Link the child to the parent.
     pub link: bool,
+    /// Bindings of the child's imports, laid over its entry's.
+    pub bindings: Vec<(String, BindingSpec)>,
 }
 
 /// What the actor layer needs from the host around it.
@@ -152,6 +157,21 @@ pub trait ActorSystem: Send + Sync + 'static {
 
     /// Where lifecycle events go.
     fn events(&self) -> &EventBus;
+
+    /// The actors a call through `binding` goes to (one, or every member
+    /// for a broadcast); `key` is the value a `hash-on` router hashes.
+    ///
+    /// # Errors
+    ///
+    /// A sentence saying why there is no target.
+    fn route(&self, binding: &Binding, key: Option<&Val>) -> Result<Vec<ActorRef>, String>;
+
+    /// Binds `actor`'s imported `interface` to `spec`, type-checked.
+    ///
+    /// # Errors
+    ///
+    /// A [`binding::BindError`] naming the problem.
+    fn bind(&self, actor: &ActorRef, interface: &str, spec: BindingSpec) -> Result<(), binding::BindError>;
 }
 
 /// Why a spawn failed.
@@ -180,6 +200,9 @@ pub enum SpawnError {
     /// A directory grant cannot be honoured.
     #[error(transparent)]
     Grant(#[from] crate::grants::GrantError),
+    /// A binding of the child's imports was refused.
+    #[error(transparent)]
+    Bind(#[from] binding::BindError),
     /// The named supervisor does not exist.
     #[error("no supervisor named `{0}`; `troupe tree` lists them")]
     UnknownSupervisor(String),
@@ -240,6 +263,8 @@ pub struct ActorPolicy {
     pub supervision: SupervisorSpec,
     /// CPU-time grace period for its `shutdown.stop` export.
     pub shutdown: Duration,
+    /// Bindings of its imported protocol interfaces.
+    pub links: Vec<(String, BindingSpec)>,
 }
 
 impl Default for ActorPolicy {
@@ -254,6 +279,7 @@ impl Default for ActorPolicy {
             restart: RestartType::default(),
             supervision: SupervisorSpec::default(),
             shutdown: DEFAULT_SHUTDOWN,
+            links: Vec::new(),
         }
     }
 }
@@ -441,6 +467,7 @@ pub(crate) struct ActorShared {
     watchers: Mutex<Vec<Watcher>>,
     monitoring: Mutex<Vec<(u64, Address)>>,
     links: Mutex<Vec<Address>>,
+    bindings: RwLock<HashMap<String, Arc<Binding>>>,
     done: watch::Sender<bool>,
 }
 
@@ -486,6 +513,7 @@ impl ActorRef {
             watchers: Mutex::new(Vec::new()),
             monitoring: Mutex::new(Vec::new()),
             links: Mutex::new(Vec::new()),
+            bindings: RwLock::new(HashMap::new()),
             done,
         };
         (ActorRef(Arc::new(shared)), Inbox { mailbox: rx, control: ctl_rx })
@@ -717,6 +745,45 @@ impl ActorRef {
             removed |= links.len() != before;
         }
         removed
+    }
+
+    /// The binding of the imported interface `interface` (any version).
+    pub fn binding(&self, interface: &str) -> Option<Arc<Binding>> {
+        self.0.bindings.read().unwrap_or_else(|e| e.into_inner()).get(interface_key(interface)).cloned()
+    }
+
+    /// Every binding, by interface.
+    pub fn bindings(&self) -> Vec<(String, BindingSpec)> {
+        let bindings = self.0.bindings.read().unwrap_or_else(|e| e.into_inner());
+        let mut all: Vec<(String, BindingSpec)> = bindings.iter().map(|(k, b)| (k.clone(), b.spec.clone())).collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
+    pub(crate) fn set_binding(&self, interface: &str, spec: BindingSpec) {
+        let mut bindings = self.0.bindings.write().unwrap_or_else(|e| e.into_inner());
+        bindings.insert(interface_key(interface).to_string(), Arc::new(Binding::new(spec)));
+    }
+
+    pub(crate) fn remove_binding(&self, interface: &str) -> bool {
+        self.0.bindings.write().unwrap_or_else(|e| e.into_inner()).remove(interface_key(interface)).is_some()
+    }
+
+    /// A call to this actor's `interface.function` with typed `args`, as an
+    /// importer bound to it makes one.
+    ///
+    /// # Errors
+    ///
+    /// [`MessageError`] if the function is missing or the types differ.
+    pub(crate) fn import_call(&self, interface: &str, function: &str, args: &[Val]) -> Result<Call, MessageError> {
+        let code = self.0.code.read().unwrap_or_else(|e| e.into_inner());
+        let protocol = code.component.protocol();
+        let func = protocol.find(interface_key(interface), function).ok_or_else(|| MessageError::UnknownFunction {
+            name: format!("{interface}.{function}"),
+            accepted: protocol.summary(),
+        })?;
+        protocol.check(func, args)?;
+        Ok(Call { func, args: args.to_vec(), generation: code.generation })
     }
 
     /// The actors linked to this one.

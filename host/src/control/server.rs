@@ -223,6 +223,7 @@ fn spawn_error(e: SpawnError) -> Response {
     let code = match &e {
         SpawnError::NameTaken(_) => "name-taken",
         SpawnError::InvalidName(_) | SpawnError::Limits(_) | SpawnError::Grant(_) => "invalid-argument",
+        SpawnError::Bind(_) => "bad-binding",
         SpawnError::UnknownComponent { .. } => "unknown-component",
         SpawnError::UnknownSupervisor(_) => "unknown-supervisor",
         SpawnError::Load(_) => "load-failed",
