@@ -276,6 +276,21 @@ async fn relays_report_host_errors_alike_in_both_languages() {
     assert!(relays.iter().all(|a| a.failures == 0), "{relays:?}");
 }
 
+#[tokio::test]
+async fn the_polyglot_manifest_runs_the_documented_calls() {
+    built();
+    let host = support::host();
+    let manifest = troupe::manifest::Manifest::load(&support::workspace().join("examples-guests/polyglot.toml"))
+        .expect("examples-guests/polyglot.toml is valid");
+    let started = manifest.apply(&host).await.expect("the polyglot manifest starts");
+    let started: Vec<&str> = started.iter().map(|a| a.as_str()).collect();
+    assert_eq!(started, ["counter-rust", "counter-js", "counter-py", "counter-c", "relay-js", "relay-py", "probe"]);
+    // The calls its comments (and the README) suggest.
+    assert_eq!(ask(&host, "relay-js", r#"route(["relay-py", "counter-c"], 5)"#).await.unwrap(), "ok(5)");
+    assert_eq!(ask(&host, "relay-py", r#"route(["relay-js", "counter-rust"], 1)"#).await.unwrap(), "ok(101)");
+    assert_eq!(ask(&host, "probe", r#"relay("counter-js", "incr(2)", 1000)"#).await.unwrap(), r#"ok("2")"#);
+}
+
 /// `name` described by `troupe inspect`.
 fn describe(path: &Path) -> ComponentDescription {
     inspect(&std::fs::read(path).unwrap()).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
