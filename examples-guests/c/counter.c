@@ -36,33 +36,46 @@ static bool string_is(const counter_string_t *s, const char *text) {
     return s->len == strlen(text) && memcmp(s->ptr, text, s->len) == 0;
 }
 
-// Parses the plain decimal u64 the Rust counter accepts (an optional `+`,
-// then digits); false on anything else or overflow.
-static bool parse_u64(const counter_string_t *s, uint64_t *out) {
-    size_t i = 0;
-    if (s->len > 0 && s->ptr[0] == '+') {
-        i = 1;
+// Parses a u64 as Rust's `u64::from_str` does: NULL on success, else its
+// error message, so that a bad `start` reads the same in every language.
+static const char *parse_u64(const counter_string_t *s, uint64_t *out) {
+    if (s->len == 0) {
+        return "cannot parse integer from empty string";
     }
+    size_t i = s->ptr[0] == '+' ? 1 : 0;
     if (i == s->len) {
-        return false;
+        return "invalid digit found in string";
     }
     uint64_t n = 0;
     for (; i < s->len; i++) {
         uint8_t c = s->ptr[i];
-        if (c < '0' || c > '9' || n > (UINT64_MAX - (c - '0')) / 10) {
-            return false;
+        if (c < '0' || c > '9') {
+            return "invalid digit found in string";
+        }
+        if (n > (UINT64_MAX - (c - '0')) / 10) {
+            return "number too large to fit in target type";
         }
         n = n * 10 + (c - '0');
     }
     *out = n;
-    return true;
+    return NULL;
 }
 
-// Sets `err` to a malloc'd "<prefix><text><suffix>".
-static void error_text(counter_string_t *err, const char *prefix, const counter_string_t *text, const char *suffix) {
-    size_t len = strlen(prefix) + text->len + strlen(suffix);
-    char *buf = malloc(len + 1);
-    snprintf(buf, len + 1, "%s%.*s%s", prefix, (int)text->len, (const char *)text->ptr, suffix);
+// Sets `err` to a malloc'd "config `start` = \"TEXT\": WHY", escaping `"` and
+// `\` in TEXT as Rust's `{:?}` does.
+static void start_error(counter_string_t *err, const counter_string_t *text, const char *why) {
+    const char *prefix = "config `start` = \"";
+    size_t cap = strlen(prefix) + 2 * text->len + 3 + strlen(why);
+    char *buf = malloc(cap + 1);
+    size_t len = strlen(prefix);
+    memcpy(buf, prefix, len);
+    for (size_t i = 0; i < text->len; i++) {
+        if (text->ptr[i] == '"' || text->ptr[i] == '\\') {
+            buf[len++] = '\\';
+        }
+        buf[len++] = (char)text->ptr[i];
+    }
+    len += (size_t)snprintf(buf + len, cap + 1 - len, "\": %s", why);
     counter_string_dup_n(err, buf, len);
     free(buf);
 }
@@ -70,11 +83,16 @@ static void error_text(counter_string_t *err, const char *prefix, const counter_
 bool exports_troupe_actor_lifecycle_init(exports_troupe_actor_lifecycle_properties_t *config, counter_string_t *err) {
     bool ok = true;
     value = 0;
-    for (size_t i = 0; i < config->len && ok; i++) {
+    // The first `start` counts, as in the other languages.
+    for (size_t i = 0; i < config->len; i++) {
         counter_tuple2_string_string_t *entry = &config->ptr[i];
-        if (string_is(&entry->f0, "start") && !parse_u64(&entry->f1, &value)) {
-            error_text(err, "config `start` = \"", &entry->f1, "\": not a u64");
-            ok = false;
+        if (string_is(&entry->f0, "start")) {
+            const char *why = parse_u64(&entry->f1, &value);
+            if (why != NULL) {
+                start_error(err, &entry->f1, why);
+                ok = false;
+            }
+            break;
         }
     }
     exports_troupe_actor_lifecycle_properties_free(config);
@@ -105,7 +123,12 @@ void exports_troupe_actor_persistence_snapshot(exports_troupe_actor_persistence_
 bool exports_troupe_actor_persistence_restore(exports_troupe_actor_persistence_state_t *state, counter_string_t *err) {
     bool ok = false;
     if (!string_is(&state->version, STATE_VERSION)) {
-        error_text(err, "unknown state version `", &state->version, "` (expected `" STATE_VERSION "`)");
+        size_t len = state->version.len + 64;
+        char *text = malloc(len);
+        len = (size_t)snprintf(text, len, "unknown state version `%.*s` (expected `" STATE_VERSION "`)",
+                               (int)state->version.len, (const char *)state->version.ptr);
+        counter_string_dup_n(err, text, len);
+        free(text);
     } else if (state->bytes.len != 8) {
         char text[64];
         snprintf(text, sizeof text, "state has %zu bytes, expected 8", state->bytes.len);

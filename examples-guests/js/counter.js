@@ -33,18 +33,33 @@ export const api = {
     },
 };
 
+/**
+ * Parses a u64 as Rust's `u64::from_str` does, with its error messages, so
+ * that a bad `start` reads the same in every language.
+ */
+function parseU64(text) {
+    if (text === '') throw 'cannot parse integer from empty string';
+    const digits = text.startsWith('+') ? text.slice(1) : text;
+    if (digits === '') throw 'invalid digit found in string';
+    let n = 0n;
+    for (const ch of digits) {
+        if (ch < '0' || ch > '9') throw 'invalid digit found in string';
+        n = n * 10n + BigInt(ch);
+        if (n > U64_MAX) throw 'number too large to fit in target type';
+    }
+    return n;
+}
+
 export const lifecycle = {
     init(config) {
         const start = config.find(([key]) => key === 'start');
         value = 0n;
         if (start !== undefined) {
-            const text = start[1];
-            // BigInt() accepts hex, whitespace and signs: insist on the same
-            // plain decimal u64 the Rust counter takes.
-            if (!/^\+?[0-9]+$/.test(text) || BigInt(text) > U64_MAX) {
-                throw `config \`start\` = ${JSON.stringify(text)}: not a u64`;
+            try {
+                value = parseU64(start[1]);
+            } catch (why) {
+                throw `config \`start\` = ${JSON.stringify(start[1])}: ${why}`;
             }
-            value = BigInt(text);
         }
         log('debug', 'counter (js) started', [['start', value.toString()]]);
     },

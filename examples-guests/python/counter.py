@@ -40,18 +40,35 @@ class Api(exports.Api):
         _value = 0
 
 
+def parse_u64(text: str) -> int:
+    """Parses a u64 as Rust's `u64::from_str` does, with its error messages,
+    so that a bad `start` reads the same in every language."""
+    if text == "":
+        raise ValueError("cannot parse integer from empty string")
+    digits = text[1:] if text.startswith("+") else text
+    if digits == "":
+        raise ValueError("invalid digit found in string")
+    # Digit by digit: int() would also take whitespace, underscores and signs.
+    n = 0
+    for ch in digits:
+        if not "0" <= ch <= "9":
+            raise ValueError("invalid digit found in string")
+        n = n * 10 + ord(ch) - ord("0")
+        if n > U64_MAX:
+            raise ValueError("number too large to fit in target type")
+    return n
+
+
 class Lifecycle(exports.Lifecycle):
     def init(self, config: List[Tuple[str, str]]) -> None:
         global _value
         _value = 0
         start = next((v for k, v in config if k == "start"), None)
         if start is not None:
-            # int() accepts whitespace, underscores and signs: insist on the
-            # same plain decimal u64 the Rust counter takes.
-            digits = start[1:] if start.startswith("+") else start
-            if not (digits.isascii() and digits.isdigit()) or int(digits) > U64_MAX:
-                raise Err(f"config `start` = {json.dumps(start)}: not a u64")
-            _value = int(digits)
+            try:
+                _value = parse_u64(start)
+            except ValueError as why:
+                raise Err(f"config `start` = {json.dumps(start, ensure_ascii=False)}: {why}")
         host.log(types.Level.DEBUG, "counter (python) started", [("start", str(_value))])
 
 

@@ -135,6 +135,17 @@ async fn counters_in_every_language_answer_typed_calls() {
     }
 }
 
+/// The failure of starting example `name` with config `start = value`.
+async fn start_failure(host: &Host, name: &str, value: &str) -> troupe::Failure {
+    let mut entry = define(host, name);
+    entry.policy.config = vec![("start".into(), value.into())];
+    match host.spawn(entry.spec(format!("{name}-bad").into())).await {
+        Err(SpawnError::Start { failure, .. }) => failure,
+        Err(e) => panic!("{name} with start = {value:?}: expected a start failure, got {e}"),
+        Ok(_) => panic!("{name} started with start = {value:?}"),
+    }
+}
+
 #[tokio::test]
 async fn init_takes_the_start_value_from_config_in_every_language() {
     let host = support::host();
@@ -145,14 +156,16 @@ async fn init_takes_the_start_value_from_config_in_every_language() {
         let max = u64::MAX.to_string();
         spawn(&host, &name, &format!("{name}-max"), &[("start", &max)]).await;
         assert_eq!(ask(&host, &format!("{name}-max"), "get()").await.unwrap(), max, "{lang:?}");
-
-        for bad in ["x", "-1", "18446744073709551616", ""] {
-            let mut entry = define(&host, &name);
-            entry.policy.config = vec![("start".into(), bad.into())];
-            let err = host.spawn(entry.spec(format!("{name}-bad").into())).await.unwrap_err();
-            let SpawnError::Start { failure, .. } = &err else { panic!("{lang:?}: expected a start failure: {err}") };
-            assert_eq!(failure.kind, FailureKind::Init, "{lang:?}");
-            assert_eq!(failure.detail, format!("config `start` = \"{bad}\": not a u64"), "{lang:?}");
+    }
+    // A bad start fails `init` with the very error the Rust counter gives
+    // (Rust's own u64 parser's messages).
+    for bad in ["x", "-1", "+", "", " 1", "18446744073709551616", "99999999999999999999x", "a\"b\\c"] {
+        let rust = start_failure(&host, "counter", bad).await;
+        assert_eq!(rust.kind, FailureKind::Init);
+        assert!(rust.detail.starts_with("config `start` = "), "{}", rust.detail);
+        for lang in Language::ALL {
+            let failure = start_failure(&host, &lang.example("counter"), bad).await;
+            assert_eq!((failure.kind, &failure.detail), (FailureKind::Init, &rust.detail), "{lang:?}, start = {bad:?}");
         }
     }
 }
