@@ -12,6 +12,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use troupe::actor::{SwapError, SwapOptions};
 use troupe::inspect::{ComponentDescription, inspect};
 use troupe::{ActorLimits, CallError, ComponentEntry, FailureKind, Host, RestartFrom, SpawnError};
 
@@ -207,6 +208,31 @@ async fn restart_from_snapshot_keeps_the_value_in_every_language() {
         ask(&host, &name, "incr(1)").await.unwrap_err();
         assert_eq!(ask(&host, &name, "get()").await.unwrap(), u64::MAX.to_string(), "{lang:?}");
         assert_eq!(counter.info().restarts, 2, "{lang:?}");
+    }
+}
+
+/// `restore` refuses state written in a layout it does not know, with the
+/// same error as the Rust counter: here `counter/2` state from counter-v2,
+/// forced in by a swap, which then keeps the old code running.
+#[tokio::test]
+async fn restore_refuses_an_unknown_state_version_in_every_language() {
+    let host = support::host();
+    support::spawn(&host, "counter-v2", "v2", ActorLimits::default()).await;
+    assert_eq!(ask(&host, "v2", "incr(5)").await.unwrap(), "5");
+    let options = SwapOptions { force: true, probation: Duration::from_millis(100) };
+    let mut refusals = Vec::new();
+    for name in ["counter".to_string()].into_iter().chain(Language::ALL.map(|lang| lang.example("counter"))) {
+        let component = host.load(&name, &guest(&name), None).unwrap();
+        let err = host.swap("v2", component, options).await.unwrap_err();
+        let SwapError::Start { failure, .. } = err else { panic!("{name}: expected a start failure, got {err}") };
+        assert_eq!(failure.kind, FailureKind::Restore, "{name}");
+        refusals.push((name, failure.detail));
+        assert_eq!(ask(&host, "v2", "get()").await.unwrap(), "5", "the old code runs on");
+    }
+    let rust = refusals[0].1.clone();
+    assert!(rust.contains("unknown state version `counter/2`"), "{rust}");
+    for (name, detail) in &refusals[1..] {
+        assert_eq!(detail, &rust, "{name}");
     }
 }
 
