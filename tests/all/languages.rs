@@ -69,17 +69,23 @@ fn built() {
         // The Rust guests first, through the shared harness, so that they are
         // never built by two scripts at once.
         support::guest("counter");
-        let status = Command::new(support::workspace().join("scripts/build-guests"))
+        let out = Command::new(support::workspace().join("scripts/build-guests"))
             .arg("all")
             .env("CARGO_TARGET_DIR", support::target_dir())
-            .status()
+            .output()
             .map_err(|e| format!("cannot run scripts/build-guests all: {e}"))?;
-        if !status.success() {
+        let log = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() {
+            // The scripts end with a line naming the tool that failed and why.
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = lines[lines.len().saturating_sub(15)..].join("\n");
             return Err(format!(
-                "`scripts/build-guests all` failed ({status}): a JavaScript, Python or C toolchain could not be \
-                 installed or a guest did not build; its output above says which and why"
+                "`scripts/build-guests all` failed ({}): a JavaScript, Python or C toolchain could not be installed \
+                 or a guest did not build:\n{}",
+                out.status, tail
             ));
         }
+        eprint!("{log}");
         let host = support::host();
         for name in EXAMPLES {
             host.load(name, &build_path(name), None).map_err(|e| format!("{name}: {e}"))?;
