@@ -36,7 +36,8 @@ pub struct ItemDescription {
     /// `ns:pkg/iface@version`, or the function name for a bare function.
     pub name: String,
     /// `protocol` (a message protocol), `lifecycle`, `persistence`,
-    /// `troupe-api`, `wasi`, or `other`.
+    /// `troupe-api`, `wasi`, `toolchain` (a build tool's leftover hook, not
+    /// part of the protocol), or `other`.
     pub role: &'static str,
     /// Its functions, as WIT signatures.
     pub functions: Vec<String>,
@@ -79,6 +80,12 @@ pub fn inspect(bytes: &[u8]) -> Result<ComponentDescription, InspectError> {
             .filter_map(|(key, item)| match item {
                 WorldItem::Interface { id, .. } => {
                     let name = resolve.name_world_key(key);
+                    let names = resolve.interfaces[*id].functions.keys().map(String::as_str);
+                    if exports && crate::protocol::is_toolchain_export(&name, names) {
+                        let functions =
+                            resolve.interfaces[*id].functions.values().map(|f| signature(&resolve, f)).collect();
+                        return Some(ItemDescription { name, role: "toolchain", functions });
+                    }
                     let functions =
                         resolve.interfaces[*id].functions.values().map(|f| signature(&resolve, f)).collect();
                     Some(ItemDescription { role: role(&name, exports), name, functions })

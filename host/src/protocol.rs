@@ -315,6 +315,13 @@ impl Protocol {
         for (export, item) in ty.exports(engine) {
             match item.ty {
                 ComponentItem::ComponentInstance(instance) => {
+                    let names = instance
+                        .exports(engine)
+                        .filter(|(_, item)| matches!(item.ty, ComponentItem::ComponentFunc(_)))
+                        .map(|(name, _)| name);
+                    if is_toolchain_export(export, names) {
+                        continue;
+                    }
                     let Some(iface_index) = component.get_export_index(None, export) else {
                         continue;
                     };
@@ -529,6 +536,13 @@ impl Function {
         };
         Function { interface: interface.map(str::to_string), name: name.to_string(), params, result, unsupported }
     }
+}
+
+/// Is this export a toolchain's build-time hook rather than part of the
+/// actor's protocol? componentize-py 0.25 leaves its pre-initialisation
+/// interface, a bare `exports` with a single `init`, in every component.
+pub fn is_toolchain_export<'a>(name: &str, mut functions: impl Iterator<Item = &'a str>) -> bool {
+    name == "exports" && functions.next() == Some("init") && functions.next().is_none()
 }
 
 /// Which troupe interface, if any, an export is.

@@ -58,6 +58,7 @@ pub(crate) fn start(
         pending_notices: VecDeque::new(),
         down_with: None,
         probation: None,
+        generation: 0,
     };
     tokio::spawn(cell.run(started_tx).instrument(span));
     started_rx
@@ -90,7 +91,14 @@ struct Cell {
     down_with: Option<Failure>,
     /// A hot swap in its probation window.
     probation: Option<Probation>,
+    /// The code generation the cell runs (see `ActorRef::set_component`):
+    /// messages checked against it need no remapping.
+    generation: u32,
 }
+
+/// How many queued messages a cell handles in a row before it looks at its
+/// control channel through `select!` again (and lets tokio reschedule).
+const MESSAGE_BATCH: usize = 64;
 
 /// The old code and state kept while a swapped-in version is on probation.
 struct Probation {
@@ -145,15 +153,29 @@ impl Cell {
             };
             let control = match step {
                 Step::Message(Some(envelope)) => {
-                    let Some(inc) = current.as_mut() else { continue };
-                    if let Err(failure) = self.deliver(inc, envelope).await {
-                        match self.probation.take() {
-                            Some(p) if !p.passed => current = Some(self.roll_back(p, Some(failure))),
-                            held => {
-                                self.probation = held;
-                                current = None;
-                                self.fail(failure, &[]);
+                    // Handle a batch of what is queued without going back
+                    // through `select!`, as long as no control request waits.
+                    let mut next = Some(envelope);
+                    let mut batch = MESSAGE_BATCH;
+                    while let Some(envelope) = next.take() {
+                        let Some(inc) = current.as_mut() else { break };
+                        if let Err(failure) = self.deliver(inc, envelope).await {
+                            match self.probation.take() {
+                                Some(p) if !p.passed => current = Some(self.roll_back(p, Some(failure))),
+                                held => {
+                                    self.probation = held;
+                                    current = None;
+                                    self.fail(failure, &[]);
+                                }
                             }
+                            break;
+                        }
+                        batch -= 1;
+                        if batch > 0
+                            && self.inbox.control.is_empty()
+                            && self.probation.as_ref().is_none_or(|p| p.passed)
+                        {
+                            next = self.inbox.mailbox.try_recv().ok();
                         }
                     }
                     continue;
@@ -323,7 +345,7 @@ impl Cell {
             probation_ms: options.probation.as_millis() as u64,
             forced: options.force,
         };
-        self.me.set_component(component.clone());
+        self.generation = self.me.set_component(component.clone());
         self.spec.component = component;
         if state.is_some() && self.spec.policy.restore == RestartFrom::Snapshot {
             // Restarts restore this until the new code writes its own.
@@ -369,7 +391,7 @@ impl Cell {
 
     /// Reinstates the old code and its state from the start of the swap.
     fn roll_back(&mut self, mut p: Probation, failure: Option<Failure>) -> Incarnation {
-        self.me.set_component(p.old_component.clone());
+        self.generation = self.me.set_component(p.old_component.clone());
         self.spec.component = p.old_component.clone();
         self.me.set_status(ActorStatus::Running);
         let reason = failure.as_ref().map_or_else(|| "rolling swap rolled back".to_string(), |f| f.to_string());
@@ -424,9 +446,11 @@ impl Cell {
     /// new incarnation.
     async fn restart_after(&mut self, delay: Duration) -> Restarted {
         self.me.set_status(ActorStatus::Restarting);
+        // Even a zero sleep waits for the timer's next tick (a millisecond):
+        // an immediate restart must not.
         let sleep = tokio::time::sleep(delay);
         tokio::pin!(sleep);
-        loop {
+        while !delay.is_zero() {
             tokio::select! {
                 _ = &mut sleep => break,
                 control = self.inbox.control.recv() => match control {
@@ -466,7 +490,9 @@ impl Cell {
     /// poisoned); the failure has been reported to the sender.
     async fn deliver(&mut self, inc: &mut Incarnation, envelope: Envelope) -> Result<(), Failure> {
         let Envelope { mut call, reply, waiting, from } = envelope;
-        if let Err(e) = self.me.current_call(&mut call) {
+        if call.generation != self.generation
+            && let Err(e) = self.me.current_call(&mut call)
+        {
             // Checked against code that a hot swap replaced, and gone from
             // the new code: refuse it as the sender would have been refused.
             self.system.dead_letter(self.me.address(), "?", DeadLetterReason::Failed);
@@ -475,7 +501,8 @@ impl Cell {
             }
             return Ok(());
         }
-        let function = self.me.component().protocol().function(call.func).name.clone();
+        let component = self.spec.component.clone();
+        let function = &component.protocol().function(call.func).name;
         let span = tracing::debug_span!("message", function = %function, from = from.as_ref().map(|a| a.as_str()));
         let outcome = inc.handle(&self.me, &call, waiting).instrument(span).await;
         match outcome {
@@ -501,7 +528,7 @@ impl Cell {
                     backtrace = ?failure.backtrace,
                     "message failed"
                 );
-                self.system.dead_letter(self.me.address(), &function, DeadLetterReason::Failed);
+                self.system.dead_letter(self.me.address(), function, DeadLetterReason::Failed);
                 if let Some(reply) = reply {
                     let _ = reply.send(Err(CallError::ActorFailed {
                         address: self.me.address().clone(),

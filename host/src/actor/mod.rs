@@ -535,8 +535,9 @@ impl ActorRef {
     }
 
     /// Makes `component` the actor's code: messages checked from now on
-    /// are checked against its protocol.
-    pub(crate) fn set_component(&self, component: Arc<ActorComponent>) {
+    /// are checked against its protocol. Returns the new generation. Only
+    /// the actor's own cell calls this.
+    pub(crate) fn set_component(&self, component: Arc<ActorComponent>) -> u32 {
         let mut code = self.0.code.write().unwrap_or_else(|e| e.into_inner());
         let old = std::mem::replace(&mut code.component, component);
         let generation = code.generation;
@@ -545,6 +546,7 @@ impl ActorRef {
             code.history.remove(0);
         }
         code.generation = generation.wrapping_add(1);
+        code.generation
     }
 
     /// Maps a call checked against an earlier version of the actor's code

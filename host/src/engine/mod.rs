@@ -233,6 +233,8 @@ impl EngineConfig {
             // adapter have two.
             .total_memories(self.max_instances.saturating_mul(2))
             .total_tables(self.max_instances.saturating_mul(per_instance))
+            // One stack per instance: a store keeps the fiber stack of its
+            // last call for the next one, so every live actor holds one.
             .total_stacks(self.max_instances)
             .max_memory_size(self.max_memory_bytes as usize)
             .max_memories_per_module(2)

@@ -1,0 +1,771 @@
+//! The troupe benchmark suite: every scenario of issue 8 on troupe and on a
+//! native baseline (a tokio task with a bounded mpsc mailbox, and kameo),
+//! measured in the same run, printed as one table of ratios.
+//!
+//! ```text
+//! cargo bench -p troupe --bench suite             # the real numbers (release)
+//! cargo bench -p troupe --bench suite -- --markdown BENCHMARKS.md
+//! cargo test -p troupe --bench suite              # a seconds-long smoke pass (what CI runs)
+//! ```
+//!
+//! Figures are medians or totals over one run on one machine; compare the
+//! ratios, not the absolute times.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+use troupe::actor::SwapOptions;
+use troupe::protocol::Call;
+use troupe::{ActorLimits, ActorRef, CallError, ComponentEntry, EngineConfig, Host, HostConfig};
+use wasmtime::component::Val;
+
+/// How much work each scenario does.
+#[derive(Clone, Copy)]
+struct Scale {
+    tells: usize,
+    asks: usize,
+    actors: usize,
+    spawns: usize,
+    memory: [usize; 2],
+    restarts: usize,
+    swaps: usize,
+    calls: usize,
+    smoke: bool,
+}
+
+impl Scale {
+    fn full() -> Self {
+        Scale {
+            tells: 200_000,
+            asks: 20_000,
+            actors: 64,
+            spawns: 10_000,
+            memory: [10_000, 100_000],
+            restarts: 500,
+            swaps: 100,
+            calls: 200_000,
+            smoke: false,
+        }
+    }
+
+    fn smoke() -> Self {
+        Scale {
+            tells: 2_000,
+            asks: 200,
+            actors: 8,
+            spawns: 100,
+            memory: [100, 200],
+            restarts: 10,
+            swaps: 3,
+            calls: 2_000,
+            smoke: true,
+        }
+    }
+}
+
+/// One row of the table.
+struct Row {
+    scenario: String,
+    troupe: String,
+    baseline: String,
+    ratio: String,
+    target: String,
+}
+
+fn row(scenario: &str, troupe: String, baseline: String, ratio: Option<f64>, target: &str) -> Row {
+    Row {
+        scenario: scenario.into(),
+        troupe,
+        baseline,
+        ratio: ratio.map(|r| format!("{r:.2}x")).unwrap_or_else(|| "-".into()),
+        target: target.into(),
+    }
+}
+
+fn ns(d: Duration) -> String {
+    let n = d.as_nanos();
+    if n < 10_000 {
+        format!("{n} ns")
+    } else if n < 10_000_000 {
+        format!("{:.1} µs", n as f64 / 1e3)
+    } else {
+        format!("{:.1} ms", n as f64 / 1e6)
+    }
+}
+
+fn per(total: Duration, n: usize) -> Duration {
+    total / n.max(1) as u32
+}
+
+fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    samples.sort_unstable();
+    let i = ((samples.len() as f64 - 1.0) * p).round() as usize;
+    samples.get(i).copied().unwrap_or_default()
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("host/ has a parent").to_path_buf()
+}
+
+fn guest(name: &str) -> PathBuf {
+    workspace().join("examples-guests/build").join(format!("{name}.wasm"))
+}
+
+fn build_guests() {
+    let status = std::process::Command::new(workspace().join("scripts/build-guests")).status();
+    assert!(status.is_ok_and(|s| s.success()), "scripts/build-guests failed");
+}
+
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    pages * 4096
+}
+
+fn host(max_instances: u32, max_memory: u64) -> Host {
+    let mut engine = EngineConfig::new();
+    engine
+        .max_instances(max_instances)
+        .max_memory_bytes(max_memory)
+        .cache_dir(Some(workspace().join("target/troupe-bench-cache")));
+    Host::new(HostConfig { engine, ..Default::default() }).expect("host")
+}
+
+async fn spawn(host: &Host, guest_name: &str, address: &str, limits: ActorLimits) -> ActorRef {
+    let component = host.load(guest_name, &guest(guest_name), None).expect("guest loads");
+    let mut entry = ComponentEntry::new(component);
+    entry.policy.limits = limits;
+    host.spawn(entry.spec(address.into())).await.expect("spawn")
+}
+
+/// Sends `call` as a tell, waiting while the mailbox is full.
+async fn tell(actor: &ActorRef, call: &Call) {
+    loop {
+        match actor.tell(call.clone(), None) {
+            Ok(()) => return,
+            Err(CallError::MailboxFull(_)) => tokio::task::yield_now().await,
+            Err(e) => panic!("tell failed: {e}"),
+        }
+    }
+}
+
+async fn ask(actor: &ActorRef, call: &Call) -> Option<Val> {
+    actor.ask(call.clone(), None, None, Duration::from_secs(60)).await.expect("ask")
+}
+
+// ---- the native baselines -------------------------------------------------
+
+enum TokioMsg {
+    Incr(u64),
+    Get(oneshot::Sender<u64>),
+}
+
+/// A bare tokio actor: a task and a bounded mpsc mailbox.
+fn tokio_counter() -> mpsc::Sender<TokioMsg> {
+    let (tx, mut rx) = mpsc::channel::<TokioMsg>(1024);
+    tokio::spawn(async move {
+        let mut value = 0u64;
+        while let Some(msg) = rx.recv().await {
+            match msg {
+                TokioMsg::Incr(by) => value += by,
+                TokioMsg::Get(reply) => {
+                    let _ = reply.send(value);
+                }
+            }
+        }
+    });
+    tx
+}
+
+async fn tokio_get(tx: &mpsc::Sender<TokioMsg>) -> u64 {
+    let (reply, rx) = oneshot::channel();
+    tx.send(TokioMsg::Get(reply)).await.expect("send");
+    rx.await.expect("reply")
+}
+
+mod kameo_counter {
+    use kameo::Actor;
+    use kameo::message::{Context, Message};
+
+    #[derive(Actor, Default)]
+    pub struct Counter {
+        pub value: u64,
+    }
+
+    pub struct Incr(pub u64);
+    pub struct Get;
+
+    impl Message<Incr> for Counter {
+        type Reply = u64;
+        async fn handle(&mut self, msg: Incr, _ctx: &mut Context<Self, Self::Reply>) -> u64 {
+            self.value += msg.0;
+            self.value
+        }
+    }
+
+    impl Message<Get> for Counter {
+        type Reply = u64;
+        async fn handle(&mut self, _: Get, _ctx: &mut Context<Self, Self::Reply>) -> u64 {
+            self.value
+        }
+    }
+}
+
+use kameo::actor::Spawn as _;
+use kameo_counter::{Counter as KameoCounter, Get as KGet, Incr as KIncr};
+
+fn kameo_counter() -> kameo::actor::ActorRef<KameoCounter> {
+    KameoCounter::spawn_with_mailbox(KameoCounter::default(), kameo::mailbox::bounded(1024))
+}
+
+// ---- the scenarios --------------------------------------------------------
+
+/// 1a: tells to one counter, per message.
+async fn tell_one(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
+    let actor = spawn(host, "counter", "tell-one", ActorLimits::default()).await;
+    let incr = actor.parse("incr(1)").unwrap();
+    let get = actor.parse("get()").unwrap();
+    let t0 = Instant::now();
+    for _ in 0..scale.tells {
+        tell(&actor, &incr).await;
+    }
+    ask(&actor, &get).await;
+    let troupe = per(t0.elapsed(), scale.tells);
+
+    let tx = tokio_counter();
+    let t0 = Instant::now();
+    for _ in 0..scale.tells {
+        tx.send(TokioMsg::Incr(1)).await.unwrap();
+    }
+    assert_eq!(tokio_get(&tx).await, scale.tells as u64);
+    let bare = per(t0.elapsed(), scale.tells);
+
+    let k = kameo_counter();
+    let t0 = Instant::now();
+    for _ in 0..scale.tells {
+        k.tell(KIncr(1)).await.unwrap();
+    }
+    assert_eq!(k.ask(KGet).await.unwrap(), scale.tells as u64);
+    let kameo = per(t0.elapsed(), scale.tells);
+
+    rows.push(row(
+        "1. tell, one actor (per message)",
+        ns(troupe),
+        format!("tokio {} / kameo {}", ns(bare), ns(kameo)),
+        Some(troupe.as_secs_f64() / kameo.as_secs_f64()),
+        "<= kameo, <= 5x tokio",
+    ));
+    rows.push(row(
+        "   ... vs the bare tokio actor",
+        ns(troupe),
+        ns(bare),
+        Some(troupe.as_secs_f64() / bare.as_secs_f64()),
+        "<= 5x",
+    ));
+    actor.stop();
+    actor.stopped().await;
+}
+
+/// 1b: tells to many actors from several senders, total throughput.
+async fn tell_many(scale: Scale, host: &Host, rows: &mut Vec<Row>) -> f64 {
+    let troupe = troupe_many(scale, host, "many").await;
+    let senders = 4;
+    let per_sender = scale.tells / senders;
+    let txs: Arc<Vec<_>> = Arc::new((0..scale.actors).map(|_| tokio_counter()).collect());
+    let t0 = Instant::now();
+    let mut tasks = Vec::new();
+    for s in 0..senders {
+        let txs = txs.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..per_sender {
+                txs[(s + i) % txs.len()].send(TokioMsg::Incr(1)).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    for tx in txs.iter() {
+        tokio_get(tx).await;
+    }
+    let bare = (senders * per_sender) as f64 / t0.elapsed().as_secs_f64();
+    rows.push(row(
+        &format!("1. tell, {} actors, 4 senders (msg/s)", scale.actors),
+        format!("{:.0}", troupe),
+        format!("tokio {bare:.0}"),
+        Some(bare / troupe),
+        "-",
+    ));
+    troupe
+}
+
+async fn troupe_many(scale: Scale, host: &Host, prefix: &str) -> f64 {
+    let mut actors = Vec::new();
+    for i in 0..scale.actors {
+        actors.push(spawn(host, "counter", &format!("{prefix}-{i}"), ActorLimits::default()).await);
+    }
+    let incr = actors[0].parse("incr(1)").unwrap();
+    let get = actors[0].parse("get()").unwrap();
+    let actors = Arc::new(actors);
+    let senders = 4;
+    let per_sender = scale.tells / senders;
+    let t0 = Instant::now();
+    let mut tasks = Vec::new();
+    for s in 0..senders {
+        let (actors, incr) = (actors.clone(), incr.clone());
+        tasks.push(tokio::spawn(async move {
+            for i in 0..per_sender {
+                tell(&actors[(s + i) % actors.len()], &incr).await;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    for a in actors.iter() {
+        ask(a, &get).await;
+    }
+    let rate = (senders * per_sender) as f64 / t0.elapsed().as_secs_f64();
+    for a in actors.iter() {
+        a.stop();
+        a.stopped().await;
+    }
+    rate
+}
+
+/// 2: ask round trips, host to actor and actor to actor.
+async fn asks(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
+    let actor = spawn(host, "counter", "ask-one", ActorLimits::default()).await;
+    let incr = actor.parse("incr(1)").unwrap();
+    let mut samples = Vec::with_capacity(scale.asks);
+    for _ in 0..scale.asks {
+        let t0 = Instant::now();
+        ask(&actor, &incr).await;
+        samples.push(t0.elapsed());
+    }
+    let (t50, t99) = (percentile(&mut samples, 0.5), percentile(&mut samples, 0.99));
+
+    let k = kameo_counter();
+    let mut samples = Vec::with_capacity(scale.asks);
+    for _ in 0..scale.asks {
+        let t0 = Instant::now();
+        k.ask(KIncr(1)).await.unwrap();
+        samples.push(t0.elapsed());
+    }
+    let (k50, k99) = (percentile(&mut samples, 0.5), percentile(&mut samples, 0.99));
+    let tx = tokio_counter();
+    let mut samples = Vec::with_capacity(scale.asks);
+    for _ in 0..scale.asks {
+        let t0 = Instant::now();
+        tokio_get(&tx).await;
+        samples.push(t0.elapsed());
+    }
+    let b50 = percentile(&mut samples, 0.5);
+    rows.push(row(
+        "2. ask host->actor p50 / p99",
+        format!("{} / {}", ns(t50), ns(t99)),
+        format!("kameo {} / {}, tokio p50 {}", ns(k50), ns(k99), ns(b50)),
+        Some(t50.as_secs_f64() / k50.as_secs_f64()),
+        "p50 <= 2x kameo",
+    ));
+
+    // Actor to actor: the tally asks the counter through its typed import.
+    let tally = spawn(host, "tally", "ask-tally", ActorLimits::default()).await;
+    host.bind("ask-tally", "example:counter/api", troupe::actor::binding::BindingSpec::actor("ask-one")).unwrap();
+    let add = tally.parse("add(1)").unwrap();
+    let mut samples = Vec::with_capacity(scale.asks);
+    for _ in 0..scale.asks {
+        let t0 = Instant::now();
+        ask(&tally, &add).await;
+        samples.push(t0.elapsed());
+    }
+    let two = percentile(&mut samples, 0.5);
+    let hop = two.saturating_sub(t50);
+    // The native equivalent: actor A asks actor B per request.
+    let (a_tx, mut a_rx) = mpsc::channel::<oneshot::Sender<u64>>(1024);
+    let b = tokio_counter();
+    tokio::spawn(async move {
+        while let Some(reply) = a_rx.recv().await {
+            let _ = reply.send(tokio_get(&b).await);
+        }
+    });
+    let mut samples = Vec::with_capacity(scale.asks);
+    for _ in 0..scale.asks {
+        let t0 = Instant::now();
+        let (reply, rx) = oneshot::channel();
+        a_tx.send(reply).await.unwrap();
+        rx.await.unwrap();
+        samples.push(t0.elapsed());
+    }
+    let native_two = percentile(&mut samples, 0.5);
+    let native_hop = native_two.saturating_sub(b50);
+    rows.push(row(
+        "2. ask actor->actor (typed import) p50",
+        format!("{} (host->A->B {})", ns(hop), ns(two)),
+        format!("tokio {} (A->B {})", ns(native_hop), ns(native_two)),
+        Some(hop.as_secs_f64() / native_hop.as_secs_f64().max(1e-9)),
+        "< 10 µs",
+    ));
+    for a in [actor, tally] {
+        a.stop();
+        a.stopped().await;
+    }
+}
+
+/// 3: spawning many actors.
+async fn spawns(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
+    let component = host.load("counter", &guest("counter"), None).unwrap();
+    let entry = ComponentEntry::new(component);
+    let mut samples = Vec::with_capacity(scale.spawns);
+    let mut actors = Vec::with_capacity(scale.spawns);
+    let t0 = Instant::now();
+    for i in 0..scale.spawns {
+        let t = Instant::now();
+        actors.push(host.spawn(entry.spec(format!("s-{i}").into())).await.unwrap());
+        samples.push(t.elapsed());
+    }
+    let rate = scale.spawns as f64 / t0.elapsed().as_secs_f64();
+    let (s50, s99) = (percentile(&mut samples, 0.5), percentile(&mut samples, 0.99));
+    let mut ksamples = Vec::with_capacity(scale.spawns);
+    let mut kactors = Vec::with_capacity(scale.spawns);
+    let t0 = Instant::now();
+    for _ in 0..scale.spawns {
+        let t = Instant::now();
+        let a = KameoCounter::spawn(KameoCounter::default());
+        a.wait_for_startup().await;
+        kactors.push(a);
+        ksamples.push(t.elapsed());
+    }
+    let krate = scale.spawns as f64 / t0.elapsed().as_secs_f64();
+    let (k50, k99) = (percentile(&mut ksamples, 0.5), percentile(&mut ksamples, 0.99));
+    rows.push(row(
+        &format!("3. spawn {} actors: p50 / p99, rate", scale.spawns),
+        format!("{} / {}, {rate:.0}/s", ns(s50), ns(s99)),
+        format!("kameo {} / {}, {krate:.0}/s", ns(k50), ns(k99)),
+        Some(s50.as_secs_f64() / k50.as_secs_f64()),
+        "p50 <= kameo",
+    ));
+    for a in &actors {
+        a.stop();
+    }
+    for a in &actors {
+        a.stopped().await;
+    }
+    for a in kactors {
+        let _ = a.stop_gracefully().await;
+    }
+}
+
+/// 4: resident memory per idle actor.
+async fn memory(scale: Scale, rows: &mut Vec<Row>) {
+    for n in scale.memory {
+        // Small slots: 4 MiB of address space per memory is plenty for the
+        // counter (1.1 MiB at start), and keeps 100,000 instances' pool well
+        // within the address space.
+        let host = host(n as u32 + 16, 4 << 20);
+        let component = host.load("counter", &guest("counter"), None).unwrap();
+        let mut entry = ComponentEntry::new(component);
+        entry.policy.limits.memory = 4 << 20;
+        entry.policy.limits.mailbox = 16;
+        let before = rss_bytes();
+        let mut actors = Vec::with_capacity(n);
+        let mut failed = None;
+        for i in 0..n {
+            match host.spawn(entry.spec(format!("m-{i}").into())).await {
+                Ok(a) => actors.push(a),
+                Err(e) => {
+                    failed = Some(format!("failed at {i}: {e}"));
+                    break;
+                }
+            }
+        }
+        let per_actor = (rss_bytes().saturating_sub(before)) / actors.len().max(1) as u64;
+        host.shutdown().await;
+        drop(actors);
+        drop(host);
+
+        let before = rss_bytes();
+        let kactors: Vec<_> = (0..n).map(|_| KameoCounter::spawn(KameoCounter::default())).collect();
+        for a in &kactors {
+            a.wait_for_startup().await;
+        }
+        let kper = (rss_bytes().saturating_sub(before)) / n as u64;
+        for a in kactors {
+            let _ = a.stop_gracefully().await;
+        }
+        let troupe = match failed {
+            Some(why) => format!("{:.1} KiB ({why})", per_actor as f64 / 1024.0),
+            None => format!("{:.1} KiB", per_actor as f64 / 1024.0),
+        };
+        rows.push(row(
+            &format!("4. resident memory per idle actor, {n} actors"),
+            troupe,
+            format!("kameo {:.1} KiB", kper as f64 / 1024.0),
+            Some(per_actor as f64 / kper.max(1) as f64),
+            "<= kameo",
+        ));
+    }
+}
+
+/// 5: from a trap to the restarted actor handling its next message.
+async fn restarts(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
+    // A supervisor that restarts at once, every time: the benchmark
+    // measures the restart, not the backoff or the intensity limit.
+    let eager = troupe::supervision::SupervisorSpec {
+        intensity: u32::MAX,
+        period: Duration::from_secs(1),
+        backoff: troupe::supervision::Backoff {
+            min: Duration::ZERO,
+            max: Duration::ZERO,
+            jitter: 0.0,
+            reset_after: Duration::ZERO,
+        },
+        ..Default::default()
+    };
+    host.supervise("eager", eager, None).unwrap();
+    let component = host.load("faulty", &guest("faulty"), None).unwrap();
+    let actor = host.spawn_under(ComponentEntry::new(component).spec("restart".into()), Some("eager")).await.unwrap();
+    let panic = actor.parse("panic(\"bench\")").unwrap();
+    let ping = actor.parse("ping()").unwrap();
+    let mut samples = Vec::with_capacity(scale.restarts);
+    for _ in 0..scale.restarts {
+        let _ = actor.ask(panic.clone(), None, None, Duration::from_secs(10)).await;
+        let t0 = Instant::now();
+        ask(&actor, &ping).await;
+        samples.push(t0.elapsed());
+    }
+    let r50 = percentile(&mut samples, 0.5);
+    let mut normal = Vec::with_capacity(scale.restarts);
+    for _ in 0..scale.restarts {
+        let t0 = Instant::now();
+        ask(&actor, &ping).await;
+        normal.push(t0.elapsed());
+    }
+    let n50 = percentile(&mut normal, 0.5);
+    rows.push(row(
+        "5. restart: trap -> next message handled (p50)",
+        format!("{} (the message itself {})", ns(r50.saturating_sub(n50)), ns(n50)),
+        "-".into(),
+        None,
+        "< 50 µs",
+    ));
+    actor.stop();
+    actor.stopped().await;
+}
+
+/// 6: the pause an actor sees during a hot swap.
+async fn swaps(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
+    let versions = [
+        host.load("counter", &guest("counter-v2"), Some("a".into())).unwrap(),
+        host.load("counter", &guest("counter-v2"), Some("b".into())).unwrap(),
+    ];
+    let mut entry = ComponentEntry::new(versions[0].clone());
+    entry.policy.limits = ActorLimits::default();
+    host.spawn(entry.spec("swap".into())).await.unwrap();
+    let options = SwapOptions { force: false, probation: Duration::ZERO };
+    let mut pauses = Vec::with_capacity(scale.swaps);
+    for i in 0..scale.swaps {
+        let report = host.swap("swap", versions[(i + 1) % 2].clone(), options).await.expect("swap");
+        pauses.push(Duration::from_micros(report.pause_us));
+    }
+    let (p50, p99) = (percentile(&mut pauses, 0.5), percentile(&mut pauses, 0.99));
+    rows.push(row("6. swap pause p50 / p99", format!("{} / {}", ns(p50), ns(p99)), "-".into(), None, "< 5 ms"));
+    let _ = host.stop("swap").await;
+}
+
+/// 7: healthy throughput while one actor per core spins.
+async fn isolation(scale: Scale, host: &Host, healthy: f64, rows: &mut Vec<Row>) {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let limits = ActorLimits { deadline: Duration::from_secs(30), ..ActorLimits::default() };
+    let mut spinners = Vec::new();
+    for i in 0..cores {
+        let s = spawn(host, "faulty", &format!("spin-{i}"), limits.clone()).await;
+        s.tell(s.parse("spin()").unwrap(), None).unwrap();
+        spinners.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let abused = troupe_many(scale, host, "abused").await;
+    rows.push(row(
+        &format!("7. isolation: throughput with {cores} spinning actors"),
+        format!("{abused:.0} msg/s"),
+        format!("{healthy:.0} msg/s without"),
+        Some(abused / healthy),
+        ">= 0.80",
+    ));
+    // They stop after their deadline; the process exits before that.
+    for s in spinners {
+        s.stop();
+    }
+}
+
+/// 8: the cost of the sandbox per call: fuel, epochs, both, neither.
+fn sandbox_cost(scale: Scale, rows: &mut Vec<Row>) {
+    use wasmtime::component::{Component, Linker, ResourceTable};
+    use wasmtime::{Config, Engine, Store};
+    use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+    struct Data {
+        wasi: WasiCtx,
+        table: ResourceTable,
+    }
+    impl WasiView for Data {
+        fn ctx(&mut self) -> WasiCtxView<'_> {
+            WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        }
+    }
+
+    let bytes = std::fs::read(guest("counter-narrow")).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let mut results = Vec::new();
+    for (label, fuel, epoch) in
+        [("neither", false, false), ("epoch", false, true), ("fuel", true, false), ("both", true, true)]
+    {
+        let mut config = Config::new();
+        config.concurrency_support(false).consume_fuel(fuel).epoch_interruption(epoch);
+        let engine = Engine::new(&config).unwrap();
+        let component = Component::new(&engine, &bytes).unwrap();
+        let mut linker: Linker<Data> = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap();
+        let cost = runtime.block_on(async {
+            let mut store = Store::new(&engine, Data { wasi: WasiCtx::builder().build(), table: ResourceTable::new() });
+            if fuel {
+                store.set_fuel(u64::MAX).unwrap();
+            }
+            if epoch {
+                store.set_epoch_deadline(u64::MAX / 2);
+            }
+            let instance = linker.instantiate_async(&mut store, &component).await.unwrap();
+            let api = instance.get_export_index(&mut store, None, "example:counter/api@0.1.0").unwrap();
+            let incr = instance.get_export_index(&mut store, Some(&api), "incr").unwrap();
+            let incr = instance.get_typed_func::<(u32,), (u64,)>(&mut store, &incr).unwrap();
+            let t0 = Instant::now();
+            for _ in 0..scale.calls {
+                incr.call_async(&mut store, (1,)).await.unwrap();
+            }
+            per(t0.elapsed(), scale.calls)
+        });
+        results.push((label, cost));
+    }
+    let neither = results[0].1;
+    for (label, cost) in &results {
+        rows.push(row(
+            &format!("8. sandbox cost per call: {label}"),
+            ns(*cost),
+            format!("neither {}", ns(neither)),
+            Some(cost.as_secs_f64() / neither.as_secs_f64()),
+            "-",
+        ));
+    }
+}
+
+/// Per-language rows (issue 6): component size, first load, instantiation
+/// and per-message cost, for each counter that was built.
+async fn languages(scale: Scale, rows: &mut Vec<Row>) {
+    for (language, name) in
+        [("Rust", "counter"), ("JavaScript", "counter-js"), ("Python", "counter-py"), ("C", "counter-c")]
+    {
+        let path = guest(name);
+        let Ok(size) = std::fs::metadata(&path).map(|m| m.len()) else { continue };
+        let host = {
+            let mut engine = EngineConfig::new();
+            // The full run measures a real compile; the smoke pass reuses
+            // the cache, as JavaScript and Python take seconds to compile.
+            let cache = scale.smoke.then(|| workspace().join("target/troupe-bench-cache"));
+            engine.max_instances(64).cache_dir(cache);
+            Host::new(HostConfig { engine, ..Default::default() }).unwrap()
+        };
+        let t0 = Instant::now();
+        let component = host.load(name, &path, None).unwrap();
+        let compile = t0.elapsed();
+        let mut entry = ComponentEntry::new(component);
+        entry.policy.limits.memory = 256 << 20;
+        let t0 = Instant::now();
+        let actor = host.spawn(entry.spec("lang".into())).await.unwrap();
+        let start = t0.elapsed();
+        let incr = actor.parse("incr(1)").unwrap();
+        let n = (scale.tells / 10).max(100);
+        let t0 = Instant::now();
+        for _ in 0..n {
+            ask(&actor, &incr).await;
+        }
+        let message = per(t0.elapsed(), n);
+        rows.push(row(
+            &format!("6'. {language} counter: size, compile, spawn, ask"),
+            format!("{:.0} KiB, {}, {}, {}", size as f64 / 1024.0, ns(compile), ns(start), ns(message)),
+            "-".into(),
+            None,
+            "-",
+        ));
+        host.shutdown().await;
+    }
+}
+
+fn table(rows: &[Row], smoke: bool) -> String {
+    let mut out = String::new();
+    if smoke {
+        out.push_str("(smoke pass: tiny counts, numbers are not meaningful)\n\n");
+    }
+    out.push_str("| scenario | troupe | baseline | ratio | target |\n|---|---|---|---|---|\n");
+    for r in rows {
+        let _ = writeln!(out, "| {} | {} | {} | {} | {} |", r.scenario, r.troupe, r.baseline, r.ratio, r.target);
+    }
+    out
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| m.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_string()))
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map(|kb| format!("{:.0} GiB", kb as f64 / 1048576.0))
+        .unwrap_or_default();
+    format!("{cpu}, {cores} cores, {mem}")
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    // `cargo bench` passes `--bench`; `cargo test --bench suite` does not.
+    let scale = if args.iter().any(|a| a == "--bench") { Scale::full() } else { Scale::smoke() };
+    let markdown = args.iter().position(|a| a == "--markdown").and_then(|i| args.get(i + 1)).map(PathBuf::from);
+    build_guests();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let mut rows = Vec::new();
+    runtime.block_on(async {
+        let host = host(scale.spawns as u32 + 1000, 64 << 20);
+        tell_one(scale, &host, &mut rows).await;
+        let healthy = tell_many(scale, &host, &mut rows).await;
+        asks(scale, &host, &mut rows).await;
+        spawns(scale, &host, &mut rows).await;
+        restarts(scale, &host, &mut rows).await;
+        swaps(scale, &host, &mut rows).await;
+        isolation(scale, &host, healthy, &mut rows).await;
+        memory(scale, &mut rows).await;
+        languages(scale, &mut rows).await;
+    });
+    // Spinning actors are still running: leave without waiting for them.
+    std::mem::forget(runtime);
+    sandbox_cost(scale, &mut rows);
+    let table = table(&rows, scale.smoke);
+    println!("\nmachine: {}\n\n{table}", machine());
+    if let Some(path) = markdown {
+        let doc = format!(
+            "# Benchmarks\n\nThe latest run of `cargo bench -p troupe --bench suite -- --markdown BENCHMARKS.md`, \
+             on {}.\nCompare ratios, not absolute times: troupe and the baselines ran in the same process, \
+             one after the other.\n\n{table}",
+            machine()
+        );
+        std::fs::write(&path, doc).expect("write the markdown table");
+    }
+}
