@@ -459,3 +459,46 @@ fn run_watch_swaps_a_rebuilt_component_in() {
     assert_eq!(host.ok(&["call", "c", "increments()"]), "0\n", "and the new code runs");
     let _ = host.child.kill();
 }
+
+#[test]
+fn the_control_socket_is_owner_only_in_a_private_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let host = HostProcess::start(None);
+    let mode = std::fs::metadata(&host.control).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the socket is owner-only");
+
+    // The default location: $XDG_RUNTIME_DIR/troupe, created owner-only...
+    let runtime = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_troupe"))
+        .arg("run")
+        .env("XDG_RUNTIME_DIR", runtime.path())
+        .env_remove("TROUPE_CONTROL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let socket = runtime.path().join("troupe/control.sock");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !socket.exists() {
+        assert!(Instant::now() < deadline, "the default socket appears");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let dir_mode = std::fs::metadata(runtime.path().join("troupe")).unwrap().permissions().mode() & 0o777;
+    assert_eq!(dir_mode, 0o700);
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // ...and refused if someone made it accessible to others.
+    let shared = tempfile::tempdir().unwrap();
+    std::fs::create_dir(shared.path().join("troupe")).unwrap();
+    std::fs::set_permissions(shared.path().join("troupe"), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_troupe"))
+        .arg("run")
+        .env("XDG_RUNTIME_DIR", shared.path())
+        .env_remove("TROUPE_CONTROL")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("mode 0777") && stderr.contains("must belong to you with mode 0700"), "{stderr}");
+}

@@ -8,6 +8,7 @@ mod actors;
 mod cli;
 mod guests;
 mod host_api;
+mod hostile;
 mod languages;
 mod limits;
 mod links;

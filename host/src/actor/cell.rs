@@ -639,7 +639,8 @@ impl Cell {
                 self.last_snapshot = state;
                 Ok(())
             }
-            Err(failure) => {
+            Err(mut failure) => {
+                failure.detail = format!("in `snapshot`: {}", failure.detail);
                 error!(kind = %failure.kind, detail = %failure.detail, "snapshot failed");
                 Err(failure)
             }

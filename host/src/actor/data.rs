@@ -20,9 +20,54 @@ pub struct ActorData {
     pub(crate) system: Arc<dyn ActorSystem>,
     /// Epoch ticks the current message may still run for.
     pub(crate) ticks_left: u64,
+    /// Epoch ticks the current message has run for.
+    pub(crate) ticks_used: u64,
+    /// Log records this incarnation may still write in the current window.
+    pub(crate) log_budget: LogBudget,
     /// The actors waiting, directly or transitively, on the message being
     /// handled: the chain a nested ask extends (for cycle detection).
     pub(crate) waiting: Option<Arc<[Address]>>,
+}
+
+/// How many log records an actor may write per [`LOG_WINDOW`]; beyond it
+/// records are dropped and counted, so that a guest cannot flood the log.
+pub const LOG_RECORDS_PER_WINDOW: u32 = 1000;
+
+/// The window of [`LOG_RECORDS_PER_WINDOW`].
+pub const LOG_WINDOW: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A guest's log rate limit.
+#[derive(Debug)]
+pub(crate) struct LogBudget {
+    window: std::time::Instant,
+    used: u32,
+    dropped: u64,
+}
+
+impl Default for LogBudget {
+    fn default() -> Self {
+        LogBudget { window: std::time::Instant::now(), used: 0, dropped: 0 }
+    }
+}
+
+impl LogBudget {
+    /// May one more record be written? Returns the number of records
+    /// dropped in the window that just ended, if any, to be reported.
+    pub(crate) fn take(&mut self) -> (bool, u64) {
+        let mut reported = 0;
+        if self.window.elapsed() >= LOG_WINDOW {
+            reported = std::mem::take(&mut self.dropped);
+            self.window = std::time::Instant::now();
+            self.used = 0;
+        }
+        if self.used < LOG_RECORDS_PER_WINDOW {
+            self.used += 1;
+            (true, reported)
+        } else {
+            self.dropped += 1;
+            (false, reported)
+        }
+    }
 }
 
 impl ActorData {

@@ -405,6 +405,13 @@ impl host::Host for ActorData {
     }
 
     async fn log(&mut self, level: Level, message: String, fields: Vec<(String, String)>) -> wasmtime::Result<()> {
+        let (allowed, dropped) = self.log_budget.take();
+        if dropped > 0 {
+            tracing::warn!(target: "troupe::guest", actor = %self.me.address(), dropped, "log records dropped (rate limit)");
+        }
+        if !allowed {
+            return Ok(());
+        }
         let message = clip(&message, MAX_LOG_BYTES);
         let mut rendered = String::new();
         for (k, v) in fields.iter().take(32) {

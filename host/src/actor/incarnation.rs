@@ -11,6 +11,10 @@
 //! budget spent, interrupts the guest. Time the guest spends suspended in a
 //! host call (an ask) crosses at most one tick check, so waiting is nearly
 //! free. A fuel budget, when set, is refilled before each call as well.
+//!
+//! A message that runs past [`THROTTLE_AFTER_TICKS`] is long-running: after
+//! each further tick it sleeps [`THROTTLE_PAUSE_TICKS`] ticks, so a runaway
+//! takes at most a fifth of a thread while it burns its budget.
 
 use std::sync::Arc;
 
@@ -24,6 +28,16 @@ use super::{ActorRef, ActorSpec, ActorSystem, DownNotice};
 use crate::engine::{Failure, FailureKind, MemoryLimiter};
 use crate::message::Address;
 use crate::protocol::Call;
+
+/// Ticks (milliseconds, by default) a message may run at full speed. Past
+/// them it is a *long-running* message.
+pub const THROTTLE_AFTER_TICKS: u64 = 10;
+
+/// After each further tick a long-running message pauses this many ticks,
+/// so that a runaway (or merely heavy) actor takes at most a fifth of a
+/// thread from the actors sharing it. Its CPU budget is not charged for the
+/// pauses.
+pub const THROTTLE_PAUSE_TICKS: u32 = 4;
 
 type InitFunc = TypedFunc<(Vec<(String, String)>,), (Result<(), String>,)>;
 type SnapshotFunc = TypedFunc<(), (Snapshot,)>;
@@ -72,17 +86,26 @@ impl Incarnation {
             me: me.clone(),
             system: system.clone(),
             ticks_left: 0,
+            ticks_used: 0,
+            log_budget: Default::default(),
             waiting: None,
         };
         let mut store = Store::new(engine, data);
         store.limiter(|d| &mut d.limiter);
-        store.epoch_deadline_callback(|mut cx| {
+        let tick = loader.engine().config().get_epoch_tick();
+        store.epoch_deadline_callback(move |mut cx| {
             let data = cx.data_mut();
             if data.ticks_left == 0 {
                 return Ok(UpdateDeadline::Interrupt);
             }
             data.ticks_left -= 1;
-            Ok(UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now())))
+            data.ticks_used += 1;
+            if data.ticks_used <= THROTTLE_AFTER_TICKS {
+                return Ok(UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now())));
+            }
+            // A long-running message: cede most of the thread to others.
+            let pause = tick * THROTTLE_PAUSE_TICKS;
+            Ok(UpdateDeadline::YieldCustom(1, Box::pin(tokio::time::sleep(pause))))
         });
         let mut inc = Incarnation {
             store,
@@ -142,6 +165,7 @@ impl Incarnation {
     fn arm_with(&mut self, ticks: u64, waiting: Option<Arc<[Address]>>) {
         let data = self.store.data_mut();
         data.ticks_left = ticks;
+        data.ticks_used = 0;
         data.waiting = waiting;
         self.store.set_epoch_deadline(1);
         if let Some(fuel) = self.fuel {

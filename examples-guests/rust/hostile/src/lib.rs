@@ -12,12 +12,19 @@ wit_bindgen::generate!({
     },
 });
 
+use std::cell::Cell;
 use std::time::Duration;
 
 use exports::example::hostile::api;
+use exports::troupe::actor::{lifecycle, persistence};
 use troupe_guest::bindings::troupe::actor::host;
 use troupe_guest::bindings::troupe::actor::types::{BindingTarget, Level, SpawnOptions};
-use troupe_guest::{Call, log};
+use troupe_guest::{Call, State, log};
+
+thread_local! {
+    static PANIC_IN_SNAPSHOT: Cell<bool> = const { Cell::new(false) };
+    static PANIC_IN_RESTORE: Cell<bool> = const { Cell::new(false) };
+}
 
 struct Hostile;
 
@@ -113,7 +120,8 @@ impl api::Guest for Hostile {
             let mut block: Vec<u8> = Vec::with_capacity(1 << 20);
             // Reserve, do not touch: memory.grow without committing pages.
             block.push(1);
-            std::mem::forget(block);
+            // Keep the optimiser from proving the allocation unused.
+            std::mem::forget(std::hint::black_box(block));
             grown += 1;
         }
         grown
@@ -124,6 +132,32 @@ impl api::Guest for Hostile {
     }
 
     fn tick() {}
+}
+
+impl lifecycle::Guest for Hostile {
+    fn init(config: Vec<(String, String)>) -> Result<(), String> {
+        PANIC_IN_SNAPSHOT.with(|p| p.set(troupe_guest::config_value(&config, "snapshot") == Some("panic")));
+        PANIC_IN_RESTORE.with(|p| p.set(troupe_guest::config_value(&config, "restore") == Some("panic")));
+        Ok(())
+    }
+}
+
+impl persistence::Guest for Hostile {
+    fn snapshot() -> State {
+        if PANIC_IN_SNAPSHOT.with(Cell::get) {
+            panic!("snapshot panics as configured");
+        }
+        State { version: "hostile/1".into(), bytes: vec![u8::from(PANIC_IN_RESTORE.with(Cell::get))] }
+    }
+
+    fn restore(state: State) -> Result<(), String> {
+        // The restore flag travels in the state: a fresh instance has not
+        // seen `init`.
+        if state.bytes.first() == Some(&1) {
+            panic!("restore panics as configured");
+        }
+        Ok(())
+    }
 }
 
 export!(Hostile);
