@@ -348,7 +348,20 @@ impl Host {
         component: Arc<ActorComponent>,
         options: SwapOptions,
     ) -> Result<SwapReport, SwapError> {
-        self.swap_one(address, component, options, false).await
+        self.swap_one(address, component, options, false, None).await
+    }
+
+    /// Restores `state` into the actor at `address`: a new instance of its
+    /// current code starts from it, between two messages. If `restore`
+    /// refuses the state or traps, the actor keeps running as it was.
+    ///
+    /// # Errors
+    ///
+    /// [`SwapError::Start`] with the refusal; [`SwapError::UnknownTarget`].
+    pub async fn restore(&self, address: &str, state: crate::actor::Snapshot) -> Result<SwapReport, SwapError> {
+        let actor = self.inner.registry.get(address).ok_or_else(|| SwapError::UnknownTarget(address.to_string()))?;
+        let options = SwapOptions { force: false, probation: Duration::ZERO };
+        self.swap_one(address, actor.component(), options, false, Some(state)).await
     }
 
     async fn swap_one(
@@ -357,6 +370,7 @@ impl Host {
         component: Arc<ActorComponent>,
         options: SwapOptions,
         hold: bool,
+        state: Option<crate::actor::Snapshot>,
     ) -> Result<SwapReport, SwapError> {
         let actor = self.inner.registry.get(address).ok_or_else(|| SwapError::UnknownTarget(address.to_string()))?;
         let old = actor.component();
@@ -368,7 +382,7 @@ impl Host {
         let kind = if actor.limits().fuel.is_some() { EngineKind::Metered } else { EngineKind::Epoch };
         component.compiled(&self.inner.loader, kind)?;
         let (ack, done) = oneshot::channel();
-        if !actor.control(Control::Swap { component, options, hold, ack }) {
+        if !actor.control(Control::Swap { component, options, hold, state, ack }) {
             return Err(SwapError::Stopped(actor.address().clone()));
         }
         done.await.unwrap_or_else(|_| Err(SwapError::Stopped(actor.address().clone())))
@@ -407,7 +421,7 @@ impl Host {
                 _ => options.probation,
             };
             let options = SwapOptions { probation, ..options };
-            match self.swap_one(actor.address().as_str(), component.clone(), options, true).await {
+            match self.swap_one(actor.address().as_str(), component.clone(), options, true, None).await {
                 Ok(report) => {
                     swapped.push(actor);
                     reports.push(report);

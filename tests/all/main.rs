@@ -6,6 +6,7 @@ mod support;
 
 mod actors;
 mod cli;
+mod fuzz;
 mod guests;
 mod host_api;
 mod hostile;

@@ -240,13 +240,13 @@ impl Cell {
                         self.system.child_down(&self.me, Exit::Normal);
                     }
                 }
-                Control::Swap { component, options, hold, ack } => match current.as_mut() {
+                Control::Swap { component, options, hold, state, ack } => match current.as_mut() {
                     Some(_) if self.probation.is_some() => {
                         let _ = ack.send(Err(SwapError::InProgress(self.me.address().clone())));
                     }
                     Some(_) => {
                         if let Some(old) = current.take() {
-                            current = self.swap(old, component, options, hold, ack).await;
+                            current = self.swap(old, component, options, hold, state, ack).await;
                         }
                     }
                     None => {
@@ -293,11 +293,16 @@ impl Cell {
         component: Arc<ActorComponent>,
         options: SwapOptions,
         hold: bool,
+        injected: Option<Snapshot>,
         ack: oneshot::Sender<Result<SwapReport, SwapError>>,
     ) -> Option<Incarnation> {
         let address = self.me.address().clone();
         let paused = Instant::now();
-        let state = match old.snapshot(&self.me).await {
+        let snapshot = match injected {
+            Some(state) => Ok(Some(state)),
+            None => old.snapshot(&self.me).await,
+        };
+        let state = match snapshot {
             Ok(state) => state,
             Err(failure) => {
                 let failure = self.explain(failure);

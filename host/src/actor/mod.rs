@@ -419,10 +419,13 @@ pub(crate) enum Control {
     /// Hot-swap to `component` between messages (see [`swap`]).
     /// With `hold`, the old code is kept after probation until a
     /// `SwapCommit` or `SwapRollback` (rolling swaps).
+    /// With `state`, that state is restored instead of the old code's
+    /// snapshot (operator restores, fuzzing).
     Swap {
         component: Arc<ActorComponent>,
         options: SwapOptions,
         hold: bool,
+        state: Option<Snapshot>,
         ack: oneshot::Sender<Result<SwapReport, SwapError>>,
     },
     /// Keep the new code of a held swap.

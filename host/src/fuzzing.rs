@@ -1,0 +1,61 @@
+//! Oracles for fuzzers: each takes arbitrary input and checks an invariant
+//! of the host, panicking only when the invariant breaks (a bug).
+//!
+//! The `cargo fuzz` targets in `fuzz/` are thin shims over these, and the
+//! integration suite runs them over a few thousand generated inputs as a
+//! smoke test (`tests/all/fuzz.rs`).
+
+use std::path::Path;
+
+use crate::actor::{Snapshot, SwapError};
+use crate::manifest::Manifest;
+use crate::protocol::{MessageError, Protocol};
+use crate::system::Host;
+
+/// Parsing any text as a manifest either succeeds or fails with an error
+/// whose location lies within the text; it never panics.
+pub fn manifest(text: &str) {
+    match Manifest::parse(Path::new("/fuzz/manifest.toml"), text) {
+        Ok(_) => {}
+        Err(e) => {
+            if let Some((line, col)) = e.location {
+                let lines = text.split('\n').count();
+                assert!(line >= 1 && line <= lines, "line {line} outside 1..={lines}: {e}");
+                assert!(col >= 1, "column {col}: {e}");
+            }
+            assert!(!e.message.is_empty(), "an error says something");
+        }
+    }
+}
+
+/// Parsing any text as a message for `protocol` either fails with a
+/// [`MessageError`], or yields arguments of exactly the function's types
+/// whose WAVE rendering parses back to the same call.
+pub fn message(protocol: &Protocol, text: &str, max_bytes: u64) {
+    let call = match protocol.parse(text, max_bytes) {
+        Ok(call) => call,
+        Err(MessageError::TooLarge { size, limit }) => {
+            assert!(size > limit && size == text.len() as u64);
+            return;
+        }
+        Err(_) => return,
+    };
+    protocol.check(call.func, &call.args).expect("a parsed message type-checks");
+    let rendered = call.to_wave(protocol);
+    let again = protocol.parse(&rendered, u64::MAX).unwrap_or_else(|e| panic!("`{rendered}` does not parse back: {e}"));
+    assert_eq!(again.func, call.func, "`{rendered}`");
+    // `Val`'s equality counts NaN equal to NaN, as WAVE round trips need.
+    assert_eq!(again.args, call.args, "`{rendered}` changed on the way back");
+}
+
+/// Restoring any state into the actor at `address` either works or is
+/// refused as a start failure of the new instance — and either way the
+/// actor answers `probe` afterwards.
+pub async fn restore(host: &Host, address: &str, version: String, bytes: Vec<u8>, probe: &str) {
+    match host.restore(address, Snapshot { version, bytes }).await {
+        Ok(_) | Err(SwapError::Start { .. }) => {}
+        Err(other) => panic!("restoring arbitrary state must succeed or be refused, not: {other}"),
+    }
+    let answer = host.ask(address, probe, std::time::Duration::from_secs(10)).await;
+    assert!(answer.is_ok(), "the actor answers after a restore attempt: {answer:?}");
+}
