@@ -110,12 +110,27 @@ fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("host/ has a parent").to_path_buf()
 }
 
+/// The cargo target directory this benchmark was built into
+/// (`target/<profile>/deps/suite-<hash>`).
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the benchmark's path");
+    exe.ancestors().nth(3).map(Path::to_path_buf).unwrap_or_else(|| workspace().join("target"))
+}
+
+/// The compile cache the integration tests share, so a smoke pass after
+/// the tests compiles nothing.
+fn cache_dir() -> PathBuf {
+    target_dir().join("troupe-test-cache")
+}
+
 fn guest(name: &str) -> PathBuf {
     workspace().join("examples-guests/build").join(format!("{name}.wasm"))
 }
 
 fn build_guests() {
-    let status = std::process::Command::new(workspace().join("scripts/build-guests")).status();
+    let status = std::process::Command::new(workspace().join("scripts/build-guests"))
+        .env("CARGO_TARGET_DIR", target_dir())
+        .status();
     assert!(status.is_ok_and(|s| s.success()), "scripts/build-guests failed");
 }
 
@@ -130,7 +145,7 @@ fn host(max_instances: u32, max_memory: u64) -> Host {
     engine
         .max_instances(max_instances)
         .max_memory_bytes(max_memory)
-        .cache_dir(Some(workspace().join("target/troupe-bench-cache")));
+        .cache_dir(Some(cache_dir()));
     Host::new(HostConfig { engine, ..Default::default() }).expect("host")
 }
 
@@ -694,7 +709,7 @@ async fn languages(scale: Scale, rows: &mut Vec<Row>) {
             let mut engine = EngineConfig::new();
             // The full run measures a real compile; the smoke pass reuses
             // the cache, as JavaScript and Python take seconds to compile.
-            let cache = scale.smoke.then(|| workspace().join("target/troupe-bench-cache"));
+            let cache = scale.smoke.then(cache_dir);
             engine.max_instances(64).cache_dir(cache);
             Host::new(HostConfig { engine, ..Default::default() }).unwrap()
         };
