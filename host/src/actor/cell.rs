@@ -128,7 +128,10 @@ enum Restarted {
 
 impl Cell {
     async fn run(mut self, started: oneshot::Sender<Result<(), Failure>>) {
-        let mut current = match self.incarnate(false).await {
+        // The large, rarely taken paths (start, restart, swap, finish) are
+        // boxed: an idle actor's task then costs a few hundred bytes, not
+        // several kilobytes.
+        let mut current = match Box::pin(self.incarnate(false)).await {
             Ok(inc) => {
                 let _ = started.send(Ok(()));
                 Some(inc)
@@ -136,7 +139,7 @@ impl Cell {
             Err(failure) => {
                 self.me.record_failure(&failure);
                 let _ = started.send(Err(failure.clone()));
-                self.finish(None, DownReason::Failed(failure), None).await;
+                Box::pin(self.finish(None, DownReason::Failed(failure), None)).await;
                 return;
             }
         };
@@ -207,7 +210,7 @@ impl Cell {
                 }
                 Control::Restart { delay, ack } => {
                     current = None;
-                    match self.restart_after(delay).await {
+                    match Box::pin(self.restart_after(delay)).await {
                         Restarted::Up(inc) => {
                             current = Some(inc);
                             if let Some(ack) = ack {
@@ -246,7 +249,7 @@ impl Cell {
                     }
                     Some(_) => {
                         if let Some(old) = current.take() {
-                            current = self.swap(old, component, options, hold, state, ack).await;
+                            current = Box::pin(self.swap(old, component, options, hold, state, ack)).await;
                         }
                     }
                     None => {
@@ -280,7 +283,7 @@ impl Cell {
         {
             let _ = ack.send(Err(SwapError::Stopped(self.me.address().clone())));
         }
-        self.finish(current, reason, ack).await;
+        Box::pin(self.finish(current, reason, ack)).await;
     }
 
     /// Swaps `old` for a new incarnation of `component`, carrying the state
