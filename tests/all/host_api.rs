@@ -53,7 +53,7 @@ async fn an_ask_cycle_fails_fast_instead_of_timing_out() {
 async fn an_ask_times_out_and_a_failing_target_is_reported_to_the_asker() {
     let host = support::host();
     probe(&host, "p").await;
-    let limits = ActorLimits { deadline: Duration::from_secs(2), ..ActorLimits::default() };
+    let limits = ActorLimits { deadline: Duration::from_millis(300), ..ActorLimits::default() };
     spawn(&host, "faulty", "faulty", limits).await;
     let reply = ask(&host, "p", &relay("faulty", "spin()", 100)).await.unwrap();
     assert!(reply.contains("no reply in time"), "{reply}");

@@ -99,7 +99,7 @@ async fn an_ask_timeout_and_a_target_failure_fail_the_caller() {
     nodes(&host, &["a"], &[]).await;
     let mut leaf = host.entry("node").unwrap().spec("leaf".into());
     leaf.policy.config = vec![("leaf".into(), "true".into())];
-    leaf.policy.limits.deadline = Duration::from_secs(3);
+    leaf.policy.limits.deadline = Duration::from_millis(500);
     host.spawn(leaf).await.unwrap();
     let mut binding = BindingSpec::actor("leaf");
     binding.timeout = Duration::from_millis(200);
