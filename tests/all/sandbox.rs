@@ -72,6 +72,8 @@ async fn a_read_only_directory_can_be_read_but_not_written_or_escaped() {
     assert!(write.starts_with("err("), "read-only: {write}");
     assert!(!granted.join("new.txt").exists());
 
+    support::spawn(&host, "counter", "neighbour", Default::default()).await;
+    host.tell("neighbour", "incr(3)").unwrap();
     let escapes = [
         "/data/../secret.txt",
         "/data/link",
@@ -82,6 +84,7 @@ async fn a_read_only_directory_can_be_read_but_not_written_or_escaped() {
         let reply = ask(&host, "p", &call("read-file", path)).await.unwrap();
         assert!(reply.starts_with("err(") && !reply.contains("top secret"), "escape via {path}: {reply}");
     }
+    assert_eq!(ask(&host, "neighbour", "get()").await.unwrap(), "3", "a neighbour is untouched");
 }
 
 #[tokio::test]

@@ -294,3 +294,20 @@ async fn a_component_reports_the_version_it_declares() {
     let plain = host.load("counter", &support::guest("counter"), None).unwrap();
     assert_eq!(plain.version, None, "no section, no version");
 }
+
+/// The hostile guest's `restore` traps on the state it writes itself when
+/// configured with `restore = "panic"`: a swap into it must roll back.
+#[tokio::test]
+async fn a_new_version_trapping_in_restore_is_rolled_back() {
+    let host = support::host();
+    let mut entry = support::define(&host, "hostile");
+    entry.policy.config = vec![("restore".into(), "panic".into())];
+    host.spawn(entry.spec("h".into())).await.unwrap();
+    let again = host.load("hostile", &support::guest("hostile"), Some("2".into())).unwrap();
+    let err = host.swap("h", again, quick()).await.unwrap_err();
+    let SwapError::Start { failure, .. } = &err else { panic!("expected a start failure, got {err}") };
+    assert_eq!(failure.kind, FailureKind::Restore);
+    assert!(failure.detail.contains("panic"), "{}", failure.detail);
+    assert_eq!(ask(&host, "h", "ping()").await.unwrap(), r#""pong""#, "the old code serves");
+    assert_eq!(host.lookup("h").unwrap().info().version, None, "still the old version");
+}
