@@ -134,6 +134,20 @@ fn build_guests() {
     assert!(status.is_ok_and(|s| s.success()), "scripts/build-guests failed");
 }
 
+/// Proportional set size: resident memory with pages shared between
+/// mappings divided among them. Copy-on-write memory images map the same
+/// pages once per instance, which RSS counts every time.
+fn pss_bytes() -> u64 {
+    let rollup = std::fs::read_to_string("/proc/self/smaps_rollup").unwrap_or_default();
+    let kib: u64 = rollup
+        .lines()
+        .find(|l| l.starts_with("Pss:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    kib * 1024
+}
+
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
     let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
@@ -142,10 +156,7 @@ fn rss_bytes() -> u64 {
 
 fn host(max_instances: u32, max_memory: u64) -> Host {
     let mut engine = EngineConfig::new();
-    engine
-        .max_instances(max_instances)
-        .max_memory_bytes(max_memory)
-        .cache_dir(Some(cache_dir()));
+    engine.max_instances(max_instances).max_memory_bytes(max_memory).cache_dir(Some(cache_dir()));
     Host::new(HostConfig { engine, ..Default::default() }).expect("host")
 }
 
@@ -400,23 +411,27 @@ async fn asks(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
     let two = percentile(&mut samples, 0.5);
     let hop = two.saturating_sub(t50);
     // The native equivalent: actor A asks actor B per request.
-    let (a_tx, mut a_rx) = mpsc::channel::<oneshot::Sender<u64>>(1024);
+    // A times its own ask to B, so the hop is measured, not derived.
+    let (a_tx, mut a_rx) = mpsc::channel::<oneshot::Sender<Duration>>(1024);
     let b = tokio_counter();
     tokio::spawn(async move {
         while let Some(reply) = a_rx.recv().await {
-            let _ = reply.send(tokio_get(&b).await);
+            let t0 = Instant::now();
+            tokio_get(&b).await;
+            let _ = reply.send(t0.elapsed());
         }
     });
     let mut samples = Vec::with_capacity(scale.asks);
+    let mut hops = Vec::with_capacity(scale.asks);
     for _ in 0..scale.asks {
         let t0 = Instant::now();
         let (reply, rx) = oneshot::channel();
         a_tx.send(reply).await.unwrap();
-        rx.await.unwrap();
+        hops.push(rx.await.unwrap());
         samples.push(t0.elapsed());
     }
     let native_two = percentile(&mut samples, 0.5);
-    let native_hop = native_two.saturating_sub(b50);
+    let native_hop = percentile(&mut hops, 0.5);
     rows.push(row(
         "2. ask actor->actor (typed import) p50",
         format!("{} (host->A->B {})", ns(hop), ns(two)),
@@ -478,29 +493,34 @@ async fn spawns(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
 /// process, so that one measurement's freed memory cannot hide the next's.
 fn memory(scale: Scale, rows: &mut Vec<Row>) {
     for n in scale.memory {
-        let measure = |system: &str| -> Result<f64, String> {
+        // (PSS, RSS) per actor, in bytes.
+        let measure = |system: &str| -> Result<(f64, f64), String> {
             let out = std::process::Command::new(std::env::current_exe().unwrap())
                 .args(["--memory-child", system, &n.to_string()])
                 .output()
                 .map_err(|e| e.to_string())?;
             let text = String::from_utf8_lossy(&out.stdout);
-            text.trim().parse::<f64>().map_err(|_| {
-                let err = String::from_utf8_lossy(&out.stderr);
-                format!("{} {}", text.trim(), err.lines().last().unwrap_or(""))
-            })
+            let mut fields = text.split_whitespace().map(str::parse::<f64>);
+            match (fields.next(), fields.next()) {
+                (Some(Ok(pss)), Some(Ok(rss))) => Ok((pss, rss)),
+                _ => {
+                    let err = String::from_utf8_lossy(&out.stderr);
+                    Err(format!("{} {}", text.trim(), err.lines().last().unwrap_or("")))
+                }
+            }
         };
         let troupe = measure("troupe");
         let kameo = measure("kameo");
-        let show = |r: &Result<f64, String>| match r {
-            Ok(bytes) => format!("{:.1} KiB", bytes / 1024.0),
+        let show = |r: &Result<(f64, f64), String>| match r {
+            Ok((pss, rss)) => format!("{:.1} KiB (RSS {:.1} KiB)", pss / 1024.0, rss / 1024.0),
             Err(e) => format!("failed: {e}"),
         };
         let ratio = match (&troupe, &kameo) {
-            (Ok(t), Ok(k)) => Some(t / k.max(1.0)),
+            (Ok(t), Ok(k)) => Some(t.0 / k.0.max(1.0)),
             _ => None,
         };
         rows.push(row(
-            &format!("4. resident memory per idle actor, {n} actors"),
+            &format!("4. memory per idle actor (PSS), {n} actors"),
             show(&troupe),
             format!("kameo {}", show(&kameo)),
             ratio,
@@ -515,12 +535,13 @@ fn memory_child(system: &str, n: usize) {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         if system == "kameo" {
-            let before = rss_bytes();
+            let (pss, rss) = (pss_bytes(), rss_bytes());
             let actors: Vec<_> = (0..n).map(|_| KameoCounter::spawn(KameoCounter::default())).collect();
             for a in &actors {
                 a.wait_for_startup().await;
             }
-            println!("{}", rss_bytes().saturating_sub(before) as f64 / n as f64);
+            let per = |now: u64, then: u64| now.saturating_sub(then) as f64 / n as f64;
+            println!("{} {}", per(pss_bytes(), pss), per(rss_bytes(), rss));
             return;
         }
         // Small slots: 4 MiB of address space per memory is plenty for the
@@ -533,7 +554,7 @@ fn memory_child(system: &str, n: usize) {
         let mut entry = ComponentEntry::new(component);
         entry.policy.limits.memory = 4 << 20;
         entry.policy.limits.mailbox = 16;
-        let before = rss_bytes();
+        let (pss, rss) = (pss_bytes(), rss_bytes());
         for i in 0..n {
             if let Err(e) = host.spawn(entry.spec(format!("m-{i}").into())).await {
                 eprintln!("spawn {i} failed: {e}");
@@ -541,7 +562,8 @@ fn memory_child(system: &str, n: usize) {
                 return;
             }
         }
-        println!("{}", rss_bytes().saturating_sub(before) as f64 / n as f64);
+        let per = |now: u64, then: u64| now.saturating_sub(then) as f64 / n as f64;
+        println!("{} {}", per(pss_bytes(), pss), per(rss_bytes(), rss));
     });
     std::mem::forget(runtime);
 }
@@ -780,24 +802,46 @@ fn main() {
     // `cargo bench` passes `--bench`; `cargo test --bench suite` does not.
     let scale = if args.iter().any(|a| a == "--bench") { Scale::full() } else { Scale::smoke() };
     let markdown = args.iter().position(|a| a == "--markdown").and_then(|i| args.get(i + 1)).map(PathBuf::from);
+    // `--only NAME` runs the scenarios whose function name contains NAME
+    // (for profiling one of them).
+    let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).cloned();
+    let runs = |name: &str| only.as_deref().is_none_or(|o| name.contains(o));
     build_guests();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let mut rows = Vec::new();
     runtime.block_on(async {
         let host = host(scale.spawns as u32 + 1000, 64 << 20);
-        tell_one(scale, &host, &mut rows).await;
-        let healthy = tell_many(scale, &host, &mut rows).await;
-        asks(scale, &host, &mut rows).await;
-        spawns(scale, &host, &mut rows).await;
-        restarts(scale, &host, &mut rows).await;
-        swaps(scale, &host, &mut rows).await;
-        isolation(scale, &host, healthy, &mut rows).await;
-        languages(scale, &mut rows).await;
+        if runs("tell_one") {
+            tell_one(scale, &host, &mut rows).await;
+        }
+        if runs("tell_many") || runs("isolation") {
+            let healthy = tell_many(scale, &host, &mut rows).await;
+            isolation(scale, &host, healthy, &mut rows).await;
+        }
+        if runs("asks") {
+            asks(scale, &host, &mut rows).await;
+        }
+        if runs("spawns") {
+            spawns(scale, &host, &mut rows).await;
+        }
+        if runs("restarts") {
+            restarts(scale, &host, &mut rows).await;
+        }
+        if runs("swaps") {
+            swaps(scale, &host, &mut rows).await;
+        }
+        if runs("languages") {
+            languages(scale, &mut rows).await;
+        }
     });
     // Spinning actors are still running: leave without waiting for them.
     std::mem::forget(runtime);
-    memory(scale, &mut rows);
-    sandbox_cost(scale, &mut rows);
+    if runs("memory") {
+        memory(scale, &mut rows);
+    }
+    if runs("sandbox") {
+        sandbox_cost(scale, &mut rows);
+    }
     let table = table(&rows, scale.smoke);
     println!("\nmachine: {}\n\n{table}", machine());
     if let Some(path) = markdown {
