@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo bench -p troupe --bench suite             # the real numbers (release)
-//! cargo bench -p troupe --bench suite -- --markdown BENCHMARKS.md
+//! cargo bench -p troupe --bench suite -- --markdown run.md   # and save the table
 //! cargo test -p troupe --bench suite              # a seconds-long smoke pass (what CI runs)
 //! ```
 //!
@@ -846,7 +846,7 @@ fn main() {
     println!("\nmachine: {}\n\n{table}", machine());
     if let Some(path) = markdown {
         let doc = format!(
-            "# Benchmarks\n\nThe latest run of `cargo bench -p troupe --bench suite -- --markdown BENCHMARKS.md`, \
+            "# Benchmark run\n\nA run of `cargo bench -p troupe --bench suite`, \
              on {}.\nCompare ratios, not absolute times: troupe and the baselines ran in the same process, \
              one after the other.\n\n{table}",
             machine()
