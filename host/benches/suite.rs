@@ -100,6 +100,17 @@ fn per(total: Duration, n: usize) -> Duration {
     total / n.max(1) as u32
 }
 
+/// Times `n` runs of `op`, one sample each.
+async fn latencies(n: usize, mut op: impl AsyncFnMut()) -> Vec<Duration> {
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t0 = Instant::now();
+        op().await;
+        samples.push(t0.elapsed());
+    }
+    samples
+}
+
 fn percentile(samples: &mut [Duration], p: f64) -> Duration {
     samples.sort_unstable();
     let i = ((samples.len() as f64 - 1.0) * p).round() as usize;
@@ -366,29 +377,23 @@ async fn troupe_many(scale: Scale, host: &Host, prefix: &str) -> f64 {
 async fn asks(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
     let actor = spawn(host, "counter", "ask-one", ActorLimits::default()).await;
     let incr = actor.parse("incr(1)").unwrap();
-    let mut samples = Vec::with_capacity(scale.asks);
-    for _ in 0..scale.asks {
-        let t0 = Instant::now();
+    let mut samples = latencies(scale.asks, async || {
         ask(&actor, &incr).await;
-        samples.push(t0.elapsed());
-    }
+    })
+    .await;
     let (t50, t99) = (percentile(&mut samples, 0.5), percentile(&mut samples, 0.99));
 
     let k = kameo_counter();
-    let mut samples = Vec::with_capacity(scale.asks);
-    for _ in 0..scale.asks {
-        let t0 = Instant::now();
+    let mut samples = latencies(scale.asks, async || {
         k.ask(KIncr(1)).await.unwrap();
-        samples.push(t0.elapsed());
-    }
+    })
+    .await;
     let (k50, k99) = (percentile(&mut samples, 0.5), percentile(&mut samples, 0.99));
     let tx = tokio_counter();
-    let mut samples = Vec::with_capacity(scale.asks);
-    for _ in 0..scale.asks {
-        let t0 = Instant::now();
+    let mut samples = latencies(scale.asks, async || {
         tokio_get(&tx).await;
-        samples.push(t0.elapsed());
-    }
+    })
+    .await;
     let b50 = percentile(&mut samples, 0.5);
     rows.push(row(
         "2. ask host->actor p50 / p99",
@@ -402,12 +407,10 @@ async fn asks(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
     let tally = spawn(host, "tally", "ask-tally", ActorLimits::default()).await;
     host.bind("ask-tally", "example:counter/api", troupe::actor::binding::BindingSpec::actor("ask-one")).unwrap();
     let add = tally.parse("add(1)").unwrap();
-    let mut samples = Vec::with_capacity(scale.asks);
-    for _ in 0..scale.asks {
-        let t0 = Instant::now();
+    let mut samples = latencies(scale.asks, async || {
         ask(&tally, &add).await;
-        samples.push(t0.elapsed());
-    }
+    })
+    .await;
     let two = percentile(&mut samples, 0.5);
     let hop = two.saturating_sub(t50);
     // The native equivalent: actor A asks actor B per request.
@@ -596,12 +599,10 @@ async fn restarts(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
         samples.push(t0.elapsed());
     }
     let r50 = percentile(&mut samples, 0.5);
-    let mut normal = Vec::with_capacity(scale.restarts);
-    for _ in 0..scale.restarts {
-        let t0 = Instant::now();
+    let mut normal = latencies(scale.restarts, async || {
         ask(&actor, &ping).await;
-        normal.push(t0.elapsed());
-    }
+    })
+    .await;
     let n50 = percentile(&mut normal, 0.5);
     rows.push(row(
         "5. restart: trap -> next message handled (p50)",
