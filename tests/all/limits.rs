@@ -74,6 +74,34 @@ async fn memory_bomb_stops_at_the_limit() {
     assert_eq!(ask(&host, "faulty", "ping()").await.unwrap(), "1");
 }
 
+/// A table may grow to its limit and no further: `table.grow` past it
+/// returns -1, as wasm specifies for a refused growth, and the actor lives on.
+#[tokio::test]
+async fn a_table_grows_to_its_limit_and_no_further() {
+    let wat = r#"
+        (component
+          (core module $m
+            (table $t 1 funcref)
+            (func (export "grow") (param i32) (result i32)
+              ref.null func
+              local.get 0
+              table.grow $t))
+          (core instance $i (instantiate $m))
+          (func $grow (param "n" u32) (result s32) (canon lift (core func $i "grow")))
+          (instance $api (export "grow" (func $grow)))
+          (export "acme:tables/api@1.0.0" (instance $api)))
+    "#;
+    let host = support::host();
+    let component = host.load_bytes("tables", "tables.wat", wat::parse_str(wat).unwrap(), None).unwrap();
+    let mut spec = troupe::ComponentEntry::new(component).spec("t".into());
+    spec.policy.limits.table_elements = 100;
+    host.spawn(spec).await.unwrap();
+    assert_eq!(ask(&host, "t", "grow(50)").await.unwrap(), "1", "1 + 50 fits: the old size");
+    assert_eq!(ask(&host, "t", "grow(50)").await.unwrap(), "-1", "51 + 50 is over 100: refused");
+    assert_eq!(ask(&host, "t", "grow(49)").await.unwrap(), "51", "51 + 49 is exactly the limit");
+    assert_eq!(ask(&host, "t", "grow(1)").await.unwrap(), "-1");
+}
+
 #[tokio::test]
 async fn full_mailbox_is_an_error_to_the_sender_and_nothing_queued_is_lost() {
     let host = support::host();
@@ -126,6 +154,8 @@ async fn invalid_limits_are_refused_at_spawn() {
         (ActorLimits { memory: u64::MAX, ..ActorLimits::default() }, "memory"),
         (ActorLimits { deadline: Duration::ZERO, ..ActorLimits::default() }, "deadline-ms"),
         (ActorLimits { fuel: Some(0), ..ActorLimits::default() }, "fuel"),
+        (ActorLimits { table_elements: 0, ..ActorLimits::default() }, "table-elements"),
+        (ActorLimits { table_elements: 20_001, ..ActorLimits::default() }, "table-elements"),
     ] {
         let mut spec = entry.spec("c".into());
         spec.policy.limits = limits;

@@ -21,8 +21,14 @@ pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(1);
 /// Default memory limit of an actor: all its linear memories together.
 pub const DEFAULT_MEMORY_BYTES: u64 = 64 << 20;
 
-/// Default limit on the elements of any one table.
-pub const DEFAULT_TABLE_ELEMENTS: u64 = 20_000;
+/// Largest accepted limit on the elements of any one table: the size of a
+/// table slot in the pooling allocator, so a limit above it could never be
+/// reached.
+pub const MAX_TABLE_ELEMENTS: u64 = 20_000;
+
+/// Default limit on the elements of any one table: the pool's ceiling,
+/// which toolchains' indirect-call tables stay far below.
+pub const DEFAULT_TABLE_ELEMENTS: u64 = MAX_TABLE_ELEMENTS;
 
 /// Default mailbox capacity. Large enough to absorb bursts, small enough
 /// that a flood is refused long before it threatens host memory.
@@ -138,8 +144,8 @@ impl ActorLimits {
                 ),
             );
         }
-        if self.table_elements == 0 {
-            return err("table-elements", "must be at least 1".into());
+        if self.table_elements == 0 || self.table_elements > MAX_TABLE_ELEMENTS {
+            return err("table-elements", format!("{} is outside 1..={MAX_TABLE_ELEMENTS}", self.table_elements));
         }
         if self.mailbox == 0 || self.mailbox > MAX_MAILBOX {
             return err("mailbox", format!("{} is outside 1..={MAX_MAILBOX}", self.mailbox));

@@ -239,6 +239,7 @@ impl EngineConfig {
             .max_memory_size(self.max_memory_bytes as usize)
             .max_memories_per_module(2)
             .max_tables_per_module(2)
+            .table_elements(limits::MAX_TABLE_ELEMENTS as usize)
             // Keep the first 64 KiB of a reused slot resident: most small
             // actors never touch more, so a restart reuses warm pages.
             .linear_memory_keep_resident(64 << 10);
