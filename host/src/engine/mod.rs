@@ -222,6 +222,10 @@ impl EngineConfig {
             // Traps in guests are routine here; native unwind info is only
             // needed for host-side profiling.
             .native_unwind_info(false)
+            // Failure reports name frames by function; the native-to-wasm
+            // address map would only add bytecode offsets, and looking them
+            // up is a tenth of the cost of a restart.
+            .generate_address_map(false)
             .memory_reservation(self.max_memory_bytes)
             .memory_may_move(false);
 
