@@ -199,8 +199,19 @@ async fn a_trap_in_restore_fails_the_restart_until_the_supervisor_gives_up() {
     neighbour_is_fine(&host, 5).await;
 }
 
-/// Loads a component written in WAT, expecting it to be refused.
-fn refused(wat: &str) -> String {
+/// Loads a minimal component, exporting `acme:x/api` plus `extra` and
+/// importing `imports`, expecting it to be refused.
+fn refused(imports: &str, extra: &str) -> String {
+    let wat = format!(
+        r#"(component
+             {imports}
+             (core module $m (func (export "f")))
+             (core instance $i (instantiate $m))
+             (func $f (canon lift (core func $i "f")))
+             (instance $api (export "f" (func $f)))
+             (export "acme:x/api" (instance $api))
+             {extra})"#
+    );
     let host = support::host();
     let bytes = wat::parse_str(wat).unwrap();
     host.load_bytes("x", "x.wat", bytes, None).unwrap_err().to_string()
@@ -208,49 +219,20 @@ fn refused(wat: &str) -> String {
 
 #[tokio::test]
 async fn a_component_importing_what_the_host_lacks_is_refused_with_its_name() {
-    let err = refused(
-        r#"(component
-             (import "launch-missiles" (func))
-             (core module $m (func (export "f")))
-             (core instance $i (instantiate $m))
-             (func $f (canon lift (core func $i "f")))
-             (instance $api (export "f" (func $f)))
-             (export "acme:x/api" (instance $api)))"#,
-    );
+    let err = refused(r#"(import "launch-missiles" (func))"#, "");
     assert!(err.contains("launch-missiles"), "{err}");
-    let err = refused(
-        r#"(component
-             (import "wasi:nuclear/reactor@0.2.0" (instance (export "scram" (func))))
-             (core module $m (func (export "f")))
-             (core instance $i (instantiate $m))
-             (func $f (canon lift (core func $i "f")))
-             (instance $api (export "f" (func $f)))
-             (export "acme:x/api" (instance $api)))"#,
-    );
+    let err = refused(r#"(import "wasi:nuclear/reactor@0.2.0" (instance (export "scram" (func))))"#, "");
     assert!(err.contains("wasi:nuclear/reactor@0.2.0"), "{err}");
 }
 
 #[tokio::test]
 async fn a_component_built_for_another_troupe_api_version_is_refused() {
     let err = refused(
-        r#"(component
-             (core module $m (func (export "f")))
-             (core instance $i (instantiate $m))
-             (func $f (canon lift (core func $i "f")))
-             (instance $api (export "f" (func $f)))
-             (instance $old (export "snapshot" (func $f)))
-             (export "acme:x/api" (instance $api))
-             (export "troupe:actor/persistence@0.0.9" (instance $old)))"#,
+        "",
+        r#"(instance $old (export "snapshot" (func $f)))
+           (export "troupe:actor/persistence@0.0.9" (instance $old))"#,
     );
     assert!(err.contains("troupe:actor/persistence@0.0.9") && err.contains("troupe:actor@0.1.0"), "{err}");
-    let err = refused(
-        r#"(component
-             (import "troupe:actor/host@9.0.0" (instance (export "self-address" (func))))
-             (core module $m (func (export "f")))
-             (core instance $i (instantiate $m))
-             (func $f (canon lift (core func $i "f")))
-             (instance $api (export "f" (func $f)))
-             (export "acme:x/api" (instance $api)))"#,
-    );
+    let err = refused(r#"(import "troupe:actor/host@9.0.0" (instance (export "self-address" (func))))"#, "");
     assert!(err.contains("troupe:actor/host@9.0.0"), "{err}");
 }
