@@ -577,7 +577,7 @@ impl HostInner {
             spec.group = Some(node.address().to_string());
         }
         if node.spec().strategy == Strategy::Pool
-            && let Some(sibling) = node.info().children.first().and_then(|c| self.registry.get(c.address.as_str()))
+            && let Some(sibling) = node.first_child().and_then(|c| self.registry.get(c.as_str()))
             && sibling.component().hash != spec.component.hash
         {
             return Err(SpawnError::InvalidName(format!(

@@ -106,6 +106,20 @@ async fn one_for_one_restarts_only_the_failed_child() {
 }
 
 #[tokio::test]
+async fn the_supervisor_view_keeps_start_order_and_counts_restarts_as_children_come_and_go() {
+    let (host, _) = fail_the_middle_child(Strategy::OneForOne, "b").await;
+    host.stop("a").await.unwrap();
+    faulty_children(&host, "sup", &["d"], RestartType::Permanent).await;
+    let children = host.supervisor("sup").unwrap().info().children;
+    let names: Vec<&str> = children.iter().map(|c| c.address.as_str()).collect();
+    assert_eq!(names, ["b", "c", "d"]);
+    let restarts: Vec<u64> = children.iter().map(|c| c.restarts).collect();
+    assert_eq!(restarts, [1, 0, 0]);
+    assert_eq!(children[0].last_failure.as_ref().map(|f| f.kind), Some(FailureKind::Panic));
+    assert!(children[1].last_failure.is_none());
+}
+
+#[tokio::test]
 async fn one_for_all_terminates_siblings_in_reverse_order_and_restarts_all_in_start_order() {
     let (host, seen) = fail_the_middle_child(Strategy::OneForAll, "c").await;
     assert_eq!(addresses_of(&seen, terminated), ["c", "a"], "siblings terminate in reverse start order");

@@ -9,6 +9,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use indexmap::IndexMap;
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{Instrument, error, info, info_span, warn};
@@ -170,7 +171,7 @@ impl SupervisorRef {
         };
         let node = SupervisorRef(Arc::new(NodeShared { address, kind, spec, tx, view: Mutex::new(view), done }));
         let span = info_span!(parent: None, "supervisor", supervisor = %node.0.address);
-        let task = Node { me: node.clone(), host, children: Vec::new(), log: RestartLog::default() };
+        let task = Node { me: node.clone(), host, children: IndexMap::new(), log: RestartLog::default() };
         tokio::spawn(task.run(rx).instrument(span));
         node
     }
@@ -210,8 +211,12 @@ impl SupervisorRef {
 
     /// Adds a child, last in start order.
     pub(crate) fn add(&self, address: Address, child: ChildRef, restart: RestartType) {
-        // Reflect it in the view at once, so that quotas count it.
-        self.0.view.lock().unwrap_or_else(|e| e.into_inner()).children.push(ChildInfo {
+        // Reflect it in the view at once, so that quotas count it. The
+        // message is sent under the view's lock: the task then adds children
+        // in the view's order, and the view's first entries mirror the
+        // task's list index for index (see `Node::view_remove`).
+        let mut view = self.0.view.lock().unwrap_or_else(|e| e.into_inner());
+        view.children.push(ChildInfo {
             address: address.clone(),
             kind: match child {
                 ChildRef::Actor(_) => "actor",
@@ -222,6 +227,11 @@ impl SupervisorRef {
             last_failure: None,
         });
         self.send(NodeMsg::Add { address, child, restart });
+    }
+
+    /// Its first child, if any.
+    pub(crate) fn first_child(&self) -> Option<Address> {
+        self.0.view.lock().unwrap_or_else(|e| e.into_inner()).children.first().map(|c| c.address.clone())
     }
 
     /// A child went down.
@@ -333,7 +343,9 @@ impl ChildRef {
 struct Node {
     me: SupervisorRef,
     host: Arc<dyn SupervisorHost>,
-    children: Vec<ChildEntry>,
+    /// In start order. Keyed by address: a supervisor with 100,000 children
+    /// finds the one that went down without a scan.
+    children: IndexMap<Address, ChildEntry>,
     log: RestartLog,
 }
 
@@ -342,26 +354,35 @@ impl Node {
         let mut stop_ack = None;
         while let Some(msg) = rx.recv().await {
             match msg {
-                NodeMsg::Add { address, child, restart } => self.children.push(ChildEntry {
-                    address,
-                    child,
-                    restart,
-                    backoff: BackoffState::default(),
-                    restarts: 0,
-                    last_failure: None,
-                    up: true,
-                }),
+                NodeMsg::Add { address, child, restart } => {
+                    let entry = ChildEntry {
+                        address: address.clone(),
+                        child,
+                        restart,
+                        backoff: BackoffState::default(),
+                        restarts: 0,
+                        last_failure: None,
+                        up: true,
+                    };
+                    // An address is registered until its old entry is
+                    // removed, so it cannot be here twice; if it were, the
+                    // old entry goes, keeping the view in step.
+                    if let Some(old) = self.position(&address) {
+                        self.remove(old);
+                    }
+                    self.children.insert(address, entry);
+                }
                 NodeMsg::Down { child, exit } => self.on_down(child, exit).await,
                 NodeMsg::Forget { child } => {
                     if let Some(i) = self.position(&child) {
-                        self.children.remove(i);
+                        self.remove(i);
                         self.host.child_removed(&child);
                     }
                 }
                 NodeMsg::StopChild { child, ack } => {
                     let found = match self.position(&child) {
                         Some(i) => {
-                            let entry = self.children.remove(i);
+                            let entry = self.remove(i);
                             entry.child.stop().await;
                             self.host.child_removed(&child);
                             true
@@ -402,7 +423,7 @@ impl Node {
                     }
                 }
             }
-            self.publish_view();
+            self.me.0.view.lock().unwrap_or_else(|e| e.into_inner()).recent_restarts = self.log.len();
         }
         self.stop_all().await;
         self.set_status("stopped");
@@ -417,35 +438,38 @@ impl Node {
     }
 
     fn position(&self, child: &Address) -> Option<usize> {
-        self.children.iter().position(|c| &c.address == child)
+        self.children.get_index_of(child)
+    }
+
+    /// Removes child `i`, from the view too.
+    fn remove(&mut self, i: usize) -> ChildEntry {
+        let mut view = self.me.0.view.lock().unwrap_or_else(|e| e.into_inner());
+        if view.children.get(i).is_some_and(|c| c.address == self.children[i].address) {
+            view.children.remove(i);
+        }
+        drop(view);
+        let (_, entry) = self.children.shift_remove_index(i).expect("removing a child by its index");
+        entry
+    }
+
+    /// Copies child `i`'s restart count and last failure to the view.
+    fn publish(&self, i: usize) {
+        let entry = &self.children[i];
+        let mut view = self.me.0.view.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(info) = view.children.get_mut(i).filter(|c| c.address == entry.address) {
+            info.restarts = entry.restarts;
+            info.last_failure.clone_from(&entry.last_failure);
+        }
     }
 
     fn set_status(&self, status: &'static str) {
         self.me.0.view.lock().unwrap_or_else(|e| e.into_inner()).status = status;
     }
 
-    fn publish_view(&self) {
-        let mut view = self.me.0.view.lock().unwrap_or_else(|e| e.into_inner());
-        view.recent_restarts = self.log.len();
-        view.children = self
-            .children
-            .iter()
-            .map(|c| ChildInfo {
-                address: c.address.clone(),
-                kind: match c.child {
-                    ChildRef::Actor(_) => "actor",
-                    ChildRef::Supervisor(_) => "supervisor",
-                },
-                restart: c.restart,
-                restarts: c.restarts,
-                last_failure: c.last_failure.clone(),
-            })
-            .collect();
-    }
-
     /// Stops every child for good, in reverse start order.
     async fn stop_all(&mut self) {
-        while let Some(entry) = self.children.pop() {
+        while !self.children.is_empty() {
+            let entry = self.remove(self.children.len() - 1);
             entry.child.stop().await;
             self.host.child_removed(&entry.address);
         }
@@ -475,8 +499,9 @@ impl Node {
                 entry.last_failure = Some(failure.clone());
             }
         }
+        self.publish(i);
         if !restart_decision(self.children[i].restart, abnormal) {
-            let entry = self.children.remove(i);
+            let entry = self.remove(i);
             info!(child = %entry.address, restart = ?entry.restart, "not restarting");
             entry.child.stop().await;
             self.host.child_removed(&entry.address);
@@ -501,6 +526,7 @@ impl Node {
             );
             delay
         };
+        self.publish(i);
         let together: Vec<usize> = match spec.strategy {
             Strategy::OneForOne | Strategy::Pool => vec![i],
             Strategy::OneForAll => (0..self.children.len()).collect(),
@@ -524,6 +550,7 @@ impl Node {
             let delay = if j == i { delay } else { Duration::ZERO };
             if j != i {
                 self.children[j].restarts += 1;
+                self.publish(j);
                 self.host.events().publish(
                     &self.children[j].address,
                     EventKind::Restarting { attempt: 1, delay_ms: 0, supervisor: self.me.address().clone() },
@@ -556,7 +583,7 @@ impl Node {
             NodeKind::Root(policy) => {
                 // The root has nobody to escalate to: it gives up on the
                 // offending top-level child only, and keeps the rest.
-                let entry = self.children.remove(i);
+                let entry = self.remove(i);
                 entry.child.stop().await;
                 self.host.child_removed(&entry.address);
                 self.log.clear();
