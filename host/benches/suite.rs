@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use troupe::actor::SwapOptions;
 use troupe::protocol::Call;
-use troupe::{ActorLimits, ActorRef, CallError, ComponentEntry, EngineConfig, Host, HostConfig};
+use troupe::{ActorLimits, ActorRef, ActorStatus, CallError, ComponentEntry, EngineConfig, Host, HostConfig};
 use wasmtime::component::Val;
 
 /// How much work each scenario does.
@@ -512,25 +512,36 @@ fn memory(scale: Scale, rows: &mut Vec<Row>) {
                 }
             }
         };
-        let troupe = measure("troupe");
         let kameo = measure("kameo");
         let show = |r: &Result<(f64, f64), String>| match r {
             Ok((pss, rss)) => format!("{:.1} KiB (RSS {:.1} KiB)", pss / 1024.0, rss / 1024.0),
             Err(e) => format!("failed: {e}"),
         };
-        let ratio = match (&troupe, &kameo) {
-            (Ok(t), Ok(k)) => Some(t.0 / k.0.max(1.0)),
-            _ => None,
-        };
-        rows.push(row(
-            &format!("4. memory per idle actor (PSS), {n} actors"),
-            show(&troupe),
-            format!("kameo {}", show(&kameo)),
-            ratio,
-            "<= kameo",
-        ));
+        let scenarios = [
+            ("troupe", format!("4. memory per idle actor (PSS), {n} actors")),
+            (
+                "troupe-hibernating",
+                format!(
+                    "4. ... hibernating ({HIBERNATE_AFTER_MS} ms idle, {HIBERNATION_SLOTS} instance slots), {n} actors"
+                ),
+            ),
+        ];
+        for (system, scenario) in scenarios {
+            let troupe = measure(system);
+            let ratio = match (&troupe, &kameo) {
+                (Ok(t), Ok(k)) => Some(t.0 / k.0.max(1.0)),
+                _ => None,
+            };
+            rows.push(row(&scenario, show(&troupe), format!("kameo {}", show(&kameo)), ratio, "<= kameo"));
+        }
     }
 }
+
+/// With `troupe-hibernating`: how long the counters stay awake after
+/// `init`...
+const HIBERNATE_AFTER_MS: u64 = 10;
+/// ...and the instance pool they share (awake actors need a slot each).
+const HIBERNATION_SLOTS: u32 = 1_000;
 
 /// The child side of scenario 4: starts `n` idle actors of `system` and
 /// prints the resident memory they added, per actor, in bytes.
@@ -552,23 +563,74 @@ fn memory_child(system: &str, n: usize) {
         // instances within the address space. Each live instance costs about
         // six memory mappings, so 100,000 need vm.max_map_count above the
         // default 65530 (see README, "Many actors").
-        let host = host(n as u32 + 16, 4 << 20);
+        //
+        // Hibernating actors hold no instance: a pool of 1,000 slots serves
+        // them, within the default map count.
+        let hibernate = system == "troupe-hibernating";
+        let host = if hibernate {
+            let mut engine = EngineConfig::new();
+            engine.max_instances(HIBERNATION_SLOTS).max_memory_bytes(4 << 20).cache_dir(Some(cache_dir()));
+            Host::new(HostConfig { engine, max_actors: Some(n), ..Default::default() }).expect("host")
+        } else {
+            host(n as u32 + 16, 4 << 20)
+        };
         let component = host.load("counter", &guest("counter"), None).unwrap();
         let mut entry = ComponentEntry::new(component);
         entry.policy.limits.memory = 4 << 20;
         entry.policy.limits.mailbox = 16;
+        if hibernate {
+            entry.policy.hibernate_after = Some(Duration::from_millis(HIBERNATE_AFTER_MS));
+        }
         let (pss, rss) = (pss_bytes(), rss_bytes());
+        let mut actors = Vec::with_capacity(n);
         for i in 0..n {
-            if let Err(e) = host.spawn(entry.spec(format!("m-{i}").into())).await {
-                eprintln!("spawn {i} failed: {e}");
-                println!("failed at {i}");
-                return;
+            match host.spawn(entry.spec(format!("m-{i}").into())).await {
+                Ok(actor) => actors.push(actor),
+                Err(e) => {
+                    eprintln!("spawn {i} failed: {e}");
+                    println!("failed at {i}");
+                    return;
+                }
+            }
+        }
+        if hibernate {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while actors.iter().any(|a| a.status() != ActorStatus::Hibernating) {
+                if Instant::now() > deadline {
+                    println!("not all hibernating after 60 s");
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
         let per = |now: u64, then: u64| now.saturating_sub(then) as f64 / n as f64;
         println!("{} {}", per(pss_bytes(), pss), per(rss_bytes(), rss));
     });
     std::mem::forget(runtime);
+}
+
+/// 4'': what hibernation costs the message that wakes an actor: a new
+/// instance, `restore`, then the message.
+async fn wakes(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
+    let component = host.load("counter", &guest("counter"), None).unwrap();
+    let mut entry = ComponentEntry::new(component);
+    entry.policy.hibernate_after = Some(Duration::from_millis(2));
+    let actor = host.spawn(entry.spec("sleeper".into())).await.unwrap();
+    let get = actor.parse("get()").unwrap();
+    let wakes = (scale.restarts / 5).max(10);
+    let mut samples = Vec::with_capacity(wakes);
+    for _ in 0..wakes {
+        while actor.status() != ActorStatus::Hibernating {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let t0 = Instant::now();
+        ask(&actor, &get).await;
+        samples.push(t0.elapsed());
+    }
+    let w50 = percentile(&mut samples, 0.5);
+    rows.push(row("4''. hibernated actor: wake-up + ask (p50)", ns(w50), "-".into(), None, "-"));
+    actor.stop();
+    actor.stopped().await;
 }
 
 /// 5: from a trap to the restarted actor handling its next message.
@@ -824,6 +886,9 @@ fn main() {
         }
         if runs("spawns") {
             spawns(scale, &host, &mut rows).await;
+        }
+        if runs("wakes") {
+            wakes(scale, &host, &mut rows).await;
         }
         if runs("restarts") {
             restarts(scale, &host, &mut rows).await;

@@ -74,6 +74,14 @@ pub enum EventKind {
         /// Why.
         reason: String,
     },
+    /// Idle for its `hibernate-after` period: its instance was dropped and
+    /// its snapshot kept.
+    Hibernated {
+        /// Size of the snapshot it sleeps with.
+        bytes: u64,
+    },
+    /// A message or a control request woke it from hibernation.
+    Woke,
     /// The actor exited normally (stopped itself).
     Exited,
     /// The incarnation was terminated by its supervisor (to restart it).

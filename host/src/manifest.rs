@@ -15,6 +15,7 @@
 //! restore = "snapshot"             # or "init" (the default)
 //! snapshot-every = 1               # messages between snapshots...
 //! snapshot-interval-ms = 1000      # ...and/or time between them
+//! hibernate-after-ms = 30000       # idle this long: drop the instance, keep the snapshot
 //! shutdown-ms = 5000               # grace for the `shutdown.stop` export
 //! config = { start = 10 }          # handed to `init`
 //! limits = { fuel = 1_000_000, deadline-ms = 500, memory = "32MiB", mailbox = 256 }
@@ -125,6 +126,7 @@ struct RawEntry {
     restore: RestartFrom,
     snapshot_every: Option<Spanned<u32>>,
     snapshot_interval_ms: Option<Spanned<u64>>,
+    hibernate_after_ms: Option<Spanned<u64>>,
     shutdown_ms: Option<u64>,
     supervise: Option<Spanned<SupervisorSpec>>,
     #[serde(default)]
@@ -319,6 +321,11 @@ impl Parser<'_> {
         {
             return fail(self, n.span(), format!("{key}.snapshot-interval-ms"), "must be at least 1".into());
         }
+        if let Some(n) = &raw.hibernate_after_ms
+            && *n.get_ref() == 0
+        {
+            return fail(self, n.span(), format!("{key}.hibernate-after-ms"), "must be at least 1".into());
+        }
         let mut config = Vec::new();
         for (k, v) in &raw.config {
             let value = match v.get_ref() {
@@ -376,6 +383,7 @@ impl Parser<'_> {
                 restore: raw.restore,
                 snapshot_every: raw.snapshot_every.as_ref().map(|n| *n.get_ref()),
                 snapshot_interval: raw.snapshot_interval_ms.as_ref().map(|n| Duration::from_millis(*n.get_ref())),
+                hibernate_after: raw.hibernate_after_ms.as_ref().map(|n| Duration::from_millis(*n.get_ref())),
                 restart: raw.restart,
                 supervision,
                 shutdown: raw.shutdown_ms.map(Duration::from_millis).unwrap_or(DEFAULT_SHUTDOWN),

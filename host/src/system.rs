@@ -19,7 +19,7 @@ use wasmtime::component::Val;
 use crate::actor::binding::{BindError, Binding, BindingSpec, BindingTarget, HashRing, Router, interface_key};
 use crate::actor::{
     self, ActorComponent, ActorInfo, ActorPolicy, ActorRef, ActorSpec, ActorSystem, BoxFuture, Control, Exit,
-    LoadError, Loader, SpawnError, SpawnOptions, SwapError, SwapOptions, SwapReport,
+    LoadError, Loader, SpawnError, SpawnOptions, SwapError, SwapOptions, SwapReport, SwapRequest,
 };
 use crate::engine::{Engine, EngineConfig, EngineError, EngineKind, Failure};
 use crate::events::{Event, EventBus};
@@ -63,6 +63,11 @@ pub struct HostConfig {
     pub root: SupervisorSpec,
     /// What happens when the root gives up on a top-level child.
     pub root_policy: RootPolicy,
+    /// Most actors, awake or hibernating; by default the engine's instance
+    /// pool size, since every awake actor holds an instance. Hibernating
+    /// actors hold none, so with `hibernate-after` a host can run more
+    /// actors than it has instance slots.
+    pub max_actors: Option<usize>,
 }
 
 /// Why a supervisor could not be created.
@@ -129,12 +134,17 @@ impl Host {
     /// [`EngineError`] if the engine configuration is rejected.
     pub fn new(config: HostConfig) -> Result<Host, EngineError> {
         let engine = config.engine.build()?;
-        Ok(Self::with_engine(engine, config.root, config.root_policy))
+        let max_actors = config.max_actors.unwrap_or(engine.config().get_max_instances() as usize);
+        Ok(Self::build(engine, config.root, config.root_policy, max_actors))
     }
 
     /// A host over an existing engine.
     pub fn with_engine(engine: Engine, root: SupervisorSpec, root_policy: RootPolicy) -> Host {
         let max_actors = engine.config().get_max_instances() as usize;
+        Self::build(engine, root, root_policy, max_actors)
+    }
+
+    fn build(engine: Engine, root: SupervisorSpec, root_policy: RootPolicy, max_actors: usize) -> Host {
         let (gave_up, _) = watch::channel(None);
         let inner = Arc::new_cyclic(|me| HostInner {
             loader: Arc::new(Loader::new(engine)),
@@ -382,7 +392,7 @@ impl Host {
         let kind = if actor.limits().fuel.is_some() { EngineKind::Metered } else { EngineKind::Epoch };
         component.compiled(&self.inner.loader, kind)?;
         let (ack, done) = oneshot::channel();
-        if !actor.control(Control::Swap { component, options, hold, state, ack }) {
+        if !actor.control(Control::Swap(Box::new(SwapRequest { component, options, hold, state, ack }))) {
             return Err(SwapError::Stopped(actor.address().clone()));
         }
         done.await.unwrap_or_else(|_| Err(SwapError::Stopped(actor.address().clone())))

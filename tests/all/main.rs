@@ -8,6 +8,7 @@ mod actors;
 mod cli;
 mod fuzz;
 mod guests;
+mod hibernation;
 mod host_api;
 mod hostile;
 mod languages;

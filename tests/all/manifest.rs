@@ -82,6 +82,17 @@ fn colliding_addresses_are_rejected() {
     assert!(parse(&text).unwrap_err().message.contains("`component = \"nope\"`"));
 }
 
+#[test]
+fn hibernate_after_is_read_in_milliseconds_and_must_be_positive() {
+    let manifest = parse(&with_counter("hibernate-after-ms = 30000")).unwrap();
+    let entry = manifest.entries().find(|e| e.name == "c").expect("entry c");
+    assert_eq!(entry.policy.hibernate_after, Some(std::time::Duration::from_secs(30)));
+
+    let err = parse(&with_counter("hibernate-after-ms = 0")).unwrap_err();
+    assert_eq!(err.key.as_deref(), Some("actors.c.hibernate-after-ms"));
+    assert!(err.message.contains("at least 1"), "{err}");
+}
+
 #[tokio::test]
 async fn a_manifest_starts_its_actors_in_order_with_their_policy() {
     let path = counter_path().display().to_string();

@@ -13,6 +13,10 @@
 //!        │ Stop                                              │ Stop
 //!        └──────────────────────▶  stopped  ◀────────────────┘
 //! ```
+//!
+//! An *up* actor with `hibernate-after` also sleeps when idle: its
+//! incarnation is dropped and its snapshot kept until the next message or
+//! control request wakes it (see [`super::hibernation`]).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -23,11 +27,13 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use super::component::ActorComponent;
 use super::component::Loader;
+use super::hibernation::{IdleClock, idle_expired};
 use super::host_api::Snapshot;
 use super::incarnation::Incarnation;
 use super::swap::{CodeVersion, StateTransfer, SwapError, SwapOptions, SwapReport};
 use super::{
-    ActorRef, ActorSpec, ActorStatus, ActorSystem, Control, DownNotice, DownReason, Exit, Inbox, RestartFrom, Watcher,
+    ActorRef, ActorSpec, ActorStatus, ActorSystem, Control, DownNotice, DownReason, Exit, Inbox, RestartFrom,
+    SwapRequest, Watcher,
 };
 use crate::engine::{Failure, FailureKind};
 use crate::events::EventKind;
@@ -46,6 +52,7 @@ pub(crate) fn start(
     let (started_tx, started_rx) = oneshot::channel();
     // A root span: a child's messages are not part of its spawner's.
     let span = info_span!(parent: None, "actor", actor = %spec.address, component = %spec.component.name);
+    let idle = spec.policy.hibernate_after.map(IdleClock::new);
     let cell = Cell {
         me,
         spec,
@@ -59,6 +66,8 @@ pub(crate) fn start(
         down_with: None,
         probation: None,
         generation: 0,
+        idle,
+        hibernated: None,
     };
     tokio::spawn(cell.run(started_tx).instrument(span));
     started_rx
@@ -94,6 +103,10 @@ struct Cell {
     /// The code generation the cell runs (see `ActorRef::set_component`):
     /// messages checked against it need no remapping.
     generation: u32,
+    /// With `hibernate-after`: how long the actor has been idle.
+    idle: Option<IdleClock>,
+    /// While hibernating: the state the next incarnation is restored from.
+    hibernated: Option<Snapshot>,
 }
 
 /// How many queued messages a cell handles in a row before it looks at its
@@ -116,6 +129,7 @@ enum Step {
     Message(Option<Envelope>),
     Control(Option<Control>),
     ProbationOver,
+    Hibernate,
 }
 
 /// How a restart attempt ended.
@@ -145,17 +159,40 @@ impl Cell {
         };
         let (reason, ack) = loop {
             let probation_ends = self.probation.as_ref().filter(|p| !p.passed).map(|p| p.until);
+            let may_hibernate = self.probation.is_none() && current.as_ref().is_some_and(Incarnation::persistent);
             let step = match &mut current {
                 Some(_) => tokio::select! {
                     biased;
                     control = self.inbox.control.recv() => Step::Control(control),
                     _ = sleep_until(probation_ends) => Step::ProbationOver,
                     envelope = self.inbox.mailbox.recv() => Step::Message(envelope),
+                    _ = idle_expired(self.idle.as_mut()), if may_hibernate => Step::Hibernate,
+                },
+                // Hibernating: anything that arrives wakes it.
+                None if self.hibernated.is_some() => tokio::select! {
+                    biased;
+                    control = self.inbox.control.recv() => Step::Control(control),
+                    envelope = self.inbox.mailbox.recv() => Step::Message(envelope),
                 },
                 None => Step::Control(self.inbox.control.recv().await),
             };
+            if let Some(idle) = &mut self.idle {
+                idle.touch();
+            }
             let control = match step {
                 Step::Message(Some(envelope)) => {
+                    if current.is_none() {
+                        match Box::pin(self.wake()).await {
+                            Ok(inc) => current = Some(inc),
+                            Err(failure) => {
+                                // As if the message had made it fail.
+                                let failure = self.explain(failure);
+                                self.refuse(envelope, &failure);
+                                self.fail(failure, &[]);
+                                continue;
+                            }
+                        }
+                    }
                     // Handle a batch of what is queued without going back
                     // through `select!`, as long as no control request waits.
                     let mut next = Some(envelope);
@@ -187,8 +224,22 @@ impl Cell {
                     self.probation_over();
                     continue;
                 }
+                Step::Hibernate => {
+                    if let Some(inc) = current.take() {
+                        current = Box::pin(self.hibernate(inc)).await;
+                    }
+                    continue;
+                }
                 Step::Message(None) | Step::Control(None) => break (DownReason::Stopped, None),
-                Step::Control(Some(control)) => control,
+                Step::Control(Some(control)) => {
+                    if self.hibernated.is_some() {
+                        match Box::pin(self.wake()).await {
+                            Ok(inc) => current = Some(inc),
+                            Err(failure) => self.fail(self.explain(failure), &[]),
+                        }
+                    }
+                    control
+                }
             };
             match control {
                 Control::Stop { ack } => {
@@ -230,7 +281,7 @@ impl Cell {
                 Control::Fail { failure, chain } => {
                     if current.take().is_some() {
                         error!(kind = %failure.kind, detail = %failure.detail, "failing with a linked actor");
-                        self.fail(failure, &chain);
+                        self.fail(*failure, &chain);
                     }
                 }
                 Control::Exit => {
@@ -243,17 +294,18 @@ impl Cell {
                         self.system.child_down(&self.me, Exit::Normal);
                     }
                 }
-                Control::Swap { component, options, hold, state, ack } => match current.as_mut() {
+                Control::Swap(request) => match current.as_mut() {
                     Some(_) if self.probation.is_some() => {
-                        let _ = ack.send(Err(SwapError::InProgress(self.me.address().clone())));
+                        let _ = request.ack.send(Err(SwapError::InProgress(self.me.address().clone())));
                     }
                     Some(_) => {
                         if let Some(old) = current.take() {
+                            let SwapRequest { component, options, hold, state, ack } = *request;
                             current = Box::pin(self.swap(old, component, options, hold, state, ack)).await;
                         }
                     }
                     None => {
-                        let _ = ack.send(Err(SwapError::NotRunning(self.me.address().clone())));
+                        let _ = request.ack.send(Err(SwapError::NotRunning(self.me.address().clone())));
                     }
                 },
                 Control::SwapCommit => {
@@ -274,7 +326,7 @@ impl Cell {
                             self.fail(self.explain(failure), &[]);
                         }
                     }
-                    None => self.pending_notices.push_back(notice),
+                    None => self.pending_notices.push_back(*notice),
                 },
             }
         };
@@ -428,6 +480,16 @@ impl Cell {
         debug!(incarnation = number, "instantiating");
         let mut inc =
             Incarnation::instantiate(&self.spec, &self.spec.component, &self.me, &self.system, &self.loader).await?;
+        if self.idle.is_some() && !inc.persistent() {
+            return Err(Failure::new(
+                FailureKind::Instantiate,
+                format!(
+                    "`hibernate-after-ms` needs `{}` to export `troupe:actor/persistence` (`snapshot` and `restore`): \
+                     a hibernating actor keeps only its snapshot; export them, or drop the setting",
+                    self.spec.component.name
+                ),
+            ));
+        }
         let snapshot = match self.spec.policy.restore {
             RestartFrom::Snapshot if restarting && inc.persistent() => self.last_snapshot.clone(),
             _ => None,
@@ -465,10 +527,11 @@ impl Cell {
                     None => return Restarted::Stopped(None),
                     Some(Control::Stop { ack }) => return Restarted::Stopped(ack),
                     Some(Control::Terminate { ack }) => { let _ = ack.send(()); }
-                    Some(Control::Down(notice)) => self.pending_notices.push_back(notice),
+                    Some(Control::Down(notice)) => self.pending_notices.push_back(*notice),
                     // Already down and about to restart: nothing to fail or exit.
                     Some(Control::Restart { ack: Some(ack), .. }) => { let _ = ack.send(Ok(())); }
-                    Some(Control::Swap { ack, .. }) => {
+                    Some(Control::Swap(request)) => {
+                        let SwapRequest { ack, .. } = *request;
                         let _ = ack.send(Err(SwapError::NotRunning(self.me.address().clone())));
                     }
                     Some(Control::SwapRollback { ack }) => { let _ = ack.send(()); }
@@ -588,7 +651,7 @@ impl Cell {
             match watcher {
                 Watcher::Actor { watcher, .. } => {
                     if let Some(w) = self.system.lookup(watcher.as_str()) {
-                        w.control(Control::Down(notice.clone()));
+                        w.control(Control::Down(Box::new(notice.clone())));
                     }
                 }
                 Watcher::Host { tx, .. } => {
@@ -605,18 +668,83 @@ impl Cell {
             }
             let Some(p) = self.system.lookup(peer.as_str()) else { continue };
             if p.component().exports_watcher() {
-                p.control(Control::Down(notice.clone()));
+                p.control(Control::Down(Box::new(notice.clone())));
             } else if let DownReason::Failed(failure) = &reason {
                 let mut next = chain.to_vec();
                 next.push(me.clone());
                 p.control(Control::Fail {
-                    failure: Failure::new(FailureKind::Linked, format!("linked actor `{me}` failed: {failure}")),
-                    chain: next,
+                    failure: Box::new(Failure::new(
+                        FailureKind::Linked,
+                        format!("linked actor `{me}` failed: {failure}"),
+                    )),
+                    chain: next.into_boxed_slice(),
                 });
             }
             if gone {
                 p.drop_link(me);
             }
+        }
+    }
+
+    /// Puts an idle actor to sleep: snapshot, then drop the incarnation (its
+    /// instance, memory and stack go back to the pool). Returns the
+    /// incarnation if the actor stays awake, `None` if it sleeps or failed.
+    async fn hibernate(&mut self, mut inc: Incarnation) -> Option<Incarnation> {
+        match inc.snapshot(&self.me).await {
+            Ok(Some(state)) => {
+                drop(inc);
+                debug!(bytes = state.bytes.len(), "hibernating");
+                if self.spec.policy.restore == RestartFrom::Snapshot {
+                    self.last_snapshot = Some(state.clone());
+                }
+                let bytes = state.bytes.len() as u64;
+                self.hibernated = Some(state);
+                self.me.stats().set_memory(0, 0);
+                self.me.set_status(ActorStatus::Hibernating);
+                self.system.events().publish(self.me.address(), EventKind::Hibernated { bytes });
+                None
+            }
+            // Not persistent after all (a swap replaced its code): stay up.
+            Ok(None) => {
+                self.idle = None;
+                Some(inc)
+            }
+            Err(mut failure) => {
+                failure.detail = format!("in `snapshot`, hibernating: {}", failure.detail);
+                self.fail(self.explain(failure), &[]);
+                None
+            }
+        }
+    }
+
+    /// Wakes a hibernating actor: a new instance restored from its snapshot.
+    /// The same incarnation as far as counts and events go.
+    async fn wake(&mut self) -> Result<Incarnation, Failure> {
+        let state = self
+            .hibernated
+            .take()
+            .ok_or_else(|| Failure::new(FailureKind::Restore, "woken without a hibernation snapshot"))?;
+        let mut inc =
+            Incarnation::instantiate(&self.spec, &self.spec.component, &self.me, &self.system, &self.loader).await?;
+        inc.restore(&self.me, &state).await?;
+        debug!(bytes = state.bytes.len(), "woke from hibernation");
+        self.me.set_status(ActorStatus::Running);
+        self.system.events().publish(self.me.address(), EventKind::Woke);
+        Ok(inc)
+    }
+
+    /// The actor failed before it could handle `envelope`: the sender
+    /// learns it as it would of a failure handling it.
+    fn refuse(&self, envelope: Envelope, failure: &Failure) {
+        let protocol = self.spec.component.protocol();
+        let function = match envelope.call.generation == self.generation {
+            true => protocol.function(envelope.call.func).name.as_str(),
+            false => "?",
+        };
+        self.system.dead_letter(self.me.address(), function, DeadLetterReason::Failed);
+        if let Some(reply) = envelope.reply {
+            let _ = reply
+                .send(Err(CallError::ActorFailed { address: self.me.address().clone(), failure: failure.clone() }));
         }
     }
 

@@ -39,6 +39,7 @@ pub mod binding;
 mod cell;
 mod component;
 mod data;
+mod hibernation;
 mod host_api;
 mod incarnation;
 pub mod swap;
@@ -257,6 +258,11 @@ pub struct ActorPolicy {
     /// ...and/or once this long has passed since the last one (checked
     /// after each message). With neither, after every message.
     pub snapshot_interval: Option<Duration>,
+    /// Hibernate after this long without a message: drop the instance and
+    /// keep only its snapshot until the next message (like OTP's
+    /// `hibernate_after`). Needs the component to export
+    /// `troupe:actor/persistence`.
+    pub hibernate_after: Option<Duration>,
     /// When its supervisor restarts it.
     pub restart: RestartType,
     /// How it supervises the children it spawns.
@@ -276,6 +282,7 @@ impl Default for ActorPolicy {
             restore: RestartFrom::default(),
             snapshot_every: None,
             snapshot_interval: None,
+            hibernate_after: None,
             restart: RestartType::default(),
             supervision: SupervisorSpec::default(),
             shutdown: DEFAULT_SHUTDOWN,
@@ -329,6 +336,9 @@ pub enum ActorStatus {
     Stopped = 4,
     /// Stopped because it could not (re)start.
     Failed = 5,
+    /// Idle past its `hibernate-after` period: its instance is gone and its
+    /// snapshot kept; the next message wakes it.
+    Hibernating = 6,
 }
 
 impl ActorStatus {
@@ -339,6 +349,7 @@ impl ActorStatus {
             2 => ActorStatus::Restarting,
             3 => ActorStatus::Stopping,
             4 => ActorStatus::Stopped,
+            6 => ActorStatus::Hibernating,
             _ => ActorStatus::Failed,
         }
     }
@@ -411,27 +422,30 @@ pub(crate) enum Control {
     /// Start a new incarnation after `delay`; `ack` gets the outcome.
     Restart { delay: Duration, ack: Option<oneshot::Sender<Result<(), Failure>>> },
     /// Fail now (a linked actor failed); `chain` is the link path so far.
-    Fail { failure: Failure, chain: Vec<Address> },
+    Fail { failure: Box<Failure>, chain: Box<[Address]> },
     /// The guest stopped itself: a normal exit after the current message.
     Exit,
     /// Deliver a `down` notice to the `watcher` export.
-    Down(DownNotice),
-    /// Hot-swap to `component` between messages (see [`swap`]).
-    /// With `hold`, the old code is kept after probation until a
-    /// `SwapCommit` or `SwapRollback` (rolling swaps).
-    /// With `state`, that state is restored instead of the old code's
-    /// snapshot (operator restores, fuzzing).
-    Swap {
-        component: Arc<ActorComponent>,
-        options: SwapOptions,
-        hold: bool,
-        state: Option<Snapshot>,
-        ack: oneshot::Sender<Result<SwapReport, SwapError>>,
-    },
+    Down(Box<DownNotice>),
+    /// Hot-swap between messages (see [`swap`]).
+    Swap(Box<SwapRequest>),
     /// Keep the new code of a held swap.
     SwapCommit,
     /// Reinstate the old code of a held swap.
     SwapRollback { ack: oneshot::Sender<()> },
+}
+
+/// A hot swap to `component`. With `hold`, the old code is kept after
+/// probation until a `SwapCommit` or `SwapRollback` (rolling swaps). With
+/// `state`, that state is restored instead of the old code's snapshot
+/// (operator restores, fuzzing).
+#[derive(Debug)]
+pub(crate) struct SwapRequest {
+    pub component: Arc<ActorComponent>,
+    pub options: SwapOptions,
+    pub hold: bool,
+    pub state: Option<Snapshot>,
+    pub ack: oneshot::Sender<Result<SwapReport, SwapError>>,
 }
 
 /// Who wants to hear when an actor goes down.
@@ -900,5 +914,16 @@ impl ActorStats {
     }
     pub(crate) fn next_incarnation(&self) -> u64 {
         self.incarnation.fetch_add(1, Ordering::Relaxed) + 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every actor's control channel allocates a block of 32 requests when
+    /// it is created, so their size is part of every idle actor's memory.
+    #[test]
+    fn a_control_request_takes_at_most_32_bytes() {
+        let size = std::mem::size_of::<super::Control>();
+        assert!(size <= 32, "Control is {size} bytes; box the payload of the variant that grew");
     }
 }

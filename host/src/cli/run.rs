@@ -20,6 +20,12 @@ pub struct RunArgs {
     #[arg(long, default_value_t = troupe::engine::DEFAULT_MAX_INSTANCES, value_name = "N")]
     pub max_actors: u32,
 
+    /// Instance slots in the pool, i.e. most actors awake at once
+    /// [default: --max-actors]. Hibernating actors (`hibernate-after-ms`)
+    /// hold none, so a host of mostly idle actors can use fewer.
+    #[arg(long, value_name = "N")]
+    pub max_instances: Option<u32>,
+
     /// Ceiling on any actor's memory limit, e.g. 512MiB (sizes each pool slot).
     #[arg(long, default_value = "512MiB", value_parser = parse_bytes, value_name = "SIZE")]
     pub max_memory: u64,
@@ -80,7 +86,7 @@ fn init_logging(format: LogFormat) {
 pub async fn run(args: RunArgs, control: Option<PathBuf>) -> anyhow::Result<()> {
     init_logging(args.log_format);
     let mut engine = EngineConfig::new();
-    engine.max_instances(args.max_actors).max_memory_bytes(args.max_memory);
+    engine.max_instances(args.max_instances.unwrap_or(args.max_actors)).max_memory_bytes(args.max_memory);
     if args.no_cache {
         engine.cache_dir(None);
     } else if let Some(dir) = args.cache_dir {
@@ -93,7 +99,8 @@ pub async fn run(args: RunArgs, control: Option<PathBuf>) -> anyhow::Result<()> 
         OnRootFailure::KeepRunning => RootPolicy::KeepRunning,
         OnRootFailure::Shutdown => RootPolicy::Shutdown,
     };
-    let host = Host::new(HostConfig { engine, root: Default::default(), root_policy })?;
+    let max_actors = Some(args.max_actors as usize);
+    let host = Host::new(HostConfig { engine, root: Default::default(), root_policy, max_actors })?;
 
     let (path, private) = match control {
         Some(path) => (path, false),

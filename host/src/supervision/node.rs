@@ -602,7 +602,7 @@ impl Node {
             }
             NodeKind::Owned(owner) => {
                 self.terminate_all().await;
-                owner.control(Control::Fail { failure, chain: Vec::new() });
+                owner.control(Control::Fail { failure: Box::new(failure), chain: Box::default() });
             }
         }
     }

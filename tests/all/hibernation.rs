@@ -1,0 +1,130 @@
+//! Hibernation (`hibernate-after-ms`): an idle actor drops its instance and
+//! keeps its snapshot; the next message wakes it with its state, and
+//! nothing queued meanwhile is lost.
+
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+use troupe::events::{Event, EventKind};
+use troupe::{ActorStatus, CallError, EngineConfig, FailureKind, Host, HostConfig, SpawnError};
+
+use crate::support::{self, ask};
+
+const IDLE: Duration = Duration::from_millis(50);
+
+/// Spawns example guest `name` at `address`, hibernating after [`IDLE`].
+async fn sleepy(host: &Host, name: &str, address: &str) -> Result<troupe::ActorRef, SpawnError> {
+    let mut entry = support::define(host, name);
+    entry.policy.hibernate_after = Some(IDLE);
+    host.spawn(entry.spec(address.into())).await
+}
+
+/// Waits for `address`'s next event matching `what`; panics after 10 s.
+async fn next_event(events: &mut broadcast::Receiver<Event>, address: &str, what: fn(&EventKind) -> bool) -> Event {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Ok(event)) if event.address.as_str() == address && what(&event.kind) => return event,
+            Ok(Ok(_)) => {}
+            other => panic!("no matching event for `{address}`: {other:?}"),
+        }
+    }
+}
+
+fn hibernated(k: &EventKind) -> bool {
+    matches!(k, EventKind::Hibernated { .. })
+}
+
+fn woke(k: &EventKind) -> bool {
+    matches!(k, EventKind::Woke)
+}
+
+#[tokio::test]
+async fn an_idle_actor_hibernates_and_the_next_message_wakes_it_with_its_state() {
+    let host = support::host();
+    let mut events = host.events();
+    let counter = sleepy(&host, "counter", "c").await.unwrap();
+    assert_eq!(ask(&host, "c", "incr(41)").await.unwrap(), "41");
+
+    let event = next_event(&mut events, "c", hibernated).await;
+    assert_eq!(event.kind, EventKind::Hibernated { bytes: 8 }, "the counter's snapshot is 8 bytes");
+    assert_eq!(counter.status(), ActorStatus::Hibernating);
+    assert_eq!(counter.info().memory, 0, "a hibernating actor holds no linear memory");
+
+    assert_eq!(ask(&host, "c", "incr(1)").await.unwrap(), "42", "woken with its state");
+    next_event(&mut events, "c", woke).await;
+    assert_eq!(counter.status(), ActorStatus::Running);
+    let info = counter.info();
+    assert_eq!((info.failures, info.restarts), (0, 0), "a wake-up is neither a failure nor a restart");
+}
+
+#[tokio::test]
+async fn messages_sent_to_a_hibernating_actor_are_all_handled_in_order() {
+    let host = support::host();
+    let mut events = host.events();
+    let counter = sleepy(&host, "counter", "c").await.unwrap();
+    next_event(&mut events, "c", hibernated).await;
+    for by in 1..=100 {
+        counter.tell(counter.parse(&format!("incr({by})")).unwrap(), None).unwrap();
+    }
+    assert_eq!(ask(&host, "c", "get()").await.unwrap(), "5050");
+}
+
+#[tokio::test]
+async fn hibernating_actors_give_their_instance_slots_back() {
+    // Two instance slots, four actors: only possible if sleepers hold none.
+    let mut engine = EngineConfig::new();
+    engine.max_instances(2).cache_dir(Some(support::target_dir().join("troupe-test-cache")));
+    let host = Host::new(HostConfig { engine, max_actors: Some(4), ..Default::default() }).unwrap();
+    let mut events = host.events();
+    for name in ["a", "b", "c", "d"] {
+        sleepy(&host, "counter", name).await.unwrap();
+        next_event(&mut events, name, hibernated).await;
+    }
+    for name in ["a", "b", "c", "d"] {
+        assert_eq!(ask(&host, name, "incr(1)").await.unwrap(), "1");
+        next_event(&mut events, name, hibernated).await;
+    }
+}
+
+#[tokio::test]
+async fn hibernation_needs_the_persistence_exports() {
+    let host = support::host();
+    let err = sleepy(&host, "faulty", "f").await.unwrap_err();
+    let SpawnError::Start { failure, .. } = &err else { panic!("expected a start failure, got {err}") };
+    assert_eq!(failure.kind, FailureKind::Instantiate);
+    assert!(failure.detail.contains("troupe:actor/persistence"), "{err}");
+    assert!(failure.detail.contains("hibernate-after-ms"), "{err}");
+    assert!(host.lookup("f").is_err(), "the address is free again");
+}
+
+#[tokio::test]
+async fn a_wake_up_that_fails_fails_the_waking_message_and_the_supervisor_restarts_the_actor() {
+    let host = support::host();
+    let mut events = host.events();
+    // This build snapshots fine but cannot restore.
+    sleepy(&host, "counter-v2-broken-restore", "c").await.unwrap();
+    assert_eq!(ask(&host, "c", "incr(5)").await.unwrap(), "5");
+    next_event(&mut events, "c", hibernated).await;
+
+    let err = ask(&host, "c", "incr(1)").await.unwrap_err();
+    let CallError::ActorFailed { failure, .. } = &err else { panic!("expected the wake-up failure, got {err}") };
+    assert_eq!(failure.kind, FailureKind::Restore);
+    // Restarted with `init` (the default restore policy): the state is gone,
+    // the actor serves again.
+    assert_eq!(ask(&host, "c", "incr(1)").await.unwrap(), "1");
+    assert_eq!(host.lookup("c").unwrap().info().restarts, 1);
+}
+
+#[tokio::test]
+async fn stopping_a_hibernating_actor_wakes_it_to_stop_in_order_and_releases_its_address() {
+    let host = support::host();
+    let mut events = host.events();
+    let counter = sleepy(&host, "counter", "c").await.unwrap();
+    next_event(&mut events, "c", hibernated).await;
+    host.stop("c").await.unwrap();
+    next_event(&mut events, "c", woke).await;
+    counter.stopped().await;
+    assert_eq!(counter.status(), ActorStatus::Stopped);
+    assert!(matches!(host.lookup("c"), Err(CallError::UnknownAddress(_))));
+}
