@@ -88,6 +88,29 @@ async fn hibernating_actors_give_their_instance_slots_back() {
 }
 
 #[tokio::test]
+async fn a_wake_up_without_a_free_instance_slot_refuses_the_message_and_keeps_the_state() {
+    let mut engine = EngineConfig::new();
+    engine.max_instances(1).cache_dir(Some(support::target_dir().join("troupe-test-cache")));
+    let host = Host::new(HostConfig { engine, max_actors: Some(2), ..Default::default() }).unwrap();
+    let mut events = host.events();
+    let sleeper = sleepy(&host, "counter", "sleeper").await.unwrap();
+    assert_eq!(ask(&host, "sleeper", "incr(7)").await.unwrap(), "7");
+    next_event(&mut events, "sleeper", hibernated).await;
+    // An actor that never sleeps takes the only slot.
+    let hog = support::define(&host, "counter");
+    host.spawn(hog.spec("hog".into())).await.unwrap();
+
+    let err = ask(&host, "sleeper", "incr(1)").await.unwrap_err();
+    let CallError::ActorFailed { failure, .. } = &err else { panic!("expected a refusal, got {err}") };
+    assert_eq!(failure.kind, FailureKind::Instantiate, "{err}");
+    assert_eq!(sleeper.status(), ActorStatus::Hibernating, "it sleeps on");
+    assert_eq!(sleeper.info().restarts, 0, "the host's shortage is not the actor's failure");
+
+    host.stop("hog").await.unwrap();
+    assert_eq!(ask(&host, "sleeper", "incr(1)").await.unwrap(), "8", "its state survived");
+}
+
+#[tokio::test]
 async fn hibernation_needs_the_persistence_exports() {
     let host = support::host();
     let err = sleepy(&host, "faulty", "f").await.unwrap_err();

@@ -132,6 +132,15 @@ enum Step {
     Hibernate,
 }
 
+/// Why a hibernating actor could not wake.
+enum WakeFailure {
+    /// No new instance (the pool is full, say): the host's trouble, not the
+    /// actor's. It sleeps on with its state.
+    NoInstance(Failure),
+    /// Its `restore` failed: the actor is broken, as if a message had failed.
+    Restore(Failure),
+}
+
 /// How a restart attempt ended.
 enum Restarted {
     Up(Incarnation),
@@ -184,7 +193,11 @@ impl Cell {
                     if current.is_none() {
                         match Box::pin(self.wake()).await {
                             Ok(inc) => current = Some(inc),
-                            Err(failure) => {
+                            Err(WakeFailure::NoInstance(failure)) => {
+                                self.refuse(envelope, &failure);
+                                continue;
+                            }
+                            Err(WakeFailure::Restore(failure)) => {
                                 // As if the message had made it fail.
                                 let failure = self.explain(failure);
                                 self.refuse(envelope, &failure);
@@ -235,7 +248,10 @@ impl Cell {
                     if self.hibernated.is_some() {
                         match Box::pin(self.wake()).await {
                             Ok(inc) => current = Some(inc),
-                            Err(failure) => self.fail(self.explain(failure), &[]),
+                            // Handled asleep: a stop or a restart needs no
+                            // instance; a swap is refused as not running.
+                            Err(WakeFailure::NoInstance(_)) => {}
+                            Err(WakeFailure::Restore(failure)) => self.fail(self.explain(failure), &[]),
                         }
                     }
                     control
@@ -476,6 +492,8 @@ impl Cell {
     /// Starts an incarnation: from the last snapshot if `restarting` and the
     /// policy says so, else fresh with `init`.
     async fn incarnate(&mut self, restarting: bool) -> Result<Incarnation, Failure> {
+        // A restart replaces a hibernating incarnation too.
+        self.hibernated = None;
         let number = self.me.stats().next_incarnation();
         debug!(incarnation = number, "instantiating");
         let mut inc =
@@ -719,14 +737,21 @@ impl Cell {
 
     /// Wakes a hibernating actor: a new instance restored from its snapshot.
     /// The same incarnation as far as counts and events go.
-    async fn wake(&mut self) -> Result<Incarnation, Failure> {
-        let state = self
-            .hibernated
-            .take()
-            .ok_or_else(|| Failure::new(FailureKind::Restore, "woken without a hibernation snapshot"))?;
-        let mut inc =
-            Incarnation::instantiate(&self.spec, &self.spec.component, &self.me, &self.system, &self.loader).await?;
-        inc.restore(&self.me, &state).await?;
+    async fn wake(&mut self) -> Result<Incarnation, WakeFailure> {
+        let Some(state) = self.hibernated.take() else {
+            let failure = Failure::new(FailureKind::Restore, "woken without a hibernation snapshot");
+            return Err(WakeFailure::Restore(failure));
+        };
+        let instance = Incarnation::instantiate(&self.spec, &self.spec.component, &self.me, &self.system, &self.loader);
+        let mut inc = match instance.await {
+            Ok(inc) => inc,
+            Err(failure) => {
+                warn!(kind = %failure.kind, detail = %failure.detail, "cannot wake; sleeping on");
+                self.hibernated = Some(state);
+                return Err(WakeFailure::NoInstance(failure));
+            }
+        };
+        inc.restore(&self.me, &state).await.map_err(WakeFailure::Restore)?;
         debug!(bytes = state.bytes.len(), "woke from hibernation");
         self.me.set_status(ActorStatus::Running);
         self.system.events().publish(self.me.address(), EventKind::Woke);
