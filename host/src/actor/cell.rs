@@ -55,7 +55,7 @@ pub(crate) fn start(
     let idle = spec.policy.hibernate_after.map(IdleClock::new);
     let cell = Cell {
         me,
-        spec,
+        spec: Box::new(spec),
         system,
         loader,
         inbox,
@@ -87,7 +87,9 @@ fn version_of(component: &ActorComponent) -> CodeVersion {
 
 struct Cell {
     me: ActorRef,
-    spec: ActorSpec,
+    // Boxed, like the other large fields of rare use, to keep the task of
+    // an idle actor small.
+    spec: Box<ActorSpec>,
     system: Arc<dyn ActorSystem>,
     loader: Arc<Loader>,
     inbox: Inbox,
@@ -99,7 +101,7 @@ struct Cell {
     /// The failure that took the actor down, while it is down.
     down_with: Option<Failure>,
     /// A hot swap in its probation window.
-    probation: Option<Probation>,
+    probation: Option<Box<Probation>>,
     /// The code generation the cell runs (see `ActorRef::set_component`):
     /// messages checked against it need no remapping.
     generation: u32,
@@ -437,7 +439,7 @@ impl Cell {
                 pause_us: report.pause_us,
             },
         );
-        self.probation = Some(Probation {
+        self.probation = Some(Box::new(Probation {
             old,
             old_component,
             until: Instant::now() + options.probation,
@@ -445,7 +447,7 @@ impl Cell {
             passed: false,
             ack: Some(ack),
             report,
-        });
+        }));
         if options.probation.is_zero() {
             self.probation_over();
         }
@@ -466,7 +468,7 @@ impl Cell {
     }
 
     /// Reinstates the old code and its state from the start of the swap.
-    fn roll_back(&mut self, mut p: Probation, failure: Option<Failure>) -> Incarnation {
+    fn roll_back(&mut self, mut p: Box<Probation>, failure: Option<Failure>) -> Incarnation {
         self.generation = self.me.set_component(p.old_component.clone());
         self.spec.component = p.old_component.clone();
         self.me.set_status(ActorStatus::Running);
