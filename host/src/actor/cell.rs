@@ -129,7 +129,7 @@ struct Probation {
 /// What woke the loop.
 enum Step {
     Message(Option<Envelope>),
-    Control(Option<Control>),
+    Control(Control),
     ProbationOver,
     Hibernate,
 }
@@ -245,8 +245,8 @@ impl Cell {
                     }
                     continue;
                 }
-                Step::Message(None) | Step::Control(None) => break (DownReason::Stopped, None),
-                Step::Control(Some(control)) => {
+                Step::Message(None) => break (DownReason::Stopped, None),
+                Step::Control(control) => {
                     if self.hibernated.is_some() {
                         match Box::pin(self.wake()).await {
                             Ok(inc) => current = Some(inc),
@@ -544,20 +544,17 @@ impl Cell {
             tokio::select! {
                 _ = &mut sleep => break,
                 control = self.inbox.control.recv() => match control {
-                    None => return Restarted::Stopped(None),
-                    Some(Control::Stop { ack }) => return Restarted::Stopped(ack),
-                    Some(Control::Terminate { ack }) => { let _ = ack.send(()); }
-                    Some(Control::Down(notice)) => self.pending_notices.push_back(*notice),
+                    Control::Stop { ack } => return Restarted::Stopped(ack),
+                    Control::Terminate { ack } => { let _ = ack.send(()); }
+                    Control::Down(notice) => self.pending_notices.push_back(*notice),
                     // Already down and about to restart: nothing to fail or exit.
-                    Some(Control::Restart { ack: Some(ack), .. }) => { let _ = ack.send(Ok(())); }
-                    Some(Control::Swap(request)) => {
+                    Control::Restart { ack: Some(ack), .. } => { let _ = ack.send(Ok(())); }
+                    Control::Swap(request) => {
                         let SwapRequest { ack, .. } = *request;
                         let _ = ack.send(Err(SwapError::NotRunning(self.me.address().clone())));
                     }
-                    Some(Control::SwapRollback { ack }) => { let _ = ack.send(()); }
-                    Some(
-                        Control::Restart { ack: None, .. } | Control::Fail { .. } | Control::Exit | Control::SwapCommit,
-                    ) => {}
+                    Control::SwapRollback { ack } => { let _ = ack.send(()); }
+                    Control::Restart { ack: None, .. } | Control::Fail { .. } | Control::Exit | Control::SwapCommit => {}
                 },
             }
         }

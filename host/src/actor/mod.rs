@@ -38,6 +38,7 @@
 pub mod binding;
 mod cell;
 mod component;
+mod control_queue;
 mod data;
 mod hibernation;
 mod host_api;
@@ -69,6 +70,7 @@ use crate::message::{Address, CallError, DeadLetterReason, Envelope, Reply};
 use crate::protocol::{Call, MessageError};
 use crate::supervision::{RestartType, SupervisorSpec};
 use binding::{Binding, BindingSpec, interface_key};
+use control_queue::{ControlInbox, ControlQueue};
 use wasmtime::component::Val;
 
 /// A boxed, sendable future, as returned by [`ActorSystem`] methods.
@@ -472,7 +474,7 @@ struct Code {
 pub(crate) struct ActorShared {
     address: Address,
     mailbox: mpsc::Sender<Envelope>,
-    control: mpsc::UnboundedSender<Control>,
+    control: Arc<ControlQueue>,
     code: RwLock<Code>,
     limits: ActorLimits,
     parent: Option<Address>,
@@ -506,14 +508,14 @@ impl std::fmt::Debug for ActorRef {
 /// The receiving halves handed to the actor's cell task.
 pub(crate) struct Inbox {
     pub mailbox: mpsc::Receiver<Envelope>,
-    pub control: mpsc::UnboundedReceiver<Control>,
+    pub control: ControlInbox,
 }
 
 impl ActorRef {
     /// Creates the handle and mailbox of an actor that has not started yet.
     pub(crate) fn create(spec: &ActorSpec) -> (ActorRef, Inbox) {
         let (tx, rx) = mpsc::channel(spec.policy.limits.mailbox);
-        let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
+        let (ctl_tx, ctl_rx) = ControlQueue::new();
         let (done, _) = watch::channel(false);
         let shared = ActorShared {
             address: spec.address.clone(),
@@ -687,12 +689,12 @@ impl ActorRef {
     /// to wait.
     pub fn stop(&self) {
         if !self.status().is_terminal() {
-            let _ = self.0.control.send(Control::Stop { ack: None });
+            self.0.control.send(Control::Stop { ack: None });
         }
     }
 
     pub(crate) fn control(&self, control: Control) -> bool {
-        self.0.control.send(control).is_ok()
+        self.0.control.send(control)
     }
 
     /// Watches this actor from the host: the receiver gets a notice each
@@ -919,8 +921,8 @@ impl ActorStats {
 
 #[cfg(test)]
 mod tests {
-    /// Every actor's control channel allocates a block of 32 requests when
-    /// it is created, so their size is part of every idle actor's memory.
+    /// Requests sit in a `VecDeque`, whose buffer starts at 4 and doubles;
+    /// small requests keep an actor that was ever stopped or swapped small.
     #[test]
     fn a_control_request_takes_at_most_32_bytes() {
         let size = std::mem::size_of::<super::Control>();
