@@ -92,14 +92,28 @@ impl fmt::Debug for Address {
 pub type Reply = Result<Option<Val>, CallError>;
 
 /// A message on its way to an actor.
+///
+/// Kept small (48 bytes): a mailbox allocates room for 32 of them up
+/// front, and that block is a third of a hibernating actor's memory.
 #[derive(Debug)]
 pub struct Envelope {
     /// The type-checked call.
     pub call: Call,
-    /// Where the reply goes, for an ask.
-    pub reply: Option<oneshot::Sender<Reply>>,
     /// The sending actor, if the sender is an actor.
     pub from: Option<Address>,
+    /// For an ask: where the reply goes. Boxed, as tells have none.
+    pub ask: Option<Box<Ask>>,
+}
+
+/// An envelope taken apart: the call, its sender, and for an ask the
+/// reply channel and the ask chain.
+pub type EnvelopeParts = (Call, Option<Address>, Option<oneshot::Sender<Reply>>, Option<Arc<[Address]>>);
+
+/// The reply half of an ask.
+#[derive(Debug)]
+pub struct Ask {
+    /// Where the reply goes.
+    pub reply: oneshot::Sender<Reply>,
     /// The actors waiting, directly or transitively, for this message's
     /// reply: the ask chain used to refuse cycles (A asks B asks A).
     pub waiting: Option<Arc<[Address]>>,
@@ -108,7 +122,19 @@ pub struct Envelope {
 impl Envelope {
     /// A tell: no reply.
     pub fn tell(call: Call, from: Option<Address>) -> Self {
-        Envelope { call, reply: None, from, waiting: None }
+        Envelope { call, from, ask: None }
+    }
+
+    /// Splits off the reply channel and the ask chain (both `None` for a
+    /// tell).
+    pub fn into_parts(self) -> EnvelopeParts {
+        match self.ask {
+            Some(ask) => {
+                let Ask { reply, waiting } = *ask;
+                (self.call, self.from, Some(reply), waiting)
+            }
+            None => (self.call, self.from, None, None),
+        }
     }
 }
 
@@ -119,8 +145,8 @@ impl Envelope {
             to: to.clone(),
             from: self.from.clone(),
             message: self.call.to_wave(protocol),
-            ask: self.reply.is_some(),
-            waiting: self.waiting.as_deref().map(<[Address]>::to_vec).unwrap_or_default(),
+            ask: self.ask.is_some(),
+            waiting: self.ask.as_ref().and_then(|a| a.waiting.as_deref()).map(<[Address]>::to_vec).unwrap_or_default(),
         }
     }
 }
@@ -225,5 +251,15 @@ impl fmt::Display for DeadLetterReason {
             DeadLetterReason::MailboxFull => "mailbox full",
             DeadLetterReason::UnknownAddress => "no such actor",
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every mailbox allocates room for 32 envelopes when it is created.
+    #[test]
+    fn an_envelope_takes_at_most_48_bytes() {
+        let size = std::mem::size_of::<super::Envelope>();
+        assert!(size <= 48, "Envelope is {size} bytes; box what only some messages carry");
     }
 }

@@ -237,7 +237,7 @@ pub struct Call {
     /// Index of the function in its [`Protocol`].
     pub func: u32,
     /// The arguments, already of the function's parameter types.
-    pub args: Vec<Val>,
+    pub args: Box<[Val]>,
     /// Which of the receiver's code versions the call was checked against
     /// (0 for the first): after a hot swap, queued calls are mapped to the
     /// new protocol by function name.
@@ -498,7 +498,8 @@ impl Protocol {
         let call = wasm_wave::untyped::UntypedFuncCall::parse(&call_text).map_err(|e| syntax(e.to_string()))?;
         let args = call
             .to_wasm_params::<Val>(f.params.iter().map(|(_, ty)| ty))
-            .map_err(|e| MessageError::IllTyped { signature: f.signature(), reason: e.to_string() })?;
+            .map_err(|e| MessageError::IllTyped { signature: f.signature(), reason: e.to_string() })?
+            .into_boxed_slice();
         Ok(Call { func, args, generation: 0 })
     }
 

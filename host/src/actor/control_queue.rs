@@ -8,6 +8,7 @@
 //! hibernating actor's memory.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
@@ -18,6 +19,9 @@ use super::Control;
 #[derive(Debug, Default)]
 pub(crate) struct ControlQueue {
     state: Mutex<State>,
+    // The queue's length, readable without the lock: the message loop
+    // checks for requests between any two messages.
+    len: AtomicUsize,
     // `notify_one` leaves a permit when nobody waits, so a request queued
     // between the receiver's check and its wait is not missed.
     notify: Notify,
@@ -43,13 +47,17 @@ impl ControlQueue {
             return false;
         }
         state.queue.push_back(control);
+        self.len.store(state.queue.len(), Ordering::Release);
         drop(state);
         self.notify.notify_one();
         true
     }
 
     fn pop(&self) -> Option<Control> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).queue.pop_front()
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let control = state.queue.pop_front();
+        self.len.store(state.queue.len(), Ordering::Release);
+        control
     }
 }
 
@@ -71,7 +79,7 @@ impl ControlInbox {
 
     /// Is nothing waiting?
     pub fn is_empty(&self) -> bool {
-        self.0.state.lock().unwrap_or_else(|e| e.into_inner()).queue.is_empty()
+        self.0.len.load(Ordering::Acquire) == 0
     }
 }
 
@@ -82,6 +90,7 @@ impl Drop for ControlInbox {
         let queued = {
             let mut state = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
             state.closed = true;
+            self.0.len.store(0, Ordering::Release);
             std::mem::take(&mut state.queue)
         };
         drop(queued);

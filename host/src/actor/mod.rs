@@ -66,7 +66,7 @@ use tokio::task::AbortHandle;
 use crate::engine::{ActorLimits, Failure};
 use crate::events::EventBus;
 use crate::grants::Grants;
-use crate::message::{Address, CallError, DeadLetterReason, Envelope, Reply};
+use crate::message::{Address, Ask, CallError, DeadLetterReason, Envelope, Reply};
 use crate::protocol::{Call, MessageError};
 use crate::supervision::{RestartType, SupervisorSpec};
 use binding::{Binding, BindingSpec, interface_key};
@@ -664,7 +664,7 @@ impl ActorRef {
             return Err(CallError::Cycle(cycle));
         }
         let (tx, rx) = oneshot::channel();
-        self.enqueue(Envelope { call, reply: Some(tx), from, waiting })?;
+        self.enqueue(Envelope { call, from, ask: Some(Box::new(Ask { reply: tx, waiting })) })?;
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(reply)) => reply,
             Ok(Err(_)) => Err(CallError::Stopped(self.0.address.clone())),
@@ -804,7 +804,7 @@ impl ActorRef {
             accepted: protocol.summary(),
         })?;
         protocol.check(func, args)?;
-        Ok(Call { func, args: args.to_vec(), generation: code.generation })
+        Ok(Call { func, args: args.into(), generation: code.generation })
     }
 
     /// The actors linked to this one.
