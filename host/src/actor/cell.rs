@@ -594,9 +594,11 @@ impl Cell {
             }
             return Ok(());
         }
-        let component = self.spec.component.clone();
-        let function = &component.protocol().function(call.func).name;
-        let span = tracing::debug_span!("message", function = %function, from = from.as_ref().map(|a| a.as_str()));
+        let span = tracing::debug_span!(
+            "message",
+            function = %self.spec.component.protocol().function(call.func).name,
+            from = from.as_ref().map(|a| a.as_str())
+        );
         let outcome = inc.handle(&self.me, &call, waiting).instrument(span).await;
         match outcome {
             Ok(result) => {
@@ -614,6 +616,7 @@ impl Cell {
             }
             Err(failure) => {
                 let failure = self.explain(failure);
+                let function = &self.spec.component.protocol().function(call.func).name;
                 error!(
                     function = %function,
                     kind = %failure.kind,

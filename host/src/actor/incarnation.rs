@@ -58,6 +58,10 @@ pub(crate) struct Incarnation {
     deadline_ticks: u64,
     shutdown_ticks: u64,
     fuel: Option<u64>,
+    /// Memory in use and peak as last published to the actor's stats:
+    /// most messages change neither, and publishing costs two atomic
+    /// writes to a line that `troupe ps` readers share.
+    published_memory: (u64, u64),
 }
 
 impl Incarnation {
@@ -118,6 +122,7 @@ impl Incarnation {
             deadline_ticks: loader.engine().ticks(spec.policy.limits.deadline),
             shutdown_ticks: loader.engine().ticks(spec.policy.shutdown),
             fuel: spec.policy.limits.fuel,
+            published_memory: (0, 0),
         };
         inc.arm(None);
         let instance = compiled.pre.instantiate_async(&mut inc.store).await.map_err(|e| {
@@ -182,7 +187,11 @@ impl Incarnation {
             me.stats().add_fuel(budget.saturating_sub(left));
         }
         let limiter = &self.store.data().limiter;
-        me.stats().set_memory(limiter.used(), limiter.peak());
+        let memory = (limiter.used(), limiter.peak());
+        if memory != self.published_memory {
+            self.published_memory = memory;
+            me.stats().set_memory(memory.0, memory.1);
+        }
     }
 
     /// Calls `init(config)`, if exported.
