@@ -236,6 +236,24 @@ fn a_memory_bomb_stops_at_its_limit_and_host_memory_stays_bounded() {
 }
 
 #[test]
+fn a_manifest_actor_hibernates_when_idle_and_a_call_wakes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("sleepy.toml");
+    let text =
+        format!("[actors.sleepy]\npath = {:?}\nhibernate-after-ms = 50\nconfig = {{ start = 3 }}\n", guest("counter"));
+    std::fs::write(&manifest, text).unwrap();
+    let host = HostProcess::start(Some(&manifest));
+    let status = || host.json(&["ps"])["actors"][0]["status"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while status() != "hibernating" {
+        assert!(Instant::now() < deadline, "still {} after 10 s", status());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(host.json(&["ps"])["actors"][0]["memory"], 0);
+    assert_eq!(host.ok(&["call", "sleepy", "incr(1)"]), "4\n", "woken with the state it slept with");
+}
+
+#[test]
 fn run_starts_a_manifest_and_stops_cleanly_on_interrupt() {
     support::guest("counter");
     let demo = support::workspace().join("examples-guests/demo.toml");
