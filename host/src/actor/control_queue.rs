@@ -8,10 +8,12 @@
 //! hibernating actor's memory.
 
 use std::collections::VecDeque;
+use std::future::poll_fn;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 
-use tokio::sync::Notify;
+use futures_util::task::AtomicWaker;
 
 use super::Control;
 
@@ -20,11 +22,12 @@ use super::Control;
 pub(crate) struct ControlQueue {
     state: Mutex<State>,
     // The queue's length, readable without the lock: the message loop
-    // checks for requests between any two messages.
+    // looks for requests before every message and whenever it waits, and
+    // there rarely are any.
     len: AtomicUsize,
-    // `notify_one` leaves a permit when nobody waits, so a request queued
-    // between the receiver's check and its wait is not missed.
-    notify: Notify,
+    // The waiting loop. The receiver registers, then looks at `len` again,
+    // and a sender wakes after it has set `len`: no request is missed.
+    waker: AtomicWaker,
 }
 
 #[derive(Debug, Default)]
@@ -49,11 +52,14 @@ impl ControlQueue {
         state.queue.push_back(control);
         self.len.store(state.queue.len(), Ordering::Release);
         drop(state);
-        self.notify.notify_one();
+        self.waker.wake();
         true
     }
 
     fn pop(&self) -> Option<Control> {
+        if self.len.load(Ordering::Acquire) == 0 {
+            return None;
+        }
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let control = state.queue.pop_front();
         self.len.store(state.queue.len(), Ordering::Release);
@@ -69,12 +75,17 @@ impl ControlInbox {
     /// The next request. Cancel safe: a request is taken only when this
     /// resolves.
     pub async fn recv(&self) -> Control {
-        loop {
+        poll_fn(|cx| {
             if let Some(control) = self.0.pop() {
-                return control;
+                return Poll::Ready(control);
             }
-            self.0.notify.notified().await;
-        }
+            self.0.waker.register(cx.waker());
+            match self.0.pop() {
+                Some(control) => Poll::Ready(control),
+                None => Poll::Pending,
+            }
+        })
+        .await
     }
 
     /// Is nothing waiting?
