@@ -633,17 +633,21 @@ async fn wakes(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
     let mut entry = ComponentEntry::new(component);
     entry.policy.hibernate_after = Some(Duration::from_millis(2));
     let actor = host.spawn(entry.spec("sleeper".into())).await.unwrap();
-    let get = actor.parse("get()").unwrap();
+    let (a, get) = (actor.clone(), actor.parse("get()").unwrap());
     let wakes = (scale.restarts / 5).max(10);
-    let mut samples = Vec::with_capacity(wakes);
-    for _ in 0..wakes {
-        while actor.status() != ActorStatus::Hibernating {
-            tokio::time::sleep(Duration::from_millis(1)).await;
+    let mut samples = on_runtime(async move {
+        let mut samples = Vec::with_capacity(wakes);
+        for _ in 0..wakes {
+            while a.status() != ActorStatus::Hibernating {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            let t0 = Instant::now();
+            ask(&a, &get).await;
+            samples.push(t0.elapsed());
         }
-        let t0 = Instant::now();
-        ask(&actor, &get).await;
-        samples.push(t0.elapsed());
-    }
+        samples
+    })
+    .await;
     let w50 = percentile(&mut samples, 0.5);
     rows.push(row("4''. hibernated actor: wake-up + ask (p50)", ns(w50), "-".into(), None, "-"));
     actor.stop();
@@ -670,17 +674,23 @@ async fn restarts(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
     let actor = host.spawn_under(ComponentEntry::new(component).spec("restart".into()), Some("eager")).await.unwrap();
     let panic = actor.parse("panic(\"bench\")").unwrap();
     let ping = actor.parse("ping()").unwrap();
-    let mut samples = Vec::with_capacity(scale.restarts);
-    for _ in 0..scale.restarts {
-        let _ = actor.ask(panic.clone(), None, None, Duration::from_secs(10)).await;
-        let t0 = Instant::now();
-        ask(&actor, &ping).await;
-        samples.push(t0.elapsed());
-    }
-    let r50 = percentile(&mut samples, 0.5);
-    let mut normal = latencies(scale.restarts, async || {
-        ask(&actor, &ping).await;
+    let (a, p, n) = (actor.clone(), ping.clone(), scale.restarts);
+    let mut samples = on_runtime(async move {
+        let mut samples = Vec::with_capacity(n);
+        for _ in 0..n {
+            let _ = a.ask(panic.clone(), None, None, Duration::from_secs(10)).await;
+            let t0 = Instant::now();
+            ask(&a, &p).await;
+            samples.push(t0.elapsed());
+        }
+        samples
     })
+    .await;
+    let r50 = percentile(&mut samples, 0.5);
+    let a = actor.clone();
+    let mut normal = on_runtime(latencies(scale.restarts, async move || {
+        ask(&a, &ping).await;
+    }))
     .await;
     let n50 = percentile(&mut normal, 0.5);
     rows.push(row(
