@@ -418,24 +418,36 @@ async fn troupe_many(scale: Scale, host: &Host, prefix: &str) -> f64 {
 /// 2: ask round trips, host to actor and actor to actor.
 async fn asks(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
     let actor = spawn(host, "counter", "ask-one", ActorLimits::default()).await;
-    let (a, incr) = (actor.clone(), actor.parse("incr(1)").unwrap());
-    let mut samples = on_runtime(latencies(scale.asks, async move || {
-        ask(&a, &incr).await;
-    }))
-    .await;
-    let (t50, t99) = (percentile(&mut samples, 0.5), percentile(&mut samples, 0.99));
-
-    let k = kameo_counter();
-    let mut samples = on_runtime(latencies(scale.asks, async move || {
-        k.ask(KIncr(1)).await.unwrap();
-    }))
-    .await;
-    let (k50, k99) = (percentile(&mut samples, 0.5), percentile(&mut samples, 0.99));
-    let tx = tokio_counter();
-    let mut samples = on_runtime(latencies(scale.asks, async move || {
-        tokio_get(&tx).await;
-    }))
-    .await;
+    let incr = actor.parse("incr(1)").unwrap();
+    let (k, tx) = (kameo_counter(), tokio_counter());
+    let n = scale.asks / ROUNDS;
+    let (mut troupe, mut kameo, mut bare) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        let (a, incr) = (actor.clone(), incr.clone());
+        troupe.extend(
+            on_runtime(latencies(n, async move || {
+                ask(&a, &incr).await;
+            }))
+            .await,
+        );
+        let k = k.clone();
+        kameo.extend(
+            on_runtime(latencies(n, async move || {
+                k.ask(KIncr(1)).await.unwrap();
+            }))
+            .await,
+        );
+        let tx = tx.clone();
+        bare.extend(
+            on_runtime(latencies(n, async move || {
+                tokio_get(&tx).await;
+            }))
+            .await,
+        );
+    }
+    let (t50, t99) = (percentile(&mut troupe, 0.5), percentile(&mut troupe, 0.99));
+    let (k50, k99) = (percentile(&mut kameo, 0.5), percentile(&mut kameo, 0.99));
+    let mut samples = bare;
     let b50 = percentile(&mut samples, 0.5);
     rows.push(row(
         "2. ask host->actor p50 / p99",
