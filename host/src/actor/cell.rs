@@ -213,6 +213,10 @@ impl Cell {
                     // task, awake or hibernating, 1.5 KB larger. One
                     // allocation per batch instead.
                     Box::pin(self.handle_batch(&mut current, envelope)).await;
+                    // Idle from the end of the batch, not from its start.
+                    if let Some(idle) = &mut self.idle {
+                        idle.touch();
+                    }
                     continue;
                 }
                 Step::ProbationOver => {
