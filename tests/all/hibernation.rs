@@ -103,6 +103,7 @@ async fn a_wake_up_without_a_free_instance_slot_refuses_the_message_and_keeps_th
     let err = ask(&host, "sleeper", "incr(1)").await.unwrap_err();
     let CallError::ActorFailed { failure, .. } = &err else { panic!("expected a refusal, got {err}") };
     assert_eq!(failure.kind, FailureKind::Instantiate, "{err}");
+    assert!(failure.detail.contains("--max-instances"), "the error names the fix: {err}");
     assert_eq!(sleeper.status(), ActorStatus::Hibernating, "it sleeps on");
     assert_eq!(sleeper.info().restarts, 0, "the host's shortage is not the actor's failure");
 

@@ -126,6 +126,16 @@ impl Incarnation {
         };
         inc.arm(None);
         let instance = compiled.pre.instantiate_async(&mut inc.store).await.map_err(|e| {
+            if let Some(full) = e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
+                return Failure::new(
+                    FailureKind::Instantiate,
+                    format!(
+                        "{full}: every instance slot is taken by an awake actor; raise the pool \
+                         (`troupe run --max-instances` or `--max-actors`), stop actors, or let idle \
+                         ones hibernate (`hibernate-after-ms`)"
+                    ),
+                );
+            }
             let failure = Failure::from_wasm_error(&e);
             if failure.kind == FailureKind::HostCall {
                 Failure { kind: FailureKind::Instantiate, ..failure }
