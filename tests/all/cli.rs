@@ -250,7 +250,30 @@ fn a_manifest_actor_hibernates_when_idle_and_a_call_wakes_it() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(host.json(&["ps"])["actors"][0]["memory"], 0);
+
+    let mut events = Command::new(env!("CARGO_BIN_EXE_troupe"))
+        .arg("--control")
+        .arg(&host.control)
+        .arg("events")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = std::io::BufRead::lines(std::io::BufReader::new(events.stdout.take().unwrap()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || lines.map_while(Result::ok).try_for_each(|l| tx.send(l)));
+    std::thread::sleep(Duration::from_millis(300));
     assert_eq!(host.ok(&["call", "sleepy", "incr(1)"]), "4\n", "woken with the state it slept with");
+    // It wakes for the call, then sleeps again 50 ms later.
+    let mut seen = Vec::new();
+    while !seen.iter().any(|l: &String| l.contains("hibernating (snapshot of 8 bytes)")) {
+        match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(line) => seen.push(line),
+            Err(_) => panic!("no hibernation event; saw {seen:?}"),
+        }
+    }
+    assert!(seen.iter().any(|l| l.contains("sleepy") && l.contains("woke from hibernation")), "{seen:?}");
+    let _ = events.kill();
+    let _ = events.wait();
 }
 
 #[test]

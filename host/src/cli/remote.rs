@@ -296,6 +296,8 @@ fn describe_event(e: &Value) -> String {
             e["pause_us"]
         ),
         "swap-rolled-back" => format!("swap rolled back: {}", e["reason"].as_str().unwrap_or("")),
+        "hibernated" => format!("hibernating (snapshot of {} bytes)", e["bytes"]),
+        "woke" => "woke from hibernation".to_string(),
         "lagged" => format!("(missed {} events)", e["missed"]),
         other => other.to_string(),
     };
