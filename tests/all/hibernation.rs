@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use tokio::sync::broadcast;
+use troupe::actor::{StateTransfer, SwapOptions};
 use troupe::events::{Event, EventKind};
 use troupe::{ActorStatus, CallError, EngineConfig, FailureKind, Host, HostConfig, SpawnError};
 
@@ -151,4 +152,24 @@ async fn stopping_a_hibernating_actor_wakes_it_to_stop_in_order_and_releases_its
     counter.stopped().await;
     assert_eq!(counter.status(), ActorStatus::Stopped);
     assert!(matches!(host.lookup("c"), Err(CallError::UnknownAddress(_))));
+}
+
+#[tokio::test]
+async fn a_hot_swap_wakes_a_hibernating_actor_and_carries_its_state_to_the_new_code() {
+    let host = support::host();
+    let mut events = host.events();
+    sleepy(&host, "counter", "c").await.unwrap();
+    assert_eq!(ask(&host, "c", "incr(42)").await.unwrap(), "42");
+    next_event(&mut events, "c", hibernated).await;
+
+    let v2 = host.load("counter", &support::guest("counter-v2"), Some("0.2.0".into())).unwrap();
+    let options = SwapOptions { probation: Duration::from_millis(20), ..SwapOptions::default() };
+    let report = host.swap("c", v2, options).await.unwrap();
+    assert_eq!(report.state, StateTransfer::Restored { bytes: 8, from_version: "counter/1".into() });
+    assert_eq!(ask(&host, "c", "get()").await.unwrap(), "42");
+    assert_eq!(ask(&host, "c", "increments()").await.unwrap(), "0", "the v2 protocol answers");
+    // It sleeps and wakes as the new code.
+    next_event(&mut events, "c", hibernated).await;
+    assert_eq!(ask(&host, "c", "incr(1)").await.unwrap(), "43");
+    assert_eq!(ask(&host, "c", "increments()").await.unwrap(), "1");
 }
