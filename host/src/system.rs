@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use std::time::Duration;
 
 use tokio::sync::{broadcast, oneshot, watch};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 use wasmtime::component::Val;
 
 use crate::actor::binding::{BindError, Binding, BindingSpec, BindingTarget, HashRing, Router, interface_key};
@@ -534,6 +534,10 @@ impl Host {
     }
 }
 
+/// How many idle actors a full instance pool asks to hibernate, one after
+/// the other, before it gives up.
+const EVICTION_CANDIDATES: usize = 3;
+
 /// How far ahead [`keep_a_timer_pending`] keeps its timer.
 const TIMER_HEARTBEAT: Duration = Duration::from_millis(500);
 
@@ -689,6 +693,26 @@ impl HostInner {
 impl ActorSystem for HostInner {
     fn lookup(&self, address: &str) -> Option<ActorRef> {
         self.registry.get(address)
+    }
+
+    fn free_a_slot<'a>(&'a self, asking: &'a Address) -> BoxFuture<'a, bool> {
+        Box::pin(async move {
+            // A candidate may have got busy since it was stamped idle; it
+            // then refuses, and the next one is asked.
+            let mut refused = Vec::new();
+            while refused.len() < EVICTION_CANDIDATES {
+                let Some(actor) = self.registry.longest_idle(asking, &refused) else { return false };
+                let (ack, slept) = oneshot::channel();
+                if actor.control(Control::Hibernate { ack })
+                    && let Ok(Ok(true)) = tokio::time::timeout(Duration::from_secs(1), slept).await
+                {
+                    debug!(evicted = %actor.address(), for_ = %asking, "put to sleep for an instance slot");
+                    return true;
+                }
+                refused.push(actor.address().clone());
+            }
+            false
+        })
     }
 
     fn spawn_child<'a>(

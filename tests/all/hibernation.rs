@@ -173,3 +173,29 @@ async fn a_hot_swap_wakes_a_hibernating_actor_and_carries_its_state_to_the_new_c
     assert_eq!(ask(&host, "c", "incr(1)").await.unwrap(), "43");
     assert_eq!(ask(&host, "c", "increments()").await.unwrap(), "1");
 }
+
+#[tokio::test]
+async fn a_full_instance_pool_puts_the_longest_idle_actor_to_sleep_to_make_room() {
+    // One slot, and actors that would stay awake for a minute.
+    let mut engine = EngineConfig::new();
+    engine.max_instances(1).cache_dir(Some(support::target_dir().join("troupe-test-cache")));
+    let host = Host::new(HostConfig { engine, max_actors: Some(3), ..Default::default() }).unwrap();
+    let mut entry = support::define(&host, "counter");
+    entry.policy.hibernate_after = Some(Duration::from_secs(60));
+    let a = host.spawn(entry.spec("a".into())).await.unwrap();
+    assert_eq!(ask(&host, "a", "incr(1)").await.unwrap(), "1");
+
+    let b = host.spawn(entry.spec("b".into())).await.unwrap();
+    assert_eq!(a.status(), ActorStatus::Hibernating, "a made room for b");
+    assert_eq!(ask(&host, "b", "incr(10)").await.unwrap(), "10");
+
+    assert_eq!(ask(&host, "a", "incr(1)").await.unwrap(), "2", "a woke with its state, b made room");
+    assert_eq!(b.status(), ActorStatus::Hibernating);
+    assert_eq!(ask(&host, "b", "get()").await.unwrap(), "10");
+
+    // An actor that cannot hibernate is never put to sleep.
+    let hog = support::define(&host, "faulty");
+    host.spawn(hog.spec("hog".into())).await.unwrap();
+    let err = ask(&host, "a", "get()").await.unwrap_err();
+    assert!(err.to_string().contains("--max-instances"), "{err}");
+}

@@ -171,6 +171,12 @@ impl Cell {
         let (reason, ack) = loop {
             let probation_ends = self.probation.as_ref().filter(|p| !p.passed).map(|p| p.until);
             let may_hibernate = self.probation.is_none() && current.as_ref().is_some_and(Incarnation::persistent);
+            // Visible to the host while it waits, so that a full instance
+            // pool can put it to sleep early.
+            let idle_since = self.idle.as_ref().filter(|_| may_hibernate).map(IdleClock::last_active);
+            if idle_since.is_some() {
+                self.me.set_idle_since(idle_since);
+            }
             let step = match &mut current {
                 Some(_) => tokio::select! {
                     biased;
@@ -187,6 +193,9 @@ impl Cell {
                 },
                 None => Step::Control(self.inbox.control.recv().await),
             };
+            if idle_since.is_some() {
+                self.me.set_idle_since(None);
+            }
             if let Some(idle) = &mut self.idle {
                 idle.touch();
             }
@@ -230,6 +239,22 @@ impl Cell {
                     continue;
                 }
                 Step::Message(None) => break (DownReason::Stopped, None),
+                Step::Control(Control::Hibernate { ack }) => {
+                    // Asleep already, busy with queued messages, or unable:
+                    // the host asks another actor.
+                    let slept = match current.take() {
+                        Some(inc) if may_hibernate && self.inbox.mailbox.is_empty() => {
+                            current = Box::pin(self.hibernate(inc)).await;
+                            self.hibernated.is_some()
+                        }
+                        other => {
+                            current = other;
+                            false
+                        }
+                    };
+                    let _ = ack.send(slept);
+                    continue;
+                }
                 Step::Control(control) => {
                     if self.hibernated.is_some() {
                         match Box::pin(self.wake()).await {
@@ -310,6 +335,10 @@ impl Cell {
                         let _ = request.ack.send(Err(SwapError::NotRunning(self.me.address().clone())));
                     }
                 },
+                // Handled before any wake-up, above.
+                Control::Hibernate { ack } => {
+                    let _ = ack.send(false);
+                }
                 Control::SwapCommit => {
                     if let Some(p) = self.probation.take() {
                         info!(new = %p.report.new.hash, "swap committed");
@@ -538,6 +567,7 @@ impl Cell {
                         let _ = ack.send(Err(SwapError::NotRunning(self.me.address().clone())));
                     }
                     Control::SwapRollback { ack } => { let _ = ack.send(()); }
+                    Control::Hibernate { ack } => { let _ = ack.send(false); }
                     Control::Restart { ack: None, .. } | Control::Fail { .. } | Control::Exit | Control::SwapCommit => {}
                 },
             }

@@ -11,6 +11,11 @@
 //! `restore(snapshot)`, then the message. Senders see nothing but the
 //! wake-up latency (an instantiation, as at spawn).
 //!
+//! While such an actor waits it also publishes since when it has been idle
+//! (`ActorRef::set_idle_since`): when every instance slot is taken, the
+//! host asks the longest-idle one to hibernate at once (`Control::Hibernate`)
+//! and the instantiation that needed a slot tries again.
+//!
 //! The idle clock costs one `Instant::now()` per batch of messages: the
 //! timer is armed once and, when it fires early because the actor was busy
 //! meanwhile, re-armed for the remaining time.
@@ -34,6 +39,11 @@ impl IdleClock {
     pub fn new(after: Duration) -> Self {
         let now = Instant::now();
         IdleClock { after, last_active: now, timer: Box::pin(tokio::time::sleep_until(now + after)) }
+    }
+
+    /// When the actor last did something.
+    pub fn last_active(&self) -> std::time::Instant {
+        self.last_active.into_std()
     }
 
     /// Notes activity: the idle period starts again.

@@ -64,8 +64,27 @@ pub(crate) struct Incarnation {
     published_memory: (u64, u64),
 }
 
+/// Why one attempt to instantiate failed.
+enum Attempt {
+    /// Every instance slot is taken; another attempt may find one free.
+    PoolFull(Failure),
+    Failed(Failure),
+}
+
+impl From<Failure> for Attempt {
+    fn from(failure: Failure) -> Self {
+        Attempt::Failed(failure)
+    }
+}
+
+/// How many times a full instance pool is asked to free a slot for one
+/// instantiation.
+const SLOT_ATTEMPTS: usize = 3;
+
 impl Incarnation {
-    /// Instantiates the actor's current component in a new store.
+    /// Instantiates the actor's current component in a new store. If every
+    /// instance slot is taken, the host puts a long-idle actor to sleep
+    /// (see `ActorSystem::free_a_slot`) and it tries again.
     pub async fn instantiate(
         spec: &ActorSpec,
         component: &ActorComponent,
@@ -73,6 +92,28 @@ impl Incarnation {
         system: &Arc<dyn ActorSystem>,
         loader: &Loader,
     ) -> Result<Self, Failure> {
+        let mut attempts = 1;
+        loop {
+            match Self::instantiate_once(spec, component, me, system, loader).await {
+                Ok(inc) => return Ok(inc),
+                Err(Attempt::PoolFull(failure)) => {
+                    if attempts == SLOT_ATTEMPTS || !system.free_a_slot(me.address()).await {
+                        return Err(failure);
+                    }
+                    attempts += 1;
+                }
+                Err(Attempt::Failed(failure)) => return Err(failure),
+            }
+        }
+    }
+
+    async fn instantiate_once(
+        spec: &ActorSpec,
+        component: &ActorComponent,
+        me: &ActorRef,
+        system: &Arc<dyn ActorSystem>,
+        loader: &Loader,
+    ) -> Result<Self, Attempt> {
         let kind = spec.engine_kind();
         let compiled =
             component.compiled(loader, kind).map_err(|e| Failure::new(FailureKind::Instantiate, e.to_string()))?;
@@ -127,21 +168,21 @@ impl Incarnation {
         inc.arm(None);
         let instance = compiled.pre.instantiate_async(&mut inc.store).await.map_err(|e| {
             if let Some(full) = e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
-                return Failure::new(
+                return Attempt::PoolFull(Failure::new(
                     FailureKind::Instantiate,
                     format!(
-                        "{full}: every instance slot is taken by an awake actor; raise the pool \
-                         (`troupe run --max-instances` or `--max-actors`), stop actors, or let idle \
-                         ones hibernate (`hibernate-after-ms`)"
+                        "{full}: every instance slot is taken by an awake actor, and none was idle \
+                         and able to hibernate; raise the pool (`troupe run --max-instances` or \
+                         `--max-actors`), stop actors, or let idle ones hibernate (`hibernate-after-ms`)"
                     ),
-                );
+                ));
             }
             let failure = Failure::from_wasm_error(&e);
-            if failure.kind == FailureKind::HostCall {
+            Attempt::Failed(if failure.kind == FailureKind::HostCall {
                 Failure { kind: FailureKind::Instantiate, ..failure }
             } else {
                 failure.during(FailureKind::Instantiate)
-            }
+            })
         })?;
         let missing = |what: &str| Failure::new(FailureKind::Instantiate, format!("export `{what}` vanished"));
         for (index, f) in compiled.exports.funcs.iter().zip(component.protocol().functions()) {

@@ -169,6 +169,11 @@ pub trait ActorSystem: Send + Sync + 'static {
     /// A sentence saying why there is no target.
     fn route(&self, binding: &Binding, key: Option<&Val>) -> Result<Vec<ActorRef>, String>;
 
+    /// Every instance slot is taken: puts the awake actor that has been
+    /// idle longest (and can hibernate) to sleep, other than `asking`.
+    /// Resolves to whether a slot was freed.
+    fn free_a_slot<'a>(&'a self, asking: &'a Address) -> BoxFuture<'a, bool>;
+
     /// Binds `actor`'s imported `interface` to `spec`, type-checked.
     ///
     /// # Errors
@@ -431,6 +436,9 @@ pub(crate) enum Control {
     Down(Box<DownNotice>),
     /// Hot-swap between messages (see [`swap`]).
     Swap(Box<SwapRequest>),
+    /// Hibernate now if idle and able to (the host needs its instance
+    /// slot); `ack` says whether it did.
+    Hibernate { ack: oneshot::Sender<bool> },
     /// Keep the new code of a held swap.
     SwapCommit,
     /// Reinstate the old code of a held swap.
@@ -488,6 +496,16 @@ pub(crate) struct ActorShared {
     links: Mutex<Vec<Address>>,
     bindings: RwLock<HashMap<String, Arc<Binding>>>,
     done: watch::Sender<bool>,
+    /// While it is awake, idle and able to hibernate: since when, in
+    /// nanoseconds after [`idle_epoch`] (0 otherwise). A host whose
+    /// instance pool is full puts the longest idle such actor to sleep.
+    idle_since: AtomicU64,
+}
+
+/// The instant idle stamps count from.
+fn idle_epoch() -> std::time::Instant {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(std::time::Instant::now)
 }
 
 /// Monitor ids are unique across the host, so that a watcher can cancel a
@@ -534,6 +552,7 @@ impl ActorRef {
             links: Mutex::new(Vec::new()),
             bindings: RwLock::new(HashMap::new()),
             done,
+            idle_since: AtomicU64::new(0),
         };
         (ActorRef(Arc::new(shared)), Inbox { mailbox: rx, control: ctl_rx })
     }
@@ -856,6 +875,19 @@ impl ActorRef {
     pub(crate) fn record_failure(&self, failure: &Failure) {
         self.0.stats.failures.fetch_add(1, Ordering::Relaxed);
         *self.0.stats.last_failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(failure.clone());
+    }
+
+    /// Notes that the actor waits, idle and able to hibernate, since `at`
+    /// (`None`: it is busy, asleep, or cannot hibernate).
+    pub(crate) fn set_idle_since(&self, at: Option<std::time::Instant>) {
+        let stamp = at.map_or(0, |at| at.saturating_duration_since(idle_epoch()).as_nanos() as u64 + 1);
+        self.0.idle_since.store(stamp, Ordering::Relaxed);
+    }
+
+    /// When it became idle and able to hibernate, if it is (a stamp to
+    /// compare with other actors' only).
+    pub(crate) fn idle_since(&self) -> Option<u64> {
+        Some(self.0.idle_since.load(Ordering::Relaxed)).filter(|&stamp| stamp != 0)
     }
 
     pub(crate) fn mark_done(&self) {
