@@ -196,9 +196,6 @@ impl Cell {
             if idle_since.is_some() {
                 self.me.set_idle_since(None);
             }
-            if let Some(idle) = &mut self.idle {
-                idle.touch();
-            }
             let control = match step {
                 Step::Message(Some(envelope)) => {
                     if current.is_none() {
@@ -359,6 +356,10 @@ impl Cell {
                     }
                     None => self.pending_notices.push_back(*notice),
                 },
+            }
+            // A request handled is activity: the idle period starts again.
+            if let Some(idle) = &mut self.idle {
+                idle.touch();
             }
         };
         if let Some(p) = self.probation.take()
