@@ -214,7 +214,7 @@ impl SupervisorRef {
         // Reflect it in the view at once, so that quotas count it. The
         // message is sent under the view's lock: the task then adds children
         // in the view's order, and the view's first entries mirror the
-        // task's list index for index (see `Node::view_remove`).
+        // task's list index for index (see `Node::remove`).
         let mut view = self.0.view.lock().unwrap_or_else(|e| e.into_inner());
         view.children.push(ChildInfo {
             address: address.clone(),
@@ -499,7 +499,6 @@ impl Node {
                 entry.last_failure = Some(failure.clone());
             }
         }
-        self.publish(i);
         if !restart_decision(self.children[i].restart, abnormal) {
             let entry = self.remove(i);
             info!(child = %entry.address, restart = ?entry.restart, "not restarting");
@@ -508,6 +507,7 @@ impl Node {
             return;
         }
         if self.log.add_restart(now, self.me.spec().intensity()) == IntensityCheck::Escalate {
+            self.publish(i);
             self.escalate(i, &exit).await;
             return;
         }
