@@ -68,6 +68,7 @@ pub(crate) struct Incarnation {
 enum Attempt {
     /// Every instance slot is taken; another attempt may find one free.
     PoolFull(Failure),
+    /// Anything else: trying again would fail again.
     Failed(Failure),
 }
 
