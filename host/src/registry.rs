@@ -97,19 +97,6 @@ impl Registry {
         self.len() == 0
     }
 
-    /// The awake actor that has waited longest, idle and able to
-    /// hibernate, other than `except` and those in `refused`. A scan of the
-    /// whole address space: it runs only when the instance pool is full.
-    pub fn longest_idle(&self, except: &Address, refused: &[Address]) -> Option<ActorRef> {
-        let actors = self.actors.read().unwrap_or_else(|e| e.into_inner());
-        actors
-            .values()
-            .filter(|e| e.actor.address() != except && !refused.contains(e.actor.address()))
-            .filter_map(|e| e.actor.idle_since().map(|since| (since, &e.actor)))
-            .min_by_key(|(since, _)| *since)
-            .map(|(_, actor)| actor.clone())
-    }
-
     /// Every actor, in start order.
     pub fn all(&self) -> Vec<ActorRef> {
         let actors = self.actors.read().unwrap_or_else(|e| e.into_inner());

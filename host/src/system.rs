@@ -105,6 +105,9 @@ struct HostInner {
     dead_letters: AtomicU64,
     child_names: AtomicU64,
     shutting_down: AtomicBool,
+    /// Awake actors that can hibernate: who a full instance pool may put
+    /// to sleep.
+    awake: Mutex<HashMap<Address, ActorRef>>,
     root_policy: RootPolicy,
     gave_up: watch::Sender<Option<String>>,
     max_actors: usize,
@@ -160,6 +163,7 @@ impl Host {
             dead_letters: AtomicU64::new(0),
             child_names: AtomicU64::new(0),
             shutting_down: AtomicBool::new(false),
+            awake: Mutex::new(HashMap::new()),
             root_policy,
             gave_up,
             max_actors,
@@ -560,6 +564,20 @@ async fn keep_a_timer_pending(host: std::sync::Weak<HostInner>) {
 }
 
 impl HostInner {
+    /// Of the awake actors that can hibernate, the one idle longest, other
+    /// than `except` and those in `refused`. The set holds at most one
+    /// actor per instance slot (plus those down between incarnations), so
+    /// this scan does not grow with the number of sleeping actors.
+    fn longest_idle(&self, except: &Address, refused: &[Address]) -> Option<ActorRef> {
+        let awake = self.awake.lock().unwrap_or_else(|e| e.into_inner());
+        awake
+            .values()
+            .filter(|a| a.address() != except && !refused.contains(a.address()))
+            .filter_map(|a| a.idle_since().map(|since| (since, a)))
+            .min_by_key(|(since, _)| *since)
+            .map(|(_, a)| a.clone())
+    }
+
     fn system(&self) -> Arc<HostInner> {
         self.me.upgrade().expect("a host outlives its running actors")
     }
@@ -701,7 +719,7 @@ impl ActorSystem for HostInner {
             // then refuses, and the next one is asked.
             let mut refused = Vec::new();
             while refused.len() < EVICTION_CANDIDATES {
-                let Some(actor) = self.registry.longest_idle(asking, &refused) else { return false };
+                let Some(actor) = self.longest_idle(asking, &refused) else { return false };
                 let (ack, slept) = oneshot::channel();
                 if actor.control(Control::Hibernate { ack })
                     && let Ok(Ok(true)) = tokio::time::timeout(Duration::from_secs(1), slept).await
@@ -812,7 +830,17 @@ impl ActorSystem for HostInner {
         })
     }
 
+    fn set_awake(&self, actor: &ActorRef, awake: bool) {
+        let mut set = self.awake.lock().unwrap_or_else(|e| e.into_inner());
+        if awake {
+            set.insert(actor.address().clone(), actor.clone());
+        } else {
+            set.remove(actor.address());
+        }
+    }
+
     fn unregister(&self, actor: &ActorRef) {
+        self.set_awake(actor, false);
         if self.registry.remove(actor) {
             let parent = write(&self.parent_of).remove(actor.address());
             if let Some(parent) = parent {

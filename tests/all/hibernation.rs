@@ -199,3 +199,22 @@ async fn a_full_instance_pool_puts_the_longest_idle_actor_to_sleep_to_make_room(
     let err = ask(&host, "a", "get()").await.unwrap_err();
     assert!(err.to_string().contains("--max-instances"), "{err}");
 }
+
+#[tokio::test]
+async fn many_more_actors_than_instance_slots_all_start_and_answer_with_their_state() {
+    // Eight slots for 300 actors that would stay awake for a minute: every
+    // spawn past the eighth, and every wake-up, puts the longest-idle one to
+    // sleep.
+    let mut engine = EngineConfig::new();
+    engine.max_instances(8).cache_dir(Some(support::target_dir().join("troupe-test-cache")));
+    let host = Host::new(HostConfig { engine, max_actors: Some(300), ..Default::default() }).unwrap();
+    let mut entry = support::define(&host, "counter");
+    entry.policy.hibernate_after = Some(Duration::from_secs(60));
+    for i in 0..300 {
+        host.spawn(entry.spec(format!("c-{i}").into())).await.unwrap();
+        assert_eq!(ask(&host, &format!("c-{i}"), &format!("incr({i})")).await.unwrap(), i.to_string());
+    }
+    for i in (0..300).rev() {
+        assert_eq!(ask(&host, &format!("c-{i}"), "get()").await.unwrap(), i.to_string());
+    }
+}

@@ -537,6 +537,9 @@ impl Cell {
             None => inc.init(&self.me, &self.spec.policy.config).await?,
         }
         self.me.set_status(ActorStatus::Running);
+        if self.idle.is_some() {
+            self.system.set_awake(&self.me, true);
+        }
         self.down_with = None;
         self.system.events().publish(self.me.address(), EventKind::Started { incarnation: number });
         if restarting {
@@ -761,6 +764,7 @@ impl Cell {
                 self.hibernated = Some(state);
                 self.me.stats().set_memory(0, 0);
                 self.me.set_status(ActorStatus::Hibernating);
+                self.system.set_awake(&self.me, false);
                 self.system.events().publish(self.me.address(), EventKind::Hibernated { bytes });
                 None
             }
@@ -796,6 +800,7 @@ impl Cell {
         inc.restore(&self.me, &state).await.map_err(WakeFailure::Restore)?;
         debug!(bytes = state.bytes.len(), "woke from hibernation");
         self.me.set_status(ActorStatus::Running);
+        self.system.set_awake(&self.me, true);
         self.system.events().publish(self.me.address(), EventKind::Woke);
         Ok(inc)
     }

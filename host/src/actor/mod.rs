@@ -174,6 +174,10 @@ pub trait ActorSystem: Send + Sync + 'static {
     /// Resolves to whether a slot was freed.
     fn free_a_slot<'a>(&'a self, asking: &'a Address) -> BoxFuture<'a, bool>;
 
+    /// `actor` (which can hibernate) is awake and so holds a slot (`true`),
+    /// or asleep (`false`): the candidates [`Self::free_a_slot`] looks at.
+    fn set_awake(&self, actor: &ActorRef, awake: bool);
+
     /// Binds `actor`'s imported `interface` to `spec`, type-checked.
     ///
     /// # Errors
