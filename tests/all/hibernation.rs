@@ -20,6 +20,13 @@ async fn sleepy(host: &Host, name: &str, address: &str) -> Result<troupe::ActorR
     host.spawn(entry.spec(address.into())).await
 }
 
+/// A host with `slots` instance slots that runs up to `actors` actors.
+fn pooled_host(slots: u32, actors: usize) -> Host {
+    let mut engine = EngineConfig::new();
+    engine.max_instances(slots).cache_dir(Some(support::target_dir().join("troupe-test-cache")));
+    Host::new(HostConfig { engine, max_actors: Some(actors), ..Default::default() }).unwrap()
+}
+
 /// Waits for `address`'s next event matching `what`; panics after 10 s.
 async fn next_event(events: &mut broadcast::Receiver<Event>, address: &str, what: fn(&EventKind) -> bool) -> Event {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -74,9 +81,7 @@ async fn messages_sent_to_a_hibernating_actor_are_all_handled_in_order() {
 #[tokio::test]
 async fn hibernating_actors_give_their_instance_slots_back() {
     // Two instance slots, four actors: only possible if sleepers hold none.
-    let mut engine = EngineConfig::new();
-    engine.max_instances(2).cache_dir(Some(support::target_dir().join("troupe-test-cache")));
-    let host = Host::new(HostConfig { engine, max_actors: Some(4), ..Default::default() }).unwrap();
+    let host = pooled_host(2, 4);
     let mut events = host.events();
     for name in ["a", "b", "c", "d"] {
         sleepy(&host, "counter", name).await.unwrap();
@@ -90,9 +95,7 @@ async fn hibernating_actors_give_their_instance_slots_back() {
 
 #[tokio::test]
 async fn a_wake_up_without_a_free_instance_slot_refuses_the_message_and_keeps_the_state() {
-    let mut engine = EngineConfig::new();
-    engine.max_instances(1).cache_dir(Some(support::target_dir().join("troupe-test-cache")));
-    let host = Host::new(HostConfig { engine, max_actors: Some(2), ..Default::default() }).unwrap();
+    let host = pooled_host(1, 2);
     let mut events = host.events();
     let sleeper = sleepy(&host, "counter", "sleeper").await.unwrap();
     assert_eq!(ask(&host, "sleeper", "incr(7)").await.unwrap(), "7");
@@ -177,9 +180,7 @@ async fn a_hot_swap_wakes_a_hibernating_actor_and_carries_its_state_to_the_new_c
 #[tokio::test]
 async fn a_full_instance_pool_puts_the_longest_idle_actor_to_sleep_to_make_room() {
     // One slot, and actors that would stay awake for a minute.
-    let mut engine = EngineConfig::new();
-    engine.max_instances(1).cache_dir(Some(support::target_dir().join("troupe-test-cache")));
-    let host = Host::new(HostConfig { engine, max_actors: Some(3), ..Default::default() }).unwrap();
+    let host = pooled_host(1, 3);
     let mut entry = support::define(&host, "counter");
     entry.policy.hibernate_after = Some(Duration::from_secs(60));
     let a = host.spawn(entry.spec("a".into())).await.unwrap();
@@ -205,9 +206,7 @@ async fn many_more_actors_than_instance_slots_all_start_and_answer_with_their_st
     // Eight slots for 300 actors that would stay awake for a minute: every
     // spawn past the eighth, and every wake-up, puts the longest-idle one to
     // sleep.
-    let mut engine = EngineConfig::new();
-    engine.max_instances(8).cache_dir(Some(support::target_dir().join("troupe-test-cache")));
-    let host = Host::new(HostConfig { engine, max_actors: Some(300), ..Default::default() }).unwrap();
+    let host = pooled_host(8, 300);
     let mut entry = support::define(&host, "counter");
     entry.policy.hibernate_after = Some(Duration::from_secs(60));
     for i in 0..300 {
