@@ -111,6 +111,17 @@ async fn latencies(n: usize, mut op: impl AsyncFnMut()) -> Vec<Duration> {
     samples
 }
 
+/// Time per message of `n` sends, up to the round trip (`confirm`) that
+/// shows the receiver has handled them all.
+async fn per_message(n: usize, mut send: impl AsyncFnMut(), confirm: impl AsyncFnOnce()) -> Duration {
+    let t0 = Instant::now();
+    for _ in 0..n {
+        send().await;
+    }
+    confirm().await;
+    per(t0.elapsed(), n)
+}
+
 /// Runs `timing` in a task on the runtime, as a request handler or another
 /// actor would ask, rather than from the thread blocked on the runtime: a
 /// round trip then measures the actor system, not how long this VM takes
@@ -287,42 +298,24 @@ async fn tell_one(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
     let n = scale.tells / ROUNDS;
     let (mut troupe, mut bare, mut kameo) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
-        let (a, incr, get) = (actor.clone(), incr.clone(), get.clone());
-        troupe.push(
-            on_runtime(async move {
-                let t0 = Instant::now();
-                for _ in 0..n {
-                    tell(&a, &incr).await;
-                }
-                ask(&a, &get).await;
-                per(t0.elapsed(), n)
-            })
-            .await,
-        );
-        let tx = tx.clone();
-        bare.push(
-            on_runtime(async move {
-                let t0 = Instant::now();
-                for _ in 0..n {
-                    tx.send(TokioMsg::Incr(1)).await.unwrap();
-                }
-                tokio_get(&tx).await;
-                per(t0.elapsed(), n)
-            })
-            .await,
-        );
-        let k = k.clone();
-        kameo.push(
-            on_runtime(async move {
-                let t0 = Instant::now();
-                for _ in 0..n {
-                    k.tell(KIncr(1)).await.unwrap();
-                }
-                k.ask(KGet).await.unwrap();
-                per(t0.elapsed(), n)
-            })
-            .await,
-        );
+        let (a, b, incr, get) = (actor.clone(), actor.clone(), incr.clone(), get.clone());
+        let send = async move || tell(&a, &incr).await;
+        let confirm = async move || {
+            ask(&b, &get).await;
+        };
+        troupe.push(on_runtime(per_message(n, send, confirm)).await);
+        let (tx1, tx2) = (tx.clone(), tx.clone());
+        let send = async move || tx1.send(TokioMsg::Incr(1)).await.unwrap();
+        let confirm = async move || {
+            tokio_get(&tx2).await;
+        };
+        bare.push(on_runtime(per_message(n, send, confirm)).await);
+        let (k1, k2) = (k.clone(), k.clone());
+        let send = async move || k1.tell(KIncr(1)).await.unwrap();
+        let confirm = async move || {
+            k2.ask(KGet).await.unwrap();
+        };
+        kameo.push(on_runtime(per_message(n, send, confirm)).await);
     }
     let total = (ROUNDS * n) as u64;
     assert_eq!(ask(&actor, &get).await.and_then(|v| if let Val::U64(v) = v { Some(v) } else { None }), Some(total));
