@@ -37,7 +37,7 @@ use super::{
 };
 use crate::engine::{Failure, FailureKind};
 use crate::events::EventKind;
-use crate::message::{Address, CallError, DeadLetterReason, Envelope};
+use crate::message::{Address, CallError, DeadLetterReason, Envelope, Reply};
 use crate::protocol::{Call, payload_size};
 
 /// Starts the loop of an actor created with [`ActorRef::create`]. The returned
@@ -87,8 +87,8 @@ fn version_of(component: &ActorComponent) -> CodeVersion {
 
 struct Cell {
     me: ActorRef,
-    // Boxed, like the other large fields of rare use, to keep the task of
-    // an idle actor small.
+    // Boxed to keep an idle actor's task small, at the price of one more
+    // pointer to follow per message.
     spec: Box<ActorSpec>,
     system: Arc<dyn ActorSystem>,
     loader: Arc<Loader>,
@@ -662,13 +662,7 @@ impl Cell {
                     backtrace = ?failure.backtrace,
                     "message failed"
                 );
-                self.system.dead_letter(self.me.address(), function, DeadLetterReason::Failed);
-                if let Some(reply) = reply {
-                    let _ = reply.send(Err(CallError::ActorFailed {
-                        address: self.me.address().clone(),
-                        failure: failure.clone(),
-                    }));
-                }
+                self.report_failed(function, reply, &failure);
                 Err(failure)
             }
         }
@@ -808,8 +802,15 @@ impl Cell {
     /// The actor failed before it could handle `envelope`: the sender
     /// learns it as it would of a failure handling it.
     fn refuse(&self, envelope: Envelope, failure: &Failure) {
-        self.system.dead_letter(self.me.address(), &self.function_name(&envelope.call), DeadLetterReason::Failed);
-        if let Some(reply) = envelope.into_parts().2 {
+        let function = self.function_name(&envelope.call);
+        self.report_failed(&function, envelope.into_parts().2, failure);
+    }
+
+    /// A message to `function` failed: count the dead letter and tell the
+    /// asker, if any.
+    fn report_failed(&self, function: &str, reply: Option<oneshot::Sender<Reply>>, failure: &Failure) {
+        self.system.dead_letter(self.me.address(), function, DeadLetterReason::Failed);
+        if let Some(reply) = reply {
             let _ = reply
                 .send(Err(CallError::ActorFailed { address: self.me.address().clone(), failure: failure.clone() }));
         }
