@@ -217,8 +217,12 @@ async fn tell(actor: &ActorRef, call: &Call) {
     }
 }
 
+/// The timeout of every ask the suite makes (troupe's, and kameo's timed
+/// baseline): far longer than any ask takes.
+const ASK_TIMEOUT: Duration = Duration::from_secs(60);
+
 async fn ask(actor: &ActorRef, call: &Call) -> Option<Val> {
-    actor.ask(call.clone(), None, None, Duration::from_secs(60)).await.expect("ask")
+    actor.ask(call.clone(), None, None, ASK_TIMEOUT).await.expect("ask")
 }
 
 // ---- the native baselines -------------------------------------------------
@@ -414,7 +418,7 @@ async fn asks(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
     let incr = actor.parse("incr(1)").unwrap();
     let (k, tx) = (kameo_counter(), tokio_counter());
     let n = scale.asks / ROUNDS;
-    let (mut troupe, mut kameo, mut bare) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut troupe, mut kameo, mut kameo_timed, mut bare) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
         let (a, incr) = (actor.clone(), incr.clone());
         troupe.extend(
@@ -423,10 +427,19 @@ async fn asks(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
             }))
             .await,
         );
-        let k = k.clone();
+        let k1 = k.clone();
         kameo.extend(
             on_runtime(latencies(n, async move || {
-                k.ask(KIncr(1)).await.unwrap();
+                k1.ask(KIncr(1)).await.unwrap();
+            }))
+            .await,
+        );
+        // troupe always arms a reply timeout (an entry in tokio's timer
+        // wheel); kameo's ask does only when asked to.
+        let k2 = k.clone();
+        kameo_timed.extend(
+            on_runtime(latencies(n, async move || {
+                k2.ask(KIncr(1)).reply_timeout(ASK_TIMEOUT).await.unwrap();
             }))
             .await,
         );
@@ -440,12 +453,19 @@ async fn asks(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
     }
     let (t50, t99) = (percentile(&mut troupe, 0.5), percentile(&mut troupe, 0.99));
     let (k50, k99) = (percentile(&mut kameo, 0.5), percentile(&mut kameo, 0.99));
+    let kt50 = percentile(&mut kameo_timed, 0.5);
     let mut samples = bare;
     let b50 = percentile(&mut samples, 0.5);
     rows.push(row(
         "2. ask host->actor p50 / p99",
         format!("{} / {}", ns(t50), ns(t99)),
-        format!("kameo {} / {}, tokio p50 {}", ns(k50), ns(k99), ns(b50)),
+        format!(
+            "kameo {} / {} (with a reply timeout, as troupe: p50 {}), tokio p50 {}",
+            ns(k50),
+            ns(k99),
+            ns(kt50),
+            ns(b50)
+        ),
         Some(t50.as_secs_f64() / k50.as_secs_f64()),
         "p50 <= 2x kameo",
     ));
