@@ -498,7 +498,7 @@ impl Protocol {
         let call = wasm_wave::untyped::UntypedFuncCall::parse(&call_text).map_err(|e| syntax(e.to_string()))?;
         let args = call
             .to_wasm_params::<Val>(f.params.iter().map(|(_, ty)| ty))
-            .map_err(|e| MessageError::IllTyped { signature: f.signature(), reason: e.to_string() })?
+            .map_err(|e| MessageError::IllTyped { signature: f.signature(), reason: f.explain(&call, &e) })?
             .into_boxed_slice();
         Ok(Call { func, args, generation: 0 })
     }
@@ -525,6 +525,32 @@ impl Protocol {
 }
 
 impl Function {
+    /// Says which argument of `call` did not fit and why, in terms of the
+    /// signature rather than WAVE's byte offsets alone.
+    fn explain(
+        &self,
+        call: &wasm_wave::untyped::UntypedFuncCall<'_>,
+        error: &wasm_wave::parser::ParserError,
+    ) -> String {
+        let src = call.source();
+        let args: Vec<&wasm_wave::ast::Node> =
+            call.params_node().and_then(|p| p.as_tuple().ok()).map(|t| t.collect()).unwrap_or_default();
+        let needed = self.params.iter().filter(|(_, ty)| !matches!(ty, Type::Option(_))).count();
+        if args.len() > self.params.len() || args.len() < needed {
+            return format!("expected {} argument(s), got {}", self.params.len(), args.len());
+        }
+        let at = error.span().start;
+        let culprit = args.iter().zip(&self.params).find(|(node, _)| node.span().contains(&at));
+        match culprit {
+            Some((node, (name, ty))) => {
+                let text = src.get(node.span()).map(|t| truncate(t, 40)).unwrap_or_default();
+                let detail = error.detail().map(|d| format!(" ({d})")).unwrap_or_default();
+                format!("argument `{name}` expects {}, got `{text}`: {}{detail}", TypeDisplay(ty), error.kind())
+            }
+            None => error.to_string(),
+        }
+    }
+
     fn new(interface: Option<&str>, name: &str, func: &ComponentFunc) -> Self {
         let params: Vec<(String, Type)> = func.params().map(|(n, t)| (n.to_string(), t)).collect();
         let result = func.results().next();

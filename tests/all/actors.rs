@@ -37,12 +37,30 @@ async fn ill_typed_message_is_rejected_with_the_expected_signature() {
         other => panic!("expected an ill-typed message error, got {other:?}"),
     }
     assert!(err.to_string().contains("incr(by: u64) -> u64"), "{err}");
+    // The reason names the argument, its type and the offending text.
+    assert!(err.to_string().contains(r#"argument `by` expects u64, got `"five"`"#), "{err}");
+    let err = ask(&host, "counter", "incr(-1)").await.unwrap_err();
+    assert!(err.to_string().contains("argument `by` expects u64, got `-1`"), "{err}");
     // Wrong arity is ill-typed too.
     let err = ask(&host, "counter", "incr(1, 2)").await.unwrap_err();
     assert!(matches!(err, CallError::BadMessage(MessageError::IllTyped { .. })), "{err:?}");
+    assert!(err.to_string().contains("expected 1 argument(s), got 2"), "{err}");
     // The actor never saw them.
     assert_eq!(counter.info().handled, 0);
     assert_eq!(ask(&host, "counter", "get()").await.unwrap(), "0");
+}
+
+#[tokio::test]
+async fn an_ill_typed_message_names_the_argument_that_does_not_fit() {
+    let host = support::host();
+    let room = support::define(&host, "chat-room");
+    let protocol = room.component.protocol();
+    let err = protocol.parse(r#"post("ada", 7)"#, 1 << 20).unwrap_err().to_string();
+    assert!(err.contains("post(sender: string, text: string) -> u32"), "{err}");
+    assert!(err.contains("argument `text` expects string, got `7`"), "{err}");
+    let err = protocol.parse(r#"post(["ada"], "hi")"#, 1 << 20).unwrap_err().to_string();
+    assert!(err.contains(r#"argument `sender` expects string, got `["ada"]`"#), "{err}");
+    assert!(protocol.parse(r#"post("ada", "hi")"#, 1 << 20).is_ok());
 }
 
 #[tokio::test]
