@@ -31,6 +31,8 @@ struct Scale {
     spawns: usize,
     memory: [usize; 2],
     restarts: usize,
+    /// Actors sharing the small pool of the eviction scenario.
+    crowd: usize,
     swaps: usize,
     calls: usize,
     smoke: bool,
@@ -45,6 +47,7 @@ impl Scale {
             spawns: 10_000,
             memory: [10_000, 100_000],
             restarts: 500,
+            crowd: 1_000,
             swaps: 100,
             calls: 200_000,
             smoke: false,
@@ -59,6 +62,7 @@ impl Scale {
             spawns: 100,
             memory: [100, 200],
             restarts: 10,
+            crowd: 120,
             swaps: 3,
             calls: 2_000,
             smoke: true,
@@ -721,6 +725,66 @@ async fn wakes(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
     actor.stopped().await;
 }
 
+/// 4''': asks to actors picked at random when there are ten times more
+/// actors than instance slots: an ask to a sleeping actor first makes the
+/// host put the longest-idle awake one to sleep (eviction), then wakes it.
+async fn evictions(scale: Scale, rows: &mut Vec<Row>) {
+    const SLOTS: u32 = 100;
+    let mut engine = EngineConfig::new();
+    engine.max_instances(SLOTS).max_memory_bytes(64 << 20).cache_dir(Some(cache_dir()));
+    let config = HostConfig { engine, max_actors: Some(scale.crowd + 1), ..Default::default() };
+    let host = Host::new(config).expect("host");
+    let component = host.load("counter", &guest("counter"), None).unwrap();
+    let mut entry = ComponentEntry::new(component);
+    // Never idle long enough to sleep on its own: only eviction makes room.
+    entry.policy.hibernate_after = Some(Duration::from_secs(3600));
+    let mut actors = Vec::with_capacity(scale.crowd);
+    for i in 0..scale.crowd {
+        actors.push(host.spawn(entry.spec(format!("crowd-{i}").into())).await.expect("spawn, evicting if need be"));
+    }
+    let incr = actors[0].parse("incr(1)").unwrap();
+    let asks = scale.asks / 4;
+    let (crowd, calls) = (actors.clone(), incr.clone());
+    let (mut samples, woke) = on_runtime(async move {
+        let (mut samples, mut woke) = (Vec::with_capacity(asks), 0usize);
+        // A fixed pseudo-random sequence (an LCG), the same every run.
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..asks {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            let actor = &crowd[(x >> 33) as usize % crowd.len()];
+            woke += usize::from(actor.status() == ActorStatus::Hibernating);
+            let t0 = Instant::now();
+            ask(actor, &calls).await;
+            samples.push(t0.elapsed());
+        }
+        (samples, woke)
+    })
+    .await;
+    // Nothing was lost on the way: every increment is in some counter.
+    let get = actors[0].parse("get()").unwrap();
+    let mut total = 0;
+    for actor in &actors {
+        if let Some(Val::U64(n)) = ask(actor, &get).await {
+            total += n;
+        }
+    }
+    assert_eq!(total, asks as u64, "every ask's increment is kept across evictions");
+    let (p50, p99) = (percentile(&mut samples, 0.5), percentile(&mut samples, 0.99));
+    rows.push(row(
+        &format!("4'''. asks to {} actors on {SLOTS} instance slots: p50 / p99", scale.crowd),
+        format!("{} / {} ({woke} of {asks} woke an actor, evicting another)", ns(p50), ns(p99)),
+        "-".into(),
+        None,
+        "-",
+    ));
+    for actor in &actors {
+        actor.stop();
+    }
+    for actor in &actors {
+        actor.stopped().await;
+    }
+}
+
 /// 5: from a trap to the restarted actor handling its next message.
 async fn restarts(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
     // A supervisor that restarts at once, every time: the benchmark
@@ -990,6 +1054,9 @@ fn main() {
         }
         if runs("wakes") {
             wakes(scale, &host, &mut rows).await;
+        }
+        if runs("evictions") {
+            evictions(scale, &mut rows).await;
         }
         if runs("restarts") {
             restarts(scale, &host, &mut rows).await;
