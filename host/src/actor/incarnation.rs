@@ -46,7 +46,13 @@ type StopFunc = TypedFunc<(), ()>;
 type DownFunc = TypedFunc<(WitDown,), ()>;
 
 /// A live instance of an actor's component.
-pub(crate) struct Incarnation {
+///
+/// Boxed: the actor's task holds an `Option<Incarnation>` whether awake or
+/// hibernating, and a pointer costs a sleeping actor less than the parts.
+pub(crate) struct Incarnation(Box<Parts>);
+
+/// What an incarnation holds.
+pub(crate) struct Parts {
     store: Store<ActorData>,
     /// Protocol functions, in protocol order, with their result arity.
     funcs: Vec<(Func, usize)>,
@@ -62,6 +68,20 @@ pub(crate) struct Incarnation {
     /// most messages change neither, and publishing costs two atomic
     /// writes to a line that `troupe ps` readers share.
     published_memory: (u64, u64),
+}
+
+impl std::ops::Deref for Incarnation {
+    type Target = Parts;
+
+    fn deref(&self) -> &Parts {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Incarnation {
+    fn deref_mut(&mut self) -> &mut Parts {
+        &mut self.0
+    }
 }
 
 /// Why one attempt to instantiate failed.
@@ -153,7 +173,7 @@ impl Incarnation {
             let pause = tick * THROTTLE_PAUSE_TICKS;
             Ok(UpdateDeadline::YieldCustom(1, Box::pin(tokio::time::sleep(pause))))
         });
-        let mut inc = Incarnation {
+        let mut inc = Incarnation(Box::new(Parts {
             store,
             funcs: Vec::new(),
             init: None,
@@ -165,7 +185,7 @@ impl Incarnation {
             shutdown_ticks: loader.engine().ticks(spec.policy.shutdown),
             fuel: spec.policy.limits.fuel,
             published_memory: (0, 0),
-        };
+        }));
         inc.arm(None);
         let instance = compiled.pre.instantiate_async(&mut inc.store).await.map_err(|e| {
             if let Some(full) = e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {

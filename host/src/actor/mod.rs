@@ -964,4 +964,11 @@ mod tests {
         let size = std::mem::size_of::<super::Control>();
         assert!(size <= 32, "Control is {size} bytes; box the payload of the variant that grew");
     }
+
+    /// Every actor's task holds one, awake or hibernating.
+    #[test]
+    fn an_absent_incarnation_takes_a_pointer() {
+        let size = std::mem::size_of::<Option<super::incarnation::Incarnation>>();
+        assert_eq!(size, std::mem::size_of::<usize>(), "keep Incarnation a box");
+    }
 }
