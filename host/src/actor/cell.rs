@@ -19,6 +19,7 @@
 //! control request wakes it (see [`super::hibernation`]).
 
 use std::collections::VecDeque;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -73,11 +74,13 @@ pub(crate) fn start(
     started_rx
 }
 
-/// Sleeps until `deadline`, or forever without one.
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
-        None => std::future::pending().await,
+/// Resolves when a swap's probation window ends, or never without one.
+/// The timer lives in the (boxed) probation, so that waiting costs an idle
+/// actor's task a pointer rather than a timer entry.
+async fn probation_ends(probation: Option<&mut Probation>) {
+    match probation {
+        Some(p) if !p.passed => p.timer.as_mut().await,
+        _ => std::future::pending().await,
     }
 }
 
@@ -119,7 +122,8 @@ const MESSAGE_BATCH: usize = 64;
 struct Probation {
     old: Incarnation,
     old_component: Arc<ActorComponent>,
-    until: Instant,
+    /// Fires when the probation window ends.
+    timer: Pin<Box<tokio::time::Sleep>>,
     hold: bool,
     passed: bool,
     ack: Option<oneshot::Sender<Result<SwapReport, SwapError>>>,
@@ -141,6 +145,14 @@ enum WakeFailure {
     NoInstance(Failure),
     /// Its `restore` failed: the actor is broken, as if a message had failed.
     Restore(Failure),
+}
+
+/// What the loop does after a control request.
+enum Next {
+    /// Waits for the next message or request.
+    Continue,
+    /// Stops: why, and whom to tell once stopped.
+    Stop(DownReason, Option<oneshot::Sender<()>>),
 }
 
 /// How a restart attempt ended.
@@ -169,7 +181,6 @@ impl Cell {
             }
         };
         let (reason, ack) = loop {
-            let probation_ends = self.probation.as_ref().filter(|p| !p.passed).map(|p| p.until);
             let may_hibernate = self.probation.is_none() && current.as_ref().is_some_and(Incarnation::persistent);
             // Visible to the host while it waits, so that a full instance
             // pool can put it to sleep early.
@@ -181,7 +192,7 @@ impl Cell {
                 Some(_) => tokio::select! {
                     biased;
                     control = self.inbox.control.recv() => Step::Control(control),
-                    _ = sleep_until(probation_ends) => Step::ProbationOver,
+                    _ = probation_ends(self.probation.as_deref_mut()) => Step::ProbationOver,
                     envelope = self.inbox.mailbox.recv() => Step::Message(envelope),
                     _ = idle_expired(self.idle.as_mut()), if may_hibernate => Step::Hibernate,
                 },
@@ -196,7 +207,7 @@ impl Cell {
             if idle_since.is_some() {
                 self.me.set_idle_since(None);
             }
-            let control = match step {
+            match step {
                 Step::Message(Some(envelope)) => {
                     if current.is_none() {
                         match Box::pin(self.wake()).await {
@@ -253,109 +264,12 @@ impl Cell {
                     continue;
                 }
                 Step::Control(control) => {
-                    if self.hibernated.is_some() {
-                        match Box::pin(self.wake()).await {
-                            Ok(inc) => current = Some(inc),
-                            // Handled asleep: a stop or a restart needs no
-                            // instance; a swap is refused as not running.
-                            Err(WakeFailure::NoInstance(_)) => {}
-                            Err(WakeFailure::Restore(failure)) => self.fail(self.explain(failure), &[]),
-                        }
-                    }
-                    control
-                }
-            };
-            match control {
-                Control::Stop { ack } => {
-                    // Stopped while down after a failure: it ended by failing.
-                    let reason = match (current.is_none(), self.down_with.take()) {
-                        (true, Some(failure)) => DownReason::Failed(failure),
-                        _ => DownReason::Stopped,
-                    };
-                    break (reason, ack);
-                }
-                Control::Terminate { ack } => {
-                    if let Some(mut inc) = current.take() {
-                        let _ = Box::pin(inc.shutdown(&self.me)).await;
-                        self.system.events().publish(self.me.address(), EventKind::Terminated);
-                        self.notify_down(DownReason::Stopped, false, &[]);
-                    }
-                    self.me.set_status(ActorStatus::Restarting);
-                    let _ = ack.send(());
-                }
-                Control::Restart { delay, ack } => {
-                    current = None;
-                    match Box::pin(self.restart_after(delay)).await {
-                        Restarted::Up(inc) => {
-                            current = Some(inc);
-                            if let Some(ack) = ack {
-                                let _ = ack.send(Ok(()));
-                            }
-                            Box::pin(self.deliver_pending_notices(&mut current)).await;
-                        }
-                        Restarted::Failed(failure) => {
-                            if let Some(ack) = ack {
-                                let _ = ack.send(Err(failure.clone()));
-                            }
-                            self.fail(failure, &[]);
-                        }
-                        Restarted::Stopped(stop_ack) => break (DownReason::Stopped, stop_ack),
+                    // Boxed like the other rare paths: inline, the locals of
+                    // every kind of request would add to every actor's task.
+                    if let Next::Stop(reason, ack) = Box::pin(self.on_control(control, &mut current)).await {
+                        break (reason, ack);
                     }
                 }
-                Control::Fail { failure, chain } => {
-                    if current.take().is_some() {
-                        error!(kind = %failure.kind, detail = %failure.detail, "failing with a linked actor");
-                        self.fail(*failure, &chain);
-                    }
-                }
-                Control::Exit => {
-                    if let Some(mut inc) = current.take() {
-                        let _ = Box::pin(inc.shutdown(&self.me)).await;
-                        info!("exited normally");
-                        self.system.events().publish(self.me.address(), EventKind::Exited);
-                        self.notify_down(DownReason::Stopped, false, &[]);
-                        self.me.set_status(ActorStatus::Restarting);
-                        self.system.child_down(&self.me, Exit::Normal);
-                    }
-                }
-                Control::Swap(request) => match current.as_mut() {
-                    Some(_) if self.probation.is_some() => {
-                        let _ = request.ack.send(Err(SwapError::InProgress(self.me.address().clone())));
-                    }
-                    Some(_) => {
-                        if let Some(old) = current.take() {
-                            let SwapRequest { component, options, hold, state, ack } = *request;
-                            current = Box::pin(self.swap(old, component, options, hold, state, ack)).await;
-                        }
-                    }
-                    None => {
-                        let _ = request.ack.send(Err(SwapError::NotRunning(self.me.address().clone())));
-                    }
-                },
-                // Handled before any wake-up, above.
-                Control::Hibernate { ack } => {
-                    let _ = ack.send(false);
-                }
-                Control::SwapCommit => {
-                    if let Some(p) = self.probation.take() {
-                        info!(new = %p.report.new.hash, "swap committed");
-                    }
-                }
-                Control::SwapRollback { ack } => {
-                    if let Some(p) = self.probation.take() {
-                        current = Some(self.roll_back(p, None));
-                    }
-                    let _ = ack.send(());
-                }
-                Control::Down(notice) => match current.as_mut() {
-                    Some(inc) => {
-                        if let Err(failure) = Box::pin(inc.down(&self.me, &notice)).await {
-                            current = None;
-                            self.fail(self.explain(failure), &[]);
-                        }
-                    }
-                    None => self.pending_notices.push_back(*notice),
-                },
             }
             // A request handled is activity: the idle period starts again.
             if let Some(idle) = &mut self.idle {
@@ -368,6 +282,113 @@ impl Cell {
             let _ = ack.send(Err(SwapError::Stopped(self.me.address().clone())));
         }
         Box::pin(self.finish(current, reason, ack)).await;
+    }
+
+    /// Handles a control request between messages, waking a hibernating
+    /// actor first when the request needs its instance.
+    async fn on_control(&mut self, control: Control, current: &mut Option<Incarnation>) -> Next {
+        if self.hibernated.is_some() {
+            match Box::pin(self.wake()).await {
+                Ok(inc) => *current = Some(inc),
+                // Handled asleep: a stop or a restart needs no instance; a
+                // swap is refused as not running.
+                Err(WakeFailure::NoInstance(_)) => {}
+                Err(WakeFailure::Restore(failure)) => self.fail(self.explain(failure), &[]),
+            }
+        }
+        match control {
+            Control::Stop { ack } => {
+                // Stopped while down after a failure: it ended by failing.
+                let reason = match (current.is_none(), self.down_with.take()) {
+                    (true, Some(failure)) => DownReason::Failed(failure),
+                    _ => DownReason::Stopped,
+                };
+                return Next::Stop(reason, ack);
+            }
+            Control::Terminate { ack } => {
+                if let Some(mut inc) = current.take() {
+                    let _ = Box::pin(inc.shutdown(&self.me)).await;
+                    self.system.events().publish(self.me.address(), EventKind::Terminated);
+                    self.notify_down(DownReason::Stopped, false, &[]);
+                }
+                self.me.set_status(ActorStatus::Restarting);
+                let _ = ack.send(());
+            }
+            Control::Restart { delay, ack } => {
+                *current = None;
+                match Box::pin(self.restart_after(delay)).await {
+                    Restarted::Up(inc) => {
+                        *current = Some(inc);
+                        if let Some(ack) = ack {
+                            let _ = ack.send(Ok(()));
+                        }
+                        Box::pin(self.deliver_pending_notices(current)).await;
+                    }
+                    Restarted::Failed(failure) => {
+                        if let Some(ack) = ack {
+                            let _ = ack.send(Err(failure.clone()));
+                        }
+                        self.fail(failure, &[]);
+                    }
+                    Restarted::Stopped(stop_ack) => return Next::Stop(DownReason::Stopped, stop_ack),
+                }
+            }
+            Control::Fail { failure, chain } => {
+                if current.take().is_some() {
+                    error!(kind = %failure.kind, detail = %failure.detail, "failing with a linked actor");
+                    self.fail(*failure, &chain);
+                }
+            }
+            Control::Exit => {
+                if let Some(mut inc) = current.take() {
+                    let _ = Box::pin(inc.shutdown(&self.me)).await;
+                    info!("exited normally");
+                    self.system.events().publish(self.me.address(), EventKind::Exited);
+                    self.notify_down(DownReason::Stopped, false, &[]);
+                    self.me.set_status(ActorStatus::Restarting);
+                    self.system.child_down(&self.me, Exit::Normal);
+                }
+            }
+            Control::Swap(request) => match current.as_mut() {
+                Some(_) if self.probation.is_some() => {
+                    let _ = request.ack.send(Err(SwapError::InProgress(self.me.address().clone())));
+                }
+                Some(_) => {
+                    if let Some(old) = current.take() {
+                        let SwapRequest { component, options, hold, state, ack } = *request;
+                        *current = Box::pin(self.swap(old, component, options, hold, state, ack)).await;
+                    }
+                }
+                None => {
+                    let _ = request.ack.send(Err(SwapError::NotRunning(self.me.address().clone())));
+                }
+            },
+            // Handled before any wake-up, above.
+            Control::Hibernate { ack } => {
+                let _ = ack.send(false);
+            }
+            Control::SwapCommit => {
+                if let Some(p) = self.probation.take() {
+                    info!(new = %p.report.new.hash, "swap committed");
+                }
+            }
+            Control::SwapRollback { ack } => {
+                if let Some(p) = self.probation.take() {
+                    *current = Some(self.roll_back(p, None));
+                }
+                let _ = ack.send(());
+            }
+            Control::Down(notice) => match current.as_mut() {
+                Some(inc) => {
+                    if let Err(failure) = Box::pin(inc.down(&self.me, &notice)).await {
+                        *current = None;
+                        self.fail(self.explain(failure), &[]);
+                    }
+                }
+                None => self.pending_notices.push_back(*notice),
+            },
+        }
+        Next::Continue
     }
 
     /// Swaps `old` for a new incarnation of `component`, carrying the state
@@ -456,7 +477,7 @@ impl Cell {
         self.probation = Some(Box::new(Probation {
             old,
             old_component,
-            until: Instant::now() + options.probation,
+            timer: Box::pin(tokio::time::sleep(options.probation)),
             hold,
             passed: false,
             ack: Some(ack),
