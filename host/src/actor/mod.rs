@@ -55,12 +55,12 @@ pub use host_api::{MAX_LOG_BYTES, MAX_TIMER_DELAY, Snapshot};
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::AbortHandle;
 
 use crate::engine::{ActorLimits, Failure};
@@ -499,7 +499,11 @@ pub(crate) struct ActorShared {
     monitoring: Mutex<Vec<(u64, Address)>>,
     links: Mutex<Vec<Address>>,
     bindings: RwLock<HashMap<String, Arc<Binding>>>,
-    done: watch::Sender<bool>,
+    /// Set once the actor has stopped for good; `stopped()` waits on it.
+    /// (A `Notify` beside a flag: a `watch` channel took 350 bytes more per
+    /// actor.)
+    done: AtomicBool,
+    done_notify: Notify,
     /// While it is awake, idle and able to hibernate: since when, in
     /// nanoseconds after [`idle_epoch`] (0 otherwise). A host whose
     /// instance pool is full puts the longest idle such actor to sleep.
@@ -538,7 +542,6 @@ impl ActorRef {
     pub(crate) fn create(spec: &ActorSpec) -> (ActorRef, Inbox) {
         let (tx, rx) = mpsc::channel(spec.policy.limits.mailbox);
         let (ctl_tx, ctl_rx) = ControlQueue::new();
-        let (done, _) = watch::channel(false);
         let shared = ActorShared {
             address: spec.address.clone(),
             mailbox: tx,
@@ -555,7 +558,8 @@ impl ActorRef {
             monitoring: Mutex::new(Vec::new()),
             links: Mutex::new(Vec::new()),
             bindings: RwLock::new(HashMap::new()),
-            done,
+            done: AtomicBool::new(false),
+            done_notify: Notify::new(),
             idle_since: AtomicU64::new(0),
         };
         (ActorRef(Arc::new(shared)), Inbox { mailbox: rx, control: ctl_rx })
@@ -845,8 +849,16 @@ impl ActorRef {
 
     /// Resolves once the actor has stopped for good.
     pub async fn stopped(&self) {
-        let mut rx = self.0.done.subscribe();
-        let _ = rx.wait_for(|done| *done).await;
+        loop {
+            let notified = self.0.done_notify.notified();
+            tokio::pin!(notified);
+            // Registered before the check: a stop in between still wakes us.
+            notified.as_mut().enable();
+            if self.0.done.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// A snapshot of its state and counters.
@@ -895,7 +907,8 @@ impl ActorRef {
     }
 
     pub(crate) fn mark_done(&self) {
-        self.0.done.send_replace(true);
+        self.0.done.store(true, Ordering::Release);
+        self.0.done_notify.notify_waiters();
     }
 
     /// Registers a pending timer, if the `max-timers` quota allows.
