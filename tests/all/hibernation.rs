@@ -145,6 +145,32 @@ async fn a_wake_up_that_fails_fails_the_waking_message_and_the_supervisor_restar
 }
 
 #[tokio::test]
+async fn a_sibling_restart_while_hibernating_restores_the_state_it_slept_with() {
+    use troupe::supervision::{Strategy, SupervisorSpec};
+    let host = support::host();
+    let mut events = host.events();
+    let team = SupervisorSpec { strategy: Strategy::OneForAll, ..SupervisorSpec::default() };
+    host.supervise("team", team, None).unwrap();
+    let mut counter = support::define(&host, "counter");
+    counter.policy.hibernate_after = Some(IDLE);
+    counter.policy.restore = troupe::RestartFrom::Snapshot;
+    host.spawn_under(counter.spec("c".into()), Some("team")).await.unwrap();
+    let faulty = support::define(&host, "faulty");
+    host.spawn_under(faulty.spec("f".into()), Some("team")).await.unwrap();
+    assert_eq!(ask(&host, "c", "incr(7)").await.unwrap(), "7");
+    next_event(&mut events, "c", hibernated).await;
+
+    // One for all: the sibling's failure restarts the sleeping counter too.
+    ask(&host, "f", r#"panic("boom")"#).await.unwrap_err();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while host.lookup("c").unwrap().info().restarts == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the counter was not restarted");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(ask(&host, "c", "get()").await.unwrap(), "7", "restored from what it slept with");
+}
+
+#[tokio::test]
 async fn stopping_a_hibernating_actor_wakes_it_to_stop_in_order_and_releases_its_address() {
     let host = support::host();
     let mut events = host.events();

@@ -529,8 +529,13 @@ impl Cell {
     /// Starts an incarnation: from the last snapshot if `restarting` and the
     /// policy says so, else fresh with `init`.
     async fn incarnate(&mut self, restarting: bool) -> Result<Incarnation, Failure> {
-        // A restart replaces a hibernating incarnation too.
-        self.hibernated = None;
+        // A restart replaces a hibernating incarnation too; what it slept
+        // with is the actor's latest state.
+        if let Some(state) = self.hibernated.take()
+            && self.spec.policy.restore == RestartFrom::Snapshot
+        {
+            self.last_snapshot = Some(state);
+        }
         let number = self.me.stats().next_incarnation();
         debug!(incarnation = number, "instantiating");
         let mut inc =
@@ -772,9 +777,9 @@ impl Cell {
             Ok(Some(state)) => {
                 drop(inc);
                 debug!(bytes = state.bytes.len(), "hibernating");
-                if self.spec.policy.restore == RestartFrom::Snapshot {
-                    self.last_snapshot = Some(state.clone());
-                }
+                // One copy of the state while asleep: the hibernation
+                // snapshot is also the latest one a restart would use.
+                self.last_snapshot = None;
                 let bytes = state.bytes.len() as u64;
                 self.hibernated = Some(state);
                 self.me.stats().set_memory(0, 0);
@@ -812,8 +817,14 @@ impl Cell {
                 return Err(WakeFailure::NoInstance(failure));
             }
         };
-        inc.restore(&self.me, &state).await.map_err(WakeFailure::Restore)?;
-        debug!(bytes = state.bytes.len(), "woke from hibernation");
+        let restored = inc.restore(&self.me, &state).await;
+        let bytes = state.bytes.len();
+        // Kept for restarts, whether or not it restored.
+        if self.spec.policy.restore == RestartFrom::Snapshot {
+            self.last_snapshot = Some(state);
+        }
+        restored.map_err(WakeFailure::Restore)?;
+        debug!(bytes, "woke from hibernation");
         self.me.set_status(ActorStatus::Running);
         self.system.set_awake(&self.me, true);
         self.system.events().publish(self.me.address(), EventKind::Woke);
