@@ -93,8 +93,8 @@ pub type Reply = Result<Option<Val>, CallError>;
 
 /// A message on its way to an actor.
 ///
-/// Kept small (48 bytes): a mailbox allocates room for 32 of them up
-/// front, and that block is a third of a hibernating actor's memory.
+/// Kept small (48 bytes): queued envelopes sit in the mailbox's buffer,
+/// which grows to the longest queue an awake actor has seen.
 #[derive(Debug)]
 pub struct Envelope {
     /// The type-checked call.
@@ -256,7 +256,7 @@ impl fmt::Display for DeadLetterReason {
 
 #[cfg(test)]
 mod tests {
-    /// Every mailbox allocates room for 32 envelopes when it is created.
+    /// A burst of messages grows the mailbox's buffer by this much each.
     #[test]
     fn an_envelope_takes_at_most_48_bytes() {
         let size = std::mem::size_of::<super::Envelope>();

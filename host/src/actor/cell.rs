@@ -132,7 +132,7 @@ struct Probation {
 
 /// What woke the loop.
 enum Step {
-    Message(Option<Envelope>),
+    Message(Envelope),
     Control(Control),
     ProbationOver,
     Hibernate,
@@ -208,7 +208,7 @@ impl Cell {
                 self.me.set_idle_since(None);
             }
             match step {
-                Step::Message(Some(envelope)) => {
+                Step::Message(envelope) => {
                     if current.is_none() {
                         match Box::pin(self.wake()).await {
                             Ok(inc) => current = Some(inc),
@@ -246,7 +246,6 @@ impl Cell {
                     }
                     continue;
                 }
-                Step::Message(None) => break (DownReason::Stopped, None),
                 Step::Control(Control::Hibernate { ack }) => {
                     // Asleep already, busy with queued messages, or unable:
                     // the host asks another actor.
@@ -638,7 +637,7 @@ impl Cell {
             }
             batch -= 1;
             if batch > 0 && self.inbox.control.is_empty() && self.probation.as_ref().is_none_or(|p| p.passed) {
-                next = self.inbox.mailbox.try_recv().ok();
+                next = self.inbox.mailbox.try_recv();
             }
         }
     }
@@ -782,6 +781,9 @@ impl Cell {
                 self.last_snapshot = None;
                 let bytes = state.bytes.len() as u64;
                 self.hibernated = Some(state);
+                // Queues grown by bursts need not stay grown while asleep.
+                self.inbox.mailbox.shrink();
+                self.inbox.control.shrink();
                 self.me.stats().set_memory(0, 0);
                 self.me.set_status(ActorStatus::Hibernating);
                 self.system.set_awake(&self.me, false);
@@ -907,7 +909,7 @@ impl Cell {
         self.system.stop_children(&self.me).await;
         self.inbox.mailbox.close();
         let mut dropped = 0usize;
-        while let Ok(envelope) = self.inbox.mailbox.try_recv() {
+        while let Some(envelope) = self.inbox.mailbox.try_recv() {
             dropped += 1;
             self.system.dead_letter(self.me.address(), &self.function_name(&envelope.call), DeadLetterReason::Stopped);
             if let Some(reply) = envelope.into_parts().2 {

@@ -38,11 +38,11 @@
 pub mod binding;
 mod cell;
 mod component;
-mod control_queue;
 mod data;
 mod hibernation;
 mod host_api;
 mod incarnation;
+mod queue;
 pub mod swap;
 
 pub use component::{ActorComponent, LoadError, Loader};
@@ -70,7 +70,7 @@ use crate::message::{Address, Ask, CallError, DeadLetterReason, Envelope, Reply}
 use crate::protocol::{Call, MessageError};
 use crate::supervision::{RestartType, SupervisorSpec};
 use binding::{Binding, BindingSpec, interface_key};
-use control_queue::{ControlInbox, ControlQueue};
+use queue::{Queue, Receiver};
 use wasmtime::component::Val;
 
 /// A boxed, sendable future, as returned by [`ActorSystem`] methods.
@@ -485,8 +485,8 @@ struct Code {
 /// The shared half of an actor: what senders and the host see.
 pub(crate) struct ActorShared {
     address: Address,
-    mailbox: mpsc::Sender<Envelope>,
-    control: Arc<ControlQueue>,
+    mailbox: Arc<Queue<Envelope>>,
+    control: Arc<Queue<Control>>,
     code: RwLock<Code>,
     limits: ActorLimits,
     parent: Option<Address>,
@@ -533,15 +533,15 @@ impl std::fmt::Debug for ActorRef {
 
 /// The receiving halves handed to the actor's cell task.
 pub(crate) struct Inbox {
-    pub mailbox: mpsc::Receiver<Envelope>,
-    pub control: ControlInbox,
+    pub mailbox: Receiver<Envelope>,
+    pub control: Receiver<Control>,
 }
 
 impl ActorRef {
     /// Creates the handle and mailbox of an actor that has not started yet.
     pub(crate) fn create(spec: &ActorSpec) -> (ActorRef, Inbox) {
-        let (tx, rx) = mpsc::channel(spec.policy.limits.mailbox);
-        let (ctl_tx, ctl_rx) = ControlQueue::new();
+        let (tx, rx) = queue::queue(spec.policy.limits.mailbox);
+        let (ctl_tx, ctl_rx) = queue::queue(usize::MAX);
         let shared = ActorShared {
             address: spec.address.clone(),
             mailbox: tx,
@@ -642,7 +642,7 @@ impl ActorRef {
 
     /// Messages waiting in its mailbox.
     pub fn mailbox_len(&self) -> usize {
-        self.0.mailbox.max_capacity() - self.0.mailbox.capacity()
+        self.0.mailbox.len()
     }
 
     /// Parses and type-checks a WAVE call against its protocol and size limit.
@@ -700,11 +700,10 @@ impl ActorRef {
     }
 
     fn enqueue(&self, envelope: Envelope) -> Result<(), CallError> {
-        use mpsc::error::TrySendError;
-        match self.0.mailbox.try_send(envelope) {
+        match self.0.mailbox.send(envelope) {
             Ok(()) => Ok(()),
-            Err(TrySendError::Full(_)) => Err(CallError::MailboxFull(self.0.address.clone())),
-            Err(TrySendError::Closed(_)) => Err(CallError::Stopped(self.0.address.clone())),
+            Err(queue::SendError::Full) => Err(CallError::MailboxFull(self.0.address.clone())),
+            Err(queue::SendError::Closed) => Err(CallError::Stopped(self.0.address.clone())),
         }
     }
 
@@ -716,12 +715,12 @@ impl ActorRef {
     /// to wait.
     pub fn stop(&self) {
         if !self.status().is_terminal() {
-            self.0.control.send(Control::Stop { ack: None });
+            let _ = self.0.control.send(Control::Stop { ack: None });
         }
     }
 
     pub(crate) fn control(&self, control: Control) -> bool {
-        self.0.control.send(control)
+        self.0.control.send(control).is_ok()
     }
 
     /// Watches this actor from the host: the receiver gets a notice each
@@ -872,7 +871,7 @@ impl ActorRef {
             hash: component.short_hash(),
             status: self.status(),
             mailbox: self.mailbox_len(),
-            mailbox_capacity: self.0.mailbox.max_capacity(),
+            mailbox_capacity: self.0.mailbox.capacity(),
             handled: s.handled.load(Ordering::Relaxed),
             failures: s.failures.load(Ordering::Relaxed),
             restarts: s.restarts.load(Ordering::Relaxed),
