@@ -781,9 +781,13 @@ impl Cell {
                 self.last_snapshot = None;
                 let bytes = state.bytes.len() as u64;
                 self.hibernated = Some(state);
-                // Queues grown by bursts need not stay grown while asleep.
+                // Neither queues grown by bursts nor the idle timer need to
+                // stay while it sleeps.
                 self.inbox.mailbox.shrink();
                 self.inbox.control.shrink();
+                if let Some(idle) = &mut self.idle {
+                    idle.release();
+                }
                 self.me.stats().set_memory(0, 0);
                 self.me.set_status(ActorStatus::Hibernating);
                 self.system.set_awake(&self.me, false);

@@ -29,16 +29,15 @@ use tokio::time::{Instant, Sleep};
 pub(crate) struct IdleClock {
     after: Duration,
     last_active: Instant,
-    // Boxed: a `Sleep` is larger than the rest of this and most actors
-    // never hibernate.
-    timer: Pin<Box<Sleep>>,
+    // Boxed: a `Sleep` is larger than the rest of this. Made when first
+    // waited on and dropped while the actor sleeps (`release`).
+    timer: Option<Pin<Box<Sleep>>>,
 }
 
 impl IdleClock {
     /// A clock that expires `after` without activity, starting now.
     pub fn new(after: Duration) -> Self {
-        let now = Instant::now();
-        IdleClock { after, last_active: now, timer: Box::pin(tokio::time::sleep_until(now + after)) }
+        IdleClock { after, last_active: Instant::now(), timer: None }
     }
 
     /// When the actor last did something.
@@ -58,11 +57,17 @@ impl IdleClock {
             if Instant::now() >= due {
                 return;
             }
-            if self.timer.deadline() != due {
-                self.timer.as_mut().reset(due);
+            let timer = self.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
+            if timer.deadline() != due {
+                timer.as_mut().reset(due);
             }
-            self.timer.as_mut().await;
+            timer.as_mut().await;
         }
+    }
+
+    /// Drops the timer while the actor sleeps; the next wait makes another.
+    pub fn release(&mut self) {
+        self.timer = None;
     }
 }
 
