@@ -165,9 +165,9 @@ enum Restarted {
 
 impl Cell {
     async fn run(mut self, started: oneshot::Sender<Result<(), Failure>>) {
-        // The large, rarely taken paths (start, restart, swap, finish) are
-        // boxed: an idle actor's task then costs a few hundred bytes, not
-        // several kilobytes.
+        // The large, rarely taken paths (start, control requests, wake-up,
+        // hibernation, finish) are boxed: an idle actor's task then costs
+        // about a kilobyte, not several.
         let mut current = match Box::pin(self.incarnate(false)).await {
             Ok(inc) => {
                 let _ = started.send(Ok(()));
