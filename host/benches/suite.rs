@@ -105,9 +105,16 @@ fn per(total: Duration, n: usize) -> Duration {
 }
 
 /// Times `n` runs of `op`, one sample each.
-async fn latencies(n: usize, mut op: impl AsyncFnMut()) -> Vec<Duration> {
+async fn latencies(n: usize, op: impl AsyncFnMut()) -> Vec<Duration> {
+    latencies_after(n, async || {}, op).await
+}
+
+/// Times `n` runs of `op`, each after an untimed `setup` (a failure to
+/// recover from, a sleep to wake from).
+async fn latencies_after(n: usize, mut setup: impl AsyncFnMut(), mut op: impl AsyncFnMut()) -> Vec<Duration> {
     let mut samples = Vec::with_capacity(n);
     for _ in 0..n {
+        setup().await;
         let t0 = Instant::now();
         op().await;
         samples.push(t0.elapsed());
@@ -704,20 +711,16 @@ async fn wakes(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
     let mut entry = ComponentEntry::new(component);
     entry.policy.hibernate_after = Some(Duration::from_millis(2));
     let actor = host.spawn(entry.spec("sleeper".into())).await.unwrap();
-    let (a, get) = (actor.clone(), actor.parse("get()").unwrap());
+    let (a, b, get) = (actor.clone(), actor.clone(), actor.parse("get()").unwrap());
     let wakes = (scale.restarts / 5).max(10);
-    let mut samples = on_runtime(async move {
-        let mut samples = Vec::with_capacity(wakes);
-        for _ in 0..wakes {
-            while a.status() != ActorStatus::Hibernating {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-            let t0 = Instant::now();
-            ask(&a, &get).await;
-            samples.push(t0.elapsed());
+    let asleep = async move || {
+        while a.status() != ActorStatus::Hibernating {
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        samples
-    })
+    };
+    let mut samples = on_runtime(latencies_after(wakes, asleep, async move || {
+        ask(&b, &get).await;
+    }))
     .await;
     let w50 = percentile(&mut samples, 0.5);
     rows.push(row("4''. hibernated actor: wake-up + ask (p50)", ns(w50), "-".into(), None, "-"));
@@ -805,17 +808,13 @@ async fn restarts(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
     let actor = host.spawn_under(ComponentEntry::new(component).spec("restart".into()), Some("eager")).await.unwrap();
     let panic = actor.parse("panic(\"bench\")").unwrap();
     let ping = actor.parse("ping()").unwrap();
-    let (a, p, n) = (actor.clone(), ping.clone(), scale.restarts);
-    let mut samples = on_runtime(async move {
-        let mut samples = Vec::with_capacity(n);
-        for _ in 0..n {
-            let _ = a.ask(panic.clone(), None, None, Duration::from_secs(10)).await;
-            let t0 = Instant::now();
-            ask(&a, &p).await;
-            samples.push(t0.elapsed());
-        }
-        samples
-    })
+    let (a, b, p) = (actor.clone(), actor.clone(), ping.clone());
+    let fail = async move || {
+        let _ = a.ask(panic.clone(), None, None, Duration::from_secs(10)).await;
+    };
+    let mut samples = on_runtime(latencies_after(scale.restarts, fail, async move || {
+        ask(&b, &p).await;
+    }))
     .await;
     let r50 = percentile(&mut samples, 0.5);
     let a = actor.clone();
