@@ -232,8 +232,14 @@ async fn tell(actor: &ActorRef, call: &Call) {
 /// baseline): far longer than any ask takes.
 const ASK_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Asks, waiting while the mailbox is full (as after a burst of tells).
 async fn ask(actor: &ActorRef, call: &Call) -> Option<Val> {
-    actor.ask(call.clone(), None, None, ASK_TIMEOUT).await.expect("ask")
+    loop {
+        match actor.ask(call.clone(), None, None, ASK_TIMEOUT).await {
+            Err(CallError::MailboxFull(_)) => tokio::task::yield_now().await,
+            reply => return reply.expect("ask"),
+        }
+    }
 }
 
 // ---- the native baselines -------------------------------------------------
@@ -303,22 +309,31 @@ fn kameo_counter() -> kameo::actor::ActorRef<KameoCounter> {
 
 // ---- the scenarios --------------------------------------------------------
 
-/// 1a: tells to one counter, per message.
+/// 1a: tells to one counter, per message; troupe also with batch entry
+/// points off (one call into the guest per message).
 async fn tell_one(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
     let actor = spawn(host, "counter", "tell-one", ActorLimits::default()).await;
+    let unbatched_host = {
+        let mut engine = EngineConfig::new();
+        engine.max_instances(16).max_memory_bytes(64 << 20).cache_dir(Some(cache_dir())).batch_entries(false);
+        Host::new(HostConfig { engine, ..Default::default() }).expect("host")
+    };
+    let unbatched = spawn(&unbatched_host, "counter", "tell-one", ActorLimits::default()).await;
     let incr = actor.parse("incr(1)").unwrap();
     let get = actor.parse("get()").unwrap();
     let tx = tokio_counter();
     let k = kameo_counter();
     let n = scale.tells / ROUNDS;
-    let (mut troupe, mut bare, mut kameo) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut troupe, mut one_call, mut bare, mut kameo) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
-        let (a, b, incr, get) = (actor.clone(), actor.clone(), incr.clone(), get.clone());
-        let send = async move || tell(&a, &incr).await;
-        let confirm = async move || {
-            ask(&b, &get).await;
-        };
-        troupe.push(on_runtime(per_message(n, send, confirm)).await);
+        for (actor, times) in [(&actor, &mut troupe), (&unbatched, &mut one_call)] {
+            let (a, b, incr, get) = (actor.clone(), actor.clone(), incr.clone(), get.clone());
+            let send = async move || tell(&a, &incr).await;
+            let confirm = async move || {
+                ask(&b, &get).await;
+            };
+            times.push(on_runtime(per_message(n, send, confirm)).await);
+        }
         let (tx1, tx2) = (tx.clone(), tx.clone());
         let send = async move || tx1.send(TokioMsg::Incr(1)).await.unwrap();
         let confirm = async move || {
@@ -333,10 +348,14 @@ async fn tell_one(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
         kameo.push(on_runtime(per_message(n, send, confirm)).await);
     }
     let total = (ROUNDS * n) as u64;
-    assert_eq!(ask(&actor, &get).await.and_then(|v| if let Val::U64(v) = v { Some(v) } else { None }), Some(total));
+    for actor in [&actor, &unbatched] {
+        assert_eq!(ask(actor, &get).await.and_then(|v| if let Val::U64(v) = v { Some(v) } else { None }), Some(total));
+    }
+    assert!(actor.info().batched > 0, "the tells went in batches");
+    assert_eq!(unbatched.info().batched, 0);
     assert_eq!(tokio_get(&tx).await, total);
     assert_eq!(k.ask(KGet).await.unwrap(), total);
-    let (troupe, bare, kameo) = (median(troupe), median(bare), median(kameo));
+    let (troupe, one_call, bare, kameo) = (median(troupe), median(one_call), median(bare), median(kameo));
 
     rows.push(row(
         "1. tell, one actor (per message)",
@@ -352,8 +371,17 @@ async fn tell_one(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
         Some(troupe.as_secs_f64() / bare.as_secs_f64()),
         "<= 5x",
     ));
-    actor.stop();
-    actor.stopped().await;
+    rows.push(row(
+        "   ... one call per message (batch entries off)",
+        ns(one_call),
+        format!("kameo {}", ns(kameo)),
+        Some(one_call.as_secs_f64() / kameo.as_secs_f64()),
+        "-",
+    ));
+    for actor in [actor, unbatched] {
+        actor.stop();
+        actor.stopped().await;
+    }
 }
 
 /// 1b: tells to many actors from several senders, total throughput.

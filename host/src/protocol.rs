@@ -9,8 +9,11 @@
 
 use std::collections::HashMap;
 use std::fmt::{self, Write as _};
+use std::sync::Arc;
 
 use serde::Serialize;
+
+use crate::engine::batch;
 use wasmtime::component::types::{ComponentFunc, ComponentItem};
 use wasmtime::component::{Component, ComponentExportIndex, Type, Val};
 
@@ -104,8 +107,24 @@ impl Function {
 pub struct Exports {
     /// The protocol's functions, in [`Protocol::functions`] order.
     pub funcs: Vec<ComponentExportIndex>,
+    /// The batch entry point of each protocol function that has one (see
+    /// [`crate::engine::batch`]), in [`Protocol::functions`] order.
+    pub batch: Arc<[Option<BatchEntry>]>,
     /// The optional troupe lifecycle exports.
     pub lifecycle: Lifecycle,
+}
+
+/// A protocol function's batch entry point: one call delivers up to
+/// `per_entry` messages to the function.
+#[derive(Debug, Clone)]
+pub struct BatchEntry {
+    /// Where it is.
+    pub index: ComponentExportIndex,
+    /// The most messages one call delivers.
+    pub per_entry: usize,
+    /// Zeros for one message's flat arguments, to fill the slots of the
+    /// messages a call does not use.
+    pub zeros: Box<[Val]>,
 }
 
 /// Which optional troupe lifecycle exports a component has.
@@ -310,6 +329,7 @@ impl Protocol {
     pub fn of(component: &Component, engine: &wasmtime::Engine) -> Result<(Protocol, Exports), ProtocolError> {
         let mut functions = Vec::new();
         let mut exports = Exports::default();
+        let mut entries = HashMap::new();
         let lifecycle = &mut exports.lifecycle;
         let ty = component.component_type();
         for (export, item) in ty.exports(engine) {
@@ -325,6 +345,16 @@ impl Protocol {
                     let Some(iface_index) = component.get_export_index(None, export) else {
                         continue;
                     };
+                    if export == batch::DELIVER_INTERFACE {
+                        for (name, item) in instance.exports(engine) {
+                            if let (ComponentItem::ComponentFunc(func), Some(index)) =
+                                (item.ty, component.get_export_index(Some(&iface_index), name))
+                            {
+                                entries.insert(name.to_string(), (index, func.params().len()));
+                            }
+                        }
+                        continue;
+                    }
                     let troupe = troupe_interface(export)?;
                     for (name, item) in instance.exports(engine) {
                         let ComponentItem::ComponentFunc(func) = item.ty else {
@@ -354,6 +384,21 @@ impl Protocol {
         if functions.is_empty() {
             return Err(ProtocolError::NoExports);
         }
+        exports.batch = functions
+            .iter()
+            .map(|f| {
+                let &(index, params) = entries.get(&batch::entry_name(f.interface.as_deref()?, &f.name))?;
+                let flat = f.params.iter().map(|(_, t)| batch::flat_count(t)).sum::<Option<usize>>()?;
+                let per_entry = batch::messages_per_entry(flat);
+                // The host's flattening must agree with the adapter's.
+                if params != 1 + per_entry * flat {
+                    return None;
+                }
+                let mut zeros = Vec::with_capacity(flat);
+                f.params.iter().for_each(|(_, t)| batch::zeros(t, &mut zeros));
+                Some(BatchEntry { index, per_entry, zeros: zeros.into() })
+            })
+            .collect();
         let mut by_name: HashMap<String, Vec<u32>> = HashMap::new();
         for (i, f) in functions.iter().enumerate() {
             by_name.entry(f.name.clone()).or_default().push(i as u32);
@@ -371,7 +416,7 @@ impl Protocol {
     pub fn imports_of(component: &Component, engine: &wasmtime::Engine) -> Vec<ImportedInterface> {
         let mut imports = Vec::new();
         for (name, item) in component.component_type().imports(engine) {
-            if name.starts_with("wasi:") || name.starts_with("troupe:actor/") {
+            if name.starts_with("wasi:") || name.starts_with("troupe:actor/") || name == batch::PROGRESS_INTERFACE {
                 continue;
             }
             let ComponentItem::ComponentInstance(instance) = item.ty else { continue };

@@ -226,6 +226,15 @@ async fn a_component_importing_what_the_host_lacks_is_refused_with_its_name() {
 }
 
 #[tokio::test]
+async fn a_component_cannot_reach_the_batch_adapters_progress_hook() {
+    // Calling it would give the caller a fresh CPU budget.
+    let err = refused(r#"(import "troupe:batch/progress@0.1.0" (instance (export "next" (func))))"#, "");
+    assert!(err.contains("`troupe:batch/progress@0.1.0`") && err.contains("reserved"), "{err}");
+    let err = refused("", r#"(export "troupe:batch/deliver@0.1.0" (instance $api))"#);
+    assert!(err.contains("`troupe:batch/deliver@0.1.0`") && err.contains("reserved"), "{err}");
+}
+
+#[tokio::test]
 async fn a_component_built_for_another_troupe_api_version_is_refused() {
     let err = refused(
         "",

@@ -142,6 +142,23 @@ async fn counters_in_every_language_answer_typed_calls() {
     }
 }
 
+#[tokio::test]
+async fn queued_tells_reach_counters_in_every_language_several_per_call() {
+    let host = support::host();
+    for lang in Language::ALL {
+        let name = lang.example("counter");
+        let counter = spawn(&host, &name, &name, &[]).await;
+        // Queued together: the test's runtime has one thread, and the
+        // actor runs only once the test awaits.
+        for by in 1..=30 {
+            host.tell(&name, &format!("incr({by})")).unwrap();
+        }
+        assert_eq!(ask(&host, &name, "get()").await.unwrap(), "465", "{lang:?}");
+        let info = counter.info();
+        assert!(info.batched >= 15, "{lang:?}: the component got batch entry points: {info:?}");
+    }
+}
+
 /// The failure of starting example `name` with config `start = value`.
 async fn start_failure(host: &Host, name: &str, value: &str) -> troupe::Failure {
     let mut entry = define(host, name);

@@ -5,6 +5,7 @@
 mod support;
 
 mod actors;
+mod batching;
 mod cli;
 mod fuzz;
 mod guests;

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 use tracing::{Instrument, debug, error, info, info_span, warn};
+use wasmtime::component::Val;
 
 use super::component::ActorComponent;
 use super::component::Loader;
@@ -36,10 +37,10 @@ use super::{
     ActorRef, ActorSpec, ActorStatus, ActorSystem, Control, DownNotice, DownReason, Exit, Inbox, RestartFrom,
     SwapRequest, Watcher,
 };
-use crate::engine::{Failure, FailureKind};
+use crate::engine::{Failure, FailureKind, batch};
 use crate::events::EventKind;
 use crate::message::{Address, CallError, DeadLetterReason, Envelope, Reply};
-use crate::protocol::{Call, payload_size};
+use crate::protocol::{BatchEntry, Call, payload_size};
 
 /// Starts the loop of an actor created with [`ActorRef::create`]. The returned
 /// receiver resolves once its first incarnation has started (or failed to).
@@ -619,12 +620,25 @@ impl Cell {
 
     /// Handles `first` and what is queued behind it, up to a batch, without
     /// going back through `select!` as long as no control request waits.
+    /// A run of tells to one function goes into the guest in one call when
+    /// the function has a batch entry point.
     async fn handle_batch(&mut self, current: &mut Option<Incarnation>, first: Envelope) {
         let mut next = Some(first);
         let mut batch = MESSAGE_BATCH;
         while let Some(envelope) = next.take() {
             let Some(inc) = current.as_mut() else { break };
-            if let Err(failure) = self.deliver(inc, envelope).await {
+            let (handled, outcome) = match self.run_limit(inc, &envelope, batch) {
+                Some(limit) => {
+                    let (func, generation) = (envelope.call.func, envelope.call.generation);
+                    let mut run = vec![envelope];
+                    self.inbox.mailbox.take_while(limit, &mut run, |e| {
+                        e.ask.is_none() && e.call.func == func && e.call.generation == generation
+                    });
+                    (run.len(), self.deliver_run(inc, run).await)
+                }
+                None => (1, self.deliver(inc, envelope).await),
+            };
+            if let Err(failure) = outcome {
                 match self.probation.take() {
                     Some(p) if !p.passed => *current = Some(self.roll_back(p, Some(failure))),
                     held => {
@@ -635,9 +649,88 @@ impl Cell {
                 }
                 break;
             }
-            batch -= 1;
+            batch = batch.saturating_sub(handled);
             if batch > 0 && self.inbox.control.is_empty() && self.probation.as_ref().is_none_or(|p| p.passed) {
                 next = self.inbox.mailbox.try_recv();
+            }
+        }
+    }
+
+    /// How many messages, `envelope` first, may go into the guest in one
+    /// call; `None` when `envelope` goes alone. Only tells to a function
+    /// with a batch entry point qualify, and not while a swapped-in version
+    /// is on probation (a failure there rolls back one message at a time).
+    /// With snapshots taken every N messages, a run ends where a snapshot
+    /// is due, so that a restart finds the state it would have found.
+    fn run_limit(&self, inc: &Incarnation, envelope: &Envelope, batch: usize) -> Option<usize> {
+        if envelope.ask.is_some()
+            || envelope.call.generation != self.generation
+            || self.inbox.mailbox.is_empty()
+            || self.probation.as_ref().is_some_and(|p| !p.passed)
+        {
+            return None;
+        }
+        let mut limit = inc.batch_entry(envelope.call.func)?.per_entry.min(batch);
+        let policy = &self.spec.policy;
+        if policy.restore == RestartFrom::Snapshot && inc.persistent() {
+            match (policy.snapshot_every, policy.snapshot_interval) {
+                (Some(n), _) => limit = limit.min(n.max(1).saturating_sub(self.since_snapshot) as usize),
+                (None, None) => return None,
+                (None, Some(_)) => {}
+            }
+        }
+        (limit >= 2).then_some(limit)
+    }
+
+    /// Handles a run of tells to one function in one call of its batch
+    /// entry point. If one of them fails, those before it count as handled
+    /// and those after it go back to the front of the mailbox, for the next
+    /// incarnation: the same outcome as delivering them one by one.
+    async fn deliver_run(&mut self, inc: &mut Incarnation, run: Vec<Envelope>) -> Result<(), Failure> {
+        let component = self.spec.component.clone();
+        let func = run[0].call.func;
+        let function = component.protocol().function(func);
+        let entries = inc.batch_entries();
+        let entry = inc.batch_entry(func).and_then(|_| entries.get(func as usize)?.as_ref());
+        let mut args = Vec::new();
+        let lowered = entry.is_some_and(|entry| {
+            args.reserve(1 + entry.per_entry * entry.zeros.len());
+            args.push(Val::U32(run.len() as u32));
+            run.len() <= entry.per_entry
+                && run.iter().all(|e| {
+                    function.params.iter().zip(&e.call.args).all(|((_, ty), v)| batch::flatten(ty, v, &mut args))
+                })
+        });
+        let Some(BatchEntry { per_entry, zeros, .. }) = entry.filter(|_| lowered) else {
+            // Not expected for type-checked calls; one at a time is still right.
+            for envelope in run {
+                Box::pin(self.deliver(inc, envelope)).await?;
+            }
+            return Ok(());
+        };
+        for _ in run.len()..*per_entry {
+            args.extend_from_slice(zeros);
+        }
+        let span = tracing::debug_span!("messages", function = %function.name, count = run.len());
+        match inc.handle_run(&self.me, func, run.len() as u32, &args).instrument(span).await {
+            Ok(()) => {
+                self.me.stats().handled_batch(run.len() as u64);
+                self.maybe_snapshot(inc, run.len()).await
+            }
+            Err((started, failure)) => {
+                let failed = started.clamp(1, run.len()) - 1;
+                self.me.stats().handled_batch(failed as u64);
+                let failure = self.explain(failure);
+                error!(
+                    function = %function.name,
+                    kind = %failure.kind,
+                    detail = %failure.detail,
+                    backtrace = ?failure.backtrace,
+                    "message failed"
+                );
+                self.report_failed(&function.name, None, &failure);
+                self.inbox.mailbox.put_back(run.into_iter().skip(failed + 1));
+                Err(failure)
             }
         }
     }
@@ -675,7 +768,7 @@ impl Cell {
                         Ok(result)
                     });
                 }
-                self.maybe_snapshot(inc).await
+                self.maybe_snapshot(inc, 1).await
             }
             Err(failure) => {
                 let failure = self.explain(failure);
@@ -865,11 +958,11 @@ impl Cell {
     }
 
     /// Takes a snapshot if the restore policy wants one now.
-    async fn maybe_snapshot(&mut self, inc: &mut Incarnation) -> Result<(), Failure> {
+    async fn maybe_snapshot(&mut self, inc: &mut Incarnation, handled: usize) -> Result<(), Failure> {
         if self.spec.policy.restore != RestartFrom::Snapshot || !inc.persistent() {
             return Ok(());
         }
-        self.since_snapshot += 1;
+        self.since_snapshot += handled as u32;
         let by_count = match (self.spec.policy.snapshot_every, self.spec.policy.snapshot_interval) {
             (Some(n), _) => self.since_snapshot >= n.max(1),
             (None, None) => true,

@@ -11,7 +11,7 @@ use wasmtime::component::{InstancePre, Linker};
 use super::binding::interface_key;
 use super::data::ActorData;
 use super::host_api;
-use crate::engine::{Engine, EngineError, EngineKind};
+use crate::engine::{Engine, EngineError, EngineKind, batch};
 use crate::protocol::{Exports, ImportedInterface, Protocol, ProtocolError, TROUPE_API_VERSION};
 
 /// Why a component cannot be loaded as an actor.
@@ -35,6 +35,18 @@ pub enum LoadError {
         what: String,
         /// Why.
         error: ProtocolError,
+    },
+    /// It imports or exports an interface of the `troupe:batch` package,
+    /// which only the host's batch adapter may use.
+    #[error(
+        "`{what}` cannot be an actor: it imports or exports `{name}`, which is reserved for the adapter \
+         through which troupe delivers several messages in one call; rename that interface"
+    )]
+    Reserved {
+        /// The component.
+        what: String,
+        /// The reserved name.
+        name: String,
     },
     /// It imports something this host does not provide.
     #[error(
@@ -102,6 +114,9 @@ impl Loader {
         version: Option<String>,
     ) -> Result<ActorComponent, LoadError> {
         let started = std::time::Instant::now();
+        if let Some(name) = batch::reserved_name(&bytes) {
+            return Err(LoadError::Reserved { what: source.to_string(), name });
+        }
         let hash = blake3::hash(&bytes);
         let version = version.or_else(|| embedded_version(&bytes));
         let component = ActorComponent {

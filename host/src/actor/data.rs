@@ -27,6 +27,25 @@ pub struct ActorData {
     /// The actors waiting, directly or transitively, on the message being
     /// handled: the chain a nested ask extends (for cycle detection).
     pub(crate) waiting: Option<Arc<[Address]>>,
+    /// The batch call in progress, if any.
+    pub(crate) run: Run,
+}
+
+/// Where a batch call (several messages in one call, see
+/// [`crate::engine::batch`]) is: the adapter reports the start of each
+/// message, and each gets a CPU budget of its own.
+#[derive(Debug, Default)]
+pub(crate) struct Run {
+    /// Messages in the call: the adapter starts no more.
+    pub(crate) messages: u32,
+    /// Messages started so far.
+    pub(crate) started: u32,
+    /// Each message's CPU budget in ticks.
+    pub(crate) ticks: u64,
+    /// Each message's fuel budget, if the actor has one.
+    pub(crate) fuel: Option<u64>,
+    /// Fuel burnt by the messages that have finished.
+    pub(crate) fuel_spent: u64,
 }
 
 /// How many log records an actor may write per [`LOG_WINDOW`]; beyond it

@@ -10,6 +10,7 @@
 use std::time::Duration;
 
 use tracing::{Level as TraceLevel, event};
+use wasmtime::StoreContextMut;
 use wasmtime::component::{HasSelf, Linker};
 
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use wasmtime::component::Val;
 use super::binding::{BindError, BindingSpec, BindingTarget, Router, interface_key};
 use super::data::ActorData;
 use super::{ActorRef, DownNotice, DownReason, SpawnError, SpawnOptions};
-use crate::engine::FailureKind;
+use crate::engine::{FailureKind, batch};
 use crate::message::{Address, CallError, DEFAULT_ASK_TIMEOUT, DeadLetterReason};
 use crate::protocol::ImportedInterface;
 use crate::protocol::MessageError;
@@ -152,7 +153,32 @@ pub(crate) fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<Actor
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     bindings::Actor::add_to_linker::<ActorData, HasSelf<ActorData>>(&mut linker, |d| d)?;
+    linker.instance(batch::PROGRESS_INTERFACE)?.func_wrap(batch::PROGRESS_FUNCTION, next_message)?;
     Ok(linker)
+}
+
+/// `troupe:batch/progress.next`: a batch call is about to start another
+/// message, so the one before it (if any) has finished. Each message gets
+/// the CPU budget and fuel of its own that a call of its own would have.
+fn next_message(mut cx: StoreContextMut<'_, ActorData>, (): ()) -> wasmtime::Result<()> {
+    let data = cx.data_mut();
+    if data.run.started == data.run.messages {
+        // Only the adapter imports this, once per message of the call.
+        return Err(wasmtime::Error::msg("`troupe:batch/progress.next` called out of turn"));
+    }
+    data.run.started += 1;
+    if data.run.started == 1 {
+        // The first runs on the budget the call was armed with.
+        return Ok(());
+    }
+    data.ticks_left = data.run.ticks;
+    data.ticks_used = 0;
+    if let Some(fuel) = data.run.fuel {
+        let left = cx.get_fuel().unwrap_or(0);
+        cx.data_mut().run.fuel_spent += fuel.saturating_sub(left);
+        cx.set_fuel(fuel)?;
+    }
+    Ok(())
 }
 
 impl From<CallError> for Error {

@@ -22,12 +22,12 @@ use wasmtime::component::{Func, TypedFunc, Val};
 use wasmtime::{Store, UpdateDeadline};
 
 use super::component::{ActorComponent, Loader};
-use super::data::ActorData;
+use super::data::{ActorData, Run};
 use super::host_api::{Snapshot, WitDown};
 use super::{ActorRef, ActorSpec, ActorSystem, DownNotice};
 use crate::engine::{Failure, FailureKind, MemoryLimiter};
 use crate::message::Address;
-use crate::protocol::Call;
+use crate::protocol::{BatchEntry, Call};
 
 /// Ticks (milliseconds, by default) a message may run at full speed. Past
 /// them it is a *long-running* message.
@@ -54,8 +54,11 @@ pub(crate) struct Incarnation(Box<Parts>);
 /// What an incarnation holds.
 pub(crate) struct Parts {
     store: Store<ActorData>,
-    /// Protocol functions, in protocol order, with their result arity.
-    funcs: Vec<(Func, usize)>,
+    /// Protocol functions, in protocol order, with their result arity and
+    /// their batch entry point, if they have one.
+    funcs: Vec<(Func, usize, Option<Func>)>,
+    /// How to call the batch entry points, in protocol order.
+    batch: Arc<[Option<BatchEntry>]>,
     init: Option<InitFunc>,
     snapshot: Option<SnapshotFunc>,
     restore: Option<RestoreFunc>,
@@ -155,6 +158,7 @@ impl Incarnation {
             ticks_used: 0,
             log_budget: Default::default(),
             waiting: None,
+            run: Default::default(),
         };
         let mut store = Store::new(engine, data);
         store.limiter(|d| &mut d.limiter);
@@ -176,6 +180,7 @@ impl Incarnation {
         let mut inc = Incarnation(Box::new(Parts {
             store,
             funcs: Vec::new(),
+            batch: compiled.exports.batch.clone(),
             init: None,
             snapshot: None,
             restore: None,
@@ -206,9 +211,12 @@ impl Incarnation {
             })
         })?;
         let missing = |what: &str| Failure::new(FailureKind::Instantiate, format!("export `{what}` vanished"));
-        for (index, f) in compiled.exports.funcs.iter().zip(component.protocol().functions()) {
+        for ((index, f), entry) in
+            compiled.exports.funcs.iter().zip(component.protocol().functions()).zip(compiled.exports.batch.iter())
+        {
             let func = instance.get_func(&mut inc.store, index).ok_or_else(|| missing(&f.name))?;
-            inc.funcs.push((func, usize::from(f.result.is_some())));
+            let entry = entry.as_ref().and_then(|e| instance.get_func(&mut inc.store, e.index));
+            inc.funcs.push((func, usize::from(f.result.is_some()), entry));
         }
         let lifecycle = &compiled.exports.lifecycle;
         let typed = |e: wasmtime::Error| Failure::new(FailureKind::Instantiate, format!("{e:#}"));
@@ -256,7 +264,8 @@ impl Incarnation {
     fn settle(&mut self, me: &ActorRef) {
         if let Some(budget) = self.fuel {
             let left = self.store.get_fuel().unwrap_or(0);
-            me.stats().add_fuel(budget.saturating_sub(left));
+            let earlier = std::mem::take(&mut self.store.data_mut().run.fuel_spent);
+            me.stats().add_fuel(budget.saturating_sub(left) + earlier);
         }
         let limiter = &self.store.data().limiter;
         let memory = (limiter.used(), limiter.peak());
@@ -336,7 +345,7 @@ impl Incarnation {
         call: &Call,
         waiting: Option<Arc<[Address]>>,
     ) -> Result<Option<Val>, Failure> {
-        let (func, arity) = self.funcs[call.func as usize];
+        let (func, arity, _) = self.funcs[call.func as usize];
         let mut results = [Val::Bool(false)];
         self.arm(waiting);
         let outcome = func.call_async(&mut self.store, &call.args, &mut results[..arity]).await;
@@ -345,5 +354,41 @@ impl Incarnation {
             Ok(()) => Ok((arity == 1).then(|| std::mem::replace(&mut results[0], Val::Bool(false)))),
             Err(e) => Err(Failure::from_wasm_error(&e)),
         }
+    }
+
+    /// How protocol function `func` takes several messages in one call,
+    /// if it can.
+    pub fn batch_entry(&self, func: u32) -> Option<&BatchEntry> {
+        let (_, _, entry) = self.funcs.get(func as usize)?;
+        entry.as_ref()?;
+        self.batch.get(func as usize)?.as_ref()
+    }
+
+    /// The batch entry points of the protocol this incarnation runs.
+    pub fn batch_entries(&self) -> Arc<[Option<BatchEntry>]> {
+        self.batch.clone()
+    }
+
+    /// Delivers several tells to protocol function `func` in one call of
+    /// its batch entry point (see [`Self::batch_entry`]); `args` are the
+    /// entry point's arguments. On failure, also says how many of the
+    /// messages had started: the last of them is the one that failed.
+    pub async fn handle_run(
+        &mut self,
+        me: &ActorRef,
+        func: u32,
+        messages: u32,
+        args: &[Val],
+    ) -> Result<(), (usize, Failure)> {
+        let Some((_, _, Some(entry))) = self.funcs.get(func as usize).copied() else {
+            return Err((0, Failure::new(FailureKind::HostCall, "no batch entry point")));
+        };
+        self.arm(None);
+        let run = Run { messages, started: 0, ticks: self.deadline_ticks, fuel: self.fuel, fuel_spent: 0 };
+        self.store.data_mut().run = run;
+        let outcome = entry.call_async(&mut self.store, args, &mut []).await;
+        self.settle(me);
+        let run = std::mem::take(&mut self.store.data_mut().run);
+        outcome.map_err(|e| (run.started as usize, Failure::from_wasm_error(&e)))
     }
 }

@@ -376,6 +376,7 @@ impl ActorStatus {
 #[derive(Debug, Default)]
 pub struct ActorStats {
     handled: AtomicU64,
+    batched: AtomicU64,
     failures: AtomicU64,
     restarts: AtomicU64,
     fuel_used: AtomicU64,
@@ -404,6 +405,10 @@ pub struct ActorInfo {
     pub mailbox_capacity: usize,
     /// Messages handled successfully.
     pub handled: u64,
+    /// Of those, the messages handled several to one call into the guest,
+    /// through a batch entry point (see `troupe::engine::batch`).
+    #[serde(default)]
+    pub batched: u64,
     /// Messages (or starts) that failed.
     pub failures: u64,
     /// Incarnations started after a failure.
@@ -873,6 +878,7 @@ impl ActorRef {
             mailbox: self.mailbox_len(),
             mailbox_capacity: self.0.mailbox.capacity(),
             handled: s.handled.load(Ordering::Relaxed),
+            batched: s.batched.load(Ordering::Relaxed),
             failures: s.failures.load(Ordering::Relaxed),
             restarts: s.restarts.load(Ordering::Relaxed),
             fuel_used: s.fuel_used.load(Ordering::Relaxed),
@@ -951,6 +957,11 @@ impl ActorRef {
 impl ActorStats {
     pub(crate) fn handled(&self) {
         self.handled.fetch_add(1, Ordering::Relaxed);
+    }
+    /// `n` messages handled in one call through a batch entry point.
+    pub(crate) fn handled_batch(&self, n: u64) {
+        self.handled.fetch_add(n, Ordering::Relaxed);
+        self.batched.fetch_add(n, Ordering::Relaxed);
     }
     pub(crate) fn restarted(&self) {
         self.restarts.fetch_add(1, Ordering::Relaxed);

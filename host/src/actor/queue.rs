@@ -124,6 +124,31 @@ impl<T> Receiver<T> {
         self.0.pop()
     }
 
+    /// Moves items from the front into `out` while they satisfy `fits`,
+    /// until `out` holds `max`: the run of messages one batch entry
+    /// delivers, taken under one lock.
+    pub fn take_while(&self, max: usize, out: &mut Vec<T>, mut fits: impl FnMut(&T) -> bool) {
+        if self.0.len() == 0 || out.len() >= max {
+            return;
+        }
+        let mut state = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
+        while out.len() < max && state.items.front().is_some_and(&mut fits) {
+            out.extend(state.items.pop_front());
+        }
+        self.0.len.store(state.items.len(), Ordering::Release);
+    }
+
+    /// Puts items taken from this queue back at its front, in their order,
+    /// ahead of anything that arrived since. They already counted against
+    /// the bound, so it is not checked again.
+    pub fn put_back(&self, items: impl DoubleEndedIterator<Item = T>) {
+        let mut state = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
+        for item in items.rev() {
+            state.items.push_front(item);
+        }
+        self.0.len.store(state.items.len(), Ordering::Release);
+    }
+
     /// Is nothing waiting?
     pub fn is_empty(&self) -> bool {
         self.0.len() == 0
@@ -245,5 +270,25 @@ mod tests {
         assert!(done.await.is_err(), "the queued item was dropped");
         let (ack, _) = oneshot::channel::<()>();
         assert_eq!(queue.send(ack), Err(SendError::Closed));
+    }
+
+    #[test]
+    fn a_run_is_taken_while_items_fit_and_put_back_in_order() {
+        let (queue, rx) = queue(6);
+        for n in [2, 4, 6, 7, 8, 10] {
+            queue.send(n).unwrap();
+        }
+        let mut run = Vec::new();
+        rx.take_while(10, &mut run, |n| n % 2 == 0);
+        assert_eq!(run, [2, 4, 6], "stops at the first item that does not fit");
+        assert_eq!(queue.len(), 3);
+        let mut short = vec![0];
+        rx.take_while(2, &mut short, |_| true);
+        assert_eq!(short, [0, 7], "stops when the run holds `max`");
+        queue.send(12).unwrap();
+        rx.put_back(run.into_iter());
+        assert_eq!(queue.len(), 6, "put back beyond the bound: they were counted when sent");
+        let drained: Vec<_> = std::iter::from_fn(|| rx.try_recv()).collect();
+        assert_eq!(drained, [2, 4, 6, 8, 10, 12]);
     }
 }

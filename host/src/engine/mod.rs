@@ -13,6 +13,7 @@
 //! wasmtime engine that is created only when some actor asks for a fuel
 //! budget: actors without one run on code that pays nothing for fuel.
 
+pub mod batch;
 mod cache;
 mod epoch;
 mod failure;
@@ -27,7 +28,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use tracing::instrument;
+use tracing::{debug, instrument, warn};
 use wasmtime::component::Component;
 use wasmtime::{Config, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
 
@@ -64,10 +65,15 @@ impl EngineKind {
         }
     }
 
-    fn cache_tag(self) -> &'static str {
-        match self {
-            EngineKind::Epoch => "epoch",
-            EngineKind::Metered => "fuel",
+    /// The compile cache's name for the artifact. The batch tags carry the
+    /// version of the adapter (`batch::ADAPTER_VERSION`): change both
+    /// together, or a cache keeps serving the old adapter.
+    fn cache_tag(self, batch_entries: bool) -> &'static str {
+        match (self, batch_entries) {
+            (EngineKind::Epoch, false) => "epoch",
+            (EngineKind::Metered, false) => "fuel",
+            (EngineKind::Epoch, true) => "epoch-batch2",
+            (EngineKind::Metered, true) => "fuel-batch2",
         }
     }
 }
@@ -109,6 +115,7 @@ pub struct EngineConfig {
     epoch_tick: Duration,
     cache_dir: Option<PathBuf>,
     max_wasm_stack: usize,
+    batch_entries: bool,
 }
 
 impl Default for EngineConfig {
@@ -121,6 +128,7 @@ impl Default for EngineConfig {
             // Half of wasmtime's default async stack (2 MiB) is left for
             // host calls made from wasm.
             max_wasm_stack: 1 << 20,
+            batch_entries: true,
         }
     }
 }
@@ -164,6 +172,16 @@ impl EngineConfig {
     /// time. By default `$XDG_CACHE_HOME/troupe` (or `~/.cache/troupe`).
     pub fn cache_dir(&mut self, dir: Option<PathBuf>) -> &mut Self {
         self.cache_dir = dir;
+        self
+    }
+
+    /// Whether components are compiled with batch entry points (see
+    /// [`batch`]), through which one call into the component delivers up
+    /// to [`batch::MAX_MESSAGES_PER_ENTRY`] queued messages. On by
+    /// default; off, every message is a call of its own (the benchmarks
+    /// measure both).
+    pub fn batch_entries(&mut self, on: bool) -> &mut Self {
+        self.batch_entries = on;
         self
     }
 
@@ -229,7 +247,7 @@ impl EngineConfig {
             .memory_reservation(self.max_memory_bytes)
             .memory_may_move(false);
 
-        let per_instance = 4; // core instances per component (module, shims, adapter)
+        let per_instance = 5; // core instances per component (module, shims, WASI adapter, batch adapter)
         let mut pool = PoolingAllocationConfig::new();
         pool.total_component_instances(self.max_instances)
             .total_core_instances(self.max_instances.saturating_mul(per_instance))
@@ -340,16 +358,37 @@ impl Engine {
             });
         }
         let engine = self.wasmtime(kind)?;
+        let tag = kind.cache_tag(self.inner.config.batch_entries);
         if let Some(cache) = &self.inner.cache
-            && let Some(component) = cache.load(engine, hash, kind.cache_tag())
+            && let Some(component) = cache.load(engine, hash, tag)
         {
             return Ok(component);
         }
-        let component = Component::new(engine, bytes)
-            .map_err(|e| EngineError::Invalid { what: what.into(), reason: format!("{e:#}") })?;
+        let batched = self.inner.config.batch_entries.then(|| self.compile_batched(engine, what, bytes)).flatten();
+        let component = match batched {
+            Some(component) => component,
+            None => Component::new(engine, bytes)
+                .map_err(|e| EngineError::Invalid { what: what.into(), reason: format!("{e:#}") })?,
+        };
         if let Some(cache) = &self.inner.cache {
-            cache.store(engine, hash, kind.cache_tag(), &component);
+            cache.store(engine, hash, tag, &component);
         }
         Ok(component)
+    }
+
+    /// The component with batch entry points, or `None` when it has no
+    /// function they can serve or cannot take them; it then runs as it is,
+    /// one call per message.
+    fn compile_batched(&self, engine: &wasmtime::Engine, what: &str, bytes: &[u8]) -> Option<Component> {
+        let extended = match batch::add_batch_exports(bytes) {
+            Ok(extended) => extended?,
+            Err(reason) => {
+                debug!(component = what, %reason, "no batch entry points");
+                return None;
+            }
+        };
+        Component::new(engine, &extended)
+            .inspect_err(|e| warn!(component = what, error = %format!("{e:#}"), "batch entry points rejected; compiling the component as it is"))
+            .ok()
     }
 }

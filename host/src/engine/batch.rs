@@ -1,0 +1,691 @@
+//! Batch entry points: one call into a component that delivers several
+//! messages.
+//!
+//! Every call from the host into a component pays wasmtime a fixed price
+//! that does not depend on what the callee does: a fiber switch, entering
+//! and leaving wasm, and (in wasmtime 48) finding the export's function
+//! again. For a trivial message handler that fixed price is most of the
+//! cost of a message (see BENCHMARKS.md). Calls *between* components in
+//! one composition pay none of it: wasmtime compiles them into direct
+//! calls through a fused adapter.
+//!
+//! So at compile time, [`add_batch_exports`] nests a small adapter
+//! component inside the actor's component. For every exported interface
+//! function whose canonical-ABI signature is made of plain numbers (no
+//! pointers, at most one flat result), the adapter exports
+//! [`DELIVER_INTERFACE`]`.m-<hash>(n: u32, arguments of message 0,
+//! arguments of message 1, ...)`, which calls the function once for each
+//! of the first `n` argument groups, in order. Nothing in the actor's own
+//! code changes, in any language: the adapter is a few instructions per
+//! message of generated core wasm with no memory of its own.
+//!
+//! Before each message the adapter calls the host's
+//! [`PROGRESS_INTERFACE`]`.next`, so that the host can give every message
+//! its own CPU budget and, when one of them fails, knows which one.
+
+use std::fmt::Write as _;
+
+use wasm_encoder::{
+    BlockType, CodeSection, ComponentExportKind, ComponentExportSection, ComponentImportSection,
+    ComponentInstanceSection, ComponentSectionId, ComponentTypeRef, ComponentTypeSection, EntityType, ExportKind,
+    ExportSection, Function, FunctionSection, ImportSection, InstanceType, Instruction, Module, RawSection,
+    TypeSection, ValType,
+};
+use wasmtime::component::{Type, Val};
+use wit_parser::abi::{AbiVariant, WasmType};
+use wit_parser::decoding::DecodedWasm;
+use wit_parser::{FunctionKind, WorldItem, WorldKey};
+
+/// The interface of batch entry points that [`add_batch_exports`] adds.
+pub const DELIVER_INTERFACE: &str = "troupe:batch/deliver@0.1.0";
+
+/// The host interface the adapter calls before each message.
+pub const PROGRESS_INTERFACE: &str = "troupe:batch/progress@0.1.0";
+
+/// The function of [`PROGRESS_INTERFACE`].
+pub const PROGRESS_FUNCTION: &str = "next";
+
+/// The version of the adapter, part of the compile cache's tag.
+pub const ADAPTER_VERSION: u32 = 2;
+
+/// The canonical ABI passes at most this many flat parameters in
+/// registers; one of them is the message count.
+const MAX_FLAT_PARAMS: usize = 16;
+
+/// The most messages one entry delivers.
+pub const MAX_MESSAGES_PER_ENTRY: usize = MAX_FLAT_PARAMS - 1;
+
+/// The name of the batch entry point of `function` of `interface`
+/// (`acme:counter/api@0.1.0`, `incr`): `m-` and 26 letters of a hash of
+/// the two, so that any function maps to one valid, distinct WIT name.
+pub fn entry_name(interface: &str, function: &str) -> String {
+    let hash = blake3::hash(format!("{interface}#{function}").as_bytes());
+    let mut name = String::from("m-");
+    for byte in &hash.as_bytes()[..13] {
+        name.push(char::from(b'a' + (byte >> 4)));
+        name.push(char::from(b'a' + (byte & 15)));
+    }
+    name
+}
+
+/// How many messages the batch entry point of a function with
+/// `flat_params` flat parameters takes per call.
+pub fn messages_per_entry(flat_params: usize) -> usize {
+    MAX_MESSAGES_PER_ENTRY.checked_div(flat_params).unwrap_or(MAX_MESSAGES_PER_ENTRY).min(MAX_MESSAGES_PER_ENTRY)
+}
+
+/// The first import or export of `component` in the `troupe:batch`
+/// package, which is reserved for the adapter: a component that imported
+/// the progress hook itself could refill its own CPU budget.
+pub fn reserved_name(component: &[u8]) -> Option<String> {
+    use wasmparser::{Parser, Payload};
+    let mut depth = 0u32;
+    for payload in Parser::new(0).parse_all(component) {
+        match payload.ok()? {
+            Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
+            Payload::End(_) if depth > 0 => depth -= 1,
+            Payload::ComponentImportSection(section) if depth == 0 => {
+                for import in section.into_iter().flatten() {
+                    if import.name.name.starts_with("troupe:batch/") {
+                        return Some(import.name.name.to_string());
+                    }
+                }
+            }
+            Payload::ComponentExportSection(section) if depth == 0 => {
+                for export in section.into_iter().flatten() {
+                    if export.name.name.starts_with("troupe:batch/") {
+                        return Some(export.name.name.to_string());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// One function that gets a batch entry point.
+struct Entry {
+    /// The exported interface (`acme:counter/api@0.1.0`).
+    interface: String,
+    function: String,
+    params: Vec<ValType>,
+    results: Vec<ValType>,
+}
+
+/// Returns `component` with [`DELIVER_INTERFACE`] added, or `Ok(None)`
+/// when it has no function a batch entry point can serve.
+///
+/// # Errors
+///
+/// A description of what did not fit, for a component this cannot
+/// extend; the caller runs the component unchanged.
+pub fn add_batch_exports(component: &[u8]) -> Result<Option<Vec<u8>>, String> {
+    let DecodedWasm::Component(mut resolve, world) = wit_parser::decoding::decode(component).map_err(err)? else {
+        return Ok(None);
+    };
+    let mut entries = Vec::new();
+    let mut imported = Vec::new();
+    for (key, item) in &resolve.worlds[world].exports {
+        let (WorldKey::Interface(_), WorldItem::Interface { id, .. }) = (key, item) else { continue };
+        let interface = resolve.name_world_key(key);
+        if interface.starts_with("troupe:batch/") {
+            return Err(format!("it already exports `{interface}`"));
+        }
+        let before = entries.len();
+        for func in resolve.interfaces[*id].functions.values() {
+            if !matches!(func.kind, FunctionKind::Freestanding) {
+                continue;
+            }
+            let sig = resolve.wasm_signature(AbiVariant::GuestImport, func);
+            let scalar = |t: &WasmType| match t {
+                WasmType::I32 => Some(ValType::I32),
+                WasmType::I64 => Some(ValType::I64),
+                WasmType::F32 => Some(ValType::F32),
+                WasmType::F64 => Some(ValType::F64),
+                WasmType::Pointer | WasmType::PointerOrI64 | WasmType::Length => None,
+            };
+            if sig.indirect_params || sig.retptr || sig.results.len() > 1 {
+                continue;
+            }
+            let (Some(params), Some(results)) = (
+                sig.params.iter().map(scalar).collect::<Option<Vec<_>>>(),
+                sig.results.iter().map(scalar).collect::<Option<Vec<_>>>(),
+            ) else {
+                continue;
+            };
+            if messages_per_entry(params.len()) < 2 {
+                continue;
+            }
+            entries.push(Entry { interface: interface.clone(), function: func.name.clone(), params, results });
+        }
+        if entries.len() > before {
+            imported.push(interface);
+        }
+    }
+    if entries.is_empty() {
+        return Ok(None);
+    }
+    let adapter_world = {
+        let wit = adapter_wit(&imported, &entries);
+        let package = resolve.push_source("troupe-batch.wit", &wit).map_err(err)?;
+        resolve.select_world(&[package], Some("adapter")).map_err(err)?
+    };
+    let mut core = adapter_module(&entries);
+    wit_component::embed_component_metadata(&mut core, &resolve, adapter_world, wit_component::StringEncoding::UTF8)
+        .map_err(err)?;
+    let adapter = wit_component::ComponentEncoder::default().module(&core).map_err(err)?.encode().map_err(err)?;
+
+    let adapter_imports: Vec<String> = resolve.worlds[adapter_world]
+        .imports
+        .keys()
+        .map(|key| resolve.name_world_key(key))
+        .filter(|name| name != PROGRESS_INTERFACE)
+        .collect();
+    wrap(component, &adapter, &adapter_imports).map(Some)
+}
+
+/// The WIT world of the adapter: it imports the actor's interfaces and
+/// the host's progress hook, and exports the entry points.
+fn adapter_wit(imported: &[String], entries: &[Entry]) -> String {
+    let mut wit = String::from("package troupe:batch@0.1.0;\n\ninterface progress {\n  next: func();\n}\n\n");
+    wit.push_str("interface deliver {\n");
+    for entry in entries {
+        let per_entry = messages_per_entry(entry.params.len());
+        let _ = write!(wit, "  {}: func(n: u32", entry_name(&entry.interface, &entry.function));
+        for i in 0..per_entry * entry.params.len() {
+            let ty = match entry.params[i % entry.params.len()] {
+                ValType::I64 => "u64",
+                ValType::F32 => "f32",
+                ValType::F64 => "f64",
+                _ => "u32",
+            };
+            let _ = write!(wit, ", a{i}: {ty}");
+        }
+        wit.push_str(");\n");
+    }
+    wit.push_str("}\n\nworld adapter {\n");
+    for interface in imported {
+        let _ = writeln!(wit, "  import {interface};");
+    }
+    wit.push_str("  import progress;\n  export deliver;\n}\n");
+    wit
+}
+
+/// The adapter's core module: for each entry point, a straight run of
+/// "stop if done, call `next`, call the function" per message slot.
+fn adapter_module(entries: &[Entry]) -> Vec<u8> {
+    let mut types = TypeSection::new();
+    let mut imports = ImportSection::new();
+    let mut functions = FunctionSection::new();
+    let mut exports = ExportSection::new();
+    let mut code = CodeSection::new();
+    types.ty().function([], []);
+    imports.import(PROGRESS_INTERFACE, PROGRESS_FUNCTION, EntityType::Function(0));
+    let next = 0;
+    for (i, entry) in entries.iter().enumerate() {
+        types.ty().function(entry.params.iter().copied(), entry.results.iter().copied());
+        imports.import(&entry.interface, &entry.function, EntityType::Function(i as u32 + 1));
+    }
+    let imported = entries.len() as u32 + 1;
+    for (i, entry) in entries.iter().enumerate() {
+        let flat = entry.params.len();
+        let per_entry = messages_per_entry(flat);
+        let params: Vec<ValType> =
+            std::iter::once(ValType::I32).chain((0..per_entry * flat).map(|p| entry.params[p % flat])).collect();
+        let type_index = imported + i as u32;
+        types.ty().function(params, []);
+        functions.function(type_index);
+        let func_index = imported + i as u32;
+        exports.export(
+            &format!("{DELIVER_INTERFACE}#{}", entry_name(&entry.interface, &entry.function)),
+            ExportKind::Func,
+            func_index,
+        );
+        let mut body = Function::new([]);
+        body.instruction(&Instruction::Block(BlockType::Empty));
+        for slot in 0..per_entry {
+            body.instruction(&Instruction::LocalGet(0));
+            body.instruction(&Instruction::I32Const(slot as i32));
+            body.instruction(&Instruction::I32LeU);
+            body.instruction(&Instruction::BrIf(0));
+            body.instruction(&Instruction::Call(next));
+            for p in 0..flat {
+                body.instruction(&Instruction::LocalGet((1 + slot * flat + p) as u32));
+            }
+            body.instruction(&Instruction::Call(i as u32 + 1));
+            for _ in &entry.results {
+                body.instruction(&Instruction::Drop);
+            }
+        }
+        body.instruction(&Instruction::End);
+        body.instruction(&Instruction::End);
+        code.function(&body);
+    }
+    let mut module = Module::new();
+    module.section(&types).section(&imports).section(&functions).section(&exports).section(&code);
+    module.finish()
+}
+
+/// What [`wrap`] needs to know of the component's top level.
+struct Outline<'a> {
+    /// Its leading type, import and alias sections (id and contents):
+    /// every import is declared there, so copied to the wrapper's top
+    /// they declare the same imports with the same types and indices.
+    preamble: Vec<(u8, &'a [u8])>,
+    /// Its imports: name, kind, index.
+    imports: Vec<(String, ComponentExportKind, u32)>,
+    /// Its exports: name and kind.
+    exports: Vec<(String, ComponentExportKind)>,
+    /// The sizes of the index spaces the preamble defines.
+    counts: Counts,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    types: u32,
+    funcs: u32,
+    instances: u32,
+    components: u32,
+    values: u32,
+    modules: u32,
+}
+
+impl Counts {
+    /// Takes the next index of `kind`.
+    fn next(&mut self, kind: ComponentExportKind) -> u32 {
+        let space = match kind {
+            ComponentExportKind::Type => &mut self.types,
+            ComponentExportKind::Func => &mut self.funcs,
+            ComponentExportKind::Instance => &mut self.instances,
+            ComponentExportKind::Component => &mut self.components,
+            ComponentExportKind::Value => &mut self.values,
+            ComponentExportKind::Module => &mut self.modules,
+        };
+        *space += 1;
+        *space - 1
+    }
+}
+
+fn kind_of(kind: wasmparser::ComponentExternalKind) -> ComponentExportKind {
+    use wasmparser::ComponentExternalKind as K;
+    match kind {
+        K::Module => ComponentExportKind::Module,
+        K::Func => ComponentExportKind::Func,
+        K::Value => ComponentExportKind::Value,
+        K::Type => ComponentExportKind::Type,
+        K::Instance => ComponentExportKind::Instance,
+        K::Component => ComponentExportKind::Component,
+    }
+}
+
+fn outline(component: &[u8]) -> Result<Outline<'_>, String> {
+    use wasmparser::{Chunk, ComponentAlias, ComponentTypeRef as Ref, Parser, Payload};
+    let mut outline =
+        Outline { preamble: Vec::new(), imports: Vec::new(), exports: Vec::new(), counts: Counts::default() };
+    let mut in_preamble = true;
+    let mut parser = Parser::new(0);
+    let mut rest = component;
+    loop {
+        let Chunk::Parsed { consumed, payload } = parser.parse(rest, true).map_err(err)? else {
+            return Err("the component ends early".into());
+        };
+        rest = &rest[consumed..];
+        let section = payload.as_section().map(|(id, range)| (id, &component[range]));
+        match payload {
+            Payload::Version { .. } | Payload::CustomSection(_) => {}
+            Payload::ComponentTypeSection(types) if in_preamble => outline.counts.types += types.count(),
+            Payload::ComponentImportSection(imports) if in_preamble => {
+                for import in imports {
+                    let import = import.map_err(err)?;
+                    let kind = match import.ty {
+                        Ref::Module(_) => ComponentExportKind::Module,
+                        Ref::Func(_) => ComponentExportKind::Func,
+                        Ref::Value(_) => ComponentExportKind::Value,
+                        Ref::Type(_) => ComponentExportKind::Type,
+                        Ref::Instance(_) => ComponentExportKind::Instance,
+                        Ref::Component(_) => ComponentExportKind::Component,
+                    };
+                    let index = outline.counts.next(kind);
+                    outline.imports.push((import.name.name.to_string(), kind, index));
+                }
+            }
+            Payload::ComponentAliasSection(aliases) if in_preamble => {
+                for alias in aliases {
+                    match alias.map_err(err)? {
+                        ComponentAlias::InstanceExport { kind, .. } => {
+                            outline.counts.next(kind_of(kind));
+                        }
+                        ComponentAlias::Outer { kind: wasmparser::ComponentOuterAliasKind::Type, .. } => {
+                            outline.counts.types += 1;
+                        }
+                        ComponentAlias::Outer { kind: wasmparser::ComponentOuterAliasKind::Component, .. } => {
+                            outline.counts.components += 1;
+                        }
+                        // Core items: no instantiation argument refers to them.
+                        _ => {}
+                    }
+                }
+            }
+            Payload::CoreTypeSection(_) if in_preamble => {}
+            Payload::ComponentImportSection(_) => {
+                return Err("it declares imports after other definitions".into());
+            }
+            Payload::ComponentExportSection(exports) => {
+                for export in exports {
+                    let export = export.map_err(err)?;
+                    outline.exports.push((export.name.name.to_string(), kind_of(export.kind)));
+                }
+            }
+            Payload::ModuleSection { unchecked_range, .. } | Payload::ComponentSection { unchecked_range, .. } => {
+                in_preamble = false;
+                // Nested modules and components have sections of their own: step over them.
+                rest = component.get(unchecked_range.end..).ok_or("a nested section overruns the component")?;
+            }
+            Payload::End(_) => return Ok(outline),
+            _ => in_preamble = false,
+        }
+        if in_preamble && let Some(section) = section {
+            outline.preamble.push(section);
+        }
+    }
+}
+
+/// A new component around `component` and `adapter`: it imports what
+/// `component` imports (the same declarations, copied), instantiates
+/// both, and exports what `component` exports plus the adapter's
+/// [`DELIVER_INTERFACE`]. The two must be siblings: the component model
+/// forbids a component to call into its enclosing component, which is on
+/// the stack.
+fn wrap(component: &[u8], adapter: &[u8], adapter_imports: &[String]) -> Result<Vec<u8>, String> {
+    let outline = outline(component)?;
+    if let Some((name, _)) =
+        outline.exports.iter().find(|(_, k)| !matches!(k, ComponentExportKind::Instance | ComponentExportKind::Func))
+    {
+        return Err(format!("it exports `{name}`, which is neither an instance nor a function"));
+    }
+    let mut counts = outline.counts;
+    let mut out = wasm_encoder::Component::new();
+    for (id, data) in &outline.preamble {
+        out.section(&RawSection { id: *id, data });
+    }
+    let inner = counts.next(ComponentExportKind::Component);
+    out.section(&RawSection { id: ComponentSectionId::Component as u8, data: component });
+    let adapter_component = counts.next(ComponentExportKind::Component);
+    out.section(&RawSection { id: ComponentSectionId::Component as u8, data: adapter });
+
+    let mut instances = ComponentInstanceSection::new();
+    instances.instantiate(inner, outline.imports.iter().map(|(name, kind, index)| (name.as_str(), *kind, *index)));
+    out.section(&instances);
+    let actor = counts.next(ComponentExportKind::Instance);
+
+    let mut progress_type = InstanceType::new();
+    progress_type.ty().function().params(std::iter::empty::<(&str, wasm_encoder::ComponentValType)>()).result(None);
+    progress_type.export(PROGRESS_FUNCTION, ComponentTypeRef::Func(0));
+    let mut types = ComponentTypeSection::new();
+    types.instance(&progress_type);
+    out.section(&types);
+    let mut import = ComponentImportSection::new();
+    import.import(PROGRESS_INTERFACE, ComponentTypeRef::Instance(counts.next(ComponentExportKind::Type)));
+    out.section(&import);
+    let progress = counts.next(ComponentExportKind::Instance);
+
+    let mut aliases = wasm_encoder::ComponentAliasSection::new();
+    let mut args = Vec::new();
+    for name in adapter_imports {
+        if !outline.exports.iter().any(|(n, k)| n == name && *k == ComponentExportKind::Instance) {
+            return Err(format!("the adapter needs `{name}`, which the component does not export"));
+        }
+        aliases.alias(wasm_encoder::Alias::InstanceExport {
+            instance: actor,
+            kind: ComponentExportKind::Instance,
+            name,
+        });
+        args.push((name.as_str(), ComponentExportKind::Instance, counts.next(ComponentExportKind::Instance)));
+    }
+    args.push((PROGRESS_INTERFACE, ComponentExportKind::Instance, progress));
+    out.section(&aliases);
+    let mut instances = ComponentInstanceSection::new();
+    instances.instantiate(adapter_component, args);
+    out.section(&instances);
+    let adapter_instance = counts.next(ComponentExportKind::Instance);
+
+    let mut aliases = wasm_encoder::ComponentAliasSection::new();
+    let mut exports = ComponentExportSection::new();
+    for (name, kind) in &outline.exports {
+        aliases.alias(wasm_encoder::Alias::InstanceExport { instance: actor, kind: *kind, name });
+        exports.export(name, *kind, counts.next(*kind), None);
+    }
+    aliases.alias(wasm_encoder::Alias::InstanceExport {
+        instance: adapter_instance,
+        kind: ComponentExportKind::Instance,
+        name: DELIVER_INTERFACE,
+    });
+    exports.export(DELIVER_INTERFACE, ComponentExportKind::Instance, counts.next(ComponentExportKind::Instance), None);
+    out.section(&aliases);
+    out.section(&exports);
+    Ok(out.finish())
+}
+
+/// The number of flat (canonical ABI) values a parameter of type `ty`
+/// takes, for the types the host lowers into a batch entry's arguments;
+/// `None` for any other type (its function is called one message at a
+/// time).
+pub fn flat_count(ty: &Type) -> Option<usize> {
+    Some(match ty {
+        Type::Bool
+        | Type::S8
+        | Type::U8
+        | Type::S16
+        | Type::U16
+        | Type::S32
+        | Type::U32
+        | Type::S64
+        | Type::U64
+        | Type::Float32
+        | Type::Float64
+        | Type::Char
+        | Type::Enum(_) => 1,
+        Type::Flags(flags) => flags.names().len().div_ceil(32),
+        Type::Record(record) => record.fields().map(|f| flat_count(&f.ty)).sum::<Option<usize>>()?,
+        Type::Tuple(tuple) => tuple.types().map(|t| flat_count(&t)).sum::<Option<usize>>()?,
+        _ => return None,
+    })
+}
+
+/// Appends the flat values of `val` (of type `ty`, for which
+/// [`flat_count`] is `Some`) to `out` as the entry point's `u32`, `u64`,
+/// `f32` and `f64` arguments; the adapter hands them on unchanged, and the
+/// component model lifts them as `ty` again. Returns `false` if `val` does
+/// not have the type.
+pub fn flatten(ty: &Type, val: &Val, out: &mut Vec<Val>) -> bool {
+    let flat = match (ty, val) {
+        (Type::Bool, Val::Bool(v)) => Val::U32(u32::from(*v)),
+        // Signed values travel sign-extended, as the canonical ABI lowers them.
+        (Type::S8, Val::S8(v)) => Val::U32(i32::from(*v) as u32),
+        (Type::U8, Val::U8(v)) => Val::U32(u32::from(*v)),
+        (Type::S16, Val::S16(v)) => Val::U32(i32::from(*v) as u32),
+        (Type::U16, Val::U16(v)) => Val::U32(u32::from(*v)),
+        (Type::S32, Val::S32(v)) => Val::U32(*v as u32),
+        (Type::U32, Val::U32(v)) => Val::U32(*v),
+        (Type::S64, Val::S64(v)) => Val::U64(*v as u64),
+        (Type::U64, Val::U64(v)) => Val::U64(*v),
+        (Type::Float32, Val::Float32(v)) => Val::Float32(*v),
+        (Type::Float64, Val::Float64(v)) => Val::Float64(*v),
+        (Type::Char, Val::Char(v)) => Val::U32(u32::from(*v)),
+        (Type::Enum(e), Val::Enum(name)) => match e.names().position(|n| n == name) {
+            Some(i) => Val::U32(i as u32),
+            None => return false,
+        },
+        (Type::Flags(flags), Val::Flags(set)) => {
+            let names: Vec<&str> = flags.names().collect();
+            let mut words = vec![0u32; names.len().div_ceil(32)];
+            for name in set {
+                let Some(bit) = names.iter().position(|n| n == name) else { return false };
+                words[bit / 32] |= 1 << (bit % 32);
+            }
+            out.extend(words.into_iter().map(Val::U32));
+            return true;
+        }
+        (Type::Record(record), Val::Record(fields)) => {
+            return record.fields().all(|field| {
+                fields.iter().find(|(n, _)| n == field.name).is_some_and(|(_, v)| flatten(&field.ty, v, out))
+            });
+        }
+        (Type::Tuple(tuple), Val::Tuple(vals)) => {
+            return tuple.types().len() == vals.len() && tuple.types().zip(vals).all(|(t, v)| flatten(&t, v, out));
+        }
+        _ => return false,
+    };
+    out.push(flat);
+    true
+}
+
+/// Appends zeros for the flat values of a parameter of type `ty`: what
+/// fills the argument slots of messages a batch does not use.
+pub fn zeros(ty: &Type, out: &mut Vec<Val>) {
+    match ty {
+        Type::S64 | Type::U64 => out.push(Val::U64(0)),
+        Type::Float32 => out.push(Val::Float32(0.0)),
+        Type::Float64 => out.push(Val::Float64(0.0)),
+        Type::Flags(flags) => out.extend((0..flags.names().len().div_ceil(32)).map(|_| Val::U32(0))),
+        Type::Record(record) => record.fields().for_each(|f| zeros(&f.ty, out)),
+        Type::Tuple(tuple) => tuple.types().for_each(|t| zeros(&t, out)),
+        _ => out.push(Val::U32(0)),
+    }
+}
+
+fn err(e: impl std::fmt::Display) -> String {
+    format!("{e:#}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A component exporting `acme:x/api` with `add(by: u64) -> u64` (a
+    /// batch entry point can serve it) and `name(n: string)` (it cannot:
+    /// a string needs memory).
+    fn component() -> Vec<u8> {
+        wat::parse_str(
+            r#"(component
+                 (core module $m
+                   (memory (export "memory") 1)
+                   (func (export "add") (param i64) (result i64) local.get 0)
+                   (func (export "name") (param i32 i32))
+                   (func (export "realloc") (param i32 i32 i32 i32) (result i32) i32.const 8))
+                 (core instance $i (instantiate $m))
+                 (alias core export $i "memory" (core memory $mem))
+                 (alias core export $i "realloc" (core func $realloc))
+                 (func $add (param "by" u64) (result u64) (canon lift (core func $i "add")))
+                 (func $name (param "n" string)
+                   (canon lift (core func $i "name") (memory $mem) (realloc $realloc)))
+                 (instance $api (export "add" (func $add)) (export "name" (func $name)))
+                 (export "acme:x/api" (instance $api)))"#,
+        )
+        .expect("the test component parses")
+    }
+
+    /// The functions of the exported interface `name`, by name.
+    fn exported_functions(component: &[u8], name: &str) -> Vec<String> {
+        let DecodedWasm::Component(resolve, world) = wit_parser::decoding::decode(component).unwrap() else {
+            panic!("a component decodes as one");
+        };
+        let (_, item) = resolve.worlds[world]
+            .exports
+            .iter()
+            .find(|(key, _)| resolve.name_world_key(key) == name)
+            .unwrap_or_else(|| panic!("`{name}` is exported"));
+        let WorldItem::Interface { id, .. } = item else { panic!("`{name}` is an interface") };
+        resolve.interfaces[*id].functions.keys().cloned().collect()
+    }
+
+    #[test]
+    fn scalar_functions_get_an_entry_point_and_the_rest_of_the_component_is_unchanged() {
+        let original = component();
+        let wrapped = add_batch_exports(&original).unwrap().expect("`add` can have an entry point");
+        wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
+            .validate_all(&wrapped)
+            .expect("the wrapper is a valid component");
+        assert_eq!(exported_functions(&wrapped, "acme:x/api"), ["add", "name"]);
+        assert_eq!(exported_functions(&wrapped, DELIVER_INTERFACE), [entry_name("acme:x/api", "add")]);
+        assert_eq!(reserved_name(&original), None);
+        assert_eq!(reserved_name(&wrapped).as_deref(), Some(PROGRESS_INTERFACE), "the wrapper imports the hook");
+    }
+
+    #[test]
+    fn a_component_with_nothing_to_batch_is_left_alone() {
+        let only_strings = wat::parse_str(
+            r#"(component
+                 (core module $m
+                   (memory (export "memory") 1)
+                   (func (export "name") (param i32 i32))
+                   (func (export "realloc") (param i32 i32 i32 i32) (result i32) i32.const 8))
+                 (core instance $i (instantiate $m))
+                 (alias core export $i "memory" (core memory $mem))
+                 (alias core export $i "realloc" (core func $realloc))
+                 (func $name (param "n" string)
+                   (canon lift (core func $i "name") (memory $mem) (realloc $realloc)))
+                 (instance $api (export "name" (func $name)))
+                 (export "acme:x/api" (instance $api)))"#,
+        )
+        .unwrap();
+        assert_eq!(add_batch_exports(&only_strings).unwrap(), None);
+    }
+
+    #[test]
+    fn an_entry_point_takes_as_many_messages_as_its_arguments_allow() {
+        assert_eq!(messages_per_entry(0), MAX_MESSAGES_PER_ENTRY);
+        assert_eq!(messages_per_entry(1), 15);
+        assert_eq!(messages_per_entry(2), 7);
+        assert_eq!(messages_per_entry(7), 2);
+        assert_eq!(messages_per_entry(8), 1, "too few to be worth an entry point");
+    }
+
+    #[test]
+    fn entry_names_are_valid_distinct_wit_names() {
+        let a = entry_name("acme:x/api@0.1.0", "incr");
+        let b = entry_name("acme:x/api@0.2.0", "incr");
+        assert_ne!(a, b);
+        assert!(a.starts_with("m-") && a[2..].bytes().all(|c| c.is_ascii_lowercase()), "{a}");
+    }
+
+    #[test]
+    fn values_flatten_as_the_canonical_abi_lowers_them() {
+        use wasmtime::component::Val;
+        let engine = wasmtime::Engine::default();
+        let wat = wat::parse_str(
+            r#"(component
+                 (type $e (enum "a" "b" "c"))
+                 (export $e2 "e" (type $e))
+                 (type $f (flags "x" "y"))
+                 (export $f2 "f" (type $f))
+                 (type $r (record (field "s" s8) (field "e" $e2) (field "f" $f2) (field "c" char)))
+                 (export $r2 "r" (type $r))
+                 (core module $m (func (export "g") (param i32 i32 i32 i32 i32)))
+                 (core instance $i (instantiate $m))
+                 (func (export "g") (param "r" $r2) (param "t" bool) (canon lift (core func $i "g"))))"#,
+        )
+        .unwrap();
+        let component = wasmtime::component::Component::new(&engine, wat).unwrap();
+        let ty = component.component_type();
+        let (_, item) = ty.exports(&engine).find(|(n, _)| *n == "g").unwrap();
+        let wasmtime::component::types::ComponentItem::ComponentFunc(func) = item.ty else { panic!() };
+        let params: Vec<Type> = func.params().map(|(_, t)| t).collect();
+        assert_eq!(params.iter().map(|t| flat_count(t).unwrap()).sum::<usize>(), 5);
+        let record = Val::Record(vec![
+            ("s".into(), Val::S8(-2)),
+            ("e".into(), Val::Enum("c".into())),
+            ("f".into(), Val::Flags(vec!["y".into()])),
+            ("c".into(), Val::Char('é')),
+        ]);
+        let mut flat = Vec::new();
+        assert!(flatten(&params[0], &record, &mut flat));
+        assert!(flatten(&params[1], &Val::Bool(true), &mut flat));
+        assert_eq!(flat, [Val::U32(-2i32 as u32), Val::U32(2), Val::U32(0b10), Val::U32(0xe9), Val::U32(1)]);
+        assert!(!flatten(&params[0], &Val::Bool(true), &mut flat), "a value of another type does not flatten");
+        let mut zeros_out = Vec::new();
+        params.iter().for_each(|t| zeros(t, &mut zeros_out));
+        assert_eq!(zeros_out, vec![Val::U32(0); 5]);
+    }
+}
