@@ -24,6 +24,10 @@ pub struct ComponentDescription {
     pub exports: Vec<ItemDescription>,
     /// Imported interfaces and functions.
     pub imports: Vec<ItemDescription>,
+    /// The protocol functions whose queued tells troupe delivers several
+    /// per call (see `troupe::engine::batch`): `iface.func`, and how many
+    /// per call.
+    pub batched: Vec<(String, usize)>,
     /// The component's world and the packages it uses, in WIT syntax.
     pub wit: String,
     /// Reasons the component cannot run as a troupe actor, if any.
@@ -119,6 +123,22 @@ pub fn inspect(bytes: &[u8]) -> Result<ComponentDescription, InspectError> {
             problems.push(format!("it imports `{}`, which troupe does not provide", item.name));
         }
     }
+    if let Some(name) = crate::engine::batch::reserved_name(bytes) {
+        problems.push(format!("it uses `{name}`, which is reserved for troupe's batch adapter"));
+    }
+    let mut batched = Vec::new();
+    for (key, item) in &world.exports {
+        let WorldItem::Interface { id, .. } = item else { continue };
+        let name = resolve.name_world_key(key);
+        if role(&name, true) != "protocol" {
+            continue;
+        }
+        for f in resolve.interfaces[*id].functions.values() {
+            if let Some(n) = crate::engine::batch::messages_per_call(&resolve, f) {
+                batched.push((format!("{name}.{}", f.name), n));
+            }
+        }
+    }
 
     let mut printer = wit_component::WitPrinter::default();
     let others: Vec<_> =
@@ -135,6 +155,7 @@ pub fn inspect(bytes: &[u8]) -> Result<ComponentDescription, InspectError> {
         hash: blake3::hash(bytes).to_hex()[..12].to_string(),
         exports,
         imports,
+        batched,
         wit,
         problems,
     })

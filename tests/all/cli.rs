@@ -313,6 +313,25 @@ fn inspect_shows_the_protocol_in_wit() {
 }
 
 #[test]
+fn inspect_names_the_functions_whose_queued_tells_go_several_per_call() {
+    let faulty = guest("faulty");
+    let out = Command::new(env!("CARGO_BIN_EXE_troupe")).args(["--json", "inspect", &faulty]).output().unwrap();
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let batched: Vec<&str> = json["batched"].as_array().unwrap().iter().map(|b| b[0].as_str().unwrap()).collect();
+    let api = "example:faulty/api@0.1.0";
+    // Numbers travel in registers; a string needs the guest's memory.
+    for f in ["spin", "bomb", "recurse", "ping"] {
+        assert!(batched.contains(&format!("{api}.{f}").as_str()), "{f}: {batched:?}");
+    }
+    for f in ["panic", "echo", "big-reply"] {
+        assert!(!batched.contains(&format!("{api}.{f}").as_str()), "{f}: {batched:?}");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_troupe")).args(["inspect", &faulty]).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains(&format!("queued tells delivered several per call:\n  {api}.spin: up to 15")), "{text}");
+}
+
+#[test]
 fn inspect_and_spawn_refuse_what_is_not_a_component() {
     let host = HostProcess::start(None);
     let dir = tempfile::tempdir().unwrap();

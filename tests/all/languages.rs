@@ -383,6 +383,16 @@ async fn inspect_describes_counters_in_every_language() {
             assert!(import.role == "wasi" || import.name.starts_with("troupe:actor/"), "{lang:?}: {}", import.name);
         }
         assert_eq!(description.problems, Vec::<String>::new(), "{lang:?}");
+        let batched: Vec<(&str, usize)> = description.batched.iter().map(|(f, n)| (f.as_str(), *n)).collect();
+        assert_eq!(
+            batched,
+            [
+                ("example:counter/api@0.1.0.incr", 15),
+                ("example:counter/api@0.1.0.get", 15),
+                ("example:counter/api@0.1.0.reset", 15)
+            ],
+            "{lang:?}"
+        );
         assert!(description.wit.contains("export example:counter/api@0.1.0;"), "{lang:?}: {}", description.wit);
     }
 }

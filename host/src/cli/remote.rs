@@ -410,6 +410,12 @@ pub fn inspect(args: InspectArgs, json: bool) -> anyhow::Result<()> {
             }
         }
     }
+    if !description.batched.is_empty() {
+        println!("\nqueued tells delivered several per call:");
+        for (function, n) in &description.batched {
+            println!("  {function}: up to {n}");
+        }
+    }
     if !description.problems.is_empty() {
         println!("\nproblems:");
         for p in &description.problems {

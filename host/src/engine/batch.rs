@@ -34,7 +34,7 @@ use wasm_encoder::{
 use wasmtime::component::{Type, Val};
 use wit_parser::abi::{AbiVariant, WasmType};
 use wit_parser::decoding::DecodedWasm;
-use wit_parser::{FunctionKind, WorldItem, WorldKey};
+use wit_parser::{FunctionKind, Resolve, WorldItem, WorldKey};
 
 /// The interface of batch entry points that [`add_batch_exports`] adds.
 pub const DELIVER_INTERFACE: &str = "troupe:batch/deliver@0.1.0";
@@ -134,30 +134,9 @@ pub fn add_batch_exports(component: &[u8]) -> Result<Option<Vec<u8>>, String> {
         }
         let before = entries.len();
         for func in resolve.interfaces[*id].functions.values() {
-            if !matches!(func.kind, FunctionKind::Freestanding) {
-                continue;
+            if let Some((params, results)) = entry_signature(&resolve, func) {
+                entries.push(Entry { interface: interface.clone(), function: func.name.clone(), params, results });
             }
-            let sig = resolve.wasm_signature(AbiVariant::GuestImport, func);
-            let scalar = |t: &WasmType| match t {
-                WasmType::I32 => Some(ValType::I32),
-                WasmType::I64 => Some(ValType::I64),
-                WasmType::F32 => Some(ValType::F32),
-                WasmType::F64 => Some(ValType::F64),
-                WasmType::Pointer | WasmType::PointerOrI64 | WasmType::Length => None,
-            };
-            if sig.indirect_params || sig.retptr || sig.results.len() > 1 {
-                continue;
-            }
-            let (Some(params), Some(results)) = (
-                sig.params.iter().map(scalar).collect::<Option<Vec<_>>>(),
-                sig.results.iter().map(scalar).collect::<Option<Vec<_>>>(),
-            ) else {
-                continue;
-            };
-            if messages_per_entry(params.len()) < 2 {
-                continue;
-            }
-            entries.push(Entry { interface: interface.clone(), function: func.name.clone(), params, results });
         }
         if entries.len() > before {
             imported.push(interface);
@@ -183,6 +162,55 @@ pub fn add_batch_exports(component: &[u8]) -> Result<Option<Vec<u8>>, String> {
         .filter(|name| name != PROGRESS_INTERFACE)
         .collect();
     wrap(component, &adapter, &adapter_imports).map(Some)
+}
+
+/// How many tells one call of `func`'s batch entry point delivers, or
+/// `None` if it gets none: its arguments need memory (strings, lists),
+/// or it returns more than one flat value, or takes too many to leave
+/// room for two messages, or its argument types are ones the host does not
+/// lower itself (variants, options, results).
+pub fn messages_per_call(resolve: &Resolve, func: &wit_parser::Function) -> Option<usize> {
+    entry_signature(resolve, func).map(|(params, _)| messages_per_entry(params.len()))
+}
+
+/// The core signature through which the adapter calls `func`, if `func`
+/// gets a batch entry point (see [`messages_per_call`]).
+fn entry_signature(resolve: &Resolve, func: &wit_parser::Function) -> Option<(Vec<ValType>, Vec<ValType>)> {
+    if !matches!(func.kind, FunctionKind::Freestanding) || !func.params.iter().all(|p| lowered_by_host(resolve, &p.ty))
+    {
+        return None;
+    }
+    let sig = resolve.wasm_signature(AbiVariant::GuestImport, func);
+    if sig.indirect_params || sig.retptr || sig.results.len() > 1 {
+        return None;
+    }
+    let scalar = |t: &WasmType| match t {
+        WasmType::I32 => Some(ValType::I32),
+        WasmType::I64 => Some(ValType::I64),
+        WasmType::F32 => Some(ValType::F32),
+        WasmType::F64 => Some(ValType::F64),
+        WasmType::Pointer | WasmType::PointerOrI64 | WasmType::Length => None,
+    };
+    let params = sig.params.iter().map(scalar).collect::<Option<Vec<_>>>()?;
+    let results = sig.results.iter().map(scalar).collect::<Option<Vec<_>>>()?;
+    (messages_per_entry(params.len()) >= 2).then_some((params, results))
+}
+
+/// Does [`flatten`] take values of this type? The WIT view of
+/// [`flat_count`].
+fn lowered_by_host(resolve: &Resolve, ty: &wit_parser::Type) -> bool {
+    use wit_parser::{Type as T, TypeDefKind as K};
+    match ty {
+        T::String | T::ErrorContext => false,
+        T::Id(id) => match &resolve.types[*id].kind {
+            K::Record(r) => r.fields.iter().all(|f| lowered_by_host(resolve, &f.ty)),
+            K::Tuple(t) => t.types.iter().all(|t| lowered_by_host(resolve, t)),
+            K::Enum(_) | K::Flags(_) => true,
+            K::Type(t) => lowered_by_host(resolve, t),
+            _ => false,
+        },
+        _ => true,
+    }
 }
 
 /// The WIT world of the adapter: it imports the actor's interfaces and
