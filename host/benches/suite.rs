@@ -598,11 +598,66 @@ async fn spawns(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
     .await;
     let (k50, k99) = (percentile(&mut ksamples, 0.5), percentile(&mut ksamples, 0.99));
     rows.push(row(
-        &format!("3. spawn {} actors: p50 / p99, rate", scale.spawns),
+        &format!("3. spawn {} actors, each waited for until started: p50 / p99, rate", scale.spawns),
         format!("{} / {}, {rate:.0}/s", ns(s50), ns(s99)),
         format!("kameo {} / {}, {krate:.0}/s", ns(k50), ns(k99)),
         Some(s50.as_secs_f64() / k50.as_secs_f64()),
         "p50 <= kameo",
+    ));
+    for a in &actors {
+        a.stop();
+    }
+    for a in &actors {
+        a.stopped().await;
+    }
+    for a in kactors {
+        let _ = a.stop_gracefully().await;
+    }
+
+    // Without waiting for each start: `Host::start` and kameo's `spawn`
+    // return an address at once; then all starts are awaited.
+    let component = host.load("counter", &guest("counter"), None).unwrap();
+    let entry = ComponentEntry::new(component);
+    let h = host.clone();
+    let (mut samples, actors, rate) = on_runtime(async move {
+        let mut samples = Vec::with_capacity(n);
+        let mut starting = Vec::with_capacity(n);
+        let t0 = Instant::now();
+        for i in 0..n {
+            let t = Instant::now();
+            starting.push(h.start(entry.spec(format!("s-{i}").into())).unwrap());
+            samples.push(t.elapsed());
+        }
+        let mut actors = Vec::with_capacity(n);
+        for s in starting {
+            actors.push(s.started().await.unwrap());
+        }
+        (samples, actors, n as f64 / t0.elapsed().as_secs_f64())
+    })
+    .await;
+    let (s50, s99) = (percentile(&mut samples, 0.5), percentile(&mut samples, 0.99));
+    let (mut ksamples, kactors, krate) = on_runtime(async move {
+        let mut samples = Vec::with_capacity(n);
+        let mut actors = Vec::with_capacity(n);
+        let t0 = Instant::now();
+        for _ in 0..n {
+            let t = Instant::now();
+            actors.push(KameoCounter::spawn(KameoCounter::default()));
+            samples.push(t.elapsed());
+        }
+        for a in &actors {
+            a.wait_for_startup().await;
+        }
+        (samples, actors, n as f64 / t0.elapsed().as_secs_f64())
+    })
+    .await;
+    let (k50, k99) = (percentile(&mut ksamples, 0.5), percentile(&mut ksamples, 0.99));
+    rows.push(row(
+        "3'. ... without waiting for each start: p50 / p99, rate until all started",
+        format!("{} / {}, {rate:.0}/s", ns(s50), ns(s99)),
+        format!("kameo {} / {}, {krate:.0}/s", ns(k50), ns(k99)),
+        Some(s50.as_secs_f64() / k50.as_secs_f64()),
+        "-",
     ));
     for a in &actors {
         a.stop();

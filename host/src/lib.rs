@@ -50,4 +50,4 @@ pub mod system;
 pub use actor::{ActorComponent, ActorInfo, ActorPolicy, ActorRef, ActorSpec, ActorStatus, RestartFrom, SpawnError};
 pub use engine::{ActorLimits, EngineConfig, Failure, FailureKind};
 pub use message::{Address, CallError, DEFAULT_ASK_TIMEOUT};
-pub use system::{ComponentEntry, Host, HostConfig};
+pub use system::{ComponentEntry, Host, HostConfig, Starting};

@@ -618,14 +618,21 @@ impl Manifest {
                     })?;
                     let component_entry = ComponentEntry { component, policy: entry.policy.clone() };
                     host.define(&entry.name, component_entry.clone());
+                    // The instances start together (in parallel on the
+                    // runtime's threads); the first failure is reported.
+                    let mut starting = Vec::new();
                     for address in entry.addresses() {
                         let mut spec = component_entry.spec(address.clone());
                         spec.group = Some(entry.name.clone());
                         // Targets may start later in the file: bind below.
                         spec.policy.links.clear();
-                        host.spawn_under(spec, entry.supervisor.as_deref())
-                            .await
+                        let actor = host
+                            .start_under(spec, entry.supervisor.as_deref())
                             .map_err(|e| fail(&entry.key, entry.location, e.to_string()))?;
+                        starting.push((address, actor));
+                    }
+                    for (address, actor) in starting {
+                        actor.started().await.map_err(|e| fail(&entry.key, entry.location, e.to_string()))?;
                         started.push(address);
                     }
                 }
@@ -636,12 +643,17 @@ impl Manifest {
                         let entry = host.entry(component).ok_or_else(|| {
                             fail(&s.key, s.location, format!("`{component}` must come before this pool"))
                         })?;
+                        let mut starting = Vec::new();
                         for address in pool_addresses(&s.name, *n) {
                             let mut spec = entry.spec(address.clone());
                             spec.group = Some(component.clone());
-                            host.spawn_under(spec, Some(&s.name))
-                                .await
+                            let actor = host
+                                .start_under(spec, Some(&s.name))
                                 .map_err(|e| fail(&s.key, s.location, e.to_string()))?;
+                            starting.push((address, actor));
+                        }
+                        for (address, actor) in starting {
+                            actor.started().await.map_err(|e| fail(&s.key, s.location, e.to_string()))?;
                             started.push(address);
                         }
                     }

@@ -114,6 +114,38 @@ struct HostInner {
     me: Weak<HostInner>,
 }
 
+/// An actor that [`Host::start`] created and that is starting.
+#[derive(Debug)]
+pub struct Starting {
+    actor: ActorRef,
+    started: tokio::sync::oneshot::Receiver<Result<(), crate::engine::Failure>>,
+}
+
+impl Starting {
+    /// The actor. It takes messages already.
+    pub fn actor(&self) -> &ActorRef {
+        &self.actor
+    }
+
+    /// Waits until the actor has started: its first instance is up and its
+    /// `init` has returned.
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError::Start`] if the instance or `init` failed (the actor is
+    /// then gone), [`SpawnError::ShuttingDown`] if the host stopped first.
+    pub async fn started(self) -> Result<ActorRef, SpawnError> {
+        match self.started.await {
+            Ok(Ok(())) => Ok(self.actor),
+            Ok(Err(failure)) => {
+                self.actor.stopped().await;
+                Err(SpawnError::Start { address: self.actor.address().clone(), failure })
+            }
+            Err(_) => Err(SpawnError::ShuttingDown),
+        }
+    }
+}
+
 /// A troupe host. Cheap to clone.
 #[derive(Clone)]
 pub struct Host {
@@ -236,6 +268,33 @@ impl Host {
     /// the host full, or the actor's start (`init`) failed.
     pub async fn spawn(&self, spec: ActorSpec) -> Result<ActorRef, SpawnError> {
         self.spawn_under(spec, None).await
+    }
+
+    /// Starts an actor under the root supervisor without waiting for it:
+    /// its address takes messages at once (they queue while its `init`
+    /// runs), like Erlang's `spawn` or kameo's `spawn`, where
+    /// [`Host::spawn`] is `gen_server:start_link`. Many actors started this
+    /// way instantiate in parallel on the runtime's threads.
+    ///
+    /// If its start then fails, nobody is told but [`Starting::started`]
+    /// (if awaited), the log, and the `stopped` event, which carries the
+    /// reason; messages queued meanwhile are answered `stopped`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Host::spawn`], except for the start's own failure.
+    pub fn start(&self, spec: ActorSpec) -> Result<Starting, SpawnError> {
+        self.start_under(spec, None)
+    }
+
+    /// [`Host::start`] under the named supervisor (the root if `None`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Host::start`], and [`SpawnError::UnknownSupervisor`].
+    pub fn start_under(&self, spec: ActorSpec, supervisor: Option<&str>) -> Result<Starting, SpawnError> {
+        let node = self.inner.supervisor(supervisor.unwrap_or(ROOT))?;
+        self.inner.start(spec, &node)
     }
 
     /// Starts an actor under the named supervisor (the root if `None`).
@@ -607,6 +666,10 @@ impl HostInner {
     }
 
     async fn spawn(&self, spec: ActorSpec, node: &SupervisorRef) -> Result<ActorRef, SpawnError> {
+        self.start(spec, node)?.started().await
+    }
+
+    fn start(&self, spec: ActorSpec, node: &SupervisorRef) -> Result<Starting, SpawnError> {
         if self.shutting_down.load(Ordering::Acquire) {
             return Err(SpawnError::ShuttingDown);
         }
@@ -656,14 +719,7 @@ impl HostInner {
         write(&self.parent_of).insert(address.clone(), node.clone());
         node.add(address.clone(), ChildRef::Actor(actor.clone()), spec.policy.restart);
         let started = actor::start(actor.clone(), inbox, spec, self.system(), self.loader.clone());
-        match started.await {
-            Ok(Ok(())) => Ok(actor),
-            Ok(Err(failure)) => {
-                actor.stopped().await;
-                Err(SpawnError::Start { address, failure })
-            }
-            Err(_) => Err(SpawnError::ShuttingDown),
-        }
+        Ok(Starting { actor, started })
     }
 
     fn known_components(&self) -> String {

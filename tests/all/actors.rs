@@ -119,6 +119,36 @@ async fn stack_overflow_is_reported_as_such() {
 }
 
 #[tokio::test]
+async fn a_started_actor_takes_messages_before_its_init_has_run() {
+    let host = support::host();
+    let entry = support::define(&host, "counter");
+    let starting = host.start(entry.spec("c".into())).unwrap();
+    // Queued at once (this runtime has one thread: the actor's task has
+    // not run yet, so `init` has not either).
+    assert_eq!(starting.actor().info().status, ActorStatus::Starting);
+    host.tell("c", "incr(2)").unwrap();
+    let counter = starting.started().await.unwrap();
+    assert_eq!(ask(&host, "c", "get()").await.unwrap(), "2");
+    assert_eq!(counter.info().handled, 2);
+}
+
+#[tokio::test]
+async fn a_started_actor_whose_init_fails_answers_what_was_queued_with_stopped() {
+    let host = support::host();
+    let mut entry = support::define(&host, "faulty");
+    entry.policy.config = vec![("fail-init".into(), "true".into())];
+    let starting = host.start(entry.spec("f".into())).unwrap();
+    let actor = starting.actor().clone();
+    let reply = host.ask("f", "ping()", std::time::Duration::from_secs(10)).await;
+    assert_eq!(reply.unwrap_err(), CallError::Stopped("f".into()));
+    let err = starting.started().await.unwrap_err();
+    assert!(matches!(err, troupe::SpawnError::Start { .. }), "{err:?}");
+    assert_eq!(actor.info().status, ActorStatus::Failed);
+    assert_eq!(actor.info().last_failure.map(|f| f.kind), Some(FailureKind::Init));
+    assert!(host.lookup("f").is_err(), "the address is free again");
+}
+
+#[tokio::test]
 async fn init_failure_fails_the_spawn_and_frees_the_address() {
     let host = support::host();
     let mut entry = support::define(&host, "faulty");
