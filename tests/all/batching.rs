@@ -81,3 +81,30 @@ async fn each_message_of_a_run_has_a_fuel_budget_of_its_own_and_all_fuel_is_coun
     assert_eq!((info.failures, info.handled, info.batched), (0, 6, 5));
     assert!(info.fuel_used >= 5 * one, "fuel of every message counted: {} < 5 x {one}", info.fuel_used);
 }
+
+#[tokio::test]
+async fn a_stop_waits_for_the_message_in_progress_not_for_the_rest_of_its_run() {
+    let host = support::host();
+    let limits = ActorLimits { deadline: std::time::Duration::from_secs(30), ..ActorLimits::default() };
+    let faulty = spawn(&host, "faulty", "f", limits).await;
+    // Each message keeps the CPU busy for a good while.
+    for _ in 0..5 {
+        host.tell("f", "work(40)").unwrap();
+    }
+    let stopper = {
+        let faulty = faulty.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            faulty.stop();
+        })
+    };
+    faulty.stopped().await;
+    stopper.join().unwrap();
+    let info = faulty.info();
+    assert!(info.handled < 5, "the stop ended the run: {info:?}");
+    assert_eq!(
+        host.dead_letters(),
+        5 - info.handled,
+        "the rest are dead letters, as queued messages of a stopped actor"
+    );
+}

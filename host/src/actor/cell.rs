@@ -685,7 +685,9 @@ impl Cell {
     /// Handles a run of tells to one function in one call of its batch
     /// entry point. If one of them fails, those before it count as handled
     /// and those after it go back to the front of the mailbox, for the next
-    /// incarnation: the same outcome as delivering them one by one.
+    /// incarnation: the same outcome as delivering them one by one. A
+    /// control request arriving meanwhile ends the call between two
+    /// messages, and the rest go back to the mailbox too.
     async fn deliver_run(&mut self, inc: &mut Incarnation, run: Vec<Envelope>) -> Result<(), Failure> {
         let component = self.spec.component.clone();
         let func = run[0].call.func;
@@ -713,9 +715,11 @@ impl Cell {
         }
         let span = tracing::debug_span!("messages", function = %function.name, count = run.len());
         match inc.handle_run(&self.me, func, run.len() as u32, &args).instrument(span).await {
-            Ok(()) => {
-                self.me.stats().handled_batch(run.len() as u64);
-                self.maybe_snapshot(inc, run.len()).await
+            Ok(handled) => {
+                self.me.stats().handled_batch(handled as u64);
+                // Cut short for a control request: the rest wait for it.
+                self.inbox.mailbox.put_back(run.into_iter().skip(handled));
+                self.maybe_snapshot(inc, handled).await
             }
             Err((started, failure)) => {
                 let failed = started.clamp(1, run.len()) - 1;

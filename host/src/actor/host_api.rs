@@ -160,16 +160,22 @@ pub(crate) fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<Actor
 /// `troupe:batch/progress.next`: a batch call is about to start another
 /// message, so the one before it (if any) has finished. Each message gets
 /// the CPU budget and fuel of its own that a call of its own would have.
-fn next_message(mut cx: StoreContextMut<'_, ActorData>, (): ()) -> wasmtime::Result<()> {
+/// Returns `false` to end the call early, when a control request (a stop,
+/// a restart, a swap) waits: it is handled between two messages, as when
+/// each message is a call of its own.
+fn next_message(mut cx: StoreContextMut<'_, ActorData>, (): ()) -> wasmtime::Result<(bool,)> {
     let data = cx.data_mut();
     if data.run.started == data.run.messages {
         // Only the adapter imports this, once per message of the call.
         return Err(wasmtime::Error::msg("`troupe:batch/progress.next` called out of turn"));
     }
+    if data.run.started > 0 && data.me.control_pending() {
+        return Ok((false,));
+    }
     data.run.started += 1;
     if data.run.started == 1 {
         // The first runs on the budget the call was armed with.
-        return Ok(());
+        return Ok((true,));
     }
     data.ticks_left = data.run.ticks;
     data.ticks_used = 0;
@@ -178,7 +184,7 @@ fn next_message(mut cx: StoreContextMut<'_, ActorData>, (): ()) -> wasmtime::Res
         cx.data_mut().run.fuel_spent += fuel.saturating_sub(left);
         cx.set_fuel(fuel)?;
     }
-    Ok(())
+    Ok((true,))
 }
 
 impl From<CallError> for Error {

@@ -369,17 +369,18 @@ impl Incarnation {
         self.batch.clone()
     }
 
-    /// Delivers several tells to protocol function `func` in one call of
-    /// its batch entry point (see [`Self::batch_entry`]); `args` are the
-    /// entry point's arguments. On failure, also says how many of the
-    /// messages had started: the last of them is the one that failed.
+    /// Delivers up to `messages` tells to protocol function `func` in one
+    /// call of its batch entry point (see [`Self::batch_entry`]); `args` are
+    /// the entry point's arguments. Returns how many were handled: the call
+    /// ends early when a control request waits. On failure, says how many
+    /// had started: the last of them is the one that failed.
     pub async fn handle_run(
         &mut self,
         me: &ActorRef,
         func: u32,
         messages: u32,
         args: &[Val],
-    ) -> Result<(), (usize, Failure)> {
+    ) -> Result<usize, (usize, Failure)> {
         let Some((_, _, Some(entry))) = self.funcs.get(func as usize).copied() else {
             return Err((0, Failure::new(FailureKind::HostCall, "no batch entry point")));
         };
@@ -388,7 +389,10 @@ impl Incarnation {
         self.store.data_mut().run = run;
         let outcome = entry.call_async(&mut self.store, args, &mut []).await;
         self.settle(me);
-        let run = std::mem::take(&mut self.store.data_mut().run);
-        outcome.map_err(|e| (run.started as usize, Failure::from_wasm_error(&e)))
+        let started = std::mem::take(&mut self.store.data_mut().run).started as usize;
+        match outcome {
+            Ok(()) => Ok(started),
+            Err(e) => Err((started, Failure::from_wasm_error(&e))),
+        }
     }
 }

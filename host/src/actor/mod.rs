@@ -724,6 +724,11 @@ impl ActorRef {
         }
     }
 
+    /// Is a control request waiting to be handled between messages?
+    pub(crate) fn control_pending(&self) -> bool {
+        self.0.control.len() > 0
+    }
+
     pub(crate) fn control(&self, control: Control) -> bool {
         self.0.control.send(control).is_ok()
     }

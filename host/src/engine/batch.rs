@@ -21,7 +21,8 @@
 //!
 //! Before each message the adapter calls the host's
 //! [`PROGRESS_INTERFACE`]`.next`, so that the host can give every message
-//! its own CPU budget and, when one of them fails, knows which one.
+//! its own CPU budget, knows which one failed if one does, and can end the
+//! call between two messages when a control request (a stop, say) waits.
 
 use std::fmt::Write as _;
 
@@ -46,7 +47,7 @@ pub const PROGRESS_INTERFACE: &str = "troupe:batch/progress@0.1.0";
 pub const PROGRESS_FUNCTION: &str = "next";
 
 /// The version of the adapter, part of the compile cache's tag.
-pub const ADAPTER_VERSION: u32 = 2;
+pub const ADAPTER_VERSION: u32 = 3;
 
 /// The canonical ABI passes at most this many flat parameters in
 /// registers; one of them is the message count.
@@ -216,7 +217,7 @@ fn lowered_by_host(resolve: &Resolve, ty: &wit_parser::Type) -> bool {
 /// The WIT world of the adapter: it imports the actor's interfaces and
 /// the host's progress hook, and exports the entry points.
 fn adapter_wit(imported: &[String], entries: &[Entry]) -> String {
-    let mut wit = String::from("package troupe:batch@0.1.0;\n\ninterface progress {\n  next: func();\n}\n\n");
+    let mut wit = String::from("package troupe:batch@0.1.0;\n\ninterface progress {\n  next: func() -> bool;\n}\n\n");
     wit.push_str("interface deliver {\n");
     for entry in entries {
         let per_entry = messages_per_entry(entry.params.len());
@@ -248,7 +249,7 @@ fn adapter_module(entries: &[Entry]) -> Vec<u8> {
     let mut functions = FunctionSection::new();
     let mut exports = ExportSection::new();
     let mut code = CodeSection::new();
-    types.ty().function([], []);
+    types.ty().function([], [ValType::I32]);
     imports.import(PROGRESS_INTERFACE, PROGRESS_FUNCTION, EntityType::Function(0));
     let next = 0;
     for (i, entry) in entries.iter().enumerate() {
@@ -277,7 +278,10 @@ fn adapter_module(entries: &[Entry]) -> Vec<u8> {
             body.instruction(&Instruction::I32Const(slot as i32));
             body.instruction(&Instruction::I32LeU);
             body.instruction(&Instruction::BrIf(0));
+            // `next` says whether to go on.
             body.instruction(&Instruction::Call(next));
+            body.instruction(&Instruction::I32Eqz);
+            body.instruction(&Instruction::BrIf(0));
             for p in 0..flat {
                 body.instruction(&Instruction::LocalGet((1 + slot * flat + p) as u32));
             }
@@ -448,7 +452,11 @@ fn wrap(component: &[u8], adapter: &[u8], adapter_imports: &[String]) -> Result<
     let actor = counts.next(ComponentExportKind::Instance);
 
     let mut progress_type = InstanceType::new();
-    progress_type.ty().function().params(std::iter::empty::<(&str, wasm_encoder::ComponentValType)>()).result(None);
+    progress_type
+        .ty()
+        .function()
+        .params(std::iter::empty::<(&str, wasm_encoder::ComponentValType)>())
+        .result(Some(wasm_encoder::ComponentValType::Primitive(wasm_encoder::PrimitiveValType::Bool)));
     progress_type.export(PROGRESS_FUNCTION, ComponentTypeRef::Func(0));
     let mut types = ComponentTypeSection::new();
     types.instance(&progress_type);

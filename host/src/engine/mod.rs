@@ -72,8 +72,8 @@ impl EngineKind {
         match (self, batch_entries) {
             (EngineKind::Epoch, false) => "epoch",
             (EngineKind::Metered, false) => "fuel",
-            (EngineKind::Epoch, true) => "epoch-batch2",
-            (EngineKind::Metered, true) => "fuel-batch2",
+            (EngineKind::Epoch, true) => "epoch-batch3",
+            (EngineKind::Metered, true) => "fuel-batch3",
         }
     }
 }

@@ -65,6 +65,15 @@ impl api::Guest for Faulty {
         down(depth)
     }
 
+    fn work(rounds: u32) -> u32 {
+        let mut x: u64 = 0;
+        for _ in 0..u64::from(rounds) * 1_000_000 {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        std::hint::black_box(x);
+        rounds
+    }
+
     fn ping() -> u32 {
         PINGS.with(|p| {
             p.set(p.get() + 1);
