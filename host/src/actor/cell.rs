@@ -630,7 +630,8 @@ impl Cell {
             let (handled, outcome) = match self.run_limit(inc, &envelope, batch) {
                 Some(limit) => {
                     let (func, generation) = (envelope.call.func, envelope.call.generation);
-                    let mut run = vec![envelope];
+                    let mut run = Vec::with_capacity(limit);
+                    run.push(envelope);
                     self.inbox.mailbox.take_while(limit, &mut run, |e| {
                         e.ask.is_none() && e.call.func == func && e.call.generation == generation
                     });
@@ -717,8 +718,10 @@ impl Cell {
         match inc.handle_run(&self.me, func, run.len() as u32, &args).instrument(span).await {
             Ok(handled) => {
                 self.me.stats().handled_batch(handled as u64);
-                // Cut short for a control request: the rest wait for it.
-                self.inbox.mailbox.put_back(run.into_iter().skip(handled));
+                if handled < run.len() {
+                    // Cut short for a control request: the rest wait for it.
+                    self.inbox.mailbox.put_back(run.into_iter().skip(handled));
+                }
                 self.maybe_snapshot(inc, handled).await
             }
             Err((started, failure)) => {
