@@ -1,6 +1,7 @@
 //! The engine layer: wasmtime configuration, compilation (with an on-disk
-//! cache), the epoch ticker, per-store resource limits and the
-//! classification of failures that leave wasm.
+//! cache, and batch entry points added to each component: see [`batch`]),
+//! the epoch ticker, per-store resource limits and the classification of
+//! failures that leave wasm.
 //!
 //! Nothing here knows about actors. The layer narrows wasmtime to the
 //! features troupe uses, the way Spin's `spin-core` does: the component
