@@ -8,6 +8,7 @@
 use std::path::Path;
 
 use crate::actor::{Snapshot, SwapError};
+use crate::engine::batch;
 use crate::manifest::Manifest;
 use crate::protocol::{MessageError, Protocol};
 use crate::system::Host;
@@ -26,6 +27,35 @@ pub fn manifest(text: &str) {
             assert!(!e.message.is_empty(), "an error says something");
         }
     }
+}
+
+/// Adding batch entry points to any bytes never panics. For a valid
+/// component it either declines (the component then runs as it is) or
+/// yields a valid component that exports everything the input exports,
+/// and the entry points besides.
+pub fn batch_entries(bytes: &[u8]) {
+    let extended = batch::add_batch_exports(bytes);
+    let mut validator = wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all());
+    if validator.validate_all(bytes).is_err() {
+        return;
+    }
+    let Ok(Some(extended)) = extended else { return };
+    let mut validator = wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all());
+    if let Err(e) = validator.validate_all(&extended) {
+        panic!("batch entry points made a valid component invalid: {e}");
+    }
+    let exports = |bytes: &[u8]| -> Vec<String> {
+        let Ok(wit_parser::decoding::DecodedWasm::Component(resolve, world)) = wit_parser::decoding::decode(bytes)
+        else {
+            panic!("a valid component decodes");
+        };
+        resolve.worlds[world].exports.keys().map(|key| resolve.name_world_key(key)).collect()
+    };
+    let after = exports(&extended);
+    for name in exports(bytes) {
+        assert!(after.contains(&name), "`{name}` is no longer exported");
+    }
+    assert!(after.iter().any(|name| name == batch::DELIVER_INTERFACE), "no entry points");
 }
 
 /// Parsing any text as a message for `protocol` either fails with a

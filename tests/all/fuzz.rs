@@ -118,3 +118,25 @@ async fn arbitrary_states_restored_into_running_actors_are_refused_cleanly() {
         }
     }
 }
+
+#[test]
+fn batch_entry_points_keep_valid_components_valid() {
+    let mut rng = fastrand::Rng::with_seed(0xba7c);
+    for guest in ["counter", "faulty", "probe", "tally", "hostile", "chat-room", "chain-node"] {
+        let bytes = std::fs::read(support::guest(guest)).unwrap();
+        fuzzing::batch_entries(&bytes);
+        // Damaged copies: nearly all are refused before anything is built,
+        // and none may panic.
+        for _ in 0..40 {
+            let mut damaged = bytes.clone();
+            for _ in 0..rng.usize(1..4) {
+                let i = rng.usize(..damaged.len());
+                damaged[i] = rng.u8(..);
+            }
+            if rng.bool() {
+                damaged.truncate(rng.usize(8..damaged.len()));
+            }
+            fuzzing::batch_entries(&damaged);
+        }
+    }
+}
