@@ -173,6 +173,8 @@ fn next_message(mut cx: StoreContextMut<'_, ActorData>, (): ()) -> wasmtime::Res
         return Ok((false,));
     }
     data.run.started += 1;
+    // The call's span (`messages`) covers the run; each message shows in it.
+    tracing::trace!(index = data.run.started - 1, "message");
     if data.run.started == 1 {
         // The first runs on the budget the call was armed with.
         return Ok((true,));
