@@ -107,11 +107,33 @@ impl Function {
 pub struct Exports {
     /// The protocol's functions, in [`Protocol::functions`] order.
     pub funcs: Vec<ComponentExportIndex>,
-    /// The batch entry point of each protocol function that has one (see
-    /// [`crate::engine::batch`]), in [`Protocol::functions`] order.
-    pub batch: Arc<[Option<BatchEntry>]>,
+    /// The batch entry points (see [`crate::engine::batch`]).
+    pub batch: Arc<Batching>,
     /// The optional troupe lifecycle exports.
     pub lifecycle: Lifecycle,
+}
+
+/// A component's batch entry points.
+#[derive(Debug, Clone, Default)]
+pub struct Batching {
+    /// Each protocol function's own, in [`Protocol::functions`] order.
+    pub entries: Box<[Option<BatchEntry>]>,
+    /// The one that takes tells to several functions in one call.
+    pub mixed: Option<MixedEntry>,
+}
+
+/// The mixed batch entry point: per message a tag saying which function,
+/// and its flat arguments joined into a common layout.
+#[derive(Debug, Clone)]
+pub struct MixedEntry {
+    /// Where it is.
+    pub index: ComponentExportIndex,
+    /// The most messages one call delivers.
+    pub slots: usize,
+    /// The type of each value after a message's tag.
+    pub joins: Box<[wasm_encoder::ValType]>,
+    /// Each protocol function's tag, if it is served.
+    pub tags: Box<[Option<u32>]>,
 }
 
 /// A protocol function's batch entry point: one call delivers up to
@@ -125,6 +147,57 @@ pub struct BatchEntry {
     /// Zeros for one message's flat arguments, to fill the slots of the
     /// messages a call does not use.
     pub zeros: Box<[Val]>,
+}
+
+impl Batching {
+    /// The entry points among a compiled component's `entries` (name ->
+    /// index and parameter count) that serve `functions`, checked against
+    /// the layout the host lowers arguments in.
+    fn new(functions: &[Function], entries: &HashMap<String, (ComponentExportIndex, usize)>) -> Self {
+        let own: Box<[Option<BatchEntry>]> = functions
+            .iter()
+            .map(|f| {
+                let &(index, params) = entries.get(&batch::entry_name(f.interface.as_deref()?, &f.name))?;
+                let flat = f.params.iter().map(|(_, t)| batch::flat_count(t)).sum::<Option<usize>>()?;
+                let per_entry = batch::messages_per_entry(flat);
+                // The host's flattening must agree with the adapter's.
+                if params != 1 + per_entry * flat {
+                    return None;
+                }
+                let mut zeros = Vec::with_capacity(flat);
+                f.params.iter().for_each(|(_, t)| batch::zeros(t, &mut zeros));
+                Some(BatchEntry { index, per_entry, zeros: zeros.into() })
+            })
+            .collect();
+        let served = functions.iter().zip(&own).enumerate().filter_map(|(i, (f, entry))| {
+            let flat = entry.as_ref()?.zeros.iter().map(flat_type).collect();
+            Some((batch::entry_name(f.interface.as_deref()?, &f.name), flat, i as u32))
+        });
+        let mixed = batch::MixedLayout::new(served.collect()).and_then(|layout| {
+            // Its name says which functions the adapter serves, in which
+            // order: the same list as here, or the tags would be wrong.
+            let &(index, params) = entries.get(&layout.name)?;
+            if layout.params() != params {
+                return None;
+            }
+            let mut tags = vec![None; functions.len()];
+            for (tag, &func) in layout.members.iter().enumerate() {
+                tags[func as usize] = Some(tag as u32);
+            }
+            Some(MixedEntry { index, slots: layout.slots, joins: layout.joins.into(), tags: tags.into() })
+        });
+        Batching { entries: own, mixed }
+    }
+}
+
+/// The flat type a value of [`batch::flatten`]'s output travels as.
+fn flat_type(val: &Val) -> wasm_encoder::ValType {
+    match val {
+        Val::U64(_) => wasm_encoder::ValType::I64,
+        Val::Float32(_) => wasm_encoder::ValType::F32,
+        Val::Float64(_) => wasm_encoder::ValType::F64,
+        _ => wasm_encoder::ValType::I32,
+    }
 }
 
 /// Which optional troupe lifecycle exports a component has.
@@ -384,21 +457,7 @@ impl Protocol {
         if functions.is_empty() {
             return Err(ProtocolError::NoExports);
         }
-        exports.batch = functions
-            .iter()
-            .map(|f| {
-                let &(index, params) = entries.get(&batch::entry_name(f.interface.as_deref()?, &f.name))?;
-                let flat = f.params.iter().map(|(_, t)| batch::flat_count(t)).sum::<Option<usize>>()?;
-                let per_entry = batch::messages_per_entry(flat);
-                // The host's flattening must agree with the adapter's.
-                if params != 1 + per_entry * flat {
-                    return None;
-                }
-                let mut zeros = Vec::with_capacity(flat);
-                f.params.iter().for_each(|(_, t)| batch::zeros(t, &mut zeros));
-                Some(BatchEntry { index, per_entry, zeros: zeros.into() })
-            })
-            .collect();
+        exports.batch = Arc::new(Batching::new(&functions, &entries));
         let mut by_name: HashMap<String, Vec<u32>> = HashMap::new();
         for (i, f) in functions.iter().enumerate() {
             by_name.entry(f.name.clone()).or_default().push(i as u32);

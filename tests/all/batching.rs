@@ -108,3 +108,67 @@ async fn a_stop_waits_for_the_message_in_progress_not_for_the_rest_of_its_run() 
         "the rest are dead letters, as queued messages of a stopped actor"
     );
 }
+
+#[tokio::test]
+async fn interleaved_tells_to_several_functions_share_calls_through_the_mixed_entry_point() {
+    let host = support::host();
+    let counter = spawn(&host, "counter", "c", ActorLimits::default()).await;
+    // Each function's own entry point would take one message at a time.
+    for message in ["incr(5)", "reset()", "incr(2)", "get()", "incr(3)", "reset()", "incr(7)"] {
+        host.tell("c", message).unwrap();
+    }
+    assert_eq!(ask(&host, "c", "get()").await.unwrap(), "7");
+    let info = counter.info();
+    assert_eq!((info.handled, info.batched), (8, 7), "{info:?}");
+}
+
+/// A component summing numbers that arrive as `f32`, `s8`, `f64` and
+/// `u64`: the mixed entry point carries them all in one place per
+/// message, as the canonical ABI's join of their types (`i64`).
+const SUM: &str = r#"(component
+  (core module $m
+    (global $sum (mut f64) (f64.const 0))
+    (func (export "add-f32") (param f32)
+      (global.set $sum (f64.add (global.get $sum) (f64.promote_f32 (local.get 0)))))
+    (func (export "add-s8") (param i32)
+      (global.set $sum (f64.add (global.get $sum) (f64.convert_i32_s (local.get 0)))))
+    (func (export "add-f64") (param f64)
+      (global.set $sum (f64.add (global.get $sum) (local.get 0))))
+    (func (export "add-u64") (param i64)
+      (global.set $sum (f64.add (global.get $sum) (f64.convert_i64_u (local.get 0)))))
+    (func (export "total") (result f64) (global.get $sum)))
+  (core instance $i (instantiate $m))
+  (func $add-f32 (param "x" f32) (canon lift (core func $i "add-f32")))
+  (func $add-s8 (param "x" s8) (canon lift (core func $i "add-s8")))
+  (func $add-f64 (param "x" f64) (canon lift (core func $i "add-f64")))
+  (func $add-u64 (param "x" u64) (canon lift (core func $i "add-u64")))
+  (func $total (result f64) (canon lift (core func $i "total")))
+  (instance $api
+    (export "add-f32" (func $add-f32))
+    (export "add-s8" (func $add-s8))
+    (export "add-f64" (func $add-f64))
+    (export "add-u64" (func $add-u64))
+    (export "total" (func $total)))
+  (export "acme:sum/api" (instance $api)))"#;
+
+#[tokio::test]
+async fn arguments_of_different_types_survive_the_mixed_entry_point_exactly() {
+    let host = support::host();
+    let component = host.load_bytes("sum", "sum.wat", wat::parse_str(SUM).unwrap(), None).unwrap();
+    let sum = host.spawn(troupe::ComponentEntry::new(component).spec("sum".into())).await.unwrap();
+    let messages = [
+        "add-f32(1.5)",
+        "add-s8(-3)",
+        "add-f64(0.25)",
+        "add-u64(10)",
+        "add-f32(-0.5)",
+        "add-s8(127)",
+        "add-f64(-1e-3)",
+    ];
+    for message in messages {
+        host.tell("sum", message).unwrap();
+    }
+    let expected = 1.5f64 - 3.0 + 0.25 + 10.0 - 0.5 + 127.0 - 1e-3;
+    assert_eq!(ask(&host, "sum", "total()").await.unwrap(), expected.to_string());
+    assert_eq!(sum.info().batched, messages.len() as u64, "all in one call");
+}

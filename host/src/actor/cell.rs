@@ -40,7 +40,7 @@ use super::{
 use crate::engine::{Failure, FailureKind, batch};
 use crate::events::EventKind;
 use crate::message::{Address, CallError, DeadLetterReason, Envelope, Reply};
-use crate::protocol::{BatchEntry, Call, payload_size};
+use crate::protocol::{Batching, Call, Protocol, payload_size};
 
 /// Starts the loop of an actor created with [`ActorRef::create`]. The returned
 /// receiver resolves once its first incarnation has started (or failed to).
@@ -162,6 +162,68 @@ enum Restarted {
     Failed(Failure),
     /// A stop arrived during the backoff delay.
     Stopped(Option<oneshot::Sender<()>>),
+}
+
+/// Which batch entry point a run of tells goes through.
+#[derive(Debug, Clone, Copy)]
+enum RunEntry {
+    /// The function's own: every message is a call of it.
+    Own(u32),
+    /// The mixed one: each message says which function.
+    Mixed,
+}
+
+/// The arguments of the batch entry point for `run`, or `None` if an
+/// argument does not lower (not expected: calls are type-checked).
+fn lower_run(batching: &Batching, protocol: &Protocol, run: &[Envelope], entry: RunEntry) -> Option<Vec<Val>> {
+    let flatten = |envelope: &Envelope, out: &mut Vec<Val>| {
+        let params = &protocol.function(envelope.call.func).params;
+        params.len() == envelope.call.args.len()
+            && params.iter().zip(&envelope.call.args).all(|((_, ty), v)| batch::flatten(ty, v, out))
+    };
+    match entry {
+        RunEntry::Own(func) => {
+            let own = batching.entries.get(func as usize)?.as_ref()?;
+            if run.len() > own.per_entry {
+                return None;
+            }
+            let mut args = Vec::with_capacity(1 + own.per_entry * own.zeros.len());
+            args.push(Val::U32(run.len() as u32));
+            for envelope in run {
+                flatten(envelope, &mut args).then_some(())?;
+            }
+            for _ in run.len()..own.per_entry {
+                args.extend_from_slice(&own.zeros);
+            }
+            Some(args)
+        }
+        RunEntry::Mixed => {
+            let mixed = batching.mixed.as_ref()?;
+            if run.len() > mixed.slots {
+                return None;
+            }
+            let width = mixed.joins.len();
+            let mut args = Vec::with_capacity(1 + mixed.slots * (1 + width));
+            args.push(Val::U32(run.len() as u32));
+            let mut flat = Vec::with_capacity(width);
+            for envelope in run {
+                args.push(Val::U32((*mixed.tags.get(envelope.call.func as usize)?)?));
+                flat.clear();
+                flatten(envelope, &mut flat).then_some(())?;
+                let used = flat.len();
+                if used > width {
+                    return None;
+                }
+                args.extend(flat.drain(..).zip(mixed.joins.iter()).map(|(v, &j)| batch::to_join(v, j)));
+                args.extend(mixed.joins[used..].iter().map(|&j| batch::zero(j)));
+            }
+            for _ in run.len()..mixed.slots {
+                args.push(Val::U32(0));
+                args.extend(mixed.joins.iter().map(|&j| batch::zero(j)));
+            }
+            Some(args)
+        }
+    }
 }
 
 impl Cell {
@@ -628,15 +690,10 @@ impl Cell {
         while let Some(envelope) = next.take() {
             let Some(inc) = current.as_mut() else { break };
             let (handled, outcome) = match self.run_limit(inc, &envelope, batch) {
-                Some(limit) => {
-                    let (func, generation) = (envelope.call.func, envelope.call.generation);
-                    let mut run = Vec::with_capacity(limit);
-                    run.push(envelope);
-                    self.inbox.mailbox.take_while(limit, &mut run, |e| {
-                        e.ask.is_none() && e.call.func == func && e.call.generation == generation
-                    });
-                    (run.len(), self.deliver_run(inc, run).await)
-                }
+                Some(limit) => match self.gather(inc, envelope, limit) {
+                    (mut run, _) if run.len() == 1 => (1, self.deliver(inc, run.remove(0)).await),
+                    (run, entry) => (run.len(), self.deliver_run(inc, run, entry).await),
+                },
                 None => (1, self.deliver(inc, envelope).await),
             };
             if let Err(failure) = outcome {
@@ -658,11 +715,11 @@ impl Cell {
     }
 
     /// How many messages, `envelope` first, may go into the guest in one
-    /// call; `None` when `envelope` goes alone. Only tells to a function
-    /// with a batch entry point qualify, and not while a swapped-in version
-    /// is on probation (a failure there rolls back one message at a time).
-    /// With snapshots taken every N messages, a run ends where a snapshot
-    /// is due, so that a restart finds the state it would have found.
+    /// call; `None` when `envelope` goes alone. Only tells qualify, and not
+    /// while a swapped-in version is on probation (a failure there rolls
+    /// back one message at a time). With snapshots taken every N messages,
+    /// a run ends where a snapshot is due, so that a restart finds the state
+    /// it would have found.
     fn run_limit(&self, inc: &Incarnation, envelope: &Envelope, batch: usize) -> Option<usize> {
         if envelope.ask.is_some()
             || envelope.call.generation != self.generation
@@ -671,7 +728,11 @@ impl Cell {
         {
             return None;
         }
-        let mut limit = inc.batch_entry(envelope.call.func)?.per_entry.min(batch);
+        let func = envelope.call.func;
+        if inc.batch_entry(func).is_none() && inc.mixed_entry().is_none_or(|m| m.tags[func as usize].is_none()) {
+            return None;
+        }
+        let mut limit = batch;
         let policy = &self.spec.policy;
         if policy.restore == RestartFrom::Snapshot && inc.persistent() {
             match (policy.snapshot_every, policy.snapshot_interval) {
@@ -683,38 +744,59 @@ impl Cell {
         (limit >= 2).then_some(limit)
     }
 
-    /// Handles a run of tells to one function in one call of its batch
-    /// entry point. If one of them fails, those before it count as handled
-    /// and those after it go back to the front of the mailbox, for the next
-    /// incarnation: the same outcome as delivering them one by one. A
-    /// control request arriving meanwhile ends the call between two
-    /// messages, and the rest go back to the mailbox too.
-    async fn deliver_run(&mut self, inc: &mut Incarnation, run: Vec<Envelope>) -> Result<(), Failure> {
+    /// Takes the run that goes into the guest with `first`, at most `limit`
+    /// messages: the tells to its function queued behind it, for its own
+    /// entry point; or, when the next tell is to another function, the
+    /// tells to any function the mixed entry point serves.
+    fn gather(&self, inc: &Incarnation, first: Envelope, limit: usize) -> (Vec<Envelope>, RunEntry) {
+        let (func, generation) = (first.call.func, first.call.generation);
+        let own = inc.batch_entry(func).map_or(0, |e| e.per_entry.min(limit));
+        let mixed = inc.mixed_entry().filter(|m| m.tags[func as usize].is_some());
+        let mut run = Vec::with_capacity(own.max(mixed.map_or(0, |m| m.slots.min(limit))));
+        run.push(first);
+        if own >= 2 {
+            self.inbox.mailbox.take_while(own, &mut run, |e| {
+                e.ask.is_none() && e.call.func == func && e.call.generation == generation
+            });
+        }
+        if let Some(mixed) = mixed
+            && run.len() == 1
+        {
+            self.inbox.mailbox.take_while(mixed.slots.min(limit), &mut run, |e| {
+                e.ask.is_none() && e.call.generation == generation && mixed.tags[e.call.func as usize].is_some()
+            });
+            if run.len() > 1 {
+                return (run, RunEntry::Mixed);
+            }
+        }
+        (run, RunEntry::Own(func))
+    }
+
+    /// Handles a run of tells in one call of a batch entry point. If one of
+    /// them fails, those before it count as handled and those after it go
+    /// back to the front of the mailbox, for the next incarnation: the same
+    /// outcome as delivering them one by one. A control request arriving
+    /// meanwhile ends the call between two messages, and the rest go back
+    /// to the mailbox too.
+    async fn deliver_run(&mut self, inc: &mut Incarnation, run: Vec<Envelope>, entry: RunEntry) -> Result<(), Failure> {
         let component = self.spec.component.clone();
-        let func = run[0].call.func;
-        let function = component.protocol().function(func);
-        let entries = inc.batch_entries();
-        let entry = inc.batch_entry(func).and_then(|_| entries.get(func as usize)?.as_ref());
-        let mut args = Vec::new();
-        let lowered = entry.is_some_and(|entry| {
-            args.reserve(1 + entry.per_entry * entry.zeros.len());
-            args.push(Val::U32(run.len() as u32));
-            run.len() <= entry.per_entry
-                && run.iter().all(|e| {
-                    function.params.iter().zip(&e.call.args).all(|((_, ty), v)| batch::flatten(ty, v, &mut args))
-                })
-        });
-        let Some(BatchEntry { per_entry, zeros, .. }) = entry.filter(|_| lowered) else {
+        let protocol = component.protocol();
+        let Some(args) = lower_run(&inc.batching(), protocol, &run, entry) else {
             // Not expected for type-checked calls; one at a time is still right.
             for envelope in run {
                 Box::pin(self.deliver(inc, envelope)).await?;
             }
             return Ok(());
         };
-        for _ in run.len()..*per_entry {
-            args.extend_from_slice(zeros);
-        }
-        let span = tracing::debug_span!("messages", function = %function.name, count = run.len());
+        let func = match entry {
+            RunEntry::Own(func) => Some(func),
+            RunEntry::Mixed => None,
+        };
+        let span = tracing::debug_span!(
+            "messages",
+            function = func.map_or("(several)", |f| protocol.function(f).name.as_str()),
+            count = run.len()
+        );
         match inc.handle_run(&self.me, func, run.len() as u32, &args).instrument(span).await {
             Ok(handled) => {
                 self.me.stats().handled_batch(handled as u64);
@@ -728,14 +810,15 @@ impl Cell {
                 let failed = started.clamp(1, run.len()) - 1;
                 self.me.stats().handled_batch(failed as u64);
                 let failure = self.explain(failure);
+                let function = &protocol.function(run[failed].call.func).name;
                 error!(
-                    function = %function.name,
+                    function = %function,
                     kind = %failure.kind,
                     detail = %failure.detail,
                     backtrace = ?failure.backtrace,
                     "message failed"
                 );
-                self.report_failed(&function.name, None, &failure);
+                self.report_failed(function, None, &failure);
                 self.inbox.mailbox.put_back(run.into_iter().skip(failed + 1));
                 Err(failure)
             }

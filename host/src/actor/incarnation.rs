@@ -27,7 +27,7 @@ use super::host_api::{Snapshot, WitDown};
 use super::{ActorRef, ActorSpec, ActorSystem, DownNotice};
 use crate::engine::{Failure, FailureKind, MemoryLimiter};
 use crate::message::Address;
-use crate::protocol::{BatchEntry, Call};
+use crate::protocol::{BatchEntry, Batching, Call, MixedEntry};
 
 /// Ticks (milliseconds, by default) a message may run at full speed. Past
 /// them it is a *long-running* message.
@@ -57,8 +57,10 @@ pub(crate) struct Parts {
     /// Protocol functions, in protocol order, with their result arity and
     /// their batch entry point, if they have one.
     funcs: Vec<(Func, usize, Option<Func>)>,
-    /// How to call the batch entry points, in protocol order.
-    batch: Arc<[Option<BatchEntry>]>,
+    /// How to call the batch entry points.
+    batch: Arc<Batching>,
+    /// The mixed batch entry point, if there is one.
+    mixed: Option<Func>,
     init: Option<InitFunc>,
     snapshot: Option<SnapshotFunc>,
     restore: Option<RestoreFunc>,
@@ -181,6 +183,7 @@ impl Incarnation {
             store,
             funcs: Vec::new(),
             batch: compiled.exports.batch.clone(),
+            mixed: None,
             init: None,
             snapshot: None,
             restore: None,
@@ -211,12 +214,19 @@ impl Incarnation {
             })
         })?;
         let missing = |what: &str| Failure::new(FailureKind::Instantiate, format!("export `{what}` vanished"));
-        for ((index, f), entry) in
-            compiled.exports.funcs.iter().zip(component.protocol().functions()).zip(compiled.exports.batch.iter())
+        for ((index, f), entry) in compiled
+            .exports
+            .funcs
+            .iter()
+            .zip(component.protocol().functions())
+            .zip(compiled.exports.batch.entries.iter())
         {
             let func = instance.get_func(&mut inc.store, index).ok_or_else(|| missing(&f.name))?;
             let entry = entry.as_ref().and_then(|e| instance.get_func(&mut inc.store, e.index));
             inc.funcs.push((func, usize::from(f.result.is_some()), entry));
+        }
+        if let Some(mixed) = &compiled.exports.batch.mixed {
+            inc.mixed = instance.get_func(&mut inc.store, mixed.index);
         }
         let lifecycle = &compiled.exports.lifecycle;
         let typed = |e: wasmtime::Error| Failure::new(FailureKind::Instantiate, format!("{e:#}"));
@@ -361,27 +371,37 @@ impl Incarnation {
     pub fn batch_entry(&self, func: u32) -> Option<&BatchEntry> {
         let (_, _, entry) = self.funcs.get(func as usize)?;
         entry.as_ref()?;
-        self.batch.get(func as usize)?.as_ref()
+        self.batch.entries.get(func as usize)?.as_ref()
+    }
+
+    /// The mixed batch entry point, if the component has one.
+    pub fn mixed_entry(&self) -> Option<&MixedEntry> {
+        self.mixed.and(self.batch.mixed.as_ref())
     }
 
     /// The batch entry points of the protocol this incarnation runs.
-    pub fn batch_entries(&self) -> Arc<[Option<BatchEntry>]> {
+    pub fn batching(&self) -> Arc<Batching> {
         self.batch.clone()
     }
 
-    /// Delivers up to `messages` tells to protocol function `func` in one
-    /// call of its batch entry point (see [`Self::batch_entry`]); `args` are
-    /// the entry point's arguments. Returns how many were handled: the call
-    /// ends early when a control request waits. On failure, says how many
-    /// had started: the last of them is the one that failed.
+    /// Delivers up to `messages` tells in one call of a batch entry point:
+    /// `Some(func)`'s own (see [`Self::batch_entry`]), or for `None` the
+    /// mixed one (see [`Self::mixed_entry`]); `args` are the entry point's
+    /// arguments. Returns how many were handled: the call ends early when a
+    /// control request waits. On failure, says how many had started: the
+    /// last of them is the one that failed.
     pub async fn handle_run(
         &mut self,
         me: &ActorRef,
-        func: u32,
+        func: Option<u32>,
         messages: u32,
         args: &[Val],
     ) -> Result<usize, (usize, Failure)> {
-        let Some((_, _, Some(entry))) = self.funcs.get(func as usize).copied() else {
+        let entry = match func {
+            Some(func) => self.funcs.get(func as usize).and_then(|(_, _, entry)| *entry),
+            None => self.mixed,
+        };
+        let Some(entry) = entry else {
             return Err((0, Failure::new(FailureKind::HostCall, "no batch entry point")));
         };
         self.arm(None);

@@ -15,9 +15,13 @@
 //! pointers, at most one flat result), the adapter exports
 //! [`DELIVER_INTERFACE`]`.m-<hash>(n: u32, arguments of message 0,
 //! arguments of message 1, ...)`, which calls the function once for each
-//! of the first `n` argument groups, in order. Nothing in the actor's own
+//! of the first `n` argument groups, in order. When two or more functions
+//! have at most [`MIXED_MAX_FLAT`] flat parameters, a *mixed* entry point
+//! takes interleaved tells to any of them: each message carries a tag
+//! saying which function (see [`MixedLayout`]). Nothing in the actor's own
 //! code changes, in any language: the adapter is a few instructions per
-//! message of generated core wasm with no memory of its own.
+//! message of generated core wasm with no memory of its own. troupe's own
+//! exports (`init`, `stop`, ...) are hooks, not messages, and get none.
 //!
 //! Before each message the adapter calls the host's
 //! [`PROGRESS_INTERFACE`]`.next`, so that the host can give every message
@@ -47,7 +51,7 @@ pub const PROGRESS_INTERFACE: &str = "troupe:batch/progress@0.1.0";
 pub const PROGRESS_FUNCTION: &str = "next";
 
 /// The version of the adapter, part of the compile cache's tag.
-pub const ADAPTER_VERSION: u32 = 3;
+pub const ADAPTER_VERSION: u32 = 5;
 
 /// The canonical ABI passes at most this many flat parameters in
 /// registers; one of them is the message count.
@@ -56,17 +60,29 @@ const MAX_FLAT_PARAMS: usize = 16;
 /// The most messages one entry delivers.
 pub const MAX_MESSAGES_PER_ENTRY: usize = MAX_FLAT_PARAMS - 1;
 
+/// How the name of the entry point that takes tells to several functions
+/// in one call begins (see [`MixedLayout`]).
+pub const MIXED_ENTRY: &str = "mixed-";
+
+/// Functions with at most this many flat parameters share the mixed
+/// entry point: with one more for each message's tag, five messages fit
+/// in a call.
+pub const MIXED_MAX_FLAT: usize = 2;
+
 /// The name of the batch entry point of `function` of `interface`
 /// (`acme:counter/api@0.1.0`, `incr`): `m-` and 26 letters of a hash of
 /// the two, so that any function maps to one valid, distinct WIT name.
 pub fn entry_name(interface: &str, function: &str) -> String {
-    let hash = blake3::hash(format!("{interface}#{function}").as_bytes());
-    let mut name = String::from("m-");
-    for byte in &hash.as_bytes()[..13] {
-        name.push(char::from(b'a' + (byte >> 4)));
-        name.push(char::from(b'a' + (byte & 15)));
-    }
-    name
+    format!("m-{}", letters(format!("{interface}#{function}").as_bytes()))
+}
+
+/// 26 letters of a hash of `text`: a valid WIT name fragment.
+fn letters(text: &[u8]) -> String {
+    let hash = blake3::hash(text);
+    hash.as_bytes()[..13]
+        .iter()
+        .flat_map(|byte| [char::from(b'a' + (byte >> 4)), char::from(b'a' + (byte & 15))])
+        .collect()
 }
 
 /// How many messages the batch entry point of a function with
@@ -105,6 +121,96 @@ pub fn reserved_name(component: &[u8]) -> Option<String> {
     None
 }
 
+/// How the mixed entry point lays out its arguments: `n`, then per
+/// message slot a tag (which function, by its place in `members`) and
+/// `joins.len()` values, each of the canonical ABI's join of the types the
+/// members pass in that place (`i32` and `f32` travel as `i32`, anything
+/// else mixed as `i64`). The host and the adapter both derive it from the
+/// same list of functions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MixedLayout<T> {
+    /// The entry point's name: [`MIXED_ENTRY`] and a hash of the names of
+    /// the functions served, so that a host whose list differs from the
+    /// adapter's (and would send wrong tags) finds no entry point.
+    pub name: String,
+    /// The functions served, sorted by [`entry_name`]; a tag is a place here.
+    pub members: Vec<T>,
+    /// The type of each value after a slot's tag.
+    pub joins: Vec<ValType>,
+    /// Messages per call.
+    pub slots: usize,
+}
+
+impl<T> MixedLayout<T> {
+    /// The layout for `functions` (each with its entry name and flat
+    /// parameter types), or `None` if fewer than two of them can share it.
+    pub fn new(functions: Vec<(String, Vec<ValType>, T)>) -> Option<Self> {
+        let mut members: Vec<_> = functions.into_iter().filter(|(_, p, _)| p.len() <= MIXED_MAX_FLAT).collect();
+        if members.len() < 2 {
+            return None;
+        }
+        members.sort_by(|a, b| a.0.cmp(&b.0));
+        let width = members.iter().map(|(_, p, _)| p.len()).max().unwrap_or(0);
+        let joins = (0..width)
+            .map(|i| members.iter().filter_map(|(_, p, _)| p.get(i).copied()).reduce(join).unwrap_or(ValType::I32))
+            .collect();
+        let names: Vec<&str> = members.iter().map(|(n, _, _)| n.as_str()).collect();
+        let name = format!("{MIXED_ENTRY}{}", letters(names.join(",").as_bytes()));
+        Some(MixedLayout {
+            name,
+            members: members.into_iter().map(|(_, _, t)| t).collect(),
+            joins,
+            slots: MAX_MESSAGES_PER_ENTRY / (1 + width),
+        })
+    }
+
+    /// Parameters of the entry point, `n` included.
+    pub fn params(&self) -> usize {
+        1 + self.slots * (1 + self.joins.len())
+    }
+}
+
+/// The canonical ABI's join of two flat types.
+fn join(a: ValType, b: ValType) -> ValType {
+    match (a, b) {
+        _ if a == b => a,
+        (ValType::I32, ValType::F32) | (ValType::F32, ValType::I32) => ValType::I32,
+        _ => ValType::I64,
+    }
+}
+
+/// The flat value `val` (as [`flatten`] makes it) in a place of type
+/// `joined`: the host's half of the join, which the adapter undoes.
+pub fn to_join(val: Val, joined: ValType) -> Val {
+    match (val, joined) {
+        (Val::Float32(f), ValType::I32) => Val::U32(f.to_bits()),
+        (Val::U32(x), ValType::I64) => Val::U64(u64::from(x)),
+        (Val::Float32(f), ValType::I64) => Val::U64(u64::from(f.to_bits())),
+        (Val::Float64(f), ValType::I64) => Val::U64(f.to_bits()),
+        (val, _) => val,
+    }
+}
+
+/// A zero of flat type `ty`, as the entry point takes it.
+pub fn zero(ty: ValType) -> Val {
+    match ty {
+        ValType::I64 => Val::U64(0),
+        ValType::F32 => Val::Float32(0.0),
+        ValType::F64 => Val::Float64(0.0),
+        _ => Val::U32(0),
+    }
+}
+
+/// The WIT type through which a flat type travels.
+fn wit_type(ty: ValType) -> &'static str {
+    match ty {
+        ValType::I64 => "u64",
+        ValType::F32 => "f32",
+        ValType::F64 => "f64",
+        _ => "u32",
+    }
+}
+
 /// One function that gets a batch entry point.
 struct Entry {
     /// The exported interface (`acme:counter/api@0.1.0`).
@@ -133,6 +239,10 @@ pub fn add_batch_exports(component: &[u8]) -> Result<Option<Vec<u8>>, String> {
         if interface.starts_with("troupe:batch/") {
             return Err(format!("it already exports `{interface}`"));
         }
+        // troupe's own exports (`init`, `stop`, ...) are hooks, not messages.
+        if interface.starts_with("troupe:") {
+            continue;
+        }
         let before = entries.len();
         for func in resolve.interfaces[*id].functions.values() {
             if let Some((params, results)) = entry_signature(&resolve, func) {
@@ -146,12 +256,15 @@ pub fn add_batch_exports(component: &[u8]) -> Result<Option<Vec<u8>>, String> {
     if entries.is_empty() {
         return Ok(None);
     }
+    let mixed = MixedLayout::new(
+        entries.iter().enumerate().map(|(i, e)| (entry_name(&e.interface, &e.function), e.params.clone(), i)).collect(),
+    );
     let adapter_world = {
-        let wit = adapter_wit(&imported, &entries);
+        let wit = adapter_wit(&imported, &entries, mixed.as_ref());
         let package = resolve.push_source("troupe-batch.wit", &wit).map_err(err)?;
         resolve.select_world(&[package], Some("adapter")).map_err(err)?
     };
-    let mut core = adapter_module(&entries);
+    let mut core = adapter_module(&entries, mixed.as_ref());
     wit_component::embed_component_metadata(&mut core, &resolve, adapter_world, wit_component::StringEncoding::UTF8)
         .map_err(err)?;
     let adapter = wit_component::ComponentEncoder::default().module(&core).map_err(err)?.encode().map_err(err)?;
@@ -216,22 +329,28 @@ fn lowered_by_host(resolve: &Resolve, ty: &wit_parser::Type) -> bool {
 
 /// The WIT world of the adapter: it imports the actor's interfaces and
 /// the host's progress hook, and exports the entry points.
-fn adapter_wit(imported: &[String], entries: &[Entry]) -> String {
+fn adapter_wit(imported: &[String], entries: &[Entry], mixed: Option<&MixedLayout<usize>>) -> String {
     let mut wit = String::from("package troupe:batch@0.1.0;\n\ninterface progress {\n  next: func() -> bool;\n}\n\n");
     wit.push_str("interface deliver {\n");
-    for entry in entries {
-        let per_entry = messages_per_entry(entry.params.len());
-        let _ = write!(wit, "  {}: func(n: u32", entry_name(&entry.interface, &entry.function));
-        for i in 0..per_entry * entry.params.len() {
-            let ty = match entry.params[i % entry.params.len()] {
-                ValType::I64 => "u64",
-                ValType::F32 => "f32",
-                ValType::F64 => "f64",
-                _ => "u32",
-            };
-            let _ = write!(wit, ", a{i}: {ty}");
+    let mut function = |name: &str, params: &mut dyn Iterator<Item = ValType>| {
+        let _ = write!(wit, "  {name}: func(n: u32");
+        for (i, ty) in params.enumerate() {
+            let _ = write!(wit, ", a{i}: {}", wit_type(ty));
         }
         wit.push_str(");\n");
+    };
+    for entry in entries {
+        let per_entry = messages_per_entry(entry.params.len());
+        function(
+            &entry_name(&entry.interface, &entry.function),
+            &mut (0..per_entry).flat_map(|_| entry.params.iter().copied()),
+        );
+    }
+    if let Some(mixed) = mixed {
+        function(
+            &mixed.name,
+            &mut (0..mixed.slots).flat_map(|_| std::iter::once(ValType::I32).chain(mixed.joins.iter().copied())),
+        );
     }
     wit.push_str("}\n\nworld adapter {\n");
     for interface in imported {
@@ -243,7 +362,7 @@ fn adapter_wit(imported: &[String], entries: &[Entry]) -> String {
 
 /// The adapter's core module: for each entry point, a straight run of
 /// "stop if done, call `next`, call the function" per message slot.
-fn adapter_module(entries: &[Entry]) -> Vec<u8> {
+fn adapter_module(entries: &[Entry], mixed: Option<&MixedLayout<usize>>) -> Vec<u8> {
     let mut types = TypeSection::new();
     let mut imports = ImportSection::new();
     let mut functions = FunctionSection::new();
@@ -294,9 +413,73 @@ fn adapter_module(entries: &[Entry]) -> Vec<u8> {
         body.instruction(&Instruction::End);
         code.function(&body);
     }
+    if let Some(mixed) = mixed {
+        let index = imported + entries.len() as u32;
+        let params: Vec<ValType> = std::iter::once(ValType::I32)
+            .chain((0..mixed.slots).flat_map(|_| std::iter::once(ValType::I32).chain(mixed.joins.iter().copied())))
+            .collect();
+        types.ty().function(params, []);
+        functions.function(index);
+        exports.export(&format!("{DELIVER_INTERFACE}#{}", mixed.name), ExportKind::Func, index);
+        code.function(&mixed_body(entries, mixed, next));
+    }
     let mut module = Module::new();
     module.section(&types).section(&imports).section(&functions).section(&exports).section(&code);
     module.finish()
+}
+
+/// The mixed entry point: per slot, "stop if done, call `next`, dispatch
+/// on the tag to the function, undoing the join of its arguments".
+fn mixed_body(entries: &[Entry], mixed: &MixedLayout<usize>, next: u32) -> Function {
+    let cases = mixed.members.len() as u32;
+    let width = mixed.joins.len();
+    let mut body = Function::new([]);
+    body.instruction(&Instruction::Block(BlockType::Empty)); // done
+    for slot in 0..mixed.slots {
+        let base = (1 + slot * (1 + width)) as u32;
+        body.instruction(&Instruction::LocalGet(0));
+        body.instruction(&Instruction::I32Const(slot as i32));
+        body.instruction(&Instruction::I32LeU);
+        body.instruction(&Instruction::BrIf(0));
+        body.instruction(&Instruction::Call(next));
+        body.instruction(&Instruction::I32Eqz);
+        body.instruction(&Instruction::BrIf(0));
+        body.instruction(&Instruction::Block(BlockType::Empty)); // slot end
+        body.instruction(&Instruction::Block(BlockType::Empty)); // bad tag
+        for _ in 0..cases {
+            body.instruction(&Instruction::Block(BlockType::Empty));
+        }
+        body.instruction(&Instruction::LocalGet(base));
+        body.instruction(&Instruction::BrTable((0..cases).collect::<Vec<_>>().into(), cases));
+        for (case, &member) in mixed.members.iter().enumerate() {
+            body.instruction(&Instruction::End);
+            let entry = &entries[member];
+            for (p, &ty) in entry.params.iter().enumerate() {
+                body.instruction(&Instruction::LocalGet(base + 1 + p as u32));
+                match (mixed.joins[p], ty) {
+                    (ValType::I32, ValType::F32) => body.instruction(&Instruction::F32ReinterpretI32),
+                    (ValType::I64, ValType::I32) => body.instruction(&Instruction::I32WrapI64),
+                    (ValType::I64, ValType::F32) => {
+                        body.instruction(&Instruction::I32WrapI64).instruction(&Instruction::F32ReinterpretI32)
+                    }
+                    (ValType::I64, ValType::F64) => body.instruction(&Instruction::F64ReinterpretI64),
+                    _ => &mut body,
+                };
+            }
+            body.instruction(&Instruction::Call(member as u32 + 1));
+            for _ in &entry.results {
+                body.instruction(&Instruction::Drop);
+            }
+            // Out past the remaining case blocks and the bad-tag block.
+            body.instruction(&Instruction::Br(cases - case as u32));
+        }
+        body.instruction(&Instruction::End); // bad tag: the host never sends one
+        body.instruction(&Instruction::Unreachable);
+        body.instruction(&Instruction::End); // slot end
+    }
+    body.instruction(&Instruction::End); // done
+    body.instruction(&Instruction::End);
+    body
 }
 
 /// What [`wrap`] needs to know of the component's top level.
@@ -676,6 +859,30 @@ mod tests {
         assert_eq!(messages_per_entry(2), 7);
         assert_eq!(messages_per_entry(7), 2);
         assert_eq!(messages_per_entry(8), 1, "too few to be worth an entry point");
+    }
+
+    #[test]
+    fn the_mixed_layout_joins_argument_types_and_names_its_members() {
+        use ValType::{F32, F64, I32, I64};
+        let f = |name: &str, params: Vec<ValType>| (name.to_string(), params, name.to_string());
+        let layout = MixedLayout::new(vec![
+            f("m-b", vec![F32]),
+            f("m-a", vec![I32, F32]),
+            f("m-c", vec![]),
+            f("m-wide", vec![I32, I32, I32]),
+        ])
+        .expect("three functions can share it");
+        assert_eq!(layout.members, ["m-a", "m-b", "m-c"], "sorted by entry name; too wide left out");
+        assert_eq!(layout.joins, [I32, F32], "i32 and f32 travel as i32");
+        assert_eq!((layout.slots, layout.params()), (5, 16));
+        let other = MixedLayout::new(vec![f("m-a", vec![I64]), f("m-b", vec![F64])]).unwrap();
+        assert_eq!(other.joins, [I64]);
+        assert_ne!(layout.name, other.name, "another list of members, another name");
+        assert!(MixedLayout::new(vec![f("m-a", vec![I32])]).is_none(), "one function needs no tags");
+        // The host's half of the join, undone by the adapter.
+        assert_eq!(to_join(Val::Float32(1.5), I32), Val::U32(1.5f32.to_bits()));
+        assert_eq!(to_join(Val::U32(u32::MAX), I64), Val::U64(u64::from(u32::MAX)));
+        assert_eq!(to_join(Val::Float64(-2.0), I64), Val::U64((-2.0f64).to_bits()));
     }
 
     #[test]

@@ -73,8 +73,8 @@ impl EngineKind {
         match (self, batch_entries) {
             (EngineKind::Epoch, false) => "epoch",
             (EngineKind::Metered, false) => "fuel",
-            (EngineKind::Epoch, true) => "epoch-batch3",
-            (EngineKind::Metered, true) => "fuel-batch3",
+            (EngineKind::Epoch, true) => "epoch-batch5",
+            (EngineKind::Metered, true) => "fuel-batch5",
         }
     }
 }
