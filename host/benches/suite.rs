@@ -325,6 +325,7 @@ async fn tell_one(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
     let k = kameo_counter();
     let n = scale.tells / ROUNDS;
     let (mut troupe, mut one_call, mut bare, mut kameo) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut mixed = Vec::new();
     for _ in 0..ROUNDS {
         for (actor, times) in [(&actor, &mut troupe), (&unbatched, &mut one_call)] {
             let (a, b, incr, get) = (actor.clone(), actor.clone(), incr.clone(), get.clone());
@@ -334,6 +335,17 @@ async fn tell_one(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
             };
             times.push(on_runtime(per_message(n, send, confirm)).await);
         }
+        // Alternating `incr(1)` and `get()`: the mixed entry point.
+        let (a, b, incr, get, get2) = (actor.clone(), actor.clone(), incr.clone(), get.clone(), get.clone());
+        let mut odd = false;
+        let send = async move || {
+            odd = !odd;
+            tell(&a, if odd { &incr } else { &get }).await
+        };
+        let confirm = async move || {
+            ask(&b, &get2).await;
+        };
+        mixed.push(on_runtime(per_message(2 * n, send, confirm)).await);
         let (tx1, tx2) = (tx.clone(), tx.clone());
         let send = async move || tx1.send(TokioMsg::Incr(1)).await.unwrap();
         let confirm = async move || {
@@ -348,7 +360,8 @@ async fn tell_one(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
         kameo.push(on_runtime(per_message(n, send, confirm)).await);
     }
     let total = (ROUNDS * n) as u64;
-    for actor in [&actor, &unbatched] {
+    let total_mixed = total + (ROUNDS * n) as u64;
+    for (actor, total) in [(&actor, total_mixed), (&unbatched, total)] {
         assert_eq!(ask(actor, &get).await.and_then(|v| if let Val::U64(v) = v { Some(v) } else { None }), Some(total));
     }
     assert!(actor.info().batched > 0, "the tells went in batches");
@@ -356,6 +369,7 @@ async fn tell_one(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
     assert_eq!(tokio_get(&tx).await, total);
     assert_eq!(k.ask(KGet).await.unwrap(), total);
     let (troupe, one_call, bare, kameo) = (median(troupe), median(one_call), median(bare), median(kameo));
+    let mixed = median(mixed);
 
     rows.push(row(
         "1. tell, one actor (per message)",
@@ -370,6 +384,13 @@ async fn tell_one(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
         ns(bare),
         Some(troupe.as_secs_f64() / bare.as_secs_f64()),
         "<= 5x",
+    ));
+    rows.push(row(
+        "   ... alternating two functions (the mixed entry point)",
+        ns(mixed),
+        format!("kameo {}", ns(kameo)),
+        Some(mixed.as_secs_f64() / kameo.as_secs_f64()),
+        "-",
     ));
     rows.push(row(
         "   ... one call per message (batch entries off)",
