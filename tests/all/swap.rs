@@ -112,6 +112,8 @@ async fn swap_under_load_loses_and_duplicates_nothing() {
     assert!(matches!(report.state, StateTransfer::Restored { .. }));
     let increments: u64 = ask(&host, "c", "increments()").await.unwrap().parse().unwrap();
     assert!(increments > 0 && increments < SENDERS * EACH + 200, "v2 handled the rest: {increments}");
+    let batched = host.lookup("c").unwrap().info().batched;
+    assert!(batched > 0, "the tells went into the actor several per call, around the swap too");
 }
 
 #[tokio::test]
