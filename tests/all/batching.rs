@@ -172,3 +172,32 @@ async fn arguments_of_different_types_survive_the_mixed_entry_point_exactly() {
     assert_eq!(ask(&host, "sum", "total()").await.unwrap(), expected.to_string());
     assert_eq!(sum.info().batched, messages.len() as u64, "all in one call");
 }
+
+#[tokio::test]
+async fn runs_end_where_a_snapshot_is_due_so_a_restart_finds_the_state_it_would_have() {
+    let host = support::host();
+    let mut entry = support::define(&host, "counter");
+    entry.policy.restore = troupe::RestartFrom::Snapshot;
+    entry.policy.snapshot_every = Some(4);
+    let counter = host.spawn(entry.spec("c".into())).await.unwrap();
+    let faulty = spawn(&host, "faulty", "f", ActorLimits::default()).await;
+    faulty.link(&counter);
+    for _ in 0..10 {
+        host.tell("c", "incr(1)").unwrap();
+    }
+    // Snapshots after the 4th and 8th messages; the 9th, 10th and this
+    // ask are not in one.
+    assert_eq!(ask(&host, "c", "get()").await.unwrap(), "10");
+    assert_eq!(counter.info().batched, 10);
+    // The linked actor's failure fails the counter, which restarts from
+    // its last snapshot.
+    ask(&host, "f", r#"panic("x")"#).await.unwrap_err();
+    for _ in 0..500 {
+        if counter.info().restarts == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(counter.info().restarts, 1);
+    assert_eq!(ask(&host, "c", "get()").await.unwrap(), "8");
+}
