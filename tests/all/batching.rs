@@ -201,3 +201,16 @@ async fn runs_end_where_a_snapshot_is_due_so_a_restart_finds_the_state_it_would_
     assert_eq!(counter.info().restarts, 1);
     assert_eq!(ask(&host, "c", "get()").await.unwrap(), "8");
 }
+
+#[tokio::test]
+async fn with_batch_delivery_off_every_message_is_a_call_of_its_own() {
+    let mut engine = troupe::EngineConfig::new();
+    engine.max_instances(16).cache_dir(Some(support::target_dir().join("troupe-test-cache"))).batch_entries(false);
+    let host = troupe::Host::new(troupe::HostConfig { engine, ..Default::default() }).unwrap();
+    let counter = spawn(&host, "counter", "c", ActorLimits::default()).await;
+    for _ in 0..20 {
+        host.tell("c", "incr(1)").unwrap();
+    }
+    assert_eq!(ask(&host, "c", "get()").await.unwrap(), "20");
+    assert_eq!((counter.info().handled, counter.info().batched), (21, 0));
+}

@@ -19,12 +19,17 @@ struct HostProcess {
 
 impl HostProcess {
     fn start(manifest: Option<&Path>) -> HostProcess {
+        Self::start_with(manifest, &[])
+    }
+
+    fn start_with(manifest: Option<&Path>, flags: &[&str]) -> HostProcess {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("host.log");
         let control = dir.path().join("control.sock");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_troupe"));
         cmd.arg("run").arg("--control").arg(&control).arg("--max-actors").arg("100");
         cmd.arg("--cache-dir").arg(support::target_dir().join("troupe-test-cache"));
+        cmd.args(flags);
         if let Some(m) = manifest {
             cmd.arg(m);
         }
@@ -110,6 +115,15 @@ fn spawn_call_send_ps_and_stop_round_trip() {
 
     assert_eq!(host.ok(&["stop", "c"]), "stopped c\n");
     assert!(host.ok(&["ps"]).contains("0 actors"));
+}
+
+#[test]
+fn a_host_without_batch_delivery_serves_calls_alike() {
+    let host = HostProcess::start_with(None, &["--no-batch-delivery"]);
+    host.ok(&["spawn", "c", &guest("counter")]);
+    assert_eq!(host.ok(&["send", "c", "incr(2)"]), "");
+    assert_eq!(host.ok(&["call", "c", "incr(1)"]), "3\n");
+    assert_eq!(host.json(&["ps"])["actors"][0]["batched"], 0);
 }
 
 #[test]

@@ -38,6 +38,12 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_cache: bool,
 
+    /// Deliver every message in a call into the guest of its own, instead
+    /// of several queued tells per call (batch delivery; see the README).
+    /// Slower; each message then has a tracing span of its own.
+    #[arg(long)]
+    pub no_batch_delivery: bool,
+
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -86,7 +92,10 @@ fn init_logging(format: LogFormat) {
 pub async fn run(args: RunArgs, control: Option<PathBuf>) -> anyhow::Result<()> {
     init_logging(args.log_format);
     let mut engine = EngineConfig::new();
-    engine.max_instances(args.max_instances.unwrap_or(args.max_actors)).max_memory_bytes(args.max_memory);
+    engine
+        .max_instances(args.max_instances.unwrap_or(args.max_actors))
+        .max_memory_bytes(args.max_memory)
+        .batch_entries(!args.no_batch_delivery);
     if args.no_cache {
         engine.cache_dir(None);
     } else if let Some(dir) = args.cache_dir {
