@@ -43,6 +43,7 @@ mod hibernation;
 mod host_api;
 mod incarnation;
 mod queue;
+mod runs;
 pub mod swap;
 
 pub use component::{ActorComponent, LoadError, Loader};

@@ -9,8 +9,10 @@
 //! one composition pay none of it: wasmtime compiles them into direct
 //! calls through a fused adapter.
 //!
-//! So at compile time, [`add_batch_exports`] nests a small adapter
-//! component inside the actor's component. For every exported interface
+//! So at compile time, [`add_batch_exports`] composes the actor's
+//! component with a small generated adapter component, as siblings inside
+//! a new outer component that imports and exports what the actor's does
+//! (see `wrap` for why siblings). For every exported interface
 //! function whose canonical-ABI signature is made of plain numbers (no
 //! pointers, at most one flat result), the adapter exports
 //! [`DELIVER_INTERFACE`]`.m-<hash>(n: u32, arguments of message 0,
