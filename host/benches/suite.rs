@@ -315,7 +315,11 @@ async fn tell_one(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
     let actor = spawn(host, "counter", "tell-one", ActorLimits::default()).await;
     let unbatched_host = {
         let mut engine = EngineConfig::new();
-        engine.max_instances(16).max_memory_bytes(64 << 20).cache_dir(Some(cache_dir())).batch_entries(false);
+        engine
+            .max_instances(16)
+            .max_memory_bytes(64 << 20)
+            .cache_dir(Some(cache_dir()))
+            .batch_delivery(troupe::BatchDelivery::Off);
         Host::new(HostConfig { engine, ..Default::default() }).expect("host")
     };
     let unbatched = spawn(&unbatched_host, "counter", "tell-one", ActorLimits::default()).await;

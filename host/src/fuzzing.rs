@@ -34,7 +34,7 @@ pub fn manifest(text: &str) {
 /// yields a valid component that exports everything the input exports,
 /// and the entry points besides.
 pub fn batch_entries(bytes: &[u8]) {
-    let extended = batch::add_batch_exports(bytes);
+    let extended = batch::add_batch_exports(bytes, true);
     let mut validator = wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all());
     if validator.validate_all(bytes).is_err() {
         return;

@@ -28,6 +28,9 @@ pub struct ComponentDescription {
     /// per call (see `troupe::engine::batch`): `iface.func`, and how many
     /// per call.
     pub batched: Vec<(String, usize)>,
+    /// Those whose arguments travel in memory, delivered several per call
+    /// only with `--batch-delivery all`.
+    pub batched_in_memory: Vec<(String, usize)>,
     /// The component's world and the packages it uses, in WIT syntax.
     pub wit: String,
     /// Reasons the component cannot run as a troupe actor, if any.
@@ -126,16 +129,20 @@ pub fn inspect(bytes: &[u8]) -> Result<ComponentDescription, InspectError> {
     if let Some(name) = crate::engine::batch::reserved_name(bytes) {
         problems.push(format!("it uses `{name}`, which is reserved for troupe's batch adapter"));
     }
-    let mut batched = Vec::new();
+    let (mut batched, mut batched_in_memory) = (Vec::new(), Vec::new());
     for (key, item) in &world.exports {
-        let WorldItem::Interface { id, .. } = item else { continue };
+        // The adapter serves interfaces named by package, as the host does.
+        let (WorldKey::Interface(_), WorldItem::Interface { id, .. }) = (key, item) else { continue };
         let name = resolve.name_world_key(key);
-        if role(&name, true) != "protocol" {
+        let functions = resolve.interfaces[*id].functions.keys().map(String::as_str);
+        if role(&name, true) != "protocol" || crate::protocol::is_toolchain_export(&name, functions) {
             continue;
         }
         for f in resolve.interfaces[*id].functions.values() {
-            if let Some(n) = crate::engine::batch::messages_per_call(&resolve, f) {
-                batched.push((format!("{name}.{}", f.name), n));
+            match crate::engine::batch::messages_per_call(&resolve, f, *id) {
+                Some((n, false)) => batched.push((format!("{name}.{}", f.name), n)),
+                Some((n, true)) => batched_in_memory.push((format!("{name}.{}", f.name), n)),
+                None => {}
             }
         }
     }
@@ -156,6 +163,7 @@ pub fn inspect(bytes: &[u8]) -> Result<ComponentDescription, InspectError> {
         exports,
         imports,
         batched,
+        batched_in_memory,
         wit,
         problems,
     })

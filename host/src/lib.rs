@@ -48,6 +48,6 @@ pub mod supervision;
 pub mod system;
 
 pub use actor::{ActorComponent, ActorInfo, ActorPolicy, ActorRef, ActorSpec, ActorStatus, RestartFrom, SpawnError};
-pub use engine::{ActorLimits, EngineConfig, Failure, FailureKind};
+pub use engine::{ActorLimits, BatchDelivery, EngineConfig, Failure, FailureKind};
 pub use message::{Address, CallError, DEFAULT_ASK_TIMEOUT};
 pub use system::{ComponentEntry, Host, HostConfig, Starting};

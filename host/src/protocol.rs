@@ -147,39 +147,55 @@ pub struct BatchEntry {
     /// Zeros for one message's flat arguments, to fill the slots of the
     /// messages a call does not use.
     pub zeros: Box<[Val]>,
+    /// Whether the arguments travel in memory: the entry point takes the
+    /// run as one `list<tuple<arguments>>`, not flat values in registers.
+    pub in_memory: bool,
 }
 
 impl Batching {
     /// The entry points among a compiled component's `entries` (name ->
     /// index and parameter count) that serve `functions`, checked against
     /// the layout the host lowers arguments in.
-    fn new(functions: &[Function], entries: &HashMap<String, (ComponentExportIndex, usize)>) -> Self {
+    fn new(functions: &[Function], entries: &HashMap<String, (ComponentExportIndex, Vec<Type>)>) -> Self {
         let own: Box<[Option<BatchEntry>]> = functions
             .iter()
             .map(|f| {
-                let &(index, params) = entries.get(&batch::entry_name(f.interface.as_deref()?, &f.name))?;
+                let (index, params) = entries.get(&batch::entry_name(f.interface.as_deref()?, &f.name))?;
+                let index = *index;
+                if let [Type::List(list)] = params.as_slice() {
+                    // The arguments travel in memory, as a list of tuples.
+                    let Type::Tuple(tuple) = list.ty() else { return None };
+                    if tuple.types().len() != f.params.len() || !tuple.types().zip(&f.params).all(|(a, (_, b))| a == *b)
+                    {
+                        return None;
+                    }
+                    let per_entry = batch::MAX_MESSAGES_PER_ENTRY;
+                    return Some(BatchEntry { index, per_entry, zeros: Box::default(), in_memory: true });
+                }
                 let flat = f.params.iter().map(|(_, t)| batch::flat_count(t)).sum::<Option<usize>>()?;
                 let per_entry = batch::messages_per_entry(flat);
                 // The host's flattening must agree with the adapter's.
-                if params != 1 + per_entry * flat {
+                if params.len() != 1 + per_entry * flat {
                     return None;
                 }
                 let mut zeros = Vec::with_capacity(flat);
                 f.params.iter().for_each(|(_, t)| batch::zeros(t, &mut zeros));
-                Some(BatchEntry { index, per_entry, zeros: zeros.into() })
+                Some(BatchEntry { index, per_entry, zeros: zeros.into(), in_memory: false })
             })
             .collect();
         let served = functions.iter().zip(&own).enumerate().filter_map(|(i, (f, entry))| {
-            let flat = entry.as_ref()?.zeros.iter().map(flat_type).collect();
+            let entry = entry.as_ref().filter(|e| !e.in_memory)?;
+            let flat = entry.zeros.iter().map(flat_type).collect();
             Some((batch::entry_name(f.interface.as_deref()?, &f.name), flat, i as u32))
         });
         let mixed = batch::MixedLayout::new(served.collect()).and_then(|layout| {
             // Its name says which functions the adapter serves, in which
             // order: the same list as here, or the tags would be wrong.
-            let &(index, params) = entries.get(&layout.name)?;
-            if layout.params() != params {
+            let (index, params) = entries.get(&layout.name)?;
+            if layout.params() != params.len() {
                 return None;
             }
+            let index = *index;
             let mut tags = vec![None; functions.len()];
             for (tag, &func) in layout.members.iter().enumerate() {
                 tags[func as usize] = Some(tag as u32);
@@ -423,7 +439,10 @@ impl Protocol {
                             if let (ComponentItem::ComponentFunc(func), Some(index)) =
                                 (item.ty, component.get_export_index(Some(&iface_index), name))
                             {
-                                entries.insert(name.to_string(), (index, func.params().len()));
+                                entries.insert(
+                                    name.to_string(),
+                                    (index, func.params().map(|(_, t)| t).collect::<Vec<_>>()),
+                                );
                             }
                         }
                         continue;

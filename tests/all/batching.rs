@@ -9,6 +9,17 @@ use troupe::{ActorLimits, FailureKind};
 
 use crate::support::{self, ask, spawn};
 
+/// A host that batches tells with string and list arguments too
+/// (`BatchDelivery::All`), through the adapter's own memory.
+fn host_with_memory_entries() -> troupe::Host {
+    let mut engine = troupe::EngineConfig::new();
+    engine
+        .max_instances(200)
+        .cache_dir(Some(support::target_dir().join("troupe-test-cache")))
+        .batch_delivery(troupe::BatchDelivery::All);
+    troupe::Host::new(troupe::HostConfig { engine, ..Default::default() }).unwrap()
+}
+
 #[tokio::test]
 async fn queued_tells_to_one_function_are_handled_in_order_several_per_call() {
     let host = support::host();
@@ -205,7 +216,10 @@ async fn runs_end_where_a_snapshot_is_due_so_a_restart_finds_the_state_it_would_
 #[tokio::test]
 async fn with_batch_delivery_off_every_message_is_a_call_of_its_own() {
     let mut engine = troupe::EngineConfig::new();
-    engine.max_instances(16).cache_dir(Some(support::target_dir().join("troupe-test-cache"))).batch_entries(false);
+    engine
+        .max_instances(16)
+        .cache_dir(Some(support::target_dir().join("troupe-test-cache")))
+        .batch_delivery(troupe::BatchDelivery::Off);
     let host = troupe::Host::new(troupe::HostConfig { engine, ..Default::default() }).unwrap();
     let counter = spawn(&host, "counter", "c", ActorLimits::default()).await;
     for _ in 0..20 {
@@ -213,4 +227,60 @@ async fn with_batch_delivery_off_every_message_is_a_call_of_its_own() {
     }
     assert_eq!(ask(&host, "c", "get()").await.unwrap(), "20");
     assert_eq!((counter.info().handled, counter.info().batched), (21, 0));
+}
+
+#[tokio::test]
+async fn tells_with_string_arguments_go_several_per_call_through_the_adapters_memory() {
+    let host = host_with_memory_entries();
+    let mut entry = support::define(&host, "chat-member");
+    entry.policy.config = vec![("name".into(), "m".into()), ("room".into(), "nowhere".into())];
+    let member = host.spawn(entry.spec("m".into())).await.unwrap();
+    for i in 0..20 {
+        host.tell("m", &format!(r#"deliver("sender {i}", "text {i} ünïcode")"#)).unwrap();
+    }
+    let expected: Vec<String> =
+        (0..20).map(|i| format!(r#"{{sender: "sender {i}", text: "text {i} ünïcode"}}"#)).collect();
+    assert_eq!(ask(&host, "m", "inbox()").await.unwrap(), format!("[{}]", expected.join(", ")));
+    assert_eq!(member.info().batched, 20);
+}
+
+#[tokio::test]
+async fn results_that_come_back_through_memory_are_dropped_cleanly() {
+    let host = host_with_memory_entries();
+    let faulty = spawn(&host, "faulty", "f", ActorLimits::default()).await;
+    for i in 0..10 {
+        // `echo` returns a string: the adapter takes it into its memory.
+        host.tell("f", &format!(r#"echo("{}")"#, "x".repeat(i * 1000))).unwrap();
+    }
+    assert_eq!(ask(&host, "f", "ping()").await.unwrap(), "1");
+    let info = faulty.info();
+    assert_eq!((info.failures, info.batched), (0, 10), "{info:?}");
+}
+
+#[tokio::test]
+async fn a_message_put_back_after_a_failure_keeps_its_string_arguments() {
+    let host = host_with_memory_entries();
+    let faulty = spawn(&host, "faulty", "f", ActorLimits::default()).await;
+    host.tell("f", r#"panic("first")"#).unwrap();
+    host.tell("f", r#"panic("second")"#).unwrap();
+    // The first panic fails alone; the second reaches the next
+    // incarnation, with its argument, and fails there.
+    assert_eq!(ask(&host, "f", "ping()").await.unwrap(), "1");
+    let info = faulty.info();
+    assert_eq!((info.failures, info.restarts), (2, 2));
+    // A message without its argument would fail differently: it would
+    // not even type-check into the call.
+    assert_eq!(info.last_failure.unwrap().kind, FailureKind::Panic);
+    assert_eq!(host.dead_letters(), 2);
+}
+
+#[tokio::test]
+async fn by_default_tells_with_string_arguments_are_a_call_each() {
+    let host = support::host();
+    let faulty = spawn(&host, "faulty", "f", ActorLimits::default()).await;
+    for _ in 0..10 {
+        host.tell("f", r#"echo("x")"#).unwrap();
+    }
+    assert_eq!(ask(&host, "f", "ping()").await.unwrap(), "1");
+    assert_eq!((faulty.info().handled, faulty.info().batched), (11, 0));
 }

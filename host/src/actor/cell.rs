@@ -31,7 +31,7 @@ use super::component::Loader;
 use super::hibernation::{IdleClock, idle_expired};
 use super::host_api::Snapshot;
 use super::incarnation::Incarnation;
-use super::runs::{RunEntry, lower_run};
+use super::runs::{RunEntry, give_back, lower_run};
 use super::swap::{CodeVersion, StateTransfer, SwapError, SwapOptions, SwapReport};
 use super::{
     ActorRef, ActorSpec, ActorStatus, ActorSystem, Control, DownNotice, DownReason, Exit, Inbox, RestartFrom,
@@ -716,10 +716,15 @@ impl Cell {
     /// outcome as delivering them one by one. A control request arriving
     /// meanwhile ends the call between two messages, and the rest go back
     /// to the mailbox too.
-    async fn deliver_run(&mut self, inc: &mut Incarnation, run: Vec<Envelope>, entry: RunEntry) -> Result<(), Failure> {
+    async fn deliver_run(
+        &mut self,
+        inc: &mut Incarnation,
+        mut run: Vec<Envelope>,
+        entry: RunEntry,
+    ) -> Result<(), Failure> {
         let component = self.spec.component.clone();
         let protocol = component.protocol();
-        let Some(args) = lower_run(&inc.batching(), protocol, &run, entry) else {
+        let Some(args) = lower_run(&inc.batching(), protocol, &mut run, entry) else {
             // Not expected for type-checked calls; one at a time is still right.
             for envelope in run {
                 Box::pin(self.deliver(inc, envelope)).await?;
@@ -735,7 +740,9 @@ impl Cell {
             function = func.map_or("(several)", |f| protocol.function(f).name.as_str()),
             count = run.len()
         );
-        match inc.handle_run(&self.me, func, run.len() as u32, &args).instrument(span).await {
+        let outcome = inc.handle_run(&self.me, func, run.len() as u32, &args).instrument(span).await;
+        give_back(&mut run, args);
+        match outcome {
             Ok(handled) => {
                 self.me.stats().handled_batch(handled as u64);
                 if handled < run.len() {

@@ -416,6 +416,12 @@ pub fn inspect(args: InspectArgs, json: bool) -> anyhow::Result<()> {
             println!("  {function}: up to {n}");
         }
     }
+    if !description.batched_in_memory.is_empty() {
+        println!("\nand with `troupe run --batch-delivery all` (arguments in memory):");
+        for (function, n) in &description.batched_in_memory {
+            println!("  {function}: up to {n}");
+        }
+    }
     if !description.problems.is_empty() {
         println!("\nproblems:");
         for p in &description.problems {

@@ -9,7 +9,7 @@ use troupe::control::{ControlServer, default_socket_path};
 use troupe::engine::parse_bytes;
 use troupe::manifest::Manifest;
 use troupe::supervision::RootPolicy;
-use troupe::{EngineConfig, Host, HostConfig};
+use troupe::{BatchDelivery, EngineConfig, Host, HostConfig};
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -38,11 +38,12 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_cache: bool,
 
-    /// Deliver every message in a call into the guest of its own, instead
-    /// of several queued tells per call (batch delivery; see the README).
-    /// Slower; each message then has a tracing span of its own.
-    #[arg(long)]
-    pub no_batch_delivery: bool,
+    /// Which functions take several queued tells per call into the guest
+    /// (batch delivery; see the README): `registers` (numeric arguments),
+    /// `all` (strings and lists too, for more memory per awake actor) or
+    /// `off` (a call per message, and a tracing span per message).
+    #[arg(long, value_enum, default_value_t = BatchMode::Registers)]
+    pub batch_delivery: BatchMode,
 
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
@@ -57,6 +58,16 @@ pub struct RunArgs {
     /// supervisor (its restarts exceeded the root's intensity).
     #[arg(long, value_enum, default_value_t = OnRootFailure::KeepRunning)]
     pub on_root_failure: OnRootFailure,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum BatchMode {
+    /// A call per message.
+    Off,
+    /// Functions whose arguments are numbers (and records of them).
+    Registers,
+    /// Functions with strings and lists too.
+    All,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -95,7 +106,11 @@ pub async fn run(args: RunArgs, control: Option<PathBuf>) -> anyhow::Result<()> 
     engine
         .max_instances(args.max_instances.unwrap_or(args.max_actors))
         .max_memory_bytes(args.max_memory)
-        .batch_entries(!args.no_batch_delivery);
+        .batch_delivery(match args.batch_delivery {
+            BatchMode::Off => BatchDelivery::Off,
+            BatchMode::Registers => BatchDelivery::Registers,
+            BatchMode::All => BatchDelivery::All,
+        });
     if args.no_cache {
         engine.cache_dir(None);
     } else if let Some(dir) = args.cache_dir {

@@ -66,17 +66,40 @@ impl EngineKind {
         }
     }
 
-    /// The compile cache's name for the artifact. The batch tags carry the
-    /// version of the adapter (`batch::ADAPTER_VERSION`): change both
-    /// together, or a cache keeps serving the old adapter.
-    fn cache_tag(self, batch_entries: bool) -> &'static str {
-        match (self, batch_entries) {
-            (EngineKind::Epoch, false) => "epoch",
-            (EngineKind::Metered, false) => "fuel",
-            (EngineKind::Epoch, true) => "epoch-batch5",
-            (EngineKind::Metered, true) => "fuel-batch5",
+    /// The compile cache's name for the artifact: which engine, and which
+    /// version of the batch adapter (`batch::ADAPTER_VERSION`) in which
+    /// mode, so that a cache never serves an artifact built otherwise.
+    fn cache_tag(self, batch: BatchDelivery) -> String {
+        let engine = match self {
+            EngineKind::Epoch => "epoch",
+            EngineKind::Metered => "fuel",
+        };
+        match batch {
+            BatchDelivery::Off => engine.to_string(),
+            BatchDelivery::Registers => format!("{engine}-batch{}", batch::ADAPTER_VERSION),
+            BatchDelivery::All => format!("{engine}-batch{}-all", batch::ADAPTER_VERSION),
         }
     }
+}
+
+/// Which functions of a component take several queued tells in one call
+/// into the guest (batch delivery, see [`batch`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BatchDelivery {
+    /// None: every message is a call of its own.
+    Off,
+    /// Functions whose arguments travel in registers: numbers, `bool`,
+    /// `char`, enums, flags, and records or tuples of those. A tell to a
+    /// trivial actor then costs about a third; each awake actor holds
+    /// about 1.5 KiB more (the adapter's instance).
+    #[default]
+    Registers,
+    /// Also functions taking strings and lists, through the adapter's own
+    /// linear memory: such tells cost a bit over half, but each awake
+    /// actor of such a component holds 8-12 KiB more (the adapter's
+    /// memory, its shims and a table page, more with more functions), and
+    /// the adapter's memory counts against the actor's memory limit.
+    All,
 }
 
 /// Errors from building an engine or compiling a component.
@@ -116,7 +139,7 @@ pub struct EngineConfig {
     epoch_tick: Duration,
     cache_dir: Option<PathBuf>,
     max_wasm_stack: usize,
-    batch_entries: bool,
+    batch: BatchDelivery,
 }
 
 impl Default for EngineConfig {
@@ -129,7 +152,7 @@ impl Default for EngineConfig {
             // Half of wasmtime's default async stack (2 MiB) is left for
             // host calls made from wasm.
             max_wasm_stack: 1 << 20,
-            batch_entries: true,
+            batch: BatchDelivery::default(),
         }
     }
 }
@@ -176,13 +199,12 @@ impl EngineConfig {
         self
     }
 
-    /// Whether components are compiled with batch entry points (see
-    /// [`batch`]), through which one call into the component delivers up
-    /// to [`batch::MAX_MESSAGES_PER_ENTRY`] queued messages. On by
-    /// default; off, every message is a call of its own (the benchmarks
-    /// measure both).
-    pub fn batch_entries(&mut self, on: bool) -> &mut Self {
-        self.batch_entries = on;
+    /// Which functions get batch entry points (see [`batch`]), through
+    /// which one call into the component delivers up to
+    /// [`batch::MAX_MESSAGES_PER_ENTRY`] queued tells. By default
+    /// [`BatchDelivery::Registers`]; the benchmarks measure all three.
+    pub fn batch_delivery(&mut self, batch: BatchDelivery) -> &mut Self {
+        self.batch = batch;
         self
     }
 
@@ -248,14 +270,21 @@ impl EngineConfig {
             .memory_reservation(self.max_memory_bytes)
             .memory_may_move(false);
 
-        let per_instance = 5; // core instances per component (module, shims, WASI adapter, batch adapter)
+        // Core instances per component: the guest's module, wit-component's
+        // shim and fixup, a WASI adapter for C guests, and the batch
+        // adapter's module (with its own shim and fixup when it has a
+        // memory). Only a count: nothing is reserved per core instance.
+        let per_instance = 10;
         let mut pool = PoolingAllocationConfig::new();
         pool.total_component_instances(self.max_instances)
             .total_core_instances(self.max_instances.saturating_mul(per_instance))
             // A Rust guest has one memory; C guests with the preview1
-            // adapter have two.
-            .total_memories(self.max_instances.saturating_mul(2))
-            .total_tables(self.max_instances.saturating_mul(per_instance))
+            // adapter have two; the batch adapter has one when some
+            // function's arguments travel in memory.
+            .total_memories(self.max_instances.saturating_mul(3))
+            // Tables: the guest's, the shims' (indirect calls through
+            // them), and the batch adapter's shim.
+            .total_tables(self.max_instances.saturating_mul(5))
             // One stack per instance: a store keeps the fiber stack of its
             // last call for the next one, so every live actor holds one.
             .total_stacks(self.max_instances)
@@ -359,20 +388,25 @@ impl Engine {
             });
         }
         let engine = self.wasmtime(kind)?;
-        let tag = kind.cache_tag(self.inner.config.batch_entries);
+        let batch = self.inner.config.batch;
+        let tag = kind.cache_tag(batch);
         if let Some(cache) = &self.inner.cache
-            && let Some(component) = cache.load(engine, hash, tag)
+            && let Some(component) = cache.load(engine, hash, &tag)
         {
             return Ok(component);
         }
-        let batched = self.inner.config.batch_entries.then(|| self.compile_batched(engine, what, bytes)).flatten();
+        let batched = match batch {
+            BatchDelivery::Off => None,
+            BatchDelivery::Registers => self.compile_batched(engine, what, bytes, false),
+            BatchDelivery::All => self.compile_batched(engine, what, bytes, true),
+        };
         let component = match batched {
             Some(component) => component,
             None => Component::new(engine, bytes)
                 .map_err(|e| EngineError::Invalid { what: what.into(), reason: format!("{e:#}") })?,
         };
         if let Some(cache) = &self.inner.cache {
-            cache.store(engine, hash, tag, &component);
+            cache.store(engine, hash, &tag, &component);
         }
         Ok(component)
     }
@@ -380,8 +414,8 @@ impl Engine {
     /// The component with batch entry points, or `None` when it has no
     /// function they can serve or cannot take them; it then runs as it is,
     /// one call per message.
-    fn compile_batched(&self, engine: &wasmtime::Engine, what: &str, bytes: &[u8]) -> Option<Component> {
-        let extended = match batch::add_batch_exports(bytes) {
+    fn compile_batched(&self, engine: &wasmtime::Engine, what: &str, bytes: &[u8], memory: bool) -> Option<Component> {
+        let extended = match batch::add_batch_exports(bytes, memory) {
             Ok(extended) => extended?,
             Err(reason) => {
                 debug!(component = what, %reason, "no batch entry points");

@@ -30,6 +30,9 @@
 //! its own CPU budget, knows which one failed if one does, and can end the
 //! call between two messages when a control request (a stop, say) waits.
 
+mod memory;
+
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use wasm_encoder::{
@@ -41,7 +44,7 @@ use wasm_encoder::{
 use wasmtime::component::{Type, Val};
 use wit_parser::abi::{AbiVariant, WasmType};
 use wit_parser::decoding::DecodedWasm;
-use wit_parser::{FunctionKind, Resolve, WorldItem, WorldKey};
+use wit_parser::{FunctionKind, InterfaceId, Resolve, SizeAlign, WorldItem, WorldKey};
 
 /// The interface of batch entry points that [`add_batch_exports`] adds.
 pub const DELIVER_INTERFACE: &str = "troupe:batch/deliver@0.1.0";
@@ -52,8 +55,10 @@ pub const PROGRESS_INTERFACE: &str = "troupe:batch/progress@0.1.0";
 /// The function of [`PROGRESS_INTERFACE`].
 pub const PROGRESS_FUNCTION: &str = "next";
 
-/// The version of the adapter, part of the compile cache's tag.
-pub const ADAPTER_VERSION: u32 = 5;
+/// The version of the adapter, part of the compile cache's tag: raise it
+/// with any change to what [`add_batch_exports`] builds, or caches keep
+/// serving the old build.
+pub const ADAPTER_VERSION: u32 = 8;
 
 /// The canonical ABI passes at most this many flat parameters in
 /// registers; one of them is the message count.
@@ -218,23 +223,34 @@ struct Entry {
     /// The exported interface (`acme:counter/api@0.1.0`).
     interface: String,
     function: String,
+    /// The function's core signature, as the adapter imports it.
     params: Vec<ValType>,
     results: Vec<ValType>,
+    /// For arguments that live in memory, how to deliver them; `None`
+    /// when they travel in registers.
+    memory: Option<memory::MemoryEntry>,
 }
 
 /// Returns `component` with [`DELIVER_INTERFACE`] added, or `Ok(None)`
-/// when it has no function a batch entry point can serve.
+/// when it has no function a batch entry point can serve. With `memory`,
+/// functions whose arguments travel in memory get entry points too, and
+/// the adapter a memory of its own.
 ///
 /// # Errors
 ///
 /// A description of what did not fit, for a component this cannot
 /// extend; the caller runs the component unchanged.
-pub fn add_batch_exports(component: &[u8]) -> Result<Option<Vec<u8>>, String> {
+pub fn add_batch_exports(component: &[u8], memory: bool) -> Result<Option<Vec<u8>>, String> {
     let DecodedWasm::Component(mut resolve, world) = wit_parser::decoding::decode(component).map_err(err)? else {
         return Ok(None);
     };
+    let mut sizes = SizeAlign::default();
+    sizes.fill(&resolve);
     let mut entries = Vec::new();
     let mut imported = Vec::new();
+    // Named types `use`d into the adapter's interface, and from where:
+    // two interfaces' types of one name cannot both be.
+    let mut used: Vec<(String, String)> = Vec::new();
     for (key, item) in &resolve.worlds[world].exports {
         let (WorldKey::Interface(_), WorldItem::Interface { id, .. }) = (key, item) else { continue };
         let interface = resolve.name_world_key(key);
@@ -248,7 +264,21 @@ pub fn add_batch_exports(component: &[u8]) -> Result<Option<Vec<u8>>, String> {
         let before = entries.len();
         for func in resolve.interfaces[*id].functions.values() {
             if let Some((params, results)) = entry_signature(&resolve, func) {
-                entries.push(Entry { interface: interface.clone(), function: func.name.clone(), params, results });
+                let (interface, function) = (interface.clone(), func.name.clone());
+                entries.push(Entry { interface, function, params, results, memory: None });
+            } else if let Some(entry) = memory.then(|| memory::memory_entry(&resolve, &sizes, func, *id)).flatten() {
+                if entry.uses.iter().any(|name| used.iter().any(|(n, i)| n == name && *i != interface)) {
+                    continue;
+                }
+                used.extend(entry.uses.iter().map(|name| (name.clone(), interface.clone())));
+                let sig = resolve.wasm_signature(AbiVariant::GuestImport, func);
+                entries.push(Entry {
+                    interface: interface.clone(),
+                    function: func.name.clone(),
+                    params: sig.params.iter().map(memory::core_type).collect(),
+                    results: sig.results.iter().map(memory::core_type).collect(),
+                    memory: Some(entry),
+                });
             }
         }
         if entries.len() > before {
@@ -259,7 +289,12 @@ pub fn add_batch_exports(component: &[u8]) -> Result<Option<Vec<u8>>, String> {
         return Ok(None);
     }
     let mixed = MixedLayout::new(
-        entries.iter().enumerate().map(|(i, e)| (entry_name(&e.interface, &e.function), e.params.clone(), i)).collect(),
+        entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.memory.is_none())
+            .map(|(i, e)| (entry_name(&e.interface, &e.function), e.params.clone(), i))
+            .collect(),
     );
     let adapter_world = {
         let wit = adapter_wit(&imported, &entries, mixed.as_ref());
@@ -281,12 +316,19 @@ pub fn add_batch_exports(component: &[u8]) -> Result<Option<Vec<u8>>, String> {
 }
 
 /// How many tells one call of `func`'s batch entry point delivers, or
-/// `None` if it gets none: its arguments need memory (strings, lists),
-/// or it returns more than one flat value, or takes too many to leave
-/// room for two messages, or its argument types are ones the host does not
-/// lower itself (variants, options, results).
-pub fn messages_per_call(resolve: &Resolve, func: &wit_parser::Function) -> Option<usize> {
-    entry_signature(resolve, func).map(|(params, _)| messages_per_entry(params.len()))
+/// `None` if it gets none: it takes a resource, or a type of another
+/// interface, or (for arguments in registers) too many flat values, or a
+/// variant, option or result that does not go by pointer.
+///
+/// The flag says whether the arguments travel in memory, which takes
+/// [`crate::engine::BatchDelivery::All`].
+pub fn messages_per_call(resolve: &Resolve, func: &wit_parser::Function, iface: InterfaceId) -> Option<(usize, bool)> {
+    if let Some((params, _)) = entry_signature(resolve, func) {
+        return Some((messages_per_entry(params.len()), false));
+    }
+    let mut sizes = SizeAlign::default();
+    sizes.fill(resolve);
+    memory::memory_entry(resolve, &sizes, func, iface).map(|_| (MAX_MESSAGES_PER_ENTRY, true))
 }
 
 /// The core signature through which the adapter calls `func`, if `func`
@@ -334,7 +376,16 @@ fn lowered_by_host(resolve: &Resolve, ty: &wit_parser::Type) -> bool {
 fn adapter_wit(imported: &[String], entries: &[Entry], mixed: Option<&MixedLayout<usize>>) -> String {
     let mut wit = String::from("package troupe:batch@0.1.0;\n\ninterface progress {\n  next: func() -> bool;\n}\n\n");
     wit.push_str("interface deliver {\n");
-    let mut function = |name: &str, params: &mut dyn Iterator<Item = ValType>| {
+    let mut uses: BTreeSet<(&str, &str)> = BTreeSet::new();
+    for entry in entries {
+        if let Some(memory) = &entry.memory {
+            uses.extend(memory.uses.iter().map(|name| (entry.interface.as_str(), name.as_str())));
+        }
+    }
+    for (interface, name) in uses {
+        let _ = writeln!(wit, "  use {interface}.{{{name}}};");
+    }
+    let registers = |wit: &mut String, name: &str, params: &mut dyn Iterator<Item = ValType>| {
         let _ = write!(wit, "  {name}: func(n: u32");
         for (i, ty) in params.enumerate() {
             let _ = write!(wit, ", a{i}: {}", wit_type(ty));
@@ -342,14 +393,20 @@ fn adapter_wit(imported: &[String], entries: &[Entry], mixed: Option<&MixedLayou
         wit.push_str(");\n");
     };
     for entry in entries {
-        let per_entry = messages_per_entry(entry.params.len());
-        function(
-            &entry_name(&entry.interface, &entry.function),
-            &mut (0..per_entry).flat_map(|_| entry.params.iter().copied()),
-        );
+        let name = entry_name(&entry.interface, &entry.function);
+        match &entry.memory {
+            None => {
+                let per_entry = messages_per_entry(entry.params.len());
+                registers(&mut wit, &name, &mut (0..per_entry).flat_map(|_| entry.params.iter().copied()));
+            }
+            Some(memory) => {
+                let _ = writeln!(wit, "  {name}: func(batch: list<{}>);", memory.tuple);
+            }
+        }
     }
     if let Some(mixed) = mixed {
-        function(
+        registers(
+            &mut wit,
             &mixed.name,
             &mut (0..mixed.slots).flat_map(|_| std::iter::once(ValType::I32).chain(mixed.joins.iter().copied())),
         );
@@ -362,14 +419,13 @@ fn adapter_wit(imported: &[String], entries: &[Entry], mixed: Option<&MixedLayou
     wit
 }
 
-/// The adapter's core module: for each entry point, a straight run of
-/// "stop if done, call `next`, call the function" per message slot.
+/// The adapter's core module: for each entry point taking registers, a
+/// straight run of "stop if done, call `next`, call the function" per
+/// message slot; for one taking a list, a loop over its elements (see
+/// [`memory`]); and, if any does, a memory and its bump allocator.
 fn adapter_module(entries: &[Entry], mixed: Option<&MixedLayout<usize>>) -> Vec<u8> {
     let mut types = TypeSection::new();
     let mut imports = ImportSection::new();
-    let mut functions = FunctionSection::new();
-    let mut exports = ExportSection::new();
-    let mut code = CodeSection::new();
     types.ty().function([], [ValType::I32]);
     imports.import(PROGRESS_INTERFACE, PROGRESS_FUNCTION, EntityType::Function(0));
     let next = 0;
@@ -377,57 +433,99 @@ fn adapter_module(entries: &[Entry], mixed: Option<&MixedLayout<usize>>) -> Vec<
         types.ty().function(entry.params.iter().copied(), entry.results.iter().copied());
         imports.import(&entry.interface, &entry.function, EntityType::Function(i as u32 + 1));
     }
-    let imported = entries.len() as u32 + 1;
+    let mut functions = FunctionSection::new();
+    let mut exports = ExportSection::new();
+    let mut code = CodeSection::new();
+    let mut define = |params: &[ValType], results: &[ValType], name: &str, body: &Function| {
+        let ty = types.len();
+        types.ty().function(params.iter().copied(), results.iter().copied());
+        // Defined functions come after the imported ones.
+        let index = imports.len() + functions.len();
+        functions.function(ty);
+        exports.export(name, ExportKind::Func, index);
+        code.function(body);
+    };
+    let (bump, heap) = (0, memory::heap_base(entries.iter().filter_map(|e| e.memory.as_ref())));
     for (i, entry) in entries.iter().enumerate() {
-        let flat = entry.params.len();
-        let per_entry = messages_per_entry(flat);
-        let params: Vec<ValType> =
-            std::iter::once(ValType::I32).chain((0..per_entry * flat).map(|p| entry.params[p % flat])).collect();
-        let type_index = imported + i as u32;
-        types.ty().function(params, []);
-        functions.function(type_index);
-        let func_index = imported + i as u32;
-        exports.export(
-            &format!("{DELIVER_INTERFACE}#{}", entry_name(&entry.interface, &entry.function)),
-            ExportKind::Func,
-            func_index,
-        );
-        let mut body = Function::new([]);
-        body.instruction(&Instruction::Block(BlockType::Empty));
-        for slot in 0..per_entry {
-            body.instruction(&Instruction::LocalGet(0));
-            body.instruction(&Instruction::I32Const(slot as i32));
-            body.instruction(&Instruction::I32LeU);
-            body.instruction(&Instruction::BrIf(0));
-            // `next` says whether to go on.
-            body.instruction(&Instruction::Call(next));
-            body.instruction(&Instruction::I32Eqz);
-            body.instruction(&Instruction::BrIf(0));
-            for p in 0..flat {
-                body.instruction(&Instruction::LocalGet((1 + slot * flat + p) as u32));
+        let name = format!("{DELIVER_INTERFACE}#{}", entry_name(&entry.interface, &entry.function));
+        let import = i as u32 + 1;
+        match &entry.memory {
+            None => {
+                let flat = entry.params.len();
+                let per_entry = messages_per_entry(flat);
+                let params: Vec<ValType> = std::iter::once(ValType::I32)
+                    .chain((0..per_entry * flat).map(|p| entry.params[p % flat]))
+                    .collect();
+                define(&params, &[], &name, &registers_body(entry, per_entry, next, import));
             }
-            body.instruction(&Instruction::Call(i as u32 + 1));
-            for _ in &entry.results {
-                body.instruction(&Instruction::Drop);
+            Some(memory) => {
+                let body = memory::entry_body(memory, entry.results.len(), next, import, bump, heap);
+                define(&[ValType::I32, ValType::I32], &[], &name, &body);
             }
         }
-        body.instruction(&Instruction::End);
-        body.instruction(&Instruction::End);
-        code.function(&body);
     }
     if let Some(mixed) = mixed {
-        let index = imported + entries.len() as u32;
         let params: Vec<ValType> = std::iter::once(ValType::I32)
             .chain((0..mixed.slots).flat_map(|_| std::iter::once(ValType::I32).chain(mixed.joins.iter().copied())))
             .collect();
-        types.ty().function(params, []);
-        functions.function(index);
-        exports.export(&format!("{DELIVER_INTERFACE}#{}", mixed.name), ExportKind::Func, index);
-        code.function(&mixed_body(entries, mixed, next));
+        let name = format!("{DELIVER_INTERFACE}#{}", mixed.name);
+        define(&params, &[], &name, &mixed_body(entries, mixed, next));
+    }
+    let with_memory = entries.iter().any(|e| e.memory.is_some());
+    if with_memory {
+        define(&[ValType::I32; 4], &[ValType::I32], "cabi_realloc", &memory::realloc_body(bump));
     }
     let mut module = Module::new();
-    module.section(&types).section(&imports).section(&functions).section(&exports).section(&code);
+    module.section(&types).section(&imports).section(&functions);
+    if with_memory {
+        let mut memories = wasm_encoder::MemorySection::new();
+        memories.memory(wasm_encoder::MemoryType {
+            minimum: 1,
+            maximum: None,
+            memory64: false,
+            shared: false,
+            page_size_log2: None,
+        });
+        module.section(&memories);
+        let mut globals = wasm_encoder::GlobalSection::new();
+        globals.global(
+            wasm_encoder::GlobalType { val_type: ValType::I32, mutable: true, shared: false },
+            &wasm_encoder::ConstExpr::i32_const(heap as i32),
+        );
+        module.section(&globals);
+        exports.export("memory", ExportKind::Memory, 0);
+    }
+    module.section(&exports).section(&code);
     module.finish()
+}
+
+/// A register entry point's body: per message slot, "stop if done, call
+/// `next` (and stop if it says so), call the function with the slot's
+/// arguments".
+fn registers_body(entry: &Entry, per_entry: usize, next: u32, import: u32) -> Function {
+    let flat = entry.params.len();
+    let mut body = Function::new([]);
+    body.instruction(&Instruction::Block(BlockType::Empty));
+    for slot in 0..per_entry {
+        body.instruction(&Instruction::LocalGet(0));
+        body.instruction(&Instruction::I32Const(slot as i32));
+        body.instruction(&Instruction::I32LeU);
+        body.instruction(&Instruction::BrIf(0));
+        // `next` says whether to go on.
+        body.instruction(&Instruction::Call(next));
+        body.instruction(&Instruction::I32Eqz);
+        body.instruction(&Instruction::BrIf(0));
+        for p in 0..flat {
+            body.instruction(&Instruction::LocalGet((1 + slot * flat + p) as u32));
+        }
+        body.instruction(&Instruction::Call(import));
+        for _ in &entry.results {
+            body.instruction(&Instruction::Drop);
+        }
+    }
+    body.instruction(&Instruction::End);
+    body.instruction(&Instruction::End);
+    body
 }
 
 /// The mixed entry point: per slot, "stop if done, call `next`, dispatch
@@ -654,15 +752,23 @@ fn wrap(component: &[u8], adapter: &[u8], adapter_imports: &[String]) -> Result<
     let mut aliases = wasm_encoder::ComponentAliasSection::new();
     let mut args = Vec::new();
     for name in adapter_imports {
-        if !outline.exports.iter().any(|(n, k)| n == name && *k == ComponentExportKind::Instance) {
-            return Err(format!("the adapter needs `{name}`, which the component does not export"));
+        if outline.exports.iter().any(|(n, k)| n == name && *k == ComponentExportKind::Instance) {
+            aliases.alias(wasm_encoder::Alias::InstanceExport {
+                instance: actor,
+                kind: ComponentExportKind::Instance,
+                name,
+            });
+            args.push((name.as_str(), ComponentExportKind::Instance, counts.next(ComponentExportKind::Instance)));
+        } else if let Some((_, _, index)) =
+            outline.imports.iter().find(|(n, k, _)| n == name && *k == ComponentExportKind::Instance)
+        {
+            // An interface whose types the protocol uses, which the actor
+            // imports: the adapter gets the same instance, so the types are
+            // the same types.
+            args.push((name.as_str(), ComponentExportKind::Instance, *index));
+        } else {
+            return Err(format!("the adapter needs `{name}`, which the component neither exports nor imports"));
         }
-        aliases.alias(wasm_encoder::Alias::InstanceExport {
-            instance: actor,
-            kind: ComponentExportKind::Instance,
-            name,
-        });
-        args.push((name.as_str(), ComponentExportKind::Instance, counts.next(ComponentExportKind::Instance)));
     }
     args.push((PROGRESS_INTERFACE, ComponentExportKind::Instance, progress));
     out.section(&aliases);
@@ -784,9 +890,10 @@ fn err(e: impl std::fmt::Display) -> String {
 mod tests {
     use super::*;
 
-    /// A component exporting `acme:x/api` with `add(by: u64) -> u64` (a
-    /// batch entry point can serve it) and `name(n: string)` (it cannot:
-    /// a string needs memory).
+    /// A component exporting `acme:x/api` with `add(by: u64) -> u64`
+    /// (its arguments travel in registers) and `name(n: string)` (in the
+    /// adapter's memory), and a bare function `bare` (not in an interface:
+    /// no entry point).
     fn component() -> Vec<u8> {
         wat::parse_str(
             r#"(component
@@ -802,7 +909,8 @@ mod tests {
                  (func $name (param "n" string)
                    (canon lift (core func $i "name") (memory $mem) (realloc $realloc)))
                  (instance $api (export "add" (func $add)) (export "name" (func $name)))
-                 (export "acme:x/api" (instance $api)))"#,
+                 (export "acme:x/api" (instance $api))
+                 (export "bare" (func $add)))"#,
         )
         .expect("the test component parses")
     }
@@ -822,36 +930,33 @@ mod tests {
     }
 
     #[test]
-    fn scalar_functions_get_an_entry_point_and_the_rest_of_the_component_is_unchanged() {
+    fn interface_functions_get_entry_points_and_the_rest_of_the_component_is_unchanged() {
         let original = component();
-        let wrapped = add_batch_exports(&original).unwrap().expect("`add` can have an entry point");
+        let wrapped = add_batch_exports(&original, true).unwrap().expect("`add` and `name` can have entry points");
         wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
             .validate_all(&wrapped)
             .expect("the wrapper is a valid component");
         assert_eq!(exported_functions(&wrapped, "acme:x/api"), ["add", "name"]);
-        assert_eq!(exported_functions(&wrapped, DELIVER_INTERFACE), [entry_name("acme:x/api", "add")]);
+        let mut entries = exported_functions(&wrapped, DELIVER_INTERFACE);
+        entries.sort();
+        let mut expected = [entry_name("acme:x/api", "add"), entry_name("acme:x/api", "name")];
+        expected.sort();
+        assert_eq!(entries, expected);
         assert_eq!(reserved_name(&original), None);
         assert_eq!(reserved_name(&wrapped).as_deref(), Some(PROGRESS_INTERFACE), "the wrapper imports the hook");
     }
 
     #[test]
     fn a_component_with_nothing_to_batch_is_left_alone() {
-        let only_strings = wat::parse_str(
+        let bare_only = wat::parse_str(
             r#"(component
-                 (core module $m
-                   (memory (export "memory") 1)
-                   (func (export "name") (param i32 i32))
-                   (func (export "realloc") (param i32 i32 i32 i32) (result i32) i32.const 8))
+                 (core module $m (func (export "f") (param i64) (result i64) local.get 0))
                  (core instance $i (instantiate $m))
-                 (alias core export $i "memory" (core memory $mem))
-                 (alias core export $i "realloc" (core func $realloc))
-                 (func $name (param "n" string)
-                   (canon lift (core func $i "name") (memory $mem) (realloc $realloc)))
-                 (instance $api (export "name" (func $name)))
-                 (export "acme:x/api" (instance $api)))"#,
+                 (func $f (param "by" u64) (result u64) (canon lift (core func $i "f")))
+                 (export "f" (func $f)))"#,
         )
         .unwrap();
-        assert_eq!(add_batch_exports(&only_strings).unwrap(), None);
+        assert_eq!(add_batch_exports(&bare_only, true).unwrap(), None);
     }
 
     #[test]
