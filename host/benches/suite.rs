@@ -300,6 +300,34 @@ mod kameo_counter {
     }
 }
 
+/// The kameo twin of the probe's `remember(item: string)`.
+mod kameo_notebook {
+    use kameo::Actor;
+    use kameo::message::{Context, Message};
+
+    #[derive(Actor, Default)]
+    pub struct Notebook {
+        pub items: Vec<String>,
+    }
+
+    pub struct Remember(pub String);
+    pub struct Count;
+
+    impl Message<Remember> for Notebook {
+        type Reply = ();
+        async fn handle(&mut self, msg: Remember, _ctx: &mut Context<Self, Self::Reply>) {
+            self.items.push(msg.0);
+        }
+    }
+
+    impl Message<Count> for Notebook {
+        type Reply = usize;
+        async fn handle(&mut self, _: Count, _ctx: &mut Context<Self, Self::Reply>) -> usize {
+            self.items.len()
+        }
+    }
+}
+
 use kameo::actor::Spawn as _;
 use kameo_counter::{Counter as KameoCounter, Get as KGet, Incr as KIncr};
 
@@ -404,6 +432,66 @@ async fn tell_one(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
         "-",
     ));
     for actor in [actor, unbatched] {
+        actor.stop();
+        actor.stopped().await;
+    }
+}
+
+/// 1c: tells with a string argument (the probe's `remember`), by default
+/// a call each, and with `BatchDelivery::All` several per call.
+async fn tell_strings(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
+    use kameo_notebook::{Count, Notebook, Remember};
+    const ITEM: &str = "hello there, how are you";
+    let memory_host = {
+        let mut engine = EngineConfig::new();
+        engine
+            .max_instances(16)
+            .max_memory_bytes(64 << 20)
+            .cache_dir(Some(cache_dir()))
+            .batch_delivery(troupe::BatchDelivery::All);
+        Host::new(HostConfig { engine, ..Default::default() }).expect("host")
+    };
+    let default = spawn(host, "probe", "notes", ActorLimits::default()).await;
+    let all = spawn(&memory_host, "probe", "notes", ActorLimits::default()).await;
+    let remember = default.parse(&format!("remember({ITEM:?})")).unwrap();
+    let ticks = default.parse("ticks()").unwrap();
+    let k = Notebook::spawn_with_mailbox(Notebook::default(), kameo::mailbox::bounded(1024));
+    let n = scale.tells / ROUNDS / 2;
+    let (mut one_call, mut batched, mut kameo) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        for (actor, times) in [(&default, &mut one_call), (&all, &mut batched)] {
+            let (a, b, remember, ticks) = (actor.clone(), actor.clone(), remember.clone(), ticks.clone());
+            let send = async move || tell(&a, &remember).await;
+            let confirm = async move || {
+                ask(&b, &ticks).await;
+            };
+            times.push(on_runtime(per_message(n, send, confirm)).await);
+        }
+        let (k1, k2) = (k.clone(), k.clone());
+        let send = async move || k1.tell(Remember(ITEM.to_string())).await.unwrap();
+        let confirm = async move || {
+            k2.ask(Count).await.unwrap();
+        };
+        kameo.push(on_runtime(per_message(n, send, confirm)).await);
+    }
+    assert_eq!(k.ask(Count).await.unwrap(), ROUNDS * n);
+    assert!(all.info().batched > 0 && default.info().batched == 0);
+    let (one_call, batched, kameo) = (median(one_call), median(batched), median(kameo));
+    rows.push(row(
+        "1''. tell with a string argument (`--batch-delivery all`)",
+        ns(batched),
+        format!("kameo {}", ns(kameo)),
+        Some(batched.as_secs_f64() / kameo.as_secs_f64()),
+        "-",
+    ));
+    rows.push(row(
+        "   ... by default (a call per message)",
+        ns(one_call),
+        format!("kameo {}", ns(kameo)),
+        Some(one_call.as_secs_f64() / kameo.as_secs_f64()),
+        "-",
+    ));
+    for actor in [default, all] {
         actor.stop();
         actor.stopped().await;
     }
@@ -1148,6 +1236,9 @@ fn main() {
         let host = host(scale.spawns as u32 + 1000, 64 << 20);
         if runs("tell_one") {
             tell_one(scale, &host, &mut rows).await;
+        }
+        if runs("tell_strings") {
+            tell_strings(scale, &host, &mut rows).await;
         }
         if runs("tell_many") || runs("isolation") {
             let healthy = tell_many(scale, &host, &mut rows).await;
