@@ -25,6 +25,11 @@
 //! message of generated core wasm with no memory of its own. troupe's own
 //! exports (`init`, `stop`, ...) are hooks, not messages, and get none.
 //!
+//! Optionally (`BatchDelivery::All`), functions whose arguments live in
+//! memory (strings, lists) get entry points too, taking the run as one
+//! list that the host lowers into a memory the adapter then has: see the
+//! `memory` submodule.
+//!
 //! Before each message the adapter calls the host's
 //! [`PROGRESS_INTERFACE`]`.next`, so that the host can give every message
 //! its own CPU budget, knows which one failed if one does, and can end the
