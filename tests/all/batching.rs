@@ -284,3 +284,53 @@ async fn by_default_tells_with_string_arguments_are_a_call_each() {
     assert_eq!(ask(&host, "f", "ping()").await.unwrap(), "1");
     assert_eq!((faulty.info().handled, faulty.info().batched), (11, 0));
 }
+
+/// A component that wit-component builds from `wit` and the core module
+/// `wat`, as a guest toolchain would.
+fn component_from_wit(wit: &str, wat: &str) -> Vec<u8> {
+    let mut resolve = wit_parser::Resolve::default();
+    let package = resolve.push_source("test.wit", wit).unwrap();
+    let world = resolve.select_world(&[package], None).unwrap();
+    let mut module = wat::parse_str(wat).unwrap();
+    wit_component::embed_component_metadata(&mut module, &resolve, world, wit_component::StringEncoding::UTF8).unwrap();
+    wit_component::ComponentEncoder::default().module(&module).unwrap().validate(true).encode().unwrap()
+}
+
+#[tokio::test]
+async fn a_record_with_a_string_and_an_enum_arrives_field_by_field_through_memory() {
+    // `set` adds up what it received: `x`, 1000 per `tag`, 100 per byte
+    // of `name`, 10 per byte of `label`.
+    let component = component_from_wit(
+        "package acme:x@0.1.0;
+         interface api {
+           enum tag { a, b }
+           record point { name: string, x: u32, tag: tag }
+           set: func(p: point, label: string);
+           total: func() -> u32;
+         }
+         world w { export api; }",
+        r#"(module
+             (memory (export "memory") 1)
+             (global $sum (mut i32) (i32.const 0))
+             (global $heap (mut i32) (i32.const 1024))
+             (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) (local $p i32)
+               (local.set $p (i32.and (i32.add (global.get $heap) (i32.const 7)) (i32.const -8)))
+               (global.set $heap (i32.add (local.get $p) (local.get 3)))
+               (local.get $p))
+             (func (export "acme:x/api@0.1.0#set")
+               (param $name i32) (param $name-len i32) (param $x i32) (param $tag i32)
+               (param $label i32) (param $label-len i32)
+               (global.set $sum (i32.add (global.get $sum)
+                 (i32.add (i32.add (local.get $x) (i32.mul (local.get $tag) (i32.const 1000)))
+                   (i32.add (i32.mul (local.get $name-len) (i32.const 100))
+                            (i32.mul (local.get $label-len) (i32.const 10)))))))
+             (func (export "acme:x/api@0.1.0#total") (result i32) (global.get $sum)))"#,
+    );
+    let host = host_with_memory_entries();
+    let loaded = host.load_bytes("sum", "sum.wat", component, None).unwrap();
+    let actor = host.spawn(troupe::ComponentEntry::new(loaded).spec("s".into())).await.unwrap();
+    host.tell("s", r#"set({name: "ab", x: 5, tag: b}, "xyz")"#).unwrap();
+    host.tell("s", r#"set({name: "abcd", x: 7, tag: a}, "")"#).unwrap();
+    assert_eq!(ask(&host, "s", "total()").await.unwrap(), (5 + 1000 + 200 + 30 + 7 + 400).to_string());
+    assert_eq!(actor.info().batched, 2);
+}

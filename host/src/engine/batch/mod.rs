@@ -951,6 +951,48 @@ mod tests {
         assert_eq!(reserved_name(&wrapped).as_deref(), Some(PROGRESS_INTERFACE), "the wrapper imports the hook");
     }
 
+    /// A component built by wit-component from `wit` and a core module in
+    /// `wat`, the way guest toolchains build them.
+    fn from_wit(wit: &str, wat: &str) -> Vec<u8> {
+        let mut resolve = Resolve::default();
+        let package = resolve.push_source("test.wit", wit).unwrap();
+        let world = resolve.select_world(&[package], None).unwrap();
+        let mut module = wat::parse_str(wat).unwrap();
+        wit_component::embed_component_metadata(&mut module, &resolve, world, wit_component::StringEncoding::UTF8)
+            .unwrap();
+        wit_component::ComponentEncoder::default().module(&module).unwrap().validate(true).encode().unwrap()
+    }
+
+    #[test]
+    fn a_record_of_the_interface_with_a_string_in_it_goes_through_memory() {
+        let component = from_wit(
+            "package acme:x@0.1.0;
+             interface api {
+               record point { name: string, x: u32, tag: tag }
+               enum tag { a, b }
+               set: func(p: point, label: string);
+               count: func(n: u32);
+             }
+             world w { export api; }",
+            r#"(module
+                 (memory (export "memory") 1)
+                 (func (export "acme:x/api@0.1.0#set") (param i32 i32 i32 i32 i32 i32))
+                 (func (export "acme:x/api@0.1.0#count") (param i32))
+                 (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 8))"#,
+        );
+        let wrapped = add_batch_exports(&component, true).unwrap().expect("both functions are served");
+        wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
+            .validate_all(&wrapped)
+            .expect("the wrapper is a valid component");
+        let mut entries = exported_functions(&wrapped, DELIVER_INTERFACE);
+        entries.sort();
+        let mut expected = [entry_name("acme:x/api@0.1.0", "set"), entry_name("acme:x/api@0.1.0", "count")];
+        expected.sort();
+        assert_eq!(entries, expected);
+        let without_memory = add_batch_exports(&component, false).unwrap().unwrap();
+        assert_eq!(exported_functions(&without_memory, DELIVER_INTERFACE), [entry_name("acme:x/api@0.1.0", "count")]);
+    }
+
     #[test]
     fn a_component_with_nothing_to_batch_is_left_alone() {
         let bare_only = wat::parse_str(
