@@ -543,3 +543,33 @@ async fn a_counter_is_hot_swapped_across_languages_keeping_its_value() {
     host.swap("c", rust, options).await.expect("and back to Rust");
     assert_eq!(ask(&host, "c", "get()").await.unwrap(), expected.to_string());
 }
+
+#[tokio::test]
+async fn batch_entry_points_keep_components_of_every_language_valid() {
+    // The relays take strings: with entry points in memory too.
+    for name in ["counter-js", "counter-py", "counter-c", "relay-js", "relay-py"] {
+        let bytes = std::fs::read(guest(name)).unwrap();
+        troupe::fuzzing::batch_entries(&bytes);
+    }
+}
+
+#[tokio::test]
+async fn relays_in_javascript_and_python_take_string_arguments_several_per_call() {
+    let mut engine = troupe::EngineConfig::new();
+    engine
+        .max_instances(50)
+        .cache_dir(Some(support::target_dir().join("troupe-test-cache")))
+        .batch_delivery(troupe::BatchDelivery::All);
+    let host = Host::new(troupe::HostConfig { engine, ..Default::default() }).unwrap();
+    spawn(&host, "counter", "c", &[]).await;
+    for relay in ["relay-js", "relay-py"] {
+        let actor = spawn(&host, relay, relay, &[]).await;
+        // `notify(to, by)` tells `to` to `incr(by)`.
+        for by in 1..=10 {
+            host.tell(relay, &format!(r#"notify("c", {by})"#)).unwrap();
+        }
+        ask(&host, relay, "forwarded()").await.unwrap();
+        assert!(actor.info().batched >= 9, "{relay}: {:?}", actor.info());
+    }
+    assert_eq!(ask(&host, "c", "get()").await.unwrap(), (2 * 55).to_string());
+}
