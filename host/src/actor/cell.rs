@@ -754,16 +754,7 @@ impl Cell {
             Err((started, failure)) => {
                 let failed = started.clamp(1, run.len()) - 1;
                 self.me.stats().handled_batch(failed as u64);
-                let failure = self.explain(failure);
-                let function = &protocol.function(run[failed].call.func).name;
-                error!(
-                    function = %function,
-                    kind = %failure.kind,
-                    detail = %failure.detail,
-                    backtrace = ?failure.backtrace,
-                    "message failed"
-                );
-                self.report_failed(function, None, &failure);
+                let failure = self.message_failed(&protocol.function(run[failed].call.func).name, None, failure);
                 self.inbox.mailbox.put_back(run.into_iter().skip(failed + 1));
                 Err(failure)
             }
@@ -806,17 +797,8 @@ impl Cell {
                 self.maybe_snapshot(inc, 1).await
             }
             Err(failure) => {
-                let failure = self.explain(failure);
                 let function = &self.spec.component.protocol().function(call.func).name;
-                error!(
-                    function = %function,
-                    kind = %failure.kind,
-                    detail = %failure.detail,
-                    backtrace = ?failure.backtrace,
-                    "message failed"
-                );
-                self.report_failed(function, reply, &failure);
-                Err(failure)
+                Err(self.message_failed(function, reply, failure))
             }
         }
     }
@@ -970,6 +952,22 @@ impl Cell {
     fn refuse(&self, envelope: Envelope, failure: &Failure) {
         let function = self.function_name(&envelope.call);
         self.report_failed(&function, envelope.into_parts().2, failure);
+    }
+
+    /// A message to `function` failed, and its incarnation with it: log
+    /// it, count the dead letter and tell the asker, if any. Returns the
+    /// failure as explained to them.
+    fn message_failed(&self, function: &str, reply: Option<oneshot::Sender<Reply>>, failure: Failure) -> Failure {
+        let failure = self.explain(failure);
+        error!(
+            function = %function,
+            kind = %failure.kind,
+            detail = %failure.detail,
+            backtrace = ?failure.backtrace,
+            "message failed"
+        );
+        self.report_failed(function, reply, &failure);
+        failure
     }
 
     /// A message to `function` failed: count the dead letter and tell the

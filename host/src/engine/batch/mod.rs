@@ -504,6 +504,19 @@ fn adapter_module(entries: &[Entry], mixed: Option<&MixedLayout<usize>>) -> Vec<
     module.finish()
 }
 
+/// The start of message slot `slot` in an entry point taking registers,
+/// directly inside the block that ends the call: leave it if the run has
+/// fewer messages (parameter 0 is their count), or if `next` says to stop.
+fn stop_unless_started(body: &mut Function, slot: usize, next: u32) {
+    body.instruction(&Instruction::LocalGet(0));
+    body.instruction(&Instruction::I32Const(slot as i32));
+    body.instruction(&Instruction::I32LeU);
+    body.instruction(&Instruction::BrIf(0));
+    body.instruction(&Instruction::Call(next));
+    body.instruction(&Instruction::I32Eqz);
+    body.instruction(&Instruction::BrIf(0));
+}
+
 /// A register entry point's body: per message slot, "stop if done, call
 /// `next` (and stop if it says so), call the function with the slot's
 /// arguments".
@@ -512,14 +525,7 @@ fn registers_body(entry: &Entry, per_entry: usize, next: u32, import: u32) -> Fu
     let mut body = Function::new([]);
     body.instruction(&Instruction::Block(BlockType::Empty));
     for slot in 0..per_entry {
-        body.instruction(&Instruction::LocalGet(0));
-        body.instruction(&Instruction::I32Const(slot as i32));
-        body.instruction(&Instruction::I32LeU);
-        body.instruction(&Instruction::BrIf(0));
-        // `next` says whether to go on.
-        body.instruction(&Instruction::Call(next));
-        body.instruction(&Instruction::I32Eqz);
-        body.instruction(&Instruction::BrIf(0));
+        stop_unless_started(&mut body, slot, next);
         for p in 0..flat {
             body.instruction(&Instruction::LocalGet((1 + slot * flat + p) as u32));
         }
@@ -542,13 +548,7 @@ fn mixed_body(entries: &[Entry], mixed: &MixedLayout<usize>, next: u32) -> Funct
     body.instruction(&Instruction::Block(BlockType::Empty)); // done
     for slot in 0..mixed.slots {
         let base = (1 + slot * (1 + width)) as u32;
-        body.instruction(&Instruction::LocalGet(0));
-        body.instruction(&Instruction::I32Const(slot as i32));
-        body.instruction(&Instruction::I32LeU);
-        body.instruction(&Instruction::BrIf(0));
-        body.instruction(&Instruction::Call(next));
-        body.instruction(&Instruction::I32Eqz);
-        body.instruction(&Instruction::BrIf(0));
+        stop_unless_started(&mut body, slot, next);
         body.instruction(&Instruction::Block(BlockType::Empty)); // slot end
         body.instruction(&Instruction::Block(BlockType::Empty)); // bad tag
         for _ in 0..cases {
