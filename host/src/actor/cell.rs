@@ -724,16 +724,18 @@ impl Cell {
     ) -> Result<(), Failure> {
         let component = self.spec.component.clone();
         let protocol = component.protocol();
-        let Some(args) = lower_run(&inc.batching(), protocol, &mut run, entry) else {
-            // Not expected for type-checked calls; one at a time is still right.
+        let func = match entry {
+            RunEntry::Own(func) => Some(func),
+            RunEntry::Mixed => None,
+        };
+        let args = inc.run_entry(func).and_then(|_| lower_run(&inc.batching(), protocol, &mut run, entry));
+        let Some(args) = args else {
+            // Not expected (the run was gathered for an entry point, and its
+            // calls are type-checked); one at a time is still right.
             for envelope in run {
                 Box::pin(self.deliver(inc, envelope)).await?;
             }
             return Ok(());
-        };
-        let func = match entry {
-            RunEntry::Own(func) => Some(func),
-            RunEntry::Mixed => None,
         };
         let span = tracing::debug_span!(
             "messages",

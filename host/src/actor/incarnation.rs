@@ -379,6 +379,15 @@ impl Incarnation {
         self.mixed.and(self.batch.mixed.as_ref())
     }
 
+    /// The batch entry point for `func` (its own), or for `None` the mixed
+    /// one, if this incarnation has it.
+    pub fn run_entry(&self, func: Option<u32>) -> Option<Func> {
+        match func {
+            Some(func) => self.funcs.get(func as usize).and_then(|(_, _, entry)| *entry),
+            None => self.mixed,
+        }
+    }
+
     /// The batch entry points of the protocol this incarnation runs.
     pub fn batching(&self) -> Arc<Batching> {
         self.batch.clone()
@@ -390,6 +399,9 @@ impl Incarnation {
     /// arguments. Returns how many were handled: the call ends early when a
     /// control request waits. On failure, says how many had started: the
     /// last of them is the one that failed.
+    ///
+    /// The caller checks [`Self::run_entry`] first: without the entry point
+    /// nothing is delivered, and that is no failure of the actor's.
     pub async fn handle_run(
         &mut self,
         me: &ActorRef,
@@ -397,13 +409,7 @@ impl Incarnation {
         messages: u32,
         args: &[Val],
     ) -> Result<usize, (usize, Failure)> {
-        let entry = match func {
-            Some(func) => self.funcs.get(func as usize).and_then(|(_, _, entry)| *entry),
-            None => self.mixed,
-        };
-        let Some(entry) = entry else {
-            return Err((0, Failure::new(FailureKind::HostCall, "no batch entry point")));
-        };
+        let Some(entry) = self.run_entry(func) else { return Ok(0) };
         self.arm(None);
         let run = Run { messages, started: 0, ticks: self.deadline_ticks, fuel: self.fuel, fuel_spent: 0 };
         self.store.data_mut().run = run;
