@@ -58,7 +58,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::actor::binding::{BindingSpec, Router};
-use crate::actor::{ActorPolicy, DEFAULT_SHUTDOWN, RestartFrom};
+use crate::actor::{ActorPolicy, ActorSpec, DEFAULT_SHUTDOWN, RestartFrom, SpawnError};
 use crate::engine::ActorLimits;
 use crate::grants::Grants;
 use crate::message::Address;
@@ -188,6 +188,26 @@ impl Entry {
 }
 
 /// A pool's children: `NAME-0`, `NAME-1`, ...
+/// Starts the actors of `specs` under `supervisor` together, so that
+/// their instantiations run in parallel on the runtime's threads, then
+/// waits for each, noting its address in `started`. The first failure is
+/// returned; those that started keep running.
+async fn start_together(
+    host: &Host,
+    specs: impl Iterator<Item = ActorSpec>,
+    supervisor: Option<&str>,
+    started: &mut Vec<Address>,
+) -> Result<(), SpawnError> {
+    let mut starting = Vec::new();
+    for spec in specs {
+        starting.push(host.start_under(spec, supervisor)?);
+    }
+    for actor in starting {
+        started.push(actor.started().await?.address().clone());
+    }
+    Ok(())
+}
+
 fn pool_addresses(name: &str, instances: u32) -> Vec<Address> {
     (0..instances).map(|i| Address::from(format!("{name}-{i}"))).collect()
 }
@@ -618,23 +638,16 @@ impl Manifest {
                     })?;
                     let component_entry = ComponentEntry { component, policy: entry.policy.clone() };
                     host.define(&entry.name, component_entry.clone());
-                    // The instances start together (in parallel on the
-                    // runtime's threads); the first failure is reported.
-                    let mut starting = Vec::new();
-                    for address in entry.addresses() {
-                        let mut spec = component_entry.spec(address.clone());
+                    let specs = entry.addresses().into_iter().map(|address| {
+                        let mut spec = component_entry.spec(address);
                         spec.group = Some(entry.name.clone());
                         // Targets may start later in the file: bind below.
                         spec.policy.links.clear();
-                        let actor = host
-                            .start_under(spec, entry.supervisor.as_deref())
-                            .map_err(|e| fail(&entry.key, entry.location, e.to_string()))?;
-                        starting.push((address, actor));
-                    }
-                    for (address, actor) in starting {
-                        actor.started().await.map_err(|e| fail(&entry.key, entry.location, e.to_string()))?;
-                        started.push(address);
-                    }
+                        spec
+                    });
+                    start_together(host, specs, entry.supervisor.as_deref(), &mut started)
+                        .await
+                        .map_err(|e| fail(&entry.key, entry.location, e.to_string()))?;
                 }
                 Item::Supervisor(s) => {
                     host.supervise(&s.name, s.spec.clone(), s.supervisor.as_deref())
@@ -643,19 +656,14 @@ impl Manifest {
                         let entry = host.entry(component).ok_or_else(|| {
                             fail(&s.key, s.location, format!("`{component}` must come before this pool"))
                         })?;
-                        let mut starting = Vec::new();
-                        for address in pool_addresses(&s.name, *n) {
-                            let mut spec = entry.spec(address.clone());
+                        let specs = pool_addresses(&s.name, *n).into_iter().map(|address| {
+                            let mut spec = entry.spec(address);
                             spec.group = Some(component.clone());
-                            let actor = host
-                                .start_under(spec, Some(&s.name))
-                                .map_err(|e| fail(&s.key, s.location, e.to_string()))?;
-                            starting.push((address, actor));
-                        }
-                        for (address, actor) in starting {
-                            actor.started().await.map_err(|e| fail(&s.key, s.location, e.to_string()))?;
-                            started.push(address);
-                        }
+                            spec
+                        });
+                        start_together(host, specs, Some(&s.name), &mut started)
+                            .await
+                            .map_err(|e| fail(&s.key, s.location, e.to_string()))?;
                     }
                 }
             }
