@@ -76,6 +76,7 @@ async fn messages_sent_to_a_hibernating_actor_are_all_handled_in_order() {
         counter.tell(counter.parse(&format!("incr({by})")).unwrap(), None).unwrap();
     }
     assert_eq!(ask(&host, "c", "get()").await.unwrap(), "5050");
+    assert!(counter.info().batched >= 90, "the woken actor took its queue several per call: {:?}", counter.info());
 }
 
 #[tokio::test]
