@@ -3,7 +3,7 @@
 //!
 //! A host owns the engine, the loaded components, the address space, the
 //! supervision tree and the event bus. It implements [`ActorSystem`],
-//! through which actors reach each other, and [`SupervisorHost`], through
+//! through which actors reach each other, and `SupervisorHost`, through
 //! which supervisors reach the rest.
 
 use std::collections::HashMap;
