@@ -334,3 +334,53 @@ async fn a_record_with_a_string_and_an_enum_arrives_field_by_field_through_memor
     assert_eq!(ask(&host, "s", "total()").await.unwrap(), (5 + 1000 + 200 + 30 + 7 + 400).to_string());
     assert_eq!(actor.info().batched, 2);
 }
+
+#[tokio::test]
+async fn options_results_and_variants_arrive_through_memory_as_the_canonical_abi_joins_them() {
+    // `set` adds up: for `opt`, its case and 10 per byte; for `res`, 100
+    // for an error, 1000 per unit of an ok value; for `v`, 10000 per case,
+    // 100000 per unit of `b`, a million per unit of `a` (an f32 that
+    // travels in the low half of an i64).
+    let component = component_from_wit(
+        "package acme:x@0.1.0;
+         interface api {
+           variant v { a(f32), b(u64), c }
+           set: func(opt: option<string>, res: result<u32, f32>, v: v);
+           total: func() -> u32;
+         }
+         world w { export api; }",
+        r#"(module
+             (memory (export "memory") 1)
+             (global $sum (mut i32) (i32.const 0))
+             (global $heap (mut i32) (i32.const 1024))
+             (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) (local $p i32)
+               (local.set $p (i32.and (i32.add (global.get $heap) (i32.const 7)) (i32.const -8)))
+               (global.set $heap (i32.add (local.get $p) (local.get 3)))
+               (local.get $p))
+             (func $add (param i32) (global.set $sum (i32.add (global.get $sum) (local.get 0))))
+             (func (export "acme:x/api@0.1.0#set")
+               (param $opt i32) (param $ptr i32) (param $len i32)
+               (param $res i32) (param $res-payload i32)
+               (param $v i32) (param $v-payload i64)
+               (call $add (i32.add (local.get $opt) (i32.mul (local.get $len) (i32.const 10))))
+               (if (i32.eqz (local.get $res))
+                 (then (call $add (i32.mul (local.get $res-payload) (i32.const 1000))))
+                 (else (call $add (i32.const 100))))
+               (call $add (i32.mul (local.get $v) (i32.const 10000)))
+               (if (i32.eq (local.get $v) (i32.const 0))
+                 (then (call $add (i32.mul (i32.trunc_f32_s (f32.reinterpret_i32 (i32.wrap_i64 (local.get $v-payload))))
+                                           (i32.const 1000000)))))
+               (if (i32.eq (local.get $v) (i32.const 1))
+                 (then (call $add (i32.mul (i32.wrap_i64 (local.get $v-payload)) (i32.const 100000))))))
+             (func (export "acme:x/api@0.1.0#total") (result i32) (global.get $sum)))"#,
+    );
+    let host = host_with_memory_entries();
+    let loaded = host.load_bytes("sum", "sum.wat", component, None).unwrap();
+    let actor = host.spawn(troupe::ComponentEntry::new(loaded).spec("s".into())).await.unwrap();
+    host.tell("s", r#"set(some("abc"), ok(7), a(2.5))"#).unwrap();
+    host.tell("s", r#"set(none, err(1.5), b(3))"#).unwrap();
+    host.tell("s", r#"set(none, ok(0), c)"#).unwrap();
+    let expected = (1 + 30 + 7000 + 2_000_000) + (100 + 10_000 + 300_000) + 20_000;
+    assert_eq!(ask(&host, "s", "total()").await.unwrap(), expected.to_string());
+    assert_eq!(actor.info().batched, 3);
+}

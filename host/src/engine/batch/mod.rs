@@ -63,7 +63,7 @@ pub const PROGRESS_FUNCTION: &str = "next";
 /// The version of the adapter, part of the compile cache's tag: raise it
 /// with any change to what [`add_batch_exports`] builds, or caches keep
 /// serving the old build.
-pub const ADAPTER_VERSION: u32 = 8;
+pub const ADAPTER_VERSION: u32 = 9;
 
 /// The canonical ABI passes at most this many flat parameters in
 /// registers; one of them is the message count.
@@ -321,9 +321,8 @@ pub fn add_batch_exports(component: &[u8], memory: bool) -> Result<Option<Vec<u8
 }
 
 /// How many tells one call of `func`'s batch entry point delivers, or
-/// `None` if it gets none: it takes a resource, or a type of another
-/// interface, or (for arguments in registers) too many flat values, or a
-/// variant, option or result that does not go by pointer.
+/// `None` if it gets none: it takes a resource or a named type of another
+/// interface, or no arguments and returns its result through memory.
 ///
 /// The flag says whether the arguments travel in memory, which takes
 /// [`crate::engine::BatchDelivery::All`].
