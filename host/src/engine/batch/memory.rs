@@ -252,9 +252,10 @@ pub(super) fn memory_entry(
     let mut uses = BTreeSet::new();
     let types: Vec<String> =
         func.params.iter().map(|p| wit_type(resolve, &p.ty, iface, &mut uses)).collect::<Option<_>>()?;
-    if let Some(result) = &func.result {
-        // The result comes back into the adapter's memory: no resources.
-        wit_type(resolve, result, iface, &mut BTreeSet::new())?;
+    // The result comes back into the adapter's memory: no resources. The
+    // entry point does not name it, so it may be of any interface.
+    if func.result.as_ref().is_some_and(|ty| !carried(resolve, ty)) {
+        return None;
     }
     let sig = resolve.wasm_signature(AbiVariant::GuestImport, func);
     let param_types: Vec<&Type> = func.params.iter().map(|p| &p.ty).collect();
@@ -357,13 +358,20 @@ fn wit_type(resolve: &Resolve, ty: &Type, iface: InterfaceId, uses: &mut BTreeSe
     })
 }
 
-/// Can a named type cross into the adapter: nothing in it is a resource?
-fn named_is_carried(resolve: &Resolve, id: wit_parser::TypeId) -> bool {
-    let carried = |ty: &Type| match ty {
+/// Can a value of `ty` cross into the adapter: nothing in it is a
+/// resource?
+fn carried(resolve: &Resolve, ty: &Type) -> bool {
+    match ty {
         Type::Id(id) => named_is_carried(resolve, *id),
         Type::ErrorContext => false,
         _ => true,
-    };
+    }
+}
+
+/// Can a type definition cross into the adapter: nothing in it is a
+/// resource?
+fn named_is_carried(resolve: &Resolve, id: wit_parser::TypeId) -> bool {
+    let carried = |ty: &Type| carried(resolve, ty);
     match &resolve.types[id].kind {
         TypeDefKind::Record(r) => r.fields.iter().all(|f| carried(&f.ty)),
         TypeDefKind::Tuple(t) => t.types.iter().all(carried),

@@ -63,7 +63,7 @@ pub const PROGRESS_FUNCTION: &str = "next";
 /// The version of the adapter, part of the compile cache's tag: raise it
 /// with any change to what [`add_batch_exports`] builds, or caches keep
 /// serving the old build.
-pub const ADAPTER_VERSION: u32 = 9;
+pub const ADAPTER_VERSION: u32 = 10;
 
 /// The canonical ABI passes at most this many flat parameters in
 /// registers; one of them is the message count.
@@ -990,6 +990,29 @@ mod tests {
         assert_eq!(entries, expected);
         let without_memory = add_batch_exports(&component, false).unwrap().unwrap();
         assert_eq!(exported_functions(&without_memory, DELIVER_INTERFACE), [entry_name("acme:x/api@0.1.0", "count")]);
+    }
+
+    #[test]
+    fn a_result_of_another_interface_comes_back_through_an_instance_the_actor_imports() {
+        let component = from_wit(
+            "package acme:x@0.1.0;
+             interface types { record reading { label: string, value: f64 } }
+             interface api {
+               use types.{reading};
+               read: func(sensor: string) -> reading;
+             }
+             world w { export api; }",
+            r#"(module
+                 (memory (export "memory") 1)
+                 (func (export "acme:x/api@0.1.0#read") (param i32 i32) (result i32) i32.const 16)
+                 (func (export "cabi_post_acme:x/api@0.1.0#read") (param i32))
+                 (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 8))"#,
+        );
+        let wrapped = add_batch_exports(&component, true).unwrap().expect("`read` is served");
+        wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
+            .validate_all(&wrapped)
+            .expect("the wrapper is a valid component");
+        assert_eq!(exported_functions(&wrapped, DELIVER_INTERFACE), [entry_name("acme:x/api@0.1.0", "read")]);
     }
 
     #[test]
