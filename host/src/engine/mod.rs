@@ -91,13 +91,14 @@ pub enum BatchDelivery {
     /// Functions whose arguments travel in registers: numbers, `bool`,
     /// `char`, enums, flags, and records or tuples of those. A tell to a
     /// trivial actor then costs about a third; each awake actor holds
-    /// about 1.5 KiB more (the adapter's instance).
+    /// 1.5-3.5 KiB more (the adapter's instance; more with more
+    /// functions).
     #[default]
     Registers,
     /// Also functions taking strings and lists, through the adapter's own
     /// linear memory: such tells cost a bit over half, but each awake
-    /// actor of such a component holds 8-12 KiB more (the adapter's
-    /// memory, its shims and a table page, more with more functions), and
+    /// actor of such a component holds about 11 KiB more with 25
+    /// functions (the adapter's memory, its shims and a table page), and
     /// the adapter's memory counts against the actor's memory limit.
     All,
 }
