@@ -40,8 +40,9 @@ pub struct RunArgs {
 
     /// Which functions take several queued tells per call into the guest
     /// (batch delivery; see the README): `registers` (numeric arguments),
-    /// `all` (strings and lists too, for more memory per awake actor) or
-    /// `off` (a call per message, and a tracing span per message).
+    /// `all` (strings, lists, options and variants too, for more memory per
+    /// awake actor) or `off` (a call per message, and a tracing span per
+    /// message).
     #[arg(long, value_enum, default_value_t = BatchMode::Registers)]
     pub batch_delivery: BatchMode,
 
@@ -66,7 +67,7 @@ pub enum BatchMode {
     Off,
     /// Functions whose arguments are numbers (and records of them).
     Registers,
-    /// Functions with strings and lists too.
+    /// Functions with strings, lists, options and variants too.
     All,
 }
 
