@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 use wit_parser::decoding::{DecodedWasm, decode};
-use wit_parser::{Function, Resolve, Type, TypeDefKind, WorldItem, WorldKey};
+use wit_parser::{Function, Resolve, Type, WorldItem, WorldKey};
 
 use crate::protocol::TROUPE_API_VERSION;
 
@@ -202,53 +202,5 @@ fn signature(resolve: &Resolve, f: &Function) -> String {
 }
 
 fn type_name(resolve: &Resolve, ty: &Type) -> String {
-    match ty {
-        Type::Bool => "bool".into(),
-        Type::U8 => "u8".into(),
-        Type::U16 => "u16".into(),
-        Type::U32 => "u32".into(),
-        Type::U64 => "u64".into(),
-        Type::S8 => "s8".into(),
-        Type::S16 => "s16".into(),
-        Type::S32 => "s32".into(),
-        Type::S64 => "s64".into(),
-        Type::F32 => "f32".into(),
-        Type::F64 => "f64".into(),
-        Type::Char => "char".into(),
-        Type::String => "string".into(),
-        Type::ErrorContext => "error-context".into(),
-        Type::Id(id) => {
-            let def = &resolve.types[*id];
-            if let Some(name) = &def.name {
-                return name.clone();
-            }
-            let opt = |t: &Option<Type>| t.as_ref().map(|t| type_name(resolve, t)).unwrap_or_else(|| "_".into());
-            match &def.kind {
-                TypeDefKind::List(t) => format!("list<{}>", type_name(resolve, t)),
-                TypeDefKind::FixedLengthList(t, n) => {
-                    format!("list<{}, {n}>", type_name(resolve, t))
-                }
-                TypeDefKind::Map(k, v) => {
-                    format!("map<{}, {}>", type_name(resolve, k), type_name(resolve, v))
-                }
-                TypeDefKind::Option(t) => format!("option<{}>", type_name(resolve, t)),
-                TypeDefKind::Result(r) => match (&r.ok, &r.err) {
-                    (None, None) => "result".into(),
-                    (Some(ok), None) => format!("result<{}>", type_name(resolve, ok)),
-                    _ => format!("result<{}, {}>", opt(&r.ok), opt(&r.err)),
-                },
-                TypeDefKind::Tuple(t) => {
-                    format!("tuple<{}>", t.types.iter().map(|t| type_name(resolve, t)).collect::<Vec<_>>().join(", "))
-                }
-                TypeDefKind::Handle(wit_parser::Handle::Own(t)) => type_name(resolve, &Type::Id(*t)),
-                TypeDefKind::Handle(wit_parser::Handle::Borrow(t)) => {
-                    format!("borrow<{}>", type_name(resolve, &Type::Id(*t)))
-                }
-                TypeDefKind::Future(t) => format!("future<{}>", opt(t)),
-                TypeDefKind::Stream(t) => format!("stream<{}>", opt(t)),
-                TypeDefKind::Type(t) => type_name(resolve, t),
-                _ => "<anonymous>".into(),
-            }
-        }
-    }
+    crate::wit_syntax::render(resolve, ty, &mut |_, name| Some(name.to_string())).unwrap_or_default()
 }

@@ -46,6 +46,7 @@ pub mod protocol;
 pub mod registry;
 pub mod supervision;
 pub mod system;
+mod wit_syntax;
 
 pub use actor::{ActorComponent, ActorInfo, ActorPolicy, ActorRef, ActorSpec, ActorStatus, RestartFrom, SpawnError};
 pub use engine::{ActorLimits, BatchDelivery, EngineConfig, Failure, FailureKind};

@@ -308,53 +308,14 @@ pub(super) fn core_type(ty: &WasmType) -> ValType {
 /// the named types of `iface` it mentions; `None` for what the adapter
 /// cannot name or carry (resources, another interface's types).
 fn wit_type(resolve: &Resolve, ty: &Type, iface: InterfaceId, uses: &mut BTreeSet<String>) -> Option<String> {
-    Some(match ty {
-        Type::Bool => "bool".into(),
-        Type::U8 => "u8".into(),
-        Type::U16 => "u16".into(),
-        Type::U32 => "u32".into(),
-        Type::U64 => "u64".into(),
-        Type::S8 => "s8".into(),
-        Type::S16 => "s16".into(),
-        Type::S32 => "s32".into(),
-        Type::S64 => "s64".into(),
-        Type::F32 => "f32".into(),
-        Type::F64 => "f64".into(),
-        Type::Char => "char".into(),
-        Type::String => "string".into(),
-        Type::ErrorContext => return None,
-        Type::Id(id) => {
-            let def = &resolve.types[*id];
-            if let Some(name) = &def.name {
-                if def.owner != TypeOwner::Interface(iface) || !named_is_carried(resolve, *id) {
-                    return None;
-                }
-                uses.insert(format!("%{name}"));
-                return Some(format!("%{name}"));
-            }
-            match &def.kind {
-                TypeDefKind::List(t) => format!("list<{}>", wit_type(resolve, t, iface, uses)?),
-                TypeDefKind::Option(t) => format!("option<{}>", wit_type(resolve, t, iface, uses)?),
-                TypeDefKind::Tuple(t) => {
-                    let types: Vec<String> =
-                        t.types.iter().map(|t| wit_type(resolve, t, iface, uses)).collect::<Option<_>>()?;
-                    format!("tuple<{}>", types.join(", "))
-                }
-                TypeDefKind::Result(r) => {
-                    let side = |t: &Option<Type>, uses: &mut BTreeSet<String>| match t {
-                        Some(t) => wit_type(resolve, t, iface, uses),
-                        None => Some("_".into()),
-                    };
-                    match (&r.ok, &r.err) {
-                        (None, None) => "result".into(),
-                        (ok, None) => format!("result<{}>", side(ok, uses)?),
-                        (ok, err) => format!("result<{}, {}>", side(ok, uses)?, side(err, uses)?),
-                    }
-                }
-                TypeDefKind::Type(t) => wit_type(resolve, t, iface, uses)?,
-                _ => return None,
-            }
-        }
+    if !carried(resolve, ty) {
+        return None;
+    }
+    crate::wit_syntax::render(resolve, ty, &mut |id, name| {
+        (resolve.types[id].owner == TypeOwner::Interface(iface)).then(|| {
+            uses.insert(format!("%{name}"));
+            format!("%{name}")
+        })
     })
 }
 
