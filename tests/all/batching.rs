@@ -285,13 +285,23 @@ async fn by_default_tells_with_string_arguments_are_a_call_each() {
     assert_eq!((faulty.info().handled, faulty.info().batched), (11, 0));
 }
 
+/// What the summing test modules below share: a memory, the running sum,
+/// and a bump allocator for the strings the host copies in.
+const SUMMING_MODULE: &str = r#"(memory (export "memory") 1)
+  (global $sum (mut i32) (i32.const 0))
+  (global $heap (mut i32) (i32.const 1024))
+  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) (local $p i32)
+    (local.set $p (i32.and (i32.add (global.get $heap) (i32.const 7)) (i32.const -8)))
+    (global.set $heap (i32.add (local.get $p) (local.get 3)))
+    (local.get $p))"#;
+
 /// A component that wit-component builds from `wit` and the core module
 /// `wat`, as a guest toolchain would.
-fn component_from_wit(wit: &str, wat: &str) -> Vec<u8> {
+fn component_from_wit(wit: &str, wat: impl AsRef<str>) -> Vec<u8> {
     let mut resolve = wit_parser::Resolve::default();
     let package = resolve.push_source("test.wit", wit).unwrap();
     let world = resolve.select_world(&[package], None).unwrap();
-    let mut module = wat::parse_str(wat).unwrap();
+    let mut module = wat::parse_str(wat.as_ref()).unwrap();
     wit_component::embed_component_metadata(&mut module, &resolve, world, wit_component::StringEncoding::UTF8).unwrap();
     wit_component::ComponentEncoder::default().module(&module).unwrap().validate(true).encode().unwrap()
 }
@@ -310,13 +320,7 @@ async fn a_record_with_a_string_and_an_enum_arrives_field_by_field_through_memor
          }
          world w { export api; }",
         r#"(module
-             (memory (export "memory") 1)
-             (global $sum (mut i32) (i32.const 0))
-             (global $heap (mut i32) (i32.const 1024))
-             (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) (local $p i32)
-               (local.set $p (i32.and (i32.add (global.get $heap) (i32.const 7)) (i32.const -8)))
-               (global.set $heap (i32.add (local.get $p) (local.get 3)))
-               (local.get $p))
+             {SUMMING_MODULE}
              (func (export "acme:x/api@0.1.0#set")
                (param $name i32) (param $name-len i32) (param $x i32) (param $tag i32)
                (param $label i32) (param $label-len i32)
@@ -324,7 +328,8 @@ async fn a_record_with_a_string_and_an_enum_arrives_field_by_field_through_memor
                  (i32.add (i32.add (local.get $x) (i32.mul (local.get $tag) (i32.const 1000)))
                    (i32.add (i32.mul (local.get $name-len) (i32.const 100))
                             (i32.mul (local.get $label-len) (i32.const 10)))))))
-             (func (export "acme:x/api@0.1.0#total") (result i32) (global.get $sum)))"#,
+             (func (export "acme:x/api@0.1.0#total") (result i32) (global.get $sum)))"#
+            .replace("{SUMMING_MODULE}", SUMMING_MODULE),
     );
     let host = host_with_memory_entries();
     let loaded = host.load_bytes("sum", "sum.wat", component, None).unwrap();
@@ -350,13 +355,7 @@ async fn options_results_and_variants_arrive_through_memory_as_the_canonical_abi
          }
          world w { export api; }",
         r#"(module
-             (memory (export "memory") 1)
-             (global $sum (mut i32) (i32.const 0))
-             (global $heap (mut i32) (i32.const 1024))
-             (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) (local $p i32)
-               (local.set $p (i32.and (i32.add (global.get $heap) (i32.const 7)) (i32.const -8)))
-               (global.set $heap (i32.add (local.get $p) (local.get 3)))
-               (local.get $p))
+             {SUMMING_MODULE}
              (func $add (param i32) (global.set $sum (i32.add (global.get $sum) (local.get 0))))
              (func (export "acme:x/api@0.1.0#set")
                (param $opt i32) (param $ptr i32) (param $len i32)
@@ -372,7 +371,8 @@ async fn options_results_and_variants_arrive_through_memory_as_the_canonical_abi
                                            (i32.const 1000000)))))
                (if (i32.eq (local.get $v) (i32.const 1))
                  (then (call $add (i32.mul (i32.wrap_i64 (local.get $v-payload)) (i32.const 100000))))))
-             (func (export "acme:x/api@0.1.0#total") (result i32) (global.get $sum)))"#,
+             (func (export "acme:x/api@0.1.0#total") (result i32) (global.get $sum)))"#
+            .replace("{SUMMING_MODULE}", SUMMING_MODULE),
     );
     let host = host_with_memory_entries();
     let loaded = host.load_bytes("sum", "sum.wat", component, None).unwrap();
