@@ -118,12 +118,21 @@ fn spawn_call_send_ps_and_stop_round_trip() {
 }
 
 #[test]
-fn a_host_without_batch_delivery_serves_calls_alike() {
-    let host = HostProcess::start_with(None, &["--batch-delivery", "off"]);
-    host.ok(&["spawn", "c", &guest("counter")]);
-    assert_eq!(host.ok(&["send", "c", "incr(2)"]), "");
-    assert_eq!(host.ok(&["call", "c", "incr(1)"]), "3\n");
-    assert_eq!(host.json(&["ps"])["actors"][0]["batched"], 0);
+fn hosts_in_every_batch_delivery_mode_serve_calls_alike() {
+    for mode in ["off", "registers", "all"] {
+        let host = HostProcess::start_with(None, &["--batch-delivery", mode]);
+        host.ok(&["spawn", "p", &guest("probe")]);
+        assert_eq!(host.ok(&["send", "p", r#"remember("a")"#]), "", "{mode}");
+        assert_eq!(host.ok(&["call", "p", r#"remember("b")"#]), "", "{mode}");
+        assert_eq!(host.ok(&["call", "p", "remembered()"]), "[\"a\", \"b\"]\n", "{mode}");
+        // One message at a time from the CLI: nothing queues to batch.
+        assert_eq!(host.json(&["ps"])["actors"][0]["batched"], 0, "{mode}");
+    }
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_troupe")).args(["run", "--batch-delivery", "sometimes"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("sometimes") && err.contains("registers"), "names the value and the choices: {err}");
 }
 
 #[test]
