@@ -139,7 +139,7 @@ pub fn inspect(bytes: &[u8]) -> Result<ComponentDescription, InspectError> {
             continue;
         }
         for f in resolve.interfaces[*id].functions.values() {
-            match crate::engine::batch::messages_per_call(&resolve, f, *id) {
+            match crate::engine::batch::messages_per_call(&resolve, f) {
                 Some((n, false)) => batched.push((format!("{name}.{}", f.name), n)),
                 Some((n, true)) => batched_in_memory.push((format!("{name}.{}", f.name), n)),
                 None => {}

@@ -384,3 +384,32 @@ async fn options_results_and_variants_arrive_through_memory_as_the_canonical_abi
     assert_eq!(ask(&host, "s", "total()").await.unwrap(), expected.to_string());
     assert_eq!(actor.info().batched, 3);
 }
+
+#[tokio::test]
+async fn a_record_of_another_interface_arrives_through_memory() {
+    // `log` adds the reading's value and 10 per byte of its label.
+    let component = component_from_wit(
+        "package acme:x@0.1.0;
+         interface types { record reading { label: string, value: u32 } }
+         interface api {
+           use types.{reading};
+           log: func(r: reading);
+           total: func() -> u32;
+         }
+         world w { export api; }",
+        r#"(module
+             {SUMMING_MODULE}
+             (func (export "acme:x/api@0.1.0#log") (param $label i32) (param $len i32) (param $value i32)
+               (global.set $sum (i32.add (global.get $sum)
+                 (i32.add (local.get $value) (i32.mul (local.get $len) (i32.const 10))))))
+             (func (export "acme:x/api@0.1.0#total") (result i32) (global.get $sum)))"#
+            .replace("{SUMMING_MODULE}", SUMMING_MODULE),
+    );
+    let host = host_with_memory_entries();
+    let loaded = host.load_bytes("log", "log.wat", component, None).unwrap();
+    let actor = host.spawn(troupe::ComponentEntry::new(loaded).spec("l".into())).await.unwrap();
+    host.tell("l", r#"log({label: "abc", value: 4})"#).unwrap();
+    host.tell("l", r#"log({label: "", value: 5})"#).unwrap();
+    assert_eq!(ask(&host, "l", "total()").await.unwrap(), (30 + 4 + 5).to_string());
+    assert_eq!(actor.info().batched, 2);
+}

@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 
 use wasm_encoder::{BlockType, Function, Instruction, MemArg, ValType};
 use wit_parser::abi::{AbiVariant, WasmType};
-use wit_parser::{FlagsRepr, FunctionKind, Int, InterfaceId, Resolve, SizeAlign, Type, TypeDefKind, TypeOwner};
+use wit_parser::{FlagsRepr, FunctionKind, Int, Resolve, SizeAlign, Type, TypeDefKind, TypeOwner};
 
 /// Where the adapter writes an indirect result it then ignores: past the
 /// null page's first bytes, below the allocator's heap.
@@ -223,8 +223,9 @@ fn widen(from: ValType, to: ValType) -> Vec<Instruction<'static>> {
 pub(super) struct MemoryEntry {
     /// The WIT type of a list element: `tuple<...>` of the arguments.
     pub tuple: String,
-    /// The function's interface's named types that `tuple` mentions.
-    pub uses: BTreeSet<String>,
+    /// The named types that `tuple` mentions: the interface that defines
+    /// each (`acme:x/types@0.1.0`) and its escaped name (`%point`).
+    pub uses: BTreeSet<(String, String)>,
     /// The code that pushes an element's flat arguments (none when
     /// `indirect`).
     loader: Loader,
@@ -237,21 +238,14 @@ pub(super) struct MemoryEntry {
     pub retptr: Option<u32>,
 }
 
-/// The memory entry of `func` of interface `iface`, if the adapter can
-/// serve it: at least one argument, no resources, and named types only
-/// from `iface`.
-pub(super) fn memory_entry(
-    resolve: &Resolve,
-    sizes: &SizeAlign,
-    func: &wit_parser::Function,
-    iface: InterfaceId,
-) -> Option<MemoryEntry> {
+/// The memory entry of `func`, if the adapter can serve it: at least one
+/// argument, and no resources.
+pub(super) fn memory_entry(resolve: &Resolve, sizes: &SizeAlign, func: &wit_parser::Function) -> Option<MemoryEntry> {
     if !matches!(func.kind, FunctionKind::Freestanding) || func.params.is_empty() {
         return None;
     }
     let mut uses = BTreeSet::new();
-    let types: Vec<String> =
-        func.params.iter().map(|p| wit_type(resolve, &p.ty, iface, &mut uses)).collect::<Option<_>>()?;
+    let types: Vec<String> = func.params.iter().map(|p| wit_type(resolve, &p.ty, &mut uses)).collect::<Option<_>>()?;
     // The result comes back into the adapter's memory: no resources. The
     // entry point does not name it, so it may be of any interface.
     if func.result.as_ref().is_some_and(|ty| !carried(resolve, ty)) {
@@ -305,17 +299,17 @@ pub(super) fn core_type(ty: &WasmType) -> ValType {
 }
 
 /// `ty` in WIT syntax for the adapter's own interface, noting in `uses`
-/// the named types of `iface` it mentions; `None` for what the adapter
-/// cannot name or carry (resources, another interface's types).
-fn wit_type(resolve: &Resolve, ty: &Type, iface: InterfaceId, uses: &mut BTreeSet<String>) -> Option<String> {
+/// the named types it mentions and where they are defined; `None` for what
+/// the adapter cannot name or carry (resources, types not defined in an
+/// interface).
+fn wit_type(resolve: &Resolve, ty: &Type, uses: &mut BTreeSet<(String, String)>) -> Option<String> {
     if !carried(resolve, ty) {
         return None;
     }
     crate::wit_syntax::render(resolve, ty, &mut |id, name| {
-        (resolve.types[id].owner == TypeOwner::Interface(iface)).then(|| {
-            uses.insert(format!("%{name}"));
-            format!("%{name}")
-        })
+        let TypeOwner::Interface(owner) = resolve.types[id].owner else { return None };
+        uses.insert((resolve.id_of(owner)?, format!("%{name}")));
+        Some(format!("%{name}"))
     })
 }
 

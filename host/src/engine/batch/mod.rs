@@ -49,7 +49,7 @@ use wasm_encoder::{
 use wasmtime::component::{Type, Val};
 use wit_parser::abi::{AbiVariant, WasmType};
 use wit_parser::decoding::DecodedWasm;
-use wit_parser::{FunctionKind, InterfaceId, Resolve, SizeAlign, WorldItem, WorldKey};
+use wit_parser::{FunctionKind, Resolve, SizeAlign, WorldItem, WorldKey};
 
 /// The interface of batch entry points that [`add_batch_exports`] adds.
 pub const DELIVER_INTERFACE: &str = "troupe:batch/deliver@0.1.0";
@@ -63,7 +63,7 @@ pub const PROGRESS_FUNCTION: &str = "next";
 /// The version of the adapter, part of the compile cache's tag: raise it
 /// with any change to what [`add_batch_exports`] builds, or caches keep
 /// serving the old build.
-pub const ADAPTER_VERSION: u32 = 10;
+pub const ADAPTER_VERSION: u32 = 11;
 
 /// The canonical ABI passes at most this many flat parameters in
 /// registers; one of them is the message count.
@@ -253,8 +253,8 @@ pub fn add_batch_exports(component: &[u8], memory: bool) -> Result<Option<Vec<u8
     sizes.fill(&resolve);
     let mut entries = Vec::new();
     let mut imported = Vec::new();
-    // Named types `use`d into the adapter's interface, and from where:
-    // two interfaces' types of one name cannot both be.
+    // Named types `use`d into the adapter's interface (name, and the
+    // interface defining it): two types of one name cannot both be.
     let mut used: Vec<(String, String)> = Vec::new();
     for (key, item) in &resolve.worlds[world].exports {
         let (WorldKey::Interface(_), WorldItem::Interface { id, .. }) = (key, item) else { continue };
@@ -271,11 +271,12 @@ pub fn add_batch_exports(component: &[u8], memory: bool) -> Result<Option<Vec<u8
             if let Some((params, results)) = entry_signature(&resolve, func) {
                 let (interface, function) = (interface.clone(), func.name.clone());
                 entries.push(Entry { interface, function, params, results, memory: None });
-            } else if let Some(entry) = memory.then(|| memory::memory_entry(&resolve, &sizes, func, *id)).flatten() {
-                if entry.uses.iter().any(|name| used.iter().any(|(n, i)| n == name && *i != interface)) {
+            } else if let Some(entry) = memory.then(|| memory::memory_entry(&resolve, &sizes, func)).flatten() {
+                // One name in the adapter's interface, one type.
+                if entry.uses.iter().any(|(from, name)| used.iter().any(|(n, f)| n == name && f != from)) {
                     continue;
                 }
-                used.extend(entry.uses.iter().map(|name| (name.clone(), interface.clone())));
+                used.extend(entry.uses.iter().map(|(from, name)| (name.clone(), from.clone())));
                 let sig = resolve.wasm_signature(AbiVariant::GuestImport, func);
                 entries.push(Entry {
                     interface: interface.clone(),
@@ -321,18 +322,18 @@ pub fn add_batch_exports(component: &[u8], memory: bool) -> Result<Option<Vec<u8
 }
 
 /// How many tells one call of `func`'s batch entry point delivers, or
-/// `None` if it gets none: it takes a resource or a named type of another
-/// interface, or no arguments and returns its result through memory.
+/// `None` if it gets none: it takes a resource, or no arguments and
+/// returns its result through memory.
 ///
 /// The flag says whether the arguments travel in memory, which takes
 /// [`crate::engine::BatchDelivery::All`].
-pub fn messages_per_call(resolve: &Resolve, func: &wit_parser::Function, iface: InterfaceId) -> Option<(usize, bool)> {
+pub fn messages_per_call(resolve: &Resolve, func: &wit_parser::Function) -> Option<(usize, bool)> {
     if let Some((params, _)) = entry_signature(resolve, func) {
         return Some((messages_per_entry(params.len()), false));
     }
     let mut sizes = SizeAlign::default();
     sizes.fill(resolve);
-    memory::memory_entry(resolve, &sizes, func, iface).map(|_| (MAX_MESSAGES_PER_ENTRY, true))
+    memory::memory_entry(resolve, &sizes, func).map(|_| (MAX_MESSAGES_PER_ENTRY, true))
 }
 
 /// The core signature through which the adapter calls `func`, if `func`
@@ -381,10 +382,8 @@ fn adapter_wit(imported: &[String], entries: &[Entry], mixed: Option<&MixedLayou
     let mut wit = String::from("package troupe:batch@0.1.0;\n\ninterface progress {\n  next: func() -> bool;\n}\n\n");
     wit.push_str("interface deliver {\n");
     let mut uses: BTreeSet<(&str, &str)> = BTreeSet::new();
-    for entry in entries {
-        if let Some(memory) = &entry.memory {
-            uses.extend(memory.uses.iter().map(|name| (entry.interface.as_str(), name.as_str())));
-        }
+    for memory in entries.iter().filter_map(|e| e.memory.as_ref()) {
+        uses.extend(memory.uses.iter().map(|(from, name)| (from.as_str(), name.as_str())));
     }
     for (interface, name) in uses {
         let _ = writeln!(wit, "  use {interface}.{{{name}}};");
@@ -993,26 +992,32 @@ mod tests {
     }
 
     #[test]
-    fn a_result_of_another_interface_comes_back_through_an_instance_the_actor_imports() {
+    fn types_of_another_interface_cross_through_an_instance_the_actor_imports() {
         let component = from_wit(
             "package acme:x@0.1.0;
              interface types { record reading { label: string, value: f64 } }
              interface api {
                use types.{reading};
                read: func(sensor: string) -> reading;
+               log: func(r: reading, note: option<string>);
              }
              world w { export api; }",
             r#"(module
                  (memory (export "memory") 1)
                  (func (export "acme:x/api@0.1.0#read") (param i32 i32) (result i32) i32.const 16)
                  (func (export "cabi_post_acme:x/api@0.1.0#read") (param i32))
+                 (func (export "acme:x/api@0.1.0#log") (param i32 i32 f64 i32 i32 i32))
                  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 8))"#,
         );
-        let wrapped = add_batch_exports(&component, true).unwrap().expect("`read` is served");
+        let wrapped = add_batch_exports(&component, true).unwrap().expect("`read` and `log` are served");
         wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
             .validate_all(&wrapped)
             .expect("the wrapper is a valid component");
-        assert_eq!(exported_functions(&wrapped, DELIVER_INTERFACE), [entry_name("acme:x/api@0.1.0", "read")]);
+        let mut entries = exported_functions(&wrapped, DELIVER_INTERFACE);
+        entries.sort();
+        let mut expected = [entry_name("acme:x/api@0.1.0", "read"), entry_name("acme:x/api@0.1.0", "log")];
+        expected.sort();
+        assert_eq!(entries, expected);
     }
 
     #[test]
