@@ -413,3 +413,17 @@ async fn a_record_of_another_interface_arrives_through_memory() {
     assert_eq!(ask(&host, "l", "total()").await.unwrap(), (30 + 4 + 5).to_string());
     assert_eq!(actor.info().batched, 2);
 }
+
+#[tokio::test]
+async fn tells_to_getters_share_calls_and_their_results_land_in_scratch_space() {
+    let host = host_with_memory_entries();
+    let probe = spawn(&host, "probe", "p", ActorLimits::default()).await;
+    // `remembered()` and `whoami()` return through memory; told, their
+    // results are dropped. Interleaved, they go through the mixed entry.
+    for message in [r#"remember("a")"#, "remembered()", "whoami()", "remembered()", r#"remember("b")"#] {
+        host.tell("p", message).unwrap();
+    }
+    assert_eq!(ask(&host, "p", "remembered()").await.unwrap(), r#"["a", "b"]"#);
+    let info = probe.info();
+    assert_eq!((info.failures, info.handled, info.batched), (0, 6, 3), "{info:?}");
+}

@@ -282,10 +282,20 @@ pub(super) fn memory_entry(resolve: &Resolve, sizes: &SizeAlign, func: &wit_pars
 }
 
 /// Where the bump allocator starts: past the scratch space the largest
-/// indirect result of `entries` needs.
-pub(super) fn heap_base<'a>(entries: impl Iterator<Item = &'a MemoryEntry>) -> u32 {
-    let scratch = entries.filter_map(|e| e.retptr).max().unwrap_or(0);
-    (SCRATCH + scratch).next_multiple_of(16)
+/// of the indirect results (their sizes) needs.
+pub(super) fn heap_base(results: impl Iterator<Item = u32>) -> u32 {
+    (SCRATCH + results.max().unwrap_or(0)).next_multiple_of(16)
+}
+
+/// For a function without arguments whose result comes back through
+/// memory (a getter; a tell discards what it returns), the result's size.
+pub(super) fn getter_result(resolve: &Resolve, sizes: &SizeAlign, func: &wit_parser::Function) -> Option<u32> {
+    let result = func.result.as_ref()?;
+    if !matches!(func.kind, FunctionKind::Freestanding) || !func.params.is_empty() || !carried(resolve, result) {
+        return None;
+    }
+    let sig = resolve.wasm_signature(AbiVariant::GuestImport, func);
+    sig.retptr.then(|| sizes.size(result).size_wasm32() as u32)
 }
 
 /// The core type of a flat value as the adapter passes it on.

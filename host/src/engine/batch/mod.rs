@@ -63,7 +63,7 @@ pub const PROGRESS_FUNCTION: &str = "next";
 /// The version of the adapter, part of the compile cache's tag: raise it
 /// with any change to what [`add_batch_exports`] builds, or caches keep
 /// serving the old build.
-pub const ADAPTER_VERSION: u32 = 11;
+pub const ADAPTER_VERSION: u32 = 12;
 
 /// The canonical ABI passes at most this many flat parameters in
 /// registers; one of them is the message count.
@@ -234,6 +234,10 @@ struct Entry {
     /// For arguments that live in memory, how to deliver them; `None`
     /// when they travel in registers.
     memory: Option<memory::MemoryEntry>,
+    /// For a function without arguments whose result comes back through
+    /// memory (taking the adapter's memory), the result's size: the
+    /// adapter passes scratch space for it.
+    scratch: Option<u32>,
 }
 
 /// Returns `component` with [`DELIVER_INTERFACE`] added, or `Ok(None)`
@@ -270,7 +274,17 @@ pub fn add_batch_exports(component: &[u8], memory: bool) -> Result<Option<Vec<u8
         for func in resolve.interfaces[*id].functions.values() {
             if let Some((params, results)) = entry_signature(&resolve, func) {
                 let (interface, function) = (interface.clone(), func.name.clone());
-                entries.push(Entry { interface, function, params, results, memory: None });
+                entries.push(Entry { interface, function, params, results, memory: None, scratch: None });
+            } else if let Some(size) = memory.then(|| memory::getter_result(&resolve, &sizes, func)).flatten() {
+                let (interface, function) = (interface.clone(), func.name.clone());
+                entries.push(Entry {
+                    interface,
+                    function,
+                    params: vec![],
+                    results: vec![],
+                    memory: None,
+                    scratch: Some(size),
+                });
             } else if let Some(entry) = memory.then(|| memory::memory_entry(&resolve, &sizes, func)).flatten() {
                 // One name in the adapter's interface, one type.
                 if entry.uses.iter().any(|(from, name)| used.iter().any(|(n, f)| n == name && f != from)) {
@@ -284,6 +298,7 @@ pub fn add_batch_exports(component: &[u8], memory: bool) -> Result<Option<Vec<u8
                     params: sig.params.iter().map(memory::core_type).collect(),
                     results: sig.results.iter().map(memory::core_type).collect(),
                     memory: Some(entry),
+                    scratch: None,
                 });
             }
         }
@@ -322,8 +337,7 @@ pub fn add_batch_exports(component: &[u8], memory: bool) -> Result<Option<Vec<u8
 }
 
 /// How many tells one call of `func`'s batch entry point delivers, or
-/// `None` if it gets none: it takes a resource, or no arguments and
-/// returns its result through memory.
+/// `None` if it gets none: it takes or returns a resource.
 ///
 /// The flag says whether the arguments travel in memory, which takes
 /// [`crate::engine::BatchDelivery::All`].
@@ -333,7 +347,9 @@ pub fn messages_per_call(resolve: &Resolve, func: &wit_parser::Function) -> Opti
     }
     let mut sizes = SizeAlign::default();
     sizes.fill(resolve);
-    memory::memory_entry(resolve, &sizes, func).map(|_| (MAX_MESSAGES_PER_ENTRY, true))
+    let served =
+        memory::getter_result(resolve, &sizes, func).is_some() || memory::memory_entry(resolve, &sizes, func).is_some();
+    served.then_some((MAX_MESSAGES_PER_ENTRY, true))
 }
 
 /// The core signature through which the adapter calls `func`, if `func`
@@ -433,7 +449,9 @@ fn adapter_module(entries: &[Entry], mixed: Option<&MixedLayout<usize>>) -> Vec<
     imports.import(PROGRESS_INTERFACE, PROGRESS_FUNCTION, EntityType::Function(0));
     let next = 0;
     for (i, entry) in entries.iter().enumerate() {
-        types.ty().function(entry.params.iter().copied(), entry.results.iter().copied());
+        // A result through memory takes a pointer to it, last.
+        let params: Vec<ValType> = entry.params.iter().copied().chain(entry.scratch.map(|_| ValType::I32)).collect();
+        types.ty().function(params, entry.results.iter().copied());
         imports.import(&entry.interface, &entry.function, EntityType::Function(i as u32 + 1));
     }
     let mut functions = FunctionSection::new();
@@ -448,7 +466,8 @@ fn adapter_module(entries: &[Entry], mixed: Option<&MixedLayout<usize>>) -> Vec<
         exports.export(name, ExportKind::Func, index);
         code.function(body);
     };
-    let (bump, heap) = (0, memory::heap_base(entries.iter().filter_map(|e| e.memory.as_ref())));
+    let results_through_memory = entries.iter().filter_map(|e| e.scratch.or(e.memory.as_ref()?.retptr));
+    let (bump, heap) = (0, memory::heap_base(results_through_memory));
     for (i, entry) in entries.iter().enumerate() {
         let name = format!("{DELIVER_INTERFACE}#{}", entry_name(&entry.interface, &entry.function));
         let import = i as u32 + 1;
@@ -474,7 +493,7 @@ fn adapter_module(entries: &[Entry], mixed: Option<&MixedLayout<usize>>) -> Vec<
         let name = format!("{DELIVER_INTERFACE}#{}", mixed.name);
         define(&params, &[], &name, &mixed_body(entries, mixed, next));
     }
-    let with_memory = entries.iter().any(|e| e.memory.is_some());
+    let with_memory = entries.iter().any(|e| e.memory.is_some() || e.scratch.is_some());
     if with_memory {
         define(&[ValType::I32; 4], &[ValType::I32], "cabi_realloc", &memory::realloc_body(bump));
     }
@@ -527,6 +546,9 @@ fn registers_body(entry: &Entry, per_entry: usize, next: u32, import: u32) -> Fu
         for p in 0..flat {
             body.instruction(&Instruction::LocalGet((1 + slot * flat + p) as u32));
         }
+        if entry.scratch.is_some() {
+            body.instruction(&Instruction::I32Const(memory::SCRATCH as i32));
+        }
         body.instruction(&Instruction::Call(import));
         for _ in &entry.results {
             body.instruction(&Instruction::Drop);
@@ -568,6 +590,9 @@ fn mixed_body(entries: &[Entry], mixed: &MixedLayout<usize>, next: u32) -> Funct
                     (ValType::I64, ValType::F64) => body.instruction(&Instruction::F64ReinterpretI64),
                     _ => &mut body,
                 };
+            }
+            if entry.scratch.is_some() {
+                body.instruction(&Instruction::I32Const(memory::SCRATCH as i32));
             }
             body.instruction(&Instruction::Call(member as u32 + 1));
             for _ in &entry.results {
