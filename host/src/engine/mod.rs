@@ -97,7 +97,7 @@ pub enum BatchDelivery {
     Registers,
     /// Also functions taking strings and lists, through the adapter's own
     /// linear memory: such tells cost a bit over half, but each awake
-    /// actor of such a component holds about 11 KiB more with 25
+    /// actor of such a component holds about 12 KiB more with 25
     /// functions (the adapter's memory, its shims and a table page), and
     /// the adapter's memory counts against the actor's memory limit.
     All,
