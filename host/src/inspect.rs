@@ -130,6 +130,8 @@ pub fn inspect(bytes: &[u8]) -> Result<ComponentDescription, InspectError> {
         problems.push(format!("it uses `{name}`, which is reserved for troupe's batch adapter"));
     }
     let (mut batched, mut batched_in_memory) = (Vec::new(), Vec::new());
+    let mut sizes = wit_parser::SizeAlign::default();
+    sizes.fill(&resolve);
     for (key, item) in &world.exports {
         // The adapter serves interfaces named by package, as the host does.
         let (WorldKey::Interface(_), WorldItem::Interface { id, .. }) = (key, item) else { continue };
@@ -139,7 +141,7 @@ pub fn inspect(bytes: &[u8]) -> Result<ComponentDescription, InspectError> {
             continue;
         }
         for f in resolve.interfaces[*id].functions.values() {
-            match crate::engine::batch::messages_per_call(&resolve, f) {
+            match crate::engine::batch::messages_per_call(&resolve, &sizes, f) {
                 Some((n, false)) => batched.push((format!("{name}.{}", f.name), n)),
                 Some((n, true)) => batched_in_memory.push((format!("{name}.{}", f.name), n)),
                 None => {}

@@ -272,34 +272,27 @@ pub fn add_batch_exports(component: &[u8], memory: bool) -> Result<Option<Vec<u8
         }
         let before = entries.len();
         for func in resolve.interfaces[*id].functions.values() {
-            if let Some((params, results)) = entry_signature(&resolve, func) {
-                let (interface, function) = (interface.clone(), func.name.clone());
-                entries.push(Entry { interface, function, params, results, memory: None, scratch: None });
-            } else if let Some(size) = memory.then(|| memory::getter_result(&resolve, &sizes, func)).flatten() {
-                let (interface, function) = (interface.clone(), func.name.clone());
-                entries.push(Entry {
-                    interface,
-                    function,
-                    params: vec![],
-                    results: vec![],
-                    memory: None,
-                    scratch: Some(size),
-                });
-            } else if let Some(entry) = memory.then(|| memory::memory_entry(&resolve, &sizes, func)).flatten() {
-                // One name in the adapter's interface, one type.
-                if entry.uses.iter().any(|(from, name)| used.iter().any(|(n, f)| n == name && f != from)) {
-                    continue;
+            let (interface, function) = (interface.clone(), func.name.clone());
+            match serving(&resolve, &sizes, func, memory) {
+                Some(Serving::Registers { params, results }) => {
+                    entries.push(Entry { interface, function, params, results, memory: None, scratch: None });
                 }
-                used.extend(entry.uses.iter().map(|(from, name)| (name.clone(), from.clone())));
-                let sig = resolve.wasm_signature(AbiVariant::GuestImport, func);
-                entries.push(Entry {
-                    interface: interface.clone(),
-                    function: func.name.clone(),
-                    params: sig.params.iter().map(memory::core_type).collect(),
-                    results: sig.results.iter().map(memory::core_type).collect(),
-                    memory: Some(entry),
-                    scratch: None,
-                });
+                Some(Serving::Getter(size)) => {
+                    let (params, results) = (vec![], vec![]);
+                    entries.push(Entry { interface, function, params, results, memory: None, scratch: Some(size) });
+                }
+                Some(Serving::Memory(entry)) => {
+                    // One name in the adapter's interface, one type.
+                    if entry.uses.iter().any(|(from, name)| used.iter().any(|(n, f)| n == name && f != from)) {
+                        continue;
+                    }
+                    used.extend(entry.uses.iter().map(|(from, name)| (name.clone(), from.clone())));
+                    let sig = resolve.wasm_signature(AbiVariant::GuestImport, func);
+                    let params = sig.params.iter().map(memory::core_type).collect();
+                    let results = sig.results.iter().map(memory::core_type).collect();
+                    entries.push(Entry { interface, function, params, results, memory: Some(entry), scratch: None });
+                }
+                None => {}
             }
         }
         if entries.len() > before {
@@ -336,20 +329,43 @@ pub fn add_batch_exports(component: &[u8], memory: bool) -> Result<Option<Vec<u8
     wrap(component, &adapter, &adapter_imports).map(Some)
 }
 
+/// How the adapter serves one function.
+enum Serving {
+    /// Its arguments travel in registers: the core signature it is called by.
+    Registers { params: Vec<ValType>, results: Vec<ValType> },
+    /// No arguments, a result through memory of this size.
+    Getter(u32),
+    /// Its arguments travel in the adapter's memory.
+    Memory(memory::MemoryEntry),
+}
+
+/// How the adapter serves `func`, if it does; with `memory`, also through
+/// its memory. The one decision behind both [`add_batch_exports`] and
+/// [`messages_per_call`].
+fn serving(resolve: &Resolve, sizes: &SizeAlign, func: &wit_parser::Function, memory: bool) -> Option<Serving> {
+    if let Some((params, results)) = entry_signature(resolve, func) {
+        return Some(Serving::Registers { params, results });
+    }
+    if !memory {
+        return None;
+    }
+    if let Some(size) = memory::getter_result(resolve, sizes, func) {
+        return Some(Serving::Getter(size));
+    }
+    memory::memory_entry(resolve, sizes, func).map(Serving::Memory)
+}
+
 /// How many tells one call of `func`'s batch entry point delivers, or
-/// `None` if it gets none: it takes or returns a resource.
+/// `None` if it gets none: it takes or returns a resource. `sizes` is
+/// filled for `resolve`.
 ///
 /// The flag says whether the arguments travel in memory, which takes
 /// [`crate::engine::BatchDelivery::All`].
-pub fn messages_per_call(resolve: &Resolve, func: &wit_parser::Function) -> Option<(usize, bool)> {
-    if let Some((params, _)) = entry_signature(resolve, func) {
-        return Some((messages_per_entry(params.len()), false));
+pub fn messages_per_call(resolve: &Resolve, sizes: &SizeAlign, func: &wit_parser::Function) -> Option<(usize, bool)> {
+    match serving(resolve, sizes, func, true)? {
+        Serving::Registers { params, .. } => Some((messages_per_entry(params.len()), false)),
+        Serving::Getter(_) | Serving::Memory(_) => Some((MAX_MESSAGES_PER_ENTRY, true)),
     }
-    let mut sizes = SizeAlign::default();
-    sizes.fill(resolve);
-    let served =
-        memory::getter_result(resolve, &sizes, func).is_some() || memory::memory_entry(resolve, &sizes, func).is_some();
-    served.then_some((MAX_MESSAGES_PER_ENTRY, true))
 }
 
 /// The core signature through which the adapter calls `func`, if `func`
@@ -943,6 +959,19 @@ mod tests {
         .expect("the test component parses")
     }
 
+    /// `wrapped` is a valid component whose entry points serve exactly
+    /// `functions` of `interface`.
+    fn assert_serves(wrapped: &[u8], interface: &str, functions: &[&str]) {
+        wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
+            .validate_all(wrapped)
+            .expect("the wrapper is a valid component");
+        let mut entries = exported_functions(wrapped, DELIVER_INTERFACE);
+        entries.sort();
+        let mut expected: Vec<String> = functions.iter().map(|f| entry_name(interface, f)).collect();
+        expected.sort();
+        assert_eq!(entries, expected);
+    }
+
     /// The functions of the exported interface `name`, by name.
     fn exported_functions(component: &[u8], name: &str) -> Vec<String> {
         let DecodedWasm::Component(resolve, world) = wit_parser::decoding::decode(component).unwrap() else {
@@ -961,15 +990,8 @@ mod tests {
     fn interface_functions_get_entry_points_and_the_rest_of_the_component_is_unchanged() {
         let original = component();
         let wrapped = add_batch_exports(&original, true).unwrap().expect("`add` and `name` can have entry points");
-        wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
-            .validate_all(&wrapped)
-            .expect("the wrapper is a valid component");
         assert_eq!(exported_functions(&wrapped, "acme:x/api"), ["add", "name"]);
-        let mut entries = exported_functions(&wrapped, DELIVER_INTERFACE);
-        entries.sort();
-        let mut expected = [entry_name("acme:x/api", "add"), entry_name("acme:x/api", "name")];
-        expected.sort();
-        assert_eq!(entries, expected);
+        assert_serves(&wrapped, "acme:x/api", &["add", "name"]);
         assert_eq!(reserved_name(&original), None);
         assert_eq!(reserved_name(&wrapped).as_deref(), Some(PROGRESS_INTERFACE), "the wrapper imports the hook");
     }
@@ -1004,16 +1026,9 @@ mod tests {
                  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 8))"#,
         );
         let wrapped = add_batch_exports(&component, true).unwrap().expect("both functions are served");
-        wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
-            .validate_all(&wrapped)
-            .expect("the wrapper is a valid component");
-        let mut entries = exported_functions(&wrapped, DELIVER_INTERFACE);
-        entries.sort();
-        let mut expected = [entry_name("acme:x/api@0.1.0", "set"), entry_name("acme:x/api@0.1.0", "count")];
-        expected.sort();
-        assert_eq!(entries, expected);
+        assert_serves(&wrapped, "acme:x/api@0.1.0", &["set", "count"]);
         let without_memory = add_batch_exports(&component, false).unwrap().unwrap();
-        assert_eq!(exported_functions(&without_memory, DELIVER_INTERFACE), [entry_name("acme:x/api@0.1.0", "count")]);
+        assert_serves(&without_memory, "acme:x/api@0.1.0", &["count"]);
     }
 
     #[test]
@@ -1035,14 +1050,7 @@ mod tests {
                  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 8))"#,
         );
         let wrapped = add_batch_exports(&component, true).unwrap().expect("`read` and `log` are served");
-        wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
-            .validate_all(&wrapped)
-            .expect("the wrapper is a valid component");
-        let mut entries = exported_functions(&wrapped, DELIVER_INTERFACE);
-        entries.sort();
-        let mut expected = [entry_name("acme:x/api@0.1.0", "read"), entry_name("acme:x/api@0.1.0", "log")];
-        expected.sort();
-        assert_eq!(entries, expected);
+        assert_serves(&wrapped, "acme:x/api@0.1.0", &["read", "log"]);
     }
 
     #[test]
