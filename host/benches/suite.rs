@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use troupe::actor::SwapOptions;
 use troupe::protocol::Call;
-use troupe::{ActorLimits, ActorRef, ActorStatus, CallError, ComponentEntry, EngineConfig, Host, HostConfig};
+use troupe::{
+    ActorLimits, ActorRef, ActorStatus, BatchDelivery, CallError, ComponentEntry, EngineConfig, Host, HostConfig,
+};
 use wasmtime::component::Val;
 
 /// How much work each scenario does.
@@ -205,8 +207,13 @@ fn rss_bytes() -> u64 {
 }
 
 fn host(max_instances: u32, max_memory: u64) -> Host {
+    host_batching(max_instances, max_memory, BatchDelivery::default())
+}
+
+/// [`host`], with `batch` for batch delivery.
+fn host_batching(max_instances: u32, max_memory: u64, batch: BatchDelivery) -> Host {
     let mut engine = EngineConfig::new();
-    engine.max_instances(max_instances).max_memory_bytes(max_memory).cache_dir(Some(cache_dir()));
+    engine.max_instances(max_instances).max_memory_bytes(max_memory).cache_dir(Some(cache_dir())).batch_delivery(batch);
     Host::new(HostConfig { engine, ..Default::default() }).expect("host")
 }
 
@@ -341,15 +348,7 @@ fn kameo_counter() -> kameo::actor::ActorRef<KameoCounter> {
 /// points off (one call into the guest per message).
 async fn tell_one(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
     let actor = spawn(host, "counter", "tell-one", ActorLimits::default()).await;
-    let unbatched_host = {
-        let mut engine = EngineConfig::new();
-        engine
-            .max_instances(16)
-            .max_memory_bytes(64 << 20)
-            .cache_dir(Some(cache_dir()))
-            .batch_delivery(troupe::BatchDelivery::Off);
-        Host::new(HostConfig { engine, ..Default::default() }).expect("host")
-    };
+    let unbatched_host = host_batching(16, 64 << 20, BatchDelivery::Off);
     let unbatched = spawn(&unbatched_host, "counter", "tell-one", ActorLimits::default()).await;
     let incr = actor.parse("incr(1)").unwrap();
     let get = actor.parse("get()").unwrap();
@@ -442,15 +441,7 @@ async fn tell_one(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
 async fn tell_strings(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
     use kameo_notebook::{Count, Notebook, Remember};
     const ITEM: &str = "hello there, how are you";
-    let memory_host = {
-        let mut engine = EngineConfig::new();
-        engine
-            .max_instances(16)
-            .max_memory_bytes(64 << 20)
-            .cache_dir(Some(cache_dir()))
-            .batch_delivery(troupe::BatchDelivery::All);
-        Host::new(HostConfig { engine, ..Default::default() }).expect("host")
-    };
+    let memory_host = host_batching(16, 64 << 20, BatchDelivery::All);
     let default = spawn(host, "probe", "notes", ActorLimits::default()).await;
     let all = spawn(&memory_host, "probe", "notes", ActorLimits::default()).await;
     let remember = default.parse(&format!("remember({ITEM:?})")).unwrap();

@@ -12,12 +12,7 @@ use crate::support::{self, ask, spawn};
 /// A host that batches tells with string and list arguments too
 /// (`BatchDelivery::All`), through the adapter's own memory.
 fn host_with_memory_entries() -> troupe::Host {
-    let mut engine = troupe::EngineConfig::new();
-    engine
-        .max_instances(200)
-        .cache_dir(Some(support::target_dir().join("troupe-test-cache")))
-        .batch_delivery(troupe::BatchDelivery::All);
-    troupe::Host::new(troupe::HostConfig { engine, ..Default::default() }).unwrap()
+    support::host_batching(troupe::BatchDelivery::All)
 }
 
 #[tokio::test]
@@ -165,8 +160,7 @@ const SUM: &str = r#"(component
 #[tokio::test]
 async fn arguments_of_different_types_survive_the_mixed_entry_point_exactly() {
     let host = support::host();
-    let component = host.load_bytes("sum", "sum.wat", wat::parse_str(SUM).unwrap(), None).unwrap();
-    let sum = host.spawn(troupe::ComponentEntry::new(component).spec("sum".into())).await.unwrap();
+    let sum = support::spawn_bytes(&host, wat::parse_str(SUM).unwrap(), "sum").await;
     let messages = [
         "add-f32(1.5)",
         "add-s8(-3)",
@@ -215,12 +209,7 @@ async fn runs_end_where_a_snapshot_is_due_so_a_restart_finds_the_state_it_would_
 
 #[tokio::test]
 async fn with_batch_delivery_off_every_message_is_a_call_of_its_own() {
-    let mut engine = troupe::EngineConfig::new();
-    engine
-        .max_instances(16)
-        .cache_dir(Some(support::target_dir().join("troupe-test-cache")))
-        .batch_delivery(troupe::BatchDelivery::Off);
-    let host = troupe::Host::new(troupe::HostConfig { engine, ..Default::default() }).unwrap();
+    let host = support::host_batching(troupe::BatchDelivery::Off);
     let counter = spawn(&host, "counter", "c", ActorLimits::default()).await;
     for _ in 0..20 {
         host.tell("c", "incr(1)").unwrap();
@@ -332,8 +321,7 @@ async fn a_record_with_a_string_and_an_enum_arrives_field_by_field_through_memor
             .replace("{SUMMING_MODULE}", SUMMING_MODULE),
     );
     let host = host_with_memory_entries();
-    let loaded = host.load_bytes("sum", "sum.wat", component, None).unwrap();
-    let actor = host.spawn(troupe::ComponentEntry::new(loaded).spec("s".into())).await.unwrap();
+    let actor = support::spawn_bytes(&host, component, "s").await;
     host.tell("s", r#"set({name: "ab", x: 5, tag: b}, "xyz")"#).unwrap();
     host.tell("s", r#"set({name: "abcd", x: 7, tag: a}, "")"#).unwrap();
     assert_eq!(ask(&host, "s", "total()").await.unwrap(), (5 + 1000 + 200 + 30 + 7 + 400).to_string());
@@ -375,8 +363,7 @@ async fn options_results_and_variants_arrive_through_memory_as_the_canonical_abi
             .replace("{SUMMING_MODULE}", SUMMING_MODULE),
     );
     let host = host_with_memory_entries();
-    let loaded = host.load_bytes("sum", "sum.wat", component, None).unwrap();
-    let actor = host.spawn(troupe::ComponentEntry::new(loaded).spec("s".into())).await.unwrap();
+    let actor = support::spawn_bytes(&host, component, "s").await;
     host.tell("s", r#"set(some("abc"), ok(7), a(2.5))"#).unwrap();
     host.tell("s", r#"set(none, err(1.5), b(3))"#).unwrap();
     host.tell("s", r#"set(none, ok(0), c)"#).unwrap();
@@ -406,8 +393,7 @@ async fn a_record_of_another_interface_arrives_through_memory() {
             .replace("{SUMMING_MODULE}", SUMMING_MODULE),
     );
     let host = host_with_memory_entries();
-    let loaded = host.load_bytes("log", "log.wat", component, None).unwrap();
-    let actor = host.spawn(troupe::ComponentEntry::new(loaded).spec("l".into())).await.unwrap();
+    let actor = support::spawn_bytes(&host, component, "l").await;
     host.tell("l", r#"log({label: "abc", value: 4})"#).unwrap();
     host.tell("l", r#"log({label: "", value: 5})"#).unwrap();
     assert_eq!(ask(&host, "l", "total()").await.unwrap(), (30 + 4 + 5).to_string());

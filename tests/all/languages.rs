@@ -555,12 +555,7 @@ async fn batch_entry_points_keep_components_of_every_language_valid() {
 
 #[tokio::test]
 async fn relays_in_javascript_and_python_take_string_arguments_several_per_call() {
-    let mut engine = troupe::EngineConfig::new();
-    engine
-        .max_instances(50)
-        .cache_dir(Some(support::target_dir().join("troupe-test-cache")))
-        .batch_delivery(troupe::BatchDelivery::All);
-    let host = Host::new(troupe::HostConfig { engine, ..Default::default() }).unwrap();
+    let host = support::host_batching(troupe::BatchDelivery::All);
     spawn(&host, "counter", "c", &[]).await;
     for relay in ["relay-js", "relay-py"] {
         let actor = spawn(&host, relay, relay, &[]).await;

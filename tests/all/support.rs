@@ -5,7 +5,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use troupe::{ActorLimits, ActorRef, ComponentEntry, EngineConfig, Host, HostConfig};
+use troupe::{ActorLimits, ActorRef, BatchDelivery, ComponentEntry, EngineConfig, Host, HostConfig};
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {
@@ -48,9 +48,20 @@ pub fn guest(name: &str) -> PathBuf {
 
 /// A host with a small pool, an isolated compile cache, and a short tick.
 pub fn host() -> Host {
+    host_batching(BatchDelivery::default())
+}
+
+/// [`host`], with `batch` for batch delivery.
+pub fn host_batching(batch: BatchDelivery) -> Host {
     let mut engine = EngineConfig::new();
-    engine.max_instances(200).cache_dir(Some(target_dir().join("troupe-test-cache")));
+    engine.max_instances(200).cache_dir(Some(target_dir().join("troupe-test-cache"))).batch_delivery(batch);
     Host::new(HostConfig { engine, ..Default::default() }).expect("host builds")
+}
+
+/// Loads a component from `bytes` into `host` and spawns it at `address`.
+pub async fn spawn_bytes(host: &Host, bytes: Vec<u8>, address: &str) -> ActorRef {
+    let component = host.load_bytes(address, &format!("{address}.wasm"), bytes, None).expect("component loads");
+    host.spawn(ComponentEntry::new(component).spec(address.into())).await.expect("actor starts")
 }
 
 /// Loads example guest `name` into `host` and defines it under `name`.
