@@ -18,11 +18,14 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 use troupe::actor::SwapOptions;
+use troupe::engine::EngineKind;
 use troupe::protocol::Call;
 use troupe::{
     ActorLimits, ActorRef, ActorStatus, BatchDelivery, CallError, ComponentEntry, EngineConfig, Host, HostConfig,
 };
-use wasmtime::component::Val;
+use wasmtime::Store;
+use wasmtime::component::{Component, InstancePre, Linker, ResourceTable, Val};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 /// How much work each scenario does.
 #[derive(Clone, Copy)]
@@ -556,13 +559,28 @@ async fn troupe_many(scale: Scale, host: &Host, prefix: &str) -> f64 {
 }
 
 /// 2: ask round trips, host to actor and actor to actor.
-async fn asks(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
+async fn asks(scale: Scale, host: &Host, floor: &Arc<Floor>, rows: &mut Vec<Row>) {
     let actor = spawn(host, "counter", "ask-one", ActorLimits::default()).await;
     let incr = actor.parse("incr(1)").unwrap();
     let (k, tx) = (kameo_counter(), tokio_counter());
     let n = scale.asks / ROUNDS;
     let (mut troupe, mut kameo, mut kameo_timed, mut bare) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut wasm = Vec::new();
     for _ in 0..ROUNDS {
+        let floor = floor.clone();
+        wasm.extend(
+            on_runtime(async move {
+                let mut counter = floor.start().await;
+                let mut samples = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let t0 = Instant::now();
+                    counter.incr().await;
+                    samples.push(t0.elapsed());
+                }
+                samples
+            })
+            .await,
+        );
         let (a, incr) = (actor.clone(), incr.clone());
         troupe.extend(
             on_runtime(latencies(n, async move || {
@@ -611,6 +629,14 @@ async fn asks(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
         ),
         Some(t50.as_secs_f64() / k50.as_secs_f64()),
         "p50 <= 2x kameo",
+    ));
+    let w50 = percentile(&mut wasm, 0.5);
+    rows.push(row(
+        "2. ... the floor: `incr` called into a bare wasmtime instance, no actor around it (p50)",
+        ns(w50),
+        format!("kameo's whole ask {}", ns(k50)),
+        Some(w50.as_secs_f64() / k50.as_secs_f64()),
+        "-",
     ));
 
     // Actor to actor: the tally asks the counter through its typed import,
@@ -667,8 +693,89 @@ async fn asks(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
     }
 }
 
+/// wasmtime alone, without troupe: the counter component in a bare
+/// `Store`, on an engine configured as the host's. It is the floor under an
+/// ask (one `call_async`, no mailbox, no task) and under a spawn (a `Store`,
+/// an instance from an `InstancePre`, `init`): what the sandbox costs
+/// before troupe adds anything. Its own instance pool keeps its slots as
+/// fresh as the host's were when row 3 ran.
+struct Floor {
+    engine: wasmtime::Engine,
+    pre: InstancePre<FloorData>,
+    /// Keeps the epoch ticker running.
+    _troupe: troupe::engine::Engine,
+}
+
+/// What a bare store holds: a WASI context granting nothing, as troupe's.
+struct FloorData {
+    ctx: WasiCtx,
+    table: ResourceTable,
+}
+
+impl FloorData {
+    fn new() -> Self {
+        FloorData { ctx: WasiCtx::builder().build(), table: ResourceTable::new() }
+    }
+}
+
+impl WasiView for FloorData {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.ctx, table: &mut self.table }
+    }
+}
+
+/// A counter instance in its own store.
+struct FloorActor {
+    store: Store<FloorData>,
+    incr: wasmtime::component::Func,
+}
+
+impl Floor {
+    fn new(max_instances: u32, max_memory: u64) -> Self {
+        let mut config = EngineConfig::new();
+        config.max_instances(max_instances).max_memory_bytes(max_memory);
+        let troupe = config.build().expect("the floor's engine");
+        let engine = troupe.wasmtime(EngineKind::Epoch).expect("the floor's wasmtime engine").clone();
+        let component = Component::from_file(&engine, guest("counter")).expect("the counter compiles");
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).expect("WASI links");
+        // troupe's host API: the counter imports it, but neither `init`
+        // nor `incr` calls it.
+        linker.define_unknown_imports_as_traps(&component).expect("the host API stubs");
+        let pre = linker.instantiate_pre(&component).expect("the counter's imports resolve");
+        Floor { engine, pre, _troupe: troupe }
+    }
+
+    /// What a spawn needs at least: a store, an instance, `init` called.
+    async fn start(&self) -> FloorActor {
+        let mut store = Store::new(&self.engine, FloorData::new());
+        // No budget: the floor measures calls, not preemption.
+        store.set_epoch_deadline(1 << 40);
+        let instance = self.pre.instantiate_async(&mut store).await.expect("the counter instantiates");
+        let mut func = |interface: &str, name: &str| {
+            let interface = instance.get_export_index(&mut store, None, interface).expect("the interface");
+            let index = instance.get_export_index(&mut store, Some(&interface), name).expect("the function");
+            instance.get_func(&mut store, index).expect("a function")
+        };
+        let init = func("troupe:actor/lifecycle@0.1.0", "init");
+        let incr = func("example:counter/api@0.1.0", "incr");
+        let mut result = [Val::Bool(false)];
+        init.call_async(&mut store, &[Val::List(Vec::new())], &mut result).await.expect("init");
+        FloorActor { store, incr }
+    }
+}
+
+impl FloorActor {
+    async fn incr(&mut self) -> Val {
+        let mut result = [Val::U64(0)];
+        self.incr.call_async(&mut self.store, &[Val::U64(1)], &mut result).await.expect("incr");
+        let [value] = result;
+        value
+    }
+}
+
 /// 3: spawning many actors.
-async fn spawns(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
+async fn spawns(scale: Scale, host: &Host, floor: &Arc<Floor>, rows: &mut Vec<Row>) {
     let component = host.load("counter", &guest("counter"), None).unwrap();
     let entry = ComponentEntry::new(component);
     // Spawned from a task on the runtime, like the latencies above.
@@ -717,6 +824,30 @@ async fn spawns(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
     for a in kactors {
         let _ = a.stop_gracefully().await;
     }
+
+    // The floor under row 3: wasmtime alone, instances kept alive so that
+    // each takes a fresh slot, as each actor above did.
+    let floor = floor.clone();
+    let (mut fsamples, rate) = on_runtime(async move {
+        let mut samples = Vec::with_capacity(n);
+        let mut counters = Vec::with_capacity(n);
+        let t0 = Instant::now();
+        for _ in 0..n {
+            let t = Instant::now();
+            counters.push(floor.start().await);
+            samples.push(t.elapsed());
+        }
+        (samples, n as f64 / t0.elapsed().as_secs_f64())
+    })
+    .await;
+    let (f50, f99) = (percentile(&mut fsamples, 0.5), percentile(&mut fsamples, 0.99));
+    rows.push(row(
+        "3. ... the floor: wasmtime alone, a store, an instance and `init`, kept alive: p50 / p99, rate",
+        format!("{} / {}, {rate:.0}/s", ns(f50), ns(f99)),
+        format!("kameo {} / {}, {krate:.0}/s", ns(k50), ns(k99)),
+        Some(f50.as_secs_f64() / k50.as_secs_f64()),
+        "-",
+    ));
 
     // Without waiting for each start: `Host::start` and kameo's `spawn`
     // return an address at once; then all starts are awaited.
@@ -800,21 +931,27 @@ fn memory(scale: Scale, rows: &mut Vec<Row>) {
             Err(e) => format!("failed: {e}"),
         };
         let scenarios = [
-            ("troupe", format!("4. memory per idle actor (PSS), {n} actors")),
+            ("troupe", format!("4. memory per idle actor (PSS), {n} actors"), "<= kameo"),
+            (
+                "wasmtime",
+                format!("4. ... the floor: wasmtime alone, a store and an instance of the counter, {n} of them"),
+                "-",
+            ),
             (
                 "troupe-hibernating",
                 format!(
                     "4. ... hibernating ({HIBERNATE_AFTER_MS} ms idle, {HIBERNATION_SLOTS} instance slots), {n} actors"
                 ),
+                "<= kameo",
             ),
         ];
-        for (system, scenario) in scenarios {
+        for (system, scenario, target) in scenarios {
             let troupe = measure(system);
             let ratio = match (&troupe, &kameo) {
                 (Ok(t), Ok(k)) => Some(t.0 / k.0.max(1.0)),
                 _ => None,
             };
-            rows.push(row(&scenario, show(&troupe), format!("kameo {}", show(&kameo)), ratio, "<= kameo"));
+            rows.push(row(&scenario, show(&troupe), format!("kameo {}", show(&kameo)), ratio, target));
         }
     }
 }
@@ -835,6 +972,17 @@ fn memory_child(system: &str, n: usize) {
             let actors: Vec<_> = (0..n).map(|_| KameoCounter::spawn(KameoCounter::default())).collect();
             for a in &actors {
                 a.wait_for_startup().await;
+            }
+            let per = |now: u64, then: u64| now.saturating_sub(then) as f64 / n as f64;
+            println!("{} {}", per(pss_bytes(), pss), per(rss_bytes(), rss));
+            return;
+        }
+        if system == "wasmtime" {
+            let floor = Floor::new(n as u32 + 16, 4 << 20);
+            let (pss, rss) = (pss_bytes(), rss_bytes());
+            let mut counters = Vec::with_capacity(n);
+            for _ in 0..n {
+                counters.push(floor.start().await);
             }
             let per = |now: u64, then: u64| now.saturating_sub(then) as f64 / n as f64;
             println!("{} {}", per(pss_bytes(), pss), per(rss_bytes(), rss));
@@ -1075,19 +1223,7 @@ async fn isolation(scale: Scale, host: &Host, healthy: f64, rows: &mut Vec<Row>)
 
 /// 8: the cost of the sandbox per call: fuel, epochs, both, neither.
 fn sandbox_cost(scale: Scale, rows: &mut Vec<Row>) {
-    use wasmtime::component::{Component, Linker, ResourceTable};
-    use wasmtime::{Config, Engine, Store};
-    use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-
-    struct Data {
-        wasi: WasiCtx,
-        table: ResourceTable,
-    }
-    impl WasiView for Data {
-        fn ctx(&mut self) -> WasiCtxView<'_> {
-            WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
-        }
-    }
+    use wasmtime::{Config, Engine};
 
     let bytes = std::fs::read(guest("counter-narrow")).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -1099,9 +1235,9 @@ fn sandbox_cost(scale: Scale, rows: &mut Vec<Row>) {
             config.concurrency_support(false).consume_fuel(fuel).epoch_interruption(epoch);
             let engine = Engine::new(&config).unwrap();
             let component = Component::new(&engine, &bytes).unwrap();
-            let mut linker: Linker<Data> = Linker::new(&engine);
+            let mut linker: Linker<FloorData> = Linker::new(&engine);
             wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap();
-            let mut store = Store::new(&engine, Data { wasi: WasiCtx::builder().build(), table: ResourceTable::new() });
+            let mut store = Store::new(&engine, FloorData::new());
             if fuel {
                 store.set_fuel(u64::MAX).unwrap();
             }
@@ -1231,6 +1367,7 @@ fn main() {
     let mut rows = Vec::new();
     runtime.block_on(async {
         let host = host(scale.spawns as u32 + 1000, 64 << 20);
+        let floor = Arc::new(Floor::new(scale.spawns as u32 + 1000, 64 << 20));
         if runs("tell_one") {
             tell_one(scale, &host, &mut rows).await;
         }
@@ -1242,10 +1379,10 @@ fn main() {
             isolation(scale, &host, healthy, &mut rows).await;
         }
         if runs("asks") {
-            asks(scale, &host, &mut rows).await;
+            asks(scale, &host, &floor, &mut rows).await;
         }
         if runs("spawns") {
-            spawns(scale, &host, &mut rows).await;
+            spawns(scale, &host, &floor, &mut rows).await;
         }
         if runs("wakes") {
             wakes(scale, &host, &mut rows).await;

@@ -120,6 +120,37 @@ async fn the_supervisor_view_keeps_start_order_and_counts_restarts_as_children_c
 }
 
 #[tokio::test]
+async fn children_started_without_waiting_are_supervised_from_their_first_message() {
+    let host = support::host();
+    host.supervise("sup", spec(Strategy::OneForOne, 10), None).unwrap();
+    let entry = support::define(&host, "faulty");
+    let mut broken = entry.spec("broken".into());
+    broken.policy.config = vec![("fail-init".into(), "true".into())];
+    // Started back to back: the supervisor takes its new children in when
+    // it next has something to do, so none may be missed or misordered.
+    let mut starting = Vec::new();
+    for spec in [entry.spec("a".into()), broken, entry.spec("b".into()), entry.spec("c".into())] {
+        starting.push(host.start_under(spec, Some("sup")).unwrap());
+    }
+    // b fails on its very first message, queued before its `init` ran.
+    starting[2].actor().tell(starting[2].actor().parse("panic(\"at once\")").unwrap(), None).unwrap();
+    let outcomes: Vec<bool> = futures_util::future::join_all(starting.into_iter().map(|s| s.started()))
+        .await
+        .iter()
+        .map(Result::is_ok)
+        .collect();
+    assert_eq!(outcomes, [true, false, true, true], "only the child whose init fails does not start");
+    eventually("b is restarted", || {
+        host.supervisor("sup").unwrap().info().children.iter().any(|c| c.address.as_str() == "b" && c.restarts == 1)
+    })
+    .await;
+    assert_eq!(ping(&host, "b").await, "1", "b runs again, a fresh incarnation");
+    let children = host.supervisor("sup").unwrap().info().children;
+    let names: Vec<&str> = children.iter().map(|c| c.address.as_str()).collect();
+    assert_eq!(names, ["a", "b", "c"], "the failed start left the view, the others keep start order");
+}
+
+#[tokio::test]
 async fn one_for_all_terminates_siblings_in_reverse_order_and_restarts_all_in_start_order() {
     let (host, seen) = fail_the_middle_child(Strategy::OneForAll, "c").await;
     assert_eq!(addresses_of(&seen, terminated), ["c", "a"], "siblings terminate in reverse start order");

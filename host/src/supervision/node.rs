@@ -64,8 +64,14 @@ struct ChildEntry {
     up: bool,
 }
 
+/// A child added since the task last looked (see [`SupervisorRef::add`]).
+struct NewChild {
+    address: Address,
+    child: ChildRef,
+    restart: RestartType,
+}
+
 enum NodeMsg {
-    Add { address: Address, child: ChildRef, restart: RestartType },
     Down { child: Address, exit: Exit },
     Forget { child: Address },
     StopChild { child: Address, ack: oneshot::Sender<bool> },
@@ -142,6 +148,8 @@ struct NodeShared {
     spec: SupervisorSpec,
     tx: mpsc::UnboundedSender<NodeMsg>,
     view: Mutex<SupervisorInfo>,
+    /// Children added but not yet in the task's list, in the view's order.
+    new_children: Mutex<Vec<NewChild>>,
     done: watch::Sender<bool>,
 }
 
@@ -169,7 +177,15 @@ impl SupervisorRef {
             status: "running",
             children: Vec::new(),
         };
-        let node = SupervisorRef(Arc::new(NodeShared { address, kind, spec, tx, view: Mutex::new(view), done }));
+        let node = SupervisorRef(Arc::new(NodeShared {
+            address,
+            kind,
+            spec,
+            tx,
+            view: Mutex::new(view),
+            new_children: Mutex::new(Vec::new()),
+            done,
+        }));
         let span = info_span!(parent: None, "supervisor", supervisor = %node.0.address);
         let task = Node { me: node.clone(), host, children: IndexMap::new(), log: RestartLog::default() };
         tokio::spawn(task.run(rx).instrument(span));
@@ -197,12 +213,12 @@ impl SupervisorRef {
 
     /// Its state and children.
     pub fn info(&self) -> SupervisorInfo {
-        self.0.view.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        lock(&self.0.view).clone()
     }
 
     /// Number of children.
     pub fn child_count(&self) -> usize {
-        self.0.view.lock().unwrap_or_else(|e| e.into_inner()).children.len()
+        lock(&self.0.view).children.len()
     }
 
     fn send(&self, msg: NodeMsg) -> bool {
@@ -211,11 +227,16 @@ impl SupervisorRef {
 
     /// Adds a child, last in start order.
     pub(crate) fn add(&self, address: Address, child: ChildRef, restart: RestartType) {
-        // Reflect it in the view at once, so that quotas count it. The
-        // message is sent under the view's lock: the task then adds children
-        // in the view's order, and the view's first entries mirror the
-        // task's list index for index (see `Node::remove`).
-        let mut view = self.0.view.lock().unwrap_or_else(|e| e.into_inner());
+        // Reflect it in the view at once, so that quotas count it. The task
+        // is not woken: it takes new children before it handles its next
+        // message, and every message about this child is sent after this
+        // call. Waking it here would put a second task beside the new
+        // actor's on this worker's run queue, and tokio then wakes another
+        // worker for it, a cross-core wake-up on every spawn. The child is
+        // queued under the view's lock, so the task adds children in the
+        // view's order and the view's first entries mirror the task's list
+        // index for index (see `Node::remove`).
+        let mut view = lock(&self.0.view);
         view.children.push(ChildInfo {
             address: address.clone(),
             kind: match child {
@@ -226,12 +247,12 @@ impl SupervisorRef {
             restarts: 0,
             last_failure: None,
         });
-        self.send(NodeMsg::Add { address, child, restart });
+        lock(&self.0.new_children).push(NewChild { address, child, restart });
     }
 
     /// Its first child, if any.
     pub(crate) fn first_child(&self) -> Option<Address> {
-        self.0.view.lock().unwrap_or_else(|e| e.into_inner()).children.first().map(|c| c.address.clone())
+        lock(&self.0.view).children.first().map(|c| c.address.clone())
     }
 
     /// A child went down.
@@ -353,25 +374,8 @@ impl Node {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<NodeMsg>) {
         let mut stop_ack = None;
         while let Some(msg) = rx.recv().await {
+            self.take_new_children();
             match msg {
-                NodeMsg::Add { address, child, restart } => {
-                    let entry = ChildEntry {
-                        address: address.clone(),
-                        child,
-                        restart,
-                        backoff: BackoffState::default(),
-                        restarts: 0,
-                        last_failure: None,
-                        up: true,
-                    };
-                    // An address is registered until its old entry is
-                    // removed, so it cannot be here twice; if it were, the
-                    // old entry goes, keeping the view in step.
-                    if let Some(old) = self.position(&address) {
-                        self.remove(old);
-                    }
-                    self.children.insert(address, entry);
-                }
                 NodeMsg::Down { child, exit } => self.on_down(child, exit).await,
                 NodeMsg::Forget { child } => {
                     if let Some(i) = self.position(&child) {
@@ -423,8 +427,9 @@ impl Node {
                     }
                 }
             }
-            self.me.0.view.lock().unwrap_or_else(|e| e.into_inner()).recent_restarts = self.log.len();
+            lock(&self.me.0.view).recent_restarts = self.log.len();
         }
+        self.take_new_children();
         self.stop_all().await;
         self.set_status("stopped");
         self.me.0.done.send_replace(true);
@@ -437,13 +442,36 @@ impl Node {
         }
     }
 
+    /// Appends the children added since the last look, in start order.
+    fn take_new_children(&mut self) {
+        let new_children = std::mem::take(&mut *lock(&self.me.0.new_children));
+        for NewChild { address, child, restart } in new_children {
+            let entry = ChildEntry {
+                address: address.clone(),
+                child,
+                restart,
+                backoff: BackoffState::default(),
+                restarts: 0,
+                last_failure: None,
+                up: true,
+            };
+            // An address is registered until its old entry is removed, so
+            // it cannot be here twice; if it were, the old entry goes,
+            // keeping the view in step.
+            if let Some(old) = self.position(&address) {
+                self.remove(old);
+            }
+            self.children.insert(address, entry);
+        }
+    }
+
     fn position(&self, child: &Address) -> Option<usize> {
         self.children.get_index_of(child)
     }
 
     /// Removes child `i`, from the view too.
     fn remove(&mut self, i: usize) -> ChildEntry {
-        let mut view = self.me.0.view.lock().unwrap_or_else(|e| e.into_inner());
+        let mut view = lock(&self.me.0.view);
         if view.children.get(i).is_some_and(|c| c.address == self.children[i].address) {
             view.children.remove(i);
         }
@@ -455,7 +483,7 @@ impl Node {
     /// Copies child `i`'s restart count and last failure to the view.
     fn publish(&self, i: usize) {
         let entry = &self.children[i];
-        let mut view = self.me.0.view.lock().unwrap_or_else(|e| e.into_inner());
+        let mut view = lock(&self.me.0.view);
         if let Some(info) = view.children.get_mut(i).filter(|c| c.address == entry.address) {
             info.restarts = entry.restarts;
             info.last_failure.clone_from(&entry.last_failure);
@@ -463,7 +491,7 @@ impl Node {
     }
 
     fn set_status(&self, status: &'static str) {
-        self.me.0.view.lock().unwrap_or_else(|e| e.into_inner()).status = status;
+        lock(&self.me.0.view).status = status;
     }
 
     /// Stops every child for good, in reverse start order.
@@ -606,4 +634,10 @@ impl Node {
             }
         }
     }
+}
+
+/// Locks `mutex`, also after a panic elsewhere left it poisoned: the view
+/// and the new children are plain data, valid between any two writes.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
