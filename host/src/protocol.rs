@@ -120,6 +120,53 @@ pub struct Batching {
     pub entries: Box<[Option<BatchEntry>]>,
     /// The one that takes tells to several functions in one call.
     pub mixed: Option<MixedEntry>,
+    /// The one that takes one message to any function it serves, through
+    /// a fixed signature the host calls as a typed function.
+    pub call: Option<CallEntry>,
+}
+
+/// The call entry point (see [`batch::CallLayout`]).
+#[derive(Debug, Clone)]
+pub struct CallEntry {
+    /// Where it is.
+    pub index: ComponentExportIndex,
+    /// Each protocol function's place in it, if it is served.
+    pub members: Box<[Option<CallMember>]>,
+}
+
+/// A function the call entry point serves.
+#[derive(Debug, Clone)]
+pub struct CallMember {
+    /// Its tag.
+    pub tag: u32,
+    /// Its parameter types, to flatten its arguments by.
+    pub params: Box<[Type]>,
+    /// How its result comes back.
+    pub result: batch::FlatResult,
+}
+
+impl CallMember {
+    /// The call entry point's arguments for `args`, or `None` if they do
+    /// not flatten into its [`batch::CALL_WIDTH`] places (not expected:
+    /// calls are type-checked).
+    pub fn lower(&self, args: &[Val]) -> Option<batch::CallArgs> {
+        let mut flat = [0u64; batch::CALL_WIDTH];
+        let mut count = 0;
+        let fits = self.params.len() == args.len()
+            && self.params.iter().zip(args).all(|(ty, arg)| {
+                batch::flatten_into(ty, arg, &mut |v| {
+                    if let Some(place) = flat.get_mut(count) {
+                        *place = batch::to_call_arg(&v);
+                    }
+                    count += 1;
+                })
+            });
+        if !fits || count > batch::CALL_WIDTH {
+            return None;
+        }
+        let [a0, a1, a2, a3, a4, a5, a6] = flat;
+        Some((self.tag, a0, a1, a2, a3, a4, a5, a6))
+    }
 }
 
 /// The mixed batch entry point: per message a tag saying which function,
@@ -202,7 +249,25 @@ impl Batching {
             }
             Some(MixedEntry { index, slots: layout.slots, joins: layout.joins.into(), tags: tags.into() })
         });
-        Batching { entries: own, mixed }
+        let called = functions.iter().zip(&own).enumerate().filter_map(|(i, (f, entry))| {
+            entry.as_ref().filter(|e| !e.in_memory && e.zeros.len() <= batch::CALL_WIDTH)?;
+            // (A getter's result comes back through memory: never flat.)
+            let result = batch::FlatResult::of(f.result.as_ref())?;
+            Some((batch::entry_name(f.interface.as_deref()?, &f.name), (i, result)))
+        });
+        let call = batch::CallLayout::new(called.collect()).and_then(|layout| {
+            let (index, params) = entries.get(&layout.name)?;
+            if params.len() != 1 + batch::CALL_WIDTH {
+                return None;
+            }
+            let mut members = vec![None; functions.len()];
+            for (tag, (func, result)) in layout.members.into_iter().enumerate() {
+                let params = functions[func].params.iter().map(|(_, ty)| ty.clone()).collect();
+                members[func] = Some(CallMember { tag: tag as u32, params, result });
+            }
+            Some(CallEntry { index: *index, members: members.into() })
+        });
+        Batching { entries: own, mixed, call }
     }
 }
 

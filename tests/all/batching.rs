@@ -413,3 +413,115 @@ async fn tells_to_getters_share_calls_and_their_results_land_in_scratch_space() 
     let info = probe.info();
     assert_eq!((info.failures, info.handled, info.batched), (0, 6, 3), "{info:?}");
 }
+
+/// Functions of many argument and result types; `eight` has more flat
+/// arguments than the call entry point takes, and `pick` returns an enum,
+/// which it does not lift: both are called the ordinary way.
+const TYPES_WIT: &str = "package acme:types@0.1.0;
+    interface api {
+      enum color { red, green, blue }
+      flags perms { read, write, exec }
+      record point { x: s32, y: f64 }
+      neg: func(x: s8) -> s8;
+      shift: func(x: s16) -> s16;
+      half: func(x: f32) -> f32;
+      twice: func(x: f64) -> f64;
+      flip: func(b: bool) -> bool;
+      mix: func(a: u16, b: s64, c: f32) -> s64;
+      widen: func(x: u32) -> u64;
+      code: func(c: color) -> u8;
+      bits: func(p: perms) -> u32;
+      dist: func(p: point) -> f64;
+      wide: func(a: u64, b: u64, c: u64, d: u64, e: u64, f: u64, g: u64) -> u64;
+      eight: func(a: u8, b: u8, c: u8, d: u8, e: u8, f: u8, g: u8, h: u8) -> u32;
+      pick: func(c: color) -> color;
+      note: func(x: u32);
+      last: func() -> u32;
+    }
+    world w { export api; }";
+
+const TYPES_WAT: &str = r#"(module
+    (global $last (mut i32) (i32.const 0))
+    (func (export "acme:types/api@0.1.0#neg") (param i32) (result i32) (i32.sub (i32.const 0) (local.get 0)))
+    (func (export "acme:types/api@0.1.0#shift") (param i32) (result i32) (i32.shl (local.get 0) (i32.const 8)))
+    (func (export "acme:types/api@0.1.0#half") (param f32) (result f32) (f32.mul (local.get 0) (f32.const 0.5)))
+    (func (export "acme:types/api@0.1.0#twice") (param f64) (result f64) (f64.add (local.get 0) (local.get 0)))
+    (func (export "acme:types/api@0.1.0#flip") (param i32) (result i32) (i32.eqz (local.get 0)))
+    (func (export "acme:types/api@0.1.0#mix") (param i32 i64 f32) (result i64)
+      (i64.add (i64.add (i64.extend_i32_u (local.get 0)) (local.get 1)) (i64.trunc_f32_s (local.get 2))))
+    (func (export "acme:types/api@0.1.0#widen") (param i32) (result i64) (i64.extend_i32_u (local.get 0)))
+    (func (export "acme:types/api@0.1.0#code") (param i32) (result i32) (i32.add (local.get 0) (i32.const 10)))
+    (func (export "acme:types/api@0.1.0#bits") (param i32) (result i32) (local.get 0))
+    (func (export "acme:types/api@0.1.0#dist") (param i32 f64) (result f64)
+      (f64.add (f64.convert_i32_s (local.get 0)) (local.get 1)))
+    (func (export "acme:types/api@0.1.0#wide") (param i64 i64 i64 i64 i64 i64 i64) (result i64)
+      (i64.add (local.get 0) (i64.add (local.get 1) (i64.add (local.get 2) (i64.add (local.get 3)
+        (i64.add (local.get 4) (i64.add (local.get 5) (i64.mul (local.get 6) (i64.const 1000)))))))))
+    (func (export "acme:types/api@0.1.0#eight") (param i32 i32 i32 i32 i32 i32 i32 i32) (result i32)
+      (i32.add (local.get 0) (i32.add (local.get 1) (i32.add (local.get 2) (i32.add (local.get 3)
+        (i32.add (local.get 4) (i32.add (local.get 5) (i32.add (local.get 6) (local.get 7)))))))))
+    (func (export "acme:types/api@0.1.0#pick") (param i32) (result i32)
+      (i32.rem_u (i32.add (local.get 0) (i32.const 1)) (i32.const 3)))
+    (func (export "acme:types/api@0.1.0#note") (param i32) (global.set $last (local.get 0)))
+    (func (export "acme:types/api@0.1.0#last") (result i32) (global.get $last)))"#;
+
+/// Each message, and whether the call entry point serves its function.
+const TYPED_MESSAGES: [(&str, bool); 17] = [
+    ("neg(-128)", true),
+    ("neg(5)", true),
+    ("shift(385)", true),
+    ("half(-3.0)", true),
+    ("twice(0.1)", true),
+    ("flip(false)", true),
+    ("mix(65535, -70000, 2.75)", true),
+    ("widen(4294967295)", true),
+    ("code(blue)", true),
+    ("bits({read, exec})", true),
+    ("dist({x: -3, y: 0.25})", true),
+    ("wide(1, 2, 3, 4, 5, 6, 7)", true),
+    ("eight(1, 2, 3, 4, 5, 6, 7, 8)", false),
+    ("pick(blue)", false),
+    ("note(42)", true),
+    ("last()", true),
+    ("note(7)", true),
+];
+
+#[tokio::test]
+async fn asks_of_plain_number_functions_go_through_the_typed_call_entry_point_and_answer_as_wasmtime_lifts() {
+    let component = component_from_wit(TYPES_WIT, TYPES_WAT);
+    let mut answers = Vec::new();
+    for mode in [troupe::BatchDelivery::Off, troupe::BatchDelivery::Registers] {
+        let host = support::host_batching(mode);
+        let actor = support::spawn_bytes(&host, component.clone(), "types").await;
+        let mut replies = Vec::new();
+        for (message, _) in TYPED_MESSAGES {
+            replies.push(ask(&host, "types", message).await.unwrap_or_else(|e| panic!("{message}: {e}")));
+        }
+        let typed = TYPED_MESSAGES.iter().filter(|(_, typed)| *typed).count() as u64;
+        let expected = if mode == troupe::BatchDelivery::Off { 0 } else { typed };
+        assert_eq!(actor.info().typed, expected, "{mode:?}: {:?}", actor.info());
+        answers.push(replies);
+    }
+    // wasmtime's own lifting (batch delivery off) is the oracle.
+    assert_eq!(answers[1], answers[0]);
+    // Narrow integers keep their low bits, as the canonical ABI lifts them.
+    assert_eq!(answers[0][..3], ["-128", "-5", "-32512"]);
+    assert_eq!(answers[0][7], "4294967295");
+    assert_eq!(answers[0][15], "42");
+}
+
+#[tokio::test]
+async fn a_trap_behind_the_typed_call_entry_point_fails_the_message_and_the_actor_restarts() {
+    let host = support::host();
+    let counter = spawn(&host, "counter", "c", ActorLimits::default()).await;
+    ask(&host, "c", "incr(18446744073709551615)").await.unwrap();
+    // Overflow is a bug in the counter: it traps.
+    let failure = ask(&host, "c", "incr(1)").await.unwrap_err();
+    assert!(
+        matches!(failure, troupe::CallError::ActorFailed { ref failure, .. } if failure.kind == FailureKind::Panic),
+        "{failure:?}"
+    );
+    assert_eq!(ask(&host, "c", "incr(2)").await.unwrap(), "2", "a fresh incarnation");
+    let info = counter.info();
+    assert_eq!((info.restarts, info.typed), (1, 2), "{info:?}");
+}

@@ -25,6 +25,7 @@ use super::component::{ActorComponent, Loader};
 use super::data::{ActorData, Run};
 use super::host_api::{Snapshot, WitDown};
 use super::{ActorRef, ActorSpec, ActorSystem, DownNotice};
+use crate::engine::batch::{self, FlatResult};
 use crate::engine::{Failure, FailureKind, MemoryLimiter};
 use crate::message::Address;
 use crate::protocol::{BatchEntry, Batching, Call, MixedEntry};
@@ -44,6 +45,8 @@ type SnapshotFunc = TypedFunc<(), (Snapshot,)>;
 type RestoreFunc = TypedFunc<(Snapshot,), (Result<(), String>,)>;
 type StopFunc = TypedFunc<(), ()>;
 type DownFunc = TypedFunc<(WitDown,), ()>;
+/// The batch adapter's call entry point (see [`batch::CallLayout`]).
+type CallFunc = TypedFunc<batch::CallArgs, (u64,)>;
 
 /// A live instance of an actor's component.
 ///
@@ -61,6 +64,8 @@ pub(crate) struct Parts {
     batch: Arc<Batching>,
     /// The mixed batch entry point, if there is one.
     mixed: Option<Func>,
+    /// The call entry point, if there is one: one message, typed.
+    call: Option<CallFunc>,
     init: Option<InitFunc>,
     snapshot: Option<SnapshotFunc>,
     restore: Option<RestoreFunc>,
@@ -184,6 +189,7 @@ impl Incarnation {
             funcs: Vec::new(),
             batch: compiled.exports.batch.clone(),
             mixed: None,
+            call: None,
             init: None,
             snapshot: None,
             restore: None,
@@ -227,6 +233,11 @@ impl Incarnation {
         }
         if let Some(mixed) = &compiled.exports.batch.mixed {
             inc.mixed = instance.get_func(&mut inc.store, mixed.index);
+        }
+        if let Some(call) = &compiled.exports.batch.call {
+            // Its signature was checked when the component was loaded; a
+            // mismatch here only means messages take the untyped way.
+            inc.call = instance.get_typed_func(&mut inc.store, call.index).ok();
         }
         let lifecycle = &compiled.exports.lifecycle;
         let typed = |e: wasmtime::Error| Failure::new(FailureKind::Instantiate, format!("{e:#}"));
@@ -355,6 +366,18 @@ impl Incarnation {
         call: &Call,
         waiting: Option<Arc<[Address]>>,
     ) -> Result<Option<Val>, Failure> {
+        if let Some((entry, args, result)) = self.typed_call(call) {
+            self.arm(waiting);
+            let outcome = entry.call_async(&mut self.store, args).await;
+            self.settle(me);
+            return match outcome {
+                Ok((raw,)) => {
+                    me.stats().typed_call();
+                    Ok(result.lift(raw))
+                }
+                Err(e) => Err(Failure::from_wasm_error(&e)),
+            };
+        }
         let (func, arity, _) = self.funcs[call.func as usize];
         let mut results = [Val::Bool(false)];
         self.arm(waiting);
@@ -364,6 +387,14 @@ impl Incarnation {
             Ok(()) => Ok((arity == 1).then(|| std::mem::replace(&mut results[0], Val::Bool(false)))),
             Err(e) => Err(Failure::from_wasm_error(&e)),
         }
+    }
+
+    /// The call entry point, its arguments for `call` and how its result
+    /// comes back, if it serves `call`'s function.
+    fn typed_call(&self, call: &Call) -> Option<(CallFunc, batch::CallArgs, FlatResult)> {
+        let entry = self.call?;
+        let member = self.batch.call.as_ref()?.members.get(call.func as usize)?.as_ref()?;
+        Some((entry, member.lower(&call.args)?, member.result))
     }
 
     /// How protocol function `func` takes several messages in one call,

@@ -378,6 +378,7 @@ impl ActorStatus {
 pub struct ActorStats {
     handled: AtomicU64,
     batched: AtomicU64,
+    typed: AtomicU64,
     failures: AtomicU64,
     restarts: AtomicU64,
     fuel_used: AtomicU64,
@@ -410,6 +411,10 @@ pub struct ActorInfo {
     /// through a batch entry point (see `troupe::engine::batch`).
     #[serde(default)]
     pub batched: u64,
+    /// Of those, the messages handled one to a call through the typed
+    /// call entry point (see `troupe::engine::batch::CallLayout`).
+    #[serde(default)]
+    pub typed: u64,
     /// Messages (or starts) that failed.
     pub failures: u64,
     /// Incarnations started after a failure.
@@ -885,6 +890,7 @@ impl ActorRef {
             mailbox_capacity: self.0.mailbox.capacity(),
             handled: s.handled.load(Ordering::Relaxed),
             batched: s.batched.load(Ordering::Relaxed),
+            typed: s.typed.load(Ordering::Relaxed),
             failures: s.failures.load(Ordering::Relaxed),
             restarts: s.restarts.load(Ordering::Relaxed),
             fuel_used: s.fuel_used.load(Ordering::Relaxed),
@@ -968,6 +974,11 @@ impl ActorStats {
     pub(crate) fn handled_batch(&self, n: u64) {
         self.handled.fetch_add(n, Ordering::Relaxed);
         self.batched.fetch_add(n, Ordering::Relaxed);
+    }
+    /// A message went through the typed call entry point (and is counted
+    /// as handled separately).
+    pub(crate) fn typed_call(&self) {
+        self.typed.fetch_add(1, Ordering::Relaxed);
     }
     pub(crate) fn restarted(&self) {
         self.restarts.fetch_add(1, Ordering::Relaxed);

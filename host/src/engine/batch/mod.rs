@@ -25,6 +25,14 @@
 //! message of generated core wasm with no memory of its own. troupe's own
 //! exports (`init`, `stop`, ...) are hooks, not messages, and get none.
 //!
+//! The same functions, when their result is a number or `bool` (or
+//! nothing), are also served one message at a time through a *call* entry
+//! point with a fixed signature (see [`CallLayout`]): a tag and seven
+//! `u64`s in, one `u64` out. Its fixed signature lets the host call it
+//! through a `TypedFunc`, which lowers and lifts plain integers instead of
+//! `Val`s: an ask, or a tell with nothing queued behind it, costs about
+//! 100 ns less that way.
+//!
 //! Optionally (`BatchDelivery::All`), functions whose arguments live in
 //! memory (strings, lists) get entry points too, taking the run as one
 //! list that the host lowers into a memory the adapter then has: see the
@@ -63,7 +71,7 @@ pub const PROGRESS_FUNCTION: &str = "next";
 /// The version of the adapter, part of the compile cache's tag: raise it
 /// with any change to what [`add_batch_exports`] builds, or caches keep
 /// serving the old build.
-pub const ADAPTER_VERSION: u32 = 12;
+pub const ADAPTER_VERSION: u32 = 13;
 
 /// The canonical ABI passes at most this many flat parameters in
 /// registers; one of them is the message count.
@@ -80,6 +88,19 @@ pub const MIXED_ENTRY: &str = "mixed-";
 /// entry point: with one more for each message's tag, five messages fit
 /// in a call.
 pub const MIXED_MAX_FLAT: usize = 2;
+
+/// How the name of the entry point that takes one message to any function
+/// it serves begins (see [`CallLayout`]).
+pub const CALL_ENTRY: &str = "call-";
+
+/// The flat arguments the call entry point takes after its tag, each as a
+/// `u64`: as many as a function with a batch entry point can have (one
+/// with more would fit one message per call, and gets none).
+pub const CALL_WIDTH: usize = 7;
+
+/// The call entry point's parameters, as the host's typed function takes
+/// them: the tag, then [`CALL_WIDTH`] flat arguments.
+pub type CallArgs = (u32, u64, u64, u64, u64, u64, u64, u64);
 
 /// The name of the batch entry point of `function` of `interface`
 /// (`acme:counter/api@0.1.0`, `incr`): `m-` and 26 letters of a hash of
@@ -182,6 +203,121 @@ impl<T> MixedLayout<T> {
     }
 }
 
+/// The call entry point: `call-<hash>(tag, a0, .., a6: u64) -> u64` calls
+/// the function the tag names (its place in `members`) with its flat
+/// arguments, each carried in a `u64` (an `i32` zero-extended, a float by
+/// its bits), and returns its flat result the same way (0 without one).
+/// Functions are served when their arguments travel in registers and
+/// their result is a number, a `bool` or nothing: see [`FlatResult`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallLayout<T> {
+    /// [`CALL_ENTRY`] and a hash of the names of the functions served, so
+    /// that a host whose list differs from the adapter's finds no entry
+    /// point rather than calling the wrong function.
+    pub name: String,
+    /// The functions served, sorted by [`entry_name`]; a tag is a place here.
+    pub members: Vec<T>,
+}
+
+impl<T> CallLayout<T> {
+    /// The layout for `functions` (each with its entry name), or `None`
+    /// if there are none.
+    pub fn new(mut functions: Vec<(String, T)>) -> Option<Self> {
+        if functions.is_empty() {
+            return None;
+        }
+        functions.sort_by(|a, b| a.0.cmp(&b.0));
+        let names: Vec<&str> = functions.iter().map(|(n, _)| n.as_str()).collect();
+        let name = format!("{CALL_ENTRY}{}", letters(names.join(",").as_bytes()));
+        Some(CallLayout { name, members: functions.into_iter().map(|(_, t)| t).collect() })
+    }
+}
+
+/// The result of a function the call entry point serves, and how the host
+/// lifts it from the `u64` the entry point returns: as the canonical ABI
+/// lifts the core value it stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlatResult {
+    /// The function returns nothing.
+    Nothing,
+    /// `bool`: any value but 0 is `true`.
+    Bool,
+    /// `s8` and the other integers: the low bits, as the type is wide.
+    S8,
+    /// `u8`.
+    U8,
+    /// `s16`.
+    S16,
+    /// `u16`.
+    U16,
+    /// `s32`.
+    S32,
+    /// `u32`.
+    U32,
+    /// `s64`.
+    S64,
+    /// `u64`.
+    U64,
+    /// `f32`, by its bits.
+    F32,
+    /// `f64`, by its bits.
+    F64,
+}
+
+impl FlatResult {
+    /// How a function with result type `ty` returns through the call entry
+    /// point, if it can.
+    pub fn of(ty: Option<&Type>) -> Option<Self> {
+        Some(match ty {
+            None => FlatResult::Nothing,
+            Some(Type::Bool) => FlatResult::Bool,
+            Some(Type::S8) => FlatResult::S8,
+            Some(Type::U8) => FlatResult::U8,
+            Some(Type::S16) => FlatResult::S16,
+            Some(Type::U16) => FlatResult::U16,
+            Some(Type::S32) => FlatResult::S32,
+            Some(Type::U32) => FlatResult::U32,
+            Some(Type::S64) => FlatResult::S64,
+            Some(Type::U64) => FlatResult::U64,
+            Some(Type::Float32) => FlatResult::F32,
+            Some(Type::Float64) => FlatResult::F64,
+            Some(_) => return None,
+        })
+    }
+
+    /// The result `raw` stands for (`None` for a function without one).
+    pub fn lift(self, raw: u64) -> Option<Val> {
+        // Truncation keeps the low bits, as lifting a narrow integer from
+        // its core `i32` does.
+        Some(match self {
+            FlatResult::Nothing => return None,
+            FlatResult::Bool => Val::Bool(raw as u32 != 0),
+            FlatResult::S8 => Val::S8(raw as i8),
+            FlatResult::U8 => Val::U8(raw as u8),
+            FlatResult::S16 => Val::S16(raw as i16),
+            FlatResult::U16 => Val::U16(raw as u16),
+            FlatResult::S32 => Val::S32(raw as i32),
+            FlatResult::U32 => Val::U32(raw as u32),
+            FlatResult::S64 => Val::S64(raw as i64),
+            FlatResult::U64 => Val::U64(raw),
+            FlatResult::F32 => Val::Float32(f32::from_bits(raw as u32)),
+            FlatResult::F64 => Val::Float64(f64::from_bits(raw)),
+        })
+    }
+}
+
+/// The flat value `val` (as [`flatten`] makes it) as the call entry point
+/// takes it; the adapter undoes it.
+pub fn to_call_arg(val: &Val) -> u64 {
+    match val {
+        Val::U32(x) => u64::from(*x),
+        Val::U64(x) => *x,
+        Val::Float32(f) => u64::from(f.to_bits()),
+        Val::Float64(f) => f.to_bits(),
+        _ => 0,
+    }
+}
+
 /// The canonical ABI's join of two flat types.
 fn join(a: ValType, b: ValType) -> ValType {
     match (a, b) {
@@ -238,6 +374,8 @@ struct Entry {
     /// memory (taking the adapter's memory), the result's size: the
     /// adapter passes scratch space for it.
     scratch: Option<u32>,
+    /// Whether the call entry point serves it (see [`CallLayout`]).
+    called: bool,
 }
 
 /// Returns `component` with [`DELIVER_INTERFACE`] added, or `Ok(None)`
@@ -275,11 +413,12 @@ pub fn add_batch_exports(component: &[u8], memory: bool) -> Result<Option<Vec<u8
             let (interface, function) = (interface.clone(), func.name.clone());
             match serving(&resolve, &sizes, func, memory) {
                 Some(Serving::Registers { params, results }) => {
-                    entries.push(Entry { interface, function, params, results, memory: None, scratch: None });
+                    let called = params.len() <= CALL_WIDTH && flat_result(&resolve, func.result.as_ref());
+                    entries.push(Entry { interface, function, params, results, memory: None, scratch: None, called });
                 }
                 Some(Serving::Getter(size)) => {
-                    let (params, results) = (vec![], vec![]);
-                    entries.push(Entry { interface, function, params, results, memory: None, scratch: Some(size) });
+                    let (params, results, scratch) = (vec![], vec![], Some(size));
+                    entries.push(Entry { interface, function, params, results, memory: None, scratch, called: false });
                 }
                 Some(Serving::Memory(entry)) => {
                     // One name in the adapter's interface, one type.
@@ -290,7 +429,8 @@ pub fn add_batch_exports(component: &[u8], memory: bool) -> Result<Option<Vec<u8
                     let sig = resolve.wasm_signature(AbiVariant::GuestImport, func);
                     let params = sig.params.iter().map(memory::core_type).collect();
                     let results = sig.results.iter().map(memory::core_type).collect();
-                    entries.push(Entry { interface, function, params, results, memory: Some(entry), scratch: None });
+                    let memory = Some(entry);
+                    entries.push(Entry { interface, function, params, results, memory, scratch: None, called: false });
                 }
                 None => {}
             }
@@ -310,12 +450,20 @@ pub fn add_batch_exports(component: &[u8], memory: bool) -> Result<Option<Vec<u8
             .map(|(i, e)| (entry_name(&e.interface, &e.function), e.params.clone(), i))
             .collect(),
     );
+    let call = CallLayout::new(
+        entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.called)
+            .map(|(i, e)| (entry_name(&e.interface, &e.function), i))
+            .collect(),
+    );
     let adapter_world = {
-        let wit = adapter_wit(&imported, &entries, mixed.as_ref());
+        let wit = adapter_wit(&imported, &entries, mixed.as_ref(), call.as_ref());
         let package = resolve.push_source("troupe-batch.wit", &wit).map_err(err)?;
         resolve.select_world(&[package], Some("adapter")).map_err(err)?
     };
-    let mut core = adapter_module(&entries, mixed.as_ref());
+    let mut core = adapter_module(&entries, mixed.as_ref(), call.as_ref());
     wit_component::embed_component_metadata(&mut core, &resolve, adapter_world, wit_component::StringEncoding::UTF8)
         .map_err(err)?;
     let adapter = wit_component::ComponentEncoder::default().module(&core).map_err(err)?.encode().map_err(err)?;
@@ -391,6 +539,21 @@ fn entry_signature(resolve: &Resolve, func: &wit_parser::Function) -> Option<(Ve
     (messages_per_entry(params.len()) >= 2).then_some((params, results))
 }
 
+/// Does a function with result `ty` return through the call entry point?
+/// The WIT view of [`FlatResult::of`].
+fn flat_result(resolve: &Resolve, ty: Option<&wit_parser::Type>) -> bool {
+    use wit_parser::{Type as T, TypeDefKind as K};
+    match ty {
+        None => true,
+        Some(T::Char | T::String | T::ErrorContext) => false,
+        Some(T::Id(id)) => match &resolve.types[*id].kind {
+            K::Type(t) => flat_result(resolve, Some(t)),
+            _ => false,
+        },
+        Some(_) => true,
+    }
+}
+
 /// Does [`flatten`] take values of this type? The WIT view of
 /// [`flat_count`].
 fn lowered_by_host(resolve: &Resolve, ty: &wit_parser::Type) -> bool {
@@ -410,7 +573,12 @@ fn lowered_by_host(resolve: &Resolve, ty: &wit_parser::Type) -> bool {
 
 /// The WIT world of the adapter: it imports the actor's interfaces and
 /// the host's progress hook, and exports the entry points.
-fn adapter_wit(imported: &[String], entries: &[Entry], mixed: Option<&MixedLayout<usize>>) -> String {
+fn adapter_wit(
+    imported: &[String],
+    entries: &[Entry],
+    mixed: Option<&MixedLayout<usize>>,
+    call: Option<&CallLayout<usize>>,
+) -> String {
     let mut wit = String::from("package troupe:batch@0.1.0;\n\ninterface progress {\n  next: func() -> bool;\n}\n\n");
     wit.push_str("interface deliver {\n");
     let mut uses: BTreeSet<(&str, &str)> = BTreeSet::new();
@@ -446,6 +614,13 @@ fn adapter_wit(imported: &[String], entries: &[Entry], mixed: Option<&MixedLayou
             &mut (0..mixed.slots).flat_map(|_| std::iter::once(ValType::I32).chain(mixed.joins.iter().copied())),
         );
     }
+    if let Some(call) = call {
+        let _ = write!(wit, "  {}: func(tag: u32", call.name);
+        for i in 0..CALL_WIDTH {
+            let _ = write!(wit, ", a{i}: u64");
+        }
+        wit.push_str(") -> u64;\n");
+    }
     wit.push_str("}\n\nworld adapter {\n");
     for interface in imported {
         let _ = writeln!(wit, "  import {interface};");
@@ -458,7 +633,7 @@ fn adapter_wit(imported: &[String], entries: &[Entry], mixed: Option<&MixedLayou
 /// straight run of "stop if done, call `next`, call the function" per
 /// message slot; for one taking a list, a loop over its elements (see
 /// [`memory`]); and, if any does, a memory and its bump allocator.
-fn adapter_module(entries: &[Entry], mixed: Option<&MixedLayout<usize>>) -> Vec<u8> {
+fn adapter_module(entries: &[Entry], mixed: Option<&MixedLayout<usize>>, call: Option<&CallLayout<usize>>) -> Vec<u8> {
     let mut types = TypeSection::new();
     let mut imports = ImportSection::new();
     types.ty().function([], [ValType::I32]);
@@ -508,6 +683,11 @@ fn adapter_module(entries: &[Entry], mixed: Option<&MixedLayout<usize>>) -> Vec<
             .collect();
         let name = format!("{DELIVER_INTERFACE}#{}", mixed.name);
         define(&params, &[], &name, &mixed_body(entries, mixed, next));
+    }
+    if let Some(call) = call {
+        let params: Vec<ValType> = std::iter::once(ValType::I32).chain([ValType::I64; CALL_WIDTH]).collect();
+        let name = format!("{DELIVER_INTERFACE}#{}", call.name);
+        define(&params, &[ValType::I64], &name, &call_body(entries, call));
     }
     let with_memory = entries.iter().any(|e| e.memory.is_some() || e.scratch.is_some());
     if with_memory {
@@ -622,6 +802,48 @@ fn mixed_body(entries: &[Entry], mixed: &MixedLayout<usize>, next: u32) -> Funct
         body.instruction(&Instruction::End); // slot end
     }
     body.instruction(&Instruction::End); // done
+    body.instruction(&Instruction::End);
+    body
+}
+
+/// The call entry point: dispatch on the tag to the function, each
+/// argument taken out of its `u64`, the result put into one. No `next`:
+/// the host arms one message's budget before the call, as for any call.
+fn call_body(entries: &[Entry], call: &CallLayout<usize>) -> Function {
+    let cases = call.members.len() as u32;
+    let mut body = Function::new([]);
+    body.instruction(&Instruction::Block(BlockType::Empty)); // bad tag
+    for _ in 0..cases {
+        body.instruction(&Instruction::Block(BlockType::Empty));
+    }
+    body.instruction(&Instruction::LocalGet(0));
+    body.instruction(&Instruction::BrTable((0..cases).collect::<Vec<_>>().into(), cases));
+    for &member in &call.members {
+        body.instruction(&Instruction::End);
+        let entry = &entries[member];
+        for (p, &ty) in entry.params.iter().enumerate() {
+            body.instruction(&Instruction::LocalGet(1 + p as u32));
+            match ty {
+                ValType::I32 => body.instruction(&Instruction::I32WrapI64),
+                ValType::F32 => body.instruction(&Instruction::I32WrapI64).instruction(&Instruction::F32ReinterpretI32),
+                ValType::F64 => body.instruction(&Instruction::F64ReinterpretI64),
+                _ => &mut body,
+            };
+        }
+        body.instruction(&Instruction::Call(member as u32 + 1));
+        match entry.results.first() {
+            None => body.instruction(&Instruction::I64Const(0)),
+            Some(ValType::I32) => body.instruction(&Instruction::I64ExtendI32U),
+            Some(ValType::F32) => {
+                body.instruction(&Instruction::I32ReinterpretF32).instruction(&Instruction::I64ExtendI32U)
+            }
+            Some(ValType::F64) => body.instruction(&Instruction::I64ReinterpretF64),
+            Some(_) => &mut body,
+        };
+        body.instruction(&Instruction::Return);
+    }
+    body.instruction(&Instruction::End); // bad tag: the host never sends one
+    body.instruction(&Instruction::Unreachable);
     body.instruction(&Instruction::End);
     body
 }
@@ -870,6 +1092,11 @@ pub fn flat_count(ty: &Type) -> Option<usize> {
 /// component model lifts them as `ty` again. Returns `false` if `val` does
 /// not have the type.
 pub fn flatten(ty: &Type, val: &Val, out: &mut Vec<Val>) -> bool {
+    flatten_into(ty, val, &mut |flat| out.push(flat))
+}
+
+/// [`flatten`], handing each flat value to `push`.
+pub fn flatten_into(ty: &Type, val: &Val, push: &mut impl FnMut(Val)) -> bool {
     let flat = match (ty, val) {
         (Type::Bool, Val::Bool(v)) => Val::U32(u32::from(*v)),
         // Signed values travel sign-extended, as the canonical ABI lowers them.
@@ -895,20 +1122,21 @@ pub fn flatten(ty: &Type, val: &Val, out: &mut Vec<Val>) -> bool {
                 let Some(bit) = names.iter().position(|n| n == name) else { return false };
                 words[bit / 32] |= 1 << (bit % 32);
             }
-            out.extend(words.into_iter().map(Val::U32));
+            words.into_iter().for_each(|word| push(Val::U32(word)));
             return true;
         }
         (Type::Record(record), Val::Record(fields)) => {
             return record.fields().all(|field| {
-                fields.iter().find(|(n, _)| n == field.name).is_some_and(|(_, v)| flatten(&field.ty, v, out))
+                fields.iter().find(|(n, _)| n == field.name).is_some_and(|(_, v)| flatten_into(&field.ty, v, push))
             });
         }
         (Type::Tuple(tuple), Val::Tuple(vals)) => {
-            return tuple.types().len() == vals.len() && tuple.types().zip(vals).all(|(t, v)| flatten(&t, v, out));
+            return tuple.types().len() == vals.len()
+                && tuple.types().zip(vals).all(|(t, v)| flatten_into(&t, v, push));
         }
         _ => return false,
     };
-    out.push(flat);
+    push(flat);
     true
 }
 
@@ -960,14 +1188,17 @@ mod tests {
     }
 
     /// `wrapped` is a valid component whose entry points serve exactly
-    /// `functions` of `interface`.
-    fn assert_serves(wrapped: &[u8], interface: &str, functions: &[&str]) {
+    /// `functions` of `interface`, and whose call entry point exactly
+    /// `called` of them.
+    fn assert_serves(wrapped: &[u8], interface: &str, functions: &[&str], called: &[&str]) {
         wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
             .validate_all(wrapped)
             .expect("the wrapper is a valid component");
         let mut entries = exported_functions(wrapped, DELIVER_INTERFACE);
         entries.sort();
+        let call = CallLayout::new(called.iter().map(|f| (entry_name(interface, f), ())).collect());
         let mut expected: Vec<String> = functions.iter().map(|f| entry_name(interface, f)).collect();
+        expected.extend(call.map(|c| c.name));
         expected.sort();
         assert_eq!(entries, expected);
     }
@@ -991,7 +1222,7 @@ mod tests {
         let original = component();
         let wrapped = add_batch_exports(&original, true).unwrap().expect("`add` and `name` can have entry points");
         assert_eq!(exported_functions(&wrapped, "acme:x/api"), ["add", "name"]);
-        assert_serves(&wrapped, "acme:x/api", &["add", "name"]);
+        assert_serves(&wrapped, "acme:x/api", &["add", "name"], &["add"]);
         assert_eq!(reserved_name(&original), None);
         assert_eq!(reserved_name(&wrapped).as_deref(), Some(PROGRESS_INTERFACE), "the wrapper imports the hook");
     }
@@ -1026,9 +1257,9 @@ mod tests {
                  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 8))"#,
         );
         let wrapped = add_batch_exports(&component, true).unwrap().expect("both functions are served");
-        assert_serves(&wrapped, "acme:x/api@0.1.0", &["set", "count"]);
+        assert_serves(&wrapped, "acme:x/api@0.1.0", &["set", "count"], &["count"]);
         let without_memory = add_batch_exports(&component, false).unwrap().unwrap();
-        assert_serves(&without_memory, "acme:x/api@0.1.0", &["count"]);
+        assert_serves(&without_memory, "acme:x/api@0.1.0", &["count"], &["count"]);
     }
 
     #[test]
@@ -1050,7 +1281,7 @@ mod tests {
                  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 8))"#,
         );
         let wrapped = add_batch_exports(&component, true).unwrap().expect("`read` and `log` are served");
-        assert_serves(&wrapped, "acme:x/api@0.1.0", &["read", "log"]);
+        assert_serves(&wrapped, "acme:x/api@0.1.0", &["read", "log"], &[]);
     }
 
     #[test]
