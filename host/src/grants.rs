@@ -104,8 +104,7 @@ impl Grants {
     ///
     /// [`GrantError`] if a granted directory cannot be opened.
     pub fn wasi_ctx(&self, address: &Address) -> Result<WasiCtx, GrantError> {
-        let mut b = WasiCtxBuilder::new();
-        b.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
+        let mut b = base_builder(self.stdio, self.clocks, address);
         for (k, v) in &self.env {
             b.env(k, v);
         }
@@ -120,15 +119,37 @@ impl Grants {
                 reason: format!("{e:#}"),
             })?;
         }
-        if self.stdio {
-            b.stdout(LogStream { address: address.clone(), stream: "stdout" });
-            b.stderr(LogStream { address: address.clone(), stream: "stderr" });
-        }
-        if !self.clocks {
-            b.wall_clock(FrozenClock).monotonic_clock(FrozenClock);
-        }
         Ok(b.build())
     }
+
+    /// Does building the WASI context take more than the two flags of
+    /// [`plain_wasi_ctx`]: directories to open (which can fail, and should
+    /// fail the start) or variables to copy? If not, it can wait for the
+    /// guest's first WASI call, which most actors never make.
+    pub fn need_wasi_ctx_up_front(&self) -> bool {
+        !self.dirs.is_empty() || !self.env.is_empty()
+    }
+}
+
+/// The WASI context of an actor granted at most `stdio` and `clocks`:
+/// what [`Grants::wasi_ctx`] builds when no directory or variable is
+/// granted, and cannot fail.
+pub fn plain_wasi_ctx(stdio: bool, clocks: bool, address: &Address) -> WasiCtx {
+    base_builder(stdio, clocks, address).build()
+}
+
+/// A builder granting no network, with stdio and clocks as granted.
+fn base_builder(stdio: bool, clocks: bool, address: &Address) -> WasiCtxBuilder {
+    let mut b = WasiCtxBuilder::new();
+    b.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
+    if stdio {
+        b.stdout(LogStream { address: address.clone(), stream: "stdout" });
+        b.stderr(LogStream { address: address.clone(), stream: "stderr" });
+    }
+    if !clocks {
+        b.wall_clock(FrozenClock).monotonic_clock(FrozenClock);
+    }
+    b
 }
 
 /// A clock that always reads zero: what an actor without the `clocks` grant sees.

@@ -31,6 +31,11 @@ pub struct ComponentDescription {
     /// Those whose arguments travel in memory, delivered several per call
     /// only with `--batch-delivery all`.
     pub batched_in_memory: Vec<(String, usize)>,
+    /// The protocol functions a single message (an ask, a tell with
+    /// nothing queued behind it) reaches through the typed call entry
+    /// point, which skips converting arguments and results to `Val`s.
+    #[serde(default)]
+    pub typed: Vec<String>,
     /// The component's world and the packages it uses, in WIT syntax.
     pub wit: String,
     /// Reasons the component cannot run as a troupe actor, if any.
@@ -129,7 +134,7 @@ pub fn inspect(bytes: &[u8]) -> Result<ComponentDescription, InspectError> {
     if let Some(name) = crate::engine::batch::reserved_name(bytes) {
         problems.push(format!("it uses `{name}`, which is reserved for troupe's batch adapter"));
     }
-    let (mut batched, mut batched_in_memory) = (Vec::new(), Vec::new());
+    let (mut batched, mut batched_in_memory, mut typed) = (Vec::new(), Vec::new(), Vec::new());
     let mut sizes = wit_parser::SizeAlign::default();
     sizes.fill(&resolve);
     for (key, item) in &world.exports {
@@ -145,6 +150,9 @@ pub fn inspect(bytes: &[u8]) -> Result<ComponentDescription, InspectError> {
                 Some((n, false)) => batched.push((format!("{name}.{}", f.name), n)),
                 Some((n, true)) => batched_in_memory.push((format!("{name}.{}", f.name), n)),
                 None => {}
+            }
+            if crate::engine::batch::typed_call(&resolve, &sizes, f) {
+                typed.push(format!("{name}.{}", f.name));
             }
         }
     }
@@ -166,6 +174,7 @@ pub fn inspect(bytes: &[u8]) -> Result<ComponentDescription, InspectError> {
         imports,
         batched,
         batched_in_memory,
+        typed,
         wit,
         problems,
     })

@@ -367,6 +367,14 @@ fn inspect_names_the_functions_whose_queued_tells_go_several_per_call() {
         "{text}"
     );
     assert!(text.contains("--batch-delivery all` (arguments in memory):\n  example:faulty/api@0.1.0.panic"), "{text}");
+    // Functions of plain numbers take a single message through a typed
+    // call; ones with strings, and the rest of `--batch-delivery all`, do not.
+    let out = Command::new(env!("CARGO_BIN_EXE_troupe")).args(["--json", "inspect", &guest("faulty")]).output();
+    let json: Value = serde_json::from_slice(&out.unwrap().stdout).unwrap();
+    let typed: Vec<&str> = json["typed"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
+    let expected: Vec<String> = ["spin", "bomb", "recurse", "ping", "work"].map(faulty).into();
+    assert_eq!(typed, expected);
+    assert!(text.contains("typed entry point (no `Val` conversion):\n  example:faulty/api@0.1.0.spin"), "{text}");
 }
 
 #[test]

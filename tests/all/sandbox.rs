@@ -51,6 +51,16 @@ async fn granted_environment_variables_and_clocks_are_visible() {
 }
 
 #[tokio::test]
+async fn the_clocks_grant_alone_gives_the_real_clock() {
+    // Without a directory or a variable to grant, the WASI context is built
+    // on the guest's first WASI call: with the grants it was started with.
+    let host = support::host();
+    probe(&host, "p", Grants { clocks: true, ..Grants::default() }).await;
+    let now: u64 = ask(&host, "p", "wall-clock()").await.unwrap().parse().unwrap();
+    assert!(now > 1_700_000_000, "the real clock: {now}");
+}
+
+#[tokio::test]
 async fn a_read_only_directory_can_be_read_but_not_written_or_escaped() {
     let outside = tempfile::tempdir().unwrap();
     std::fs::write(outside.path().join("secret.txt"), "top secret").unwrap();

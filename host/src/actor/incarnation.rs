@@ -22,7 +22,7 @@ use wasmtime::component::{Func, TypedFunc, Val};
 use wasmtime::{Store, UpdateDeadline};
 
 use super::component::{ActorComponent, Loader};
-use super::data::{ActorData, Run};
+use super::data::{ActorData, Run, Wasi};
 use super::host_api::{Snapshot, WitDown};
 use super::{ActorRef, ActorSpec, ActorSystem, DownNotice};
 use crate::engine::batch::{self, FlatResult};
@@ -150,11 +150,14 @@ impl Incarnation {
             component.compiled(loader, kind).map_err(|e| Failure::new(FailureKind::Instantiate, e.to_string()))?;
         let engine =
             loader.engine().wasmtime(kind).map_err(|e| Failure::new(FailureKind::Instantiate, e.to_string()))?;
-        let wasi = spec
-            .policy
-            .grants
-            .wasi_ctx(me.address())
-            .map_err(|e| Failure::new(FailureKind::Instantiate, e.to_string()))?;
+        let grants = &spec.policy.grants;
+        let wasi = if grants.need_wasi_ctx_up_front() {
+            Wasi::ready(
+                grants.wasi_ctx(me.address()).map_err(|e| Failure::new(FailureKind::Instantiate, e.to_string()))?,
+            )
+        } else {
+            Wasi::deferred(grants.stdio, grants.clocks)
+        };
         let data = ActorData {
             wasi,
             table: Default::default(),

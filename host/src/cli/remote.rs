@@ -422,6 +422,12 @@ pub fn inspect(args: InspectArgs, json: bool) -> anyhow::Result<()> {
             println!("  {function}: up to {n}");
         }
     }
+    if !description.typed.is_empty() {
+        println!("\nsingle messages called through a typed entry point (no `Val` conversion):");
+        for function in &description.typed {
+            println!("  {function}");
+        }
+    }
     if !description.problems.is_empty() {
         println!("\nproblems:");
         for p in &description.problems {

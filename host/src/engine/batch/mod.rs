@@ -413,7 +413,7 @@ pub fn add_batch_exports(component: &[u8], memory: bool) -> Result<Option<Vec<u8
             let (interface, function) = (interface.clone(), func.name.clone());
             match serving(&resolve, &sizes, func, memory) {
                 Some(Serving::Registers { params, results }) => {
-                    let called = params.len() <= CALL_WIDTH && flat_result(&resolve, func.result.as_ref());
+                    let called = called(&resolve, func, &params);
                     entries.push(Entry { interface, function, params, results, memory: None, scratch: None, called });
                 }
                 Some(Serving::Getter(size)) => {
@@ -537,6 +537,18 @@ fn entry_signature(resolve: &Resolve, func: &wit_parser::Function) -> Option<(Ve
     let params = sig.params.iter().map(scalar).collect::<Option<Vec<_>>>()?;
     let results = sig.results.iter().map(scalar).collect::<Option<Vec<_>>>()?;
     (messages_per_entry(params.len()) >= 2).then_some((params, results))
+}
+
+/// Does the call entry point serve `func`, if a batch entry point takes
+/// its `params` in registers?
+fn called(resolve: &Resolve, func: &wit_parser::Function, params: &[ValType]) -> bool {
+    params.len() <= CALL_WIDTH && flat_result(resolve, func.result.as_ref())
+}
+
+/// Does a single message to `func` go through the typed call entry point
+/// (see [`CallLayout`])? `sizes` is filled for `resolve`.
+pub fn typed_call(resolve: &Resolve, sizes: &SizeAlign, func: &wit_parser::Function) -> bool {
+    matches!(serving(resolve, sizes, func, false), Some(Serving::Registers { params, .. }) if called(resolve, func, &params))
 }
 
 /// Does a function with result `ty` return through the call entry point?
