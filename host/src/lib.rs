@@ -50,5 +50,5 @@ mod wit_syntax;
 
 pub use actor::{ActorComponent, ActorInfo, ActorPolicy, ActorRef, ActorSpec, ActorStatus, RestartFrom, SpawnError};
 pub use engine::{ActorLimits, BatchDelivery, EngineConfig, Failure, FailureKind};
-pub use message::{Address, CallError, DEFAULT_ASK_TIMEOUT};
+pub use message::{Address, CallError, DEFAULT_ASK_TIMEOUT, NO_TIMEOUT};
 pub use system::{ComponentEntry, Host, HostConfig, Starting};

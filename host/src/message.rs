@@ -19,6 +19,13 @@ use crate::protocol::{Call, MessageError, Protocol};
 /// `gen_server:call`'s default.
 pub const DEFAULT_ASK_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// An ask timeout that waits as long as it takes, like OTP's `infinity`
+/// or kameo's ask without `reply_timeout`: no timer is armed. The ask
+/// still ends if the receiver stops or fails on the message, and the
+/// message itself runs within its CPU budget; only a receiver that never
+/// gets to it (a mailbox of slow messages ahead) keeps the asker waiting.
+pub const NO_TIMEOUT: Duration = Duration::MAX;
+
 /// The address of an actor: unique on its host, stable across restarts.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]

@@ -272,3 +272,28 @@ async fn envelopes_serialize_independently_of_where_the_actor_runs() {
     let reparsed = protocol.parse(&back.message, 1 << 20).unwrap();
     assert_eq!((reparsed.func, reparsed.args), (call.func, call.args));
 }
+
+#[tokio::test]
+async fn an_ask_without_a_timeout_waits_for_a_slow_message_and_ends_with_the_actors_failure_or_stop() {
+    let host = support::host();
+    let actor = spawn(&host, "faulty", "f", ActorLimits::default()).await;
+    let ask_untimed = |message: &str| {
+        let call = actor.parse(message).unwrap();
+        actor.ask(call, None, None, troupe::NO_TIMEOUT)
+    };
+    let slow = ask_untimed("work(100)").await.unwrap();
+    assert_eq!(slow, Some(wasmtime::component::Val::U32(100)));
+    let failed = ask_untimed("panic(\"boom\")").await.unwrap_err();
+    assert!(matches!(failed, CallError::ActorFailed { ref failure, .. } if failure.kind == FailureKind::Panic));
+    // Queued behind a slow message when the actor stops: answered, not left waiting.
+    let call = actor.parse("ping()").unwrap();
+    actor.tell(actor.parse("work(100)").unwrap(), None).unwrap();
+    let queued = tokio::spawn({
+        let actor = actor.clone();
+        async move { actor.ask(call, None, None, troupe::NO_TIMEOUT).await }
+    });
+    tokio::task::yield_now().await;
+    host.stop("f").await.unwrap();
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(10), queued).await.unwrap().unwrap();
+    assert!(matches!(outcome, Err(CallError::Stopped(_))), "{outcome:?}");
+}

@@ -678,7 +678,8 @@ impl ActorRef {
         self.enqueue(Envelope::tell(call, from))
     }
 
-    /// Sends an ask and waits for its reply, at most `timeout`.
+    /// Sends an ask and waits for its reply, at most `timeout`
+    /// ([`NO_TIMEOUT`](crate::message::NO_TIMEOUT) arms no timer).
     ///
     /// `waiting` is the ask chain the sender is part of (the actors waiting
     /// on it); an ask to one of them fails at once with
@@ -703,7 +704,11 @@ impl ActorRef {
         }
         let (tx, rx) = oneshot::channel();
         self.enqueue(Envelope { call, from, ask: Some(Box::new(Ask { reply: tx, waiting })) })?;
-        match tokio::time::timeout(timeout, rx).await {
+        // A timer is an entry put into and taken out of tokio's timer wheel
+        // under its lock: a tenth of an ask to an idle actor.
+        let reply =
+            if timeout == crate::message::NO_TIMEOUT { Ok(rx.await) } else { tokio::time::timeout(timeout, rx).await };
+        match reply {
             Ok(Ok(reply)) => reply,
             Ok(Err(_)) => Err(CallError::Stopped(self.0.address.clone())),
             Err(_) => Err(CallError::Timeout(timeout)),
