@@ -789,44 +789,59 @@ impl FloorActor {
     }
 }
 
-/// 3: spawning many actors.
-async fn spawns(scale: Scale, host: &Host, floor: &Arc<Floor>, rows: &mut Vec<Row>) {
-    let component = host.load("counter", &guest("counter"), None).unwrap();
-    let entry = ComponentEntry::new(component);
-    // Spawned from a task on the runtime, like the latencies above.
-    let (h, n) = (host.clone(), scale.spawns);
-    let (mut samples, actors, rate) = on_runtime(async move {
+/// Makes `n` things with `one(i)` in a task on the runtime (like the
+/// latencies above), timing each; returns the samples, the things, and
+/// when the first began (for a rate that may count more than the loop).
+async fn timed_spawns<T, F>(
+    n: usize,
+    mut one: impl FnMut(usize) -> F + Send + 'static,
+) -> (Vec<Duration>, Vec<T>, Instant)
+where
+    T: Send + 'static,
+    F: Future<Output = T> + Send,
+{
+    on_runtime(async move {
         let mut samples = Vec::with_capacity(n);
-        let mut actors = Vec::with_capacity(n);
+        let mut made = Vec::with_capacity(n);
         let t0 = Instant::now();
         for i in 0..n {
             let t = Instant::now();
-            actors.push(h.spawn(entry.spec(format!("s-{i}").into())).await.unwrap());
+            made.push(one(i).await);
             samples.push(t.elapsed());
         }
-        (samples, actors, n as f64 / t0.elapsed().as_secs_f64())
+        (samples, made, t0)
+    })
+    .await
+}
+
+/// p50 / p99 and the rate of `n` since `t0`, as the spawn rows show them.
+fn spawn_figures(samples: &mut [Duration], n: usize, t0: Instant) -> (Duration, String) {
+    let (p50, p99) = (percentile(samples, 0.5), percentile(samples, 0.99));
+    (p50, format!("{} / {}, {:.0}/s", ns(p50), ns(p99), n as f64 / t0.elapsed().as_secs_f64()))
+}
+
+/// 3: spawning many actors.
+async fn spawns(scale: Scale, host: &Host, floor: &Arc<Floor>, rows: &mut Vec<Row>) {
+    let n = scale.spawns;
+    let entry = ComponentEntry::new(host.load("counter", &guest("counter"), None).unwrap());
+    let h = host.clone();
+    let (mut samples, actors, t0) = timed_spawns(n, move |i| {
+        let (h, spec) = (h.clone(), entry.spec(format!("s-{i}").into()));
+        async move { h.spawn(spec).await.unwrap() }
     })
     .await;
-    let (s50, s99) = (percentile(&mut samples, 0.5), percentile(&mut samples, 0.99));
-    let (mut ksamples, kactors, krate) = on_runtime(async move {
-        let mut samples = Vec::with_capacity(n);
-        let mut actors = Vec::with_capacity(n);
-        let t0 = Instant::now();
-        for _ in 0..n {
-            let t = Instant::now();
-            let a = KameoCounter::spawn(KameoCounter::default());
-            a.wait_for_startup().await;
-            actors.push(a);
-            samples.push(t.elapsed());
-        }
-        (samples, actors, n as f64 / t0.elapsed().as_secs_f64())
+    let (s50, troupe) = spawn_figures(&mut samples, n, t0);
+    let (mut samples, kactors, t0) = timed_spawns(n, |_| async {
+        let a = KameoCounter::spawn(KameoCounter::default());
+        a.wait_for_startup().await;
+        a
     })
     .await;
-    let (k50, k99) = (percentile(&mut ksamples, 0.5), percentile(&mut ksamples, 0.99));
+    let (k50, kameo) = spawn_figures(&mut samples, n, t0);
     rows.push(row(
-        &format!("3. spawn {} actors, each waited for until started: p50 / p99, rate", scale.spawns),
-        format!("{} / {}, {rate:.0}/s", ns(s50), ns(s99)),
-        format!("kameo {} / {}, {krate:.0}/s", ns(k50), ns(k99)),
+        &format!("3. spawn {n} actors, each waited for until started: p50 / p99, rate"),
+        troupe,
+        format!("kameo {kameo}"),
         Some(s50.as_secs_f64() / k50.as_secs_f64()),
         "p50 <= kameo",
     ));
@@ -842,70 +857,55 @@ async fn spawns(scale: Scale, host: &Host, floor: &Arc<Floor>, rows: &mut Vec<Ro
 
     // The floor under row 3: wasmtime alone, instances kept alive so that
     // each takes a fresh slot, as each actor above did.
-    let floor = floor.clone();
-    let (mut fsamples, rate) = on_runtime(async move {
-        let mut samples = Vec::with_capacity(n);
-        let mut counters = Vec::with_capacity(n);
-        let t0 = Instant::now();
-        for _ in 0..n {
-            let t = Instant::now();
-            counters.push(floor.start().await);
-            samples.push(t.elapsed());
-        }
-        (samples, n as f64 / t0.elapsed().as_secs_f64())
+    let f = floor.clone();
+    let (mut samples, counters, t0) = timed_spawns(n, move |_| {
+        let f = f.clone();
+        async move { f.start().await }
     })
     .await;
-    let (f50, f99) = (percentile(&mut fsamples, 0.5), percentile(&mut fsamples, 0.99));
+    let (f50, wasmtime) = spawn_figures(&mut samples, n, t0);
+    drop(counters);
     rows.push(row(
         "3. ... the floor: wasmtime alone, a store, an instance and `init`, kept alive: p50 / p99, rate",
-        format!("{} / {}, {rate:.0}/s", ns(f50), ns(f99)),
-        format!("kameo {} / {}, {krate:.0}/s", ns(k50), ns(k99)),
+        wasmtime,
+        format!("kameo {kameo}"),
         Some(f50.as_secs_f64() / k50.as_secs_f64()),
         "-",
     ));
 
     // Without waiting for each start: `Host::start` and kameo's `spawn`
-    // return an address at once; then all starts are awaited.
-    let component = host.load("counter", &guest("counter"), None).unwrap();
-    let entry = ComponentEntry::new(component);
+    // return an address at once; then all starts are awaited, and the
+    // rate counts until the last has started.
+    let entry = ComponentEntry::new(host.load("counter", &guest("counter"), None).unwrap());
     let h = host.clone();
-    let (mut samples, actors, rate) = on_runtime(async move {
-        let mut samples = Vec::with_capacity(n);
-        let mut starting = Vec::with_capacity(n);
-        let t0 = Instant::now();
-        for i in 0..n {
-            let t = Instant::now();
-            starting.push(h.start(entry.spec(format!("s-{i}").into())).unwrap());
-            samples.push(t.elapsed());
-        }
-        let mut actors = Vec::with_capacity(n);
+    let (mut samples, starting, t0) = timed_spawns(n, move |i| {
+        let started = h.start(entry.spec(format!("s-{i}").into())).unwrap();
+        async move { started }
+    })
+    .await;
+    let actors = on_runtime(async move {
+        let mut actors = Vec::with_capacity(starting.len());
         for s in starting {
             actors.push(s.started().await.unwrap());
         }
-        (samples, actors, n as f64 / t0.elapsed().as_secs_f64())
+        actors
     })
     .await;
-    let (s50, s99) = (percentile(&mut samples, 0.5), percentile(&mut samples, 0.99));
-    let (mut ksamples, kactors, krate) = on_runtime(async move {
-        let mut samples = Vec::with_capacity(n);
-        let mut actors = Vec::with_capacity(n);
-        let t0 = Instant::now();
-        for _ in 0..n {
-            let t = Instant::now();
-            actors.push(KameoCounter::spawn(KameoCounter::default()));
-            samples.push(t.elapsed());
-        }
-        for a in &actors {
+    let (s50, troupe) = spawn_figures(&mut samples, n, t0);
+    let (mut samples, kactors, t0) =
+        timed_spawns(n, |_| std::future::ready(KameoCounter::spawn(KameoCounter::default()))).await;
+    let kactors = on_runtime(async move {
+        for a in &kactors {
             a.wait_for_startup().await;
         }
-        (samples, actors, n as f64 / t0.elapsed().as_secs_f64())
+        kactors
     })
     .await;
-    let (k50, k99) = (percentile(&mut ksamples, 0.5), percentile(&mut ksamples, 0.99));
+    let (k50, kameo) = spawn_figures(&mut samples, n, t0);
     rows.push(row(
         "3'. ... without waiting for each start: p50 / p99, rate until all started",
-        format!("{} / {}, {rate:.0}/s", ns(s50), ns(s99)),
-        format!("kameo {} / {}, {krate:.0}/s", ns(k50), ns(k99)),
+        troupe,
+        format!("kameo {kameo}"),
         Some(s50.as_secs_f64() / k50.as_secs_f64()),
         "-",
     ));
