@@ -918,6 +918,59 @@ async fn spawns(scale: Scale, host: &Host, floor: &Arc<Floor>, rows: &mut Vec<Ro
     for a in kactors {
         let _ = a.stop_gracefully().await;
     }
+
+    // Short-lived actors: each is stopped before the next is spawned, so
+    // every spawn reuses the instance slot the one before gave back.
+    let churn = (n / 5).max(10);
+    let entry = ComponentEntry::new(host.load("counter", &guest("counter"), None).unwrap());
+    let h = host.clone();
+    let mut samples = on_runtime(async move {
+        let mut samples = Vec::with_capacity(churn);
+        for i in 0..churn {
+            let spec = entry.spec(format!("c-{i}").into());
+            let t = Instant::now();
+            let actor = h.spawn(spec).await.unwrap();
+            samples.push(t.elapsed());
+            h.stop(actor.address().as_str()).await.unwrap();
+        }
+        samples
+    })
+    .await;
+    let (c50, c99) = (percentile(&mut samples, 0.5), percentile(&mut samples, 0.99));
+    let mut ksamples = on_runtime(async move {
+        let mut samples = Vec::with_capacity(churn);
+        for _ in 0..churn {
+            let t = Instant::now();
+            let actor = KameoCounter::spawn(KameoCounter::default());
+            actor.wait_for_startup().await;
+            samples.push(t.elapsed());
+            let _ = actor.stop_gracefully().await;
+            actor.wait_for_shutdown().await;
+        }
+        samples
+    })
+    .await;
+    let (kc50, kc99) = (percentile(&mut ksamples, 0.5), percentile(&mut ksamples, 0.99));
+    let f = floor.clone();
+    let mut fsamples = on_runtime(async move {
+        let mut samples = Vec::with_capacity(churn);
+        for _ in 0..churn {
+            let t = Instant::now();
+            let counter = f.start().await;
+            samples.push(t.elapsed());
+            drop(counter);
+        }
+        samples
+    })
+    .await;
+    let fc50 = percentile(&mut fsamples, 0.5);
+    rows.push(row(
+        &format!("3''. spawn {churn} short-lived actors, each stopped before the next (slots reused): p50 / p99"),
+        format!("{} / {} (wasmtime alone: p50 {})", ns(c50), ns(c99), ns(fc50)),
+        format!("kameo {} / {}", ns(kc50), ns(kc99)),
+        Some(c50.as_secs_f64() / kc50.as_secs_f64()),
+        "-",
+    ));
 }
 
 /// 4: resident memory per idle actor. Each figure comes from a fresh child
