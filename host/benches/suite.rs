@@ -820,6 +820,19 @@ fn spawn_figures(samples: &mut [Duration], n: usize, t0: Instant) -> (Duration, 
     (p50, format!("{} / {}, {:.0}/s", ns(p50), ns(p99), n as f64 / t0.elapsed().as_secs_f64()))
 }
 
+/// Stops the actors a spawn row made, troupe's and kameo's, and waits.
+async fn stop_both(actors: &[ActorRef], kactors: Vec<kameo::actor::ActorRef<KameoCounter>>) {
+    for a in actors {
+        a.stop();
+    }
+    for a in actors {
+        a.stopped().await;
+    }
+    for a in kactors {
+        let _ = a.stop_gracefully().await;
+    }
+}
+
 /// 3: spawning many actors.
 async fn spawns(scale: Scale, host: &Host, floor: &Arc<Floor>, rows: &mut Vec<Row>) {
     let n = scale.spawns;
@@ -845,15 +858,7 @@ async fn spawns(scale: Scale, host: &Host, floor: &Arc<Floor>, rows: &mut Vec<Ro
         Some(s50.as_secs_f64() / k50.as_secs_f64()),
         "p50 <= kameo",
     ));
-    for a in &actors {
-        a.stop();
-    }
-    for a in &actors {
-        a.stopped().await;
-    }
-    for a in kactors {
-        let _ = a.stop_gracefully().await;
-    }
+    stop_both(&actors, kactors).await;
 
     // The floor under row 3: wasmtime alone, instances kept alive so that
     // each takes a fresh slot, as each actor above did.
@@ -909,15 +914,7 @@ async fn spawns(scale: Scale, host: &Host, floor: &Arc<Floor>, rows: &mut Vec<Ro
         Some(s50.as_secs_f64() / k50.as_secs_f64()),
         "-",
     ));
-    for a in &actors {
-        a.stop();
-    }
-    for a in &actors {
-        a.stopped().await;
-    }
-    for a in kactors {
-        let _ = a.stop_gracefully().await;
-    }
+    stop_both(&actors, kactors).await;
 
     // Short-lived actors: each is stopped before the next is spawned, so
     // every spawn reuses the instance slot the one before gave back.
