@@ -118,6 +118,15 @@ fn letters(text: &[u8]) -> String {
         .collect()
 }
 
+/// The name of an entry point serving several functions: `prefix` and a
+/// hash of their entry names, in the order their tags follow. A host and
+/// an adapter that disagree on the members (and so on the tags) then look
+/// for different names, and the host finds none rather than a wrong one.
+fn members_name<'a>(prefix: &str, entry_names: impl Iterator<Item = &'a str>) -> String {
+    let names: Vec<&str> = entry_names.collect();
+    format!("{prefix}{}", letters(names.join(",").as_bytes()))
+}
+
 /// How many messages the batch entry point of a function with
 /// `flat_params` flat parameters takes per call.
 pub fn messages_per_entry(flat_params: usize) -> usize {
@@ -187,8 +196,7 @@ impl<T> MixedLayout<T> {
         let joins = (0..width)
             .map(|i| members.iter().filter_map(|(_, p, _)| p.get(i).copied()).reduce(join).unwrap_or(ValType::I32))
             .collect();
-        let names: Vec<&str> = members.iter().map(|(n, _, _)| n.as_str()).collect();
-        let name = format!("{MIXED_ENTRY}{}", letters(names.join(",").as_bytes()));
+        let name = members_name(MIXED_ENTRY, members.iter().map(|(n, _, _)| n.as_str()));
         Some(MixedLayout {
             name,
             members: members.into_iter().map(|(_, _, t)| t).collect(),
@@ -227,8 +235,7 @@ impl<T> CallLayout<T> {
             return None;
         }
         functions.sort_by(|a, b| a.0.cmp(&b.0));
-        let names: Vec<&str> = functions.iter().map(|(n, _)| n.as_str()).collect();
-        let name = format!("{CALL_ENTRY}{}", letters(names.join(",").as_bytes()));
+        let name = members_name(CALL_ENTRY, functions.iter().map(|(n, _)| n.as_str()));
         Some(CallLayout { name, members: functions.into_iter().map(|(_, t)| t).collect() })
     }
 }
