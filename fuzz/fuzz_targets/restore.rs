@@ -18,7 +18,7 @@ fn fixture() -> &'static Fixture {
             let build = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples-guests/build");
             for g in ["counter", "counter-v2"] {
                 let c = host.load(g, format!("{build}/{g}.wasm").as_ref(), None).expect("run scripts/build-guests first");
-                host.spawn(troupe::ComponentEntry::new(c).spec(g.into())).await.unwrap();
+                host.spawn(troupe::ActorTemplate::new(c).spec(g.into())).await.unwrap();
             }
             host
         });

@@ -21,7 +21,7 @@ use troupe::actor::SwapOptions;
 use troupe::engine::EngineKind;
 use troupe::protocol::Call;
 use troupe::{
-    ActorLimits, ActorRef, ActorStatus, BatchDelivery, CallError, ComponentEntry, EngineConfig, Host, HostConfig,
+    ActorLimits, ActorRef, ActorStatus, ActorTemplate, BatchDelivery, CallError, EngineConfig, Host, HostConfig,
 };
 use wasmtime::Store;
 use wasmtime::component::{Component, InstancePre, Linker, ResourceTable, Val};
@@ -222,7 +222,7 @@ fn host_batching(max_instances: u32, max_memory: u64, batch: BatchDelivery) -> H
 
 async fn spawn(host: &Host, guest_name: &str, address: &str, limits: ActorLimits) -> ActorRef {
     let component = host.load(guest_name, &guest(guest_name), None).expect("guest loads");
-    let mut entry = ComponentEntry::new(component);
+    let mut entry = ActorTemplate::new(component);
     entry.policy.limits = limits;
     host.spawn(entry.spec(address.into())).await.expect("spawn")
 }
@@ -836,7 +836,7 @@ async fn stop_both(actors: &[ActorRef], kactors: Vec<kameo::actor::ActorRef<Kame
 /// 3: spawning many actors.
 async fn spawns(scale: Scale, host: &Host, floor: &Arc<Floor>, rows: &mut Vec<Row>) {
     let n = scale.spawns;
-    let entry = ComponentEntry::new(host.load("counter", &guest("counter"), None).unwrap());
+    let entry = ActorTemplate::new(host.load("counter", &guest("counter"), None).unwrap());
     let h = host.clone();
     let (mut samples, actors, t0) = timed_spawns(n, move |i| {
         let (h, spec) = (h.clone(), entry.spec(format!("s-{i}").into()));
@@ -881,7 +881,7 @@ async fn spawns(scale: Scale, host: &Host, floor: &Arc<Floor>, rows: &mut Vec<Ro
     // Without waiting for each start: `Host::start` and kameo's `spawn`
     // return an address at once; then all starts are awaited, and the
     // rate counts until the last has started.
-    let entry = ComponentEntry::new(host.load("counter", &guest("counter"), None).unwrap());
+    let entry = ActorTemplate::new(host.load("counter", &guest("counter"), None).unwrap());
     let h = host.clone();
     let (mut samples, starting, t0) = timed_spawns(n, move |i| {
         let started = h.start(entry.spec(format!("s-{i}").into())).unwrap();
@@ -919,7 +919,7 @@ async fn spawns(scale: Scale, host: &Host, floor: &Arc<Floor>, rows: &mut Vec<Ro
     // Short-lived actors: each is stopped before the next is spawned, so
     // every spawn reuses the instance slot the one before gave back.
     let churn = (n / 5).max(10);
-    let entry = ComponentEntry::new(host.load("counter", &guest("counter"), None).unwrap());
+    let entry = ActorTemplate::new(host.load("counter", &guest("counter"), None).unwrap());
     let h = host.clone();
     let mut samples = on_runtime(async move {
         let mut samples = Vec::with_capacity(churn);
@@ -1070,7 +1070,7 @@ fn memory_child(system: &str, n: usize) {
             host(n as u32 + 16, 4 << 20)
         };
         let component = host.load("counter", &guest("counter"), None).unwrap();
-        let mut entry = ComponentEntry::new(component);
+        let mut entry = ActorTemplate::new(component);
         entry.policy.limits.memory = 4 << 20;
         entry.policy.limits.mailbox = 16;
         if hibernate {
@@ -1108,7 +1108,7 @@ fn memory_child(system: &str, n: usize) {
 /// instance, `restore`, then the message.
 async fn wakes(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
     let component = host.load("counter", &guest("counter"), None).unwrap();
-    let mut entry = ComponentEntry::new(component);
+    let mut entry = ActorTemplate::new(component);
     entry.policy.hibernate_after = Some(Duration::from_millis(2));
     let actor = host.spawn(entry.spec("sleeper".into())).await.unwrap();
     let (a, b, get) = (actor.clone(), actor.clone(), actor.parse("get()").unwrap());
@@ -1138,7 +1138,7 @@ async fn evictions(scale: Scale, rows: &mut Vec<Row>) {
     let config = HostConfig { engine, max_actors: Some(scale.crowd + 1), ..Default::default() };
     let host = Host::new(config).expect("host");
     let component = host.load("counter", &guest("counter"), None).unwrap();
-    let mut entry = ComponentEntry::new(component);
+    let mut entry = ActorTemplate::new(component);
     // Never idle long enough to sleep on its own: only eviction makes room.
     entry.policy.hibernate_after = Some(Duration::from_secs(3600));
     let mut actors = Vec::with_capacity(scale.crowd);
@@ -1205,7 +1205,7 @@ async fn restarts(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
     };
     host.supervise("eager", eager, None).unwrap();
     let component = host.load("faulty", &guest("faulty"), None).unwrap();
-    let actor = host.spawn_under(ComponentEntry::new(component).spec("restart".into()), Some("eager")).await.unwrap();
+    let actor = host.spawn_under(ActorTemplate::new(component).spec("restart".into()), Some("eager")).await.unwrap();
     let panic = actor.parse("panic(\"bench\")").unwrap();
     let ping = actor.parse("ping()").unwrap();
     let (a, b, p) = (actor.clone(), actor.clone(), ping.clone());
@@ -1240,7 +1240,7 @@ async fn swaps(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
         host.load("counter", &guest("counter-v2"), Some("a".into())).unwrap(),
         host.load("counter", &guest("counter-v2"), Some("b".into())).unwrap(),
     ];
-    let mut entry = ComponentEntry::new(versions[0].clone());
+    let mut entry = ActorTemplate::new(versions[0].clone());
     entry.policy.limits = ActorLimits::default();
     host.spawn(entry.spec("swap".into())).await.unwrap();
     let options = SwapOptions { force: false, probation: Duration::ZERO };
@@ -1359,7 +1359,7 @@ async fn languages(scale: Scale, rows: &mut Vec<Row>) {
         let t0 = Instant::now();
         let component = host.load(name, &path, None).unwrap();
         let compile = t0.elapsed();
-        let mut entry = ComponentEntry::new(component);
+        let mut entry = ActorTemplate::new(component);
         entry.policy.limits.memory = 256 << 20;
         let t0 = Instant::now();
         let actor = host.spawn(entry.spec("lang".into())).await.unwrap();

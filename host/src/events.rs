@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
-use crate::engine::FailureKind;
+use crate::actor::FailureKind;
 use crate::message::Address;
 
 /// How many events a slow subscriber may fall behind before losing some.

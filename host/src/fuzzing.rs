@@ -9,9 +9,9 @@ use std::path::Path;
 
 use crate::actor::{Snapshot, SwapError};
 use crate::engine::batch;
+use crate::host::Host;
 use crate::manifest::Manifest;
 use crate::protocol::{MessageError, Protocol};
-use crate::system::Host;
 
 /// Parsing any text as a manifest either succeeds or fails with an error
 /// whose location lies within the text; it never panics.

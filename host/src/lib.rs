@@ -22,11 +22,11 @@
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
-//! use troupe::{ComponentEntry, Host, HostConfig};
+//! use troupe::{ActorTemplate, Host, HostConfig};
 //!
 //! let host = Host::new(HostConfig::default())?;
 //! let component = host.load("counter", "counter.wasm".as_ref(), None)?;
-//! let actor = host.spawn(ComponentEntry::new(component).spec("counter".into())).await?;
+//! let actor = host.spawn(ActorTemplate::new(component).spec("counter".into())).await?;
 //! let reply = host.ask("counter", "incr(5)", troupe::DEFAULT_ASK_TIMEOUT).await?;
 //! # let _ = (actor, reply);
 //! # Ok(()) }
@@ -36,19 +36,27 @@
 pub mod actor;
 pub mod control;
 pub mod engine;
+mod error_code;
 pub mod events;
 pub mod fuzzing;
 pub mod grants;
+pub mod host;
 pub mod inspect;
 pub mod manifest;
 pub mod message;
 pub mod protocol;
-pub mod registry;
 pub mod supervision;
-pub mod system;
+mod sync;
+mod units;
+mod wit;
 mod wit_syntax;
 
-pub use actor::{ActorComponent, ActorInfo, ActorPolicy, ActorRef, ActorSpec, ActorStatus, RestartFrom, SpawnError};
-pub use engine::{ActorLimits, BatchDelivery, EngineConfig, Failure, FailureKind};
+pub use actor::{
+    ActorComponent, ActorInfo, ActorLimits, ActorPolicy, ActorRef, ActorSpec, ActorStatus, Failure, FailureKind,
+    RestartFrom, SpawnError,
+};
+pub use engine::{BatchDelivery, EngineConfig};
+pub use error_code::{ErrorCode, HasErrorCode};
+pub use host::{ActorTemplate, Host, HostConfig, Starting};
 pub use message::{Address, CallError, DEFAULT_ASK_TIMEOUT, NO_TIMEOUT};
-pub use system::{ComponentEntry, Host, HostConfig, Starting};
+pub use units::{SizeError, parse_bytes};

@@ -57,13 +57,13 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::actor::ActorLimits;
 use crate::actor::binding::{BindingSpec, Router};
 use crate::actor::{ActorPolicy, ActorSpec, DEFAULT_SHUTDOWN, RestartFrom, SpawnError};
-use crate::engine::ActorLimits;
 use crate::grants::Grants;
+use crate::host::{ActorTemplate, Host, ROOT};
 use crate::message::Address;
 use crate::supervision::{Backoff, RestartType, Strategy, SupervisorSpec};
-use crate::system::{ComponentEntry, Host, ROOT};
 
 /// Upper bound on `instances`, to catch typos before they become a
 /// hundred thousand actors.
@@ -383,7 +383,7 @@ impl Parser<'_> {
         if let Some(spanned) = &raw.supervise
             && let Err(problem) = supervision.validate()
         {
-            return fail(self, spanned.span(), format!("{key}.supervise"), problem);
+            return fail(self, spanned.span(), format!("{key}.supervise"), problem.to_string());
         }
         let mut links = Vec::new();
         for (interface, value) in &raw.links {
@@ -466,7 +466,7 @@ impl Parser<'_> {
             restart: raw.restart,
         };
         if let Err(problem) = spec.validate() {
-            return Err(self.err(Some(span), Some(key), problem));
+            return Err(self.err(Some(span), Some(key), problem.to_string()));
         }
         let pool = match (raw.strategy, &raw.component, &raw.instances) {
             (Strategy::Pool, Some(component), instances) => {
@@ -629,17 +629,17 @@ impl Manifest {
                         Source::Path(path) => host
                             .load(&entry.name, path, entry.version.clone())
                             .map_err(|e| fail(&entry.key, entry.location, e.to_string()))?,
-                        Source::Entry(name) => host.entry(name).map(|e| e.component).ok_or_else(|| {
+                        Source::Entry(name) => host.template(name).map(|t| t.component).ok_or_else(|| {
                             fail(&entry.key, entry.location, format!("`{name}` must come before this entry"))
                         })?,
                     };
                     entry.policy.limits.validate(host.engine().config().get_max_memory_bytes()).map_err(|e| {
                         fail(&entry.key, entry.location, format!("invalid limit `{}`: {}", e.field, e.problem))
                     })?;
-                    let component_entry = ComponentEntry { component, policy: entry.policy.clone() };
-                    host.define(&entry.name, component_entry.clone());
+                    let template = ActorTemplate { component, policy: entry.policy.clone() };
+                    host.define(&entry.name, template.clone());
                     let specs = entry.addresses().into_iter().map(|address| {
-                        let mut spec = component_entry.spec(address);
+                        let mut spec = template.spec(address);
                         spec.group = Some(entry.name.clone());
                         // Targets may start later in the file: bind below.
                         spec.policy.links.clear();
@@ -653,7 +653,7 @@ impl Manifest {
                     host.supervise(&s.name, s.spec.clone(), s.supervisor.as_deref())
                         .map_err(|e| fail(&s.key, s.location, e.to_string()))?;
                     if let Some((component, n)) = &s.pool {
-                        let entry = host.entry(component).ok_or_else(|| {
+                        let entry = host.template(component).ok_or_else(|| {
                             fail(&s.key, s.location, format!("`{component}` must come before this pool"))
                         })?;
                         let specs = pool_addresses(&s.name, *n).into_iter().map(|address| {

@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use wasmtime::component::Val;
 
-use crate::engine::Failure;
+use crate::actor::Failure;
+use crate::error_code::{ErrorCode, HasErrorCode};
 use crate::protocol::{Call, MessageError, Protocol};
 
 /// How long an ask waits for its reply unless told otherwise. Like
@@ -37,31 +38,63 @@ impl Address {
         &self.0
     }
 
-    /// Checks that `name` can be an address: 1 to 128 characters from
-    /// `[A-Za-z0-9._/-]`, not starting or ending with `/`.
+    /// Checks that `name` can be an address: 1 to [`MAX_ADDRESS_LEN`]
+    /// characters from `[A-Za-z0-9._/-]`, without an empty `/` segment.
     ///
     /// # Errors
     ///
-    /// A sentence saying what is wrong.
-    pub fn validate(name: &str) -> Result<(), String> {
-        if name.is_empty() || name.len() > 128 {
-            return Err(format!("an address has 1 to 128 characters, `{}` has {}", truncated(name), name.len()));
+    /// An [`AddressError`] saying what is wrong.
+    pub fn validate(name: &str) -> Result<(), AddressError> {
+        if name.is_empty() || name.len() > MAX_ADDRESS_LEN {
+            return Err(AddressError::Length { name: truncated(name), len: name.len() });
         }
         if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | '-'))) {
-            return Err(format!(
-                "`{}` contains {c:?}; addresses use letters, digits, `.`, `_`, `-` and `/`",
-                truncated(name)
-            ));
+            return Err(AddressError::Character { name: truncated(name), character: c });
         }
         if name.starts_with('/') || name.ends_with('/') || name.contains("//") {
-            return Err(format!("`{name}` has an empty path segment"));
+            return Err(AddressError::EmptySegment(truncated(name)));
         }
         Ok(())
     }
 }
 
+/// The longest address, in bytes.
+pub const MAX_ADDRESS_LEN: usize = 128;
+
+/// Why a name cannot be an address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AddressError {
+    /// Empty, or longer than [`MAX_ADDRESS_LEN`].
+    #[error("an address has 1 to {MAX_ADDRESS_LEN} characters, `{name}` has {len}")]
+    Length {
+        /// The name (its first 40 characters).
+        name: String,
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// A character outside `[A-Za-z0-9._/-]`.
+    #[error("`{name}` contains {character:?}; addresses use letters, digits, `.`, `_`, `-` and `/`")]
+    Character {
+        /// The name (its first 40 characters).
+        name: String,
+        /// The first character not allowed.
+        character: char,
+    },
+    /// A `/` at either end, or two in a row.
+    #[error("`{0}` has an empty path segment")]
+    EmptySegment(String),
+}
+
 fn truncated(s: &str) -> String {
     s.chars().take(40).collect()
+}
+
+impl std::ops::Deref for Address {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
 }
 
 impl std::borrow::Borrow<str> for Address {
@@ -219,19 +252,19 @@ fn display_chain(chain: &[Address]) -> String {
     chain.iter().map(Address::as_str).collect::<Vec<_>>().join(" -> ")
 }
 
-impl CallError {
-    /// A stable kebab-case name for the error kind, used by `--json` output
-    /// and matching the `troupe:actor/types.error` variant cases.
-    pub fn code(&self) -> &'static str {
+impl HasErrorCode for CallError {
+    fn code(&self) -> ErrorCode {
         match self {
-            CallError::UnknownAddress(_) => "unknown-address",
-            CallError::MailboxFull(_) => "mailbox-full",
-            CallError::BadMessage(MessageError::TooLarge { .. }) | CallError::ReplyTooLarge { .. } => "too-large",
-            CallError::BadMessage(_) => "bad-message",
-            CallError::Timeout(_) => "timeout",
-            CallError::ActorFailed { .. } => "actor-failed",
-            CallError::Stopped(_) => "stopped",
-            CallError::Cycle(_) => "cycle",
+            CallError::UnknownAddress(_) => ErrorCode::UnknownAddress,
+            CallError::MailboxFull(_) => ErrorCode::MailboxFull,
+            CallError::BadMessage(MessageError::TooLarge { .. }) | CallError::ReplyTooLarge { .. } => {
+                ErrorCode::TooLarge
+            }
+            CallError::BadMessage(_) => ErrorCode::BadMessage,
+            CallError::Timeout(_) => ErrorCode::Timeout,
+            CallError::ActorFailed { .. } => ErrorCode::ActorFailed,
+            CallError::Stopped(_) => ErrorCode::Stopped,
+            CallError::Cycle(_) => ErrorCode::Cycle,
         }
     }
 }

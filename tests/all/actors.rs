@@ -222,7 +222,7 @@ async fn a_component_that_imports_nothing_is_an_actor() {
     let host = support::host();
     let component = host.load_bytes("calc", "calc.wat", bytes, None).unwrap();
     assert_eq!(component.protocol().summary(), "add(a: u32, b: u32) -> u32");
-    host.spawn(troupe::ComponentEntry::new(component).spec("calc".into())).await.unwrap();
+    host.spawn(troupe::ActorTemplate::new(component).spec("calc".into())).await.unwrap();
     assert_eq!(ask(&host, "calc", "add(40, 2)").await.unwrap(), "42");
     assert_eq!(ask(&host, "calc", "acme:calc/api.add(1, 2)").await.unwrap(), "3");
 }
@@ -251,7 +251,7 @@ async fn compiled_components_are_cached_on_disk() {
     let second = troupe::Host::new(config()).unwrap();
     let component = second.load("counter", &support::guest("counter"), None).unwrap();
     assert_eq!(second.engine().cache_stats(), troupe::engine::CacheStats { hits: 1, misses: 0 });
-    second.spawn(troupe::ComponentEntry::new(component).spec("c".into())).await.unwrap();
+    second.spawn(troupe::ActorTemplate::new(component).spec("c".into())).await.unwrap();
     assert_eq!(ask(&second, "c", "incr(3)").await.unwrap(), "3", "the cached code runs");
 }
 

@@ -65,7 +65,7 @@ async fn an_ask_times_out_and_a_failing_target_is_reported_to_the_asker() {
 async fn tells_from_one_sender_arrive_in_order() {
     let host = support::host();
     support::define(&host, "chat-member");
-    let mut entry = host.entry("chat-member").unwrap();
+    let mut entry = host.template("chat-member").unwrap();
     entry.policy.config = vec![("name".into(), "bob".into()), ("room".into(), "nowhere".into())];
     host.spawn(entry.spec("bob".into())).await.unwrap();
     probe(&host, "p").await;
@@ -130,7 +130,7 @@ async fn a_guest_may_stop_only_itself_and_its_descendants() {
     tokio::time::timeout(Duration::from_secs(5), kid.stopped()).await.unwrap();
 
     // Stopping itself is a normal exit: a transient actor is not restarted.
-    let mut entry = host.entry("probe").unwrap();
+    let mut entry = host.template("probe").unwrap();
     entry.policy.restart = troupe::supervision::RestartType::Transient;
     let me = host.spawn(entry.spec("q".into())).await.unwrap();
     assert_eq!(ask(&host, "q", "stop-actor(\"q\")").await.unwrap(), "ok");

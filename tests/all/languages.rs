@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use troupe::actor::{SwapError, SwapOptions};
 use troupe::inspect::{ComponentDescription, inspect};
-use troupe::{ActorLimits, CallError, ComponentEntry, FailureKind, Host, RestartFrom, SpawnError};
+use troupe::{ActorLimits, ActorTemplate, CallError, FailureKind, Host, RestartFrom, SpawnError};
 
 use crate::support::{self, ask};
 
@@ -111,9 +111,9 @@ fn guest(name: &str) -> PathBuf {
 }
 
 /// Loads example `name` into `host` and defines it under `name`.
-fn define(host: &Host, name: &str) -> ComponentEntry {
+fn define(host: &Host, name: &str) -> ActorTemplate {
     let component = host.load(name, &guest(name), None).expect("example guest loads");
-    let entry = ComponentEntry::new(component);
+    let entry = ActorTemplate::new(component);
     host.define(name, entry.clone());
     entry
 }
@@ -482,7 +482,7 @@ async fn costs() {
         let component = host.load(&name, &path, None).unwrap();
         let compile = started.elapsed();
         let started = Instant::now();
-        let actor = host.spawn(ComponentEntry::new(component).spec(name.clone().into())).await.unwrap();
+        let actor = host.spawn(ActorTemplate::new(component).spec(name.clone().into())).await.unwrap();
         let start = started.elapsed();
         for _ in 0..100 {
             ask(&host, &name, "incr(1)").await.unwrap();
@@ -505,7 +505,7 @@ async fn costs() {
     // One hop more: the relay's own handling plus its ask of the C counter.
     for relay in ["relay-js", "relay-py"] {
         let component = host.load(relay, &guest(relay), None).unwrap();
-        host.spawn(ComponentEntry::new(component).spec(relay.into())).await.unwrap();
+        host.spawn(ActorTemplate::new(component).spec(relay.into())).await.unwrap();
         let rounds = 1000u32;
         let started = Instant::now();
         for _ in 0..rounds {
@@ -522,7 +522,7 @@ async fn costs() {
 async fn a_counter_is_hot_swapped_across_languages_keeping_its_value() {
     let host = support::host();
     let rust = host.load("counter", &support::guest("counter"), Some("rust".into())).unwrap();
-    let mut entry = ComponentEntry::new(rust.clone());
+    let mut entry = ActorTemplate::new(rust.clone());
     entry.policy.limits.memory = 64 << 20;
     host.spawn(entry.spec("c".into())).await.unwrap();
     assert_eq!(ask(&host, "c", "incr(5)").await.unwrap(), "5");

@@ -93,7 +93,7 @@ async fn a_table_grows_to_its_limit_and_no_further() {
     "#;
     let host = support::host();
     let component = host.load_bytes("tables", "tables.wat", wat::parse_str(wat).unwrap(), None).unwrap();
-    let mut spec = troupe::ComponentEntry::new(component).spec("t".into());
+    let mut spec = troupe::ActorTemplate::new(component).spec("t".into());
     spec.policy.limits.table_elements = 100;
     host.spawn(spec).await.unwrap();
     assert_eq!(ask(&host, "t", "grow(50)").await.unwrap(), "1", "1 + 50 fits: the old size");

@@ -97,7 +97,7 @@ async fn an_unbound_import_fails_the_callers_message_with_a_clear_reason() {
 async fn an_ask_timeout_and_a_target_failure_fail_the_caller() {
     let host = support::host();
     nodes(&host, &["a"], &[]).await;
-    let mut leaf = host.entry("node").unwrap().spec("leaf".into());
+    let mut leaf = host.template("node").unwrap().spec("leaf".into());
     leaf.policy.config = vec![("leaf".into(), "true".into())];
     leaf.policy.limits.deadline = Duration::from_millis(500);
     host.spawn(leaf).await.unwrap();
@@ -237,7 +237,7 @@ async fn consistent_hashing_keeps_keys_in_place_and_moves_a_bounded_share_on_res
     let host = support::host();
     nodes(&host, &["a"], &[]).await;
     let leaf = |i: usize| {
-        let mut spec = host.entry("node").unwrap().spec(format!("leaf-{i}").into());
+        let mut spec = host.template("node").unwrap().spec(format!("leaf-{i}").into());
         spec.policy.config = vec![("leaf".into(), "true".into())];
         spec.group = Some("leaves".into());
         spec

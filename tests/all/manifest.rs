@@ -112,7 +112,7 @@ async fn a_manifest_starts_its_actors_in_order_with_their_policy() {
     let solo = host.lookup("solo").unwrap();
     assert_eq!(solo.component().hash, host.lookup("w-0").unwrap().component().hash, "`component =` reuses the code");
     assert_eq!(ask(&host, "solo", "get()").await.unwrap(), "0", "but not the policy: no `start` config");
-    assert!(host.entry("w").is_some(), "actor entries are spawnable components");
+    assert!(host.template("w").is_some(), "actor entries are spawnable components");
 }
 
 #[test]

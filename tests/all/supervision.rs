@@ -368,7 +368,7 @@ async fn a_monitor_receives_down_notices_for_trap_stop_and_memory_limit() {
     entry.policy.limits.memory = 16 << 20;
     let f = host.spawn(entry.spec("f".into())).await.unwrap();
     support::define(&host, "probe");
-    host.spawn(host.entry("probe").unwrap().spec("w".into())).await.unwrap();
+    host.spawn(host.template("probe").unwrap().spec("w".into())).await.unwrap();
     let (_, mut host_monitor) = f.monitor();
     assert!(ask(&host, "w", "watch(\"f\")").await.unwrap().starts_with("ok("));
 
@@ -407,7 +407,7 @@ async fn linked_actors_fail_together_unless_the_other_watches() {
     let f = host.spawn(faulty.spec("f".into())).await.unwrap();
     let partner = host.spawn(faulty.spec("partner".into())).await.unwrap();
     support::define(&host, "probe");
-    host.spawn(host.entry("probe").unwrap().spec("w".into())).await.unwrap();
+    host.spawn(host.template("probe").unwrap().spec("w".into())).await.unwrap();
     f.link(&partner);
     assert_eq!(ask(&host, "w", "link-to(\"f\")").await.unwrap(), "ok");
     ping(&host, "partner").await;
@@ -472,13 +472,13 @@ async fn a_guest_supervises_the_children_it_spawns() {
     assert_eq!(child, r#"ok("kid")"#);
     ask(&host, "kid", "panic(\"x\")").await.unwrap_err();
     assert_eq!(ping(&host, "kid").await, "1", "restarted by its parent's supervisor");
-    let troupe::supervision::TreeNode::Supervisor { nodes, .. } = host.tree() else { panic!("the root") };
+    let troupe::host::TreeNode::Supervisor { nodes, .. } = host.tree() else { panic!("the root") };
     let parent = nodes.iter().find_map(|n| match n {
-        troupe::supervision::TreeNode::Actor { info, nodes, .. } if info.address.as_str() == "parent" => Some(nodes),
+        troupe::host::TreeNode::Actor { info, nodes, .. } if info.address.as_str() == "parent" => Some(nodes),
         _ => None,
     });
     let kids = parent.expect("parent is in the tree");
-    let troupe::supervision::TreeNode::Actor { info, restarts_by_supervisor, .. } = &kids[0] else { panic!() };
+    let troupe::host::TreeNode::Actor { info, restarts_by_supervisor, .. } = &kids[0] else { panic!() };
     assert_eq!((info.address.as_str(), *restarts_by_supervisor), ("kid", 1));
 }
 

@@ -5,7 +5,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use troupe::{ActorLimits, ActorRef, BatchDelivery, ComponentEntry, EngineConfig, Host, HostConfig};
+use troupe::{ActorLimits, ActorRef, ActorTemplate, BatchDelivery, EngineConfig, Host, HostConfig};
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {
@@ -61,13 +61,13 @@ pub fn host_batching(batch: BatchDelivery) -> Host {
 /// Loads a component from `bytes` into `host` and spawns it at `address`.
 pub async fn spawn_bytes(host: &Host, bytes: Vec<u8>, address: &str) -> ActorRef {
     let component = host.load_bytes(address, &format!("{address}.wasm"), bytes, None).expect("component loads");
-    host.spawn(ComponentEntry::new(component).spec(address.into())).await.expect("actor starts")
+    host.spawn(ActorTemplate::new(component).spec(address.into())).await.expect("actor starts")
 }
 
 /// Loads example guest `name` into `host` and defines it under `name`.
-pub fn define(host: &Host, name: &str) -> ComponentEntry {
+pub fn define(host: &Host, name: &str) -> ActorTemplate {
     let component = host.load(name, &guest(name), None).expect("example guest loads");
-    let entry = ComponentEntry::new(component);
+    let entry = ActorTemplate::new(component);
     host.define(name, entry.clone());
     entry
 }

@@ -22,7 +22,7 @@ fn quick() -> SwapOptions {
 
 async fn counter(host: &Host, address: &str) {
     let component = load(host, "counter", "0.1.0");
-    host.spawn(troupe::ComponentEntry::new(component).spec(address.into())).await.unwrap();
+    host.spawn(troupe::ActorTemplate::new(component).spec(address.into())).await.unwrap();
 }
 
 #[tokio::test]
@@ -61,7 +61,7 @@ async fn swap_carries_the_state_across_with_a_layout_migration() {
 #[tokio::test]
 async fn swap_under_load_loses_and_duplicates_nothing() {
     let host = support::host();
-    let mut entry = troupe::ComponentEntry::new(load(&host, "counter", "0.1.0"));
+    let mut entry = troupe::ActorTemplate::new(load(&host, "counter", "0.1.0"));
     entry.policy.limits.mailbox = 256;
     host.spawn(entry.spec("c".into())).await.unwrap();
     const SENDERS: u64 = 4;
@@ -183,7 +183,7 @@ async fn a_new_version_failing_on_probation_is_rolled_back_with_the_original_sta
 }
 
 async fn group(host: &Host, n: usize) {
-    let mut entry = troupe::ComponentEntry::new(load(host, "counter", "0.1.0"));
+    let mut entry = troupe::ActorTemplate::new(load(host, "counter", "0.1.0"));
     entry.policy.config = vec![("start".into(), "10".into())];
     host.define("w", entry.clone());
     for i in 0..n {
@@ -206,7 +206,7 @@ async fn a_rolling_swap_goes_one_at_a_time_and_updates_the_entry() {
     assert_eq!(order, ["w-0", "w-1", "w-2"]);
     assert_eq!(versions(&host, 3), vec![Some("0.2.0".to_string()); 3]);
     assert_eq!(ask(&host, "w-1", "get()").await.unwrap(), "10");
-    assert_eq!(host.entry("w").unwrap().component.version.as_deref(), Some("0.2.0"), "new spawns run v2");
+    assert_eq!(host.template("w").unwrap().component.version.as_deref(), Some("0.2.0"), "new spawns run v2");
 }
 
 #[tokio::test]

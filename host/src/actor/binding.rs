@@ -24,12 +24,17 @@
 //! is detected at once instead of waiting for the timeout. Guests that
 //! need to handle such errors as values use `troupe:actor/host.ask`.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use wasmtime::component::Val;
 
+use super::ActorRef;
+use crate::error_code::{ErrorCode, HasErrorCode};
 use crate::message::{Address, DEFAULT_ASK_TIMEOUT};
+use crate::protocol::{Call, MessageError};
 
 /// How a group shares the calls made through one binding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,6 +118,49 @@ pub fn interface_key(name: &str) -> &str {
     name.split('@').next().unwrap_or(name)
 }
 
+impl ActorRef {
+    /// The binding of the imported interface `interface` (any version).
+    pub fn binding(&self, interface: &str) -> Option<Arc<Binding>> {
+        self.0.bindings.read().get(interface_key(interface)).cloned()
+    }
+
+    /// Every binding, by interface.
+    pub fn bindings(&self) -> Vec<(String, BindingSpec)> {
+        let bindings = self.0.bindings.read();
+        let mut all: Vec<(String, BindingSpec)> = bindings.iter().map(|(k, b)| (k.clone(), b.spec.clone())).collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
+    /// Binds `interface`, replacing any earlier binding. The caller has
+    /// type-checked it.
+    pub(crate) fn set_binding(&self, interface: &str, spec: BindingSpec) {
+        self.0.bindings.write().insert(interface_key(interface).to_string(), Arc::new(Binding::new(spec)));
+    }
+
+    /// Unbinds `interface`; false if it was not bound.
+    pub(crate) fn remove_binding(&self, interface: &str) -> bool {
+        self.0.bindings.write().remove(interface_key(interface)).is_some()
+    }
+
+    /// A call to this actor's `interface.function` with typed `args`, as an
+    /// importer bound to it makes one.
+    ///
+    /// # Errors
+    ///
+    /// [`MessageError`] if the function is missing or the types differ.
+    pub(crate) fn import_call(&self, interface: &str, function: &str, args: &[Val]) -> Result<Call, MessageError> {
+        self.with_code(|component, generation| {
+            let protocol = component.protocol();
+            let func = protocol.find(interface_key(interface), function).ok_or_else(|| {
+                MessageError::UnknownFunction { name: format!("{interface}.{function}"), accepted: protocol.summary() }
+            })?;
+            protocol.check(func, args)?;
+            Ok(Call { func, args: args.into(), generation })
+        })
+    }
+}
+
 /// Why a binding was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BindError {
@@ -164,85 +212,18 @@ pub enum BindError {
     },
 }
 
-/// Virtual nodes per member on the hash ring: enough that keys spread
-/// within a few percent of evenly among a handful of members.
-pub const VIRTUAL_NODES: usize = 128;
-
-/// A consistent-hash ring over a group's members.
-#[derive(Debug, Clone, Default)]
-pub struct HashRing {
-    points: Vec<(u64, usize)>,
-}
-
-fn hash64(bytes: &[u8]) -> u64 {
-    let digest = blake3::hash(bytes);
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&digest.as_bytes()[..8]);
-    u64::from_le_bytes(first)
-}
-
-impl HashRing {
-    /// A ring over `members` (their addresses), [`VIRTUAL_NODES`] points each.
-    pub fn new<'a>(members: impl IntoIterator<Item = &'a str>) -> Self {
-        let mut points = Vec::new();
-        for (index, member) in members.into_iter().enumerate() {
-            for v in 0..VIRTUAL_NODES {
-                points.push((hash64(format!("{member}#{v}").as_bytes()), index));
-            }
+impl HasErrorCode for BindError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            BindError::UnknownTarget { .. } => ErrorCode::UnknownAddress,
+            _ => ErrorCode::BadBinding,
         }
-        points.sort_unstable();
-        HashRing { points }
-    }
-
-    /// The member (its index) that owns `key`.
-    pub fn pick(&self, key: &[u8]) -> Option<usize> {
-        if self.points.is_empty() {
-            return None;
-        }
-        let h = hash64(key);
-        let at = self.points.partition_point(|(p, _)| *p < h);
-        Some(self.points[at % self.points.len()].1)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn owners(ring: &HashRing, members: &[String], keys: usize) -> Vec<String> {
-        (0..keys).map(|k| members[ring.pick(format!("key-{k}").as_bytes()).unwrap()].clone()).collect()
-    }
-
-    #[test]
-    fn the_same_key_always_goes_to_the_same_member() {
-        let members: Vec<String> = (0..4).map(|i| format!("shard-{i}")).collect();
-        let ring = HashRing::new(members.iter().map(String::as_str));
-        let again = HashRing::new(members.iter().map(String::as_str));
-        assert_eq!(owners(&ring, &members, 1000), owners(&again, &members, 1000));
-    }
-
-    #[test]
-    fn keys_spread_over_all_members() {
-        let members: Vec<String> = (0..4).map(|i| format!("shard-{i}")).collect();
-        let ring = HashRing::new(members.iter().map(String::as_str));
-        let owned = owners(&ring, &members, 4000);
-        for m in &members {
-            let share = owned.iter().filter(|o| *o == m).count();
-            assert!((600..=1400).contains(&share), "{m} owns {share} of 4000 keys");
-        }
-    }
-
-    #[test]
-    fn adding_a_member_moves_about_one_nth_of_the_keys() {
-        let four: Vec<String> = (0..4).map(|i| format!("shard-{i}")).collect();
-        let five: Vec<String> = (0..5).map(|i| format!("shard-{i}")).collect();
-        let before = owners(&HashRing::new(four.iter().map(String::as_str)), &four, 5000);
-        let after = owners(&HashRing::new(five.iter().map(String::as_str)), &five, 5000);
-        let moved = before.iter().zip(&after).filter(|(a, b)| a != b).count();
-        // Ideal: 1/5 of the keys (1000), all to the new member.
-        assert!((600..=1400).contains(&moved), "{moved} of 5000 keys moved");
-        assert!(before.iter().zip(&after).all(|(a, b)| a == b || b == "shard-4"), "keys move only to the newcomer");
-    }
 
     #[test]
     fn round_robin_cycles_through_members() {

@@ -246,3 +246,9 @@ fn embedded_version(bytes: &[u8]) -> Option<String> {
         }
     }
 }
+
+impl crate::error_code::HasErrorCode for LoadError {
+    fn code(&self) -> crate::error_code::ErrorCode {
+        crate::error_code::ErrorCode::LoadFailed
+    }
+}

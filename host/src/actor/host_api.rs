@@ -20,48 +20,26 @@ use wasmtime::component::Val;
 use super::binding::{BindError, BindingSpec, BindingTarget, Router, interface_key};
 use super::data::ActorData;
 use super::{ActorRef, DownNotice, DownReason, SpawnError, SpawnOptions};
-use crate::engine::{FailureKind, batch};
+use crate::engine::batch;
 use crate::message::{Address, CallError, DEFAULT_ASK_TIMEOUT, DeadLetterReason};
 use crate::protocol::ImportedInterface;
 use crate::protocol::MessageError;
 use crate::supervision::RestartType;
 
-pub(crate) mod bindings {
-    wasmtime::component::bindgen!({
-        path: "../wit",
-        world: "troupe:actor/actor",
-        imports: { default: async | trappable },
-        exports: { default: async },
-    });
-}
+use crate::wit::bindings;
+use crate::wit::bindings::troupe::actor::host;
+use crate::wit::types::{self, Error, Level};
 
-use bindings::troupe::actor::host;
-use bindings::troupe::actor::types::{self, Error, Level};
-
-pub(crate) use bindings::troupe::actor::types::DownNotice as WitDown;
-pub use bindings::troupe::actor::types::State as Snapshot;
+pub(crate) use types::DownNotice as WitDown;
+pub use types::State as Snapshot;
 
 impl From<&DownNotice> for WitDown {
     fn from(notice: &DownNotice) -> Self {
         let reason = match &notice.reason {
             DownReason::Stopped => types::DownReason::Stopped,
-            DownReason::Failed(f) => types::DownReason::Failed(types::Failure {
-                kind: match f.kind {
-                    FailureKind::OutOfFuel => types::FailureKind::OutOfFuel,
-                    FailureKind::Deadline => types::FailureKind::Deadline,
-                    FailureKind::MemoryLimit => types::FailureKind::MemoryLimit,
-                    FailureKind::StackOverflow => types::FailureKind::StackOverflow,
-                    FailureKind::Panic => types::FailureKind::Panic,
-                    FailureKind::Trap => types::FailureKind::Trap,
-                    FailureKind::HostCall => types::FailureKind::HostCall,
-                    FailureKind::Init => types::FailureKind::Init,
-                    FailureKind::Restore => types::FailureKind::Restore,
-                    FailureKind::Instantiate => types::FailureKind::Instantiate,
-                    FailureKind::Escalated => types::FailureKind::Escalated,
-                    FailureKind::Linked => types::FailureKind::Linked,
-                },
-                detail: f.detail.clone(),
-            }),
+            DownReason::Failed(f) => {
+                types::DownReason::Failed(types::Failure { kind: f.kind.into(), detail: f.detail.clone() })
+            }
         };
         WitDown { address: notice.address.to_string(), reason, gone: notice.gone }
     }
@@ -235,7 +213,7 @@ impl From<SpawnError> for Error {
     fn from(e: SpawnError) -> Self {
         match e {
             SpawnError::NameTaken(a) => Error::NameTaken(a.to_string()),
-            SpawnError::InvalidName(m) => Error::InvalidArgument(m),
+            SpawnError::InvalidName(m) => Error::InvalidArgument(m.to_string()),
             SpawnError::UnknownComponent { name, .. } => Error::UnknownComponent(name),
             SpawnError::UnknownSupervisor(name) => Error::InvalidArgument(format!("no supervisor named `{name}`")),
             SpawnError::Bind(e) => e.into(),
@@ -318,11 +296,7 @@ impl host::Host for ActorData {
         let options = SpawnOptions {
             name: options.name,
             config: options.config,
-            restart: match options.restart {
-                None | Some(types::RestartType::Permanent) => RestartType::Permanent,
-                Some(types::RestartType::Transient) => RestartType::Transient,
-                Some(types::RestartType::Temporary) => RestartType::Temporary,
-            },
+            restart: options.restart.map(RestartType::from).unwrap_or_default(),
             supervisor: options.supervisor,
             link: options.link,
             bindings: options.bindings.into_iter().map(|l| (l.interface, binding_spec(l.target))).collect(),
@@ -341,7 +315,7 @@ impl host::Host for ActorData {
         };
         if target.same(&self.me) {
             // A normal exit, decided by its supervisor after this message.
-            target.control(super::Control::Exit);
+            target.exit();
             return Ok(Ok(()));
         }
         if !self.owns(&target) {

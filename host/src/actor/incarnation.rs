@@ -21,12 +21,12 @@ use std::sync::Arc;
 use wasmtime::component::{Func, TypedFunc, Val};
 use wasmtime::{Store, UpdateDeadline};
 
-use super::component::{ActorComponent, Loader};
+use super::component::ActorComponent;
 use super::data::{ActorData, Run, Wasi};
 use super::host_api::{Snapshot, WitDown};
-use super::{ActorRef, ActorSpec, ActorSystem, DownNotice};
+use super::resources::Resources;
+use super::{ActorRef, ActorSpec, ActorSystem, DownNotice, Failure, FailureKind};
 use crate::engine::batch::{self, FlatResult};
-use crate::engine::{Failure, FailureKind, MemoryLimiter};
 use crate::message::Address;
 use crate::protocol::{BatchEntry, Batching, Call, MixedEntry};
 
@@ -115,20 +115,20 @@ const SLOT_ATTEMPTS: usize = 3;
 impl Incarnation {
     /// Instantiates the actor's current component in a new store. If every
     /// instance slot is taken, the host puts a long-idle actor to sleep
-    /// (see `ActorSystem::free_a_slot`) and it tries again.
+    /// (see [`Slots`](super::Slots)) and it tries again.
     pub async fn instantiate(
         spec: &ActorSpec,
         component: &ActorComponent,
         me: &ActorRef,
         system: &Arc<dyn ActorSystem>,
-        loader: &Loader,
+        resources: &Resources,
     ) -> Result<Self, Failure> {
         let mut attempts = 1;
         loop {
-            match Self::instantiate_once(spec, component, me, system, loader).await {
+            match Self::instantiate_once(spec, component, me, system, resources).await {
                 Ok(inc) => return Ok(inc),
                 Err(Attempt::PoolFull(failure)) => {
-                    if attempts == SLOT_ATTEMPTS || !system.free_a_slot(me.address()).await {
+                    if attempts == SLOT_ATTEMPTS || !resources.slots.free_one(me.address()).await {
                         return Err(failure);
                     }
                     attempts += 1;
@@ -143,8 +143,9 @@ impl Incarnation {
         component: &ActorComponent,
         me: &ActorRef,
         system: &Arc<dyn ActorSystem>,
-        loader: &Loader,
+        resources: &Resources,
     ) -> Result<Self, Attempt> {
+        let loader = &resources.loader;
         let kind = spec.engine_kind();
         let compiled =
             component.compiled(loader, kind).map_err(|e| Failure::new(FailureKind::Instantiate, e.to_string()))?;
@@ -161,7 +162,7 @@ impl Incarnation {
         let data = ActorData {
             wasi,
             table: Default::default(),
-            limiter: MemoryLimiter::new(&spec.policy.limits),
+            limiter: spec.policy.limits.limiter(),
             me: me.clone(),
             system: system.clone(),
             ticks_left: 0,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use serde_json::Value;
 use troupe::control::{Client, LimitOverrides, Request, default_socket_path};
-use troupe::engine::parse_bytes;
+use troupe::parse_bytes;
 use troupe::supervision::{RestartType, Strategy, SupervisorSpec};
 
 use super::Command;

@@ -6,8 +6,8 @@ use anyhow::Context as _;
 use clap::ValueEnum;
 use tracing::{error, info};
 use troupe::control::{ControlServer, default_socket_path};
-use troupe::engine::parse_bytes;
 use troupe::manifest::Manifest;
+use troupe::parse_bytes;
 use troupe::supervision::RootPolicy;
 use troupe::{BatchDelivery, EngineConfig, Host, HostConfig};
 
@@ -260,7 +260,7 @@ async fn watch(host: Host, manifest: Manifest) {
                 }
                 Err(troupe::actor::SwapError::UnknownTarget(_)) => {
                     // A [components] entry with no actors: new spawns get the new code.
-                    if let Some(mut entry) = host.entry(&file.entry) {
+                    if let Some(mut entry) = host.template(&file.entry) {
                         entry.component = component;
                         host.define(&file.entry, entry);
                         info!(entry = %file.entry, "component updated on change");

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::ActorLimits;
+use crate::actor::ActorLimits;
 use crate::supervision::{RestartType, SupervisorSpec};
 
 /// A request to the host.

@@ -11,9 +11,10 @@ use tokio::net::{UnixListener, UnixStream};
 use tracing::{debug, info, warn};
 
 use super::protocol::{ErrorBody, Request, Response, SpawnReply};
-use crate::actor::{DEFAULT_PROBATION, SpawnError, SwapOptions};
-use crate::message::{CallError, DEFAULT_ASK_TIMEOUT};
-use crate::system::{ComponentEntry, Host, SuperviseError};
+use crate::actor::{DEFAULT_PROBATION, SwapOptions};
+use crate::error_code::{ErrorCode, HasErrorCode};
+use crate::host::{ActorTemplate, Host};
+use crate::message::DEFAULT_ASK_TIMEOUT;
 
 /// Largest request line accepted: a request is small; anything bigger is
 /// a broken client.
@@ -167,7 +168,7 @@ async fn connection(host: Host, stream: UnixStream) {
             return;
         }
         let response = if line.len() > MAX_REQUEST_BYTES {
-            error("bad-request", format!("request larger than {MAX_REQUEST_BYTES} bytes"))
+            error(ErrorCode::BadRequest, format!("request larger than {MAX_REQUEST_BYTES} bytes"))
         } else {
             match serde_json::from_str::<Request>(&line) {
                 Ok(Request::Events) => {
@@ -175,7 +176,7 @@ async fn connection(host: Host, stream: UnixStream) {
                     return;
                 }
                 Ok(request) => handle(&host, request).await,
-                Err(e) => error("bad-request", format!("malformed request: {e}")),
+                Err(e) => error(ErrorCode::BadRequest, format!("malformed request: {e}")),
             }
         };
         let mut out = serde_json::to_vec(&response).unwrap_or_else(|_| b"{}".to_vec());
@@ -211,26 +212,13 @@ fn ok(value: serde_json::Value) -> Response {
     Response { ok: Some(value), error: None }
 }
 
-fn error(code: &str, message: impl Into<String>) -> Response {
-    Response { ok: None, error: Some(ErrorBody { code: code.into(), message: message.into() }) }
+fn error(code: ErrorCode, message: impl Into<String>) -> Response {
+    Response { ok: None, error: Some(ErrorBody { code: code.as_str().into(), message: message.into() }) }
 }
 
-fn call_error(e: CallError) -> Response {
+/// The response for any error: its code and its message.
+fn failed(e: impl HasErrorCode) -> Response {
     error(e.code(), e.to_string())
-}
-
-fn spawn_error(e: SpawnError) -> Response {
-    let code = match &e {
-        SpawnError::NameTaken(_) => "name-taken",
-        SpawnError::InvalidName(_) | SpawnError::Limits(_) | SpawnError::Grant(_) => "invalid-argument",
-        SpawnError::Bind(_) => "bad-binding",
-        SpawnError::UnknownComponent { .. } => "unknown-component",
-        SpawnError::UnknownSupervisor(_) => "unknown-supervisor",
-        SpawnError::Load(_) => "load-failed",
-        SpawnError::Quota(_) => "quota-exceeded",
-        SpawnError::Start { .. } | SpawnError::ShuttingDown => "spawn-failed",
-    };
-    error(code, e.to_string())
 }
 
 async fn handle(host: &Host, request: Request) -> Response {
@@ -239,9 +227,9 @@ async fn handle(host: &Host, request: Request) -> Response {
             let component_name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
             let component = match host.load(&component_name, &path, None) {
                 Ok(c) => c,
-                Err(e) => return spawn_error(e.into()),
+                Err(e) => return failed(crate::actor::SpawnError::from(e)),
             };
-            let mut entry = ComponentEntry::new(component);
+            let mut entry = ActorTemplate::new(component);
             entry.policy.limits = limits.apply();
             entry.policy.config = config;
             entry.policy.restart = restart.unwrap_or_default();
@@ -254,7 +242,7 @@ async fn handle(host: &Host, request: Request) -> Response {
                         hash: component.short_hash(),
                     }))
                 }
-                Err(e) => spawn_error(e),
+                Err(e) => failed(e),
             }
         }
         Request::Call { address, message, timeout_ms } => {
@@ -264,52 +252,45 @@ async fn handle(host: &Host, request: Request) -> Response {
                     let result = match reply.map(|v| v.to_wave()).transpose() {
                         Ok(r) => r,
                         Err(e) => {
-                            return error("internal", format!("cannot render the reply: {e}"));
+                            return error(ErrorCode::Internal, format!("cannot render the reply: {e}"));
                         }
                     };
                     ok(json!({ "address": address, "result": result }))
                 }
-                Err(e) => call_error(e),
+                Err(e) => failed(e),
             }
         }
         Request::Send { address, message } => match host.tell(&address, &message) {
             Ok(()) => ok(json!({ "address": address, "queued": true })),
-            Err(e) => call_error(e),
+            Err(e) => failed(e),
         },
         Request::Ps => ok(json!({ "actors": host.actors(), "dead_letters": host.dead_letters() })),
         Request::Supervise { name, spec, parent } => match host.supervise(&name, spec, parent.as_deref()) {
             Ok(node) => ok(json!({ "address": node.address(), "strategy": node.spec().strategy })),
-            Err(e) => {
-                let code = match e {
-                    SuperviseError::NameTaken(_) => "name-taken",
-                    SuperviseError::UnknownParent(_) => "unknown-supervisor",
-                    SuperviseError::InvalidName(_) | SuperviseError::Policy(_) => "invalid-argument",
-                };
-                error(code, e.to_string())
-            }
+            Err(e) => failed(e),
         },
         Request::Tree => ok(json!(host.tree())),
         Request::Swap { target, path, force, probation_ms, canary_ms, version } => {
             // Keep the component's name: it is the same actor's code, newer.
             let name = match host.lookup(&target) {
                 Ok(actor) => actor.component().name.clone(),
-                Err(_) => host.entry(&target).map(|e| e.component.name.clone()).unwrap_or_else(|| target.clone()),
+                Err(_) => host.template(&target).map(|t| t.component.name.clone()).unwrap_or_else(|| target.clone()),
             };
             let component = match host.load(&name, &path, version) {
                 Ok(c) => c,
-                Err(e) => return error("load-failed", e.to_string()),
+                Err(e) => return failed(e),
             };
             let options =
                 SwapOptions { force, probation: probation_ms.map(Duration::from_millis).unwrap_or(DEFAULT_PROBATION) };
             match host.swap_target(&target, component, options, canary_ms.map(Duration::from_millis)).await {
                 Ok(reports) => ok(json!({ "reports": reports })),
-                Err(e) => error(e.code(), e.to_string()),
+                Err(e) => failed(e),
             }
         }
-        Request::Events => error("bad-request", "events are streamed by the connection handler"),
+        Request::Events => error(ErrorCode::BadRequest, "events are streamed by the connection handler"),
         Request::Stop { address } => match host.stop(&address).await {
             Ok(()) => ok(json!({ "address": address, "stopped": true })),
-            Err(e) => call_error(e),
+            Err(e) => failed(e),
         },
     }
 }

@@ -1,7 +1,7 @@
 //! The engine layer: wasmtime configuration, compilation (with an on-disk
 //! cache, and batch entry points added to each component: see [`batch`]),
-//! the epoch ticker, per-store resource limits and the classification of
-//! failures that leave wasm.
+//! the epoch ticker, the store's resource limiter and the classification of
+//! errors that leave wasm.
 //!
 //! Nothing here knows about actors. The layer narrows wasmtime to the
 //! features troupe uses, the way Spin's `spin-core` does: the component
@@ -17,13 +17,12 @@
 pub mod batch;
 mod cache;
 mod epoch;
-mod failure;
-mod limits;
+mod fault;
+mod limiter;
 
 pub use cache::{CacheStats, CompileCache};
-pub use failure::{Failure, FailureKind};
-pub(crate) use limits::millis;
-pub use limits::{ActorLimits, LimitsError, MemoryLimitExceeded, MemoryLimiter, parse_bytes};
+pub use fault::{BACKTRACE_FRAMES, Fault, FaultKind};
+pub use limiter::{MAX_TABLE_ELEMENTS, MemoryLimitExceeded, MemoryLimiter};
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -292,7 +291,7 @@ impl EngineConfig {
             .max_memory_size(self.max_memory_bytes as usize)
             .max_memories_per_module(2)
             .max_tables_per_module(2)
-            .table_elements(limits::MAX_TABLE_ELEMENTS as usize);
+            .table_elements(MAX_TABLE_ELEMENTS as usize);
         // A freed memory slot is decommitted whole (wasmtime's default), not
         // kept partly resident: kept pages stay in every slot ever used
         // (16 KiB kept cost 0.5-0.7 KiB per actor at 10,000 hibernating

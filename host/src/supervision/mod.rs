@@ -97,12 +97,10 @@
 //!
 //! [`Failure`]: crate::Failure
 
-pub(crate) mod node;
 mod policy;
 
-pub use node::{ChildInfo, SupervisorInfo, SupervisorRef, TreeNode};
 pub use policy::{
-    Backoff, BackoffState, DEFAULT_BACKOFF_MAX, DEFAULT_BACKOFF_MIN, DEFAULT_INTENSITY, DEFAULT_PERIOD,
-    DEFAULT_RESET_AFTER, Intensity, IntensityCheck, RestartLog, RestartType, RootPolicy, Strategy, SupervisorSpec,
-    restart_decision,
+    Backoff, BackoffState, DEFAULT_BACKOFF_MAX, DEFAULT_BACKOFF_MIN, DEFAULT_INTENSITY, DEFAULT_JITTER, DEFAULT_PERIOD,
+    DEFAULT_RESET_AFTER, Intensity, IntensityCheck, PolicyError, RestartLog, RestartType, RootPolicy, Strategy,
+    SupervisorSpec, restart_decision,
 };

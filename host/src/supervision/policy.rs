@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::wit::{types, wit_enum};
+
 /// Default restart intensity: restarts allowed within [`DEFAULT_PERIOD`].
 pub const DEFAULT_INTENSITY: u32 = 5;
 /// Default intensity period.
@@ -20,19 +22,20 @@ pub const DEFAULT_JITTER: f64 = 0.2;
 /// Default healthy running time after which the backoff starts over.
 pub const DEFAULT_RESET_AFTER: Duration = Duration::from_secs(10);
 
-/// When a child is restarted; see the decision table in [`crate::supervision`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RestartType {
-    /// Always restarted. For actors that must always be there.
-    #[default]
-    Permanent,
-    /// Restarted after an abnormal exit only. For actors that may finish
-    /// their work and stop themselves.
-    Transient,
-    /// Never restarted. For one-off work whose failure is reported, not
-    /// repaired.
-    Temporary,
+wit_enum! {
+    /// When a child is restarted; see the decision table in [`crate::supervision`].
+    #[derive(Default)]
+    pub enum RestartType => types::RestartType {
+        /// Always restarted. For actors that must always be there.
+        #[default]
+        Permanent = "permanent",
+        /// Restarted after an abnormal exit only. For actors that may
+        /// finish their work and stop themselves.
+        Transient = "transient",
+        /// Never restarted. For one-off work whose failure is reported, not
+        /// repaired.
+        Temporary = "temporary",
+    }
 }
 
 /// Which siblings restart with a failed child; see [`crate::supervision`].
@@ -78,7 +81,7 @@ pub struct Intensity {
     /// Restarts allowed within the period.
     pub restarts: u32,
     /// The sliding window.
-    #[serde(with = "crate::engine::millis")]
+    #[serde(with = "crate::units::millis")]
     pub period: Duration,
 }
 
@@ -142,15 +145,15 @@ impl RestartLog {
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub struct Backoff {
     /// Delay before the second consecutive restart; doubled for each next.
-    #[serde(with = "crate::engine::millis", rename = "min-ms")]
+    #[serde(with = "crate::units::millis", rename = "min-ms")]
     pub min: Duration,
     /// Longest delay.
-    #[serde(with = "crate::engine::millis", rename = "max-ms")]
+    #[serde(with = "crate::units::millis", rename = "max-ms")]
     pub max: Duration,
     /// Random spread: delays are scaled by a factor in `1 ± jitter`.
     pub jitter: f64,
     /// Healthy running time after which the count starts over.
-    #[serde(with = "crate::engine::millis", rename = "reset-after-ms")]
+    #[serde(with = "crate::units::millis", rename = "reset-after-ms")]
     pub reset_after: Duration,
 }
 
@@ -170,17 +173,13 @@ impl Backoff {
     ///
     /// # Errors
     ///
-    /// A sentence naming the offending field.
-    pub fn validate(&self) -> Result<(), String> {
+    /// A [`PolicyError`] naming the offending field.
+    pub fn validate(&self) -> Result<(), PolicyError> {
         if !(0.0..=1.0).contains(&self.jitter) {
-            return Err(format!("backoff `jitter` must be within 0..=1, not {}", self.jitter));
+            return Err(PolicyError::Jitter(self.jitter));
         }
         if self.min > self.max {
-            return Err(format!(
-                "backoff `min-ms` ({}) exceeds `max-ms` ({})",
-                self.min.as_millis(),
-                self.max.as_millis()
-            ));
+            return Err(PolicyError::BackoffRange { min: self.min, max: self.max });
         }
         Ok(())
     }
@@ -219,6 +218,25 @@ impl BackoffState {
     }
 }
 
+/// A supervisor policy that cannot work.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PolicyError {
+    /// The intensity window is empty.
+    #[error("`period-ms` must be at least 1")]
+    ZeroPeriod,
+    /// The jitter is not a fraction.
+    #[error("backoff `jitter` must be within 0..=1, not {0}")]
+    Jitter(f64),
+    /// The shortest backoff is longer than the longest.
+    #[error("backoff `min-ms` ({}) exceeds `max-ms` ({})", .min.as_millis(), .max.as_millis())]
+    BackoffRange {
+        /// The shortest delay.
+        min: Duration,
+        /// The longest delay.
+        max: Duration,
+    },
+}
+
 /// A supervisor's policy.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
@@ -228,7 +246,7 @@ pub struct SupervisorSpec {
     /// Restarts allowed within [`SupervisorSpec::period`].
     pub intensity: u32,
     /// The intensity window.
-    #[serde(with = "crate::engine::millis", rename = "period-ms")]
+    #[serde(with = "crate::units::millis", rename = "period-ms")]
     pub period: Duration,
     /// Delays between consecutive restarts of one child.
     pub backoff: Backoff,
@@ -258,10 +276,10 @@ impl SupervisorSpec {
     ///
     /// # Errors
     ///
-    /// A sentence naming the offending field.
-    pub fn validate(&self) -> Result<(), String> {
+    /// A [`PolicyError`] naming the offending field.
+    pub fn validate(&self) -> Result<(), PolicyError> {
         if self.period.is_zero() {
-            return Err("`period-ms` must be at least 1".into());
+            return Err(PolicyError::ZeroPeriod);
         }
         self.backoff.validate()
     }

@@ -1,15 +1,17 @@
-//! Per-actor resource policy ([`ActorLimits`]) and the wasmtime
-//! [`ResourceLimiter`] that enforces its memory and table parts.
+//! Per-actor resource policy: [`ActorLimits`].
 //!
 //! CPU is bounded per message (a deadline counted in epoch ticks, plus an
 //! optional fuel budget); memory is bounded across *all* of an actor's
-//! linear memories together, so a component made of several core modules
-//! cannot multiply its allowance.
+//! linear memories together (the engine's
+//! [`MemoryLimiter`](crate::engine::MemoryLimiter) enforces it); mailbox,
+//! message size, timers and children are quotas the actor layer enforces.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use wasmtime::ResourceLimiter;
+
+use crate::engine::MAX_TABLE_ELEMENTS;
+use crate::units::{bytes, millis};
 
 /// Default wall-clock CPU budget for one message.
 ///
@@ -20,11 +22,6 @@ pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(1);
 
 /// Default memory limit of an actor: all its linear memories together.
 pub const DEFAULT_MEMORY_BYTES: u64 = 64 << 20;
-
-/// Largest accepted limit on the elements of any one table: the size of a
-/// table slot in the pooling allocator, so a limit above it could never be
-/// reached.
-pub const MAX_TABLE_ELEMENTS: u64 = 20_000;
 
 /// Default limit on the elements of any one table: the pool's ceiling,
 /// which toolchains' indirect-call tables stay far below.
@@ -112,7 +109,7 @@ pub struct LimitsError {
 
 impl ActorLimits {
     /// Checks every field against its accepted range. `max_memory` is the
-    /// engine's per-memory ceiling ([`EngineConfig::max_memory_bytes`](super::EngineConfig::max_memory_bytes)).
+    /// engine's per-memory ceiling ([`EngineConfig::max_memory_bytes`](crate::EngineConfig::max_memory_bytes)).
     ///
     /// # Errors
     ///
@@ -157,124 +154,15 @@ impl ActorLimits {
     }
 }
 
-/// Parses a byte size: an integer, or a number with a unit (`B`, `KiB`,
-/// `MiB`, `GiB`, `KB`, `MB`, `GB`), e.g. `"64MiB"`.
-///
-/// # Errors
-///
-/// A sentence saying what is wrong.
-pub fn parse_bytes(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (digits, unit) = text.split_at(split);
-    let n: u64 = digits.parse().map_err(|_| format!("`{text}` is not a size; write e.g. 67108864 or \"64MiB\""))?;
-    let scale: u64 = match unit.trim() {
-        "" | "B" => 1,
-        "KiB" => 1 << 10,
-        "MiB" => 1 << 20,
-        "GiB" => 1 << 30,
-        "KB" | "kB" => 1_000,
-        "MB" => 1_000_000,
-        "GB" => 1_000_000_000,
-        other => {
-            return Err(format!("unknown size unit `{other}`; use B, KiB, MiB, GiB, KB, MB or GB"));
-        }
-    };
-    n.checked_mul(scale).ok_or_else(|| format!("`{text}` is too large"))
-}
-
-mod bytes {
-    use serde::{Deserialize, Deserializer, Serializer, de::Error};
-
-    pub fn serialize<S: Serializer>(n: &u64, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(*n)
+impl ActorLimits {
+    /// The engine an actor under these limits runs on: the fuel-metered
+    /// one if it has a fuel budget.
+    pub fn engine_kind(&self) -> crate::engine::EngineKind {
+        if self.fuel.is_some() { crate::engine::EngineKind::Metered } else { crate::engine::EngineKind::Epoch }
     }
 
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Size {
-        Number(u64),
-        Text(String),
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-        match Size::deserialize(d) {
-            Ok(Size::Number(n)) => Ok(n),
-            Ok(Size::Text(t)) => super::parse_bytes(&t).map_err(D::Error::custom),
-            Err(_) => Err(D::Error::custom("expected a size: a positive integer of bytes, or a string like \"64MiB\"")),
-        }
-    }
-}
-
-/// Serde helpers for durations written as integer milliseconds.
-pub(crate) mod millis {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(d.as_millis().min(u64::MAX as u128) as u64)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        Ok(Duration::from_millis(u64::deserialize(d)?))
-    }
-}
-
-/// Raised (as the trap's error) when an actor's memory would exceed its
-/// limit. The actor is failed with [`FailureKind::MemoryLimit`](super::FailureKind::MemoryLimit).
-#[derive(Debug, Clone, Copy, thiserror::Error)]
-#[error("growing to {requested} bytes, past the limit of {limit} bytes (`memory`)")]
-pub struct MemoryLimitExceeded {
-    /// Total bytes the actor would have had after the grow.
-    pub requested: u64,
-    /// The actor's limit.
-    pub limit: u64,
-}
-
-/// Enforces an actor's memory limit across all its memories, its table
-/// limit, and records the memory high-water mark.
-#[derive(Debug, Clone)]
-pub struct MemoryLimiter {
-    limit: u64,
-    table_elements: u64,
-    used: u64,
-    peak: u64,
-}
-
-impl MemoryLimiter {
-    /// A limiter for `limits`.
-    pub fn new(limits: &ActorLimits) -> Self {
-        Self { limit: limits.memory, table_elements: limits.table_elements, used: 0, peak: 0 }
-    }
-
-    /// Bytes of linear memory in use, all memories together.
-    pub fn used(&self) -> u64 {
-        self.used
-    }
-
-    /// The most memory this incarnation has had.
-    pub fn peak(&self) -> u64 {
-        self.peak
-    }
-}
-
-impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
-        let grow = (desired as u64).saturating_sub(current as u64);
-        let requested = self.used.saturating_add(grow);
-        if requested > self.limit {
-            // An error (rather than `Ok(false)`) traps at once with a cause
-            // we can name; a refused grow would surface later as an
-            // anonymous `unreachable` in most guests' allocators.
-            return Err(wasmtime::Error::new(MemoryLimitExceeded { requested, limit: self.limit }));
-        }
-        self.used = requested;
-        self.peak = self.peak.max(requested);
-        Ok(true)
-    }
-
-    fn table_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
-        Ok(desired as u64 <= self.table_elements)
+    /// The engine's limiter for one incarnation's store under these limits.
+    pub(crate) fn limiter(&self) -> crate::engine::MemoryLimiter {
+        crate::engine::MemoryLimiter::new(self.memory, self.table_elements)
     }
 }

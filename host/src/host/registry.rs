@@ -2,22 +2,23 @@
 //! in which order actors started (the host stops them in reverse).
 
 use std::collections::HashMap;
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::actor::ActorRef;
 use crate::message::Address;
+use crate::sync::RwLock;
 
-struct Entry {
+/// A registered actor and its place in start order.
+struct Registered {
     actor: ActorRef,
     seq: u64,
 }
 
 /// Address → actor, and group → members. Lookups take a shared lock;
-/// registration is rare.
+/// registration is rare by comparison.
 #[derive(Default)]
-pub struct Registry {
-    actors: RwLock<HashMap<Address, Entry>>,
+pub(crate) struct Registry {
+    actors: RwLock<HashMap<Address, Registered>>,
     groups: RwLock<HashMap<String, Vec<ActorRef>>>,
     seq: AtomicU64,
     /// Bumped whenever a group's membership changes (for routing caches).
@@ -31,38 +32,33 @@ impl Registry {
     ///
     /// Hands the actor back if its address is taken.
     pub fn insert(&self, actor: ActorRef) -> Result<(), ActorRef> {
-        let mut actors = self.actors.write().unwrap_or_else(|e| e.into_inner());
+        let mut actors = self.actors.write();
         if actors.contains_key(actor.address()) {
             return Err(actor);
         }
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         if let Some(group) = actor.group() {
-            self.groups
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .entry(group.to_string())
-                .or_default()
-                .push(actor.clone());
+            self.groups.write().entry(group.to_string()).or_default().push(actor.clone());
             self.membership.fetch_add(1, Ordering::Release);
         }
-        actors.insert(actor.address().clone(), Entry { actor, seq });
+        actors.insert(actor.address().clone(), Registered { actor, seq });
         Ok(())
     }
 
     /// The actor at `address`.
     pub fn get(&self, address: &str) -> Option<ActorRef> {
-        let actors = self.actors.read().unwrap_or_else(|e| e.into_inner());
+        let actors = self.actors.read();
         actors.get(address).map(|e| e.actor.clone())
     }
 
     /// Releases `actor`'s address, if it still holds it.
     pub fn remove(&self, actor: &ActorRef) -> bool {
-        let mut actors = self.actors.write().unwrap_or_else(|e| e.into_inner());
+        let mut actors = self.actors.write();
         match actors.get(actor.address()) {
             Some(e) if e.actor.same(actor) => {
                 actors.remove(actor.address());
                 if let Some(group) = actor.group() {
-                    let mut groups = self.groups.write().unwrap_or_else(|e| e.into_inner());
+                    let mut groups = self.groups.write();
                     if let Some(members) = groups.get_mut(group) {
                         members.retain(|m| !m.same(actor));
                         if members.is_empty() {
@@ -79,7 +75,7 @@ impl Registry {
 
     /// The members of `group`, in start order.
     pub fn group(&self, group: &str) -> Vec<ActorRef> {
-        self.groups.read().unwrap_or_else(|e| e.into_inner()).get(group).cloned().unwrap_or_default()
+        self.groups.read().get(group).cloned().unwrap_or_default()
     }
 
     /// A number that changes whenever any group's membership does.
@@ -89,17 +85,12 @@ impl Registry {
 
     /// Number of registered actors.
     pub fn len(&self) -> usize {
-        self.actors.read().unwrap_or_else(|e| e.into_inner()).len()
-    }
-
-    /// Is the address space empty?
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.actors.read().len()
     }
 
     /// Every actor, in start order.
     pub fn all(&self) -> Vec<ActorRef> {
-        let actors = self.actors.read().unwrap_or_else(|e| e.into_inner());
+        let actors = self.actors.read();
         let mut entries: Vec<(u64, ActorRef)> = actors.values().map(|e| (e.seq, e.actor.clone())).collect();
         entries.sort_by_key(|(seq, _)| *seq);
         entries.into_iter().map(|(_, a)| a).collect()

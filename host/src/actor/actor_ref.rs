@@ -1,0 +1,384 @@
+//! [`ActorRef`]: the handle through which senders, supervisors and the host
+//! reach an actor, and the shared half of the actor it points to (its
+//! address, mailbox, control queue, the code it runs, its status and
+//! counters).
+//!
+//! The other half, the actor's cell, is a task that owns the receiving
+//! ends of the two queues and the current incarnation (see
+//! [`super::cell`]). Concerns with state on both sides keep their
+//! `ActorRef` methods in their own files: links and monitors in
+//! `cell/links.rs`, bindings in `binding.rs`, control requests in
+//! `control.rs`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{Notify, oneshot};
+use tokio::task::AbortHandle;
+
+use super::binding::Binding;
+use super::cell::Watcher;
+use super::component::ActorComponent;
+use super::control::Control;
+use super::queue::{self, Queue, Receiver};
+use super::{ActorInfo, ActorLimits, ActorSpec, ActorStats, ActorStatus};
+use crate::message::{Address, Ask, CallError, Envelope, NO_TIMEOUT, Reply};
+use crate::protocol::{Call, MessageError};
+use crate::sync::{Mutex, RwLock};
+
+/// How many earlier code versions an actor remembers, to map messages
+/// queued before a hot swap (or timers set before one) onto the new code.
+const CODE_HISTORY: usize = 16;
+
+/// The code an actor runs, and the versions it ran before.
+struct Code {
+    generation: u32,
+    component: Arc<ActorComponent>,
+    history: Vec<(u32, Arc<ActorComponent>)>,
+}
+
+/// The shared half of an actor: what senders and the host see.
+pub(crate) struct ActorShared {
+    address: Address,
+    mailbox: Arc<Queue<Envelope>>,
+    pub(super) control: Arc<Queue<Control>>,
+    code: RwLock<Code>,
+    limits: ActorLimits,
+    parent: Option<Address>,
+    group: Option<String>,
+    /// The status of the cell's phase, as its transition point last
+    /// published it.
+    status: AtomicU8,
+    stats: ActorStats,
+    timers: Mutex<HashMap<u64, AbortHandle>>,
+    next_id: AtomicU64,
+    pub(super) watchers: Mutex<Vec<Watcher>>,
+    pub(super) monitoring: Mutex<Vec<(u64, Address)>>,
+    pub(super) links: Mutex<Vec<Address>>,
+    pub(super) bindings: RwLock<HashMap<String, Arc<Binding>>>,
+    /// Set once the actor has stopped for good; `stopped()` waits on it.
+    done: AtomicBool,
+    done_notify: Notify,
+    /// While it is awake, idle and able to hibernate: since when, in
+    /// nanoseconds after [`idle_epoch`] (0 otherwise). A host whose
+    /// instance pool is full puts the longest idle such actor to sleep.
+    idle_since: AtomicU64,
+}
+
+/// The instant idle stamps count from.
+fn idle_epoch() -> std::time::Instant {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(std::time::Instant::now)
+}
+
+/// A handle to a running actor: send it messages, ask it, stop it, read
+/// its counters. Cheap to clone; holding one does not keep the actor alive.
+#[derive(Clone)]
+pub struct ActorRef(pub(super) Arc<ActorShared>);
+
+impl std::fmt::Debug for ActorRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("ActorRef").field(&self.0.address).finish()
+    }
+}
+
+/// The receiving halves handed to the actor's cell task.
+pub(crate) struct Inbox {
+    pub mailbox: Receiver<Envelope>,
+    pub control: Receiver<Control>,
+}
+
+impl ActorRef {
+    /// Creates the handle and mailbox of an actor that has not started yet.
+    pub(crate) fn create(spec: &ActorSpec) -> (ActorRef, Inbox) {
+        let (tx, rx) = queue::queue(spec.policy.limits.mailbox);
+        let (ctl_tx, ctl_rx) = queue::queue(usize::MAX);
+        let shared = ActorShared {
+            address: spec.address.clone(),
+            mailbox: tx,
+            control: ctl_tx,
+            code: RwLock::new(Code { generation: 0, component: spec.component.clone(), history: Vec::new() }),
+            limits: spec.policy.limits.clone(),
+            parent: spec.parent.clone(),
+            group: spec.group.clone(),
+            status: AtomicU8::new(ActorStatus::Starting as u8),
+            stats: ActorStats::default(),
+            timers: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            watchers: Mutex::new(Vec::new()),
+            monitoring: Mutex::new(Vec::new()),
+            links: Mutex::new(Vec::new()),
+            bindings: RwLock::new(HashMap::new()),
+            done: AtomicBool::new(false),
+            done_notify: Notify::new(),
+            idle_since: AtomicU64::new(0),
+        };
+        (ActorRef(Arc::new(shared)), Inbox { mailbox: rx, control: ctl_rx })
+    }
+
+    /// Its address.
+    pub fn address(&self) -> &Address {
+        &self.0.address
+    }
+
+    /// Its limits.
+    pub fn limits(&self) -> &ActorLimits {
+        &self.0.limits
+    }
+
+    /// The component it currently runs.
+    pub fn component(&self) -> Arc<ActorComponent> {
+        self.0.code.read().component.clone()
+    }
+
+    /// Runs `f` on the component it currently runs and its generation
+    /// (see [`ActorRef::set_component`]), under the code's read lock.
+    pub(crate) fn with_code<R>(&self, f: impl FnOnce(&ActorComponent, u32) -> R) -> R {
+        let code = self.0.code.read();
+        f(&code.component, code.generation)
+    }
+
+    /// Makes `component` the actor's code: messages checked from now on
+    /// are checked against its protocol. Returns the new generation. Only
+    /// the actor's own cell calls this.
+    pub(crate) fn set_component(&self, component: Arc<ActorComponent>) -> u32 {
+        let mut code = self.0.code.write();
+        let old = std::mem::replace(&mut code.component, component);
+        let generation = code.generation;
+        code.history.push((generation, old));
+        if code.history.len() > CODE_HISTORY {
+            code.history.remove(0);
+        }
+        code.generation = generation.wrapping_add(1);
+        code.generation
+    }
+
+    /// Maps a call checked against an earlier version of the actor's code
+    /// onto the current protocol.
+    ///
+    /// # Errors
+    ///
+    /// [`MessageError::UnknownFunction`] if the function is gone.
+    pub(crate) fn current_call(&self, call: &mut Call) -> Result<(), MessageError> {
+        let code = self.0.code.read();
+        if call.generation == code.generation {
+            return Ok(());
+        }
+        let old = code.history.iter().find(|(g, _)| *g == call.generation).map(|(_, c)| c);
+        let mapped = old.and_then(|old| old.protocol().remap(code.component.protocol())[call.func as usize]);
+        match mapped {
+            Some(func) => {
+                call.func = func;
+                call.generation = code.generation;
+                Ok(())
+            }
+            None => Err(MessageError::UnknownFunction {
+                name: old.map(|o| o.protocol().function(call.func).name.clone()).unwrap_or_default(),
+                accepted: format!("(the function was removed by a hot swap) {}", code.component.protocol().summary()),
+            }),
+        }
+    }
+
+    /// The manifest entry it was started from, if any.
+    pub fn group(&self) -> Option<&str> {
+        self.0.group.as_deref()
+    }
+
+    /// The actor that spawned it, if any.
+    pub fn parent(&self) -> Option<&Address> {
+        self.0.parent.as_ref()
+    }
+
+    /// Its lifecycle state.
+    pub fn status(&self) -> ActorStatus {
+        ActorStatus::from_u8(self.0.status.load(Ordering::Acquire))
+    }
+
+    /// Publishes the status of the cell's new phase. Only the cell's
+    /// transition point calls this.
+    pub(super) fn publish_status(&self, status: ActorStatus) {
+        self.0.status.store(status as u8, Ordering::Release);
+    }
+
+    /// Messages waiting in its mailbox.
+    pub fn mailbox_len(&self) -> usize {
+        self.0.mailbox.len()
+    }
+
+    /// Parses and type-checks a WAVE call against its protocol and size limit.
+    ///
+    /// # Errors
+    ///
+    /// A [`MessageError`] naming the expected signature.
+    pub fn parse(&self, text: &str) -> Result<Call, MessageError> {
+        self.with_code(|component, generation| {
+            let mut call = component.protocol().parse(text, self.0.limits.max_message_bytes)?;
+            call.generation = generation;
+            Ok(call)
+        })
+    }
+
+    /// Queues a tell. `Ok` means queued, not handled.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::MailboxFull`] (nothing was queued) or
+    /// [`CallError::Stopped`].
+    pub fn tell(&self, call: Call, from: Option<Address>) -> Result<(), CallError> {
+        self.enqueue(Envelope::tell(call, from))
+    }
+
+    /// Sends an ask and waits for its reply, at most `timeout`
+    /// ([`NO_TIMEOUT`] arms no timer).
+    ///
+    /// `waiting` is the ask chain the sender is part of (the actors waiting
+    /// on it); an ask to one of them fails at once with
+    /// [`CallError::Cycle`].
+    ///
+    /// # Errors
+    ///
+    /// Every [`CallError`] but `UnknownAddress`.
+    pub async fn ask(
+        &self,
+        call: Call,
+        from: Option<Address>,
+        waiting: Option<Arc<[Address]>>,
+        timeout: Duration,
+    ) -> Reply {
+        if let Some(chain) = &waiting
+            && chain.contains(&self.0.address)
+        {
+            let mut cycle: Vec<Address> = chain.to_vec();
+            cycle.push(self.0.address.clone());
+            return Err(CallError::Cycle(cycle));
+        }
+        let (tx, rx) = oneshot::channel();
+        self.enqueue(Envelope { call, from, ask: Some(Box::new(Ask { reply: tx, waiting })) })?;
+        // Without a timeout no timer is armed: arming one is a round trip
+        // through tokio's timer wheel, a large share of an ask to an idle
+        // actor.
+        let reply = if timeout == NO_TIMEOUT { Ok(rx.await) } else { tokio::time::timeout(timeout, rx).await };
+        match reply {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(_)) => Err(CallError::Stopped(self.0.address.clone())),
+            Err(_) => Err(CallError::Timeout(timeout)),
+        }
+    }
+
+    fn enqueue(&self, envelope: Envelope) -> Result<(), CallError> {
+        match self.0.mailbox.send(envelope) {
+            Ok(()) => Ok(()),
+            Err(queue::SendError::Full) => Err(CallError::MailboxFull(self.0.address.clone())),
+            Err(queue::SendError::Closed) => Err(CallError::Stopped(self.0.address.clone())),
+        }
+    }
+
+    fn next_id(&self) -> u64 {
+        self.0.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Resolves once the actor has stopped for good.
+    pub async fn stopped(&self) {
+        loop {
+            let notified = self.0.done_notify.notified();
+            tokio::pin!(notified);
+            // Registered before the check: a stop in between still wakes us.
+            notified.as_mut().enable();
+            if self.0.done.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Marks the actor stopped for good and wakes those waiting on
+    /// [`ActorRef::stopped`].
+    pub(super) fn mark_done(&self) {
+        self.0.done.store(true, Ordering::Release);
+        self.0.done_notify.notify_waiters();
+    }
+
+    /// A snapshot of its state and counters.
+    pub fn info(&self) -> ActorInfo {
+        let component = self.component();
+        let mut info = ActorInfo {
+            address: self.0.address.clone(),
+            component: component.name.clone(),
+            version: component.version.clone(),
+            hash: component.short_hash(),
+            status: self.status(),
+            mailbox: self.mailbox_len(),
+            mailbox_capacity: self.0.mailbox.capacity(),
+            handled: 0,
+            batched: 0,
+            typed: 0,
+            failures: 0,
+            restarts: 0,
+            fuel_used: 0,
+            memory: 0,
+            memory_peak: 0,
+            parent: self.0.parent.clone(),
+            last_failure: None,
+        };
+        self.0.stats.fill(&mut info);
+        info
+    }
+
+    /// Its counters.
+    pub(crate) fn stats(&self) -> &ActorStats {
+        &self.0.stats
+    }
+
+    /// Notes that the actor waits, idle and able to hibernate, since `at`
+    /// (`None`: it is busy, asleep, or cannot hibernate).
+    pub(crate) fn set_idle_since(&self, at: Option<std::time::Instant>) {
+        let stamp = at.map_or(0, |at| at.saturating_duration_since(idle_epoch()).as_nanos() as u64 + 1);
+        self.0.idle_since.store(stamp, Ordering::Relaxed);
+    }
+
+    /// When it became idle and able to hibernate, if it is (a stamp to
+    /// compare with other actors' only).
+    pub(crate) fn idle_since(&self) -> Option<u64> {
+        Some(self.0.idle_since.load(Ordering::Relaxed)).filter(|&stamp| stamp != 0)
+    }
+
+    /// Registers a pending timer, if the `max-timers` quota allows.
+    pub(crate) fn add_timer(&self, make: impl FnOnce(u64) -> AbortHandle) -> Option<u64> {
+        let mut timers = self.0.timers.lock();
+        if timers.len() as u32 >= self.0.limits.max_timers {
+            return None;
+        }
+        let id = self.next_id();
+        timers.insert(id, make(id));
+        Some(id)
+    }
+
+    /// Forgets a timer; aborts it if `abort`. Returns whether it was pending.
+    pub(crate) fn remove_timer(&self, id: u64, abort: bool) -> bool {
+        let handle = self.0.timers.lock().remove(&id);
+        match handle {
+            Some(h) => {
+                if abort {
+                    h.abort();
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Aborts every pending timer.
+    pub(crate) fn cancel_all_timers(&self) {
+        let timers = std::mem::take(&mut *self.0.timers.lock());
+        for (_, handle) in timers {
+            handle.abort();
+        }
+    }
+
+    /// Is this the same actor (not merely the same address)?
+    pub fn same(&self, other: &ActorRef) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}

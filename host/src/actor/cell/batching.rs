@@ -1,0 +1,119 @@
+//! Batch delivery inside the cell: which queued tells go into the guest
+//! together in one call of a batch entry point (see `crate::engine::batch`),
+//! and what happens when one of them fails. The incarnation owns the entry
+//! points; this decides what makes a run.
+
+use tracing::Instrument;
+
+use super::Cell;
+use crate::actor::incarnation::Incarnation;
+use crate::actor::runs::{RunEntry, give_back, lower_run};
+use crate::actor::{Failure, RestartFrom};
+use crate::message::Envelope;
+
+impl Cell {
+    /// How many messages, `envelope` first, may go into the guest in one
+    /// call; `None` when `envelope` goes alone. Only tells qualify. With
+    /// snapshots taken every N messages, a run ends where a snapshot is
+    /// due, so that a restart finds the state it would have found.
+    pub(super) fn run_limit(&self, inc: &Incarnation, envelope: &Envelope, batch: usize) -> Option<usize> {
+        if envelope.ask.is_some() || envelope.call.generation != self.generation || self.inbox.mailbox.is_empty() {
+            return None;
+        }
+        let func = envelope.call.func;
+        if inc.batch_entry(func).is_none() && inc.mixed_entry().is_none_or(|m| m.tags[func as usize].is_none()) {
+            return None;
+        }
+        let mut limit = batch;
+        let policy = &self.spec.policy;
+        if policy.restore == RestartFrom::Snapshot && inc.persistent() {
+            match (policy.snapshot_every, policy.snapshot_interval) {
+                (Some(n), _) => limit = limit.min(self.snapshots.until_due(n)),
+                (None, None) => return None,
+                (None, Some(_)) => {}
+            }
+        }
+        (limit >= 2).then_some(limit)
+    }
+
+    /// Takes the run that goes into the guest with `first`, at most `limit`
+    /// messages: the tells to its function queued behind it, for its own
+    /// entry point; or, when the next tell is to another function, the
+    /// tells to any function the mixed entry point serves.
+    pub(super) fn gather(&self, inc: &Incarnation, first: Envelope, limit: usize) -> (Vec<Envelope>, RunEntry) {
+        let (func, generation) = (first.call.func, first.call.generation);
+        let own = inc.batch_entry(func).map_or(0, |e| e.per_entry.min(limit));
+        let mixed = inc.mixed_entry().filter(|m| m.tags[func as usize].is_some());
+        let mut run = Vec::with_capacity(own.max(mixed.map_or(0, |m| m.slots.min(limit))));
+        run.push(first);
+        if own >= 2 {
+            self.inbox.mailbox.take_while(own, &mut run, |e| {
+                e.ask.is_none() && e.call.func == func && e.call.generation == generation
+            });
+        }
+        if let Some(mixed) = mixed
+            && run.len() == 1
+        {
+            self.inbox.mailbox.take_while(mixed.slots.min(limit), &mut run, |e| {
+                e.ask.is_none() && e.call.generation == generation && mixed.tags[e.call.func as usize].is_some()
+            });
+            if run.len() > 1 {
+                return (run, RunEntry::Mixed);
+            }
+        }
+        (run, RunEntry::Own(func))
+    }
+
+    /// Handles a run of tells in one call of a batch entry point. If one of
+    /// them fails, those before it count as handled and those after it go
+    /// back to the front of the mailbox, for the next incarnation: the same
+    /// outcome as delivering them one by one. A control request arriving
+    /// meanwhile ends the call between two messages, and the rest go back
+    /// to the mailbox too.
+    pub(super) async fn deliver_run(
+        &mut self,
+        inc: &mut Incarnation,
+        mut run: Vec<Envelope>,
+        entry: RunEntry,
+    ) -> Result<(), Failure> {
+        let component = self.spec.component.clone();
+        let protocol = component.protocol();
+        let func = match entry {
+            RunEntry::Own(func) => Some(func),
+            RunEntry::Mixed => None,
+        };
+        let args = inc.run_entry(func).and_then(|_| lower_run(&inc.batching(), protocol, &mut run, entry));
+        let Some(args) = args else {
+            // Not expected (the run was gathered for an entry point, and its
+            // calls are type-checked); one at a time is still right.
+            for envelope in run {
+                Box::pin(self.deliver(inc, envelope)).await?;
+            }
+            return Ok(());
+        };
+        let span = tracing::debug_span!(
+            "messages",
+            function = func.map_or("(several)", |f| protocol.function(f).name.as_str()),
+            count = run.len()
+        );
+        let outcome = inc.handle_run(&self.me, func, run.len() as u32, &args).instrument(span).await;
+        give_back(&mut run, args);
+        match outcome {
+            Ok(handled) => {
+                self.me.stats().handled_batch(handled as u64);
+                if handled < run.len() {
+                    // Cut short for a control request: the rest wait for it.
+                    self.inbox.mailbox.put_back(run.into_iter().skip(handled));
+                }
+                self.snapshot_if_due(inc, handled).await
+            }
+            Err((started, failure)) => {
+                let failed = started.clamp(1, run.len()) - 1;
+                self.me.stats().handled_batch(failed as u64);
+                let failure = self.message_failed(&protocol.function(run[failed].call.func).name, None, failure);
+                self.inbox.mailbox.put_back(run.into_iter().skip(failed + 1));
+                Err(failure)
+            }
+        }
+    }
+}

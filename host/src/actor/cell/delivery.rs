@@ -1,0 +1,199 @@
+//! Handing messages to the incarnation, one at a time: the reply to an
+//! ask, and what a failed message costs its sender (an `actor-failed`
+//! error, a dead letter, a log line with the wasm backtrace).
+//!
+//! A message that fails takes its incarnation with it (the store is
+//! poisoned); the messages queued behind it stay in the mailbox for the
+//! next incarnation.
+
+use tokio::sync::oneshot;
+use tracing::{Instrument, error};
+
+use super::phase::Phase;
+use super::swap::Trial;
+use super::{Cell, MESSAGE_BATCH};
+use crate::actor::incarnation::Incarnation;
+use crate::actor::{Failure, FailureKind};
+use crate::message::{CallError, DeadLetterReason, Envelope, Reply};
+use crate::protocol::{Call, payload_size};
+
+impl Cell {
+    /// Handles `first` (and tells queued behind it) on a running actor.
+    pub(super) async fn deliver_running(&mut self, mut inc: Incarnation, first: Envelope) -> Phase {
+        match self.handle_messages(&mut inc, first, false).await {
+            Ok(()) => Phase::Running(inc),
+            Err(failure) => {
+                drop(inc);
+                self.go_down(failure, &[])
+            }
+        }
+    }
+
+    /// Handles `first` on code that is on probation after a swap: a failure
+    /// before the window passed rolls back to the old code and its state.
+    pub(super) async fn deliver_on_probation(
+        &mut self,
+        mut inc: Incarnation,
+        trial: Box<Trial>,
+        first: Envelope,
+    ) -> Phase {
+        let on_trial = !trial.passed();
+        match self.handle_messages(&mut inc, first, on_trial).await {
+            Ok(()) => Phase::Probation(inc, trial),
+            Err(failure) if on_trial => {
+                drop(inc);
+                Phase::Running(self.roll_back(trial, Some(failure)))
+            }
+            Err(failure) => {
+                drop((inc, trial));
+                self.go_down(failure, &[])
+            }
+        }
+    }
+
+    /// Handles `first` and what is queued behind it, up to a batch, without
+    /// going back through `select!` as long as no control request waits.
+    /// (Its callers are boxed by the loop: the call into wasm is the
+    /// largest future the loop awaits, and inline it would grow every
+    /// actor's task, awake or asleep; one allocation per batch instead.)
+    /// A run of tells to one function goes into the guest in one call when
+    /// the function has a batch entry point. On trial (a swap's probation),
+    /// one message at a time, so that a failure rolls back at once.
+    async fn handle_messages(&mut self, inc: &mut Incarnation, first: Envelope, on_trial: bool) -> Result<(), Failure> {
+        let mut next = Some(first);
+        let mut budget = MESSAGE_BATCH;
+        while let Some(envelope) = next.take() {
+            let limit = if on_trial { None } else { self.run_limit(inc, &envelope, budget) };
+            let handled = match limit {
+                Some(limit) => match self.gather(inc, envelope, limit) {
+                    (mut run, _) if run.len() == 1 => {
+                        self.deliver(inc, run.remove(0)).await?;
+                        1
+                    }
+                    (run, entry) => {
+                        let len = run.len();
+                        self.deliver_run(inc, run, entry).await?;
+                        len
+                    }
+                },
+                None => {
+                    self.deliver(inc, envelope).await?;
+                    1
+                }
+            };
+            budget = budget.saturating_sub(handled);
+            if budget > 0 && !on_trial && self.inbox.control.is_empty() {
+                next = self.inbox.mailbox.try_recv();
+            }
+        }
+        Ok(())
+    }
+
+    /// Handles one message. `Err` means the incarnation failed (and is
+    /// poisoned); the failure has been reported to the sender.
+    pub(super) async fn deliver(&mut self, inc: &mut Incarnation, envelope: Envelope) -> Result<(), Failure> {
+        let (mut call, from, reply, waiting) = envelope.into_parts();
+        if call.generation != self.generation
+            && let Err(e) = self.me.current_call(&mut call)
+        {
+            // Checked against code that a hot swap replaced, and gone from
+            // the new code: refuse it as the sender would have been refused.
+            self.system.dead_letter(self.address(), "?", DeadLetterReason::Failed);
+            if let Some(reply) = reply {
+                let _ = reply.send(Err(CallError::BadMessage(e)));
+            }
+            return Ok(());
+        }
+        let span = tracing::debug_span!(
+            "message",
+            function = %self.spec.component.protocol().function(call.func).name,
+            from = from.as_ref().map(|a| a.as_str())
+        );
+        let outcome = inc.handle(&self.me, &call, waiting).instrument(span).await;
+        match outcome {
+            Ok(result) => {
+                self.me.stats().handled();
+                if let Some(reply) = reply {
+                    let limit = self.me.limits().max_message_bytes;
+                    let size = result.as_ref().map(payload_size).unwrap_or(0);
+                    let _ = reply.send(if size > limit {
+                        Err(CallError::ReplyTooLarge { size, limit })
+                    } else {
+                        Ok(result)
+                    });
+                }
+                self.snapshot_if_due(inc, 1).await
+            }
+            Err(failure) => {
+                let function = &self.spec.component.protocol().function(call.func).name;
+                Err(self.message_failed(function, reply, failure))
+            }
+        }
+    }
+
+    /// Replaces wasmtime's terse text for budget overruns with the limit
+    /// that was hit.
+    pub(super) fn explain(&self, mut failure: Failure) -> Failure {
+        let limits = self.me.limits();
+        match failure.kind {
+            FailureKind::Deadline => {
+                failure.detail =
+                    format!("ran past its CPU budget of {} ms per message (`deadline-ms`)", limits.deadline.as_millis())
+            }
+            FailureKind::OutOfFuel => {
+                failure.detail =
+                    format!("used up its budget of {} fuel per message (`fuel`)", limits.fuel.unwrap_or_default())
+            }
+            _ => {}
+        }
+        failure
+    }
+
+    /// The actor failed before it could handle `envelope`: the sender
+    /// learns it as it would of a failure handling it.
+    pub(super) fn refuse(&self, envelope: Envelope, failure: &Failure) {
+        let function = self.function_name(&envelope.call);
+        self.report_failed(&function, envelope.into_parts().2, failure);
+    }
+
+    /// A message to `function` failed, and its incarnation with it: log
+    /// it, count the dead letter and tell the asker, if any. Returns the
+    /// failure as explained to them.
+    pub(super) fn message_failed(
+        &self,
+        function: &str,
+        reply: Option<oneshot::Sender<Reply>>,
+        failure: Failure,
+    ) -> Failure {
+        let failure = self.explain(failure);
+        error!(
+            function = %function,
+            kind = %failure.kind,
+            detail = %failure.detail,
+            backtrace = ?failure.backtrace,
+            "message failed"
+        );
+        self.report_failed(function, reply, &failure);
+        failure
+    }
+
+    /// A message to `function` failed: count the dead letter and tell the
+    /// asker, if any.
+    fn report_failed(&self, function: &str, reply: Option<oneshot::Sender<Reply>>, failure: &Failure) {
+        self.system.dead_letter(self.address(), function, DeadLetterReason::Failed);
+        if let Some(reply) = reply {
+            let _ =
+                reply.send(Err(CallError::ActorFailed { address: self.address().clone(), failure: failure.clone() }));
+        }
+    }
+
+    /// The name of the function `call` calls, for dead letters. A call
+    /// checked against code that a swap replaced is not remapped here.
+    pub(super) fn function_name(&self, call: &Call) -> String {
+        let protocol = self.spec.component.protocol();
+        match protocol.functions().get(call.func as usize) {
+            Some(f) if call.generation == self.generation => f.name.clone(),
+            _ => "?".into(),
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! What an actor is started with: its [`ActorSpec`] (address, code,
+//! policy, place in the tree) and its [`ActorPolicy`] (resources, sandbox,
+//! configuration, state and supervision).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::ActorLimits;
+use super::binding::BindingSpec;
+use super::component::ActorComponent;
+use crate::engine::EngineKind;
+use crate::grants::Grants;
+use crate::message::Address;
+use crate::supervision::{RestartType, SupervisorSpec};
+
+/// Where an actor's state comes from when it restarts after a failure.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartFrom {
+    /// A fresh instance, initialised with `init(config)`: the failure
+    /// loses the actor's state.
+    #[default]
+    Init,
+    /// The last snapshot, taken every `snapshot-every` messages, if the
+    /// actor exports `persistence`; else like `Init`. With
+    /// `snapshot-every = 1` the failed message is as if it never happened.
+    Snapshot,
+}
+
+/// Default grace period (CPU time) for an actor's `shutdown.stop` export.
+pub const DEFAULT_SHUTDOWN: Duration = Duration::from_secs(5);
+
+/// How actors started from one component entry behave: resources, sandbox,
+/// configuration, state and supervision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActorPolicy {
+    /// Resource limits.
+    pub limits: ActorLimits,
+    /// What it may reach outside the sandbox.
+    pub grants: Grants,
+    /// Handed to `init`.
+    pub config: Vec<(String, String)>,
+    /// Where its state comes from when it restarts.
+    pub restore: RestartFrom,
+    /// With [`RestartFrom::Snapshot`]: take a snapshot after every this many
+    /// messages...
+    pub snapshot_every: Option<u32>,
+    /// ...and/or once this long has passed since the last one (checked
+    /// after each message). With neither, after every message.
+    pub snapshot_interval: Option<Duration>,
+    /// Hibernate after this long without a message: drop the instance and
+    /// keep only its snapshot until the next message (like OTP's
+    /// `hibernate_after`). Needs the component to export
+    /// `troupe:actor/persistence`.
+    pub hibernate_after: Option<Duration>,
+    /// When its supervisor restarts it.
+    pub restart: RestartType,
+    /// How it supervises the children it spawns.
+    pub supervision: SupervisorSpec,
+    /// CPU-time grace period for its `shutdown.stop` export.
+    pub shutdown: Duration,
+    /// Bindings of its imported protocol interfaces.
+    pub links: Vec<(String, BindingSpec)>,
+}
+
+impl Default for ActorPolicy {
+    fn default() -> Self {
+        ActorPolicy {
+            limits: ActorLimits::default(),
+            grants: Grants::default(),
+            config: Vec::new(),
+            restore: RestartFrom::default(),
+            snapshot_every: None,
+            snapshot_interval: None,
+            hibernate_after: None,
+            restart: RestartType::default(),
+            supervision: SupervisorSpec::default(),
+            shutdown: DEFAULT_SHUTDOWN,
+            links: Vec::new(),
+        }
+    }
+}
+
+/// Everything needed to start an actor.
+#[derive(Debug, Clone)]
+pub struct ActorSpec {
+    /// Its address.
+    pub address: Address,
+    /// Its code.
+    pub component: Arc<ActorComponent>,
+    /// Its policy.
+    pub policy: ActorPolicy,
+    /// The actor that spawned it, if any.
+    pub parent: Option<Address>,
+    /// The manifest entry it was started from, if any.
+    pub group: Option<String>,
+}
+
+impl ActorSpec {
+    /// The engine its code runs on: the fuel-metered one if it has a fuel
+    /// budget.
+    pub fn engine_kind(&self) -> EngineKind {
+        self.policy.limits.engine_kind()
+    }
+}

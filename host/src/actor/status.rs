@@ -1,0 +1,172 @@
+//! What an actor shows about itself: its [`ActorStatus`] (derived from the
+//! phase of its cell), the counters it keeps ([`ActorStats`]) and the
+//! point-in-time copy `troupe ps` prints ([`ActorInfo`]).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+use super::Failure;
+use crate::message::Address;
+use crate::sync::Mutex;
+
+/// Lifecycle state of an actor, as shown by `troupe ps`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[repr(u8)]
+pub enum ActorStatus {
+    /// Instantiating and running `init` or `restore`.
+    Starting = 0,
+    /// Handling messages, or idle.
+    Running = 1,
+    /// Down, waiting for its supervisor to restart it (or in its backoff
+    /// delay); messages still queue.
+    Restarting = 2,
+    /// Finishing its current message before stopping.
+    Stopping = 3,
+    /// Stopped on request.
+    Stopped = 4,
+    /// Stopped because it could not (re)start.
+    Failed = 5,
+    /// Idle past its `hibernate-after` period: its instance is gone and its
+    /// snapshot kept; the next message wakes it.
+    Hibernating = 6,
+}
+
+impl ActorStatus {
+    /// The status stored as `v` by [`ActorStatus as u8`](ActorStatus).
+    pub(crate) fn from_u8(v: u8) -> Self {
+        match v {
+            0 => ActorStatus::Starting,
+            1 => ActorStatus::Running,
+            2 => ActorStatus::Restarting,
+            3 => ActorStatus::Stopping,
+            4 => ActorStatus::Stopped,
+            6 => ActorStatus::Hibernating,
+            _ => ActorStatus::Failed,
+        }
+    }
+
+    /// Has the actor stopped for good?
+    pub fn is_terminal(self) -> bool {
+        matches!(self, ActorStatus::Stopped | ActorStatus::Failed)
+    }
+}
+
+/// Counters an actor keeps about itself. Read with relaxed ordering: they
+/// are for observation, not synchronisation.
+#[derive(Debug, Default)]
+pub struct ActorStats {
+    handled: AtomicU64,
+    batched: AtomicU64,
+    typed: AtomicU64,
+    failures: AtomicU64,
+    restarts: AtomicU64,
+    fuel_used: AtomicU64,
+    memory: AtomicU64,
+    memory_peak: AtomicU64,
+    incarnation: AtomicU64,
+    last_failure: Mutex<Option<Failure>>,
+}
+
+/// A point-in-time copy of an actor's state and counters.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ActorInfo {
+    /// Its address.
+    pub address: Address,
+    /// The component's name.
+    pub component: String,
+    /// The component's version, if known.
+    pub version: Option<String>,
+    /// The component's content hash (first 12 hex digits).
+    pub hash: String,
+    /// Lifecycle state.
+    pub status: ActorStatus,
+    /// Messages waiting in the mailbox.
+    pub mailbox: usize,
+    /// Mailbox capacity.
+    pub mailbox_capacity: usize,
+    /// Messages handled successfully.
+    pub handled: u64,
+    /// Of those, the messages handled several to one call into the guest,
+    /// through a batch entry point (see `troupe::engine::batch`).
+    #[serde(default)]
+    pub batched: u64,
+    /// Of those, the messages handled one to a call through the typed
+    /// call entry point (see `troupe::engine::batch::CallLayout`).
+    #[serde(default)]
+    pub typed: u64,
+    /// Messages (or starts) that failed.
+    pub failures: u64,
+    /// Incarnations started after a failure.
+    pub restarts: u64,
+    /// Fuel consumed, all messages together (0 without a fuel budget).
+    pub fuel_used: u64,
+    /// Linear memory in use, bytes.
+    pub memory: u64,
+    /// Highest linear memory use, bytes.
+    pub memory_peak: u64,
+    /// The spawning actor, if any.
+    pub parent: Option<Address>,
+    /// The most recent failure.
+    pub last_failure: Option<Failure>,
+}
+
+impl ActorStats {
+    /// One message handled.
+    pub(crate) fn handled(&self) {
+        self.handled.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `n` messages handled in one call through a batch entry point.
+    pub(crate) fn handled_batch(&self, n: u64) {
+        self.handled.fetch_add(n, Ordering::Relaxed);
+        self.batched.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// A message went through the typed call entry point (and is counted
+    /// as handled separately).
+    pub(crate) fn typed_call(&self) {
+        self.typed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An incarnation started after a failure.
+    pub(crate) fn restarted(&self) {
+        self.restarts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A failure: counted, and kept as the last one.
+    pub(crate) fn failed(&self, failure: &Failure) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        *self.last_failure.lock() = Some(failure.clone());
+    }
+
+    /// Fuel burnt by calls into the guest.
+    pub(crate) fn add_fuel(&self, fuel: u64) {
+        self.fuel_used.fetch_add(fuel, Ordering::Relaxed);
+    }
+
+    /// Linear memory in use, and the incarnation's peak.
+    pub(crate) fn set_memory(&self, used: u64, peak: u64) {
+        self.memory.store(used, Ordering::Relaxed);
+        self.memory_peak.fetch_max(peak, Ordering::Relaxed);
+    }
+
+    /// The number of the next incarnation (1 for the first).
+    pub(crate) fn next_incarnation(&self) -> u64 {
+        self.incarnation.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// The counters into `info`.
+    pub(crate) fn fill(&self, info: &mut ActorInfo) {
+        info.handled = self.handled.load(Ordering::Relaxed);
+        info.batched = self.batched.load(Ordering::Relaxed);
+        info.typed = self.typed.load(Ordering::Relaxed);
+        info.failures = self.failures.load(Ordering::Relaxed);
+        info.restarts = self.restarts.load(Ordering::Relaxed);
+        info.fuel_used = self.fuel_used.load(Ordering::Relaxed);
+        info.memory = self.memory.load(Ordering::Relaxed);
+        info.memory_peak = self.memory_peak.load(Ordering::Relaxed);
+        info.last_failure = self.last_failure.lock().clone();
+    }
+}

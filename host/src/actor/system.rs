@@ -1,0 +1,80 @@
+//! What the actor layer needs from the host around it: the
+//! [`ActorSystem`] port. The layer reaches other actors, spawns children,
+//! tells supervisors and routes bindings only through it, so that nothing
+//! in `actor/` imports the host: dependencies point down.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use wasmtime::component::Val;
+
+use super::binding::{BindError, Binding, BindingSpec};
+use super::{ActorRef, Failure, SpawnError, SpawnOptions};
+use crate::events::EventBus;
+use crate::message::{Address, DeadLetterReason};
+
+/// A boxed, sendable future, as returned by [`ActorSystem`] methods.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// How an incarnation ended, as reported to the actor's supervisor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    /// The actor stopped itself (`stop` on its own address).
+    Normal,
+    /// The actor failed.
+    Failed(Failure),
+}
+
+/// What the actor layer needs from the host around it.
+pub trait ActorSystem: Send + Sync + 'static {
+    /// The actor at `address`, if it is running.
+    fn lookup(&self, address: &str) -> Option<ActorRef>;
+
+    /// Starts a child of `parent` from the component the host knows as
+    /// `component`, and waits until it has started (its `init` returned).
+    fn spawn_child<'a>(
+        &'a self,
+        parent: &'a ActorRef,
+        component: &'a str,
+        options: SpawnOptions,
+    ) -> BoxFuture<'a, Result<ActorRef, SpawnError>>;
+
+    /// Stops `target` for good through its supervisor (no restart), with
+    /// its own children first.
+    fn stop_actor(&self, target: &ActorRef);
+
+    /// An incarnation of `actor` ended; its supervisor decides what next.
+    fn child_down(&self, actor: &ActorRef, exit: Exit);
+
+    /// `actor` started a new incarnation after being down; `from_snapshot`
+    /// says whether it kept its state (and so knows its children).
+    fn restarted(&self, actor: &ActorRef, from_snapshot: bool);
+
+    /// Stops the children `actor` supervises, in reverse start order, and
+    /// waits for them.
+    fn stop_children<'a>(&'a self, actor: &'a ActorRef) -> BoxFuture<'a, ()>;
+
+    /// Removes a stopped actor from the address space.
+    fn unregister(&self, actor: &ActorRef);
+
+    /// Records a message that will never be handled.
+    fn dead_letter(&self, to: &Address, what: &str, reason: DeadLetterReason);
+
+    /// Where lifecycle events go.
+    fn events(&self) -> &EventBus;
+
+    /// The actors a call through `binding` goes to (one, or every member
+    /// for a broadcast); `key` is the value a `hash-on` router hashes.
+    ///
+    /// # Errors
+    ///
+    /// A sentence saying why there is no target.
+    fn route(&self, binding: &Binding, key: Option<&Val>) -> Result<Vec<ActorRef>, String>;
+
+    /// Binds `actor`'s imported `interface` to `spec`, type-checked.
+    ///
+    /// # Errors
+    ///
+    /// A [`BindError`] naming the problem.
+    fn bind(&self, actor: &ActorRef, interface: &str, spec: BindingSpec) -> Result<(), BindError>;
+}

@@ -1,0 +1,89 @@
+//! How actors reach the host: [`ActorSystem`], implemented by delegating
+//! to the host's services.
+
+use std::sync::atomic::Ordering;
+
+use tracing::warn;
+use wasmtime::component::Val;
+
+use super::HostInner;
+use crate::actor::binding::{BindError, Binding, BindingSpec};
+use crate::actor::{ActorRef, ActorSystem, BoxFuture, Exit, SpawnError, SpawnOptions};
+use crate::events::EventBus;
+use crate::message::{Address, DeadLetterReason};
+
+impl ActorSystem for HostInner {
+    fn lookup(&self, address: &str) -> Option<ActorRef> {
+        self.registry.get(address)
+    }
+
+    fn spawn_child<'a>(
+        &'a self,
+        parent: &'a ActorRef,
+        component: &'a str,
+        options: SpawnOptions,
+    ) -> BoxFuture<'a, Result<ActorRef, SpawnError>> {
+        Box::pin(HostInner::spawn_child(self, parent, component, options))
+    }
+
+    fn stop_actor(&self, target: &ActorRef) {
+        let parent = self.tree.parent_of(target.address());
+        let target = target.clone();
+        tokio::spawn(async move {
+            let stopped = match parent {
+                Some(parent) => parent.stop_child(target.address()).await,
+                None => false,
+            };
+            if !stopped {
+                target.stop();
+            }
+        });
+    }
+
+    fn child_down(&self, actor: &ActorRef, exit: Exit) {
+        match self.tree.parent_of(actor.address()) {
+            Some(node) => node.child_down(actor.address(), exit),
+            // No supervisor (it is being removed): nobody restarts it.
+            None => actor.stop(),
+        }
+    }
+
+    fn restarted(&self, actor: &ActorRef, from_snapshot: bool) {
+        if let Some(node) = self.tree.supervisor(actor.address()) {
+            node.owner_restarted(from_snapshot);
+        }
+    }
+
+    fn stop_children<'a>(&'a self, actor: &'a ActorRef) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            if let Some(node) = self.tree.supervisor(actor.address()) {
+                node.stop().await;
+            }
+        })
+    }
+
+    fn unregister(&self, actor: &ActorRef) {
+        if self.registry.remove(actor)
+            && let Some(parent) = self.tree.parent_of(actor.address())
+        {
+            parent.forget(actor.address());
+        }
+    }
+
+    fn dead_letter(&self, to: &Address, what: &str, reason: DeadLetterReason) {
+        let total = self.dead_letters.fetch_add(1, Ordering::Relaxed) + 1;
+        warn!(to = %to, function = what, %reason, total, "dead letter");
+    }
+
+    fn events(&self) -> &EventBus {
+        &self.events
+    }
+
+    fn route(&self, binding: &Binding, key: Option<&Val>) -> Result<Vec<ActorRef>, String> {
+        self.routing.route(&self.registry, binding, key)
+    }
+
+    fn bind(&self, actor: &ActorRef, interface: &str, spec: BindingSpec) -> Result<(), BindError> {
+        self.routing.bind(&self.registry, &self.catalog, actor, interface, spec)
+    }
+}

@@ -1,0 +1,461 @@
+//! [`Host`]: the actor system a `troupe run` process hosts, and the public
+//! API the control plane, embedders and the tests drive.
+//!
+//! The host is a thin facade over a few services, each behind its own lock
+//! or task:
+//!
+//! * [`Catalog`](catalog) — loaded components and named templates;
+//! * [`Registry`](registry) — the address space and groups;
+//! * [`Tree`](tree) — the supervision tree, stored once, and the
+//!   supervisor tasks that act on it ([`supervisor`]);
+//! * [`Routing`](routing) — checking bindings and routing calls through
+//!   them;
+//! * the [`EventBus`].
+//!
+//! It implements the actor layer's [`ActorSystem`](crate::actor::ActorSystem)
+//! port (`actor_system.rs`), through which actors reach each other:
+//! dependencies point down.
+
+mod actor_system;
+mod catalog;
+mod registry;
+mod ring;
+mod routing;
+mod spawn;
+mod supervisor;
+mod swap;
+mod tree;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::Duration;
+
+use tokio::sync::{broadcast, oneshot, watch};
+use tracing::{error, info};
+use wasmtime::component::Val;
+
+pub use catalog::ActorTemplate;
+pub use supervisor::SupervisorRef;
+pub use tree::{ChildInfo, NodeStatus, SupervisorInfo, TreeNode};
+
+use crate::actor::binding::{BindError, BindingSpec};
+use crate::actor::{ActorComponent, ActorInfo, ActorRef, Failure, LoadError, Loader, Resources, SpawnError};
+use crate::engine::{Engine, EngineConfig, EngineError};
+use crate::error_code::{ErrorCode, HasErrorCode};
+use crate::events::{Event, EventBus};
+use crate::message::{Address, CallError};
+use crate::supervision::{PolicyError, RootPolicy, SupervisorSpec};
+use catalog::Catalog;
+use registry::Registry;
+use routing::Routing;
+use tree::{Child, ChildRef, Node, NodeKind, Tree};
+
+/// The root supervisor's address.
+pub const ROOT: &str = "root";
+
+/// Host-wide policy.
+#[derive(Debug, Clone, Default)]
+pub struct HostConfig {
+    /// Engine policy (pool size, memory ceiling, epoch tick, cache).
+    pub engine: EngineConfig,
+    /// The root supervisor's policy for top-level actors and supervisors.
+    pub root: SupervisorSpec,
+    /// What happens when the root gives up on a top-level child.
+    pub root_policy: RootPolicy,
+    /// Most actors, awake or hibernating; by default the engine's instance
+    /// pool size, since every awake actor holds an instance. Hibernating
+    /// actors hold none, so with `hibernate-after` a host can run more
+    /// actors than it has instance slots.
+    pub max_actors: Option<usize>,
+}
+
+/// Why a supervisor could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum SuperviseError {
+    /// The name is taken by an actor or a supervisor.
+    #[error("the address `{0}` is already taken")]
+    NameTaken(Address),
+    /// The name is invalid.
+    #[error("invalid supervisor name: {0}")]
+    InvalidName(#[from] crate::message::AddressError),
+    /// The parent does not exist.
+    #[error("no supervisor named `{0}`; `troupe tree` lists them")]
+    UnknownParent(String),
+    /// The policy is invalid.
+    #[error("invalid supervisor policy: {0}")]
+    Policy(#[from] PolicyError),
+}
+
+impl HasErrorCode for SuperviseError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            SuperviseError::NameTaken(_) => ErrorCode::NameTaken,
+            SuperviseError::UnknownParent(_) => ErrorCode::UnknownSupervisor,
+            SuperviseError::InvalidName(_) | SuperviseError::Policy(_) => ErrorCode::InvalidArgument,
+        }
+    }
+}
+
+/// The services of a host, shared by the facade, the actors (through
+/// [`ActorSystem`](crate::actor::ActorSystem)) and the supervisor tasks.
+pub(crate) struct HostInner {
+    catalog: Catalog,
+    registry: Registry,
+    tree: Tree,
+    routing: Routing,
+    /// What the actors share: the loader and the instance slots.
+    resources: Arc<Resources>,
+    events: EventBus,
+    dead_letters: AtomicU64,
+    /// Numbers the addresses of children spawned without a name.
+    child_names: AtomicU64,
+    shutting_down: AtomicBool,
+    /// Set when the root gives up under [`RootPolicy::Shutdown`].
+    gave_up: watch::Sender<Option<String>>,
+    max_actors: usize,
+    /// The root supervisor's handle (its node is in the tree while it runs).
+    root: OnceLock<SupervisorRef>,
+    me: Weak<HostInner>,
+}
+
+/// An actor that [`Host::start`] created and that is starting.
+#[derive(Debug)]
+pub struct Starting {
+    actor: ActorRef,
+    started: oneshot::Receiver<Result<(), Failure>>,
+}
+
+impl Starting {
+    /// The actor. It takes messages already.
+    pub fn actor(&self) -> &ActorRef {
+        &self.actor
+    }
+
+    /// Waits until the actor has started: its first instance is up and its
+    /// `init` has returned.
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError::Start`] if the instance or `init` failed (the actor is
+    /// then gone), [`SpawnError::ShuttingDown`] if the host stopped first.
+    pub async fn started(self) -> Result<ActorRef, SpawnError> {
+        match self.started.await {
+            Ok(Ok(())) => Ok(self.actor),
+            Ok(Err(failure)) => {
+                self.actor.stopped().await;
+                Err(SpawnError::Start { address: self.actor.address().clone(), failure })
+            }
+            Err(_) => Err(SpawnError::ShuttingDown),
+        }
+    }
+}
+
+/// A troupe host. Cheap to clone.
+#[derive(Clone)]
+pub struct Host {
+    inner: Arc<HostInner>,
+}
+
+impl Host {
+    /// Builds a host: the engine, its pool and its epoch ticker, and the
+    /// root supervisor. Must be called within a tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// [`EngineError`] if the engine configuration is rejected.
+    pub fn new(config: HostConfig) -> Result<Host, EngineError> {
+        let engine = config.engine.build()?;
+        let max_actors = config.max_actors.unwrap_or(engine.config().get_max_instances() as usize);
+        Ok(Self::build(engine, config.root, config.root_policy, max_actors))
+    }
+
+    /// A host over an existing engine.
+    pub fn with_engine(engine: Engine, root: SupervisorSpec, root_policy: RootPolicy) -> Host {
+        let max_actors = engine.config().get_max_instances() as usize;
+        Self::build(engine, root, root_policy, max_actors)
+    }
+
+    fn build(engine: Engine, root: SupervisorSpec, root_policy: RootPolicy, max_actors: usize) -> Host {
+        let (gave_up, _) = watch::channel(None);
+        let resources = Arc::new(Resources::new(Arc::new(Loader::new(engine))));
+        let inner = Arc::new_cyclic(|me| HostInner {
+            catalog: Catalog::new(resources.loader.clone()),
+            registry: Registry::default(),
+            tree: Tree::default(),
+            routing: Routing::default(),
+            resources,
+            events: EventBus::default(),
+            dead_letters: AtomicU64::new(0),
+            child_names: AtomicU64::new(0),
+            shutting_down: AtomicBool::new(false),
+            gave_up,
+            max_actors,
+            root: OnceLock::new(),
+            me: me.clone(),
+        });
+        tokio::spawn(keep_a_timer_pending(Arc::downgrade(&inner)));
+        let root = SupervisorRef::start(ROOT.into(), root, &inner);
+        inner.tree.with(|t| t.add_supervisor(Node::new(root.clone(), NodeKind::Root(root_policy))));
+        let _ = inner.root.set(root);
+        Host { inner }
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        self.inner.catalog.loader().engine()
+    }
+
+    /// Loads the component at `path`, reusing an already loaded one with
+    /// the same content.
+    ///
+    /// # Errors
+    ///
+    /// A [`LoadError`] naming the file and the problem.
+    pub fn load(&self, name: &str, path: &Path, version: Option<String>) -> Result<Arc<ActorComponent>, LoadError> {
+        self.inner.catalog.load(name, path, version)
+    }
+
+    /// Loads a component from bytes; `source` names it in errors.
+    ///
+    /// # Errors
+    ///
+    /// A [`LoadError`] naming the component and the problem.
+    pub fn load_bytes(
+        &self,
+        name: &str,
+        source: &str,
+        bytes: Vec<u8>,
+        version: Option<String>,
+    ) -> Result<Arc<ActorComponent>, LoadError> {
+        self.inner.catalog.load_bytes(name, source, bytes, version)
+    }
+
+    /// Makes `template` startable under `name` (by guests and manifests).
+    pub fn define(&self, name: &str, template: ActorTemplate) {
+        self.inner.catalog.define(name, template);
+    }
+
+    /// The template named `name`.
+    pub fn template(&self, name: &str) -> Option<ActorTemplate> {
+        self.inner.catalog.template(name)
+    }
+
+    /// Creates a supervisor named `name` under `parent` (the root if `None`).
+    ///
+    /// # Errors
+    ///
+    /// [`SuperviseError`]: name taken or invalid, unknown parent, bad policy.
+    pub fn supervise(
+        &self,
+        name: &str,
+        spec: SupervisorSpec,
+        parent: Option<&str>,
+    ) -> Result<SupervisorRef, SuperviseError> {
+        Address::validate(name)?;
+        spec.validate()?;
+        let parent = parent.unwrap_or(ROOT);
+        let address = Address::from(name);
+        if self.inner.registry.get(name).is_some() {
+            return Err(SuperviseError::NameTaken(address));
+        }
+        let restart = spec.restart;
+        self.inner.tree.with(|t| {
+            if t.names_a_supervisor(name) {
+                return Err(SuperviseError::NameTaken(address.clone()));
+            }
+            if !t.names_a_supervisor(parent) {
+                return Err(SuperviseError::UnknownParent(parent.to_string()));
+            }
+            let node = SupervisorRef::start(address.clone(), spec, &self.inner);
+            t.add_supervisor(Node::new(node.clone(), NodeKind::Named));
+            t.add_child(parent, address, Child::new(ChildRef::Supervisor(node.clone()), restart));
+            Ok(node)
+        })
+    }
+
+    /// The supervisor (or the root) named `name`.
+    pub fn supervisor(&self, name: &str) -> Option<SupervisorRef> {
+        self.inner.tree.named(name)
+    }
+
+    /// The actor at `address`.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::UnknownAddress`].
+    pub fn lookup(&self, address: &str) -> Result<ActorRef, CallError> {
+        self.inner.registry.get(address).ok_or_else(|| CallError::UnknownAddress(address.into()))
+    }
+
+    /// Type-checks `message` (WAVE, `func(args)`) and queues it.
+    ///
+    /// # Errors
+    ///
+    /// A [`CallError`]: unknown address, ill-typed message, full mailbox.
+    pub fn tell(&self, address: &str, message: &str) -> Result<(), CallError> {
+        let actor = self.lookup(address)?;
+        let call = actor.parse(message)?;
+        actor.tell(call, None)
+    }
+
+    /// Type-checks `message`, sends it and waits for the reply.
+    ///
+    /// # Errors
+    ///
+    /// A [`CallError`]; see [`ActorRef::ask`].
+    pub async fn ask(&self, address: &str, message: &str, timeout: Duration) -> Result<Option<Val>, CallError> {
+        let actor = self.lookup(address)?;
+        let call = actor.parse(message)?;
+        actor.ask(call, None, None, timeout).await
+    }
+
+    /// Stops the actor or supervisor at `address` for good (children first,
+    /// in reverse start order) and waits. Its supervisor does not restart it.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::UnknownAddress`].
+    pub async fn stop(&self, address: &str) -> Result<(), CallError> {
+        if address == ROOT {
+            self.shutdown().await;
+            return Ok(());
+        }
+        let parent = self.inner.tree.parent_of(address);
+        if let Some(node) = self.supervisor(address) {
+            match parent {
+                Some(parent) => {
+                    parent.stop_child(node.address()).await;
+                }
+                None => node.stop().await,
+            }
+            return Ok(());
+        }
+        let actor = self.lookup(address)?;
+        let stopped = match parent {
+            Some(parent) => parent.stop_child(actor.address()).await,
+            None => false,
+        };
+        if !stopped {
+            actor.stop();
+        }
+        actor.stopped().await;
+        Ok(())
+    }
+
+    /// Binds the imported protocol `interface` of the actor at `address` to
+    /// `spec`, after checking that the target exports it with identical
+    /// types (see [`crate::actor::binding`]).
+    ///
+    /// # Errors
+    ///
+    /// [`BindError`] naming the function and both signatures on a mismatch.
+    pub fn bind(&self, address: &str, interface: &str, spec: BindingSpec) -> Result<(), BindError> {
+        let actor = self
+            .inner
+            .registry
+            .get(address)
+            .ok_or_else(|| BindError::UnknownTarget { interface: interface.to_string(), target: address.into() })?;
+        self.inner.routing.bind(&self.inner.registry, &self.inner.catalog, &actor, interface, spec)
+    }
+
+    /// Every actor, in start order.
+    pub fn actors(&self) -> Vec<ActorInfo> {
+        self.inner.registry.all().iter().map(ActorRef::info).collect()
+    }
+
+    /// The children an actor supervises, in start order.
+    pub fn children_of(&self, address: &str) -> Vec<Address> {
+        self.inner.tree.info(address).map(|n| n.children.into_iter().map(|c| c.address).collect()).unwrap_or_default()
+    }
+
+    /// The supervision tree, from the root.
+    pub fn tree(&self) -> TreeNode {
+        self.inner
+            .tree
+            .view(ROOT)
+            .unwrap_or_else(|| TreeNode::Supervisor { info: self.inner.root().info(), nodes: Vec::new() })
+    }
+
+    /// Lifecycle events from now on.
+    pub fn events(&self) -> broadcast::Receiver<Event> {
+        self.inner.events.subscribe()
+    }
+
+    /// Messages that could not be delivered or were not handled, so far.
+    pub fn dead_letters(&self) -> u64 {
+        self.inner.dead_letters.load(Ordering::Relaxed)
+    }
+
+    /// Resolves when the root gives up on a top-level child under
+    /// [`RootPolicy::Shutdown`], with the reason; the caller shuts down.
+    pub async fn root_gave_up(&self) -> String {
+        let mut rx = self.inner.gave_up.subscribe();
+        let reason = match rx.wait_for(Option::is_some).await {
+            Ok(reason) => reason.clone(),
+            Err(_) => None,
+        };
+        match reason {
+            Some(reason) => reason,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Stops everything: the root stops its children in reverse start
+    /// order, each stopping its own children first. Refuses new spawns.
+    pub async fn shutdown(&self) {
+        self.inner.shutting_down.store(true, Ordering::Release);
+        self.inner.root().stop().await;
+        // Anything left (an actor whose supervisor vanished mid-start).
+        for actor in self.inner.registry.all().iter().rev() {
+            actor.stop();
+            actor.stopped().await;
+        }
+        info!("host stopped");
+    }
+}
+
+impl HostInner {
+    /// The host as an `Arc`, for what outlives a call (actors, tasks).
+    fn arc(&self) -> Arc<HostInner> {
+        self.me.upgrade().expect("a host outlives its running actors")
+    }
+
+    /// The root supervisor.
+    fn root(&self) -> &SupervisorRef {
+        self.root.get().expect("the root is set at construction")
+    }
+
+    /// The root gave up on a top-level child.
+    fn root_gave_up(&self, child: &Address, failure: &Failure, policy: RootPolicy) {
+        match policy {
+            RootPolicy::KeepRunning => {
+                error!(%child, %failure, "gave up on a top-level child; the rest of the host keeps running")
+            }
+            RootPolicy::Shutdown => {
+                error!(%child, %failure, "gave up on a top-level child; shutting the host down (root policy)");
+                self.gave_up.send_replace(Some(format!("gave up on `{child}`: {failure}")));
+            }
+        }
+    }
+}
+
+/// How far ahead [`keep_a_timer_pending`] keeps its timer.
+const TIMER_HEARTBEAT: Duration = Duration::from_millis(500);
+
+/// Keeps a tokio timer pending at all times, at most [`TIMER_HEARTBEAT`]
+/// ahead, until the host stops. tokio's time driver wakes the thread it
+/// parks on whenever a timer earlier than its next wake-up is registered;
+/// without another timer, every ask's timeout (seconds away) was such a
+/// timer, and that wake-up cost each ask two context switches.
+async fn keep_a_timer_pending(host: Weak<HostInner>) {
+    let mut heartbeat = tokio::time::interval(TIMER_HEARTBEAT);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        heartbeat.tick().await;
+        match host.upgrade() {
+            Some(host) if !host.shutting_down.load(Ordering::Acquire) => {}
+            _ => return,
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! Bindings and routing: checking a binding of an imported interface when
+//! it is made, and picking the actor (or actors) each call through it
+//! goes to. See [`crate::actor::binding`] for the model.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use wasmtime::component::Val;
+
+use super::catalog::Catalog;
+use super::registry::Registry;
+use super::ring::HashRing;
+use crate::actor::binding::{BindError, Binding, BindingSpec, BindingTarget, Router, interface_key};
+use crate::actor::{ActorComponent, ActorRef};
+use crate::sync::Mutex;
+
+/// Routing state: the hash rings of groups, each with the membership it
+/// was built for.
+#[derive(Default)]
+pub(crate) struct Routing {
+    rings: Mutex<HashMap<String, (u64, Arc<HashRing>)>>,
+}
+
+impl Routing {
+    /// The actors a call through `binding` goes to (one, or every member
+    /// for a broadcast); `key` is the value a `hash-on` router hashes.
+    pub fn route(&self, registry: &Registry, binding: &Binding, key: Option<&Val>) -> Result<Vec<ActorRef>, String> {
+        let (name, router) = match &binding.spec.target {
+            BindingTarget::Actor(address) => {
+                return registry
+                    .get(address.as_str())
+                    .map(|a| vec![a])
+                    .ok_or_else(|| format!("the bound actor `{address}` does not exist"));
+            }
+            BindingTarget::Group { name, router } => (name, router),
+        };
+        let members = registry.group(name);
+        if members.is_empty() {
+            return Err(format!("group `{name}` has no members"));
+        }
+        let pick = match router {
+            Router::Broadcast => return Ok(members),
+            Router::RoundRobin => binding.next_index(members.len()),
+            Router::Random => fastrand::usize(..members.len()),
+            Router::LeastLoaded => {
+                members.iter().enumerate().min_by_key(|(_, m)| m.mailbox_len()).map(|(i, _)| i).unwrap_or(0)
+            }
+            Router::HashOn(param) => {
+                let key = key.ok_or_else(|| format!("`hash-on({param})`: the call has no `{param}` argument"))?;
+                let text = key.to_wave().map_err(|e| e.to_string())?;
+                self.ring(registry, name, &members).pick(text.as_bytes()).unwrap_or(0)
+            }
+        };
+        Ok(vec![members[pick].clone()])
+    }
+
+    /// The hash ring of `group`, rebuilt when its membership changed.
+    fn ring(&self, registry: &Registry, group: &str, members: &[ActorRef]) -> Arc<HashRing> {
+        let membership = registry.membership();
+        let mut rings = self.rings.lock();
+        if let Some((built_for, ring)) = rings.get(group)
+            && *built_for == membership
+        {
+            return ring.clone();
+        }
+        let ring = Arc::new(HashRing::new(members.iter().map(|m| m.address().as_str())));
+        rings.insert(group.to_string(), (membership, ring.clone()));
+        ring
+    }
+
+    /// Binds `actor`'s imported `interface` to `spec`, after checking that
+    /// every target exports the interface with identical types.
+    pub fn bind(
+        &self,
+        registry: &Registry,
+        catalog: &Catalog,
+        actor: &ActorRef,
+        interface: &str,
+        spec: BindingSpec,
+    ) -> Result<(), BindError> {
+        let component = actor.component();
+        let Some(import) = component.import(interface) else {
+            let imports = component.imports().iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", ");
+            return Err(BindError::NotImported {
+                actor: actor.address().clone(),
+                interface: interface.to_string(),
+                imports: if imports.is_empty() { "no protocol interfaces".into() } else { imports },
+            });
+        };
+        // What the target runs, to check types against: the actor, or the
+        // group's members and the code it would start more of.
+        let (target_name, targets): (String, Vec<Arc<ActorComponent>>) = match &spec.target {
+            BindingTarget::Actor(address) => {
+                let target = registry.get(address.as_str()).ok_or_else(|| BindError::UnknownTarget {
+                    interface: interface.to_string(),
+                    target: address.clone(),
+                })?;
+                (address.to_string(), vec![target.component()])
+            }
+            BindingTarget::Group { name, router } => {
+                if *router == Router::Broadcast
+                    && let Some(f) = import.functions.iter().find(|f| f.result.is_some())
+                    && import.functions.iter().all(|f| f.result.is_some())
+                {
+                    return Err(BindError::BroadcastAsk { function: f.qualified_name() });
+                }
+                if let Router::HashOn(param) = router
+                    && !import.functions.iter().any(|f| f.params.iter().any(|(n, _)| n == param))
+                {
+                    return Err(BindError::NoSuchParam { param: param.clone(), interface: import.name.clone() });
+                }
+                let mut targets: Vec<Arc<ActorComponent>> =
+                    registry.group(name).iter().map(ActorRef::component).collect();
+                targets.extend(catalog.template(name).map(|t| t.component));
+                (format!("group `{name}`"), targets)
+            }
+        };
+        let key = interface_key(&import.name);
+        for target in &targets {
+            for f in &import.functions {
+                let found = match target.protocol().find(key, &f.name) {
+                    Some(i) => {
+                        let g = target.protocol().function(i);
+                        if g.same_type(f) {
+                            continue;
+                        }
+                        format!("exports `{}`", g.signature())
+                    }
+                    None => "does not export it".into(),
+                };
+                return Err(BindError::Mismatch {
+                    interface: import.name.clone(),
+                    target: target_name,
+                    function: f.name.clone(),
+                    expected: f.signature(),
+                    found,
+                });
+            }
+        }
+        actor.set_binding(interface, spec);
+        Ok(())
+    }
+}

@@ -1,0 +1,200 @@
+//! Starting actors: checking a spec against the host's limits, claiming its
+//! address, binding its imports, placing it under its supervisor, and
+//! starting its cell; and the children guests spawn, each under the
+//! supervisor its parent owns.
+
+use std::sync::atomic::Ordering;
+
+use super::tree::{Child, ChildRef, Node, NodeKind};
+use super::{Host, HostInner, ROOT, Starting, SupervisorRef};
+use crate::actor::binding::interface_key;
+use crate::actor::{self, ActorRef, ActorSpec, SpawnError, SpawnOptions};
+use crate::message::Address;
+use crate::supervision::{Strategy, SupervisorSpec};
+
+impl Host {
+    /// Starts an actor under the root supervisor and waits until it has
+    /// started.
+    ///
+    /// # Errors
+    ///
+    /// A [`SpawnError`]: address taken or invalid, invalid limits or grants,
+    /// the host full, or the actor's start (`init`) failed.
+    pub async fn spawn(&self, spec: ActorSpec) -> Result<ActorRef, SpawnError> {
+        self.spawn_under(spec, None).await
+    }
+
+    /// Starts an actor under the root supervisor without waiting for it:
+    /// its address takes messages at once (they queue while its `init`
+    /// runs), like Erlang's `spawn` or kameo's `spawn`, where
+    /// [`Host::spawn`] is `gen_server:start_link`. Many actors started this
+    /// way instantiate in parallel on the runtime's threads.
+    ///
+    /// If its start then fails, nobody is told but [`Starting::started`]
+    /// (if awaited), the log, and the `stopped` event, which carries the
+    /// reason; messages queued meanwhile are answered `stopped`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Host::spawn`], except for the start's own failure.
+    pub fn start(&self, spec: ActorSpec) -> Result<Starting, SpawnError> {
+        self.start_under(spec, None)
+    }
+
+    /// [`Host::start`] under the named supervisor (the root if `None`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Host::start`], and [`SpawnError::UnknownSupervisor`].
+    pub fn start_under(&self, spec: ActorSpec, supervisor: Option<&str>) -> Result<Starting, SpawnError> {
+        let node = self.inner.named_supervisor(supervisor.unwrap_or(ROOT))?;
+        self.inner.start(spec, &node)
+    }
+
+    /// Starts an actor under the named supervisor (the root if `None`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Host::spawn`], and [`SpawnError::UnknownSupervisor`].
+    pub async fn spawn_under(&self, spec: ActorSpec, supervisor: Option<&str>) -> Result<ActorRef, SpawnError> {
+        let node = self.inner.named_supervisor(supervisor.unwrap_or(ROOT))?;
+        self.inner.start(spec, &node)?.started().await
+    }
+}
+
+impl HostInner {
+    /// The supervisor (or the root) named `name`.
+    pub(super) fn named_supervisor(&self, name: &str) -> Result<SupervisorRef, SpawnError> {
+        self.tree.named(name).ok_or_else(|| SpawnError::UnknownSupervisor(name.to_string()))
+    }
+
+    /// Checks `spec`, claims its address, binds its imports, places it
+    /// under `node` and starts its cell.
+    pub(super) fn start(&self, spec: ActorSpec, node: &SupervisorRef) -> Result<Starting, SpawnError> {
+        if self.shutting_down.load(Ordering::Acquire) {
+            return Err(SpawnError::ShuttingDown);
+        }
+        Address::validate(spec.address.as_str())?;
+        spec.policy.limits.validate(self.catalog.loader().engine().config().get_max_memory_bytes())?;
+        spec.policy.grants.validate()?;
+        spec.policy.supervision.validate()?;
+        if self.registry.len() >= self.max_actors {
+            return Err(SpawnError::Quota(format!(
+                "the host runs {} actors, its maximum (raise it with `troupe run --max-actors`)",
+                self.max_actors
+            )));
+        }
+        if self.tree.with(|t| t.names_a_supervisor(spec.address.as_str())) {
+            return Err(SpawnError::NameTaken(spec.address.clone()));
+        }
+        let mut spec = spec;
+        let pool = node.spec().strategy == Strategy::Pool;
+        if pool && spec.group.is_none() {
+            // A pool's children form a group under the pool's name.
+            spec.group = Some(node.address().to_string());
+        }
+        if pool {
+            let sibling = self.tree.with(|t| match t.first_child(node.address()) {
+                Some(ChildRef::Actor(a)) => Some(a.component()),
+                _ => None,
+            });
+            if let Some(sibling) = sibling
+                && sibling.hash != spec.component.hash
+            {
+                return Err(SpawnError::PoolMismatch {
+                    pool: node.address().clone(),
+                    expected: sibling.name.clone(),
+                    address: spec.address.clone(),
+                    found: spec.component.name.clone(),
+                });
+            }
+        }
+        let (actor, inbox) = ActorRef::create(&spec);
+        self.registry.insert(actor.clone()).map_err(|a| SpawnError::NameTaken(a.address().clone()))?;
+        // Bind before the first incarnation, so that `init` can call out.
+        for (interface, binding) in &spec.policy.links {
+            if let Err(e) = self.routing.bind(&self.registry, &self.catalog, &actor, interface, binding.clone()) {
+                self.registry.remove(&actor);
+                return Err(e.into());
+            }
+        }
+        // The supervisor learns of the child before it can fail.
+        let child = Child::new(ChildRef::Actor(actor.clone()), spec.policy.restart);
+        if !self.tree.with(|t| t.add_child(node.address(), spec.address.clone(), child)) {
+            self.registry.remove(&actor);
+            return Err(SpawnError::UnknownSupervisor(node.address().to_string()));
+        }
+        let started = actor::start(actor.clone(), inbox, spec, self.arc(), self.resources.clone());
+        Ok(Starting { actor, started })
+    }
+
+    /// The supervisor of `actor`'s own children, created on first use.
+    fn owned_node(&self, actor: &ActorRef, spec: &SupervisorSpec) -> SupervisorRef {
+        self.tree.with(|t| {
+            if let Some(node) = t.node(actor.address()) {
+                return node.handle.clone();
+            }
+            let node = SupervisorRef::start(actor.address().clone(), spec.clone(), &self.arc());
+            t.add_supervisor(Node::new(node.clone(), NodeKind::Owned(actor.clone())));
+            node
+        })
+    }
+
+    /// Starts a child of `parent` from the template named `template`,
+    /// under the supervisor `parent` owns (or the one `options` names),
+    /// and waits until it has started.
+    pub(super) async fn spawn_child(
+        &self,
+        parent: &ActorRef,
+        template: &str,
+        options: SpawnOptions,
+    ) -> Result<ActorRef, SpawnError> {
+        let Some(entry) = self.catalog.template(template) else {
+            return Err(SpawnError::UnknownComponent { name: template.to_string(), known: self.catalog.known() });
+        };
+        let node = match &options.supervisor {
+            Some(name) => self.named_supervisor(name)?,
+            None => {
+                let own = parent.component();
+                let supervision = self.catalog.template(&own.name).map(|t| t.policy.supervision).unwrap_or_default();
+                self.owned_node(parent, &supervision)
+            }
+        };
+        if options.supervisor.is_none()
+            && self.tree.with(|t| t.child_count(node.address())) as u32 >= parent.limits().max_children
+        {
+            return Err(SpawnError::Quota(format!(
+                "`{}` already has {} children (`max-children`)",
+                parent.address(),
+                parent.limits().max_children
+            )));
+        }
+        let address = match options.name {
+            Some(name) => Address::from(name),
+            None => {
+                let n = self.child_names.fetch_add(1, Ordering::Relaxed);
+                Address::from(format!("{}/{template}-{n}", parent.address()))
+            }
+        };
+        let mut spec = entry.spec(address);
+        spec.parent = Some(parent.address().clone());
+        spec.group = Some(template.to_string());
+        spec.policy.restart = options.restart;
+        for (interface, binding) in options.bindings {
+            let key = interface_key(&interface).to_string();
+            spec.policy.links.retain(|(i, _)| interface_key(i) != key);
+            spec.policy.links.push((interface, binding));
+        }
+        for (k, v) in options.config {
+            match spec.policy.config.iter_mut().find(|(key, _)| *key == k) {
+                Some(slot) => slot.1 = v,
+                None => spec.policy.config.push((k, v)),
+            }
+        }
+        let child = self.start(spec, &node)?.started().await?;
+        if options.link {
+            parent.link(&child);
+        }
+        Ok(child)
+    }
+}
