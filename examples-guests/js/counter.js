@@ -6,7 +6,7 @@
 // after it, u64 to BigInt, list<u8> to Uint8Array, and `result<_, string>`
 // to "return normally, or throw the error string".
 
-import { log } from 'troupe:actor/host@0.1.0';
+import { log } from 'troupe:actor/host@0.2.0';
 
 /** The snapshot format version this code writes and reads. */
 const STATE_VERSION = 'counter/1';

@@ -8,7 +8,7 @@
 // variant, `{ tag, val }`); an export returning `result` returns its `ok`
 // value or throws its `err` value.
 
-import { ask, tell, log } from 'troupe:actor/host@0.1.0';
+import { ask, tell, log } from 'troupe:actor/host@0.2.0';
 
 /** How long to wait for each answer; 0 would mean the host default (5 s). */
 const ASK_TIMEOUT_MS = 5000;

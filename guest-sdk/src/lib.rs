@@ -32,7 +32,7 @@ pub mod bindings {
         inline: "
             package troupe:guest-sdk;
             world sdk {
-                import troupe:actor/host@0.1.0;
+                import troupe:actor/host@0.2.0;
             }
         ",
         world: "troupe:guest-sdk/sdk",
@@ -46,8 +46,8 @@ use std::time::Duration;
 
 use bindings::troupe::actor::host;
 pub use bindings::troupe::actor::types::{
-    BindingTarget, DownNotice, DownReason, Error as HostError, Failure, FailureKind, Level, Link, RestartType, Router,
-    State,
+    Binding, BindingTarget, DownNotice, DownReason, Error as HostError, Failure, FailureKind, Level, RestartType,
+    Router, State,
 };
 
 /// An actor's address.
@@ -228,7 +228,7 @@ pub struct Spawn {
     restart: Option<RestartType>,
     supervisor: Option<String>,
     link: bool,
-    bindings: Vec<Link>,
+    bindings: Vec<Binding>,
 }
 
 /// Starts building a child actor from the component the host knows as
@@ -282,7 +282,7 @@ impl Spawn {
 
     /// Binds one of the child's imported interfaces before it starts.
     pub fn bind(mut self, interface: impl Into<String>, target: BindingTarget) -> Self {
-        self.bindings.push(Link { interface: interface.into(), target });
+        self.bindings.push(Binding { interface: interface.into(), target });
         self
     }
 

@@ -772,7 +772,7 @@ impl Floor {
             let index = instance.get_export_index(&mut store, Some(&interface), name).expect("the function");
             instance.get_func(&mut store, index).expect("a function")
         };
-        let init = func("troupe:actor/lifecycle@0.1.0", "init");
+        let init = func("troupe:actor/lifecycle@0.2.0", "init");
         let incr = func("example:counter/api@0.1.0", "incr");
         let mut result = [Val::Bool(false)];
         init.call_async(&mut store, &[Val::List(Vec::new())], &mut result).await.expect("init");

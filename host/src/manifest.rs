@@ -22,6 +22,7 @@
 //! grants = { env = { GREETING = "hi" }, stdio = true, clocks = true,
 //!            dirs = [{ host = "data", guest = "/data", mode = "read-only" }] }
 //! supervise = { strategy = "one-for-all" }   # for the children it spawns
+//! bindings = { "acme:store/api" = "store" }  # where its imported interfaces' calls go
 //!
 //! # A supervisor, with its children nested under it (in file order).
 //! [supervisors.pipeline]
@@ -102,16 +103,16 @@ impl std::error::Error for ManifestError {}
 #[serde(deny_unknown_fields)]
 struct RawManifest {
     #[serde(default)]
-    components: IndexMap<String, Spanned<RawEntry>>,
+    components: IndexMap<String, Spanned<RawTemplate>>,
     #[serde(default)]
-    actors: IndexMap<String, Spanned<RawEntry>>,
+    actors: IndexMap<String, Spanned<RawTemplate>>,
     #[serde(default)]
     supervisors: IndexMap<String, Spanned<RawSupervisor>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct RawEntry {
+struct RawTemplate {
     path: Option<PathBuf>,
     component: Option<String>,
     instances: Option<Spanned<u32>>,
@@ -130,7 +131,9 @@ struct RawEntry {
     shutdown_ms: Option<u64>,
     supervise: Option<Spanned<SupervisorSpec>>,
     #[serde(default)]
-    links: IndexMap<String, Spanned<toml::Value>>,
+    bindings: IndexMap<String, Spanned<toml::Value>>,
+    /// The old name of `bindings`, refused with a pointer to the new one.
+    links: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -147,7 +150,7 @@ struct RawSupervisor {
     component: Option<String>,
     instances: Option<Spanned<u32>>,
     #[serde(default)]
-    actors: IndexMap<String, Spanned<RawEntry>>,
+    actors: IndexMap<String, Spanned<RawTemplate>>,
     #[serde(default)]
     supervisors: IndexMap<String, Spanned<RawSupervisor>>,
 }
@@ -157,13 +160,14 @@ struct RawSupervisor {
 pub enum Source {
     /// A component file (absolute, or relative to the working directory).
     Path(PathBuf),
-    /// Another entry's component, by name.
-    Entry(String),
+    /// Another entry's component, by the entry's name.
+    Template(String),
 }
 
-/// One validated `[components.NAME]` or `[actors.NAME]` entry.
+/// One validated `[components.NAME]` or `[actors.NAME]` entry: the
+/// declaration of a template, and of the actors to start from it.
 #[derive(Debug, Clone)]
-pub struct Entry {
+pub struct TemplateDecl {
     /// The entry's name.
     pub name: String,
     /// Its code.
@@ -180,7 +184,7 @@ pub struct Entry {
     location: (usize, usize),
 }
 
-impl Entry {
+impl TemplateDecl {
     /// The addresses of the actors this entry starts.
     pub fn addresses(&self) -> Vec<Address> {
         instance_addresses(&self.name, self.instances)
@@ -222,7 +226,7 @@ fn instance_addresses(name: &str, instances: u32) -> Vec<Address> {
 
 /// One validated `[supervisors.NAME]` entry.
 #[derive(Debug, Clone)]
-pub struct SupervisorEntry {
+pub struct SupervisorDecl {
     /// Its name (its address).
     pub name: String,
     /// Its policy.
@@ -240,11 +244,11 @@ pub struct SupervisorEntry {
 #[derive(Debug, Clone)]
 pub enum Item {
     /// A `[components]` entry: defined, not started.
-    Component(Entry),
+    Component(TemplateDecl),
     /// An `[actors]` entry: defined and started.
-    Actor(Entry),
+    Actor(TemplateDecl),
     /// A `[supervisors]` entry.
-    Supervisor(SupervisorEntry),
+    Supervisor(SupervisorDecl),
 }
 
 /// A parsed and validated manifest.
@@ -289,10 +293,10 @@ impl Parser<'_> {
         &mut self,
         key: String,
         name: &str,
-        spanned: &Spanned<RawEntry>,
+        spanned: &Spanned<RawTemplate>,
         component_only: bool,
         supervisor: Option<&str>,
-    ) -> Result<Entry, ManifestError> {
+    ) -> Result<TemplateDecl, ManifestError> {
         let span = spanned.span();
         let raw = spanned.get_ref();
         self.claim(name, &span, &key)?;
@@ -301,7 +305,7 @@ impl Parser<'_> {
         };
         let source = match (&raw.path, &raw.component) {
             (Some(p), None) => Source::Path(self.base.join(p)),
-            (None, Some(c)) if !component_only => Source::Entry(c.clone()),
+            (None, Some(c)) if !component_only => Source::Template(c.clone()),
             (None, Some(_)) => {
                 return fail(self, span, key, "a [components] entry needs `path`, not `component`".into());
             }
@@ -385,13 +389,24 @@ impl Parser<'_> {
         {
             return fail(self, spanned.span(), format!("{key}.supervise"), problem.to_string());
         }
-        let mut links = Vec::new();
-        for (interface, value) in &raw.links {
-            let link = parse_link(value.get_ref())
-                .map_err(|problem| self.err(Some(value.span()), Some(format!("{key}.links.{interface}")), problem))?;
-            links.push((interface.clone(), link));
+        if let Some(old) = &raw.links {
+            return fail(
+                self,
+                old.span(),
+                format!("{key}.links"),
+                "`links` is now called `bindings` (which actor each imported interface calls); \
+                 Erlang-style links are made at run time with `link`"
+                    .into(),
+            );
         }
-        Ok(Entry {
+        let mut bindings = Vec::new();
+        for (interface, value) in &raw.bindings {
+            let binding = parse_binding(value.get_ref()).map_err(|problem| {
+                self.err(Some(value.span()), Some(format!("{key}.bindings.{interface}")), problem)
+            })?;
+            bindings.push((interface.clone(), binding));
+        }
+        Ok(TemplateDecl {
             name: name.to_string(),
             source,
             instances,
@@ -407,7 +422,7 @@ impl Parser<'_> {
                 restart: raw.restart,
                 supervision,
                 shutdown: raw.shutdown_ms.map(Duration::from_millis).unwrap_or(DEFAULT_SHUTDOWN),
-                links,
+                bindings,
             },
             supervisor: supervisor.map(str::to_string),
             key,
@@ -420,12 +435,12 @@ impl Parser<'_> {
     fn children(
         &mut self,
         prefix: &str,
-        actors: &IndexMap<String, Spanned<RawEntry>>,
+        actors: &IndexMap<String, Spanned<RawTemplate>>,
         supervisors: &IndexMap<String, Spanned<RawSupervisor>>,
         parent: Option<&str>,
     ) -> Result<(), ManifestError> {
         enum Child<'r> {
-            Actor(&'r str, &'r Spanned<RawEntry>),
+            Actor(&'r str, &'r Spanned<RawTemplate>),
             Supervisor(&'r str, &'r Spanned<RawSupervisor>),
         }
         let mut ordered: Vec<(usize, Child<'_>)> = actors
@@ -496,7 +511,7 @@ impl Parser<'_> {
             }
             _ => None,
         };
-        self.items.push(Item::Supervisor(SupervisorEntry {
+        self.items.push(Item::Supervisor(SupervisorDecl {
             name: name.to_string(),
             spec,
             supervisor: parent.map(str::to_string),
@@ -551,7 +566,7 @@ impl Manifest {
     }
 
     /// Component and actor entries, in start order.
-    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+    pub fn entries(&self) -> impl Iterator<Item = &TemplateDecl> {
         self.items.iter().filter_map(|item| match item {
             Item::Component(e) | Item::Actor(e) => Some(e),
             Item::Supervisor(_) => None,
@@ -572,7 +587,7 @@ impl Manifest {
         for item in &self.items {
             let (key, location, these) = match item {
                 Item::Component(e) | Item::Actor(e) => {
-                    if let Source::Entry(name) = &e.source
+                    if let Source::Template(name) = &e.source
                         && !has_path(name)
                     {
                         return Err(at(
@@ -629,7 +644,7 @@ impl Manifest {
                         Source::Path(path) => host
                             .load(&entry.name, path, entry.version.clone())
                             .map_err(|e| fail(&entry.key, entry.location, e.to_string()))?,
-                        Source::Entry(name) => host.template(name).map(|t| t.component).ok_or_else(|| {
+                        Source::Template(name) => host.template(name).map(|t| t.component).ok_or_else(|| {
                             fail(&entry.key, entry.location, format!("`{name}` must come before this entry"))
                         })?,
                     };
@@ -642,7 +657,7 @@ impl Manifest {
                         let mut spec = template.spec(address);
                         spec.group = Some(entry.name.clone());
                         // Targets may start later in the file: bind below.
-                        spec.policy.links.clear();
+                        spec.policy.bindings.clear();
                         spec
                     });
                     start_together(host, specs, entry.supervisor.as_deref(), &mut started)
@@ -672,9 +687,9 @@ impl Manifest {
         for item in &self.items {
             let Item::Actor(entry) = item else { continue };
             for address in entry.addresses() {
-                for (interface, link) in &entry.policy.links {
-                    host.bind(address.as_str(), interface, link.clone()).map_err(|e| {
-                        fail(&format!("{}.links.{interface}", entry.key), entry.location, e.to_string())
+                for (interface, binding) in &entry.policy.bindings {
+                    host.bind(address.as_str(), interface, binding.clone()).map_err(|e| {
+                        fail(&format!("{}.bindings.{interface}", entry.key), entry.location, e.to_string())
                     })?;
                 }
             }
@@ -683,17 +698,17 @@ impl Manifest {
     }
 }
 
-/// A `links` value: `"actor"`, or a table with `actor` or `group`, an
+/// A `bindings` value: `"actor"`, or a table with `actor` or `group`, an
 /// optional `router` and `timeout-ms`.
-fn parse_link(value: &toml::Value) -> Result<BindingSpec, String> {
+fn parse_binding(value: &toml::Value) -> Result<BindingSpec, String> {
     let table = match value {
         toml::Value::String(address) => return Ok(BindingSpec::actor(address.as_str())),
         toml::Value::Table(table) => table,
-        _ => return Err("a link is an actor address, or a table with `actor` or `group`".into()),
+        _ => return Err("a binding is an actor address, or a table with `actor` or `group`".into()),
     };
     for k in table.keys() {
         if !["actor", "group", "router", "timeout-ms"].contains(&k.as_str()) {
-            return Err(format!("unknown key `{k}`; a link takes `actor` or `group`, `router`, `timeout-ms`"));
+            return Err(format!("unknown key `{k}`; a binding takes `actor` or `group`, `router`, `timeout-ms`"));
         }
     }
     let text = |k: &str| table.get(k).map(|v| v.as_str().map(str::to_string).ok_or(format!("`{k}` must be a string")));

@@ -18,7 +18,7 @@ use wasmtime::component::types::{ComponentFunc, ComponentItem};
 use wasmtime::component::{Component, ComponentExportIndex, Type, Val};
 
 /// The WIT package version of the `troupe:actor` API this host provides.
-pub const TROUPE_API_VERSION: &str = "0.1.0";
+pub const TROUPE_API_VERSION: &str = "0.2.0";
 
 const LIFECYCLE: &str = "troupe:actor/lifecycle";
 const PERSISTENCE: &str = "troupe:actor/persistence";

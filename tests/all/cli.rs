@@ -326,7 +326,7 @@ fn inspect_shows_the_protocol_in_wit() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("example:counter/api@0.1.0 [protocol]"), "{text}");
     assert!(text.contains("incr: func(by: u64) -> u64"), "{text}");
-    assert!(text.contains("troupe:actor/persistence@0.1.0 [persistence]"), "{text}");
+    assert!(text.contains("troupe:actor/persistence@0.2.0 [persistence]"), "{text}");
     assert!(text.contains("interface api {"), "the WIT is printed: {text}");
 
     let out = Command::new(env!("CARGO_BIN_EXE_troupe")).args(["--json", "inspect", &counter]).output().unwrap();

@@ -36,7 +36,7 @@ fn manifest_parsing_survives_mutated_manifests() {
     let seeds = [
         "[actors.c]\npath = \"x.wasm\"\ninstances = 2\nlimits = { memory = \"8MiB\", mailbox = 4 }\n",
         "[supervisors.s]\nstrategy = \"one-for-all\"\n[supervisors.s.actors.a]\ncomponent = \"b\"\n[components.b]\npath = \"b.wasm\"\n",
-        "[actors.a]\npath = \"a.wasm\"\nlinks = { \"x:y/z\" = { group = \"g\", router = { hash-on = \"k\" } } }\nconfig = { k = 1 }\n",
+        "[actors.a]\npath = \"a.wasm\"\nbindings = { \"x:y/z\" = { group = \"g\", router = { hash-on = \"k\" } } }\nconfig = { k = 1 }\n",
     ];
     let alphabet = b"[]{}=\".,:-_ \n0123456789abcdefghijklmnopqrstuvwxyz\\'#";
     let mut rng = fastrand::Rng::with_seed(0x0072_015e);

@@ -241,7 +241,7 @@ async fn a_component_built_for_another_troupe_api_version_is_refused() {
         r#"(instance $old (export "snapshot" (func $f)))
            (export "troupe:actor/persistence@0.0.9" (instance $old))"#,
     );
-    assert!(err.contains("troupe:actor/persistence@0.0.9") && err.contains("troupe:actor@0.1.0"), "{err}");
+    assert!(err.contains("troupe:actor/persistence@0.0.9") && err.contains("troupe:actor@0.2.0"), "{err}");
     let err = refused(r#"(import "troupe:actor/host@9.0.0" (instance (export "self-address" (func))))"#, "");
     assert!(err.contains("troupe:actor/host@9.0.0"), "{err}");
 }

@@ -373,11 +373,11 @@ async fn inspect_describes_counters_in_every_language() {
         let api = description.exports.iter().find(|e| e.name == "example:counter/api@0.1.0").unwrap();
         assert_eq!(api.functions, ["incr: func(by: u64) -> u64", "get: func() -> u64", "reset: func()"], "{lang:?}");
         for (export, role) in
-            [("troupe:actor/lifecycle@0.1.0", "lifecycle"), ("troupe:actor/persistence@0.1.0", "persistence")]
+            [("troupe:actor/lifecycle@0.2.0", "lifecycle"), ("troupe:actor/persistence@0.2.0", "persistence")]
         {
             assert!(description.exports.iter().any(|e| e.name == export && e.role == role), "{lang:?}: {export}");
         }
-        assert!(description.imports.iter().any(|i| i.name == "troupe:actor/host@0.1.0"), "{lang:?}");
+        assert!(description.imports.iter().any(|i| i.name == "troupe:actor/host@0.2.0"), "{lang:?}");
         // Everything else it imports is WASI 0.2, which the host provides.
         for import in &description.imports {
             assert!(import.role == "wasi" || import.name.starts_with("troupe:actor/"), "{lang:?}: {}", import.name);
@@ -406,7 +406,7 @@ fn build_bare(lang: Language, source: &str, dir: &Path) -> PathBuf {
     std::fs::create_dir_all(&wit).unwrap();
     std::fs::write(
         wit.join("bare.wit"),
-        "package example:bare@0.1.0;\n\nworld bare {\n    export troupe:actor/lifecycle@0.1.0;\n}\n",
+        "package example:bare@0.1.0;\n\nworld bare {\n    export troupe:actor/lifecycle@0.2.0;\n}\n",
     )
     .unwrap();
     let ext = match lang {

@@ -6,6 +6,7 @@ mod support;
 
 mod actors;
 mod batching;
+mod bindings;
 mod cli;
 mod fuzz;
 mod guests;
@@ -14,7 +15,6 @@ mod host_api;
 mod hostile;
 mod languages;
 mod limits;
-mod links;
 mod manifest;
 mod sandbox;
 mod supervision;

@@ -181,7 +181,7 @@ impl ActorRef {
         }
     }
 
-    /// The manifest entry it was started from, if any.
+    /// The group it belongs to, if any (see [`ActorSpec::group`]).
     pub fn group(&self) -> Option<&str> {
         self.0.group.as_deref()
     }

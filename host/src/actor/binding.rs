@@ -9,7 +9,7 @@
 //! function without a result is a tell. Values cross as typed component
 //! values, never as text.
 //!
-//! Bindings come from the manifest (`links`), from the spawner
+//! Bindings come from the manifest (`bindings`), from the spawner
 //! (`spawn-options.bindings`), or from the actor itself at run time
 //! (`troupe:actor/host.bind`). Every binding is type-checked when it is
 //! made: the target must export the interface with identical types.

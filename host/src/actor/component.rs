@@ -2,7 +2,6 @@
 //! read its protocol, and link it once into an `InstancePre` from which
 //! every incarnation is instantiated.
 
-use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use tracing::{info, instrument};
@@ -88,16 +87,6 @@ impl Loader {
         let linker =
             host_api::linker(engine).map_err(|e| EngineError::Config(format!("cannot define the host API: {e:#}")))?;
         Ok(slot.get_or_init(|| linker))
-    }
-
-    /// Reads and loads the component at `path`, naming it `name`.
-    ///
-    /// # Errors
-    ///
-    /// A [`LoadError`] naming the file and the problem.
-    pub fn load_file(&self, name: &str, path: &Path, version: Option<String>) -> Result<ActorComponent, LoadError> {
-        let bytes = std::fs::read(path).map_err(|error| LoadError::Io { path: path.display().to_string(), error })?;
-        self.load(name, &path.display().to_string(), bytes, version)
     }
 
     /// Loads a component from its bytes. `source` names it in errors.

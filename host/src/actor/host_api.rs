@@ -89,7 +89,7 @@ impl ActorData {
         let fail = |problem: String| wasmtime::Error::msg(format!("call to `{interface}.{function}`: {problem}"));
         let binding = self.me.binding(interface).ok_or_else(|| {
             fail(
-                "the import is not bound to any actor; bind it with `links` in the manifest, at spawn, or with bind()"
+                "the import is not bound to any actor; bind it with `bindings` in the manifest, at spawn, or with bind()"
                     .into(),
             )
         })?;

@@ -68,17 +68,18 @@ pub(crate) use cell::start;
 pub use cell::{
     CodeVersion, DEFAULT_PROBATION, DownNotice, DownReason, StateTransfer, SwapError, SwapOptions, SwapReport,
 };
-pub use component::{ActorComponent, LoadError, Loader};
-pub use data::ActorData;
+pub(crate) use component::Loader;
+pub use component::{ActorComponent, LoadError};
 pub use failure::{Failure, FailureKind};
 pub use host_api::{MAX_LOG_BYTES, MAX_TIMER_DELAY, Snapshot};
 pub use limits::{
     ActorLimits, DEFAULT_DEADLINE, DEFAULT_MAILBOX, DEFAULT_MAX_CHILDREN, DEFAULT_MAX_MESSAGE_BYTES,
     DEFAULT_MAX_TIMERS, DEFAULT_MEMORY_BYTES, DEFAULT_TABLE_ELEMENTS, LimitsError, MAX_DEADLINE, MAX_MAILBOX,
 };
-pub use resources::Resources;
-pub use slots::Slots;
+pub(crate) use resources::Resources;
+pub(crate) use slots::Slots;
 pub use spawn::{SpawnError, SpawnOptions};
 pub use spec::{ActorPolicy, ActorSpec, DEFAULT_SHUTDOWN, RestartFrom};
-pub use status::{ActorInfo, ActorStats, ActorStatus};
-pub use system::{ActorSystem, BoxFuture, Exit};
+pub(crate) use status::ActorStats;
+pub use status::{ActorInfo, ActorStatus};
+pub(crate) use system::{ActorSystem, BoxFuture, Exit};

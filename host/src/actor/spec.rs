@@ -61,8 +61,10 @@ pub struct ActorPolicy {
     pub supervision: SupervisorSpec,
     /// CPU-time grace period for its `shutdown.stop` export.
     pub shutdown: Duration,
-    /// Bindings of its imported protocol interfaces.
-    pub links: Vec<(String, BindingSpec)>,
+    /// Bindings of its imported protocol interfaces (see
+    /// [`crate::actor::binding`]): which actor or group each one's calls
+    /// go to.
+    pub bindings: Vec<(String, BindingSpec)>,
 }
 
 impl Default for ActorPolicy {
@@ -78,7 +80,7 @@ impl Default for ActorPolicy {
             restart: RestartType::default(),
             supervision: SupervisorSpec::default(),
             shutdown: DEFAULT_SHUTDOWN,
-            links: Vec::new(),
+            bindings: Vec::new(),
         }
     }
 }
@@ -94,7 +96,9 @@ pub struct ActorSpec {
     pub policy: ActorPolicy,
     /// The actor that spawned it, if any.
     pub parent: Option<Address>,
-    /// The manifest entry it was started from, if any.
+    /// The group it belongs to, if any: the template it was started from
+    /// (a manifest entry, or the component a guest spawned), or its pool.
+    /// Bindings route over groups, and a rolling swap swaps one.
     pub group: Option<String>,
 }
 

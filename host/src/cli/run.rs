@@ -224,7 +224,7 @@ async fn watch(host: Host, manifest: Manifest) {
                 stamp: stamp(path),
                 hash: std::fs::read(path).ok().map(|b| blake3::hash(&b)),
             }),
-            Source::Entry(_) => None,
+            Source::Template(_) => None,
         })
         .collect();
     info!(files = files.len(), "watching component files");

@@ -5,8 +5,8 @@
 //!
 //! Nothing here knows about actors. The layer narrows wasmtime to the
 //! features troupe uses, the way Spin's `spin-core` does: the component
-//! model with the synchronous ABI (`concurrency_support(false)`, which makes
-//! every call 3-4x cheaper), async stores (so that a guest waiting on an ask
+//! model with the synchronous ABI (`concurrency_support(false)`, which takes
+//! most of the cost out of every call), async stores (so that a guest waiting on an ask
 //! suspends a fiber, not a thread), epoch interruption for deadlines and fair
 //! time slicing, and the pooling allocator for cheap instantiation.
 //!
@@ -21,8 +21,9 @@ mod fault;
 mod limiter;
 
 pub use cache::{CacheStats, CompileCache};
-pub use fault::{BACKTRACE_FRAMES, Fault, FaultKind};
-pub use limiter::{MAX_TABLE_ELEMENTS, MemoryLimitExceeded, MemoryLimiter};
+pub(crate) use fault::{Fault, FaultKind};
+pub use limiter::MAX_TABLE_ELEMENTS;
+pub(crate) use limiter::MemoryLimiter;
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -88,17 +89,16 @@ pub enum BatchDelivery {
     /// None: every message is a call of its own.
     Off,
     /// Functions whose arguments travel in registers: numbers, `bool`,
-    /// `char`, enums, flags, and records or tuples of those. A tell to a
-    /// trivial actor then costs about a third; each awake actor holds
-    /// 1.5-3.5 KiB more (the adapter's instance; more with more
-    /// functions).
+    /// `char`, enums, flags, and records or tuples of those. Queued tells
+    /// share a call into the guest; each awake actor holds the adapter's
+    /// small instance beside its own (BENCHMARKS.md has both figures).
     #[default]
     Registers,
     /// Also functions taking strings and lists, through the adapter's own
-    /// linear memory: such tells cost a bit over half, but each awake
-    /// actor of such a component holds about 12 KiB more with 25
-    /// functions (the adapter's memory, its shims and a table page), and
-    /// the adapter's memory counts against the actor's memory limit.
+    /// linear memory: such tells share calls too, but each awake actor of
+    /// such a component also holds the adapter's memory, its shims and a
+    /// table page, and the adapter's memory counts against the actor's
+    /// memory limit.
     All,
 }
 
@@ -254,7 +254,7 @@ impl EngineConfig {
         let mut config = Config::new();
         config
             // The synchronous component ABI: component-model-async bookkeeping
-            // makes every call 3-4x slower and troupe does not need WASIp3.
+            // dominates the cost of a small call, and troupe needs no WASIp3.
             .concurrency_support(false)
             .epoch_interruption(true)
             .consume_fuel(kind == EngineKind::Metered)
@@ -265,7 +265,7 @@ impl EngineConfig {
             .native_unwind_info(false)
             // Failure reports name frames by function; the native-to-wasm
             // address map would only add bytecode offsets, and looking them
-            // up is a tenth of the cost of a restart.
+            // up is a visible part of every restart.
             .generate_address_map(false)
             .memory_reservation(self.max_memory_bytes)
             .memory_may_move(false);
@@ -293,10 +293,9 @@ impl EngineConfig {
             .max_tables_per_module(2)
             .table_elements(MAX_TABLE_ELEMENTS as usize);
         // A freed memory slot is decommitted whole (wasmtime's default), not
-        // kept partly resident: kept pages stay in every slot ever used
-        // (16 KiB kept cost 0.5-0.7 KiB per actor at 10,000 hibernating
-        // actors sharing 1,000 slots), and restarts and wake-ups measured
-        // no faster with them.
+        // kept partly resident: kept pages stay in every slot ever used,
+        // which hibernating actors sharing slots pay for, and restarts and
+        // wake-ups measured no faster with them.
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
 
         wasmtime::Engine::new(&config).map_err(|e| EngineError::Config(format!("{e:#}")))

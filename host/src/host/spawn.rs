@@ -112,7 +112,7 @@ impl HostInner {
         let (actor, inbox) = ActorRef::create(&spec);
         self.registry.insert(actor.clone()).map_err(|a| SpawnError::NameTaken(a.address().clone()))?;
         // Bind before the first incarnation, so that `init` can call out.
-        for (interface, binding) in &spec.policy.links {
+        for (interface, binding) in &spec.policy.bindings {
             if let Err(e) = self.routing.bind(&self.registry, &self.catalog, &actor, interface, binding.clone()) {
                 self.registry.remove(&actor);
                 return Err(e.into());
@@ -182,8 +182,8 @@ impl HostInner {
         spec.policy.restart = options.restart;
         for (interface, binding) in options.bindings {
             let key = interface_key(&interface).to_string();
-            spec.policy.links.retain(|(i, _)| interface_key(i) != key);
-            spec.policy.links.push((interface, binding));
+            spec.policy.bindings.retain(|(i, _)| interface_key(i) != key);
+            spec.policy.bindings.push((interface, binding));
         }
         for (k, v) in options.config {
             match spec.policy.config.iter_mut().find(|(key, _)| *key == k) {

@@ -10,7 +10,7 @@ wit_bindgen::generate!({
     path: ["../../../wit", "../../wit/counter-v2"],
     world: "example:counter/counter",
     with: {
-        "troupe:actor/types@0.1.0": troupe_guest::bindings::troupe::actor::types,
+        "troupe:actor/types@0.2.0": troupe_guest::bindings::troupe::actor::types,
     },
 });
 

@@ -7,8 +7,8 @@ wit_bindgen::generate!({
     path: ["../../../wit", "../../wit/hostile"],
     world: "example:hostile/hostile",
     with: {
-        "troupe:actor/host@0.1.0": troupe_guest::bindings::troupe::actor::host,
-        "troupe:actor/types@0.1.0": troupe_guest::bindings::troupe::actor::types,
+        "troupe:actor/host@0.2.0": troupe_guest::bindings::troupe::actor::host,
+        "troupe:actor/types@0.2.0": troupe_guest::bindings::troupe::actor::types,
     },
 });
 

@@ -284,13 +284,13 @@ async fn a_guest_rebinds_at_run_time_after_a_spawn() {
 }
 
 #[tokio::test]
-async fn manifest_links_bind_imports_with_routers_and_timeouts() {
+async fn manifest_bindings_bind_imports_with_routers_and_timeouts() {
     let node = support::guest("chain-node").display().to_string();
     let text = format!(
         r#"
 [actors.a]
 path = {node:?}
-links = {{ "example:chain/node" = {{ group = "leaf", router = {{ hash-on = "key" }}, timeout-ms = 2000 }} }}
+bindings = {{ "example:chain/node" = {{ group = "leaf", router = {{ hash-on = "key" }}, timeout-ms = 2000 }} }}
 
 [actors.leaf]
 path = {node:?}
@@ -309,5 +309,10 @@ config = {{ leaf = "true" }}
     let bad = text.replace(r#"group = "leaf""#, r#"group = "leaf", actor = "x""#);
     let err = troupe::manifest::Manifest::parse(std::path::Path::new("/virtual/m.toml"), &bad).unwrap_err();
     assert!(err.message.contains("give exactly one of `actor` and `group`"), "{err}");
-    assert_eq!(err.key.as_deref(), Some("actors.a.links.example:chain/node"));
+    assert_eq!(err.key.as_deref(), Some("actors.a.bindings.example:chain/node"));
+
+    let old = text.replace("bindings = {{", "links = {{").replace("bindings = {", "links = {");
+    let err = troupe::manifest::Manifest::parse(std::path::Path::new("/virtual/m.toml"), &old).unwrap_err();
+    assert_eq!(err.key.as_deref(), Some("actors.a.links"));
+    assert!(err.message.contains("now called `bindings`"), "{err}");
 }
