@@ -37,6 +37,7 @@ pub mod actor;
 pub mod control;
 pub mod engine;
 pub mod events;
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod grants;
 pub mod inspect;
