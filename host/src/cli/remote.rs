@@ -36,40 +36,8 @@ pub struct SpawnArgs {
     #[arg(long, value_name = "NAME")]
     pub supervisor: Option<String>,
     /// How its supervisor restarts it.
-    #[arg(long, value_enum, default_value_t = Restart::Permanent)]
-    pub restart: Restart,
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum Restart {
-    /// Always restarted.
-    Permanent,
-    /// Restarted after a failure only.
-    Transient,
-    /// Never restarted.
-    Temporary,
-}
-
-impl From<Restart> for RestartType {
-    fn from(r: Restart) -> Self {
-        match r {
-            Restart::Permanent => RestartType::Permanent,
-            Restart::Transient => RestartType::Transient,
-            Restart::Temporary => RestartType::Temporary,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum StrategyArg {
-    /// Restart only the child that failed.
-    OneForOne,
-    /// Restart all children.
-    OneForAll,
-    /// Restart the child and those started after it.
-    RestForOne,
-    /// One-for-one over a dynamic set of identical children.
-    Pool,
+    #[arg(long, value_enum, default_value_t = RestartType::Permanent)]
+    pub restart: RestartType,
 }
 
 #[derive(Debug, clap::Args)]
@@ -77,8 +45,8 @@ pub struct SuperviseArgs {
     /// The supervisor's name (its address).
     pub name: String,
     /// Which siblings restart together.
-    #[arg(long, value_enum, default_value_t = StrategyArg::OneForOne)]
-    pub strategy: StrategyArg,
+    #[arg(long, value_enum, default_value_t = Strategy::OneForOne)]
+    pub strategy: Strategy,
     /// Restarts allowed within the period before it escalates.
     #[arg(long, default_value_t = troupe::supervision::DEFAULT_INTENSITY)]
     pub intensity: u32,
@@ -89,8 +57,8 @@ pub struct SuperviseArgs {
     #[arg(long, value_name = "NAME")]
     pub supervisor: Option<String>,
     /// How its own supervisor restarts it.
-    #[arg(long, value_enum, default_value_t = Restart::Permanent)]
-    pub restart: Restart,
+    #[arg(long, value_enum, default_value_t = RestartType::Permanent)]
+    pub restart: RestartType,
 }
 
 #[derive(Debug, clap::Args)]
@@ -166,7 +134,7 @@ pub async fn remote(command: Command, control: Option<PathBuf>, json: bool) -> a
                 limits: LimitOverrides { fuel: a.fuel, memory: a.memory, deadline_ms: a.deadline, mailbox: a.mailbox },
                 config: a.config,
                 supervisor: a.supervisor,
-                restart: Some(a.restart.into()),
+                restart: Some(a.restart),
             }
         }
         Command::Call(a) => Request::Call { address: a.address, message: a.message, timeout_ms: Some(a.timeout) },
@@ -186,15 +154,10 @@ pub async fn remote(command: Command, control: Option<PathBuf>, json: bool) -> a
         Command::Supervise(a) => Request::Supervise {
             name: a.name,
             spec: SupervisorSpec {
-                strategy: match a.strategy {
-                    StrategyArg::OneForOne => Strategy::OneForOne,
-                    StrategyArg::OneForAll => Strategy::OneForAll,
-                    StrategyArg::RestForOne => Strategy::RestForOne,
-                    StrategyArg::Pool => Strategy::Pool,
-                },
+                strategy: a.strategy,
                 intensity: a.intensity,
                 period: std::time::Duration::from_millis(a.period),
-                restart: a.restart.into(),
+                restart: a.restart,
                 ..SupervisorSpec::default()
             },
             parent: a.supervisor,

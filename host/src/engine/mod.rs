@@ -85,6 +85,7 @@ impl EngineKind {
 /// Which functions of a component take several queued tells in one call
 /// into the guest (batch delivery, see [`batch`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum BatchDelivery {
     /// None: every message is a call of its own.
     Off,

@@ -23,6 +23,7 @@ pub const DEFAULT_RESET_AFTER: Duration = Duration::from_secs(10);
 /// When a child is restarted; see the decision table in [`crate::supervision`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum RestartType {
     /// Always restarted. For actors that must always be there.
     #[default]
@@ -38,6 +39,7 @@ pub enum RestartType {
 /// Which siblings restart with a failed child; see [`crate::supervision`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Strategy {
     /// Only the child that went down. For independent children.
     #[default]
@@ -54,6 +56,7 @@ pub enum Strategy {
 /// What the root supervisor does when a top-level subtree escalates.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum RootPolicy {
     /// Stop that subtree, log it, keep running the rest.
     #[default]
