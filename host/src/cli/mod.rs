@@ -3,10 +3,13 @@
 //!
 //! Exit codes: 0 success; 1 the operation failed (the host's error, or bad
 //! input); 2 bad command line; 3 no host is running at the control socket.
+//! A command whose stdout reader goes away ends silently by `SIGPIPE`
+//! (status 141 in a shell), as coreutils tools do; see [`stdout`].
 
 mod output;
 mod remote;
 mod run;
+mod stdout;
 
 use std::path::PathBuf;
 

@@ -11,6 +11,8 @@ use troupe::manifest::Manifest;
 use troupe::supervision::RootPolicy;
 use troupe::{BatchDelivery, EngineConfig, Host, HostConfig};
 
+use super::stdout::say;
+
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
     /// A manifest (TOML) naming the components and actors to start.
@@ -123,8 +125,15 @@ pub async fn run(args: RunArgs, control: Option<PathBuf>) -> anyhow::Result<()> 
     {
         tokio::spawn(watch(host.clone(), manifest.clone()));
     }
-    println!("troupe host running; control socket: {}", server.path().display());
-    println!("try: troupe --control {} ps", server.path().display());
+    let banner = say!("troupe host running; control socket: {}", server.path().display())
+        .and_then(|()| say!("try: troupe --control {} ps", server.path().display()));
+    if let Err(e) = banner {
+        // Its reader went away (see `super::stdout`): end as every command
+        // does, after stopping the actors; dropping the server removes the
+        // socket.
+        host.shutdown().await;
+        return Err(e);
+    }
 
     let gave_up = {
         let host = host.clone();
