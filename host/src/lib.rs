@@ -38,6 +38,7 @@ pub mod control;
 pub mod engine;
 mod error_code;
 pub mod events;
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod grants;
 pub mod host;

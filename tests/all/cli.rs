@@ -1,8 +1,9 @@
 //! The `troupe` binary: every command, `--json`, one-line errors and exit
 //! codes, against a real host process.
 
+use std::io::{BufRead as _, Read as _};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -27,7 +28,10 @@ impl HostProcess {
         let log = dir.path().join("host.log");
         let control = dir.path().join("control.sock");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_troupe"));
-        cmd.arg("run").arg("--control").arg(&control).arg("--max-actors").arg("100");
+        cmd.arg("run").arg("--control").arg(&control);
+        if !flags.contains(&"--max-actors") {
+            cmd.arg("--max-actors").arg("100");
+        }
         cmd.arg("--cache-dir").arg(support::target_dir().join("troupe-test-cache"));
         cmd.args(flags);
         if let Some(m) = manifest {
@@ -607,4 +611,196 @@ fn the_control_socket_is_owner_only_in_a_private_directory() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("mode 0777") && stderr.contains("must belong to you with mode 0700"), "{stderr}");
+}
+
+/// When the reader of a command's stdout goes away.
+#[derive(Clone, Copy)]
+enum ReaderLeaves {
+    /// Before the command starts: the pipe has no reader from the outset.
+    AtOnce,
+    /// After reading this many bytes.
+    After(usize),
+    /// After reading the first line.
+    AfterTheFirstLine,
+}
+
+/// How a command ended: its status, its stderr, and how long after its
+/// reader left.
+struct Ended {
+    status: ExitStatus,
+    stderr: String,
+    after: Duration,
+}
+
+/// Runs `troupe ARGS` against `control` with its stdout piped to a reader
+/// that leaves as `leaves` says, closing the pipe, and waits for the
+/// command to end; fails if it has not within five seconds of that.
+fn with_a_reader_that_leaves(control: &Path, args: &[&str], leaves: ReaderLeaves) -> Ended {
+    let (reader, writer) = std::io::pipe().unwrap();
+    let reader = match leaves {
+        // Closed before the command can write anything: no race to lose.
+        ReaderLeaves::AtOnce => {
+            drop(reader);
+            None
+        }
+        _ => Some(std::io::BufReader::new(reader)),
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_troupe"))
+        .arg("--control")
+        .arg(control)
+        .args(args)
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(mut reader) = reader {
+        if let ReaderLeaves::After(bytes) = leaves {
+            reader.read_exact(&mut vec![0; bytes]).unwrap();
+        } else {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            assert!(line.ends_with('\n'), "`troupe {}` printed a line first: {line:?}", args.join(" "));
+        }
+    }
+    let (status, after) = wait_for_the_end(&mut child, &args.join(" "));
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    Ended { status, stderr, after }
+}
+
+/// Waits for `troupe WHAT`, whose reader has just gone away, to end:
+/// returns its status and how long that took; fails after five seconds.
+fn wait_for_the_end(child: &mut Child, what: &str) -> (ExitStatus, Duration) {
+    let left = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return (status, left.elapsed());
+        }
+        if left.elapsed() > Duration::from_secs(5) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("`troupe {what}` still runs 5 s after its reader went away");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The documented end of a command whose reader went away: what `ls | head`
+/// does to `ls` — killed by SIGPIPE (status 141 in a shell), no panic, no
+/// backtrace, nothing at all on stderr.
+fn assert_ended_quietly_by_sigpipe(args: &[&str], Ended { status, stderr, .. }: &Ended) {
+    use std::os::unix::process::ExitStatusExt as _;
+    let command = args.join(" ");
+    assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "`troupe {command}` panicked: {stderr}");
+    assert_eq!(stderr, "", "`troupe {command}` says nothing on stderr");
+    assert_eq!(status.signal(), Some(13), "`troupe {command}` ends by SIGPIPE, as coreutils tools do: {status}");
+}
+
+#[test]
+fn a_reader_that_leaves_mid_output_ends_the_command_quietly() {
+    // More actors than fit in a pipe (64 KiB) as `ps` lines or as JSON, so
+    // that the command is still writing when its reader leaves.
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("many.toml");
+    let text =
+        format!("[actors.c]\npath = {:?}\ninstances = 1000\nlimits = {{ memory = \"4MiB\" }}\n", guest("counter"));
+    std::fs::write(&manifest, text).unwrap();
+    let host = HostProcess::start_with(Some(&manifest), &["--max-actors", "1000", "--max-memory", "8MiB"]);
+    for args in [&["--json", "ps"][..], &["ps"], &["--json", "tree"]] {
+        let size = host.ok(args).len();
+        assert!(size > 80 * 1024, "`troupe {}` prints {size} bytes, more than a pipe holds", args.join(" "));
+        assert_ended_quietly_by_sigpipe(
+            args,
+            &with_a_reader_that_leaves(&host.control, args, ReaderLeaves::After(100)),
+        );
+    }
+}
+
+#[test]
+fn a_reader_gone_before_the_first_byte_ends_every_command_quietly() {
+    let host = HostProcess::start(None);
+    let counter = guest("counter");
+    host.ok(&["spawn", "c", &counter]);
+    let commands: &[&[&str]] = &[
+        &["spawn", "d", &counter],
+        &["call", "c", "incr(1)"],
+        &["ps"],
+        &["--json", "ps"],
+        &["tree"],
+        &["supervise", "s"],
+        &["stop", "d"],
+        &["inspect", &counter],
+        &["--json", "inspect", &counter],
+    ];
+    for args in commands {
+        assert_ended_quietly_by_sigpipe(args, &with_a_reader_that_leaves(&host.control, args, ReaderLeaves::AtOnce));
+    }
+    // What the commands were to do was done all the same.
+    assert_eq!(host.ok(&["call", "c", "get()"]), "1\n");
+    let tree = host.ok(&["tree"]);
+    assert!(tree.contains("s [one-for-one") && !tree.contains(" d ("), "{tree}");
+}
+
+#[test]
+fn events_ends_as_soon_as_its_reader_goes_away_even_with_no_event_to_write() {
+    let host = HostProcess::start(None);
+    // Gone before anything happened: nothing is ever written.
+    let args = ["events"];
+    assert_ended_quietly_by_sigpipe(&args, &with_a_reader_that_leaves(&host.control, &args, ReaderLeaves::AtOnce));
+
+    // Gone after the first event, with no event after it: a spawn half a
+    // second in (and again every 3 s until one is seen, should `events` not
+    // have subscribed in time).
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let spawner = {
+        let (control, counter, seen) = (host.control.clone(), guest("counter"), seen.clone());
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(500));
+            for i in 0..10 {
+                assert!(troupe_at(&control, &["spawn", &format!("c{i}"), &counter]).status.success());
+                let next = Instant::now() + Duration::from_secs(3);
+                while Instant::now() < next {
+                    if seen.load(std::sync::atomic::Ordering::SeqCst) {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        })
+    };
+    let args = ["--json", "events"];
+    let ended = with_a_reader_that_leaves(&host.control, &args, ReaderLeaves::AfterTheFirstLine);
+    seen.store(true, std::sync::atomic::Ordering::SeqCst);
+    spawner.join().unwrap();
+    assert_ended_quietly_by_sigpipe(&args, &ended);
+    assert!(
+        ended.after < Duration::from_secs(2),
+        "ended {:?} after its reader left, before any further event",
+        ended.after
+    );
+}
+
+#[test]
+fn a_host_with_no_reader_for_its_banner_stops_cleanly_and_quietly() {
+    use std::os::unix::process::ExitStatusExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let control = dir.path().join("control.sock");
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_troupe"))
+        .args(["run", "--control"])
+        .arg(&control)
+        .arg("--cache-dir")
+        .arg(support::target_dir().join("troupe-test-cache"))
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (status, _) = wait_for_the_end(&mut child, "run");
+    let mut log = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    assert!(!log.contains("panicked"), "{log}");
+    assert!(log.contains("host stopped"), "the actors were stopped first: {log}");
+    assert!(!control.exists(), "the control socket is removed");
+    assert_eq!(status.signal(), Some(13), "ends by SIGPIPE, as every command does: {status}");
 }

@@ -3,10 +3,13 @@
 //!
 //! Exit codes: 0 success; 1 the operation failed (the host's error, or bad
 //! input); 2 bad command line; 3 no host is running at the control socket.
+//! A command whose stdout reader goes away ends silently by `SIGPIPE`
+//! (status 141 in a shell), as coreutils tools do; see [`stdout`].
 
 mod output;
 mod remote;
 mod run;
+mod stdout;
 
 use std::path::PathBuf;
 
@@ -69,12 +72,35 @@ pub async fn dispatch(args: Args) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
+    use clap::{CommandFactory, ValueEnum};
+    use troupe::BatchDelivery;
+    use troupe::supervision::{RestartType, RootPolicy, Strategy};
 
     /// Catches clashing flags and other definition mistakes that clap only
     /// reports when the command is first parsed.
     #[test]
     fn the_command_line_is_well_formed() {
         super::Args::command().debug_assert();
+    }
+
+    /// The command-line spellings of `E`'s variants.
+    fn spellings<E: ValueEnum>() -> Vec<String> {
+        E::value_variants().iter().filter_map(|v| v.to_possible_value()).map(|p| p.get_name().to_string()).collect()
+    }
+
+    /// The same variants as JSON (and in manifests): serde's spellings.
+    fn json_spellings<E: ValueEnum + serde::Serialize>() -> Vec<String> {
+        E::value_variants().iter().map(|v| serde_json::to_value(v).unwrap().as_str().unwrap().to_string()).collect()
+    }
+
+    #[test]
+    fn the_library_enums_are_spelled_on_the_command_line_as_in_json() {
+        assert_eq!(spellings::<RestartType>(), ["permanent", "transient", "temporary"]);
+        assert_eq!(spellings::<Strategy>(), ["one-for-one", "one-for-all", "rest-for-one", "pool"]);
+        assert_eq!(spellings::<RootPolicy>(), ["keep-running", "shutdown"]);
+        assert_eq!(spellings::<BatchDelivery>(), ["off", "registers", "all"]);
+        assert_eq!(spellings::<RestartType>(), json_spellings::<RestartType>());
+        assert_eq!(spellings::<Strategy>(), json_spellings::<Strategy>());
+        assert_eq!(spellings::<RootPolicy>(), json_spellings::<RootPolicy>());
     }
 }

@@ -1,12 +1,19 @@
-//! Printing results and errors.
+//! Rendering results for people, and printing errors.
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use serde_json::json;
 use troupe::control::ClientError;
 
-/// Prints `error` on stderr (as JSON with `--json`) and picks the exit code.
+use super::stdout::{StdoutClosed, end_by_sigpipe, say};
+
+/// Prints `error` on stderr (as JSON with `--json`) and picks the exit code;
+/// a closed stdout ends the process quietly instead (see [`super::stdout`]).
 pub fn report(error: &anyhow::Error, json: bool) -> ExitCode {
+    if error.is::<StdoutClosed>() {
+        end_by_sigpipe();
+    }
     let (code, exit) = match error.downcast_ref::<ClientError>() {
         Some(ClientError::Host(body)) => (body.code.clone(), 1),
         Some(ClientError::NotRunning { .. }) => ("not-running".to_string(), 3),
@@ -14,11 +21,14 @@ pub fn report(error: &anyhow::Error, json: bool) -> ExitCode {
         None => ("error".to_string(), 1),
     };
     let message = format!("{error:#}");
-    if json {
-        eprintln!("{}", json!({ "error": { "code": code, "message": message } }));
+    // Unlike `eprintln!`, a closed stderr does not turn the error into a
+    // panic; the exit code still tells.
+    let mut stderr = std::io::stderr().lock();
+    let _ = if json {
+        writeln!(stderr, "{}", json!({ "error": { "code": code, "message": message } }))
     } else {
-        eprintln!("error: {message}");
-    }
+        writeln!(stderr, "error: {message}")
+    };
     ExitCode::from(exit)
 }
 
@@ -35,14 +45,14 @@ pub fn bytes(n: u64) -> String {
 }
 
 /// Prints rows as an aligned table.
-pub fn table(header: &[&str], rows: &[Vec<String>]) {
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> anyhow::Result<()> {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let line = |cells: Vec<String>| {
+    let line = |cells: Vec<String>| -> anyhow::Result<()> {
         let mut s = String::new();
         for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
             if i + 1 == cells.len() {
@@ -51,10 +61,11 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) {
                 s.push_str(&format!("{cell:<w$}  "));
             }
         }
-        println!("{}", s.trim_end());
+        say!("{}", s.trim_end())
     };
-    line(header.iter().map(|h| h.to_string()).collect());
+    line(header.iter().map(|h| h.to_string()).collect())?;
     for row in rows {
-        line(row.clone());
+        line(row.clone())?;
     }
+    Ok(())
 }

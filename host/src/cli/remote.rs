@@ -10,6 +10,7 @@ use troupe::supervision::{RestartType, Strategy, SupervisorSpec};
 
 use super::Command;
 use super::output::{bytes, table};
+use super::stdout::{self, StdoutClosed, say};
 
 #[derive(Debug, clap::Args)]
 pub struct SpawnArgs {
@@ -36,40 +37,8 @@ pub struct SpawnArgs {
     #[arg(long, value_name = "NAME")]
     pub supervisor: Option<String>,
     /// How its supervisor restarts it.
-    #[arg(long, value_enum, default_value_t = Restart::Permanent)]
-    pub restart: Restart,
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum Restart {
-    /// Always restarted.
-    Permanent,
-    /// Restarted after a failure only.
-    Transient,
-    /// Never restarted.
-    Temporary,
-}
-
-impl From<Restart> for RestartType {
-    fn from(r: Restart) -> Self {
-        match r {
-            Restart::Permanent => RestartType::Permanent,
-            Restart::Transient => RestartType::Transient,
-            Restart::Temporary => RestartType::Temporary,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum StrategyArg {
-    /// Restart only the child that failed.
-    OneForOne,
-    /// Restart all children.
-    OneForAll,
-    /// Restart the child and those started after it.
-    RestForOne,
-    /// One-for-one over a dynamic set of identical children.
-    Pool,
+    #[arg(long, value_enum, default_value_t = RestartType::Permanent)]
+    pub restart: RestartType,
 }
 
 #[derive(Debug, clap::Args)]
@@ -77,8 +46,8 @@ pub struct SuperviseArgs {
     /// The supervisor's name (its address).
     pub name: String,
     /// Which siblings restart together.
-    #[arg(long, value_enum, default_value_t = StrategyArg::OneForOne)]
-    pub strategy: StrategyArg,
+    #[arg(long, value_enum, default_value_t = Strategy::OneForOne)]
+    pub strategy: Strategy,
     /// Restarts allowed within the period before it escalates.
     #[arg(long, default_value_t = troupe::supervision::DEFAULT_INTENSITY)]
     pub intensity: u32,
@@ -89,8 +58,8 @@ pub struct SuperviseArgs {
     #[arg(long, value_name = "NAME")]
     pub supervisor: Option<String>,
     /// How its own supervisor restarts it.
-    #[arg(long, value_enum, default_value_t = Restart::Permanent)]
-    pub restart: Restart,
+    #[arg(long, value_enum, default_value_t = RestartType::Permanent)]
+    pub restart: RestartType,
 }
 
 #[derive(Debug, clap::Args)]
@@ -166,7 +135,7 @@ pub async fn remote(command: Command, control: Option<PathBuf>, json: bool) -> a
                 limits: LimitOverrides { fuel: a.fuel, memory: a.memory, deadline_ms: a.deadline, mailbox: a.mailbox },
                 config: a.config,
                 supervisor: a.supervisor,
-                restart: Some(a.restart.into()),
+                restart: Some(a.restart),
             }
         }
         Command::Call(a) => Request::Call { address: a.address, message: a.message, timeout_ms: Some(a.timeout) },
@@ -186,15 +155,10 @@ pub async fn remote(command: Command, control: Option<PathBuf>, json: bool) -> a
         Command::Supervise(a) => Request::Supervise {
             name: a.name,
             spec: SupervisorSpec {
-                strategy: match a.strategy {
-                    StrategyArg::OneForOne => Strategy::OneForOne,
-                    StrategyArg::OneForAll => Strategy::OneForAll,
-                    StrategyArg::RestForOne => Strategy::RestForOne,
-                    StrategyArg::Pool => Strategy::Pool,
-                },
+                strategy: a.strategy,
                 intensity: a.intensity,
                 period: std::time::Duration::from_millis(a.period),
-                restart: a.restart.into(),
+                restart: a.restart,
                 ..SupervisorSpec::default()
             },
             parent: a.supervisor,
@@ -205,29 +169,28 @@ pub async fn remote(command: Command, control: Option<PathBuf>, json: bool) -> a
     let mut client = Client::connect(&path).await?;
     let reply = client.request(&request).await?;
     if json {
-        println!("{reply}");
-        return Ok(());
+        return say!("{reply}");
     }
     match request {
-        Request::Spawn { .. } => println!(
+        Request::Spawn { .. } => say!(
             "spawned {} ({} {})",
             reply["address"].as_str().unwrap_or("?"),
             reply["component"].as_str().unwrap_or("?"),
             reply["hash"].as_str().unwrap_or("?")
-        ),
+        )?,
         Request::Call { .. } => {
             if let Some(result) = reply["result"].as_str() {
-                println!("{result}");
+                say!("{result}")?;
             }
         }
         Request::Send { .. } => {}
-        Request::Ps => print_ps(&reply),
-        Request::Stop { address } => println!("stopped {address}"),
-        Request::Supervise { name, .. } => println!("supervisor {name} started"),
-        Request::Tree => print_tree(&reply, "", true, true),
+        Request::Ps => print_ps(&reply)?,
+        Request::Stop { address } => say!("stopped {address}")?,
+        Request::Supervise { name, .. } => say!("supervisor {name} started")?,
+        Request::Tree => print_tree(&reply, "", true, true)?,
         Request::Swap { .. } => {
             for report in reply["reports"].as_array().into_iter().flatten() {
-                println!("{}", describe_swap(report));
+                say!("{}", describe_swap(report))?;
             }
         }
         Request::Events => {}
@@ -235,19 +198,26 @@ pub async fn remote(command: Command, control: Option<PathBuf>, json: bool) -> a
     Ok(())
 }
 
+/// `troupe events`: prints events until the host closes the connection,
+/// or until stdout's reader goes away, even while no event comes.
 async fn events(path: &std::path::Path, json: bool) -> anyhow::Result<()> {
     let mut client = Client::connect(path).await?;
-    client
-        .events(|event| {
-            if json {
-                println!("{event}");
-            } else {
-                println!("{}", describe_event(&event));
+    let mut unwritten = None;
+    let streamed = client.events(|event| {
+        let written = if json { say!("{event}") } else { say!("{}", describe_event(&event)) };
+        match written {
+            Ok(()) => true,
+            Err(e) => {
+                unwritten = Some(e);
+                false
             }
-            true
-        })
-        .await?;
-    Ok(())
+        }
+    });
+    tokio::select! {
+        streamed = streamed => streamed?,
+        () = stdout::reader_gone() => return Err(StdoutClosed.into()),
+    }
+    unwritten.map_or(Ok(()), Err)
 }
 
 fn describe_swap(r: &Value) -> String {
@@ -304,7 +274,7 @@ fn describe_event(e: &Value) -> String {
     format!("{time} {address} {what}")
 }
 
-fn print_tree(node: &Value, prefix: &str, last: bool, root: bool) {
+fn print_tree(node: &Value, prefix: &str, last: bool, root: bool) -> anyhow::Result<()> {
     let branch = if root {
         ""
     } else if last {
@@ -334,7 +304,7 @@ fn print_tree(node: &Value, prefix: &str, last: bool, root: bool) {
             )
         }
     };
-    println!("{prefix}{branch}{line}");
+    say!("{prefix}{branch}{line}")?;
     let empty = Vec::new();
     let children = node["nodes"].as_array().unwrap_or(&empty);
     let next = if root {
@@ -345,11 +315,12 @@ fn print_tree(node: &Value, prefix: &str, last: bool, root: bool) {
         format!("{prefix}│  ")
     };
     for (i, child) in children.iter().enumerate() {
-        print_tree(child, &next, i + 1 == children.len(), false);
+        print_tree(child, &next, i + 1 == children.len(), false)?;
     }
+    Ok(())
 }
 
-fn print_ps(reply: &Value) {
+fn print_ps(reply: &Value) -> anyhow::Result<()> {
     let empty = Vec::new();
     let actors = reply["actors"].as_array().unwrap_or(&empty);
     let num = |v: &Value| v.as_u64().unwrap_or(0);
@@ -385,8 +356,8 @@ fn print_ps(reply: &Value) {
             "LAST FAILURE",
         ],
         &rows,
-    );
-    println!("{} actors, {} dead letters", actors.len(), num(&reply["dead_letters"]));
+    )?;
+    say!("{} actors, {} dead letters", actors.len(), num(&reply["dead_letters"]))
 }
 
 pub fn inspect(args: InspectArgs, json: bool) -> anyhow::Result<()> {
@@ -395,46 +366,45 @@ pub fn inspect(args: InspectArgs, json: bool) -> anyhow::Result<()> {
     let description =
         troupe::inspect::inspect(&bytes).with_context(|| format!("cannot inspect `{}`", args.component.display()))?;
     if json {
-        println!("{}", serde_json::to_string(&description)?);
-        return Ok(());
+        return say!("{}", serde_json::to_string(&description)?);
     }
-    println!("{} ({}, {})", args.component.display(), bytes_len(description.size), description.hash);
+    say!("{} ({}, {})", args.component.display(), bytes_len(description.size), description.hash)?;
     for (title, items) in [("exports", &description.exports), ("imports", &description.imports)] {
-        println!("\n{title}:");
+        say!("\n{title}:")?;
         for item in items {
-            println!("  {} [{}]", item.name, item.role);
+            say!("  {} [{}]", item.name, item.role)?;
             if item.role == "protocol" {
                 for f in &item.functions {
-                    println!("    {f}");
+                    say!("    {f}")?;
                 }
             }
         }
     }
     if !description.batched.is_empty() {
-        println!("\nqueued tells delivered several per call:");
+        say!("\nqueued tells delivered several per call:")?;
         for (function, n) in &description.batched {
-            println!("  {function}: up to {n}");
+            say!("  {function}: up to {n}")?;
         }
     }
     if !description.batched_in_memory.is_empty() {
-        println!("\nand with `troupe run --batch-delivery all` (arguments in memory):");
+        say!("\nand with `troupe run --batch-delivery all` (arguments in memory):")?;
         for (function, n) in &description.batched_in_memory {
-            println!("  {function}: up to {n}");
+            say!("  {function}: up to {n}")?;
         }
     }
     if !description.typed.is_empty() {
-        println!("\nsingle messages called through a typed entry point (no `Val` conversion):");
+        say!("\nsingle messages called through a typed entry point (no `Val` conversion):")?;
         for function in &description.typed {
-            println!("  {function}");
+            say!("  {function}")?;
         }
     }
     if !description.problems.is_empty() {
-        println!("\nproblems:");
+        say!("\nproblems:")?;
         for p in &description.problems {
-            println!("  - {p}");
+            say!("  - {p}")?;
         }
     }
-    println!("\nWIT:\n{}", description.wit);
+    say!("\nWIT:\n{}", description.wit)?;
     Ok(())
 }
 

@@ -11,6 +11,8 @@ use troupe::parse_bytes;
 use troupe::supervision::RootPolicy;
 use troupe::{BatchDelivery, EngineConfig, Host, HostConfig};
 
+use super::stdout::say;
+
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
     /// A manifest (TOML) naming the components and actors to start.
@@ -43,8 +45,8 @@ pub struct RunArgs {
     /// `all` (strings, lists, options and variants too, for more memory per
     /// awake actor) or `off` (a call per message, and a tracing span per
     /// message).
-    #[arg(long, value_enum, default_value_t = BatchMode::Registers)]
-    pub batch_delivery: BatchMode,
+    #[arg(long, value_enum, default_value_t = BatchDelivery::Registers)]
+    pub batch_delivery: BatchDelivery,
 
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
@@ -57,26 +59,8 @@ pub struct RunArgs {
 
     /// What to do when the root supervisor gives up on a top-level actor or
     /// supervisor (its restarts exceeded the root's intensity).
-    #[arg(long, value_enum, default_value_t = OnRootFailure::KeepRunning)]
-    pub on_root_failure: OnRootFailure,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum BatchMode {
-    /// A call per message.
-    Off,
-    /// Functions whose arguments are numbers (and records of them).
-    Registers,
-    /// Functions with strings, lists, options and variants too.
-    All,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum OnRootFailure {
-    /// Stop that subtree, log it, keep running the rest.
-    KeepRunning,
-    /// Shut the host down and exit with an error.
-    Shutdown,
+    #[arg(long, value_enum, default_value_t = RootPolicy::KeepRunning)]
+    pub on_root_failure: RootPolicy,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -107,11 +91,7 @@ pub async fn run(args: RunArgs, control: Option<PathBuf>) -> anyhow::Result<()> 
     engine
         .max_instances(args.max_instances.unwrap_or(args.max_actors))
         .max_memory_bytes(args.max_memory)
-        .batch_delivery(match args.batch_delivery {
-            BatchMode::Off => BatchDelivery::Off,
-            BatchMode::Registers => BatchDelivery::Registers,
-            BatchMode::All => BatchDelivery::All,
-        });
+        .batch_delivery(args.batch_delivery);
     if args.no_cache {
         engine.cache_dir(None);
     } else if let Some(dir) = args.cache_dir {
@@ -120,12 +100,9 @@ pub async fn run(args: RunArgs, control: Option<PathBuf>) -> anyhow::Result<()> 
     // Validate the manifest before taking the socket: a typo should not
     // need a second terminal to notice.
     let manifest = args.manifest.as_deref().map(Manifest::load).transpose()?;
-    let root_policy = match args.on_root_failure {
-        OnRootFailure::KeepRunning => RootPolicy::KeepRunning,
-        OnRootFailure::Shutdown => RootPolicy::Shutdown,
-    };
     let max_actors = Some(args.max_actors as usize);
-    let host = Host::new(HostConfig { engine, root: Default::default(), root_policy, max_actors })?;
+    let host =
+        Host::new(HostConfig { engine, root: Default::default(), root_policy: args.on_root_failure, max_actors })?;
 
     let (path, private) = match control {
         Some(path) => (path, false),
@@ -148,8 +125,15 @@ pub async fn run(args: RunArgs, control: Option<PathBuf>) -> anyhow::Result<()> 
     {
         tokio::spawn(watch(host.clone(), manifest.clone()));
     }
-    println!("troupe host running; control socket: {}", server.path().display());
-    println!("try: troupe --control {} ps", server.path().display());
+    let banner = say!("troupe host running; control socket: {}", server.path().display())
+        .and_then(|()| say!("try: troupe --control {} ps", server.path().display()));
+    if let Err(e) = banner {
+        // Its reader went away (see `super::stdout`): end as every command
+        // does, after stopping the actors; dropping the server removes the
+        // socket.
+        host.shutdown().await;
+        return Err(e);
+    }
 
     let gave_up = {
         let host = host.clone();

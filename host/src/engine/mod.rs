@@ -85,20 +85,23 @@ impl EngineKind {
 /// Which functions of a component take several queued tells in one call
 /// into the guest (batch delivery, see [`batch`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum BatchDelivery {
     /// None: every message is a call of its own.
     Off,
-    /// Functions whose arguments travel in registers: numbers, `bool`,
-    /// `char`, enums, flags, and records or tuples of those. Queued tells
-    /// share a call into the guest; each awake actor holds the adapter's
-    /// small instance beside its own (BENCHMARKS.md has both figures).
+    /// Functions whose arguments travel in registers (numbers, enums, flags).
+    ///
+    /// That is numbers, `bool`, `char`, enums, flags, and records or tuples
+    /// of those. Queued tells share a call into the guest; each awake actor
+    /// holds the adapter's small instance beside its own (BENCHMARKS.md has
+    /// both figures).
     #[default]
     Registers,
-    /// Also functions taking strings and lists, through the adapter's own
-    /// linear memory: such tells share calls too, but each awake actor of
-    /// such a component also holds the adapter's memory, its shims and a
-    /// table page, and the adapter's memory counts against the actor's
-    /// memory limit.
+    /// Also functions taking strings and lists, through the adapter's memory.
+    ///
+    /// Such tells share calls too, but each awake actor of such a component
+    /// also holds the adapter's memory, its shims and a table page, and the
+    /// adapter's memory counts against the actor's memory limit.
     All,
 }
 

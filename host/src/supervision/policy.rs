@@ -41,6 +41,7 @@ wit_enum! {
 /// Which siblings restart with a failed child; see [`crate::supervision`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Strategy {
     /// Only the child that went down. For independent children.
     #[default]
@@ -57,6 +58,7 @@ pub enum Strategy {
 /// What the root supervisor does when a top-level subtree escalates.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum RootPolicy {
     /// Stop that subtree, log it, keep running the rest.
     #[default]
