@@ -39,11 +39,11 @@ pub mod binding;
 mod cell;
 mod component;
 mod data;
+mod exports;
 mod hibernation;
 mod host_api;
 mod incarnation;
 mod queue;
-mod runs;
 pub mod swap;
 
 pub use component::{ActorComponent, LoadError, Loader};
@@ -408,11 +408,11 @@ pub struct ActorInfo {
     /// Messages handled successfully.
     pub handled: u64,
     /// Of those, the messages handled several to one call into the guest,
-    /// through a batch entry point (see `troupe::engine::batch`).
+    /// through a batch entry point (see `troupe::batch`).
     #[serde(default)]
     pub batched: u64,
     /// Of those, the messages handled one to a call through the typed
-    /// call entry point (see `troupe::engine::batch::CallLayout`).
+    /// call entry point (see `troupe::batch`).
     #[serde(default)]
     pub typed: u64,
     /// Messages (or starts) that failed.
