@@ -68,7 +68,7 @@
 //! the layout back and never derives it again.
 //!
 //! Before it uses an entry point, the host checks the layout against the
-//! component's real exports ([`Tables::new`]): every entry point it names
+//! component's real exports (`dispatch.rs`): every entry point it names
 //! exists, with exactly the parameters and results the layout implies for
 //! the protocol function it serves, and every function's arguments lower
 //! into what the layout says. A missing layout, an unreadable one, or one
