@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use crate::actor::{Snapshot, SwapError};
-use crate::engine::batch;
+use crate::batch;
 use crate::host::Host;
 use crate::manifest::Manifest;
 use crate::protocol::{MessageError, Protocol};
@@ -34,7 +34,7 @@ pub fn manifest(text: &str) {
 /// yields a valid component that exports everything the input exports,
 /// and the entry points besides.
 pub fn batch_entries(bytes: &[u8]) {
-    let extended = batch::add_batch_exports(bytes, true);
+    let extended = batch::compose(bytes, true).map(|composed| composed.map(|c| c.bytes));
     let mut validator = wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all());
     if validator.validate_all(bytes).is_err() {
         return;

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 use wit_parser::decoding::{DecodedWasm, decode};
-use wit_parser::{Function, Resolve, Type, WorldItem, WorldKey};
+use wit_parser::{Function, Resolve, Type, WorldId, WorldItem, WorldKey};
 
 use crate::protocol::TROUPE_API_VERSION;
 
@@ -25,7 +25,7 @@ pub struct ComponentDescription {
     /// Imported interfaces and functions.
     pub imports: Vec<ItemDescription>,
     /// The protocol functions whose queued tells troupe delivers several
-    /// per call (see `troupe::engine::batch`): `iface.func`, and how many
+    /// per call (see `troupe::batch`): `iface.func`, and how many
     /// per call.
     pub batched: Vec<(String, usize)>,
     /// Those whose arguments travel in memory, delivered several per call
@@ -131,31 +131,10 @@ pub fn inspect(bytes: &[u8]) -> Result<ComponentDescription, InspectError> {
             problems.push(format!("it imports `{}`, which troupe does not provide", item.name));
         }
     }
-    if let Some(name) = crate::engine::batch::reserved_name(bytes) {
+    if let Some(name) = crate::batch::reserved_name(bytes) {
         problems.push(format!("it uses `{name}`, which is reserved for troupe's batch adapter"));
     }
-    let (mut batched, mut batched_in_memory, mut typed) = (Vec::new(), Vec::new(), Vec::new());
-    let mut sizes = wit_parser::SizeAlign::default();
-    sizes.fill(&resolve);
-    for (key, item) in &world.exports {
-        // The adapter serves interfaces named by package, as the host does.
-        let (WorldKey::Interface(_), WorldItem::Interface { id, .. }) = (key, item) else { continue };
-        let name = resolve.name_world_key(key);
-        let functions = resolve.interfaces[*id].functions.keys().map(String::as_str);
-        if role(&name, true) != "protocol" || crate::protocol::is_toolchain_export(&name, functions) {
-            continue;
-        }
-        for f in resolve.interfaces[*id].functions.values() {
-            match crate::engine::batch::messages_per_call(&resolve, &sizes, f) {
-                Some((n, false)) => batched.push((format!("{name}.{}", f.name), n)),
-                Some((n, true)) => batched_in_memory.push((format!("{name}.{}", f.name), n)),
-                None => {}
-            }
-            if crate::engine::batch::typed_call(&resolve, &sizes, f) {
-                typed.push(format!("{name}.{}", f.name));
-            }
-        }
-    }
+    let (batched, batched_in_memory, typed) = served(&resolve, world_id);
 
     let mut printer = wit_component::WitPrinter::default();
     let others: Vec<_> =
@@ -178,6 +157,30 @@ pub fn inspect(bytes: &[u8]) -> Result<ComponentDescription, InspectError> {
         wit,
         problems,
     })
+}
+
+/// Functions (`iface.func`) and how many messages one call delivers.
+type PerCall = Vec<(String, usize)>;
+
+/// What the batch adapter would serve, as the generator lays it out: the
+/// functions taking several tells per call by default (`iface.func`, how
+/// many per call), those doing so only with `--batch-delivery all`, and
+/// those a single message reaches through the typed call entry point.
+fn served(resolve: &Resolve, world: WorldId) -> (PerCall, PerCall, Vec<String>) {
+    let layout = |memory| crate::batch::layout_of(resolve, world, memory).ok().flatten();
+    let (registers, all) = (layout(false), layout(true));
+    let name = |e: &crate::batch::Entry| format!("{}.{}", e.interface, e.function);
+    let (mut batched, mut batched_in_memory, mut typed) = (Vec::new(), Vec::new(), Vec::new());
+    if let Some(layout) = &registers {
+        batched.extend(layout.entries.iter().map(|e| (name(e), e.messages)));
+        let called = layout.call.iter().flat_map(|c| &c.members);
+        typed.extend(called.filter_map(|m| layout.entries.get(m.entry)).map(name));
+    }
+    if let Some(layout) = &all {
+        let more = layout.entries.iter().map(|e| (name(e), e.messages));
+        batched_in_memory.extend(more.filter(|entry| !batched.contains(entry)));
+    }
+    (batched, batched_in_memory, typed)
 }
 
 fn role(name: &str, export: bool) -> &'static str {
@@ -213,5 +216,5 @@ fn signature(resolve: &Resolve, f: &Function) -> String {
 }
 
 fn type_name(resolve: &Resolve, ty: &Type) -> String {
-    crate::wit_syntax::render(resolve, ty, &mut |_, name| Some(name.to_string())).unwrap_or_default()
+    crate::protocol::wit_syntax::render(resolve, ty, &mut |_, name| Some(name.to_string())).unwrap_or_default()
 }

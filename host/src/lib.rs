@@ -14,6 +14,8 @@
 //!   epoch ticker, resource limits, failure classification;
 //! * [`protocol`] and [`message`] — protocols, message type checking,
 //!   envelopes and errors (plain data);
+//! * [`batch`] — batch delivery: the adapter composed with each component
+//!   so that several messages go in one call, and the host's dispatch;
 //! * [`actor`] — mailboxes, incarnations, the message loop, the
 //!   `troupe:actor/host` API guests import;
 //! * [`registry`] — the address space;
@@ -34,6 +36,7 @@
 #![deny(missing_docs)]
 
 pub mod actor;
+pub mod batch;
 pub mod control;
 pub mod engine;
 mod error_code;
@@ -50,7 +53,6 @@ pub mod supervision;
 mod sync;
 mod units;
 mod wit;
-mod wit_syntax;
 
 pub use actor::{
     ActorComponent, ActorInfo, ActorLimits, ActorPolicy, ActorRef, ActorSpec, ActorStatus, Failure, FailureKind,

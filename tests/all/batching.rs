@@ -5,7 +5,9 @@
 //! `.await` between them are all queued before the actor's task runs, so
 //! the run the actor finds is known.
 
-use troupe::{ActorLimits, FailureKind};
+use std::path::{Path, PathBuf};
+
+use troupe::{ActorLimits, ActorTemplate, FailureKind};
 
 use crate::support::{self, ask, spawn};
 
@@ -524,4 +526,77 @@ async fn a_trap_behind_the_typed_call_entry_point_fails_the_message_and_the_acto
     assert_eq!(ask(&host, "c", "incr(2)").await.unwrap(), "2", "a fresh incarnation");
     let info = counter.info();
     assert_eq!((info.restarts, info.typed), (1, 2), "{info:?}");
+}
+
+/// A host (batch delivery as by default) whose compile cache is `cache`.
+fn host_with_cache(cache: &Path) -> troupe::Host {
+    let mut engine = troupe::EngineConfig::new();
+    engine.max_instances(20).cache_dir(Some(cache.to_path_buf()));
+    troupe::Host::new(troupe::HostConfig { engine, ..Default::default() }).expect("host builds")
+}
+
+/// Spawns a counter at `c`, tells it `incr(1)` twenty times and asks for
+/// its total: the answer, and how many messages went in batches and
+/// through the typed call entry point.
+async fn count_to_twenty(host: &troupe::Host) -> (String, u64, u64) {
+    let component = host.load("counter", &support::guest("counter"), None).expect("the counter loads");
+    let counter = host.spawn(ActorTemplate::new(component).spec("c".into())).await.expect("the counter starts");
+    for _ in 0..20 {
+        host.tell("c", "incr(1)").unwrap();
+    }
+    let total = ask(host, "c", "get()").await.unwrap();
+    let info = counter.info();
+    (total, info.batched, info.typed)
+}
+
+/// The sidecars (batch layouts) in the compile cache at `dir`.
+fn sidecars(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for engine_dir in std::fs::read_dir(dir).unwrap().flatten() {
+        for file in std::fs::read_dir(engine_dir.path()).into_iter().flatten().flatten() {
+            if file.path().extension().is_some_and(|e| e == "sidecar") {
+                found.push(file.path());
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn a_component_from_the_compile_cache_keeps_its_batch_entry_points() {
+    let cache = tempfile::tempdir().unwrap();
+    let compiled = count_to_twenty(&host_with_cache(cache.path())).await;
+    assert!(compiled.1 > 0 && compiled.2 > 0, "batches and typed calls: {compiled:?}");
+    let restarted = host_with_cache(cache.path());
+    assert_eq!(count_to_twenty(&restarted).await, compiled, "the layout travelled with the cached artifact");
+    assert_eq!(restarted.engine().cache_stats(), troupe::engine::CacheStats { hits: 1, misses: 0 });
+}
+
+#[tokio::test]
+async fn a_component_whose_layout_is_missing_unreadable_or_lying_runs_one_call_per_message() {
+    let cache = tempfile::tempdir().unwrap();
+    let compiled = count_to_twenty(&host_with_cache(cache.path())).await;
+    assert!(compiled.1 > 0, "{compiled:?}");
+    let [sidecar] = &sidecars(cache.path())[..] else { panic!("one layout beside the one artifact") };
+    let layout = std::fs::read(sidecar).unwrap();
+    // The first function's entry point claims the call entry point's
+    // name: an export that exists, of other types.
+    let mut lying: serde_json::Value = serde_json::from_slice(&layout).unwrap();
+    lying["entries"][0]["export"] = lying["call"]["export"].clone();
+    let lying = serde_json::to_vec(&lying).unwrap();
+    let cases: [(&str, Option<&[u8]>); 4] = [
+        ("missing", None),
+        ("unreadable", Some(b"{not json")),
+        ("of another version", Some(br#"{"version": 99}"#)),
+        ("lying about an export", Some(&lying)),
+    ];
+    for (what, contents) in cases {
+        match contents {
+            Some(contents) => std::fs::write(sidecar, contents).unwrap(),
+            None => std::fs::remove_file(sidecar).unwrap(),
+        }
+        let host = host_with_cache(cache.path());
+        assert_eq!(count_to_twenty(&host).await, ("20".to_string(), 0, 0), "a layout {what}");
+        assert_eq!(host.engine().cache_stats().hits, 1, "a layout {what}: the artifact came from the cache");
+    }
 }

@@ -9,9 +9,11 @@ use wasmtime::component::{InstancePre, Linker};
 
 use super::binding::interface_key;
 use super::data::ActorData;
+use super::exports::Exports;
 use super::host_api;
-use crate::engine::{Engine, EngineError, EngineKind, batch};
-use crate::protocol::{Exports, ImportedInterface, Protocol, ProtocolError, TROUPE_API_VERSION};
+use crate::batch;
+use crate::engine::{Engine, EngineError, EngineKind};
+use crate::protocol::{ImportedInterface, Protocol, ProtocolError, TROUPE_API_VERSION};
 
 /// Why a component cannot be loaded as an actor.
 #[derive(Debug, thiserror::Error)]
@@ -156,7 +158,10 @@ impl std::fmt::Debug for ActorComponent {
 /// A component compiled and linked for one engine kind.
 pub(crate) struct Compiled {
     pub pre: InstancePre<ActorData>,
+    /// Where its protocol functions and hooks are.
     pub exports: Exports,
+    /// Its batch entry points (empty without batch delivery).
+    pub batch: Arc<batch::Tables>,
 }
 
 impl ActorComponent {
@@ -192,9 +197,16 @@ impl ActorComponent {
             return Ok(c);
         }
         let engine = loader.engine.wasmtime(kind)?;
-        let component = loader.engine.compile(&self.source, &self.bytes, &self.hash, kind)?;
-        let (protocol, exports) = Protocol::of(&component, engine)
+        let (component, layout) = batch::compile(&loader.engine, kind, &self.source, &self.bytes, &self.hash)?;
+        let protocol = Protocol::of(&component, engine)
             .map_err(|error| LoadError::Protocol { what: self.source.clone(), error })?;
+        let exports = Exports::of(&component, &protocol).ok_or_else(|| {
+            LoadError::Engine(EngineError::Invalid {
+                what: self.source.clone(),
+                reason: "an export listed in its type cannot be found".into(),
+            })
+        })?;
+        let batch = batch::Tables::checked(&component, engine, &protocol, layout.as_ref(), &self.source);
         let imports = Protocol::imports_of(&component, engine);
         let linker = loader.linker(kind)?;
         let linked = if imports.is_empty() {
@@ -208,7 +220,7 @@ impl ActorComponent {
         let pre = linked.map_err(|e| LoadError::Imports { what: self.source.clone(), detail: format!("{e:#}") })?;
         let _ = self.protocol.set(protocol);
         let _ = self.imports.set(imports);
-        Ok(slot.get_or_init(|| Compiled { pre, exports }))
+        Ok(slot.get_or_init(|| Compiled { pre, exports, batch: Arc::new(batch) }))
     }
 }
 

@@ -60,7 +60,7 @@ impl Wasi {
 }
 
 /// Where a batch call (several messages in one call, see
-/// [`crate::engine::batch`]) is: the adapter reports the start of each
+/// [`crate::batch`]) is: the adapter reports the start of each
 /// message, and each gets a CPU budget of its own.
 #[derive(Debug, Default)]
 pub(crate) struct Run {

@@ -20,7 +20,7 @@ use wasmtime::component::Val;
 use super::binding::{BindError, BindingSpec, BindingTarget, Router, interface_key};
 use super::data::ActorData;
 use super::{ActorRef, DownNotice, DownReason, SpawnError, SpawnOptions};
-use crate::engine::batch;
+use crate::batch;
 use crate::message::{Address, CallError, DEFAULT_ASK_TIMEOUT, DeadLetterReason};
 use crate::protocol::ImportedInterface;
 use crate::protocol::MessageError;

@@ -26,9 +26,9 @@ use super::data::{ActorData, Run, Wasi};
 use super::host_api::{Snapshot, WitDown};
 use super::resources::Resources;
 use super::{ActorRef, ActorSpec, ActorSystem, DownNotice, Failure, FailureKind};
-use crate::engine::batch::{self, FlatResult};
+use crate::batch::{Dispatch, Lowered};
 use crate::message::Address;
-use crate::protocol::{BatchEntry, Batching, Call, MixedEntry};
+use crate::protocol::Call;
 
 /// Ticks (milliseconds, by default) a message may run at full speed. Past
 /// them it is a *long-running* message.
@@ -45,8 +45,6 @@ type SnapshotFunc = TypedFunc<(), (Snapshot,)>;
 type RestoreFunc = TypedFunc<(Snapshot,), (Result<(), String>,)>;
 type StopFunc = TypedFunc<(), ()>;
 type DownFunc = TypedFunc<(WitDown,), ()>;
-/// The batch adapter's call entry point (see [`batch::CallLayout`]).
-type CallFunc = TypedFunc<batch::CallArgs, (u64,)>;
 
 /// A live instance of an actor's component.
 ///
@@ -57,15 +55,10 @@ pub(crate) struct Incarnation(Box<Parts>);
 /// What an incarnation holds.
 pub(crate) struct Parts {
     store: Store<ActorData>,
-    /// Protocol functions, in protocol order, with their result arity and
-    /// their batch entry point, if they have one.
-    funcs: Vec<(Func, usize, Option<Func>)>,
-    /// How to call the batch entry points.
-    batch: Arc<Batching>,
-    /// The mixed batch entry point, if there is one.
-    mixed: Option<Func>,
-    /// The call entry point, if there is one: one message, typed.
-    call: Option<CallFunc>,
+    /// Protocol functions, in protocol order, with their result arity.
+    funcs: Vec<(Func, usize)>,
+    /// The batch entry points (see [`crate::batch`]).
+    batch: Dispatch,
     init: Option<InitFunc>,
     snapshot: Option<SnapshotFunc>,
     restore: Option<RestoreFunc>,
@@ -191,9 +184,8 @@ impl Incarnation {
         let mut inc = Incarnation(Box::new(Parts {
             store,
             funcs: Vec::new(),
-            batch: compiled.exports.batch.clone(),
-            mixed: None,
-            call: None,
+            // Bound to the instance once there is one.
+            batch: Dispatch::unbound(&compiled.batch),
             init: None,
             snapshot: None,
             restore: None,
@@ -224,25 +216,11 @@ impl Incarnation {
             })
         })?;
         let missing = |what: &str| Failure::new(FailureKind::Instantiate, format!("export `{what}` vanished"));
-        for ((index, f), entry) in compiled
-            .exports
-            .funcs
-            .iter()
-            .zip(component.protocol().functions())
-            .zip(compiled.exports.batch.entries.iter())
-        {
+        for (index, f) in compiled.exports.funcs.iter().zip(component.protocol().functions()) {
             let func = instance.get_func(&mut inc.store, index).ok_or_else(|| missing(&f.name))?;
-            let entry = entry.as_ref().and_then(|e| instance.get_func(&mut inc.store, e.index));
-            inc.funcs.push((func, usize::from(f.result.is_some()), entry));
+            inc.funcs.push((func, usize::from(f.result.is_some())));
         }
-        if let Some(mixed) = &compiled.exports.batch.mixed {
-            inc.mixed = instance.get_func(&mut inc.store, mixed.index);
-        }
-        if let Some(call) = &compiled.exports.batch.call {
-            // Its signature was checked when the component was loaded; a
-            // mismatch here only means messages take the untyped way.
-            inc.call = instance.get_typed_func(&mut inc.store, call.index).ok();
-        }
+        inc.batch = Dispatch::new(&compiled.batch, &instance, &mut inc.store);
         let lifecycle = &compiled.exports.lifecycle;
         let typed = |e: wasmtime::Error| Failure::new(FailureKind::Instantiate, format!("{e:#}"));
         if let Some(index) = &lifecycle.init {
@@ -370,7 +348,7 @@ impl Incarnation {
         call: &Call,
         waiting: Option<Arc<[Address]>>,
     ) -> Result<Option<Val>, Failure> {
-        if let Some((entry, args, result)) = self.typed_call(call) {
+        if let Some((entry, args, result)) = self.batch.typed_call(call) {
             self.arm(waiting);
             let outcome = entry.call_async(&mut self.store, args).await;
             self.settle(me);
@@ -382,7 +360,7 @@ impl Incarnation {
                 Err(e) => Err(Failure::from_wasm_error(&e)),
             };
         }
-        let (func, arity, _) = self.funcs[call.func as usize];
+        let (func, arity) = self.funcs[call.func as usize];
         let mut results = [Val::Bool(false)];
         self.arm(waiting);
         let outcome = func.call_async(&mut self.store, &call.args, &mut results[..arity]).await;
@@ -393,62 +371,21 @@ impl Incarnation {
         }
     }
 
-    /// The call entry point, its arguments for `call` and how its result
-    /// comes back, if it serves `call`'s function.
-    fn typed_call(&self, call: &Call) -> Option<(CallFunc, batch::CallArgs, FlatResult)> {
-        let entry = self.call?;
-        let member = self.batch.call.as_ref()?.members.get(call.func as usize)?.as_ref()?;
-        Some((entry, member.lower(&call.args)?, member.result))
+    /// The batch entry points of this incarnation.
+    pub fn batch(&self) -> &Dispatch {
+        &self.batch
     }
 
-    /// How protocol function `func` takes several messages in one call,
-    /// if it can.
-    pub fn batch_entry(&self, func: u32) -> Option<&BatchEntry> {
-        let (_, _, entry) = self.funcs.get(func as usize)?;
-        entry.as_ref()?;
-        self.batch.entries.get(func as usize)?.as_ref()
-    }
-
-    /// The mixed batch entry point, if the component has one.
-    pub fn mixed_entry(&self) -> Option<&MixedEntry> {
-        self.mixed.and(self.batch.mixed.as_ref())
-    }
-
-    /// The batch entry point for `func` (its own), or for `None` the mixed
-    /// one, if this incarnation has it.
-    pub fn run_entry(&self, func: Option<u32>) -> Option<Func> {
-        match func {
-            Some(func) => self.funcs.get(func as usize).and_then(|(_, _, entry)| *entry),
-            None => self.mixed,
-        }
-    }
-
-    /// The batch entry points of the protocol this incarnation runs.
-    pub fn batching(&self) -> Arc<Batching> {
-        self.batch.clone()
-    }
-
-    /// Delivers up to `messages` tells in one call of a batch entry point:
-    /// `Some(func)`'s own (see [`Self::batch_entry`]), or for `None` the
-    /// mixed one (see [`Self::mixed_entry`]); `args` are the entry point's
-    /// arguments. Returns how many were handled: the call ends early when a
-    /// control request waits. On failure, says how many had started: the
-    /// last of them is the one that failed.
-    ///
-    /// The caller checks [`Self::run_entry`] first: without the entry point
-    /// nothing is delivered, and that is no failure of the actor's.
-    pub async fn handle_run(
-        &mut self,
-        me: &ActorRef,
-        func: Option<u32>,
-        messages: u32,
-        args: &[Val],
-    ) -> Result<usize, (usize, Failure)> {
-        let Some(entry) = self.run_entry(func) else { return Ok(0) };
+    /// Delivers a run of tells in one call of a batch entry point, as
+    /// [`Dispatch::lower`] laid it out. Returns how many were handled: the
+    /// call ends early when a control request waits. On failure, says how
+    /// many had started: the last of them is the one that failed.
+    pub async fn handle_run(&mut self, me: &ActorRef, run: &Lowered) -> Result<usize, (usize, Failure)> {
         self.arm(None);
-        let run = Run { messages, started: 0, ticks: self.deadline_ticks, fuel: self.fuel, fuel_spent: 0 };
-        self.store.data_mut().run = run;
-        let outcome = entry.call_async(&mut self.store, args, &mut []).await;
+        let messages = run.messages();
+        let started = Run { messages, started: 0, ticks: self.deadline_ticks, fuel: self.fuel, fuel_spent: 0 };
+        self.store.data_mut().run = started;
+        let outcome = run.entry().call_async(&mut self.store, run.args(), &mut []).await;
         self.settle(me);
         let started = std::mem::take(&mut self.store.data_mut().run).started as usize;
         match outcome {

@@ -31,7 +31,8 @@
 //!   messages, batch delivery, lifecycle, hot swap, hibernation,
 //!   snapshots, links and monitors;
 //! * `incarnation.rs` — one `Store` and the calls into it;
-//! * `component.rs` — compiling and linking actor code;
+//! * `component.rs` and `exports.rs` — compiling and linking actor code,
+//!   and where a compiled component's exports are;
 //! * `host_api.rs` and `data.rs` — what guests may call, and the data each
 //!   store carries;
 //! * `binding.rs` — typed calls through imported interfaces;
@@ -49,13 +50,13 @@ mod cell;
 mod component;
 mod control;
 mod data;
+mod exports;
 mod failure;
 mod host_api;
 mod incarnation;
 mod limits;
 mod queue;
 mod resources;
-mod runs;
 mod slots;
 mod spawn;
 mod spec;

@@ -89,11 +89,11 @@ pub struct ActorInfo {
     /// Messages handled successfully.
     pub handled: u64,
     /// Of those, the messages handled several to one call into the guest,
-    /// through a batch entry point (see `troupe::engine::batch`).
+    /// through a batch entry point (see `troupe::batch`).
     #[serde(default)]
     pub batched: u64,
     /// Of those, the messages handled one to a call through the typed
-    /// call entry point (see `troupe::engine::batch::CallLayout`).
+    /// call entry point (see `troupe::batch`).
     #[serde(default)]
     pub typed: u64,
     /// Messages (or starts) that failed.

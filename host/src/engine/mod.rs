@@ -1,26 +1,27 @@
 //! The engine layer: wasmtime configuration, compilation (with an on-disk
-//! cache, and batch entry points added to each component: see [`batch`]),
-//! the epoch ticker, the store's resource limiter and the classification of
-//! errors that leave wasm.
+//! cache), the epoch ticker, the store's resource limiter and the
+//! classification of errors that leave wasm.
 //!
-//! Nothing here knows about actors. The layer narrows wasmtime to the
-//! features troupe uses, the way Spin's `spin-core` does: the component
-//! model with the synchronous ABI (`concurrency_support(false)`, which takes
-//! most of the cost out of every call), async stores (so that a guest waiting on an ask
-//! suspends a fiber, not a thread), epoch interruption for deadlines and fair
-//! time slicing, and the pooling allocator for cheap instantiation.
+//! Nothing here knows about actors, nor what the bytes it compiles are
+//! made of: the loader hands it a component (with the batch adapter
+//! already composed in, see [`crate::batch`]) and the tag to cache it
+//! under. The layer narrows wasmtime to the features troupe uses, the way
+//! Spin's `spin-core` does: the component model with the synchronous ABI
+//! (`concurrency_support(false)`, which takes most of the cost out of every
+//! call), async stores (so that a guest waiting on an ask suspends a fiber,
+//! not a thread), epoch interruption for deadlines and fair time slicing,
+//! and the pooling allocator for cheap instantiation.
 //!
 //! Fuel metering changes the generated code, so it lives in a second
 //! wasmtime engine that is created only when some actor asks for a fuel
 //! budget: actors without one run on code that pays nothing for fuel.
 
-pub mod batch;
 mod cache;
 mod epoch;
 mod fault;
 mod limiter;
 
-pub use cache::{CacheStats, CompileCache};
+pub use cache::{Artifact, CacheStats, CompileCache};
 pub(crate) use fault::{Fault, FaultKind};
 pub use limiter::MAX_TABLE_ELEMENTS;
 pub(crate) use limiter::MemoryLimiter;
@@ -29,7 +30,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use tracing::{debug, instrument, warn};
+use tracing::instrument;
 use wasmtime::component::Component;
 use wasmtime::{Config, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
 
@@ -66,24 +67,18 @@ impl EngineKind {
         }
     }
 
-    /// The compile cache's name for the artifact: which engine, and which
-    /// version of the batch adapter (`batch::ADAPTER_VERSION`) in which
-    /// mode, so that a cache never serves an artifact built otherwise.
-    fn cache_tag(self, batch: BatchDelivery) -> String {
-        let engine = match self {
+    /// The compile cache's name for the engine an artifact is for.
+    fn cache_name(self) -> &'static str {
+        match self {
             EngineKind::Epoch => "epoch",
             EngineKind::Metered => "fuel",
-        };
-        match batch {
-            BatchDelivery::Off => engine.to_string(),
-            BatchDelivery::Registers => format!("{engine}-batch{}", batch::ADAPTER_VERSION),
-            BatchDelivery::All => format!("{engine}-batch{}-all", batch::ADAPTER_VERSION),
         }
     }
 }
 
 /// Which functions of a component take several queued tells in one call
-/// into the guest (batch delivery, see [`batch`]).
+/// into the guest (batch delivery, see [`crate::batch`]). The loader reads
+/// it when it composes a component before compiling it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum BatchDelivery {
@@ -202,13 +197,18 @@ impl EngineConfig {
         self
     }
 
-    /// Which functions get batch entry points (see [`batch`]), through
-    /// which one call into the component delivers up to
-    /// [`batch::MAX_MESSAGES_PER_ENTRY`] queued tells. By default
+    /// Which functions get batch entry points (see [`crate::batch`]),
+    /// through which one call into the component delivers up to
+    /// [`crate::batch::MAX_MESSAGES_PER_ENTRY`] queued tells. By default
     /// [`BatchDelivery::Registers`]; the benchmarks measure all three.
     pub fn batch_delivery(&mut self, batch: BatchDelivery) -> &mut Self {
         self.batch = batch;
         self
+    }
+
+    /// The batch delivery this configuration asks for.
+    pub fn get_batch_delivery(&self) -> BatchDelivery {
+        self.batch
     }
 
     /// The epoch tick this configuration uses.
@@ -363,69 +363,72 @@ impl Engine {
         self.inner.cache.as_ref().map(CompileCache::stats).unwrap_or_default()
     }
 
-    /// Compiles `bytes` for `kind`, or loads the compiled artifact from the
-    /// cache. `what` names the component in errors (usually its path).
+    /// Compiles `bytes` for `kind`, without the cache. `what` names the
+    /// component in errors (usually its path).
     ///
     /// # Errors
     ///
     /// [`EngineError::CoreModule`] for a core module, [`EngineError::Invalid`]
     /// for anything else wasmtime rejects.
     #[instrument(skip_all, level = "debug", fields(what, bytes = bytes.len(), ?kind))]
-    pub fn compile(
-        &self,
-        what: &str,
-        bytes: &[u8],
-        hash: &blake3::Hash,
-        kind: EngineKind,
-    ) -> Result<Component, EngineError> {
-        if wasmparser::Parser::is_core_wasm(bytes) {
-            return Err(EngineError::CoreModule { what: what.into() });
-        }
-        if !wasmparser::Parser::is_component(bytes) {
-            return Err(EngineError::Invalid {
-                what: what.into(),
-                reason: "the file does not start with the WebAssembly component header \
-                         (\\0asm, layer 1)"
-                    .into(),
-            });
-        }
-        let engine = self.wasmtime(kind)?;
-        let batch = self.inner.config.batch;
-        let tag = kind.cache_tag(batch);
-        if let Some(cache) = &self.inner.cache
-            && let Some(component) = cache.load(engine, hash, &tag)
-        {
-            return Ok(component);
-        }
-        let batched = match batch {
-            BatchDelivery::Off => None,
-            BatchDelivery::Registers => self.compile_batched(engine, what, bytes, false),
-            BatchDelivery::All => self.compile_batched(engine, what, bytes, true),
-        };
-        let component = match batched {
-            Some(component) => component,
-            None => Component::new(engine, bytes)
-                .map_err(|e| EngineError::Invalid { what: what.into(), reason: format!("{e:#}") })?,
-        };
-        if let Some(cache) = &self.inner.cache {
-            cache.store(engine, hash, &tag, &component);
-        }
-        Ok(component)
+    pub fn compile(&self, what: &str, bytes: &[u8], kind: EngineKind) -> Result<Component, EngineError> {
+        check_header(what, bytes)?;
+        Component::new(self.wasmtime(kind)?, bytes)
+            .map_err(|e| EngineError::Invalid { what: what.into(), reason: format!("{e:#}") })
     }
 
-    /// The component with batch entry points, or `None` when it has no
-    /// function they can serve or cannot take them; it then runs as it is,
-    /// one call per message.
-    fn compile_batched(&self, engine: &wasmtime::Engine, what: &str, bytes: &[u8], memory: bool) -> Option<Component> {
-        let extended = match batch::add_batch_exports(bytes, memory) {
-            Ok(extended) => extended?,
-            Err(reason) => {
-                debug!(component = what, %reason, "no batch entry points");
-                return None;
-            }
-        };
-        Component::new(engine, &extended)
-            .inspect_err(|e| warn!(component = what, error = %format!("{e:#}"), "batch entry points rejected; compiling the component as it is"))
-            .ok()
+    /// The artifact the compile cache holds for the component with content
+    /// hash `hash`, built as `tag` says, for `kind`; `None` without a
+    /// cache, or if it holds none that loads.
+    pub fn cached(&self, hash: &blake3::Hash, tag: &str, kind: EngineKind) -> Option<Artifact> {
+        let cache = self.inner.cache.as_ref()?;
+        cache.load(self.wasmtime(kind).ok()?, hash, &cache_tag(kind, tag))
     }
+
+    /// Keeps `component` (built from the component with content hash
+    /// `hash` as `tag` says, for `kind`) in the compile cache, with
+    /// `sidecar` beside it. Failures only cost a compilation next time:
+    /// they are logged.
+    pub fn cache(
+        &self,
+        hash: &blake3::Hash,
+        tag: &str,
+        kind: EngineKind,
+        component: &Component,
+        sidecar: Option<&[u8]>,
+    ) {
+        if let (Some(cache), Ok(engine)) = (&self.inner.cache, self.wasmtime(kind)) {
+            cache.store(engine, hash, &cache_tag(kind, tag), component, sidecar);
+        }
+    }
+}
+
+/// The cache's full tag: the engine, then the caller's tag, if any.
+fn cache_tag(kind: EngineKind, tag: &str) -> String {
+    match tag {
+        "" => kind.cache_name().to_string(),
+        tag => format!("{}-{tag}", kind.cache_name()),
+    }
+}
+
+/// Checks that `bytes` start as a component does. `what` names it in
+/// errors.
+///
+/// # Errors
+///
+/// [`EngineError::CoreModule`] for a core module, [`EngineError::Invalid`]
+/// for anything else that is not a component.
+pub fn check_header(what: &str, bytes: &[u8]) -> Result<(), EngineError> {
+    if wasmparser::Parser::is_core_wasm(bytes) {
+        return Err(EngineError::CoreModule { what: what.into() });
+    }
+    if !wasmparser::Parser::is_component(bytes) {
+        return Err(EngineError::Invalid {
+            what: what.into(),
+            reason: "the file does not start with the WebAssembly component header \
+                     (\\0asm, layer 1)"
+                .into(),
+        });
+    }
+    Ok(())
 }

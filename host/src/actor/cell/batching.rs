@@ -1,5 +1,5 @@
 //! Batch delivery inside the cell: which queued tells go into the guest
-//! together in one call of a batch entry point (see `crate::engine::batch`),
+//! together in one call of a batch entry point (see `crate::batch`),
 //! and what happens when one of them fails. The incarnation owns the entry
 //! points; this decides what makes a run.
 
@@ -7,8 +7,8 @@ use tracing::Instrument;
 
 use super::Cell;
 use crate::actor::incarnation::Incarnation;
-use crate::actor::runs::{RunEntry, give_back, lower_run};
 use crate::actor::{Failure, RestartFrom};
+use crate::batch::{self, RunEntry};
 use crate::message::Envelope;
 
 impl Cell {
@@ -21,7 +21,7 @@ impl Cell {
             return None;
         }
         let func = envelope.call.func;
-        if inc.batch_entry(func).is_none() && inc.mixed_entry().is_none_or(|m| m.tags[func as usize].is_none()) {
+        if !inc.batch().serves(func) {
             return None;
         }
         let mut limit = batch;
@@ -42,20 +42,19 @@ impl Cell {
     /// tells to any function the mixed entry point serves.
     pub(super) fn gather(&self, inc: &Incarnation, first: Envelope, limit: usize) -> (Vec<Envelope>, RunEntry) {
         let (func, generation) = (first.call.func, first.call.generation);
-        let own = inc.batch_entry(func).map_or(0, |e| e.per_entry.min(limit));
-        let mixed = inc.mixed_entry().filter(|m| m.tags[func as usize].is_some());
-        let mut run = Vec::with_capacity(own.max(mixed.map_or(0, |m| m.slots.min(limit))));
+        let batch = inc.batch();
+        let own = batch.own_capacity(func).min(limit);
+        let mixed = batch.mixed_capacity(func).min(limit);
+        let mut run = Vec::with_capacity(own.max(mixed));
         run.push(first);
         if own >= 2 {
             self.inbox.mailbox.take_while(own, &mut run, |e| {
                 e.ask.is_none() && e.call.func == func && e.call.generation == generation
             });
         }
-        if let Some(mixed) = mixed
-            && run.len() == 1
-        {
-            self.inbox.mailbox.take_while(mixed.slots.min(limit), &mut run, |e| {
-                e.ask.is_none() && e.call.generation == generation && mixed.tags[e.call.func as usize].is_some()
+        if mixed > 0 && run.len() == 1 {
+            self.inbox.mailbox.take_while(mixed, &mut run, |e| {
+                e.ask.is_none() && e.call.generation == generation && batch.mixes(e.call.func)
             });
             if run.len() > 1 {
                 return (run, RunEntry::Mixed);
@@ -78,12 +77,8 @@ impl Cell {
     ) -> Result<(), Failure> {
         let component = self.spec.component.clone();
         let protocol = component.protocol();
-        let func = match entry {
-            RunEntry::Own(func) => Some(func),
-            RunEntry::Mixed => None,
-        };
-        let args = inc.run_entry(func).and_then(|_| lower_run(&inc.batching(), protocol, &mut run, entry));
-        let Some(args) = args else {
+        let func = entry.function();
+        let Some(lowered) = inc.batch().lower(protocol, &mut run, entry) else {
             // Not expected (the run was gathered for an entry point, and its
             // calls are type-checked); one at a time is still right.
             for envelope in run {
@@ -96,8 +91,8 @@ impl Cell {
             function = func.map_or("(several)", |f| protocol.function(f).name.as_str()),
             count = run.len()
         );
-        let outcome = inc.handle_run(&self.me, func, run.len() as u32, &args).instrument(span).await;
-        give_back(&mut run, args);
+        let outcome = inc.handle_run(&self.me, &lowered).instrument(span).await;
+        batch::give_back(&mut run, lowered);
         match outcome {
             Ok(handled) => {
                 self.me.stats().handled_batch(handled as u64);

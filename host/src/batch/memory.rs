@@ -153,7 +153,11 @@ impl Loader {
         let width = loaded.iter().map(|(_, flat)| flat.len()).max().unwrap_or(0);
         let joins: Vec<ValType> = (0..width)
             .map(|i| {
-                loaded.iter().filter_map(|(_, flat)| flat.get(i).copied()).reduce(super::join).unwrap_or(ValType::I32)
+                loaded
+                    .iter()
+                    .filter_map(|(_, flat)| flat.get(i).copied())
+                    .reduce(super::plan::join)
+                    .unwrap_or(ValType::I32)
             })
             .collect();
         let disc = self.local(ValType::I32);
@@ -316,7 +320,7 @@ fn wit_type(resolve: &Resolve, ty: &Type, uses: &mut BTreeSet<(String, String)>)
     if !carried(resolve, ty) {
         return None;
     }
-    crate::wit_syntax::render(resolve, ty, &mut |id, name| {
+    crate::protocol::wit_syntax::render(resolve, ty, &mut |id, name| {
         let TypeOwner::Interface(owner) = resolve.types[id].owner else { return None };
         uses.insert((resolve.id_of(owner)?, format!("%{name}")));
         Some(format!("%{name}"))
