@@ -105,4 +105,7 @@ export const api = {
     forwarded() {
         return forwarded;
     },
+    crash(reason) {
+        throw new Error(reason);
+    },
 };

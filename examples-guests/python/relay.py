@@ -133,3 +133,6 @@ class Api(exports.Api):
 
     def forwarded(self) -> int:
         return _forwarded
+
+    def crash(self, reason: str) -> None:
+        raise RuntimeError(reason)

@@ -43,6 +43,10 @@ pub enum EventKind {
         kind: FailureKind,
         /// What happened.
         detail: String,
+        /// The end of what the guest wrote to stderr during the failed
+        /// call, if anything.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stderr: Option<String>,
     },
     /// A supervisor is restarting the child after `delay_ms`.
     Restarting {
@@ -91,6 +95,13 @@ pub enum EventKind {
         /// Why: "stopped", "failed", "not restarted", "escalated".
         reason: String,
     },
+}
+
+impl EventKind {
+    /// The `failed` event of `failure`.
+    pub fn failed(failure: &crate::actor::Failure) -> Self {
+        EventKind::Failed { kind: failure.kind, detail: failure.detail.clone(), stderr: failure.stderr.clone() }
+    }
 }
 
 /// The host's event bus. Cheap to clone.

@@ -7,10 +7,17 @@
 //! preopens, which use cap-std so that `..`, absolute paths and symlinks
 //! cannot leave them), named environment variables, the real clocks, and
 //! forwarding of stdout/stderr into the host's log.
+//!
+//! Whatever is granted, the last [`STDERR_TAIL_BYTES`] a guest writes to
+//! stderr during a message are kept ([`StderrTail`]): if the message
+//! fails, they go into the failure report, so that a panic's message or an
+//! uncaught exception reaches the caller, `troupe ps` and the `failed`
+//! event. Nothing of it leaves the host otherwise.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -20,6 +27,7 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{FsPerms, HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder};
 
 use crate::message::Address;
+use crate::sync::Mutex;
 
 /// Access granted to one actor.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -103,8 +111,8 @@ impl Grants {
     /// # Errors
     ///
     /// [`GrantError`] if a granted directory cannot be opened.
-    pub fn wasi_ctx(&self, address: &Address) -> Result<WasiCtx, GrantError> {
-        let mut b = base_builder(self.stdio, self.clocks, address);
+    pub fn wasi_ctx(&self, address: &Address, stderr: &mut StderrTail) -> Result<WasiCtx, GrantError> {
+        let mut b = base_builder(self.stdio, self.clocks, address, stderr);
         for (k, v) in &self.env {
             b.env(k, v);
         }
@@ -134,18 +142,20 @@ impl Grants {
 /// The WASI context of an actor granted at most `stdio` and `clocks`:
 /// what [`Grants::wasi_ctx`] builds when no directory or variable is
 /// granted, and cannot fail.
-pub fn plain_wasi_ctx(stdio: bool, clocks: bool, address: &Address) -> WasiCtx {
-    base_builder(stdio, clocks, address).build()
+pub fn plain_wasi_ctx(stdio: bool, clocks: bool, address: &Address, stderr: &mut StderrTail) -> WasiCtx {
+    base_builder(stdio, clocks, address, stderr).build()
 }
 
-/// A builder granting no network, with stdio and clocks as granted.
-fn base_builder(stdio: bool, clocks: bool, address: &Address) -> WasiCtxBuilder {
+/// A builder granting no network, with stdio and clocks as granted, and
+/// stderr kept in `tail`.
+fn base_builder(stdio: bool, clocks: bool, address: &Address, tail: &mut StderrTail) -> WasiCtxBuilder {
     let mut b = WasiCtxBuilder::new();
     b.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
-    if stdio {
-        b.stdout(LogStream { address: address.clone(), stream: "stdout" });
-        b.stderr(LogStream { address: address.clone(), stream: "stderr" });
+    let log = |stream| stdio.then(|| LogStream { address: address.clone(), stream });
+    if let Some(stdout) = log("stdout") {
+        b.stdout(stdout);
     }
+    b.stderr(Stderr { tail: tail.share(), log: log("stderr") });
     if !clocks {
         b.wall_clock(FrozenClock).monotonic_clock(FrozenClock);
     }
@@ -170,6 +180,102 @@ impl HostMonotonicClock for FrozenClock {
     }
     fn now(&self) -> u64 {
         0
+    }
+}
+
+/// How much of what a guest writes to stderr during a message is kept for
+/// its failure report: the end, where a panic message or a traceback's last
+/// line is.
+pub const STDERR_TAIL_BYTES: usize = 2048;
+
+/// The last [`STDERR_TAIL_BYTES`] an incarnation wrote to stderr since the
+/// current message began. The WASI stream and the incarnation share it;
+/// nothing is allocated until the guest's WASI context is built (most
+/// actors never make a WASI call).
+#[derive(Debug, Clone, Default)]
+pub struct StderrTail(Option<Arc<Mutex<VecDeque<u8>>>>);
+
+impl StderrTail {
+    /// A handle on the same tail for a WASI stream, allocating it first.
+    pub fn share(&mut self) -> StderrTail {
+        StderrTail(Some(self.0.get_or_insert_with(Arc::default).clone()))
+    }
+
+    /// Forgets what was written: a new message begins.
+    pub fn clear(&self) {
+        if let Some(tail) = &self.0 {
+            let mut tail = tail.lock();
+            if !tail.is_empty() {
+                tail.clear();
+            }
+        }
+    }
+
+    /// Takes what was written, as text, if anything was.
+    pub fn take(&self) -> Option<String> {
+        let bytes: Vec<u8> = std::mem::take(&mut *self.0.as_ref()?.lock()).into();
+        let text = String::from_utf8_lossy(&bytes);
+        let text = text.trim_matches(|c: char| c.is_whitespace() || c == '\u{fffd}');
+        (!text.is_empty()).then(|| text.to_string())
+    }
+
+    fn push(&self, data: &[u8]) {
+        let Some(tail) = &self.0 else { return };
+        let mut tail = tail.lock();
+        let data = &data[data.len().saturating_sub(STDERR_TAIL_BYTES)..];
+        let overflow = (tail.len() + data.len()).saturating_sub(STDERR_TAIL_BYTES);
+        tail.drain(..overflow);
+        tail.extend(data);
+    }
+}
+
+/// A guest's stderr: kept in its tail, and forwarded to the log if granted.
+struct Stderr {
+    tail: StderrTail,
+    log: Option<LogStream>,
+}
+
+impl IsTerminal for Stderr {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for Stderr {
+    fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
+        let log = self.log.as_ref().map(|l| Box::into_pin(l.async_stream()));
+        Box::new(TailWriter { tail: self.tail.clone(), log })
+    }
+}
+
+/// Writes into a [`StderrTail`], and on to the log if granted.
+struct TailWriter {
+    tail: StderrTail,
+    log: Option<Pin<Box<dyn AsyncWrite + Send + Sync>>>,
+}
+
+impl AsyncWrite for TailWriter {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
+        if let Some(log) = &mut self.log {
+            // The log writer takes everything at once (see `LineLogger`).
+            let _ = log.as_mut().poll_write(cx, data);
+        }
+        self.tail.push(data);
+        Poll::Ready(Ok(data.len()))
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match &mut self.log {
+            Some(log) => log.as_mut().poll_flush(cx),
+            None => Poll::Ready(Ok(())),
+        }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match &mut self.log {
+            Some(log) => log.as_mut().poll_shutdown(cx),
+            None => Poll::Ready(Ok(())),
+        }
     }
 }
 
@@ -240,5 +346,35 @@ impl Drop for LineLogger {
             let n = self.buf.len();
             self.emit(n);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stderr_tail_keeps_the_end_of_what_was_written() {
+        let tail = StderrTail::default().share();
+        tail.push(b"first line\n");
+        tail.push(&vec![b'x'; STDERR_TAIL_BYTES]);
+        tail.push(b"\npanicked at src/lib.rs: boom\n");
+        let kept = tail.take().unwrap();
+        assert!(kept.ends_with("panicked at src/lib.rs: boom"), "{kept}");
+        assert!(!kept.contains("first line"));
+        assert!(kept.len() <= STDERR_TAIL_BYTES);
+        assert_eq!(tail.take(), None, "taken, not copied");
+    }
+
+    #[test]
+    fn a_cleared_tail_holds_nothing_from_the_message_before() {
+        let mut kept = StderrTail::default();
+        let tail = kept.share();
+        tail.push(b"old\n");
+        tail.clear();
+        tail.push(b"new\n");
+        assert_eq!(kept.take().as_deref(), Some("new"), "both handles see one tail");
+        tail.push(b"  \n");
+        assert_eq!(tail.take(), None, "blank output is nothing to report");
     }
 }

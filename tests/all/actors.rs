@@ -99,6 +99,8 @@ async fn actor_answers_again_after_a_panic() {
     let CallError::ActorFailed { failure, .. } = &err else { panic!("expected a failure, got {err:?}") };
     assert_eq!(failure.kind, FailureKind::Panic);
     assert!(!failure.backtrace.is_empty(), "a panic carries a wasm backtrace");
+    let stderr = failure.stderr.as_deref().unwrap_or_default();
+    assert!(stderr.contains("boom"), "and what the guest printed: {stderr:?}");
     // A fresh incarnation: its state starts over.
     assert_eq!(ask(&host, "faulty", "ping()").await.unwrap(), "1");
     let info = faulty.info();

@@ -804,3 +804,39 @@ fn a_host_with_no_reader_for_its_banner_stops_cleanly_and_quietly() {
     assert!(!control.exists(), "the control socket is removed");
     assert_eq!(status.signal(), Some(13), "ends by SIGPIPE, as every command does: {status}");
 }
+
+/// Issue 21: a panic's message reaches whoever looks at the failure: the
+/// caller's error, `last_failure` in `ps --json`, and the `failed` event,
+/// although the actor was granted no stdio.
+#[test]
+fn a_panic_message_reaches_the_caller_ps_and_the_failed_event() {
+    let host = HostProcess::start(None);
+    host.ok(&["spawn", "f", &guest("faulty")]);
+    let mut events = Command::new(env!("CARGO_BIN_EXE_troupe"))
+        .args(["--json", "--control"])
+        .arg(&host.control)
+        .arg("events")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+
+    let (code, stderr) = host.fails(&["call", "f", "panic(\"boom\")"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("panic") && stderr.contains("boom"), "the caller sees the message: {stderr}");
+
+    let ps = host.json(&["ps"]);
+    let last = &ps["actors"][0]["last_failure"];
+    assert_eq!(last["kind"], "panic", "{ps}");
+    assert!(last["stderr"].as_str().is_some_and(|s| s.contains("boom")), "ps shows it: {last}");
+
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(events.stdout.take().unwrap()));
+    let failed = lines
+        .by_ref()
+        .map(|line| serde_json::from_str::<Value>(&line.unwrap()).unwrap())
+        .find(|event| event["event"] == "failed")
+        .expect("a failed event");
+    let _ = events.kill();
+    let _ = events.wait();
+    assert!(failed["stderr"].as_str().is_some_and(|s| s.contains("boom")), "the event carries it: {failed}");
+}

@@ -259,6 +259,21 @@ async fn restore_refuses_an_unknown_state_version_in_every_language() {
     }
 }
 
+/// Issue 21: an uncaught JavaScript or Python exception prints its message
+/// to stderr; the failure report carries it, as it does a Rust panic's.
+#[tokio::test]
+async fn an_uncaught_exception_message_reaches_the_caller() {
+    let host = support::host();
+    for name in ["relay-js", "relay-py"] {
+        spawn(&host, name, name, &[]).await;
+        let err = ask(&host, name, r#"crash("the reactor is on fire")"#).await.unwrap_err();
+        let CallError::ActorFailed { failure, .. } = &err else { panic!("{name}: expected a failure, got {err:?}") };
+        let stderr = failure.stderr.as_deref().unwrap_or_default();
+        assert!(stderr.contains("the reactor is on fire"), "{name}: {failure}");
+        assert_eq!(ask(&host, name, "forwarded()").await.unwrap(), "0", "{name} answers again");
+    }
+}
+
 /// The actors of the polyglot demo (`examples-guests/polyglot.toml`):
 /// counters in four languages, relays in two, and the Rust probe.
 async fn polyglot() -> Host {

@@ -1,5 +1,4 @@
-//! Sandbox limits: CPU budgets (deadline and fuel), memory, mailbox and
-//! message sizes. Each failure is reported precisely and costs the actor
+//! Sandbox limits: deadlines and fuel, memory, mailbox and message sizes. Each failure is reported precisely and costs the actor
 //! only the message in progress.
 
 use std::time::Duration;
@@ -42,6 +41,43 @@ async fn endless_loop_is_stopped_by_its_deadline_while_a_neighbour_keeps_answeri
     assert_eq!(failure_kind(&err), FailureKind::Deadline);
     assert!(err.to_string().contains("700 ms"), "the error names the budget: {err}");
     assert_eq!(ask(&host, "spinner", "ping()").await.unwrap(), "1", "the spinner answers again");
+}
+
+/// Issue 21: with the default limits, a runaway's caller is told the
+/// deadline passed (not that its ask timed out), soon after the deadline,
+/// however the runaway is throttled; and the actor answers again at once.
+#[tokio::test]
+async fn a_runaway_with_default_limits_fails_with_its_deadline_not_a_timeout() {
+    let host = support::host();
+    spawn(&host, "faulty", "spinner", ActorLimits::default()).await;
+    let asked = std::time::Instant::now();
+    let err = host.ask("spinner", "spin()", troupe::DEFAULT_ASK_TIMEOUT).await.unwrap_err();
+    let took = asked.elapsed();
+    assert_eq!(failure_kind(&err), FailureKind::Deadline, "{err}");
+    assert!(err.to_string().contains("1000 ms"), "the error names the deadline: {err}");
+    // The deadline is wall-clock time: throttling pauses count. (A CPU-time
+    // budget, throttled to a fifth of a thread, ran for about five seconds.)
+    assert!(took < Duration::from_secs(3), "stopped after {took:?}");
+    assert_eq!(ask(&host, "spinner", "ping()").await.unwrap(), "1", "it answers again");
+}
+
+/// A short and a long deadline: each is the bound the caller sees.
+#[tokio::test]
+async fn a_deadline_bounds_how_long_a_runaway_message_takes() {
+    let host = support::host();
+    for ms in [300, 2000] {
+        let deadline = Duration::from_millis(ms);
+        let address = format!("spinner-{ms}");
+        spawn(&host, "faulty", &address, ActorLimits { deadline, ..ActorLimits::default() }).await;
+        let asked = std::time::Instant::now();
+        let err = host.ask(&address, "spin()", Duration::from_secs(60)).await.unwrap_err();
+        let took = asked.elapsed();
+        assert_eq!(failure_kind(&err), FailureKind::Deadline, "{err}");
+        assert!(took >= deadline, "{ms} ms: stopped early, after {took:?}");
+        // Generous for a loaded machine; the budget's own tests hold it to
+        // two ticks, and the benchmark measures the overshoot.
+        assert!(took < deadline * 2, "{ms} ms: stopped after {took:?}");
+    }
 }
 
 #[tokio::test]

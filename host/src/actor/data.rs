@@ -1,14 +1,17 @@
 //! The data each actor's `Store` carries: its WASI context, its memory
-//! limiter, its CPU budget for the current message, and the handles the
-//! host API needs (its own `ActorRef`, the system around it).
+//! limiter, the deadline of the current message, what it wrote to stderr
+//! during it, and the handles the host API needs (its own `ActorRef`, the
+//! system around it).
 
 use std::sync::Arc;
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use super::budget::Budget;
 use super::{ActorRef, ActorSystem};
 use crate::engine::MemoryLimiter;
+use crate::grants::StderrTail;
 use crate::message::Address;
 
 /// The state of one incarnation, owned by its `Store`.
@@ -18,10 +21,10 @@ pub struct ActorData {
     pub(crate) limiter: MemoryLimiter,
     pub(crate) me: ActorRef,
     pub(crate) system: Arc<dyn ActorSystem>,
-    /// Epoch ticks the current message may still run for.
-    pub(crate) ticks_left: u64,
-    /// Epoch ticks the current message has run for.
-    pub(crate) ticks_used: u64,
+    /// The deadline of the current message.
+    pub(crate) budget: Budget,
+    /// What the guest wrote to stderr during the current message.
+    pub(crate) stderr: StderrTail,
     /// Log records this incarnation may still write in the current window.
     pub(crate) log_budget: LogBudget,
     /// The actors waiting, directly or transitively, on the message being
@@ -54,22 +57,23 @@ impl Wasi {
         Wasi { ctx: None, stdio, clocks }
     }
 
-    fn get(&mut self, address: &Address) -> &mut WasiCtx {
-        self.ctx.get_or_insert_with(|| Box::new(crate::grants::plain_wasi_ctx(self.stdio, self.clocks, address)))
+    fn get(&mut self, address: &Address, stderr: &mut StderrTail) -> &mut WasiCtx {
+        self.ctx
+            .get_or_insert_with(|| Box::new(crate::grants::plain_wasi_ctx(self.stdio, self.clocks, address, stderr)))
     }
 }
 
 /// Where a batch call (several messages in one call, see
 /// [`crate::batch`]) is: the adapter reports the start of each
-/// message, and each gets a CPU budget of its own.
+/// message, and each gets a deadline of its own.
 #[derive(Debug, Default)]
 pub(crate) struct Run {
     /// Messages in the call: the adapter starts no more.
     pub(crate) messages: u32,
     /// Messages started so far.
     pub(crate) started: u32,
-    /// Each message's CPU budget in ticks.
-    pub(crate) ticks: u64,
+    /// Each message's deadline.
+    pub(crate) deadline: std::time::Duration,
     /// Each message's fuel budget, if the actor has one.
     pub(crate) fuel: Option<u64>,
     /// Fuel burnt by the messages that have finished.
@@ -129,6 +133,6 @@ impl ActorData {
 
 impl WasiView for ActorData {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: self.wasi.get(self.me.address()), table: &mut self.table }
+        WasiCtxView { ctx: self.wasi.get(self.me.address(), &mut self.stderr), table: &mut self.table }
     }
 }

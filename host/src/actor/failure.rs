@@ -98,12 +98,17 @@ pub struct Failure {
     /// Innermost wasm frames first, as `module!function`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub backtrace: Vec<String>,
+    /// The end of what the guest wrote to stderr during the failed call,
+    /// if anything (a panic's message, an uncaught exception): see
+    /// [`crate::grants::STDERR_TAIL_BYTES`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stderr: Option<String>,
 }
 
 impl Failure {
     /// A failure with no backtrace.
     pub fn new(kind: FailureKind, detail: impl Into<String>) -> Self {
-        Self { kind, detail: detail.into(), backtrace: Vec::new() }
+        Self { kind, detail: detail.into(), backtrace: Vec::new(), stderr: None }
     }
 
     /// Classifies an error returned by a call into wasm.
@@ -125,7 +130,7 @@ impl Failure {
 
 impl From<Fault> for Failure {
     fn from(fault: Fault) -> Self {
-        Failure { kind: fault.kind.into(), detail: fault.detail, backtrace: fault.backtrace }
+        Failure { kind: fault.kind.into(), detail: fault.detail, backtrace: fault.backtrace, stderr: None }
     }
 }
 
@@ -134,6 +139,9 @@ impl fmt::Display for Failure {
         write!(f, "{}: {}", self.kind, self.detail)?;
         if let Some(top) = self.backtrace.first() {
             write!(f, " (in {top})")?;
+        }
+        if let Some(stderr) = &self.stderr {
+            write!(f, "; stderr: {stderr}")?;
         }
         Ok(())
     }

@@ -7,7 +7,7 @@
 //! log, and every quota (children, timers) is enforced. Errors are returned
 //! to the guest as `troupe:actor/types.error` values, never as traps.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tracing::{Level as TraceLevel, event};
 use wasmtime::StoreContextMut;
@@ -113,10 +113,10 @@ impl ActorData {
             let Some(target) = targets.first() else { return Err(fail("no target".into())) };
             let call = target.import_call(interface, function, args).map_err(|e| fail(e.to_string()))?;
             let chain = self.chain_for_ask();
-            return target
-                .ask(call, Some(me), Some(chain), binding.spec.timeout)
-                .await
-                .map_err(|e| fail(format!("`{}`: {e}", target.address())));
+            let asked = Instant::now();
+            let reply = target.ask(call, Some(me), Some(chain), binding.spec.timeout).await;
+            self.budget.waited(asked.elapsed());
+            return reply.map_err(|e| fail(format!("`{}`: {e}", target.address())));
         }
         for target in &targets {
             let call = target.import_call(interface, function, args).map_err(|e| fail(e.to_string()))?;
@@ -157,8 +157,9 @@ fn next_message(mut cx: StoreContextMut<'_, ActorData>, (): ()) -> wasmtime::Res
         // The first runs on the budget the call was armed with.
         return Ok((true,));
     }
-    data.ticks_left = data.run.ticks;
-    data.ticks_used = 0;
+    let deadline = data.run.deadline;
+    data.budget.arm(deadline, Instant::now());
+    data.stderr.clear();
     if let Some(fuel) = data.run.fuel {
         let left = cx.get_fuel().unwrap_or(0);
         cx.data_mut().run.fuel_spent += fuel.saturating_sub(left);
@@ -278,7 +279,9 @@ impl host::Host for ActorData {
             ms => Duration::from_millis(ms.into()),
         };
         let chain = self.chain_for_ask();
+        let asked = Instant::now();
         let reply = target.ask(call, Some(self.me.address().clone()), Some(chain), timeout).await;
+        self.budget.waited(asked.elapsed());
         Ok(match reply {
             Ok(None) => Ok(String::new()),
             Ok(Some(val)) => Ok(val.to_wave()?),
@@ -301,11 +304,11 @@ impl host::Host for ActorData {
             link: options.link,
             bindings: options.bindings.into_iter().map(|l| (l.interface, binding_spec(l.target))).collect(),
         };
-        Ok(system
-            .spawn_child(&me, &component, options)
-            .await
-            .map(|child| child.address().to_string())
-            .map_err(Error::from))
+        // Waiting for the child's `init` is not this actor's time.
+        let asked = Instant::now();
+        let spawned = system.spawn_child(&me, &component, options).await;
+        self.budget.waited(asked.elapsed());
+        Ok(spawned.map(|child| child.address().to_string()).map_err(Error::from))
     }
 
     async fn stop(&mut self, address: String) -> wasmtime::Result<Result<(), Error>> {

@@ -1,44 +1,36 @@
 //! One incarnation of an actor: a `Store`, the component instance in it,
-//! and the calls into it, each under a fresh CPU budget.
+//! and the calls into it, each under a fresh deadline.
 //!
-//! # CPU budget and fair slicing
+//! # Deadlines and fair slicing
 //!
-//! The epoch ticker advances the engine's epoch every tick (1 ms by
-//! default). Before each call the store's deadline is armed one tick ahead
-//! and `ticks_left` is set to the message's budget. Each time the guest
-//! crosses a tick the callback either spends one tick and *yields* to tokio
-//! (so a busy actor shares its worker thread with the others), or, with the
-//! budget spent, interrupts the guest. Time the guest spends suspended in a
-//! host call (an ask) crosses at most one tick check, so waiting is nearly
-//! free. A fuel budget, when set, is refilled before each call as well.
+//! Before each call the store's epoch deadline is armed one tick ahead and
+//! the message's [`Budget`] starts its clock. Each time the guest crosses a
+//! tick, the budget decides: yield to tokio (so a busy actor shares its
+//! worker thread), pause (a long-running message cedes most of the thread),
+//! or, past the deadline, interrupt the guest. Time the guest spends
+//! suspended in a host call (an ask) crosses at most one tick check and is
+//! not charged. A fuel budget, when set, is refilled before each call as
+//! well. See `budget.rs` for the rules.
 //!
-//! A message that runs past [`THROTTLE_AFTER_TICKS`] is long-running: after
-//! each further tick it sleeps [`THROTTLE_PAUSE_TICKS`] ticks, so a runaway
-//! takes at most a fifth of a thread while it burns its budget.
+//! If a call fails, what the guest wrote to stderr during it (a panic's
+//! message, an uncaught exception) goes into the [`Failure`].
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::{Func, TypedFunc, Val};
 use wasmtime::{Store, UpdateDeadline};
 
+use super::budget::{Budget, Tick};
 use super::component::ActorComponent;
 use super::data::{ActorData, Run, Wasi};
 use super::host_api::{Snapshot, WitDown};
 use super::resources::Resources;
 use super::{ActorRef, ActorSpec, ActorSystem, DownNotice, Failure, FailureKind};
 use crate::batch::{Dispatch, Lowered};
+use crate::grants::StderrTail;
 use crate::message::Address;
 use crate::protocol::Call;
-
-/// Ticks (milliseconds, by default) a message may run at full speed. Past
-/// them it is a *long-running* message.
-pub const THROTTLE_AFTER_TICKS: u64 = 10;
-
-/// After each further tick a long-running message pauses this many ticks,
-/// so that a runaway (or merely heavy) actor takes at most a fifth of a
-/// thread from the actors sharing it. Its CPU budget is not charged for the
-/// pauses.
-pub const THROTTLE_PAUSE_TICKS: u32 = 4;
 
 type InitFunc = TypedFunc<(Vec<(String, String)>,), (Result<(), String>,)>;
 type SnapshotFunc = TypedFunc<(), (Snapshot,)>;
@@ -64,8 +56,10 @@ pub(crate) struct Parts {
     restore: Option<RestoreFunc>,
     stop: Option<StopFunc>,
     down: Option<DownFunc>,
-    deadline_ticks: u64,
-    shutdown_ticks: u64,
+    /// How long a message may take.
+    deadline: Duration,
+    /// How long the `shutdown.stop` hook may take.
+    shutdown: Duration,
     fuel: Option<u64>,
     /// Memory in use and peak as last published to the actor's stats:
     /// most messages change neither, and publishing costs two atomic
@@ -145,41 +139,36 @@ impl Incarnation {
         let engine =
             loader.engine().wasmtime(kind).map_err(|e| Failure::new(FailureKind::Instantiate, e.to_string()))?;
         let grants = &spec.policy.grants;
+        let mut stderr = StderrTail::default();
         let wasi = if grants.need_wasi_ctx_up_front() {
-            Wasi::ready(
-                grants.wasi_ctx(me.address()).map_err(|e| Failure::new(FailureKind::Instantiate, e.to_string()))?,
-            )
+            let ctx = grants
+                .wasi_ctx(me.address(), &mut stderr)
+                .map_err(|e| Failure::new(FailureKind::Instantiate, e.to_string()))?;
+            Wasi::ready(ctx)
         } else {
             Wasi::deferred(grants.stdio, grants.clocks)
         };
+        let tick = loader.engine().config().get_epoch_tick();
         let data = ActorData {
             wasi,
             table: Default::default(),
             limiter: spec.policy.limits.limiter(),
             me: me.clone(),
             system: system.clone(),
-            ticks_left: 0,
-            ticks_used: 0,
+            budget: Budget::new(tick, Instant::now()),
+            stderr,
             log_budget: Default::default(),
             waiting: None,
             run: Default::default(),
         };
         let mut store = Store::new(engine, data);
         store.limiter(|d| &mut d.limiter);
-        let tick = loader.engine().config().get_epoch_tick();
-        store.epoch_deadline_callback(move |mut cx| {
-            let data = cx.data_mut();
-            if data.ticks_left == 0 {
-                return Ok(UpdateDeadline::Interrupt);
-            }
-            data.ticks_left -= 1;
-            data.ticks_used += 1;
-            if data.ticks_used <= THROTTLE_AFTER_TICKS {
-                return Ok(UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now())));
-            }
-            // A long-running message: cede most of the thread to others.
-            let pause = tick * THROTTLE_PAUSE_TICKS;
-            Ok(UpdateDeadline::YieldCustom(1, Box::pin(tokio::time::sleep(pause))))
+        store.epoch_deadline_callback(|mut cx| {
+            Ok(match cx.data_mut().budget.on_tick(Instant::now()) {
+                Tick::Yield => UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now())),
+                Tick::Pause(pause) => UpdateDeadline::YieldCustom(1, Box::pin(tokio::time::sleep(pause))),
+                Tick::Interrupt => UpdateDeadline::Interrupt,
+            })
         });
         let mut inc = Incarnation(Box::new(Parts {
             store,
@@ -191,13 +180,14 @@ impl Incarnation {
             restore: None,
             stop: None,
             down: None,
-            deadline_ticks: loader.engine().ticks(spec.policy.limits.deadline),
-            shutdown_ticks: loader.engine().ticks(spec.policy.shutdown),
+            deadline: spec.policy.limits.deadline,
+            shutdown: spec.policy.shutdown,
             fuel: spec.policy.limits.fuel,
             published_memory: (0, 0),
         }));
         inc.arm(None);
-        let instance = compiled.pre.instantiate_async(&mut inc.store).await.map_err(|e| {
+        let instantiated = compiled.pre.instantiate_async(&mut inc.store).await;
+        let instance = instantiated.map_err(|e| {
             if let Some(full) = e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
                 return Attempt::PoolFull(Failure::new(
                     FailureKind::Instantiate,
@@ -208,7 +198,7 @@ impl Incarnation {
                     ),
                 ));
             }
-            let failure = Failure::from_wasm_error(&e);
+            let failure = inc.fault(&e);
             Attempt::Failed(if failure.kind == FailureKind::HostCall {
                 Failure { kind: FailureKind::Instantiate, ..failure }
             } else {
@@ -240,20 +230,28 @@ impl Incarnation {
         Ok(inc)
     }
 
+    /// Classifies an error that left wasm, with what the guest wrote to
+    /// stderr during the call.
+    fn fault(&self, err: &wasmtime::Error) -> Failure {
+        let mut failure = Failure::from_wasm_error(err);
+        failure.stderr = self.store.data().stderr.take();
+        failure
+    }
+
     /// Does the component export `snapshot` and `restore`?
     pub fn persistent(&self) -> bool {
         self.snapshot.is_some()
     }
 
-    /// Arms the CPU budget for one call.
+    /// Arms the deadline (and fuel) for one call.
     fn arm(&mut self, waiting: Option<Arc<[Address]>>) {
-        self.arm_with(self.deadline_ticks, waiting);
+        self.arm_with(self.deadline, waiting);
     }
 
-    fn arm_with(&mut self, ticks: u64, waiting: Option<Arc<[Address]>>) {
+    fn arm_with(&mut self, deadline: Duration, waiting: Option<Arc<[Address]>>) {
         let data = self.store.data_mut();
-        data.ticks_left = ticks;
-        data.ticks_used = 0;
+        data.budget.arm(deadline, Instant::now());
+        data.stderr.clear();
         data.waiting = waiting;
         self.store.set_epoch_deadline(1);
         if let Some(fuel) = self.fuel {
@@ -289,7 +287,7 @@ impl Incarnation {
         match result {
             Ok((Ok(()),)) => Ok(()),
             Ok((Err(msg),)) => Err(Failure::new(FailureKind::Init, msg)),
-            Err(e) => Err(Failure::from_wasm_error(&e).during(FailureKind::Init)),
+            Err(e) => Err(self.fault(&e).during(FailureKind::Init)),
         }
     }
 
@@ -304,7 +302,7 @@ impl Incarnation {
         match result {
             Ok((Ok(()),)) => Ok(()),
             Ok((Err(msg),)) => Err(Failure::new(FailureKind::Restore, msg)),
-            Err(e) => Err(Failure::from_wasm_error(&e).during(FailureKind::Restore)),
+            Err(e) => Err(self.fault(&e).during(FailureKind::Restore)),
         }
     }
 
@@ -318,7 +316,7 @@ impl Incarnation {
         self.settle(me);
         match result {
             Ok((state,)) => Ok(Some(state)),
-            Err(e) => Err(Failure::from_wasm_error(&e)),
+            Err(e) => Err(self.fault(&e)),
         }
     }
 
@@ -326,10 +324,10 @@ impl Incarnation {
     /// Its failure only ends the shutdown early.
     pub async fn shutdown(&mut self, me: &ActorRef) -> Result<(), Failure> {
         let Some(stop) = self.stop else { return Ok(()) };
-        self.arm_with(self.shutdown_ticks, None);
+        self.arm_with(self.shutdown, None);
         let result = stop.call_async(&mut self.store, ()).await;
         self.settle(me);
-        result.map_err(|e| Failure::from_wasm_error(&e))
+        result.map_err(|e| self.fault(&e))
     }
 
     /// Delivers a `down` notice to `watcher.down`, if exported.
@@ -338,7 +336,7 @@ impl Incarnation {
         self.arm(None);
         let result = down.call_async(&mut self.store, (WitDown::from(notice),)).await;
         self.settle(me);
-        result.map_err(|e| Failure::from_wasm_error(&e))
+        result.map_err(|e| self.fault(&e))
     }
 
     /// Handles one message.
@@ -357,7 +355,7 @@ impl Incarnation {
                     me.stats().typed_call();
                     Ok(result.lift(raw))
                 }
-                Err(e) => Err(Failure::from_wasm_error(&e)),
+                Err(e) => Err(self.fault(&e)),
             };
         }
         let (func, arity) = self.funcs[call.func as usize];
@@ -367,7 +365,7 @@ impl Incarnation {
         self.settle(me);
         match outcome {
             Ok(()) => Ok((arity == 1).then(|| std::mem::replace(&mut results[0], Val::Bool(false)))),
-            Err(e) => Err(Failure::from_wasm_error(&e)),
+            Err(e) => Err(self.fault(&e)),
         }
     }
 
@@ -383,14 +381,14 @@ impl Incarnation {
     pub async fn handle_run(&mut self, me: &ActorRef, run: &Lowered) -> Result<usize, (usize, Failure)> {
         self.arm(None);
         let messages = run.messages();
-        let started = Run { messages, started: 0, ticks: self.deadline_ticks, fuel: self.fuel, fuel_spent: 0 };
+        let started = Run { messages, started: 0, deadline: self.deadline, fuel: self.fuel, fuel_spent: 0 };
         self.store.data_mut().run = started;
         let outcome = run.entry().call_async(&mut self.store, run.args(), &mut []).await;
         self.settle(me);
         let started = std::mem::take(&mut self.store.data_mut().run).started as usize;
         match outcome {
             Ok(()) => Ok(started),
-            Err(e) => Err((started, Failure::from_wasm_error(&e))),
+            Err(e) => Err((started, self.fault(&e))),
         }
     }
 }

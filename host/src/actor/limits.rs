@@ -1,7 +1,7 @@
 //! Per-actor resource policy: [`ActorLimits`].
 //!
-//! CPU is bounded per message (a deadline counted in epoch ticks, plus an
-//! optional fuel budget); memory is bounded across *all* of an actor's
+//! Time is bounded per message (a wall-clock deadline, plus an optional
+//! fuel budget for deterministic work); memory is bounded across *all* of an actor's
 //! linear memories together (the engine's
 //! [`MemoryLimiter`](crate::engine::MemoryLimiter) enforces it); mailbox,
 //! message size, timers and children are quotas the actor layer enforces.
@@ -13,11 +13,11 @@ use serde::{Deserialize, Serialize};
 use crate::engine::MAX_TABLE_ELEMENTS;
 use crate::units::{bytes, millis};
 
-/// Default wall-clock CPU budget for one message.
+/// Default deadline of one message.
 ///
-/// Shorter than [`DEFAULT_ASK_TIMEOUT`](crate::DEFAULT_ASK_TIMEOUT) so that an
-/// ask to a runaway actor reports "deadline exceeded" rather than a bare
-/// timeout.
+/// A fifth of [`DEFAULT_ASK_TIMEOUT`](crate::DEFAULT_ASK_TIMEOUT), so that
+/// an ask to a runaway actor always reports "deadline exceeded", never a
+/// bare timeout.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(1);
 
 /// Default memory limit of an actor: all its linear memories together.
@@ -59,10 +59,14 @@ pub const MAX_MAILBOX: usize = 1 << 24;
 pub struct ActorLimits {
     /// Fuel budget per message (roughly, wasm instructions), or `None` for
     /// no fuel metering. An actor with a fuel budget runs on the metered
-    /// engine, whose code is slower. A small Rust handler uses ~2,000.
+    /// engine, whose code is slower. Unlike the deadline, fuel counts work,
+    /// not time: the same message burns the same fuel on any machine.
     pub fuel: Option<u64>,
-    /// CPU-time budget per message. Time the actor spends waiting (on an
-    /// ask, in a host call) does not count.
+    /// How long a message may take, as its caller experiences it: wall-clock
+    /// time, including the pauses that keep a long-running actor from
+    /// starving its neighbours, but not the time it spends waiting in host
+    /// calls (an ask, a spawn). A runaway is stopped within a couple of
+    /// epoch ticks of it.
     #[serde(with = "millis", rename = "deadline-ms")]
     pub deadline: Duration,
     /// Bytes of linear memory, all memories together. The manifest also

@@ -46,6 +46,7 @@
 
 mod actor_ref;
 pub mod binding;
+mod budget;
 mod cell;
 mod component;
 mod control;

@@ -29,7 +29,7 @@ pub enum RestartFrom {
     Snapshot,
 }
 
-/// Default grace period (CPU time) for an actor's `shutdown.stop` export.
+/// Default grace period for an actor's `shutdown.stop` export (a deadline like a message's).
 pub const DEFAULT_SHUTDOWN: Duration = Duration::from_secs(5);
 
 /// How actors started from one component entry behave: resources, sandbox,
@@ -59,7 +59,7 @@ pub struct ActorPolicy {
     pub restart: RestartType,
     /// How it supervises the children it spawns.
     pub supervision: SupervisorSpec,
-    /// CPU-time grace period for its `shutdown.stop` export.
+    /// Grace period for its `shutdown.stop` export: the deadline of that call.
     pub shutdown: Duration,
     /// Bindings of its imported protocol interfaces (see
     /// [`crate::actor::binding`]): which actor or group each one's calls

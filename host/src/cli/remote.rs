@@ -24,7 +24,7 @@ pub struct SpawnArgs {
     /// Memory limit, e.g. 64MiB or 67108864.
     #[arg(long, value_parser = parse_bytes, value_name = "SIZE")]
     pub memory: Option<u64>,
-    /// CPU-time budget per message, in milliseconds.
+    /// Deadline of each message, in milliseconds (wall-clock, waits excluded).
     #[arg(long, value_name = "MS")]
     pub deadline: Option<u64>,
     /// Mailbox capacity.

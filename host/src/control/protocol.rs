@@ -98,7 +98,7 @@ pub struct LimitOverrides {
     pub fuel: Option<u64>,
     /// Memory in bytes.
     pub memory: Option<u64>,
-    /// CPU-time budget per message, milliseconds.
+    /// Deadline of each message, milliseconds.
     pub deadline_ms: Option<u64>,
     /// Mailbox capacity.
     pub mailbox: Option<usize>,

@@ -466,10 +466,7 @@ impl Task {
             Some(NodeKind::Named) => {
                 self.terminate_all().await;
                 self.set_status(NodeStatus::Down);
-                self.host.events.publish(
-                    self.address(),
-                    EventKind::Failed { kind: FailureKind::Escalated, detail: failure.detail.clone() },
-                );
+                self.host.events.publish(self.address(), EventKind::failed(&failure));
                 // Its own supervisor applies its policy to this subtree.
                 if let Some(parent) = self.host.tree.parent_of(self.address()) {
                     parent.child_down(self.address(), Exit::Failed(failure));

@@ -84,7 +84,7 @@
 //! Stopping a supervisor stops its children in reverse start order. Each
 //! actor finishes the message it is handling, then, if it exports
 //! `troupe:actor/shutdown`, has `stop()` called within its grace period
-//! (`shutdown-ms`, default 5000 ms of CPU), after which it is dropped.
+//! (`shutdown-ms`, default 5000 ms), after which it is dropped.
 //! Messages still queued become dead letters; pending asks get `stopped`.
 //!
 //! # Monitors and links

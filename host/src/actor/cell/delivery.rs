@@ -137,8 +137,11 @@ impl Cell {
         let limits = self.me.limits();
         match failure.kind {
             FailureKind::Deadline => {
-                failure.detail =
-                    format!("ran past its CPU budget of {} ms per message (`deadline-ms`)", limits.deadline.as_millis())
+                failure.detail = format!(
+                    "ran past its deadline of {} ms per message (`deadline-ms`; time spent waiting on asks \
+                     does not count)",
+                    limits.deadline.as_millis()
+                )
             }
             FailureKind::OutOfFuel => {
                 failure.detail =

@@ -131,9 +131,7 @@ impl Cell {
     /// watchers and links, and hand the decision to the supervisor.
     pub(super) fn go_down(&mut self, failure: Failure, chain: &[Address]) -> Phase {
         self.me.stats().failed(&failure);
-        self.system
-            .events()
-            .publish(self.address(), EventKind::Failed { kind: failure.kind, detail: failure.detail.clone() });
+        self.system.events().publish(self.address(), EventKind::failed(&failure));
         self.notify_down(DownReason::Failed(failure.clone()), false, chain);
         self.system.child_down(&self.me, Exit::Failed(failure.clone()));
         Phase::Down(Some(Box::new(failure)))

@@ -383,9 +383,7 @@ impl Cell {
             Some(failure) => {
                 error!(kind = %failure.kind, detail = %failure.detail, "new code failed on probation; rolled back");
                 self.me.stats().failed(&failure);
-                self.system
-                    .events()
-                    .publish(self.address(), EventKind::Failed { kind: failure.kind, detail: failure.detail.clone() });
+                self.system.events().publish(self.address(), EventKind::failed(&failure));
                 if let Some(ack) = trial.ack.take() {
                     let _ = ack.send(Err(SwapError::Probation { address: self.address().clone(), failure }));
                 }
