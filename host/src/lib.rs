@@ -45,6 +45,7 @@ pub mod message;
 pub mod protocol;
 pub mod registry;
 pub mod supervision;
+mod sync;
 pub mod system;
 mod wit_syntax;
 
