@@ -15,7 +15,9 @@ use crate::report::{Row, ns, row};
 use crate::support::{ask_call, spawn};
 
 /// 2: ask round trips, host to actor and actor to actor.
-pub async fn asks(scale: Scale, host: &Host, floor: &Arc<Floor>, rows: &mut Vec<Row>) {
+pub async fn asks(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
+    // The floor's pool, for one instance a round, is gone with this scenario.
+    let floor = Arc::new(Floor::new(16, 64 << 20));
     let actor = spawn(host, "counter", "ask-one", ActorLimits::default()).await;
     let incr = actor.parse("incr(1)").unwrap();
     let (k, tx) = (kameo_counter(), tokio_counter());
@@ -26,7 +28,7 @@ pub async fn asks(scale: Scale, host: &Host, floor: &Arc<Floor>, rows: &mut Vec<
         let floor = floor.clone();
         wasm.extend(
             on_runtime(async move {
-                let mut counter = floor.start().await;
+                let mut counter = floor.start().await.expect("the counter starts");
                 let mut samples = Vec::with_capacity(n);
                 for _ in 0..n {
                     let t0 = Instant::now();

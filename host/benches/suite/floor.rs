@@ -64,11 +64,15 @@ impl Floor {
     }
 
     /// What a spawn needs at least: a store, an instance, `init` called.
-    pub async fn start(&self) -> FloorActor {
+    ///
+    /// # Errors
+    ///
+    /// If the pool or the kernel has no room for another instance.
+    pub async fn start(&self) -> wasmtime::Result<FloorActor> {
         let mut store = Store::new(&self.engine, FloorData::new());
         // No budget: the floor measures calls, not preemption.
         store.set_epoch_deadline(1 << 40);
-        let instance = self.pre.instantiate_async(&mut store).await.expect("the counter instantiates");
+        let instance = self.pre.instantiate_async(&mut store).await?;
         let mut func = |interface: &str, name: &str| {
             let interface = instance.get_export_index(&mut store, None, interface).expect("the interface");
             let index = instance.get_export_index(&mut store, Some(&interface), name).expect("the function");
@@ -77,8 +81,8 @@ impl Floor {
         let init = func("troupe:actor/lifecycle@0.1.0", "init");
         let incr = func("example:counter/api@0.1.0", "incr");
         let mut result = [Val::Bool(false)];
-        init.call_async(&mut store, &[Val::List(Vec::new())], &mut result).await.expect("init");
-        FloorActor { store, incr }
+        init.call_async(&mut store, &[Val::List(Vec::new())], &mut result).await?;
+        Ok(FloorActor { store, incr })
     }
 }
 

@@ -23,6 +23,7 @@ mod floor;
 mod hibernation;
 mod isolation;
 mod languages;
+mod mappings;
 mod measure;
 mod memory;
 mod report;
@@ -35,11 +36,9 @@ mod support;
 mod tell;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use troupe::{BatchDelivery, Host};
 
-use crate::floor::Floor;
 use crate::report::{machine, table};
 
 /// How much work each scenario does.
@@ -90,6 +89,11 @@ impl Scale {
     }
 }
 
+/// Instance slots of the host most scenarios share: their actors number a
+/// few hundred at most. Those that make thousands (spawns, evictions,
+/// memory) make hosts of their own.
+const SHARED_HOST_SLOTS: u32 = 1_000;
+
 /// A host with `max_instances` instance slots of at most `max_memory`
 /// bytes each, `batch` for batch delivery, and the shared compile cache.
 pub fn host_with(max_instances: u32, max_memory: u64, batch: BatchDelivery) -> Host {
@@ -114,10 +118,9 @@ fn main() {
     let runs = |name: &str| only.as_deref().is_none_or(|o| name.contains(o));
     support::build_guests();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    let mut rows = Vec::new();
+    let (mut rows, mut notes) = (Vec::new(), Vec::new());
     runtime.block_on(async {
-        let host = host_with(scale.spawns as u32 + 1000, 64 << 20, BatchDelivery::default());
-        let floor = Arc::new(Floor::new(scale.spawns as u32 + 1000, 64 << 20));
+        let host = host_with(SHARED_HOST_SLOTS, 64 << 20, BatchDelivery::default());
         if runs("tell_one") {
             tell::tell_one(scale, &host, &mut rows).await;
         }
@@ -129,10 +132,10 @@ fn main() {
             isolation::isolation(scale, &host, healthy, &mut rows).await;
         }
         if runs("asks") {
-            ask::asks(scale, &host, &floor, &mut rows).await;
+            ask::asks(scale, &host, &mut rows).await;
         }
         if runs("spawns") {
-            spawn::spawns(scale, &host, &floor, &mut rows).await;
+            spawn::spawns(scale, &mut rows, &mut notes).await;
         }
         if runs("wakes") {
             hibernation::wakes(scale, &host, &mut rows).await;
@@ -153,12 +156,12 @@ fn main() {
     // Some actors are still up: exit without stopping them one by one.
     std::mem::forget(runtime);
     if runs("memory") {
-        memory::memory(scale, &mut rows);
+        memory::memory(scale, &mut rows, &mut notes);
     }
     if runs("sandbox") {
         sandbox::sandbox_cost(scale, &mut rows);
     }
-    let table = table(&rows, scale.smoke);
+    let table = table(&rows, &notes, scale.smoke);
     println!("\nmachine: {}\n\n{table}", machine());
     if let Some(path) = markdown {
         let doc = format!(

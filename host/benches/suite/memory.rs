@@ -8,57 +8,73 @@ use troupe::{ActorStatus, BatchDelivery, ComponentEntry, Host, HostConfig};
 
 use crate::baselines::KameoCounter;
 use crate::floor::Floor;
+use crate::mappings;
 use crate::report::{Row, row};
 use crate::support::{engine_config, guest_path};
 use crate::{Scale, host_with};
 
 /// 4: resident memory per idle actor. Each figure comes from a fresh child
 /// process, so that one measurement's freed memory cannot hide the next's.
-pub fn memory(scale: Scale, rows: &mut Vec<Row>) {
+/// Awake actors (troupe's, and bare wasmtime instances) number as many as
+/// the kernel's mapping limit allows (see [`mappings`]); hibernating ones
+/// share a small pool and need no more.
+pub fn memory(scale: Scale, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
+    let show = |r: &Result<(f64, f64), String>| match r {
+        Ok((pss, rss)) => format!("{:.1} KiB (RSS {:.1} KiB)", pss / 1024.0, rss / 1024.0),
+        Err(e) => format!("failed: {e}"),
+    };
+    let ratio = |troupe: &Result<(f64, f64), String>, kameo: &Result<(f64, f64), String>| match (troupe, kameo) {
+        (Ok(t), Ok(k)) => Some(t.0 / k.0.max(1.0)),
+        _ => None,
+    };
     for n in scale.memory {
-        // (PSS, RSS) per actor, in bytes.
-        let measure = |system: &str| -> Result<(f64, f64), String> {
-            let out = std::process::Command::new(std::env::current_exe().unwrap())
-                .args(["--memory-child", system, &n.to_string()])
-                .output()
-                .map_err(|e| e.to_string())?;
-            let text = String::from_utf8_lossy(&out.stdout);
-            let mut fields = text.split_whitespace().map(str::parse::<f64>);
-            match (fields.next(), fields.next()) {
-                (Some(Ok(pss)), Some(Ok(rss))) => Ok((pss, rss)),
-                _ => {
-                    let err = String::from_utf8_lossy(&out.stderr);
-                    Err(format!("{} {}", text.trim(), err.lines().last().unwrap_or("")))
-                }
-            }
-        };
-        let kameo = measure("kameo");
-        let show = |r: &Result<(f64, f64), String>| match r {
-            Ok((pss, rss)) => format!("{:.1} KiB (RSS {:.1} KiB)", pss / 1024.0, rss / 1024.0),
-            Err(e) => format!("failed: {e}"),
-        };
+        // A child process maps next to nothing before its actors.
+        let each = mappings::PER_SLOT + mappings::PER_INSTANCE;
+        let fit = mappings::fit(&format!("4. awake actors of {n}"), n, 0, |n| (n + 16) * each);
+        notes.extend(fit.note);
+        let awake = fit.n;
+        let kameo = measure_child("kameo", n);
+        let kameo_awake = if awake == n { kameo.clone() } else { measure_child("kameo", awake) };
         let scenarios = [
-            ("troupe", format!("4. memory per idle actor (PSS), {n} actors"), "<= kameo"),
+            ("troupe", awake, format!("4. memory per idle actor (PSS), {awake} actors"), "<= kameo"),
             (
                 "wasmtime",
-                format!("4. ... the floor: wasmtime alone, a store and an instance of the counter, {n} of them"),
+                awake,
+                format!("4. ... the floor: wasmtime alone, a store and an instance of the counter, {awake} of them"),
                 "-",
             ),
             (
                 "troupe-hibernating",
+                n,
                 format!(
                     "4. ... hibernating ({HIBERNATE_AFTER_MS} ms idle, {HIBERNATION_SLOTS} instance slots), {n} actors"
                 ),
                 "<= kameo",
             ),
         ];
-        for (system, scenario, target) in scenarios {
-            let troupe = measure(system);
-            let ratio = match (&troupe, &kameo) {
-                (Ok(t), Ok(k)) => Some(t.0 / k.0.max(1.0)),
-                _ => None,
-            };
-            rows.push(row(&scenario, show(&troupe), format!("kameo {}", show(&kameo)), ratio, target));
+        for (system, count, scenario, target) in scenarios {
+            let troupe = measure_child(system, count);
+            let kameo = if count == n { &kameo } else { &kameo_awake };
+            rows.push(row(&scenario, show(&troupe), format!("kameo {}", show(kameo)), ratio(&troupe, kameo), target));
+        }
+    }
+}
+
+/// (PSS, RSS) per actor, in bytes, of `n` idle actors of `system`, from a
+/// child process running [`memory_child`].
+fn measure_child(system: &str, n: usize) -> Result<(f64, f64), String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let out = std::process::Command::new(exe)
+        .args(["--memory-child", system, &n.to_string()])
+        .output()
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut fields = text.split_whitespace().map(str::parse::<f64>);
+    match (fields.next(), fields.next()) {
+        (Some(Ok(pss)), Some(Ok(rss))) => Ok((pss, rss)),
+        _ => {
+            let err = String::from_utf8_lossy(&out.stderr);
+            Err(format!("{} {}", text.trim(), err.lines().last().unwrap_or("")))
         }
     }
 }
@@ -88,8 +104,15 @@ pub fn memory_child(system: &str, n: usize) {
             let floor = Floor::new(n as u32 + 16, 4 << 20);
             let (pss, rss) = (pss_bytes(), rss_bytes());
             let mut counters = Vec::with_capacity(n);
-            for _ in 0..n {
-                counters.push(floor.start().await);
+            for i in 0..n {
+                match floor.start().await {
+                    Ok(counter) => counters.push(counter),
+                    Err(e) => {
+                        eprintln!("instance {i} failed: {e:#}");
+                        println!("failed at {i}");
+                        return;
+                    }
+                }
             }
             let per = |now: u64, then: u64| now.saturating_sub(then) as f64 / n as f64;
             println!("{} {}", per(pss_bytes(), pss), per(rss_bytes(), rss));
@@ -99,7 +122,8 @@ pub fn memory_child(system: &str, n: usize) {
         // counter (1.1 MiB at start) and keeps the pool for 100,000
         // instances within the address space. Each live instance costs about
         // six memory mappings, so 100,000 need vm.max_map_count above the
-        // default 65530 (see README, "Many actors").
+        // default 65530 (see README, "Many actors"); the parent asks for no
+        // more than fit.
         //
         // Hibernating actors hold no instance: a pool of 1,000 slots serves
         // them, within the default map count.

@@ -37,8 +37,8 @@ pub fn ns(d: Duration) -> String {
     }
 }
 
-/// The rows as a markdown table.
-pub fn table(rows: &[Row], smoke: bool) -> String {
+/// The rows as a markdown table, then the notes on what was scaled down.
+pub fn table(rows: &[Row], notes: &[String], smoke: bool) -> String {
     let mut out = String::new();
     if smoke {
         out.push_str("(smoke pass: tiny counts, numbers are not meaningful)\n\n");
@@ -46,6 +46,9 @@ pub fn table(rows: &[Row], smoke: bool) -> String {
     out.push_str("| scenario | troupe | baseline | ratio | target |\n|---|---|---|---|---|\n");
     for r in rows {
         let _ = writeln!(out, "| {} | {} | {} | {} | {} |", r.scenario, r.troupe, r.baseline, r.ratio, r.target);
+    }
+    for note in notes {
+        let _ = write!(out, "\nScaled down: {note}\n");
     }
     out
 }
