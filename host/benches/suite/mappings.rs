@@ -49,10 +49,11 @@ pub fn fit(what: &str, wanted: usize, in_use: usize, maps_for: impl Fn(usize) ->
     }
     // A round figure, for a row that reads as one.
     let n = if fits >= 1_000 { fits / 100 * 100 } else { fits };
+    let held = if in_use > 0 { format!(" and {in_use} mappings are in use") } else { String::new() };
     let note = format!(
-        "{what}: {n} instead of {wanted}. vm.max_map_count is {limit} and {in_use} mappings are in use; \
-         {wanted} would need up to {} more (wasmtime maps {PER_SLOT} per instance slot and up to \
-         {PER_INSTANCE} per instance). Raise the limit to measure {wanted} (README, \"Many actors\").",
+        "{what}: {n} instead of {wanted}. vm.max_map_count is {limit}{held}; {wanted} would need up to {} \
+         (wasmtime maps {PER_SLOT} per instance slot and up to {PER_INSTANCE} per instance). Raise the limit \
+         to measure {wanted} (README, \"Many actors\").",
         maps_for(wanted)
     );
     Fit { n, note: Some(note) }

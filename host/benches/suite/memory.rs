@@ -28,7 +28,8 @@ pub fn memory(scale: Scale, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
         _ => None,
     };
     for n in scale.memory {
-        // A child process maps next to nothing before its actors.
+        // A child process maps next to nothing before its actors (the
+        // reserve covers it).
         let each = mappings::PER_SLOT + mappings::PER_INSTANCE;
         let fit = mappings::fit(&format!("4. awake actors of {n}"), n, 0, |n| (n + 16) * each);
         notes.extend(fit.note);
