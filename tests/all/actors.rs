@@ -278,7 +278,10 @@ async fn envelopes_serialize_independently_of_where_the_actor_runs() {
 #[tokio::test]
 async fn an_ask_without_a_timeout_waits_for_a_slow_message_and_ends_with_the_actors_failure_or_stop() {
     let host = support::host();
-    let actor = spawn(&host, "faulty", "f", ActorLimits::default()).await;
+    // A slow message is throttled once it is long-running, and its deadline
+    // counts the pauses: give it room.
+    let limits = ActorLimits { deadline: std::time::Duration::from_secs(30), ..ActorLimits::default() };
+    let actor = spawn(&host, "faulty", "f", limits).await;
     let ask_untimed = |message: &str| {
         let call = actor.parse(message).unwrap();
         actor.ask(call, None, None, troupe::NO_TIMEOUT)

@@ -13,11 +13,10 @@
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::task::Poll;
 
-use futures_util::task::AtomicWaker;
+use crate::sync::atomic::{AtomicUsize, Ordering};
+use crate::sync::{Arc, AtomicWaker, Mutex};
 
 /// Why an item was not queued (it is dropped).
 #[derive(Debug, PartialEq, Eq)]
@@ -63,7 +62,7 @@ pub(crate) fn queue<T>(capacity: usize) -> (Arc<Queue<T>>, Receiver<T>) {
 impl<T> Queue<T> {
     /// Queues `item` unless the queue is full or closed.
     pub fn send(&self, item: T) -> Result<(), SendError> {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = self.state.lock();
         if state.closed {
             return Err(SendError::Closed);
         }
@@ -91,7 +90,7 @@ impl<T> Queue<T> {
         if self.len() == 0 {
             return None;
         }
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = self.state.lock();
         let item = state.items.pop_front();
         self.len.store(state.items.len(), Ordering::Release);
         item
@@ -131,7 +130,7 @@ impl<T> Receiver<T> {
         if self.0.len() == 0 || out.len() >= max {
             return;
         }
-        let mut state = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = self.0.state.lock();
         while out.len() < max && state.items.front().is_some_and(&mut fits) {
             out.extend(state.items.pop_front());
         }
@@ -142,7 +141,7 @@ impl<T> Receiver<T> {
     /// ahead of anything that arrived since. They already counted against
     /// the bound, so it is not checked again.
     pub fn put_back(&self, items: impl DoubleEndedIterator<Item = T>) {
-        let mut state = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = self.0.state.lock();
         for item in items.rev() {
             state.items.push_front(item);
         }
@@ -156,13 +155,13 @@ impl<T> Receiver<T> {
 
     /// Refuses further items; those queued can still be taken.
     pub fn close(&self) {
-        self.0.state.lock().unwrap_or_else(|e| e.into_inner()).closed = true;
+        self.0.state.lock().closed = true;
     }
 
     /// Gives back the buffer of an empty queue (it grew to the longest
     /// queue seen); the next item allocates a small one again.
     pub fn shrink(&self) {
-        let mut state = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = self.0.state.lock();
         if state.items.is_empty() {
             state.items = VecDeque::new();
         }
@@ -175,7 +174,7 @@ impl<T> Drop for Receiver<T> {
     /// errors).
     fn drop(&mut self) {
         let queued = {
-            let mut state = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
+            let mut state = self.0.state.lock();
             state.closed = true;
             self.0.len.store(0, Ordering::Release);
             std::mem::take(&mut state.items)
@@ -184,7 +183,7 @@ impl<T> Drop for Receiver<T> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use std::time::Duration;
@@ -239,7 +238,7 @@ mod tests {
         assert_eq!(queue.len(), 100, "a queue that holds items is not shrunk");
         while rx.try_recv().is_some() {}
         rx.shrink();
-        assert_eq!(queue.state.lock().unwrap().items.capacity(), 0);
+        assert_eq!(queue.state.lock().items.capacity(), 0);
         queue.send(7).unwrap();
         assert_eq!(rx.try_recv(), Some(7));
     }
