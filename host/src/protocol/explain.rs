@@ -9,13 +9,19 @@
 //! elements (`p.home.city`, `people[1].age`), the type expected there and
 //! the text found. The payload of an option, a result or a variant case
 //! adds no step: the path names the field or element that holds it.
+//!
+//! Whether a converted message named a field its type lacks is asked of
+//! every message whose function takes a record, so that question is
+//! answered from the text and the converted value alone
+//! ([`names_unknown_field`]), comparing names without looking types up;
+//! the typed walks that say where and why run only for a refusal.
 
 use std::error::Error as _;
 
 use wasm_wave::ast::{Node, NodeType};
 use wasm_wave::parser::ParserError;
 use wasm_wave::wasm::WasmValueError;
-use wasmtime::component::Type;
+use wasmtime::component::{Type, Val};
 
 use super::TypeDisplay;
 use super::parse::truncate;
@@ -114,7 +120,7 @@ fn flattenable(ty: &Type) -> bool {
 }
 
 /// Can a value of `ty` hold a record anywhere inside it?
-fn may_hold_record(ty: &Type) -> bool {
+pub(super) fn may_hold_record(ty: &Type) -> bool {
     match ty {
         Type::Record(_) => true,
         Type::List(list) => may_hold_record(&list.ty()),
@@ -139,6 +145,37 @@ fn push(path: &mut String, step: Step<'_>) {
             path.push_str(&i.to_string());
             path.push(']');
         }
+    }
+}
+
+/// Does `node` name a record field that `val`, what WAVE converted it to,
+/// lacks? (The conversion keeps exactly the fields of the record type.)
+pub(super) fn names_unknown_field(node: &Node, val: &Val, src: &str) -> bool {
+    match (node.ty(), val) {
+        (NodeType::Record, Val::Record(fields)) => node.as_record(src).is_ok_and(|mut given| {
+            given.any(|(name, node)| match fields.iter().find(|(field, _)| field == name) {
+                Some((_, val)) => names_unknown_field(node, val, src),
+                None => true,
+            })
+        }),
+        (NodeType::List, Val::List(items)) => {
+            node.as_list().is_ok_and(|nodes| nodes.zip(items).any(|(node, val)| names_unknown_field(node, val, src)))
+        }
+        (NodeType::Tuple, Val::Tuple(items)) => {
+            node.as_tuple().is_ok_and(|nodes| nodes.zip(items).any(|(node, val)| names_unknown_field(node, val, src)))
+        }
+        (NodeType::OptionSome, Val::Option(Some(val))) => {
+            matches!(node.as_option(), Ok(Some(node)) if names_unknown_field(node, val, src))
+        }
+        (NodeType::ResultOk | NodeType::ResultErr, Val::Result(Ok(Some(val)) | Err(Some(val)))) => {
+            matches!(node.as_result(), Ok(Ok(Some(node)) | Err(Some(node))) if names_unknown_field(node, val, src))
+        }
+        (NodeType::VariantWithPayload, Val::Variant(_, Some(val))) => {
+            matches!(node.as_variant(src), Ok((_, Some(node))) if names_unknown_field(node, val, src))
+        }
+        // A payload given without `some(...)` or `ok(...)` around it.
+        (_, Val::Option(Some(val)) | Val::Result(Ok(Some(val)))) => names_unknown_field(node, val, src),
+        _ => false,
     }
 }
 

@@ -66,16 +66,22 @@ impl Protocol {
         let call_text = format!("{}{}", f.name, &text[open..]);
         let call = wasm_wave::untyped::UntypedFuncCall::parse(&call_text).map_err(|e| syntax(e.to_string()))?;
         let ill_typed = |reason: String| MessageError::IllTyped { signature: f.signature(), reason };
-        // Before conversion, which would drop such a field silently (and
-        // report a misspelt one as the field it leaves missing).
-        if let Some(reason) = f.unknown_field(&call) {
+        let args = match call.to_wasm_params::<Val>(f.params.iter().map(|(_, ty)| ty)) {
+            Ok(args) => args,
+            // A misspelt field is told as such, not as the field it leaves
+            // missing.
+            Err(e) => return Err(ill_typed(f.unknown_field(&call).unwrap_or_else(|| f.explain(&call, &e)))),
+        };
+        // The conversion drops a field the record type lacks without a word.
+        if f.takes_records
+            && f.arguments(&call)
+                .zip(&args)
+                .any(|((node, _), val)| explain::names_unknown_field(node, val, call.source()))
+        {
+            let reason = f.unknown_field(&call).unwrap_or_else(|| "a record names a field its type lacks".into());
             return Err(ill_typed(reason));
         }
-        let args = call
-            .to_wasm_params::<Val>(f.params.iter().map(|(_, ty)| ty))
-            .map_err(|e| ill_typed(f.explain(&call, &e)))?
-            .into_boxed_slice();
-        Ok(Call { func, args, generation: 0 })
+        Ok(Call { func, args: args.into_boxed_slice(), generation: 0 })
     }
 }
 
@@ -163,6 +169,7 @@ mod tests {
                variant shape { dot, circle(u32) }
                flags perms { read, write }
                paint: func(c: color, s: shape, p: perms);
+               relocate: func(to: option<address>, via: result<address, address>);
              }
              world w { export api; }";
         let wat = r#"(module
@@ -171,7 +178,8 @@ mod tests {
              (func (export "acme:x/api@0.1.0#greet")
                (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32) i32.const 0)
              (func (export "acme:x/api@0.1.0#group") (param i32 i32) (result i32) i32.const 0)
-             (func (export "acme:x/api@0.1.0#paint") (param i32 i32 i32 i32)))"#;
+             (func (export "acme:x/api@0.1.0#paint") (param i32 i32 i32 i32))
+             (func (export "acme:x/api@0.1.0#relocate") (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32)))"#;
         let mut resolve = wit_parser::Resolve::default();
         let package = resolve.push_source("test.wit", wit).unwrap();
         let world = resolve.select_world(&[package], None).unwrap();
@@ -215,6 +223,20 @@ mod tests {
         assert!(err.ends_with(": unknown field `p.agee`; the record has `name`, `age`, `home`, `nick`"), "{err}");
         let err = refusal(r#"greet({name: "a", age: 3, home: {street: "s", city: "c", zip: 1}})"#);
         assert!(err.ends_with(": unknown field `p.home.zip`; the record has `street`, `city`"), "{err}");
+        let err = refusal(&format!(r#"group([{{name: "a", age: 3, {HOME}}}, {{name: "b", age: 4, {HOME}, x: 1}}])"#));
+        assert!(err.ends_with(": unknown field `people[1].x`; the record has `name`, `age`, `home`, `nick`"), "{err}");
+        // In payloads, with `some(...)` and `ok(...)` or without.
+        let here = r#"{street: "s", city: "c"}"#;
+        let there = r#"{street: "s", city: "c", zip: 1}"#;
+        for (message, field) in [
+            (format!("relocate(some({there}), ok({here}))"), "to.zip"),
+            (format!("relocate({there}, {here})"), "to.zip"),
+            (format!("relocate(none, {there})"), "via.zip"),
+            (format!("relocate(none, err({there}))"), "via.zip"),
+        ] {
+            let err = refusal(&message);
+            assert!(err.ends_with(&format!(": unknown field `{field}`; the record has `street`, `city`")), "{err}");
+        }
         // A misspelt field is reported as such, not as the field it leaves missing.
         let err = refusal(&format!(r#"greet({{name: "a", agee: 3, {HOME}}})"#));
         assert!(err.contains(": unknown field `p.agee`;"), "{err}");
@@ -268,5 +290,13 @@ mod tests {
         let names: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["name", "age", "home", "nick"]);
         assert_eq!(fields[3].1, Val::Option(None));
+        let here = r#"{street: "s", city: "c"}"#;
+        for message in [
+            format!("relocate(some({here}), ok({here}))"),
+            format!("relocate({here}, {here})"),
+            format!("relocate(none, err({here}))"),
+        ] {
+            protocol().parse(&message, 1 << 20).unwrap_or_else(|e| panic!("{message}: {e}"));
+        }
     }
 }
