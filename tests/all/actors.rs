@@ -63,6 +63,61 @@ async fn an_ill_typed_message_names_the_argument_that_does_not_fit() {
     assert!(protocol.parse(r#"post("ada", "hi")"#, 1 << 20).is_ok());
 }
 
+/// A component whose `greet` takes a record and answers with its `age`.
+fn greeter() -> Vec<u8> {
+    support::component_from_wit(
+        "package acme:people@0.1.0;
+         interface api {
+           record person { name: string, age: u8 }
+           greet: func(p: person) -> u8;
+         }
+         world w { export api; }",
+        r#"(module
+             (memory (export "memory") 1)
+             (global $heap (mut i32) (i32.const 1024))
+             (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) (local $p i32)
+               (local.set $p (global.get $heap))
+               (global.set $heap (i32.add (local.get $p) (local.get 3)))
+               (local.get $p))
+             (func (export "acme:people/api@0.1.0#greet")
+               (param $name i32) (param $name-len i32) (param $age i32) (result i32)
+               (local.get $age)))"#,
+    )
+}
+
+#[tokio::test]
+async fn a_record_missing_a_field_or_naming_one_it_lacks_is_refused_naming_the_field() {
+    let host = support::host();
+    let greeter = support::spawn_bytes(&host, greeter(), "g").await;
+    let ill_typed = |reason: &str| {
+        CallError::BadMessage(MessageError::IllTyped {
+            signature: "greet(p: record { name: string, age: u8 }) -> u8".into(),
+            reason: reason.into(),
+        })
+    };
+    assert_eq!(
+        ask(&host, "g", r#"greet({name: "a"})"#).await,
+        Err(ill_typed(
+            r#"argument `p` expects record { name: string, age: u8 }, got `{name: "a"}`: missing field `p.age` (u8)"#
+        ))
+    );
+    assert_eq!(
+        host.tell("g", r#"greet({name: "a", age: 7, title: "dr"})"#),
+        Err(ill_typed(
+            r#"argument `p` expects record { name: string, age: u8 }, got `{name: "a", age: 7, title: "dr"}`: unknown field `p.title`; the record has `name`, `age`"#
+        ))
+    );
+    assert_eq!(
+        host.tell("g", r#"greet({name: "a", age: "seven"})"#),
+        Err(ill_typed(
+            r#"argument `p` expects record { name: string, age: u8 }, got `{name: "a", age: "seven"}`: field `p.age` expects u8, got `"seven"`: invalid value type"#
+        ))
+    );
+    // The actor saw none of them, and takes the record whole.
+    assert_eq!(ask(&host, "g", r#"greet({name: "ada", age: 36})"#).await.unwrap(), "36");
+    assert_eq!(greeter.info().handled, 1);
+}
+
 #[tokio::test]
 async fn unknown_function_lists_the_protocol() {
     let host = support::host();

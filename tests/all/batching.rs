@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use troupe::{ActorLimits, ActorTemplate, FailureKind};
 
-use crate::support::{self, ask, spawn};
+use crate::support::{self, ask, component_from_wit, spawn};
 
 /// A host that batches tells with string and list arguments too
 /// (`BatchDelivery::All`), through the adapter's own memory.
@@ -285,17 +285,6 @@ const SUMMING_MODULE: &str = r#"(memory (export "memory") 1)
     (local.set $p (i32.and (i32.add (global.get $heap) (i32.const 7)) (i32.const -8)))
     (global.set $heap (i32.add (local.get $p) (local.get 3)))
     (local.get $p))"#;
-
-/// A component that wit-component builds from `wit` and the core module
-/// `wat`, as a guest toolchain would.
-fn component_from_wit(wit: &str, wat: impl AsRef<str>) -> Vec<u8> {
-    let mut resolve = wit_parser::Resolve::default();
-    let package = resolve.push_source("test.wit", wit).unwrap();
-    let world = resolve.select_world(&[package], None).unwrap();
-    let mut module = wat::parse_str(wat.as_ref()).unwrap();
-    wit_component::embed_component_metadata(&mut module, &resolve, world, wit_component::StringEncoding::UTF8).unwrap();
-    wit_component::ComponentEncoder::default().module(&module).unwrap().validate(true).encode().unwrap()
-}
 
 #[tokio::test]
 async fn a_record_with_a_string_and_an_enum_arrives_field_by_field_through_memory() {

@@ -410,6 +410,37 @@ fn inspect_and_spawn_refuse_what_is_not_a_component() {
 }
 
 #[test]
+fn spawn_of_a_component_whose_memory_starts_above_the_ceiling_names_the_flag_that_raises_it() {
+    let host = HostProcess::start_with(None, &["--max-memory", "64MiB"]);
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.wasm");
+    // A valid component whose only memory starts at 16384 pages: 1 GiB.
+    let wat = r#"(component
+                   (core module $m (memory 16384) (func (export "f")))
+                   (core instance $i (instantiate $m))
+                   (func $f (canon lift (core func $i "f")))
+                   (instance $api (export "f" (func $f)))
+                   (export "acme:big/api" (instance $api)))"#;
+    std::fs::write(&big, wat::parse_str(wat).unwrap()).unwrap();
+    let big = big.display().to_string();
+    let (code, stderr) = host.fails(&["spawn", "big", &big]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "error: {big} starts with a linear memory of 1073741824 bytes, more than this host's ceiling of \
+             67108864 bytes for any one memory; run the host with `troupe run --max-memory 1GiB` or more \
+             (`EngineConfig::max_memory_bytes`), and give its actors a `memory` limit as large"
+        )
+    );
+    let out = host.troupe(&["--json", "spawn", "big", &big]);
+    assert_eq!(out.status.code(), Some(1));
+    let err: Value = serde_json::from_slice(&out.stderr).expect("errors are JSON with --json");
+    assert_eq!(err["error"]["code"], "load-failed");
+    assert!(host.ok(&["ps"]).contains("0 actors"), "the host is unaffected");
+}
+
+#[test]
 fn guest_output_and_logs_reach_the_host_log_only_when_granted() {
     let dir = tempfile::tempdir().unwrap();
     let manifest = dir.path().join("app.toml");

@@ -3,8 +3,10 @@
 
 use std::time::Duration;
 
+use troupe::actor::LoadError;
+use troupe::engine::EngineError;
 use troupe::protocol::MessageError;
-use troupe::{ActorLimits, CallError, FailureKind};
+use troupe::{ActorLimits, CallError, ErrorCode, FailureKind, HasErrorCode};
 
 use crate::support::{self, ask, spawn};
 
@@ -200,4 +202,67 @@ async fn invalid_limits_are_refused_at_spawn() {
         assert_eq!(e.field, field);
     }
     assert!(host.lookup("c").is_err());
+}
+
+/// A component of one core module declaring `memory` and `table` (WAT
+/// limits), exporting `acme:big/api` with one function.
+fn component_declaring(memory: &str, table: &str) -> Vec<u8> {
+    wat::parse_str(format!(
+        r#"(component
+             (core module $m {memory} {table} (func (export "f")))
+             (core instance $i (instantiate $m))
+             (func $f (canon lift (core func $i "f")))
+             (instance $api (export "f" (func $f)))
+             (export "acme:big/api" (instance $api)))"#
+    ))
+    .unwrap()
+}
+
+/// A host whose pool gives any one memory at most `max_memory` bytes.
+fn host_with_ceiling(max_memory: u64) -> troupe::Host {
+    let mut engine = troupe::EngineConfig::new();
+    engine.max_instances(10).max_memory_bytes(max_memory).cache_dir(None);
+    troupe::Host::new(troupe::HostConfig { engine, ..Default::default() }).expect("host builds")
+}
+
+#[tokio::test]
+async fn a_memory_minimum_above_the_pools_ceiling_is_refused_as_too_large_naming_the_flag() {
+    let host = host_with_ceiling(64 << 20);
+    // 16384 pages of 64 KiB: 1 GiB from the start.
+    let bytes = component_declaring("(memory 16384)", "");
+    let err = host.load_bytes("big", "big.wasm", bytes, None).unwrap_err();
+    let LoadError::Engine(EngineError::MemoryTooLarge { what, minimum, ceiling }) = &err else {
+        panic!("expected a memory too large for the pool, got {err:?}");
+    };
+    assert_eq!((what.as_str(), *minimum, *ceiling), ("big.wasm", 1 << 30, 64 << 20));
+    assert_eq!(
+        err.to_string(),
+        "big.wasm starts with a linear memory of 1073741824 bytes, more than this host's ceiling of 67108864 \
+         bytes for any one memory; run the host with `troupe run --max-memory 1GiB` or more \
+         (`EngineConfig::max_memory_bytes`), and give its actors a `memory` limit as large"
+    );
+    assert_eq!(err.code(), ErrorCode::LoadFailed);
+}
+
+#[tokio::test]
+async fn a_table_minimum_above_the_pools_table_slot_is_refused_as_too_large() {
+    let host = host_with_ceiling(64 << 20);
+    let slot = troupe::engine::MAX_TABLE_ELEMENTS;
+    let bytes = component_declaring("", &format!("(table {} funcref)", slot + 1));
+    let err = host.load_bytes("wide", "wide.wasm", bytes, None).unwrap_err();
+    let LoadError::Engine(EngineError::TableTooLarge { minimum, ceiling, .. }) = &err else {
+        panic!("expected a table too large for the pool, got {err:?}");
+    };
+    assert_eq!((*minimum, *ceiling), (slot + 1, slot));
+    assert!(err.to_string().contains(&format!("a table of {} elements, more than the {slot}", slot + 1)), "{err}");
+}
+
+#[tokio::test]
+async fn a_memory_minimum_at_the_pools_ceiling_loads_and_runs() {
+    let host = host_with_ceiling(64 << 20);
+    let component = host.load_bytes("full", "full.wasm", component_declaring("(memory 1024)", ""), None).unwrap();
+    let mut spec = troupe::ActorTemplate::new(component).spec("full".into());
+    spec.policy.limits.memory = 64 << 20;
+    host.spawn(spec).await.unwrap();
+    assert_eq!(ask(&host, "full", "f()").await.unwrap(), "");
 }

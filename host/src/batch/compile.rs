@@ -88,6 +88,9 @@ fn build(
                         .map(<[u8]>::to_vec);
                     return Ok((component, section));
                 }
+                // The component itself is too large for the pool, with
+                // entry points or without.
+                Err(e @ (EngineError::MemoryTooLarge { .. } | EngineError::TableTooLarge { .. })) => return Err(e),
                 Err(e) => {
                     warn!(component = what, error = %e, "batch entry points rejected; compiling the component as it is");
                 }

@@ -1,6 +1,7 @@
 //! The engine layer: wasmtime configuration, compilation (with an on-disk
-//! cache), the epoch ticker, the store's resource limiter and the
-//! classification of errors that leave wasm.
+//! cache, and the sizes a component starts at checked against the pool's
+//! slots when wasmtime refuses it), the epoch ticker, the store's resource
+//! limiter and the classification of errors that leave wasm.
 //!
 //! Nothing here knows about actors, nor what the bytes it compiles are
 //! made of: the loader hands it a component (with the batch adapter
@@ -20,6 +21,7 @@ mod cache;
 mod epoch;
 mod fault;
 mod limiter;
+mod minimums;
 
 pub use cache::{Artifact, CacheStats, CompileCache};
 pub(crate) use fault::{Fault, FaultKind};
@@ -124,6 +126,59 @@ pub enum EngineError {
         /// wasmtime's explanation.
         reason: String,
     },
+    /// A valid component with a linear memory that starts larger than the
+    /// pool gives any one memory ([`EngineConfig::max_memory_bytes`]).
+    #[error(
+        "{what} starts with a linear memory of {minimum} bytes, more than this host's ceiling of {ceiling} \
+         bytes for any one memory; run the host with `troupe run --max-memory {suggested}` or more \
+         (`EngineConfig::max_memory_bytes`), and give its actors a `memory` limit as large",
+        suggested = size_with_unit(*minimum)
+    )]
+    MemoryTooLarge {
+        /// What was being loaded (usually a path).
+        what: String,
+        /// The memory's initial size, in bytes.
+        minimum: u64,
+        /// The largest memory the pool holds, in bytes.
+        ceiling: u64,
+    },
+    /// A valid component with a table that starts with more elements than
+    /// the pool gives any one table ([`MAX_TABLE_ELEMENTS`]).
+    #[error(
+        "{what} starts with a table of {minimum} elements, more than the {ceiling} this host holds in any one \
+         table; build it with a smaller table"
+    )]
+    TableTooLarge {
+        /// What was being loaded (usually a path).
+        what: String,
+        /// The table's initial number of elements.
+        minimum: u64,
+        /// The most elements a pool table holds.
+        ceiling: u64,
+    },
+}
+
+impl crate::error_code::HasErrorCode for EngineError {
+    fn code(&self) -> crate::error_code::ErrorCode {
+        use crate::error_code::ErrorCode;
+        match self {
+            EngineError::Config(_) => ErrorCode::InvalidArgument,
+            EngineError::CoreModule { .. }
+            | EngineError::Invalid { .. }
+            | EngineError::MemoryTooLarge { .. }
+            | EngineError::TableTooLarge { .. } => ErrorCode::LoadFailed,
+        }
+    }
+}
+
+/// `bytes` in the largest binary unit that divides it (`1GiB`, `96MiB`),
+/// as `troupe run --max-memory` reads it back.
+fn size_with_unit(bytes: u64) -> String {
+    const UNITS: [(u32, &str); 3] = [(30, "GiB"), (20, "MiB"), (10, "KiB")];
+    UNITS
+        .iter()
+        .find(|(log2, _)| bytes > 0 && bytes.trailing_zeros() >= *log2)
+        .map_or_else(|| bytes.to_string(), |(log2, unit)| format!("{}{unit}", bytes >> log2))
 }
 
 /// Engine policy, validated when the engine is built.
@@ -177,6 +232,11 @@ impl EngineConfig {
     /// slot, so lowering it lets more instances fit.
     ///
     /// By default this is [`DEFAULT_MAX_MEMORY_BYTES`] (512 MiB).
+    ///
+    /// # Errors
+    ///
+    /// [`Engine::compile`] refuses a component with a memory that starts
+    /// larger, with [`EngineError::MemoryTooLarge`].
     pub fn max_memory_bytes(&mut self, bytes: u64) -> &mut Self {
         self.max_memory_bytes = bytes;
         self
@@ -368,13 +428,19 @@ impl Engine {
     ///
     /// # Errors
     ///
-    /// [`EngineError::CoreModule`] for a core module, [`EngineError::Invalid`]
-    /// for anything else wasmtime rejects.
+    /// [`EngineError::CoreModule`] for a core module,
+    /// [`EngineError::MemoryTooLarge`] or [`EngineError::TableTooLarge`]
+    /// for a component that starts larger than a pool slot holds,
+    /// [`EngineError::Invalid`] for anything else wasmtime rejects.
     #[instrument(skip_all, level = "debug", fields(what, bytes = bytes.len(), ?kind))]
     pub fn compile(&self, what: &str, bytes: &[u8], kind: EngineKind) -> Result<Component, EngineError> {
         check_header(what, bytes)?;
-        Component::new(self.wasmtime(kind)?, bytes)
-            .map_err(|e| EngineError::Invalid { what: what.into(), reason: format!("{e:#}") })
+        Component::new(self.wasmtime(kind)?, bytes).map_err(|e| {
+            // Read only once wasmtime has refused: a component that loads
+            // pays nothing for the question.
+            minimums::too_large(what, bytes, self.inner.config.max_memory_bytes)
+                .unwrap_or_else(|| EngineError::Invalid { what: what.into(), reason: format!("{e:#}") })
+        })
     }
 
     /// The artifact the compile cache holds for the component with content

@@ -23,6 +23,9 @@ pub struct Function {
     pub result: Option<Type>,
     /// Why it cannot be called as a message, if it cannot.
     pub unsupported: Option<String>,
+    /// Can an argument hold a record? Only then can a message name a
+    /// field its type lacks, which parsing must look for.
+    pub(super) takes_records: bool,
 }
 
 impl Function {
@@ -88,7 +91,15 @@ impl Function {
         } else {
             None
         };
-        Function { interface: interface.map(str::to_string), name: name.to_string(), params, result, unsupported }
+        let takes_records = params.iter().any(|(_, ty)| super::explain::may_hold_record(ty));
+        Function {
+            interface: interface.map(str::to_string),
+            name: name.to_string(),
+            params,
+            result,
+            unsupported,
+            takes_records,
+        }
     }
 }
 

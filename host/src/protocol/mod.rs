@@ -20,6 +20,8 @@
 //! * `hooks.rs`: troupe's own exports (`init`, `snapshot`, ...), which are
 //!   not messages;
 //! * `parse.rs`: WAVE text to a type-checked [`Call`], and back;
+//! * `explain.rs`: where inside an argument WAVE text does not fit, and
+//!   record fields its type lacks;
 //! * `check.rs`: values built by the library API against types;
 //! * `diff.rs`: how a new protocol differs from an old one (hot swap);
 //! * `display.rs`: component types in WIT-like syntax;
@@ -30,6 +32,7 @@ mod check;
 mod diff;
 mod display;
 mod error;
+mod explain;
 mod function;
 mod hooks;
 mod parse;
