@@ -3,24 +3,36 @@
 //! Actors are WebAssembly components. The functions of the WIT interfaces a
 //! component exports are its message protocol; a message is a typed call to
 //! one of them, type-checked before it is queued. Each actor handles one
-//! message at a time from a bounded mailbox, under a per-message CPU budget
+//! message at a time from a bounded mailbox, under a per-message deadline
 //! and a memory limit, in its own wasmtime `Store`: a trap, a runaway loop
 //! or a memory bomb fails that actor's message and nothing else, and the
 //! actor continues with a fresh instance.
 //!
-//! The crate is layered, dependencies pointing down:
+//! The crate is layered, each layer a folder, dependencies pointing down
+//! (nothing imports a layer above it):
 //!
-//! * [`engine`] — wasmtime configuration, compilation and its disk cache,
-//!   epoch ticker, resource limits, failure classification;
-//! * [`protocol`] and [`message`] — protocols, message type checking,
-//!   envelopes and errors (plain data);
+//! * [`engine`] — wasmtime: configuration, compilation and its disk cache,
+//!   the epoch ticker, the store limiter, the classification of traps;
+//!   beside it, the foundations every layer may use: `wit` (the
+//!   `troupe:actor` package as Rust), [`ErrorCode`], sizes and durations
+//!   ([`parse_bytes`]) and poison-free locks;
+//! * [`protocol`] — WIT types of a component's exports and imports, WAVE
+//!   messages parsed and type-checked, protocol diffs;
 //! * [`batch`] — batch delivery: the adapter composed with each component
-//!   so that several messages go in one call, and the host's dispatch;
-//! * [`actor`] — mailboxes, incarnations, the message loop, the
-//!   `troupe:actor/host` API guests import;
-//! * [`registry`] — the address space;
-//! * [`Host`] ([`system`]) — the actor system, and [`manifest`] to fill it;
-//! * [`control`] — the local control endpoint the `troupe` CLI speaks to.
+//!   and the host's dispatch through it;
+//! * [`supervision`] — the supervision rules: restart types, strategies,
+//!   intensity and backoff, pure and clock-injected;
+//! * [`actor`] — an actor: its handle, mailbox, phase machine, incarnations,
+//!   the guest host API, messages, events and the sandbox;
+//! * [`host`] — [`Host`], a facade over the host's services (catalog,
+//!   registry, supervision tree and its supervisor tasks, routing), and
+//!   [`manifest`] to fill it;
+//! * [`control`] — the local control endpoint the `troupe` CLI speaks to,
+//!   and [`inspect`], which describes a component without running it.
+//!
+//! The command line (`src/cli/`) is the binary's, behind the default `cli`
+//! feature: `troupe = { default-features = false }` embeds the library
+//! without it.
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -40,14 +52,10 @@ pub mod batch;
 pub mod control;
 pub mod engine;
 mod error_code;
-pub mod events;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
-pub mod grants;
 pub mod host;
 pub mod inspect;
-pub mod manifest;
-pub mod message;
 pub mod protocol;
 pub mod supervision;
 mod sync;
@@ -58,8 +66,11 @@ pub use actor::{
     ActorComponent, ActorInfo, ActorLimits, ActorPolicy, ActorRef, ActorSpec, ActorStatus, Failure, FailureKind,
     RestartFrom, SpawnError,
 };
-pub use engine::{BatchDelivery, EngineConfig};
+pub use actor::{events, grants, message};
+pub use batch::BatchDelivery;
+pub use engine::EngineConfig;
 pub use error_code::{ErrorCode, HasErrorCode};
+pub use host::manifest;
 pub use host::{ActorTemplate, Host, HostConfig, Starting};
 pub use message::{Address, CallError, DEFAULT_ASK_TIMEOUT, NO_TIMEOUT};
 pub use units::{SizeError, parse_bytes};

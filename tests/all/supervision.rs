@@ -521,7 +521,7 @@ async fn the_root_can_shut_the_host_down_when_it_gives_up() {
     engine.max_instances(50).cache_dir(Some(support::target_dir().join("troupe-test-cache")));
     let root = SupervisorSpec { intensity: 1, backoff: quick_backoff(), ..SupervisorSpec::default() };
     let root_policy = troupe::supervision::RootPolicy::Shutdown;
-    let host = Host::new(troupe::HostConfig { engine, root, root_policy, max_actors: None }).unwrap();
+    let host = Host::new(troupe::HostConfig { engine, root, root_policy, ..Default::default() }).unwrap();
     host.spawn(support::define(&host, "faulty").spec("doomed".into())).await.unwrap();
     let gave_up = tokio::spawn({
         let host = host.clone();

@@ -92,7 +92,12 @@ pub fn engine_config(max_instances: u32) -> EngineConfig {
 
 /// A host on `engine`, everything else by default.
 pub fn host_on(engine: EngineConfig) -> Host {
-    Host::new(HostConfig { engine, ..Default::default() }).expect("host builds")
+    host_on_batching(engine, BatchDelivery::default())
+}
+
+/// A host on `engine` with `batch` for batch delivery.
+pub fn host_on_batching(engine: EngineConfig, batch: BatchDelivery) -> Host {
+    Host::new(HostConfig { engine, batch_delivery: batch, ..Default::default() }).expect("host builds")
 }
 
 /// A host with a small pool, the shared compile cache, and a short tick.
@@ -102,9 +107,7 @@ pub fn host() -> Host {
 
 /// [`host`], with `batch` for batch delivery.
 pub fn host_batching(batch: BatchDelivery) -> Host {
-    let mut engine = engine_config(200);
-    engine.batch_delivery(batch);
-    host_on(engine)
+    host_on_batching(engine_config(200), batch)
 }
 
 /// Loads a component from `bytes` into `host` and spawns it at `address`.

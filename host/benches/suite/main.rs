@@ -98,8 +98,8 @@ const SHARED_HOST_SLOTS: u32 = 1_000;
 /// bytes each, `batch` for batch delivery, and the shared compile cache.
 pub fn host_with(max_instances: u32, max_memory: u64, batch: BatchDelivery) -> Host {
     let mut engine = support::engine_config(max_instances);
-    engine.max_memory_bytes(max_memory).batch_delivery(batch);
-    support::host_on(engine)
+    engine.max_memory_bytes(max_memory);
+    support::host_on_batching(engine, batch)
 }
 
 fn main() {

@@ -11,7 +11,7 @@ use super::binding::interface_key;
 use super::data::ActorData;
 use super::exports::Exports;
 use super::host_api;
-use crate::batch;
+use crate::batch::{self, BatchDelivery};
 use crate::engine::{Engine, EngineError, EngineKind};
 use crate::protocol::{ImportedInterface, Protocol, ProtocolError, TROUPE_API_VERSION};
 
@@ -66,13 +66,14 @@ pub enum LoadError {
 /// Compiles and links components for actors. One per host.
 pub struct Loader {
     engine: Engine,
+    batch: BatchDelivery,
     linkers: [OnceLock<Linker<ActorData>>; 2],
 }
 
 impl Loader {
-    /// A loader over `engine`.
-    pub fn new(engine: Engine) -> Self {
-        Self { engine, linkers: [OnceLock::new(), OnceLock::new()] }
+    /// A loader over `engine`, composing components for `batch` delivery.
+    pub fn new(engine: Engine, batch: BatchDelivery) -> Self {
+        Self { engine, batch, linkers: [OnceLock::new(), OnceLock::new()] }
     }
 
     /// The engine components are compiled for.
@@ -197,7 +198,8 @@ impl ActorComponent {
             return Ok(c);
         }
         let engine = loader.engine.wasmtime(kind)?;
-        let (component, layout) = batch::compile(&loader.engine, kind, &self.source, &self.bytes, &self.hash)?;
+        let (component, layout) =
+            batch::compile(&loader.engine, loader.batch, kind, &self.source, &self.bytes, &self.hash)?;
         let protocol = Protocol::of(&component, engine)
             .map_err(|error| LoadError::Protocol { what: self.source.clone(), error })?;
         let exports = Exports::of(&component, &protocol).ok_or_else(|| {

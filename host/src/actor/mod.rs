@@ -16,7 +16,7 @@
 //! its last snapshot, or stops it. While it is down its mailbox keeps
 //! accepting messages; the next incarnation handles them in order.
 //!
-//! The cell is an explicit state machine: one [`Phase`](cell) at a time
+//! The cell is an explicit state machine: one phase at a time
 //! (starting, running, on probation after a hot swap, hibernating, down,
 //! restarting, stopping, stopped), one table saying what each signal does
 //! in each phase, and one transition point that also publishes the
@@ -38,10 +38,15 @@
 //! * `binding.rs` — typed calls through imported interfaces;
 //! * `queue.rs` — the mailbox;
 //! * `spec.rs`, `limits.rs`, `failure.rs`, `status.rs`, `spawn.rs` — the
-//!   plain data an actor is started with and reports.
+//!   plain data an actor is started with and reports;
+//! * `message.rs` — addresses, envelopes and the errors of tell and ask;
+//!   `events.rs` — lifecycle events; `grants.rs` — the sandbox: what an
+//!   actor may reach, and the WASI context that enforces it;
+//! * `budget.rs` — a message's deadline and fair slicing;
+//!   `slots.rs` and `resources.rs` — what all actors share.
 //!
 //! The layer reaches the rest of the host (other actors, spawning,
-//! supervisors, routing) only through the [`ActorSystem`] trait, which
+//! supervisors, routing) only through the `ActorSystem` trait, which
 //! the host implements: dependencies point down.
 
 mod actor_ref;
@@ -51,11 +56,14 @@ mod cell;
 mod component;
 mod control;
 mod data;
+pub mod events;
 mod exports;
 mod failure;
+pub mod grants;
 mod host_api;
 mod incarnation;
 mod limits;
+pub mod message;
 mod queue;
 mod resources;
 mod slots;

@@ -10,9 +10,10 @@
 use tracing::{debug, warn};
 use wasmtime::component::Component;
 
+use super::BatchDelivery;
 use super::layout::{self, Layout};
 use super::{ADAPTER_VERSION, compose};
-use crate::engine::{BatchDelivery, Engine, EngineError, EngineKind};
+use crate::engine::{Engine, EngineError, EngineKind};
 
 /// The compile cache's tag for a component built for batch delivery
 /// `mode`: which version of the adapter ([`ADAPTER_VERSION`]) in which
@@ -26,8 +27,8 @@ fn cache_tag(mode: BatchDelivery) -> String {
     }
 }
 
-/// `bytes` compiled for `kind`, composed with its batch adapter as the
-/// engine's configuration says (or loaded from the compile cache), and the
+/// `bytes` compiled for `kind`, composed with its batch adapter for `mode`
+/// (or loaded from the compile cache), and the
 /// layout of its entry points if it has one the host can read. `what`
 /// names the component in errors and logs.
 ///
@@ -39,13 +40,13 @@ fn cache_tag(mode: BatchDelivery) -> String {
 /// [`EngineError`] if `bytes` are not a component wasmtime compiles.
 pub(crate) fn compile(
     engine: &Engine,
+    mode: BatchDelivery,
     kind: EngineKind,
     what: &str,
     bytes: &[u8],
     hash: &blake3::Hash,
 ) -> Result<(Component, Option<Layout>), EngineError> {
     crate::engine::check_header(what, bytes)?;
-    let mode = engine.config().get_batch_delivery();
     let tag = cache_tag(mode);
     let (component, sidecar) = match engine.cached(hash, &tag, kind) {
         Some(artifact) => (artifact.component, artifact.sidecar),

@@ -43,7 +43,7 @@
 //!   which lowers and lifts plain integers instead of `Val`s: an ask, or a
 //!   tell with nothing queued behind it, costs less that way.
 //!
-//! With [`BatchDelivery::All`](crate::engine::BatchDelivery::All),
+//! With [`BatchDelivery::All`],
 //! functions whose arguments live in memory (strings, lists, options,
 //! results, variants) get entry points too, taking the run as one list
 //! that the host lowers into a memory the adapter then has (see
@@ -175,4 +175,28 @@ pub fn reserved_name(component: &[u8]) -> Option<String> {
         }
     }
     None
+}
+
+/// Which functions of a component take several queued tells in one call
+/// into the guest. The host's loader composes each component accordingly
+/// before compiling it ([`HostConfig::batch_delivery`](crate::HostConfig::batch_delivery)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+pub enum BatchDelivery {
+    /// None: every message is a call of its own.
+    Off,
+    /// Functions whose arguments travel in registers (numbers, enums, flags).
+    ///
+    /// That is numbers, `bool`, `char`, enums, flags, and records or tuples
+    /// of those. Queued tells share a call into the guest; each awake actor
+    /// holds the adapter's small instance beside its own (BENCHMARKS.md has
+    /// both figures).
+    #[default]
+    Registers,
+    /// Also functions taking strings and lists, through the adapter's memory.
+    ///
+    /// Such tells share calls too, but each awake actor of such a component
+    /// also holds the adapter's memory, its shims and a table page, and the
+    /// adapter's memory counts against the actor's memory limit.
+    All,
 }

@@ -88,10 +88,7 @@ fn init_logging(format: LogFormat) {
 pub async fn run(args: RunArgs, control: Option<PathBuf>) -> anyhow::Result<()> {
     init_logging(args.log_format);
     let mut engine = EngineConfig::new();
-    engine
-        .max_instances(args.max_instances.unwrap_or(args.max_actors))
-        .max_memory_bytes(args.max_memory)
-        .batch_delivery(args.batch_delivery);
+    engine.max_instances(args.max_instances.unwrap_or(args.max_actors)).max_memory_bytes(args.max_memory);
     if args.no_cache {
         engine.cache_dir(None);
     } else if let Some(dir) = args.cache_dir {
@@ -101,8 +98,13 @@ pub async fn run(args: RunArgs, control: Option<PathBuf>) -> anyhow::Result<()> 
     // need a second terminal to notice.
     let manifest = args.manifest.as_deref().map(Manifest::load).transpose()?;
     let max_actors = Some(args.max_actors as usize);
-    let host =
-        Host::new(HostConfig { engine, root: Default::default(), root_policy: args.on_root_failure, max_actors })?;
+    let host = Host::new(HostConfig {
+        engine,
+        batch_delivery: args.batch_delivery,
+        root: Default::default(),
+        root_policy: args.on_root_failure,
+        max_actors,
+    })?;
 
     let (path, private) = match control {
         Some(path) => (path, false),

@@ -78,30 +78,6 @@ impl EngineKind {
     }
 }
 
-/// Which functions of a component take several queued tells in one call
-/// into the guest (batch delivery, see [`crate::batch`]). The loader reads
-/// it when it composes a component before compiling it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
-pub enum BatchDelivery {
-    /// None: every message is a call of its own.
-    Off,
-    /// Functions whose arguments travel in registers (numbers, enums, flags).
-    ///
-    /// That is numbers, `bool`, `char`, enums, flags, and records or tuples
-    /// of those. Queued tells share a call into the guest; each awake actor
-    /// holds the adapter's small instance beside its own (BENCHMARKS.md has
-    /// both figures).
-    #[default]
-    Registers,
-    /// Also functions taking strings and lists, through the adapter's memory.
-    ///
-    /// Such tells share calls too, but each awake actor of such a component
-    /// also holds the adapter's memory, its shims and a table page, and the
-    /// adapter's memory counts against the actor's memory limit.
-    All,
-}
-
 /// Errors from building an engine or compiling a component.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -192,7 +168,6 @@ pub struct EngineConfig {
     epoch_tick: Duration,
     cache_dir: Option<PathBuf>,
     max_wasm_stack: usize,
-    batch: BatchDelivery,
 }
 
 impl Default for EngineConfig {
@@ -205,7 +180,6 @@ impl Default for EngineConfig {
             // Half of wasmtime's default async stack (2 MiB) is left for
             // host calls made from wasm.
             max_wasm_stack: 1 << 20,
-            batch: BatchDelivery::default(),
         }
     }
 }
@@ -255,20 +229,6 @@ impl EngineConfig {
     pub fn cache_dir(&mut self, dir: Option<PathBuf>) -> &mut Self {
         self.cache_dir = dir;
         self
-    }
-
-    /// Which functions get batch entry points (see [`crate::batch`]),
-    /// through which one call into the component delivers up to
-    /// [`crate::batch::MAX_MESSAGES_PER_ENTRY`] queued tells. By default
-    /// [`BatchDelivery::Registers`]; the benchmarks measure all three.
-    pub fn batch_delivery(&mut self, batch: BatchDelivery) -> &mut Self {
-        self.batch = batch;
-        self
-    }
-
-    /// The batch delivery this configuration asks for.
-    pub fn get_batch_delivery(&self) -> BatchDelivery {
-        self.batch
     }
 
     /// The epoch tick this configuration uses.

@@ -4,20 +4,21 @@
 //! The host is a thin facade over a few services, each behind its own lock
 //! or task:
 //!
-//! * [`Catalog`](catalog) — loaded components and named templates;
-//! * [`Registry`](registry) — the address space and groups;
-//! * [`Tree`](tree) — the supervision tree, stored once, and the
-//!   supervisor tasks that act on it ([`supervisor`]);
-//! * [`Routing`](routing) — checking bindings and routing calls through
+//! * `catalog.rs` — loaded components and named templates;
+//! * `registry.rs` — the address space and groups;
+//! * `tree.rs` — the supervision tree, stored once, and the
+//!   supervisor tasks that act on it (`supervisor.rs`);
+//! * `routing.rs` and `ring.rs` — checking bindings and routing calls through
 //!   them;
 //! * the [`EventBus`].
 //!
-//! It implements the actor layer's [`ActorSystem`](crate::actor::ActorSystem)
+//! It implements the actor layer's `ActorSystem`
 //! port (`actor_system.rs`), through which actors reach each other:
 //! dependencies point down.
 
 mod actor_system;
 mod catalog;
+pub mod manifest;
 mod registry;
 mod ring;
 mod routing;
@@ -41,6 +42,7 @@ pub use tree::{ChildInfo, NodeStatus, SupervisorInfo, TreeNode};
 
 use crate::actor::binding::{BindError, BindingSpec};
 use crate::actor::{ActorComponent, ActorInfo, ActorRef, Failure, LoadError, Loader, Resources, SpawnError};
+use crate::batch::BatchDelivery;
 use crate::engine::{Engine, EngineConfig, EngineError};
 use crate::error_code::{ErrorCode, HasErrorCode};
 use crate::events::{Event, EventBus};
@@ -59,6 +61,10 @@ pub const ROOT: &str = "root";
 pub struct HostConfig {
     /// Engine policy (pool size, memory ceiling, epoch tick, cache).
     pub engine: EngineConfig,
+    /// Which functions take several queued tells in one call into the
+    /// guest (see [`crate::batch`]). By default
+    /// [`BatchDelivery::Registers`]; the benchmarks measure all three.
+    pub batch_delivery: BatchDelivery,
     /// The root supervisor's policy for top-level actors and supervisors.
     pub root: SupervisorSpec,
     /// What happens when the root gives up on a top-level child.
@@ -167,18 +173,24 @@ impl Host {
     pub fn new(config: HostConfig) -> Result<Host, EngineError> {
         let engine = config.engine.build()?;
         let max_actors = config.max_actors.unwrap_or(engine.config().get_max_instances() as usize);
-        Ok(Self::build(engine, config.root, config.root_policy, max_actors))
+        Ok(Self::build(engine, config.batch_delivery, config.root, config.root_policy, max_actors))
     }
 
-    /// A host over an existing engine.
+    /// A host over an existing engine, with the default batch delivery.
     pub fn with_engine(engine: Engine, root: SupervisorSpec, root_policy: RootPolicy) -> Host {
         let max_actors = engine.config().get_max_instances() as usize;
-        Self::build(engine, root, root_policy, max_actors)
+        Self::build(engine, BatchDelivery::default(), root, root_policy, max_actors)
     }
 
-    fn build(engine: Engine, root: SupervisorSpec, root_policy: RootPolicy, max_actors: usize) -> Host {
+    fn build(
+        engine: Engine,
+        batch: BatchDelivery,
+        root: SupervisorSpec,
+        root_policy: RootPolicy,
+        max_actors: usize,
+    ) -> Host {
         let (gave_up, _) = watch::channel(None);
-        let resources = Arc::new(Resources::new(Arc::new(Loader::new(engine))));
+        let resources = Arc::new(Resources::new(Arc::new(Loader::new(engine, batch))));
         let inner = Arc::new_cyclic(|me| HostInner {
             catalog: Catalog::new(resources.loader.clone()),
             registry: Registry::default(),

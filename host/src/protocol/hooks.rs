@@ -122,3 +122,85 @@ fn func_shape(func: &ComponentFunc) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fmt::Write as _;
+
+    use wit_parser::{Resolve, Type, TypeDefKind};
+
+    use super::{Hook, TROUPE_API_VERSION};
+
+    /// Renders a WIT type structurally, as [`super::TypeDisplay`] renders
+    /// the engine's types.
+    fn shape(resolve: &Resolve, ty: &Type) -> String {
+        let id = match ty {
+            Type::Bool => return "bool".into(),
+            Type::U8 => return "u8".into(),
+            Type::U32 => return "u32".into(),
+            Type::U64 => return "u64".into(),
+            Type::String => return "string".into(),
+            Type::Id(id) => *id,
+            other => panic!("a hook type uses {other:?}; teach this renderer"),
+        };
+        let list = |items: Vec<String>| items.join(", ");
+        match &resolve.types[id].kind {
+            TypeDefKind::Type(inner) => shape(resolve, inner),
+            TypeDefKind::List(inner) => format!("list<{}>", shape(resolve, inner)),
+            TypeDefKind::Tuple(t) => format!("tuple<{}>", list(t.types.iter().map(|t| shape(resolve, t)).collect())),
+            TypeDefKind::Record(r) => format!(
+                "record {{ {} }}",
+                list(r.fields.iter().map(|f| format!("{}: {}", f.name, shape(resolve, &f.ty))).collect())
+            ),
+            TypeDefKind::Variant(v) => format!(
+                "variant {{ {} }}",
+                list(
+                    v.cases
+                        .iter()
+                        .map(|c| match &c.ty {
+                            Some(ty) => format!("{}({})", c.name, shape(resolve, ty)),
+                            None => c.name.clone(),
+                        })
+                        .collect()
+                )
+            ),
+            TypeDefKind::Enum(e) => format!("enum {{ {} }}", list(e.cases.iter().map(|c| c.name.clone()).collect())),
+            TypeDefKind::Result(r) => match (&r.ok, &r.err) {
+                (None, None) => "result".into(),
+                (Some(ok), None) => format!("result<{}>", shape(resolve, ok)),
+                (None, Some(err)) => format!("result<_, {}>", shape(resolve, err)),
+                (Some(ok), Some(err)) => format!("result<{}, {}>", shape(resolve, ok), shape(resolve, err)),
+            },
+            other => panic!("a hook type uses {other:?}; teach this renderer"),
+        }
+    }
+
+    /// The hook types troupe checks exports against are the ones
+    /// `wit/actor.wit` declares: a change to the WIT (a new failure kind,
+    /// say) fails here until the check follows it.
+    #[test]
+    fn hook_types_are_those_the_wit_package_declares() {
+        let mut resolve = Resolve::default();
+        let wit = concat!(env!("CARGO_MANIFEST_DIR"), "/../wit/actor.wit");
+        let package = resolve.push_file(wit).expect("wit/actor.wit parses");
+        assert_eq!(
+            resolve.packages[package].name.version.as_ref().map(ToString::to_string).as_deref(),
+            Some(TROUPE_API_VERSION)
+        );
+        for hook in Hook::ALL {
+            let name = hook.interface().rsplit('/').next().unwrap();
+            let (_, iface) = resolve.packages[package].interfaces.iter().find(|(n, _)| *n == name).unwrap();
+            let func = &resolve.interfaces[*iface].functions[hook.function()];
+            let mut declared = String::from("func(");
+            for (i, param) in func.params.iter().enumerate() {
+                let comma = if i > 0 { ", " } else { "" };
+                let _ = write!(declared, "{comma}{}: {}", param.name, shape(&resolve, &param.ty));
+            }
+            declared.push(')');
+            if let Some(result) = &func.result {
+                let _ = write!(declared, " -> {}", shape(&resolve, result));
+            }
+            assert_eq!(hook.expected(), declared, "{hook:?}");
+        }
+    }
+}
