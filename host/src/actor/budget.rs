@@ -22,6 +22,11 @@
 //! long the message takes), and a pause never reaches past the deadline,
 //! so a runaway is stopped within about two ticks of it.
 //!
+//! The clock starts at the first tick the guest crosses, one tick back:
+//! reading the time costs a message as much as a small handler takes, and
+//! most messages end before a tick. A message is charged at most one tick
+//! more than it ran before that first tick.
+//!
 //! Everything here takes the current time as an argument: the policy is
 //! pure, and its tests drive it with a simulated clock.
 
@@ -50,8 +55,9 @@ pub(crate) enum Tick {
 /// The deadline of the message (or hook call) in progress.
 #[derive(Debug, Clone)]
 pub(crate) struct Budget {
-    /// When the guest started on the message.
-    started: Instant,
+    /// When the guest started on the message (as of the first tick it
+    /// crossed; `None` before that).
+    started: Option<Instant>,
     /// How long the message may take.
     limit: Duration,
     /// Time spent waiting in host calls, which does not count.
@@ -64,30 +70,38 @@ pub(crate) struct Budget {
 
 impl Budget {
     /// A budget with epoch ticks of length `tick`, not yet armed.
-    pub fn new(tick: Duration, now: Instant) -> Self {
-        Budget { started: now, limit: Duration::ZERO, waited: Duration::ZERO, ticks: 0, tick }
+    pub fn new(tick: Duration) -> Self {
+        Budget { started: None, limit: Duration::ZERO, waited: Duration::ZERO, ticks: 0, tick }
     }
 
-    /// Starts the clock of a message that may take `limit`.
-    pub fn arm(&mut self, limit: Duration, now: Instant) {
-        self.started = now;
+    /// A message that may take `limit` begins; its clock starts at its
+    /// first tick.
+    pub fn arm(&mut self, limit: Duration) {
+        self.started = None;
         self.limit = limit;
         self.waited = Duration::ZERO;
         self.ticks = 0;
     }
 
-    /// The guest spent `waited` in a host call: not counted.
+    /// The guest spent `waited` in a host call: not counted. (Before the
+    /// clock starts there is nothing to take it from.)
     pub fn waited(&mut self, waited: Duration) {
-        self.waited = self.waited.saturating_add(waited);
+        if self.started.is_some() {
+            self.waited = self.waited.saturating_add(waited);
+        }
     }
 
-    /// How long the message has taken so far, waits excluded.
+    /// How long the message has taken by `now`, waits excluded.
     pub fn spent(&self, now: Instant) -> Duration {
-        now.saturating_duration_since(self.started).saturating_sub(self.waited)
+        let Some(started) = self.started else { return Duration::ZERO };
+        now.saturating_duration_since(started).saturating_sub(self.waited)
     }
 
     /// The guest crossed an epoch tick at `now`.
     pub fn on_tick(&mut self, now: Instant) -> Tick {
+        if self.started.is_none() {
+            self.started = Some(now.checked_sub(self.tick).unwrap_or(now));
+        }
         let spent = self.spent(now);
         if spent >= self.limit {
             return Tick::Interrupt;
@@ -112,8 +126,8 @@ mod tests {
     /// A guest that never stops: it crosses a tick every `TICK` of running,
     /// pausing as told. Returns when it was interrupted, after `t0`.
     fn runaway(limit: Duration, t0: Instant) -> Duration {
-        let mut budget = Budget::new(TICK, t0);
-        budget.arm(limit, t0);
+        let mut budget = Budget::new(TICK);
+        budget.arm(limit);
         let mut now = t0;
         loop {
             now += TICK;
@@ -140,8 +154,8 @@ mod tests {
     #[test]
     fn a_long_running_message_runs_at_most_a_fifth_of_the_time() {
         let t0 = Instant::now();
-        let mut budget = Budget::new(TICK, t0);
-        budget.arm(Duration::from_secs(10), t0);
+        let mut budget = Budget::new(TICK);
+        budget.arm(Duration::from_secs(10));
         let (mut now, mut running) = (t0, Duration::ZERO);
         for _ in 0..1000 {
             now += TICK;
@@ -157,11 +171,16 @@ mod tests {
     #[test]
     fn time_spent_waiting_in_host_calls_does_not_count() {
         let t0 = Instant::now();
-        let mut budget = Budget::new(TICK, t0);
-        budget.arm(Duration::from_millis(100), t0);
-        // Ninety milliseconds of running, then an ask that takes an hour.
+        let mut budget = Budget::new(TICK);
+        budget.arm(Duration::from_millis(100));
+        // An ask that takes an hour before the first tick costs nothing...
         budget.waited(Duration::from_secs(3600));
-        let after = t0 + Duration::from_secs(3600) + Duration::from_millis(90);
+        let t1 = t0 + Duration::from_secs(3600);
+        assert_ne!(budget.on_tick(t1), Tick::Interrupt);
+        assert_eq!(budget.spent(t1), TICK, "charged one tick for the time before it");
+        // ...nor does one after ninety milliseconds of running.
+        budget.waited(Duration::from_secs(3600));
+        let after = t1 + Duration::from_secs(3600) + Duration::from_millis(89);
         assert_eq!(budget.spent(after), Duration::from_millis(90));
         assert_ne!(budget.on_tick(after), Tick::Interrupt);
         assert_eq!(budget.on_tick(after + Duration::from_millis(10)), Tick::Interrupt);
@@ -170,8 +189,8 @@ mod tests {
     #[test]
     fn the_first_ticks_yield_and_later_ones_pause() {
         let t0 = Instant::now();
-        let mut budget = Budget::new(TICK, t0);
-        budget.arm(Duration::from_secs(1), t0);
+        let mut budget = Budget::new(TICK);
+        budget.arm(Duration::from_secs(1));
         let decisions: Vec<Tick> =
             (1..=THROTTLE_AFTER_TICKS + 1).map(|i| budget.on_tick(t0 + TICK * i as u32)).collect();
         assert!(decisions[..THROTTLE_AFTER_TICKS as usize].iter().all(|d| *d == Tick::Yield));
@@ -181,10 +200,11 @@ mod tests {
     #[test]
     fn arming_starts_a_fresh_clock() {
         let t0 = Instant::now();
-        let mut budget = Budget::new(TICK, t0);
-        budget.arm(Duration::from_millis(5), t0);
+        let mut budget = Budget::new(TICK);
+        budget.arm(Duration::from_millis(5));
+        assert_eq!(budget.on_tick(t0 + TICK), Tick::Yield);
         assert_eq!(budget.on_tick(t0 + Duration::from_millis(6)), Tick::Interrupt);
-        budget.arm(Duration::from_millis(5), t0 + Duration::from_millis(6));
+        budget.arm(Duration::from_millis(5));
         assert_eq!(budget.on_tick(t0 + Duration::from_millis(7)), Tick::Yield);
     }
 }

@@ -158,7 +158,7 @@ fn next_message(mut cx: StoreContextMut<'_, ActorData>, (): ()) -> wasmtime::Res
         return Ok((true,));
     }
     let deadline = data.run.deadline;
-    data.budget.arm(deadline, Instant::now());
+    data.budget.arm(deadline);
     data.stderr.clear();
     if let Some(fuel) = data.run.fuel {
         let left = cx.get_fuel().unwrap_or(0);

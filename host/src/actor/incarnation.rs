@@ -155,7 +155,7 @@ impl Incarnation {
             limiter: spec.policy.limits.limiter(),
             me: me.clone(),
             system: system.clone(),
-            budget: Budget::new(tick, Instant::now()),
+            budget: Budget::new(tick),
             stderr,
             log_budget: Default::default(),
             waiting: None,
@@ -250,7 +250,7 @@ impl Incarnation {
 
     fn arm_with(&mut self, deadline: Duration, waiting: Option<Arc<[Address]>>) {
         let data = self.store.data_mut();
-        data.budget.arm(deadline, Instant::now());
+        data.budget.arm(deadline);
         data.stderr.clear();
         data.waiting = waiting;
         self.store.set_epoch_deadline(1);

@@ -11,6 +11,15 @@ use crate::actor::{Failure, RestartFrom};
 use crate::batch::{self, RunEntry};
 use crate::message::Envelope;
 
+/// What goes into the guest next: one message, or a run of tells for a
+/// batch entry point.
+pub(super) enum Gathered {
+    /// A message on its own.
+    One(Envelope),
+    /// At least two tells, and the entry point that takes them.
+    Run(Vec<Envelope>, RunEntry),
+}
+
 impl Cell {
     /// How many messages, `envelope` first, may go into the guest in one
     /// call; `None` when `envelope` goes alone. Only tells qualify. With
@@ -39,8 +48,9 @@ impl Cell {
     /// Takes the run that goes into the guest with `first`, at most `limit`
     /// messages: the tells to its function queued behind it, for its own
     /// entry point; or, when the next tell is to another function, the
-    /// tells to any function the mixed entry point serves.
-    pub(super) fn gather(&self, inc: &Incarnation, first: Envelope, limit: usize) -> (Vec<Envelope>, RunEntry) {
+    /// tells to any function the mixed entry point serves. `first` alone
+    /// when nothing queued behind it can join it.
+    pub(super) fn gather(&self, inc: &Incarnation, first: Envelope, limit: usize) -> Gathered {
         let (func, generation) = (first.call.func, first.call.generation);
         let batch = inc.batch();
         let own = batch.own_capacity(func).min(limit);
@@ -57,10 +67,13 @@ impl Cell {
                 e.ask.is_none() && e.call.generation == generation && batch.mixes(e.call.func)
             });
             if run.len() > 1 {
-                return (run, RunEntry::Mixed);
+                return Gathered::Run(run, RunEntry::Mixed);
             }
         }
-        (run, RunEntry::Own(func))
+        if run.len() == 1 {
+            return Gathered::One(run.swap_remove(0));
+        }
+        Gathered::Run(run, RunEntry::Own(func))
     }
 
     /// Handles a run of tells in one call of a batch entry point. If one of

@@ -9,6 +9,7 @@
 use tokio::sync::oneshot;
 use tracing::{Instrument, error};
 
+use super::batching::Gathered;
 use super::phase::Phase;
 use super::swap::Trial;
 use super::{Cell, MESSAGE_BATCH};
@@ -18,9 +19,11 @@ use crate::message::{CallError, DeadLetterReason, Envelope, Reply};
 use crate::protocol::{Call, payload_size};
 
 impl Cell {
-    /// Handles `first` (and tells queued behind it) on a running actor.
-    pub(super) async fn deliver_running(&mut self, mut inc: Incarnation, first: Envelope) -> Phase {
-        match self.handle_messages(&mut inc, first, false).await {
+    /// What a running actor becomes once it has handled a batch (see
+    /// [`Cell::handle_messages`]): still running, or down with the
+    /// failure of the message that failed.
+    pub(super) fn running_after(&mut self, inc: Incarnation, outcome: Result<(), Failure>) -> Phase {
+        match outcome {
             Ok(()) => Phase::Running(inc),
             Err(failure) => {
                 drop(inc);
@@ -53,40 +56,45 @@ impl Cell {
 
     /// Handles `first` and what is queued behind it, up to a batch, without
     /// going back through `select!` as long as no control request waits.
-    /// (Its callers are boxed by the loop: the call into wasm is the
-    /// largest future the loop awaits, and inline it would grow every
-    /// actor's task, awake or asleep; one allocation per batch instead.)
+    /// (The transition that calls this boxes it: one allocation per batch,
+    /// kept small by boxing `deliver_run`, the rarer path, apart.)
     /// A run of tells to one function goes into the guest in one call when
     /// the function has a batch entry point. On trial (a swap's probation),
     /// one message at a time, so that a failure rolls back at once.
-    async fn handle_messages(&mut self, inc: &mut Incarnation, first: Envelope, on_trial: bool) -> Result<(), Failure> {
-        let mut next = Some(first);
+    pub(super) async fn handle_messages(
+        &mut self,
+        inc: &mut Incarnation,
+        first: Envelope,
+        on_trial: bool,
+    ) -> Result<(), Failure> {
+        let mut envelope = first;
         let mut budget = MESSAGE_BATCH;
-        while let Some(envelope) = next.take() {
+        loop {
             let limit = if on_trial { None } else { self.run_limit(inc, &envelope, budget) };
-            let handled = match limit {
-                Some(limit) => match self.gather(inc, envelope, limit) {
-                    (mut run, _) if run.len() == 1 => {
-                        self.deliver(inc, run.remove(0)).await?;
-                        1
-                    }
-                    (run, entry) => {
-                        let len = run.len();
-                        self.deliver_run(inc, run, entry).await?;
-                        len
-                    }
-                },
-                None => {
+            let next = match limit {
+                Some(limit) => self.gather(inc, envelope, limit),
+                None => Gathered::One(envelope),
+            };
+            let handled = match next {
+                Gathered::One(envelope) => {
                     self.deliver(inc, envelope).await?;
                     1
                 }
+                Gathered::Run(run, entry) => {
+                    let len = run.len();
+                    Box::pin(self.deliver_run(inc, run, entry)).await?;
+                    len
+                }
             };
             budget = budget.saturating_sub(handled);
-            if budget > 0 && !on_trial && self.inbox.control.is_empty() {
-                next = self.inbox.mailbox.try_recv();
+            if budget == 0 || on_trial || !self.inbox.control.is_empty() {
+                return Ok(());
+            }
+            match self.inbox.mailbox.try_recv() {
+                Some(queued) => envelope = queued,
+                None => return Ok(()),
             }
         }
-        Ok(())
     }
 
     /// Handles one message. `Err` means the incarnation failed (and is

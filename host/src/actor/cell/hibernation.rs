@@ -155,7 +155,7 @@ impl Cell {
                     self.refuse(envelope, &failure);
                     Phase::Hibernating(state)
                 }
-                (action, signal) => self.act(action, Phase::Hibernating(state), signal).await,
+                (action, signal) => Box::pin(self.act(action, Phase::Hibernating(state), signal)).await,
             },
             Err(WakeFailure::Restore(failure)) => {
                 let failure = self.explain(failure);

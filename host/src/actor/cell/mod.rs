@@ -242,7 +242,20 @@ impl Cell {
         // batch), or a request other than the host's own hibernation probe.
         let touches = matches!(kind, SignalKind::Message)
             || matches!(&signal, Signal::Control(c) if !matches!(c, Control::Hibernate { .. }));
-        let next = self.act(action, phase, signal).await;
+        // Each action's future is boxed: one that calls into wasm is the
+        // largest future the loop awaits, and inline it would grow every
+        // actor's task, awake or asleep. One allocation per batch of
+        // messages (or control request) instead. Delivery, the common
+        // case, boxes only the handling of the batch, so that its
+        // allocation stays small enough for the allocator's per-thread
+        // cache (past it, glibc takes a slow path that shows on every ask).
+        let next = match (action, phase, signal) {
+            (Action::Deliver, Phase::Running(mut inc), Signal::Message(envelope)) => {
+                let outcome = Box::pin(self.handle_messages(&mut inc, envelope, false)).await;
+                self.running_after(inc, outcome)
+            }
+            (action, phase, signal) => Box::pin(self.act(action, phase, signal)).await,
+        };
         debug_assert!(
             action == Action::Wake || ends.contains(&next.kind()),
             "{from:?} + {kind:?} -> {action:?} ended in {:?}, not one of {ends:?}",
@@ -261,17 +274,12 @@ impl Cell {
     async fn act(&mut self, action: Action, phase: Phase, signal: Signal) -> Phase {
         use Action as A;
         match (action, phase, signal) {
-            (A::Deliver, Phase::Running(inc), Signal::Message(envelope)) => {
-                Box::pin(self.deliver_running(inc, envelope)).await
-            }
             (A::Deliver, Phase::Probation(inc, trial), Signal::Message(envelope)) => {
-                Box::pin(self.deliver_on_probation(inc, trial, envelope)).await
+                self.deliver_on_probation(inc, trial, envelope).await
             }
-            (A::Wake, Phase::Hibernating(state), signal) => Box::pin(self.wake_for(*state, signal)).await,
+            (A::Wake, Phase::Hibernating(state), signal) => self.wake_for(*state, signal).await,
             (A::Stop, phase, Signal::Control(Control::Stop { ack })) => self.stop(phase, ack),
-            (A::Terminate, phase, Signal::Control(Control::Terminate { ack })) => {
-                Box::pin(self.terminate(phase, ack)).await
-            }
+            (A::Terminate, phase, Signal::Control(Control::Terminate { ack })) => self.terminate(phase, ack).await,
             (A::AckTerminate, phase, Signal::Control(Control::Terminate { ack })) => {
                 let _ = ack.send(());
                 phase
@@ -285,23 +293,19 @@ impl Cell {
                 }
                 phase
             }
-            (A::StartIncarnation, Phase::Restarting { ack, .. }, Signal::RestartDue) => {
-                Box::pin(self.restart(ack)).await
-            }
+            (A::StartIncarnation, Phase::Restarting { ack, .. }, Signal::RestartDue) => self.restart(ack).await,
             (A::Fail, phase, Signal::Control(Control::Fail { failure, chain })) => {
-                Box::pin(self.fail_with(phase, *failure, &chain)).await
+                self.fail_with(phase, *failure, &chain).await
             }
-            (A::Exit, phase, Signal::Control(Control::Exit)) => Box::pin(self.exit(phase)).await,
+            (A::Exit, phase, Signal::Control(Control::Exit)) => self.exit(phase).await,
             (A::NotifyWatcher, phase, Signal::Control(Control::Down(notice))) => {
-                Box::pin(self.notify_watcher(phase, *notice)).await
+                self.notify_watcher(phase, *notice).await
             }
             (A::HoldNotice, phase, Signal::Control(Control::Down(notice))) => {
                 self.held_notices.push_back(*notice);
                 phase
             }
-            (A::Swap, Phase::Running(inc), Signal::Control(Control::Swap(request))) => {
-                Box::pin(self.swap(inc, *request)).await
-            }
+            (A::Swap, Phase::Running(inc), Signal::Control(Control::Swap(request))) => self.swap(inc, *request).await,
             (A::RefuseSwapInProgress, phase, Signal::Control(Control::Swap(request))) => {
                 let _ = request.ack.send(Err(SwapError::InProgress(self.me.address().clone())));
                 phase
@@ -311,7 +315,7 @@ impl Cell {
                 phase
             }
             (A::Hibernate, Phase::Running(inc), Signal::Control(Control::Hibernate { ack })) => {
-                Box::pin(self.hibernate_on_request(inc, ack)).await
+                self.hibernate_on_request(inc, ack).await
             }
             (A::RefuseHibernate, phase, Signal::Control(Control::Hibernate { ack })) => {
                 let _ = ack.send(false);
@@ -330,7 +334,7 @@ impl Cell {
                 phase
             }
             (A::EndProbation, Phase::Probation(inc, trial), Signal::ProbationOver) => self.probation_over(inc, trial),
-            (A::Sleep, Phase::Running(inc), Signal::IdleExpired) => Box::pin(self.hibernate(inc)).await,
+            (A::Sleep, Phase::Running(inc), Signal::IdleExpired) => self.hibernate(inc).await,
             (A::Ignore, phase, _) => phase,
             (action, phase, signal) => {
                 error!(?action, phase = ?phase.kind(), signal = ?signal.kind(), "no handler for this transition");
