@@ -57,6 +57,8 @@ pub mod fuzzing;
 pub mod host;
 pub mod inspect;
 pub mod protocol;
+/// The durable store: byte tables in atomic, fsync'd batches (redb), group commit, the data directory.
+pub mod store;
 pub mod supervision;
 mod sync;
 mod units;
