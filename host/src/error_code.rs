@@ -81,6 +81,8 @@ error_codes! {
     ProbationFailed = "probation-failed",
     /// A rolling swap failed part-way and was rolled back.
     RolledBack = "rolled-back",
+    /// The store did not take a write: nothing was acknowledged.
+    NotDurable = "not-durable",
     /// A control request that does not parse.
     BadRequest = "bad-request",
     /// A bug in troupe.

@@ -33,6 +33,8 @@ impl HostProcess {
             cmd.arg("--max-actors").arg("100");
         }
         cmd.arg("--cache-dir").arg(support::target_dir().join("troupe-test-cache"));
+        // A store of its own, never the user's default one.
+        cmd.arg("--data-dir").arg(dir.path().join("data"));
         cmd.args(flags);
         if let Some(m) = manifest {
             cmd.arg(m);

@@ -8,6 +8,7 @@ mod actors;
 mod batching;
 mod bindings;
 mod cli;
+mod durable;
 mod fuzz;
 mod guests;
 mod hibernation;

@@ -10,7 +10,7 @@
 //! `cell/links.rs`, bindings in `binding.rs`, control requests in
 //! `control.rs`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::time::Duration;
@@ -22,9 +22,11 @@ use super::binding::Binding;
 use super::cell::Watcher;
 use super::component::ActorComponent;
 use super::control::Control;
+use super::durable::{Durability, Journal, JournalError};
 use super::queue::{self, Queue, Receiver};
+use super::system::BoxFuture;
 use super::{ActorInfo, ActorLimits, ActorSpec, ActorStats, ActorStatus};
-use crate::message::{Address, Ask, CallError, Envelope, NO_TIMEOUT, Reply};
+use crate::message::{Address, Ask, CallError, Envelope, NO_TIMEOUT, Reply, WireMessage};
 use crate::protocol::{Call, MessageError};
 use crate::sync::{Mutex, RwLock};
 
@@ -65,6 +67,39 @@ pub(crate) struct ActorShared {
     /// nanoseconds after [`idle_epoch`] (0 otherwise). A host whose
     /// instance pool is full puts the longest idle such actor to sleep.
     idle_since: AtomicU64,
+    /// For a durable actor: where its accepted tells go, and their numbers.
+    durable: Option<Box<DurableInbox>>,
+}
+
+/// The sending side of a durable actor's inbox (see
+/// [`super::durable`]): tells are numbered and queued under one lock, so
+/// that the mailbox holds them in the order of their numbers.
+struct DurableInbox {
+    journal: Arc<dyn Journal>,
+    sequence: Mutex<Sequence>,
+    /// The number of the last tell its committed state contains.
+    committed: AtomicU64,
+}
+
+/// The numbers of a durable actor's tells.
+struct Sequence {
+    /// The number the next tell gets.
+    next: u64,
+    /// The numbers of the tells in the mailbox, in mailbox order.
+    queued: VecDeque<u64>,
+}
+
+/// How a durable actor's handle starts: its journal and the tells
+/// recovered from it, already numbered.
+pub(crate) struct DurableStart {
+    /// Its stable storage.
+    pub journal: Arc<dyn Journal>,
+    /// The number the next tell gets.
+    pub next_seq: u64,
+    /// The numbers of the recovered tells queued before any other.
+    pub queued: Vec<u64>,
+    /// The number of the last tell its committed state contains.
+    pub committed: u64,
 }
 
 /// The instant idle stamps count from.
@@ -91,8 +126,9 @@ pub(crate) struct Inbox {
 }
 
 impl ActorRef {
-    /// Creates the handle and mailbox of an actor that has not started yet.
-    pub(crate) fn create(spec: &ActorSpec) -> (ActorRef, Inbox) {
+    /// Creates the handle and mailbox of an actor that has not started yet
+    /// (`durable` for a durable one).
+    pub(crate) fn create(spec: &ActorSpec, durable: Option<DurableStart>) -> (ActorRef, Inbox) {
         let (tx, rx) = queue::queue(spec.policy.limits.mailbox);
         let (ctl_tx, ctl_rx) = queue::queue(usize::MAX);
         let shared = ActorShared {
@@ -114,6 +150,13 @@ impl ActorRef {
             done: AtomicBool::new(false),
             done_notify: Notify::new(),
             idle_since: AtomicU64::new(0),
+            durable: durable.map(|d| {
+                Box::new(DurableInbox {
+                    journal: d.journal,
+                    sequence: Mutex::new(Sequence { next: d.next_seq, queued: d.queued.into() }),
+                    committed: AtomicU64::new(d.committed),
+                })
+            }),
         };
         (ActorRef(Arc::new(shared)), Inbox { mailbox: rx, control: ctl_rx })
     }
@@ -220,14 +263,105 @@ impl ActorRef {
         })
     }
 
-    /// Queues a tell. `Ok` means queued, not handled.
+    /// Queues a tell. `Ok` means queued, not handled; for a durable actor,
+    /// not yet durable either: [`ActorRef::send`] waits for that.
     ///
     /// # Errors
     ///
     /// [`CallError::MailboxFull`] (nothing was queued) or
     /// [`CallError::Stopped`].
     pub fn tell(&self, call: Call, from: Option<Address>) -> Result<(), CallError> {
-        self.enqueue(Envelope::tell(call, from))
+        match &self.0.durable {
+            None => self.enqueue(Envelope::tell(call, from)),
+            // The write proceeds without anyone waiting for it.
+            Some(durable) => self.tell_durable(durable, call, from).map(drop),
+        }
+    }
+
+    /// Queues a tell and waits until it is acknowledged: for a durable
+    /// actor, until it is committed to the actor's durable inbox; for
+    /// others, as soon as it is queued.
+    ///
+    /// # Errors
+    ///
+    /// As [`ActorRef::tell`], and [`CallError::NotDurable`] when the store
+    /// did not take the write.
+    pub async fn send(&self, call: Call, from: Option<Address>) -> Result<(), CallError> {
+        match &self.0.durable {
+            None => self.enqueue(Envelope::tell(call, from)),
+            Some(durable) => {
+                let committed = self.tell_durable(durable, call, from)?;
+                committed.await.map_err(|e| self.not_durable(e))
+            }
+        }
+    }
+
+    /// Numbers and queues a tell to a durable actor, and submits its write
+    /// to the journal (the returned future resolves once it is durable).
+    /// Queued before it is written: a tell the mailbox refuses is never
+    /// written, and the journal ignores an entry the actor's committed
+    /// state already contains.
+    fn tell_durable(
+        &self,
+        durable: &DurableInbox,
+        call: Call,
+        from: Option<Address>,
+    ) -> Result<BoxFuture<'static, Result<(), JournalError>>, CallError> {
+        let message = WireMessage {
+            to: self.0.address.clone(),
+            from: from.clone(),
+            message: self.wave(&call),
+            ask: false,
+            waiting: Vec::new(),
+        };
+        let mut sequence = durable.sequence.lock();
+        self.enqueue(Envelope::tell(call, from))?;
+        let seq = sequence.next;
+        sequence.next += 1;
+        sequence.queued.push_back(seq);
+        Ok(durable.journal.accept(&self.0.address, seq, message))
+    }
+
+    /// The number of the tell the cell takes from the mailbox now, for a
+    /// durable actor (tells leave the mailbox in the order of their
+    /// numbers).
+    pub(crate) fn take_tell_number(&self) -> Option<u64> {
+        self.0.durable.as_ref().and_then(|d| d.sequence.lock().queued.pop_front())
+    }
+
+    /// Notes that its state up to tell `seq` is committed.
+    pub(crate) fn set_committed(&self, seq: u64) {
+        if let Some(durable) = &self.0.durable {
+            durable.committed.store(seq, Ordering::Relaxed);
+        }
+    }
+
+    /// Its journal, if it is durable.
+    pub(crate) fn journal(&self) -> Option<&Arc<dyn Journal>> {
+        self.0.durable.as_ref().map(|d| &d.journal)
+    }
+
+    /// Is it durable?
+    pub fn is_durable(&self) -> bool {
+        self.0.durable.is_some()
+    }
+
+    /// The error for a write its journal did not take.
+    pub(crate) fn not_durable(&self, e: JournalError) -> CallError {
+        CallError::NotDurable { address: self.0.address.clone(), reason: e.0 }
+    }
+
+    /// `call` as WAVE text, against the code version it was checked
+    /// against.
+    fn wave(&self, call: &Call) -> String {
+        let code = self.0.code.read();
+        if call.generation == code.generation {
+            return call.to_wave(code.component.protocol());
+        }
+        match code.history.iter().find(|(g, _)| *g == call.generation) {
+            Some((_, old)) => call.to_wave(old.protocol()),
+            None => call.to_wave(code.component.protocol()),
+        }
     }
 
     /// Sends an ask and waits for its reply, at most `timeout`
@@ -321,6 +455,8 @@ impl ActorRef {
             memory_peak: 0,
             parent: self.0.parent.clone(),
             last_failure: None,
+            durability: if self.is_durable() { Durability::Durable } else { Durability::InMemory },
+            committed: self.0.durable.as_ref().map(|d| d.committed.load(Ordering::Relaxed)),
         };
         self.0.stats.fill(&mut info);
         info

@@ -120,7 +120,7 @@ impl ActorData {
         }
         for target in &targets {
             let call = target.import_call(interface, function, args).map_err(|e| fail(e.to_string()))?;
-            target.tell(call, Some(me.clone())).map_err(|e| fail(e.to_string()))?;
+            self.tell_acknowledged(target, call).await.map_err(|e| fail(e.to_string()))?;
         }
         Ok(None)
     }
@@ -178,6 +178,7 @@ impl From<CallError> for Error {
             CallError::ReplyTooLarge { size, .. } => Error::TooLarge(size),
             CallError::Timeout(_) => Error::Timeout,
             CallError::ActorFailed { failure, .. } => Error::ActorFailed(failure.to_string()),
+            e @ CallError::NotDurable { .. } => Error::ActorFailed(e.to_string()),
             CallError::Stopped(a) => Error::Stopped(a.to_string()),
             CallError::Cycle(chain) => Error::Cycle(chain.into_iter().map(|a| a.to_string()).collect()),
         }
@@ -225,6 +226,19 @@ impl From<SpawnError> for Error {
 }
 
 impl ActorData {
+    /// Tells `target` from this actor; to a durable actor, waits until the
+    /// tell is committed, a wait that is not this message's CPU time.
+    async fn tell_acknowledged(&mut self, target: &ActorRef, call: crate::protocol::Call) -> Result<(), CallError> {
+        let from = Some(self.me.address().clone());
+        if !target.is_durable() {
+            return target.tell(call, from);
+        }
+        let sent = Instant::now();
+        let result = target.send(call, from).await;
+        self.budget.waited(sent.elapsed());
+        result
+    }
+
     fn target(&self, to: &str) -> Result<ActorRef, Error> {
         self.system.lookup(to).ok_or_else(|| Error::UnknownAddress(to.to_string()))
     }
@@ -258,10 +272,11 @@ impl host::Host for ActorData {
             Ok(t) => t,
             Err(e) => return Ok(Err(e)),
         };
-        let result = target
-            .parse(&message)
-            .map_err(CallError::from)
-            .and_then(|call| target.tell(call, Some(self.me.address().clone())));
+        let call = match target.parse(&message) {
+            Ok(call) => call,
+            Err(e) => return Ok(Err(CallError::from(e).into())),
+        };
+        let result = self.tell_acknowledged(&target, call).await;
         Ok(result.map_err(Error::from))
     }
 

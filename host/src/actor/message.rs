@@ -238,6 +238,16 @@ pub enum CallError {
     /// The ask would deadlock: the receiver is waiting on the sender.
     #[error("ask cycle: {} would wait on itself", display_chain(.0))]
     Cycle(Vec<Address>),
+    /// The receiver is durable and its store did not take the write the
+    /// acknowledgement waits for: the tell or the reply is not
+    /// acknowledged (it may still take effect, as after a timeout).
+    #[error("`{address}` could not make it durable: {reason}")]
+    NotDurable {
+        /// The receiver.
+        address: Address,
+        /// What the store said.
+        reason: String,
+    },
     /// The reply is larger than the receiver's size limit.
     #[error("reply of {size} bytes exceeds the limit of {limit} bytes (`max-message-bytes`)")]
     ReplyTooLarge {
@@ -265,6 +275,7 @@ impl HasErrorCode for CallError {
             CallError::ActorFailed { .. } => ErrorCode::ActorFailed,
             CallError::Stopped(_) => ErrorCode::Stopped,
             CallError::Cycle(_) => ErrorCode::Cycle,
+            CallError::NotDurable { .. } => ErrorCode::NotDurable,
         }
     }
 }

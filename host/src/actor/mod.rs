@@ -42,6 +42,8 @@
 //! * `message.rs` — addresses, envelopes and the errors of tell and ask;
 //!   `events.rs` — lifecycle events; `grants.rs` — the sandbox: what an
 //!   actor may reach, and the WASI context that enforces it;
+//! * `durable.rs` — durable actors: the setting, and the journal port
+//!   the store implements;
 //! * `budget.rs` — a message's deadline and fair slicing;
 //!   `slots.rs` and `resources.rs` — what all actors share.
 //!
@@ -56,6 +58,7 @@ mod cell;
 mod component;
 mod control;
 mod data;
+pub mod durable;
 pub mod events;
 mod exports;
 mod failure;
@@ -73,11 +76,12 @@ mod status;
 mod system;
 
 pub use actor_ref::ActorRef;
+pub(crate) use actor_ref::DurableStart;
 pub(crate) use actor_ref::Inbox;
-pub(crate) use cell::start;
 pub use cell::{
     CodeVersion, DEFAULT_PROBATION, DownNotice, DownReason, StateTransfer, SwapError, SwapOptions, SwapReport,
 };
+pub(crate) use cell::{Committed, start};
 pub(crate) use component::Loader;
 pub use component::{ActorComponent, LoadError};
 pub use failure::{Failure, FailureKind};
@@ -92,4 +96,5 @@ pub use spawn::{SpawnError, SpawnOptions};
 pub use spec::{ActorPolicy, ActorSpec, DEFAULT_SHUTDOWN, RestartFrom};
 pub(crate) use status::ActorStats;
 pub use status::{ActorInfo, ActorStatus};
-pub(crate) use system::{ActorSystem, BoxFuture, Exit};
+pub use system::BoxFuture;
+pub(crate) use system::{ActorSystem, Exit};

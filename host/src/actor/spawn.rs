@@ -87,6 +87,15 @@ pub enum SpawnError {
     /// The host is shutting down.
     #[error("the host is shutting down")]
     ShuttingDown,
+    /// A durable actor cannot be started this way (see
+    /// [`crate::actor::durable`]).
+    #[error("`{address}` cannot be durable: {reason}")]
+    NotDurable {
+        /// The actor.
+        address: Address,
+        /// Why, and what to do about it.
+        reason: String,
+    },
 }
 
 impl HasErrorCode for SpawnError {
@@ -104,6 +113,7 @@ impl HasErrorCode for SpawnError {
             SpawnError::Load(_) => ErrorCode::LoadFailed,
             SpawnError::Quota(_) => ErrorCode::QuotaExceeded,
             SpawnError::Start { .. } | SpawnError::ShuttingDown => ErrorCode::SpawnFailed,
+            SpawnError::NotDurable { .. } => ErrorCode::NotDurable,
         }
     }
 }

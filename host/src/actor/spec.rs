@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::ActorLimits;
 use super::binding::BindingSpec;
 use super::component::ActorComponent;
+use super::durable::Durability;
 use crate::engine::EngineKind;
 use crate::grants::Grants;
 use crate::message::Address;
@@ -42,6 +43,10 @@ pub struct ActorPolicy {
     pub grants: Grants,
     /// Handed to `init`.
     pub config: Vec<(String, String)>,
+    /// Whether its state and acknowledged tells survive the host (see
+    /// [`crate::actor::durable`]). A durable actor restarts from its last
+    /// committed state, whatever `restore` says.
+    pub durability: Durability,
     /// Where its state comes from when it restarts.
     pub restore: RestartFrom,
     /// With [`RestartFrom::Snapshot`]: take a snapshot after every this many
@@ -73,6 +78,7 @@ impl Default for ActorPolicy {
             limits: ActorLimits::default(),
             grants: Grants::default(),
             config: Vec::new(),
+            durability: Durability::default(),
             restore: RestartFrom::default(),
             snapshot_every: None,
             snapshot_interval: None,

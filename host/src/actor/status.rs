@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::{Deserialize, Serialize};
 
 use super::Failure;
+use super::durable::Durability;
 use crate::message::Address;
 use crate::sync::Mutex;
 
@@ -110,6 +111,13 @@ pub struct ActorInfo {
     pub parent: Option<Address>,
     /// The most recent failure.
     pub last_failure: Option<Failure>,
+    /// Whether its state and acknowledged tells survive the host.
+    #[serde(default)]
+    pub durability: Durability,
+    /// For a durable actor: the number of the last tell its committed
+    /// state contains (its tells are numbered from 1).
+    #[serde(default)]
+    pub committed: Option<u64>,
 }
 
 impl ActorStats {

@@ -13,7 +13,9 @@ use super::{ActorRef, Failure, SpawnError, SpawnOptions};
 use crate::events::EventBus;
 use crate::message::{Address, DeadLetterReason};
 
-/// A boxed, sendable future, as returned by [`ActorSystem`] methods.
+/// A boxed, sendable future, as returned by the methods of
+/// [`Journal`](super::durable::Journal) and of the host's side of the
+/// actor layer.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// How an incarnation ended, as reported to the actor's supervisor.

@@ -39,6 +39,10 @@ pub struct SpawnArgs {
     /// How its supervisor restarts it.
     #[arg(long, value_enum, default_value_t = RestartType::Permanent)]
     pub restart: RestartType,
+    /// Durable: its state and acknowledged tells survive the host (the
+    /// component must export `troupe:actor/persistence`).
+    #[arg(long)]
+    pub durable: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -136,6 +140,7 @@ pub async fn remote(command: Command, control: Option<PathBuf>, json: bool) -> a
                 config: a.config,
                 supervisor: a.supervisor,
                 restart: Some(a.restart),
+                durable: a.durable,
             }
         }
         Command::Call(a) => Request::Call { address: a.address, message: a.message, timeout_ms: Some(a.timeout) },
@@ -331,7 +336,10 @@ fn print_ps(reply: &Value) -> anyhow::Result<()> {
             vec![
                 a["address"].as_str().unwrap_or("?").to_string(),
                 format!("{}{version} {}", a["component"].as_str().unwrap_or("?"), a["hash"].as_str().unwrap_or("")),
-                a["status"].as_str().unwrap_or("?").to_string(),
+                match a["committed"].as_u64() {
+                    Some(seq) => format!("{} durable@{seq}", a["status"].as_str().unwrap_or("?")),
+                    None => a["status"].as_str().unwrap_or("?").to_string(),
+                },
                 format!("{}/{}", num(&a["mailbox"]), num(&a["mailbox_capacity"])),
                 num(&a["handled"]).to_string(),
                 num(&a["failures"]).to_string(),

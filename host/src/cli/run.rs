@@ -1,13 +1,16 @@
 //! `troupe run`: a host in the foreground.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::ValueEnum;
 use tracing::{error, info};
-use troupe::control::{ControlServer, default_socket_path};
+use troupe::actor::durable::Durability;
+use troupe::control::{ControlServer, default_socket_path, respawn_durable};
 use troupe::manifest::Manifest;
 use troupe::parse_bytes;
+use troupe::store::{DataDir, LazyStore};
 use troupe::supervision::RootPolicy;
 use troupe::{BatchDelivery, EngineConfig, Host, HostConfig};
 
@@ -61,6 +64,34 @@ pub struct RunArgs {
     /// supervisor (its restarts exceeded the root's intensity).
     #[arg(long, value_enum, default_value_t = RootPolicy::KeepRunning)]
     pub on_root_failure: RootPolicy,
+
+    /// The host's name: it names its default data directory.
+    #[arg(long, default_value = "default", value_name = "NAME")]
+    pub name: String,
+
+    /// Where durable actors are committed [default:
+    /// $XDG_STATE_HOME/troupe/NAME, or ~/.local/state/troupe/NAME]. Opened
+    /// at start when given, when it holds a store, or when the manifest
+    /// declares durable actors; otherwise on the first durable spawn.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// The host's store: opened now if it is needed now (given explicitly,
+/// holding durable actors to recover, or named by the manifest), so that a
+/// store another host holds is an error at start; else on first use.
+fn open_store(args: &RunArgs, manifest: Option<&Manifest>) -> anyhow::Result<Arc<LazyStore>> {
+    let path = match &args.data_dir {
+        Some(dir) => dir.clone(),
+        None => DataDir::default_path(&args.name)?,
+    };
+    let store = Arc::new(LazyStore::new(path));
+    let durable_in_manifest = manifest.is_some_and(|m| m.entries().any(|e| e.policy.durability == Durability::Durable));
+    if args.data_dir.is_some() || store.exists() || durable_in_manifest {
+        store.open().with_context(|| format!("cannot open the store in `{}`", store.path().display()))?;
+        info!(data_dir = %store.path().display(), "store open");
+    }
+    Ok(store)
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -91,19 +122,21 @@ pub async fn run(args: RunArgs, control: Option<PathBuf>) -> anyhow::Result<()> 
     engine.max_instances(args.max_instances.unwrap_or(args.max_actors)).max_memory_bytes(args.max_memory);
     if args.no_cache {
         engine.cache_dir(None);
-    } else if let Some(dir) = args.cache_dir {
+    } else if let Some(dir) = args.cache_dir.clone() {
         engine.cache_dir(Some(dir));
     }
     // Validate the manifest before taking the socket: a typo should not
     // need a second terminal to notice.
     let manifest = args.manifest.as_deref().map(Manifest::load).transpose()?;
     let max_actors = Some(args.max_actors as usize);
+    let store = open_store(&args, manifest.as_ref())?;
     let host = Host::new(HostConfig {
         engine,
         batch_delivery: args.batch_delivery,
         root: Default::default(),
         root_policy: args.on_root_failure,
         max_actors,
+        journal: Some(store.clone()),
     })?;
 
     let (path, private) = match control {
@@ -121,6 +154,14 @@ pub async fn run(args: RunArgs, control: Option<PathBuf>) -> anyhow::Result<()> 
             }
         };
         info!(actors = started.len(), manifest = %manifest.file.display(), "manifest started");
+    }
+    if store.exists() {
+        for (address, problem) in respawn_durable(&host).await {
+            match problem {
+                None => info!(actor = %address, "durable actor recovered"),
+                Some(problem) => error!(actor = %address, %problem, "durable actor not recovered"),
+            }
+        }
     }
     if args.watch
         && let Some(manifest) = &manifest

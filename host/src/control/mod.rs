@@ -16,7 +16,7 @@ mod server;
 
 pub use client::{Client, ClientError};
 pub use protocol::{ErrorBody, LimitOverrides, Request, Response, SpawnReply};
-pub use server::{ControlServer, ServeError};
+pub use server::{ControlServer, ServeError, respawn_durable};
 
 use std::path::PathBuf;
 

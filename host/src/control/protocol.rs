@@ -29,6 +29,9 @@ pub enum Request {
         /// How its supervisor restarts it (permanent by default).
         #[serde(default)]
         restart: Option<RestartType>,
+        /// Durable: its state and acknowledged tells survive the host.
+        #[serde(default)]
+        durable: bool,
     },
     /// Create a supervisor.
     Supervise {

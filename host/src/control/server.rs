@@ -11,6 +11,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tracing::{debug, info, warn};
 
 use super::protocol::{ErrorBody, Request, Response, SpawnReply};
+use crate::actor::durable::Durability;
 use crate::actor::{DEFAULT_PROBATION, SwapOptions};
 use crate::error_code::{ErrorCode, HasErrorCode};
 use crate::host::{ActorTemplate, Host};
@@ -221,9 +222,38 @@ fn failed(e: impl HasErrorCode) -> Response {
     error(e.code(), e.to_string())
 }
 
+/// Starts again the durable actors spawned at run time that a host with
+/// this store ran before (see [`crate::actor::durable`]): each is spawned
+/// as its recorded request said, and recovers its committed state and
+/// acknowledged tells. Those the host already runs (from its manifest)
+/// are left alone. Returns each actor's address and the error that kept it
+/// from starting, if any.
+pub async fn respawn_durable(host: &Host) -> Vec<(String, Option<String>)> {
+    let Some(journal) = host.journal() else { return Vec::new() };
+    let recorded = match journal.spawned() {
+        Ok(recorded) => recorded,
+        Err(e) => return vec![("(store)".into(), Some(e.to_string()))],
+    };
+    let mut outcomes = Vec::new();
+    for (address, how) in recorded {
+        if host.lookup(&address).is_ok() {
+            continue;
+        }
+        let outcome = match serde_json::from_slice::<Request>(&how) {
+            Ok(request @ Request::Spawn { .. }) => handle(host, request).await.error.map(|e| e.message),
+            Ok(_) | Err(_) => Some("its spawn record cannot be read".to_string()),
+        };
+        outcomes.push((address.to_string(), outcome));
+    }
+    outcomes
+}
+
 async fn handle(host: &Host, request: Request) -> Response {
+    // A durable actor's spawn is recorded as it was asked for, to be
+    // replayed when the host restarts.
+    let record = matches!(request, Request::Spawn { durable: true, .. }).then(|| serde_json::to_vec(&request));
     match request {
-        Request::Spawn { name, path, limits, config, supervisor, restart } => {
+        Request::Spawn { name, path, limits, config, supervisor, restart, durable } => {
             let component_name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
             let component = match host.load(&component_name, &path, None) {
                 Ok(c) => c,
@@ -233,8 +263,18 @@ async fn handle(host: &Host, request: Request) -> Response {
             entry.policy.limits = limits.apply();
             entry.policy.config = config;
             entry.policy.restart = restart.unwrap_or_default();
+            if durable {
+                entry.policy.durability = Durability::Durable;
+            }
             match host.spawn_under(entry.spec(name.as_str().into()), supervisor.as_deref()).await {
                 Ok(actor) => {
+                    if let (Some(Ok(how)), Some(journal)) = (record, host.journal())
+                        && let Err(e) = journal.record_spawn(actor.address(), how).await
+                    {
+                        // Running, but not durable as a whole: say so, and stop it.
+                        let _ = host.stop(actor.address()).await;
+                        return error(ErrorCode::NotDurable, format!("`{name}` could not be recorded: {e}"));
+                    }
                     let component = actor.component();
                     ok(json!(SpawnReply {
                         address: actor.address().to_string(),
@@ -260,7 +300,7 @@ async fn handle(host: &Host, request: Request) -> Response {
                 Err(e) => failed(e),
             }
         }
-        Request::Send { address, message } => match host.tell(&address, &message) {
+        Request::Send { address, message } => match host.send(&address, &message).await {
             Ok(()) => ok(json!({ "address": address, "queued": true })),
             Err(e) => failed(e),
         },
@@ -288,9 +328,22 @@ async fn handle(host: &Host, request: Request) -> Response {
             }
         }
         Request::Events => error(ErrorCode::BadRequest, "events are streamed by the connection handler"),
-        Request::Stop { address } => match host.stop(&address).await {
-            Ok(()) => ok(json!({ "address": address, "stopped": true })),
-            Err(e) => failed(e),
-        },
+        Request::Stop { address } => {
+            let durable = host.lookup(&address).is_ok_and(|a| a.is_durable());
+            match host.stop(&address).await {
+                // Stopped by hand for good: its committed state goes too.
+                Ok(()) if durable => match host.journal().map(|j| j.forget(&address.as_str().into())) {
+                    Some(forget) => match forget.await {
+                        Ok(()) => ok(json!({ "address": address, "stopped": true })),
+                        Err(e) => {
+                            error(ErrorCode::NotDurable, format!("`{address}` stopped, but its state stays: {e}"))
+                        }
+                    },
+                    None => ok(json!({ "address": address, "stopped": true })),
+                },
+                Ok(()) => ok(json!({ "address": address, "stopped": true })),
+                Err(e) => failed(e),
+            }
+        }
     }
 }

@@ -60,6 +60,7 @@ use toml::Spanned;
 
 use crate::actor::ActorLimits;
 use crate::actor::binding::{BindingSpec, Router};
+use crate::actor::durable::Durability;
 use crate::actor::{ActorPolicy, ActorSpec, DEFAULT_SHUTDOWN, RestartFrom, SpawnError};
 use crate::grants::Grants;
 use crate::host::{ActorTemplate, Host, ROOT};
@@ -123,6 +124,8 @@ struct RawTemplate {
     grants: Option<Spanned<Grants>>,
     #[serde(default)]
     restart: RestartType,
+    #[serde(default)]
+    durability: Durability,
     #[serde(default)]
     restore: RestartFrom,
     snapshot_every: Option<Spanned<u32>>,
@@ -415,6 +418,7 @@ impl Parser<'_> {
                 limits,
                 grants,
                 config,
+                durability: raw.durability,
                 restore: raw.restore,
                 snapshot_every: raw.snapshot_every.as_ref().map(|n| *n.get_ref()),
                 snapshot_interval: raw.snapshot_interval_ms.as_ref().map(|n| Duration::from_millis(*n.get_ref())),

@@ -18,6 +18,7 @@
 
 mod actor_system;
 mod catalog;
+mod durable;
 pub mod manifest;
 mod registry;
 mod ring;
@@ -41,6 +42,7 @@ pub use supervisor::SupervisorRef;
 pub use tree::{ChildInfo, NodeStatus, SupervisorInfo, TreeNode};
 
 use crate::actor::binding::{BindError, BindingSpec};
+use crate::actor::durable::Journal;
 use crate::actor::{ActorComponent, ActorInfo, ActorRef, Failure, LoadError, Loader, Resources, SpawnError};
 use crate::batch::BatchDelivery;
 use crate::engine::{Engine, EngineConfig, EngineError};
@@ -57,7 +59,7 @@ use tree::{Child, ChildRef, Node, NodeKind, Tree};
 pub const ROOT: &str = "root";
 
 /// Host-wide policy.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct HostConfig {
     /// Engine policy (pool size, memory ceiling, epoch tick, cache).
     pub engine: EngineConfig,
@@ -74,6 +76,9 @@ pub struct HostConfig {
     /// actors hold none, so with `hibernate-after` a host can run more
     /// actors than it has instance slots.
     pub max_actors: Option<usize>,
+    /// Stable storage for durable actors (`crate::store` provides one);
+    /// without it, a durable spawn is refused.
+    pub journal: Option<Arc<dyn Journal>>,
 }
 
 /// Why a supervisor could not be created.
@@ -120,6 +125,8 @@ pub(crate) struct HostInner {
     /// Set when the root gives up under [`RootPolicy::Shutdown`].
     gave_up: watch::Sender<Option<String>>,
     max_actors: usize,
+    /// Where durable actors commit.
+    journal: Option<Arc<dyn Journal>>,
     /// The root supervisor's handle (its node is in the tree while it runs).
     root: OnceLock<SupervisorRef>,
     me: Weak<HostInner>,
@@ -173,13 +180,13 @@ impl Host {
     pub fn new(config: HostConfig) -> Result<Host, EngineError> {
         let engine = config.engine.build()?;
         let max_actors = config.max_actors.unwrap_or(engine.config().get_max_instances() as usize);
-        Ok(Self::build(engine, config.batch_delivery, config.root, config.root_policy, max_actors))
+        Ok(Self::build(engine, config.batch_delivery, config.root, config.root_policy, max_actors, config.journal))
     }
 
     /// A host over an existing engine, with the default batch delivery.
     pub fn with_engine(engine: Engine, root: SupervisorSpec, root_policy: RootPolicy) -> Host {
         let max_actors = engine.config().get_max_instances() as usize;
-        Self::build(engine, BatchDelivery::default(), root, root_policy, max_actors)
+        Self::build(engine, BatchDelivery::default(), root, root_policy, max_actors, None)
     }
 
     fn build(
@@ -188,6 +195,7 @@ impl Host {
         root: SupervisorSpec,
         root_policy: RootPolicy,
         max_actors: usize,
+        journal: Option<Arc<dyn Journal>>,
     ) -> Host {
         let (gave_up, _) = watch::channel(None);
         let resources = Arc::new(Resources::new(Arc::new(Loader::new(engine, batch))));
@@ -203,6 +211,7 @@ impl Host {
             shutting_down: AtomicBool::new(false),
             gave_up,
             max_actors,
+            journal,
             root: OnceLock::new(),
             me: me.clone(),
         });
@@ -300,7 +309,8 @@ impl Host {
         self.inner.registry.get(address).ok_or_else(|| CallError::UnknownAddress(address.into()))
     }
 
-    /// Type-checks `message` (WAVE, `func(args)`) and queues it.
+    /// Type-checks `message` (WAVE, `func(args)`) and queues it. To a
+    /// durable actor, [`Host::send`] also waits until it is durable.
     ///
     /// # Errors
     ///
@@ -309,6 +319,24 @@ impl Host {
         let actor = self.lookup(address)?;
         let call = actor.parse(message)?;
         actor.tell(call, None)
+    }
+
+    /// Type-checks `message`, queues it and waits until it is
+    /// acknowledged: for a durable actor, committed to its durable inbox
+    /// (see [`ActorRef::send`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Host::tell`], and [`CallError::NotDurable`].
+    pub async fn send(&self, address: &str, message: &str) -> Result<(), CallError> {
+        let actor = self.lookup(address)?;
+        let call = actor.parse(message)?;
+        actor.send(call, None).await
+    }
+
+    /// Where durable actors commit, if this host has a store.
+    pub fn journal(&self) -> Option<&Arc<dyn Journal>> {
+        self.inner.journal.as_ref()
     }
 
     /// Type-checks `message`, sends it and waits for the reply.

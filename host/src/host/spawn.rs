@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 use super::tree::{Child, ChildRef, Node, NodeKind};
 use super::{Host, HostInner, ROOT, Starting, SupervisorRef};
 use crate::actor::binding::interface_key;
+use crate::actor::durable::Durability;
 use crate::actor::{self, ActorRef, ActorSpec, SpawnError, SpawnOptions};
 use crate::message::Address;
 use crate::supervision::{Strategy, SupervisorSpec};
@@ -109,7 +110,17 @@ impl HostInner {
                 });
             }
         }
-        let (actor, inbox) = ActorRef::create(&spec);
+        let (boot, committed, pending) = match spec.policy.durability {
+            Durability::InMemory => (None, None, Vec::new()),
+            Durability::Durable => {
+                let boot = self.durable_boot(&mut spec)?;
+                (Some(boot.start), Some(boot.committed), boot.pending)
+            }
+        };
+        let (actor, inbox) = ActorRef::create(&spec, boot);
+        // Acknowledged before the host went down: ahead of anything new,
+        // whatever the mailbox's bound.
+        inbox.mailbox.put_back(pending.into_iter());
         self.registry.insert(actor.clone()).map_err(|a| SpawnError::NameTaken(a.address().clone()))?;
         // Bind before the first incarnation, so that `init` can call out.
         for (interface, binding) in &spec.policy.bindings {
@@ -124,7 +135,7 @@ impl HostInner {
             self.registry.remove(&actor);
             return Err(SpawnError::UnknownSupervisor(node.address().to_string()));
         }
-        let started = actor::start(actor.clone(), inbox, spec, self.arc(), self.resources.clone());
+        let started = actor::start(actor.clone(), inbox, spec, committed, self.arc(), self.resources.clone());
         Ok(Starting { actor, started })
     }
 

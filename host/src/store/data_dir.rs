@@ -89,6 +89,11 @@ impl DataDir {
     pub fn database(&self) -> PathBuf {
         self.path.join(DATABASE_FILE)
     }
+
+    /// The database file of the data directory `path`, open or not.
+    pub fn database_in(path: &Path) -> PathBuf {
+        path.join(DATABASE_FILE)
+    }
 }
 
 /// [`DataDir::default_path`] with the environment passed in.

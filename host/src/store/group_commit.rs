@@ -82,9 +82,23 @@ pub struct GroupCommit {
 }
 
 struct Shared {
-    queue: mpsc::Sender<Request>,
+    /// `None` only while dropping.
+    queue: Option<mpsc::Sender<Request>>,
     store: Arc<dyn Store>,
     stats: Arc<Mutex<GroupCommitStats>>,
+    writer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Shared {
+    /// The last handle gone: the writer drains the queue and stops, and
+    /// the store is released (closed) before this returns, so that it can
+    /// be opened again at once.
+    fn drop(&mut self) {
+        drop(self.queue.take());
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
 }
 
 impl GroupCommit {
@@ -96,11 +110,15 @@ impl GroupCommit {
         let (queue, requests) = mpsc::channel();
         let stats = Arc::new(Mutex::new(GroupCommitStats::default()));
         let writer = Writer { store: store.clone(), stats: stats.clone(), config, requests };
-        if let Err(error) = std::thread::Builder::new().name("troupe-store".into()).spawn(move || writer.run()) {
-            // The writer (and its receiver) is gone, so each send fails.
-            tracing::error!(%error, "cannot start the store's writer thread; durable commits will fail");
-        }
-        Self { shared: Arc::new(Shared { queue, store, stats }) }
+        let writer = match std::thread::Builder::new().name("troupe-store".into()).spawn(move || writer.run()) {
+            Ok(writer) => Some(writer),
+            Err(error) => {
+                // The writer (and its receiver) is gone, so each send fails.
+                tracing::error!(%error, "cannot start the store's writer thread; durable commits will fail");
+                None
+            }
+        };
+        Self { shared: Arc::new(Shared { queue: Some(queue), store, stats, writer }) }
     }
 
     /// Queues `batch` for the next commit and resolves once it is durable,
@@ -111,9 +129,26 @@ impl GroupCommit {
     /// The [`Store::commit`] error of the transaction the batch was in, or
     /// [`StoreError::Closed`] if the writer has stopped.
     pub async fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+        self.submit(batch).await
+    }
+
+    /// Queues `batch` now, and returns what resolves once it is durable:
+    /// batches commit in the order they were submitted, whenever their
+    /// futures are first polled.
+    ///
+    /// # Errors
+    ///
+    /// As [`GroupCommit::commit`].
+    pub fn submit(&self, batch: Batch) -> impl Future<Output = Result<(), StoreError>> + Send + 'static {
         let (done, outcome) = oneshot::channel();
-        self.shared.queue.send(Request { batch, done }).map_err(|_| StoreError::Closed)?;
-        outcome.await.map_err(|_| StoreError::Closed)?
+        let queued = match &self.shared.queue {
+            Some(queue) => queue.send(Request { batch, done }).map_err(|_| StoreError::Closed),
+            None => Err(StoreError::Closed),
+        };
+        async move {
+            queued?;
+            outcome.await.map_err(|_| StoreError::Closed)?
+        }
     }
 
     /// The store, for reads (which need no writer).

@@ -53,6 +53,7 @@
 // The links are spelled from the crate root: rustdoc resolves this doc
 // together with the one-line doc on `pub mod store` in lib.rs, from there.
 
+mod actors;
 mod data_dir;
 mod error;
 #[cfg(any(test, feature = "fuzzing"))]
@@ -60,6 +61,7 @@ pub mod faulty;
 mod group_commit;
 mod redb;
 
+pub use actors::{DurableStore, LazyStore};
 pub use data_dir::DataDir;
 pub use error::StoreError;
 pub use group_commit::{DEFAULT_MAX_BATCHES, GroupCommit, GroupCommitConfig, GroupCommitStats};

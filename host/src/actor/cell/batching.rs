@@ -26,7 +26,12 @@ impl Cell {
     /// snapshots taken every N messages, a run ends where a snapshot is
     /// due, so that a restart finds the state it would have found.
     pub(super) fn run_limit(&self, inc: &Incarnation, envelope: &Envelope, batch: usize) -> Option<usize> {
-        if envelope.ask.is_some() || envelope.call.generation != self.generation || self.inbox.mailbox.is_empty() {
+        // A durable actor commits after each message.
+        if envelope.ask.is_some()
+            || envelope.call.generation != self.generation
+            || self.inbox.mailbox.is_empty()
+            || self.me.is_durable()
+        {
             return None;
         }
         let func = envelope.call.func;

@@ -101,6 +101,9 @@ impl Cell {
     /// poisoned); the failure has been reported to the sender.
     pub(super) async fn deliver(&mut self, inc: &mut Incarnation, envelope: Envelope) -> Result<(), Failure> {
         let (mut call, from, reply, waiting) = envelope.into_parts();
+        if reply.is_none() {
+            self.took_tell();
+        }
         if call.generation != self.generation
             && let Err(e) = self.me.current_call(&mut call)
         {
@@ -121,14 +124,14 @@ impl Cell {
         match outcome {
             Ok(result) => {
                 self.me.stats().handled();
-                if let Some(reply) = reply {
-                    let limit = self.me.limits().max_message_bytes;
-                    let size = result.as_ref().map(payload_size).unwrap_or(0);
-                    let _ = reply.send(if size > limit {
-                        Err(CallError::ReplyTooLarge { size, limit })
-                    } else {
-                        Ok(result)
-                    });
+                let reply = reply.map(|reply| (reply, self.checked_reply(result)));
+                if self.me.is_durable() {
+                    // Persist, then reply. Boxed: rare beside the common
+                    // path, and this future is in every delivery.
+                    return Box::pin(self.commit_then_reply(inc, reply)).await;
+                }
+                if let Some((reply, value)) = reply {
+                    let _ = reply.send(value);
                 }
                 self.snapshot_if_due(inc, 1).await
             }
@@ -137,6 +140,14 @@ impl Cell {
                 Err(self.message_failed(function, reply, failure))
             }
         }
+    }
+
+    /// The reply to an ask that returned `result`: the result, unless it
+    /// is larger than the actor may send.
+    fn checked_reply(&self, result: Option<wasmtime::component::Val>) -> Reply {
+        let limit = self.me.limits().max_message_bytes;
+        let size = result.as_ref().map(payload_size).unwrap_or(0);
+        if size > limit { Err(CallError::ReplyTooLarge { size, limit }) } else { Ok(result) }
     }
 
     /// Replaces wasmtime's terse text for budget overruns with the limit
@@ -162,7 +173,10 @@ impl Cell {
 
     /// The actor failed before it could handle `envelope`: the sender
     /// learns it as it would of a failure handling it.
-    pub(super) fn refuse(&self, envelope: Envelope, failure: &Failure) {
+    pub(super) fn refuse(&mut self, envelope: Envelope, failure: &Failure) {
+        if envelope.ask.is_none() {
+            self.took_tell();
+        }
         let function = self.function_name(&envelope.call);
         self.report_failed(&function, envelope.into_parts().2, failure);
     }

@@ -50,7 +50,10 @@ impl Cell {
             ));
         }
         let snapshot = match self.spec.policy.restore {
-            RestartFrom::Snapshot if restarting && inc.persistent() => self.snapshots.last().cloned(),
+            // A durable actor starts from its committed state, if it has one.
+            RestartFrom::Snapshot if (restarting || self.me.is_durable()) && inc.persistent() => {
+                self.snapshots.last().cloned()
+            }
             _ => None,
         };
         let from_snapshot = snapshot.is_some();

@@ -16,10 +16,12 @@
 //! * `swap.rs` — hot swap, probation and rollback;
 //! * `hibernation.rs` — sleeping when idle and waking;
 //! * `snapshots.rs` — the state a restart starts from;
+//! * `durability.rs` — a durable actor's commit after each message;
 //! * `links.rs` — monitors, links and `down` notices.
 
 mod batching;
 mod delivery;
+mod durability;
 mod hibernation;
 mod lifecycle;
 mod links;
@@ -34,7 +36,7 @@ use tokio::sync::oneshot;
 use tracing::{Instrument, error, info_span};
 
 use super::control::Control;
-use super::{ActorRef, ActorSpec, ActorStatus, ActorSystem, Failure, Inbox, Resources};
+use super::{ActorRef, ActorSpec, ActorStatus, ActorSystem, Failure, Inbox, Resources, Snapshot};
 use crate::message::Envelope;
 use hibernation::{IdleClock, idle_expired};
 pub(crate) use links::Watcher;
@@ -43,13 +45,24 @@ use phase::{Action, Phase, SignalKind, plan};
 use snapshots::Snapshots;
 pub use swap::{CodeVersion, DEFAULT_PROBATION, StateTransfer, SwapError, SwapOptions, SwapReport};
 
+/// What a durable actor starts from: its committed state (restored
+/// instead of `init`) and the number of the last tell in it.
+#[derive(Debug, Default)]
+pub(crate) struct Committed {
+    /// The committed state, if any.
+    pub state: Option<Snapshot>,
+    /// The number of the last tell it contains.
+    pub watermark: u64,
+}
+
 /// Starts the cell of an actor created with [`ActorRef::create`]. The
 /// returned receiver resolves once its first incarnation has started (or
-/// failed to).
+/// failed to). A durable actor starts from what it `committed`.
 pub(crate) fn start(
     me: ActorRef,
     inbox: Inbox,
     spec: ActorSpec,
+    committed: Option<Committed>,
     system: Arc<dyn ActorSystem>,
     resources: Arc<Resources>,
 ) -> oneshot::Receiver<Result<(), Failure>> {
@@ -57,13 +70,19 @@ pub(crate) fn start(
     // A root span: a child's messages are not part of its spawner's.
     let span = info_span!(parent: None, "actor", actor = %spec.address, component = %spec.component.name);
     let idle = spec.policy.hibernate_after.map(IdleClock::new);
+    let committed = committed.unwrap_or_default();
+    let mut snapshots = Snapshots::default();
+    if let Some(state) = committed.state {
+        snapshots.keep_for_restart(&spec.policy, state);
+    }
     let cell = Cell {
         me,
         spec: Box::new(spec),
         system,
         resources,
         inbox,
-        snapshots: Snapshots::default(),
+        snapshots,
+        watermark: committed.watermark,
         held_notices: VecDeque::new(),
         generation: 0,
         idle,
@@ -86,6 +105,9 @@ pub(crate) struct Cell {
     inbox: Inbox,
     /// The state a restart starts from.
     snapshots: Snapshots,
+    /// For a durable actor, the number of the last tell it took from its
+    /// mailbox: its state contains every tell up to it.
+    watermark: u64,
     /// `down` notices that arrived while the actor had no incarnation.
     held_notices: VecDeque<DownNotice>,
     /// The code generation the cell runs (see `ActorRef::set_component`):

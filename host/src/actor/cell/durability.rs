@@ -1,0 +1,77 @@
+//! A durable actor's side of the journal protocol (see
+//! [`crate::actor::durable`]): which tells its state contains (the
+//! watermark), and the commit after each message that an ask's reply
+//! waits for.
+//!
+//! A commit the store refuses (a full disk, an I/O error) fails the
+//! acknowledgement, not the actor: the asker hears `not-durable`, the
+//! actor goes on from its state in memory, and its next commit that
+//! succeeds makes that state durable, with the watermark that goes with
+//! it. State and watermark always commit together, so a crash in between
+//! leaves a state and exactly the tells it has not seen yet.
+
+use tokio::sync::oneshot;
+use tracing::error;
+
+use super::Cell;
+use crate::actor::durable::Checkpoint;
+use crate::actor::incarnation::Incarnation;
+use crate::actor::{Failure, FailureKind};
+use crate::message::{CallError, Reply};
+
+impl Cell {
+    /// Notes that a tell left the mailbox (to be handled, or refused): for
+    /// a durable actor, its number is the new watermark.
+    pub(super) fn took_tell(&mut self) {
+        if let Some(seq) = self.me.take_tell_number() {
+            self.watermark = seq;
+        }
+    }
+
+    /// Commits the state after a message, then releases its reply.
+    /// `Err` means `snapshot` failed, and the incarnation with it.
+    pub(super) async fn commit_then_reply(
+        &mut self,
+        inc: &mut Incarnation,
+        reply: Option<(oneshot::Sender<Reply>, Reply)>,
+    ) -> Result<(), Failure> {
+        let state = match inc.snapshot(&self.me).await {
+            Ok(Some(state)) => state,
+            // Durable actors are spawned only if they export `persistence`.
+            Ok(None) => {
+                let failure = Failure::new(FailureKind::HostCall, "a durable actor without `snapshot`".to_string());
+                return Err(self.reply_failed(reply, failure));
+            }
+            Err(mut failure) => {
+                failure.detail = format!("in `snapshot`: {}", failure.detail);
+                error!(kind = %failure.kind, detail = %failure.detail, "snapshot failed");
+                return Err(self.reply_failed(reply, failure));
+            }
+        };
+        self.snapshots.keep_for_restart(&self.spec.policy, state.clone());
+        let Some(journal) = self.me.journal() else { return Ok(()) };
+        let watermark = self.watermark;
+        let committed = journal.checkpoint(self.address(), Checkpoint { state, watermark }).await;
+        match &committed {
+            Ok(()) => self.me.set_committed(watermark),
+            Err(e) => error!(error = %e, "commit failed: the actor's state is ahead of its store"),
+        }
+        if let Some((reply, value)) = reply {
+            let _ = reply.send(match committed {
+                Ok(()) => value,
+                Err(e) => Err(self.me.not_durable(e)),
+            });
+        }
+        Ok(())
+    }
+
+    /// The state after a message could not be taken: the asker learns it
+    /// as the failure of its message. Returns the failure.
+    fn reply_failed(&self, reply: Option<(oneshot::Sender<Reply>, Reply)>, failure: Failure) -> Failure {
+        if let Some((reply, _)) = reply {
+            let _ =
+                reply.send(Err(CallError::ActorFailed { address: self.address().clone(), failure: failure.clone() }));
+        }
+        failure
+    }
+}

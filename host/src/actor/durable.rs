@@ -1,0 +1,161 @@
+//! Durable actors, as the actor layer sees them: a [`Durability`] setting,
+//! and the [`Journal`] port through which a durable actor's accepted tells
+//! and committed states reach stable storage. The store layer
+//! (`crate::store`) implements the port; the actor layer never names it.
+//!
+//! # The protocol
+//!
+//! Every tell to a durable actor gets the next number of that actor's
+//! sequence, is queued in its mailbox in that order, and is written to its
+//! durable inbox under that number ([`Journal::accept`]); a sender that
+//! waits for the acknowledgement ([`ActorRef::send`]) hears `ok` only once
+//! that write is durable.
+//!
+//! After each message, the cell takes the actor's `snapshot()` and commits
+//! it with the number of the last tell the actor has consumed (handled, or
+//! dropped because it failed), its *watermark* ([`Journal::checkpoint`]).
+//! The reply to an ask is released only after that commit: persist, then
+//! reply. Tells are consumed in sequence order (the mailbox is FIFO and
+//! numbering and queueing happen under one lock), so the watermark is a
+//! count the cell keeps, and one committed pair (state, watermark) says
+//! exactly which tells the state contains.
+//!
+//! Recovery ([`Journal::recover`]) restores the committed state and queues
+//! again the inbox entries above the watermark: they were acknowledged but
+//! their effect was not committed. Nothing is replayed, so nothing can
+//! diverge: a message whose effect was committed is never run again.
+//!
+//! [`ActorRef::send`]: super::ActorRef::send
+
+use serde::{Deserialize, Serialize};
+
+use super::system::BoxFuture;
+use crate::actor::Snapshot;
+use crate::message::{Address, WireMessage};
+
+/// Whether an actor's state and accepted messages outlive its host.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+pub enum Durability {
+    /// State in memory only: lost with the host (the default).
+    #[default]
+    InMemory,
+    /// State, acknowledged tells and the actor's place in the tree are
+    /// committed to the host's store and survive a crash of the host.
+    Durable,
+}
+
+impl Durability {
+    /// The manifest's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Durability::InMemory => "in-memory",
+            Durability::Durable => "durable",
+        }
+    }
+}
+
+impl std::fmt::Display for Durability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why stable storage did not take a write or could not be read. The text
+/// names the problem and the fix (the disk is full, another host holds the
+/// data directory, ...).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct JournalError(pub String);
+
+/// A durable actor's committed state: what a crash leaves of it.
+#[derive(Debug, Clone, Default)]
+pub struct Recovered {
+    /// Its last committed state, if it ever committed one.
+    pub state: Option<Snapshot>,
+    /// The number of the last tell that state contains (0: none).
+    pub watermark: u64,
+    /// The tells accepted after it, in order: acknowledged, not yet
+    /// handled.
+    pub pending: Vec<(u64, WireMessage)>,
+}
+
+impl Recovered {
+    /// The number the next accepted tell gets.
+    pub fn next_seq(&self) -> u64 {
+        self.pending.last().map_or(self.watermark, |(seq, _)| *seq) + 1
+    }
+}
+
+/// What a durable actor commits after a message.
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    /// Its state after the message.
+    pub state: Snapshot,
+    /// The number of the last tell the state contains.
+    pub watermark: u64,
+}
+
+/// Stable storage for durable actors. Writes resolve once durable (or with
+/// the error that kept them from being so); they are applied in the order
+/// they were submitted, which the futures capture when they are created,
+/// not when they are first polled.
+pub trait Journal: Send + Sync + 'static {
+    /// Writes tell number `seq` to `actor`'s durable inbox.
+    fn accept(&self, actor: &Address, seq: u64, message: WireMessage) -> BoxFuture<'static, Result<(), JournalError>>;
+
+    /// Commits `actor`'s state and watermark, and drops the inbox entries
+    /// the state now contains, in one transaction.
+    fn checkpoint(&self, actor: &Address, checkpoint: Checkpoint) -> BoxFuture<'static, Result<(), JournalError>>;
+
+    /// Reads what is committed for `actor` (nothing, for an actor never
+    /// seen).
+    ///
+    /// # Errors
+    ///
+    /// The store could not be read.
+    fn recover(&self, actor: &Address) -> Result<Recovered, JournalError>;
+
+    /// Records `actor` as started at run time, with what it takes to start
+    /// it again when the host restarts (opaque to the journal).
+    fn record_spawn(&self, actor: &Address, how: Vec<u8>) -> BoxFuture<'static, Result<(), JournalError>>;
+
+    /// The actors recorded with [`Journal::record_spawn`] and not
+    /// forgotten since, in the order they were recorded.
+    ///
+    /// # Errors
+    ///
+    /// The store could not be read.
+    fn spawned(&self) -> Result<Vec<(Address, Vec<u8>)>, JournalError>;
+
+    /// Forgets everything about `actor`: it was stopped for good by a user.
+    fn forget(&self, actor: &Address) -> BoxFuture<'static, Result<(), JournalError>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wire(n: u64) -> WireMessage {
+        WireMessage { to: "a".into(), from: None, message: format!("incr({n})"), ask: false, waiting: Vec::new() }
+    }
+
+    #[test]
+    fn the_next_tell_follows_the_last_pending_one_or_the_watermark() {
+        let fresh = Recovered::default();
+        assert_eq!(fresh.next_seq(), 1);
+        let committed = Recovered { watermark: 7, ..Recovered::default() };
+        assert_eq!(committed.next_seq(), 8);
+        let pending = Recovered { watermark: 7, pending: vec![(8, wire(1)), (9, wire(2))], ..Recovered::default() };
+        assert_eq!(pending.next_seq(), 10);
+    }
+
+    #[test]
+    fn durability_reads_as_the_manifest_writes_it() {
+        assert_eq!(Durability::Durable.to_string(), "durable");
+        assert_eq!(Durability::default(), Durability::InMemory);
+        let parsed: Durability = serde_json::from_str("\"in-memory\"").expect("a known value");
+        assert_eq!(parsed, Durability::InMemory);
+    }
+}

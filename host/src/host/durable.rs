@@ -1,0 +1,82 @@
+//! Starting durable actors: what a durable spawn needs (a store, the
+//! `persistence` export, no directory grants), and the committed state
+//! and acknowledged tells it starts from (see [`crate::actor::durable`]).
+
+use std::sync::Arc;
+
+use tracing::warn;
+
+use super::HostInner;
+use crate::actor::ActorSystem;
+use crate::actor::durable::Journal;
+use crate::actor::{ActorSpec, Committed, DurableStart, RestartFrom, SpawnError};
+use crate::message::{DeadLetterReason, Envelope};
+use crate::protocol::Hook;
+
+/// What a durable actor starts from.
+pub(super) struct DurableBoot {
+    /// Its handle's journal and tell numbers.
+    pub start: DurableStart,
+    /// Its committed state.
+    pub committed: Committed,
+    /// The tells acknowledged and not yet handled, in order.
+    pub pending: Vec<Envelope>,
+}
+
+impl HostInner {
+    /// Checks that `spec` can be durable, makes it restart from its
+    /// committed state, and reads what it committed before.
+    pub(super) fn durable_boot(&self, spec: &mut ActorSpec) -> Result<DurableBoot, SpawnError> {
+        let refuse = |reason: String| SpawnError::NotDurable { address: spec.address.clone(), reason };
+        let Some(journal) = &self.journal else {
+            return Err(refuse(
+                "this host has no store (run it with `troupe run`, or give `HostConfig` a journal)".into(),
+            ));
+        };
+        let hooks = spec.component.protocol().hooks();
+        if !(hooks.contains(&Hook::Snapshot) && hooks.contains(&Hook::Restore)) {
+            return Err(refuse(format!(
+                "`{}` does not export `troupe:actor/persistence` (`snapshot` and `restore`), through which a durable \
+                 actor's state is committed; export it, or spawn the actor in memory",
+                spec.component.name
+            )));
+        }
+        if !spec.policy.grants.dirs.is_empty() {
+            return Err(refuse(
+                "a durable actor may not be granted directories: what it wrote there would not be part of its \
+                 committed state; keep that data in its state, or spawn it in memory"
+                    .into(),
+            ));
+        }
+        spec.policy.restore = RestartFrom::Snapshot;
+        let recovered = journal
+            .recover(&spec.address)
+            .map_err(|e| refuse(format!("its committed state could not be read: {e}")))?;
+        let protocol = spec.component.protocol();
+        let max_bytes = spec.policy.limits.max_message_bytes;
+        let (mut queued, mut pending) = (Vec::new(), Vec::new());
+        for (seq, message) in &recovered.pending {
+            match protocol.parse(&message.message, max_bytes) {
+                Ok(call) => {
+                    queued.push(*seq);
+                    pending.push(Envelope::tell(call, message.from.clone()));
+                }
+                // Its code changed since: the tell is a dead letter.
+                Err(e) => {
+                    warn!(seq, error = %e, "an acknowledged tell no longer fits the actor's protocol");
+                    self.dead_letter(&spec.address, "?", DeadLetterReason::Failed);
+                }
+            }
+        }
+        Ok(DurableBoot {
+            start: DurableStart {
+                journal: Arc::clone(journal) as Arc<dyn Journal>,
+                next_seq: recovered.next_seq(),
+                queued,
+                committed: recovered.watermark,
+            },
+            committed: Committed { state: recovered.state, watermark: recovered.watermark },
+            pending,
+        })
+    }
+}

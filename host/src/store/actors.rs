@@ -1,0 +1,343 @@
+//! The journal of durable actors on the store: the key layout of each
+//! table, and [`DurableStore`], which implements the actor layer's
+//! [`Journal`] port over a [`GroupCommit`].
+//!
+//! | table | key | value |
+//! |---|---|---|
+//! | `snapshots` | address | watermark (8 bytes, big-endian), version length (4), version, state |
+//! | `inbox` | address, `0`, tell number (8 bytes, big-endian) | the tell as a JSON [`WireMessage`] |
+//! | `actors` | address | how to start it again (opaque) |
+//!
+//! Addresses never contain a `0` byte, so the inbox entries of one actor
+//! form one key range, in the order of their numbers.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use super::{Batch, DataDir, GroupCommit, GroupCommitConfig, RedbStore, Store, StoreError, Table};
+use crate::actor::BoxFuture;
+use crate::actor::Snapshot;
+use crate::actor::durable::{Checkpoint, Journal, JournalError, Recovered};
+use crate::message::{Address, WireMessage};
+
+/// A durable actors' journal on a redb store in a locked data directory.
+pub struct DurableStore {
+    commits: GroupCommit,
+    dir: DataDir,
+}
+
+impl std::fmt::Debug for DurableStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DurableStore").field("dir", &self.dir.path()).finish()
+    }
+}
+
+impl DurableStore {
+    /// Opens (creating if needed) the store in the data directory `dir`.
+    ///
+    /// # Errors
+    ///
+    /// A [`StoreError`]: another host has the directory, it cannot be
+    /// created, or the database is corrupt.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let dir = DataDir::open(dir)?;
+        let store: Arc<dyn Store> = Arc::new(RedbStore::open(&dir.database())?);
+        Ok(Self::on(store, dir))
+    }
+
+    /// The journal over `store`, in the (locked) directory `dir`.
+    pub fn on(store: Arc<dyn Store>, dir: DataDir) -> Self {
+        DurableStore { commits: GroupCommit::start(store, GroupCommitConfig::default()), dir }
+    }
+
+    /// Its data directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// What the writer has done so far.
+    pub fn stats(&self) -> super::GroupCommitStats {
+        self.commits.stats()
+    }
+
+    fn submit(&self, batch: Batch) -> BoxFuture<'static, Result<(), JournalError>> {
+        let committed = self.commits.submit(batch);
+        Box::pin(async move { committed.await.map_err(journal_error) })
+    }
+}
+
+fn journal_error(e: StoreError) -> JournalError {
+    JournalError(e.to_string())
+}
+
+/// The first key of `actor`'s inbox entries numbered `seq` or more.
+fn inbox_key(actor: &Address, seq: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(actor.len() + 9);
+    key.extend_from_slice(actor.as_bytes());
+    key.push(0);
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+/// The key just past all of `actor`'s inbox entries.
+fn inbox_end(actor: &Address) -> Vec<u8> {
+    let mut key = Vec::with_capacity(actor.len() + 1);
+    key.extend_from_slice(actor.as_bytes());
+    key.push(1);
+    key
+}
+
+/// A committed state as stored.
+fn encode_state(checkpoint: &Checkpoint) -> Vec<u8> {
+    let version = checkpoint.state.version.as_bytes();
+    let mut value = Vec::with_capacity(12 + version.len() + checkpoint.state.bytes.len());
+    value.extend_from_slice(&checkpoint.watermark.to_be_bytes());
+    value.extend_from_slice(&(version.len() as u32).to_be_bytes());
+    value.extend_from_slice(version);
+    value.extend_from_slice(&checkpoint.state.bytes);
+    value
+}
+
+/// A stored state, or why it cannot be read.
+fn decode_state(value: &[u8]) -> Result<(Snapshot, u64), String> {
+    let watermark = value.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes);
+    let version_len = value.get(8..12).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes);
+    let (Some(watermark), Some(version_len)) = (watermark, version_len) else {
+        return Err(format!("a committed state of {} bytes is too short", value.len()));
+    };
+    let end = 12 + version_len as usize;
+    let version = value.get(12..end).ok_or("a committed state's version is cut short")?;
+    let version = String::from_utf8(version.to_vec()).map_err(|_| "a committed state's version is not UTF-8")?;
+    Ok((Snapshot { version, bytes: value[end..].to_vec() }, watermark))
+}
+
+impl Journal for DurableStore {
+    fn accept(&self, actor: &Address, seq: u64, message: WireMessage) -> BoxFuture<'static, Result<(), JournalError>> {
+        let value = match serde_json::to_vec(&message) {
+            Ok(v) => v,
+            Err(e) => return Box::pin(std::future::ready(Err(JournalError(format!("cannot encode the tell: {e}"))))),
+        };
+        let mut batch = Batch::new();
+        batch.put(Table::Inbox, inbox_key(actor, seq), value);
+        self.submit(batch)
+    }
+
+    fn checkpoint(&self, actor: &Address, checkpoint: Checkpoint) -> BoxFuture<'static, Result<(), JournalError>> {
+        let mut batch = Batch::new();
+        batch.put(Table::Snapshots, actor.as_bytes(), encode_state(&checkpoint));
+        batch.delete_range(Table::Inbox, inbox_key(actor, 0), inbox_key(actor, checkpoint.watermark.saturating_add(1)));
+        self.submit(batch)
+    }
+
+    fn recover(&self, actor: &Address) -> Result<Recovered, JournalError> {
+        let store = self.commits.store();
+        let (state, watermark) = match store.get(Table::Snapshots, actor.as_bytes()).map_err(journal_error)? {
+            Some(value) => {
+                let (state, watermark) = decode_state(&value).map_err(|e| JournalError(format!("`{actor}`: {e}")))?;
+                (Some(state), watermark)
+            }
+            None => (None, 0),
+        };
+        let rows = store
+            .range(Table::Inbox, &inbox_key(actor, watermark.saturating_add(1)), &inbox_end(actor))
+            .map_err(journal_error)?;
+        let mut pending = Vec::with_capacity(rows.len());
+        for (key, value) in rows {
+            let seq = key.get(key.len() - 8..).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes).unwrap_or(0);
+            let message: WireMessage = serde_json::from_slice(&value)
+                .map_err(|e| JournalError(format!("`{actor}`: tell {seq} cannot be read: {e}")))?;
+            pending.push((seq, message));
+        }
+        Ok(Recovered { state, watermark, pending })
+    }
+
+    fn record_spawn(&self, actor: &Address, how: Vec<u8>) -> BoxFuture<'static, Result<(), JournalError>> {
+        let mut batch = Batch::new();
+        batch.put(Table::Actors, actor.as_bytes(), how);
+        self.submit(batch)
+    }
+
+    fn spawned(&self) -> Result<Vec<(Address, Vec<u8>)>, JournalError> {
+        let rows = self.commits.store().range(Table::Actors, &[], &[0xff]).map_err(journal_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|(key, how)| (Address::from(String::from_utf8_lossy(&key).into_owned()), how))
+            .collect())
+    }
+
+    fn forget(&self, actor: &Address) -> BoxFuture<'static, Result<(), JournalError>> {
+        let mut batch = Batch::new();
+        batch.delete(Table::Snapshots, actor.as_bytes());
+        batch.delete(Table::Actors, actor.as_bytes());
+        batch.delete_range(Table::Inbox, inbox_key(actor, 0), inbox_end(actor));
+        self.submit(batch)
+    }
+}
+
+/// A [`DurableStore`] opened on first use: a host that runs no durable
+/// actor never touches its data directory, so several such hosts can share
+/// a user's default one. The first use that cannot open it (another host
+/// has it) fails with the reason, and so does every later one.
+pub struct LazyStore {
+    path: PathBuf,
+    opened: OnceLock<Result<DurableStore, StoreError>>,
+}
+
+impl LazyStore {
+    /// The store in `path`, opened on first use.
+    pub fn new(path: PathBuf) -> Self {
+        LazyStore { path, opened: OnceLock::new() }
+    }
+
+    /// Its data directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Does the directory hold a store already (durable actors to recover)?
+    pub fn exists(&self) -> bool {
+        DataDir::database_in(&self.path).is_file()
+    }
+
+    /// Opens it now if it is not open yet.
+    ///
+    /// # Errors
+    ///
+    /// The [`StoreError`] that kept it from opening.
+    pub fn open(&self) -> Result<&DurableStore, StoreError> {
+        self.opened.get_or_init(|| DurableStore::open(&self.path)).as_ref().map_err(Clone::clone)
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&DurableStore) -> Result<T, JournalError>) -> Result<T, JournalError> {
+        f(self.open().map_err(journal_error)?)
+    }
+
+    fn submit(
+        &self,
+        f: impl FnOnce(&DurableStore) -> BoxFuture<'static, Result<(), JournalError>>,
+    ) -> BoxFuture<'static, Result<(), JournalError>> {
+        match self.open() {
+            Ok(store) => f(store),
+            Err(e) => Box::pin(std::future::ready(Err(journal_error(e)))),
+        }
+    }
+}
+
+impl Journal for LazyStore {
+    fn accept(&self, actor: &Address, seq: u64, message: WireMessage) -> BoxFuture<'static, Result<(), JournalError>> {
+        self.submit(|s| s.accept(actor, seq, message))
+    }
+
+    fn checkpoint(&self, actor: &Address, checkpoint: Checkpoint) -> BoxFuture<'static, Result<(), JournalError>> {
+        self.submit(|s| s.checkpoint(actor, checkpoint))
+    }
+
+    fn recover(&self, actor: &Address) -> Result<Recovered, JournalError> {
+        self.with(|s| s.recover(actor))
+    }
+
+    fn record_spawn(&self, actor: &Address, how: Vec<u8>) -> BoxFuture<'static, Result<(), JournalError>> {
+        self.submit(|s| s.record_spawn(actor, how))
+    }
+
+    fn spawned(&self) -> Result<Vec<(Address, Vec<u8>)>, JournalError> {
+        self.with(|s| s.spawned())
+    }
+
+    fn forget(&self, actor: &Address) -> BoxFuture<'static, Result<(), JournalError>> {
+        self.submit(|s| s.forget(actor))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tell(n: u64) -> WireMessage {
+        WireMessage { to: "a".into(), from: None, message: format!("incr({n})"), ask: false, waiting: Vec::new() }
+    }
+
+    fn state(text: &str) -> Snapshot {
+        Snapshot { version: "v1".into(), bytes: text.as_bytes().to_vec() }
+    }
+
+    fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(future)
+    }
+
+    #[test]
+    fn a_state_reads_back_as_it_was_committed() {
+        let checkpoint = Checkpoint { state: state("forty-two"), watermark: 42 };
+        let (read, watermark) = decode_state(&encode_state(&checkpoint)).unwrap();
+        assert_eq!((read.version.as_str(), read.bytes.as_slice(), watermark), ("v1", &b"forty-two"[..], 42));
+        assert!(decode_state(&[0; 5]).unwrap_err().contains("too short"));
+    }
+
+    #[test]
+    fn recovery_returns_the_committed_state_and_only_the_tells_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DurableStore::open(dir.path()).unwrap();
+        let (a, b): (Address, Address) = ("a".into(), "a/b".into());
+        block_on(async {
+            for seq in 1..=5 {
+                store.accept(&a, seq, tell(seq)).await.unwrap();
+            }
+            store.accept(&b, 1, tell(100)).await.unwrap();
+            store.checkpoint(&a, Checkpoint { state: state("after 3"), watermark: 3 }).await.unwrap();
+        });
+        let recovered = store.recover(&a).unwrap();
+        assert_eq!(recovered.state.unwrap().bytes, b"after 3");
+        assert_eq!(recovered.watermark, 3);
+        let pending: Vec<_> = recovered.pending.iter().map(|(seq, m)| (*seq, m.message.as_str())).collect();
+        assert_eq!(pending, [(4, "incr(4)"), (5, "incr(5)")], "another actor's tells stay apart");
+        assert_eq!(store.recover(&b).unwrap().pending.len(), 1);
+    }
+
+    #[test]
+    fn a_tell_written_after_the_state_that_contains_it_is_ignored() {
+        // A tell is queued before it is written: the actor may handle it
+        // and commit before the tell's own write lands.
+        let dir = tempfile::tempdir().unwrap();
+        let store = DurableStore::open(dir.path()).unwrap();
+        let a: Address = "a".into();
+        block_on(async {
+            store.checkpoint(&a, Checkpoint { state: state("after 1"), watermark: 1 }).await.unwrap();
+            store.accept(&a, 1, tell(1)).await.unwrap();
+        });
+        let recovered = store.recover(&a).unwrap();
+        assert!(recovered.pending.is_empty(), "{:?}", recovered.pending);
+        assert_eq!(recovered.next_seq(), 2);
+    }
+
+    #[test]
+    fn what_was_committed_survives_the_store_being_closed_and_spawns_are_listed_until_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let a: Address = "a".into();
+        {
+            let store = DurableStore::open(dir.path()).unwrap();
+            block_on(async {
+                store.record_spawn(&a, b"how".to_vec()).await.unwrap();
+                store.accept(&a, 1, tell(1)).await.unwrap();
+            });
+        }
+        let store = DurableStore::open(dir.path()).unwrap();
+        assert_eq!(store.spawned().unwrap(), vec![(a.clone(), b"how".to_vec())]);
+        assert_eq!(store.recover(&a).unwrap().pending.len(), 1);
+        block_on(store.forget(&a)).unwrap();
+        assert!(store.spawned().unwrap().is_empty());
+        let recovered = store.recover(&a).unwrap();
+        assert!(recovered.state.is_none() && recovered.pending.is_empty());
+    }
+
+    #[test]
+    fn a_lazy_store_opens_on_first_use_and_names_the_host_that_holds_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = LazyStore::new(dir.path().to_path_buf());
+        assert!(!first.exists(), "nothing is created before it is used");
+        first.recover(&"a".into()).unwrap();
+        assert!(first.exists());
+        let second = LazyStore::new(dir.path().to_path_buf());
+        let refused = second.recover(&"a".into()).unwrap_err();
+        assert!(refused.0.contains("another troupe host"), "{refused}");
+    }
+}

@@ -1,0 +1,260 @@
+//! Durable actors, against the real binary and real store files: what is
+//! acknowledged survives `kill -9`, exactly once, and so does the actor
+//! itself, whether the manifest or a run-time spawn started it.
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support;
+
+/// A `troupe run` process on a data directory that outlives it.
+struct DurableHost {
+    child: Child,
+    control: PathBuf,
+}
+
+impl DurableHost {
+    /// Starts a host on `dir` (its control socket and `dir/data`), with
+    /// `manifest` if given.
+    fn start(dir: &Path, manifest: Option<&Path>) -> DurableHost {
+        let control = dir.join("control.sock");
+        let _ = std::fs::remove_file(&control);
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_troupe"));
+        cmd.arg("run").arg("--control").arg(&control).arg("--data-dir").arg(dir.join("data"));
+        cmd.arg("--max-actors").arg("100");
+        cmd.arg("--cache-dir").arg(support::target_dir().join("troupe-test-cache"));
+        if let Some(m) = manifest {
+            cmd.arg(m);
+        }
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("host.log")).unwrap();
+        let child = cmd.stdout(Stdio::null()).stderr(log).spawn().expect("troupe runs");
+        let host = DurableHost { child, control };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while UnixStream::connect(&host.control).is_err() {
+            assert!(Instant::now() < deadline, "the host did not open its control socket within 60 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        host
+    }
+
+    /// A connection to its control socket.
+    fn connect(&self) -> Control {
+        let stream = UnixStream::connect(&self.control).expect("the host listens");
+        Control { reader: BufReader::new(stream.try_clone().unwrap()), writer: stream }
+    }
+
+    /// `kill -9`: no shutdown, no flush, nothing but what is on disk.
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for DurableHost {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One connection to a host's control socket: a JSON request per line,
+/// a JSON response per line.
+struct Control {
+    reader: BufReader<UnixStream>,
+    writer: UnixStream,
+}
+
+impl Control {
+    /// The response to `request`: `Ok(ok)` or `Err(error)`.
+    fn request(&mut self, request: Value) -> Result<Value, Value> {
+        let mut line = serde_json::to_vec(&request).unwrap();
+        line.push(b'\n');
+        self.writer.write_all(&line).map_err(|e| json!({ "io": e.to_string() }))?;
+        let mut answer = String::new();
+        match self.reader.read_line(&mut answer) {
+            Ok(n) if n > 0 => {}
+            Ok(_) => return Err(json!({ "io": "closed" })),
+            Err(e) => return Err(json!({ "io": e.to_string() })),
+        }
+        let response: Value = serde_json::from_str(&answer).unwrap();
+        match response.get("error") {
+            Some(error) if !error.is_null() => Err(error.clone()),
+            _ => Ok(response["ok"].clone()),
+        }
+    }
+
+    fn spawn_durable(&mut self, name: &str, guest: &str) -> Result<Value, Value> {
+        let path = support::guest(guest);
+        self.request(json!({ "op": "spawn", "name": name, "path": path, "durable": true }))
+    }
+
+    fn send(&mut self, address: &str, message: &str) -> Result<Value, Value> {
+        self.request(json!({ "op": "send", "address": address, "message": message }))
+    }
+
+    fn call(&mut self, address: &str, message: &str) -> Result<Value, Value> {
+        self.request(json!({ "op": "call", "address": address, "message": message, "timeout_ms": 10_000 }))
+    }
+
+    /// The counter's value.
+    fn count(&mut self, address: &str) -> u64 {
+        let reply = self.call(address, "get()").unwrap_or_else(|e| panic!("get() on `{address}`: {e}"));
+        reply["result"].as_str().unwrap().parse().unwrap()
+    }
+}
+
+#[test]
+fn acknowledged_tells_and_asks_survive_kill_9_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut host = DurableHost::start(dir.path(), None);
+    host.connect().spawn_durable("c", "counter").unwrap();
+    let mut acknowledged = 0;
+    for round in 0..4 {
+        // Tells and asks, each acknowledged before the next, then kill -9
+        // at once: the last tells are durable but likely not yet handled.
+        let mut control = host.connect();
+        for i in 0..40 {
+            if i % 4 == 3 {
+                control.call("c", "incr(1)").unwrap();
+            } else {
+                control.send("c", "incr(1)").unwrap();
+            }
+            acknowledged += 1;
+        }
+        host.kill();
+        host = DurableHost::start(dir.path(), None);
+        assert_eq!(host.connect().count("c"), acknowledged, "round {round}: every acknowledged message, once");
+    }
+}
+
+#[test]
+fn a_crash_under_concurrent_load_keeps_every_acknowledged_tell_and_invents_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut host = DurableHost::start(dir.path(), None);
+    host.connect().spawn_durable("c", "counter").unwrap();
+    let (mut acknowledged, mut attempted) = (0u64, 0u64);
+    for round in 0..3 {
+        let clients: Vec<_> = (0..4)
+            .map(|_| {
+                let mut control = host.connect();
+                std::thread::spawn(move || {
+                    let (mut ok, mut tried) = (0u64, 0u64);
+                    loop {
+                        tried += 1;
+                        match control.send("c", "incr(1)") {
+                            Ok(_) => ok += 1,
+                            // The host was killed under us.
+                            Err(_) => return (ok, tried),
+                        }
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(150 + 100 * round));
+        host.kill();
+        for client in clients {
+            let (ok, tried) = client.join().unwrap();
+            acknowledged += ok;
+            attempted += tried;
+        }
+        host = DurableHost::start(dir.path(), None);
+        let count = host.connect().count("c");
+        assert!(acknowledged > 0, "the clients got some tells in");
+        assert!(
+            (acknowledged..=attempted).contains(&count),
+            "round {round}: {count} applied, {acknowledged} acknowledged, {attempted} attempted"
+        );
+        // What was in flight may or may not have been applied: start the
+        // next round from what was.
+        acknowledged = count;
+        attempted = count;
+    }
+}
+
+#[test]
+fn a_durable_actor_from_the_manifest_comes_back_with_its_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("app.toml");
+    let counter = support::guest("counter");
+    std::fs::write(
+        &manifest,
+        format!("[actors.c]\npath = {:?}\ndurability = \"durable\"\nconfig = {{ start = 100 }}\n", counter),
+    )
+    .unwrap();
+    let host = DurableHost::start(dir.path(), Some(&manifest));
+    let mut control = host.connect();
+    assert_eq!(control.count("c"), 100, "init ran on the first start");
+    control.send("c", "incr(5)").unwrap();
+    host.kill();
+    let host = DurableHost::start(dir.path(), Some(&manifest));
+    assert_eq!(host.connect().count("c"), 105, "restored, not initialised again");
+}
+
+#[test]
+fn a_run_time_durable_spawn_is_started_again_by_the_next_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = DurableHost::start(dir.path(), None);
+    let mut control = host.connect();
+    control.spawn_durable("kept", "counter").unwrap();
+    control.send("kept", "incr(7)").unwrap();
+    control.request(json!({ "op": "spawn", "name": "lost", "path": support::guest("counter") })).unwrap();
+    host.kill();
+    let host = DurableHost::start(dir.path(), None);
+    let mut control = host.connect();
+    assert_eq!(control.count("kept"), 7);
+    let missing = control.call("lost", "get()").unwrap_err();
+    assert_eq!(missing["code"], "unknown-address", "an in-memory actor is gone with its host");
+    let ps = control.request(json!({ "op": "ps" })).unwrap();
+    let kept = ps["actors"].as_array().unwrap().iter().find(|a| a["address"] == "kept").unwrap().clone();
+    assert_eq!(kept["durability"], "durable", "{kept}");
+    assert_eq!(kept["committed"], 1, "its state contains its first tell: {kept}");
+}
+
+#[test]
+fn a_durable_actor_stopped_by_hand_is_forgotten() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = DurableHost::start(dir.path(), None);
+    let mut control = host.connect();
+    control.spawn_durable("c", "counter").unwrap();
+    control.send("c", "incr(3)").unwrap();
+    control.request(json!({ "op": "stop", "address": "c" })).unwrap();
+    host.kill();
+    let host = DurableHost::start(dir.path(), None);
+    let mut control = host.connect();
+    assert_eq!(control.call("c", "get()").unwrap_err()["code"], "unknown-address", "not started again");
+    control.spawn_durable("c", "counter").unwrap();
+    assert_eq!(control.count("c"), 0, "and a new actor at its address starts afresh");
+}
+
+#[test]
+fn a_durable_spawn_needs_the_persistence_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = DurableHost::start(dir.path(), None);
+    let error = host.connect().spawn_durable("f", "faulty").unwrap_err();
+    assert_eq!(error["code"], "not-durable");
+    let message = error["message"].as_str().unwrap();
+    assert!(message.contains("troupe:actor/persistence") && message.contains("in memory"), "{message}");
+}
+
+#[test]
+fn a_second_host_on_the_same_data_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = DurableHost::start(dir.path(), None);
+    let other = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_troupe"))
+        .arg("run")
+        .arg("--control")
+        .arg(other.path().join("control.sock"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("another troupe host") && stderr.contains("--data-dir"), "{stderr}");
+}
