@@ -19,6 +19,7 @@
 
 mod ask;
 mod baselines;
+mod durable;
 mod floor;
 mod hibernation;
 mod isolation;
@@ -151,6 +152,9 @@ fn main() {
         }
         if runs("languages") {
             languages::languages(scale, &mut rows).await;
+        }
+        if runs("durable") {
+            durable::durable(scale, &mut rows).await;
         }
     });
     // Some actors are still up: exit without stopping them one by one.
