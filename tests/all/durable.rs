@@ -258,3 +258,27 @@ fn a_second_host_on_the_same_data_directory_is_refused() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("another troupe host") && stderr.contains("--data-dir"), "{stderr}");
 }
+
+#[tokio::test]
+async fn a_message_that_changes_nothing_commits_nothing() {
+    use std::sync::Arc;
+    use troupe::actor::durable::Durability;
+    use troupe::store::DurableStore;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(DurableStore::open(dir.path()).unwrap());
+    let journal: Arc<dyn troupe::actor::durable::Journal> = store.clone();
+    let host = troupe::Host::new(troupe::HostConfig { journal: Some(journal), ..Default::default() }).unwrap();
+    let mut entry = support::define(&host, "counter");
+    entry.policy.durability = Durability::Durable;
+    host.spawn(entry.spec("c".into())).await.unwrap();
+    assert_eq!(support::ask(&host, "c", "incr(2)").await.unwrap(), "2");
+    let before = store.stats().batches;
+    for _ in 0..5 {
+        assert_eq!(support::ask(&host, "c", "get()").await.unwrap(), "2");
+    }
+    assert_eq!(store.stats().batches, before, "reads are answered without a commit");
+    assert_eq!(support::ask(&host, "c", "incr(1)").await.unwrap(), "3");
+    assert_eq!(store.stats().batches, before + 1, "a change is committed");
+    host.shutdown().await;
+}

@@ -329,6 +329,12 @@ impl ActorRef {
         self.0.durable.as_ref().and_then(|d| d.sequence.lock().queued.pop_front())
     }
 
+    /// For a durable actor, the number of the last tell its committed
+    /// state contains.
+    pub(crate) fn info_committed(&self) -> Option<u64> {
+        self.0.durable.as_ref().map(|d| d.committed.load(Ordering::Relaxed))
+    }
+
     /// Notes that its state up to tell `seq` is committed.
     pub(crate) fn set_committed(&self, seq: u64) {
         if let Some(durable) = &self.0.durable {
@@ -456,7 +462,7 @@ impl ActorRef {
             parent: self.0.parent.clone(),
             last_failure: None,
             durability: if self.is_durable() { Durability::Durable } else { Durability::InMemory },
-            committed: self.0.durable.as_ref().map(|d| d.committed.load(Ordering::Relaxed)),
+            committed: self.info_committed(),
         };
         self.0.stats.fill(&mut info);
         info

@@ -24,6 +24,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::pipe::AsyncWriteStream;
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 use wasmtime_wasi::{FsPerms, HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder};
 
 use crate::message::Address;
@@ -246,6 +248,46 @@ impl StdoutStream for Stderr {
         let log = self.log.as_ref().map(|l| Box::into_pin(l.async_stream()));
         Box::new(TailWriter { tail: self.tail.clone(), log })
     }
+
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        match &self.log {
+            // On to the log as well: through the log writer's task.
+            Some(_) => Box::new(AsyncWriteStream::new(LOG_STREAM_BUFFER, Pin::from(self.async_stream()))),
+            // Kept only: written in place. The adapter above would hand
+            // every write to a task of its own and wait for it, a round trip
+            // between threads on the path of a failing message.
+            None => Box::new(TailStream(self.tail.clone())),
+        }
+    }
+}
+
+/// The buffer of a WASI stream forwarded to the log (wasmtime-wasi's own
+/// default).
+const LOG_STREAM_BUFFER: usize = 8192;
+
+/// A WASI output stream into a [`StderrTail`], written synchronously.
+struct TailStream(StderrTail);
+
+#[wasmtime_wasi::async_trait]
+impl OutputStream for TailStream {
+    fn write(&mut self, bytes: bytes::Bytes) -> StreamResult<()> {
+        self.0.push(&bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        // Any amount: the tail keeps the end of it.
+        Ok(LOG_STREAM_BUFFER)
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for TailStream {
+    async fn ready(&mut self) {}
 }
 
 /// Writes into a [`StderrTail`], and on to the log if granted.

@@ -48,13 +48,27 @@ impl Cell {
                 return Err(self.reply_failed(reply, failure));
             }
         };
-        self.snapshots.keep_for_restart(&self.spec.policy, state.clone());
-        let Some(journal) = self.me.journal() else { return Ok(()) };
         let watermark = self.watermark;
-        let committed = journal.checkpoint(self.address(), Checkpoint { state, watermark }).await;
+        // A message that changed nothing (a read) has nothing to commit.
+        let unchanged = !self.unsaved
+            && self.me.info_committed() == Some(watermark)
+            && self.snapshots.last().is_some_and(|last| last.version == state.version && last.bytes == state.bytes);
+        let committed = match self.me.journal() {
+            Some(journal) if !unchanged => {
+                self.snapshots.keep_for_restart(&self.spec.policy, state.clone());
+                journal.checkpoint(self.address(), Checkpoint { state, watermark }).await
+            }
+            _ => Ok(()),
+        };
         match &committed {
-            Ok(()) => self.me.set_committed(watermark),
-            Err(e) => error!(error = %e, "commit failed: the actor's state is ahead of its store"),
+            Ok(()) => {
+                self.unsaved = false;
+                self.me.set_committed(watermark);
+            }
+            Err(e) => {
+                self.unsaved = true;
+                error!(error = %e, "commit failed: the actor's state is ahead of its store");
+            }
         }
         if let Some((reply, value)) = reply {
             let _ = reply.send(match committed {

@@ -83,6 +83,7 @@ pub(crate) fn start(
         inbox,
         snapshots,
         watermark: committed.watermark,
+        unsaved: false,
         held_notices: VecDeque::new(),
         generation: 0,
         idle,
@@ -108,6 +109,9 @@ pub(crate) struct Cell {
     /// For a durable actor, the number of the last tell it took from its
     /// mailbox: its state contains every tell up to it.
     watermark: u64,
+    /// For a durable actor: its state in memory may differ from its
+    /// committed one (a commit failed since).
+    unsaved: bool,
     /// `down` notices that arrived while the actor had no incarnation.
     held_notices: VecDeque<DownNotice>,
     /// The code generation the cell runs (see `ActorRef::set_component`):
