@@ -73,6 +73,6 @@ pub use batch::BatchDelivery;
 pub use engine::EngineConfig;
 pub use error_code::{ErrorCode, HasErrorCode};
 pub use host::manifest;
-pub use host::{ActorTemplate, Host, HostConfig, Starting};
+pub use host::{ActorTemplate, Host, HostConfig, RecoveryHold, Starting};
 pub use message::{Address, CallError, DEFAULT_ASK_TIMEOUT, NO_TIMEOUT};
 pub use units::{SizeError, parse_bytes};

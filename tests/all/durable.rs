@@ -282,3 +282,39 @@ async fn a_message_that_changes_nothing_commits_nothing() {
     assert_eq!(store.stats().batches, before + 1, "a change is committed");
     host.shutdown().await;
 }
+
+#[test]
+fn the_tells_a_durable_actor_makes_take_effect_once_across_kill_9() {
+    // `a` tells `b` `incr(1)` on every `forward`; a crash between `b`
+    // taking the tell and `a` committing makes `a` handle that `forward`
+    // again, and tell `b` again.
+    let dir = tempfile::tempdir().unwrap();
+    let mut host = DurableHost::start(dir.path(), None);
+    let mut control = host.connect();
+    control.spawn_durable("b", "counter").unwrap();
+    let forwarder = support::guest("forwarder");
+    control
+        .request(json!({ "op": "spawn", "name": "a", "path": forwarder, "durable": true, "config": [["to", "b"]] }))
+        .unwrap();
+    for round in 0..4 {
+        let clients: Vec<_> = (0..3)
+            .map(|_| {
+                let mut control = host.connect();
+                std::thread::spawn(move || while control.send("a", "forward(1)").is_ok() {})
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(100 + 70 * round));
+        host.kill();
+        for client in clients {
+            client.join().unwrap();
+        }
+        host = DurableHost::start(dir.path(), None);
+        let mut control = host.connect();
+        // Asked after the recovered tells: each answer comes once those
+        // before it are handled.
+        let forwarded: u64 = control.call("a", "forwarded()").unwrap()["result"].as_str().unwrap().parse().unwrap();
+        let counted = control.count("b");
+        assert!(forwarded > 0, "round {round}: some forwards got in");
+        assert_eq!(counted, forwarded, "round {round}: every forward reached `b` once");
+    }
+}

@@ -22,7 +22,7 @@ use super::binding::Binding;
 use super::cell::Watcher;
 use super::component::ActorComponent;
 use super::control::Control;
-use super::durable::{Durability, Journal, JournalError};
+use super::durable::{Durability, Journal, JournalError, Origin};
 use super::queue::{self, Queue, Receiver};
 use super::system::BoxFuture;
 use super::{ActorInfo, ActorLimits, ActorSpec, ActorStats, ActorStatus};
@@ -87,6 +87,8 @@ struct Sequence {
     next: u64,
     /// The numbers of the tells in the mailbox, in mailbox order.
     queued: VecDeque<u64>,
+    /// For each durable sender, the origin of the last tell taken from it.
+    taken: HashMap<Address, Origin>,
 }
 
 /// How a durable actor's handle starts: its journal and the tells
@@ -100,6 +102,8 @@ pub(crate) struct DurableStart {
     pub queued: Vec<u64>,
     /// The number of the last tell its committed state contains.
     pub committed: u64,
+    /// For each durable sender, the origin of the last tell taken from it.
+    pub taken: Vec<(Address, Origin)>,
 }
 
 /// The instant idle stamps count from.
@@ -153,7 +157,11 @@ impl ActorRef {
             durable: durable.map(|d| {
                 Box::new(DurableInbox {
                     journal: d.journal,
-                    sequence: Mutex::new(Sequence { next: d.next_seq, queued: d.queued.into() }),
+                    sequence: Mutex::new(Sequence {
+                        next: d.next_seq,
+                        queued: d.queued.into(),
+                        taken: d.taken.into_iter().collect(),
+                    }),
                     committed: AtomicU64::new(d.committed),
                 })
             }),
@@ -274,7 +282,7 @@ impl ActorRef {
         match &self.0.durable {
             None => self.enqueue(Envelope::tell(call, from)),
             // The write proceeds without anyone waiting for it.
-            Some(durable) => self.tell_durable(durable, call, from).map(drop),
+            Some(durable) => self.tell_durable(durable, call, from, None).map(drop),
         }
     }
 
@@ -287,10 +295,22 @@ impl ActorRef {
     /// As [`ActorRef::tell`], and [`CallError::NotDurable`] when the store
     /// did not take the write.
     pub async fn send(&self, call: Call, from: Option<Address>) -> Result<(), CallError> {
+        self.send_from(call, from, None).await
+    }
+
+    /// [`ActorRef::send`] for a tell a durable actor makes while handling
+    /// a message, with its [`Origin`]: a durable receiver that already
+    /// took it (the sender handles the message again after a crash)
+    /// acknowledges it without taking it again.
+    ///
+    /// # Errors
+    ///
+    /// As [`ActorRef::send`].
+    pub async fn send_from(&self, call: Call, from: Option<Address>, origin: Option<Origin>) -> Result<(), CallError> {
         match &self.0.durable {
             None => self.enqueue(Envelope::tell(call, from)),
             Some(durable) => {
-                let committed = self.tell_durable(durable, call, from)?;
+                let committed = self.tell_durable(durable, call, from, origin)?;
                 committed.await.map_err(|e| self.not_durable(e))
             }
         }
@@ -300,12 +320,14 @@ impl ActorRef {
     /// to the journal (the returned future resolves once it is durable).
     /// Queued before it is written: a tell the mailbox refuses is never
     /// written, and the journal ignores an entry the actor's committed
-    /// state already contains.
+    /// state already contains. A tell whose origin was taken before is
+    /// acknowledged and dropped.
     fn tell_durable(
         &self,
         durable: &DurableInbox,
         call: Call,
         from: Option<Address>,
+        origin: Option<Origin>,
     ) -> Result<BoxFuture<'static, Result<(), JournalError>>, CallError> {
         let message = WireMessage {
             to: self.0.address.clone(),
@@ -314,12 +336,24 @@ impl ActorRef {
             ask: false,
             waiting: Vec::new(),
         };
+        // An origin counts only with the sender it belongs to.
+        let origin = origin.zip(from.clone());
         let mut sequence = durable.sequence.lock();
+        if let Some((origin, sender)) = &origin
+            && sequence.taken.get(sender).is_some_and(|last| origin <= last)
+        {
+            // Taken before: acknowledged as it was then.
+            return Ok(Box::pin(std::future::ready(Ok(()))));
+        }
         self.enqueue(Envelope::tell(call, from))?;
         let seq = sequence.next;
         sequence.next += 1;
         sequence.queued.push_back(seq);
-        Ok(durable.journal.accept(&self.0.address, seq, message))
+        let written = origin.as_ref().map(|(origin, _)| *origin);
+        if let Some((origin, sender)) = origin {
+            sequence.taken.insert(sender, origin);
+        }
+        Ok(durable.journal.accept(&self.0.address, seq, message, written))
     }
 
     /// The number of the tell the cell takes from the mailbox now, for a

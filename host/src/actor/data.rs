@@ -3,6 +3,7 @@
 //! during it, and the handles the host API needs (its own `ActorRef`, the
 //! system around it).
 
+use crate::actor::durable::Origin;
 use std::sync::Arc;
 
 use wasmtime::component::ResourceTable;
@@ -32,6 +33,19 @@ pub struct ActorData {
     pub(crate) waiting: Option<Arc<[Address]>>,
     /// The batch call in progress, if any.
     pub(crate) run: Run,
+    /// For a durable actor handling a tell: the origin its next tell
+    /// carries (see [`crate::actor::durable::Origin`]).
+    pub(crate) origin: Option<Origin>,
+}
+
+impl ActorData {
+    /// The origin of the tell the guest makes now, if it is a durable
+    /// actor handling a tell; the next one's comes after it.
+    pub(crate) fn next_origin(&mut self) -> Option<Origin> {
+        let origin = self.origin?;
+        self.origin = Some(Origin { index: origin.index.saturating_add(1), ..origin });
+        Some(origin)
+    }
 }
 
 /// An incarnation's WASI context. Built when the incarnation starts if the

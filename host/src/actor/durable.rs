@@ -25,6 +25,14 @@
 //! their effect was not committed. Nothing is replayed, so nothing can
 //! diverge: a message whose effect was committed is never run again.
 //!
+//! A message whose effect was *not* committed runs again after a crash,
+//! and the tells it made run again with it. Each tell a durable actor
+//! makes while handling a tell carries its [`Origin`]: the sender, the
+//! number of the tell it was handling, and its place among the tells that
+//! message made. A durable receiver keeps, per sender, the last origin it
+//! took, committed with the tell itself, and takes no tell whose origin
+//! is not past it: the second run's tells are acknowledged and dropped.
+//!
 //! [`ActorRef::send`]: super::ActorRef::send
 
 use serde::{Deserialize, Serialize};
@@ -69,6 +77,16 @@ impl std::fmt::Display for Durability {
 #[error("{0}")]
 pub struct JournalError(pub String);
 
+/// Where a tell made by a durable actor comes from (see the module doc).
+/// Ordered: a sender's tells are made in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Origin {
+    /// The number of the tell the sender was handling.
+    pub seq: u64,
+    /// The place of this tell among those that message made (from 0).
+    pub index: u32,
+}
+
 /// A durable actor's committed state: what a crash leaves of it.
 #[derive(Debug, Clone, Default)]
 pub struct Recovered {
@@ -79,6 +97,8 @@ pub struct Recovered {
     /// The tells accepted after it, in order: acknowledged, not yet
     /// handled.
     pub pending: Vec<(u64, WireMessage)>,
+    /// For each durable sender it took tells from, the origin of the last.
+    pub taken: Vec<(Address, Origin)>,
 }
 
 impl Recovered {
@@ -102,8 +122,16 @@ pub struct Checkpoint {
 /// they were submitted, which the futures capture when they are created,
 /// not when they are first polled.
 pub trait Journal: Send + Sync + 'static {
-    /// Writes tell number `seq` to `actor`'s durable inbox.
-    fn accept(&self, actor: &Address, seq: u64, message: WireMessage) -> BoxFuture<'static, Result<(), JournalError>>;
+    /// Writes tell number `seq` to `actor`'s durable inbox, and, for a
+    /// tell from a durable actor (`message.from`), its origin as the last
+    /// taken from that sender.
+    fn accept(
+        &self,
+        actor: &Address,
+        seq: u64,
+        message: WireMessage,
+        origin: Option<Origin>,
+    ) -> BoxFuture<'static, Result<(), JournalError>>;
 
     /// Commits `actor`'s state and watermark, and drops the inbox entries
     /// the state now contains, in one transaction.

@@ -230,11 +230,14 @@ impl ActorData {
     /// tell is committed, a wait that is not this message's CPU time.
     async fn tell_acknowledged(&mut self, target: &ActorRef, call: crate::protocol::Call) -> Result<(), CallError> {
         let from = Some(self.me.address().clone());
+        // Counted whatever the target: a second run of the message makes
+        // the same tells in the same order.
+        let origin = self.next_origin();
         if !target.is_durable() {
             return target.tell(call, from);
         }
         let sent = Instant::now();
-        let result = target.send(call, from).await;
+        let result = target.send_from(call, from, origin).await;
         self.budget.waited(sent.elapsed());
         result
     }

@@ -27,6 +27,7 @@ use super::data::{ActorData, Run, Wasi};
 use super::host_api::{Snapshot, WitDown};
 use super::resources::Resources;
 use super::{ActorRef, ActorSpec, ActorSystem, DownNotice, Failure, FailureKind};
+use crate::actor::durable::Origin;
 use crate::batch::{Dispatch, Lowered};
 use crate::grants::StderrTail;
 use crate::message::Address;
@@ -160,6 +161,7 @@ impl Incarnation {
             log_budget: Default::default(),
             waiting: None,
             run: Default::default(),
+            origin: None,
         };
         let mut store = Store::new(engine, data);
         store.limiter(|d| &mut d.limiter);
@@ -367,6 +369,13 @@ impl Incarnation {
             Ok(()) => Ok((arity == 1).then(|| std::mem::replace(&mut results[0], Val::Bool(false)))),
             Err(e) => Err(self.fault(&e)),
         }
+    }
+
+    /// Makes the tells the guest makes from now on carry origins, counted
+    /// from the first, for the tell numbered `seq` it handles next (`None`:
+    /// none).
+    pub fn set_origin(&mut self, seq: Option<u64>) {
+        self.store.data_mut().origin = seq.map(|seq| Origin { seq, index: 0 });
     }
 
     /// The batch entry points of this incarnation.

@@ -59,6 +59,11 @@ pub trait ActorSystem: Send + Sync + 'static {
     /// Removes a stopped actor from the address space.
     fn unregister(&self, actor: &ActorRef);
 
+    /// Resolves once the host has started again every durable actor it
+    /// had. A recovered actor handles its recovered tells only then, so
+    /// that the actors they tell are there to take them.
+    fn recovered(&self) -> BoxFuture<'_, ()>;
+
     /// Records a message that will never be handled.
     fn dead_letter(&self, to: &Address, what: &str, reason: DeadLetterReason);
 

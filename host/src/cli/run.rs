@@ -145,6 +145,8 @@ pub async fn run(args: RunArgs, control: Option<PathBuf>) -> anyhow::Result<()> 
     };
     let server = ControlServer::bind(&path, private).await?;
 
+    // Recovered tells wait until every durable actor is back.
+    let recovering = host.hold_recovered_tells();
     if let Some(manifest) = &manifest {
         let started = match manifest.apply(&host).await {
             Ok(started) => started,
@@ -163,6 +165,7 @@ pub async fn run(args: RunArgs, control: Option<PathBuf>) -> anyhow::Result<()> 
             }
         }
     }
+    drop(recovering);
     if args.watch
         && let Some(manifest) = &manifest
     {

@@ -70,6 +70,14 @@ impl ActorSystem for HostInner {
         }
     }
 
+    fn recovered(&self) -> BoxFuture<'_, ()> {
+        let mut recovering = self.recovering.subscribe();
+        Box::pin(async move {
+            // An error means the host is gone: nothing to wait for.
+            let _ = recovering.wait_for(|recovering| !*recovering).await;
+        })
+    }
+
     fn dead_letter(&self, to: &Address, what: &str, reason: DeadLetterReason) {
         let total = self.dead_letters.fetch_add(1, Ordering::Relaxed) + 1;
         warn!(to = %to, function = what, %reason, total, "dead letter");

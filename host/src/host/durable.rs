@@ -74,6 +74,7 @@ impl HostInner {
                 next_seq: recovered.next_seq(),
                 queued,
                 committed: recovered.watermark,
+                taken: recovered.taken,
             },
             committed: Committed { state: recovered.state, watermark: recovered.watermark },
             pending,

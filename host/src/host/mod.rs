@@ -127,6 +127,9 @@ pub(crate) struct HostInner {
     max_actors: usize,
     /// Where durable actors commit.
     journal: Option<Arc<dyn Journal>>,
+    /// While the host starts again the durable actors it had (see
+    /// [`Host::hold_recovered_tells`]).
+    recovering: watch::Sender<bool>,
     /// The root supervisor's handle (its node is in the tree while it runs).
     root: OnceLock<SupervisorRef>,
     me: Weak<HostInner>,
@@ -161,6 +164,19 @@ impl Starting {
             }
             Err(_) => Err(SpawnError::ShuttingDown),
         }
+    }
+}
+
+/// Holds the tells recovered for durable actors (see
+/// [`Host::hold_recovered_tells`]); dropping it lets them go.
+#[must_use = "the recovered tells go as soon as this is dropped"]
+pub struct RecoveryHold {
+    host: Host,
+}
+
+impl Drop for RecoveryHold {
+    fn drop(&mut self) {
+        self.host.inner.recovering.send_replace(false);
     }
 }
 
@@ -212,6 +228,7 @@ impl Host {
             gave_up,
             max_actors,
             journal,
+            recovering: watch::channel(false).0,
             root: OnceLock::new(),
             me: me.clone(),
         });
@@ -337,6 +354,16 @@ impl Host {
     /// Where durable actors commit, if this host has a store.
     pub fn journal(&self) -> Option<&Arc<dyn Journal>> {
         self.inner.journal.as_ref()
+    }
+
+    /// Holds the tells durable actors recover until the returned guard is
+    /// dropped: while a host starts its durable actors again one by one,
+    /// the first must not handle a recovered tell that tells the second
+    /// before the second is there. The actors start meanwhile, and take
+    /// new messages into their mailboxes.
+    pub fn hold_recovered_tells(&self) -> RecoveryHold {
+        self.inner.recovering.send_replace(true);
+        RecoveryHold { host: self.clone() }
     }
 
     /// Type-checks `message`, sends it and waits for the reply.

@@ -7,9 +7,11 @@
 //! | `snapshots` | address | watermark (8 bytes, big-endian), version length (4), version, state |
 //! | `inbox` | address, `0`, tell number (8 bytes, big-endian) | the tell as a JSON [`WireMessage`] |
 //! | `actors` | address | how to start it again (opaque) |
+//! | `meta` | `taken`, `0`, address, `0`, sender | the origin of the last tell taken from that durable sender: its number (8 bytes, big-endian) and index (4) |
 //!
 //! Addresses never contain a `0` byte, so the inbox entries of one actor
-//! form one key range, in the order of their numbers.
+//! form one key range, in the order of their numbers, and so do the
+//! senders it took tells from.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -17,7 +19,7 @@ use std::sync::{Arc, OnceLock};
 use super::{Batch, DataDir, GroupCommit, GroupCommitConfig, RedbStore, Store, StoreError, Table};
 use crate::actor::BoxFuture;
 use crate::actor::Snapshot;
-use crate::actor::durable::{Checkpoint, Journal, JournalError, Recovered};
+use crate::actor::durable::{Checkpoint, Journal, JournalError, Origin, Recovered};
 use crate::message::{Address, WireMessage};
 
 /// A durable actors' journal on a redb store in a locked data directory.
@@ -87,6 +89,35 @@ fn inbox_end(actor: &Address) -> Vec<u8> {
     key
 }
 
+/// The key prefix of what `actor` took from durable senders.
+fn taken_prefix(actor: &Address) -> Vec<u8> {
+    let mut key = b"taken\0".to_vec();
+    key.extend_from_slice(actor.as_bytes());
+    key.push(0);
+    key
+}
+
+/// The key just past [`taken_prefix`]'s range.
+fn taken_end(actor: &Address) -> Vec<u8> {
+    let mut key = taken_prefix(actor);
+    if let Some(last) = key.last_mut() {
+        *last = 1;
+    }
+    key
+}
+
+fn encode_origin(origin: Origin) -> Vec<u8> {
+    let mut value = origin.seq.to_be_bytes().to_vec();
+    value.extend_from_slice(&origin.index.to_be_bytes());
+    value
+}
+
+fn decode_origin(value: &[u8]) -> Option<Origin> {
+    let seq = u64::from_be_bytes(value.get(..8)?.try_into().ok()?);
+    let index = u32::from_be_bytes(value.get(8..12)?.try_into().ok()?);
+    Some(Origin { seq, index })
+}
+
 /// A committed state as stored.
 fn encode_state(checkpoint: &Checkpoint) -> Vec<u8> {
     let version = checkpoint.state.version.as_bytes();
@@ -112,13 +143,24 @@ fn decode_state(value: &[u8]) -> Result<(Snapshot, u64), String> {
 }
 
 impl Journal for DurableStore {
-    fn accept(&self, actor: &Address, seq: u64, message: WireMessage) -> BoxFuture<'static, Result<(), JournalError>> {
+    fn accept(
+        &self,
+        actor: &Address,
+        seq: u64,
+        message: WireMessage,
+        origin: Option<Origin>,
+    ) -> BoxFuture<'static, Result<(), JournalError>> {
         let value = match serde_json::to_vec(&message) {
             Ok(v) => v,
             Err(e) => return Box::pin(std::future::ready(Err(JournalError(format!("cannot encode the tell: {e}"))))),
         };
         let mut batch = Batch::new();
         batch.put(Table::Inbox, inbox_key(actor, seq), value);
+        if let (Some(origin), Some(sender)) = (origin, &message.from) {
+            let mut key = taken_prefix(actor);
+            key.extend_from_slice(sender.as_bytes());
+            batch.put(Table::Meta, key, encode_origin(origin));
+        }
         self.submit(batch)
     }
 
@@ -148,7 +190,16 @@ impl Journal for DurableStore {
                 .map_err(|e| JournalError(format!("`{actor}`: tell {seq} cannot be read: {e}")))?;
             pending.push((seq, message));
         }
-        Ok(Recovered { state, watermark, pending })
+        let prefix = taken_prefix(actor);
+        let mut taken = Vec::new();
+        for (key, value) in store.range(Table::Meta, &prefix, &taken_end(actor)).map_err(journal_error)? {
+            let sender = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
+            let origin = decode_origin(&value).ok_or_else(|| {
+                JournalError(format!("`{actor}`: the last tell taken from `{sender}` cannot be read"))
+            })?;
+            taken.push((Address::from(sender), origin));
+        }
+        Ok(Recovered { state, watermark, pending, taken })
     }
 
     fn record_spawn(&self, actor: &Address, how: Vec<u8>) -> BoxFuture<'static, Result<(), JournalError>> {
@@ -170,6 +221,7 @@ impl Journal for DurableStore {
         batch.delete(Table::Snapshots, actor.as_bytes());
         batch.delete(Table::Actors, actor.as_bytes());
         batch.delete_range(Table::Inbox, inbox_key(actor, 0), inbox_end(actor));
+        batch.delete_range(Table::Meta, taken_prefix(actor), taken_end(actor));
         self.submit(batch)
     }
 }
@@ -224,8 +276,14 @@ impl LazyStore {
 }
 
 impl Journal for LazyStore {
-    fn accept(&self, actor: &Address, seq: u64, message: WireMessage) -> BoxFuture<'static, Result<(), JournalError>> {
-        self.submit(|s| s.accept(actor, seq, message))
+    fn accept(
+        &self,
+        actor: &Address,
+        seq: u64,
+        message: WireMessage,
+        origin: Option<Origin>,
+    ) -> BoxFuture<'static, Result<(), JournalError>> {
+        self.submit(|s| s.accept(actor, seq, message, origin))
     }
 
     fn checkpoint(&self, actor: &Address, checkpoint: Checkpoint) -> BoxFuture<'static, Result<(), JournalError>> {
@@ -280,9 +338,9 @@ mod tests {
         let (a, b): (Address, Address) = ("a".into(), "a/b".into());
         block_on(async {
             for seq in 1..=5 {
-                store.accept(&a, seq, tell(seq)).await.unwrap();
+                store.accept(&a, seq, tell(seq), None).await.unwrap();
             }
-            store.accept(&b, 1, tell(100)).await.unwrap();
+            store.accept(&b, 1, tell(100), None).await.unwrap();
             store.checkpoint(&a, Checkpoint { state: state("after 3"), watermark: 3 }).await.unwrap();
         });
         let recovered = store.recover(&a).unwrap();
@@ -302,7 +360,7 @@ mod tests {
         let a: Address = "a".into();
         block_on(async {
             store.checkpoint(&a, Checkpoint { state: state("after 1"), watermark: 1 }).await.unwrap();
-            store.accept(&a, 1, tell(1)).await.unwrap();
+            store.accept(&a, 1, tell(1), None).await.unwrap();
         });
         let recovered = store.recover(&a).unwrap();
         assert!(recovered.pending.is_empty(), "{:?}", recovered.pending);
@@ -317,7 +375,7 @@ mod tests {
             let store = DurableStore::open(dir.path()).unwrap();
             block_on(async {
                 store.record_spawn(&a, b"how".to_vec()).await.unwrap();
-                store.accept(&a, 1, tell(1)).await.unwrap();
+                store.accept(&a, 1, tell(1), None).await.unwrap();
             });
         }
         let store = DurableStore::open(dir.path()).unwrap();
@@ -327,6 +385,24 @@ mod tests {
         assert!(store.spawned().unwrap().is_empty());
         let recovered = store.recover(&a).unwrap();
         assert!(recovered.state.is_none() && recovered.pending.is_empty());
+    }
+
+    #[test]
+    fn the_last_tell_taken_from_each_durable_sender_is_recovered_and_forgotten_with_the_actor() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DurableStore::open(dir.path()).unwrap();
+        let b: Address = "b".into();
+        let from = |sender: &str, n: u64| WireMessage { from: Some(sender.into()), ..tell(n) };
+        block_on(async {
+            store.accept(&b, 1, from("a", 1), Some(Origin { seq: 7, index: 0 })).await.unwrap();
+            store.accept(&b, 2, from("a", 2), Some(Origin { seq: 7, index: 1 })).await.unwrap();
+            store.accept(&b, 3, from("a/c", 3), Some(Origin { seq: 2, index: 0 })).await.unwrap();
+            store.accept(&b, 4, from("cli", 4), None).await.unwrap();
+        });
+        let taken = store.recover(&b).unwrap().taken;
+        assert_eq!(taken, vec![("a".into(), Origin { seq: 7, index: 1 }), ("a/c".into(), Origin { seq: 2, index: 0 })]);
+        block_on(store.forget(&b)).unwrap();
+        assert!(store.recover(&b).unwrap().taken.is_empty());
     }
 
     #[test]

@@ -101,7 +101,8 @@ impl Cell {
     /// poisoned); the failure has been reported to the sender.
     pub(super) async fn deliver(&mut self, inc: &mut Incarnation, envelope: Envelope) -> Result<(), Failure> {
         let (mut call, from, reply, waiting) = envelope.into_parts();
-        if reply.is_none() {
+        let tell = reply.is_none();
+        if tell {
             self.took_tell();
         }
         if call.generation != self.generation
@@ -120,12 +121,17 @@ impl Cell {
             function = %self.spec.component.protocol().function(call.func).name,
             from = from.as_ref().map(|a| a.as_str())
         );
+        let durable = self.me.is_durable();
+        if durable {
+            // The tells it makes while handling a tell carry their origin.
+            inc.set_origin(tell.then_some(self.watermark));
+        }
         let outcome = inc.handle(&self.me, &call, waiting).instrument(span).await;
         match outcome {
             Ok(result) => {
                 self.me.stats().handled();
                 let reply = reply.map(|reply| (reply, self.checked_reply(result)));
-                if self.me.is_durable() {
+                if durable {
                     // Persist, then reply. Boxed: rare beside the common
                     // path, and this future is in every delivery.
                     return Box::pin(self.commit_then_reply(inc, reply)).await;

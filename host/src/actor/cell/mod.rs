@@ -179,6 +179,9 @@ impl Cell {
         // hibernation, finish) are boxed: an idle actor's task then stays
         // small.
         let mut phase = Box::pin(self.first_incarnation(started)).await;
+        if self.me.is_durable() {
+            self.system.recovered().await;
+        }
         loop {
             phase = self.enter(phase);
             phase = match phase {
