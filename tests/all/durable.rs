@@ -318,3 +318,33 @@ fn the_tells_a_durable_actor_makes_take_effect_once_across_kill_9() {
         assert_eq!(counted, forwarded, "round {round}: every forward reached `b` once");
     }
 }
+
+#[test]
+fn a_durable_timer_fires_once_after_a_crash_even_when_its_time_passed_meanwhile() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = DurableHost::start(dir.path(), None);
+    let mut control = host.connect();
+    control.spawn_durable("b", "counter").unwrap();
+    let forwarder = support::guest("forwarder");
+    control
+        .request(json!({ "op": "spawn", "name": "a", "path": forwarder, "durable": true, "config": [["to", "b"]] }))
+        .unwrap();
+    // Set (and committed) before the ask returns; due long after the crash.
+    control.call("a", "forward-later(5, 600)").unwrap();
+    control.call("a", "forward-later(100, 60000)").unwrap();
+    host.kill();
+    std::thread::sleep(Duration::from_millis(800));
+    let host = DurableHost::start(dir.path(), None);
+    let mut control = host.connect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while control.count("b") == 0 {
+        assert!(Instant::now() < deadline, "the overdue timer fired after recovery");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    host.kill();
+    let host = DurableHost::start(dir.path(), None);
+    let mut control = host.connect();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(control.count("b"), 5, "it fired once, and the one due in a minute has not");
+    assert_eq!(control.call("a", "forwarded()").unwrap()["result"], "1");
+}

@@ -282,7 +282,7 @@ impl ActorRef {
         match &self.0.durable {
             None => self.enqueue(Envelope::tell(call, from)),
             // The write proceeds without anyone waiting for it.
-            Some(durable) => self.tell_durable(durable, call, from, None).map(drop),
+            Some(durable) => self.tell_durable(durable, call, from, None, None).map(drop),
         }
     }
 
@@ -310,7 +310,7 @@ impl ActorRef {
         match &self.0.durable {
             None => self.enqueue(Envelope::tell(call, from)),
             Some(durable) => {
-                let committed = self.tell_durable(durable, call, from, origin)?;
+                let committed = self.tell_durable(durable, call, from, origin, None)?;
                 committed.await.map_err(|e| self.not_durable(e))
             }
         }
@@ -328,6 +328,7 @@ impl ActorRef {
         call: Call,
         from: Option<Address>,
         origin: Option<Origin>,
+        timer: Option<u64>,
     ) -> Result<BoxFuture<'static, Result<(), JournalError>>, CallError> {
         let message = WireMessage {
             to: self.0.address.clone(),
@@ -353,7 +354,17 @@ impl ActorRef {
         if let Some((origin, sender)) = origin {
             sequence.taken.insert(sender, origin);
         }
-        Ok(durable.journal.accept(&self.0.address, seq, message, written))
+        Ok(durable.journal.accept(&self.0.address, seq, message, written, timer))
+    }
+
+    /// The tell timer `timer` makes when it fires: for a durable actor,
+    /// committed together with the timer's removal.
+    pub(crate) fn tell_from_timer(&self, call: Call, timer: u64) -> Result<(), CallError> {
+        let from = Some(self.0.address.clone());
+        match &self.0.durable {
+            None => self.enqueue(Envelope::tell(call, from)),
+            Some(durable) => self.tell_durable(durable, call, from, None, Some(timer)).map(drop),
+        }
     }
 
     /// The number of the tell the cell takes from the mailbox now, for a
@@ -393,7 +404,7 @@ impl ActorRef {
 
     /// `call` as WAVE text, against the code version it was checked
     /// against.
-    fn wave(&self, call: &Call) -> String {
+    pub(super) fn wave(&self, call: &Call) -> String {
         let code = self.0.code.read();
         if call.generation == code.generation {
             return call.to_wave(code.component.protocol());
@@ -520,13 +531,21 @@ impl ActorRef {
         Some(self.0.idle_since.load(Ordering::Relaxed)).filter(|&stamp| stamp != 0)
     }
 
-    /// Registers a pending timer, if the `max-timers` quota allows.
-    pub(crate) fn add_timer(&self, make: impl FnOnce(u64) -> AbortHandle) -> Option<u64> {
+    /// Registers a pending timer, if the `max-timers` quota allows, with
+    /// the given id (a recovered timer's) or a new one.
+    pub(crate) fn add_timer(&self, id: Option<u64>, make: impl FnOnce(u64) -> AbortHandle) -> Option<u64> {
         let mut timers = self.0.timers.lock();
         if timers.len() as u32 >= self.0.limits.max_timers {
             return None;
         }
-        let id = self.next_id();
+        let id = match id {
+            Some(id) => {
+                // New ids come after every recovered one.
+                self.0.next_id.fetch_max(id + 1, Ordering::Relaxed);
+                id
+            }
+            None => self.next_id(),
+        };
         timers.insert(id, make(id));
         Some(id)
     }

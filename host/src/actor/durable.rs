@@ -33,6 +33,11 @@
 //! took, committed with the tell itself, and takes no tell whose origin
 //! is not past it: the second run's tells are acknowledged and dropped.
 //!
+//! A durable actor's `send-after` timers are committed when set and
+//! re-armed by recovery; the tell a timer makes commits together with the
+//! timer's removal, so it fires once, late if its time passed while the
+//! host was down.
+//!
 //! [`ActorRef::send`]: super::ActorRef::send
 
 use serde::{Deserialize, Serialize};
@@ -99,6 +104,20 @@ pub struct Recovered {
     pub pending: Vec<(u64, WireMessage)>,
     /// For each durable sender it took tells from, the origin of the last.
     pub taken: Vec<(Address, Origin)>,
+    /// Its timers that had not fired.
+    pub timers: Vec<DurableTimer>,
+}
+
+/// A durable actor's `send-after` timer, as committed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DurableTimer {
+    /// Its id, as `send-after` returned it.
+    pub id: u64,
+    /// When it fires, in milliseconds since the Unix epoch (wall clock:
+    /// a timer whose time passed while the host was down fires at once).
+    pub due_ms: u64,
+    /// The tell it makes to its actor.
+    pub message: WireMessage,
 }
 
 impl Recovered {
@@ -122,16 +141,23 @@ pub struct Checkpoint {
 /// they were submitted, which the futures capture when they are created,
 /// not when they are first polled.
 pub trait Journal: Send + Sync + 'static {
-    /// Writes tell number `seq` to `actor`'s durable inbox, and, for a
-    /// tell from a durable actor (`message.from`), its origin as the last
-    /// taken from that sender.
+    /// Writes tell number `seq` to `actor`'s durable inbox; for a tell
+    /// from a durable actor (`message.from`), its origin as the last taken
+    /// from that sender; for a tell a timer made, the timer's removal.
     fn accept(
         &self,
         actor: &Address,
         seq: u64,
         message: WireMessage,
         origin: Option<Origin>,
+        timer: Option<u64>,
     ) -> BoxFuture<'static, Result<(), JournalError>>;
+
+    /// Records a `send-after` timer of `actor`.
+    fn set_timer(&self, actor: &Address, timer: DurableTimer) -> BoxFuture<'static, Result<(), JournalError>>;
+
+    /// Forgets timer `id` of `actor` (cancelled).
+    fn cancel_timer(&self, actor: &Address, id: u64) -> BoxFuture<'static, Result<(), JournalError>>;
 
     /// Commits `actor`'s state and watermark, and drops the inbox entries
     /// the state now contains, in one transaction.

@@ -21,7 +21,7 @@ use super::binding::{BindError, BindingSpec, BindingTarget, Router, interface_ke
 use super::data::ActorData;
 use super::{ActorRef, DownNotice, DownReason, SpawnError, SpawnOptions};
 use crate::batch;
-use crate::message::{Address, CallError, DEFAULT_ASK_TIMEOUT, DeadLetterReason};
+use crate::message::{Address, CallError, DEFAULT_ASK_TIMEOUT};
 use crate::protocol::ImportedInterface;
 use crate::protocol::MessageError;
 use crate::supervision::RestartType;
@@ -404,33 +404,22 @@ impl host::Host for ActorData {
             Err(e) => return Ok(Err(CallError::from(e).into())),
         };
         let me = self.me.clone();
-        let system = self.system.clone();
-        let id = self.me.add_timer(|id| {
-            let fire = async move {
-                tokio::time::sleep(delay).await;
-                me.remove_timer(id, false);
-                let name = me.component().protocol().function(call.func).name.clone();
-                match me.tell(call, Some(me.address().clone())) {
-                    Ok(()) => {}
-                    Err(CallError::MailboxFull(_)) => {
-                        system.dead_letter(me.address(), &name, DeadLetterReason::MailboxFull)
-                    }
-                    Err(_) => system.dead_letter(me.address(), &name, DeadLetterReason::UnknownAddress),
-                }
-            };
-            tokio::spawn(fire).abort_handle()
-        });
-        Ok(id.ok_or_else(|| {
-            Error::QuotaExceeded(format!(
+        let set = Instant::now();
+        let id = me.set_timer(delay, call, self.system.clone()).await;
+        self.budget.waited(set.elapsed());
+        Ok(match id {
+            Ok(Some(id)) => Ok(id),
+            Ok(None) => Err(Error::QuotaExceeded(format!(
                 "`{}` already has {} pending timers (`max-timers`)",
                 self.me.address(),
                 self.me.limits().max_timers
-            ))
-        }))
+            ))),
+            Err(e) => Err(e.into()),
+        })
     }
 
     async fn cancel_timer(&mut self, id: u64) -> wasmtime::Result<bool> {
-        Ok(self.me.remove_timer(id, true))
+        Ok(self.me.cancel_timer(id))
     }
 
     async fn log(&mut self, level: Level, message: String, fields: Vec<(String, String)>) -> wasmtime::Result<()> {

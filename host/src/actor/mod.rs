@@ -44,6 +44,7 @@
 //!   actor may reach, and the WASI context that enforces it;
 //! * `durable.rs` — durable actors: the setting, and the journal port
 //!   the store implements;
+//! * `timers.rs` — `send-after` timers, durable ones included;
 //! * `budget.rs` — a message's deadline and fair slicing;
 //!   `slots.rs` and `resources.rs` — what all actors share.
 //!
@@ -74,6 +75,7 @@ mod spawn;
 mod spec;
 mod status;
 mod system;
+mod timers;
 
 pub use actor_ref::ActorRef;
 pub(crate) use actor_ref::DurableStart;

@@ -8,10 +8,10 @@ use tracing::warn;
 
 use super::HostInner;
 use crate::actor::ActorSystem;
-use crate::actor::durable::Journal;
+use crate::actor::durable::{DurableTimer, Journal};
 use crate::actor::{ActorSpec, Committed, DurableStart, RestartFrom, SpawnError};
 use crate::message::{DeadLetterReason, Envelope};
-use crate::protocol::Hook;
+use crate::protocol::{Call, Hook};
 
 /// What a durable actor starts from.
 pub(super) struct DurableBoot {
@@ -21,6 +21,8 @@ pub(super) struct DurableBoot {
     pub committed: Committed,
     /// The tells acknowledged and not yet handled, in order.
     pub pending: Vec<Envelope>,
+    /// Its timers that had not fired, with the tells they make.
+    pub timers: Vec<(DurableTimer, Call)>,
 }
 
 impl HostInner {
@@ -68,16 +70,28 @@ impl HostInner {
                 }
             }
         }
+        let mut timers = Vec::new();
+        let next_seq = recovered.next_seq();
+        for timer in recovered.timers {
+            match protocol.parse(&timer.message.message, max_bytes) {
+                Ok(call) => timers.push((timer, call)),
+                Err(e) => {
+                    warn!(timer = timer.id, error = %e, "a timer's tell no longer fits the actor's protocol");
+                    self.dead_letter(&spec.address, "?", DeadLetterReason::Failed);
+                }
+            }
+        }
         Ok(DurableBoot {
             start: DurableStart {
                 journal: Arc::clone(journal) as Arc<dyn Journal>,
-                next_seq: recovered.next_seq(),
+                next_seq,
                 queued,
                 committed: recovered.watermark,
                 taken: recovered.taken,
             },
             committed: Committed { state: recovered.state, watermark: recovered.watermark },
             pending,
+            timers,
         })
     }
 }

@@ -110,11 +110,11 @@ impl HostInner {
                 });
             }
         }
-        let (boot, committed, pending) = match spec.policy.durability {
-            Durability::InMemory => (None, None, Vec::new()),
+        let (boot, committed, pending, timers) = match spec.policy.durability {
+            Durability::InMemory => (None, None, Vec::new(), Vec::new()),
             Durability::Durable => {
                 let boot = self.durable_boot(&mut spec)?;
-                (Some(boot.start), Some(boot.committed), boot.pending)
+                (Some(boot.start), Some(boot.committed), boot.pending, boot.timers)
             }
         };
         let (actor, inbox) = ActorRef::create(&spec, boot);
@@ -134,6 +134,12 @@ impl HostInner {
         if !self.tree.with(|t| t.add_child(node.address(), spec.address.clone(), child)) {
             self.registry.remove(&actor);
             return Err(SpawnError::UnknownSupervisor(node.address().to_string()));
+        }
+        // Its address is its own now: its timers may fire into it.
+        for (timer, call) in timers {
+            if !actor.rearm_timer(&timer, call, self.arc()) {
+                tracing::warn!(actor = %spec.address, timer = timer.id, "a recovered timer is over `max-timers`: dropped");
+            }
         }
         let started = actor::start(actor.clone(), inbox, spec, committed, self.arc(), self.resources.clone());
         Ok(Starting { actor, started })

@@ -7,6 +7,7 @@
 //! | `snapshots` | address | watermark (8 bytes, big-endian), version length (4), version, state |
 //! | `inbox` | address, `0`, tell number (8 bytes, big-endian) | the tell as a JSON [`WireMessage`] |
 //! | `actors` | address | how to start it again (opaque) |
+//! | `timers` | address, `0`, timer id (8 bytes, big-endian) | the timer as JSON |
 //! | `meta` | `taken`, `0`, address, `0`, sender | the origin of the last tell taken from that durable sender: its number (8 bytes, big-endian) and index (4) |
 //!
 //! Addresses never contain a `0` byte, so the inbox entries of one actor
@@ -19,7 +20,7 @@ use std::sync::{Arc, OnceLock};
 use super::{Batch, DataDir, GroupCommit, GroupCommitConfig, RedbStore, Store, StoreError, Table};
 use crate::actor::BoxFuture;
 use crate::actor::Snapshot;
-use crate::actor::durable::{Checkpoint, Journal, JournalError, Origin, Recovered};
+use crate::actor::durable::{Checkpoint, DurableTimer, Journal, JournalError, Origin, Recovered};
 use crate::message::{Address, WireMessage};
 
 /// A durable actors' journal on a redb store in a locked data directory.
@@ -149,6 +150,7 @@ impl Journal for DurableStore {
         seq: u64,
         message: WireMessage,
         origin: Option<Origin>,
+        timer: Option<u64>,
     ) -> BoxFuture<'static, Result<(), JournalError>> {
         let value = match serde_json::to_vec(&message) {
             Ok(v) => v,
@@ -161,6 +163,25 @@ impl Journal for DurableStore {
             key.extend_from_slice(sender.as_bytes());
             batch.put(Table::Meta, key, encode_origin(origin));
         }
+        if let Some(timer) = timer {
+            batch.delete(Table::Timers, inbox_key(actor, timer));
+        }
+        self.submit(batch)
+    }
+
+    fn set_timer(&self, actor: &Address, timer: DurableTimer) -> BoxFuture<'static, Result<(), JournalError>> {
+        let value = match serde_json::to_vec(&timer) {
+            Ok(v) => v,
+            Err(e) => return Box::pin(std::future::ready(Err(JournalError(format!("cannot encode the timer: {e}"))))),
+        };
+        let mut batch = Batch::new();
+        batch.put(Table::Timers, inbox_key(actor, timer.id), value);
+        self.submit(batch)
+    }
+
+    fn cancel_timer(&self, actor: &Address, id: u64) -> BoxFuture<'static, Result<(), JournalError>> {
+        let mut batch = Batch::new();
+        batch.delete(Table::Timers, inbox_key(actor, id));
         self.submit(batch)
     }
 
@@ -199,7 +220,13 @@ impl Journal for DurableStore {
             })?;
             taken.push((Address::from(sender), origin));
         }
-        Ok(Recovered { state, watermark, pending, taken })
+        let mut timers = Vec::new();
+        for (_, value) in store.range(Table::Timers, &inbox_key(actor, 0), &inbox_end(actor)).map_err(journal_error)? {
+            let timer: DurableTimer = serde_json::from_slice(&value)
+                .map_err(|e| JournalError(format!("`{actor}`: a timer cannot be read: {e}")))?;
+            timers.push(timer);
+        }
+        Ok(Recovered { state, watermark, pending, taken, timers })
     }
 
     fn record_spawn(&self, actor: &Address, how: Vec<u8>) -> BoxFuture<'static, Result<(), JournalError>> {
@@ -222,6 +249,7 @@ impl Journal for DurableStore {
         batch.delete(Table::Actors, actor.as_bytes());
         batch.delete_range(Table::Inbox, inbox_key(actor, 0), inbox_end(actor));
         batch.delete_range(Table::Meta, taken_prefix(actor), taken_end(actor));
+        batch.delete_range(Table::Timers, inbox_key(actor, 0), inbox_end(actor));
         self.submit(batch)
     }
 }
@@ -282,8 +310,17 @@ impl Journal for LazyStore {
         seq: u64,
         message: WireMessage,
         origin: Option<Origin>,
+        timer: Option<u64>,
     ) -> BoxFuture<'static, Result<(), JournalError>> {
-        self.submit(|s| s.accept(actor, seq, message, origin))
+        self.submit(|s| s.accept(actor, seq, message, origin, timer))
+    }
+
+    fn set_timer(&self, actor: &Address, timer: DurableTimer) -> BoxFuture<'static, Result<(), JournalError>> {
+        self.submit(|s| s.set_timer(actor, timer))
+    }
+
+    fn cancel_timer(&self, actor: &Address, id: u64) -> BoxFuture<'static, Result<(), JournalError>> {
+        self.submit(|s| s.cancel_timer(actor, id))
     }
 
     fn checkpoint(&self, actor: &Address, checkpoint: Checkpoint) -> BoxFuture<'static, Result<(), JournalError>> {
@@ -338,9 +375,9 @@ mod tests {
         let (a, b): (Address, Address) = ("a".into(), "a/b".into());
         block_on(async {
             for seq in 1..=5 {
-                store.accept(&a, seq, tell(seq), None).await.unwrap();
+                store.accept(&a, seq, tell(seq), None, None).await.unwrap();
             }
-            store.accept(&b, 1, tell(100), None).await.unwrap();
+            store.accept(&b, 1, tell(100), None, None).await.unwrap();
             store.checkpoint(&a, Checkpoint { state: state("after 3"), watermark: 3 }).await.unwrap();
         });
         let recovered = store.recover(&a).unwrap();
@@ -360,7 +397,7 @@ mod tests {
         let a: Address = "a".into();
         block_on(async {
             store.checkpoint(&a, Checkpoint { state: state("after 1"), watermark: 1 }).await.unwrap();
-            store.accept(&a, 1, tell(1), None).await.unwrap();
+            store.accept(&a, 1, tell(1), None, None).await.unwrap();
         });
         let recovered = store.recover(&a).unwrap();
         assert!(recovered.pending.is_empty(), "{:?}", recovered.pending);
@@ -375,7 +412,7 @@ mod tests {
             let store = DurableStore::open(dir.path()).unwrap();
             block_on(async {
                 store.record_spawn(&a, b"how".to_vec()).await.unwrap();
-                store.accept(&a, 1, tell(1), None).await.unwrap();
+                store.accept(&a, 1, tell(1), None, None).await.unwrap();
             });
         }
         let store = DurableStore::open(dir.path()).unwrap();
@@ -394,10 +431,10 @@ mod tests {
         let b: Address = "b".into();
         let from = |sender: &str, n: u64| WireMessage { from: Some(sender.into()), ..tell(n) };
         block_on(async {
-            store.accept(&b, 1, from("a", 1), Some(Origin { seq: 7, index: 0 })).await.unwrap();
-            store.accept(&b, 2, from("a", 2), Some(Origin { seq: 7, index: 1 })).await.unwrap();
-            store.accept(&b, 3, from("a/c", 3), Some(Origin { seq: 2, index: 0 })).await.unwrap();
-            store.accept(&b, 4, from("cli", 4), None).await.unwrap();
+            store.accept(&b, 1, from("a", 1), Some(Origin { seq: 7, index: 0 }), None).await.unwrap();
+            store.accept(&b, 2, from("a", 2), Some(Origin { seq: 7, index: 1 }), None).await.unwrap();
+            store.accept(&b, 3, from("a/c", 3), Some(Origin { seq: 2, index: 0 }), None).await.unwrap();
+            store.accept(&b, 4, from("cli", 4), None, None).await.unwrap();
         });
         let taken = store.recover(&b).unwrap().taken;
         assert_eq!(taken, vec![("a".into(), Origin { seq: 7, index: 1 }), ("a/c".into(), Origin { seq: 2, index: 0 })]);

@@ -39,6 +39,11 @@ impl api::Guest for Forwarder {
     fn forwarded() -> u64 {
         FORWARDED.with(Cell::get)
     }
+
+    fn forward_later(n: u64, delay_ms: u32) {
+        let delay = std::time::Duration::from_millis(delay_ms.into());
+        troupe_guest::send_after(delay, format!("forward({n})")).expect("the timer is set");
+    }
 }
 
 impl lifecycle::Guest for Forwarder {
