@@ -93,6 +93,12 @@ impl Control {
         self.request(json!({ "op": "spawn", "name": name, "path": path, "durable": true }))
     }
 
+    /// A durable forwarder at `name` that tells `to` on every `forward`.
+    fn spawn_forwarder(&mut self, name: &str, to: &str) -> Result<Value, Value> {
+        let path = support::guest("forwarder");
+        self.request(json!({ "op": "spawn", "name": name, "path": path, "durable": true, "config": [["to", to]] }))
+    }
+
     fn send(&mut self, address: &str, message: &str) -> Result<Value, Value> {
         self.request(json!({ "op": "send", "address": address, "message": message }))
     }
@@ -292,10 +298,7 @@ fn the_tells_a_durable_actor_makes_take_effect_once_across_kill_9() {
     let mut host = DurableHost::start(dir.path(), None);
     let mut control = host.connect();
     control.spawn_durable("b", "counter").unwrap();
-    let forwarder = support::guest("forwarder");
-    control
-        .request(json!({ "op": "spawn", "name": "a", "path": forwarder, "durable": true, "config": [["to", "b"]] }))
-        .unwrap();
+    control.spawn_forwarder("a", "b").unwrap();
     for round in 0..4 {
         let clients: Vec<_> = (0..3)
             .map(|_| {
@@ -325,10 +328,7 @@ fn a_durable_timer_fires_once_after_a_crash_even_when_its_time_passed_meanwhile(
     let host = DurableHost::start(dir.path(), None);
     let mut control = host.connect();
     control.spawn_durable("b", "counter").unwrap();
-    let forwarder = support::guest("forwarder");
-    control
-        .request(json!({ "op": "spawn", "name": "a", "path": forwarder, "durable": true, "config": [["to", "b"]] }))
-        .unwrap();
+    control.spawn_forwarder("a", "b").unwrap();
     // Set (and committed) before the ask returns; due long after the crash.
     control.call("a", "forward-later(5, 600)").unwrap();
     control.call("a", "forward-later(100, 60000)").unwrap();

@@ -329,21 +329,17 @@ async fn handle(host: &Host, request: Request) -> Response {
         }
         Request::Events => error(ErrorCode::BadRequest, "events are streamed by the connection handler"),
         Request::Stop { address } => {
-            let durable = host.lookup(&address).is_ok_and(|a| a.is_durable());
-            match host.stop(&address).await {
-                // Stopped by hand for good: its committed state goes too.
-                Ok(()) if durable => match host.journal().map(|j| j.forget(&address.as_str().into())) {
-                    Some(forget) => match forget.await {
-                        Ok(()) => ok(json!({ "address": address, "stopped": true })),
-                        Err(e) => {
-                            error(ErrorCode::NotDurable, format!("`{address}` stopped, but its state stays: {e}"))
-                        }
-                    },
-                    None => ok(json!({ "address": address, "stopped": true })),
-                },
-                Ok(()) => ok(json!({ "address": address, "stopped": true })),
-                Err(e) => failed(e),
+            let journal = host.lookup(&address).ok().filter(|a| a.is_durable()).and(host.journal());
+            if let Err(e) = host.stop(&address).await {
+                return failed(e);
             }
+            // Stopped by hand for good: its committed state goes too.
+            if let Some(journal) = journal
+                && let Err(e) = journal.forget(&address.as_str().into()).await
+            {
+                return error(ErrorCode::NotDurable, format!("`{address}` stopped, but its state stays: {e}"));
+            }
+            ok(json!({ "address": address, "stopped": true }))
         }
     }
 }

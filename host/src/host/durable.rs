@@ -10,7 +10,7 @@ use super::HostInner;
 use crate::actor::ActorSystem;
 use crate::actor::durable::{DurableTimer, Journal};
 use crate::actor::{ActorSpec, Committed, DurableStart, RestartFrom, SpawnError};
-use crate::message::{DeadLetterReason, Envelope};
+use crate::message::{DeadLetterReason, Envelope, WireMessage};
 use crate::protocol::{Call, Hook};
 
 /// What a durable actor starts from.
@@ -54,33 +54,31 @@ impl HostInner {
         let recovered = journal
             .recover(&spec.address)
             .map_err(|e| refuse(format!("its committed state could not be read: {e}")))?;
+        // A tell that no longer fits the protocol (its code changed since)
+        // is a dead letter.
         let protocol = spec.component.protocol();
         let max_bytes = spec.policy.limits.max_message_bytes;
+        let parse = |message: &WireMessage, what: &str| match protocol.parse(&message.message, max_bytes) {
+            Ok(call) => Some(call),
+            Err(e) => {
+                warn!(error = %e, "{what} no longer fits the actor's protocol");
+                self.dead_letter(&spec.address, "?", DeadLetterReason::Failed);
+                None
+            }
+        };
         let (mut queued, mut pending) = (Vec::new(), Vec::new());
         for (seq, message) in &recovered.pending {
-            match protocol.parse(&message.message, max_bytes) {
-                Ok(call) => {
-                    queued.push(*seq);
-                    pending.push(Envelope::tell(call, message.from.clone()));
-                }
-                // Its code changed since: the tell is a dead letter.
-                Err(e) => {
-                    warn!(seq, error = %e, "an acknowledged tell no longer fits the actor's protocol");
-                    self.dead_letter(&spec.address, "?", DeadLetterReason::Failed);
-                }
+            if let Some(call) = parse(message, "an acknowledged tell") {
+                queued.push(*seq);
+                pending.push(Envelope::tell(call, message.from.clone()));
             }
         }
-        let mut timers = Vec::new();
         let next_seq = recovered.next_seq();
-        for timer in recovered.timers {
-            match protocol.parse(&timer.message.message, max_bytes) {
-                Ok(call) => timers.push((timer, call)),
-                Err(e) => {
-                    warn!(timer = timer.id, error = %e, "a timer's tell no longer fits the actor's protocol");
-                    self.dead_letter(&spec.address, "?", DeadLetterReason::Failed);
-                }
-            }
-        }
+        let timers = recovered
+            .timers
+            .into_iter()
+            .filter_map(|timer| parse(&timer.message, "a timer's tell").map(|call| (timer, call)))
+            .collect();
         Ok(DurableBoot {
             start: DurableStart {
                 journal: Arc::clone(journal) as Arc<dyn Journal>,
