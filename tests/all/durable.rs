@@ -348,3 +348,50 @@ fn a_durable_timer_fires_once_after_a_crash_even_when_its_time_passed_meanwhile(
     assert_eq!(control.count("b"), 5, "it fired once, and the one due in a minute has not");
     assert_eq!(control.call("a", "forwarded()").unwrap()["result"], "1");
 }
+
+#[test]
+fn a_tell_that_keeps_failing_is_set_aside_listed_kept_across_a_crash_and_can_be_redelivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = DurableHost::start(dir.path(), None);
+    let mut control = host.connect();
+    // Its target does not exist: every `forward` fails.
+    control.spawn_forwarder("a", "nobody").unwrap();
+    control.send("a", "forward(1)").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let letters = loop {
+        let letters = control.request(json!({ "op": "dead-letters" })).unwrap()["dead_letters"].clone();
+        if !letters.as_array().unwrap().is_empty() {
+            break letters;
+        }
+        assert!(Instant::now() < deadline, "the poison tell was set aside");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(letters[0]["id"], "a:1");
+    assert_eq!(letters[0]["message"], "example:forwarder/api@0.1.0.forward(1)");
+    assert_eq!(letters[0]["attempts"], troupe::actor::durable::POISON_ATTEMPTS);
+    assert!(letters[0]["error"].as_str().unwrap().contains("panic"), "{letters}");
+    assert_eq!(control.call("a", "forwarded()").unwrap()["result"], "0", "and the actor went on");
+
+    host.kill();
+    let host = DurableHost::start(dir.path(), None);
+    let mut control = host.connect();
+    assert_eq!(control.call("a", "forwarded()").unwrap()["result"], "0", "recovery did not run it again");
+    let listed = Command::new(env!("CARGO_BIN_EXE_troupe"))
+        .arg("--control")
+        .arg(&host.control)
+        .args(["dead-letters", "a"])
+        .output()
+        .unwrap();
+    assert!(listed.status.success());
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert!(text.contains("a:1") && text.contains("1 dead letters"), "{text}");
+
+    control.spawn_durable("nobody", "counter").unwrap();
+    control.request(json!({ "op": "redeliver", "id": "a:1" })).unwrap();
+    assert_eq!(control.call("a", "forwarded()").unwrap()["result"], "1", "redelivered, it took effect");
+    assert_eq!(control.count("nobody"), 1);
+    let letters = control.request(json!({ "op": "dead-letters", "address": "a" })).unwrap();
+    assert_eq!(letters["dead_letters"], json!([]), "and is no longer listed");
+    let unknown = control.request(json!({ "op": "redeliver", "id": "a:1" })).unwrap_err();
+    assert_eq!(unknown["code"], "invalid-argument");
+}

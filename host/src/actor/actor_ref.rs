@@ -357,6 +357,14 @@ impl ActorRef {
         Ok(durable.journal.accept(&self.0.address, seq, message, written, timer))
     }
 
+    /// Gives back the number of a tell the cell put back at the front of
+    /// the mailbox.
+    pub(crate) fn untake_tell(&self, seq: u64) {
+        if let Some(durable) = &self.0.durable {
+            durable.sequence.lock().queued.push_front(seq);
+        }
+    }
+
     /// The tell timer `timer` makes when it fires: for a durable actor,
     /// committed together with the timer's removal.
     pub(crate) fn tell_from_timer(&self, call: Call, timer: u64) -> Result<(), CallError> {
@@ -404,7 +412,7 @@ impl ActorRef {
 
     /// `call` as WAVE text, against the code version it was checked
     /// against.
-    pub(super) fn wave(&self, call: &Call) -> String {
+    pub(crate) fn wave(&self, call: &Call) -> String {
         let code = self.0.code.read();
         if call.generation == code.generation {
             return call.to_wave(code.component.protocol());

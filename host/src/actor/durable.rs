@@ -33,6 +33,10 @@
 //! took, committed with the tell itself, and takes no tell whose origin
 //! is not past it: the second run's tells are acknowledged and dropped.
 //!
+//! A tell that fails [`POISON_ATTEMPTS`] times in a row is moved from the
+//! inbox to the actor's dead letters, where `troupe dead-letters` lists it
+//! and `troupe redeliver` sends it again.
+//!
 //! A durable actor's `send-after` timers are committed when set and
 //! re-armed by recovery; the tell a timer makes commits together with the
 //! timer's removal, so it fires once, late if its time passed while the
@@ -108,6 +112,26 @@ pub struct Recovered {
     pub timers: Vec<DurableTimer>,
 }
 
+/// How many times in a row a durable actor's tell may fail before it is
+/// moved to the actor's dead letters, so that neither the actor nor its
+/// recovery wedges on it.
+pub const POISON_ATTEMPTS: u32 = 3;
+
+/// A tell that failed [`POISON_ATTEMPTS`] times in a row, kept aside.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// Its number in its actor's sequence.
+    pub seq: u64,
+    /// The tell.
+    pub message: WireMessage,
+    /// Why it failed, the last time.
+    pub error: String,
+    /// How many times it failed in a row.
+    pub attempts: u32,
+    /// When it was set aside, in milliseconds since the Unix epoch.
+    pub at_ms: u64,
+}
+
 /// A durable actor's `send-after` timer, as committed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DurableTimer {
@@ -158,6 +182,21 @@ pub trait Journal: Send + Sync + 'static {
 
     /// Forgets timer `id` of `actor` (cancelled).
     fn cancel_timer(&self, actor: &Address, id: u64) -> BoxFuture<'static, Result<(), JournalError>>;
+
+    /// Moves tell `letter.seq` of `actor` from its inbox to its dead
+    /// letters, in one commit.
+    fn dead_letter(&self, actor: &Address, letter: DeadLetter) -> BoxFuture<'static, Result<(), JournalError>>;
+
+    /// The dead letters of `actor`, or of every actor, in address and
+    /// sequence order.
+    ///
+    /// # Errors
+    ///
+    /// The store could not be read.
+    fn dead_letters(&self, actor: Option<&Address>) -> Result<Vec<DeadLetter>, JournalError>;
+
+    /// Removes dead letter `seq` of `actor` (it was delivered again).
+    fn remove_dead_letter(&self, actor: &Address, seq: u64) -> BoxFuture<'static, Result<(), JournalError>>;
 
     /// Commits `actor`'s state and watermark, and drops the inbox entries
     /// the state now contains, in one transaction.

@@ -56,6 +56,10 @@ pub enum Command {
     Events,
     /// Create a supervisor at run time.
     Supervise(remote::SuperviseArgs),
+    /// List durable actors' dead letters: tells set aside after failing again and again.
+    DeadLetters(remote::DeadLettersArgs),
+    /// Send a dead letter to its actor again.
+    Redeliver(remote::RedeliverArgs),
     /// Show a component's exported protocol and imports in WIT.
     Inspect(remote::InspectArgs),
 }

@@ -115,6 +115,18 @@ pub struct StopArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct DeadLettersArgs {
+    /// Only this actor's.
+    pub address: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RedeliverArgs {
+    /// The dead letter's id, ADDRESS:SEQ, as `troupe dead-letters` lists it.
+    pub id: String,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct InspectArgs {
     /// The component file.
     pub component: PathBuf,
@@ -147,6 +159,8 @@ pub async fn remote(command: Command, control: Option<PathBuf>, json: bool) -> a
         Command::Send(a) => Request::Send { address: a.address, message: a.message },
         Command::Ps => Request::Ps,
         Command::Stop(a) => Request::Stop { address: a.address },
+        Command::DeadLetters(a) => Request::DeadLetters { address: a.address },
+        Command::Redeliver(a) => Request::Redeliver { id: a.id },
         Command::Tree => Request::Tree,
         Command::Swap(a) => Request::Swap {
             target: a.target,
@@ -191,6 +205,8 @@ pub async fn remote(command: Command, control: Option<PathBuf>, json: bool) -> a
         Request::Send { .. } => {}
         Request::Ps => print_ps(&reply)?,
         Request::Stop { address } => say!("stopped {address}")?,
+        Request::DeadLetters { .. } => print_dead_letters(&reply)?,
+        Request::Redeliver { id } => say!("redelivered {id}")?,
         Request::Supervise { name, .. } => say!("supervisor {name} started")?,
         Request::Tree => print_tree(&reply, "", true, true)?,
         Request::Swap { .. } => {
@@ -323,6 +339,18 @@ fn print_tree(node: &Value, prefix: &str, last: bool, root: bool) -> anyhow::Res
         print_tree(child, &next, i + 1 == children.len(), false)?;
     }
     Ok(())
+}
+
+fn print_dead_letters(reply: &Value) -> anyhow::Result<()> {
+    let empty = Vec::new();
+    let letters = reply["dead_letters"].as_array().unwrap_or(&empty);
+    let text = |v: &Value| v.as_str().unwrap_or("?").to_string();
+    let rows: Vec<Vec<String>> = letters
+        .iter()
+        .map(|l| vec![text(&l["id"]), text(&l["message"]), l["attempts"].to_string(), text(&l["error"])])
+        .collect();
+    table(&["ID", "MESSAGE", "ATTEMPTS", "ERROR"], &rows)?;
+    say!("{} dead letters", letters.len())
 }
 
 fn print_ps(reply: &Value) -> anyhow::Result<()> {

@@ -91,6 +91,18 @@ pub enum Request {
         /// The actor.
         address: String,
     },
+    /// The dead letters of durable actors: tells set aside after failing
+    /// again and again.
+    DeadLetters {
+        /// Only this actor's.
+        #[serde(default)]
+        address: Option<String>,
+    },
+    /// Send a dead letter to its actor again.
+    Redeliver {
+        /// Its id, `ADDRESS:SEQ`, as `dead-letters` lists it.
+        id: String,
+    },
 }
 
 /// Limits given on the command line; unset ones keep their defaults.

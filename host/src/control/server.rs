@@ -11,11 +11,11 @@ use tokio::net::{UnixListener, UnixStream};
 use tracing::{debug, info, warn};
 
 use super::protocol::{ErrorBody, Request, Response, SpawnReply};
-use crate::actor::durable::Durability;
+use crate::actor::durable::{DeadLetter, Durability};
 use crate::actor::{DEFAULT_PROBATION, SwapOptions};
 use crate::error_code::{ErrorCode, HasErrorCode};
 use crate::host::{ActorTemplate, Host};
-use crate::message::DEFAULT_ASK_TIMEOUT;
+use crate::message::{Address, DEFAULT_ASK_TIMEOUT};
 
 /// Largest request line accepted: a request is small; anything bigger is
 /// a broken client.
@@ -248,6 +248,46 @@ pub async fn respawn_durable(host: &Host) -> Vec<(String, Option<String>)> {
     outcomes
 }
 
+/// A dead letter as `dead-letters` shows it, with its id.
+fn dead_letter_json(letter: &DeadLetter) -> serde_json::Value {
+    json!({
+        "id": format!("{}:{}", letter.message.to, letter.seq),
+        "address": letter.message.to,
+        "message": letter.message.message,
+        "from": letter.message.from,
+        "error": letter.error,
+        "attempts": letter.attempts,
+        "at_ms": letter.at_ms,
+    })
+}
+
+/// Sends dead letter `id` (`ADDRESS:SEQ`) to its actor again, and removes
+/// it once the actor has it.
+async fn redeliver(host: &Host, id: &str) -> Response {
+    let bad = || {
+        error(
+            ErrorCode::InvalidArgument,
+            format!("`{id}` is not a dead letter's id (ADDRESS:SEQ, as `troupe dead-letters` lists them)"),
+        )
+    };
+    let Some((address, seq)) = id.rsplit_once(':') else { return bad() };
+    let Ok(seq) = seq.parse::<u64>() else { return bad() };
+    let Some(journal) = host.journal() else { return bad() };
+    let address = Address::from(address);
+    let letter = match journal.dead_letters(Some(&address)) {
+        Ok(letters) => letters.into_iter().find(|l| l.seq == seq),
+        Err(e) => return error(ErrorCode::NotDurable, e.to_string()),
+    };
+    let Some(letter) = letter else { return bad() };
+    if let Err(e) = host.send(&address, &letter.message.message).await {
+        return failed(e);
+    }
+    match journal.remove_dead_letter(&address, seq).await {
+        Ok(()) => ok(json!({ "id": id, "redelivered": true })),
+        Err(e) => error(ErrorCode::NotDurable, format!("redelivered, but still listed: {e}")),
+    }
+}
+
 async fn handle(host: &Host, request: Request) -> Response {
     // A durable actor's spawn is recorded as it was asked for, to be
     // replayed when the host restarts.
@@ -328,6 +368,14 @@ async fn handle(host: &Host, request: Request) -> Response {
             }
         }
         Request::Events => error(ErrorCode::BadRequest, "events are streamed by the connection handler"),
+        Request::DeadLetters { address } => {
+            let Some(journal) = host.journal() else { return ok(json!({ "dead_letters": [] })) };
+            match journal.dead_letters(address.map(Address::from).as_ref()) {
+                Ok(letters) => ok(json!({ "dead_letters": letters.iter().map(dead_letter_json).collect::<Vec<_>>() })),
+                Err(e) => error(ErrorCode::NotDurable, e.to_string()),
+            }
+        }
+        Request::Redeliver { id } => redeliver(host, &id).await,
         Request::Stop { address } => {
             let journal = host.lookup(&address).ok().filter(|a| a.is_durable()).and(host.journal());
             if let Err(e) = host.stop(&address).await {

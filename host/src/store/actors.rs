@@ -8,6 +8,7 @@
 //! | `inbox` | address, `0`, tell number (8 bytes, big-endian) | the tell as a JSON [`WireMessage`] |
 //! | `actors` | address | how to start it again (opaque) |
 //! | `timers` | address, `0`, timer id (8 bytes, big-endian) | the timer as JSON |
+//! | `dead_letters` | address, `0`, tell number (8 bytes, big-endian) | the dead letter as JSON |
 //! | `meta` | `taken`, `0`, address, `0`, sender | the origin of the last tell taken from that durable sender: its number (8 bytes, big-endian) and index (4) |
 //!
 //! Addresses never contain a `0` byte, so the inbox entries of one actor
@@ -20,7 +21,7 @@ use std::sync::{Arc, OnceLock};
 use super::{Batch, DataDir, GroupCommit, GroupCommitConfig, RedbStore, Store, StoreError, Table};
 use crate::actor::BoxFuture;
 use crate::actor::Snapshot;
-use crate::actor::durable::{Checkpoint, DurableTimer, Journal, JournalError, Origin, Recovered};
+use crate::actor::durable::{Checkpoint, DeadLetter, DurableTimer, Journal, JournalError, Origin, Recovered};
 use crate::message::{Address, WireMessage};
 
 /// A durable actors' journal on a redb store in a locked data directory.
@@ -185,6 +186,36 @@ impl Journal for DurableStore {
         self.submit(batch)
     }
 
+    fn dead_letter(&self, actor: &Address, letter: DeadLetter) -> BoxFuture<'static, Result<(), JournalError>> {
+        let value = match serde_json::to_vec(&letter) {
+            Ok(v) => v,
+            Err(e) => return Box::pin(std::future::ready(Err(JournalError(format!("cannot encode the letter: {e}"))))),
+        };
+        let mut batch = Batch::new();
+        batch.delete(Table::Inbox, inbox_key(actor, letter.seq));
+        batch.put(Table::DeadLetters, inbox_key(actor, letter.seq), value);
+        self.submit(batch)
+    }
+
+    fn dead_letters(&self, actor: Option<&Address>) -> Result<Vec<DeadLetter>, JournalError> {
+        let (start, end) = match actor {
+            Some(actor) => (inbox_key(actor, 0), inbox_end(actor)),
+            None => (Vec::new(), vec![0xff]),
+        };
+        let rows = self.commits.store().range(Table::DeadLetters, &start, &end).map_err(journal_error)?;
+        rows.into_iter()
+            .map(|(_, value)| {
+                serde_json::from_slice(&value).map_err(|e| JournalError(format!("a dead letter cannot be read: {e}")))
+            })
+            .collect()
+    }
+
+    fn remove_dead_letter(&self, actor: &Address, seq: u64) -> BoxFuture<'static, Result<(), JournalError>> {
+        let mut batch = Batch::new();
+        batch.delete(Table::DeadLetters, inbox_key(actor, seq));
+        self.submit(batch)
+    }
+
     fn checkpoint(&self, actor: &Address, checkpoint: Checkpoint) -> BoxFuture<'static, Result<(), JournalError>> {
         let mut batch = Batch::new();
         batch.put(Table::Snapshots, actor.as_bytes(), encode_state(&checkpoint));
@@ -250,6 +281,7 @@ impl Journal for DurableStore {
         batch.delete_range(Table::Inbox, inbox_key(actor, 0), inbox_end(actor));
         batch.delete_range(Table::Meta, taken_prefix(actor), taken_end(actor));
         batch.delete_range(Table::Timers, inbox_key(actor, 0), inbox_end(actor));
+        batch.delete_range(Table::DeadLetters, inbox_key(actor, 0), inbox_end(actor));
         self.submit(batch)
     }
 }
@@ -321,6 +353,18 @@ impl Journal for LazyStore {
 
     fn cancel_timer(&self, actor: &Address, id: u64) -> BoxFuture<'static, Result<(), JournalError>> {
         self.submit(|s| s.cancel_timer(actor, id))
+    }
+
+    fn dead_letter(&self, actor: &Address, letter: DeadLetter) -> BoxFuture<'static, Result<(), JournalError>> {
+        self.submit(|s| s.dead_letter(actor, letter))
+    }
+
+    fn dead_letters(&self, actor: Option<&Address>) -> Result<Vec<DeadLetter>, JournalError> {
+        self.with(|s| s.dead_letters(actor))
+    }
+
+    fn remove_dead_letter(&self, actor: &Address, seq: u64) -> BoxFuture<'static, Result<(), JournalError>> {
+        self.submit(|s| s.remove_dead_letter(actor, seq))
     }
 
     fn checkpoint(&self, actor: &Address, checkpoint: Checkpoint) -> BoxFuture<'static, Result<(), JournalError>> {

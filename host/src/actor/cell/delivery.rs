@@ -143,7 +143,11 @@ impl Cell {
             }
             Err(failure) => {
                 let function = &self.spec.component.protocol().function(call.func).name;
-                Err(self.message_failed(function, reply, failure))
+                let failure = self.message_failed(function, reply, failure);
+                if durable && tell {
+                    Box::pin(self.durable_tell_failed(call, from, &failure)).await;
+                }
+                Err(failure)
             }
         }
     }

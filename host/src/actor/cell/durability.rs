@@ -9,15 +9,23 @@
 //! succeeds makes that state durable, with the watermark that goes with
 //! it. State and watermark always commit together, so a crash in between
 //! leaves a state and exactly the tells it has not seen yet.
+//!
+//! A tell that fails is tried again by the next incarnation, first, until
+//! it has failed [`POISON_ATTEMPTS`] times in a row; then it is moved to
+//! the actor's dead letters, committed, so that neither the actor nor its
+//! recovery wedges on it.
 
 use tokio::sync::oneshot;
 use tracing::error;
 
 use super::Cell;
-use crate::actor::durable::Checkpoint;
+use crate::actor::durable::{Checkpoint, DeadLetter, POISON_ATTEMPTS};
 use crate::actor::incarnation::Incarnation;
+use crate::actor::timers::now_ms;
 use crate::actor::{Failure, FailureKind};
+use crate::message::{Address, Envelope, WireMessage};
 use crate::message::{CallError, Reply};
+use crate::protocol::Call;
 
 impl Cell {
     /// Notes that a tell left the mailbox (to be handled, or refused): for
@@ -77,6 +85,34 @@ impl Cell {
             });
         }
         Ok(())
+    }
+
+    /// A tell to this durable actor failed (its incarnation with it): put
+    /// back first in the mailbox for the next incarnation, or, at the last
+    /// attempt, moved to its dead letters.
+    pub(super) async fn durable_tell_failed(&mut self, call: Call, from: Option<Address>, failure: &Failure) {
+        let seq = self.watermark;
+        let attempts = if self.failing.0 == seq { self.failing.1 + 1 } else { 1 };
+        if attempts < POISON_ATTEMPTS {
+            self.failing = (seq, attempts);
+            self.inbox.mailbox.put_back(std::iter::once(Envelope::tell(call, from)));
+            self.me.untake_tell(seq);
+            return;
+        }
+        self.failing = (0, 0);
+        let Some(journal) = self.me.journal() else { return };
+        let message = WireMessage {
+            to: self.address().clone(),
+            from,
+            message: self.me.wave(&call),
+            ask: false,
+            waiting: Vec::new(),
+        };
+        let letter = DeadLetter { seq, message, error: failure.to_string(), attempts, at_ms: now_ms() };
+        match journal.dead_letter(self.address(), letter).await {
+            Ok(()) => error!(seq, attempts, "a tell failed {attempts} times in a row: moved to the dead letters"),
+            Err(e) => error!(seq, error = %e, "a poison tell could not be moved to the dead letters"),
+        }
     }
 
     /// The state after a message could not be taken: the asker learns it

@@ -84,6 +84,7 @@ pub(crate) fn start(
         snapshots,
         watermark: committed.watermark,
         unsaved: false,
+        failing: (0, 0),
         held_notices: VecDeque::new(),
         generation: 0,
         idle,
@@ -112,6 +113,9 @@ pub(crate) struct Cell {
     /// For a durable actor: its state in memory may differ from its
     /// committed one (a commit failed since).
     unsaved: bool,
+    /// For a durable actor: the number of the tell that failed last, and
+    /// how many times in a row (0: none).
+    failing: (u64, u32),
     /// `down` notices that arrived while the actor had no incarnation.
     held_notices: VecDeque<DownNotice>,
     /// The code generation the cell runs (see `ActorRef::set_component`):
