@@ -395,3 +395,35 @@ fn a_tell_that_keeps_failing_is_set_aside_listed_kept_across_a_crash_and_can_be_
     let unknown = control.request(json!({ "op": "redeliver", "id": "a:1" })).unwrap_err();
     assert_eq!(unknown["code"], "invalid-argument");
 }
+
+#[test]
+fn a_durable_actors_state_moves_to_another_host_through_export_and_import() {
+    let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let troupe = |host: &DurableHost, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_troupe")).arg("--control").arg(&host.control).args(args).output().unwrap()
+    };
+    let first = DurableHost::start(one.path(), None);
+    let mut control = first.connect();
+    control.spawn_durable("c", "counter").unwrap();
+    control.call("c", "incr(42)").unwrap();
+    let file = one.path().join("c.state");
+    let exported = troupe(&first, &["state", "export", "c", file.to_str().unwrap()]);
+    assert!(exported.status.success(), "{}", String::from_utf8_lossy(&exported.stderr));
+
+    let second = DurableHost::start(two.path(), None);
+    let imported = troupe(&second, &["state", "import", "c", file.to_str().unwrap()]);
+    assert!(imported.status.success(), "{}", String::from_utf8_lossy(&imported.stderr));
+    let mut control = second.connect();
+    control.spawn_durable("c", "counter").unwrap();
+    assert_eq!(control.count("c"), 42, "it starts from the imported state");
+
+    let refused = troupe(&second, &["state", "import", "c", file.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("runs on this host"),
+        "a running actor is not overwritten"
+    );
+    let nothing = troupe(&second, &["state", "export", "nobody", two.path().join("x").to_str().unwrap()]);
+    assert_eq!(nothing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&nothing.stderr).contains("no committed state"));
+}

@@ -224,6 +224,11 @@ pub trait Journal: Send + Sync + 'static {
 
     /// Forgets everything about `actor`: it was stopped for good by a user.
     fn forget(&self, actor: &Address) -> BoxFuture<'static, Result<(), JournalError>>;
+
+    /// Makes `state` what `actor` has committed, in place of anything it
+    /// had (state, tells, timers, dead letters): an actor spawned durable at
+    /// that address next starts from it (`troupe state import`).
+    fn import(&self, actor: &Address, state: Snapshot) -> BoxFuture<'static, Result<(), JournalError>>;
 }
 
 #[cfg(test)]

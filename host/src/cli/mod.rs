@@ -60,6 +60,9 @@ pub enum Command {
     DeadLetters(remote::DeadLettersArgs),
     /// Send a dead letter to its actor again.
     Redeliver(remote::RedeliverArgs),
+    /// Export or import a durable actor's committed state (backups, moving an actor between hosts).
+    #[command(subcommand)]
+    State(remote::StateCommand),
     /// Show a component's exported protocol and imports in WIT.
     Inspect(remote::InspectArgs),
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use serde_json::Value;
-use troupe::control::{Client, LimitOverrides, Request, default_socket_path};
+use troupe::control::{Client, LimitOverrides, Request, StateFile, default_socket_path};
 use troupe::parse_bytes;
 use troupe::supervision::{RestartType, Strategy, SupervisorSpec};
 
@@ -126,6 +126,25 @@ pub struct RedeliverArgs {
     pub id: String,
 }
 
+#[derive(Debug, clap::Subcommand)]
+pub enum StateCommand {
+    /// Write a durable actor's committed state to FILE.
+    Export {
+        /// The actor.
+        address: String,
+        /// Where to write it.
+        file: PathBuf,
+    },
+    /// Make FILE's state what ADDRESS (not running on this host) has
+    /// committed; `troupe spawn ADDRESS ... --durable` then starts from it.
+    Import {
+        /// The address.
+        address: String,
+        /// A file written by `troupe state export`.
+        file: PathBuf,
+    },
+}
+
 #[derive(Debug, clap::Args)]
 pub struct InspectArgs {
     /// The component file.
@@ -161,6 +180,20 @@ pub async fn remote(command: Command, control: Option<PathBuf>, json: bool) -> a
         Command::Stop(a) => Request::Stop { address: a.address },
         Command::DeadLetters(a) => Request::DeadLetters { address: a.address },
         Command::Redeliver(a) => Request::Redeliver { id: a.id },
+        Command::State(StateCommand::Export { address, file }) => {
+            let mut client = Client::connect(&path).await?;
+            let reply = client.request(&Request::StateExport { address: address.clone() }).await?;
+            let text = serde_json::to_string_pretty(&reply)?;
+            std::fs::write(&file, text + "\n").with_context(|| format!("cannot write `{}`", file.display()))?;
+            return if json { say!("{reply}") } else { say!("exported {address} to {}", file.display()) };
+        }
+        Command::State(StateCommand::Import { address, file }) => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read `{}`", file.display()))?;
+            let state: StateFile = serde_json::from_str(&text).with_context(|| {
+                format!("`{}` is not a state file written by `troupe state export`", file.display())
+            })?;
+            Request::StateImport { address, state }
+        }
         Command::Tree => Request::Tree,
         Command::Swap(a) => Request::Swap {
             target: a.target,
@@ -207,6 +240,10 @@ pub async fn remote(command: Command, control: Option<PathBuf>, json: bool) -> a
         Request::Stop { address } => say!("stopped {address}")?,
         Request::DeadLetters { .. } => print_dead_letters(&reply)?,
         Request::Redeliver { id } => say!("redelivered {id}")?,
+        Request::StateImport { address, .. } => {
+            say!("imported into {address}; spawn it with --durable to start from it")?
+        }
+        Request::StateExport { .. } => {}
         Request::Supervise { name, .. } => say!("supervisor {name} started")?,
         Request::Tree => print_tree(&reply, "", true, true)?,
         Request::Swap { .. } => {

@@ -103,6 +103,49 @@ pub enum Request {
         /// Its id, `ADDRESS:SEQ`, as `dead-letters` lists it.
         id: String,
     },
+    /// A durable actor's committed state, as a [`StateFile`].
+    StateExport {
+        /// The actor.
+        address: String,
+    },
+    /// Make a [`StateFile`]'s state what an address not running here has
+    /// committed: a durable actor spawned there next starts from it.
+    StateImport {
+        /// The address.
+        address: String,
+        /// The state.
+        state: StateFile,
+    },
+}
+
+/// A durable actor's state as `troupe state export` writes it and
+/// `troupe state import` reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateFile {
+    /// The actor it was exported from.
+    pub address: String,
+    /// The state layout's version, as the actor's `snapshot` wrote it.
+    pub version: String,
+    /// The state, in hexadecimal.
+    pub hex: String,
+}
+
+impl StateFile {
+    /// The state of `address` as a file.
+    pub fn new(address: &str, state: &crate::actor::Snapshot) -> Self {
+        let hex = hex::encode(&state.bytes);
+        StateFile { address: address.to_string(), version: state.version.clone(), hex }
+    }
+
+    /// The state it holds.
+    ///
+    /// # Errors
+    ///
+    /// The hexadecimal is malformed.
+    pub fn state(&self) -> Result<crate::actor::Snapshot, String> {
+        let bytes = hex::decode(&self.hex).map_err(|e| format!("the state's hexadecimal is malformed: {e}"))?;
+        Ok(crate::actor::Snapshot { version: self.version.clone(), bytes })
+    }
 }
 
 /// Limits given on the command line; unset ones keep their defaults.
@@ -167,4 +210,23 @@ pub struct SpawnReply {
     pub component: String,
     /// The component's content hash (12 hex digits).
     pub hash: String,
+}
+
+#[cfg(test)]
+mod state_file_tests {
+    use super::StateFile;
+    use crate::actor::Snapshot;
+
+    #[test]
+    fn a_state_file_holds_the_state_byte_for_byte_and_refuses_malformed_hex() {
+        let state = Snapshot { version: "counter/1".into(), bytes: vec![0, 1, 0xab, 0xff] };
+        let file = StateFile::new("c", &state);
+        assert_eq!(file.hex, "0001abff");
+        let back = file.state().unwrap();
+        assert_eq!((back.version, back.bytes), (state.version, state.bytes));
+        let odd = StateFile { hex: "abc".into(), ..file.clone() };
+        assert!(odd.state().unwrap_err().contains("malformed"));
+        let bad = StateFile { hex: "zz".into(), ..file };
+        assert!(bad.state().unwrap_err().contains("malformed"));
+    }
 }

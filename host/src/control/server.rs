@@ -10,7 +10,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tracing::{debug, info, warn};
 
-use super::protocol::{ErrorBody, Request, Response, SpawnReply};
+use super::protocol::{ErrorBody, Request, Response, SpawnReply, StateFile};
 use crate::actor::durable::{DeadLetter, Durability};
 use crate::actor::{DEFAULT_PROBATION, SwapOptions};
 use crate::error_code::{ErrorCode, HasErrorCode};
@@ -376,6 +376,44 @@ async fn handle(host: &Host, request: Request) -> Response {
             }
         }
         Request::Redeliver { id } => redeliver(host, &id).await,
+        Request::StateExport { address } => {
+            let no_state = || {
+                error(
+                    ErrorCode::InvalidArgument,
+                    format!("`{address}` has no committed state here (it is not a durable actor of this host)"),
+                )
+            };
+            let Some(journal) = host.journal() else { return no_state() };
+            match journal.recover(&address.as_str().into()) {
+                Ok(recovered) => match recovered.state {
+                    Some(state) => ok(json!(StateFile::new(&address, &state))),
+                    None => no_state(),
+                },
+                Err(e) => error(ErrorCode::NotDurable, e.to_string()),
+            }
+        }
+        Request::StateImport { address, state } => {
+            if host.lookup(&address).is_ok() {
+                return error(
+                    ErrorCode::InvalidArgument,
+                    format!(
+                        "`{address}` runs on this host: import into an address that does not, then spawn it there with --durable"
+                    ),
+                );
+            }
+            let state = match state.state() {
+                Ok(state) => state,
+                Err(e) => return error(ErrorCode::BadRequest, e),
+            };
+            if let Err(e) = Address::validate(&address) {
+                return error(ErrorCode::InvalidArgument, e.to_string());
+            }
+            let Some(journal) = host.journal() else { return error(ErrorCode::NotDurable, "this host has no store") };
+            match journal.import(&address.as_str().into(), state).await {
+                Ok(()) => ok(json!({ "address": address, "imported": true })),
+                Err(e) => error(ErrorCode::NotDurable, e.to_string()),
+            }
+        }
         Request::Stop { address } => {
             let journal = host.lookup(&address).ok().filter(|a| a.is_durable()).and(host.journal());
             if let Err(e) = host.stop(&address).await {

@@ -275,15 +275,26 @@ impl Journal for DurableStore {
     }
 
     fn forget(&self, actor: &Address) -> BoxFuture<'static, Result<(), JournalError>> {
-        let mut batch = Batch::new();
-        batch.delete(Table::Snapshots, actor.as_bytes());
-        batch.delete(Table::Actors, actor.as_bytes());
-        batch.delete_range(Table::Inbox, inbox_key(actor, 0), inbox_end(actor));
-        batch.delete_range(Table::Meta, taken_prefix(actor), taken_end(actor));
-        batch.delete_range(Table::Timers, inbox_key(actor, 0), inbox_end(actor));
-        batch.delete_range(Table::DeadLetters, inbox_key(actor, 0), inbox_end(actor));
+        self.submit(forgetting(actor))
+    }
+
+    fn import(&self, actor: &Address, state: Snapshot) -> BoxFuture<'static, Result<(), JournalError>> {
+        let mut batch = forgetting(actor);
+        batch.put(Table::Snapshots, actor.as_bytes(), encode_state(&Checkpoint { state, watermark: 0 }));
         self.submit(batch)
     }
+}
+
+/// The writes that forget everything about `actor`.
+fn forgetting(actor: &Address) -> Batch {
+    let mut batch = Batch::new();
+    batch.delete(Table::Snapshots, actor.as_bytes());
+    batch.delete(Table::Actors, actor.as_bytes());
+    batch.delete_range(Table::Inbox, inbox_key(actor, 0), inbox_end(actor));
+    batch.delete_range(Table::Meta, taken_prefix(actor), taken_end(actor));
+    batch.delete_range(Table::Timers, inbox_key(actor, 0), inbox_end(actor));
+    batch.delete_range(Table::DeadLetters, inbox_key(actor, 0), inbox_end(actor));
+    batch
 }
 
 /// A [`DurableStore`] opened on first use: a host that runs no durable
@@ -385,6 +396,10 @@ impl Journal for LazyStore {
 
     fn forget(&self, actor: &Address) -> BoxFuture<'static, Result<(), JournalError>> {
         self.submit(|s| s.forget(actor))
+    }
+
+    fn import(&self, actor: &Address, state: Snapshot) -> BoxFuture<'static, Result<(), JournalError>> {
+        self.submit(|s| s.import(actor, state))
     }
 }
 
