@@ -427,3 +427,46 @@ fn a_durable_actors_state_moves_to_another_host_through_export_and_import() {
     assert_eq!(nothing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&nothing.stderr).contains("no committed state"));
 }
+
+#[tokio::test]
+async fn a_failing_disk_fails_durable_messages_clearly_keeps_what_was_acknowledged_and_spares_in_memory_actors() {
+    use std::sync::Arc;
+    use troupe::HasErrorCode as _;
+    use troupe::actor::durable::{Durability, Journal};
+    use troupe::store::faulty::FaultyDisk;
+    use troupe::store::{DataDir, DurableStore, RedbStore, Store};
+
+    async fn host_on(disk: &FaultyDisk, dir: &Path) -> troupe::Host {
+        let store: Arc<dyn Store> = Arc::new(RedbStore::open_on(disk.clone()).unwrap());
+        let journal: Arc<dyn Journal> = Arc::new(DurableStore::on(store, DataDir::open(dir).unwrap()));
+        let host = troupe::Host::new(troupe::HostConfig { journal: Some(journal), ..Default::default() }).unwrap();
+        let mut durable = support::define(&host, "counter");
+        durable.policy.durability = Durability::Durable;
+        host.spawn(durable.spec("d".into())).await.unwrap();
+        host
+    }
+
+    let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let disk = FaultyDisk::new();
+    let host = host_on(&disk, one.path()).await;
+    host.spawn(support::define(&host, "counter").spec("m".into())).await.unwrap();
+    assert_eq!(support::ask(&host, "d", "incr(1)").await.unwrap(), "1");
+    host.send("d", "incr(1)").await.unwrap();
+    assert_eq!(support::ask(&host, "d", "get()").await.unwrap(), "2");
+
+    // From now on every read and write of the disk fails.
+    disk.fail_after(Some(0));
+    let refused = host.send("d", "incr(1)").await.unwrap_err();
+    assert_eq!(refused.code(), troupe::ErrorCode::NotDurable, "{refused}");
+    assert!(refused.to_string().contains("check the disk"), "the error names the problem and the fix: {refused}");
+    let unanswered = support::ask(&host, "d", "incr(1)").await.unwrap_err();
+    assert_eq!(unanswered.code(), troupe::ErrorCode::NotDurable, "no reply is released uncommitted: {unanswered}");
+    assert_eq!(support::ask(&host, "m", "incr(5)").await.unwrap(), "5", "in-memory actors are not affected");
+    host.shutdown().await;
+
+    // The power goes: what was acknowledged is on the disk.
+    let survivor = FaultyDisk::from_image(disk.power_loss(&mut fastrand::Rng::with_seed(7)));
+    let host = host_on(&survivor, two.path()).await;
+    assert_eq!(support::ask(&host, "d", "get()").await.unwrap(), "2");
+    host.shutdown().await;
+}
