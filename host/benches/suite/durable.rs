@@ -11,7 +11,7 @@ use troupe::store::{Batch, DurableStore, GroupCommit, GroupCommitConfig, RedbSto
 use troupe::{ActorRef, EngineConfig, Host, HostConfig};
 
 use crate::Scale;
-use crate::measure::{latencies, on_runtime, percentile};
+use crate::measure::{latencies, on_runtime, per, percentile};
 use crate::report::{Row, ns, row};
 use crate::support::define;
 
@@ -93,6 +93,63 @@ pub async fn durable(scale: Scale, rows: &mut Vec<Row>) {
         format!("one fsync'd commit: {} / {}", ns(floor_p50), ns(percentile(&mut floor, 0.99))),
         Some(asks_p50.as_secs_f64() / floor_p50.as_secs_f64()),
         "p50 <= 2x the commit",
+    ));
+    host.shutdown().await;
+    recovery(scale, dir.path(), rows).await;
+}
+
+/// Durable actors recovered after their host went away: how long until
+/// all are addressable (each starts asleep with its committed state), and
+/// the first ask to each (which instantiates and restores it), beside
+/// spawning as many in-memory actors until started.
+async fn recovery(scale: Scale, dir: &std::path::Path, rows: &mut Vec<Row>) {
+    let n = scale.asks / 20;
+    let host_on = |journal: Arc<DurableStore>| {
+        let mut engine = EngineConfig::new();
+        engine.max_instances(2 * n as u32 + 8).max_memory_bytes(64 << 20);
+        Host::new(HostConfig { engine, journal: Some(journal), ..Default::default() }).expect("host builds")
+    };
+    let path = dir.join("recovery");
+    {
+        let host = host_on(Arc::new(DurableStore::open(&path).expect("the store opens")));
+        let mut entry = define(&host, "counter");
+        entry.policy.durability = Durability::Durable;
+        for i in 0..n {
+            let actor = host.spawn(entry.spec(format!("r-{i}").into())).await.expect("a durable actor starts");
+            let incr = actor.parse("incr(1)").expect("incr parses");
+            actor.ask(incr, None, None, Duration::from_secs(60)).await.expect("incr answers");
+        }
+        host.shutdown().await;
+    }
+    let host = host_on(Arc::new(DurableStore::open(&path).expect("the store opens again")));
+    let mut entry = define(&host, "counter");
+    let fresh = entry.clone();
+    entry.policy.durability = Durability::Durable;
+    let t0 = Instant::now();
+    let mut actors = Vec::with_capacity(n);
+    for i in 0..n {
+        actors.push(host.spawn(entry.spec(format!("r-{i}").into())).await.expect("a durable actor recovers"));
+    }
+    let recovered = t0.elapsed();
+    let mut first_asks = Vec::with_capacity(n);
+    for actor in &actors {
+        let get = actor.parse("get()").expect("get() parses");
+        let t = Instant::now();
+        let reply = actor.ask(get, None, None, Duration::from_secs(60)).await.expect("get() answers");
+        first_asks.push(t.elapsed());
+        assert_eq!(reply.and_then(|v| v.to_wave().ok()).as_deref(), Some("1"), "recovered with its state");
+    }
+    let t0 = Instant::now();
+    for i in 0..n {
+        host.spawn(fresh.spec(format!("fresh-{i}").into())).await.expect("an actor starts");
+    }
+    let spawned = t0.elapsed();
+    rows.push(row(
+        &format!("9. recovery of {n} durable actors: until all addressable (per actor); first ask to each, p50"),
+        format!("{} ({} each); {}", ns(recovered), ns(per(recovered, n)), ns(percentile(&mut first_asks, 0.5))),
+        format!("{n} in-memory actors spawned until started: {} each", ns(per(spawned, n))),
+        Some(recovered.as_secs_f64() / spawned.as_secs_f64()),
+        "serving within 1 s for 10,000",
     ));
     host.shutdown().await;
 }

@@ -16,8 +16,20 @@ use crate::events::EventKind;
 use crate::message::{Address, CallError, DeadLetterReason};
 
 impl Cell {
-    /// Starts the first incarnation and tells the spawner how it went.
+    /// Starts the first incarnation and tells the spawner how it went. A
+    /// durable actor recovered with a committed state and nothing to
+    /// handle starts asleep: its instance comes with its first message, so
+    /// that a host recovers many actors at once without instantiating any.
     pub(super) async fn first_incarnation(&mut self, started: oneshot::Sender<Result<(), Failure>>) -> Phase {
+        if self.me.is_durable()
+            && self.inbox.mailbox.is_empty()
+            && let Some(state) = self.snapshots.last().cloned()
+        {
+            // While it sleeps, its phase holds the one copy.
+            self.snapshots.forget();
+            let _ = started.send(Ok(()));
+            return Phase::Hibernating(Box::new(state));
+        }
         match self.incarnate(false).await {
             Ok(inc) => {
                 let _ = started.send(Ok(()));
