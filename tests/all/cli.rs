@@ -208,8 +208,14 @@ fn no_running_host_is_exit_code_3() {
 #[test]
 fn a_second_host_on_the_same_socket_is_refused() {
     let host = HostProcess::start(None);
-    let out =
-        Command::new(env!("CARGO_BIN_EXE_troupe")).arg("run").arg("--control").arg(&host.control).output().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_troupe"))
+        .arg("run")
+        .arg("--control")
+        .arg(&host.control)
+        .env("XDG_STATE_HOME", state.path())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("another troupe host is already running"));
     assert!(host.ok(&["ps"]).contains("0 actors"), "the first host still answers");
@@ -581,6 +587,7 @@ fn run_watch_swaps_a_rebuilt_component_in() {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_troupe"));
         cmd.arg("run").arg("--watch").arg("--control").arg(&control).arg(&manifest);
         cmd.arg("--cache-dir").arg(support::target_dir().join("troupe-test-cache"));
+        cmd.arg("--data-dir").arg(dir.path().join("data"));
         let log = dir.path().join("host.log");
         let child = cmd.stdout(Stdio::null()).stderr(std::fs::File::create(&log).unwrap()).spawn().unwrap();
         let host = HostProcess { child, control, log, _dir: tempfile::tempdir().unwrap() };
@@ -615,6 +622,7 @@ fn the_control_socket_is_owner_only_in_a_private_directory() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_troupe"))
         .arg("run")
         .env("XDG_RUNTIME_DIR", runtime.path())
+        .env("XDG_STATE_HOME", runtime.path())
         .env_remove("TROUPE_CONTROL")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -638,6 +646,7 @@ fn the_control_socket_is_owner_only_in_a_private_directory() {
     let out = Command::new(env!("CARGO_BIN_EXE_troupe"))
         .arg("run")
         .env("XDG_RUNTIME_DIR", shared.path())
+        .env("XDG_STATE_HOME", shared.path())
         .env_remove("TROUPE_CONTROL")
         .output()
         .unwrap();
@@ -825,6 +834,8 @@ fn a_host_with_no_reader_for_its_banner_stops_cleanly_and_quietly() {
         .arg(&control)
         .arg("--cache-dir")
         .arg(support::target_dir().join("troupe-test-cache"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
         .stdout(writer)
         .stderr(Stdio::piped())
         .spawn()
