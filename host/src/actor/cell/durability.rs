@@ -23,8 +23,7 @@ use crate::actor::durable::{Checkpoint, DeadLetter, POISON_ATTEMPTS};
 use crate::actor::incarnation::Incarnation;
 use crate::actor::timers::now_ms;
 use crate::actor::{Failure, FailureKind};
-use crate::message::{Address, Envelope, WireMessage};
-use crate::message::{CallError, Reply};
+use crate::message::{Address, CallError, Envelope, Reply, WireMessage};
 use crate::protocol::Call;
 
 impl Cell {
