@@ -232,10 +232,24 @@ fn a_durable_actor_stopped_by_hand_is_forgotten() {
     control.spawn_durable("c", "counter").unwrap();
     control.send("c", "incr(3)").unwrap();
     control.request(json!({ "op": "stop", "address": "c" })).unwrap();
+    // And one under a supervisor stopped by hand.
+    control.request(json!({ "op": "supervise", "name": "sup" })).unwrap();
+    let counter = support::guest("counter");
+    control
+        .request(json!({ "op": "spawn", "name": "k", "path": counter, "durable": true, "supervisor": "sup" }))
+        .unwrap();
+    control.send("k", "incr(3)").unwrap();
+    control.request(json!({ "op": "stop", "address": "sup" })).unwrap();
     host.kill();
     let host = DurableHost::start(dir.path(), None);
     let mut control = host.connect();
     assert_eq!(control.call("c", "get()").unwrap_err()["code"], "unknown-address", "not started again");
+    assert_eq!(control.call("k", "get()").unwrap_err()["code"], "unknown-address", "nor what was under it");
+    control.request(json!({ "op": "supervise", "name": "sup" })).unwrap();
+    control
+        .request(json!({ "op": "spawn", "name": "k", "path": counter, "durable": true, "supervisor": "sup" }))
+        .unwrap();
+    assert_eq!(control.count("k"), 0, "its state went with it");
     control.spawn_durable("c", "counter").unwrap();
     assert_eq!(control.count("c"), 0, "and a new actor at its address starts afresh");
 }

@@ -14,7 +14,7 @@ use super::protocol::{ErrorBody, Request, Response, SpawnReply, StateFile};
 use crate::actor::durable::{DeadLetter, Durability};
 use crate::actor::{DEFAULT_PROBATION, SwapOptions};
 use crate::error_code::{ErrorCode, HasErrorCode};
-use crate::host::{ActorTemplate, Host};
+use crate::host::{ActorTemplate, Host, TreeNode};
 use crate::message::{Address, DEFAULT_ASK_TIMEOUT};
 
 /// Largest request line accepted: a request is small; anything bigger is
@@ -248,6 +248,25 @@ pub async fn respawn_durable(host: &Host) -> Vec<(String, Option<String>)> {
     outcomes
 }
 
+/// Collects into `out` the durable actors at `address` or under it in
+/// `node`'s subtree.
+fn durable_under(node: &TreeNode, address: &str, inside: bool, out: &mut Vec<Address>) {
+    let (here, nodes) = match node {
+        TreeNode::Supervisor { info, nodes } => (&info.address, nodes),
+        TreeNode::Actor { info, nodes, .. } => (&info.address, nodes),
+    };
+    let inside = inside || here.as_str() == address;
+    if inside
+        && let TreeNode::Actor { info, .. } = node
+        && info.durability == Durability::Durable
+    {
+        out.push(info.address.clone());
+    }
+    for node in nodes {
+        durable_under(node, address, inside, out);
+    }
+}
+
 /// A dead letter as `dead-letters` shows it, with its id.
 fn dead_letter_json(letter: &DeadLetter) -> serde_json::Value {
     json!({
@@ -415,15 +434,19 @@ async fn handle(host: &Host, request: Request) -> Response {
             }
         }
         Request::Stop { address } => {
-            let journal = host.lookup(&address).ok().filter(|a| a.is_durable()).and(host.journal());
+            // Stopped by hand for good, with what is under it: the durable
+            // actors among them are forgotten too.
+            let mut durable = Vec::new();
+            durable_under(&host.tree(), &address, false, &mut durable);
             if let Err(e) = host.stop(&address).await {
                 return failed(e);
             }
-            // Stopped by hand for good: its committed state goes too.
-            if let Some(journal) = journal
-                && let Err(e) = journal.forget(&address.as_str().into()).await
-            {
-                return error(ErrorCode::NotDurable, format!("`{address}` stopped, but its state stays: {e}"));
+            if let Some(journal) = host.journal() {
+                for actor in &durable {
+                    if let Err(e) = journal.forget(actor).await {
+                        return error(ErrorCode::NotDurable, format!("`{actor}` stopped, but its state stays: {e}"));
+                    }
+                }
             }
             ok(json!({ "address": address, "stopped": true }))
         }
