@@ -75,6 +75,17 @@ impl HostProcess {
         (out.status.code().unwrap_or(-1), String::from_utf8(out.stderr).unwrap())
     }
 
+    /// `troupe --json events`, its output piped.
+    fn events(&self) -> Child {
+        Command::new(env!("CARGO_BIN_EXE_troupe"))
+            .args(["--json", "--control"])
+            .arg(&self.control)
+            .arg("events")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
     fn json(&self, args: &[&str]) -> Value {
         let mut full = vec!["--json"];
         full.extend_from_slice(args);
@@ -486,13 +497,7 @@ fn supervise_spawn_under_tree_and_events() {
     assert!(stderr.contains("no supervisor named `nope`"), "{stderr}");
 
     // Stream events while a child fails.
-    let mut events = Command::new(env!("CARGO_BIN_EXE_troupe"))
-        .args(["--json", "--control"])
-        .arg(&host.control)
-        .arg("events")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut events = host.events();
     std::thread::sleep(Duration::from_millis(300));
     host.fails(&["call", "a", "panic(\"boom\")"]);
     let mut lines = std::io::BufRead::lines(std::io::BufReader::new(events.stdout.take().unwrap()));
@@ -856,13 +861,7 @@ fn a_host_with_no_reader_for_its_banner_stops_cleanly_and_quietly() {
 fn a_panic_message_reaches_the_caller_ps_and_the_failed_event() {
     let host = HostProcess::start(None);
     host.ok(&["spawn", "f", &guest("faulty")]);
-    let mut events = Command::new(env!("CARGO_BIN_EXE_troupe"))
-        .args(["--json", "--control"])
-        .arg(&host.control)
-        .arg("events")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut events = host.events();
     std::thread::sleep(Duration::from_millis(300));
 
     let (code, stderr) = host.fails(&["call", "f", "panic(\"boom\")"]);

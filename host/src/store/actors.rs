@@ -68,6 +68,28 @@ impl DurableStore {
         let committed = self.commits.submit(batch);
         Box::pin(async move { committed.await.map_err(journal_error) })
     }
+
+    /// Submits the batch `build` writes, unless it fails.
+    fn submit_built(
+        &self,
+        build: impl FnOnce(&mut Batch) -> Result<(), JournalError>,
+    ) -> BoxFuture<'static, Result<(), JournalError>> {
+        let mut batch = Batch::new();
+        match build(&mut batch) {
+            Ok(()) => self.submit(batch),
+            Err(e) => failed(e),
+        }
+    }
+}
+
+/// A write that failed before it was submitted.
+fn failed(e: JournalError) -> BoxFuture<'static, Result<(), JournalError>> {
+    Box::pin(std::future::ready(Err(e)))
+}
+
+/// `value` as a stored JSON value.
+fn to_json(value: &impl serde::Serialize, what: &str) -> Result<Vec<u8>, JournalError> {
+    serde_json::to_vec(value).map_err(|e| JournalError(format!("cannot encode the {what}: {e}")))
 }
 
 fn journal_error(e: StoreError) -> JournalError {
@@ -153,31 +175,25 @@ impl Journal for DurableStore {
         origin: Option<Origin>,
         timer: Option<u64>,
     ) -> BoxFuture<'static, Result<(), JournalError>> {
-        let value = match serde_json::to_vec(&message) {
-            Ok(v) => v,
-            Err(e) => return Box::pin(std::future::ready(Err(JournalError(format!("cannot encode the tell: {e}"))))),
-        };
-        let mut batch = Batch::new();
-        batch.put(Table::Inbox, inbox_key(actor, seq), value);
-        if let (Some(origin), Some(sender)) = (origin, &message.from) {
-            let mut key = taken_prefix(actor);
-            key.extend_from_slice(sender.as_bytes());
-            batch.put(Table::Meta, key, encode_origin(origin));
-        }
-        if let Some(timer) = timer {
-            batch.delete(Table::Timers, inbox_key(actor, timer));
-        }
-        self.submit(batch)
+        self.submit_built(|batch| {
+            batch.put(Table::Inbox, inbox_key(actor, seq), to_json(&message, "tell")?);
+            if let (Some(origin), Some(sender)) = (origin, &message.from) {
+                let mut key = taken_prefix(actor);
+                key.extend_from_slice(sender.as_bytes());
+                batch.put(Table::Meta, key, encode_origin(origin));
+            }
+            if let Some(timer) = timer {
+                batch.delete(Table::Timers, inbox_key(actor, timer));
+            }
+            Ok(())
+        })
     }
 
     fn set_timer(&self, actor: &Address, timer: DurableTimer) -> BoxFuture<'static, Result<(), JournalError>> {
-        let value = match serde_json::to_vec(&timer) {
-            Ok(v) => v,
-            Err(e) => return Box::pin(std::future::ready(Err(JournalError(format!("cannot encode the timer: {e}"))))),
-        };
-        let mut batch = Batch::new();
-        batch.put(Table::Timers, inbox_key(actor, timer.id), value);
-        self.submit(batch)
+        self.submit_built(|batch| {
+            batch.put(Table::Timers, inbox_key(actor, timer.id), to_json(&timer, "timer")?);
+            Ok(())
+        })
     }
 
     fn cancel_timer(&self, actor: &Address, id: u64) -> BoxFuture<'static, Result<(), JournalError>> {
@@ -187,14 +203,11 @@ impl Journal for DurableStore {
     }
 
     fn dead_letter(&self, actor: &Address, letter: DeadLetter) -> BoxFuture<'static, Result<(), JournalError>> {
-        let value = match serde_json::to_vec(&letter) {
-            Ok(v) => v,
-            Err(e) => return Box::pin(std::future::ready(Err(JournalError(format!("cannot encode the letter: {e}"))))),
-        };
-        let mut batch = Batch::new();
-        batch.delete(Table::Inbox, inbox_key(actor, letter.seq));
-        batch.put(Table::DeadLetters, inbox_key(actor, letter.seq), value);
-        self.submit(batch)
+        self.submit_built(|batch| {
+            batch.delete(Table::Inbox, inbox_key(actor, letter.seq));
+            batch.put(Table::DeadLetters, inbox_key(actor, letter.seq), to_json(&letter, "dead letter")?);
+            Ok(())
+        })
     }
 
     fn dead_letters(&self, actor: Option<&Address>) -> Result<Vec<DeadLetter>, JournalError> {
@@ -341,7 +354,7 @@ impl LazyStore {
     ) -> BoxFuture<'static, Result<(), JournalError>> {
         match self.open() {
             Ok(store) => f(store),
-            Err(e) => Box::pin(std::future::ready(Err(journal_error(e)))),
+            Err(e) => failed(journal_error(e)),
         }
     }
 }
