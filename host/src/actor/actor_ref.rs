@@ -384,7 +384,7 @@ impl ActorRef {
 
     /// For a durable actor, the number of the last tell its committed
     /// state contains.
-    pub(crate) fn info_committed(&self) -> Option<u64> {
+    pub(crate) fn committed_seq(&self) -> Option<u64> {
         self.0.durable.as_ref().map(|d| d.committed.load(Ordering::Relaxed))
     }
 
@@ -515,7 +515,7 @@ impl ActorRef {
             parent: self.0.parent.clone(),
             last_failure: None,
             durability: if self.is_durable() { Durability::Durable } else { Durability::InMemory },
-            committed: self.info_committed(),
+            committed: self.committed_seq(),
         };
         self.0.stats.fill(&mut info);
         info

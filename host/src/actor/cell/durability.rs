@@ -58,7 +58,7 @@ impl Cell {
         let watermark = self.watermark;
         // A message that changed nothing (a read) has nothing to commit.
         let unchanged = !self.unsaved
-            && self.me.info_committed() == Some(watermark)
+            && self.me.committed_seq() == Some(watermark)
             && self.snapshots.last().is_some_and(|last| last.version == state.version && last.bytes == state.bytes);
         let committed = match self.me.journal() {
             Some(journal) if !unchanged => {
