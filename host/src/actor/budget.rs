@@ -22,10 +22,11 @@
 //! long the message takes), and a pause never reaches past the deadline,
 //! so a runaway is stopped within about two ticks of it.
 //!
-//! The clock starts at the first tick the guest crosses, one tick back:
-//! reading the time costs a message as much as a small handler takes, and
-//! most messages end before a tick. A message is charged at most one tick
-//! more than it ran before that first tick.
+//! The clock starts at the first tick the guest crosses: reading the time
+//! costs a message as much as a small handler takes, and most messages end
+//! before a tick. A message is never charged more than it ran, so never
+//! stopped before its deadline; what it ran before that first tick (less
+//! than a tick) is not charged, so it is stopped at most a tick later.
 //!
 //! Everything here takes the current time as an argument: the policy is
 //! pure, and its tests drive it with a simulated clock.
@@ -100,7 +101,7 @@ impl Budget {
     /// The guest crossed an epoch tick at `now`.
     pub fn on_tick(&mut self, now: Instant) -> Tick {
         if self.started.is_none() {
-            self.started = Some(now.checked_sub(self.tick).unwrap_or(now));
+            self.started = Some(now);
         }
         let spent = self.spent(now);
         if spent >= self.limit {
@@ -177,10 +178,10 @@ mod tests {
         budget.waited(Duration::from_secs(3600));
         let t1 = t0 + Duration::from_secs(3600);
         assert_ne!(budget.on_tick(t1), Tick::Interrupt);
-        assert_eq!(budget.spent(t1), TICK, "charged one tick for the time before it");
+        assert_eq!(budget.spent(t1), Duration::ZERO, "the clock starts at the first tick, never earlier");
         // ...nor does one after ninety milliseconds of running.
         budget.waited(Duration::from_secs(3600));
-        let after = t1 + Duration::from_secs(3600) + Duration::from_millis(89);
+        let after = t1 + Duration::from_secs(3600) + Duration::from_millis(90);
         assert_eq!(budget.spent(after), Duration::from_millis(90));
         assert_ne!(budget.on_tick(after), Tick::Interrupt);
         assert_eq!(budget.on_tick(after + Duration::from_millis(10)), Tick::Interrupt);
