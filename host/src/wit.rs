@@ -13,6 +13,9 @@ pub(crate) mod bindings {
         world: "troupe:actor/actor",
         imports: { default: async | trappable },
         exports: { default: async },
+        // A durable actor's host-call results are recorded for replay
+        // (`crate::actor::tape`).
+        additional_derives: [serde::Serialize, serde::Deserialize],
     });
 }
 

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::support;
 
 /// A `troupe run` process on a data directory that outlives it.
-struct DurableHost {
+pub(crate) struct DurableHost {
     child: Child,
     control: PathBuf,
 }
@@ -21,7 +21,7 @@ struct DurableHost {
 impl DurableHost {
     /// Starts a host on `dir` (its control socket and `dir/data`), with
     /// `manifest` if given.
-    fn start(dir: &Path, manifest: Option<&Path>) -> DurableHost {
+    pub(crate) fn start(dir: &Path, manifest: Option<&Path>) -> DurableHost {
         let control = dir.join("control.sock");
         let _ = std::fs::remove_file(&control);
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_troupe"));
@@ -43,13 +43,13 @@ impl DurableHost {
     }
 
     /// A connection to its control socket.
-    fn connect(&self) -> Control {
+    pub(crate) fn connect(&self) -> Control {
         let stream = UnixStream::connect(&self.control).expect("the host listens");
         Control { reader: BufReader::new(stream.try_clone().unwrap()), writer: stream }
     }
 
     /// `kill -9`: no shutdown, no flush, nothing but what is on disk.
-    fn kill(mut self) {
+    pub(crate) fn kill(mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
     }
@@ -64,14 +64,14 @@ impl Drop for DurableHost {
 
 /// One connection to a host's control socket: a JSON request per line,
 /// a JSON response per line.
-struct Control {
+pub(crate) struct Control {
     reader: BufReader<UnixStream>,
     writer: UnixStream,
 }
 
 impl Control {
     /// The response to `request`: `Ok(ok)` or `Err(error)`.
-    fn request(&mut self, request: Value) -> Result<Value, Value> {
+    pub(crate) fn request(&mut self, request: Value) -> Result<Value, Value> {
         let mut line = serde_json::to_vec(&request).unwrap();
         line.push(b'\n');
         self.writer.write_all(&line).map_err(|e| json!({ "io": e.to_string() }))?;
@@ -99,16 +99,16 @@ impl Control {
         self.request(json!({ "op": "spawn", "name": name, "path": path, "durable": true, "config": [["to", to]] }))
     }
 
-    fn send(&mut self, address: &str, message: &str) -> Result<Value, Value> {
+    pub(crate) fn send(&mut self, address: &str, message: &str) -> Result<Value, Value> {
         self.request(json!({ "op": "send", "address": address, "message": message }))
     }
 
-    fn call(&mut self, address: &str, message: &str) -> Result<Value, Value> {
+    pub(crate) fn call(&mut self, address: &str, message: &str) -> Result<Value, Value> {
         self.request(json!({ "op": "call", "address": address, "message": message, "timeout_ms": 10_000 }))
     }
 
     /// The counter's value.
-    fn count(&mut self, address: &str) -> u64 {
+    pub(crate) fn count(&mut self, address: &str) -> u64 {
         let reply = self.call(address, "get()").unwrap_or_else(|e| panic!("get() on `{address}`: {e}"));
         reply["result"].as_str().unwrap().parse().unwrap()
     }

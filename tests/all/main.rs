@@ -9,6 +9,7 @@ mod batching;
 mod bindings;
 mod cli;
 mod durable;
+mod durable_journal;
 mod fuzz;
 mod guests;
 mod hibernation;

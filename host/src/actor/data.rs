@@ -10,6 +10,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::budget::Budget;
+use super::tape::Tape;
 use super::{ActorRef, ActorSystem};
 use crate::engine::MemoryLimiter;
 use crate::grants::StderrTail;
@@ -36,6 +37,9 @@ pub struct ActorData {
     /// For a durable actor handling a tell: the origin its next tell
     /// carries (see [`crate::actor::durable::Origin`]).
     pub(crate) origin: Option<Origin>,
+    /// For a durable actor that journals between snapshots: what its host
+    /// calls return, recorded or played back (see [`super::tape`]).
+    pub(crate) tape: Option<Tape>,
 }
 
 impl ActorData {
@@ -71,9 +75,10 @@ impl Wasi {
         Wasi { ctx: None, stdio, clocks }
     }
 
-    fn get(&mut self, address: &Address, stderr: &mut StderrTail) -> &mut WasiCtx {
-        self.ctx
-            .get_or_insert_with(|| Box::new(crate::grants::plain_wasi_ctx(self.stdio, self.clocks, address, stderr)))
+    fn get(&mut self, address: &Address, stderr: &mut StderrTail, tape: Option<&Tape>) -> &mut WasiCtx {
+        self.ctx.get_or_insert_with(|| {
+            Box::new(crate::grants::plain_wasi_ctx(self.stdio, self.clocks, address, stderr, tape))
+        })
     }
 }
 
@@ -147,6 +152,9 @@ impl ActorData {
 
 impl WasiView for ActorData {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: self.wasi.get(self.me.address(), &mut self.stderr), table: &mut self.table }
+        WasiCtxView {
+            ctx: self.wasi.get(self.me.address(), &mut self.stderr, self.tape.as_ref()),
+            table: &mut self.table,
+        }
     }
 }

@@ -22,8 +22,29 @@
 //!
 //! Recovery ([`Journal::recover`]) restores the committed state and queues
 //! again the inbox entries above the watermark: they were acknowledged but
-//! their effect was not committed. Nothing is replayed, so nothing can
-//! diverge: a message whose effect was committed is never run again.
+//! their effect was not committed.
+//!
+//! # Snapshots every N messages, a journal in between
+//!
+//! Committing the whole state after every message costs as much as the
+//! state is large. With `snapshot-every` (or `snapshot-interval`), the
+//! cell commits a snapshot only that often; after each message in
+//! between it appends to the actor's journal what it [`Handled`]: the
+//! message, the watermark after it, and what every host call the message
+//! made returned ([`Recorded`]: clocks, random bytes, ask replies, the
+//! results of tells, spawns and timers), in one commit with the removal
+//! of the tell from the inbox ([`Journal::append`]). A snapshot truncates
+//! the journal in the same transaction. Recovery restores the newest
+//! snapshot and replays the journal after it, at most `snapshot-every`
+//! entries: each message runs again on the state it first ran on, its
+//! host calls answered from the record and without effect (no tell, ask,
+//! spawn or timer happens twice), so that the replay reaches exactly the
+//! state that was acknowledged. A replay that calls the host differently
+//! from the record (the code is not deterministic in a way the host
+//! cannot see) fails the actor rather than invent a state.
+//!
+//! A message whose effect was committed is never run again for its
+//! effects: it is either in the snapshot or replayed without them.
 //!
 //! A message whose effect was *not* committed runs again after a crash,
 //! and the tells it made run again with it. Each tell a durable actor
@@ -96,12 +117,37 @@ pub struct Origin {
     pub index: u32,
 }
 
+/// What one host call returned while a durable actor handled a message,
+/// as recorded for replay.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recorded {
+    /// The call (`ask`, `wall-clock`, `random`, ...).
+    pub call: String,
+    /// What it returned.
+    pub result: serde_json::Value,
+}
+
+/// A message a durable actor handled after its last snapshot, as its
+/// journal keeps it for replay.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Handled {
+    /// The message (a tell or an ask).
+    pub message: WireMessage,
+    /// The number of the last tell the state contains after it.
+    pub watermark: u64,
+    /// What the host calls it made returned, in order.
+    pub recorded: Vec<Recorded>,
+}
+
 /// A durable actor's committed state: what a crash leaves of it.
 #[derive(Debug, Clone, Default)]
 pub struct Recovered {
-    /// Its last committed state, if it ever committed one.
+    /// Its last committed snapshot, if it ever committed one.
     pub state: Option<Snapshot>,
-    /// The number of the last tell that state contains (0: none).
+    /// The messages it handled after that snapshot, to replay on it.
+    pub replay: Vec<Handled>,
+    /// The number of the last tell its state contains (0: none): the
+    /// snapshot's, or the last replayed message's.
     pub watermark: u64,
     /// The tells accepted after it, in order: acknowledged, not yet
     /// handled.
@@ -199,8 +245,13 @@ pub trait Journal: Send + Sync + 'static {
     fn remove_dead_letter(&self, actor: &Address, seq: u64) -> BoxFuture<'static, Result<(), JournalError>>;
 
     /// Commits `actor`'s state and watermark, and drops the inbox entries
-    /// the state now contains, in one transaction.
+    /// the state now contains and its journal, in one transaction.
     fn checkpoint(&self, actor: &Address, checkpoint: Checkpoint) -> BoxFuture<'static, Result<(), JournalError>>;
+
+    /// Appends what `actor` handled to its journal as entry `number` (from
+    /// 1 after each snapshot), and drops the inbox entries its state now
+    /// contains, in one transaction.
+    fn append(&self, actor: &Address, number: u32, handled: &Handled) -> BoxFuture<'static, Result<(), JournalError>>;
 
     /// Reads what is committed for `actor` (nothing, for an actor never
     /// seen).

@@ -86,6 +86,13 @@ pub enum EventKind {
     },
     /// A message or a control request woke it from hibernation.
     Woke,
+    /// A durable actor that journals replayed the messages it handled
+    /// after its last snapshot, as it started (see
+    /// [`crate::actor::durable`]).
+    Replayed {
+        /// How many.
+        messages: u64,
+    },
     /// The actor exited normally (stopped itself).
     Exited,
     /// The incarnation was terminated by its supervisor (to restart it).

@@ -24,9 +24,12 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::clocks::{MonotonicClock, WallClock};
 use wasmtime_wasi::p2::pipe::AsyncWriteStream;
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 use wasmtime_wasi::{FsPerms, HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder};
+
+use super::tape::{Tape, TapedClocks, TapedRandom};
 
 use crate::message::Address;
 use crate::sync::Mutex;
@@ -114,7 +117,18 @@ impl Grants {
     ///
     /// [`GrantError`] if a granted directory cannot be opened.
     pub fn wasi_ctx(&self, address: &Address, stderr: &mut StderrTail) -> Result<WasiCtx, GrantError> {
-        let mut b = base_builder(self.stdio, self.clocks, address, stderr);
+        self.wasi_ctx_taped(address, stderr, None)
+    }
+
+    /// [`Grants::wasi_ctx`], with clocks and random read through `tape`
+    /// if given (a durable actor that journals).
+    pub(crate) fn wasi_ctx_taped(
+        &self,
+        address: &Address,
+        stderr: &mut StderrTail,
+        tape: Option<&Tape>,
+    ) -> Result<WasiCtx, GrantError> {
+        let mut b = base_builder(self.stdio, self.clocks, address, stderr, tape);
         for (k, v) in &self.env {
             b.env(k, v);
         }
@@ -132,8 +146,8 @@ impl Grants {
         Ok(b.build())
     }
 
-    /// Does building the WASI context take more than the two flags of
-    /// [`plain_wasi_ctx`]: directories to open (which can fail, and should
+    /// Does building the WASI context take more than the two flags
+    /// `stdio` and `clocks`: directories to open (which can fail, and should
     /// fail the start) or variables to copy? If not, it can wait for the
     /// guest's first WASI call, which most actors never make.
     pub fn need_wasi_ctx_up_front(&self) -> bool {
@@ -144,13 +158,25 @@ impl Grants {
 /// The WASI context of an actor granted at most `stdio` and `clocks`:
 /// what [`Grants::wasi_ctx`] builds when no directory or variable is
 /// granted, and cannot fail.
-pub fn plain_wasi_ctx(stdio: bool, clocks: bool, address: &Address, stderr: &mut StderrTail) -> WasiCtx {
-    base_builder(stdio, clocks, address, stderr).build()
+pub(crate) fn plain_wasi_ctx(
+    stdio: bool,
+    clocks: bool,
+    address: &Address,
+    stderr: &mut StderrTail,
+    tape: Option<&Tape>,
+) -> WasiCtx {
+    base_builder(stdio, clocks, address, stderr, tape).build()
 }
 
 /// A builder granting no network, with stdio and clocks as granted, and
-/// stderr kept in `tail`.
-fn base_builder(stdio: bool, clocks: bool, address: &Address, tail: &mut StderrTail) -> WasiCtxBuilder {
+/// stderr kept in `tail`; with a `tape`, clocks and random read through it.
+fn base_builder(
+    stdio: bool,
+    clocks: bool,
+    address: &Address,
+    tail: &mut StderrTail,
+    tape: Option<&Tape>,
+) -> WasiCtxBuilder {
     let mut b = WasiCtxBuilder::new();
     b.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
     let log = |stream| stdio.then(|| LogStream { address: address.clone(), stream });
@@ -158,10 +184,37 @@ fn base_builder(stdio: bool, clocks: bool, address: &Address, tail: &mut StderrT
         b.stdout(stdout);
     }
     b.stderr(Stderr { tail: tail.share(), log: log("stderr") });
-    if !clocks {
-        b.wall_clock(FrozenClock).monotonic_clock(FrozenClock);
+    match (tape, clocks) {
+        (None, true) => {}
+        (None, false) => {
+            b.wall_clock(FrozenClock).monotonic_clock(FrozenClock);
+        }
+        (Some(tape), true) => {
+            b.wall_clock(TapedClocks { clock: WallClock, tape: tape.clone() });
+            b.monotonic_clock(TapedClocks { clock: MonotonicClock::default(), tape: tape.clone() });
+        }
+        (Some(tape), false) => {
+            b.wall_clock(TapedClocks { clock: FrozenClock, tape: tape.clone() });
+            b.monotonic_clock(TapedClocks { clock: FrozenClock, tape: tape.clone() });
+        }
+    }
+    if let Some(tape) = tape {
+        b.secure_random(TapedRandom { source: wasmtime_wasi::thread_rng(), tape: tape.clone() });
+        b.insecure_random(TapedRandom { source: wasmtime_wasi::thread_rng(), tape: tape.clone() });
+        // A seed, not a call: the same in every incarnation, so that what
+        // it seeds (hash maps' order) replays as it ran.
+        b.insecure_random_seed(seed_of(address));
     }
     b
+}
+
+/// A seed that depends on the address only, and is stable across hosts
+/// and versions.
+fn seed_of(address: &Address) -> u128 {
+    let hash = blake3::hash(address.as_bytes());
+    let mut seed = [0u8; 16];
+    seed.copy_from_slice(&hash.as_bytes()[..16]);
+    u128::from_le_bytes(seed)
 }
 
 /// A clock that always reads zero: what an actor without the `clocks` grant sees.

@@ -9,6 +9,8 @@
 
 use std::time::{Duration, Instant};
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use tracing::{Level as TraceLevel, event};
 use wasmtime::StoreContextMut;
 use wasmtime::component::{HasSelf, Linker};
@@ -19,6 +21,7 @@ use wasmtime::component::Val;
 
 use super::binding::{BindError, BindingSpec, BindingTarget, Router, interface_key};
 use super::data::ActorData;
+use super::tape::Tape;
 use super::{ActorRef, DownNotice, DownReason, SpawnError, SpawnOptions};
 use crate::batch;
 use crate::message::{Address, CallError, DEFAULT_ASK_TIMEOUT};
@@ -60,10 +63,21 @@ pub(crate) fn define_imports(linker: &mut Linker<ActorData>, imports: &[Imported
             let interface: Arc<str> = Arc::from(interface_key(&import.name));
             let name: Arc<str> = Arc::from(function.name.as_str());
             let has_result = function.result.is_some();
-            instance.func_new_async(&function.name, move |mut store, _ty, params, results| {
+            instance.func_new_async(&function.name, move |mut store, ty, params, results| {
                 let (interface, name) = (interface.clone(), name.clone());
                 Box::new(async move {
-                    let reply = store.data_mut().call_import(&interface, &name, params, has_result).await?;
+                    let data = store.data_mut();
+                    let reply = match data.played::<Option<String>>("typed-call")? {
+                        Some(played) => replayed_reply(&ty, played)?,
+                        None => {
+                            let reply = data.call_import(&interface, &name, params, has_result).await?;
+                            if data.tape.is_some() {
+                                let text = reply.as_ref().map(Val::to_wave).transpose()?;
+                                data.recorded("typed-call", text);
+                            }
+                            reply
+                        }
+                    };
                     if let (Some(value), Some(slot)) = (reply, results.first_mut()) {
                         *slot = value;
                     }
@@ -73,6 +87,22 @@ pub(crate) fn define_imports(linker: &mut Linker<ActorData>, imports: &[Imported
         }
     }
     Ok(())
+}
+
+/// The reply a typed call returned when the message first ran, recorded
+/// as WAVE text, as a value of the function's result type.
+fn replayed_reply(
+    ty: &wasmtime::component::types::ComponentFunc,
+    played: Option<String>,
+) -> wasmtime::Result<Option<Val>> {
+    let Some(text) = played else { return Ok(None) };
+    let result = ty.results().next().ok_or_else(|| {
+        wasmtime::Error::msg(
+            "the replay diverged: a typed call \
+        recorded with a result has none now",
+        )
+    })?;
+    Ok(Some(Val::from_wave(&result, &text)?))
 }
 
 impl ActorData {
@@ -271,6 +301,140 @@ impl host::Host for ActorData {
     }
 
     async fn tell(&mut self, to: String, message: String) -> wasmtime::Result<Result<(), Error>> {
+        if let Some(played) = self.played("tell")? {
+            return Ok(played);
+        }
+        let result = self.tell_live(to, message).await?;
+        Ok(self.recorded("tell", result))
+    }
+
+    async fn ask(&mut self, to: String, message: String, timeout_ms: u32) -> wasmtime::Result<Result<String, Error>> {
+        if let Some(played) = self.played("ask")? {
+            return Ok(played);
+        }
+        let result = self.ask_live(to, message, timeout_ms).await?;
+        Ok(self.recorded("ask", result))
+    }
+
+    async fn spawn(
+        &mut self,
+        component: String,
+        options: types::SpawnOptions,
+    ) -> wasmtime::Result<Result<String, Error>> {
+        if let Some(played) = self.played("spawn")? {
+            return Ok(played);
+        }
+        let result = self.spawn_live(component, options).await?;
+        Ok(self.recorded("spawn", result))
+    }
+
+    async fn stop(&mut self, address: String) -> wasmtime::Result<Result<(), Error>> {
+        if let Some(played) = self.played("stop")? {
+            return Ok(played);
+        }
+        let result = self.stop_live(address).await?;
+        Ok(self.recorded("stop", result))
+    }
+
+    async fn monitor(&mut self, address: String) -> wasmtime::Result<Result<u64, Error>> {
+        if let Some(played) = self.played("monitor")? {
+            return Ok(played);
+        }
+        let result = self.monitor_live(address).await?;
+        Ok(self.recorded("monitor", result))
+    }
+
+    async fn demonitor(&mut self, id: u64) -> wasmtime::Result<bool> {
+        if let Some(played) = self.played("demonitor")? {
+            return Ok(played);
+        }
+        let result = self.demonitor_live(id).await?;
+        Ok(self.recorded("demonitor", result))
+    }
+
+    async fn bind(&mut self, interface: String, target: types::BindingTarget) -> wasmtime::Result<Result<(), Error>> {
+        if let Some(played) = self.played("bind")? {
+            return Ok(played);
+        }
+        let result = self.bind_live(interface, target).await?;
+        Ok(self.recorded("bind", result))
+    }
+
+    async fn unbind(&mut self, interface: String) -> wasmtime::Result<bool> {
+        if let Some(played) = self.played("unbind")? {
+            return Ok(played);
+        }
+        let result = self.unbind_live(interface).await?;
+        Ok(self.recorded("unbind", result))
+    }
+
+    async fn link(&mut self, address: String) -> wasmtime::Result<Result<(), Error>> {
+        if let Some(played) = self.played("link")? {
+            return Ok(played);
+        }
+        let result = self.link_live(address).await?;
+        Ok(self.recorded("link", result))
+    }
+
+    async fn unlink(&mut self, address: String) -> wasmtime::Result<bool> {
+        if let Some(played) = self.played("unlink")? {
+            return Ok(played);
+        }
+        let result = self.unlink_live(address).await?;
+        Ok(self.recorded("unlink", result))
+    }
+
+    async fn send_after(&mut self, delay_ms: u64, message: String) -> wasmtime::Result<Result<u64, Error>> {
+        if let Some(played) = self.played("send-after")? {
+            return Ok(played);
+        }
+        let result = self.send_after_live(delay_ms, message).await?;
+        Ok(self.recorded("send-after", result))
+    }
+
+    async fn cancel_timer(&mut self, id: u64) -> wasmtime::Result<bool> {
+        if let Some(played) = self.played("cancel-timer")? {
+            return Ok(played);
+        }
+        let result = self.cancel_timer_live(id).await?;
+        Ok(self.recorded("cancel-timer", result))
+    }
+
+    async fn log(&mut self, level: Level, message: String, fields: Vec<(String, String)>) -> wasmtime::Result<()> {
+        // Written when the message first ran; a replay writes nothing.
+        if self.tape.as_ref().is_some_and(Tape::replaying) {
+            return Ok(());
+        }
+        self.log_live(level, message, fields).await
+    }
+}
+
+impl ActorData {
+    /// While a message is replayed, what host call `call` returned when
+    /// the message first ran; `None` while it runs live. A replay that
+    /// calls the host otherwise than the record says fails the message.
+    fn played<T: DeserializeOwned>(&self, call: &str) -> wasmtime::Result<Option<T>> {
+        match self.tape.as_ref().and_then(|tape| tape.played(call)) {
+            None => Ok(None),
+            Some(Ok(result)) => Ok(Some(result)),
+            Some(Err(why)) => Err(wasmtime::Error::msg(format!("the replay diverged: {why}"))),
+        }
+    }
+
+    /// `result`, recorded on the tape of an actor that journals.
+    fn recorded<T: Serialize>(&self, call: &str, result: T) -> T {
+        if let Some(tape) = &self.tape {
+            tape.record(call, &result);
+        }
+        result
+    }
+}
+
+/// The host calls as they act, live. A durable actor that journals
+/// records their results, and a replay of its message plays them back
+/// instead (see [`super::tape`] and the wrappers below).
+impl ActorData {
+    async fn tell_live(&mut self, to: String, message: String) -> wasmtime::Result<Result<(), Error>> {
         let target = match self.target(&to) {
             Ok(t) => t,
             Err(e) => return Ok(Err(e)),
@@ -283,7 +447,12 @@ impl host::Host for ActorData {
         Ok(result.map_err(Error::from))
     }
 
-    async fn ask(&mut self, to: String, message: String, timeout_ms: u32) -> wasmtime::Result<Result<String, Error>> {
+    async fn ask_live(
+        &mut self,
+        to: String,
+        message: String,
+        timeout_ms: u32,
+    ) -> wasmtime::Result<Result<String, Error>> {
         let target = match self.target(&to) {
             Ok(t) => t,
             Err(e) => return Ok(Err(e)),
@@ -307,7 +476,7 @@ impl host::Host for ActorData {
         })
     }
 
-    async fn spawn(
+    async fn spawn_live(
         &mut self,
         component: String,
         options: types::SpawnOptions,
@@ -329,7 +498,7 @@ impl host::Host for ActorData {
         Ok(spawned.map(|child| child.address().to_string()).map_err(Error::from))
     }
 
-    async fn stop(&mut self, address: String) -> wasmtime::Result<Result<(), Error>> {
+    async fn stop_live(&mut self, address: String) -> wasmtime::Result<Result<(), Error>> {
         let target = match self.target(&address) {
             Ok(t) => t,
             Err(e) => return Ok(Err(e)),
@@ -348,7 +517,7 @@ impl host::Host for ActorData {
         Ok(Ok(()))
     }
 
-    async fn monitor(&mut self, address: String) -> wasmtime::Result<Result<u64, Error>> {
+    async fn monitor_live(&mut self, address: String) -> wasmtime::Result<Result<u64, Error>> {
         if !self.me.component().exports_watcher() {
             return Ok(Err(Error::InvalidArgument(
                 "monitoring needs the `troupe:actor/watcher` export to receive `down` notices".into(),
@@ -361,21 +530,25 @@ impl host::Host for ActorData {
         Ok(Ok(target.add_monitor(&self.me)))
     }
 
-    async fn demonitor(&mut self, id: u64) -> wasmtime::Result<bool> {
+    async fn demonitor_live(&mut self, id: u64) -> wasmtime::Result<bool> {
         let Some(target) = self.me.take_monitoring(id) else { return Ok(false) };
         Ok(self.system.lookup(target.as_str()).is_some_and(|t| t.demonitor(id)))
     }
 
-    async fn bind(&mut self, interface: String, target: types::BindingTarget) -> wasmtime::Result<Result<(), Error>> {
+    async fn bind_live(
+        &mut self,
+        interface: String,
+        target: types::BindingTarget,
+    ) -> wasmtime::Result<Result<(), Error>> {
         let me = self.me.clone();
         Ok(self.system.bind(&me, &interface, binding_spec(target)).map_err(Error::from))
     }
 
-    async fn unbind(&mut self, interface: String) -> wasmtime::Result<bool> {
+    async fn unbind_live(&mut self, interface: String) -> wasmtime::Result<bool> {
         Ok(self.me.remove_binding(&interface))
     }
 
-    async fn link(&mut self, address: String) -> wasmtime::Result<Result<(), Error>> {
+    async fn link_live(&mut self, address: String) -> wasmtime::Result<Result<(), Error>> {
         let target = match self.target(&address) {
             Ok(t) => t,
             Err(e) => return Ok(Err(e)),
@@ -384,14 +557,14 @@ impl host::Host for ActorData {
         Ok(Ok(()))
     }
 
-    async fn unlink(&mut self, address: String) -> wasmtime::Result<bool> {
+    async fn unlink_live(&mut self, address: String) -> wasmtime::Result<bool> {
         Ok(match self.system.lookup(&address) {
             Some(target) => self.me.unlink(&target),
             None => false,
         })
     }
 
-    async fn send_after(&mut self, delay_ms: u64, message: String) -> wasmtime::Result<Result<u64, Error>> {
+    async fn send_after_live(&mut self, delay_ms: u64, message: String) -> wasmtime::Result<Result<u64, Error>> {
         let delay = Duration::from_millis(delay_ms);
         if delay > MAX_TIMER_DELAY {
             return Ok(Err(Error::InvalidArgument(format!(
@@ -418,11 +591,11 @@ impl host::Host for ActorData {
         })
     }
 
-    async fn cancel_timer(&mut self, id: u64) -> wasmtime::Result<bool> {
+    async fn cancel_timer_live(&mut self, id: u64) -> wasmtime::Result<bool> {
         Ok(self.me.cancel_timer(id))
     }
 
-    async fn log(&mut self, level: Level, message: String, fields: Vec<(String, String)>) -> wasmtime::Result<()> {
+    async fn log_live(&mut self, level: Level, message: String, fields: Vec<(String, String)>) -> wasmtime::Result<()> {
         let (allowed, dropped) = self.log_budget.take();
         if dropped > 0 {
             tracing::warn!(target: "troupe::guest", actor = %self.me.address(), dropped, "log records dropped (rate limit)");

@@ -26,8 +26,9 @@ use super::component::ActorComponent;
 use super::data::{ActorData, Run, Wasi};
 use super::host_api::{Snapshot, WitDown};
 use super::resources::Resources;
+use super::tape::Tape;
 use super::{ActorRef, ActorSpec, ActorSystem, DownNotice, Failure, FailureKind};
-use crate::actor::durable::Origin;
+use crate::actor::durable::{Origin, Recorded};
 use crate::batch::{Dispatch, Lowered};
 use crate::grants::StderrTail;
 use crate::message::Address;
@@ -141,9 +142,10 @@ impl Incarnation {
             loader.engine().wasmtime(kind).map_err(|e| Failure::new(FailureKind::Instantiate, e.to_string()))?;
         let grants = &spec.policy.grants;
         let mut stderr = StderrTail::default();
+        let tape = spec.policy.journals().then(Tape::default);
         let wasi = if grants.need_wasi_ctx_up_front() {
             let ctx = grants
-                .wasi_ctx(me.address(), &mut stderr)
+                .wasi_ctx_taped(me.address(), &mut stderr, tape.as_ref())
                 .map_err(|e| Failure::new(FailureKind::Instantiate, e.to_string()))?;
             Wasi::ready(ctx)
         } else {
@@ -162,6 +164,7 @@ impl Incarnation {
             waiting: None,
             run: Default::default(),
             origin: None,
+            tape,
         };
         let mut store = Store::new(engine, data);
         store.limiter(|d| &mut d.limiter);
@@ -369,6 +372,26 @@ impl Incarnation {
             Ok(()) => Ok((arity == 1).then(|| std::mem::replace(&mut results[0], Val::Bool(false)))),
             Err(e) => Err(self.fault(&e)),
         }
+    }
+
+    /// What the host calls of the message just handled returned, for its
+    /// journal entry (nothing, for an actor that does not journal).
+    pub fn take_recorded(&mut self) -> Vec<Recorded> {
+        self.store.data().tape.as_ref().map(Tape::take).unwrap_or_default()
+    }
+
+    /// Runs `call` again as the journal recorded it: its host calls return
+    /// what `recorded` says and have no effect; its result goes nowhere.
+    /// `Err` if it failed, or took another path than the first time.
+    pub async fn replay(&mut self, me: &ActorRef, call: &Call, recorded: Vec<Recorded>) -> Result<(), Failure> {
+        let Some(tape) = self.store.data().tape.clone() else {
+            return Err(Failure::new(FailureKind::HostCall, "an actor that does not journal replays nothing"));
+        };
+        tape.replay(recorded);
+        let handled = self.handle(me, call, None).await;
+        let ended = tape.end_replay();
+        handled?;
+        ended.map_err(|why| Failure::new(FailureKind::HostCall, format!("the replay diverged: {why}")))
     }
 
     /// Makes the tells the guest makes from now on carry origins, counted

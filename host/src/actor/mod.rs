@@ -75,6 +75,7 @@ mod spawn;
 mod spec;
 mod status;
 mod system;
+mod tape;
 mod timers;
 
 pub use actor_ref::ActorRef;

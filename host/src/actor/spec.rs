@@ -72,6 +72,16 @@ pub struct ActorPolicy {
     pub bindings: Vec<(String, BindingSpec)>,
 }
 
+impl ActorPolicy {
+    /// Does a durable actor with this policy snapshot less often than
+    /// after every message, and so journal the messages in between (see
+    /// [`crate::actor::durable`])?
+    pub fn journals(&self) -> bool {
+        self.durability == Durability::Durable
+            && (self.snapshot_every.is_some_and(|n| n > 1) || self.snapshot_interval.is_some())
+    }
+}
+
 impl Default for ActorPolicy {
     fn default() -> Self {
         ActorPolicy {

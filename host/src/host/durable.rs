@@ -87,7 +87,7 @@ impl HostInner {
                 committed: recovered.watermark,
                 taken: recovered.taken,
             },
-            committed: Committed { state: recovered.state, watermark: recovered.watermark },
+            committed: Committed { state: recovered.state, replay: recovered.replay, watermark: recovered.watermark },
             pending,
             timers,
         })

@@ -8,6 +8,7 @@
 //! | `inbox` | address, `0`, tell number (8 bytes, big-endian) | the tell as a JSON [`WireMessage`] |
 //! | `actors` | address | how to start it again (opaque) |
 //! | `timers` | address, `0`, timer id (8 bytes, big-endian) | the timer as JSON |
+//! | `handled` | address, `0`, entry number (8 bytes, big-endian; from 1 after each snapshot) | a message handled since the snapshot, as a JSON [`Handled`] |
 //! | `dead_letters` | address, `0`, tell number (8 bytes, big-endian) | the dead letter as JSON |
 //! | `meta` | `taken`, `0`, address, `0`, sender | the origin of the last tell taken from that durable sender: its number (8 bytes, big-endian) and index (4) |
 //!
@@ -21,7 +22,7 @@ use std::sync::{Arc, OnceLock};
 use super::{Batch, DataDir, GroupCommit, GroupCommitConfig, RedbStore, Store, StoreError, Table};
 use crate::actor::BoxFuture;
 use crate::actor::Snapshot;
-use crate::actor::durable::{Checkpoint, DeadLetter, DurableTimer, Journal, JournalError, Origin, Recovered};
+use crate::actor::durable::{Checkpoint, DeadLetter, DurableTimer, Handled, Journal, JournalError, Origin, Recovered};
 use crate::message::{Address, WireMessage};
 
 /// A durable actors' journal on a redb store in a locked data directory.
@@ -233,7 +234,20 @@ impl Journal for DurableStore {
         let mut batch = Batch::new();
         batch.put(Table::Snapshots, actor.as_bytes(), encode_state(&checkpoint));
         batch.delete_range(Table::Inbox, inbox_key(actor, 0), inbox_key(actor, checkpoint.watermark.saturating_add(1)));
+        batch.delete_range(Table::Handled, inbox_key(actor, 0), inbox_end(actor));
         self.submit(batch)
+    }
+
+    fn append(&self, actor: &Address, number: u32, handled: &Handled) -> BoxFuture<'static, Result<(), JournalError>> {
+        self.submit_built(|batch| {
+            batch.put(Table::Handled, inbox_key(actor, number.into()), to_json(handled, "handled message")?);
+            batch.delete_range(
+                Table::Inbox,
+                inbox_key(actor, 0),
+                inbox_key(actor, handled.watermark.saturating_add(1)),
+            );
+            Ok(())
+        })
     }
 
     fn recover(&self, actor: &Address) -> Result<Recovered, JournalError> {
@@ -245,6 +259,17 @@ impl Journal for DurableStore {
             }
             None => (None, 0),
         };
+        let mut replay = Vec::new();
+        for (key, value) in
+            store.range(Table::Handled, &inbox_key(actor, 0), &inbox_end(actor)).map_err(journal_error)?
+        {
+            let number = key.get(key.len() - 8..).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes);
+            let handled: Handled = serde_json::from_slice(&value).map_err(|e| {
+                JournalError(format!("`{actor}`: journal entry {} cannot be read: {e}", number.unwrap_or(0)))
+            })?;
+            replay.push(handled);
+        }
+        let watermark = replay.last().map_or(watermark, |last| last.watermark);
         let rows = store
             .range(Table::Inbox, &inbox_key(actor, watermark.saturating_add(1)), &inbox_end(actor))
             .map_err(journal_error)?;
@@ -270,7 +295,7 @@ impl Journal for DurableStore {
                 .map_err(|e| JournalError(format!("`{actor}`: a timer cannot be read: {e}")))?;
             timers.push(timer);
         }
-        Ok(Recovered { state, watermark, pending, taken, timers })
+        Ok(Recovered { state, replay, watermark, pending, taken, timers })
     }
 
     fn record_spawn(&self, actor: &Address, how: Vec<u8>) -> BoxFuture<'static, Result<(), JournalError>> {
@@ -304,6 +329,7 @@ fn forgetting(actor: &Address) -> Batch {
     batch.delete(Table::Snapshots, actor.as_bytes());
     batch.delete(Table::Actors, actor.as_bytes());
     batch.delete_range(Table::Inbox, inbox_key(actor, 0), inbox_end(actor));
+    batch.delete_range(Table::Handled, inbox_key(actor, 0), inbox_end(actor));
     batch.delete_range(Table::Meta, taken_prefix(actor), taken_end(actor));
     batch.delete_range(Table::Timers, inbox_key(actor, 0), inbox_end(actor));
     batch.delete_range(Table::DeadLetters, inbox_key(actor, 0), inbox_end(actor));
@@ -393,6 +419,10 @@ impl Journal for LazyStore {
 
     fn checkpoint(&self, actor: &Address, checkpoint: Checkpoint) -> BoxFuture<'static, Result<(), JournalError>> {
         self.submit(|s| s.checkpoint(actor, checkpoint))
+    }
+
+    fn append(&self, actor: &Address, number: u32, handled: &Handled) -> BoxFuture<'static, Result<(), JournalError>> {
+        self.submit(|s| s.append(actor, number, handled))
     }
 
     fn recover(&self, actor: &Address) -> Result<Recovered, JournalError> {

@@ -78,8 +78,9 @@ pub enum Table {
     Snapshots,
     /// Durable inboxes: acknowledged messages not yet handled.
     Inbox,
-    /// The transactional outbox: effects to deliver after their commit.
-    Outbox,
+    /// Durable actors' journals: the messages each handled since its last
+    /// snapshot, with what its host calls returned, for replay.
+    Handled,
     /// Messages that failed too often to be retried.
     DeadLetters,
     /// Durable timers.
@@ -89,7 +90,7 @@ pub enum Table {
 impl Table {
     /// Every table, in declaration order; [`RedbStore`] creates each on open.
     pub const ALL: [Table; 7] =
-        [Table::Meta, Table::Actors, Table::Snapshots, Table::Inbox, Table::Outbox, Table::DeadLetters, Table::Timers];
+        [Table::Meta, Table::Actors, Table::Snapshots, Table::Inbox, Table::Handled, Table::DeadLetters, Table::Timers];
 
     /// The table's name in the redb file, e.g. `"inbox"`. Part of the file
     /// format: never rename one.
@@ -99,7 +100,7 @@ impl Table {
             Table::Actors => "actors",
             Table::Snapshots => "snapshots",
             Table::Inbox => "inbox",
-            Table::Outbox => "outbox",
+            Table::Handled => "handled",
             Table::DeadLetters => "dead_letters",
             Table::Timers => "timers",
         }

@@ -333,7 +333,7 @@ mod tests {
         let store = RedbStore::open(&temp.path().join("store.redb")).unwrap();
         store
             .commit(&[batch(|b| {
-                b.put(Table::Inbox, *b"b", *b"2").put(Table::Inbox, *b"a", *b"1").put(Table::Outbox, *b"a", *b"x");
+                b.put(Table::Inbox, *b"b", *b"2").put(Table::Inbox, *b"a", *b"1").put(Table::Handled, *b"a", *b"x");
             })])
             .unwrap();
         assert_eq!(store.get(Table::Inbox, b"a").unwrap(), Some(b"1".to_vec()));

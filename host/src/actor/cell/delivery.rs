@@ -134,7 +134,7 @@ impl Cell {
                 if durable {
                     // Persist, then reply. Boxed: rare beside the common
                     // path, and this future is in every delivery.
-                    return Box::pin(self.commit_then_reply(inc, reply)).await;
+                    return Box::pin(self.commit_then_reply(inc, reply, &call, from.as_ref())).await;
                 }
                 if let Some((reply, value)) = reply {
                     let _ = reply.send(value);

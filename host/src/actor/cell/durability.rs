@@ -16,13 +16,14 @@
 //! recovery wedges on it.
 
 use tokio::sync::oneshot;
-use tracing::error;
+use tracing::{debug, error};
 
 use super::Cell;
-use crate::actor::durable::{Checkpoint, DeadLetter, POISON_ATTEMPTS};
+use crate::actor::durable::{Checkpoint, DeadLetter, Handled, POISON_ATTEMPTS};
 use crate::actor::incarnation::Incarnation;
 use crate::actor::timers::now_ms;
 use crate::actor::{Failure, FailureKind};
+use crate::events::EventKind;
 use crate::message::{Address, CallError, Envelope, Reply, WireMessage};
 use crate::protocol::Call;
 
@@ -35,9 +36,92 @@ impl Cell {
         }
     }
 
-    /// Commits the state after a message, then releases its reply.
+    /// Commits what a message did, then releases its reply: the state
+    /// after it, or, for an actor that journals and whose snapshot is not
+    /// due, the message and what its host calls returned (`call`, `from`).
     /// `Err` means `snapshot` failed, and the incarnation with it.
     pub(super) async fn commit_then_reply(
+        &mut self,
+        inc: &mut Incarnation,
+        reply: Option<(oneshot::Sender<Reply>, Reply)>,
+        call: &Call,
+        from: Option<&Address>,
+    ) -> Result<(), Failure> {
+        let recorded = inc.take_recorded();
+        if self.spec.policy.journals() {
+            let forced = self.journal_base != Some(self.generation);
+            if !self.snapshots.snapshot_due(&self.spec.policy, forced) {
+                let message = WireMessage {
+                    to: self.address().clone(),
+                    from: from.cloned(),
+                    message: self.me.wave(call),
+                    ask: reply.is_some(),
+                    waiting: Vec::new(),
+                };
+                self.append_then_reply(Handled { message, watermark: self.watermark, recorded }, reply).await;
+                return Ok(());
+            }
+        }
+        self.snapshot_then_reply(inc, reply).await
+    }
+
+    /// Appends `handled` to the journal, then releases the reply.
+    async fn append_then_reply(&mut self, handled: Handled, reply: Option<(oneshot::Sender<Reply>, Reply)>) {
+        let watermark = handled.watermark;
+        let number = self.snapshots.journaled(handled);
+        let appended = match self.me.journal() {
+            Some(journal) => journal.append(self.address(), number, &self.snapshots.tail()[number as usize - 1]).await,
+            None => Ok(()),
+        };
+        match &appended {
+            Ok(()) => self.me.set_committed(watermark),
+            Err(e) => {
+                // The store's journal now lacks this entry: the next commit
+                // is a snapshot.
+                self.journal_base = None;
+                self.unsaved = true;
+                error!(error = %e, "journal append failed: the actor's state is ahead of its store");
+            }
+        }
+        if let Some((reply, value)) = reply {
+            let _ = reply.send(match appended {
+                Ok(()) => value,
+                Err(e) => Err(self.me.not_durable(e)),
+            });
+        }
+    }
+
+    /// Replays the messages handled after the restart state, on `inc`
+    /// just restored from it (see [`crate::actor::durable`]).
+    pub(super) async fn replay_tail(&mut self, inc: &mut Incarnation) -> Result<(), Failure> {
+        let tail = self.snapshots.take_tail();
+        let count = tail.len();
+        let mut replayed = Ok(());
+        for (index, handled) in tail.iter().enumerate() {
+            let entry = || format!("replaying message {} of {count} from the journal", index + 1);
+            let call = match self.me.parse(&handled.message.message) {
+                Ok(call) => call,
+                Err(e) => {
+                    replayed = Err(Failure::new(FailureKind::HostCall, format!("{}: {e}", entry())));
+                    break;
+                }
+            };
+            if let Err(mut failure) = inc.replay(&self.me, &call, handled.recorded.clone()).await {
+                failure.detail = format!("{}: {}", entry(), failure.detail);
+                replayed = Err(failure);
+                break;
+            }
+        }
+        self.snapshots.set_tail(tail);
+        if replayed.is_ok() && count > 0 {
+            debug!(messages = count, "replayed the journal");
+            self.system.events().publish(self.address(), EventKind::Replayed { messages: count as u64 });
+        }
+        replayed
+    }
+
+    /// Commits the state after a message, then releases its reply.
+    async fn snapshot_then_reply(
         &mut self,
         inc: &mut Incarnation,
         reply: Option<(oneshot::Sender<Reply>, Reply)>,
@@ -70,10 +154,12 @@ impl Cell {
         match &committed {
             Ok(()) => {
                 self.unsaved = false;
+                self.journal_base = Some(self.generation);
                 self.me.set_committed(watermark);
             }
             Err(e) => {
                 self.unsaved = true;
+                self.journal_base = None;
                 error!(error = %e, "commit failed: the actor's state is ahead of its store");
             }
         }

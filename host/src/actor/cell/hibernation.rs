@@ -107,8 +107,13 @@ impl Cell {
             Ok(Some(state)) => {
                 drop(inc);
                 debug!(bytes = state.bytes.len(), "hibernating");
-                // One copy of the state while asleep, in the phase.
+                // One copy of the state while asleep, in the phase. It
+                // contains every message handled: none is left to replay,
+                // and the next commit of a durable actor that journals is a
+                // snapshot.
                 self.snapshots.forget();
+                self.snapshots.set_tail(Vec::new());
+                self.journal_base = None;
                 let bytes = state.bytes.len() as u64;
                 // Neither queues grown by bursts nor the idle timer need to
                 // stay while it sleeps.
@@ -188,8 +193,9 @@ impl Cell {
         let restored = inc.restore(&self.me, &state).await;
         let bytes = state.bytes.len();
         // Kept for restarts, whether or not it restored.
-        self.snapshots.keep_for_restart(&self.spec.policy, state);
+        self.snapshots.put_back(&self.spec.policy, state);
         restored.map_err(WakeFailure::Restore)?;
+        self.replay_tail(&mut inc).await.map_err(WakeFailure::Restore)?;
         debug!(bytes, "woke from hibernation");
         self.system.events().publish(self.address(), EventKind::Woke);
         Ok(inc)

@@ -73,6 +73,7 @@ impl Cell {
             Some(state) => {
                 inc.restore(&self.me, &state).await?;
                 debug!(incarnation = number, bytes = state.bytes.len(), "restored from snapshot");
+                self.replay_tail(&mut inc).await?;
             }
             None => inc.init(&self.me, &self.spec.policy.config).await?,
         }
@@ -110,7 +111,7 @@ impl Cell {
             }
             // Asleep without an instance to run its hook: what it sleeps
             // with is what its next incarnation restores.
-            Phase::Hibernating(state) => self.snapshots.keep_for_restart(&self.spec.policy, *state),
+            Phase::Hibernating(state) => self.snapshots.put_back(&self.spec.policy, *state),
             _ => {}
         }
         let _ = ack.send(());
@@ -135,7 +136,7 @@ impl Cell {
     pub(super) async fn fail_with(&mut self, phase: Phase, failure: Failure, chain: &[Address]) -> Phase {
         match self.leave_probation(phase) {
             Phase::Running(inc) => drop(inc),
-            Phase::Hibernating(state) => self.snapshots.keep_for_restart(&self.spec.policy, *state),
+            Phase::Hibernating(state) => self.snapshots.put_back(&self.spec.policy, *state),
             _ => {}
         }
         error!(kind = %failure.kind, detail = %failure.detail, "failing with a linked actor");
@@ -162,7 +163,7 @@ impl Cell {
         ack: Option<oneshot::Sender<Result<(), Failure>>>,
     ) -> Phase {
         if let Phase::Hibernating(state) = self.leave_probation(phase) {
-            self.snapshots.keep_for_restart(&self.spec.policy, *state);
+            self.snapshots.put_back(&self.spec.policy, *state);
         }
         let due = (!delay.is_zero()).then(|| Box::pin(tokio::time::sleep(delay)));
         Phase::Restarting { due, ack }

@@ -37,6 +37,7 @@ use tracing::{Instrument, error, info_span};
 
 use super::control::Control;
 use super::{ActorRef, ActorSpec, ActorStatus, ActorSystem, Failure, Inbox, Resources, Snapshot};
+use crate::actor::durable::Handled;
 use crate::message::Envelope;
 use hibernation::{IdleClock, idle_expired};
 pub(crate) use links::Watcher;
@@ -51,6 +52,8 @@ pub use swap::{CodeVersion, DEFAULT_PROBATION, StateTransfer, SwapError, SwapOpt
 pub(crate) struct Committed {
     /// The committed state, if any.
     pub state: Option<Snapshot>,
+    /// The messages handled after it, to replay on it.
+    pub replay: Vec<Handled>,
     /// The number of the last tell it contains.
     pub watermark: u64,
 }
@@ -71,9 +74,11 @@ pub(crate) fn start(
     let span = info_span!(parent: None, "actor", actor = %spec.address, component = %spec.component.name);
     let idle = spec.policy.hibernate_after.map(IdleClock::new);
     let committed = committed.unwrap_or_default();
+    let journal_base = committed.state.is_some().then_some(0);
     let mut snapshots = Snapshots::default();
     if let Some(state) = committed.state {
-        snapshots.keep_for_restart(&spec.policy, state);
+        snapshots.put_back(&spec.policy, state);
+        snapshots.set_tail(committed.replay);
     }
     let cell = Cell {
         me,
@@ -84,6 +89,7 @@ pub(crate) fn start(
         snapshots,
         watermark: committed.watermark,
         unsaved: false,
+        journal_base,
         failing: (0, 0),
         held_notices: VecDeque::new(),
         generation: 0,
@@ -113,6 +119,12 @@ pub(crate) struct Cell {
     /// For a durable actor: its state in memory may differ from its
     /// committed one (a commit failed since).
     unsaved: bool,
+    /// For a durable actor that journals: the code generation of its
+    /// committed snapshot while the store holds exactly its restart state
+    /// (that snapshot, then `snapshots.tail`), so that the next message
+    /// may be appended to the journal; `None` (or another generation,
+    /// after a swap): the next commit must be a snapshot.
+    journal_base: Option<u32>,
     /// For a durable actor: the number of the tell that failed last, and
     /// how many times in a row (0: none).
     failing: (u64, u32),

@@ -6,12 +6,18 @@
 //! The snapshot taken when an actor hibernates, or before a hot swap, is
 //! the actor's latest state too, so it becomes the restart state as well;
 //! while an actor sleeps its state is kept once, in its phase, not here.
+//!
+//! A durable actor that journals between snapshots (see
+//! [`crate::actor::durable`]) restarts from its last snapshot *and* the
+//! messages it handled since, replayed: its `tail`, the same entries as
+//! its journal in the store. A new snapshot empties it.
 
 use std::time::Instant;
 
 use tracing::error;
 
 use super::Cell;
+use crate::actor::durable::Handled;
 use crate::actor::host_api::Snapshot;
 use crate::actor::incarnation::Incarnation;
 use crate::actor::{ActorPolicy, Failure, RestartFrom};
@@ -19,6 +25,9 @@ use crate::actor::{ActorPolicy, Failure, RestartFrom};
 /// The last snapshot and what counts towards the next one.
 pub(super) struct Snapshots {
     last: Option<Snapshot>,
+    /// For a durable actor that journals: the messages handled after
+    /// `last` (or after the state it sleeps with), in order.
+    tail: Vec<Handled>,
     /// Messages handled since the last snapshot.
     since: u32,
     /// When the last snapshot was taken (or the cell started).
@@ -27,7 +36,7 @@ pub(super) struct Snapshots {
 
 impl Default for Snapshots {
     fn default() -> Self {
-        Snapshots { last: None, since: 0, at: Instant::now() }
+        Snapshots { last: None, tail: Vec::new(), since: 0, at: Instant::now() }
     }
 }
 
@@ -37,18 +46,62 @@ impl Snapshots {
         self.last.as_ref()
     }
 
-    /// Keeps `state` (taken on hibernation or before a swap) as the state
-    /// a restart restores, if the policy restores from snapshots.
+    /// Keeps `state`, taken just now, as the state a restart restores, if
+    /// the policy restores from snapshots: it contains every message
+    /// handled so far.
     pub fn keep_for_restart(&mut self, policy: &ActorPolicy, state: Snapshot) {
+        if policy.restore == RestartFrom::Snapshot {
+            self.last = Some(state);
+            self.tail.clear();
+        }
+    }
+
+    /// Puts back the state an actor slept with as the restart state; the
+    /// messages handled after it, if any, still follow it.
+    pub fn put_back(&mut self, policy: &ActorPolicy, state: Snapshot) {
         if policy.restore == RestartFrom::Snapshot {
             self.last = Some(state);
         }
     }
 
     /// Forgets the restart state: while the actor sleeps, its phase holds
-    /// the one copy.
+    /// the one copy (and the tail stays here, following it).
     pub fn forget(&mut self) {
         self.last = None;
+    }
+
+    /// The messages handled after the restart state, to replay on it.
+    pub fn tail(&self) -> &[Handled] {
+        &self.tail
+    }
+
+    /// Adds a message handled after the restart state; returns its number
+    /// in the journal (from 1).
+    pub fn journaled(&mut self, handled: Handled) -> u32 {
+        self.tail.push(handled);
+        self.tail.len() as u32
+    }
+
+    /// Starts the tail over from `replay` (what a recovery read).
+    pub fn set_tail(&mut self, replay: Vec<Handled>) {
+        self.tail = replay;
+    }
+
+    /// Counts one message towards the next snapshot, for a durable actor
+    /// that journals: is a snapshot due now (or `forced`)? Either way, the
+    /// count starts again.
+    pub fn snapshot_due(&mut self, policy: &ActorPolicy, forced: bool) -> bool {
+        let due = self.due(policy, 1) || forced;
+        if due {
+            self.since = 0;
+            self.at = Instant::now();
+        }
+        due
+    }
+
+    /// Takes the tail out to replay it; [`Snapshots::set_tail`] puts it back.
+    pub fn take_tail(&mut self) -> Vec<Handled> {
+        std::mem::take(&mut self.tail)
     }
 
     /// How many more messages may be handled before a snapshot every
