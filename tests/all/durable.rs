@@ -331,11 +331,20 @@ fn the_tells_a_durable_actor_makes_take_effect_once_across_kill_9() {
         host = DurableHost::start(dir.path(), None);
         let mut control = host.connect();
         // Asked after the recovered tells: each answer comes once those
-        // before it are handled.
+        // before it are handled. `a`'s tells leave with its commits and
+        // reach `b` soon after: `b` catches up with `a`, and never passes it.
         let forwarded: u64 = control.call("a", "forwarded()").unwrap()["result"].as_str().unwrap().parse().unwrap();
-        let counted = control.count("b");
         assert!(forwarded > 0, "round {round}: some forwards got in");
-        assert_eq!(counted, forwarded, "round {round}: every forward reached `b` once");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let counted = control.count("b");
+            assert!(counted <= forwarded, "round {round}: `b` counted {counted} of {forwarded} forwards");
+            if counted == forwarded {
+                break;
+            }
+            assert!(Instant::now() < deadline, "round {round}: `b` stopped at {counted} of {forwarded} forwards");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 

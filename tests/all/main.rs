@@ -10,6 +10,7 @@ mod bindings;
 mod cli;
 mod durable;
 mod durable_journal;
+mod durable_outbox;
 mod fuzz;
 mod guests;
 mod hibernation;

@@ -298,10 +298,10 @@ impl ActorRef {
         self.send_from(call, from, None).await
     }
 
-    /// [`ActorRef::send`] for a tell a durable actor makes while handling
-    /// a message, with its [`Origin`]: a durable receiver that already
-    /// took it (the sender handles the message again after a crash)
-    /// acknowledges it without taking it again.
+    /// [`ActorRef::send`] for a tell from a durable actor's outbox, with
+    /// its [`Origin`]: a durable receiver that already took it (its
+    /// courier delivers it again after a crash) acknowledges it without
+    /// taking it again.
     ///
     /// # Errors
     ///

@@ -3,7 +3,6 @@
 //! during it, and the handles the host API needs (its own `ActorRef`, the
 //! system around it).
 
-use crate::actor::durable::Origin;
 use std::sync::Arc;
 
 use wasmtime::component::ResourceTable;
@@ -15,6 +14,7 @@ use super::{ActorRef, ActorSystem};
 use crate::engine::MemoryLimiter;
 use crate::grants::StderrTail;
 use crate::message::Address;
+use crate::protocol::Call;
 
 /// The state of one incarnation, owned by its `Store`.
 pub struct ActorData {
@@ -34,22 +34,13 @@ pub struct ActorData {
     pub(crate) waiting: Option<Arc<[Address]>>,
     /// The batch call in progress, if any.
     pub(crate) run: Run,
-    /// For a durable actor handling a tell: the origin its next tell
-    /// carries (see [`crate::actor::durable::Origin`]).
-    pub(crate) origin: Option<Origin>,
+    /// While a durable actor handles a message: the tells it made, kept
+    /// for its outbox (see [`crate::actor::durable`]), sent once the
+    /// message's effect is committed.
+    pub(crate) outbox: Option<Vec<(ActorRef, Call)>>,
     /// For a durable actor that journals between snapshots: what its host
     /// calls return, recorded or played back (see [`super::tape`]).
     pub(crate) tape: Option<Tape>,
-}
-
-impl ActorData {
-    /// The origin of the tell the guest makes now, if it is a durable
-    /// actor handling a tell; the next one's comes after it.
-    pub(crate) fn next_origin(&mut self) -> Option<Origin> {
-        let origin = self.origin?;
-        self.origin = Some(Origin { index: origin.index.saturating_add(1), ..origin });
-        Some(origin)
-    }
 }
 
 /// An incarnation's WASI context. Built when the incarnation starts if the

@@ -46,13 +46,21 @@
 //! A message whose effect was committed is never run again for its
 //! effects: it is either in the snapshot or replayed without them.
 //!
-//! A message whose effect was *not* committed runs again after a crash,
-//! and the tells it made run again with it. Each tell a durable actor
-//! makes while handling a tell carries its [`Origin`]: the sender, the
-//! number of the tell it was handling, and its place among the tells that
-//! message made. A durable receiver keeps, per sender, the last origin it
-//! took, committed with the tell itself, and takes no tell whose origin
-//! is not past it: the second run's tells are acknowledged and dropped.
+//! # The outbox: effects leave with the commit
+//!
+//! A tell a durable actor makes while handling a message is not sent
+//! then: it is type-checked, kept, and committed in the same transaction
+//! as the message's effect (its state or journal entry), in the actor's
+//! outbox, as an [`Outgoing`] stamped with its [`Origin`] (the sender's
+//! watermark and a count: unique and increasing per sender). Once the
+//! commit is durable, the actor's courier delivers the outbox in order,
+//! and deletes what was delivered ([`Journal::sent`]). So a message whose
+//! effect was not committed (a crash, a failed commit) told nobody, and
+//! when it runs again its tells are made once. Recovery hands the outbox
+//! left undelivered to the courier again: a tell delivered before a crash
+//! but not yet deleted is delivered twice, and a durable receiver drops
+//! the second. It keeps, per sender, the last origin it took, committed
+//! with the tell itself, and takes no tell whose origin is not past it.
 //!
 //! A tell that fails [`POISON_ATTEMPTS`] times in a row is moved from the
 //! inbox to the actor's dead letters, where `troupe dead-letters` lists it
@@ -117,6 +125,16 @@ pub struct Origin {
     pub index: u32,
 }
 
+/// A tell a durable actor made while handling a message, in its outbox:
+/// committed with the message's effect, delivered after.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outgoing {
+    /// Its place in the sender's tells.
+    pub origin: Origin,
+    /// The tell (`from` is the sender).
+    pub message: WireMessage,
+}
+
 /// What one host call returned while a durable actor handled a message,
 /// as recorded for replay.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -156,6 +174,11 @@ pub struct Recovered {
     pub taken: Vec<(Address, Origin)>,
     /// Its timers that had not fired.
     pub timers: Vec<DurableTimer>,
+    /// The tells it made that were committed and not yet delivered, in
+    /// order.
+    pub outbox: Vec<Outgoing>,
+    /// The origin of the last tell it made (`None`: it never made one).
+    pub last_sent: Option<Origin>,
 }
 
 /// How many times in a row a durable actor's tell may fail before it is
@@ -204,6 +227,8 @@ pub struct Checkpoint {
     pub state: Snapshot,
     /// The number of the last tell the state contains.
     pub watermark: u64,
+    /// The tells made since the last commit, for the outbox.
+    pub outbox: Vec<Outgoing>,
 }
 
 /// Stable storage for durable actors. Writes resolve once durable (or with
@@ -244,14 +269,25 @@ pub trait Journal: Send + Sync + 'static {
     /// Removes dead letter `seq` of `actor` (it was delivered again).
     fn remove_dead_letter(&self, actor: &Address, seq: u64) -> BoxFuture<'static, Result<(), JournalError>>;
 
-    /// Commits `actor`'s state and watermark, and drops the inbox entries
-    /// the state now contains and its journal, in one transaction.
+    /// Commits `actor`'s state and watermark and adds its outbox, and drops
+    /// the inbox entries the state now contains and its journal, in one
+    /// transaction.
     fn checkpoint(&self, actor: &Address, checkpoint: Checkpoint) -> BoxFuture<'static, Result<(), JournalError>>;
 
     /// Appends what `actor` handled to its journal as entry `number` (from
-    /// 1 after each snapshot), and drops the inbox entries its state now
-    /// contains, in one transaction.
-    fn append(&self, actor: &Address, number: u32, handled: &Handled) -> BoxFuture<'static, Result<(), JournalError>>;
+    /// 1 after each snapshot), adds `outbox` to its outbox, and drops the
+    /// inbox entries its state now contains, in one transaction.
+    fn append(
+        &self,
+        actor: &Address,
+        number: u32,
+        handled: &Handled,
+        outbox: &[Outgoing],
+    ) -> BoxFuture<'static, Result<(), JournalError>>;
+
+    /// Deletes `actor`'s outbox entries up to and including `through`:
+    /// they were delivered.
+    fn sent(&self, actor: &Address, through: Origin) -> BoxFuture<'static, Result<(), JournalError>>;
 
     /// Reads what is committed for `actor` (nothing, for an actor never
     /// seen).

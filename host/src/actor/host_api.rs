@@ -51,6 +51,10 @@ impl From<&DownNotice> for WitDown {
 /// Longest delay `send-after` accepts: 30 days.
 pub const MAX_TIMER_DELAY: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
+/// The most tells a durable actor may make while handling one message:
+/// they wait in memory for the message's commit.
+pub const MAX_TELLS_PER_MESSAGE: usize = 10_000;
+
 /// Longest log message forwarded; longer ones are truncated.
 pub const MAX_LOG_BYTES: usize = 4096;
 
@@ -150,7 +154,7 @@ impl ActorData {
         }
         for target in &targets {
             let call = target.import_call(interface, function, args).map_err(|e| fail(e.to_string()))?;
-            self.tell_acknowledged(target, call).await.map_err(|e| fail(e.to_string()))?;
+            self.tell_acknowledged(target, call).await?.map_err(|e| fail(e.to_string()))?;
         }
         Ok(None)
     }
@@ -256,20 +260,35 @@ impl From<SpawnError> for Error {
 }
 
 impl ActorData {
-    /// Tells `target` from this actor; to a durable actor, waits until the
-    /// tell is committed, a wait that is not this message's CPU time.
-    async fn tell_acknowledged(&mut self, target: &ActorRef, call: crate::protocol::Call) -> Result<(), CallError> {
+    /// Tells `target` from this actor: a durable actor handling a message
+    /// keeps the tell for its outbox (see [`crate::actor::durable`]);
+    /// otherwise it is sent now, and to a durable receiver, acknowledged
+    /// once committed, a wait that is not this message's CPU time. `Err`
+    /// (a trap) for a durable actor that made too many tells in one
+    /// message.
+    async fn tell_acknowledged(
+        &mut self,
+        target: &ActorRef,
+        call: crate::protocol::Call,
+    ) -> wasmtime::Result<Result<(), CallError>> {
+        if let Some(outbox) = &mut self.outbox {
+            if outbox.len() >= MAX_TELLS_PER_MESSAGE {
+                return Err(wasmtime::Error::msg(format!(
+                    "a durable actor may make at most {MAX_TELLS_PER_MESSAGE} tells while handling one message \
+                     (they are committed with it)"
+                )));
+            }
+            outbox.push((target.clone(), call));
+            return Ok(Ok(()));
+        }
         let from = Some(self.me.address().clone());
-        // Counted whatever the target: a second run of the message makes
-        // the same tells in the same order.
-        let origin = self.next_origin();
         if !target.is_durable() {
-            return target.tell(call, from);
+            return Ok(target.tell(call, from));
         }
         let sent = Instant::now();
-        let result = target.send_from(call, from, origin).await;
+        let result = target.send(call, from).await;
         self.budget.waited(sent.elapsed());
-        result
+        Ok(result)
     }
 
     fn target(&self, to: &str) -> Result<ActorRef, Error> {
@@ -443,7 +462,7 @@ impl ActorData {
             Ok(call) => call,
             Err(e) => return Ok(Err(CallError::from(e).into())),
         };
-        let result = self.tell_acknowledged(&target, call).await;
+        let result = self.tell_acknowledged(&target, call).await?;
         Ok(result.map_err(Error::from))
     }
 

@@ -28,7 +28,7 @@ use super::host_api::{Snapshot, WitDown};
 use super::resources::Resources;
 use super::tape::Tape;
 use super::{ActorRef, ActorSpec, ActorSystem, DownNotice, Failure, FailureKind};
-use crate::actor::durable::{Origin, Recorded};
+use crate::actor::durable::Recorded;
 use crate::batch::{Dispatch, Lowered};
 use crate::grants::StderrTail;
 use crate::message::Address;
@@ -163,7 +163,7 @@ impl Incarnation {
             log_budget: Default::default(),
             waiting: None,
             run: Default::default(),
-            origin: None,
+            outbox: None,
             tape,
         };
         let mut store = Store::new(engine, data);
@@ -394,11 +394,16 @@ impl Incarnation {
         ended.map_err(|why| Failure::new(FailureKind::HostCall, format!("the replay diverged: {why}")))
     }
 
-    /// Makes the tells the guest makes from now on carry origins, counted
-    /// from the first, for the tell numbered `seq` it handles next (`None`:
-    /// none).
-    pub fn set_origin(&mut self, seq: Option<u64>) {
-        self.store.data_mut().origin = seq.map(|seq| Origin { seq, index: 0 });
+    /// Keeps the tells the guest makes from now on for the outbox, until
+    /// [`Incarnation::take_outbox`] (a durable actor handling a message).
+    pub fn collect_outbox(&mut self) {
+        self.store.data_mut().outbox = Some(Vec::new());
+    }
+
+    /// The tells the guest made since [`Incarnation::collect_outbox`]; it
+    /// sends the next ones at once again.
+    pub fn take_outbox(&mut self) -> Vec<(ActorRef, Call)> {
+        self.store.data_mut().outbox.take().unwrap_or_default()
     }
 
     /// The batch entry points of this incarnation.

@@ -58,6 +58,7 @@ mod budget;
 mod cell;
 mod component;
 mod control;
+mod courier;
 mod data;
 pub mod durable;
 pub mod events;

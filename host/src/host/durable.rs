@@ -87,7 +87,13 @@ impl HostInner {
                 committed: recovered.watermark,
                 taken: recovered.taken,
             },
-            committed: Committed { state: recovered.state, replay: recovered.replay, watermark: recovered.watermark },
+            committed: Committed {
+                state: recovered.state,
+                replay: recovered.replay,
+                watermark: recovered.watermark,
+                outbox: recovered.outbox,
+                last_sent: recovered.last_sent,
+            },
             pending,
             timers,
         })

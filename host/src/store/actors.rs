@@ -9,8 +9,10 @@
 //! | `actors` | address | how to start it again (opaque) |
 //! | `timers` | address, `0`, timer id (8 bytes, big-endian) | the timer as JSON |
 //! | `handled` | address, `0`, entry number (8 bytes, big-endian; from 1 after each snapshot) | a message handled since the snapshot, as a JSON [`Handled`] |
+//! | `outbox` | address, `0`, origin (8 + 4 bytes, big-endian) | a tell the actor made, committed and not yet delivered, as a JSON [`Outgoing`] |
 //! | `dead_letters` | address, `0`, tell number (8 bytes, big-endian) | the dead letter as JSON |
 //! | `meta` | `taken`, `0`, address, `0`, sender | the origin of the last tell taken from that durable sender: its number (8 bytes, big-endian) and index (4) |
+//! | `meta` | `sent`, `0`, address | the origin of the last tell the actor made (as above) |
 //!
 //! Addresses never contain a `0` byte, so the inbox entries of one actor
 //! form one key range, in the order of their numbers, and so do the
@@ -22,7 +24,9 @@ use std::sync::{Arc, OnceLock};
 use super::{Batch, DataDir, GroupCommit, GroupCommitConfig, RedbStore, Store, StoreError, Table};
 use crate::actor::BoxFuture;
 use crate::actor::Snapshot;
-use crate::actor::durable::{Checkpoint, DeadLetter, DurableTimer, Handled, Journal, JournalError, Origin, Recovered};
+use crate::actor::durable::{
+    Checkpoint, DeadLetter, DurableTimer, Handled, Journal, JournalError, Origin, Outgoing, Recovered,
+};
 use crate::message::{Address, WireMessage};
 
 /// A durable actors' journal on a redb store in a locked data directory.
@@ -131,6 +135,31 @@ fn taken_end(actor: &Address) -> Vec<u8> {
     key
 }
 
+/// The key of `actor`'s last sent origin.
+fn sent_key(actor: &Address) -> Vec<u8> {
+    let mut key = b"sent\0".to_vec();
+    key.extend_from_slice(actor.as_bytes());
+    key
+}
+
+/// The key of `actor`'s outbox entry `origin`.
+fn outbox_key(actor: &Address, origin: Origin) -> Vec<u8> {
+    let mut key = inbox_key(actor, origin.seq);
+    key.extend_from_slice(&origin.index.to_be_bytes());
+    key
+}
+
+/// Adds `outbox` to `actor`'s outbox and records its last origin.
+fn put_outbox(batch: &mut Batch, actor: &Address, outbox: &[Outgoing]) -> Result<(), JournalError> {
+    for outgoing in outbox {
+        batch.put(Table::Outbox, outbox_key(actor, outgoing.origin), to_json(outgoing, "outgoing tell")?);
+    }
+    if let Some(last) = outbox.last() {
+        batch.put(Table::Meta, sent_key(actor), encode_origin(last.origin));
+    }
+    Ok(())
+}
+
 fn encode_origin(origin: Origin) -> Vec<u8> {
     let mut value = origin.seq.to_be_bytes().to_vec();
     value.extend_from_slice(&origin.index.to_be_bytes());
@@ -231,23 +260,38 @@ impl Journal for DurableStore {
     }
 
     fn checkpoint(&self, actor: &Address, checkpoint: Checkpoint) -> BoxFuture<'static, Result<(), JournalError>> {
-        let mut batch = Batch::new();
-        batch.put(Table::Snapshots, actor.as_bytes(), encode_state(&checkpoint));
-        batch.delete_range(Table::Inbox, inbox_key(actor, 0), inbox_key(actor, checkpoint.watermark.saturating_add(1)));
-        batch.delete_range(Table::Handled, inbox_key(actor, 0), inbox_end(actor));
-        self.submit(batch)
+        self.submit_built(|batch| {
+            batch.put(Table::Snapshots, actor.as_bytes(), encode_state(&checkpoint));
+            let consumed = inbox_key(actor, checkpoint.watermark.saturating_add(1));
+            batch.delete_range(Table::Inbox, inbox_key(actor, 0), consumed);
+            batch.delete_range(Table::Handled, inbox_key(actor, 0), inbox_end(actor));
+            put_outbox(batch, actor, &checkpoint.outbox)
+        })
     }
 
-    fn append(&self, actor: &Address, number: u32, handled: &Handled) -> BoxFuture<'static, Result<(), JournalError>> {
+    fn append(
+        &self,
+        actor: &Address,
+        number: u32,
+        handled: &Handled,
+        outbox: &[Outgoing],
+    ) -> BoxFuture<'static, Result<(), JournalError>> {
         self.submit_built(|batch| {
             batch.put(Table::Handled, inbox_key(actor, number.into()), to_json(handled, "handled message")?);
-            batch.delete_range(
-                Table::Inbox,
-                inbox_key(actor, 0),
-                inbox_key(actor, handled.watermark.saturating_add(1)),
-            );
-            Ok(())
+            let consumed = inbox_key(actor, handled.watermark.saturating_add(1));
+            batch.delete_range(Table::Inbox, inbox_key(actor, 0), consumed);
+            put_outbox(batch, actor, outbox)
         })
+    }
+
+    fn sent(&self, actor: &Address, through: Origin) -> BoxFuture<'static, Result<(), JournalError>> {
+        let mut batch = Batch::new();
+        let past = match through.index.checked_add(1) {
+            Some(index) => outbox_key(actor, Origin { index, ..through }),
+            None => inbox_key(actor, through.seq.saturating_add(1)),
+        };
+        batch.delete_range(Table::Outbox, inbox_key(actor, 0), past);
+        self.submit(batch)
     }
 
     fn recover(&self, actor: &Address) -> Result<Recovered, JournalError> {
@@ -295,7 +339,20 @@ impl Journal for DurableStore {
                 .map_err(|e| JournalError(format!("`{actor}`: a timer cannot be read: {e}")))?;
             timers.push(timer);
         }
-        Ok(Recovered { state, replay, watermark, pending, taken, timers })
+        let mut outbox = Vec::new();
+        for (_, value) in store.range(Table::Outbox, &inbox_key(actor, 0), &inbox_end(actor)).map_err(journal_error)? {
+            let outgoing: Outgoing = serde_json::from_slice(&value)
+                .map_err(|e| JournalError(format!("`{actor}`: an outgoing tell cannot be read: {e}")))?;
+            outbox.push(outgoing);
+        }
+        let last_sent = match store.get(Table::Meta, &sent_key(actor)).map_err(journal_error)? {
+            Some(value) => Some(
+                decode_origin(&value)
+                    .ok_or_else(|| JournalError(format!("`{actor}`: the origin of its last tell cannot be read")))?,
+            ),
+            None => None,
+        };
+        Ok(Recovered { state, replay, watermark, pending, taken, timers, outbox, last_sent })
     }
 
     fn record_spawn(&self, actor: &Address, how: Vec<u8>) -> BoxFuture<'static, Result<(), JournalError>> {
@@ -318,7 +375,11 @@ impl Journal for DurableStore {
 
     fn import(&self, actor: &Address, state: Snapshot) -> BoxFuture<'static, Result<(), JournalError>> {
         let mut batch = forgetting(actor);
-        batch.put(Table::Snapshots, actor.as_bytes(), encode_state(&Checkpoint { state, watermark: 0 }));
+        batch.put(
+            Table::Snapshots,
+            actor.as_bytes(),
+            encode_state(&Checkpoint { state, watermark: 0, outbox: Vec::new() }),
+        );
         self.submit(batch)
     }
 }
@@ -330,6 +391,8 @@ fn forgetting(actor: &Address) -> Batch {
     batch.delete(Table::Actors, actor.as_bytes());
     batch.delete_range(Table::Inbox, inbox_key(actor, 0), inbox_end(actor));
     batch.delete_range(Table::Handled, inbox_key(actor, 0), inbox_end(actor));
+    batch.delete_range(Table::Outbox, inbox_key(actor, 0), inbox_end(actor));
+    batch.delete(Table::Meta, sent_key(actor));
     batch.delete_range(Table::Meta, taken_prefix(actor), taken_end(actor));
     batch.delete_range(Table::Timers, inbox_key(actor, 0), inbox_end(actor));
     batch.delete_range(Table::DeadLetters, inbox_key(actor, 0), inbox_end(actor));
@@ -421,8 +484,18 @@ impl Journal for LazyStore {
         self.submit(|s| s.checkpoint(actor, checkpoint))
     }
 
-    fn append(&self, actor: &Address, number: u32, handled: &Handled) -> BoxFuture<'static, Result<(), JournalError>> {
-        self.submit(|s| s.append(actor, number, handled))
+    fn append(
+        &self,
+        actor: &Address,
+        number: u32,
+        handled: &Handled,
+        outbox: &[Outgoing],
+    ) -> BoxFuture<'static, Result<(), JournalError>> {
+        self.submit(|s| s.append(actor, number, handled, outbox))
+    }
+
+    fn sent(&self, actor: &Address, through: Origin) -> BoxFuture<'static, Result<(), JournalError>> {
+        self.submit(|s| s.sent(actor, through))
     }
 
     fn recover(&self, actor: &Address) -> Result<Recovered, JournalError> {
@@ -464,7 +537,7 @@ mod tests {
 
     #[test]
     fn a_state_reads_back_as_it_was_committed() {
-        let checkpoint = Checkpoint { state: state("forty-two"), watermark: 42 };
+        let checkpoint = Checkpoint { state: state("forty-two"), watermark: 42, outbox: Vec::new() };
         let (read, watermark) = decode_state(&encode_state(&checkpoint)).unwrap();
         assert_eq!((read.version.as_str(), read.bytes.as_slice(), watermark), ("v1", &b"forty-two"[..], 42));
         assert!(decode_state(&[0; 5]).unwrap_err().contains("too short"));
@@ -480,7 +553,10 @@ mod tests {
                 store.accept(&a, seq, tell(seq), None, None).await.unwrap();
             }
             store.accept(&b, 1, tell(100), None, None).await.unwrap();
-            store.checkpoint(&a, Checkpoint { state: state("after 3"), watermark: 3 }).await.unwrap();
+            store
+                .checkpoint(&a, Checkpoint { state: state("after 3"), watermark: 3, outbox: Vec::new() })
+                .await
+                .unwrap();
         });
         let recovered = store.recover(&a).unwrap();
         assert_eq!(recovered.state.unwrap().bytes, b"after 3");
@@ -498,7 +574,10 @@ mod tests {
         let store = DurableStore::open(dir.path()).unwrap();
         let a: Address = "a".into();
         block_on(async {
-            store.checkpoint(&a, Checkpoint { state: state("after 1"), watermark: 1 }).await.unwrap();
+            store
+                .checkpoint(&a, Checkpoint { state: state("after 1"), watermark: 1, outbox: Vec::new() })
+                .await
+                .unwrap();
             store.accept(&a, 1, tell(1), None, None).await.unwrap();
         });
         let recovered = store.recover(&a).unwrap();
@@ -542,6 +621,65 @@ mod tests {
         assert_eq!(taken, vec![("a".into(), Origin { seq: 7, index: 1 }), ("a/c".into(), Origin { seq: 2, index: 0 })]);
         block_on(store.forget(&b)).unwrap();
         assert!(store.recover(&b).unwrap().taken.is_empty());
+    }
+
+    fn handled(n: u64, watermark: u64) -> Handled {
+        let recorded = vec![crate::actor::durable::Recorded { call: "ask".into(), result: n.into() }];
+        Handled { message: tell(n), watermark, recorded }
+    }
+
+    fn outgoing(seq: u64, index: u32) -> Outgoing {
+        Outgoing { origin: Origin { seq, index }, message: WireMessage { to: "b".into(), ..tell(seq) } }
+    }
+
+    #[test]
+    fn the_journal_after_the_snapshot_is_recovered_in_order_and_a_snapshot_truncates_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DurableStore::open(dir.path()).unwrap();
+        let a: Address = "a".into();
+        block_on(async {
+            for seq in 1..=4 {
+                store.accept(&a, seq, tell(seq), None, None).await.unwrap();
+            }
+            store
+                .checkpoint(&a, Checkpoint { state: state("after 1"), watermark: 1, outbox: Vec::new() })
+                .await
+                .unwrap();
+            store.append(&a, 1, &handled(2, 2), &[]).await.unwrap();
+            store.append(&a, 2, &handled(3, 3), &[]).await.unwrap();
+        });
+        let recovered = store.recover(&a).unwrap();
+        assert_eq!(recovered.state.unwrap().bytes, b"after 1");
+        assert_eq!(recovered.replay, vec![handled(2, 2), handled(3, 3)]);
+        assert_eq!(recovered.watermark, 3, "the last journaled message's");
+        let pending: Vec<u64> = recovered.pending.iter().map(|(seq, _)| *seq).collect();
+        assert_eq!(pending, [4], "a journaled tell leaves the inbox");
+
+        block_on(store.checkpoint(&a, Checkpoint { state: state("after 4"), watermark: 4, outbox: Vec::new() }))
+            .unwrap();
+        let recovered = store.recover(&a).unwrap();
+        assert!(recovered.replay.is_empty() && recovered.pending.is_empty());
+        assert_eq!(recovered.watermark, 4);
+    }
+
+    #[test]
+    fn the_outbox_commits_with_the_message_and_keeps_what_was_not_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DurableStore::open(dir.path()).unwrap();
+        let a: Address = "a".into();
+        block_on(async {
+            let outbox = vec![outgoing(1, 0), outgoing(1, 1)];
+            store.checkpoint(&a, Checkpoint { state: state("s"), watermark: 1, outbox }).await.unwrap();
+            store.append(&a, 1, &handled(2, 2), &[outgoing(2, 0)]).await.unwrap();
+            store.sent(&a, Origin { seq: 1, index: 0 }).await.unwrap();
+        });
+        let recovered = store.recover(&a).unwrap();
+        assert_eq!(recovered.outbox, vec![outgoing(1, 1), outgoing(2, 0)], "delivered ones are gone, in order");
+        assert_eq!(recovered.last_sent, Some(Origin { seq: 2, index: 0 }));
+        block_on(store.sent(&a, Origin { seq: 2, index: u32::MAX })).unwrap();
+        assert!(store.recover(&a).unwrap().outbox.is_empty());
+        block_on(store.forget(&a)).unwrap();
+        assert_eq!(store.recover(&a).unwrap().last_sent, None);
     }
 
     #[test]

@@ -81,6 +81,9 @@ pub enum Table {
     /// Durable actors' journals: the messages each handled since its last
     /// snapshot, with what its host calls returned, for replay.
     Handled,
+    /// The transactional outbox: tells committed with the effect of the
+    /// message that made them, to deliver after the commit.
+    Outbox,
     /// Messages that failed too often to be retried.
     DeadLetters,
     /// Durable timers.
@@ -89,8 +92,16 @@ pub enum Table {
 
 impl Table {
     /// Every table, in declaration order; [`RedbStore`] creates each on open.
-    pub const ALL: [Table; 7] =
-        [Table::Meta, Table::Actors, Table::Snapshots, Table::Inbox, Table::Handled, Table::DeadLetters, Table::Timers];
+    pub const ALL: [Table; 8] = [
+        Table::Meta,
+        Table::Actors,
+        Table::Snapshots,
+        Table::Inbox,
+        Table::Handled,
+        Table::Outbox,
+        Table::DeadLetters,
+        Table::Timers,
+    ];
 
     /// The table's name in the redb file, e.g. `"inbox"`. Part of the file
     /// format: never rename one.
@@ -101,6 +112,7 @@ impl Table {
             Table::Snapshots => "snapshots",
             Table::Inbox => "inbox",
             Table::Handled => "handled",
+            Table::Outbox => "outbox",
             Table::DeadLetters => "dead_letters",
             Table::Timers => "timers",
         }

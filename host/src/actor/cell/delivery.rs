@@ -123,8 +123,8 @@ impl Cell {
         );
         let durable = self.me.is_durable();
         if durable {
-            // The tells it makes while handling a tell carry their origin.
-            inc.set_origin(tell.then_some(self.watermark));
+            // Its tells wait for the commit of what the message did.
+            inc.collect_outbox();
         }
         let outcome = inc.handle(&self.me, &call, waiting).instrument(span).await;
         match outcome {

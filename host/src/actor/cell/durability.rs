@@ -19,7 +19,9 @@ use tokio::sync::oneshot;
 use tracing::{debug, error};
 
 use super::Cell;
-use crate::actor::durable::{Checkpoint, DeadLetter, Handled, POISON_ATTEMPTS};
+use crate::actor::ActorRef;
+use crate::actor::courier::{Courier, Parcel};
+use crate::actor::durable::{Checkpoint, DeadLetter, Handled, Origin, Outgoing, POISON_ATTEMPTS};
 use crate::actor::incarnation::Incarnation;
 use crate::actor::timers::now_ms;
 use crate::actor::{Failure, FailureKind};
@@ -48,6 +50,8 @@ impl Cell {
         from: Option<&Address>,
     ) -> Result<(), Failure> {
         let recorded = inc.take_recorded();
+        let tells = inc.take_outbox();
+        self.stamp(tells);
         if self.spec.policy.journals() {
             let forced = self.journal_base != Some(self.generation);
             if !self.snapshots.snapshot_due(&self.spec.policy, forced) {
@@ -65,16 +69,63 @@ impl Cell {
         self.snapshot_then_reply(inc, reply).await
     }
 
+    /// Gives each tell the message made its origin, after the last one
+    /// made, and adds it to those waiting for a commit.
+    fn stamp(&mut self, tells: Vec<(ActorRef, Call)>) {
+        for (target, call) in tells {
+            let origin = match self.last_sent {
+                Some(last) if last.seq >= self.watermark => {
+                    Origin { seq: last.seq, index: last.index.saturating_add(1) }
+                }
+                _ => Origin { seq: self.watermark, index: 0 },
+            };
+            self.last_sent = Some(origin);
+            let message = WireMessage {
+                to: target.address().clone(),
+                from: Some(self.address().clone()),
+                message: target.wave(&call),
+                ask: false,
+                waiting: Vec::new(),
+            };
+            self.unsent.push(Parcel { live: Some((target, call)), outgoing: Outgoing { origin, message } });
+        }
+    }
+
+    /// The tells waiting for a commit, as the outbox stores them.
+    fn outbox(&self) -> Vec<Outgoing> {
+        self.unsent.iter().map(|parcel| parcel.outgoing.clone()).collect()
+    }
+
+    /// The commit succeeded: the tells that waited for it go to the
+    /// courier.
+    fn dispatch(&mut self) {
+        if self.unsent.is_empty() {
+            return;
+        }
+        let Some(journal) = self.me.journal() else { return };
+        let parcels = std::mem::take(&mut self.unsent);
+        let courier = self.courier.get_or_insert_with(|| {
+            Courier::start(self.me.address().clone(), journal.clone(), self.system.clone(), Vec::new())
+        });
+        courier.send(parcels);
+    }
+
     /// Appends `handled` to the journal, then releases the reply.
     async fn append_then_reply(&mut self, handled: Handled, reply: Option<(oneshot::Sender<Reply>, Reply)>) {
         let watermark = handled.watermark;
         let number = self.snapshots.journaled(handled);
         let appended = match self.me.journal() {
-            Some(journal) => journal.append(self.address(), number, &self.snapshots.tail()[number as usize - 1]).await,
+            Some(journal) => {
+                let outbox = self.outbox();
+                journal.append(self.address(), number, &self.snapshots.tail()[number as usize - 1], &outbox).await
+            }
             None => Ok(()),
         };
         match &appended {
-            Ok(()) => self.me.set_committed(watermark),
+            Ok(()) => {
+                self.me.set_committed(watermark);
+                self.dispatch();
+            }
             Err(e) => {
                 // The store's journal now lacks this entry: the next commit
                 // is a snapshot.
@@ -142,12 +193,14 @@ impl Cell {
         let watermark = self.watermark;
         // A message that changed nothing (a read) has nothing to commit.
         let unchanged = !self.unsaved
+            && self.unsent.is_empty()
             && self.me.committed_seq() == Some(watermark)
             && self.snapshots.last().is_some_and(|last| last.version == state.version && last.bytes == state.bytes);
         let committed = match self.me.journal() {
             Some(journal) if !unchanged => {
                 self.snapshots.keep_for_restart(&self.spec.policy, state.clone());
-                journal.checkpoint(self.address(), Checkpoint { state, watermark }).await
+                let outbox = self.outbox();
+                journal.checkpoint(self.address(), Checkpoint { state, watermark, outbox }).await
             }
             _ => Ok(()),
         };
@@ -156,6 +209,7 @@ impl Cell {
                 self.unsaved = false;
                 self.journal_base = Some(self.generation);
                 self.me.set_committed(watermark);
+                self.dispatch();
             }
             Err(e) => {
                 self.unsaved = true;

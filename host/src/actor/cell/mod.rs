@@ -36,8 +36,9 @@ use tokio::sync::oneshot;
 use tracing::{Instrument, error, info_span};
 
 use super::control::Control;
+use super::courier::{Courier, Parcel};
 use super::{ActorRef, ActorSpec, ActorStatus, ActorSystem, Failure, Inbox, Resources, Snapshot};
-use crate::actor::durable::Handled;
+use crate::actor::durable::{Handled, Origin, Outgoing};
 use crate::message::Envelope;
 use hibernation::{IdleClock, idle_expired};
 pub(crate) use links::Watcher;
@@ -54,6 +55,10 @@ pub(crate) struct Committed {
     pub state: Option<Snapshot>,
     /// The messages handled after it, to replay on it.
     pub replay: Vec<Handled>,
+    /// Its outbox: tells committed and not yet delivered.
+    pub outbox: Vec<Outgoing>,
+    /// The origin of the last tell it made.
+    pub last_sent: Option<Origin>,
     /// The number of the last tell it contains.
     pub watermark: u64,
 }
@@ -73,8 +78,15 @@ pub(crate) fn start(
     // A root span: a child's messages are not part of its spawner's.
     let span = info_span!(parent: None, "actor", actor = %spec.address, component = %spec.component.name);
     let idle = spec.policy.hibernate_after.map(IdleClock::new);
-    let committed = committed.unwrap_or_default();
+    let mut committed = committed.unwrap_or_default();
     let journal_base = committed.state.is_some().then_some(0);
+    let courier = match (me.journal(), committed.outbox.is_empty()) {
+        (Some(journal), false) => {
+            let outbox = std::mem::take(&mut committed.outbox);
+            Some(Courier::start(spec.address.clone(), journal.clone(), system.clone(), outbox))
+        }
+        _ => None,
+    };
     let mut snapshots = Snapshots::default();
     if let Some(state) = committed.state {
         snapshots.put_back(&spec.policy, state);
@@ -90,6 +102,9 @@ pub(crate) fn start(
         watermark: committed.watermark,
         unsaved: false,
         journal_base,
+        last_sent: committed.last_sent,
+        unsent: Vec::new(),
+        courier,
         failing: (0, 0),
         held_notices: VecDeque::new(),
         generation: 0,
@@ -125,6 +140,13 @@ pub(crate) struct Cell {
     /// may be appended to the journal; `None` (or another generation,
     /// after a swap): the next commit must be a snapshot.
     journal_base: Option<u32>,
+    /// For a durable actor: the origin of the last tell it made.
+    last_sent: Option<Origin>,
+    /// For a durable actor: tells made by messages whose commit has not
+    /// succeeded yet; they go with the next commit.
+    unsent: Vec<Parcel>,
+    /// For a durable actor that made tells: the task delivering them.
+    courier: Option<Courier>,
     /// For a durable actor: the number of the tell that failed last, and
     /// how many times in a row (0: none).
     failing: (u64, u32),

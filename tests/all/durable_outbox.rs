@@ -1,0 +1,66 @@
+//! The transactional outbox of durable actors: a tell a durable actor
+//! makes while handling a message leaves only once what the message did is
+//! committed, and is delivered after, in order. (Delivery once across
+//! `kill -9` is in `durable.rs`: a forwarder and a counter.)
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use troupe::HasErrorCode as _;
+use troupe::actor::durable::{Durability, Journal};
+use troupe::store::faulty::FaultyDisk;
+use troupe::store::{DataDir, DurableStore, RedbStore, Store};
+
+use crate::support;
+
+/// A host on `disk` with an in-memory counter `b` and a durable forwarder
+/// `a` that tells `b` `incr(n)` on every `forward(n)`.
+async fn forwarder_host(disk: &FaultyDisk, dir: &Path) -> troupe::Host {
+    let store: Arc<dyn Store> = Arc::new(RedbStore::open_on(disk.clone()).unwrap());
+    let journal: Arc<dyn Journal> = Arc::new(DurableStore::on(store, DataDir::open(dir).unwrap()));
+    let host = troupe::Host::new(troupe::HostConfig { journal: Some(journal), ..Default::default() }).unwrap();
+    host.spawn(support::define(&host, "counter").spec("b".into())).await.unwrap();
+    let mut forwarder = support::define(&host, "forwarder");
+    forwarder.policy.durability = Durability::Durable;
+    forwarder.policy.config = vec![("to".into(), "b".into())];
+    host.spawn(forwarder.spec("a".into())).await.unwrap();
+    host
+}
+
+/// `b`'s count once it has stayed the same for a while (its tells arrive
+/// after `a`'s commits, from another task).
+async fn settled_count(host: &troupe::Host) -> String {
+    let mut last = support::ask(host, "b", "get()").await.unwrap();
+    let mut since = Instant::now();
+    while since.elapsed() < Duration::from_millis(300) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let now = support::ask(host, "b", "get()").await.unwrap();
+        if now != last {
+            (last, since) = (now, Instant::now());
+        }
+    }
+    last
+}
+
+#[tokio::test]
+async fn a_durable_actors_tells_leave_only_with_the_commit_of_the_message_that_made_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = FaultyDisk::new();
+    let host = forwarder_host(&disk, dir.path()).await;
+    support::ask(&host, "a", "forward(1)").await.unwrap();
+    assert_eq!(settled_count(&host).await, "1", "a committed message's tell is delivered");
+
+    // The commit of the next message fails: its tell stays with `a`.
+    disk.fail_after(Some(0));
+    let refused = support::ask(&host, "a", "forward(10)").await.unwrap_err();
+    assert_eq!(refused.code(), troupe::ErrorCode::NotDurable, "{refused}");
+    assert_eq!(settled_count(&host).await, "1", "no tell from a message whose effect was not committed");
+
+    // The next commit that succeeds carries it, with the new one, in order.
+    disk.fail_after(None);
+    support::ask(&host, "a", "forward(100)").await.unwrap();
+    assert_eq!(settled_count(&host).await, "111", "both tells, once each");
+    assert_eq!(support::ask(&host, "a", "forwarded()").await.unwrap(), "3");
+    host.shutdown().await;
+}
