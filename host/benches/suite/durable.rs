@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use troupe::actor::durable::Durability;
 use troupe::control::{Request, respawn_durable};
-use troupe::store::{Batch, DurableStore, GroupCommit, GroupCommitConfig, RedbStore, Store, Table};
+use troupe::store::{Batch, DurableStore, GroupCommit, GroupCommitConfig, RedbStore, Store, StoreError, Table};
 use troupe::{ActorRef, ActorStatus, ActorTemplate, EngineConfig, Host, HostConfig};
 use wasmtime::component::Val;
 
@@ -112,7 +112,7 @@ pub async fn durable(scale: Scale, rows: &mut Vec<Row>) {
 /// all are addressable (each starts asleep with its committed state), and
 /// the first ask to each (which instantiates and restores it), beside
 /// spawning as many in-memory actors until started.
-async fn recovery(scale: Scale, dir: &std::path::Path, rows: &mut Vec<Row>) {
+async fn recovery(scale: Scale, dir: &Path, rows: &mut Vec<Row>) {
     let n = scale.asks / 20;
     let host_on = |journal: Arc<DurableStore>| {
         let mut engine = EngineConfig::new();
@@ -131,7 +131,7 @@ async fn recovery(scale: Scale, dir: &std::path::Path, rows: &mut Vec<Row>) {
         }
         host.shutdown().await;
     }
-    let host = host_on(Arc::new(DurableStore::open(&path).expect("the store opens again")));
+    let host = host_on(Arc::new(reopen(&path)));
     let mut entry = define(&host, "counter");
     let fresh = entry.clone();
     entry.policy.durability = Durability::Durable;
@@ -162,6 +162,22 @@ async fn recovery(scale: Scale, dir: &std::path::Path, rows: &mut Vec<Row>) {
         "serving within 1 s for 10,000",
     ));
     host.shutdown().await;
+}
+
+/// The store in `path`, once the host that had it open has let go of it:
+/// its actors' last handles on the store may outlive `shutdown` by a
+/// moment, and the store's lock with them.
+fn reopen(path: &Path) -> DurableStore {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match DurableStore::open(path) {
+            Ok(store) => return store,
+            Err(StoreError::Locked { .. }) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10))
+            }
+            Err(e) => panic!("the store opens again: {e}"),
+        }
+    }
 }
 
 /// Acknowledged tells per second: each of `actors` gets `n` tells from a
@@ -298,9 +314,11 @@ fn state_sized_batch(bytes: usize) -> Batch {
 const FIRST_ASKS: usize = 1_000;
 
 /// Instance slots of the child host that the kill -9 row kills: fewer
-/// than its actors, which the host puts to sleep to make room as it
-/// spawns more.
+/// than its actors, which fall asleep to make room as it spawns more.
 const CHILD_SLOTS: u32 = 1_000;
+
+/// How long the child's actors stay awake once idle.
+const CHILD_HIBERNATE_AFTER: Duration = Duration::from_millis(20);
 
 /// Spawners working at once in that child, so that their commits share
 /// fsyncs as a busy host's would.
@@ -424,6 +442,8 @@ pub fn recovery_child(data: &Path, n: usize) {
         let component = host.load("counter", &path, None).expect("the counter loads");
         let mut entry = ActorTemplate::new(component);
         entry.policy.durability = Durability::Durable;
+        // Idle actors fall asleep, so that the pool has room for the next.
+        entry.policy.hibernate_after = Some(CHILD_HIBERNATE_AFTER);
         let next = Arc::new(AtomicUsize::new(0));
         let spawners: Vec<_> = (0..CHILD_SPAWNERS)
             .map(|_| {
