@@ -104,27 +104,32 @@ fn log_says_recovered(dir: &Path, from: usize) -> bool {
 
 #[test]
 fn a_kill_9_in_the_middle_of_recovery_loses_no_acknowledged_tell_and_applies_none_twice() {
-    const ACTORS: usize = 60;
+    const ACTORS: usize = 24;
     const CLIENTS: usize = 4;
-    const TELLS_EACH: u64 = 10;
+    const BUMPS: u64 = 4;
     let dir = tempfile::tempdir().unwrap();
     let mut host = DurableHost::start_with(dir.path(), None, 200);
     let mut control = host.connect();
     for i in 0..ACTORS {
-        control.spawn_durable(&format!("c-{i}"), "counter").unwrap();
+        spawn_blob(&mut control, &format!("b-{i}"), 1024).unwrap();
     }
     let mut rng = fastrand::Rng::new();
     let (mut expected, mut interrupted) = (0u64, 0);
     for round in 0..4 {
-        // Tells to every actor from several clients, each acknowledged;
-        // then kill -9 at once, with many of them not handled yet.
+        // Each blob is told to grow (or shrink) its state, then to bump
+        // its count a few times: the bumps are acknowledged while it is
+        // still busy committing its new state, so at the kill -9 right
+        // after, most are acknowledged and not yet handled.
+        let size = if round % 2 == 0 { 512 << 10 } else { 256 << 10 };
         let clients: Vec<_> = (0..CLIENTS)
             .map(|c| {
                 let mut control = host.connect();
                 thread::spawn(move || {
-                    for _ in 0..TELLS_EACH {
-                        for i in (c..ACTORS).step_by(CLIENTS) {
-                            control.send(&format!("c-{i}"), "incr(1)").unwrap();
+                    for i in (c..ACTORS).step_by(CLIENTS) {
+                        let blob = format!("b-{i}");
+                        control.send(&blob, &format!("resize({size})")).unwrap();
+                        for _ in 0..BUMPS {
+                            control.send(&blob, "bump()").unwrap();
                         }
                     }
                 })
@@ -133,12 +138,13 @@ fn a_kill_9_in_the_middle_of_recovery_loses_no_acknowledged_tell_and_applies_non
         for client in clients {
             client.join().unwrap();
         }
-        expected += TELLS_EACH;
+        expected += BUMPS;
         host.kill();
         // Start again, and kill it again while it recovers: its control
-        // socket is up before it has started its durable actors again.
+        // socket is up before it has started its durable actors again, and
+        // the tells it recovers are handled after that.
         let log_before = std::fs::metadata(dir.path().join("host.log")).map(|m| m.len() as usize).unwrap_or(0);
-        let delay = rng.u64(0..=30);
+        let delay = rng.u64(0..=40);
         let recovering = DurableHost::start_with(dir.path(), None, 200);
         thread::sleep(Duration::from_millis(delay));
         recovering.kill();
@@ -146,8 +152,13 @@ fn a_kill_9_in_the_middle_of_recovery_loses_no_acknowledged_tell_and_applies_non
         host = DurableHost::start_with(dir.path(), None, 200);
         let mut control = host.connect();
         for i in 0..ACTORS {
-            let count = control.count(&format!("c-{i}"));
-            assert_eq!(count, expected, "round {round}, killed {delay} ms into recovery: `c-{i}`");
+            let blob = format!("b-{i}");
+            let count = control
+                .call(&blob, "count()")
+                .map(|reply| number(&reply))
+                .unwrap_or_else(|e| panic!("round {round}: `{blob}` came back without a whole state: {e}"));
+            assert_eq!(count, expected, "round {round}, killed {delay} ms into recovery: `{blob}`");
+            assert_eq!(number(&control.call(&blob, "size()").unwrap()), size, "round {round}: `{blob}`'s size");
         }
     }
     assert!(interrupted > 0, "at least one kill landed before the host had started its durable actors again");
