@@ -15,18 +15,25 @@ use crate::support;
 /// A `troupe run` process on a data directory that outlives it.
 pub(crate) struct DurableHost {
     child: Child,
-    control: PathBuf,
+    pub(crate) control: PathBuf,
 }
 
 impl DurableHost {
     /// Starts a host on `dir` (its control socket and `dir/data`), with
     /// `manifest` if given.
     pub(crate) fn start(dir: &Path, manifest: Option<&Path>) -> DurableHost {
+        Self::start_with(dir, manifest, 100)
+    }
+
+    /// [`DurableHost::start`], for up to `max_actors` actors. It returns
+    /// once the control socket is bound: before the host has recovered its
+    /// durable actors, which it does before it answers.
+    pub(crate) fn start_with(dir: &Path, manifest: Option<&Path>, max_actors: u32) -> DurableHost {
         let control = dir.join("control.sock");
         let _ = std::fs::remove_file(&control);
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_troupe"));
         cmd.arg("run").arg("--control").arg(&control).arg("--data-dir").arg(dir.join("data"));
-        cmd.arg("--max-actors").arg("100");
+        cmd.arg("--max-actors").arg(max_actors.to_string());
         cmd.arg("--cache-dir").arg(support::target_dir().join("troupe-test-cache"));
         if let Some(m) = manifest {
             cmd.arg(m);
@@ -88,7 +95,7 @@ impl Control {
         }
     }
 
-    fn spawn_durable(&mut self, name: &str, guest: &str) -> Result<Value, Value> {
+    pub(crate) fn spawn_durable(&mut self, name: &str, guest: &str) -> Result<Value, Value> {
         let path = support::guest(guest);
         self.request(json!({ "op": "spawn", "name": name, "path": path, "durable": true }))
     }
@@ -494,5 +501,84 @@ async fn a_failing_disk_fails_durable_messages_clearly_keeps_what_was_acknowledg
     let survivor = FaultyDisk::from_image(disk.power_loss(&mut fastrand::Rng::with_seed(7)));
     let host = host_on(&survivor, two.path()).await;
     assert_eq!(support::ask(&host, "d", "get()").await.unwrap(), "2");
+    host.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_full_disk_fails_durable_messages_saying_so_keeps_what_was_acknowledged_and_accepts_again_once_freed() {
+    use std::sync::Arc;
+    use troupe::HasErrorCode as _;
+    use troupe::actor::durable::{Durability, Journal};
+    use troupe::store::faulty::FaultyDisk;
+    use troupe::store::{DataDir, DurableStore, RedbStore, Store};
+
+    /// A host whose store is on `disk`, with a durable counter `d` and a
+    /// durable blob `b` (a count in a state of settable size).
+    async fn host_on(disk: &FaultyDisk, dir: &Path) -> troupe::Host {
+        let store: Arc<dyn Store> = Arc::new(RedbStore::open_on(disk.clone()).unwrap());
+        let journal: Arc<dyn Journal> = Arc::new(DurableStore::on(store, DataDir::open(dir).unwrap()));
+        let host = troupe::Host::new(troupe::HostConfig { journal: Some(journal), ..Default::default() }).unwrap();
+        for (name, guest) in [("d", "counter"), ("b", "blob")] {
+            let mut durable = support::define(&host, guest);
+            durable.policy.durability = Durability::Durable;
+            host.spawn(durable.spec(name.into())).await.unwrap();
+        }
+        host
+    }
+
+    let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let disk = FaultyDisk::new();
+    let host = host_on(&disk, one.path()).await;
+    host.spawn(support::define(&host, "counter").spec("m".into())).await.unwrap();
+    assert_eq!(support::ask(&host, "d", "incr(1)").await.unwrap(), "1");
+    host.send("d", "incr(1)").await.unwrap();
+
+    // The disk is full at its present size: the blob's state grows until
+    // a commit finds no room.
+    disk.limit_size(Some(disk.size()));
+    let mut full = None;
+    for kib in (64..=16 << 10).step_by(64) {
+        if let Err(e) = support::ask(&host, "b", &format!("resize({})", kib << 10)).await {
+            full = Some(e);
+            break;
+        }
+    }
+    let full = full.expect("a commit of a growing state ran out of room");
+    assert_eq!(full.code(), troupe::ErrorCode::NotDurable, "{full}");
+    let text = full.to_string();
+    assert!(text.contains("is full") && text.contains("free space"), "the error says what and how to fix it: {text}");
+    // The state that did not fit is still the blob's, in memory: its next
+    // change must commit all of it, and finds no room either.
+    let unanswered = support::ask(&host, "b", "bump()").await.unwrap_err();
+    assert_eq!(unanswered.code(), troupe::ErrorCode::NotDurable, "no reply is released uncommitted: {unanswered}");
+    assert!(unanswered.to_string().contains("is full"), "{unanswered}");
+    // Small writes fail too, once what room is left is used up.
+    let mut refused = None;
+    for _ in 0..1_000 {
+        if let Err(e) = host.send("d", "incr(1)").await {
+            refused = Some(e);
+            break;
+        }
+    }
+    let refused = refused.expect("a tell found the disk full");
+    assert_eq!(refused.code(), troupe::ErrorCode::NotDurable, "{refused}");
+    assert!(refused.to_string().contains("is full"), "{refused}");
+    assert_eq!(support::ask(&host, "m", "incr(5)").await.unwrap(), "5", "in-memory actors keep serving");
+
+    // Space is freed: durable messages are accepted again, and the next
+    // commit of each actor makes its state in memory durable.
+    disk.limit_size(None);
+    host.send("d", "incr(1)").await.expect("a tell is acknowledged again");
+    let counted = support::ask(&host, "d", "incr(1)").await.expect("an ask is answered again");
+    let bumped = support::ask(&host, "b", "bump()").await.expect("the large state commits now");
+    let size = support::ask(&host, "b", "size()").await.unwrap();
+    host.shutdown().await;
+
+    // The power goes: what was acknowledged last is on the disk.
+    let survivor = FaultyDisk::from_image(disk.power_loss(&mut fastrand::Rng::with_seed(11)));
+    let host = host_on(&survivor, two.path()).await;
+    assert_eq!(support::ask(&host, "d", "get()").await.unwrap(), counted);
+    assert_eq!(support::ask(&host, "b", "count()").await.unwrap(), bumped);
+    assert_eq!(support::ask(&host, "b", "size()").await.unwrap(), size, "the state that once did not fit");
     host.shutdown().await;
 }

@@ -9,6 +9,7 @@ mod batching;
 mod bindings;
 mod cli;
 mod durable;
+mod durable_crashes;
 mod durable_journal;
 mod durable_outbox;
 mod fuzz;

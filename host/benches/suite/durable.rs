@@ -1,19 +1,27 @@
 //! Scenario 9: durable actors, beside the store alone. Acknowledged tells
 //! over 64 actors against the store's group commit with as many writers
-//! (each tell commits twice: its inbox entry, then the state it left);
-//! and a durable ask against one fsync'd commit.
+//! (each tell commits twice: its inbox entry, then the state it left); a
+//! durable ask against one fsync'd commit, for states from 1 KiB to 1 MiB
+//! against a commit of as many bytes; and recovery, after a clean stop and
+//! after `kill -9` of a child process holding 10,000 durable actors.
 
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use troupe::actor::durable::Durability;
-use troupe::store::{Batch, DurableStore, GroupCommit, GroupCommitConfig, RedbStore, Store, Table};
-use troupe::{ActorRef, EngineConfig, Host, HostConfig};
+use troupe::control::{Request, respawn_durable};
+use troupe::store::{Batch, DurableStore, GroupCommit, GroupCommitConfig, RedbStore, Store, StoreError, Table};
+use troupe::{ActorRef, ActorStatus, ActorTemplate, EngineConfig, Host, HostConfig};
+use wasmtime::component::Val;
 
 use crate::Scale;
-use crate::measure::{latencies, on_runtime, per, percentile};
+use crate::measure::{ASK_TIMEOUT, latencies, latencies_after, on_runtime, per, percentile};
 use crate::report::{Row, ns, row};
-use crate::support::define;
+use crate::support::{define, engine_config, guest_path};
 
 /// Senders of the throughput rows, each with an actor of its own.
 const SENDERS: usize = 64;
@@ -96,13 +104,15 @@ pub async fn durable(scale: Scale, rows: &mut Vec<Row>) {
     ));
     host.shutdown().await;
     recovery(scale, dir.path(), rows).await;
+    snapshot_cost(scale, rows).await;
+    recovery_after_kill(scale, rows).await;
 }
 
 /// Durable actors recovered after their host went away: how long until
 /// all are addressable (each starts asleep with its committed state), and
 /// the first ask to each (which instantiates and restores it), beside
 /// spawning as many in-memory actors until started.
-async fn recovery(scale: Scale, dir: &std::path::Path, rows: &mut Vec<Row>) {
+async fn recovery(scale: Scale, dir: &Path, rows: &mut Vec<Row>) {
     let n = scale.asks / 20;
     let host_on = |journal: Arc<DurableStore>| {
         let mut engine = EngineConfig::new();
@@ -121,7 +131,7 @@ async fn recovery(scale: Scale, dir: &std::path::Path, rows: &mut Vec<Row>) {
         }
         host.shutdown().await;
     }
-    let host = host_on(Arc::new(DurableStore::open(&path).expect("the store opens again")));
+    let host = host_on(Arc::new(reopen(&path)));
     let mut entry = define(&host, "counter");
     let fresh = entry.clone();
     entry.policy.durability = Durability::Durable;
@@ -152,6 +162,22 @@ async fn recovery(scale: Scale, dir: &std::path::Path, rows: &mut Vec<Row>) {
         "serving within 1 s for 10,000",
     ));
     host.shutdown().await;
+}
+
+/// The store in `path`, once the host that had it open has let go of it:
+/// its actors' last handles on the store may outlive `shutdown` by a
+/// moment, and the store's lock with them.
+fn reopen(path: &Path) -> DurableStore {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match DurableStore::open(path) {
+            Ok(store) => return store,
+            Err(StoreError::Locked { .. }) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10))
+            }
+            Err(e) => panic!("the store opens again: {e}"),
+        }
+    }
 }
 
 /// Acknowledged tells per second: each of `actors` gets `n` tells from a
@@ -209,4 +235,259 @@ fn tell_sized_batch(writer: usize) -> Batch {
         br#"{"to":"durable-0","from":null,"message":"incr(1)","ask":false,"waiting":[]}"#.to_vec(),
     );
     batch
+}
+
+/// The state sizes of the snapshot-cost rows, with their names.
+const STATE_SIZES: [(usize, &str); 3] = [(1 << 10, "1 KiB"), (64 << 10, "64 KiB"), (1 << 20, "1 MiB")];
+
+/// What a durable ask costs as its actor's state grows. The blob's
+/// `bump()` changes 8 bytes of its state, but the reply waits for the
+/// commit of all of it; beside one fsync'd commit of as many bytes, alone.
+/// Samples are taken in rounds interleaved between the two.
+async fn snapshot_cost(scale: Scale, rows: &mut Vec<Row>) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = Arc::new(DurableStore::open(&dir.path().join("host")).expect("the store opens"));
+    let mut engine = engine_config(16);
+    engine.max_memory_bytes(64 << 20);
+    let host = Host::new(HostConfig { engine, journal: Some(store), ..Default::default() }).expect("host builds");
+    let mut entry = define(&host, "blob");
+    entry.policy.durability = Durability::Durable;
+    let floor_dir = dir.path().join("floor");
+    std::fs::create_dir_all(&floor_dir).expect("the floor's directory");
+    let raw: Arc<dyn Store> = Arc::new(RedbStore::open(&floor_dir.join("floor.redb")).expect("redb opens"));
+    let commits = GroupCommit::start(raw, GroupCommitConfig::default());
+    let per_round = (scale.asks / 40 / RATE_ROUNDS).max(2);
+    for (bytes, label) in STATE_SIZES {
+        entry.policy.config = vec![("bytes".into(), bytes.to_string())];
+        let actor = host.spawn(entry.spec(format!("blob-{bytes}").into())).await.expect("a durable blob starts");
+        let size = actor.ask(actor.parse("size()").expect("size() parses"), None, None, ASK_TIMEOUT).await;
+        assert_eq!(size.expect("size() answers"), Some(Val::U32(bytes as u32)), "the blob's state is {label}");
+        let (mut floor, mut asks) = (Vec::new(), Vec::new());
+        for _ in 0..RATE_ROUNDS {
+            // Each batch is built before its clock starts: the floor is
+            // the commit alone.
+            let commits = commits.clone();
+            floor.extend(
+                on_runtime(async move {
+                    let mut samples = Vec::with_capacity(per_round);
+                    for _ in 0..per_round {
+                        let batch = state_sized_batch(bytes);
+                        let t0 = Instant::now();
+                        commits.commit(batch).await.expect("the commit");
+                        samples.push(t0.elapsed());
+                    }
+                    samples
+                })
+                .await,
+            );
+            let (actor, bump) = (actor.clone(), actor.parse("bump()").expect("bump() parses"));
+            asks.extend(
+                on_runtime(latencies(per_round, async move || {
+                    actor.ask(bump.clone(), None, None, ASK_TIMEOUT).await.expect("bump() answers");
+                }))
+                .await,
+            );
+        }
+        let count = actor.ask(actor.parse("count()").expect("count() parses"), None, None, ASK_TIMEOUT).await;
+        assert_eq!(count.expect("count() answers"), Some(Val::U64(asks.len() as u64)), "every bump applied once");
+        let (floor_p50, asks_p50) = (percentile(&mut floor, 0.5), percentile(&mut asks, 0.5));
+        rows.push(row(
+            &format!("9. snapshot cost: durable ask changing a {label} state, p50 / p99 (commits all of it)"),
+            format!("{} / {}", ns(asks_p50), ns(percentile(&mut asks, 0.99))),
+            format!("one fsync'd commit of {label}: {} / {}", ns(floor_p50), ns(percentile(&mut floor, 0.99))),
+            Some(asks_p50.as_secs_f64() / floor_p50.as_secs_f64()),
+            "-",
+        ));
+    }
+    host.shutdown().await;
+}
+
+/// A batch writing `bytes` bytes: what a durable actor's checkpoint of a
+/// state that size writes, less its few bytes of header.
+fn state_sized_batch(bytes: usize) -> Batch {
+    let mut batch = Batch::new();
+    batch.put(Table::Snapshots, b"blob".to_vec(), vec![0x5a; bytes]);
+    batch
+}
+
+/// The first asks to recovered actors timed by the kill -9 row, at most.
+const FIRST_ASKS: usize = 1_000;
+
+/// Instance slots of the child host that the kill -9 row kills: fewer
+/// than its actors, which fall asleep to make room as it spawns more.
+const CHILD_SLOTS: u32 = 1_000;
+
+/// How long the child's actors stay awake once idle.
+const CHILD_HIBERNATE_AFTER: Duration = Duration::from_millis(20);
+
+/// Spawners working at once in that child, so that their commits share
+/// fsyncs as a busy host's would.
+const CHILD_SPAWNERS: usize = 32;
+
+/// Durable actors recovered after `kill -9`: a child process (this binary
+/// again, [`recovery_child`]) spawns them as `troupe spawn --durable`
+/// does, commits a change to each, says `ready`, and is killed with
+/// SIGKILL. This process then starts a host on the same data directory as
+/// `troupe run` does (open the store, start every recorded durable actor
+/// again with its recovered tells held, let them go) and measures how long
+/// until it serves: the first ask answered. Then the first ask to each of
+/// other recovered actors (each asleep until then: it instantiates and
+/// restores), beside the wake-up of a durable actor that hibernated on
+/// the same host.
+async fn recovery_after_kill(scale: Scale, rows: &mut Vec<Row>) {
+    let n = scale.spawns;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let data = dir.path().join("data");
+    let exe = std::env::current_exe().expect("the benchmark's own path");
+    let mut child = Command::new(exe)
+        .arg("--durable-child")
+        .arg(&data)
+        .arg(n.to_string())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the child host starts");
+    let mut said = String::new();
+    let stdout = child.stdout.take().expect("the child's stdout");
+    BufReader::new(stdout).read_line(&mut said).expect("the child's first line");
+    assert_eq!(said.trim(), "ready", "the child host spawned its {n} durable actors");
+    // SIGKILL: no shutdown, nothing but what is on disk.
+    child.kill().expect("kill -9 the child");
+    child.wait().expect("the child is gone");
+
+    let samples = (n - 1).min(FIRST_ASKS);
+    let t0 = Instant::now();
+    let store = Arc::new(DurableStore::open(&data).expect("the store opens after the crash"));
+    let mut engine = engine_config(samples as u32 + 16);
+    engine.max_memory_bytes(64 << 20);
+    let config = HostConfig { engine, journal: Some(store), max_actors: Some(n + 16), ..Default::default() };
+    let host = Host::new(config).expect("host builds");
+    let opened = t0.elapsed();
+    let held = host.hold_recovered_tells();
+    let outcomes = respawn_durable(&host).await;
+    drop(held);
+    let respawned = t0.elapsed();
+    let first = host.ask("k-0", "get()", ASK_TIMEOUT).await.expect("the first ask after recovery");
+    let serving = t0.elapsed();
+    assert_eq!(first, Some(Val::U64(1)), "recovered with its acknowledged change");
+    let failed: Vec<_> = outcomes.iter().filter(|(_, problem)| problem.is_some()).collect();
+    assert!(failed.is_empty(), "every durable actor recovers: {failed:?}");
+    assert_eq!(outcomes.len(), n, "every durable actor the child spawned is recorded");
+
+    let recovered: Vec<ActorRef> =
+        (1..=samples).map(|i| host.lookup(&format!("k-{i}")).expect("a recovered actor")).collect();
+    let asleep = recovered.iter().filter(|a| a.status() == ActorStatus::Hibernating).count();
+    assert_eq!(asleep, samples, "recovered actors are asleep until their first message");
+    let get = recovered[0].parse("get()").expect("get() parses");
+    let (mut first_asks, values) = on_runtime(async move {
+        let (mut samples, mut values) = (Vec::new(), Vec::new());
+        for actor in &recovered {
+            let t = Instant::now();
+            let reply = actor.ask(get.clone(), None, None, ASK_TIMEOUT).await.expect("a first ask");
+            samples.push(t.elapsed());
+            values.push(reply);
+        }
+        (samples, values)
+    })
+    .await;
+    assert!(values.iter().all(|v| *v == Some(Val::U64(1))), "each recovered with its acknowledged change");
+
+    let mut sleeper = define(&host, "counter");
+    sleeper.policy.durability = Durability::Durable;
+    sleeper.policy.hibernate_after = Some(Duration::from_millis(2));
+    let actor = host.spawn(sleeper.spec("sleeper".into())).await.expect("a durable sleeper starts");
+    let incr = actor.parse("incr(1)").expect("incr parses");
+    actor.ask(incr, None, None, ASK_TIMEOUT).await.expect("incr answers");
+    let (a, b, get) = (actor.clone(), actor.clone(), actor.parse("get()").expect("get() parses"));
+    let asleep = async move || {
+        while a.status() != ActorStatus::Hibernating {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    };
+    let wakes = (scale.restarts / 5).max(10);
+    let mut woken = on_runtime(latencies_after(wakes, asleep, async move || {
+        b.ask(get.clone(), None, None, ASK_TIMEOUT).await.expect("the wake-up ask");
+    }))
+    .await;
+    let (first_p50, wake_p50) = (percentile(&mut first_asks, 0.5), percentile(&mut woken, 0.5));
+    rows.push(row(
+        &format!("9. recovery of {n} durable actors after kill -9: store open to first ask answered"),
+        format!(
+            "{} (store open and host built {}; every actor started again {}; the ask {})",
+            ns(serving),
+            ns(opened),
+            ns(respawned - opened),
+            ns(serving - respawned)
+        ),
+        "-".into(),
+        None,
+        "serving within 1 s for 10,000",
+    ));
+    rows.push(row(
+        &format!("9. ... then the first ask to each of {samples} recovered actors (asleep), p50"),
+        ns(first_p50),
+        format!("a hibernated durable actor: wake-up + ask, p50 {}", ns(wake_p50)),
+        Some(first_p50.as_secs_f64() / wake_p50.as_secs_f64()),
+        "within 100 µs of the wake-up",
+    ));
+    host.shutdown().await;
+}
+
+/// The child side of the kill -9 row: on a host over the store in `data`,
+/// spawns `n` durable counters `k-0`, `k-1`, ... and records each as
+/// `troupe spawn --durable` does (so that a host started on `data`
+/// starts them again), asks each `incr(1)`, prints `ready`, and waits to
+/// be killed.
+pub fn recovery_child(data: &Path, n: usize) {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a runtime");
+    runtime.block_on(async {
+        let store = Arc::new(DurableStore::open(data).expect("the store opens"));
+        let mut engine = engine_config(CHILD_SLOTS);
+        engine.max_memory_bytes(64 << 20);
+        let config = HostConfig { engine, journal: Some(store), max_actors: Some(n + 16), ..Default::default() };
+        let host = Host::new(config).expect("host builds");
+        // The parent built the guests: no build here.
+        let path = guest_path("counter");
+        let component = host.load("counter", &path, None).expect("the counter loads");
+        let mut entry = ActorTemplate::new(component);
+        entry.policy.durability = Durability::Durable;
+        // Idle actors fall asleep, so that the pool has room for the next.
+        entry.policy.hibernate_after = Some(CHILD_HIBERNATE_AFTER);
+        let next = Arc::new(AtomicUsize::new(0));
+        let spawners: Vec<_> = (0..CHILD_SPAWNERS)
+            .map(|_| {
+                let (host, entry, path, next) = (host.clone(), entry.clone(), path.clone(), next.clone());
+                tokio::spawn(async move {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= n {
+                            return;
+                        }
+                        let name = format!("k-{i}");
+                        let actor = host.spawn(entry.spec(name.as_str().into())).await.expect("a durable spawn");
+                        let how = Request::Spawn {
+                            name,
+                            path: path.clone(),
+                            limits: Default::default(),
+                            config: Vec::new(),
+                            supervisor: None,
+                            restart: None,
+                            durable: true,
+                        };
+                        let how = serde_json::to_vec(&how).expect("a spawn request encodes");
+                        let journal = host.journal().expect("the host's journal");
+                        journal.record_spawn(actor.address(), how).await.expect("the spawn is recorded");
+                        let incr = actor.parse("incr(1)").expect("incr parses");
+                        actor.ask(incr, None, None, ASK_TIMEOUT).await.expect("incr answers");
+                    }
+                })
+            })
+            .collect();
+        for spawner in spawners {
+            spawner.await.expect("a spawner");
+        }
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "ready").and_then(|()| out.flush()).expect("say ready");
+        drop(out);
+        std::future::pending::<()>().await;
+    });
 }

@@ -110,6 +110,11 @@ fn main() {
         memory::memory_child(&args[i + 1], n);
         return;
     }
+    if let Some(i) = args.iter().position(|a| a == "--durable-child") {
+        let n = args.get(i + 2).and_then(|n| n.parse().ok()).unwrap_or(0);
+        durable::recovery_child(std::path::Path::new(&args[i + 1]), n);
+        return;
+    }
     // `cargo bench` passes `--bench`; `cargo test --bench suite` does not.
     let scale = if args.iter().any(|a| a == "--bench") { Scale::full() } else { Scale::smoke() };
     let markdown = args.iter().position(|a| a == "--markdown").and_then(|i| args.get(i + 1)).map(PathBuf::from);
