@@ -487,3 +487,93 @@ async fn a_failing_disk_fails_durable_messages_clearly_keeps_what_was_acknowledg
     assert_eq!(support::ask(&host, "d", "get()").await.unwrap(), "2");
     host.shutdown().await;
 }
+
+/// The requests and readings the tests below share.
+impl Control {
+    /// Swaps `target` to the example guest `guest`, with a probation of
+    /// `probation_ms`.
+    fn swap(&mut self, target: &str, guest: &str, probation_ms: u64) -> Result<Value, Value> {
+        let path = support::guest(guest);
+        self.request(json!({ "op": "swap", "target": target, "path": path, "probation_ms": probation_ms }))
+    }
+
+    /// `address`'s row in `ps`.
+    fn ps_row(&mut self, address: &str) -> Value {
+        let ps = self.request(json!({ "op": "ps" })).unwrap();
+        let rows = ps["actors"].as_array().unwrap();
+        rows.iter().find(|a| a["address"] == address).cloned().unwrap_or(Value::Null)
+    }
+
+    /// The answer of `address` to the call `message`, as WAVE text.
+    fn result(&mut self, address: &str, message: &str) -> String {
+        let reply = self.call(address, message).unwrap_or_else(|e| panic!("{message} on `{address}`: {e}"));
+        reply["result"].as_str().unwrap().to_string()
+    }
+}
+
+#[test]
+fn a_swapped_durable_actor_comes_back_after_kill_9_running_the_new_code_with_its_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("app.toml");
+    let counter = support::guest("counter");
+    std::fs::write(&manifest, format!("[actors.m]\npath = {counter:?}\ndurability = \"durable\"\n")).unwrap();
+    let host = DurableHost::start(dir.path(), Some(&manifest));
+    let mut control = host.connect();
+    control.spawn_durable("r", "counter").unwrap();
+    for actor in ["m", "r"] {
+        control.send(actor, "incr(5)").unwrap();
+        control.swap(actor, "counter-v2", 100).unwrap();
+    }
+    // Killed before any message reached the new code.
+    host.kill();
+    let host = DurableHost::start(dir.path(), Some(&manifest));
+    let mut control = host.connect();
+    for actor in ["m", "r"] {
+        assert_eq!(control.result(actor, "increments()"), "0", "`{actor}` runs counter v2, which alone counts them");
+        assert_eq!(control.result(actor, "incr(2)"), "7", "`{actor}` kept its state across the swap");
+    }
+    host.kill();
+    let host = DurableHost::start(dir.path(), Some(&manifest));
+    let mut control = host.connect();
+    for actor in ["m", "r"] {
+        assert_eq!(control.result(actor, "increments()"), "1", "`{actor}`: the state v2 committed");
+        assert_eq!(control.count(actor), 7);
+    }
+}
+
+#[test]
+fn a_durable_swap_that_rolls_back_leaves_the_old_code_and_its_state_after_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = DurableHost::start(dir.path(), None);
+    let mut control = host.connect();
+    control.spawn_durable("c", "counter").unwrap();
+    control.send("c", "incr(5)").unwrap();
+    let hash = control.ps_row("c")["hash"].clone();
+
+    // The new code cannot restore the state: the old code keeps running.
+    let refused = control.swap("c", "counter-v2-broken-restore", 100).unwrap_err();
+    assert_eq!(refused["code"], "start-failed", "{refused}");
+
+    // The new code fails on its first `incr`, on probation: rolled back.
+    let swapping = {
+        let mut control = host.connect();
+        std::thread::spawn(move || control.swap("c", "counter-v2-broken-incr", 10_000))
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while control.ps_row("c")["hash"] == hash {
+        assert!(Instant::now() < deadline, "the new code was swapped in");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    control.send("c", "incr(1)").unwrap();
+    let rolled_back = swapping.join().unwrap().unwrap_err();
+    assert_eq!(rolled_back["code"], "probation-failed", "{rolled_back}");
+    host.kill();
+
+    let host = DurableHost::start(dir.path(), None);
+    let mut control = host.connect();
+    assert_eq!(control.ps_row("c")["hash"], hash, "the old code is back");
+    let unknown = control.call("c", "increments()").unwrap_err();
+    assert_eq!(unknown["code"], "bad-message", "only counter v2 has `increments`: {unknown}");
+    // The tell the new code failed on was handled by the old code.
+    assert_eq!(control.count("c"), 6);
+}
