@@ -577,3 +577,56 @@ fn a_durable_swap_that_rolls_back_leaves_the_old_code_and_its_state_after_kill_9
     // The tell the new code failed on was handled by the old code.
     assert_eq!(control.count("c"), 6);
 }
+
+/// The addresses on the way from the root of `tree` to `address`, the
+/// root excluded (empty if it is not there).
+fn path_in_tree(tree: &Value, address: &str) -> Vec<String> {
+    fn walk(node: &Value, address: &str, path: &mut Vec<String>) -> bool {
+        path.push(node["address"].as_str().unwrap_or_default().to_string());
+        if node["address"] == address {
+            return true;
+        }
+        let children = node["nodes"].as_array().map(Vec::as_slice).unwrap_or_default();
+        if children.iter().any(|child| walk(child, address, path)) {
+            return true;
+        }
+        path.pop();
+        false
+    }
+    let mut path = Vec::new();
+    if walk(tree, address, &mut path) {
+        path.remove(0);
+    }
+    path
+}
+
+#[test]
+fn a_durable_actor_under_run_time_supervisors_comes_back_under_them_after_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = DurableHost::start(dir.path(), None);
+    let mut control = host.connect();
+    let spec = json!({ "strategy": "one-for-all", "intensity": 7 });
+    control.request(json!({ "op": "supervise", "name": "outer", "spec": spec })).unwrap();
+    control.request(json!({ "op": "supervise", "name": "inner", "parent": "outer" })).unwrap();
+    let counter = support::guest("counter");
+    control
+        .request(json!({ "op": "spawn", "name": "k", "path": counter, "durable": true, "supervisor": "inner" }))
+        .unwrap();
+    control.send("k", "incr(3)").unwrap();
+    host.kill();
+
+    let host = DurableHost::start(dir.path(), None);
+    let mut control = host.connect();
+    let tree = control.request(json!({ "op": "tree" })).unwrap();
+    assert_eq!(path_in_tree(&tree, "k"), ["outer", "inner", "k"], "in its place in the tree: {tree}");
+    assert_eq!(tree["nodes"][0]["strategy"], "one-for-all", "with its supervisor's policy: {tree}");
+    assert_eq!(tree["nodes"][0]["intensity"], 7, "{tree}");
+    assert_eq!(control.count("k"), 3);
+
+    // Stopped by hand, the supervisors are forgotten with the actor.
+    control.request(json!({ "op": "stop", "address": "outer" })).unwrap();
+    host.kill();
+    let host = DurableHost::start(dir.path(), None);
+    let tree = host.connect().request(json!({ "op": "tree" })).unwrap();
+    assert_eq!(tree["nodes"], json!([]), "{tree}");
+}
