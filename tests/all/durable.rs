@@ -630,3 +630,29 @@ fn a_durable_actor_under_run_time_supervisors_comes_back_under_them_after_kill_9
     let tree = host.connect().request(json!({ "op": "tree" })).unwrap();
     assert_eq!(tree["nodes"], json!([]), "{tree}");
 }
+
+#[test]
+fn a_durable_child_a_guest_spawned_comes_back_under_its_parent_after_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("app.toml");
+    let (counter, probe) = (support::guest("counter"), support::guest("probe"));
+    std::fs::write(&manifest, format!("[components.counter]\npath = {counter:?}\n\n[actors.p]\npath = {probe:?}\n"))
+        .unwrap();
+    let host = DurableHost::start(dir.path(), Some(&manifest));
+    let mut control = host.connect();
+    let spawned = control.call("p", "spawn-durable-child(\"counter\", some(\"kid\"))").unwrap();
+    assert_eq!(spawned["result"], "ok(\"kid\")");
+    let plain = control.call("p", "spawn-child(\"counter\", some(\"plain\"))").unwrap();
+    assert_eq!(plain["result"], "ok(\"plain\")");
+    assert_eq!(control.ps_row("kid")["durability"], "durable");
+    control.send("kid", "incr(4)").unwrap();
+    control.send("plain", "incr(4)").unwrap();
+    host.kill();
+
+    let host = DurableHost::start(dir.path(), Some(&manifest));
+    let mut control = host.connect();
+    assert_eq!(control.count("kid"), 4, "the durable child is back with its state");
+    let tree = control.request(json!({ "op": "tree" })).unwrap();
+    assert_eq!(path_in_tree(&tree, "kid"), ["p", "kid"], "under its parent: {tree}");
+    assert_eq!(control.call("plain", "get()").unwrap_err()["code"], "unknown-address", "an in-memory child is not");
+}

@@ -14,7 +14,7 @@ use super::protocol::{ErrorBody, Request, Response, SpawnReply, StateFile};
 use crate::actor::durable::{DeadLetter, Durability};
 use crate::actor::{DEFAULT_PROBATION, SwapOptions};
 use crate::error_code::{ErrorCode, HasErrorCode};
-use crate::host::{ActorTemplate, Host, ROOT, TreeNode};
+use crate::host::{ActorTemplate, ChildSpawn, Host, ROOT, TreeNode};
 use crate::message::{Address, DEFAULT_ASK_TIMEOUT};
 
 /// Largest request line accepted: a request is small; anything bigger is
@@ -226,10 +226,11 @@ fn failed(e: impl HasErrorCode) -> Response {
 /// this store ran before (see [`crate::actor::durable`]), and the run-time
 /// supervisors they were spawned under: first the supervisors, each after
 /// its own supervisor, then the actors, each spawned as its recorded
-/// request said, which recover their committed state and acknowledged
-/// tells. Those the host already runs (from its manifest) are left alone.
-/// Returns each supervisor's and actor's address and the error that kept
-/// it from starting, if any.
+/// request said, then the children guests spawned, each after its parent.
+/// Each recovers its committed state and acknowledged tells. Those the
+/// host already runs (from its manifest) are left alone. Returns each
+/// supervisor's and actor's address and the error that kept it from
+/// starting, if any.
 pub async fn respawn_durable(host: &Host) -> Vec<(String, Option<String>)> {
     let Some(journal) = host.journal() else { return Vec::new() };
     let recorded = match journal.spawned() {
@@ -237,12 +238,15 @@ pub async fn respawn_durable(host: &Host) -> Vec<(String, Option<String>)> {
         Err(e) => return vec![("(store)".into(), Some(e.to_string()))],
     };
     let mut outcomes = Vec::new();
-    let (mut supervisors, mut actors) = (Vec::new(), Vec::new());
+    let (mut supervisors, mut actors, mut children) = (Vec::new(), Vec::new(), Vec::new());
     for (address, how) in recorded {
         match serde_json::from_slice::<Request>(&how) {
             Ok(request @ Request::Supervise { .. }) => supervisors.push((address, request)),
             Ok(request @ Request::Spawn { .. }) => actors.push((address, request)),
-            Ok(_) | Err(_) => outcomes.push((address.to_string(), Some("its record cannot be read".to_string()))),
+            Ok(_) | Err(_) => match serde_json::from_slice::<ChildSpawn>(&how) {
+                Ok(child) => children.push((address, child)),
+                Err(_) => outcomes.push((address.to_string(), Some("its record cannot be read".to_string()))),
+            },
         }
     }
     // Parents first: each pass creates those whose parent is there.
@@ -269,6 +273,23 @@ pub async fn respawn_durable(host: &Host) -> Vec<(String, Option<String>)> {
             continue;
         }
         outcomes.push((address.to_string(), handle(host, request).await.error.map(|e| e.message)));
+    }
+    // Children a guest spawned, each after its parent; those whose parent
+    // is gone for good last, under a supervisor.
+    while !children.is_empty() {
+        let pending: Vec<&Address> = children.iter().map(|(address, _)| address).collect();
+        let (ready, waiting): (Vec<_>, Vec<_>) =
+            children.iter().cloned().partition(|(_, child)| !pending.contains(&&child.parent));
+        let stuck = ready.is_empty();
+        let (ready, waiting) = if stuck { (waiting, Vec::new()) } else { (ready, waiting) };
+        for (address, child) in ready {
+            if host.lookup(&address).is_ok() {
+                continue;
+            }
+            let outcome = host.respawn_child(child).await.err().map(|e| e.to_string());
+            outcomes.push((address.to_string(), outcome));
+        }
+        children = waiting;
     }
     outcomes
 }
