@@ -656,3 +656,38 @@ fn a_durable_child_a_guest_spawned_comes_back_under_its_parent_after_kill_9() {
     assert_eq!(path_in_tree(&tree, "kid"), ["p", "kid"], "under its parent: {tree}");
     assert_eq!(control.call("plain", "get()").unwrap_err()["code"], "unknown-address", "an in-memory child is not");
 }
+
+#[tokio::test]
+async fn a_tell_to_a_sleeping_durable_actor_waits_for_a_free_instance_slot_instead_of_being_refused() {
+    use std::sync::Arc;
+    use troupe::actor::durable::{Durability, Journal};
+    use troupe::store::DurableStore;
+
+    let dir = tempfile::tempdir().unwrap();
+    let journal: Arc<dyn Journal> = Arc::new(DurableStore::open(dir.path()).unwrap());
+    let mut engine = troupe::EngineConfig::new();
+    engine.max_instances(1).cache_dir(Some(support::target_dir().join("troupe-test-cache")));
+    let config = troupe::HostConfig { engine, journal: Some(journal), max_actors: Some(2), ..Default::default() };
+    let host = troupe::Host::new(config).unwrap();
+    let mut sleepy = support::define(&host, "counter");
+    sleepy.policy.durability = Durability::Durable;
+    sleepy.policy.hibernate_after = Some(Duration::from_millis(50));
+    let sleeper = host.spawn(sleepy.spec("sleeper".into())).await.unwrap();
+    assert_eq!(support::ask(&host, "sleeper", "incr(7)").await.unwrap(), "7");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sleeper.status() != troupe::ActorStatus::Hibernating {
+        assert!(Instant::now() < deadline, "the durable actor fell asleep");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // An actor that never sleeps takes the only slot.
+    host.spawn(support::define(&host, "counter").spec("hog".into())).await.unwrap();
+
+    host.send("sleeper", "incr(1)").await.expect("acknowledged: committed to its inbox");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(sleeper.status(), troupe::ActorStatus::Hibernating, "no slot yet: it sleeps on with the tell");
+    assert_eq!(host.dead_letters(), 0, "the tell was not dropped");
+
+    host.stop("hog").await.unwrap();
+    assert_eq!(support::ask(&host, "sleeper", "get()").await.unwrap(), "8", "handled once a slot was free");
+    host.shutdown().await;
+}
