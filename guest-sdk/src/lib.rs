@@ -46,8 +46,8 @@ use std::time::Duration;
 
 use bindings::troupe::actor::host;
 pub use bindings::troupe::actor::types::{
-    Binding, BindingTarget, DownNotice, DownReason, Error as HostError, Failure, FailureKind, Level, RestartType,
-    Router, State,
+    Binding, BindingTarget, DownNotice, DownReason, Durability, Error as HostError, Failure, FailureKind, Level,
+    RestartType, Router, State,
 };
 
 /// An actor's address.
@@ -226,6 +226,7 @@ pub struct Spawn {
     name: Option<String>,
     config: Vec<(String, String)>,
     restart: Option<RestartType>,
+    durability: Option<Durability>,
     supervisor: Option<String>,
     link: bool,
     bindings: Vec<Binding>,
@@ -240,6 +241,7 @@ pub fn spawn(component: &str) -> Spawn {
         name: None,
         config: Vec::new(),
         restart: None,
+        durability: None,
         supervisor: None,
         link: false,
         bindings: Vec::new(),
@@ -263,6 +265,15 @@ impl Spawn {
     /// How the child's supervisor restarts it (default `permanent`).
     pub fn restart(mut self, restart: RestartType) -> Self {
         self.restart = Some(restart);
+        self
+    }
+
+    /// Make the child durable: its state and the tells it acknowledged
+    /// survive a crash of the host, and it comes back after one (its
+    /// component must export `troupe:actor/persistence`). By default the
+    /// child is as durable as its manifest entry says.
+    pub fn durable(mut self) -> Self {
+        self.durability = Some(Durability::Durable);
         self
     }
 
@@ -297,6 +308,7 @@ impl Spawn {
             name: self.name,
             config: self.config,
             restart: self.restart,
+            durability: self.durability,
             supervisor: self.supervisor,
             link: self.link,
             bindings: self.bindings,

@@ -316,6 +316,24 @@ pub trait Journal: Send + Sync + 'static {
     /// had (state, tells, timers, dead letters): an actor spawned durable at
     /// that address next starts from it (`troupe state import`).
     fn import(&self, actor: &Address, state: Snapshot) -> BoxFuture<'static, Result<(), JournalError>>;
+
+    /// Commits `actor`'s state and watermark together with the code it
+    /// runs from now on (opaque to the journal: what a hot swap records so
+    /// that recovery starts the swapped-in code), in one transaction.
+    fn commit_code(
+        &self,
+        actor: &Address,
+        checkpoint: Checkpoint,
+        code: Vec<u8>,
+    ) -> BoxFuture<'static, Result<(), JournalError>>;
+
+    /// The code last committed with [`Journal::commit_code`] for `actor`,
+    /// if any and not forgotten since.
+    ///
+    /// # Errors
+    ///
+    /// The store could not be read.
+    fn code(&self, actor: &Address) -> Result<Option<Vec<u8>>, JournalError>;
 }
 
 #[cfg(test)]

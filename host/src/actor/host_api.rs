@@ -506,6 +506,7 @@ impl ActorData {
             name: options.name,
             config: options.config,
             restart: options.restart.map(RestartType::from).unwrap_or_default(),
+            durability: options.durability.map(Into::into),
             supervisor: options.supervisor,
             link: options.link,
             bindings: options.bindings.into_iter().map(|l| (l.interface, binding_spec(l.target))).collect(),

@@ -82,6 +82,7 @@ mod timers;
 pub use actor_ref::ActorRef;
 pub(crate) use actor_ref::DurableStart;
 pub(crate) use actor_ref::Inbox;
+pub(crate) use cell::swap::SwappedCode;
 pub use cell::{
     CodeVersion, DEFAULT_PROBATION, DownNotice, DownReason, StateTransfer, SwapError, SwapOptions, SwapReport,
 };

@@ -3,6 +3,7 @@
 
 use super::binding::{BindError, BindingSpec};
 use super::component::LoadError;
+use super::durable::Durability;
 use super::{Failure, LimitsError};
 use crate::error_code::{ErrorCode, HasErrorCode};
 use crate::grants::GrantError;
@@ -10,7 +11,8 @@ use crate::message::Address;
 use crate::supervision::RestartType;
 
 /// How a guest asked for a child (the WIT `spawn-options`).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct SpawnOptions {
     /// The child's address; generated under the parent's when absent.
     pub name: Option<String>,
@@ -18,6 +20,8 @@ pub struct SpawnOptions {
     pub config: Vec<(String, String)>,
     /// How the child restarts.
     pub restart: RestartType,
+    /// Durable or in memory; the component entry's durability when absent.
+    pub durability: Option<Durability>,
     /// A named supervisor to place the child under, instead of the parent.
     pub supervisor: Option<String>,
     /// Link the child to the parent.
@@ -114,6 +118,15 @@ impl HasErrorCode for SpawnError {
             SpawnError::Quota(_) => ErrorCode::QuotaExceeded,
             SpawnError::Start { .. } | SpawnError::ShuttingDown => ErrorCode::SpawnFailed,
             SpawnError::NotDurable { .. } => ErrorCode::NotDurable,
+        }
+    }
+}
+
+impl From<crate::wit::types::Durability> for Durability {
+    fn from(value: crate::wit::types::Durability) -> Self {
+        match value {
+            crate::wit::types::Durability::InMemory => Durability::InMemory,
+            crate::wit::types::Durability::Durable => Durability::Durable,
         }
     }
 }

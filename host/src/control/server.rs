@@ -14,7 +14,7 @@ use super::protocol::{ErrorBody, Request, Response, SpawnReply, StateFile};
 use crate::actor::durable::{DeadLetter, Durability};
 use crate::actor::{DEFAULT_PROBATION, SwapOptions};
 use crate::error_code::{ErrorCode, HasErrorCode};
-use crate::host::{ActorTemplate, Host, TreeNode};
+use crate::host::{ActorTemplate, ChildSpawn, Host, ROOT, TreeNode};
 use crate::message::{Address, DEFAULT_ASK_TIMEOUT};
 
 /// Largest request line accepted: a request is small; anything bigger is
@@ -223,11 +223,14 @@ fn failed(e: impl HasErrorCode) -> Response {
 }
 
 /// Starts again the durable actors spawned at run time that a host with
-/// this store ran before (see [`crate::actor::durable`]): each is spawned
-/// as its recorded request said, and recovers its committed state and
-/// acknowledged tells. Those the host already runs (from its manifest)
-/// are left alone. Returns each actor's address and the error that kept it
-/// from starting, if any.
+/// this store ran before (see [`crate::actor::durable`]), and the run-time
+/// supervisors they were spawned under: first the supervisors, each after
+/// its own supervisor, then the actors, each spawned as its recorded
+/// request said, then the children guests spawned, each after its parent.
+/// Each recovers its committed state and acknowledged tells. Those the
+/// host already runs (from its manifest) are left alone. Returns each
+/// supervisor's and actor's address and the error that kept it from
+/// starting, if any.
 pub async fn respawn_durable(host: &Host) -> Vec<(String, Option<String>)> {
     let Some(journal) = host.journal() else { return Vec::new() };
     let recorded = match journal.spawned() {
@@ -235,35 +238,121 @@ pub async fn respawn_durable(host: &Host) -> Vec<(String, Option<String>)> {
         Err(e) => return vec![("(store)".into(), Some(e.to_string()))],
     };
     let mut outcomes = Vec::new();
+    let (mut supervisors, mut actors, mut children) = (Vec::new(), Vec::new(), Vec::new());
     for (address, how) in recorded {
+        match serde_json::from_slice::<Request>(&how) {
+            Ok(request @ Request::Supervise { .. }) => supervisors.push((address, request)),
+            Ok(request @ Request::Spawn { .. }) => actors.push((address, request)),
+            Ok(_) | Err(_) => match serde_json::from_slice::<ChildSpawn>(&how) {
+                Ok(child) => children.push((address, child)),
+                Err(_) => outcomes.push((address.to_string(), Some("its record cannot be read".to_string()))),
+            },
+        }
+    }
+    // Parents first: each pass creates those whose parent is there.
+    while !supervisors.is_empty() {
+        let (ready, waiting): (Vec<_>, Vec<_>) = supervisors.into_iter().partition(|(_, request)| match request {
+            Request::Supervise { parent, .. } => parent.as_deref().is_none_or(|p| host.supervisor(p).is_some()),
+            _ => true,
+        });
+        if ready.is_empty() {
+            for (address, _) in waiting {
+                outcomes.push((address.to_string(), Some("its supervisor was not recovered".to_string())));
+            }
+            break;
+        }
+        for (address, request) in ready {
+            if host.supervisor(address.as_str()).is_none() {
+                outcomes.push((address.to_string(), handle(host, request).await.error.map(|e| e.message)));
+            }
+        }
+        supervisors = waiting;
+    }
+    for (address, request) in actors {
         if host.lookup(&address).is_ok() {
             continue;
         }
-        let outcome = match serde_json::from_slice::<Request>(&how) {
-            Ok(request @ Request::Spawn { .. }) => handle(host, request).await.error.map(|e| e.message),
-            Ok(_) | Err(_) => Some("its spawn record cannot be read".to_string()),
-        };
-        outcomes.push((address.to_string(), outcome));
+        outcomes.push((address.to_string(), handle(host, request).await.error.map(|e| e.message)));
+    }
+    // Children a guest spawned, each after its parent; those whose parent
+    // is gone for good last, under a supervisor.
+    while !children.is_empty() {
+        let pending: Vec<&Address> = children.iter().map(|(address, _)| address).collect();
+        let (ready, waiting): (Vec<_>, Vec<_>) =
+            children.iter().cloned().partition(|(_, child)| !pending.contains(&&child.parent));
+        let stuck = ready.is_empty();
+        let (ready, waiting) = if stuck { (waiting, Vec::new()) } else { (ready, waiting) };
+        for (address, child) in ready {
+            if host.lookup(&address).is_ok() {
+                continue;
+            }
+            let outcome = host.respawn_child(child).await.err().map(|e| e.to_string());
+            outcomes.push((address.to_string(), outcome));
+        }
+        children = waiting;
     }
     outcomes
 }
 
+/// The run-time supervisors from the root down to `name` (included), each
+/// as the request that creates it again, parents first.
+fn supervisor_chain(host: &Host, name: &str) -> Vec<(Address, Request)> {
+    fn path_to<'t>(node: &'t TreeNode, name: &str, path: &mut Vec<&'t Address>) -> bool {
+        let TreeNode::Supervisor { info, nodes } = node else { return false };
+        path.push(&info.address);
+        if info.address.as_str() == name || nodes.iter().any(|child| path_to(child, name, path)) {
+            return true;
+        }
+        path.pop();
+        false
+    }
+    let tree = host.tree();
+    let mut path = Vec::new();
+    if !path_to(&tree, name, &mut path) {
+        return Vec::new();
+    }
+    let mut chain = Vec::new();
+    for pair in path.windows(2) {
+        let (parent, address) = (pair[0], pair[1]);
+        let Some(node) = host.supervisor(address.as_str()) else { continue };
+        let parent = (parent.as_str() != ROOT).then(|| parent.to_string());
+        chain.push((
+            address.clone(),
+            Request::Supervise { name: address.to_string(), spec: node.spec().clone(), parent },
+        ));
+    }
+    chain
+}
+
+/// Records, before a durable actor spawned under the supervisor `name`,
+/// that supervisor and those above it, so that recovery creates them
+/// again before the actor.
+async fn record_supervisors(host: &Host, name: &str) -> Result<(), String> {
+    let Some(journal) = host.journal() else { return Ok(()) };
+    for (address, request) in supervisor_chain(host, name) {
+        let how = serde_json::to_vec(&request).map_err(|e| e.to_string())?;
+        journal.record_spawn(&address, how).await.map_err(|e| format!("its supervisor `{address}`: {e}"))?;
+    }
+    Ok(())
+}
+
 /// Collects into `out` the durable actors at `address` or under it in
-/// `node`'s subtree.
-fn durable_under(node: &TreeNode, address: &str, inside: bool, out: &mut Vec<Address>) {
+/// `node`'s subtree, and into `supervisors` the supervisors there.
+fn durable_under(node: &TreeNode, address: &str, inside: bool, out: &mut Vec<Address>, supervisors: &mut Vec<Address>) {
     let (here, nodes) = match node {
         TreeNode::Supervisor { info, nodes } => (&info.address, nodes),
         TreeNode::Actor { info, nodes, .. } => (&info.address, nodes),
     };
     let inside = inside || here.as_str() == address;
-    if inside
-        && let TreeNode::Actor { info, .. } = node
-        && info.durability == Durability::Durable
-    {
-        out.push(info.address.clone());
+    if inside {
+        match node {
+            TreeNode::Actor { info, .. } if info.durability == Durability::Durable => out.push(info.address.clone()),
+            TreeNode::Supervisor { info, .. } => supervisors.push(info.address.clone()),
+            TreeNode::Actor { .. } => {}
+        }
     }
     for node in nodes {
-        durable_under(node, address, inside, out);
+        durable_under(node, address, inside, out, supervisors);
     }
 }
 
@@ -324,6 +413,12 @@ async fn handle(host: &Host, request: Request) -> Response {
             entry.policy.restart = restart.unwrap_or_default();
             if durable {
                 entry.policy.durability = Durability::Durable;
+            }
+            if durable
+                && let Some(supervisor) = &supervisor
+                && let Err(e) = record_supervisors(host, supervisor).await
+            {
+                return error(ErrorCode::NotDurable, format!("`{name}` could not be recorded: {e}"));
             }
             match host.spawn_under(entry.spec(name.as_str().into()), supervisor.as_deref()).await {
                 Ok(actor) => {
@@ -436,13 +531,16 @@ async fn handle(host: &Host, request: Request) -> Response {
         Request::Stop { address } => {
             // Stopped by hand for good, with what is under it: the durable
             // actors among them are forgotten too.
-            let mut durable = Vec::new();
-            durable_under(&host.tree(), &address, false, &mut durable);
+            let (mut durable, mut supervisors) = (Vec::new(), Vec::new());
+            durable_under(&host.tree(), &address, false, &mut durable, &mut supervisors);
             if let Err(e) = host.stop(&address).await {
                 return failed(e);
             }
-            if let Some(journal) = host.journal() {
-                for actor in &durable {
+            // Supervisors are recorded only with durable actors under them.
+            if !durable.is_empty()
+                && let Some(journal) = host.journal()
+            {
+                for actor in durable.iter().chain(&supervisors) {
                     if let Err(e) = journal.forget(actor).await {
                         return error(ErrorCode::NotDurable, format!("`{actor}` stopped, but its state stays: {e}"));
                     }

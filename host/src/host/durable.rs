@@ -1,15 +1,17 @@
 //! Starting durable actors: what a durable spawn needs (a store, the
-//! `persistence` export, no directory grants), and the committed state
-//! and acknowledged tells it starts from (see [`crate::actor::durable`]).
+//! `persistence` export, no directory grants), and the code, committed
+//! state and acknowledged tells it starts from (see
+//! [`crate::actor::durable`]).
 
+use std::path::Path;
 use std::sync::Arc;
 
-use tracing::warn;
+use tracing::{info, warn};
 
 use super::HostInner;
 use crate::actor::ActorSystem;
 use crate::actor::durable::{DurableTimer, Journal};
-use crate::actor::{ActorSpec, Committed, DurableStart, RestartFrom, SpawnError};
+use crate::actor::{ActorSpec, Committed, DurableStart, RestartFrom, SpawnError, SwappedCode};
 use crate::message::{DeadLetterReason, Envelope, WireMessage};
 use crate::protocol::{Call, Hook};
 
@@ -27,14 +29,17 @@ pub(super) struct DurableBoot {
 
 impl HostInner {
     /// Checks that `spec` can be durable, makes it restart from its
-    /// committed state, and reads what it committed before.
+    /// committed state and run the code a hot swap left it running, and
+    /// reads what it committed before.
     pub(super) fn durable_boot(&self, spec: &mut ActorSpec) -> Result<DurableBoot, SpawnError> {
-        let refuse = |reason: String| SpawnError::NotDurable { address: spec.address.clone(), reason };
+        let address = spec.address.clone();
+        let refuse = |reason: String| SpawnError::NotDurable { address: address.clone(), reason };
         let Some(journal) = &self.journal else {
             return Err(refuse(
                 "this host has no store (run it with `troupe run`, or give `HostConfig` a journal)".into(),
             ));
         };
+        self.swapped_code(journal.as_ref(), spec).map_err(refuse)?;
         let hooks = spec.component.protocol().hooks();
         if !(hooks.contains(&Hook::Snapshot) && hooks.contains(&Hook::Restore)) {
             return Err(refuse(format!(
@@ -97,5 +102,32 @@ impl HostInner {
             pending,
             timers,
         })
+    }
+
+    /// Puts in `spec` the code a hot swap of its actor committed, if any
+    /// and if `spec` still names the code that swap replaced (a manifest or
+    /// spawn that names other code since wins).
+    fn swapped_code(&self, journal: &dyn Journal, spec: &mut ActorSpec) -> Result<(), String> {
+        let recorded = journal.code(&spec.address).map_err(|e| format!("its code could not be read: {e}"))?;
+        let Some(code) = recorded.as_deref().and_then(SwappedCode::decode) else { return Ok(()) };
+        let named = spec.component.hash.to_hex();
+        if code.base != named.as_str() {
+            if code.hash != named.as_str() {
+                info!(swapped = %code.source, "the code it names changed since its last swap: starting that code");
+            }
+            return Ok(());
+        }
+        if code.hash == named.as_str() {
+            return Ok(());
+        }
+        let component = self
+            .catalog
+            .load(&code.name, Path::new(&code.source), code.version.clone())
+            .map_err(|e| format!("the code it was swapped to cannot be loaded: {e}; put it back, or stop it"))?;
+        if component.hash.to_hex().as_str() != code.hash {
+            warn!(path = %code.source, "the code it was swapped to changed on disk since: starting what is there now");
+        }
+        spec.component = component;
+        Ok(())
     }
 }

@@ -38,6 +38,7 @@ use tracing::{error, info};
 use wasmtime::component::Val;
 
 pub use catalog::ActorTemplate;
+pub use spawn::ChildSpawn;
 pub use supervisor::SupervisorRef;
 pub use tree::{ChildInfo, NodeStatus, SupervisorInfo, TreeNode};
 

@@ -1,12 +1,15 @@
 //! Starting actors: checking a spec against the host's limits, claiming its
 //! address, binding its imports, placing it under its supervisor, and
 //! starting its cell; and the children guests spawn, each under the
-//! supervisor its parent owns.
+//! supervisor its parent owns (a durable one recorded, so that recovery
+//! spawns it again).
 
 use std::sync::atomic::Ordering;
 
+use serde::{Deserialize, Serialize};
+
 use super::tree::{Child, ChildRef, Node, NodeKind};
-use super::{Host, HostInner, ROOT, Starting, SupervisorRef};
+use super::{ActorTemplate, Host, HostInner, ROOT, Starting, SupervisorRef};
 use crate::actor::binding::interface_key;
 use crate::actor::durable::Durability;
 use crate::actor::{self, ActorRef, ActorSpec, SpawnError, SpawnOptions};
@@ -186,32 +189,104 @@ impl HostInner {
                 parent.limits().max_children
             )));
         }
-        let address = match options.name {
-            Some(name) => Address::from(name),
+        let address = match &options.name {
+            Some(name) => Address::from(name.as_str()),
             None => {
                 let n = self.child_names.fetch_add(1, Ordering::Relaxed);
                 Address::from(format!("{}/{template}-{n}", parent.address()))
             }
         };
-        let mut spec = entry.spec(address);
+        let mut spec = child_spec(&entry, address, template, &options);
         spec.parent = Some(parent.address().clone());
-        spec.group = Some(template.to_string());
-        spec.policy.restart = options.restart;
-        for (interface, binding) in options.bindings {
-            let key = interface_key(&interface).to_string();
-            spec.policy.bindings.retain(|(i, _)| interface_key(i) != key);
-            spec.policy.bindings.push((interface, binding));
-        }
-        for (k, v) in options.config {
-            match spec.policy.config.iter_mut().find(|(key, _)| *key == k) {
-                Some(slot) => slot.1 = v,
-                None => spec.policy.config.push((k, v)),
-            }
-        }
+        let durable = spec.policy.durability == Durability::Durable;
         let child = self.start(spec, &node)?.started().await?;
         if options.link {
             parent.link(&child);
         }
+        if durable {
+            let record = ChildSpawn {
+                template: template.to_string(),
+                parent: parent.address().clone(),
+                options: SpawnOptions { name: Some(child.address().to_string()), ..options },
+            };
+            self.record_child(&child, &record).await?;
+        }
         Ok(child)
+    }
+
+    /// Records a durable child a guest spawned, so that recovery spawns it
+    /// again; a child that cannot be recorded is stopped, and its spawn
+    /// fails (it would not be durable as a whole).
+    async fn record_child(&self, child: &ActorRef, record: &ChildSpawn) -> Result<(), SpawnError> {
+        let refused = |reason: String| SpawnError::NotDurable { address: child.address().clone(), reason };
+        let Some(journal) = &self.journal else { return Ok(()) };
+        let how = serde_json::to_vec(record).map_err(|e| refused(format!("its spawn cannot be recorded: {e}")))?;
+        if let Err(e) = journal.record_spawn(child.address(), how).await {
+            child.stop();
+            return Err(refused(format!("its spawn could not be recorded: {e}")));
+        }
+        Ok(())
+    }
+}
+
+/// The spec of a child at `address` started from the template `entry`
+/// (named `template`) as `options` ask.
+fn child_spec(entry: &ActorTemplate, address: Address, template: &str, options: &SpawnOptions) -> ActorSpec {
+    let mut spec = entry.spec(address);
+    spec.group = Some(template.to_string());
+    spec.policy.restart = options.restart;
+    if let Some(durability) = options.durability {
+        spec.policy.durability = durability;
+    }
+    for (interface, binding) in &options.bindings {
+        let key = interface_key(interface).to_string();
+        spec.policy.bindings.retain(|(i, _)| interface_key(i) != key);
+        spec.policy.bindings.push((interface.clone(), binding.clone()));
+    }
+    for (k, v) in &options.config {
+        match spec.policy.config.iter_mut().find(|(key, _)| key == k) {
+            Some(slot) => slot.1 = v.clone(),
+            None => spec.policy.config.push((k.clone(), v.clone())),
+        }
+    }
+    spec
+}
+
+/// A durable child a guest spawned, as recorded for recovery: its
+/// template, its parent, and the options it was spawned with (its
+/// address as `name`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChildSpawn {
+    /// The template (component name) it was started from.
+    pub template: String,
+    /// The actor that spawned it.
+    pub parent: Address,
+    /// How it was spawned, with its address as `options.name`.
+    pub options: SpawnOptions,
+}
+
+impl Host {
+    /// Spawns again a durable child that a guest spawned before the host
+    /// went down (a [`ChildSpawn`] record): under its parent if the parent
+    /// is there, else under the supervisor its options name, else under the
+    /// root; it recovers its committed state.
+    ///
+    /// # Errors
+    ///
+    /// As [`Host::spawn`], and [`SpawnError::UnknownComponent`] if no
+    /// template has its name any more.
+    pub async fn respawn_child(&self, record: ChildSpawn) -> Result<ActorRef, SpawnError> {
+        let inner = &self.inner;
+        if let Some(parent) = inner.registry.get(record.parent.as_str()) {
+            return inner.spawn_child(&parent, &record.template, record.options).await;
+        }
+        let Some(entry) = inner.catalog.template(&record.template) else {
+            return Err(SpawnError::UnknownComponent { name: record.template, known: inner.catalog.known() });
+        };
+        let address = Address::from(record.options.name.clone().unwrap_or_default());
+        tracing::warn!(actor = %address, parent = %record.parent, "its parent is gone: recovered under a supervisor");
+        let spec = child_spec(&entry, address, &record.template, &record.options);
+        let node = inner.named_supervisor(record.options.supervisor.as_deref().unwrap_or(ROOT))?;
+        inner.start(spec, &node)?.started().await
     }
 }

@@ -3,13 +3,15 @@
 //! swap between two messages; rolling swaps over every actor of a
 //! template, one at a time, rolled back together at the first failure. The
 //! actor's side (state transfer, probation, rollback) is in
-//! `crate::actor`'s `cell/swap.rs`.
+//! `crate::actor`'s `cell/swap.rs`, which also commits a durable actor's
+//! new code with its state.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::Host;
 use crate::actor::{ActorComponent, ActorRef, Snapshot, SwapError, SwapOptions, SwapReport};
+use crate::protocol::Hook;
 
 impl Host {
     /// Hot-swaps the code of the actor at `address` to `component`; see
@@ -55,6 +57,17 @@ impl Host {
         let diff = old.protocol().diff(component.protocol());
         if !diff.is_compatible() && !options.force {
             return Err(SwapError::Incompatible { address: actor.address().clone(), diff });
+        }
+        let hooks = component.protocol().hooks();
+        if actor.is_durable() && !(hooks.contains(&Hook::Snapshot) && hooks.contains(&Hook::Restore)) {
+            return Err(SwapError::NotDurable {
+                address: actor.address().clone(),
+                reason: format!(
+                    "`{}` does not export `troupe:actor/persistence` (`snapshot` and `restore`), through which a \
+                     durable actor's state is committed",
+                    component.name
+                ),
+            });
         }
         // Compile and link for the actor's engine here, off its path.
         component.compiled(self.inner.catalog.loader(), actor.limits().engine_kind())?;

@@ -13,6 +13,7 @@
 //! | `dead_letters` | address, `0`, tell number (8 bytes, big-endian) | the dead letter as JSON |
 //! | `meta` | `taken`, `0`, address, `0`, sender | the origin of the last tell taken from that durable sender: its number (8 bytes, big-endian) and index (4) |
 //! | `meta` | `sent`, `0`, address | the origin of the last tell the actor made (as above) |
+//! | `meta` | `code`, `0`, address | the code a hot swap left the actor running (opaque) |
 //!
 //! Addresses never contain a `0` byte, so the inbox entries of one actor
 //! form one key range, in the order of their numbers, and so do the
@@ -260,13 +261,7 @@ impl Journal for DurableStore {
     }
 
     fn checkpoint(&self, actor: &Address, checkpoint: Checkpoint) -> BoxFuture<'static, Result<(), JournalError>> {
-        self.submit_built(|batch| {
-            batch.put(Table::Snapshots, actor.as_bytes(), encode_state(&checkpoint));
-            let consumed = inbox_key(actor, checkpoint.watermark.saturating_add(1));
-            batch.delete_range(Table::Inbox, inbox_key(actor, 0), consumed);
-            batch.delete_range(Table::Handled, inbox_key(actor, 0), inbox_end(actor));
-            put_outbox(batch, actor, &checkpoint.outbox)
-        })
+        self.submit_built(|batch| checkpointing(batch, actor, &checkpoint))
     }
 
     fn append(
@@ -382,6 +377,40 @@ impl Journal for DurableStore {
         );
         self.submit(batch)
     }
+
+    fn commit_code(
+        &self,
+        actor: &Address,
+        checkpoint: Checkpoint,
+        code: Vec<u8>,
+    ) -> BoxFuture<'static, Result<(), JournalError>> {
+        self.submit_built(|batch| {
+            checkpointing(batch, actor, &checkpoint)?;
+            batch.put(Table::Meta, code_key(actor), code);
+            Ok(())
+        })
+    }
+
+    fn code(&self, actor: &Address) -> Result<Option<Vec<u8>>, JournalError> {
+        self.commits.store().get(Table::Meta, &code_key(actor)).map_err(journal_error)
+    }
+}
+
+/// The key of the code a hot swap left `actor` running.
+fn code_key(actor: &Address) -> Vec<u8> {
+    let mut key = b"code\0".to_vec();
+    key.extend_from_slice(actor.as_bytes());
+    key
+}
+
+/// The writes of a checkpoint of `actor`: its state and watermark, the
+/// inbox entries the state contains and its journal gone, its outbox added.
+fn checkpointing(batch: &mut Batch, actor: &Address, checkpoint: &Checkpoint) -> Result<(), JournalError> {
+    batch.put(Table::Snapshots, actor.as_bytes(), encode_state(checkpoint));
+    let consumed = inbox_key(actor, checkpoint.watermark.saturating_add(1));
+    batch.delete_range(Table::Inbox, inbox_key(actor, 0), consumed);
+    batch.delete_range(Table::Handled, inbox_key(actor, 0), inbox_end(actor));
+    put_outbox(batch, actor, &checkpoint.outbox)
 }
 
 /// The writes that forget everything about `actor`.
@@ -396,6 +425,7 @@ fn forgetting(actor: &Address) -> Batch {
     batch.delete_range(Table::Meta, taken_prefix(actor), taken_end(actor));
     batch.delete_range(Table::Timers, inbox_key(actor, 0), inbox_end(actor));
     batch.delete_range(Table::DeadLetters, inbox_key(actor, 0), inbox_end(actor));
+    batch.delete(Table::Meta, code_key(actor));
     batch
 }
 
@@ -516,6 +546,19 @@ impl Journal for LazyStore {
 
     fn import(&self, actor: &Address, state: Snapshot) -> BoxFuture<'static, Result<(), JournalError>> {
         self.submit(|s| s.import(actor, state))
+    }
+
+    fn commit_code(
+        &self,
+        actor: &Address,
+        checkpoint: Checkpoint,
+        code: Vec<u8>,
+    ) -> BoxFuture<'static, Result<(), JournalError>> {
+        self.submit(|s| s.commit_code(actor, checkpoint, code))
+    }
+
+    fn code(&self, actor: &Address) -> Result<Option<Vec<u8>>, JournalError> {
+        self.with(|s| s.code(actor))
     }
 }
 

@@ -100,6 +100,7 @@ impl api::Guest for Hostile {
                     name: Some("bad name!".into()),
                     config: vec![],
                     restart: None,
+                    durability: None,
                     supervisor: None,
                     link: false,
                     bindings: vec![],

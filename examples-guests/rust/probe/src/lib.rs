@@ -105,6 +105,14 @@ impl api::Guest for Probe {
         spawn.start().map_err(text)
     }
 
+    fn spawn_durable_child(component: String, name: Option<String>) -> Result<String, String> {
+        let mut spawn = troupe_guest::spawn(&component).durable();
+        if let Some(name) = name {
+            spawn = spawn.name(name);
+        }
+        spawn.start().map_err(text)
+    }
+
     fn stop_actor(address: String) -> Result<(), String> {
         troupe_guest::stop(&address).map_err(text)
     }

@@ -92,13 +92,13 @@ impl Cell {
     }
 
     /// The tells waiting for a commit, as the outbox stores them.
-    fn outbox(&self) -> Vec<Outgoing> {
+    pub(super) fn outbox(&self) -> Vec<Outgoing> {
         self.unsent.iter().map(|parcel| parcel.outgoing.clone()).collect()
     }
 
     /// The commit succeeded: the tells that waited for it go to the
     /// courier.
-    fn dispatch(&mut self) {
+    pub(super) fn dispatch(&mut self) {
         if self.unsent.is_empty() {
             return;
         }

@@ -16,6 +16,12 @@
 //! host asks the longest-idle one to hibernate at once (`ActorRef::hibernate_now`)
 //! and the instantiation that needed a slot tries again.
 //!
+//! A tell to a sleeping durable actor that cannot get an instance (the
+//! pool is full of busy actors) is not refused: it was acknowledged, so it
+//! stays first in the mailbox, and the actor tries again every
+//! [`WAKE_RETRY`] until it wakes. (An ask, or a tell to an actor in memory,
+//! is refused with the pool's error: its sender can try again.)
+//!
 //! The idle clock costs one `Instant::now()` per batch of messages: the
 //! timer is armed once and, when it fires early because the actor was busy
 //! meanwhile, re-armed for the remaining time.
@@ -33,6 +39,12 @@ use crate::actor::Failure;
 use crate::actor::host_api::Snapshot;
 use crate::actor::incarnation::Incarnation;
 use crate::events::EventKind;
+
+/// How long a sleeping durable actor that could not get an instance waits
+/// before it tries again to wake for the tell it keeps: long enough not to
+/// spin on a full pool, short enough that its control requests (a stop)
+/// wait little.
+pub(crate) const WAKE_RETRY: Duration = Duration::from_millis(50);
 
 /// Measures how long an actor has been idle.
 pub(crate) struct IdleClock {
@@ -156,6 +168,13 @@ impl Cell {
         match self.wake(state).await {
             Ok(inc) => self.after_wake(Phase::Running(inc), signal).await,
             Err(WakeFailure::NoInstance(failure, state)) => match (plan_asleep(signal.kind()).0, signal) {
+                // An acknowledged tell to a durable actor is never lost: it
+                // waits, first in line, for an instance.
+                (Action::Refuse, Signal::Message(envelope)) if self.me.is_durable() && envelope.ask.is_none() => {
+                    self.inbox.mailbox.put_back(std::iter::once(envelope));
+                    tokio::time::sleep(WAKE_RETRY).await;
+                    Phase::Hibernating(state)
+                }
                 (Action::Refuse, Signal::Message(envelope)) => {
                     self.refuse(envelope, &failure);
                     Phase::Hibernating(state)

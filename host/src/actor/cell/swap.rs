@@ -26,6 +26,19 @@
 //! instance until all have passed probation, so that a failure anywhere
 //! rolls back everything it changed.
 //!
+//! # Durable actors
+//!
+//! A durable actor's swap commits, once the new code has started, the
+//! state as the new code holds it (its `snapshot()` right after
+//! `restore`) together with a [`SwappedCode`] record naming that code, in
+//! one transaction: from then on recovery starts the new code, and every
+//! state committed on probation is one the new code wrote. A rollback
+//! commits the old code's state from the start of the swap with a record
+//! naming the old code, again in one transaction, before the swap is
+//! reported as failed; the tells the new code handled on probation are
+//! undone with it, as for an actor in memory. The new code must export
+//! `troupe:actor/persistence`, as the old one does.
+//!
 //! The probation ends early, keeping the new code, when the actor goes
 //! down or is stopped for any reason other than a failure of the new code
 //! (its supervisor terminating it, a linked actor failing, its own exit):
@@ -44,6 +57,7 @@ use super::phase::Phase;
 use crate::actor::Failure;
 use crate::actor::component::{ActorComponent, LoadError};
 use crate::actor::control::SwapRequest;
+use crate::actor::durable::Checkpoint;
 use crate::actor::host_api::Snapshot;
 use crate::actor::incarnation::Incarnation;
 use crate::error_code::{ErrorCode, HasErrorCode};
@@ -178,6 +192,16 @@ pub enum SwapError {
     /// The actor stopped during the swap.
     #[error("`{0}` stopped during the swap")]
     Stopped(Address),
+    /// A durable actor's swap that could not be made durable: the old code
+    /// keeps running, with its committed state.
+    #[error("`{address}` is durable and kept its old code: {reason}")]
+    NotDurable {
+        /// The actor.
+        address: Address,
+        /// Why (the new code lacks `persistence`, the store refused the
+        /// write).
+        reason: String,
+    },
     /// Nothing answers to the target.
     #[error("no actor or manifest entry named `{0}`; `troupe ps` lists them")]
     UnknownTarget(String),
@@ -195,8 +219,51 @@ impl HasErrorCode for SwapError {
             SwapError::Probation { .. } => ErrorCode::ProbationFailed,
             SwapError::RolledBack { .. } => ErrorCode::RolledBack,
             SwapError::Stopped(_) => ErrorCode::Stopped,
+            SwapError::NotDurable { .. } => ErrorCode::NotDurable,
             SwapError::UnknownTarget(_) => ErrorCode::UnknownAddress,
         }
+    }
+}
+
+/// The code a durable actor runs after a hot swap, as committed with its
+/// state: what recovery starts it from instead of the code its manifest
+/// entry or spawn names, as long as that is still the code it was started
+/// from (`base`). A manifest (or spawn) that names other code since wins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SwappedCode {
+    /// The content hash (hex) of the code the actor's manifest entry or
+    /// spawn names, which the swap replaced.
+    pub base: String,
+    /// The component's name.
+    pub name: String,
+    /// Where it was loaded from (a path).
+    pub source: String,
+    /// Its version, if known.
+    pub version: Option<String>,
+    /// Its content hash (hex).
+    pub hash: String,
+}
+
+impl SwappedCode {
+    /// The record of `component` replacing the code hashed `base`.
+    fn of(component: &ActorComponent, base: String) -> Self {
+        SwappedCode {
+            base,
+            name: component.name.clone(),
+            source: component.source.clone(),
+            version: component.version.clone(),
+            hash: component.hash.to_hex().to_string(),
+        }
+    }
+
+    /// As the journal stores it.
+    fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// As the journal stored it (`None`: unreadable).
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        serde_json::from_slice(bytes).ok()
     }
 }
 
@@ -214,6 +281,10 @@ pub(crate) struct Trial {
     timer: Pin<Box<tokio::time::Sleep>>,
     /// Keep the old code after the window, until a commit or rollback.
     hold: bool,
+    /// For a durable actor: the old code's state at the start of the swap
+    /// and the hash of the code its spawn names, committed again by a
+    /// rollback.
+    durable: Option<(Snapshot, String)>,
     passed: bool,
     ack: Option<oneshot::Sender<Result<SwapReport, SwapError>>>,
     report: SwapReport,
@@ -256,6 +327,7 @@ impl Cell {
         let SwapRequest { component, options, hold, state: injected, ack } = request;
         let address = self.address().clone();
         let paused = Instant::now();
+        let taken_from_old = injected.is_none();
         let snapshot = match injected {
             Some(state) => Ok(Some(state)),
             None => old.snapshot(&self.me).await,
@@ -270,7 +342,7 @@ impl Cell {
             }
         };
         let number = self.me.stats().next_incarnation();
-        let (new, transfer) = match self.start_new_code(&component, state.as_ref()).await {
+        let (mut new, transfer) = match self.start_new_code(&component, state.as_ref()).await {
             Ok(started) => started,
             Err(failure) => {
                 let failure = self.explain(failure);
@@ -279,6 +351,16 @@ impl Cell {
                 return Phase::Running(old);
             }
         };
+        let mut durable = None;
+        if self.me.is_durable() {
+            match self.commit_new_code(&mut new, &component).await {
+                Ok(base) => durable = state.clone().filter(|_| taken_from_old).map(|state| (state, base)),
+                Err(refused) => {
+                    let _ = ack.send(Err(refused));
+                    return Phase::Running(old);
+                }
+            }
+        }
         let old_component = self.spec.component.clone();
         let report = SwapReport {
             address,
@@ -291,7 +373,9 @@ impl Cell {
         };
         self.generation = self.me.set_component(component.clone());
         self.spec.component = component;
-        if let Some(state) = state {
+        if let Some(state) = state
+            && !self.me.is_durable()
+        {
             // Restarts restore this until the new code writes its own.
             self.snapshots.keep_for_restart(&self.spec.policy, state);
         }
@@ -310,6 +394,7 @@ impl Cell {
             old_component,
             timer: Box::pin(tokio::time::sleep(options.probation)),
             hold,
+            durable,
             passed: false,
             ack: Some(ack),
             report,
@@ -340,6 +425,68 @@ impl Cell {
             }
         };
         Ok((inc, transfer))
+    }
+
+    /// Commits, for a durable actor, the state as the new code `new` holds
+    /// it together with the record of `component`, so that recovery starts
+    /// the new code. Returns the hash of the code the actor's spawn names.
+    async fn commit_new_code(
+        &mut self,
+        new: &mut Incarnation,
+        component: &ActorComponent,
+    ) -> Result<String, SwapError> {
+        let refuse = |reason: String| SwapError::NotDurable { address: self.address().clone(), reason };
+        let Some(journal) = self.me.journal().cloned() else { return Err(refuse("it has no store".into())) };
+        let state = match new.snapshot(&self.me).await {
+            Ok(Some(state)) => state,
+            Ok(None) => {
+                return Err(refuse(format!(
+                    "`{}` does not export `troupe:actor/persistence`, through which a durable actor's state is \
+                     committed",
+                    component.name
+                )));
+            }
+            Err(failure) => {
+                let failure = self.explain(failure);
+                return Err(SwapError::Start {
+                    address: self.address().clone(),
+                    failure: Failure::new(failure.kind, format!("in `snapshot`: {}", failure.detail)),
+                });
+            }
+        };
+        // The code its spawn names: the base of the code it runs, if that
+        // is the code recorded by an earlier swap, else the code it runs.
+        let running = &self.spec.component;
+        let recorded = journal.code(self.address()).ok().flatten().and_then(|bytes| SwappedCode::decode(&bytes));
+        let base = match recorded {
+            Some(code) if code.hash == running.hash.to_hex().as_str() => code.base,
+            _ => running.hash.to_hex().to_string(),
+        };
+        let watermark = self.consumed_watermark();
+        let code = SwappedCode::of(component, base.clone()).encode();
+        let outbox = self.outbox();
+        journal
+            .commit_code(self.address(), Checkpoint { state: state.clone(), watermark, outbox }, code)
+            .await
+            .map_err(|e| refuse(format!("the new code could not be recorded: {e}")))?;
+        self.unsaved = false;
+        self.me.set_committed(watermark);
+        self.dispatch();
+        self.snapshots.keep_for_restart(&self.spec.policy, state);
+        // The next commit, by the new code, is a snapshot: a journal is
+        // replayed by the code that wrote it.
+        self.journal_base = None;
+        Ok(base)
+    }
+
+    /// The number of the last tell the actor's state contains between two
+    /// messages: the committed one, or, when a commit failed since, the
+    /// last it took.
+    fn consumed_watermark(&self) -> u64 {
+        match self.me.committed_seq() {
+            Some(committed) if !self.unsaved => committed,
+            _ => self.watermark,
+        }
     }
 
     /// The probation window passed: report success, and drop the old code
@@ -379,17 +526,43 @@ impl Cell {
         self.spec.component = trial.old_component.clone();
         let reason = failure.as_ref().map_or_else(|| "rolling swap rolled back".to_string(), |f| f.to_string());
         self.system.events().publish(self.address(), EventKind::SwapRolledBack { reason });
-        match failure {
+        let outcome = match failure {
             Some(failure) => {
                 error!(kind = %failure.kind, detail = %failure.detail, "new code failed on probation; rolled back");
                 self.me.stats().failed(&failure);
                 self.system.events().publish(self.address(), EventKind::failed(&failure));
-                if let Some(ack) = trial.ack.take() {
-                    let _ = ack.send(Err(SwapError::Probation { address: self.address().clone(), failure }));
-                }
+                trial.ack.take().map(|ack| (ack, SwapError::Probation { address: self.address().clone(), failure }))
             }
-            None => info!("swap rolled back"),
-        }
+            None => {
+                info!("swap rolled back");
+                None
+            }
+        };
+        let committed = match (trial.durable.take(), self.me.journal()) {
+            (Some((state, base)), Some(journal)) => {
+                // The tells handled on probation are undone with the new
+                // code's state; those still queued stay in the inbox.
+                let watermark = self.consumed_watermark();
+                let code = SwappedCode::of(&trial.old_component, base).encode();
+                self.snapshots.keep_for_restart(&self.spec.policy, state.clone());
+                self.journal_base = None;
+                let checkpoint = Checkpoint { state, watermark, outbox: Vec::new() };
+                Some(journal.commit_code(self.address(), checkpoint, code))
+            }
+            _ => None,
+        };
+        // The failure is reported once the old code is durable again (the
+        // write is queued now, ahead of the old code's next commit).
+        tokio::spawn(async move {
+            if let Some(committed) = committed
+                && let Err(e) = committed.await
+            {
+                error!(error = %e, "the rolled-back code could not be recorded: recovery may start the new code");
+            }
+            if let Some((ack, error)) = outcome {
+                let _ = ack.send(Err(error));
+            }
+        });
         trial.old
     }
 }
