@@ -11,6 +11,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use super::budget::Budget;
 use super::tape::Tape;
 use super::{ActorRef, ActorSystem};
+use crate::actor::durable::Origin;
 use crate::engine::MemoryLimiter;
 use crate::grants::StderrTail;
 use crate::message::Address;
@@ -34,13 +35,49 @@ pub struct ActorData {
     pub(crate) waiting: Option<Arc<[Address]>>,
     /// The batch call in progress, if any.
     pub(crate) run: Run,
-    /// While a durable actor handles a message: the tells it made, kept
-    /// for its outbox (see [`crate::actor::durable`]), sent once the
-    /// message's effect is committed.
-    pub(crate) outbox: Option<Vec<(ActorRef, Call)>>,
+    /// While a durable actor handles a message: what it did beyond its
+    /// state, committed with it (see [`crate::actor::durable`]).
+    pub(crate) effects: Option<Effects>,
     /// For a durable actor that journals between snapshots: what its host
     /// calls return, recorded or played back (see [`super::tape`]).
     pub(crate) tape: Option<Tape>,
+}
+
+/// The effects of the message a durable actor handles: each gets the next
+/// [`Origin`] after its last committed one, so that a message that runs
+/// again after a crash makes the same effects with the same origins.
+#[derive(Debug)]
+pub(crate) struct Effects {
+    /// The number of the tell being handled (its watermark, for an ask).
+    seq: u64,
+    /// The origin of the last effect made, by this message or before.
+    last: Option<Origin>,
+    /// The tells made, for the outbox, in order.
+    pub tells: Vec<(ActorRef, Call, Origin)>,
+}
+
+impl Effects {
+    /// The effects of a message handled at watermark `seq`, after an
+    /// actor whose last effect had origin `last`.
+    pub(crate) fn new(seq: u64, last: Option<Origin>) -> Self {
+        Effects { seq, last, tells: Vec::new() }
+    }
+
+    /// The origin of the next effect: after the last, in the tell being
+    /// handled.
+    pub(crate) fn next_origin(&mut self) -> Origin {
+        let origin = match self.last {
+            Some(last) if last.seq >= self.seq => Origin { seq: last.seq, index: last.index.saturating_add(1) },
+            _ => Origin { seq: self.seq, index: 0 },
+        };
+        self.last = Some(origin);
+        origin
+    }
+
+    /// The origin of the last effect made.
+    pub(crate) fn last(&self) -> Option<Origin> {
+        self.last
+    }
 }
 
 /// An incarnation's WASI context. Built when the incarnation starts if the

@@ -135,6 +135,17 @@ pub struct Outgoing {
     pub message: WireMessage,
 }
 
+/// What a commit adds to a durable actor's outbox: the tells its messages
+/// made since the last commit, and the origin of the last effect (tell or
+/// spawn) it made, so that its next effects are numbered after it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outbox {
+    /// The tells, in order.
+    pub tells: Vec<Outgoing>,
+    /// The origin of its last effect, if it made one.
+    pub last: Option<Origin>,
+}
+
 /// What one host call returned while a durable actor handled a message,
 /// as recorded for replay.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -177,7 +188,8 @@ pub struct Recovered {
     /// The tells it made that were committed and not yet delivered, in
     /// order.
     pub outbox: Vec<Outgoing>,
-    /// The origin of the last tell it made (`None`: it never made one).
+    /// The origin of the last effect (tell or spawn) it made (`None`: it
+    /// never made one).
     pub last_sent: Option<Origin>,
 }
 
@@ -228,7 +240,7 @@ pub struct Checkpoint {
     /// The number of the last tell the state contains.
     pub watermark: u64,
     /// The tells made since the last commit, for the outbox.
-    pub outbox: Vec<Outgoing>,
+    pub outbox: Outbox,
 }
 
 /// Stable storage for durable actors. Writes resolve once durable (or with
@@ -282,7 +294,7 @@ pub trait Journal: Send + Sync + 'static {
         actor: &Address,
         number: u32,
         handled: &Handled,
-        outbox: &[Outgoing],
+        outbox: &Outbox,
     ) -> BoxFuture<'static, Result<(), JournalError>>;
 
     /// Deletes `actor`'s outbox entries up to and including `through`:

@@ -271,14 +271,15 @@ impl ActorData {
         target: &ActorRef,
         call: crate::protocol::Call,
     ) -> wasmtime::Result<Result<(), CallError>> {
-        if let Some(outbox) = &mut self.outbox {
-            if outbox.len() >= MAX_TELLS_PER_MESSAGE {
+        if let Some(effects) = &mut self.effects {
+            if effects.tells.len() >= MAX_TELLS_PER_MESSAGE {
                 return Err(wasmtime::Error::msg(format!(
                     "a durable actor may make at most {MAX_TELLS_PER_MESSAGE} tells while handling one message \
                      (they are committed with it)"
                 )));
             }
-            outbox.push((target.clone(), call));
+            let origin = effects.next_origin();
+            effects.tells.push((target.clone(), call, origin));
             return Ok(Ok(()));
         }
         let from = Some(self.me.address().clone());
@@ -502,8 +503,19 @@ impl ActorData {
     ) -> wasmtime::Result<Result<String, Error>> {
         let system = self.system.clone();
         let me = self.me.clone();
+        // A durable actor's message numbers its spawns with its other
+        // effects: a child it names so is spawned once, however many times
+        // a crash makes the message run.
+        let (name, once) = match (options.name, &mut self.effects) {
+            (None, Some(effects)) => {
+                let origin = effects.next_origin();
+                (Some(format!("{}/{component}-{}.{}", self.me.address(), origin.seq, origin.index)), true)
+            }
+            (name, _) => (name, false),
+        };
         let options = SpawnOptions {
-            name: options.name,
+            name,
+            once,
             config: options.config,
             restart: options.restart.map(RestartType::from).unwrap_or_default(),
             durability: options.durability.map(Into::into),

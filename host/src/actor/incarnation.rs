@@ -23,12 +23,12 @@ use wasmtime::{Store, UpdateDeadline};
 
 use super::budget::{Budget, Tick};
 use super::component::ActorComponent;
-use super::data::{ActorData, Run, Wasi};
+use super::data::{ActorData, Effects, Run, Wasi};
 use super::host_api::{Snapshot, WitDown};
 use super::resources::Resources;
 use super::tape::Tape;
 use super::{ActorRef, ActorSpec, ActorSystem, DownNotice, Failure, FailureKind};
-use crate::actor::durable::Recorded;
+use crate::actor::durable::{Origin, Recorded};
 use crate::batch::{Dispatch, Lowered};
 use crate::grants::StderrTail;
 use crate::message::Address;
@@ -163,7 +163,7 @@ impl Incarnation {
             log_budget: Default::default(),
             waiting: None,
             run: Default::default(),
-            outbox: None,
+            effects: None,
             tape,
         };
         let mut store = Store::new(engine, data);
@@ -394,16 +394,18 @@ impl Incarnation {
         ended.map_err(|why| Failure::new(FailureKind::HostCall, format!("the replay diverged: {why}")))
     }
 
-    /// Keeps the tells the guest makes from now on for the outbox, until
-    /// [`Incarnation::take_outbox`] (a durable actor handling a message).
-    pub fn collect_outbox(&mut self) {
-        self.store.data_mut().outbox = Some(Vec::new());
+    /// Keeps what the guest does from now on beyond its state for the
+    /// commit of the message it handles (a durable actor), its effects
+    /// numbered after `last` at watermark `seq`, until
+    /// [`Incarnation::take_effects`].
+    pub fn collect_effects(&mut self, seq: u64, last: Option<Origin>) {
+        self.store.data_mut().effects = Some(Effects::new(seq, last));
     }
 
-    /// The tells the guest made since [`Incarnation::collect_outbox`]; it
-    /// sends the next ones at once again.
-    pub fn take_outbox(&mut self) -> Vec<(ActorRef, Call)> {
-        self.store.data_mut().outbox.take().unwrap_or_default()
+    /// What the guest did since [`Incarnation::collect_effects`]; its
+    /// next tells are sent at once again.
+    pub fn take_effects(&mut self) -> Option<Effects> {
+        self.store.data_mut().effects.take()
     }
 
     /// The batch entry points of this incarnation.

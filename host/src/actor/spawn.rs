@@ -28,6 +28,10 @@ pub struct SpawnOptions {
     pub link: bool,
     /// Bindings of the child's imports, laid over its entry's.
     pub bindings: Vec<(String, BindingSpec)>,
+    /// Made by a durable actor's message, whose second run after a crash
+    /// makes it again: if its parent already has a child at its address,
+    /// that child is the result (see [`crate::actor::durable`]).
+    pub once: bool,
 }
 
 /// Why a spawn failed.

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::tree::{Child, ChildRef, Node, NodeKind};
 use super::{ActorTemplate, Host, HostInner, ROOT, Starting, SupervisorRef};
+use crate::actor::ActorStatus;
 use crate::actor::binding::interface_key;
 use crate::actor::durable::Durability;
 use crate::actor::{self, ActorRef, ActorSpec, SpawnError, SpawnOptions};
@@ -191,11 +192,23 @@ impl HostInner {
         }
         let address = match &options.name {
             Some(name) => Address::from(name.as_str()),
-            None => {
+            // Past any name taken already: children recovered after a
+            // restart keep the names an earlier count gave them.
+            None => loop {
                 let n = self.child_names.fetch_add(1, Ordering::Relaxed);
-                Address::from(format!("{}/{template}-{n}", parent.address()))
-            }
+                let candidate = Address::from(format!("{}/{template}-{n}", parent.address()));
+                if self.registry.get(candidate.as_str()).is_none() {
+                    break candidate;
+                }
+            },
         };
+        if options.once
+            && let Some(existing) = self.registry.get(address.as_str())
+            && existing.parent() == Some(parent.address())
+            && !matches!(existing.status(), ActorStatus::Stopping | ActorStatus::Stopped | ActorStatus::Failed)
+        {
+            return Ok(existing);
+        }
         let mut spec = child_spec(&entry, address, template, &options);
         spec.parent = Some(parent.address().clone());
         let durable = spec.policy.durability == Durability::Durable;

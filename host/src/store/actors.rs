@@ -26,7 +26,7 @@ use super::{Batch, DataDir, GroupCommit, GroupCommitConfig, RedbStore, Store, St
 use crate::actor::BoxFuture;
 use crate::actor::Snapshot;
 use crate::actor::durable::{
-    Checkpoint, DeadLetter, DurableTimer, Handled, Journal, JournalError, Origin, Outgoing, Recovered,
+    Checkpoint, DeadLetter, DurableTimer, Handled, Journal, JournalError, Origin, Outbox, Outgoing, Recovered,
 };
 use crate::message::{Address, WireMessage};
 
@@ -151,12 +151,12 @@ fn outbox_key(actor: &Address, origin: Origin) -> Vec<u8> {
 }
 
 /// Adds `outbox` to `actor`'s outbox and records its last origin.
-fn put_outbox(batch: &mut Batch, actor: &Address, outbox: &[Outgoing]) -> Result<(), JournalError> {
-    for outgoing in outbox {
+fn put_outbox(batch: &mut Batch, actor: &Address, outbox: &Outbox) -> Result<(), JournalError> {
+    for outgoing in &outbox.tells {
         batch.put(Table::Outbox, outbox_key(actor, outgoing.origin), to_json(outgoing, "outgoing tell")?);
     }
-    if let Some(last) = outbox.last() {
-        batch.put(Table::Meta, sent_key(actor), encode_origin(last.origin));
+    if let Some(last) = outbox.last {
+        batch.put(Table::Meta, sent_key(actor), encode_origin(last));
     }
     Ok(())
 }
@@ -269,7 +269,7 @@ impl Journal for DurableStore {
         actor: &Address,
         number: u32,
         handled: &Handled,
-        outbox: &[Outgoing],
+        outbox: &Outbox,
     ) -> BoxFuture<'static, Result<(), JournalError>> {
         self.submit_built(|batch| {
             batch.put(Table::Handled, inbox_key(actor, number.into()), to_json(handled, "handled message")?);
@@ -373,7 +373,7 @@ impl Journal for DurableStore {
         batch.put(
             Table::Snapshots,
             actor.as_bytes(),
-            encode_state(&Checkpoint { state, watermark: 0, outbox: Vec::new() }),
+            encode_state(&Checkpoint { state, watermark: 0, outbox: Outbox::default() }),
         );
         self.submit(batch)
     }
@@ -519,7 +519,7 @@ impl Journal for LazyStore {
         actor: &Address,
         number: u32,
         handled: &Handled,
-        outbox: &[Outgoing],
+        outbox: &Outbox,
     ) -> BoxFuture<'static, Result<(), JournalError>> {
         self.submit(|s| s.append(actor, number, handled, outbox))
     }
@@ -580,7 +580,7 @@ mod tests {
 
     #[test]
     fn a_state_reads_back_as_it_was_committed() {
-        let checkpoint = Checkpoint { state: state("forty-two"), watermark: 42, outbox: Vec::new() };
+        let checkpoint = Checkpoint { state: state("forty-two"), watermark: 42, outbox: Outbox::default() };
         let (read, watermark) = decode_state(&encode_state(&checkpoint)).unwrap();
         assert_eq!((read.version.as_str(), read.bytes.as_slice(), watermark), ("v1", &b"forty-two"[..], 42));
         assert!(decode_state(&[0; 5]).unwrap_err().contains("too short"));
@@ -597,7 +597,7 @@ mod tests {
             }
             store.accept(&b, 1, tell(100), None, None).await.unwrap();
             store
-                .checkpoint(&a, Checkpoint { state: state("after 3"), watermark: 3, outbox: Vec::new() })
+                .checkpoint(&a, Checkpoint { state: state("after 3"), watermark: 3, outbox: Outbox::default() })
                 .await
                 .unwrap();
         });
@@ -618,7 +618,7 @@ mod tests {
         let a: Address = "a".into();
         block_on(async {
             store
-                .checkpoint(&a, Checkpoint { state: state("after 1"), watermark: 1, outbox: Vec::new() })
+                .checkpoint(&a, Checkpoint { state: state("after 1"), watermark: 1, outbox: Outbox::default() })
                 .await
                 .unwrap();
             store.accept(&a, 1, tell(1), None, None).await.unwrap();
@@ -685,11 +685,11 @@ mod tests {
                 store.accept(&a, seq, tell(seq), None, None).await.unwrap();
             }
             store
-                .checkpoint(&a, Checkpoint { state: state("after 1"), watermark: 1, outbox: Vec::new() })
+                .checkpoint(&a, Checkpoint { state: state("after 1"), watermark: 1, outbox: Outbox::default() })
                 .await
                 .unwrap();
-            store.append(&a, 1, &handled(2, 2), &[]).await.unwrap();
-            store.append(&a, 2, &handled(3, 3), &[]).await.unwrap();
+            store.append(&a, 1, &handled(2, 2), &Outbox::default()).await.unwrap();
+            store.append(&a, 2, &handled(3, 3), &Outbox::default()).await.unwrap();
         });
         let recovered = store.recover(&a).unwrap();
         assert_eq!(recovered.state.unwrap().bytes, b"after 1");
@@ -698,7 +698,7 @@ mod tests {
         let pending: Vec<u64> = recovered.pending.iter().map(|(seq, _)| *seq).collect();
         assert_eq!(pending, [4], "a journaled tell leaves the inbox");
 
-        block_on(store.checkpoint(&a, Checkpoint { state: state("after 4"), watermark: 4, outbox: Vec::new() }))
+        block_on(store.checkpoint(&a, Checkpoint { state: state("after 4"), watermark: 4, outbox: Outbox::default() }))
             .unwrap();
         let recovered = store.recover(&a).unwrap();
         assert!(recovered.replay.is_empty() && recovered.pending.is_empty());
@@ -711,9 +711,11 @@ mod tests {
         let store = DurableStore::open(dir.path()).unwrap();
         let a: Address = "a".into();
         block_on(async {
-            let outbox = vec![outgoing(1, 0), outgoing(1, 1)];
+            let outbox =
+                Outbox { tells: vec![outgoing(1, 0), outgoing(1, 1)], last: Some(Origin { seq: 1, index: 1 }) };
             store.checkpoint(&a, Checkpoint { state: state("s"), watermark: 1, outbox }).await.unwrap();
-            store.append(&a, 1, &handled(2, 2), &[outgoing(2, 0)]).await.unwrap();
+            let outbox = Outbox { tells: vec![outgoing(2, 0)], last: Some(Origin { seq: 2, index: 0 }) };
+            store.append(&a, 1, &handled(2, 2), &outbox).await.unwrap();
             store.sent(&a, Origin { seq: 1, index: 0 }).await.unwrap();
         });
         let recovered = store.recover(&a).unwrap();

@@ -40,6 +40,12 @@ impl api::Guest for Forwarder {
         FORWARDED.with(Cell::get)
     }
 
+    fn spawn_then_ask(target: String, message: String) -> String {
+        let child = troupe_guest::spawn("counter").durable().start().expect("the child starts");
+        let _ = troupe_guest::ask_raw(&target, message.as_str(), std::time::Duration::from_secs(10));
+        child
+    }
+
     fn forward_later(n: u64, delay_ms: u32) {
         let delay = std::time::Duration::from_millis(delay_ms.into());
         troupe_guest::send_after(delay, format!("forward({n})")).expect("the timer is set");

@@ -124,7 +124,7 @@ impl Cell {
         let durable = self.me.is_durable();
         if durable {
             // Its tells wait for the commit of what the message did.
-            inc.collect_outbox();
+            inc.collect_effects(self.watermark, self.last_sent);
         }
         let outcome = inc.handle(&self.me, &call, waiting).instrument(span).await;
         match outcome {

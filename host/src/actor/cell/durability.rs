@@ -19,9 +19,9 @@ use tokio::sync::oneshot;
 use tracing::{debug, error};
 
 use super::Cell;
-use crate::actor::ActorRef;
 use crate::actor::courier::{Courier, Parcel};
-use crate::actor::durable::{Checkpoint, DeadLetter, Handled, Origin, Outgoing, POISON_ATTEMPTS};
+use crate::actor::data::Effects;
+use crate::actor::durable::{Checkpoint, DeadLetter, Handled, Outbox, Outgoing, POISON_ATTEMPTS};
 use crate::actor::incarnation::Incarnation;
 use crate::actor::timers::now_ms;
 use crate::actor::{Failure, FailureKind};
@@ -50,8 +50,9 @@ impl Cell {
         from: Option<&Address>,
     ) -> Result<(), Failure> {
         let recorded = inc.take_recorded();
-        let tells = inc.take_outbox();
-        self.stamp(tells);
+        if let Some(effects) = inc.take_effects() {
+            self.stamp(effects);
+        }
         if self.spec.policy.journals() {
             let forced = self.journal_base != Some(self.generation);
             if !self.snapshots.snapshot_due(&self.spec.policy, forced) {
@@ -69,17 +70,10 @@ impl Cell {
         self.snapshot_then_reply(inc, reply).await
     }
 
-    /// Gives each tell the message made its origin, after the last one
-    /// made, and adds it to those waiting for a commit.
-    fn stamp(&mut self, tells: Vec<(ActorRef, Call)>) {
-        for (target, call) in tells {
-            let origin = match self.last_sent {
-                Some(last) if last.seq >= self.watermark => {
-                    Origin { seq: last.seq, index: last.index.saturating_add(1) }
-                }
-                _ => Origin { seq: self.watermark, index: 0 },
-            };
-            self.last_sent = Some(origin);
+    /// Adds the tells a message made to those waiting for a commit.
+    fn stamp(&mut self, effects: Effects) {
+        self.last_sent = effects.last();
+        for (target, call, origin) in effects.tells {
             let message = WireMessage {
                 to: target.address().clone(),
                 from: Some(self.address().clone()),
@@ -91,9 +85,10 @@ impl Cell {
         }
     }
 
-    /// The tells waiting for a commit, as the outbox stores them.
-    pub(super) fn outbox(&self) -> Vec<Outgoing> {
-        self.unsent.iter().map(|parcel| parcel.outgoing.clone()).collect()
+    /// The tells waiting for a commit and the origin of the last effect,
+    /// as the outbox stores them.
+    pub(super) fn outbox(&self) -> Outbox {
+        Outbox { tells: self.unsent.iter().map(|parcel| parcel.outgoing.clone()).collect(), last: self.last_sent }
     }
 
     /// The commit succeeded: the tells that waited for it go to the

@@ -58,6 +58,7 @@ use crate::actor::Failure;
 use crate::actor::component::{ActorComponent, LoadError};
 use crate::actor::control::SwapRequest;
 use crate::actor::durable::Checkpoint;
+use crate::actor::durable::Outbox;
 use crate::actor::host_api::Snapshot;
 use crate::actor::incarnation::Incarnation;
 use crate::error_code::{ErrorCode, HasErrorCode};
@@ -546,7 +547,7 @@ impl Cell {
                 let code = SwappedCode::of(&trial.old_component, base).encode();
                 self.snapshots.keep_for_restart(&self.spec.policy, state.clone());
                 self.journal_base = None;
-                let checkpoint = Checkpoint { state, watermark, outbox: Vec::new() };
+                let checkpoint = Checkpoint { state, watermark, outbox: Outbox::default() };
                 Some(journal.commit_code(self.address(), checkpoint, code))
             }
             _ => None,

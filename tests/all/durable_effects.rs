@@ -1,7 +1,8 @@
-//! The transactional outbox of durable actors: a tell a durable actor
-//! makes while handling a message leaves only once what the message did is
-//! committed, and is delivered after, in order. (Delivery once across
-//! `kill -9` is in `durable.rs`: a forwarder and a counter.)
+//! The effects of a durable actor's messages: a tell it makes leaves only
+//! once what the message did is committed (the transactional outbox), and
+//! a child it spawns is spawned once however many times the message runs.
+//! (Delivery once across `kill -9` is in `durable.rs`: a forwarder and a
+//! counter.)
 
 use std::path::Path;
 use std::sync::Arc;
@@ -63,4 +64,49 @@ async fn a_durable_actors_tells_leave_only_with_the_commit_of_the_message_that_m
     assert_eq!(settled_count(&host).await, "111", "both tells, once each");
     assert_eq!(support::ask(&host, "a", "forwarded()").await.unwrap(), "3");
     host.shutdown().await;
+}
+
+#[test]
+fn a_child_a_durable_actor_spawns_is_spawned_once_when_a_crash_makes_its_message_run_again() {
+    use crate::durable::DurableHost;
+    use serde_json::json;
+
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("app.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "[components.counter]\npath = {:?}\n\n[actors.slow]\npath = {:?}\n\n[actors.f]\npath = {:?}\n\
+             durability = \"durable\"\nconfig = {{ to = \"slow\" }}\n",
+            support::guest("counter"),
+            support::guest("faulty"),
+            support::guest("forwarder"),
+        ),
+    )
+    .unwrap();
+    let children = |host: &DurableHost| -> Vec<String> {
+        let ps = host.connect().request(json!({ "op": "ps" })).unwrap();
+        let rows = ps["actors"].as_array().unwrap().clone();
+        rows.iter().filter_map(|a| a["address"].as_str()).filter(|a| a.starts_with("f/")).map(String::from).collect()
+    };
+
+    // The message spawns a durable child, then waits on an ask that takes
+    // as long as `slow`'s deadline: the host is killed in between, before
+    // the message commits.
+    let host = DurableHost::start(dir.path(), Some(&manifest));
+    host.connect().send("f", "spawn-then-ask(\"slow\", \"spin()\")").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while children(&host).is_empty() {
+        assert!(Instant::now() < deadline, "the child was not spawned");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let first = children(&host);
+    host.kill();
+
+    // The child is recovered, and the message runs again: its spawn finds
+    // the child it made the first time.
+    let host = DurableHost::start(dir.path(), Some(&manifest));
+    let mut control = host.connect();
+    control.call("f", "forwarded()").expect("the message ran again and committed");
+    assert_eq!(children(&host), first, "one child, the first run's");
 }
