@@ -314,7 +314,7 @@ pub trait Journal: Send + Sync + 'static {
     fn record_spawn(&self, actor: &Address, how: Vec<u8>) -> BoxFuture<'static, Result<(), JournalError>>;
 
     /// The actors recorded with [`Journal::record_spawn`] and not
-    /// forgotten since, in the order they were recorded.
+    /// forgotten since, in address order.
     ///
     /// # Errors
     ///

@@ -272,7 +272,7 @@ pub async fn respawn_durable(host: &Host) -> Vec<(String, Option<String>)> {
         if host.lookup(&address).is_ok() {
             continue;
         }
-        outcomes.push((address.to_string(), handle(host, request).await.error.map(|e| e.message)));
+        outcomes.push((address.to_string(), spawn(host, request, false).await.error.map(|e| e.message)));
     }
     // Children a guest spawned, each after its parent; those whose parent
     // is gone for good last, under a supervisor.
@@ -396,49 +396,56 @@ async fn redeliver(host: &Host, id: &str) -> Response {
     }
 }
 
-async fn handle(host: &Host, request: Request) -> Response {
-    // A durable actor's spawn is recorded as it was asked for, to be
-    // replayed when the host restarts.
-    let record = matches!(request, Request::Spawn { durable: true, .. }).then(|| serde_json::to_vec(&request));
-    match request {
-        Request::Spawn { name, path, limits, config, supervisor, restart, durable } => {
-            let component_name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-            let component = match host.load(&component_name, &path, None) {
-                Ok(c) => c,
-                Err(e) => return failed(crate::actor::SpawnError::from(e)),
-            };
-            let mut entry = ActorTemplate::new(component);
-            entry.policy.limits = limits.apply();
-            entry.policy.config = config;
-            entry.policy.restart = restart.unwrap_or_default();
-            if durable {
-                entry.policy.durability = Durability::Durable;
-            }
-            if durable
-                && let Some(supervisor) = &supervisor
-                && let Err(e) = record_supervisors(host, supervisor).await
+/// Spawns the actor a [`Request::Spawn`] asks for. A durable one is
+/// recorded as it was asked for, to be started again when the host
+/// restarts, if `record` (not when recovery starts it from its record).
+async fn spawn(host: &Host, request: Request, record: bool) -> Response {
+    let record =
+        (record && matches!(request, Request::Spawn { durable: true, .. })).then(|| serde_json::to_vec(&request));
+    let Request::Spawn { name, path, limits, config, supervisor, restart, durable } = request else {
+        return error(ErrorCode::InvalidArgument, "not a spawn request");
+    };
+    let component_name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let component = match host.load(&component_name, &path, None) {
+        Ok(c) => c,
+        Err(e) => return failed(crate::actor::SpawnError::from(e)),
+    };
+    let mut entry = ActorTemplate::new(component);
+    entry.policy.limits = limits.apply();
+    entry.policy.config = config;
+    entry.policy.restart = restart.unwrap_or_default();
+    if durable {
+        entry.policy.durability = Durability::Durable;
+    }
+    if record.is_some()
+        && let Some(supervisor) = &supervisor
+        && let Err(e) = record_supervisors(host, supervisor).await
+    {
+        return error(ErrorCode::NotDurable, format!("`{name}` could not be recorded: {e}"));
+    }
+    match host.spawn_under(entry.spec(name.as_str().into()), supervisor.as_deref()).await {
+        Ok(actor) => {
+            if let (Some(Ok(how)), Some(journal)) = (record, host.journal())
+                && let Err(e) = journal.record_spawn(actor.address(), how).await
             {
+                // Running, but not durable as a whole: say so, and stop it.
+                let _ = host.stop(actor.address()).await;
                 return error(ErrorCode::NotDurable, format!("`{name}` could not be recorded: {e}"));
             }
-            match host.spawn_under(entry.spec(name.as_str().into()), supervisor.as_deref()).await {
-                Ok(actor) => {
-                    if let (Some(Ok(how)), Some(journal)) = (record, host.journal())
-                        && let Err(e) = journal.record_spawn(actor.address(), how).await
-                    {
-                        // Running, but not durable as a whole: say so, and stop it.
-                        let _ = host.stop(actor.address()).await;
-                        return error(ErrorCode::NotDurable, format!("`{name}` could not be recorded: {e}"));
-                    }
-                    let component = actor.component();
-                    ok(json!(SpawnReply {
-                        address: actor.address().to_string(),
-                        component: component.name.clone(),
-                        hash: component.short_hash(),
-                    }))
-                }
-                Err(e) => failed(e),
-            }
+            let component = actor.component();
+            ok(json!(SpawnReply {
+                address: actor.address().to_string(),
+                component: component.name.clone(),
+                hash: component.short_hash(),
+            }))
         }
+        Err(e) => failed(e),
+    }
+}
+
+async fn handle(host: &Host, request: Request) -> Response {
+    match request {
+        request @ Request::Spawn { .. } => spawn(host, request, true).await,
         Request::Call { address, message, timeout_ms } => {
             let timeout = timeout_ms.map(Duration::from_millis).unwrap_or(DEFAULT_ASK_TIMEOUT);
             match host.ask(&address, &message, timeout).await {

@@ -170,6 +170,18 @@ impl HostInner {
         template: &str,
         options: SpawnOptions,
     ) -> Result<ActorRef, SpawnError> {
+        self.start_child(parent, template, options, true).await
+    }
+
+    /// [`HostInner::spawn_child`]; a durable child is recorded if
+    /// `record` (not when recovery starts it again from its record).
+    async fn start_child(
+        &self,
+        parent: &ActorRef,
+        template: &str,
+        options: SpawnOptions,
+        record: bool,
+    ) -> Result<ActorRef, SpawnError> {
         let Some(entry) = self.catalog.template(template) else {
             return Err(SpawnError::UnknownComponent { name: template.to_string(), known: self.catalog.known() });
         };
@@ -216,7 +228,7 @@ impl HostInner {
         if options.link {
             parent.link(&child);
         }
-        if durable {
+        if durable && record {
             let record = ChildSpawn {
                 template: template.to_string(),
                 parent: parent.address().clone(),
@@ -291,7 +303,7 @@ impl Host {
     pub async fn respawn_child(&self, record: ChildSpawn) -> Result<ActorRef, SpawnError> {
         let inner = &self.inner;
         if let Some(parent) = inner.registry.get(record.parent.as_str()) {
-            return inner.spawn_child(&parent, &record.template, record.options).await;
+            return inner.start_child(&parent, &record.template, record.options, false).await;
         }
         let Some(entry) = inner.catalog.template(&record.template) else {
             return Err(SpawnError::UnknownComponent { name: record.template, known: inner.catalog.known() });
