@@ -777,3 +777,29 @@ async fn a_tell_to_a_sleeping_durable_actor_waits_for_a_free_instance_slot_inste
     assert_eq!(support::ask(&host, "sleeper", "get()").await.unwrap(), "8", "handled once a slot was free");
     host.shutdown().await;
 }
+
+#[test]
+fn a_durable_child_its_parent_stopped_stays_stopped_after_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("app.toml");
+    let (counter, probe) = (support::guest("counter"), support::guest("probe"));
+    std::fs::write(&manifest, format!("[components.counter]\npath = {counter:?}\n\n[actors.p]\npath = {probe:?}\n"))
+        .unwrap();
+    let host = DurableHost::start(dir.path(), Some(&manifest));
+    let mut control = host.connect();
+    control.call("p", "spawn-durable-child(\"counter\", some(\"kid\"))").unwrap();
+    control.send("kid", "incr(4)").unwrap();
+    assert_eq!(control.call("p", "stop-actor(\"kid\")").unwrap()["result"], "ok");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while control.ps_row("kid") != Value::Null {
+        assert!(Instant::now() < deadline, "the child did not stop");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Its record goes once it has stopped, on another task than the stop.
+    std::thread::sleep(Duration::from_millis(200));
+    host.kill();
+
+    let host = DurableHost::start(dir.path(), Some(&manifest));
+    let mut control = host.connect();
+    assert_eq!(control.call("kid", "get()").unwrap_err()["code"], "unknown-address", "stopped for good: forgotten");
+}

@@ -336,26 +336,6 @@ async fn record_supervisors(host: &Host, name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Collects into `out` the durable actors at `address` or under it in
-/// `node`'s subtree, and into `supervisors` the supervisors there.
-fn durable_under(node: &TreeNode, address: &str, inside: bool, out: &mut Vec<Address>, supervisors: &mut Vec<Address>) {
-    let (here, nodes) = match node {
-        TreeNode::Supervisor { info, nodes } => (&info.address, nodes),
-        TreeNode::Actor { info, nodes, .. } => (&info.address, nodes),
-    };
-    let inside = inside || here.as_str() == address;
-    if inside {
-        match node {
-            TreeNode::Actor { info, .. } if info.durability == Durability::Durable => out.push(info.address.clone()),
-            TreeNode::Supervisor { info, .. } => supervisors.push(info.address.clone()),
-            TreeNode::Actor { .. } => {}
-        }
-    }
-    for node in nodes {
-        durable_under(node, address, inside, out, supervisors);
-    }
-}
-
 /// A dead letter as `dead-letters` shows it, with its id.
 fn dead_letter_json(letter: &DeadLetter) -> serde_json::Value {
     json!({
@@ -535,25 +515,11 @@ async fn handle(host: &Host, request: Request) -> Response {
                 Err(e) => error(ErrorCode::NotDurable, e.to_string()),
             }
         }
-        Request::Stop { address } => {
+        Request::Stop { address } => match host.stop(&address).await {
             // Stopped by hand for good, with what is under it: the durable
             // actors among them are forgotten too.
-            let (mut durable, mut supervisors) = (Vec::new(), Vec::new());
-            durable_under(&host.tree(), &address, false, &mut durable, &mut supervisors);
-            if let Err(e) = host.stop(&address).await {
-                return failed(e);
-            }
-            // Supervisors are recorded only with durable actors under them.
-            if !durable.is_empty()
-                && let Some(journal) = host.journal()
-            {
-                for actor in durable.iter().chain(&supervisors) {
-                    if let Err(e) = journal.forget(actor).await {
-                        return error(ErrorCode::NotDurable, format!("`{actor}` stopped, but its state stays: {e}"));
-                    }
-                }
-            }
-            ok(json!({ "address": address, "stopped": true }))
-        }
+            Ok(()) => ok(json!({ "address": address, "stopped": true })),
+            Err(e) => failed(e),
+        },
     }
 }

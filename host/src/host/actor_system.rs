@@ -27,15 +27,11 @@ impl ActorSystem for HostInner {
     }
 
     fn stop_actor(&self, target: &ActorRef) {
-        let parent = self.tree.parent_of(target.address());
-        let target = target.clone();
+        let host = self.arc();
+        let target = target.address().clone();
         tokio::spawn(async move {
-            let stopped = match parent {
-                Some(parent) => parent.stop_child(target.address()).await,
-                None => false,
-            };
-            if !stopped {
-                target.stop();
+            if let Err(e) = host.stop_for_good(target.as_str()).await {
+                tracing::error!(actor = %target, error = %e, "a stop asked by a guest");
             }
         });
     }

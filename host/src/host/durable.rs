@@ -9,10 +9,12 @@ use std::sync::Arc;
 use tracing::{info, warn};
 
 use super::HostInner;
+use super::{ROOT, TreeNode};
 use crate::actor::ActorSystem;
+use crate::actor::durable::Durability;
 use crate::actor::durable::{DurableTimer, Journal};
 use crate::actor::{ActorSpec, Committed, DurableStart, RestartFrom, SpawnError, SwappedCode};
-use crate::message::{DeadLetterReason, Envelope, WireMessage};
+use crate::message::{Address, CallError, DeadLetterReason, Envelope, WireMessage};
 use crate::protocol::{Call, Hook};
 
 /// What a durable actor starts from.
@@ -129,5 +131,82 @@ impl HostInner {
         }
         spec.component = component;
         Ok(())
+    }
+}
+
+impl HostInner {
+    /// Stops the actor or supervisor at `address` for good and waits; the
+    /// durable actors at or under it, and the run-time supervisors
+    /// recorded with them, are forgotten once stopped.
+    pub(super) async fn stop_for_good(&self, address: &str) -> Result<(), CallError> {
+        let recorded = self.recorded_under(address);
+        let parent = self.tree.parent_of(address);
+        if let Some(node) = self.tree.named(address) {
+            match parent {
+                Some(parent) => {
+                    parent.stop_child(node.address()).await;
+                }
+                None => node.stop().await,
+            }
+        } else {
+            let actor = self.registry.get(address).ok_or_else(|| CallError::UnknownAddress(address.into()))?;
+            let stopped = match parent {
+                Some(parent) => parent.stop_child(actor.address()).await,
+                None => false,
+            };
+            if !stopped {
+                actor.stop();
+            }
+            actor.stopped().await;
+        }
+        let Some(journal) = &self.journal else { return Ok(()) };
+        for record in &recorded {
+            journal.forget(record).await.map_err(|e| CallError::NotDurable {
+                address: record.clone(),
+                reason: format!("stopped, but its state stays: {e}"),
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The durable actors at `address` or under it, and, if there are
+    /// any, the supervisors there (recorded with them): what stopping
+    /// `address` for good forgets.
+    fn recorded_under(&self, address: &str) -> Vec<Address> {
+        fn walk(
+            node: &TreeNode,
+            address: &str,
+            inside: bool,
+            actors: &mut Vec<Address>,
+            supervisors: &mut Vec<Address>,
+        ) {
+            let (here, nodes) = match node {
+                TreeNode::Supervisor { info, nodes } => (&info.address, nodes),
+                TreeNode::Actor { info, nodes, .. } => (&info.address, nodes),
+            };
+            let inside = inside || here.as_str() == address;
+            if inside {
+                match node {
+                    TreeNode::Actor { info, .. } if info.durability == Durability::Durable => {
+                        actors.push(info.address.clone())
+                    }
+                    TreeNode::Supervisor { info, .. } => supervisors.push(info.address.clone()),
+                    TreeNode::Actor { .. } => {}
+                }
+            }
+            for node in nodes {
+                walk(node, address, inside, actors, supervisors);
+            }
+        }
+        if self.journal.is_none() {
+            return Vec::new();
+        }
+        let Some(tree) = self.tree.view(ROOT) else { return Vec::new() };
+        let (mut actors, mut supervisors) = (Vec::new(), Vec::new());
+        walk(&tree, address, false, &mut actors, &mut supervisors);
+        if !actors.is_empty() {
+            actors.append(&mut supervisors);
+        }
+        actors
     }
 }

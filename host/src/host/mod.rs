@@ -379,36 +379,20 @@ impl Host {
     }
 
     /// Stops the actor or supervisor at `address` for good (children first,
-    /// in reverse start order) and waits. Its supervisor does not restart it.
+    /// in reverse start order) and waits. Its supervisor does not restart it,
+    /// and the durable actors stopped are forgotten with their state (see
+    /// [`crate::actor::durable`]).
     ///
     /// # Errors
     ///
-    /// [`CallError::UnknownAddress`].
+    /// [`CallError::UnknownAddress`]; [`CallError::NotDurable`] if it
+    /// stopped but the store kept what it should forget.
     pub async fn stop(&self, address: &str) -> Result<(), CallError> {
         if address == ROOT {
             self.shutdown().await;
             return Ok(());
         }
-        let parent = self.inner.tree.parent_of(address);
-        if let Some(node) = self.supervisor(address) {
-            match parent {
-                Some(parent) => {
-                    parent.stop_child(node.address()).await;
-                }
-                None => node.stop().await,
-            }
-            return Ok(());
-        }
-        let actor = self.lookup(address)?;
-        let stopped = match parent {
-            Some(parent) => parent.stop_child(actor.address()).await,
-            None => false,
-        };
-        if !stopped {
-            actor.stop();
-        }
-        actor.stopped().await;
-        Ok(())
+        self.inner.stop_for_good(address).await
     }
 
     /// Binds the imported protocol `interface` of the actor at `address` to
