@@ -29,7 +29,7 @@
 //!   directives, link signals, swaps), and the methods that send them;
 //! * `cell/` — the run loop and one file per concern: delivering
 //!   messages, batch delivery, lifecycle, hot swap, hibernation,
-//!   snapshots, links and monitors;
+//!   snapshots, a durable actor's commits, links and monitors;
 //! * `incarnation.rs` — one `Store` and the calls into it;
 //! * `component.rs` and `exports.rs` — compiling and linking actor code,
 //!   and where a compiled component's exports are;
@@ -43,7 +43,9 @@
 //!   `events.rs` — lifecycle events; `grants.rs` — the sandbox: what an
 //!   actor may reach, and the WASI context that enforces it;
 //! * `durable.rs` — durable actors: the setting, and the journal port
-//!   the store implements;
+//!   the store implements; `tape.rs` — the host-call results a durable
+//!   actor's journal records and a replay plays back; `courier.rs` — the
+//!   task that delivers a durable actor's committed outbox;
 //! * `timers.rs` — `send-after` timers, durable ones included;
 //! * `budget.rs` — a message's deadline and fair slicing;
 //!   `slots.rs` and `resources.rs` — what all actors share.
