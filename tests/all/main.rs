@@ -12,6 +12,7 @@ mod durable;
 mod durable_crashes;
 mod durable_effects;
 mod durable_journal;
+mod durable_model;
 mod fuzz;
 mod guests;
 mod hibernation;

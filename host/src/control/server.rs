@@ -1,9 +1,13 @@
 //! The control endpoint: accepts connections on a Unix socket and turns
 //! requests into calls on the [`Host`].
 
+use std::collections::HashMap;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+
+use futures_util::{StreamExt as _, stream};
 
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -12,7 +16,7 @@ use tracing::{debug, info, warn};
 
 use super::protocol::{ErrorBody, Request, Response, SpawnReply, StateFile};
 use crate::actor::durable::{DeadLetter, Durability};
-use crate::actor::{DEFAULT_PROBATION, SwapOptions};
+use crate::actor::{ActorComponent, DEFAULT_PROBATION, LoadError, SwapOptions};
 use crate::error_code::{ErrorCode, HasErrorCode};
 use crate::host::{ActorTemplate, ChildSpawn, Host, ROOT, TreeNode};
 use crate::message::{Address, DEFAULT_ASK_TIMEOUT};
@@ -222,6 +226,16 @@ fn failed(e: impl HasErrorCode) -> Response {
     error(e.code(), e.to_string())
 }
 
+/// How many recorded actors recovery starts at once.
+const RECOVERY_CONCURRENCY: usize = 16;
+
+/// The component in the file at `path`, named after the file (as `troupe
+/// spawn` names it).
+fn load_named_by_file(host: &Host, path: &Path) -> Result<Arc<ActorComponent>, LoadError> {
+    let component_name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    host.load(&component_name, path, None)
+}
+
 /// Starts again the durable actors spawned at run time that a host with
 /// this store ran before (see [`crate::actor::durable`]), and the run-time
 /// supervisors they were spawned under: first the supervisors, each after
@@ -268,12 +282,28 @@ pub async fn respawn_durable(host: &Host) -> Vec<(String, Option<String>)> {
         }
         supervisors = waiting;
     }
+    // Each component once, then the actors a few at a time: most start
+    // asleep, so recovery is mostly bookkeeping that both cores can share.
+    let mut components: HashMap<PathBuf, Result<Arc<ActorComponent>, String>> = HashMap::new();
+    let mut starts = Vec::new();
     for (address, request) in actors {
         if host.lookup(&address).is_ok() {
             continue;
         }
-        outcomes.push((address.to_string(), spawn(host, request, false).await.error.map(|e| e.message)));
+        let Request::Spawn { path, .. } = &request else { continue };
+        let component = components
+            .entry(path.clone())
+            .or_insert_with(|| load_named_by_file(host, path).map_err(|e| e.to_string()))
+            .clone();
+        starts.push(async move {
+            let outcome = match component {
+                Ok(component) => spawn_loaded(host, request, false, Some(component)).await.error.map(|e| e.message),
+                Err(e) => Some(e),
+            };
+            (address.to_string(), outcome)
+        });
     }
+    outcomes.extend(stream::iter(starts).buffer_unordered(RECOVERY_CONCURRENCY).collect::<Vec<_>>().await);
     // Children a guest spawned, each after its parent; those whose parent
     // is gone for good last, under a supervisor.
     while !children.is_empty() {
@@ -380,13 +410,17 @@ async fn redeliver(host: &Host, id: &str) -> Response {
 /// recorded as it was asked for, to be started again when the host
 /// restarts, if `record` (not when recovery starts it from its record).
 async fn spawn(host: &Host, request: Request, record: bool) -> Response {
+    spawn_loaded(host, request, record, None).await
+}
+
+/// [`spawn`], with the component already loaded if `loaded` is given.
+async fn spawn_loaded(host: &Host, request: Request, record: bool, loaded: Option<Arc<ActorComponent>>) -> Response {
     let record =
         (record && matches!(request, Request::Spawn { durable: true, .. })).then(|| serde_json::to_vec(&request));
     let Request::Spawn { name, path, limits, config, supervisor, restart, durable } = request else {
         return error(ErrorCode::InvalidArgument, "not a spawn request");
     };
-    let component_name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let component = match host.load(&component_name, &path, None) {
+    let component = match loaded.map_or_else(|| load_named_by_file(host, &path), Ok) {
         Ok(c) => c,
         Err(e) => return failed(crate::actor::SpawnError::from(e)),
     };
