@@ -257,6 +257,7 @@ async fn snapshot_cost(scale: Scale, rows: &mut Vec<Row>) {
     let raw: Arc<dyn Store> = Arc::new(RedbStore::open(&floor_dir.join("floor.redb")).expect("redb opens"));
     let commits = GroupCommit::start(raw, GroupCommitConfig::default());
     let per_round = (scale.asks / 40 / RATE_ROUNDS).max(2);
+    let mut whole = None;
     for (bytes, label) in STATE_SIZES {
         entry.policy.config = vec![("bytes".into(), bytes.to_string())];
         let actor = host.spawn(entry.spec(format!("blob-{bytes}").into())).await.expect("a durable blob starts");
@@ -298,9 +299,48 @@ async fn snapshot_cost(scale: Scale, rows: &mut Vec<Row>) {
             Some(asks_p50.as_secs_f64() / floor_p50.as_secs_f64()),
             "-",
         ));
+        if bytes == JOURNALED_SIZE.0 {
+            whole = Some(asks_p50);
+        }
     }
+    // The largest state again, snapshotted every 100 messages: in between,
+    // a message commits a journal entry (the message and what its host
+    // calls returned), not the state.
+    let mut journaled = define(&host, "blob");
+    journaled.policy.durability = Durability::Durable;
+    journaled.policy.snapshot_every = Some(JOURNALED_EVERY);
+    journaled.policy.config = vec![("bytes".into(), JOURNALED_SIZE.0.to_string())];
+    let actor = host.spawn(journaled.spec("blob-journaled".into())).await.expect("a journaling blob starts");
+    let bump = actor.parse("bump()").expect("bump() parses");
+    let mut asks = Vec::new();
+    for _ in 0..RATE_ROUNDS {
+        let (actor, bump) = (actor.clone(), bump.clone());
+        asks.extend(
+            on_runtime(latencies(per_round, async move || {
+                actor.ask(bump.clone(), None, None, ASK_TIMEOUT).await.expect("bump() answers");
+            }))
+            .await,
+        );
+    }
+    let count = actor.ask(actor.parse("count()").expect("count() parses"), None, None, ASK_TIMEOUT).await;
+    assert_eq!(count.expect("count() answers"), Some(Val::U64(asks.len() as u64)), "every bump applied once");
+    let (label, whole) = (JOURNALED_SIZE.1, whole.expect("the largest state was measured"));
+    let asks_p50 = percentile(&mut asks, 0.5);
+    rows.push(row(
+        &format!("9. ... the {label} state with `snapshot-every = {JOURNALED_EVERY}` (a journal entry per message), p50 / p99"),
+        format!("{} / {}", ns(asks_p50), ns(percentile(&mut asks, 0.99))),
+        format!("a snapshot after every message: {}", ns(whole)),
+        Some(asks_p50.as_secs_f64() / whole.as_secs_f64()),
+        "-",
+    ));
     host.shutdown().await;
 }
+
+/// The state of the journaling row: the largest of [`STATE_SIZES`].
+const JOURNALED_SIZE: (usize, &str) = STATE_SIZES[2];
+
+/// How often the journaling row's actor snapshots.
+const JOURNALED_EVERY: u32 = 100;
 
 /// A batch writing `bytes` bytes: what a durable actor's checkpoint of a
 /// state that size writes, less its few bytes of header.
