@@ -124,7 +124,8 @@ impl Cell {
         let durable = self.me.is_durable();
         if durable {
             // Its tells wait for the commit of what the message did.
-            inc.collect_effects(self.watermark, self.last_sent);
+            let (watermark, last) = (self.watermark(), self.durable().last_sent);
+            inc.collect_effects(watermark, last);
         }
         let outcome = inc.handle(&self.me, &call, waiting).instrument(span).await;
         match outcome {

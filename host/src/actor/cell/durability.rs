@@ -21,7 +21,7 @@ use tracing::{debug, error};
 use super::Cell;
 use crate::actor::courier::{Courier, Parcel};
 use crate::actor::data::Effects;
-use crate::actor::durable::{Checkpoint, DeadLetter, Handled, Outbox, Outgoing, POISON_ATTEMPTS};
+use crate::actor::durable::{Checkpoint, DeadLetter, Handled, Origin, Outbox, Outgoing, POISON_ATTEMPTS};
 use crate::actor::incarnation::Incarnation;
 use crate::actor::timers::now_ms;
 use crate::actor::{Failure, FailureKind};
@@ -29,12 +29,51 @@ use crate::events::EventKind;
 use crate::message::{Address, CallError, Envelope, Reply, WireMessage};
 use crate::protocol::Call;
 
+/// What the cell of a durable actor keeps for its commits.
+#[derive(Default)]
+pub(super) struct DurableCell {
+    /// The number of the last tell it took from its mailbox: its state
+    /// contains every tell up to it.
+    pub watermark: u64,
+    /// Its state in memory may differ from its committed one (a commit
+    /// failed since).
+    pub unsaved: bool,
+    /// For an actor that journals: the code generation of its committed
+    /// snapshot while the store holds exactly its restart state (that
+    /// snapshot, then the snapshots' tail), so that the next message may be
+    /// appended to the journal; `None` (or another generation, after a
+    /// swap): the next commit must be a snapshot.
+    pub journal_base: Option<u32>,
+    /// The origin of the last effect (tell or spawn) it made.
+    pub last_sent: Option<Origin>,
+    /// Tells made by messages whose commit has not succeeded yet; they go
+    /// with the next commit.
+    pub unsent: Vec<Parcel>,
+    /// Once it made tells: the task delivering them.
+    pub courier: Option<Courier>,
+    /// The number of the tell that failed last, and how many times in a
+    /// row (0: none).
+    pub failing: (u64, u32),
+}
+
 impl Cell {
+    /// What this durable actor keeps for its commits (made on first use
+    /// if the actor was not created durable, which the host never does).
+    pub(super) fn durable(&mut self) -> &mut DurableCell {
+        self.durable.get_or_insert_with(Box::default)
+    }
+
+    /// The number of the last tell the state contains (0 for an actor in
+    /// memory).
+    pub(super) fn watermark(&self) -> u64 {
+        self.durable.as_ref().map_or(0, |d| d.watermark)
+    }
+
     /// Notes that a tell left the mailbox (to be handled, or refused): for
     /// a durable actor, its number is the new watermark.
     pub(super) fn took_tell(&mut self) {
         if let Some(seq) = self.me.take_tell_number() {
-            self.watermark = seq;
+            self.durable().watermark = seq;
         }
     }
 
@@ -54,7 +93,8 @@ impl Cell {
             self.stamp(effects);
         }
         if self.spec.policy.journals() {
-            let forced = self.journal_base != Some(self.generation);
+            let generation = self.generation;
+            let forced = self.durable().journal_base != Some(generation);
             if !self.snapshots.snapshot_due(&self.spec.policy, forced) {
                 let message = WireMessage {
                     to: self.address().clone(),
@@ -63,7 +103,8 @@ impl Cell {
                     ask: reply.is_some(),
                     waiting: Vec::new(),
                 };
-                self.append_then_reply(Handled { message, watermark: self.watermark, recorded }, reply).await;
+                let watermark = self.watermark();
+                self.append_then_reply(Handled { message, watermark, recorded }, reply).await;
                 return Ok(());
             }
         }
@@ -72,7 +113,7 @@ impl Cell {
 
     /// Adds the tells a message made to those waiting for a commit.
     fn stamp(&mut self, effects: Effects) {
-        self.last_sent = effects.last();
+        self.durable().last_sent = effects.last();
         for (target, call, origin) in effects.tells {
             let message = WireMessage {
                 to: target.address().clone(),
@@ -81,27 +122,32 @@ impl Cell {
                 ask: false,
                 waiting: Vec::new(),
             };
-            self.unsent.push(Parcel { live: Some((target, call)), outgoing: Outgoing { origin, message } });
+            self.durable().unsent.push(Parcel { live: Some((target, call)), outgoing: Outgoing { origin, message } });
         }
     }
 
     /// The tells waiting for a commit and the origin of the last effect,
     /// as the outbox stores them.
     pub(super) fn outbox(&self) -> Outbox {
-        Outbox { tells: self.unsent.iter().map(|parcel| parcel.outgoing.clone()).collect(), last: self.last_sent }
+        match &self.durable {
+            Some(d) => {
+                Outbox { tells: d.unsent.iter().map(|parcel| parcel.outgoing.clone()).collect(), last: d.last_sent }
+            }
+            None => Outbox::default(),
+        }
     }
 
     /// The commit succeeded: the tells that waited for it go to the
     /// courier.
     pub(super) fn dispatch(&mut self) {
-        if self.unsent.is_empty() {
+        let Some(journal) = self.me.journal().cloned() else { return };
+        let (address, system) = (self.me.address().clone(), self.system.clone());
+        let durable = self.durable();
+        if durable.unsent.is_empty() {
             return;
         }
-        let Some(journal) = self.me.journal() else { return };
-        let parcels = std::mem::take(&mut self.unsent);
-        let courier = self.courier.get_or_insert_with(|| {
-            Courier::start(self.me.address().clone(), journal.clone(), self.system.clone(), Vec::new())
-        });
+        let parcels = std::mem::take(&mut durable.unsent);
+        let courier = durable.courier.get_or_insert_with(|| Courier::start(address, journal, system, Vec::new()));
         courier.send(parcels);
     }
 
@@ -124,8 +170,9 @@ impl Cell {
             Err(e) => {
                 // The store's journal now lacks this entry: the next commit
                 // is a snapshot.
-                self.journal_base = None;
-                self.unsaved = true;
+                let durable = self.durable();
+                durable.journal_base = None;
+                durable.unsaved = true;
                 error!(error = %e, "journal append failed: the actor's state is ahead of its store");
             }
         }
@@ -185,10 +232,11 @@ impl Cell {
                 return Err(self.reply_failed(reply, failure));
             }
         };
-        let watermark = self.watermark;
+        let watermark = self.watermark();
         // A message that changed nothing (a read) has nothing to commit.
-        let unchanged = !self.unsaved
-            && self.unsent.is_empty()
+        let durable = self.durable();
+        let unchanged = !durable.unsaved
+            && durable.unsent.is_empty()
             && self.me.committed_seq() == Some(watermark)
             && self.snapshots.last().is_some_and(|last| last.version == state.version && last.bytes == state.bytes);
         let committed = match self.me.journal() {
@@ -201,14 +249,17 @@ impl Cell {
         };
         match &committed {
             Ok(()) => {
-                self.unsaved = false;
-                self.journal_base = Some(self.generation);
+                let generation = self.generation;
+                let durable = self.durable();
+                durable.unsaved = false;
+                durable.journal_base = Some(generation);
                 self.me.set_committed(watermark);
                 self.dispatch();
             }
             Err(e) => {
-                self.unsaved = true;
-                self.journal_base = None;
+                let durable = self.durable();
+                durable.unsaved = true;
+                durable.journal_base = None;
                 error!(error = %e, "commit failed: the actor's state is ahead of its store");
             }
         }
@@ -225,15 +276,16 @@ impl Cell {
     /// back first in the mailbox for the next incarnation, or, at the last
     /// attempt, moved to its dead letters.
     pub(super) async fn durable_tell_failed(&mut self, call: Call, from: Option<Address>, failure: &Failure) {
-        let seq = self.watermark;
-        let attempts = if self.failing.0 == seq { self.failing.1 + 1 } else { 1 };
+        let seq = self.watermark();
+        let failing = &mut self.durable().failing;
+        let attempts = if failing.0 == seq { failing.1 + 1 } else { 1 };
         if attempts < POISON_ATTEMPTS {
-            self.failing = (seq, attempts);
+            *failing = (seq, attempts);
             self.inbox.mailbox.put_back(std::iter::once(Envelope::tell(call, from)));
             self.me.untake_tell(seq);
             return;
         }
-        self.failing = (0, 0);
+        *failing = (0, 0);
         let Some(journal) = self.me.journal() else { return };
         let message = WireMessage {
             to: self.address().clone(),

@@ -125,7 +125,9 @@ impl Cell {
                 // snapshot.
                 self.snapshots.forget();
                 self.snapshots.set_tail(Vec::new());
-                self.journal_base = None;
+                if let Some(durable) = &mut self.durable {
+                    durable.journal_base = None;
+                }
                 let bytes = state.bytes.len() as u64;
                 // Neither queues grown by bursts nor the idle timer need to
                 // stay while it sleeps.

@@ -36,10 +36,11 @@ use tokio::sync::oneshot;
 use tracing::{Instrument, error, info_span};
 
 use super::control::Control;
-use super::courier::{Courier, Parcel};
+use super::courier::Courier;
 use super::{ActorRef, ActorSpec, ActorStatus, ActorSystem, Failure, Inbox, Resources, Snapshot};
 use crate::actor::durable::{Handled, Origin, Outgoing};
 use crate::message::Envelope;
+use durability::DurableCell;
 use hibernation::{IdleClock, idle_expired};
 pub(crate) use links::Watcher;
 pub use links::{DownNotice, DownReason};
@@ -79,14 +80,22 @@ pub(crate) fn start(
     let span = info_span!(parent: None, "actor", actor = %spec.address, component = %spec.component.name);
     let idle = spec.policy.hibernate_after.map(IdleClock::new);
     let mut committed = committed.unwrap_or_default();
-    let journal_base = committed.state.is_some().then_some(0);
-    let courier = match (me.journal(), committed.outbox.is_empty()) {
-        (Some(journal), false) => {
-            let outbox = std::mem::take(&mut committed.outbox);
-            Some(Courier::start(spec.address.clone(), journal.clone(), system.clone(), outbox))
-        }
-        _ => None,
-    };
+    let durable = me.is_durable().then(|| {
+        let courier = match (me.journal(), committed.outbox.is_empty()) {
+            (Some(journal), false) => {
+                let outbox = std::mem::take(&mut committed.outbox);
+                Some(Courier::start(spec.address.clone(), journal.clone(), system.clone(), outbox))
+            }
+            _ => None,
+        };
+        Box::new(DurableCell {
+            watermark: committed.watermark,
+            journal_base: committed.state.is_some().then_some(0),
+            last_sent: committed.last_sent,
+            courier,
+            ..DurableCell::default()
+        })
+    });
     let mut snapshots = Snapshots::default();
     if let Some(state) = committed.state {
         snapshots.put_back(&spec.policy, state);
@@ -99,13 +108,7 @@ pub(crate) fn start(
         resources,
         inbox,
         snapshots,
-        watermark: committed.watermark,
-        unsaved: false,
-        journal_base,
-        last_sent: committed.last_sent,
-        unsent: Vec::new(),
-        courier,
-        failing: (0, 0),
+        durable,
         held_notices: VecDeque::new(),
         generation: 0,
         idle,
@@ -128,28 +131,9 @@ pub(crate) struct Cell {
     inbox: Inbox,
     /// The state a restart starts from.
     snapshots: Snapshots,
-    /// For a durable actor, the number of the last tell it took from its
-    /// mailbox: its state contains every tell up to it.
-    watermark: u64,
-    /// For a durable actor: its state in memory may differ from its
-    /// committed one (a commit failed since).
-    unsaved: bool,
-    /// For a durable actor that journals: the code generation of its
-    /// committed snapshot while the store holds exactly its restart state
-    /// (that snapshot, then `snapshots.tail`), so that the next message
-    /// may be appended to the journal; `None` (or another generation,
-    /// after a swap): the next commit must be a snapshot.
-    journal_base: Option<u32>,
-    /// For a durable actor: the origin of the last tell it made.
-    last_sent: Option<Origin>,
-    /// For a durable actor: tells made by messages whose commit has not
-    /// succeeded yet; they go with the next commit.
-    unsent: Vec<Parcel>,
-    /// For a durable actor that made tells: the task delivering them.
-    courier: Option<Courier>,
-    /// For a durable actor: the number of the tell that failed last, and
-    /// how many times in a row (0: none).
-    failing: (u64, u32),
+    /// For a durable actor, what its commits need (see `durability.rs`);
+    /// boxed, so that an actor in memory pays one pointer.
+    durable: Option<Box<DurableCell>>,
     /// `down` notices that arrived while the actor had no incarnation.
     held_notices: VecDeque<DownNotice>,
     /// The code generation the cell runs (see `ActorRef::set_component`):
@@ -218,6 +202,8 @@ impl Cell {
         // small.
         let mut phase = Box::pin(self.first_incarnation(started)).await;
         if self.me.is_durable() {
+            // Asleep or running is known now, not once recovery ends.
+            phase = self.enter(phase);
             self.system.recovered().await;
         }
         loop {

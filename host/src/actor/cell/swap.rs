@@ -470,13 +470,13 @@ impl Cell {
             .commit_code(self.address(), Checkpoint { state: state.clone(), watermark, outbox }, code)
             .await
             .map_err(|e| refuse(format!("the new code could not be recorded: {e}")))?;
-        self.unsaved = false;
+        self.durable().unsaved = false;
         self.me.set_committed(watermark);
         self.dispatch();
         self.snapshots.keep_for_restart(&self.spec.policy, state);
         // The next commit, by the new code, is a snapshot: a journal is
         // replayed by the code that wrote it.
-        self.journal_base = None;
+        self.durable().journal_base = None;
         Ok(base)
     }
 
@@ -485,8 +485,8 @@ impl Cell {
     /// last it took.
     fn consumed_watermark(&self) -> u64 {
         match self.me.committed_seq() {
-            Some(committed) if !self.unsaved => committed,
-            _ => self.watermark,
+            Some(committed) if !self.durable.as_ref().is_some_and(|d| d.unsaved) => committed,
+            _ => self.watermark(),
         }
     }
 
@@ -546,7 +546,9 @@ impl Cell {
                 let watermark = self.consumed_watermark();
                 let code = SwappedCode::of(&trial.old_component, base).encode();
                 self.snapshots.keep_for_restart(&self.spec.policy, state.clone());
-                self.journal_base = None;
+                if let Some(durable) = &mut self.durable {
+                    durable.journal_base = None;
+                }
                 let checkpoint = Checkpoint { state, watermark, outbox: Outbox::default() };
                 Some(journal.commit_code(self.address(), checkpoint, code))
             }
