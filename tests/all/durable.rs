@@ -55,6 +55,14 @@ impl DurableHost {
         Control { reader: BufReader::new(stream.try_clone().unwrap()), writer: stream }
     }
 
+    /// `kill -TERM`, and waits for the host to stop as it does on it.
+    pub(crate) fn terminate(mut self) {
+        let status = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().unwrap();
+        assert!(status.success(), "kill -TERM");
+        let exited = self.child.wait().unwrap();
+        assert!(exited.success(), "a host stopped by SIGTERM exits cleanly: {exited}");
+    }
+
     /// `kill -9`: no shutdown, no flush, nothing but what is on disk.
     pub(crate) fn kill(mut self) {
         self.child.kill().unwrap();
@@ -581,6 +589,12 @@ impl Control {
     fn swap(&mut self, target: &str, guest: &str, probation_ms: u64) -> Result<Value, Value> {
         let path = support::guest(guest);
         self.request(json!({ "op": "swap", "target": target, "path": path, "probation_ms": probation_ms }))
+    }
+
+    /// `address`'s status in `ps` (its first word).
+    pub(crate) fn ps_status(&mut self, address: &str) -> String {
+        let row = self.ps_row(address);
+        row["status"].as_str().unwrap_or_default().split_whitespace().next().unwrap_or_default().to_string()
     }
 
     /// `address`'s row in `ps`.

@@ -191,3 +191,58 @@ fn a_journaling_actor_keeps_every_acknowledged_tell_across_repeated_kill_9() {
         host.kill();
     }
 }
+
+/// A durable counter `c` that journals with `extra` manifest settings.
+fn journaling_counter(dir: &Path, extra: &str) -> std::path::PathBuf {
+    let manifest = dir.join("app.toml");
+    let counter = support::guest("counter");
+    std::fs::write(&manifest, format!("[actors.c]\npath = {counter:?}\ndurability = \"durable\"\n{extra}\n")).unwrap();
+    manifest
+}
+
+#[test]
+fn a_journal_that_outgrows_its_size_limit_ends_in_a_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    // An entry for `incr(1)` is about 40 bytes: a snapshot every dozen.
+    let manifest = journaling_counter(dir.path(), "snapshot-every = 1000\nsnapshot-journal-bytes = 500");
+    let host = DurableHost::start(dir.path(), Some(&manifest));
+    send_concurrently(&host, "c", 100, 1);
+    assert_eq!(host.connect().count("c"), 100);
+    host.kill();
+    let host = DurableHost::start(dir.path(), Some(&manifest));
+    let events = events(&host, dir.path());
+    assert_eq!(host.connect().count("c"), 100);
+    let replayed = replayed(&events, "c").unwrap_or(0);
+    assert!(replayed < 20, "replayed {replayed}: the journal never grows much past 500 bytes");
+}
+
+#[test]
+fn a_clean_stop_and_a_hibernation_end_the_journal_with_a_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = journaling_counter(dir.path(), "snapshot-every = 1000\nhibernate-after-ms = 100");
+    // Stopped cleanly (SIGTERM) with 30 messages journaled: the next host
+    // replays none.
+    let host = DurableHost::start(dir.path(), Some(&manifest));
+    send_concurrently(&host, "c", 30, 1);
+    assert_eq!(host.connect().count("c"), 30);
+    host.terminate();
+    let host = DurableHost::start(dir.path(), Some(&manifest));
+    let stream = events(&host, dir.path());
+    assert_eq!(host.connect().count("c"), 30);
+    assert_eq!(replayed(&stream, "c"), None, "nothing journaled after the snapshot of the clean stop");
+
+    // Asleep after 30 more, then killed: the snapshot it fell asleep with
+    // is on disk, and nothing is replayed either.
+    send_concurrently(&host, "c", 30, 1);
+    assert_eq!(host.connect().count("c"), 60);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while host.connect().ps_status("c") != "hibernating" {
+        assert!(std::time::Instant::now() < deadline, "the counter did not fall asleep");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    host.kill();
+    let host = DurableHost::start(dir.path(), Some(&manifest));
+    let stream = events(&host, dir.path());
+    assert_eq!(host.connect().count("c"), 60);
+    assert_eq!(replayed(&stream, "c"), None, "nothing journaled after the snapshot it slept with");
+}

@@ -168,6 +168,14 @@ pub struct Handled {
     pub recorded: Vec<Recorded>,
 }
 
+impl Handled {
+    /// About how many bytes its journal entry takes.
+    pub fn size(&self) -> u64 {
+        let recorded: usize = self.recorded.iter().map(|r| r.call.len() + r.result.to_string().len()).sum();
+        (self.message.message.len() + recorded) as u64
+    }
+}
+
 /// A durable actor's committed state: what a crash leaves of it.
 #[derive(Debug, Clone, Default)]
 pub struct Recovered {

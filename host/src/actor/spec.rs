@@ -55,6 +55,11 @@ pub struct ActorPolicy {
     /// ...and/or once this long has passed since the last one (checked
     /// after each message). With neither, after every message.
     pub snapshot_interval: Option<Duration>,
+    /// For a durable actor that journals between snapshots: a snapshot is
+    /// due, too, once its journal since the last one holds this many bytes
+    /// ([`DEFAULT_SNAPSHOT_JOURNAL_BYTES`] when absent). Setting it alone
+    /// makes a durable actor journal, with snapshots by size only.
+    pub snapshot_journal_bytes: Option<u64>,
     /// Hibernate after this long without a message: drop the instance and
     /// keep only its snapshot until the next message (like OTP's
     /// `hibernate_after`). Needs the component to export
@@ -78,9 +83,21 @@ impl ActorPolicy {
     /// [`crate::actor::durable`])?
     pub fn journals(&self) -> bool {
         self.durability == Durability::Durable
-            && (self.snapshot_every.is_some_and(|n| n > 1) || self.snapshot_interval.is_some())
+            && (self.snapshot_every.is_some_and(|n| n > 1)
+                || self.snapshot_interval.is_some()
+                || self.snapshot_journal_bytes.is_some())
+    }
+
+    /// How large a journal makes a snapshot due.
+    pub fn journal_bytes_limit(&self) -> u64 {
+        self.snapshot_journal_bytes.unwrap_or(DEFAULT_SNAPSHOT_JOURNAL_BYTES)
     }
 }
+
+/// The size of journal since the last snapshot that makes a durable
+/// actor's next snapshot due, unless its policy says otherwise: replaying
+/// more than this after a crash costs more than a snapshot of most states.
+pub const DEFAULT_SNAPSHOT_JOURNAL_BYTES: u64 = 4 << 20;
 
 impl Default for ActorPolicy {
     fn default() -> Self {
@@ -92,6 +109,7 @@ impl Default for ActorPolicy {
             restore: RestartFrom::default(),
             snapshot_every: None,
             snapshot_interval: None,
+            snapshot_journal_bytes: None,
             hibernate_after: None,
             restart: RestartType::default(),
             supervision: SupervisorSpec::default(),

@@ -15,6 +15,7 @@
 //! restore = "snapshot"             # or "init" (the default)
 //! snapshot-every = 1               # messages between snapshots...
 //! snapshot-interval-ms = 1000      # ...and/or time between them
+//! snapshot-journal-bytes = 4194304 # ...and/or journal since the last (durable actors)
 //! hibernate-after-ms = 30000       # idle this long: drop the instance, keep the snapshot
 //! shutdown-ms = 5000               # grace for the `shutdown.stop` export
 //! config = { start = 10 }          # handed to `init`
@@ -130,6 +131,7 @@ struct RawTemplate {
     restore: RestartFrom,
     snapshot_every: Option<Spanned<u32>>,
     snapshot_interval_ms: Option<Spanned<u64>>,
+    snapshot_journal_bytes: Option<Spanned<u64>>,
     hibernate_after_ms: Option<Spanned<u64>>,
     shutdown_ms: Option<u64>,
     supervise: Option<Spanned<SupervisorSpec>>,
@@ -348,6 +350,11 @@ impl Parser<'_> {
         {
             return fail(self, n.span(), format!("{key}.snapshot-interval-ms"), "must be at least 1".into());
         }
+        if let Some(n) = &raw.snapshot_journal_bytes
+            && *n.get_ref() == 0
+        {
+            return fail(self, n.span(), format!("{key}.snapshot-journal-bytes"), "must be at least 1".into());
+        }
         if let Some(n) = &raw.hibernate_after_ms
             && *n.get_ref() == 0
         {
@@ -422,6 +429,7 @@ impl Parser<'_> {
                 restore: raw.restore,
                 snapshot_every: raw.snapshot_every.as_ref().map(|n| *n.get_ref()),
                 snapshot_interval: raw.snapshot_interval_ms.as_ref().map(|n| Duration::from_millis(*n.get_ref())),
+                snapshot_journal_bytes: raw.snapshot_journal_bytes.as_ref().map(|n| *n.get_ref()),
                 hibernate_after: raw.hibernate_after_ms.as_ref().map(|n| Duration::from_millis(*n.get_ref())),
                 restart: raw.restart,
                 supervision,

@@ -24,7 +24,7 @@ use crate::actor::data::Effects;
 use crate::actor::durable::{Checkpoint, DeadLetter, Handled, Origin, Outbox, Outgoing, POISON_ATTEMPTS};
 use crate::actor::incarnation::Incarnation;
 use crate::actor::timers::now_ms;
-use crate::actor::{Failure, FailureKind};
+use crate::actor::{Failure, FailureKind, Snapshot};
 use crate::events::EventKind;
 use crate::message::{Address, CallError, Envelope, Reply, WireMessage};
 use crate::protocol::Call;
@@ -54,6 +54,8 @@ pub(super) struct DurableCell {
     /// The number of the tell that failed last, and how many times in a
     /// row (0: none).
     pub failing: (u64, u32),
+    /// The size of the journal entries committed since the last snapshot.
+    pub journal_bytes: u64,
 }
 
 impl Cell {
@@ -93,8 +95,9 @@ impl Cell {
             self.stamp(effects);
         }
         if self.spec.policy.journals() {
-            let generation = self.generation;
-            let forced = self.durable().journal_base != Some(generation);
+            let (generation, limit) = (self.generation, self.spec.policy.journal_bytes_limit());
+            let durable = self.durable();
+            let forced = durable.journal_base != Some(generation) || durable.journal_bytes >= limit;
             if !self.snapshots.snapshot_due(&self.spec.policy, forced) {
                 let message = WireMessage {
                     to: self.address().clone(),
@@ -151,6 +154,38 @@ impl Cell {
         courier.send(parcels);
     }
 
+    /// For a durable actor that journals, with messages journaled since
+    /// its last snapshot: commits `state` (its state now) as a snapshot,
+    /// so that recovery replays nothing. Taken when it hibernates and when
+    /// it stops; a failure leaves the journal to replay, as after a crash.
+    pub(super) async fn snapshot_journal(&mut self, state: &Snapshot) {
+        let generation = self.generation;
+        let Some(durable) = &self.durable else { return };
+        if !self.spec.policy.journals()
+            || (durable.journal_base == Some(generation) && self.snapshots.tail().is_empty())
+        {
+            return;
+        }
+        let Some(journal) = self.me.journal().cloned() else { return };
+        let watermark = self.watermark();
+        let checkpoint = Checkpoint { state: state.clone(), watermark, outbox: self.outbox() };
+        match journal.checkpoint(self.address(), checkpoint).await {
+            Ok(()) => {
+                let durable = self.durable();
+                durable.unsaved = false;
+                durable.journal_base = Some(generation);
+                durable.journal_bytes = 0;
+                self.me.set_committed(watermark);
+                self.snapshots.set_tail(Vec::new());
+                self.dispatch();
+            }
+            Err(e) => {
+                self.durable().journal_base = None;
+                error!(error = %e, "the snapshot that ends the journal could not be committed; recovery replays it");
+            }
+        }
+    }
+
     /// Appends `handled` to the journal, then releases the reply.
     async fn append_then_reply(&mut self, handled: Handled, reply: Option<(oneshot::Sender<Reply>, Reply)>) {
         let watermark = handled.watermark;
@@ -158,7 +193,11 @@ impl Cell {
         let appended = match self.me.journal() {
             Some(journal) => {
                 let outbox = self.outbox();
-                journal.append(self.address(), number, &self.snapshots.tail()[number as usize - 1], &outbox).await
+                let handled = &self.snapshots.tail()[number as usize - 1];
+                let size = handled.size();
+                let appended = journal.append(self.address(), number, handled, &outbox).await;
+                self.durable().journal_bytes += size;
+                appended
             }
             None => Ok(()),
         };
@@ -253,6 +292,7 @@ impl Cell {
                 let durable = self.durable();
                 durable.unsaved = false;
                 durable.journal_base = Some(generation);
+                durable.journal_bytes = 0;
                 self.me.set_committed(watermark);
                 self.dispatch();
             }

@@ -119,15 +119,13 @@ impl Cell {
             Ok(Some(state)) => {
                 drop(inc);
                 debug!(bytes = state.bytes.len(), "hibernating");
+                // A durable actor that journals ends its journal with this
+                // state, so that its recovery replays nothing.
+                self.snapshot_journal(&state).await;
                 // One copy of the state while asleep, in the phase. It
-                // contains every message handled: none is left to replay,
-                // and the next commit of a durable actor that journals is a
-                // snapshot.
+                // contains every message handled: none is left to replay.
                 self.snapshots.forget();
                 self.snapshots.set_tail(Vec::new());
-                if let Some(durable) = &mut self.durable {
-                    durable.journal_base = None;
-                }
                 let bytes = state.bytes.len() as u64;
                 // Neither queues grown by bursts nor the idle timer need to
                 // stay while it sleeps.

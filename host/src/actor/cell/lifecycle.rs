@@ -194,10 +194,18 @@ impl Cell {
     pub(super) async fn finish(&mut self, stopping: Stopping) -> Ended {
         let Stopping { incarnation, reason, ack } = stopping;
         self.me.cancel_all_timers();
-        if let Some(mut inc) = incarnation
-            && let Err(failure) = inc.shutdown(&self.me).await
-        {
-            warn!(kind = %failure.kind, detail = %failure.detail, "shutdown hook failed");
+        if let Some(mut inc) = incarnation {
+            // A durable actor that journals ends its journal with a
+            // snapshot: the next host replays nothing.
+            if self.me.is_durable()
+                && self.spec.policy.journals()
+                && let Ok(Some(state)) = inc.snapshot(&self.me).await
+            {
+                self.snapshot_journal(&state).await;
+            }
+            if let Err(failure) = inc.shutdown(&self.me).await {
+                warn!(kind = %failure.kind, detail = %failure.detail, "shutdown hook failed");
+            }
         }
         self.system.stop_children(&self.me).await;
         self.inbox.mailbox.close();
