@@ -57,11 +57,15 @@ async fn a_durable_actors_tells_leave_only_with_the_commit_of_the_message_that_m
     let refused = support::ask(&host, "a", "forward(10)").await.unwrap_err();
     assert_eq!(refused.code(), troupe::ErrorCode::NotDurable, "{refused}");
     assert_eq!(settled_count(&host).await, "1", "no tell from a message whose effect was not committed");
+    let unsaved = |host: &troupe::Host| host.actors().into_iter().find(|a| a.address.as_str() == "a").unwrap().unsaved;
+    let why = unsaved(&host).expect("`ps` says the actor's state is not saved");
+    assert!(why.contains("check the disk"), "and why: {why}");
 
     // The next commit that succeeds carries it, with the new one, in order.
     disk.fail_after(None);
     support::ask(&host, "a", "forward(100)").await.unwrap();
     assert_eq!(settled_count(&host).await, "111", "both tells, once each");
+    assert_eq!(unsaved(&host), None, "saved again");
     assert_eq!(support::ask(&host, "a", "forwarded()").await.unwrap(), "3");
     host.shutdown().await;
 }

@@ -79,6 +79,8 @@ struct DurableInbox {
     sequence: Mutex<Sequence>,
     /// The number of the last tell its committed state contains.
     committed: AtomicU64,
+    /// Why its last commit failed, until one succeeds.
+    unsaved: Mutex<Option<String>>,
 }
 
 /// The numbers of a durable actor's tells.
@@ -163,6 +165,7 @@ impl ActorRef {
                         taken: d.taken.into_iter().collect(),
                     }),
                     committed: AtomicU64::new(d.committed),
+                    unsaved: Mutex::new(None),
                 })
             }),
         };
@@ -392,7 +395,24 @@ impl ActorRef {
     pub(crate) fn set_committed(&self, seq: u64) {
         if let Some(durable) = &self.0.durable {
             durable.committed.store(seq, Ordering::Relaxed);
+            let mut unsaved = durable.unsaved.lock();
+            if unsaved.is_some() {
+                *unsaved = None;
+            }
         }
+    }
+
+    /// Notes that a commit of its state failed, and why: `troupe ps` shows
+    /// it until a commit succeeds.
+    pub(crate) fn set_unsaved(&self, why: &JournalError) {
+        if let Some(durable) = &self.0.durable {
+            *durable.unsaved.lock() = Some(why.0.clone());
+        }
+    }
+
+    /// Why its last commit failed, if none succeeded since.
+    pub(crate) fn unsaved(&self) -> Option<String> {
+        self.0.durable.as_ref().and_then(|d| d.unsaved.lock().clone())
     }
 
     /// Its journal, if it is durable.
@@ -516,6 +536,7 @@ impl ActorRef {
             last_failure: None,
             durability: if self.is_durable() { Durability::Durable } else { Durability::InMemory },
             committed: self.committed_seq(),
+            unsaved: self.unsaved(),
         };
         self.0.stats.fill(&mut info);
         info

@@ -118,6 +118,11 @@ pub struct ActorInfo {
     /// state contains (its tells are numbered from 1).
     #[serde(default)]
     pub committed: Option<u64>,
+    /// For a durable actor whose last commit failed (a full disk, an I/O
+    /// error): why. Its state in memory is ahead of its store until a
+    /// commit succeeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsaved: Option<String>,
 }
 
 impl ActorStats {

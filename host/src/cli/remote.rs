@@ -401,9 +401,10 @@ fn print_ps(reply: &Value) -> anyhow::Result<()> {
             vec![
                 a["address"].as_str().unwrap_or("?").to_string(),
                 format!("{}{version} {}", a["component"].as_str().unwrap_or("?"), a["hash"].as_str().unwrap_or("")),
-                match a["committed"].as_u64() {
-                    Some(seq) => format!("{} durable@{seq}", a["status"].as_str().unwrap_or("?")),
-                    None => a["status"].as_str().unwrap_or("?").to_string(),
+                match (a["committed"].as_u64(), a["unsaved"].as_str()) {
+                    (Some(seq), None) => format!("{} durable@{seq}", a["status"].as_str().unwrap_or("?")),
+                    (Some(seq), Some(_)) => format!("{} durable@{seq} unsaved", a["status"].as_str().unwrap_or("?")),
+                    (None, _) => a["status"].as_str().unwrap_or("?").to_string(),
                 },
                 format!("{}/{}", num(&a["mailbox"]), num(&a["mailbox_capacity"])),
                 num(&a["handled"]).to_string(),

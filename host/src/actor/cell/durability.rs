@@ -213,6 +213,7 @@ impl Cell {
                 durable.journal_base = None;
                 durable.unsaved = true;
                 error!(error = %e, "journal append failed: the actor's state is ahead of its store");
+                self.me.set_unsaved(e);
             }
         }
         if let Some((reply, value)) = reply {
@@ -301,6 +302,7 @@ impl Cell {
                 durable.unsaved = true;
                 durable.journal_base = None;
                 error!(error = %e, "commit failed: the actor's state is ahead of its store");
+                self.me.set_unsaved(e);
             }
         }
         if let Some((reply, value)) = reply {
