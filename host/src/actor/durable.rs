@@ -33,8 +33,11 @@
 //! message, the watermark after it, and what every host call the message
 //! made returned ([`Recorded`]: clocks, random bytes, ask replies, the
 //! results of tells, spawns and timers), in one commit with the removal
-//! of the tell from the inbox ([`Journal::append`]). A snapshot truncates
-//! the journal in the same transaction. Recovery restores the newest
+//! of the tell from the inbox ([`Journal::append`]). A snapshot drops, in
+//! the same transaction, the snapshots before the one it follows and the
+//! journal up to that one: the store keeps two snapshots, and the journal
+//! after the older, so that an unreadable newest snapshot falls back to
+//! the one before. Recovery restores the newest
 //! snapshot and replays the journal after it, at most `snapshot-every`
 //! entries: each message runs again on the state it first ran on, its
 //! host calls answered from the record and without effect (no tell, ask,
@@ -183,6 +186,10 @@ pub struct Recovered {
     pub state: Option<Snapshot>,
     /// The messages it handled after that snapshot, to replay on it.
     pub replay: Vec<Handled>,
+    /// The snapshot's place in the journal (see [`Checkpoint::position`]).
+    pub position: u64,
+    /// The number of its last journal entry (at least `position`).
+    pub journal_end: u64,
     /// The number of the last tell its state contains (0: none): the
     /// snapshot's, or the last replayed message's.
     pub watermark: u64,
@@ -249,6 +256,22 @@ pub struct Checkpoint {
     pub watermark: u64,
     /// The tells made since the last commit, for the outbox.
     pub outbox: Outbox,
+    /// Its place in the journal: the number of the last journal entry the
+    /// state contains (0: none).
+    pub position: u64,
+    /// The position of the snapshot it follows, which the store keeps
+    /// beside it with the journal after it (a second way back, should the
+    /// new one be unreadable); older ones go. Its own `position` keeps
+    /// only this one.
+    pub previous: u64,
+}
+
+impl Checkpoint {
+    /// A checkpoint of `state` that keeps no older snapshot: the first, or
+    /// one made outside the journal's order (an import, a hot swap).
+    pub fn only(state: Snapshot, watermark: u64, outbox: Outbox, position: u64) -> Self {
+        Checkpoint { state, watermark, outbox, position, previous: position }
+    }
 }
 
 /// Stable storage for durable actors. Writes resolve once durable (or with
@@ -290,17 +313,17 @@ pub trait Journal: Send + Sync + 'static {
     fn remove_dead_letter(&self, actor: &Address, seq: u64) -> BoxFuture<'static, Result<(), JournalError>>;
 
     /// Commits `actor`'s state and watermark and adds its outbox, and drops
-    /// the inbox entries the state now contains and its journal, in one
-    /// transaction.
+    /// the inbox entries the state now contains, the snapshots before
+    /// `checkpoint.previous` and the journal up to it, in one transaction.
     fn checkpoint(&self, actor: &Address, checkpoint: Checkpoint) -> BoxFuture<'static, Result<(), JournalError>>;
 
-    /// Appends what `actor` handled to its journal as entry `number` (from
-    /// 1 after each snapshot), adds `outbox` to its outbox, and drops the
-    /// inbox entries its state now contains, in one transaction.
+    /// Appends what `actor` handled to its journal as entry `number` (each
+    /// after the last, never reused), adds `outbox` to its outbox, and
+    /// drops the inbox entries its state now contains, in one transaction.
     fn append(
         &self,
         actor: &Address,
-        number: u32,
+        number: u64,
         handled: &Handled,
         outbox: &Outbox,
     ) -> BoxFuture<'static, Result<(), JournalError>>;

@@ -97,6 +97,8 @@ impl HostInner {
             committed: Committed {
                 state: recovered.state,
                 replay: recovered.replay,
+                position: recovered.position,
+                journal_end: recovered.journal_end,
                 watermark: recovered.watermark,
                 outbox: recovered.outbox,
                 last_sent: recovered.last_sent,

@@ -4,11 +4,11 @@
 //!
 //! | table | key | value |
 //! |---|---|---|
-//! | `snapshots` | address | watermark (8 bytes, big-endian), version length (4), version, state |
+//! | `snapshots` | address, `0`, place in the journal (8 bytes, big-endian): the newest and the one before | watermark (8 bytes, big-endian), version length (4), version, state |
 //! | `inbox` | address, `0`, tell number (8 bytes, big-endian) | the tell as a JSON [`WireMessage`] |
 //! | `actors` | address | how to start it again (opaque) |
 //! | `timers` | address, `0`, timer id (8 bytes, big-endian) | the timer as JSON |
-//! | `handled` | address, `0`, entry number (8 bytes, big-endian; from 1 after each snapshot) | a message handled since the snapshot, as a JSON [`Handled`] |
+//! | `handled` | address, `0`, entry number (8 bytes, big-endian; each after the last) | a message handled after the older snapshot, as a JSON [`Handled`] |
 //! | `outbox` | address, `0`, origin (8 + 4 bytes, big-endian) | a tell the actor made, committed and not yet delivered, as a JSON [`Outgoing`] |
 //! | `dead_letters` | address, `0`, tell number (8 bytes, big-endian) | the dead letter as JSON |
 //! | `meta` | `taken`, `0`, address, `0`, sender | the origin of the last tell taken from that durable sender: its number (8 bytes, big-endian) and index (4) |
@@ -267,12 +267,12 @@ impl Journal for DurableStore {
     fn append(
         &self,
         actor: &Address,
-        number: u32,
+        number: u64,
         handled: &Handled,
         outbox: &Outbox,
     ) -> BoxFuture<'static, Result<(), JournalError>> {
         self.submit_built(|batch| {
-            batch.put(Table::Handled, inbox_key(actor, number.into()), to_json(handled, "handled message")?);
+            batch.put(Table::Handled, inbox_key(actor, number), to_json(handled, "handled message")?);
             let consumed = inbox_key(actor, handled.watermark.saturating_add(1));
             batch.delete_range(Table::Inbox, inbox_key(actor, 0), consumed);
             put_outbox(batch, actor, outbox)
@@ -291,22 +291,43 @@ impl Journal for DurableStore {
 
     fn recover(&self, actor: &Address) -> Result<Recovered, JournalError> {
         let store = self.commits.store();
-        let (state, watermark) = match store.get(Table::Snapshots, actor.as_bytes()).map_err(journal_error)? {
-            Some(value) => {
-                let (state, watermark) = decode_state(&value).map_err(|e| JournalError(format!("`{actor}`: {e}")))?;
-                (Some(state), watermark)
+        // The newest snapshot that can be read, and its place in the journal.
+        let mut snapshots: Vec<(u64, Vec<u8>)> = store
+            .range(Table::Snapshots, &snapshot_key(actor, 0), &inbox_end(actor))
+            .map_err(journal_error)?
+            .into_iter()
+            .map(|(key, value)| (key_number(&key), value))
+            .collect();
+        if let Some(legacy) = store.get(Table::Snapshots, actor.as_bytes()).map_err(journal_error)? {
+            snapshots.insert(0, (0, legacy));
+        }
+        let mut chosen = None;
+        for (position, value) in snapshots.iter().rev() {
+            match decode_state(value) {
+                Ok((state, watermark)) => {
+                    chosen = Some((state, watermark, *position));
+                    break;
+                }
+                Err(e) => {
+                    tracing::error!(%actor, position, error = %e, "a snapshot cannot be read; trying the one before")
+                }
             }
-            None => (None, 0),
+        }
+        let (state, watermark, position) = match chosen {
+            Some((state, watermark, position)) => (Some(state), watermark, position),
+            None if snapshots.is_empty() => (None, 0, 0),
+            None => return Err(JournalError(format!("`{actor}`: no snapshot of it can be read"))),
         };
         let mut replay = Vec::new();
+        let mut journal_end = position;
         for (key, value) in
-            store.range(Table::Handled, &inbox_key(actor, 0), &inbox_end(actor)).map_err(journal_error)?
+            store.range(Table::Handled, &inbox_key(actor, position + 1), &inbox_end(actor)).map_err(journal_error)?
         {
-            let number = key.get(key.len() - 8..).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes);
-            let handled: Handled = serde_json::from_slice(&value).map_err(|e| {
-                JournalError(format!("`{actor}`: journal entry {} cannot be read: {e}", number.unwrap_or(0)))
-            })?;
+            let number = key_number(&key);
+            let handled: Handled = serde_json::from_slice(&value)
+                .map_err(|e| JournalError(format!("`{actor}`: journal entry {number} cannot be read: {e}")))?;
             replay.push(handled);
+            journal_end = number;
         }
         let watermark = replay.last().map_or(watermark, |last| last.watermark);
         let rows = store
@@ -347,7 +368,7 @@ impl Journal for DurableStore {
             ),
             None => None,
         };
-        Ok(Recovered { state, replay, watermark, pending, taken, timers, outbox, last_sent })
+        Ok(Recovered { state, replay, position, journal_end, watermark, pending, taken, timers, outbox, last_sent })
     }
 
     fn record_spawn(&self, actor: &Address, how: Vec<u8>) -> BoxFuture<'static, Result<(), JournalError>> {
@@ -372,8 +393,8 @@ impl Journal for DurableStore {
         let mut batch = forgetting(actor);
         batch.put(
             Table::Snapshots,
-            actor.as_bytes(),
-            encode_state(&Checkpoint { state, watermark: 0, outbox: Outbox::default() }),
+            snapshot_key(actor, 0),
+            encode_state(&Checkpoint::only(state, 0, Outbox::default(), 0)),
         );
         self.submit(batch)
     }
@@ -403,20 +424,38 @@ fn code_key(actor: &Address) -> Vec<u8> {
     key
 }
 
-/// The writes of a checkpoint of `actor`: its state and watermark, the
-/// inbox entries the state contains and its journal gone, its outbox added.
+/// The writes of a checkpoint of `actor`: its state and watermark at its
+/// place in the journal; the inbox entries the state contains gone; the
+/// snapshots before the previous one and the journal up to it gone (the
+/// previous one stays, with the journal after it); its outbox added.
 fn checkpointing(batch: &mut Batch, actor: &Address, checkpoint: &Checkpoint) -> Result<(), JournalError> {
-    batch.put(Table::Snapshots, actor.as_bytes(), encode_state(checkpoint));
+    let previous = checkpoint.previous.min(checkpoint.position);
+    batch.put(Table::Snapshots, snapshot_key(actor, checkpoint.position), encode_state(checkpoint));
+    batch.delete(Table::Snapshots, actor.as_bytes());
+    batch.delete_range(Table::Snapshots, snapshot_key(actor, 0), snapshot_key(actor, previous));
     let consumed = inbox_key(actor, checkpoint.watermark.saturating_add(1));
     batch.delete_range(Table::Inbox, inbox_key(actor, 0), consumed);
-    batch.delete_range(Table::Handled, inbox_key(actor, 0), inbox_end(actor));
+    batch.delete_range(Table::Handled, inbox_key(actor, 0), inbox_key(actor, previous.saturating_add(1)));
     put_outbox(batch, actor, &checkpoint.outbox)
+}
+
+/// The key of `actor`'s snapshot at `position` in its journal. (A store
+/// written before snapshots were kept in pairs has one at `actor` itself,
+/// read as position 0.)
+fn snapshot_key(actor: &Address, position: u64) -> Vec<u8> {
+    inbox_key(actor, position)
+}
+
+/// The number at the end of a key made by [`inbox_key`].
+fn key_number(key: &[u8]) -> u64 {
+    key.len().checked_sub(8).and_then(|at| key[at..].try_into().ok()).map_or(0, u64::from_be_bytes)
 }
 
 /// The writes that forget everything about `actor`.
 fn forgetting(actor: &Address) -> Batch {
     let mut batch = Batch::new();
     batch.delete(Table::Snapshots, actor.as_bytes());
+    batch.delete_range(Table::Snapshots, snapshot_key(actor, 0), inbox_end(actor));
     batch.delete(Table::Actors, actor.as_bytes());
     batch.delete_range(Table::Inbox, inbox_key(actor, 0), inbox_end(actor));
     batch.delete_range(Table::Handled, inbox_key(actor, 0), inbox_end(actor));
@@ -517,7 +556,7 @@ impl Journal for LazyStore {
     fn append(
         &self,
         actor: &Address,
-        number: u32,
+        number: u64,
         handled: &Handled,
         outbox: &Outbox,
     ) -> BoxFuture<'static, Result<(), JournalError>> {
@@ -580,7 +619,7 @@ mod tests {
 
     #[test]
     fn a_state_reads_back_as_it_was_committed() {
-        let checkpoint = Checkpoint { state: state("forty-two"), watermark: 42, outbox: Outbox::default() };
+        let checkpoint = Checkpoint::only(state("forty-two"), 42, Outbox::default(), 0);
         let (read, watermark) = decode_state(&encode_state(&checkpoint)).unwrap();
         assert_eq!((read.version.as_str(), read.bytes.as_slice(), watermark), ("v1", &b"forty-two"[..], 42));
         assert!(decode_state(&[0; 5]).unwrap_err().contains("too short"));
@@ -596,10 +635,7 @@ mod tests {
                 store.accept(&a, seq, tell(seq), None, None).await.unwrap();
             }
             store.accept(&b, 1, tell(100), None, None).await.unwrap();
-            store
-                .checkpoint(&a, Checkpoint { state: state("after 3"), watermark: 3, outbox: Outbox::default() })
-                .await
-                .unwrap();
+            store.checkpoint(&a, Checkpoint::only(state("after 3"), 3, Outbox::default(), 0)).await.unwrap();
         });
         let recovered = store.recover(&a).unwrap();
         assert_eq!(recovered.state.unwrap().bytes, b"after 3");
@@ -617,10 +653,7 @@ mod tests {
         let store = DurableStore::open(dir.path()).unwrap();
         let a: Address = "a".into();
         block_on(async {
-            store
-                .checkpoint(&a, Checkpoint { state: state("after 1"), watermark: 1, outbox: Outbox::default() })
-                .await
-                .unwrap();
+            store.checkpoint(&a, Checkpoint::only(state("after 1"), 1, Outbox::default(), 0)).await.unwrap();
             store.accept(&a, 1, tell(1), None, None).await.unwrap();
         });
         let recovered = store.recover(&a).unwrap();
@@ -675,34 +708,91 @@ mod tests {
         Outgoing { origin: Origin { seq, index }, message: WireMessage { to: "b".into(), ..tell(seq) } }
     }
 
+    /// A checkpoint of `text` at journal `position`, after the snapshot at
+    /// `previous`.
+    fn at(text: &str, watermark: u64, position: u64, previous: u64) -> Checkpoint {
+        Checkpoint { state: state(text), watermark, outbox: Outbox::default(), position, previous }
+    }
+
     #[test]
-    fn the_journal_after_the_snapshot_is_recovered_in_order_and_a_snapshot_truncates_it() {
+    fn the_journal_after_the_newest_snapshot_is_replayed_and_the_one_before_is_kept_with_its_journal() {
         let dir = tempfile::tempdir().unwrap();
         let store = DurableStore::open(dir.path()).unwrap();
         let a: Address = "a".into();
         block_on(async {
-            for seq in 1..=4 {
+            for seq in 1..=6 {
                 store.accept(&a, seq, tell(seq), None, None).await.unwrap();
             }
-            store
-                .checkpoint(&a, Checkpoint { state: state("after 1"), watermark: 1, outbox: Outbox::default() })
-                .await
-                .unwrap();
+            store.checkpoint(&a, at("after 1", 1, 0, 0)).await.unwrap();
             store.append(&a, 1, &handled(2, 2), &Outbox::default()).await.unwrap();
             store.append(&a, 2, &handled(3, 3), &Outbox::default()).await.unwrap();
         });
         let recovered = store.recover(&a).unwrap();
         assert_eq!(recovered.state.unwrap().bytes, b"after 1");
         assert_eq!(recovered.replay, vec![handled(2, 2), handled(3, 3)]);
+        assert_eq!((recovered.position, recovered.journal_end), (0, 2));
         assert_eq!(recovered.watermark, 3, "the last journaled message's");
         let pending: Vec<u64> = recovered.pending.iter().map(|(seq, _)| *seq).collect();
-        assert_eq!(pending, [4], "a journaled tell leaves the inbox");
+        assert_eq!(pending, [4, 5, 6], "a journaled tell leaves the inbox");
 
-        block_on(store.checkpoint(&a, Checkpoint { state: state("after 4"), watermark: 4, outbox: Outbox::default() }))
-            .unwrap();
+        // A snapshot at entry 2, then one more entry: nothing before the
+        // newest snapshot is replayed.
+        block_on(async {
+            store.checkpoint(&a, at("after 4", 4, 2, 0)).await.unwrap();
+            store.append(&a, 3, &handled(5, 5), &Outbox::default()).await.unwrap();
+        });
+        let recovered = store.recover(&a).unwrap();
+        assert_eq!(recovered.state.unwrap().bytes, b"after 4");
+        assert_eq!(recovered.replay, vec![handled(5, 5)]);
+        assert_eq!((recovered.position, recovered.journal_end, recovered.watermark), (2, 3, 5));
+
+        // The next snapshot drops the first and the journal up to the second.
+        block_on(store.checkpoint(&a, at("after 6", 6, 3, 2))).unwrap();
+        let snapshots = store.commits.store().range(Table::Snapshots, &snapshot_key(&a, 0), &inbox_end(&a)).unwrap();
+        let kept: Vec<u64> = snapshots.iter().map(|(key, _)| key_number(key)).collect();
+        assert_eq!(kept, [2, 3], "two snapshots, the newest and the one before");
+        let journal = store.commits.store().range(Table::Handled, &inbox_key(&a, 0), &inbox_end(&a)).unwrap();
+        let entries: Vec<u64> = journal.iter().map(|(key, _)| key_number(key)).collect();
+        assert_eq!(entries, [3], "the journal after the older snapshot");
         let recovered = store.recover(&a).unwrap();
         assert!(recovered.replay.is_empty() && recovered.pending.is_empty());
-        assert_eq!(recovered.watermark, 4);
+        assert_eq!(recovered.watermark, 6);
+    }
+
+    #[test]
+    fn an_unreadable_newest_snapshot_falls_back_to_the_one_before_and_its_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DurableStore::open(dir.path()).unwrap();
+        let a: Address = "a".into();
+        block_on(async {
+            store.checkpoint(&a, at("after 1", 1, 0, 0)).await.unwrap();
+            store.append(&a, 1, &handled(2, 2), &Outbox::default()).await.unwrap();
+            store.checkpoint(&a, at("after 2", 2, 1, 0)).await.unwrap();
+            let mut torn = Batch::new();
+            torn.put(Table::Snapshots, snapshot_key(&a, 1), vec![1, 2, 3]);
+            store.commits.commit(torn).await.unwrap();
+        });
+        let recovered = store.recover(&a).unwrap();
+        assert_eq!(recovered.state.unwrap().bytes, b"after 1", "the one before");
+        assert_eq!(recovered.replay, vec![handled(2, 2)], "and the journal after it");
+        assert_eq!(recovered.watermark, 2);
+    }
+
+    #[test]
+    fn a_snapshot_written_by_an_earlier_version_is_read_and_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DurableStore::open(dir.path()).unwrap();
+        let a: Address = "a".into();
+        block_on(async {
+            let mut legacy = Batch::new();
+            legacy.put(Table::Snapshots, a.as_bytes(), encode_state(&at("old", 3, 0, 0)));
+            store.commits.commit(legacy).await.unwrap();
+        });
+        let recovered = store.recover(&a).unwrap();
+        assert_eq!((recovered.state.unwrap().bytes, recovered.watermark), (b"old".to_vec(), 3));
+        block_on(store.checkpoint(&a, at("new", 4, 0, 0))).unwrap();
+        assert_eq!(store.commits.store().get(Table::Snapshots, a.as_bytes()).unwrap(), None, "replaced");
+        assert_eq!(store.recover(&a).unwrap().state.unwrap().bytes, b"new");
     }
 
     #[test]
@@ -713,7 +803,7 @@ mod tests {
         block_on(async {
             let outbox =
                 Outbox { tells: vec![outgoing(1, 0), outgoing(1, 1)], last: Some(Origin { seq: 1, index: 1 }) };
-            store.checkpoint(&a, Checkpoint { state: state("s"), watermark: 1, outbox }).await.unwrap();
+            store.checkpoint(&a, Checkpoint::only(state("s"), 1, outbox, 0)).await.unwrap();
             let outbox = Outbox { tells: vec![outgoing(2, 0)], last: Some(Origin { seq: 2, index: 0 }) };
             store.append(&a, 1, &handled(2, 2), &outbox).await.unwrap();
             store.sent(&a, Origin { seq: 1, index: 0 }).await.unwrap();

@@ -56,6 +56,19 @@ pub(super) struct DurableCell {
     pub failing: (u64, u32),
     /// The size of the journal entries committed since the last snapshot.
     pub journal_bytes: u64,
+    /// The place in the journal of its newest committed snapshot.
+    pub snapshot_position: u64,
+    /// The number of the last journal entry it wrote (or tried to): the
+    /// next gets the next, and a snapshot contains them all.
+    pub journal_written: u64,
+}
+
+impl DurableCell {
+    /// A checkpoint of `state` at the end of the journal, after the newest
+    /// snapshot, which the store keeps beside it.
+    fn checkpoint(&self, state: Snapshot, watermark: u64, outbox: Outbox) -> Checkpoint {
+        Checkpoint { state, watermark, outbox, position: self.journal_written, previous: self.snapshot_position }
+    }
 }
 
 impl Cell {
@@ -168,10 +181,13 @@ impl Cell {
         }
         let Some(journal) = self.me.journal().cloned() else { return };
         let watermark = self.watermark();
-        let checkpoint = Checkpoint { state: state.clone(), watermark, outbox: self.outbox() };
+        let outbox = self.outbox();
+        let checkpoint = self.durable().checkpoint(state.clone(), watermark, outbox);
+        let position = checkpoint.position;
         match journal.checkpoint(self.address(), checkpoint).await {
             Ok(()) => {
                 let durable = self.durable();
+                durable.snapshot_position = position;
                 durable.unsaved = false;
                 durable.journal_base = Some(generation);
                 durable.journal_bytes = 0;
@@ -189,11 +205,14 @@ impl Cell {
     /// Appends `handled` to the journal, then releases the reply.
     async fn append_then_reply(&mut self, handled: Handled, reply: Option<(oneshot::Sender<Reply>, Reply)>) {
         let watermark = handled.watermark;
-        let number = self.snapshots.journaled(handled);
+        let index = self.snapshots.journaled(handled);
+        let durable = self.durable();
+        durable.journal_written += 1;
+        let number = durable.journal_written;
         let appended = match self.me.journal() {
             Some(journal) => {
                 let outbox = self.outbox();
-                let handled = &self.snapshots.tail()[number as usize - 1];
+                let handled = &self.snapshots.tail()[index as usize - 1];
                 let size = handled.size();
                 let appended = journal.append(self.address(), number, handled, &outbox).await;
                 self.durable().journal_bytes += size;
@@ -279,11 +298,17 @@ impl Cell {
             && durable.unsent.is_empty()
             && self.me.committed_seq() == Some(watermark)
             && self.snapshots.last().is_some_and(|last| last.version == state.version && last.bytes == state.bytes);
-        let committed = match self.me.journal() {
+        let committed = match self.me.journal().cloned() {
             Some(journal) if !unchanged => {
                 self.snapshots.keep_for_restart(&self.spec.policy, state.clone());
                 let outbox = self.outbox();
-                journal.checkpoint(self.address(), Checkpoint { state, watermark, outbox }).await
+                let checkpoint = self.durable().checkpoint(state, watermark, outbox);
+                let position = checkpoint.position;
+                let committed = journal.checkpoint(self.address(), checkpoint).await;
+                if committed.is_ok() {
+                    self.durable().snapshot_position = position;
+                }
+                committed
             }
             _ => Ok(()),
         };

@@ -56,6 +56,10 @@ pub(crate) struct Committed {
     pub state: Option<Snapshot>,
     /// The messages handled after it, to replay on it.
     pub replay: Vec<Handled>,
+    /// Its place in the journal.
+    pub position: u64,
+    /// The number of the last journal entry.
+    pub journal_end: u64,
     /// Its outbox: tells committed and not yet delivered.
     pub outbox: Vec<Outgoing>,
     /// The origin of the last tell it made.
@@ -92,6 +96,8 @@ pub(crate) fn start(
             watermark: committed.watermark,
             journal_base: committed.state.is_some().then_some(0),
             last_sent: committed.last_sent,
+            snapshot_position: committed.position,
+            journal_written: committed.journal_end,
             courier,
             ..DurableCell::default()
         })

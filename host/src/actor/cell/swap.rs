@@ -466,11 +466,15 @@ impl Cell {
         let watermark = self.consumed_watermark();
         let code = SwappedCode::of(component, base.clone()).encode();
         let outbox = self.outbox();
+        // The old code's snapshots and journal go: the new code replays
+        // nothing of it.
+        let written = self.durable.as_ref().map_or(0, |d| d.journal_written);
         journal
-            .commit_code(self.address(), Checkpoint { state: state.clone(), watermark, outbox }, code)
+            .commit_code(self.address(), Checkpoint::only(state.clone(), watermark, outbox, written), code)
             .await
             .map_err(|e| refuse(format!("the new code could not be recorded: {e}")))?;
         self.durable().unsaved = false;
+        self.durable().snapshot_position = written;
         self.me.set_committed(watermark);
         self.dispatch();
         self.snapshots.keep_for_restart(&self.spec.policy, state);
@@ -546,10 +550,12 @@ impl Cell {
                 let watermark = self.consumed_watermark();
                 let code = SwappedCode::of(&trial.old_component, base).encode();
                 self.snapshots.keep_for_restart(&self.spec.policy, state.clone());
+                let written = self.durable.as_ref().map_or(0, |d| d.journal_written);
                 if let Some(durable) = &mut self.durable {
                     durable.journal_base = None;
+                    durable.snapshot_position = written;
                 }
-                let checkpoint = Checkpoint { state, watermark, outbox: Outbox::default() };
+                let checkpoint = Checkpoint::only(state, watermark, Outbox::default(), written);
                 Some(journal.commit_code(self.address(), checkpoint, code))
             }
             _ => None,
