@@ -100,7 +100,7 @@ pub use limits::{
 pub(crate) use resources::Resources;
 pub(crate) use slots::Slots;
 pub use spawn::{SpawnError, SpawnOptions};
-pub use spec::{ActorPolicy, ActorSpec, DEFAULT_SHUTDOWN, RestartFrom};
+pub use spec::{ActorPolicy, ActorSpec, DEFAULT_SHUTDOWN, DEFAULT_SNAPSHOT_JOURNAL_BYTES, RestartFrom};
 pub(crate) use status::ActorStats;
 pub use status::{ActorInfo, ActorStatus};
 pub use system::BoxFuture;
