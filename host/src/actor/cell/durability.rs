@@ -21,7 +21,7 @@ use tracing::{debug, error};
 use super::Cell;
 use crate::actor::courier::{Courier, Parcel};
 use crate::actor::data::Effects;
-use crate::actor::durable::{Checkpoint, DeadLetter, Handled, Origin, Outbox, Outgoing, POISON_ATTEMPTS};
+use crate::actor::durable::{Checkpoint, DeadLetter, Handled, JournalError, Origin, Outbox, Outgoing, POISON_ATTEMPTS};
 use crate::actor::incarnation::Incarnation;
 use crate::actor::timers::now_ms;
 use crate::actor::{Failure, FailureKind, Snapshot};
@@ -167,6 +167,48 @@ impl Cell {
         courier.send(parcels);
     }
 
+    /// What follows a commit of the state up to tell `watermark` (a
+    /// snapshot at `snapshot`, its place in the journal, or a journal
+    /// entry): once durable, the tells that waited for it leave and the
+    /// reply is released; if the store refused it, the actor is marked
+    /// unsaved (its next commit is a snapshot) and the asker hears
+    /// `not-durable`.
+    fn after_commit(
+        &mut self,
+        committed: Result<(), JournalError>,
+        watermark: u64,
+        snapshot: Option<u64>,
+        reply: Option<(oneshot::Sender<Reply>, Reply)>,
+    ) {
+        let generation = self.generation;
+        match &committed {
+            Ok(()) => {
+                if let Some(position) = snapshot {
+                    let durable = self.durable();
+                    durable.unsaved = false;
+                    durable.journal_base = Some(generation);
+                    durable.journal_bytes = 0;
+                    durable.snapshot_position = position;
+                }
+                self.me.set_committed(watermark);
+                self.dispatch();
+            }
+            Err(e) => {
+                let durable = self.durable();
+                durable.unsaved = true;
+                durable.journal_base = None;
+                error!(error = %e, "commit failed: the actor's state is ahead of its store");
+                self.me.set_unsaved(e);
+            }
+        }
+        if let Some((reply, value)) = reply {
+            let _ = reply.send(match committed {
+                Ok(()) => value,
+                Err(e) => Err(self.me.not_durable(e)),
+            });
+        }
+    }
+
     /// For a durable actor that journals, with messages journaled since
     /// its last snapshot: commits `state` (its state now) as a snapshot,
     /// so that recovery replays nothing. Taken when it hibernates and when
@@ -184,22 +226,11 @@ impl Cell {
         let outbox = self.outbox();
         let checkpoint = self.durable().checkpoint(state.clone(), watermark, outbox);
         let position = checkpoint.position;
-        match journal.checkpoint(self.address(), checkpoint).await {
-            Ok(()) => {
-                let durable = self.durable();
-                durable.snapshot_position = position;
-                durable.unsaved = false;
-                durable.journal_base = Some(generation);
-                durable.journal_bytes = 0;
-                self.me.set_committed(watermark);
-                self.snapshots.set_tail(Vec::new());
-                self.dispatch();
-            }
-            Err(e) => {
-                self.durable().journal_base = None;
-                error!(error = %e, "the snapshot that ends the journal could not be committed; recovery replays it");
-            }
+        let committed = journal.checkpoint(self.address(), checkpoint).await;
+        if committed.is_ok() {
+            self.snapshots.set_tail(Vec::new());
         }
+        self.after_commit(committed, watermark, Some(position), None);
     }
 
     /// Appends `handled` to the journal, then releases the reply.
@@ -220,27 +251,7 @@ impl Cell {
             }
             None => Ok(()),
         };
-        match &appended {
-            Ok(()) => {
-                self.me.set_committed(watermark);
-                self.dispatch();
-            }
-            Err(e) => {
-                // The store's journal now lacks this entry: the next commit
-                // is a snapshot.
-                let durable = self.durable();
-                durable.journal_base = None;
-                durable.unsaved = true;
-                error!(error = %e, "journal append failed: the actor's state is ahead of its store");
-                self.me.set_unsaved(e);
-            }
-        }
-        if let Some((reply, value)) = reply {
-            let _ = reply.send(match appended {
-                Ok(()) => value,
-                Err(e) => Err(self.me.not_durable(e)),
-            });
-        }
+        self.after_commit(appended, watermark, None, reply);
     }
 
     /// Replays the messages handled after the restart state, on `inc`
@@ -298,43 +309,16 @@ impl Cell {
             && durable.unsent.is_empty()
             && self.me.committed_seq() == Some(watermark)
             && self.snapshots.last().is_some_and(|last| last.version == state.version && last.bytes == state.bytes);
-        let committed = match self.me.journal().cloned() {
+        match self.me.journal().cloned() {
             Some(journal) if !unchanged => {
                 self.snapshots.keep_for_restart(&self.spec.policy, state.clone());
                 let outbox = self.outbox();
                 let checkpoint = self.durable().checkpoint(state, watermark, outbox);
                 let position = checkpoint.position;
                 let committed = journal.checkpoint(self.address(), checkpoint).await;
-                if committed.is_ok() {
-                    self.durable().snapshot_position = position;
-                }
-                committed
+                self.after_commit(committed, watermark, Some(position), reply);
             }
-            _ => Ok(()),
-        };
-        match &committed {
-            Ok(()) => {
-                let generation = self.generation;
-                let durable = self.durable();
-                durable.unsaved = false;
-                durable.journal_base = Some(generation);
-                durable.journal_bytes = 0;
-                self.me.set_committed(watermark);
-                self.dispatch();
-            }
-            Err(e) => {
-                let durable = self.durable();
-                durable.unsaved = true;
-                durable.journal_base = None;
-                error!(error = %e, "commit failed: the actor's state is ahead of its store");
-                self.me.set_unsaved(e);
-            }
-        }
-        if let Some((reply, value)) = reply {
-            let _ = reply.send(match committed {
-                Ok(()) => value,
-                Err(e) => Err(self.me.not_durable(e)),
-            });
+            _ => self.after_commit(Ok(()), watermark, None, reply),
         }
         Ok(())
     }
