@@ -129,6 +129,30 @@ impl Control {
     }
 }
 
+/// A host in this process whose store is on `disk` (a fault-injecting
+/// one) in the data directory `dir`.
+pub(crate) fn host_on_disk(disk: &troupe::store::faulty::FaultyDisk, dir: &Path) -> troupe::Host {
+    use std::sync::Arc;
+    use troupe::actor::durable::Journal;
+    use troupe::store::{DataDir, DurableStore, RedbStore, Store};
+
+    let store: Arc<dyn Store> = Arc::new(RedbStore::open_on(disk.clone()).unwrap());
+    let journal: Arc<dyn Journal> = Arc::new(DurableStore::on(store, DataDir::open(dir).unwrap()));
+    // A small instance pool: several such hosts share this process's
+    // memory mappings with the other tests'.
+    let mut engine = troupe::EngineConfig::new();
+    engine.max_instances(16).cache_dir(Some(support::target_dir().join("troupe-test-cache")));
+    troupe::Host::new(troupe::HostConfig { engine, journal: Some(journal), ..Default::default() }).unwrap()
+}
+
+/// Spawns a durable actor `name` of the example guest `guest` on `host`.
+pub(crate) async fn spawn_durable_in(host: &troupe::Host, name: &str, guest: &str, config: &[(&str, &str)]) {
+    let mut durable = support::define(host, guest);
+    durable.policy.durability = troupe::actor::durable::Durability::Durable;
+    durable.policy.config = config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    host.spawn(durable.spec(name.into())).await.unwrap();
+}
+
 #[test]
 fn acknowledged_tells_and_asks_survive_kill_9_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -471,19 +495,12 @@ fn a_durable_actors_state_moves_to_another_host_through_export_and_import() {
 
 #[tokio::test]
 async fn a_failing_disk_fails_durable_messages_clearly_keeps_what_was_acknowledged_and_spares_in_memory_actors() {
-    use std::sync::Arc;
     use troupe::HasErrorCode as _;
-    use troupe::actor::durable::{Durability, Journal};
     use troupe::store::faulty::FaultyDisk;
-    use troupe::store::{DataDir, DurableStore, RedbStore, Store};
 
     async fn host_on(disk: &FaultyDisk, dir: &Path) -> troupe::Host {
-        let store: Arc<dyn Store> = Arc::new(RedbStore::open_on(disk.clone()).unwrap());
-        let journal: Arc<dyn Journal> = Arc::new(DurableStore::on(store, DataDir::open(dir).unwrap()));
-        let host = troupe::Host::new(troupe::HostConfig { journal: Some(journal), ..Default::default() }).unwrap();
-        let mut durable = support::define(&host, "counter");
-        durable.policy.durability = Durability::Durable;
-        host.spawn(durable.spec("d".into())).await.unwrap();
+        let host = host_on_disk(disk, dir);
+        spawn_durable_in(&host, "d", "counter", &[]).await;
         host
     }
 
@@ -514,23 +531,15 @@ async fn a_failing_disk_fails_durable_messages_clearly_keeps_what_was_acknowledg
 
 #[tokio::test]
 async fn a_full_disk_fails_durable_messages_saying_so_keeps_what_was_acknowledged_and_accepts_again_once_freed() {
-    use std::sync::Arc;
     use troupe::HasErrorCode as _;
-    use troupe::actor::durable::{Durability, Journal};
     use troupe::store::faulty::FaultyDisk;
-    use troupe::store::{DataDir, DurableStore, RedbStore, Store};
 
     /// A host whose store is on `disk`, with a durable counter `d` and a
     /// durable blob `b` (a count in a state of settable size).
     async fn host_on(disk: &FaultyDisk, dir: &Path) -> troupe::Host {
-        let store: Arc<dyn Store> = Arc::new(RedbStore::open_on(disk.clone()).unwrap());
-        let journal: Arc<dyn Journal> = Arc::new(DurableStore::on(store, DataDir::open(dir).unwrap()));
-        let host = troupe::Host::new(troupe::HostConfig { journal: Some(journal), ..Default::default() }).unwrap();
-        for (name, guest) in [("d", "counter"), ("b", "blob")] {
-            let mut durable = support::define(&host, guest);
-            durable.policy.durability = Durability::Durable;
-            host.spawn(durable.spec(name.into())).await.unwrap();
-        }
+        let host = host_on_disk(disk, dir);
+        spawn_durable_in(&host, "d", "counter", &[]).await;
+        spawn_durable_in(&host, "b", "blob", &[]).await;
         host
     }
 

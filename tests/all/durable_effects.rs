@@ -5,27 +5,20 @@
 //! counter.)
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use troupe::HasErrorCode as _;
-use troupe::actor::durable::{Durability, Journal};
 use troupe::store::faulty::FaultyDisk;
-use troupe::store::{DataDir, DurableStore, RedbStore, Store};
 
+use crate::durable::{host_on_disk, spawn_durable_in};
 use crate::support;
 
 /// A host on `disk` with an in-memory counter `b` and a durable forwarder
 /// `a` that tells `b` `incr(n)` on every `forward(n)`.
 async fn forwarder_host(disk: &FaultyDisk, dir: &Path) -> troupe::Host {
-    let store: Arc<dyn Store> = Arc::new(RedbStore::open_on(disk.clone()).unwrap());
-    let journal: Arc<dyn Journal> = Arc::new(DurableStore::on(store, DataDir::open(dir).unwrap()));
-    let host = troupe::Host::new(troupe::HostConfig { journal: Some(journal), ..Default::default() }).unwrap();
+    let host = host_on_disk(disk, dir);
     host.spawn(support::define(&host, "counter").spec("b".into())).await.unwrap();
-    let mut forwarder = support::define(&host, "forwarder");
-    forwarder.policy.durability = Durability::Durable;
-    forwarder.policy.config = vec![("to".into(), "b".into())];
-    host.spawn(forwarder.spec("a".into())).await.unwrap();
+    spawn_durable_in(&host, "a", "forwarder", &[("to", "b")]).await;
     host
 }
 
