@@ -826,3 +826,26 @@ fn a_durable_child_its_parent_stopped_stays_stopped_after_kill_9() {
     let mut control = host.connect();
     assert_eq!(control.call("kid", "get()").unwrap_err()["code"], "unknown-address", "stopped for good: forgotten");
 }
+
+#[test]
+fn a_durable_child_of_a_manifest_supervisor_comes_back_in_its_place_with_its_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("app.toml");
+    let counter = support::guest("counter");
+    std::fs::write(
+        &manifest,
+        format!(
+            "[supervisors.s]\nstrategy = \"one-for-all\"\n\n[supervisors.s.actors.c]\npath = {counter:?}\n\
+             durability = \"durable\"\n"
+        ),
+    )
+    .unwrap();
+    let host = DurableHost::start(dir.path(), Some(&manifest));
+    host.connect().send("c", "incr(9)").unwrap();
+    host.kill();
+    let host = DurableHost::start(dir.path(), Some(&manifest));
+    let mut control = host.connect();
+    assert_eq!(control.count("c"), 9);
+    let tree = control.request(json!({ "op": "tree" })).unwrap();
+    assert_eq!(path_in_tree(&tree, "c"), ["s", "c"], "under its supervisor: {tree}");
+}
