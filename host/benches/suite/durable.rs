@@ -281,16 +281,9 @@ async fn snapshot_cost(scale: Scale, rows: &mut Vec<Row>) {
                 })
                 .await,
             );
-            let (actor, bump) = (actor.clone(), actor.parse("bump()").expect("bump() parses"));
-            asks.extend(
-                on_runtime(latencies(per_round, async move || {
-                    actor.ask(bump.clone(), None, None, ASK_TIMEOUT).await.expect("bump() answers");
-                }))
-                .await,
-            );
+            asks.extend(bumps(&actor, per_round).await);
         }
-        let count = actor.ask(actor.parse("count()").expect("count() parses"), None, None, ASK_TIMEOUT).await;
-        assert_eq!(count.expect("count() answers"), Some(Val::U64(asks.len() as u64)), "every bump applied once");
+        assert_bumped(&actor, asks.len()).await;
         let (floor_p50, asks_p50) = (percentile(&mut floor, 0.5), percentile(&mut asks, 0.5));
         rows.push(row(
             &format!("9. snapshot cost: durable ask changing a {label} state, p50 / p99 (commits all of it)"),
@@ -311,19 +304,11 @@ async fn snapshot_cost(scale: Scale, rows: &mut Vec<Row>) {
     journaled.policy.snapshot_every = Some(JOURNALED_EVERY);
     journaled.policy.config = vec![("bytes".into(), JOURNALED_SIZE.0.to_string())];
     let actor = host.spawn(journaled.spec("blob-journaled".into())).await.expect("a journaling blob starts");
-    let bump = actor.parse("bump()").expect("bump() parses");
     let mut asks = Vec::new();
     for _ in 0..RATE_ROUNDS {
-        let (actor, bump) = (actor.clone(), bump.clone());
-        asks.extend(
-            on_runtime(latencies(per_round, async move || {
-                actor.ask(bump.clone(), None, None, ASK_TIMEOUT).await.expect("bump() answers");
-            }))
-            .await,
-        );
+        asks.extend(bumps(&actor, per_round).await);
     }
-    let count = actor.ask(actor.parse("count()").expect("count() parses"), None, None, ASK_TIMEOUT).await;
-    assert_eq!(count.expect("count() answers"), Some(Val::U64(asks.len() as u64)), "every bump applied once");
+    assert_bumped(&actor, asks.len()).await;
     let (label, whole) = (JOURNALED_SIZE.1, whole.expect("the largest state was measured"));
     let asks_p50 = percentile(&mut asks, 0.5);
     rows.push(row(
@@ -334,6 +319,22 @@ async fn snapshot_cost(scale: Scale, rows: &mut Vec<Row>) {
         "-",
     ));
     host.shutdown().await;
+}
+
+/// The latencies of `n` durable asks `bump()` to the blob `actor`, one
+/// after the other, from a task on the runtime.
+async fn bumps(actor: &ActorRef, n: usize) -> Vec<Duration> {
+    let (actor, bump) = (actor.clone(), actor.parse("bump()").expect("bump() parses"));
+    on_runtime(latencies(n, async move || {
+        actor.ask(bump.clone(), None, None, ASK_TIMEOUT).await.expect("bump() answers");
+    }))
+    .await
+}
+
+/// Checks that the blob `actor` counted `n` bumps: each applied once.
+async fn assert_bumped(actor: &ActorRef, n: usize) {
+    let count = actor.ask(actor.parse("count()").expect("count() parses"), None, None, ASK_TIMEOUT).await;
+    assert_eq!(count.expect("count() answers"), Some(Val::U64(n as u64)), "every bump applied once");
 }
 
 /// The state of the journaling row: the largest of [`STATE_SIZES`].

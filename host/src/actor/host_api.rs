@@ -315,25 +315,31 @@ impl ActorData {
 
 impl types::Host for ActorData {}
 
+/// A host call as a durable actor's journal sees it: while a message is
+/// replayed, what the call returned when the message first ran (and no
+/// effect); live, the call's result, recorded on the tape of an actor
+/// that journals (see [`super::tape`]).
+macro_rules! taped {
+    ($data:ident, $call:literal, $live:expr) => {{
+        if let Some(played) = $data.played($call)? {
+            return Ok(played);
+        }
+        let result = $live.await?;
+        Ok($data.recorded($call, result))
+    }};
+}
+
 impl host::Host for ActorData {
     async fn self_address(&mut self) -> wasmtime::Result<String> {
         Ok(self.me.address().to_string())
     }
 
     async fn tell(&mut self, to: String, message: String) -> wasmtime::Result<Result<(), Error>> {
-        if let Some(played) = self.played("tell")? {
-            return Ok(played);
-        }
-        let result = self.tell_live(to, message).await?;
-        Ok(self.recorded("tell", result))
+        taped!(self, "tell", self.tell_live(to, message))
     }
 
     async fn ask(&mut self, to: String, message: String, timeout_ms: u32) -> wasmtime::Result<Result<String, Error>> {
-        if let Some(played) = self.played("ask")? {
-            return Ok(played);
-        }
-        let result = self.ask_live(to, message, timeout_ms).await?;
-        Ok(self.recorded("ask", result))
+        taped!(self, "ask", self.ask_live(to, message, timeout_ms))
     }
 
     async fn spawn(
@@ -341,83 +347,43 @@ impl host::Host for ActorData {
         component: String,
         options: types::SpawnOptions,
     ) -> wasmtime::Result<Result<String, Error>> {
-        if let Some(played) = self.played("spawn")? {
-            return Ok(played);
-        }
-        let result = self.spawn_live(component, options).await?;
-        Ok(self.recorded("spawn", result))
+        taped!(self, "spawn", self.spawn_live(component, options))
     }
 
     async fn stop(&mut self, address: String) -> wasmtime::Result<Result<(), Error>> {
-        if let Some(played) = self.played("stop")? {
-            return Ok(played);
-        }
-        let result = self.stop_live(address).await?;
-        Ok(self.recorded("stop", result))
+        taped!(self, "stop", self.stop_live(address))
     }
 
     async fn monitor(&mut self, address: String) -> wasmtime::Result<Result<u64, Error>> {
-        if let Some(played) = self.played("monitor")? {
-            return Ok(played);
-        }
-        let result = self.monitor_live(address).await?;
-        Ok(self.recorded("monitor", result))
+        taped!(self, "monitor", self.monitor_live(address))
     }
 
     async fn demonitor(&mut self, id: u64) -> wasmtime::Result<bool> {
-        if let Some(played) = self.played("demonitor")? {
-            return Ok(played);
-        }
-        let result = self.demonitor_live(id).await?;
-        Ok(self.recorded("demonitor", result))
+        taped!(self, "demonitor", self.demonitor_live(id))
     }
 
     async fn bind(&mut self, interface: String, target: types::BindingTarget) -> wasmtime::Result<Result<(), Error>> {
-        if let Some(played) = self.played("bind")? {
-            return Ok(played);
-        }
-        let result = self.bind_live(interface, target).await?;
-        Ok(self.recorded("bind", result))
+        taped!(self, "bind", self.bind_live(interface, target))
     }
 
     async fn unbind(&mut self, interface: String) -> wasmtime::Result<bool> {
-        if let Some(played) = self.played("unbind")? {
-            return Ok(played);
-        }
-        let result = self.unbind_live(interface).await?;
-        Ok(self.recorded("unbind", result))
+        taped!(self, "unbind", self.unbind_live(interface))
     }
 
     async fn link(&mut self, address: String) -> wasmtime::Result<Result<(), Error>> {
-        if let Some(played) = self.played("link")? {
-            return Ok(played);
-        }
-        let result = self.link_live(address).await?;
-        Ok(self.recorded("link", result))
+        taped!(self, "link", self.link_live(address))
     }
 
     async fn unlink(&mut self, address: String) -> wasmtime::Result<bool> {
-        if let Some(played) = self.played("unlink")? {
-            return Ok(played);
-        }
-        let result = self.unlink_live(address).await?;
-        Ok(self.recorded("unlink", result))
+        taped!(self, "unlink", self.unlink_live(address))
     }
 
     async fn send_after(&mut self, delay_ms: u64, message: String) -> wasmtime::Result<Result<u64, Error>> {
-        if let Some(played) = self.played("send-after")? {
-            return Ok(played);
-        }
-        let result = self.send_after_live(delay_ms, message).await?;
-        Ok(self.recorded("send-after", result))
+        taped!(self, "send-after", self.send_after_live(delay_ms, message))
     }
 
     async fn cancel_timer(&mut self, id: u64) -> wasmtime::Result<bool> {
-        if let Some(played) = self.played("cancel-timer")? {
-            return Ok(played);
-        }
-        let result = self.cancel_timer_live(id).await?;
-        Ok(self.recorded("cancel-timer", result))
+        taped!(self, "cancel-timer", self.cancel_timer_live(id))
     }
 
     async fn log(&mut self, level: Level, message: String, fields: Vec<(String, String)>) -> wasmtime::Result<()> {
