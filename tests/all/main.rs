@@ -24,3 +24,4 @@ mod manifest;
 mod sandbox;
 mod supervision;
 mod swap;
+mod virtual_actors;

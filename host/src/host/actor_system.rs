@@ -14,7 +14,7 @@ use crate::message::{Address, DeadLetterReason};
 
 impl ActorSystem for HostInner {
     fn lookup(&self, address: &str) -> Option<ActorRef> {
-        self.registry.get(address)
+        self.find(address)
     }
 
     fn spawn_child<'a>(

@@ -25,6 +25,12 @@
 //! supervise = { strategy = "one-for-all" }   # for the children it spawns
 //! bindings = { "acme:store/api" = "store" }  # where its imported interfaces' calls go
 //!
+//! # A virtual component: every `user/KEY` exists, activated by a message.
+//! [virtual.user]
+//! path = "counter.wasm"
+//! idle-ms = 900000                 # passivate when idle this long (the default)
+//! keep-alive = false               # or never passivate
+//!
 //! # A supervisor, with its children nested under it (in file order).
 //! [supervisors.pipeline]
 //! strategy = "rest-for-one"        # one-for-one, one-for-all, rest-for-one, pool
@@ -64,7 +70,7 @@ use crate::actor::binding::{BindingSpec, Router};
 use crate::actor::durable::Durability;
 use crate::actor::{ActorPolicy, ActorSpec, DEFAULT_SHUTDOWN, RestartFrom, SpawnError};
 use crate::grants::Grants;
-use crate::host::{ActorTemplate, Host, ROOT};
+use crate::host::{ActorTemplate, DEFAULT_IDLE, Host, ROOT};
 use crate::message::Address;
 use crate::supervision::{Backoff, RestartType, Strategy, SupervisorSpec};
 
@@ -110,6 +116,8 @@ struct RawManifest {
     actors: IndexMap<String, Spanned<RawTemplate>>,
     #[serde(default)]
     supervisors: IndexMap<String, Spanned<RawSupervisor>>,
+    #[serde(default, rename = "virtual")]
+    virtuals: IndexMap<String, Spanned<RawTemplate>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -125,10 +133,13 @@ struct RawTemplate {
     grants: Option<Spanned<Grants>>,
     #[serde(default)]
     restart: RestartType,
-    #[serde(default)]
-    durability: Durability,
+    durability: Option<Durability>,
     #[serde(default)]
     restore: RestartFrom,
+    /// `[virtual]` entries only.
+    idle_ms: Option<Spanned<u64>>,
+    /// `[virtual]` entries only.
+    keep_alive: Option<Spanned<bool>>,
     snapshot_every: Option<Spanned<u32>>,
     snapshot_interval_ms: Option<Spanned<u64>>,
     snapshot_journal_bytes: Option<Spanned<u64>>,
@@ -245,9 +256,22 @@ pub struct SupervisorDecl {
     location: (usize, usize),
 }
 
+/// One validated `[virtual.NAME]` entry: a template whose every key is an
+/// address (see [`Host::define_virtual`]).
+#[derive(Debug, Clone)]
+pub struct VirtualDecl {
+    /// The template (durable unless the entry says otherwise).
+    pub entry: TemplateDecl,
+    /// How long an activation stays idle before it passivates (`None`:
+    /// kept alive).
+    pub idle: Option<Duration>,
+}
+
 /// A manifest item, in start order.
 #[derive(Debug, Clone)]
 pub enum Item {
+    /// A `[virtual]` entry: defined; its keys are activated by messages.
+    Virtual(VirtualDecl),
     /// A `[components]` entry: defined, not started.
     Component(TemplateDecl),
     /// An `[actors]` entry: defined and started.
@@ -308,6 +332,17 @@ impl Parser<'_> {
         let fail = |this: &Self, span: Range<usize>, key: String, message: String| {
             Err(this.err(Some(span), Some(key), message))
         };
+        if !key.starts_with("virtual.")
+            && let Some(span) = raw.idle_ms.as_ref().map(|s| s.span()).or(raw.keep_alive.as_ref().map(|s| s.span()))
+        {
+            return fail(
+                self,
+                span,
+                key,
+                "only [virtual] entries passivate (`idle-ms`, `keep-alive`); this one may hibernate (`hibernate-after-ms`)"
+                    .into(),
+            );
+        }
         let source = match (&raw.path, &raw.component) {
             (Some(p), None) => Source::Path(self.base.join(p)),
             (None, Some(c)) if !component_only => Source::Template(c.clone()),
@@ -425,7 +460,7 @@ impl Parser<'_> {
                 limits,
                 grants,
                 config,
-                durability: raw.durability,
+                durability: raw.durability.unwrap_or_default(),
                 restore: raw.restore,
                 snapshot_every: raw.snapshot_every.as_ref().map(|n| *n.get_ref()),
                 snapshot_interval: raw.snapshot_interval_ms.as_ref().map(|n| Duration::from_millis(*n.get_ref())),
@@ -571,6 +606,27 @@ impl Manifest {
             let entry = parser.entry(format!("components.{name}"), name, spanned, true, None)?;
             parser.items.push(Item::Component(entry));
         }
+        for (name, spanned) in &raw.virtuals {
+            let key = format!("virtual.{name}");
+            let mut entry = parser.entry(key.clone(), name, spanned, true, None)?;
+            let raw = spanned.get_ref();
+            if raw.durability.is_none() {
+                entry.policy.durability = Durability::Durable;
+            }
+            let keep_alive = raw.keep_alive.as_ref().is_some_and(|k| *k.get_ref());
+            let idle = match &raw.idle_ms {
+                Some(ms) if *ms.get_ref() == 0 => {
+                    return Err(parser.err(
+                        Some(ms.span()),
+                        Some(format!("{key}.idle-ms")),
+                        "must be at least 1".into(),
+                    ));
+                }
+                Some(ms) => Duration::from_millis(*ms.get_ref()),
+                None => DEFAULT_IDLE,
+            };
+            parser.items.push(Item::Virtual(VirtualDecl { entry, idle: (!keep_alive).then_some(idle) }));
+        }
         parser.children("", &raw.actors, &raw.supervisors, None)?;
         let manifest = Manifest { file: path.to_path_buf(), items: parser.items };
         manifest.check_references()?;
@@ -581,7 +637,7 @@ impl Manifest {
     pub fn entries(&self) -> impl Iterator<Item = &TemplateDecl> {
         self.items.iter().filter_map(|item| match item {
             Item::Component(e) | Item::Actor(e) => Some(e),
-            Item::Supervisor(_) => None,
+            Item::Virtual(_) | Item::Supervisor(_) => None,
         })
     }
 
@@ -610,6 +666,8 @@ impl Manifest {
                     }
                     (&e.key, e.location, e.addresses())
                 }
+                // Its supervisor takes its name.
+                Item::Virtual(v) => (&v.entry.key, v.entry.location, vec![Address::from(v.entry.name.as_str())]),
                 Item::Supervisor(s) => {
                     let mut these = vec![Address::from(s.name.as_str())];
                     if let Some((component, n)) = &s.pool {
@@ -634,6 +692,19 @@ impl Manifest {
         Ok(())
     }
 
+    /// The template a `[virtual]` entry declares: its component loaded
+    /// from its file, its policy checked against the host's engine.
+    fn template(&self, host: &Host, entry: &TemplateDecl) -> Result<ActorTemplate, String> {
+        let Source::Path(path) = &entry.source else { return Err("a [virtual] entry needs `path`".into()) };
+        let component = host.load(&entry.name, path, entry.version.clone()).map_err(|e| e.to_string())?;
+        entry
+            .policy
+            .limits
+            .validate(host.engine().config().get_max_memory_bytes())
+            .map_err(|e| format!("invalid limit `{}`: {}", e.field, e.problem))?;
+        Ok(ActorTemplate { component, policy: entry.policy.clone() })
+    }
+
     /// Loads every component, creates every supervisor and starts every
     /// actor, in start order. Returns the actor addresses started.
     ///
@@ -651,6 +722,12 @@ impl Manifest {
         };
         for item in &self.items {
             match item {
+                Item::Virtual(v) => {
+                    let entry = &v.entry;
+                    let template = self.template(host, entry).map_err(|e| fail(&entry.key, entry.location, e))?;
+                    host.define_virtual(&entry.name, template, v.idle)
+                        .map_err(|e| fail(&entry.key, entry.location, e.to_string()))?;
+                }
                 Item::Component(entry) | Item::Actor(entry) => {
                     let component = match &entry.source {
                         Source::Path(path) => host

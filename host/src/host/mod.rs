@@ -27,6 +27,7 @@ mod spawn;
 mod supervisor;
 mod swap;
 mod tree;
+mod virtual_actors;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -41,6 +42,7 @@ pub use catalog::ActorTemplate;
 pub use spawn::ChildSpawn;
 pub use supervisor::SupervisorRef;
 pub use tree::{ChildInfo, NodeStatus, SupervisorInfo, TreeNode};
+pub use virtual_actors::{DEFAULT_IDLE, MAX_KEY_BYTES, check_key};
 
 use crate::actor::binding::{BindError, BindingSpec};
 use crate::actor::durable::Journal;
@@ -131,6 +133,8 @@ pub(crate) struct HostInner {
     /// While the host starts again the durable actors it had (see
     /// [`Host::hold_recovered_tells`]).
     recovering: watch::Sender<bool>,
+    /// The virtual components and their activations.
+    virtuals: virtual_actors::Virtuals,
     /// The root supervisor's handle (its node is in the tree while it runs).
     root: OnceLock<SupervisorRef>,
     me: Weak<HostInner>,
@@ -230,6 +234,7 @@ impl Host {
             max_actors,
             journal,
             recovering: watch::channel(false).0,
+            virtuals: Default::default(),
             root: OnceLock::new(),
             me: me.clone(),
         });
@@ -318,13 +323,14 @@ impl Host {
         self.inner.tree.named(name)
     }
 
-    /// The actor at `address`.
+    /// The actor at `address`; for a key of a virtual component, activated
+    /// by this lookup if it is not active (see [`Host::define_virtual`]).
     ///
     /// # Errors
     ///
     /// [`CallError::UnknownAddress`].
     pub fn lookup(&self, address: &str) -> Result<ActorRef, CallError> {
-        self.inner.registry.get(address).ok_or_else(|| CallError::UnknownAddress(address.into()))
+        self.inner.find(address).ok_or_else(|| CallError::UnknownAddress(address.into()))
     }
 
     /// Type-checks `message` (WAVE, `func(args)`) and queues it. To a

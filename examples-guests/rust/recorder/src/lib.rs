@@ -26,6 +26,7 @@ const STATE_VERSION: &str = "recorder/1";
 thread_local! {
     static NOTES: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
     static TARGET: RefCell<String> = const { RefCell::new(String::new()) };
+    static CONFIG: RefCell<Vec<(String, String)>> = const { RefCell::new(Vec::new()) };
 }
 
 struct Recorder;
@@ -41,12 +42,18 @@ impl api::Guest for Recorder {
     fn notes() -> String {
         NOTES.with(|notes| notes.borrow().join(","))
     }
+
+    fn config_value(key: String) -> Option<String> {
+        CONFIG.with(|config| troupe_guest::config_value(&config.borrow(), &key).map(str::to_string))
+    }
 }
 
 impl lifecycle::Guest for Recorder {
     fn init(config: Vec<(String, String)>) -> Result<(), String> {
-        let to = troupe_guest::config_value(&config, "to").ok_or("config `to` (the target's address) is missing")?;
+        // Without `to`, `note()` has no one to ask and notes the error.
+        let to = troupe_guest::config_value(&config, "to").unwrap_or_default();
         TARGET.with(|t| *t.borrow_mut() = to.to_string());
+        CONFIG.with(|c| *c.borrow_mut() = config);
         Ok(())
     }
 }

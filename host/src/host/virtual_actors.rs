@@ -1,0 +1,133 @@
+//! Virtual actors: a component declared virtual (`[virtual.NAME]` in the
+//! manifest, [`Host::define_virtual`]) makes every address `NAME/KEY` one
+//! that exists. Nobody spawns it: the first message to it, from anywhere
+//! (the CLI, the library, a guest's tell or ask), activates it, and it
+//! learns its key in `init`'s configuration (`key`) and through
+//! `self-address`. When idle for the entry's `idle` it passivates (it
+//! hibernates: no instance, its state kept; a durable one's state is in
+//! the store, so a later host activates it where the last one left it).
+//!
+//! One activation per key: activations are made under one lock, and
+//! whoever finds the address registered uses the actor there.
+//!
+//! A virtual actor is `temporary` under its entry's supervisor: a failure
+//! stops it, and its next message activates it again (from its committed
+//! state, if durable), so that a key that keeps failing never takes the
+//! entry's other keys down with it.
+
+use std::time::Duration;
+
+use tracing::warn;
+
+use super::{ActorTemplate, Host, HostInner, SuperviseError};
+use crate::actor::ActorRef;
+use crate::message::Address;
+use crate::supervision::{RestartType, SupervisorSpec};
+use crate::sync::Mutex;
+
+/// How long a virtual actor stays active without a message, unless its
+/// entry says otherwise: as long as an Orleans grain.
+pub const DEFAULT_IDLE: Duration = Duration::from_secs(15 * 60);
+
+/// The longest key, in bytes.
+pub const MAX_KEY_BYTES: usize = 128;
+
+/// A virtual entry: the template its keys start from, and how long an
+/// activation stays idle before it passivates (`None`: never).
+#[derive(Clone)]
+pub(super) struct VirtualEntry {
+    template: ActorTemplate,
+    idle: Option<Duration>,
+}
+
+/// The virtual entries of a host, by name, and the lock activations take.
+#[derive(Default)]
+pub(super) struct Virtuals {
+    entries: Mutex<std::collections::HashMap<String, VirtualEntry>>,
+    activating: Mutex<()>,
+}
+
+/// Why `key` cannot be a virtual actor's key, if it cannot.
+pub fn check_key(key: &str) -> Result<(), String> {
+    if key.is_empty() {
+        return Err("a key is not empty".into());
+    }
+    if key.len() > MAX_KEY_BYTES {
+        return Err(format!("a key is at most {MAX_KEY_BYTES} bytes; this one has {}", key.len()));
+    }
+    match key.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
+        Some(c) => Err(format!("a key holds letters, digits, `.`, `_` and `-`; not `{c}`")),
+        None => Ok(()),
+    }
+}
+
+impl Host {
+    /// Declares the virtual component `name`: every address `name/KEY`
+    /// (a valid key: see [`check_key`]) is an actor started from
+    /// `template` on its first message, with `key` in its configuration,
+    /// passivated after `idle` without messages (never if `None`).
+    ///
+    /// # Errors
+    ///
+    /// [`SuperviseError`]: the name is taken or invalid (its keys' actors
+    /// live under a supervisor of that name).
+    pub fn define_virtual(
+        &self,
+        name: &str,
+        template: ActorTemplate,
+        idle: Option<Duration>,
+    ) -> Result<(), SuperviseError> {
+        self.supervise(name, SupervisorSpec::default(), None)?;
+        let entry = VirtualEntry { template, idle };
+        self.inner.virtuals.entries.lock().insert(name.to_string(), entry);
+        Ok(())
+    }
+}
+
+impl HostInner {
+    /// The actor at `address`: the one registered, or, for a key of a
+    /// virtual component, the one its first message activates now.
+    pub(super) fn find(&self, address: &str) -> Option<ActorRef> {
+        if let Some(actor) = self.registry.get(address) {
+            return Some(actor);
+        }
+        let (name, key) = address.rsplit_once('/')?;
+        let entry = self.virtuals.entries.lock().get(name).cloned()?;
+        if let Err(problem) = check_key(key) {
+            warn!(%address, %problem, "not a key of the virtual component `{name}`");
+            return None;
+        }
+        let _one_at_a_time = self.virtuals.activating.lock();
+        if let Some(actor) = self.registry.get(address) {
+            return Some(actor);
+        }
+        let mut spec = entry.template.spec(Address::from(address));
+        spec.group = Some(name.to_string());
+        spec.policy.restart = RestartType::Temporary;
+        spec.policy.hibernate_after = entry.idle;
+        spec.policy.config.retain(|(k, _)| k != "key");
+        spec.policy.config.push(("key".into(), key.to_string()));
+        let node = self.named_supervisor(name).ok()?;
+        match self.start(spec, &node) {
+            Ok(starting) => Some(starting.actor().clone()),
+            Err(e) => {
+                warn!(%address, error = %e, "a virtual actor could not be activated");
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_is_short_plain_text() {
+        assert_eq!(check_key("42"), Ok(()));
+        assert_eq!(check_key("user-7.eu_west"), Ok(()));
+        assert!(check_key("").is_err());
+        assert!(check_key("a/b").unwrap_err().contains("`/`"));
+        assert!(check_key(&"k".repeat(MAX_KEY_BYTES + 1)).unwrap_err().contains("at most 128 bytes"));
+    }
+}

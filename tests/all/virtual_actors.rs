@@ -1,0 +1,114 @@
+//! Virtual actors, against the real binary: every key of a `[virtual]`
+//! component is an address that exists, activated by its first message,
+//! once however many messages race to it, with its key in its
+//! configuration, and, durable by default, with its state after `kill -9`.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::durable::DurableHost;
+use crate::support;
+
+/// A manifest declaring the virtual component `user` (the counter, or
+/// `guest`), with `extra` settings.
+fn manifest(dir: &Path, guest: &str, extra: &str) -> PathBuf {
+    let path = dir.join("app.toml");
+    let component = support::guest(guest);
+    std::fs::write(&path, format!("[virtual.user]\npath = {component:?}\n{extra}\n")).unwrap();
+    path
+}
+
+/// The active keys of `user`, from `ps`.
+fn active(host: &DurableHost) -> Vec<String> {
+    let ps = host.connect().request(json!({ "op": "ps" })).unwrap();
+    let rows = ps["actors"].as_array().unwrap().clone();
+    let mut keys: Vec<String> = rows
+        .iter()
+        .filter_map(|a| a["address"].as_str())
+        .filter(|a| a.starts_with("user/"))
+        .map(String::from)
+        .collect();
+    keys.sort();
+    keys
+}
+
+#[test]
+fn a_key_is_activated_by_its_first_message_and_keeps_its_state_across_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = manifest(dir.path(), "counter", "");
+    let host = DurableHost::start(dir.path(), Some(&manifest));
+    assert_eq!(active(&host), Vec::<String>::new(), "nobody spawns a virtual actor");
+    let mut control = host.connect();
+    control.send("user/42", "incr(5)").unwrap();
+    assert_eq!(control.count("user/42"), 5);
+    assert_eq!(control.count("user/7"), 0, "another key, another actor");
+    assert_eq!(active(&host), ["user/42", "user/7"]);
+    host.kill();
+
+    let host = DurableHost::start(dir.path(), Some(&manifest));
+    assert_eq!(active(&host), Vec::<String>::new(), "activated again only by a message");
+    assert_eq!(host.connect().count("user/42"), 5, "durable by default: its state is back");
+}
+
+#[test]
+fn racing_first_messages_to_one_key_activate_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = manifest(dir.path(), "counter", "durability = \"in-memory\"\nkeep-alive = true");
+    let host = DurableHost::start(dir.path(), Some(&manifest));
+    let senders: Vec<_> = (0..8)
+        .map(|_| {
+            let mut control = host.connect();
+            std::thread::spawn(move || {
+                for _ in 0..10 {
+                    control.send("user/race", "incr(1)").unwrap();
+                }
+            })
+        })
+        .collect();
+    for sender in senders {
+        sender.join().unwrap();
+    }
+    assert_eq!(host.connect().count("user/race"), 80, "every message reached the one activation");
+    assert_eq!(active(&host), ["user/race"]);
+    let events = host.connect().request(json!({ "op": "ps" })).unwrap();
+    let row = events["actors"].as_array().unwrap().iter().find(|a| a["address"] == "user/race").cloned();
+    assert_eq!(row.unwrap_or(Value::Null)["restarts"], 0);
+}
+
+#[test]
+fn a_virtual_actor_learns_its_key_and_an_invalid_key_is_no_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = manifest(dir.path(), "recorder", "durability = \"in-memory\"\nkeep-alive = true");
+    let host = DurableHost::start(dir.path(), Some(&manifest));
+    let mut control = host.connect();
+    let config = control.call("user/ada", "config-value(\"key\")").unwrap();
+    assert_eq!(config["result"], "some(\"ada\")", "its key, in `init`'s configuration");
+    let refused = control.call("user/a+b", "notes()").unwrap_err();
+    assert_eq!(refused["code"], "unknown-address", "{refused}");
+    assert_eq!(active(&host), ["user/ada"]);
+}
+
+#[test]
+fn an_idle_virtual_actor_passivates_and_its_next_message_finds_its_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = manifest(dir.path(), "counter", "idle-ms = 100");
+    let host = DurableHost::start(dir.path(), Some(&manifest));
+    let mut control = host.connect();
+    control.send("user/9", "incr(3)").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while control.ps_status("user/9") != "hibernating" {
+        assert!(Instant::now() < deadline, "user/9 did not passivate");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(control.count("user/9"), 3);
+}
+
+#[test]
+fn a_manifest_refuses_idle_settings_outside_virtual_entries() {
+    let counter = support::guest("counter");
+    let text = format!("[actors.c]\npath = {counter:?}\nidle-ms = 100\n");
+    let error = troupe::host::manifest::Manifest::parse(Path::new("/virtual/app.toml"), &text).unwrap_err();
+    assert!(error.to_string().contains("only [virtual] entries passivate"), "{error}");
+}
