@@ -112,3 +112,19 @@ fn a_manifest_refuses_idle_settings_outside_virtual_entries() {
     let error = troupe::host::manifest::Manifest::parse(Path::new("/virtual/app.toml"), &text).unwrap_err();
     assert!(error.to_string().contains("only [virtual] entries passivate"), "{error}");
 }
+
+#[test]
+fn troupe_passivate_puts_an_active_key_to_sleep_until_its_next_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = manifest(dir.path(), "counter", "keep-alive = true");
+    let host = DurableHost::start(dir.path(), Some(&manifest));
+    let mut control = host.connect();
+    control.send("user/5", "incr(2)").unwrap();
+    assert_eq!(control.ps_status("user/5"), "running");
+    let passivated = control.request(json!({ "op": "passivate", "address": "user/5" })).unwrap();
+    assert_eq!(passivated["passivated"], true);
+    assert_eq!(control.ps_status("user/5"), "hibernating");
+    assert_eq!(control.count("user/5"), 2, "woken by its next message, with its state");
+    let unknown = control.request(json!({ "op": "passivate", "address": "user/never" })).unwrap_err();
+    assert_eq!(unknown["code"], "unknown-address", "passivating does not activate: {unknown}");
+}

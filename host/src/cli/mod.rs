@@ -60,6 +60,8 @@ pub enum Command {
     DeadLetters(remote::DeadLettersArgs),
     /// Send a dead letter to its actor again.
     Redeliver(remote::RedeliverArgs),
+    /// Passivate an actor now (a virtual actor, or one that may hibernate): its instance goes until its next message.
+    Passivate(remote::StopArgs),
     /// Export or import a durable actor's committed state (backups, moving an actor between hosts).
     #[command(subcommand)]
     State(remote::StateCommand),

@@ -180,6 +180,7 @@ pub async fn remote(command: Command, control: Option<PathBuf>, json: bool) -> a
         Command::Stop(a) => Request::Stop { address: a.address },
         Command::DeadLetters(a) => Request::DeadLetters { address: a.address },
         Command::Redeliver(a) => Request::Redeliver { id: a.id },
+        Command::Passivate(a) => Request::Passivate { address: a.address },
         Command::State(StateCommand::Export { address, file }) => {
             let mut client = Client::connect(&path).await?;
             let reply = client.request(&Request::StateExport { address: address.clone() }).await?;
@@ -240,6 +241,7 @@ pub async fn remote(command: Command, control: Option<PathBuf>, json: bool) -> a
         Request::Stop { address } => say!("stopped {address}")?,
         Request::DeadLetters { .. } => print_dead_letters(&reply)?,
         Request::Redeliver { id } => say!("redelivered {id}")?,
+        Request::Passivate { address } => say!("passivated {address}")?,
         Request::StateImport { address, .. } => {
             say!("imported into {address}; spawn it with --durable to start from it")?
         }

@@ -98,6 +98,12 @@ pub enum Request {
         #[serde(default)]
         address: Option<String>,
     },
+    /// Passivate an actor now: it hibernates (its instance goes, its state
+    /// stays) until its next message.
+    Passivate {
+        /// The actor.
+        address: String,
+    },
     /// Send a dead letter to its actor again.
     Redeliver {
         /// Its id, `ADDRESS:SEQ`, as `dead-letters` lists it.

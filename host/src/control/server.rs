@@ -549,6 +549,17 @@ async fn handle(host: &Host, request: Request) -> Response {
                 Err(e) => error(ErrorCode::NotDurable, e.to_string()),
             }
         }
+        Request::Passivate { address } => match host.passivate(&address).await {
+            Ok(true) => ok(json!({ "address": address, "passivated": true })),
+            Ok(false) => error(
+                ErrorCode::InvalidArgument,
+                format!(
+                    "`{address}` did not passivate: it has messages queued, is not running, or its component does \
+                     not export `troupe:actor/persistence` (its state would be lost)"
+                ),
+            ),
+            Err(e) => failed(e),
+        },
         Request::Stop { address } => match host.stop(&address).await {
             // Stopped by hand for good, with what is under it: the durable
             // actors among them are forgotten too.

@@ -21,7 +21,7 @@ use tracing::warn;
 
 use super::{ActorTemplate, Host, HostInner, SuperviseError};
 use crate::actor::ActorRef;
-use crate::message::Address;
+use crate::message::{Address, CallError};
 use crate::supervision::{RestartType, SupervisorSpec};
 use crate::sync::Mutex;
 
@@ -83,6 +83,26 @@ impl Host {
         Ok(())
     }
 }
+
+impl Host {
+    /// Passivates the actor at `address` now, between two messages: it
+    /// hibernates (its instance goes, its state stays) until its next
+    /// message. `false` if it could not: it has messages queued, is not
+    /// running, or does not export `persistence`. An address not active is
+    /// not activated for this.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::UnknownAddress`].
+    pub async fn passivate(&self, address: &str) -> Result<bool, CallError> {
+        let actor = self.inner.registry.get(address).ok_or_else(|| CallError::UnknownAddress(address.into()))?;
+        Ok(actor.hibernate_now(PASSIVATE_PATIENCE).await)
+    }
+}
+
+/// How long a passivation by hand waits for the actor to finish its
+/// current message.
+const PASSIVATE_PATIENCE: Duration = Duration::from_secs(5);
 
 impl HostInner {
     /// The actor at `address`: the one registered, or, for a key of a

@@ -151,10 +151,11 @@ impl Cell {
         }
     }
 
-    /// The host needs an instance slot: sleep now if idle and able to, and
-    /// say whether it did. Busy with queued messages, it does not.
+    /// The host needs an instance slot, or a user passivates the actor:
+    /// sleep now if able to, and say whether it did. Busy with queued
+    /// messages, or without `persistence`, it does not.
     pub(super) async fn hibernate_on_request(&mut self, inc: Incarnation, ack: oneshot::Sender<bool>) -> Phase {
-        let able = self.idle.is_some() && inc.persistent() && self.inbox.mailbox.is_empty();
+        let able = inc.persistent() && self.inbox.mailbox.is_empty();
         let next = if able { self.hibernate(inc).await } else { Phase::Running(inc) };
         let _ = ack.send(matches!(next, Phase::Hibernating(_)));
         next
