@@ -78,7 +78,7 @@ fn racing_first_messages_to_one_key_activate_it_once() {
 }
 
 #[test]
-fn a_virtual_actor_learns_its_key_and_an_invalid_key_is_no_address() {
+fn a_virtual_actor_learns_its_key_and_an_invalid_key_is_refused_saying_why() {
     let dir = tempfile::tempdir().unwrap();
     let manifest = manifest(dir.path(), "recorder", "durability = \"in-memory\"\nkeep-alive = true");
     let host = DurableHost::start(dir.path(), Some(&manifest));
@@ -86,7 +86,9 @@ fn a_virtual_actor_learns_its_key_and_an_invalid_key_is_no_address() {
     let config = control.call("user/ada", "config-value(\"key\")").unwrap();
     assert_eq!(config["result"], "some(\"ada\")", "its key, in `init`'s configuration");
     let refused = control.call("user/a+b", "notes()").unwrap_err();
-    assert_eq!(refused["code"], "unknown-address", "{refused}");
+    assert_eq!(refused["code"], "invalid-argument", "{refused}");
+    let message = refused["message"].as_str().unwrap_or_default();
+    assert!(message.contains("no key of the virtual component `user`") && message.contains("`+`"), "{message}");
     assert_eq!(active(&host), ["user/ada"]);
 }
 

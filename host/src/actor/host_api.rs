@@ -206,6 +206,7 @@ impl From<CallError> for Error {
     fn from(e: CallError) -> Self {
         match e {
             CallError::UnknownAddress(a) => Error::UnknownAddress(a.to_string()),
+            e @ CallError::InvalidKey { .. } => Error::InvalidArgument(e.to_string()),
             CallError::MailboxFull(a) => Error::MailboxFull(a.to_string()),
             CallError::BadMessage(MessageError::TooLarge { size, .. }) => Error::TooLarge(size),
             CallError::BadMessage(m) => Error::BadMessage(m.to_string()),
@@ -293,7 +294,7 @@ impl ActorData {
     }
 
     fn target(&self, to: &str) -> Result<ActorRef, Error> {
-        self.system.lookup(to).ok_or_else(|| Error::UnknownAddress(to.to_string()))
+        self.system.find(to).map_err(Error::from)
     }
 
     /// Is `target` this actor or one of its descendants?

@@ -215,6 +215,16 @@ pub enum CallError {
     /// No actor has this address.
     #[error("no actor at `{0}`; `troupe ps` lists the running actors")]
     UnknownAddress(Address),
+    /// The address names a virtual component, and a key it cannot have.
+    #[error("`{address}` is no key of the virtual component `{component}`: {problem}")]
+    InvalidKey {
+        /// The address.
+        address: Address,
+        /// The virtual component.
+        component: String,
+        /// What is wrong with the key.
+        problem: String,
+    },
     /// The receiver's mailbox is full. Nothing was queued.
     #[error("mailbox of `{0}` is full; retry later, or raise its `mailbox` limit")]
     MailboxFull(Address),
@@ -266,6 +276,7 @@ impl HasErrorCode for CallError {
     fn code(&self) -> ErrorCode {
         match self {
             CallError::UnknownAddress(_) => ErrorCode::UnknownAddress,
+            CallError::InvalidKey { .. } => ErrorCode::InvalidArgument,
             CallError::MailboxFull(_) => ErrorCode::MailboxFull,
             CallError::BadMessage(MessageError::TooLarge { .. }) | CallError::ReplyTooLarge { .. } => {
                 ErrorCode::TooLarge

@@ -11,7 +11,7 @@ use wasmtime::component::Val;
 use super::binding::{BindError, Binding, BindingSpec};
 use super::{ActorRef, Failure, SpawnError, SpawnOptions};
 use crate::events::EventBus;
-use crate::message::{Address, DeadLetterReason};
+use crate::message::{Address, CallError, DeadLetterReason};
 
 /// A boxed, sendable future, as returned by the methods of
 /// [`Journal`](super::durable::Journal) and of the host's side of the
@@ -29,8 +29,16 @@ pub enum Exit {
 
 /// What the actor layer needs from the host around it.
 pub trait ActorSystem: Send + Sync + 'static {
-    /// The actor at `address`, if it is running.
+    /// The actor at `address`, if it is running (or, for a key of a
+    /// virtual component, once activated).
     fn lookup(&self, address: &str) -> Option<ActorRef>;
+
+    /// [`ActorSystem::lookup`], saying why there is no actor.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::UnknownAddress`], [`CallError::InvalidKey`].
+    fn find(&self, address: &str) -> Result<ActorRef, CallError>;
 
     /// Starts a child of `parent` from the component the host knows as
     /// `component`, and waits until it has started (its `init` returned).

@@ -10,11 +10,15 @@ use super::HostInner;
 use crate::actor::binding::{BindError, Binding, BindingSpec};
 use crate::actor::{ActorRef, ActorSystem, BoxFuture, Exit, SpawnError, SpawnOptions};
 use crate::events::EventBus;
-use crate::message::{Address, DeadLetterReason};
+use crate::message::{Address, CallError, DeadLetterReason};
 
 impl ActorSystem for HostInner {
     fn lookup(&self, address: &str) -> Option<ActorRef> {
-        self.find(address)
+        self.find(address).ok()
+    }
+
+    fn find(&self, address: &str) -> Result<ActorRef, CallError> {
+        HostInner::find(self, address)
     }
 
     fn spawn_child<'a>(

@@ -328,9 +328,10 @@ impl Host {
     ///
     /// # Errors
     ///
-    /// [`CallError::UnknownAddress`].
+    /// [`CallError::UnknownAddress`]; [`CallError::InvalidKey`] for an
+    /// address of a virtual component with a key it cannot have.
     pub fn lookup(&self, address: &str) -> Result<ActorRef, CallError> {
-        self.inner.find(address).ok_or_else(|| CallError::UnknownAddress(address.into()))
+        self.inner.find(address)
     }
 
     /// Type-checks `message` (WAVE, `func(args)`) and queues it. To a

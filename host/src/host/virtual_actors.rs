@@ -107,19 +107,21 @@ const PASSIVATE_PATIENCE: Duration = Duration::from_secs(5);
 impl HostInner {
     /// The actor at `address`: the one registered, or, for a key of a
     /// virtual component, the one its first message activates now.
-    pub(super) fn find(&self, address: &str) -> Option<ActorRef> {
+    pub(super) fn find(&self, address: &str) -> Result<ActorRef, CallError> {
+        let unknown = || CallError::UnknownAddress(address.into());
         if let Some(actor) = self.registry.get(address) {
-            return Some(actor);
+            return Ok(actor);
         }
-        let (name, key) = address.rsplit_once('/')?;
-        let entry = self.virtuals.entries.lock().get(name).cloned()?;
-        if let Err(problem) = check_key(key) {
-            warn!(%address, %problem, "not a key of the virtual component `{name}`");
-            return None;
-        }
+        let (name, key) = address.rsplit_once('/').ok_or_else(unknown)?;
+        let entry = self.virtuals.entries.lock().get(name).cloned().ok_or_else(unknown)?;
+        check_key(key).map_err(|problem| CallError::InvalidKey {
+            address: address.into(),
+            component: name.to_string(),
+            problem,
+        })?;
         let _one_at_a_time = self.virtuals.activating.lock();
         if let Some(actor) = self.registry.get(address) {
-            return Some(actor);
+            return Ok(actor);
         }
         let mut spec = entry.template.spec(Address::from(address));
         spec.group = Some(name.to_string());
@@ -127,12 +129,12 @@ impl HostInner {
         spec.policy.hibernate_after = entry.idle;
         spec.policy.config.retain(|(k, _)| k != "key");
         spec.policy.config.push(("key".into(), key.to_string()));
-        let node = self.named_supervisor(name).ok()?;
+        let node = self.named_supervisor(name).map_err(|_| unknown())?;
         match self.start(spec, &node) {
-            Ok(starting) => Some(starting.actor().clone()),
+            Ok(starting) => Ok(starting.actor().clone()),
             Err(e) => {
                 warn!(%address, error = %e, "a virtual actor could not be activated");
-                None
+                Err(unknown())
             }
         }
     }
