@@ -130,3 +130,31 @@ fn troupe_passivate_puts_an_active_key_to_sleep_until_its_next_message() {
     let unknown = control.request(json!({ "op": "passivate", "address": "user/never" })).unwrap_err();
     assert_eq!(unknown["code"], "unknown-address", "passivating does not activate: {unknown}");
 }
+
+#[test]
+fn a_reminder_of_a_virtual_key_fires_after_a_restart_without_a_message_to_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.toml");
+    let (counter, forwarder) = (support::guest("counter"), support::guest("forwarder"));
+    std::fs::write(
+        &path,
+        format!(
+            "[actors.sink]\npath = {counter:?}\n\n[virtual.fwd]\npath = {forwarder:?}\nconfig = {{ to = \"sink\" }}\n"
+        ),
+    )
+    .unwrap();
+    let host = DurableHost::start(dir.path(), Some(&path));
+    // A durable timer: `forward(7)` to itself in a second, which tells `sink`.
+    host.connect().call("fwd/a", "forward-later(7, 1000)").unwrap();
+    host.kill();
+
+    let host = DurableHost::start(dir.path(), Some(&path));
+    let mut control = host.connect();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while control.count("sink") != 7 {
+        assert!(Instant::now() < deadline, "the reminder did not fire");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(active(&host).is_empty(), "no `user` keys here");
+    assert_eq!(control.ps_status("fwd/a"), "running", "activated by its reminder, not by a message");
+}

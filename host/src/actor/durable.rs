@@ -352,6 +352,15 @@ pub trait Journal: Send + Sync + 'static {
     /// The store could not be read.
     fn spawned(&self) -> Result<Vec<(Address, Vec<u8>)>, JournalError>;
 
+    /// The actors whose address starts with `prefix` and that have work
+    /// waiting in the store: acknowledged tells not handled, timers, or
+    /// tells in their outbox not delivered. In address order.
+    ///
+    /// # Errors
+    ///
+    /// The store could not be read.
+    fn waiting_under(&self, prefix: &str) -> Result<Vec<Address>, JournalError>;
+
     /// Forgets everything about `actor`: it was stopped for good by a user.
     fn forget(&self, actor: &Address) -> BoxFuture<'static, Result<(), JournalError>>;
 

@@ -240,7 +240,8 @@ fn load_named_by_file(host: &Host, path: &Path) -> Result<Arc<ActorComponent>, L
 /// this store ran before (see [`crate::actor::durable`]), and the run-time
 /// supervisors they were spawned under: first the supervisors, each after
 /// its own supervisor, then the actors, each spawned as its recorded
-/// request said, then the children guests spawned, each after its parent.
+/// request said, then the children guests spawned, each after its parent,
+/// then the keys of virtual components with work waiting in the store.
 /// Each recovers its committed state and acknowledged tells. Those the
 /// host already runs (from its manifest) are left alone. Returns each
 /// supervisor's and actor's address and the error that kept it from
@@ -320,6 +321,10 @@ pub async fn respawn_durable(host: &Host) -> Vec<(String, Option<String>)> {
             outcomes.push((address.to_string(), outcome));
         }
         children = waiting;
+    }
+    // Keys of virtual components with tells or reminders waiting.
+    for (address, outcome) in host.activate_waiting_keys() {
+        outcomes.push((address.to_string(), outcome));
     }
     outcomes
 }

@@ -100,6 +100,37 @@ impl Host {
     }
 }
 
+impl Host {
+    /// Activates the keys of every virtual component that have work
+    /// waiting in the store (acknowledged tells not handled, timers,
+    /// tells not delivered), as a host does when it starts again: their
+    /// reminders fire and their tells are handled without waiting for a
+    /// message to them. Returns each key's address and the error that
+    /// kept it from activating, if any.
+    pub fn activate_waiting_keys(&self) -> Vec<(Address, Option<String>)> {
+        let Some(journal) = &self.inner.journal else { return Vec::new() };
+        let names: Vec<String> = self.inner.virtuals.entries.lock().keys().cloned().collect();
+        let mut outcomes = Vec::new();
+        for name in names {
+            let waiting = match journal.waiting_under(&format!("{name}/")) {
+                Ok(waiting) => waiting,
+                Err(e) => {
+                    outcomes.push((Address::from(name.as_str()), Some(e.to_string())));
+                    continue;
+                }
+            };
+            for address in waiting {
+                // Deeper addresses are no keys of this component.
+                if address.as_str().rsplit_once('/').is_some_and(|(prefix, _)| prefix == name) {
+                    let outcome = self.inner.find(address.as_str()).err().map(|e| e.to_string());
+                    outcomes.push((address, outcome));
+                }
+            }
+        }
+        outcomes
+    }
+}
+
 /// How long a passivation by hand waits for the actor to finish its
 /// current message.
 const PASSIVATE_PATIENCE: Duration = Duration::from_secs(5);

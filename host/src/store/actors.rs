@@ -385,6 +385,20 @@ impl Journal for DurableStore {
             .collect())
     }
 
+    fn waiting_under(&self, prefix: &str) -> Result<Vec<Address>, JournalError> {
+        let store = self.commits.store();
+        let (start, mut end) = (prefix.as_bytes().to_vec(), prefix.as_bytes().to_vec());
+        end.push(0xff);
+        let mut waiting = std::collections::BTreeSet::new();
+        for table in [Table::Inbox, Table::Timers, Table::Outbox] {
+            for (key, _) in store.range(table, &start, &end).map_err(journal_error)? {
+                let address = key.split(|b| *b == 0).next().unwrap_or_default();
+                waiting.insert(String::from_utf8_lossy(address).into_owned());
+            }
+        }
+        Ok(waiting.into_iter().map(Address::from).collect())
+    }
+
     fn forget(&self, actor: &Address) -> BoxFuture<'static, Result<(), JournalError>> {
         self.submit(forgetting(actor))
     }
@@ -577,6 +591,10 @@ impl Journal for LazyStore {
 
     fn spawned(&self) -> Result<Vec<(Address, Vec<u8>)>, JournalError> {
         self.with(|s| s.spawned())
+    }
+
+    fn waiting_under(&self, prefix: &str) -> Result<Vec<Address>, JournalError> {
+        self.with(|s| s.waiting_under(prefix))
     }
 
     fn forget(&self, actor: &Address) -> BoxFuture<'static, Result<(), JournalError>> {
@@ -815,6 +833,23 @@ mod tests {
         assert!(store.recover(&a).unwrap().outbox.is_empty());
         block_on(store.forget(&a)).unwrap();
         assert_eq!(store.recover(&a).unwrap().last_sent, None);
+    }
+
+    #[test]
+    fn the_actors_with_work_waiting_under_a_prefix_are_listed_once_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DurableStore::open(dir.path()).unwrap();
+        let (a, b, c, other): (Address, Address, Address, Address) =
+            ("user/a".into(), "user/b".into(), "user/c".into(), "users/x".into());
+        let timer = DurableTimer { id: 1, due_ms: 0, message: tell(1) };
+        block_on(async {
+            store.accept(&a, 1, tell(1), None, None).await.unwrap();
+            store.accept(&a, 2, tell(2), None, None).await.unwrap();
+            store.set_timer(&b, timer).await.unwrap();
+            store.checkpoint(&c, Checkpoint::only(state("idle"), 0, Outbox::default(), 0)).await.unwrap();
+            store.accept(&other, 1, tell(1), None, None).await.unwrap();
+        });
+        assert_eq!(store.waiting_under("user/").unwrap(), vec![a, b], "tells and timers; not a state alone");
     }
 
     #[test]
