@@ -158,3 +158,21 @@ fn a_reminder_of_a_virtual_key_fires_after_a_restart_without_a_message_to_the_ke
     assert!(active(&host).is_empty(), "no `user` keys here");
     assert_eq!(control.ps_status("fwd/a"), "running", "activated by its reminder, not by a message");
 }
+
+#[test]
+fn ps_virtual_lists_a_components_active_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = manifest(dir.path(), "counter", "durability = \"in-memory\"\nkeep-alive = true");
+    let host = DurableHost::start(dir.path(), Some(&manifest));
+    let mut control = host.connect();
+    for key in ["b", "a", "c"] {
+        control.send(&format!("user/{key}"), "incr(1)").unwrap();
+    }
+    let ps = control.request(json!({ "op": "ps", "virtual": "user" })).unwrap();
+    assert_eq!(ps["active"], 3);
+    let mut keys: Vec<&str> = ps["actors"].as_array().unwrap().iter().filter_map(|a| a["address"].as_str()).collect();
+    keys.sort();
+    assert_eq!(keys, ["user/a", "user/b", "user/c"]);
+    let none = control.request(json!({ "op": "ps", "virtual": "nobody" })).unwrap();
+    assert_eq!(none["active"], 0);
+}

@@ -44,8 +44,8 @@ pub enum Command {
     Call(remote::CallArgs),
     /// Tell: queue a message without waiting.
     Send(remote::SendArgs),
-    /// List the running actors.
-    Ps,
+    /// List the running actors (`--virtual NAME`: a virtual component's active keys).
+    Ps(remote::PsArgs),
     /// Stop an actor or a supervisor (children first), without restart.
     Stop(remote::StopArgs),
     /// Hot-swap an actor (or every actor of a manifest entry) to new code.

@@ -109,6 +109,13 @@ pub struct SwapArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct PsArgs {
+    /// Only the active keys of this virtual component.
+    #[arg(long = "virtual", value_name = "NAME")]
+    pub virtual_component: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct StopArgs {
     /// The actor's address.
     pub address: String,
@@ -176,7 +183,7 @@ pub async fn remote(command: Command, control: Option<PathBuf>, json: bool) -> a
         }
         Command::Call(a) => Request::Call { address: a.address, message: a.message, timeout_ms: Some(a.timeout) },
         Command::Send(a) => Request::Send { address: a.address, message: a.message },
-        Command::Ps => Request::Ps,
+        Command::Ps(a) => Request::Ps { virtual_component: a.virtual_component },
         Command::Stop(a) => Request::Stop { address: a.address },
         Command::DeadLetters(a) => Request::DeadLetters { address: a.address },
         Command::Redeliver(a) => Request::Redeliver { id: a.id },
@@ -237,7 +244,11 @@ pub async fn remote(command: Command, control: Option<PathBuf>, json: bool) -> a
             }
         }
         Request::Send { .. } => {}
-        Request::Ps => print_ps(&reply)?,
+        Request::Ps { virtual_component: None } => print_ps(&reply)?,
+        Request::Ps { virtual_component: Some(name) } => {
+            say!("{} active keys of {name}", reply["active"].as_u64().unwrap_or(0))?;
+            print_ps(&reply)?
+        }
         Request::Stop { address } => say!("stopped {address}")?,
         Request::DeadLetters { .. } => print_dead_letters(&reply)?,
         Request::Redeliver { id } => say!("redelivered {id}")?,

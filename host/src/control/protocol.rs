@@ -85,7 +85,11 @@ pub enum Request {
         message: String,
     },
     /// List the actors.
-    Ps,
+    Ps {
+        /// Only the active keys of this virtual component.
+        #[serde(default, rename = "virtual", skip_serializing_if = "Option::is_none")]
+        virtual_component: Option<String>,
+    },
     /// Stop an actor and its children.
     Stop {
         /// The actor.

@@ -484,7 +484,17 @@ async fn handle(host: &Host, request: Request) -> Response {
             Ok(()) => ok(json!({ "address": address, "queued": true })),
             Err(e) => failed(e),
         },
-        Request::Ps => ok(json!({ "actors": host.actors(), "dead_letters": host.dead_letters() })),
+        Request::Ps { virtual_component: None } => {
+            ok(json!({ "actors": host.actors(), "dead_letters": host.dead_letters() }))
+        }
+        Request::Ps { virtual_component: Some(name) } => {
+            let keys: Vec<_> = host
+                .actors()
+                .into_iter()
+                .filter(|a| a.address.as_str().rsplit_once('/').is_some_and(|(prefix, _)| prefix == name))
+                .collect();
+            ok(json!({ "virtual": name, "active": keys.len(), "actors": keys, "dead_letters": host.dead_letters() }))
+        }
         Request::Supervise { name, spec, parent } => match host.supervise(&name, spec, parent.as_deref()) {
             Ok(node) => ok(json!({ "address": node.address(), "strategy": node.spec().strategy })),
             Err(e) => failed(e),
