@@ -35,6 +35,7 @@ mod spawn;
 #[allow(dead_code, reason = "the tests and the benchmarks each use part of the shared helpers")]
 mod support;
 mod tell;
+mod virtual_actors;
 
 use std::path::PathBuf;
 
@@ -148,6 +149,9 @@ fn main() {
         }
         if runs("evictions") {
             hibernation::evictions(scale, &mut rows).await;
+        }
+        if runs("activations") || runs("virtual") {
+            virtual_actors::activations(scale, &mut rows).await;
         }
         if runs("restarts") {
             restart_and_swap::restarts(scale, &host, &mut rows).await;
