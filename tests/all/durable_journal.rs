@@ -16,7 +16,7 @@ use crate::durable::{Control, DurableHost};
 use crate::support;
 
 /// The lifecycle events of `host` from now on, one JSON value each.
-fn events(host: &DurableHost, dir: &Path) -> mpsc::Receiver<Value> {
+pub(crate) fn events(host: &DurableHost, dir: &Path) -> mpsc::Receiver<Value> {
     let stream = UnixStream::connect(dir.join("control.sock")).expect("the host listens");
     let mut writer = stream.try_clone().unwrap();
     writer.write_all(b"{\"op\":\"events\"}\n").unwrap();

@@ -176,3 +176,24 @@ fn ps_virtual_lists_a_components_active_keys() {
     let none = control.request(json!({ "op": "ps", "virtual": "nobody" })).unwrap();
     assert_eq!(none["active"], 0);
 }
+
+#[test]
+fn keys_that_fail_again_and_again_are_reported_as_a_storm_and_spare_the_other_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = manifest(dir.path(), "faulty", "durability = \"in-memory\"\nkeep-alive = true");
+    let host = DurableHost::start(dir.path(), Some(&manifest));
+    let events = crate::durable_journal::events(&host, dir.path());
+    let mut control = host.connect();
+    // More failures than the default intensity (5 in 10 s), each its own key.
+    for i in 0..6 {
+        let failed = control.call(&format!("user/k{i}"), "panic(\"no\")").unwrap_err();
+        assert_eq!(failed["code"], "actor-failed", "{failed}");
+    }
+    let storm = std::iter::from_fn(|| events.recv_timeout(Duration::from_secs(5)).ok())
+        .find(|event| event["event"] == "failure-storm")
+        .expect("a failure storm is reported");
+    assert_eq!(storm["address"], "user", "{storm}");
+    assert_eq!(storm["failures"], 6, "{storm}");
+    assert_eq!(control.call("user/ok", "ping()").unwrap()["result"], "1", "the other keys go on");
+    assert_eq!(control.call("user/k0", "ping()").unwrap()["result"], "1", "a failed key is activated again");
+}

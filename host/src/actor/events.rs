@@ -64,6 +64,15 @@ pub enum EventKind {
         /// The period, in milliseconds.
         period_ms: u64,
     },
+    /// The keys of a virtual component failed more often than its
+    /// intensity allows within the period. Reported, not escalated: each
+    /// key is activated again by its next message, and the others go on.
+    FailureStorm {
+        /// Failures within the period.
+        failures: u32,
+        /// The period, in milliseconds.
+        period_ms: u64,
+    },
     /// The actor's code was hot-swapped (it is on probation).
     Swapped {
         /// The old code's hash.

@@ -41,6 +41,11 @@ impl ActorSystem for HostInner {
     }
 
     fn child_down(&self, actor: &ActorRef, exit: Exit) {
+        if matches!(exit, Exit::Failed(_))
+            && let Some(group) = actor.group()
+        {
+            self.virtual_key_failed(group);
+        }
         match self.tree.parent_of(actor.address()) {
             Some(node) => node.child_down(actor.address(), exit),
             // No supervisor (it is being removed): nobody restarts it.

@@ -13,7 +13,8 @@
 //! A virtual actor is `temporary` under its entry's supervisor: a failure
 //! stops it, and its next message activates it again (from its committed
 //! state, if durable), so that a key that keeps failing never takes the
-//! entry's other keys down with it.
+//! entry's other keys down with it. Its keys' failures count against the
+//! entry's intensity; past it, a `failure-storm` event says so.
 
 use std::time::Duration;
 
@@ -21,9 +22,10 @@ use tracing::warn;
 
 use super::{ActorTemplate, Host, HostInner, SuperviseError};
 use crate::actor::ActorRef;
+use crate::events::EventKind;
 use crate::message::{Address, CallError};
-use crate::supervision::{RestartType, SupervisorSpec};
-use crate::sync::Mutex;
+use crate::supervision::{IntensityCheck, RestartLog, RestartType, SupervisorSpec};
+use crate::sync::{Arc, Mutex};
 
 /// How long a virtual actor stays active without a message, unless its
 /// entry says otherwise: as long as an Orleans grain.
@@ -32,12 +34,14 @@ pub const DEFAULT_IDLE: Duration = Duration::from_secs(15 * 60);
 /// The longest key, in bytes.
 pub const MAX_KEY_BYTES: usize = 128;
 
-/// A virtual entry: the template its keys start from, and how long an
-/// activation stays idle before it passivates (`None`: never).
+/// A virtual entry: the template its keys start from, how long an
+/// activation stays idle before it passivates (`None`: never), and its
+/// keys' recent failures, against the supervision intensity.
 #[derive(Clone)]
 pub(super) struct VirtualEntry {
     template: ActorTemplate,
     idle: Option<Duration>,
+    failures: Arc<Mutex<RestartLog>>,
 }
 
 /// The virtual entries of a host, by name, and the lock activations take.
@@ -78,7 +82,7 @@ impl Host {
         idle: Option<Duration>,
     ) -> Result<(), SuperviseError> {
         self.supervise(name, SupervisorSpec::default(), None)?;
-        let entry = VirtualEntry { template, idle };
+        let entry = VirtualEntry { template, idle, failures: Arc::default() };
         self.inner.virtuals.entries.lock().insert(name.to_string(), entry);
         Ok(())
     }
@@ -136,6 +140,22 @@ impl Host {
 const PASSIVATE_PATIENCE: Duration = Duration::from_secs(5);
 
 impl HostInner {
+    /// A key of the virtual component `name` failed: counted against the
+    /// component's intensity, and a failure storm reported once the
+    /// failures within the period exceed it.
+    pub(super) fn virtual_key_failed(&self, name: &str) {
+        let Some(entry) = self.virtuals.entries.lock().get(name).cloned() else { return };
+        let intensity = entry.template.policy.supervision.intensity();
+        let mut failures = entry.failures.lock();
+        if failures.add_restart(std::time::Instant::now(), intensity) == IntensityCheck::Escalate {
+            let count = failures.len() as u32;
+            failures.clear();
+            warn!(component = name, failures = count, "the keys of a virtual component fail again and again");
+            let event = EventKind::FailureStorm { failures: count, period_ms: intensity.period.as_millis() as u64 };
+            self.events.publish(&Address::from(name), event);
+        }
+    }
+
     /// The actor at `address`: the one registered, or, for a key of a
     /// virtual component, the one its first message activates now.
     pub(super) fn find(&self, address: &str) -> Result<ActorRef, CallError> {
