@@ -197,3 +197,40 @@ fn keys_that_fail_again_and_again_are_reported_as_a_storm_and_spare_the_other_ke
     assert_eq!(control.call("user/ok", "ping()").unwrap()["result"], "1", "the other keys go on");
     assert_eq!(control.call("user/k0", "ping()").unwrap()["result"], "1", "a failed key is activated again");
 }
+
+#[test]
+fn a_typed_import_bound_by_key_reaches_the_key_its_argument_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.toml");
+    let (counter, tally) = (support::guest("counter"), support::guest("tally"));
+    std::fs::write(
+        &path,
+        format!(
+            "[virtual.user]\npath = {counter:?}\ndurability = \"in-memory\"\nkeep-alive = true\n\n\
+             [actors.t]\npath = {tally:?}\n\
+             bindings = {{ \"example:counter/api\" = {{ virtual = \"user\", key-from = \"by\" }} }}\n"
+        ),
+    )
+    .unwrap();
+    let host = DurableHost::start(dir.path(), Some(&path));
+    let mut control = host.connect();
+    // `add(by)` calls the counter's `incr(by)`: the key is the argument.
+    assert_eq!(control.call("t", "add(5)").unwrap()["result"], "5");
+    assert_eq!(control.call("t", "add(7)").unwrap()["result"], "7");
+    assert_eq!(control.call("t", "add(5)").unwrap()["result"], "10", "the same key again");
+    assert_eq!(active(&host), ["user/5", "user/7"]);
+    // A function without the key's argument cannot be routed.
+    let failed = control.call("t", "reset-all()").unwrap_err();
+    assert!(failed["message"].as_str().unwrap_or_default().contains("no `by` argument"), "{failed}");
+}
+
+#[test]
+fn a_manifest_binding_by_key_needs_key_from() {
+    let counter = support::guest("counter");
+    let text = format!(
+        "[virtual.user]\npath = {counter:?}\n\n[actors.t]\npath = {counter:?}\n\
+         bindings = {{ \"example:counter/api\" = {{ virtual = \"user\" }} }}\n"
+    );
+    let error = troupe::host::manifest::Manifest::parse(Path::new("/virtual/app.toml"), &text).unwrap_err();
+    assert!(error.to_string().contains("needs `key-from`"), "{error}");
+}

@@ -69,6 +69,16 @@ pub enum BindingTarget {
         /// How calls are shared.
         router: Router,
     },
+    /// The key of a virtual component that each call names: the value
+    /// of its argument `key_from` (a string, or an integer), so that a
+    /// call to `get-balance(user-id)` goes to `COMPONENT/USER-ID`,
+    /// activated if need be.
+    Virtual {
+        /// The virtual component.
+        component: String,
+        /// The parameter whose argument is the key.
+        key_from: String,
+    },
 }
 
 /// A binding as configured: target and ask timeout.
@@ -89,6 +99,13 @@ impl BindingSpec {
     /// A binding to a group with the default timeout.
     pub fn group(name: impl Into<String>, router: Router) -> Self {
         BindingSpec { target: BindingTarget::Group { name: name.into(), router }, timeout: DEFAULT_ASK_TIMEOUT }
+    }
+
+    /// A binding to the keys of the virtual component `component`, each
+    /// call's key being its argument `key_from`, with the default timeout.
+    pub fn virtual_key(component: impl Into<String>, key_from: impl Into<String>) -> Self {
+        let target = BindingTarget::Virtual { component: component.into(), key_from: key_from.into() };
+        BindingSpec { target, timeout: DEFAULT_ASK_TIMEOUT }
     }
 }
 
@@ -231,4 +248,26 @@ mod tests {
         let picks: Vec<usize> = (0..6).map(|_| binding.next_index(3)).collect();
         assert_eq!(picks, [0, 1, 2, 0, 1, 2]);
     }
+}
+
+/// A key as a call's argument gives it: a string as it is, an integer in
+/// decimal.
+///
+/// # Errors
+///
+/// Another type of argument.
+pub fn key_text(value: &wasmtime::component::Val) -> Result<String, String> {
+    use wasmtime::component::Val;
+    Ok(match value {
+        Val::String(s) => s.clone(),
+        Val::U8(n) => n.to_string(),
+        Val::U16(n) => n.to_string(),
+        Val::U32(n) => n.to_string(),
+        Val::U64(n) => n.to_string(),
+        Val::S8(n) => n.to_string(),
+        Val::S16(n) => n.to_string(),
+        Val::S32(n) => n.to_string(),
+        Val::S64(n) => n.to_string(),
+        _ => return Err("a key is taken from a string or an integer argument".into()),
+    })
 }

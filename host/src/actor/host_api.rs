@@ -128,7 +128,8 @@ impl ActorData {
             )
         })?;
         let key = match &binding.spec.target {
-            BindingTarget::Group { router: Router::HashOn(param), .. } => {
+            BindingTarget::Group { router: Router::HashOn(param), .. }
+            | BindingTarget::Virtual { key_from: param, .. } => {
                 let component = self.me.component();
                 let position = component
                     .import(interface)

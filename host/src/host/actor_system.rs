@@ -7,7 +7,7 @@ use tracing::warn;
 use wasmtime::component::Val;
 
 use super::HostInner;
-use crate::actor::binding::{BindError, Binding, BindingSpec};
+use crate::actor::binding::{BindError, Binding, BindingSpec, BindingTarget};
 use crate::actor::{ActorRef, ActorSystem, BoxFuture, Exit, SpawnError, SpawnOptions};
 use crate::events::EventBus;
 use crate::message::{Address, CallError, DeadLetterReason};
@@ -93,10 +93,16 @@ impl ActorSystem for HostInner {
     }
 
     fn route(&self, binding: &Binding, key: Option<&Val>) -> Result<Vec<ActorRef>, String> {
-        self.routing.route(&self.registry, binding, key)
+        match &binding.spec.target {
+            BindingTarget::Virtual { component, key_from } => {
+                self.route_to_key(component, key, key_from).map(|actor| vec![actor])
+            }
+            _ => self.routing.route(&self.registry, binding, key),
+        }
     }
 
     fn bind(&self, actor: &ActorRef, interface: &str, spec: BindingSpec) -> Result<(), BindError> {
-        self.routing.bind(&self.registry, &self.catalog, actor, interface, spec)
+        let template = self.virtual_template(&spec);
+        self.routing.bind(&self.registry, &self.catalog, actor, interface, spec, template)
     }
 }

@@ -796,11 +796,31 @@ fn parse_binding(value: &toml::Value) -> Result<BindingSpec, String> {
         _ => return Err("a binding is an actor address, or a table with `actor` or `group`".into()),
     };
     for k in table.keys() {
-        if !["actor", "group", "router", "timeout-ms"].contains(&k.as_str()) {
-            return Err(format!("unknown key `{k}`; a binding takes `actor` or `group`, `router`, `timeout-ms`"));
+        if !["actor", "group", "router", "virtual", "key-from", "timeout-ms"].contains(&k.as_str()) {
+            return Err(format!(
+                "unknown key `{k}`; a binding takes `actor`, `group` (and `router`) or `virtual` (and `key-from`), \
+                 and `timeout-ms`"
+            ));
         }
     }
     let text = |k: &str| table.get(k).map(|v| v.as_str().map(str::to_string).ok_or(format!("`{k}` must be a string")));
+    if let Some(component) = text("virtual").transpose()? {
+        if table.contains_key("actor") || table.contains_key("group") || table.contains_key("router") {
+            return Err("a `virtual` binding takes `key-from`, not `actor`, `group` or `router`".into());
+        }
+        let key_from = text("key-from")
+            .transpose()?
+            .ok_or("a `virtual` binding needs `key-from`: the parameter whose argument is the key")?;
+        let mut spec = BindingSpec::virtual_key(component, key_from);
+        if let Some(ms) = table.get("timeout-ms") {
+            let ms = ms.as_integer().filter(|ms| *ms > 0).ok_or("`timeout-ms` must be a positive integer")?;
+            spec.timeout = Duration::from_millis(ms as u64);
+        }
+        return Ok(spec);
+    }
+    if table.contains_key("key-from") {
+        return Err("`key-from` applies to a `virtual` binding only".into());
+    }
     let mut spec = match (text("actor").transpose()?, text("group").transpose()?) {
         (Some(actor), None) => {
             if table.contains_key("router") {

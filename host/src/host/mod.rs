@@ -415,7 +415,8 @@ impl Host {
             .registry
             .get(address)
             .ok_or_else(|| BindError::UnknownTarget { interface: interface.to_string(), target: address.into() })?;
-        self.inner.routing.bind(&self.inner.registry, &self.inner.catalog, &actor, interface, spec)
+        let template = self.inner.virtual_template(&spec);
+        self.inner.routing.bind(&self.inner.registry, &self.inner.catalog, &actor, interface, spec, template)
     }
 
     /// Every actor, in start order.

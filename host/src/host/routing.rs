@@ -12,6 +12,7 @@ use super::registry::Registry;
 use super::ring::HashRing;
 use crate::actor::binding::{BindError, Binding, BindingSpec, BindingTarget, Router, interface_key};
 use crate::actor::{ActorComponent, ActorRef};
+use crate::message::Address;
 use crate::sync::Mutex;
 
 /// Routing state: the hash rings of groups, each with the membership it
@@ -33,6 +34,10 @@ impl Routing {
                     .ok_or_else(|| format!("the bound actor `{address}` does not exist"));
             }
             BindingTarget::Group { name, router } => (name, router),
+            // The host routes these: they may activate a key.
+            BindingTarget::Virtual { component, .. } => {
+                return Err(format!("the keys of the virtual component `{component}` are routed by the host"));
+            }
         };
         let members = registry.group(name);
         if members.is_empty() {
@@ -77,6 +82,7 @@ impl Routing {
         actor: &ActorRef,
         interface: &str,
         spec: BindingSpec,
+        virtual_template: Option<Arc<ActorComponent>>,
     ) -> Result<(), BindError> {
         let component = actor.component();
         let Some(import) = component.import(interface) else {
@@ -113,6 +119,16 @@ impl Routing {
                     registry.group(name).iter().map(ActorRef::component).collect();
                 targets.extend(catalog.template(name).map(|t| t.component));
                 (format!("group `{name}`"), targets)
+            }
+            BindingTarget::Virtual { component, key_from } => {
+                if !import.functions.iter().any(|f| f.params.iter().any(|(n, _)| n == key_from)) {
+                    return Err(BindError::NoSuchParam { param: key_from.clone(), interface: import.name.clone() });
+                }
+                let template = virtual_template.ok_or_else(|| BindError::UnknownTarget {
+                    interface: interface.to_string(),
+                    target: Address::from(component.as_str()),
+                })?;
+                (format!("virtual component `{component}`"), vec![template])
             }
         };
         let key = interface_key(&import.name);

@@ -128,7 +128,10 @@ impl HostInner {
         self.registry.insert(actor.clone()).map_err(|a| SpawnError::NameTaken(a.address().clone()))?;
         // Bind before the first incarnation, so that `init` can call out.
         for (interface, binding) in &spec.policy.bindings {
-            if let Err(e) = self.routing.bind(&self.registry, &self.catalog, &actor, interface, binding.clone()) {
+            let template = self.virtual_template(binding);
+            if let Err(e) =
+                self.routing.bind(&self.registry, &self.catalog, &actor, interface, binding.clone(), template)
+            {
                 self.registry.remove(&actor);
                 return Err(e.into());
             }

@@ -21,7 +21,10 @@ use std::time::Duration;
 use tracing::warn;
 
 use super::{ActorTemplate, Host, HostInner, SuperviseError};
-use crate::actor::ActorRef;
+use wasmtime::component::Val;
+
+use crate::actor::binding::{BindingSpec, BindingTarget, key_text};
+use crate::actor::{ActorComponent, ActorRef};
 use crate::events::EventKind;
 use crate::message::{Address, CallError};
 use crate::supervision::{IntensityCheck, RestartLog, RestartType, SupervisorSpec};
@@ -140,6 +143,22 @@ impl Host {
 const PASSIVATE_PATIENCE: Duration = Duration::from_secs(5);
 
 impl HostInner {
+    /// For a binding to the keys of a virtual component, the component's
+    /// code, to type-check the binding against.
+    pub(super) fn virtual_template(&self, spec: &BindingSpec) -> Option<Arc<ActorComponent>> {
+        let BindingTarget::Virtual { component, .. } = &spec.target else { return None };
+        self.virtuals.entries.lock().get(component).map(|entry| entry.template.component.clone())
+    }
+
+    /// The key of a virtual component a call through `binding` names,
+    /// from its argument `key` (see [`BindingTarget::Virtual`]), activated
+    /// if need be.
+    pub(super) fn route_to_key(&self, component: &str, key: Option<&Val>, key_from: &str) -> Result<ActorRef, String> {
+        let key = key.ok_or_else(|| format!("the call has no `{key_from}` argument to take its key from"))?;
+        let key = key_text(key).map_err(|e| format!("`{key_from}`: {e}"))?;
+        self.find(&format!("{component}/{key}")).map_err(|e| e.to_string())
+    }
+
     /// A key of the virtual component `name` failed: counted against the
     /// component's intensity, and a failure storm reported once the
     /// failures within the period exceed it.
