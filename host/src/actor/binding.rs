@@ -238,18 +238,6 @@ impl HasErrorCode for BindError {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn round_robin_cycles_through_members() {
-        let binding = Binding::new(BindingSpec::group("g", Router::RoundRobin));
-        let picks: Vec<usize> = (0..6).map(|_| binding.next_index(3)).collect();
-        assert_eq!(picks, [0, 1, 2, 0, 1, 2]);
-    }
-}
-
 /// A key as a call's argument gives it: a string as it is, an integer in
 /// decimal.
 ///
@@ -270,4 +258,25 @@ pub fn key_text(value: &wasmtime::component::Val) -> Result<String, String> {
         Val::S64(n) => n.to_string(),
         _ => return Err("a key is taken from a string or an integer argument".into()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_robin_cycles_through_members() {
+        let binding = Binding::new(BindingSpec::group("g", Router::RoundRobin));
+        let picks: Vec<usize> = (0..6).map(|_| binding.next_index(3)).collect();
+        assert_eq!(picks, [0, 1, 2, 0, 1, 2]);
+    }
+
+    #[test]
+    fn a_key_is_a_string_argument_as_it_is_or_an_integer_in_decimal() {
+        use wasmtime::component::Val;
+        assert_eq!(key_text(&Val::String("ada".into())), Ok("ada".into()));
+        assert_eq!(key_text(&Val::U64(42)), Ok("42".into()));
+        assert_eq!(key_text(&Val::S32(-7)), Ok("-7".into()));
+        assert!(key_text(&Val::Bool(true)).is_err());
+    }
 }
