@@ -44,7 +44,7 @@ fn hibernated(k: &EventKind) -> bool {
 }
 
 fn woke(k: &EventKind) -> bool {
-    matches!(k, EventKind::Woke)
+    matches!(k, EventKind::Woke { .. })
 }
 
 #[tokio::test]

@@ -173,8 +173,25 @@ fn ps_virtual_lists_a_components_active_keys() {
     let mut keys: Vec<&str> = ps["actors"].as_array().unwrap().iter().filter_map(|a| a["address"].as_str()).collect();
     keys.sort();
     assert_eq!(keys, ["user/a", "user/b", "user/c"]);
+    assert_eq!(ps["activations"]["count"], 3, "{ps}");
     let none = control.request(json!({ "op": "ps", "virtual": "nobody" })).unwrap();
     assert_eq!(none["active"], 0);
+    assert_eq!(none["activations"], Value::Null, "not a virtual component");
+}
+
+#[test]
+fn an_activation_reports_how_long_its_phases_took() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = manifest(dir.path(), "counter", "");
+    let host = DurableHost::start(dir.path(), Some(&manifest));
+    let events = crate::durable_journal::events(&host, dir.path());
+    host.connect().send("user/p", "incr(1)").unwrap();
+    let started = std::iter::from_fn(|| events.recv_timeout(Duration::from_secs(5)).ok())
+        .find(|event| event["address"] == "user/p" && event["event"] == "started")
+        .expect("the activation's start is an event");
+    let phases = &started["phases"];
+    assert!(phases["instantiate_us"].as_u64().unwrap() > 0, "{started}");
+    assert!(phases["restore_us"].as_u64().is_some() && phases["replay_us"].as_u64().is_some(), "{started}");
 }
 
 #[test]

@@ -28,6 +28,39 @@ pub struct Event {
     pub kind: EventKind,
 }
 
+/// How long the parts of a start or a wake-up took, in microseconds: the
+/// new instance, `init` or `restore`, and the replay of a durable actor's
+/// journal.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Phases {
+    /// Instantiating the component.
+    pub instantiate_us: u64,
+    /// `init`, or `restore` from a snapshot.
+    pub restore_us: u64,
+    /// Replaying the journal after the snapshot (0 for none).
+    pub replay_us: u64,
+}
+
+impl Phases {
+    /// The phases of a start that began at `started`, had an instance at
+    /// `instantiated`, was initialised or restored at `restored`, and had
+    /// replayed its journal at `replayed`.
+    pub fn between(
+        started: std::time::Instant,
+        instantiated: std::time::Instant,
+        restored: std::time::Instant,
+        replayed: std::time::Instant,
+    ) -> Self {
+        let us =
+            |from: std::time::Instant, to: std::time::Instant| to.saturating_duration_since(from).as_micros() as u64;
+        Phases {
+            instantiate_us: us(started, instantiated),
+            restore_us: us(instantiated, restored),
+            replay_us: us(restored, replayed),
+        }
+    }
+}
+
 /// What happened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
@@ -36,6 +69,9 @@ pub enum EventKind {
     Started {
         /// Which incarnation.
         incarnation: u64,
+        /// How long its parts took.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        phases: Option<Phases>,
     },
     /// An incarnation failed.
     Failed {
@@ -94,7 +130,11 @@ pub enum EventKind {
         bytes: u64,
     },
     /// A message or a control request woke it from hibernation.
-    Woke,
+    Woke {
+        /// How long its parts took.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        phases: Option<Phases>,
+    },
     /// A durable actor that journals replayed the messages it handled
     /// after its last snapshot, as it started (see
     /// [`crate::actor::durable`]).

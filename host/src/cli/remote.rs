@@ -246,7 +246,13 @@ pub async fn remote(command: Command, control: Option<PathBuf>, json: bool) -> a
         Request::Send { .. } => {}
         Request::Ps { virtual_component: None } => print_ps(&reply)?,
         Request::Ps { virtual_component: Some(name) } => {
-            say!("{} active keys of {name}", reply["active"].as_u64().unwrap_or(0))?;
+            let activations = &reply["activations"];
+            let count = activations["count"].as_u64().unwrap_or(0);
+            let claim = activations["claim_us"].as_u64().unwrap_or(0).checked_div(count).unwrap_or(0);
+            say!(
+                "{} active keys of {name}; {count} activations so far, {claim} µs each to claim on average",
+                reply["active"].as_u64().unwrap_or(0)
+            )?;
             print_ps(&reply)?
         }
         Request::Stop { address } => say!("stopped {address}")?,

@@ -493,7 +493,14 @@ async fn handle(host: &Host, request: Request) -> Response {
                 .into_iter()
                 .filter(|a| a.address.as_str().rsplit_once('/').is_some_and(|(prefix, _)| prefix == name))
                 .collect();
-            ok(json!({ "virtual": name, "active": keys.len(), "actors": keys, "dead_letters": host.dead_letters() }))
+            let activations = host.activations(&name);
+            ok(json!({
+                "virtual": name,
+                "active": keys.len(),
+                "activations": activations,
+                "actors": keys,
+                "dead_letters": host.dead_letters(),
+            }))
         }
         Request::Supervise { name, spec, parent } => match host.supervise(&name, spec, parent.as_deref()) {
             Ok(node) => ok(json!({ "address": node.address(), "strategy": node.spec().strategy })),

@@ -38,7 +38,7 @@ use super::{Cell, Signal};
 use crate::actor::Failure;
 use crate::actor::host_api::Snapshot;
 use crate::actor::incarnation::Incarnation;
-use crate::events::EventKind;
+use crate::events::{EventKind, Phases};
 
 /// How long a sleeping durable actor that could not get an instance waits
 /// before it tries again to wake for the tell it keeps: long enough not to
@@ -201,6 +201,7 @@ impl Cell {
     /// A new instance restored from `state`. The same incarnation as far as
     /// counts and events go.
     async fn wake(&mut self, state: Snapshot) -> Result<Incarnation, WakeFailure> {
+        let started = std::time::Instant::now();
         let instance =
             Incarnation::instantiate(&self.spec, &self.spec.component, &self.me, &self.system, &self.resources);
         let mut inc = match instance.await {
@@ -210,14 +211,17 @@ impl Cell {
                 return Err(WakeFailure::NoInstance(failure, Box::new(state)));
             }
         };
+        let instantiated = std::time::Instant::now();
         let restored = inc.restore(&self.me, &state).await;
+        let restored_at = std::time::Instant::now();
         let bytes = state.bytes.len();
         // Kept for restarts, whether or not it restored.
         self.snapshots.put_back(&self.spec.policy, state);
         restored.map_err(WakeFailure::Restore)?;
         self.replay_tail(&mut inc).await.map_err(WakeFailure::Restore)?;
         debug!(bytes, "woke from hibernation");
-        self.system.events().publish(self.address(), EventKind::Woke);
+        let phases = Phases::between(started, instantiated, restored_at, std::time::Instant::now());
+        self.system.events().publish(self.address(), EventKind::Woke { phases: Some(phases) });
         Ok(inc)
     }
 }

@@ -3,7 +3,7 @@
 //! and stopping for good in order (shutdown hook, children, queued
 //! messages, address).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 use tracing::{debug, error, info, warn};
@@ -12,7 +12,7 @@ use super::phase::{Ended, Phase, Stopping};
 use super::{Cell, Signal};
 use crate::actor::incarnation::Incarnation;
 use crate::actor::{DownReason, Exit, Failure, FailureKind, RestartFrom};
-use crate::events::EventKind;
+use crate::events::{EventKind, Phases};
 use crate::message::{Address, CallError, DeadLetterReason};
 
 impl Cell {
@@ -49,8 +49,10 @@ impl Cell {
     pub(super) async fn incarnate(&mut self, restarting: bool) -> Result<Incarnation, Failure> {
         let number = self.me.stats().next_incarnation();
         debug!(incarnation = number, "instantiating");
+        let started = Instant::now();
         let mut inc =
             Incarnation::instantiate(&self.spec, &self.spec.component, &self.me, &self.system, &self.resources).await?;
+        let instantiated = Instant::now();
         if self.idle.is_some() && !inc.persistent() {
             return Err(Failure::new(
                 FailureKind::Instantiate,
@@ -69,15 +71,21 @@ impl Cell {
             _ => None,
         };
         let from_snapshot = snapshot.is_some();
-        match snapshot {
+        let restored = match snapshot {
             Some(state) => {
                 inc.restore(&self.me, &state).await?;
                 debug!(incarnation = number, bytes = state.bytes.len(), "restored from snapshot");
+                let restored = Instant::now();
                 self.replay_tail(&mut inc).await?;
+                restored
             }
-            None => inc.init(&self.me, &self.spec.policy.config).await?,
-        }
-        self.system.events().publish(self.address(), EventKind::Started { incarnation: number });
+            None => {
+                inc.init(&self.me, &self.spec.policy.config).await?;
+                Instant::now()
+            }
+        };
+        let phases = Phases::between(started, instantiated, restored, Instant::now());
+        self.system.events().publish(self.address(), EventKind::Started { incarnation: number, phases: Some(phases) });
         if restarting {
             self.me.stats().restarted();
             self.system.restarted(&self.me, from_snapshot);

@@ -381,7 +381,7 @@ impl Cell {
             self.snapshots.keep_for_restart(&self.spec.policy, state);
         }
         info!(old = %report.old.hash, new = %report.new.hash, pause_us = report.pause_us, "swapped");
-        self.system.events().publish(self.address(), EventKind::Started { incarnation: number });
+        self.system.events().publish(self.address(), EventKind::Started { incarnation: number, phases: None });
         self.system.events().publish(
             self.address(),
             EventKind::Swapped {
