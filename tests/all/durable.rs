@@ -49,6 +49,11 @@ impl DurableHost {
         host
     }
 
+    /// Its process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// A connection to its control socket.
     pub(crate) fn connect(&self) -> Control {
         let stream = UnixStream::connect(&self.control).expect("the host listens");

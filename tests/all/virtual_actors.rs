@@ -251,3 +251,53 @@ fn a_manifest_binding_by_key_needs_key_from() {
     let error = troupe::host::manifest::Manifest::parse(Path::new("/virtual/app.toml"), &text).unwrap_err();
     assert!(error.to_string().contains("needs `key-from`"), "{error}");
 }
+
+/// The resident memory of process `pid`, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// `keys` keys of an in-memory virtual counter, each touched once by one
+/// of four clients: every key answers with its own state, and passivated
+/// keys cost the host a bounded amount of memory each.
+fn many_keys(keys: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = manifest(dir.path(), "counter", "durability = \"in-memory\"\nidle-ms = 50");
+    let host = DurableHost::start_with(dir.path(), Some(&manifest), u32::try_from(keys + 100).unwrap());
+    host.connect().send("user/warm-up", "incr(1)").unwrap();
+    let before = rss_kib(host.pid());
+    let clients: Vec<_> = (0..4)
+        .map(|client| {
+            let mut control = host.connect();
+            std::thread::spawn(move || {
+                for key in (client..keys).step_by(4) {
+                    control.send(&format!("user/{key}"), &format!("incr({})", key % 1000 + 1)).unwrap();
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().unwrap();
+    }
+    let mut control = host.connect();
+    for key in (0..keys).step_by((keys / 100).max(1)) {
+        assert_eq!(control.count(&format!("user/{key}")), (key % 1000 + 1) as u64, "user/{key} has its own state");
+    }
+    let ps = control.request(json!({ "op": "ps", "virtual": "user" })).unwrap();
+    assert_eq!(ps["activations"]["count"], keys as u64 + 1, "each key activated once");
+    let per_key = (rss_kib(host.pid()).saturating_sub(before)) as f64 / keys as f64;
+    assert!(per_key < 8.0, "{per_key:.2} KiB per passivated key");
+}
+
+#[test]
+fn ten_thousand_keys_each_touched_once_keep_their_state_in_bounded_memory() {
+    many_keys(10_000);
+}
+
+#[test]
+#[ignore = "long: a million keys; run with --ignored"]
+fn a_million_keys_each_touched_once_on_one_host() {
+    many_keys(1_000_000);
+}
