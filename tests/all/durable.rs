@@ -34,6 +34,9 @@ impl DurableHost {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_troupe"));
         cmd.arg("run").arg("--control").arg(&control).arg("--data-dir").arg(dir.join("data"));
         cmd.arg("--max-actors").arg(max_actors.to_string());
+        // Instance slots for at most a thousand awake at once: more actors
+        // than that take turns (hibernation frees slots).
+        cmd.arg("--max-instances").arg(max_actors.min(1_000).to_string());
         cmd.arg("--cache-dir").arg(support::target_dir().join("troupe-test-cache"));
         if let Some(m) = manifest {
             cmd.arg(m);
