@@ -19,10 +19,9 @@
 use std::time::Duration;
 
 use tracing::warn;
-
-use super::{ActorTemplate, Host, HostInner, SuperviseError};
 use wasmtime::component::Val;
 
+use super::{ActorTemplate, Host, HostInner, SuperviseError};
 use crate::actor::binding::{BindingSpec, BindingTarget, key_text};
 use crate::actor::{ActorComponent, ActorRef};
 use crate::events::EventKind;
@@ -70,7 +69,7 @@ pub(super) struct Virtuals {
 /// Why `key` cannot be a virtual actor's key, if it cannot.
 pub fn check_key(key: &str) -> Result<(), String> {
     if key.is_empty() {
-        return Err("a key is not empty".into());
+        return Err("a key may not be empty".into());
     }
     if key.len() > MAX_KEY_BYTES {
         return Err(format!("a key is at most {MAX_KEY_BYTES} bytes; this one has {}", key.len()));
