@@ -126,6 +126,8 @@ fn troupe_passivate_puts_an_active_key_to_sleep_until_its_next_message() {
     let passivated = control.request(json!({ "op": "passivate", "address": "user/5" })).unwrap();
     assert_eq!(passivated["passivated"], true);
     assert_eq!(control.ps_status("user/5"), "hibernating");
+    let ps = control.request(json!({ "op": "ps", "virtual": "user" })).unwrap();
+    assert_eq!((ps["active"].as_u64(), ps["passivated"].as_u64()), (Some(0), Some(1)), "{ps}");
     assert_eq!(control.count("user/5"), 2, "woken by its next message, with its state");
     let unknown = control.request(json!({ "op": "passivate", "address": "user/never" })).unwrap_err();
     assert_eq!(unknown["code"], "unknown-address", "passivating does not activate: {unknown}");
@@ -169,7 +171,7 @@ fn ps_virtual_lists_a_components_active_keys() {
         control.send(&format!("user/{key}"), "incr(1)").unwrap();
     }
     let ps = control.request(json!({ "op": "ps", "virtual": "user" })).unwrap();
-    assert_eq!(ps["active"], 3);
+    assert_eq!((ps["active"].as_u64(), ps["passivated"].as_u64()), (Some(3), Some(0)), "{ps}");
     let mut keys: Vec<&str> = ps["actors"].as_array().unwrap().iter().filter_map(|a| a["address"].as_str()).collect();
     keys.sort();
     assert_eq!(keys, ["user/a", "user/b", "user/c"]);

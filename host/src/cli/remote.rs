@@ -250,8 +250,9 @@ pub async fn remote(command: Command, control: Option<PathBuf>, json: bool) -> a
             let count = activations["count"].as_u64().unwrap_or(0);
             let claim = activations["claim_us"].as_u64().unwrap_or(0).checked_div(count).unwrap_or(0);
             say!(
-                "{} active keys of {name}; {count} activations so far, {claim} µs each to claim on average",
-                reply["active"].as_u64().unwrap_or(0)
+                "{name}: {} keys active, {} passivated; {count} activations so far, {claim} µs each to claim on average",
+                reply["active"].as_u64().unwrap_or(0),
+                reply["passivated"].as_u64().unwrap_or(0)
             )?;
             print_ps(&reply)?
         }
