@@ -99,47 +99,14 @@ async fn run(
 
 /// Delivers one tell, trying again while the receiver cannot take it.
 async fn deliver(sender: &Address, system: &dyn ActorSystem, parcel: Parcel) {
-    let Parcel { live, outgoing } = parcel;
+    let Parcel { mut live, outgoing } = parcel;
     let to = &outgoing.message.to;
-    let mut live = live;
-    let mut backoff = FIRST_BACKOFF;
-    let mut gone = 0;
+    let (mut backoff, mut gone) = (FIRST_BACKOFF, 0);
     loop {
-        let (target, call) = match live.take() {
-            Some(known) => known,
-            None => match system.lookup(to) {
-                Some(target) => match target.parse(&outgoing.message.message) {
-                    Ok(call) => (target, call),
-                    Err(e) => {
-                        error!(to = %to, error = %e, "a committed tell no longer fits its receiver: dead letter");
-                        system.dead_letter(to, "?", DeadLetterReason::Failed);
-                        return;
-                    }
-                },
-                None => {
-                    gone += 1;
-                    if gone >= GONE_ATTEMPTS {
-                        error!(to = %to, "the receiver of a committed tell is gone: dead letter");
-                        system.dead_letter(to, "?", DeadLetterReason::UnknownAddress);
-                        return;
-                    }
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                    continue;
-                }
-            },
-        };
-        let from = Some(sender.clone());
-        let delivered = if target.is_durable() {
-            target.send_from(call.clone(), from, Some(outgoing.origin)).await
-        } else {
-            target.tell(call.clone(), from)
-        };
-        match delivered {
-            Ok(()) => return,
-            Err(CallError::MailboxFull(_) | CallError::NotDurable { .. }) => live = Some((target, call)),
-            // Stopped or restarted under a new reference: look it up again.
-            Err(CallError::Stopped(_) | CallError::UnknownAddress(_)) => {
+        match try_once(sender, system, live.take(), &outgoing).await {
+            Try::Delivered => return,
+            Try::Again(known) => live = known,
+            Try::Gone => {
                 gone += 1;
                 if gone >= GONE_ATTEMPTS {
                     error!(to = %to, "the receiver of a committed tell is gone: dead letter");
@@ -147,13 +114,58 @@ async fn deliver(sender: &Address, system: &dyn ActorSystem, parcel: Parcel) {
                     return;
                 }
             }
-            Err(e) => {
-                error!(to = %to, error = %e, "a committed tell was refused: dead letter");
+            Try::Refused(why) => {
+                error!(to = %to, %why, "a committed tell was refused: dead letter");
                 system.dead_letter(to, "?", DeadLetterReason::Failed);
                 return;
             }
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// What one try to deliver a tell came to.
+enum Try {
+    Delivered,
+    /// The receiver cannot take it now: again later, to the same one if
+    /// known.
+    Again(Option<(ActorRef, Call)>),
+    /// No receiver at its address (stopped, or not restarted yet).
+    Gone,
+    /// The receiver refused it for good, for this reason.
+    Refused(String),
+}
+
+/// Tries once to deliver `outgoing`, to `live` if known, else to whoever
+/// is at its address now.
+async fn try_once(
+    sender: &Address,
+    system: &dyn ActorSystem,
+    live: Option<(ActorRef, Call)>,
+    outgoing: &Outgoing,
+) -> Try {
+    let (target, call) = match live {
+        Some(known) => known,
+        None => {
+            let Some(target) = system.lookup(&outgoing.message.to) else { return Try::Gone };
+            match target.parse(&outgoing.message.message) {
+                Ok(call) => (target, call),
+                Err(e) => return Try::Refused(format!("it no longer fits its receiver: {e}")),
+            }
+        }
+    };
+    let from = Some(sender.clone());
+    let delivered = if target.is_durable() {
+        target.send_from(call.clone(), from, Some(outgoing.origin)).await
+    } else {
+        target.tell(call.clone(), from)
+    };
+    match delivered {
+        Ok(()) => Try::Delivered,
+        Err(CallError::MailboxFull(_) | CallError::NotDurable { .. }) => Try::Again(Some((target, call))),
+        // Stopped or restarted under a new reference: look it up again.
+        Err(CallError::Stopped(_) | CallError::UnknownAddress(_)) => Try::Gone,
+        Err(e) => Try::Refused(e.to_string()),
     }
 }

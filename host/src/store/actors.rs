@@ -335,7 +335,7 @@ impl Journal for DurableStore {
             .map_err(journal_error)?;
         let mut pending = Vec::with_capacity(rows.len());
         for (key, value) in rows {
-            let seq = key.get(key.len() - 8..).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes).unwrap_or(0);
+            let seq = key_number(&key);
             let message: WireMessage = serde_json::from_slice(&value)
                 .map_err(|e| JournalError(format!("`{actor}`: tell {seq} cannot be read: {e}")))?;
             pending.push((seq, message));
