@@ -48,12 +48,19 @@ pub(crate) fn events(host: &DurableHost, dir: &Path) -> mpsc::Receiver<Value> {
 /// How many messages `address` replayed, from the first `replayed` event
 /// about it within a few seconds (`None`: it replayed nothing).
 fn replayed(events: &mpsc::Receiver<Value>, address: &str) -> Option<u64> {
-    while let Ok(event) = events.recv_timeout(Duration::from_secs(2)) {
-        if event["address"] == address && event["event"] == "replayed" {
-            return event["messages"].as_u64();
-        }
-    }
-    None
+    let quiet = Duration::from_secs(2);
+    let event = next_event(events, quiet, |e| e["address"] == address && e["event"] == "replayed")?;
+    event["messages"].as_u64()
+}
+
+/// The next event `matches` accepts, if one comes before `events` stays
+/// quiet for `quiet`.
+pub(crate) fn next_event(
+    events: &mpsc::Receiver<Value>,
+    quiet: Duration,
+    matches: impl Fn(&Value) -> bool,
+) -> Option<Value> {
+    std::iter::from_fn(|| events.recv_timeout(quiet).ok()).find(|event| matches(event))
 }
 
 /// Sends `total` `incr(1)` tells to `address` from `clients` connections

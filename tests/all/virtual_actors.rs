@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::durable::DurableHost;
+use crate::durable_journal::next_event;
 use crate::support;
 
 /// A manifest declaring the virtual component `user` (the counter, or
@@ -188,8 +189,7 @@ fn an_activation_reports_how_long_its_phases_took() {
     let host = DurableHost::start(dir.path(), Some(&manifest));
     let events = crate::durable_journal::events(&host, dir.path());
     host.connect().send("user/p", "incr(1)").unwrap();
-    let started = std::iter::from_fn(|| events.recv_timeout(Duration::from_secs(5)).ok())
-        .find(|event| event["address"] == "user/p" && event["event"] == "started")
+    let started = next_event(&events, Duration::from_secs(5), |e| e["address"] == "user/p" && e["event"] == "started")
         .expect("the activation's start is an event");
     let phases = &started["phases"];
     assert!(phases["instantiate_us"].as_u64().unwrap() > 0, "{started}");
@@ -208,8 +208,7 @@ fn keys_that_fail_again_and_again_are_reported_as_a_storm_and_spare_the_other_ke
         let failed = control.call(&format!("user/k{i}"), "panic(\"no\")").unwrap_err();
         assert_eq!(failed["code"], "actor-failed", "{failed}");
     }
-    let storm = std::iter::from_fn(|| events.recv_timeout(Duration::from_secs(5)).ok())
-        .find(|event| event["event"] == "failure-storm")
+    let storm = next_event(&events, Duration::from_secs(5), |e| e["event"] == "failure-storm")
         .expect("a failure storm is reported");
     assert_eq!(storm["address"], "user", "{storm}");
     assert_eq!(storm["failures"], 6, "{storm}");
