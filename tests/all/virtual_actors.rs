@@ -123,6 +123,9 @@ fn troupe_passivate_puts_an_active_key_to_sleep_until_its_next_message() {
     let host = DurableHost::start(dir.path(), Some(&manifest));
     let mut control = host.connect();
     control.send("user/5", "incr(2)").unwrap();
+    // Handled, not only accepted: an actor with messages queued does not
+    // passivate.
+    assert_eq!(control.count("user/5"), 2);
     assert_eq!(control.ps_status("user/5"), "running");
     let passivated = control.request(json!({ "op": "passivate", "address": "user/5" })).unwrap();
     assert_eq!(passivated["passivated"], true);
