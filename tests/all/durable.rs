@@ -259,9 +259,12 @@ fn a_run_time_durable_spawn_is_started_again_by_the_next_host() {
     host.kill();
     let host = DurableHost::start(dir.path(), None);
     let mut control = host.connect();
-    let ps = control.request(json!({ "op": "ps" })).unwrap();
-    let kept = ps["actors"].as_array().unwrap().iter().find(|a| a["address"] == "kept").unwrap().clone();
-    assert_eq!(kept["status"], "hibernating", "recovered lazily: no instance before its first message: {kept}");
+    // Starting, briefly, then asleep.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while control.ps_status("kept") == "starting" && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(control.ps_status("kept"), "hibernating", "recovered lazily: no instance before its first message");
     assert_eq!(control.count("kept"), 7);
     let missing = control.call("lost", "get()").unwrap_err();
     assert_eq!(missing["code"], "unknown-address", "an in-memory actor is gone with its host");

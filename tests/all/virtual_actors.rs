@@ -35,6 +35,38 @@ fn active(host: &DurableHost) -> Vec<String> {
     keys
 }
 
+/// How many keys of `user` are active and how many passivated, from
+/// `ps --virtual user`, and how many activations it made.
+fn key_counts(control: &mut crate::durable::Control) -> (u64, u64, u64) {
+    counts_of(control, "user")
+}
+
+/// [`key_counts`] of the virtual component `name`.
+fn counts_of(control: &mut crate::durable::Control, name: &str) -> (u64, u64, u64) {
+    let ps = control.request(json!({ "op": "ps", "virtual": name })).unwrap();
+    let count = |field: &Value| field.as_u64().unwrap_or_else(|| panic!("{ps}"));
+    (count(&ps["active"]), count(&ps["passivated"]), count(&ps["activations"]["count"]))
+}
+
+/// Waits until `passivated` keys of `user` are passivated and none is
+/// active.
+fn wait_for_passivation(control: &mut crate::durable::Control, passivated: u64, within: Duration) {
+    wait_for_passivation_of(control, "user", passivated, within);
+}
+
+/// [`wait_for_passivation`] of the virtual component `name`.
+fn wait_for_passivation_of(control: &mut crate::durable::Control, name: &str, passivated: u64, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let (active, now, _) = counts_of(control, name);
+        if (active, now) == (0, passivated) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{active} keys still active, {now} passivated, not {passivated}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn a_key_is_activated_by_its_first_message_and_keeps_its_state_across_kill_9() {
     let dir = tempfile::tempdir().unwrap();
@@ -79,6 +111,136 @@ fn racing_first_messages_to_one_key_activate_it_once() {
 }
 
 #[test]
+fn a_hundred_concurrent_first_messages_to_one_key_activate_it_once_and_keep_each_senders_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.toml");
+    let member = support::guest("chat-member");
+    std::fs::write(
+        &path,
+        format!(
+            "[virtual.user]\npath = {member:?}\ndurability = \"in-memory\"\nkeep-alive = true\n\
+             config = {{ name = \"m\", room = \"nobody\" }}\n"
+        ),
+    )
+    .unwrap();
+    let host = DurableHost::start(dir.path(), Some(&path));
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(100));
+    let senders: Vec<_> = (0..100)
+        .map(|sender| {
+            let mut control = host.connect();
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                barrier.wait();
+                for n in 0..3 {
+                    control.send("user/room", &format!("deliver(\"s{sender}\", \"{n}\")")).unwrap();
+                }
+            })
+        })
+        .collect();
+    for sender in senders {
+        sender.join().unwrap();
+    }
+    let mut control = host.connect();
+    assert_eq!(key_counts(&mut control), (1, 0, 1), "one activation");
+    let inbox = control.call("user/room", "inbox()").unwrap()["result"].as_str().unwrap().to_string();
+    let mut seen: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+    for line in inbox.split("}, {") {
+        let field = |name: &str| {
+            let at = line.find(&format!("{name}: \"")).unwrap_or_else(|| panic!("{line}")) + name.len() + 3;
+            line[at..].split('"').next().unwrap().to_string()
+        };
+        seen.entry(field("sender")).or_default().push(field("text"));
+    }
+    assert_eq!(seen.len(), 100, "every sender's messages arrived");
+    for (sender, texts) in seen {
+        assert_eq!(texts, ["0", "1", "2"], "{sender}'s messages in the order sent");
+    }
+}
+
+#[test]
+fn messages_racing_passivations_are_each_handled_once_by_the_next_activation() {
+    for durability in ["in-memory", "durable"] {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = manifest(dir.path(), "counter", &format!("idle-ms = 2\ndurability = \"{durability}\""));
+        let host = DurableHost::start(dir.path(), Some(&manifest));
+        let clients: Vec<_> = (0..4u64)
+            .map(|client| {
+                let mut control = host.connect();
+                std::thread::spawn(move || {
+                    for n in 0..100u64 {
+                        // Pauses around the idle period: many messages
+                        // arrive as the key passivates.
+                        std::thread::sleep(Duration::from_micros((n * 1_700 + client * 1_300) % 12_000));
+                        if n % 2 == 0 {
+                            control.send("user/hot", "incr(1)").unwrap();
+                        } else {
+                            control.call("user/hot", "incr(1)").unwrap();
+                        }
+                    }
+                })
+            })
+            .collect();
+        for client in clients {
+            client.join().unwrap();
+        }
+        let mut control = host.connect();
+        assert_eq!(control.count("user/hot"), 400, "{durability}: none lost, none twice");
+        let (_, _, activations) = key_counts(&mut control);
+        assert!(activations > 10, "{durability}: only {activations} activations: the race was not run");
+    }
+}
+
+#[tokio::test]
+async fn a_message_through_the_handle_of_a_key_that_passivated_goes_to_its_next_activation() {
+    let host = support::host();
+    let counter = support::define(&host, "counter");
+    host.define_virtual("user", counter, None).unwrap();
+    let stale = host.lookup("user/1").unwrap();
+    stale.tell(stale.parse("incr(5)").unwrap(), None).unwrap();
+    assert_eq!(support::ask(&host, "user/1", "get()").await.unwrap(), "5");
+    assert!(host.passivate("user/1").await.unwrap());
+    assert!(host.actors().iter().all(|a| a.address.as_str() != "user/1"), "it left the host");
+
+    stale.tell(stale.parse("incr(2)").unwrap(), None).unwrap();
+    assert_eq!(support::ask(&host, "user/1", "get()").await.unwrap(), "7", "the tell reached the next activation");
+    assert!(host.passivate("user/1").await.unwrap());
+    let reply = stale.ask(stale.parse("incr(1)").unwrap(), None, None, troupe::NO_TIMEOUT).await.unwrap();
+    assert_eq!(reply.and_then(|v| v.to_wave().ok()).as_deref(), Some("8"), "so did the ask");
+    assert_eq!(host.activations("user").map(|a| a.count), Some(3));
+}
+
+#[test]
+fn a_reminder_activates_a_passivated_key_when_due_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.toml");
+    let (counter, forwarder) = (support::guest("counter"), support::guest("forwarder"));
+    std::fs::write(
+        &path,
+        format!(
+            "[actors.sink]\npath = {counter:?}\n\n\
+             [virtual.fwd]\npath = {forwarder:?}\nidle-ms = 100\nconfig = {{ to = \"sink\" }}\n"
+        ),
+    )
+    .unwrap();
+    let host = DurableHost::start(dir.path(), Some(&path));
+    let mut control = host.connect();
+    control.call("fwd/a", "forward-later(7, 1500)").unwrap();
+    wait_for_passivation_of(&mut control, "fwd", 1, Duration::from_secs(1));
+    assert_eq!(control.count("sink"), 0, "not due yet");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while control.count("sink") != 7 {
+        assert!(Instant::now() < deadline, "the reminder did not fire");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (_, _, activations) = counts_of(&mut control, "fwd");
+    assert_eq!(activations, 2, "activated by its reminder");
+    wait_for_passivation_of(&mut control, "fwd", 1, Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(control.count("sink"), 7, "it fired once");
+    assert_eq!(counts_of(&mut control, "fwd"), (0, 1, 2), "and nothing activated it again");
+}
+
+#[test]
 fn a_virtual_actor_learns_its_key_and_an_invalid_key_is_refused_saying_why() {
     let dir = tempfile::tempdir().unwrap();
     let manifest = manifest(dir.path(), "recorder", "durability = \"in-memory\"\nkeep-alive = true");
@@ -94,18 +256,18 @@ fn a_virtual_actor_learns_its_key_and_an_invalid_key_is_refused_saying_why() {
 }
 
 #[test]
-fn an_idle_virtual_actor_passivates_and_its_next_message_finds_its_state() {
-    let dir = tempfile::tempdir().unwrap();
-    let manifest = manifest(dir.path(), "counter", "idle-ms = 100");
-    let host = DurableHost::start(dir.path(), Some(&manifest));
-    let mut control = host.connect();
-    control.send("user/9", "incr(3)").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while control.ps_status("user/9") != "hibernating" {
-        assert!(Instant::now() < deadline, "user/9 did not passivate");
-        std::thread::sleep(Duration::from_millis(20));
+fn an_idle_virtual_actor_leaves_the_host_and_its_next_message_activates_it_with_its_state() {
+    for durability in ["durable", "in-memory"] {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = manifest(dir.path(), "counter", &format!("idle-ms = 100\ndurability = \"{durability}\""));
+        let host = DurableHost::start(dir.path(), Some(&manifest));
+        let mut control = host.connect();
+        control.send("user/9", "incr(3)").unwrap();
+        wait_for_passivation(&mut control, 1, Duration::from_secs(10));
+        assert_eq!(active(&host), Vec::<String>::new(), "{durability}: a passivated key is not in the host");
+        assert_eq!(control.count("user/9"), 3, "{durability}: activated again, with its state");
+        assert_eq!(key_counts(&mut control), (1, 0, 2), "{durability}: active again, after a second activation");
     }
-    assert_eq!(control.count("user/9"), 3);
 }
 
 #[test]
@@ -117,7 +279,7 @@ fn a_manifest_refuses_idle_settings_outside_virtual_entries() {
 }
 
 #[test]
-fn troupe_passivate_puts_an_active_key_to_sleep_until_its_next_message() {
+fn troupe_passivate_sends_an_active_key_away_until_its_next_message() {
     let dir = tempfile::tempdir().unwrap();
     let manifest = manifest(dir.path(), "counter", "keep-alive = true");
     let host = DurableHost::start(dir.path(), Some(&manifest));
@@ -129,10 +291,9 @@ fn troupe_passivate_puts_an_active_key_to_sleep_until_its_next_message() {
     assert_eq!(control.ps_status("user/5"), "running");
     let passivated = control.request(json!({ "op": "passivate", "address": "user/5" })).unwrap();
     assert_eq!(passivated["passivated"], true);
-    assert_eq!(control.ps_status("user/5"), "hibernating");
-    let ps = control.request(json!({ "op": "ps", "virtual": "user" })).unwrap();
-    assert_eq!((ps["active"].as_u64(), ps["passivated"].as_u64()), (Some(0), Some(1)), "{ps}");
-    assert_eq!(control.count("user/5"), 2, "woken by its next message, with its state");
+    assert_eq!(active(&host), Vec::<String>::new(), "it left the host");
+    assert_eq!(key_counts(&mut control), (0, 1, 1));
+    assert_eq!(control.count("user/5"), 2, "activated by its next message, with its state");
     let unknown = control.request(json!({ "op": "passivate", "address": "user/never" })).unwrap_err();
     assert_eq!(unknown["code"], "unknown-address", "passivating does not activate: {unknown}");
 }
@@ -263,20 +424,17 @@ fn rss_kib(pid: u32) -> u64 {
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
-/// `keys` keys of an in-memory virtual counter, each touched once by one
-/// of four clients: every key answers with its own state, and passivated
-/// keys cost the host a bounded amount of memory each.
-fn many_keys(keys: usize) {
-    let dir = tempfile::tempdir().unwrap();
-    let manifest = manifest(dir.path(), "counter", "durability = \"in-memory\"\nidle-ms = 50");
-    let host = DurableHost::start_with(dir.path(), Some(&manifest), u32::try_from(keys + 100).unwrap());
-    host.connect().send("user/warm-up", "incr(1)").unwrap();
-    let before = rss_kib(host.pid());
+/// Touches each of the keys `keys` of a virtual counter once, from four
+/// clients, and waits until every key of it (`total` by then) has
+/// passivated.
+fn touch_and_wait(host: &DurableHost, keys: std::ops::Range<usize>, total: u64) {
+    let within = Duration::from_secs(30 + keys.len() as u64 / 1000);
     let clients: Vec<_> = (0..4)
         .map(|client| {
             let mut control = host.connect();
+            let keys = keys.clone();
             std::thread::spawn(move || {
-                for key in (client..keys).step_by(4) {
+                for key in keys.skip(client).step_by(4) {
                     control.send(&format!("user/{key}"), &format!("incr({})", key % 1000 + 1)).unwrap();
                 }
             })
@@ -285,23 +443,65 @@ fn many_keys(keys: usize) {
     for client in clients {
         client.join().unwrap();
     }
+    wait_for_passivation(&mut host.connect(), total, within);
+}
+
+/// `keys` keys of a virtual counter (`durability`), each touched once: each
+/// is activated by its message and passivates once idle, and a sample of
+/// them, activated again, has its own state. Then as many new keys again:
+/// returns the host's resident memory per passivated key of that second
+/// wave, in KiB (the first one grows the host's tables and the
+/// allocator's pools to their size, which they keep).
+fn many_keys(keys: usize, durability: &str) -> f64 {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = manifest(dir.path(), "counter", &format!("durability = \"{durability}\"\nidle-ms = 300"));
+    let host = DurableHost::start_with(dir.path(), Some(&manifest), u32::try_from(keys + 100).unwrap());
     let mut control = host.connect();
-    for key in (0..keys).step_by((keys / 100).max(1)) {
+    touch_and_wait(&host, 0..keys, keys as u64);
+    let sample: Vec<usize> = (0..keys).step_by((keys / 100).max(1)).collect();
+    for &key in &sample {
         assert_eq!(control.count(&format!("user/{key}")), (key % 1000 + 1) as u64, "user/{key} has its own state");
     }
-    let ps = control.request(json!({ "op": "ps", "virtual": "user" })).unwrap();
-    assert_eq!(ps["activations"]["count"], keys as u64 + 1, "each key activated once");
-    let per_key = (rss_kib(host.pid()).saturating_sub(before)) as f64 / keys as f64;
-    assert!(per_key < 8.0, "{per_key:.2} KiB per passivated key");
+    let (_, _, activations) = key_counts(&mut control);
+    assert_eq!(activations, (keys + sample.len()) as u64, "each key activated once, the sample twice");
+    wait_for_passivation(&mut control, keys as u64, Duration::from_secs(10));
+    let before = rss_kib(host.pid());
+    touch_and_wait(&host, keys..2 * keys, 2 * keys as u64);
+    (rss_kib(host.pid()).saturating_sub(before)) as f64 / keys as f64
+}
+
+// The bounds leave room for the allocator's noise and the store's page
+// cache (bounded), and fail on anything kept per key: a hibernating
+// actor's cell, which passivation replaces, costs about 3 KiB.
+
+#[test]
+fn ten_thousand_durable_keys_passivate_to_the_store_and_keep_nothing_per_key_in_memory() {
+    let per_key = many_keys(10_000, "durable");
+    eprintln!("{per_key:.3} KiB per passivated durable key");
+    assert!(per_key < 0.5, "{per_key:.3} KiB of memory per passivated durable key");
 }
 
 #[test]
-fn ten_thousand_keys_each_touched_once_keep_their_state_in_bounded_memory() {
-    many_keys(10_000);
+fn ten_thousand_keys_in_memory_keep_only_their_state_once_passivated() {
+    let per_key = many_keys(10_000, "in-memory");
+    eprintln!("{per_key:.3} KiB per passivated key in memory");
+    // The counter's state is a few bytes: the rest is the host's entry
+    // for it (its key and state, about 0.3 KiB with the allocator's share).
+    assert!(per_key < 1.0, "{per_key:.3} KiB of memory per passivated key in memory");
 }
 
 #[test]
-#[ignore = "long: a million keys; run with --ignored"]
-fn a_million_keys_each_touched_once_on_one_host() {
-    many_keys(1_000_000);
+#[ignore = "long: a million keys, twice; run with --ignored"]
+fn a_million_keys_in_memory_each_touched_once_on_one_host() {
+    let per_key = many_keys(1_000_000, "in-memory");
+    eprintln!("{per_key:.3} KiB per passivated key in memory");
+    assert!(per_key < 1.0, "{per_key:.3} KiB of memory per passivated key in memory");
+}
+
+#[test]
+#[ignore = "long: a million durable keys, twice; run with --ignored"]
+fn a_million_durable_keys_each_touched_once_on_one_host() {
+    let per_key = many_keys(1_000_000, "durable");
+    eprintln!("{per_key:.3} KiB per passivated durable key");
+    assert!(per_key < 0.1, "{per_key:.3} KiB of memory per passivated durable key");
 }

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use troupe::{ActorStatus, ActorTemplate, Host, HostConfig};
+use troupe::{ActorTemplate, Host, HostConfig};
 
 use crate::Scale;
 use crate::measure::{ASK_TIMEOUT, on_runtime, percentile};
@@ -36,11 +36,8 @@ pub async fn activations(scale: Scale, rows: &mut Vec<Row>) {
             probe.ask(&address, "get()", ASK_TIMEOUT).await.expect("an active key answers");
             active.push(t0.elapsed());
         }
-        for i in 0..keys {
-            let actor = probe.lookup(&format!("user/{i}")).expect("a key");
-            while actor.status() != ActorStatus::Hibernating {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
+        while probe.virtual_keys("user").expect("the keys are counted").is_none_or(|keys| keys.active > 0) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
         for i in 0..keys {
             let t0 = std::time::Instant::now();

@@ -11,8 +11,8 @@
 //! `control.rs`.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use tokio::sync::{Notify, oneshot};
@@ -24,7 +24,7 @@ use super::component::ActorComponent;
 use super::control::Control;
 use super::durable::{Durability, Journal, JournalError, Origin};
 use super::queue::{self, Queue, Receiver};
-use super::system::BoxFuture;
+use super::system::{ActorSystem, BoxFuture};
 use super::{ActorInfo, ActorLimits, ActorSpec, ActorStats, ActorStatus};
 use crate::message::{Address, Ask, CallError, Envelope, NO_TIMEOUT, Reply, WireMessage};
 use crate::protocol::{Call, MessageError};
@@ -54,7 +54,7 @@ pub(crate) struct ActorShared {
     /// published it.
     status: AtomicU8,
     stats: ActorStats,
-    timers: Mutex<HashMap<u64, AbortHandle>>,
+    timers: Mutex<HashMap<u64, PendingTimer>>,
     next_id: AtomicU64,
     pub(super) watchers: Mutex<Vec<Watcher>>,
     pub(super) monitoring: Mutex<Vec<(u64, Address)>>,
@@ -69,6 +69,32 @@ pub(crate) struct ActorShared {
     idle_since: AtomicU64,
     /// For a durable actor: where its accepted tells go, and their numbers.
     durable: Option<Box<DurableInbox>>,
+    /// Set when it passivated (see [`ActorRef::passivate`]): the host that
+    /// activates its address again for a message it refused.
+    passivated: OnceLock<Weak<dyn ActorSystem>>,
+}
+
+/// A timer armed and not fired yet.
+struct PendingTimer {
+    /// Its task, aborted to cancel it.
+    task: AbortHandle,
+    /// When it fires.
+    due: std::time::Instant,
+}
+
+/// Why a message did not go into an actor's mailbox.
+enum NotQueued {
+    /// Refused, for this reason.
+    Refused(CallError),
+    /// The actor passivated: the message, handed back for the actor its
+    /// address activates next.
+    Passivated(Envelope),
+}
+
+impl From<CallError> for NotQueued {
+    fn from(e: CallError) -> Self {
+        NotQueued::Refused(e)
+    }
 }
 
 /// The sending side of a durable actor's inbox (see
@@ -168,6 +194,7 @@ impl ActorRef {
                     unsaved: Mutex::new(None),
                 })
             }),
+            passivated: OnceLock::new(),
         };
         (ActorRef(Arc::new(shared)), Inbox { mailbox: rx, control: ctl_rx })
     }
@@ -282,10 +309,18 @@ impl ActorRef {
     /// [`CallError::MailboxFull`] (nothing was queued) or
     /// [`CallError::Stopped`].
     pub fn tell(&self, call: Call, from: Option<Address>) -> Result<(), CallError> {
-        match &self.0.durable {
+        let queued = match &self.0.durable {
             None => self.enqueue(Envelope::tell(call, from)),
             // The write proceeds without anyone waiting for it.
             Some(durable) => self.tell_durable(durable, call, from, None, None).map(drop),
+        };
+        match queued {
+            Ok(()) => Ok(()),
+            Err(NotQueued::Refused(e)) => Err(e),
+            Err(NotQueued::Passivated(envelope)) => {
+                let (next, call) = self.successor(envelope.call)?;
+                next.tell(call, envelope.from)
+            }
         }
     }
 
@@ -310,11 +345,19 @@ impl ActorRef {
     ///
     /// As [`ActorRef::send`].
     pub async fn send_from(&self, call: Call, from: Option<Address>, origin: Option<Origin>) -> Result<(), CallError> {
-        match &self.0.durable {
+        let queued = match &self.0.durable {
             None => self.enqueue(Envelope::tell(call, from)),
-            Some(durable) => {
-                let committed = self.tell_durable(durable, call, from, origin, None)?;
-                committed.await.map_err(|e| self.not_durable(e))
+            Some(durable) => match self.tell_durable(durable, call, from, origin, None) {
+                Ok(committed) => return committed.await.map_err(|e| self.not_durable(e)),
+                Err(e) => Err(e),
+            },
+        };
+        match queued {
+            Ok(()) => Ok(()),
+            Err(NotQueued::Refused(e)) => Err(e),
+            Err(NotQueued::Passivated(envelope)) => {
+                let (next, call) = self.successor(envelope.call)?;
+                Box::pin(next.send_from(call, envelope.from, origin)).await
             }
         }
     }
@@ -332,7 +375,7 @@ impl ActorRef {
         from: Option<Address>,
         origin: Option<Origin>,
         timer: Option<u64>,
-    ) -> Result<BoxFuture<'static, Result<(), JournalError>>, CallError> {
+    ) -> Result<BoxFuture<'static, Result<(), JournalError>>, NotQueued> {
         let message = WireMessage {
             to: self.0.address.clone(),
             from: from.clone(),
@@ -372,9 +415,16 @@ impl ActorRef {
     /// committed together with the timer's removal.
     pub(crate) fn tell_from_timer(&self, call: Call, timer: u64) -> Result<(), CallError> {
         let from = Some(self.0.address.clone());
-        match &self.0.durable {
+        let queued = match &self.0.durable {
             None => self.enqueue(Envelope::tell(call, from)),
             Some(durable) => self.tell_durable(durable, call, from, None, Some(timer)).map(drop),
+        };
+        match queued {
+            Ok(()) => Ok(()),
+            Err(NotQueued::Refused(e)) => Err(e),
+            // Only a durable actor passivates with timers armed: this one
+            // stays in its store, and its next activation arms it again.
+            Err(NotQueued::Passivated(_)) => Ok(()),
         }
     }
 
@@ -468,7 +518,19 @@ impl ActorRef {
             return Err(CallError::Cycle(cycle));
         }
         let (tx, rx) = oneshot::channel();
-        self.enqueue(Envelope { call, from, ask: Some(Box::new(Ask { reply: tx, waiting })) })?;
+        let mut envelope = Envelope { call, from, ask: Some(Box::new(Ask { reply: tx, waiting })) };
+        let mut to = self.clone();
+        // The reply comes from whichever activation queued the ask.
+        while let Err(refusal) = to.enqueue(envelope) {
+            match refusal {
+                NotQueued::Refused(e) => return Err(e),
+                NotQueued::Passivated(mut refused) => {
+                    let (next, call) = to.successor(refused.call)?;
+                    refused.call = call;
+                    (envelope, to) = (refused, next);
+                }
+            }
+        }
         // Without a timeout no timer is armed: arming one is a round trip
         // through tokio's timer wheel, a large share of an ask to an idle
         // actor.
@@ -480,12 +542,49 @@ impl ActorRef {
         }
     }
 
-    fn enqueue(&self, envelope: Envelope) -> Result<(), CallError> {
-        match self.0.mailbox.send(envelope) {
+    fn enqueue(&self, envelope: Envelope) -> Result<(), NotQueued> {
+        match self.0.mailbox.send_or_return(envelope) {
             Ok(()) => Ok(()),
-            Err(queue::SendError::Full) => Err(CallError::MailboxFull(self.0.address.clone())),
-            Err(queue::SendError::Closed) => Err(CallError::Stopped(self.0.address.clone())),
+            Err((queue::SendError::Full, _)) => Err(CallError::MailboxFull(self.0.address.clone()).into()),
+            Err((queue::SendError::Closed, envelope)) if self.0.passivated.get().is_some() => {
+                Err(NotQueued::Passivated(envelope))
+            }
+            Err((queue::SendError::Closed, _)) => Err(CallError::Stopped(self.0.address.clone()).into()),
         }
+    }
+
+    /// Passivates the actor if nothing waits in its mailbox: from now on
+    /// it refuses messages, and each one it refuses goes to the actor
+    /// `system` activates at its address for it. Only the host calls this,
+    /// for an actor that has just hibernated and whose address it takes
+    /// back at once. Returns whether it passivated.
+    pub(crate) fn passivate(&self, system: Weak<dyn ActorSystem>) -> bool {
+        // Set as the mailbox closes: a sender it refuses finds where to go.
+        self.0.mailbox.close_if_empty(|| {
+            let _ = self.0.passivated.set(system);
+        })
+    }
+
+    /// Has it passivated (and refuses every message)?
+    pub(crate) fn is_passivated(&self) -> bool {
+        self.0.passivated.get().is_some()
+    }
+
+    /// The actor activated at this passivated actor's address for a
+    /// message it refused, and `call` checked against that actor's code.
+    fn successor(&self, call: Call) -> Result<(ActorRef, Call), CallError> {
+        let stopped = || CallError::Stopped(self.0.address.clone());
+        let system = self.0.passivated.get().and_then(Weak::upgrade).ok_or_else(stopped)?;
+        let next = system.find(self.0.address.as_str())?;
+        if next.same(self) {
+            return Err(stopped());
+        }
+        // Checked against the code the next actor runs, or checked again.
+        let checked_against = |component: &ActorComponent, generation: u32| (component.hash, generation);
+        let fits = self.with_code(checked_against) == next.with_code(checked_against)
+            && self.with_code(|_, generation| generation) == call.generation;
+        let call = if fits { call } else { next.parse(&self.wave(&call))? };
+        Ok((next, call))
     }
 
     fn next_id(&self) -> u64 {
@@ -562,7 +661,12 @@ impl ActorRef {
 
     /// Registers a pending timer, if the `max-timers` quota allows, with
     /// the given id (a recovered timer's) or a new one.
-    pub(crate) fn add_timer(&self, id: Option<u64>, make: impl FnOnce(u64) -> AbortHandle) -> Option<u64> {
+    pub(crate) fn add_timer(
+        &self,
+        id: Option<u64>,
+        due: std::time::Instant,
+        make: impl FnOnce(u64) -> AbortHandle,
+    ) -> Option<u64> {
         let mut timers = self.0.timers.lock();
         if timers.len() as u32 >= self.0.limits.max_timers {
             return None;
@@ -575,17 +679,17 @@ impl ActorRef {
             }
             None => self.next_id(),
         };
-        timers.insert(id, make(id));
+        timers.insert(id, PendingTimer { task: make(id), due });
         Some(id)
     }
 
     /// Forgets a timer; aborts it if `abort`. Returns whether it was pending.
     pub(crate) fn remove_timer(&self, id: u64, abort: bool) -> bool {
-        let handle = self.0.timers.lock().remove(&id);
-        match handle {
-            Some(h) => {
+        let timer = self.0.timers.lock().remove(&id);
+        match timer {
+            Some(timer) => {
                 if abort {
-                    h.abort();
+                    timer.task.abort();
                 }
                 true
             }
@@ -596,9 +700,24 @@ impl ActorRef {
     /// Aborts every pending timer.
     pub(crate) fn cancel_all_timers(&self) {
         let timers = std::mem::take(&mut *self.0.timers.lock());
-        for (_, handle) in timers {
-            handle.abort();
+        for (_, timer) in timers {
+            timer.task.abort();
         }
+    }
+
+    /// When its next timer fires, if one is armed.
+    pub(crate) fn next_timer(&self) -> Option<std::time::Instant> {
+        self.0.timers.lock().values().map(|timer| timer.due).min()
+    }
+
+    /// Does another actor watch it or link to it, or does it watch one?
+    pub(crate) fn has_links(&self) -> bool {
+        !self.0.watchers.lock().is_empty() || !self.0.monitoring.lock().is_empty() || !self.0.links.lock().is_empty()
+    }
+
+    /// How many of its imports are bound.
+    pub(crate) fn binding_count(&self) -> usize {
+        self.0.bindings.read().len()
     }
 
     /// Is this the same actor (not merely the same address)?

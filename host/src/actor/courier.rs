@@ -16,6 +16,7 @@
 //! whose origin it took already: what makes redelivery after a crash safe.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -38,6 +39,8 @@ pub(crate) struct Parcel {
 /// The sending side of a durable actor's courier.
 pub(crate) struct Courier {
     parcels: mpsc::UnboundedSender<Vec<Parcel>>,
+    /// Batches handed over and not yet deleted from the outbox.
+    pending: Arc<AtomicUsize>,
 }
 
 /// The first wait before a tell is tried again.
@@ -60,20 +63,27 @@ impl Courier {
         recovered: Vec<Outgoing>,
     ) -> Courier {
         let (parcels, queue) = mpsc::unbounded_channel();
-        if !recovered.is_empty() {
-            let _ = parcels.send(recovered.into_iter().map(|outgoing| Parcel { live: None, outgoing }).collect());
-        }
+        let pending = Arc::new(AtomicUsize::new(0));
         let span = info_span!(parent: None, "courier", actor = %sender);
-        tokio::spawn(run(sender, journal, system, queue).instrument(span));
-        Courier { parcels }
+        tokio::spawn(run(sender, journal, system, queue, pending.clone()).instrument(span));
+        let courier = Courier { parcels, pending };
+        courier.send(recovered.into_iter().map(|outgoing| Parcel { live: None, outgoing }).collect());
+        courier
     }
 
     /// Hands over the tells of one commit, to deliver after those before.
     pub fn send(&self, parcels: Vec<Parcel>) {
         if !parcels.is_empty() {
+            self.pending.fetch_add(1, Ordering::AcqRel);
             // The task ends only once this side is dropped.
             let _ = self.parcels.send(parcels);
         }
+    }
+
+    /// Has it delivered (and deleted from the outbox) every tell handed
+    /// over?
+    pub fn is_idle(&self) -> bool {
+        self.pending.load(Ordering::Acquire) == 0
     }
 }
 
@@ -82,6 +92,7 @@ async fn run(
     journal: Arc<dyn Journal>,
     system: Arc<dyn ActorSystem>,
     mut queue: mpsc::UnboundedReceiver<Vec<Parcel>>,
+    pending: Arc<AtomicUsize>,
 ) {
     system.recovered().await;
     while let Some(parcels) = queue.recv().await {
@@ -94,6 +105,7 @@ async fn run(
             // dropped by durable receivers as taken already.
             warn!(error = %e, "delivered tells could not be deleted from the outbox");
         }
+        pending.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

@@ -361,6 +361,16 @@ pub trait Journal: Send + Sync + 'static {
     /// The store could not be read.
     fn waiting_under(&self, prefix: &str) -> Result<Vec<Address>, JournalError>;
 
+    /// How many actors at `prefix` followed by a name without `/` (the
+    /// keys of a virtual component, `prefix` ending in `/`) have a
+    /// committed state, not counting those `skip` accepts. Reads every
+    /// such key's entry.
+    ///
+    /// # Errors
+    ///
+    /// The store could not be read.
+    fn stored_under(&self, prefix: &str, skip: &dyn Fn(&str) -> bool) -> Result<u64, JournalError>;
+
     /// Forgets everything about `actor`: it was stopped for good by a user.
     fn forget(&self, actor: &Address) -> BoxFuture<'static, Result<(), JournalError>>;
 

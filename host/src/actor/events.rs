@@ -129,6 +129,14 @@ pub enum EventKind {
         /// Size of the snapshot it sleeps with.
         bytes: u64,
     },
+    /// A key of a virtual component idle past its `idle-ms` (or passivated
+    /// by hand) left the host: no cell, no instance, its state in the store
+    /// (durable) or kept by the host (in memory). Its next message
+    /// activates it again.
+    Passivated {
+        /// Size of the state it left with.
+        bytes: u64,
+    },
     /// A message or a control request woke it from hibernation.
     Woke {
         /// How long its parts took.

@@ -62,18 +62,38 @@ pub(crate) fn queue<T>(capacity: usize) -> (Arc<Queue<T>>, Receiver<T>) {
 impl<T> Queue<T> {
     /// Queues `item` unless the queue is full or closed.
     pub fn send(&self, item: T) -> Result<(), SendError> {
+        self.send_or_return(item).map_err(|(why, _)| why)
+    }
+
+    /// [`Queue::send`], handing the item back when it is refused: a
+    /// sender whose receiver passivated sends it on to the next one.
+    pub fn send_or_return(&self, item: T) -> Result<(), (SendError, T)> {
         let mut state = self.state.lock();
         if state.closed {
-            return Err(SendError::Closed);
+            return Err((SendError::Closed, item));
         }
         if state.items.len() >= self.capacity {
-            return Err(SendError::Full);
+            return Err((SendError::Full, item));
         }
         state.items.push_back(item);
         self.len.store(state.items.len(), Ordering::Release);
         drop(state);
         self.waker.wake();
         Ok(())
+    }
+
+    /// Closes the queue if it holds nothing, atomically with respect to
+    /// senders: either an item arrived first (and the queue stays open),
+    /// or every later one is refused, and sees what `closing` did.
+    /// Returns whether it closed.
+    pub fn close_if_empty(&self, closing: impl FnOnce()) -> bool {
+        let mut state = self.state.lock();
+        if state.closed || !state.items.is_empty() {
+            return false;
+        }
+        closing();
+        state.closed = true;
+        true
     }
 
     /// Items waiting.
@@ -226,6 +246,21 @@ mod tests {
         assert_eq!(queue.send(2), Err(SendError::Closed));
         assert_eq!(rx.try_recv(), Some(1));
         assert_eq!(rx.try_recv(), None);
+    }
+
+    #[test]
+    fn a_queue_closes_when_empty_only_and_hands_a_refused_item_back() {
+        let (queue, rx) = queue(4);
+        queue.send(1).unwrap();
+        let mut closings = 0;
+        assert!(!queue.close_if_empty(|| closings += 1), "an item is waiting");
+        queue.send(2).unwrap();
+        assert_eq!(rx.try_recv(), Some(1));
+        assert_eq!(rx.try_recv(), Some(2));
+        assert!(queue.close_if_empty(|| closings += 1));
+        assert!(!queue.close_if_empty(|| closings += 1), "closed already");
+        assert_eq!(closings, 1);
+        assert_eq!(queue.send_or_return(3), Err((SendError::Closed, 3)));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::pin::Pin;
 use wasmtime::component::Val;
 
 use super::binding::{BindError, Binding, BindingSpec};
-use super::{ActorRef, Failure, SpawnError, SpawnOptions};
+use super::{ActorRef, Failure, Snapshot, SpawnError, SpawnOptions};
 use crate::events::EventBus;
 use crate::message::{Address, CallError, DeadLetterReason};
 
@@ -66,6 +66,16 @@ pub trait ActorSystem: Send + Sync + 'static {
 
     /// Removes a stopped actor from the address space.
     fn unregister(&self, actor: &ActorRef);
+
+    /// `actor` has just hibernated with `state`, its mailbox empty, and
+    /// holds nothing its next activation would not find again (no links,
+    /// no children, nothing unsent): if it is a key of a virtual component,
+    /// it leaves the host now ([`ActorRef::passivate`]). Its address is
+    /// free; its next message activates it anew from its committed state
+    /// (durable) or from `state`, which the host keeps (in memory); and
+    /// its next timer, if one is armed, activates it when due. Returns
+    /// whether it left; if not, it sleeps on as it is.
+    fn passivate(&self, actor: &ActorRef, state: &Snapshot) -> bool;
 
     /// Resolves once the host has started again every durable actor it
     /// had. A recovered actor handles its recovered tells only then, so

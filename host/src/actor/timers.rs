@@ -64,7 +64,7 @@ impl ActorRef {
 
     fn arm_timer(&self, id: Option<u64>, delay: Duration, call: Call, system: Arc<dyn ActorSystem>) -> Option<u64> {
         let me = self.clone();
-        self.add_timer(id, |id| {
+        self.add_timer(id, std::time::Instant::now() + delay, |id| {
             let fire = async move {
                 tokio::time::sleep(delay).await;
                 me.remove_timer(id, false);

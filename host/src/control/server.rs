@@ -16,7 +16,7 @@ use tracing::{debug, info, warn};
 
 use super::protocol::{ErrorBody, Request, Response, SpawnReply, StateFile};
 use crate::actor::durable::{DeadLetter, Durability};
-use crate::actor::{ActorComponent, ActorStatus, DEFAULT_PROBATION, LoadError, SwapOptions};
+use crate::actor::{ActorComponent, DEFAULT_PROBATION, LoadError, SwapOptions};
 use crate::error_code::{ErrorCode, HasErrorCode};
 use crate::host::{ActorTemplate, ChildSpawn, Host, ROOT, TreeNode};
 use crate::message::{Address, DEFAULT_ASK_TIMEOUT};
@@ -494,11 +494,14 @@ async fn handle(host: &Host, request: Request) -> Response {
                 .filter(|a| a.address.as_str().rsplit_once('/').is_some_and(|(prefix, _)| prefix == name))
                 .collect();
             let activations = host.activations(&name);
-            let passivated = keys.iter().filter(|a| a.status == ActorStatus::Hibernating).count();
+            let counts = match host.virtual_keys(&name) {
+                Ok(counts) => counts.unwrap_or_default(),
+                Err(e) => return error(ErrorCode::NotDurable, format!("the store could not be read: {e}")),
+            };
             ok(json!({
                 "virtual": name,
-                "active": keys.len() - passivated,
-                "passivated": passivated,
+                "active": counts.active,
+                "passivated": counts.passivated,
                 "activations": activations,
                 "actors": keys,
                 "dead_letters": host.dead_letters(),

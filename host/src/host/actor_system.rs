@@ -8,7 +8,7 @@ use wasmtime::component::Val;
 
 use super::HostInner;
 use crate::actor::binding::{BindError, Binding, BindingSpec, BindingTarget};
-use crate::actor::{ActorRef, ActorSystem, BoxFuture, Exit, SpawnError, SpawnOptions};
+use crate::actor::{ActorRef, ActorSystem, BoxFuture, Exit, Snapshot, SpawnError, SpawnOptions};
 use crate::events::EventBus;
 use crate::message::{Address, CallError, DeadLetterReason};
 
@@ -73,6 +73,10 @@ impl ActorSystem for HostInner {
         {
             parent.forget(actor.address());
         }
+    }
+
+    fn passivate(&self, actor: &ActorRef, state: &Snapshot) -> bool {
+        self.passivate_key(actor, state)
     }
 
     fn recovered(&self) -> BoxFuture<'_, ()> {

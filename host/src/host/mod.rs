@@ -42,7 +42,7 @@ pub use catalog::ActorTemplate;
 pub use spawn::ChildSpawn;
 pub use supervisor::SupervisorRef;
 pub use tree::{ChildInfo, NodeStatus, SupervisorInfo, TreeNode};
-pub use virtual_actors::{Activations, DEFAULT_IDLE, MAX_KEY_BYTES, check_key};
+pub use virtual_actors::{Activations, DEFAULT_IDLE, KeyCounts, MAX_KEY_BYTES, check_key};
 
 use crate::actor::binding::{BindError, BindingSpec};
 use crate::actor::durable::Journal;

@@ -13,7 +13,7 @@ use super::{ActorTemplate, Host, HostInner, ROOT, Starting, SupervisorRef};
 use crate::actor::ActorStatus;
 use crate::actor::binding::interface_key;
 use crate::actor::durable::Durability;
-use crate::actor::{self, ActorRef, ActorSpec, SpawnError, SpawnOptions};
+use crate::actor::{self, ActorRef, ActorSpec, Committed, Snapshot, SpawnError, SpawnOptions};
 use crate::message::Address;
 use crate::supervision::{Strategy, SupervisorSpec};
 
@@ -76,6 +76,18 @@ impl HostInner {
     /// Checks `spec`, claims its address, binds its imports, places it
     /// under `node` and starts its cell.
     pub(super) fn start(&self, spec: ActorSpec, node: &SupervisorRef) -> Result<Starting, SpawnError> {
+        self.start_from(spec, node, None)
+    }
+
+    /// [`HostInner::start`]; an actor in memory given a `state` starts
+    /// asleep with it, restored by its first message (a passivated key of
+    /// a virtual component).
+    pub(super) fn start_from(
+        &self,
+        spec: ActorSpec,
+        node: &SupervisorRef,
+        state: Option<Snapshot>,
+    ) -> Result<Starting, SpawnError> {
         if self.shutting_down.load(Ordering::Acquire) {
             return Err(SpawnError::ShuttingDown);
         }
@@ -115,7 +127,10 @@ impl HostInner {
             }
         }
         let (boot, committed, pending, timers) = match spec.policy.durability {
-            Durability::InMemory => (None, None, Vec::new(), Vec::new()),
+            Durability::InMemory => {
+                let committed = state.map(|state| Committed { state: Some(state), ..Committed::default() });
+                (None, committed, Vec::new(), Vec::new())
+            }
             Durability::Durable => {
                 let boot = self.durable_boot(&mut spec)?;
                 (Some(boot.start), Some(boot.committed), boot.pending, boot.timers)

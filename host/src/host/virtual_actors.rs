@@ -3,12 +3,21 @@
 //! that exists. Nobody spawns it: the first message to it, from anywhere
 //! (the CLI, the library, a guest's tell or ask), activates it, and it
 //! learns its key in `init`'s configuration (`key`) and through
-//! `self-address`. When idle for the entry's `idle` it passivates (it
-//! hibernates: no instance, its state kept; a durable one's state is in
-//! the store, so a later host activates it where the last one left it).
+//! `self-address`. When idle for the entry's `idle` it passivates: it
+//! snapshots and leaves the host, cell and instance and address (see
+//! [`ActorSystem::passivate`]). A durable key's state is in the store, so
+//! that nothing of it stays in memory and a later host activates it where
+//! the last one left it; a key in memory leaves its state with its
+//! entry. Its next timer, if one is armed, activates it when due (a
+//! reminder). A key that cannot leave yet (another actor watches it, its
+//! tells are on their way) hibernates instead, and stays registered.
 //!
-//! One activation per key: activations are made under one lock, and
-//! whoever finds the address registered uses the actor there.
+//! One activation per key: activations and passivations are made under
+//! one lock, and whoever finds the address registered uses the actor
+//! there. A passivation closes the actor's mailbox only if it is empty,
+//! and takes the address back at once: a sender that reached the actor
+//! just before has its message refused, and sends it on to the next
+//! activation (see [`ActorRef::passivate`]).
 //!
 //! A virtual actor is `temporary` under its entry's supervisor: a failure
 //! stops it, and its next message activates it again (from its committed
@@ -16,6 +25,7 @@
 //! entry's other keys down with it. Its keys' failures count against the
 //! entry's intensity; past it, a `failure-storm` event says so.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use tracing::warn;
@@ -23,7 +33,7 @@ use wasmtime::component::Val;
 
 use super::{ActorTemplate, Host, HostInner, SuperviseError};
 use crate::actor::binding::{BindingSpec, BindingTarget, key_text};
-use crate::actor::{ActorComponent, ActorRef};
+use crate::actor::{ActorComponent, ActorRef, ActorSystem, Snapshot};
 use crate::events::EventKind;
 use crate::message::{Address, CallError};
 use crate::supervision::{IntensityCheck, RestartLog, RestartType, SupervisorSpec};
@@ -45,6 +55,8 @@ pub(super) struct VirtualEntry {
     idle: Option<Duration>,
     failures: Arc<Mutex<RestartLog>>,
     activations: Arc<Mutex<Activations>>,
+    /// The states of its passivated keys in memory, by key.
+    parked: Arc<Mutex<HashMap<String, Snapshot>>>,
 }
 
 /// How many keys of a virtual component were activated, and how long
@@ -57,6 +69,16 @@ pub struct Activations {
     pub count: u64,
     /// The time spent claiming them, in all, in microseconds.
     pub claim_us: u64,
+}
+
+/// Where the keys of a virtual component are.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct KeyCounts {
+    /// Active: in the host, awake.
+    pub active: u64,
+    /// Passivated: asleep in the host, or gone from it, their state in the
+    /// store (durable) or kept by the host (in memory).
+    pub passivated: u64,
 }
 
 /// The virtual entries of a host, by name, and the lock activations take.
@@ -97,7 +119,13 @@ impl Host {
         idle: Option<Duration>,
     ) -> Result<(), SuperviseError> {
         self.supervise(name, SupervisorSpec::default(), None)?;
-        let entry = VirtualEntry { template, idle, failures: Arc::default(), activations: Arc::default() };
+        let entry = VirtualEntry {
+            template,
+            idle,
+            failures: Arc::default(),
+            activations: Arc::default(),
+            parked: Arc::default(),
+        };
         self.inner.virtuals.entries.lock().insert(name.to_string(), entry);
         Ok(())
     }
@@ -110,11 +138,32 @@ impl Host {
         self.inner.virtuals.entries.lock().get(name).map(|entry| *entry.activations.lock())
     }
 
-    /// Passivates the actor at `address` now, between two messages: it
-    /// hibernates (its instance goes, its state stays) until its next
-    /// message. `false` if it could not: it has messages queued, is not
-    /// running, or does not export `persistence`. An address not active is
-    /// not activated for this.
+    /// Where the keys of the virtual component `name` are, if it is one.
+    /// Counting those gone from the host reads the store.
+    ///
+    /// # Errors
+    ///
+    /// The store could not be read.
+    pub fn virtual_keys(&self, name: &str) -> Result<Option<KeyCounts>, crate::actor::durable::JournalError> {
+        let Some(entry) = self.inner.virtuals.entries.lock().get(name).cloned() else { return Ok(None) };
+        let prefix = format!("{name}/");
+        let keys = self.inner.registry.group(name);
+        let asleep = keys.iter().filter(|key| key.status() == crate::actor::ActorStatus::Hibernating).count() as u64;
+        let mut counts = KeyCounts { active: keys.len() as u64 - asleep, passivated: asleep };
+        counts.passivated += entry.parked.lock().len() as u64;
+        if let Some(journal) = &self.inner.journal {
+            let registry = &self.inner.registry;
+            counts.passivated += journal.stored_under(&prefix, &|address| registry.get(address).is_some())?;
+        }
+        Ok(Some(counts))
+    }
+
+    /// Passivates the actor at `address` now, between two messages: a key
+    /// of a virtual component leaves the host (see the module doc), any
+    /// other actor hibernates (its instance goes, its state stays) until
+    /// its next message. `false` if it could not: it has messages queued,
+    /// is not running, or does not export `persistence`. An address not
+    /// active is not activated for this.
     ///
     /// # Errors
     ///
@@ -193,11 +242,49 @@ impl HostInner {
         }
     }
 
+    /// A key of a virtual component that has just hibernated leaves the
+    /// host, if it is one and owns no supervisor (see
+    /// [`ActorSystem::passivate`]).
+    pub(super) fn passivate_key(&self, actor: &ActorRef, state: &Snapshot) -> bool {
+        let address = actor.address().as_str();
+        let Some((name, key)) = address.rsplit_once('/') else { return false };
+        if actor.group() != Some(name) || self.tree.supervisor(address).is_some() {
+            return false;
+        }
+        let Some(entry) = self.virtuals.entries.lock().get(name).cloned() else { return false };
+        let wake_at = actor.next_timer();
+        let _one_at_a_time = self.virtuals.activating.lock();
+        let host: std::sync::Weak<dyn ActorSystem> = self.me.clone();
+        if !actor.passivate(host) {
+            return false;
+        }
+        if !actor.is_durable() {
+            entry.parked.lock().insert(key.to_string(), state.clone());
+        }
+        ActorSystem::unregister(self, actor);
+        if let Some(due) = wake_at {
+            let (host, address) = (self.me.clone(), address.to_string());
+            tokio::spawn(async move {
+                tokio::time::sleep_until(due.into()).await;
+                if let Some(host) = host.upgrade()
+                    && let Err(e) = host.find(&address)
+                {
+                    warn!(%address, error = %e, "a reminder could not activate its key");
+                }
+            });
+        }
+        true
+    }
+
     /// The actor at `address`: the one registered, or, for a key of a
     /// virtual component, the one its first message activates now.
     pub(super) fn find(&self, address: &str) -> Result<ActorRef, CallError> {
         let unknown = || CallError::UnknownAddress(address.into());
-        if let Some(actor) = self.registry.get(address) {
+        // One that is passivating is about to leave: the lock below waits
+        // for that.
+        if let Some(actor) = self.registry.get(address)
+            && !actor.is_passivated()
+        {
             return Ok(actor);
         }
         let (name, key) = address.rsplit_once('/').ok_or_else(unknown)?;
@@ -219,8 +306,11 @@ impl HostInner {
         spec.policy.config.retain(|(k, _)| k != "key");
         spec.policy.config.push(("key".into(), key.to_string()));
         let node = self.named_supervisor(name).map_err(|_| unknown())?;
-        match self.start(spec, &node) {
+        // Taken once it is running again: a failed start keeps it.
+        let parked = entry.parked.lock().get(key).cloned();
+        match self.start_from(spec, &node, parked) {
             Ok(starting) => {
+                entry.parked.lock().remove(key);
                 let mut activations = entry.activations.lock();
                 activations.count += 1;
                 activations.claim_us += claiming.elapsed().as_micros() as u64;

@@ -399,6 +399,24 @@ impl Journal for DurableStore {
         Ok(waiting.into_iter().map(Address::from).collect())
     }
 
+    fn stored_under(&self, prefix: &str, skip: &dyn Fn(&str) -> bool) -> Result<u64, JournalError> {
+        let (start, mut end) = (prefix.as_bytes().to_vec(), prefix.as_bytes().to_vec());
+        end.push(0xff);
+        // An actor has one or two snapshots, keyed by its address and their
+        // place: count addresses, not keys.
+        let mut last: Vec<u8> = Vec::new();
+        let mut new_key = |key: &[u8]| {
+            let address = key.split(|b| *b == 0).next().unwrap_or_default();
+            let name = &address[prefix.len().min(address.len())..];
+            if address == last.as_slice() || name.contains(&b'/') {
+                return false;
+            }
+            last = address.to_vec();
+            !skip(&String::from_utf8_lossy(address))
+        };
+        self.commits.store().count_keys(Table::Snapshots, &start, &end, &mut new_key).map_err(journal_error)
+    }
+
     fn forget(&self, actor: &Address) -> BoxFuture<'static, Result<(), JournalError>> {
         self.submit(forgetting(actor))
     }
@@ -595,6 +613,10 @@ impl Journal for LazyStore {
 
     fn waiting_under(&self, prefix: &str) -> Result<Vec<Address>, JournalError> {
         self.with(|s| s.waiting_under(prefix))
+    }
+
+    fn stored_under(&self, prefix: &str, skip: &dyn Fn(&str) -> bool) -> Result<u64, JournalError> {
+        self.with(|s| s.stored_under(prefix, skip))
     }
 
     fn forget(&self, actor: &Address) -> BoxFuture<'static, Result<(), JournalError>> {

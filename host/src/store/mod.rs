@@ -241,6 +241,22 @@ pub trait Store: Send + Sync + 'static {
     ///
     /// As [`Store::get`].
     fn range(&self, table: Table, start: &[u8], end: &[u8]) -> Result<KeyValues, StoreError>;
+
+    /// How many keys in `start..end` `count` accepts, read in key order
+    /// without their values (a scan that may cover a million keys).
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::get`].
+    fn count_keys(
+        &self,
+        table: Table,
+        start: &[u8],
+        end: &[u8],
+        count: &mut dyn FnMut(&[u8]) -> bool,
+    ) -> Result<u64, StoreError> {
+        Ok(self.range(table, start, end)?.iter().filter(|(key, _)| count(key)).count() as u64)
+    }
 }
 
 /// Keys with their values, in key order: what [`Store::range`] returns.

@@ -61,7 +61,7 @@ impl RedbStore {
     /// [`StoreError::DiskFull`] when it cannot be read or written.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let file = path.to_owned();
-        Self::start(path.to_owned(), Box::new(move || Database::builder().create(&file)))
+        Self::start(path.to_owned(), Box::new(move || Database::builder().set_cache_size(CACHE_BYTES).create(&file)))
     }
 
     /// Opens (or creates) the database on `backend` (tests, fault
@@ -75,7 +75,12 @@ impl RedbStore {
     pub fn open_on(backend: impl StorageBackend) -> Result<Self, StoreError> {
         let location = PathBuf::from(format!("({})", std::any::type_name_of_val(&backend)));
         let backend = Arc::new(backend);
-        Self::start(location, Box::new(move || Database::builder().create_with_backend(Shared(backend.clone()))))
+        Self::start(
+            location,
+            Box::new(move || {
+                Database::builder().set_cache_size(CACHE_BYTES).create_with_backend(Shared(backend.clone()))
+            }),
+        )
     }
 
     fn start(location: PathBuf, open: Opener) -> Result<Self, StoreError> {
@@ -167,6 +172,13 @@ fn is_io_failure(error: &::redb::Error) -> bool {
     matches!(error, ::redb::Error::Io(_) | ::redb::Error::PreviousIo | ::redb::Error::Backend(_))
 }
 
+/// The most memory redb's page cache takes. Its default (a gigabyte)
+/// would let a host that touches a million durable actors keep their pages
+/// in memory long after they passivated; the pages that matter are those
+/// of the active actors, read once as they activate and written on every
+/// commit.
+const CACHE_BYTES: usize = 32 << 20;
+
 impl Store for RedbStore {
     fn commit(&self, batches: &[Batch]) -> Result<(), StoreError> {
         if batches.iter().all(Batch::is_empty) {
@@ -232,6 +244,32 @@ impl Store for RedbStore {
                     entries.push((key.value().to_vec(), value.value().to_vec()));
                 }
                 Ok(entries)
+            },
+        )
+    }
+
+    fn count_keys(
+        &self,
+        table: Table,
+        start: &[u8],
+        end: &[u8],
+        count: &mut dyn FnMut(&[u8]) -> bool,
+    ) -> Result<u64, StoreError> {
+        if start >= end {
+            return Ok(0);
+        }
+        self.with_database(
+            || format!("reading table `{}` of `{}`", table.name(), self.location.display()),
+            |database| {
+                let transaction = database.begin_read()?;
+                let redb_table = transaction.open_table(definition(table))?;
+                let mut counted = 0;
+                for entry in redb_table.range(start..end)? {
+                    if count(entry?.0.value()) {
+                        counted += 1;
+                    }
+                }
+                Ok(counted)
             },
         )
     }

@@ -33,7 +33,7 @@ use tokio::sync::oneshot;
 use tokio::time::{Instant, Sleep};
 use tracing::{debug, warn};
 
-use super::phase::{Action, Phase, plan_asleep};
+use super::phase::{Action, Ended, Phase, plan_asleep};
 use super::{Cell, Signal};
 use crate::actor::Failure;
 use crate::actor::host_api::Snapshot;
@@ -135,6 +135,9 @@ impl Cell {
                     idle.release();
                 }
                 self.me.stats().set_memory(0, 0);
+                if self.may_leave() && self.system.passivate(&self.me, &state) {
+                    return self.passivated(bytes);
+                }
                 self.system.events().publish(self.address(), EventKind::Hibernated { bytes });
                 Phase::Hibernating(Box::new(state))
             }
@@ -151,13 +154,45 @@ impl Cell {
         }
     }
 
+    /// Could it leave the host as it sleeps, its next activation finding
+    /// everything it holds (see [`ActorSystem::passivate`])? Not while
+    /// others watch or link to it, nor with notices held for it; a durable
+    /// actor not with commits failing or tells undelivered; an actor in
+    /// memory not with timers armed or bindings made at run time (they
+    /// live only here).
+    ///
+    /// [`ActorSystem::passivate`]: crate::actor::ActorSystem::passivate
+    fn may_leave(&self) -> bool {
+        if self.me.has_links() || !self.held_notices.is_empty() {
+            return false;
+        }
+        match &self.durable {
+            Some(durable) => {
+                !durable.unsaved
+                    && durable.unsent.is_empty()
+                    && durable.courier.as_ref().is_none_or(|courier| courier.is_idle())
+            }
+            None => self.me.next_timer().is_none() && self.me.binding_count() == self.spec.policy.bindings.len(),
+        }
+    }
+
+    /// It left the host: its timers are disarmed (its next activation arms
+    /// those it committed), and those waiting for it to stop are woken.
+    fn passivated(&mut self, bytes: u64) -> Phase {
+        self.me.cancel_all_timers();
+        debug!(bytes, "passivated");
+        self.system.events().publish(self.address(), EventKind::Passivated { bytes });
+        self.me.mark_done();
+        Phase::Stopped(Ended::Passivated)
+    }
+
     /// The host needs an instance slot, or a user passivates the actor:
     /// sleep now if able to, and say whether it did. Busy with queued
     /// messages, or without `persistence`, it does not.
     pub(super) async fn hibernate_on_request(&mut self, inc: Incarnation, ack: oneshot::Sender<bool>) -> Phase {
         let able = inc.persistent() && self.inbox.mailbox.is_empty();
         let next = if able { self.hibernate(inc).await } else { Phase::Running(inc) };
-        let _ = ack.send(matches!(next, Phase::Hibernating(_)));
+        let _ = ack.send(matches!(next, Phase::Hibernating(_) | Phase::Stopped(Ended::Passivated)));
         next
     }
 

@@ -11,7 +11,7 @@ use tracing::{debug, error, info, warn};
 use super::phase::{Ended, Phase, Stopping};
 use super::{Cell, Signal};
 use crate::actor::incarnation::Incarnation;
-use crate::actor::{DownReason, Exit, Failure, FailureKind, RestartFrom};
+use crate::actor::{DownReason, Exit, Failure, FailureKind, RestartFrom, Snapshot};
 use crate::events::{EventKind, Phases};
 use crate::message::{Address, CallError, DeadLetterReason};
 
@@ -20,7 +20,18 @@ impl Cell {
     /// durable actor recovered with a committed state and nothing to
     /// handle starts asleep: its instance comes with its first message, so
     /// that a host recovers many actors at once without instantiating any.
-    pub(super) async fn first_incarnation(&mut self, started: oneshot::Sender<Result<(), Failure>>) -> Phase {
+    /// So does an actor in memory started `asleep` with a state (a
+    /// passivated key of a virtual component), whatever it has to handle:
+    /// waking is what restores that state.
+    pub(super) async fn first_incarnation(
+        &mut self,
+        started: oneshot::Sender<Result<(), Failure>>,
+        asleep: Option<Snapshot>,
+    ) -> Phase {
+        if let Some(state) = asleep {
+            let _ = started.send(Ok(()));
+            return Phase::Hibernating(Box::new(state));
+        }
         if self.me.is_durable()
             && self.inbox.mailbox.is_empty()
             && let Some(state) = self.snapshots.last().cloned()

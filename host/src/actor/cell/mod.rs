@@ -70,7 +70,8 @@ pub(crate) struct Committed {
 
 /// Starts the cell of an actor created with [`ActorRef::create`]. The
 /// returned receiver resolves once its first incarnation has started (or
-/// failed to). A durable actor starts from what it `committed`.
+/// failed to). A durable actor starts from what it `committed`; an actor
+/// in memory given a committed state starts asleep with it.
 pub(crate) fn start(
     me: ActorRef,
     inbox: Inbox,
@@ -103,9 +104,15 @@ pub(crate) fn start(
         })
     });
     let mut snapshots = Snapshots::default();
-    if let Some(state) = committed.state {
-        snapshots.put_back(&spec.policy, state);
-        snapshots.set_tail(committed.replay);
+    // An actor in memory given a state sleeps with it until its first
+    // message; a durable one's is its restart state.
+    let mut asleep = None;
+    match committed.state {
+        Some(state) if durable.is_some() => {
+            snapshots.put_back(&spec.policy, state);
+            snapshots.set_tail(committed.replay);
+        }
+        state => asleep = state,
     }
     let cell = Cell {
         me,
@@ -120,7 +127,7 @@ pub(crate) fn start(
         idle,
         published: Published { status: ActorStatus::Starting, awake: false },
     };
-    tokio::spawn(cell.run(started_tx).instrument(span));
+    tokio::spawn(cell.run(started_tx, asleep).instrument(span));
     started_rx
 }
 
@@ -202,11 +209,11 @@ impl Signal {
 const MESSAGE_BATCH: usize = 64;
 
 impl Cell {
-    async fn run(mut self, started: oneshot::Sender<Result<(), Failure>>) {
+    async fn run(mut self, started: oneshot::Sender<Result<(), Failure>>, asleep: Option<Snapshot>) {
         // The large, rarely taken paths (start, control requests, wake-up,
         // hibernation, finish) are boxed: an idle actor's task then stays
         // small.
-        let mut phase = Box::pin(self.first_incarnation(started)).await;
+        let mut phase = Box::pin(self.first_incarnation(started, asleep)).await;
         if self.me.is_durable() {
             // Asleep or running is known now, not once recovery ends.
             phase = self.enter(phase);

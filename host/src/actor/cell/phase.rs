@@ -18,6 +18,10 @@
 //!   Down ── restart (after backoff) ──▶ Restarting ── restart due ──▶ Running | Down
 //! ```
 //!
+//! A key of a virtual component may leave the host as it falls asleep
+//! (Running ── idle ──▶ Stopped, passivated): its address activates a new
+//! cell for its next message.
+//!
 //! [`Phase`] holds what the actor has in each phase (its incarnation, the
 //! code on trial, the state it sleeps with, the failure that took it
 //! down); [`PhaseKind`] is the same without the data, and [`plan`] maps a
@@ -80,6 +84,9 @@ pub(crate) enum Ended {
     Stopped,
     /// Stopped because it failed and was not restarted.
     Failed,
+    /// A key of a virtual component that left the host as it fell asleep:
+    /// its address activates it again (see [`super::hibernation`]).
+    Passivated,
 }
 
 /// A [`Phase`] without its data.
@@ -242,8 +249,9 @@ pub(crate) fn plan(phase: PhaseKind, signal: SignalKind) -> (Action, &'static [P
         // old code's snapshot may fail (down), or a probation of zero with
         // nothing held ends at once.
         (Running, S::Swap) => (A::Swap, &[Probation, Running, Down]),
-        (Running, S::Hibernate) => (A::Hibernate, &[Hibernating, Running, Down]),
-        (Running, S::IdleExpired) => (A::Sleep, &[Hibernating, Running, Down]),
+        // A key of a virtual component leaves the host as it falls asleep.
+        (Running, S::Hibernate) => (A::Hibernate, &[Hibernating, Stopped, Running, Down]),
+        (Running, S::IdleExpired) => (A::Sleep, &[Hibernating, Stopped, Running, Down]),
         (Running, S::SwapRollback) => (A::AckRollBack, &[Running]),
         (Running, S::SwapCommit | S::ProbationOver | S::RestartDue) => (A::Ignore, &[Running]),
 
@@ -361,7 +369,7 @@ mod tests {
             (Running, S::Terminate, A::Terminate, &[Down]),
             (Running, S::Fail, A::Fail, &[Down]),
             (Running, S::Exit, A::Exit, &[Down]),
-            (Running, S::IdleExpired, A::Sleep, &[Hibernating, Running, Down]),
+            (Running, S::IdleExpired, A::Sleep, &[Hibernating, Stopped, Running, Down]),
             (Running, S::Swap, A::Swap, &[Probation, Running, Down]),
             (Probation, S::Message, A::Deliver, &[Probation, Running, Down]),
             (Probation, S::Swap, A::RefuseSwapInProgress, &[Probation]),
