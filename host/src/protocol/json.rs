@@ -849,3 +849,473 @@ impl Protocol {
         Ok(Call { func, args: args.into_boxed_slice(), generation: 0 })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::OnceLock;
+
+    use serde_json::json;
+    use wasmtime::component::Component;
+    use wit_parser::abi::{AbiVariant, WasmType};
+
+    use super::*;
+
+    /// Every kind of WIT type, in the parameters of `acme:kinds/api`.
+    const WIT: &str = "package acme:kinds@0.1.0;
+        interface res { resource counter; }
+        interface api {
+          use res.{counter};
+          record address { street: string, city: string }
+          record user { name: string, age: u8, tags: list<string>, home: option<address>, nick: option<string> }
+          enum color { red, green, blue }
+          flags perms { read, write, exec }
+          variant shape { dot, circle(u32), label(string), maybe(option<u8>) }
+          integers: func(a: s8, b: u8, c: s16, d: u16, e: s32, f: u32, g: s64, h: u64);
+          floats: func(x: f32, y: f64);
+          text: func(b: bool, c: char, s: string);
+          greet: func(u: user) -> string;
+          group: func(people: list<user>);
+          bytes: func(data: list<u8>) -> list<u8>;
+          pair: func(t: tuple<u32, string, bool>);
+          nested: func(o: option<option<u32>>, deep: option<option<option<string>>>);
+          outcome: func(r: result<u32, string>, bare: result, only-ok: result<string>, only-err: result<_, string>);
+          paint: func(c: color, s: shape, p: perms);
+          tick: func();
+          lookup: func(key: string, fallback: option<u32>) -> option<user>;
+          hold: func(c: borrow<counter>);
+        }
+        world w { export api; }";
+
+    /// The protocol of a component exporting [`WIT`]'s `api`, whose
+    /// functions do nothing: only their types matter here. Its core module
+    /// is written from each function's lowered signature.
+    fn protocol() -> &'static Protocol {
+        static PROTOCOL: OnceLock<Protocol> = OnceLock::new();
+        PROTOCOL.get_or_init(|| {
+            let mut resolve = wit_parser::Resolve::default();
+            let package = resolve.push_source("kinds.wit", WIT).unwrap();
+            let world = resolve.select_world(&[package], None).unwrap();
+            let core = |ty: &WasmType| match ty {
+                WasmType::I64 | WasmType::PointerOrI64 => "i64",
+                WasmType::F32 => "f32",
+                WasmType::F64 => "f64",
+                WasmType::I32 | WasmType::Pointer | WasmType::Length => "i32",
+            };
+            let mut wat = String::from(
+                r#"(module (memory (export "memory") 1)
+                   (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 8)"#,
+            );
+            for (key, item) in &resolve.worlds[world].exports {
+                let wit_parser::WorldItem::Interface { id, .. } = item else { continue };
+                let interface = resolve.name_world_key(key);
+                for func in resolve.interfaces[*id].functions.values() {
+                    let signature = resolve.wasm_signature(AbiVariant::GuestExport, func);
+                    let params: Vec<&str> = signature.params.iter().map(core).collect();
+                    let results: Vec<&str> = signature.results.iter().map(core).collect();
+                    let zeros: Vec<String> = results.iter().map(|ty| format!("{ty}.const 0")).collect();
+                    wat.push_str(&format!(
+                        r#"(func (export "{interface}#{}") (param {}) (result {}) {})"#,
+                        func.name,
+                        params.join(" "),
+                        results.join(" "),
+                        zeros.join(" ")
+                    ));
+                }
+            }
+            wat.push(')');
+            let mut module = wat::parse_str(&wat).unwrap();
+            wit_component::embed_component_metadata(&mut module, &resolve, world, wit_component::StringEncoding::UTF8)
+                .unwrap();
+            let bytes = wit_component::ComponentEncoder::default().module(&module).unwrap().encode().unwrap();
+            let engine = wasmtime::Engine::default();
+            let component = Component::new(&engine, &bytes).unwrap();
+            Protocol::of(&component, &engine).unwrap()
+        })
+    }
+
+    /// The type of parameter `param` of function `func`.
+    fn ty(func: &str, param: &str) -> Type {
+        let f = protocol().function(protocol().resolve(func).unwrap());
+        f.params.iter().find(|(name, _)| name == param).map(|(_, ty)| ty.clone()).unwrap()
+    }
+
+    /// The arguments of the WAVE call `wave`, as the WAVE parser makes them.
+    fn wave_args(wave: &str) -> Box<[Val]> {
+        protocol().parse(wave, u64::MAX).unwrap_or_else(|e| panic!("{wave}: {e}")).args
+    }
+
+    /// Why the JSON call of `func` with `args` is refused: the reason of
+    /// the ill-typed message error it must be.
+    fn refusal(func: &str, args: Json) -> String {
+        match protocol().call_from_json(func, &args, u64::MAX) {
+            Err(MessageError::IllTyped { reason, .. }) => reason,
+            other => panic!("{func}({args}) should be ill-typed, got {other:?}"),
+        }
+    }
+
+    /// The misfit `json` is for parameter `param` of `func`, decoded alone.
+    fn misfit(json: Json, func: &str, param: &str) -> Misfit {
+        match from_json(&json, &ty(func, param)) {
+            Err(JsonError::Misfit { misfit, .. }) => misfit,
+            other => panic!("{json} should not fit {func}'s `{param}`, got {other:?}"),
+        }
+    }
+
+    /// Each call, in WAVE and with its arguments as a JSON array: the
+    /// mapping of every kind of WIT type, its edge cases included.
+    fn same_calls() -> Vec<(&'static str, Json)> {
+        let p53 = 9_007_199_254_740_992_i64;
+        vec![
+            (
+                "integers(-128, 255, -32768, 65535, -2147483648, 4294967295, 0, 0)",
+                json!([-128, 255, -32768, 65535, -2_147_483_648_i64, 4_294_967_295_u32, 0, 0]),
+            ),
+            ("integers(0, 0, 0, 0, 0, 0, -9007199254740992, 9007199254740992)", json!([0, 0, 0, 0, 0, 0, -p53, p53])),
+            (
+                "integers(0, 0, 0, 0, 0, 0, -9007199254740993, 9007199254740993)",
+                json!([0, 0, 0, 0, 0, 0, "-9007199254740993", "9007199254740993"]),
+            ),
+            (
+                "integers(0, 0, 0, 0, 0, 0, -9223372036854775808, 18446744073709551615)",
+                json!([0, 0, 0, 0, 0, 0, "-9223372036854775808", "18446744073709551615"]),
+            ),
+            ("floats(0.1, 1e300)", json!([0.1, 1e300])),
+            ("floats(-0.0, -2.5)", json!([-0.0, -2.5])),
+            ("floats(nan, inf)", json!(["NaN", "Infinity"])),
+            ("floats(-inf, nan)", json!(["-Infinity", "NaN"])),
+            (r#"text(true, 'é', "ada \"the first\"")"#, json!([true, "é", "ada \"the first\""])),
+            (
+                r#"greet({name: "ada", age: 36, tags: ["x", "y"], home: some({street: "s", city: "c"}), nick: none})"#,
+                json!([{"name": "ada", "age": 36, "tags": ["x", "y"], "home": {"street": "s", "city": "c"}, "nick": null}]),
+            ),
+            (
+                r#"group([{name: "b", age: 0, tags: [], home: none, nick: some("bee")}])"#,
+                json!([[{"name": "b", "age": 0, "tags": [], "home": null, "nick": "bee"}]]),
+            ),
+            ("bytes([0, 1, 255])", json!([[0, 1, 255]])),
+            ("bytes([])", json!([[]])),
+            (r#"pair((7, "a", false))"#, json!([[7, "a", false]])),
+            ("nested(none, none)", json!([null, null])),
+            ("nested(some(none), some(none))", json!([{"some": null}, {"some": null}])),
+            ("nested(some(some(5)), some(some(none)))", json!([{"some": 5}, {"some": {"some": null}}])),
+            (r#"nested(none, some(some(some("x"))))"#, json!([null, {"some": {"some": "x"}}])),
+            (r#"outcome(ok(1), ok, ok("x"), err("e"))"#, json!([{"ok": 1}, {"ok": null}, {"ok": "x"}, {"err": "e"}])),
+            (r#"outcome(err("no"), err, err, ok)"#, json!([{"err": "no"}, {"err": null}, {"err": null}, {"ok": null}])),
+            ("paint(red, dot, {})", json!(["red", "dot", []])),
+            ("paint(blue, circle(3), {exec, read})", json!(["blue", {"circle": 3}, ["exec", "read"]])),
+            (r#"paint(green, label("hi"), {write})"#, json!(["green", {"label": "hi"}, ["write"]])),
+            ("paint(green, maybe(none), {})", json!(["green", {"maybe": null}, []])),
+            ("paint(green, maybe(some(2)), {})", json!(["green", {"maybe": 2}, []])),
+            ("tick()", json!([])),
+        ]
+    }
+
+    #[test]
+    fn every_kind_of_value_maps_to_its_json_and_back() {
+        for (wave, json) in same_calls() {
+            let args = wave_args(wave);
+            let f = protocol().function(protocol().parse(wave, u64::MAX).unwrap().func);
+            let given = json.as_array().unwrap();
+            assert_eq!(args.len(), given.len(), "{wave}");
+            for ((val, json), (name, ty)) in args.iter().zip(given).zip(&f.params) {
+                assert_eq!(&to_json(val).unwrap(), json, "{wave}: `{name}` to JSON");
+                assert_eq!(&from_json(json, ty).unwrap(), val, "{wave}: `{name}` from {json}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_json_call_is_the_call_its_wave_text_makes() {
+        for (wave, json) in same_calls() {
+            let name = &wave[..wave.find('(').unwrap()];
+            let from_wave = protocol().parse(wave, u64::MAX).unwrap();
+            let by_position = protocol().call_from_json(name, &json, u64::MAX).unwrap();
+            assert_eq!(
+                (by_position.func, &by_position.args, by_position.generation),
+                (from_wave.func, &from_wave.args, 0)
+            );
+            // The same arguments keyed by parameter name.
+            let f = protocol().function(from_wave.func);
+            let keyed: Map<String, Json> =
+                f.params.iter().map(|(name, _)| name.clone()).zip(json.as_array().unwrap().iter().cloned()).collect();
+            let by_name = protocol().call_from_json(name, &Json::Object(keyed), u64::MAX).unwrap();
+            assert_eq!(by_name.args, from_wave.args, "{wave} by name");
+            // And the qualified name resolves as in WAVE.
+            let qualified = protocol().call_from_json(&format!("api.{name}"), &json, u64::MAX).unwrap();
+            assert_eq!(qualified.func, from_wave.func);
+        }
+    }
+
+    #[test]
+    fn a_64_bit_integer_is_a_number_up_to_2_to_the_53_and_a_decimal_string_beyond() {
+        let p53 = MAX_EXACT_JSON_INTEGER;
+        assert_eq!(to_json(&Val::U64(p53)).unwrap(), json!(9_007_199_254_740_992_u64));
+        assert_eq!(to_json(&Val::U64(p53 + 1)).unwrap(), json!("9007199254740993"));
+        assert_eq!(to_json(&Val::S64(-(p53 as i64))).unwrap(), json!(-9_007_199_254_740_992_i64));
+        assert_eq!(to_json(&Val::S64(-(p53 as i64) - 1)).unwrap(), json!("-9007199254740993"));
+        assert_eq!(to_json(&Val::S64(i64::MIN)).unwrap(), json!("-9223372036854775808"));
+        // On input, either form, as long as nothing was rounded.
+        let u64_type = ty("integers", "h");
+        for given in [json!(9_007_199_254_740_993_u64), json!("9007199254740993")] {
+            assert_eq!(from_json(&given, &u64_type), Ok(Val::U64(p53 + 1)), "{given}");
+        }
+        assert_eq!(from_json(&json!(u64::MAX), &u64_type), Ok(Val::U64(u64::MAX)));
+        assert_eq!(from_json(&json!("007"), &u64_type), Ok(Val::U64(7)));
+        assert_eq!(from_json(&json!(1e15), &u64_type), Ok(Val::U64(1_000_000_000_000_000)));
+        assert_eq!(misfit(json!(1e19), "integers", "h"), Misfit::Inexact);
+        assert_eq!(misfit(json!(1e20), "integers", "h"), Misfit::OutOfRange("0 to 18446744073709551615"));
+        assert_eq!(
+            misfit(json!("18446744073709551616"), "integers", "h"),
+            Misfit::OutOfRange("0 to 18446744073709551615")
+        );
+        assert_eq!(misfit(json!("-1"), "integers", "h"), Misfit::OutOfRange("0 to 18446744073709551615"));
+        assert_eq!(
+            misfit(json!("9223372036854775808"), "integers", "g"),
+            Misfit::OutOfRange("-9223372036854775808 to 9223372036854775807")
+        );
+        for not_decimal in ["+5", " 5", "0x5", "1e3", "", "-", "5.0"] {
+            assert_eq!(
+                misfit(json!(not_decimal), "integers", "h"),
+                Misfit::Kind("an integer (a number, or a decimal string)"),
+                "{not_decimal:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_narrow_integer_is_a_number_in_its_range_with_no_fraction() {
+        assert_eq!(from_json(&json!(3.0), &ty("integers", "b")), Ok(Val::U8(3)));
+        assert_eq!(misfit(json!(3.5), "integers", "b"), Misfit::NotAnInteger);
+        assert_eq!(misfit(json!(256), "integers", "b"), Misfit::OutOfRange("0 to 255"));
+        assert_eq!(misfit(json!(-1), "integers", "b"), Misfit::OutOfRange("0 to 255"));
+        assert_eq!(misfit(json!(-129), "integers", "a"), Misfit::OutOfRange("-128 to 127"));
+        assert_eq!(misfit(json!(1e300), "integers", "f"), Misfit::OutOfRange("0 to 4294967295"));
+        // Only the 64-bit types take decimal strings.
+        assert_eq!(misfit(json!("5"), "integers", "b"), Misfit::Kind("an integer"));
+        assert_eq!(
+            from_json(&json!(300), &ty("integers", "b")).unwrap_err().to_string(),
+            "the value expects u8, got `300`: out of range (0 to 255)"
+        );
+    }
+
+    #[test]
+    fn an_f32_is_written_with_the_fewest_digits_and_reads_back_exactly() {
+        assert_eq!(to_json(&Val::Float32(0.1)).unwrap().to_string(), "0.1");
+        assert_eq!(to_json(&Val::Float32(-0.0)).unwrap().to_string(), "-0.0");
+        let f32_type = ty("floats", "x");
+        let samples = [f32::MAX, f32::MIN, f32::MIN_POSITIVE, f32::from_bits(1), f32::EPSILON, 1.0 / 3.0, 16_777_217.0];
+        let stepped = (0..u32::MAX).step_by(65_521).map(f32::from_bits);
+        for x in samples.into_iter().chain(stepped).filter(|x| x.is_finite()) {
+            let back = from_json(&to_json(&Val::Float32(x)).unwrap(), &f32_type).unwrap();
+            assert_eq!(back, Val::Float32(x), "{x:e} ({:#x})", x.to_bits());
+        }
+        assert_eq!(misfit(json!(1e39), "floats", "x"), Misfit::OutOfRange("beyond ±3.4028235e38"));
+        assert_eq!(misfit(json!("nan"), "floats", "x"), Misfit::Kind(FLOAT));
+        assert_eq!(misfit(json!(null), "floats", "y"), Misfit::Kind(FLOAT));
+    }
+
+    #[test]
+    fn a_char_is_a_string_of_exactly_one_character() {
+        assert_eq!(from_json(&json!("🦀"), &ty("text", "c")), Ok(Val::Char('🦀')));
+        assert_eq!(misfit(json!("ab"), "text", "c"), Misfit::NotOneCharacter(2));
+        assert_eq!(misfit(json!(""), "text", "c"), Misfit::NotOneCharacter(0));
+        assert_eq!(misfit(json!(97), "text", "c"), Misfit::Kind("a one-character string"));
+    }
+
+    #[test]
+    fn a_tuple_is_an_array_of_exactly_its_length() {
+        assert_eq!(misfit(json!([1, "a"]), "pair", "t"), Misfit::Length { expected: 3, given: 2 });
+        assert_eq!(misfit(json!([1, "a", true, 4]), "pair", "t"), Misfit::Length { expected: 3, given: 4 });
+    }
+
+    #[test]
+    fn an_option_inside_an_option_takes_only_null_or_the_some_object() {
+        let wanted = Misfit::Kind(r#"null or {"some": ...}"#);
+        assert_eq!(misfit(json!(5), "nested", "o"), wanted);
+        assert_eq!(misfit(json!({"some": 5, "none": null}), "nested", "o"), wanted);
+        assert_eq!(misfit(json!({"sum": 5}), "nested", "o"), wanted);
+        // An option of anything else never takes the wrapper.
+        assert_eq!(misfit(json!({"some": 5}), "lookup", "fallback"), Misfit::Kind("an integer"));
+        let err = refusal("nested", json!([{"some": "5"}]));
+        assert_eq!(err, r#"payload `o.some` expects u32, got `"5"`: expected an integer"#);
+        let err = refusal("nested", json!([null, {"some": {"some": 1}}]));
+        assert_eq!(err, "payload `deep.some.some` expects string, got `1`: expected a string");
+    }
+
+    #[test]
+    fn a_result_is_one_key_and_a_side_without_payload_type_takes_null_or_the_bare_name() {
+        let bare = ty("outcome", "bare");
+        for given in [json!("ok"), json!({"ok": null})] {
+            assert_eq!(from_json(&given, &bare), Ok(Val::Result(Ok(None))), "{given}");
+        }
+        assert_eq!(from_json(&json!("err"), &ty("outcome", "only-ok")), Ok(Val::Result(Err(None))));
+        assert_eq!(misfit(json!({"ok": 5}), "outcome", "bare"), Misfit::NoPayload("ok".into()));
+        assert_eq!(misfit(json!("ok"), "outcome", "r"), Misfit::PayloadRequired("ok".into()));
+        assert_eq!(misfit(json!({"ok": null}), "outcome", "r"), Misfit::Kind("an integer"));
+        assert_eq!(misfit(json!({"okay": 1}), "outcome", "r"), Misfit::UnknownCase("okay".into()));
+        assert_eq!(misfit(json!({}), "outcome", "r"), Misfit::NotOneCase(0));
+        assert_eq!(misfit(json!({"ok": 1, "err": "e"}), "outcome", "r"), Misfit::NotOneCase(2));
+        assert_eq!(misfit(json!(1), "outcome", "r"), Misfit::Kind(r#""case" or {"case": payload}"#));
+        let err = refusal("outcome", json!([{"err": 5}, "ok", {"ok": "x"}, "ok"]));
+        assert_eq!(err, "payload `r.err` expects string, got `5`: expected a string");
+    }
+
+    #[test]
+    fn a_variant_case_without_payload_is_its_name_or_an_object_of_null() {
+        let shape = ty("paint", "s");
+        for given in [json!("dot"), json!({"dot": null})] {
+            assert_eq!(from_json(&given, &shape), Ok(Val::Variant("dot".into(), None)), "{given}");
+        }
+        assert_eq!(misfit(json!({"dot": 1}), "paint", "s"), Misfit::NoPayload("dot".into()));
+        assert_eq!(misfit(json!("circle"), "paint", "s"), Misfit::PayloadRequired("circle".into()));
+        assert_eq!(misfit(json!("square"), "paint", "s"), Misfit::UnknownCase("square".into()));
+        assert_eq!(misfit(json!("purple"), "paint", "c"), Misfit::UnknownCase("purple".into()));
+        assert_eq!(misfit(json!({"red": null}), "paint", "c"), Misfit::Kind("a case name"));
+        let err = refusal("paint", json!(["red", {"circle": -1}, []]));
+        assert_eq!(err, "payload `s.circle` expects u32, got `-1`: out of range (0 to 4294967295)");
+    }
+
+    #[test]
+    fn flags_are_names_in_any_order_each_known_and_given_once() {
+        let perms = ty("paint", "p");
+        let sorted = Val::Flags(vec!["exec".into(), "read".into()]);
+        assert_eq!(from_json(&json!(["read", "exec"]), &perms), Ok(sorted.clone()));
+        assert_eq!(from_json(&json!(["exec", "read"]), &perms), Ok(sorted));
+        assert_eq!(misfit(json!(["read", "sudo"]), "paint", "p"), Misfit::UnknownFlag("sudo".into()));
+        assert_eq!(misfit(json!(["read", "read"]), "paint", "p"), Misfit::DuplicateFlag("read".into()));
+        assert_eq!(misfit(json!("read"), "paint", "p"), Misfit::Kind("an array of flag names"));
+        let err = refusal("paint", json!(["red", "dot", ["write", "sudo"]]));
+        assert_eq!(err, r#"element `p[1]` expects flags { read, write, exec }, got `"sudo"`: unknown flag `sudo`"#);
+    }
+
+    const USER: &str = "record { name: string, age: u8, tags: list<string>, \
+                        home: option<record { street: string, city: string }>, nick: option<string> }";
+
+    #[test]
+    fn a_misfit_is_said_with_its_path_the_type_expected_and_the_json_given() {
+        let err = refusal("greet", json!({"u": {"name": "a", "age": 3, "tags": ["x", 5]}}));
+        assert_eq!(err, "element `u.tags[1]` expects string, got `5`: expected a string");
+        let err = refusal("greet", json!([{"name": "a", "age": 300, "tags": []}]));
+        assert_eq!(err, "field `u.age` expects u8, got `300`: out of range (0 to 255)");
+        let err = refusal("greet", json!([{"name": "a"}]));
+        assert_eq!(err, format!(r#"argument `u` expects {USER}, got `{{"name":"a"}}`: missing field `u.age` (u8)"#));
+        let err = refusal("greet", json!([{"name": "a", "age": 3, "tags": [], "agee": 4}]));
+        assert!(
+            err.ends_with(": unknown field `u.agee`; the record has `name`, `age`, `tags`, `home`, `nick`"),
+            "{err}"
+        );
+        let home = json!({"name": "a", "age": 3, "tags": [], "home": {"street": "s"}});
+        let err =
+            refusal("group", json!([[home.clone(), {"name": "b", "age": 4, "tags": [], "home": {"street": "s"}}]]));
+        assert_eq!(
+            err,
+            r#"field `people[0].home` expects record { street: string, city: string }, got `{"street":"s"}`: missing field `people[0].home.city` (string)"#
+        );
+        let err = refusal("greet", json!([{"name": "a", "age": 3, "tags": [], "nick": 7}]));
+        assert_eq!(err, "field `u.nick` expects string, got `7`: expected a string");
+        // Long values are cut where they are quoted.
+        let err = refusal("text", json!([true, "c", ["a very long array that goes on and on", 1]]));
+        assert_eq!(
+            err,
+            r#"argument `s` expects string, got `["a very long array that goes on and on"…`: expected a string"#
+        );
+        // The error carries its parts too.
+        let Err(JsonError::Misfit { path, place, expected, given, misfit }) =
+            from_json(&json!({"name": "a", "age": 3, "tags": [1]}), &ty("greet", "u"))
+        else {
+            panic!("a number in `tags` must not fit");
+        };
+        assert_eq!(
+            (path.as_str(), place, expected.as_str(), given.as_str(), misfit),
+            ("tags[0]", Place::Element, "string", "1", Misfit::Kind("a string"))
+        );
+    }
+
+    #[test]
+    fn a_record_field_of_option_type_may_be_left_out_and_no_other() {
+        let user = from_json(&json!({"name": "a", "age": 3, "tags": []}), &ty("greet", "u")).unwrap();
+        let Val::Record(fields) = user else { panic!("{user:?}") };
+        assert_eq!(fields[3], ("home".to_string(), Val::Option(None)));
+        assert_eq!(fields[4], ("nick".to_string(), Val::Option(None)));
+        assert_eq!(
+            misfit(json!({"name": "a", "age": 3}), "greet", "u"),
+            Misfit::MissingField { path: "tags".into(), ty: "list<string>".into() }
+        );
+        assert_eq!(
+            misfit(json!({"name": "a", "age": null, "tags": []}), "greet", "u"),
+            Misfit::Kind("an integer"),
+            "null is not a missing field"
+        );
+    }
+
+    #[test]
+    fn a_call_takes_its_arguments_by_name_or_in_order_and_nothing_else() {
+        let lookup = |args: Json| protocol().call_from_json("lookup", &args, u64::MAX).map(|c| c.args);
+        let expected = wave_args(r#"lookup("k", none)"#);
+        for args in [json!({"key": "k"}), json!({"key": "k", "fallback": null}), json!(["k"]), json!(["k", null])] {
+            assert_eq!(lookup(args.clone()).as_ref(), Ok(&expected), "{args}");
+        }
+        assert_eq!(lookup(json!({"fallback": 5, "key": "k"})), Ok(wave_args(r#"lookup("k", some(5))"#)));
+        assert_eq!(
+            refusal("lookup", json!({"key": "k", "default": 1})),
+            "unknown argument `default`; the parameters are `key`, `fallback`"
+        );
+        assert_eq!(refusal("lookup", json!({"fallback": 1})), "missing argument `key` (string)");
+        assert_eq!(refusal("lookup", json!([])), "expected 2 argument(s), got 0");
+        assert_eq!(refusal("lookup", json!(["k", 1, 2])), "expected 2 argument(s), got 3");
+        assert_eq!(refusal("tick", json!({"now": 1})), "unknown argument `now`; the parameters are none");
+        // A function of one parameter does not take the bare value.
+        assert_eq!(
+            refusal("bytes", json!("AAEC")),
+            r#"the arguments are an object keyed by parameter name or an array in order, got `"AAEC"`"#
+        );
+        assert_eq!(refusal("bytes", json!([1, 2])), "expected 1 argument(s), got 2");
+        // The signature is named as for WAVE.
+        let Err(MessageError::IllTyped { signature, .. }) =
+            protocol().call_from_json("bytes", &json!([[256]]), u64::MAX)
+        else {
+            panic!("256 is not a u8")
+        };
+        assert_eq!(signature, "bytes(data: list<u8>) -> list<u8>");
+    }
+
+    #[test]
+    fn a_call_is_refused_as_wave_is_for_its_name_its_size_and_its_handles() {
+        let wave = protocol().parse("grete()", u64::MAX).unwrap_err();
+        assert_eq!(protocol().call_from_json("grete", &json!([]), u64::MAX).unwrap_err(), wave);
+        assert!(matches!(wave, MessageError::UnknownFunction { .. }), "{wave:?}");
+        let args = json!([[1, 2, 3]]);
+        assert_eq!(
+            protocol().call_from_json("bytes", &args, 8).unwrap_err(),
+            MessageError::TooLarge { size: 9, limit: 8 },
+            "`[[1,2,3]]` is 9 bytes"
+        );
+        assert!(protocol().call_from_json("bytes", &args, 9).is_ok());
+        let Err(MessageError::Unsupported { signature, .. }) = protocol().call_from_json("hold", &json!([0]), u64::MAX)
+        else {
+            panic!("a handle cannot be sent")
+        };
+        assert_eq!(signature, "hold(c: borrow<resource>)");
+        assert_eq!(
+            from_json(&json!(0), &ty("hold", "c")).unwrap_err().to_string(),
+            "the value is borrow<resource>, which has no JSON form: a handle cannot leave its actor"
+        );
+    }
+
+    #[test]
+    fn a_reply_is_null_the_value_or_an_array_of_values() {
+        assert_eq!(reply_to_json(&[]), Ok(Json::Null));
+        let user = Val::Record(vec![
+            ("name".into(), Val::String("ada".into())),
+            ("age".into(), Val::U8(36)),
+            ("tags".into(), Val::List(vec![])),
+            ("home".into(), Val::Option(None)),
+            ("nick".into(), Val::Option(Some(Box::new(Val::String("a".into()))))),
+        ]);
+        let found = Val::Option(Some(Box::new(user)));
+        let json = json!({"name": "ada", "age": 36, "tags": [], "home": null, "nick": "a"});
+        assert_eq!(reply_to_json(std::slice::from_ref(&found)), Ok(json.clone()));
+        assert_eq!(reply_to_json(&[Val::Option(None)]), Ok(Json::Null));
+        assert_eq!(reply_to_json(&[found, Val::U64(u64::MAX)]), Ok(json!([json, "18446744073709551615"])));
+    }
+}
