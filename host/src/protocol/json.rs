@@ -126,8 +126,9 @@ pub enum JsonError {
         expected: String,
         /// The JSON found there (cut to a few dozen bytes).
         given: String,
-        /// What is wrong with it.
-        misfit: Misfit,
+        /// What is wrong with it (boxed: it is the largest part, and
+        /// errors travel in `Result`s along every step of a walk).
+        misfit: Box<Misfit>,
     },
     /// A handle (a resource, a stream, a future, an error context), which
     /// has no JSON form: it cannot leave its actor.
@@ -288,7 +289,7 @@ impl Path {
             place: self.place,
             expected: TypeDisplay(ty).to_string(),
             given: truncate(&given.to_string(), QUOTED_BYTES),
-            misfit,
+            misfit: Box::new(misfit),
         }
     }
 
@@ -956,7 +957,7 @@ mod tests {
     /// The misfit `json` is for parameter `param` of `func`, decoded alone.
     fn misfit(json: Json, func: &str, param: &str) -> Misfit {
         match from_json(&json, &ty(func, param)) {
-            Err(JsonError::Misfit { misfit, .. }) => misfit,
+            Err(JsonError::Misfit { misfit, .. }) => *misfit,
             other => panic!("{json} should not fit {func}'s `{param}`, got {other:?}"),
         }
     }
@@ -1227,7 +1228,7 @@ mod tests {
         };
         assert_eq!(
             (path.as_str(), place, expected.as_str(), given.as_str(), misfit),
-            ("tags[0]", Place::Element, "string", "1", Misfit::Kind("a string"))
+            ("tags[0]", Place::Element, "string", "1", Box::new(Misfit::Kind("a string")))
         );
     }
 
