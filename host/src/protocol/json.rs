@@ -1045,6 +1045,9 @@ mod tests {
             let qualified = protocol().call_from_json(&format!("api.{name}"), &json, u64::MAX).unwrap();
             assert_eq!(qualified.func, from_wave.func);
         }
+        // Flags in any order, as WAVE takes them.
+        let json = protocol().call_from_json("paint", &json!(["red", "dot", ["write", "read"]]), u64::MAX).unwrap();
+        assert_eq!(json.args, wave_args("paint(red, dot, {write, read})"));
     }
 
     #[test]
