@@ -37,7 +37,7 @@ mod error;
 mod explain;
 mod function;
 mod hooks;
-mod json;
+pub mod json;
 mod parse;
 pub(crate) mod wit_syntax;
 
