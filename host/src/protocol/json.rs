@@ -107,8 +107,8 @@ use super::parse::truncate;
 use super::{Call, MessageError, Protocol, TypeDisplay};
 
 /// The largest magnitude up to which a 64-bit integer is written as a
-/// JSON number: 2^53, the last of the run of integers a double holds
-/// exactly.
+/// JSON number: 2^53, where the run of consecutive integers a double
+/// holds exactly ends.
 pub const MAX_EXACT_JSON_INTEGER: u64 = 1 << 53;
 
 /// Why JSON could not be mapped to or from a WIT value.
@@ -132,13 +132,14 @@ pub enum JsonError {
     },
     /// A handle (a resource, a stream, a future, an error context), which
     /// has no JSON form: it cannot leave its actor.
-    #[error("{} is {kind}, which has no JSON form: a handle cannot leave its actor", Spot(*.place, .path))]
+    #[error("{} is a handle ({kind}), which has no JSON form: a handle cannot leave its actor", Spot(*.place, .path))]
     Handle {
         /// Where, as in [`JsonError::Misfit`].
         path: String,
         /// What kind of place `path` names.
         place: Place,
-        /// The kind of handle, in WIT syntax (`own<resource>`).
+        /// The kind of handle, in WIT syntax (`borrow<resource>`, `stream`;
+        /// a value says only `resource`, not whether it is owned).
         kind: String,
     },
 }
@@ -414,10 +415,10 @@ fn encode(val: &Val, path: &mut Path) -> Result<Json, JsonError> {
         Val::Result(Ok(payload)) => keyed("ok", payload.as_deref(), path)?,
         Val::Result(Err(payload)) => keyed("err", payload.as_deref(), path)?,
         Val::Flags(names) => Json::Array(names.iter().map(|n| Json::String(n.clone())).collect()),
-        Val::Resource(_) => return Err(path.handle("a resource".into())),
-        Val::Future(_) => return Err(path.handle("a future".into())),
-        Val::Stream(_) => return Err(path.handle("a stream".into())),
-        Val::ErrorContext(_) => return Err(path.handle("an error-context".into())),
+        Val::Resource(_) => return Err(path.handle("resource".into())),
+        Val::Future(_) => return Err(path.handle("future".into())),
+        Val::Stream(_) => return Err(path.handle("stream".into())),
+        Val::ErrorContext(_) => return Err(path.handle("error-context".into())),
     })
 }
 
@@ -1302,7 +1303,7 @@ mod tests {
         assert_eq!(signature, "hold(c: borrow<resource>)");
         assert_eq!(
             from_json(&json!(0), &ty("hold", "c")).unwrap_err().to_string(),
-            "the value is borrow<resource>, which has no JSON form: a handle cannot leave its actor"
+            "the value is a handle (borrow<resource>), which has no JSON form: a handle cannot leave its actor"
         );
     }
 
