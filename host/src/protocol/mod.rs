@@ -23,6 +23,8 @@
 //! * `explain.rs`: where inside an argument WAVE text does not fit, and
 //!   record fields its type lacks;
 //! * `check.rs`: values built by the library API against types;
+//! * `json.rs`: the JSON mapping of WIT values, a call from JSON and a
+//!   reply to JSON (for clients that do not speak WAVE);
 //! * `diff.rs`: how a new protocol differs from an old one (hot swap);
 //! * `display.rs`: component types in WIT-like syntax;
 //! * `wit_syntax.rs`: wit-parser's types in WIT syntax;
@@ -35,6 +37,7 @@ mod error;
 mod explain;
 mod function;
 mod hooks;
+pub mod json;
 mod parse;
 pub(crate) mod wit_syntax;
 
@@ -49,6 +52,7 @@ pub use display::TypeDisplay;
 pub use error::{MessageError, ProtocolError};
 pub use function::{Function, FunctionInfo};
 pub use hooks::Hook;
+pub use json::{JsonError, MAX_EXACT_JSON_INTEGER, Misfit, Place, from_json, reply_to_json, to_json};
 pub use parse::Call;
 
 /// The WIT package version of the `troupe:actor` API this host provides.
