@@ -190,14 +190,19 @@ async fn a_started_actor_takes_messages_before_its_init_has_run() {
 }
 
 #[tokio::test]
-async fn a_started_actor_whose_init_fails_answers_what_was_queued_with_stopped() {
+async fn a_started_actor_whose_init_fails_answers_what_was_queued_with_its_failure() {
     let host = support::host();
     let mut entry = support::define(&host, "faulty");
     entry.policy.config = vec![("fail-init".into(), "true".into())];
     let starting = host.start(entry.spec("f".into())).unwrap();
     let actor = starting.actor().clone();
     let reply = host.ask("f", "ping()", std::time::Duration::from_secs(10)).await;
-    assert_eq!(reply.unwrap_err(), CallError::Stopped("f".into()));
+    match reply.unwrap_err() {
+        CallError::ActorFailed { address, failure } => {
+            assert_eq!((address.as_str(), failure.kind), ("f", FailureKind::Init), "the asker learns why");
+        }
+        other => panic!("expected the failure of its `init`, got {other:?}"),
+    }
     let err = starting.started().await.unwrap_err();
     assert!(matches!(err, troupe::SpawnError::Start { .. }), "{err:?}");
     assert_eq!(actor.info().status, ActorStatus::Failed);

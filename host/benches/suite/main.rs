@@ -153,6 +153,9 @@ fn main() {
         if runs("activations") || runs("virtual") {
             virtual_actors::activations(scale, &mut rows).await;
         }
+        if runs("random_keys") || runs("virtual") {
+            virtual_actors::random_keys(scale, &mut rows, &mut notes).await;
+        }
         if runs("restarts") {
             restart_and_swap::restarts(scale, &host, &mut rows).await;
         }

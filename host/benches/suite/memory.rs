@@ -52,6 +52,18 @@ pub fn memory(scale: Scale, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
                 ),
                 "<= kameo",
             ),
+            (
+                "troupe-passivated",
+                n,
+                format!("4. ... passivated keys of a virtual component, in memory, {n} keys"),
+                "snapshot + small overhead",
+            ),
+            (
+                "troupe-passivated-durable",
+                n,
+                format!("4. ... passivated durable keys of a virtual component, {n} keys"),
+                "nothing in memory",
+            ),
         ];
         for (system, count, scenario, target) in scenarios {
             let troupe = measure_child(system, count);
@@ -91,6 +103,10 @@ const HIBERNATION_SLOTS: u32 = 1_000;
 pub fn memory_child(system: &str, n: usize) {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     runtime.block_on(async {
+        if let Some(durability) = system.strip_prefix("troupe-passivated") {
+            passivated_keys(n, durability == "-durable").await;
+            return;
+        }
         if system == "kameo" {
             let (pss, rss) = (pss_bytes(), rss_bytes());
             let actors: Vec<_> = (0..n).map(|_| KameoCounter::spawn(KameoCounter::default())).collect();
@@ -169,6 +185,56 @@ pub fn memory_child(system: &str, n: usize) {
         println!("{} {}", per(pss_bytes(), pss), per(rss_bytes(), rss));
     });
     std::mem::forget(runtime);
+}
+
+/// The child side of the passivated-keys rows: `n` keys of a virtual
+/// counter (`durable` or in memory), each asked once, all passivated; the
+/// memory added per key, measured after a first round of as many keys
+/// (which grows the host's tables and the allocator's pools to size).
+async fn passivated_keys(n: usize, durable: bool) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let journal = durable.then(|| {
+        let store = troupe::store::DurableStore::open_with_cache(&dir.path().join("store"), 2 << 20);
+        std::sync::Arc::new(store.expect("the store opens")) as _
+    });
+    let mut engine = engine_config(HIBERNATION_SLOTS);
+    engine.max_memory_bytes(4 << 20);
+    let host = Host::new(HostConfig { engine, max_actors: Some(n + 16), journal, ..Default::default() }).expect("host");
+    let component = host.load("counter", &guest_path("counter"), None).unwrap();
+    let mut entry = ActorTemplate::new(component);
+    entry.policy.limits.memory = 4 << 20;
+    entry.policy.durability = if durable {
+        troupe::actor::durable::Durability::Durable
+    } else {
+        troupe::actor::durable::Durability::InMemory
+    };
+    host.define_virtual("user", entry, Some(Duration::from_millis(HIBERNATE_AFTER_MS))).expect("a virtual component");
+    let round = async |from: usize| {
+        for i in from..from + n {
+            if let Err(e) = host.ask(&format!("user/{i}"), "incr(1)", Duration::from_secs(10)).await {
+                return Err(format!("key {i}: {e}"));
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while host.virtual_keys("user").map_err(|e| e.to_string())?.is_none_or(|keys| keys.active > 0) {
+            if Instant::now() > deadline {
+                return Err("not all passivated after 120 s".into());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    };
+    if let Err(e) = round(0).await {
+        println!("{e}");
+        return;
+    }
+    let (pss, rss) = (pss_bytes(), rss_bytes());
+    if let Err(e) = round(n).await {
+        println!("{e}");
+        return;
+    }
+    let per = |now: u64, then: u64| now.saturating_sub(then) as f64 / n as f64;
+    println!("{} {}", per(pss_bytes(), pss), per(rss_bytes(), rss));
 }
 
 /// Proportional set size: resident memory with pages shared between

@@ -1,66 +1,279 @@
 //! Scenario 10: virtual actors. What the first message to a key costs
-//! (its activation: an instance and `init`, then the ask), beside an ask
-//! to a key already active and the first message to a passivated key (a
-//! wake-up), measured in the same run.
+//! (its activation, then the ask), for a new key, a passivated key in
+//! memory and one in the store, each without and with warm instances,
+//! beside the wasmtime floor under an activation (a store, an instance,
+//! `init`), a hibernated actor's wake-up and an ask to an active key, all
+//! measured in the same run. Then messages to random keys among many
+//! more than the instance pool holds.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use troupe::{ActorTemplate, Host, HostConfig};
+use troupe::actor::durable::Durability;
+use troupe::store::DurableStore;
+use troupe::{ActorStatus, ActorTemplate, Host, HostConfig};
 
 use crate::Scale;
+use crate::floor::Floor;
+use crate::mappings;
 use crate::measure::{ASK_TIMEOUT, on_runtime, percentile};
 use crate::report::{Row, ns, row};
 use crate::support::{engine_config, guest};
 
-/// How long a key of the scenario's component stays active when idle.
+/// How long a key stays active when idle, here.
 const IDLE: Duration = Duration::from_millis(20);
 
-/// 10: activations of new keys, asks to active keys, and wake-ups of
-/// passivated keys of an in-memory virtual counter.
-pub async fn activations(scale: Scale, rows: &mut Vec<Row>) {
-    let keys = (scale.spawns / 10).max(20);
+/// Warm instances of the entries that keep some.
+const WARM: u32 = 2;
+
+/// A pause between two activations, so that a warm pool refills in the
+/// background as it would between the activations of a real load.
+const PAUSE: Duration = Duration::from_millis(1);
+
+/// Waits [`PAUSE`] without parking the thread: a parked worker's wake-up
+/// (tens of microseconds in a VM) would be measured with the next message.
+fn pause() {
+    let start = Instant::now();
+    while start.elapsed() < PAUSE {
+        std::hint::spin_loop();
+    }
+}
+
+/// The latencies of one way of activating keys.
+struct Activations {
+    first: Vec<Duration>,
+    again: Vec<Duration>,
+    active: Vec<Duration>,
+}
+
+/// The first message to each of `keys` new keys of a virtual counter
+/// (`durability`, keeping `warm` instances), an ask to each while active,
+/// and, once all passivated, the first message to each again.
+async fn activate(keys: usize, durability: Durability, warm: u32) -> Activations {
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let mut engine = engine_config(u32::try_from(keys).unwrap_or(u32::MAX) + 16);
     engine.max_memory_bytes(64 << 20);
-    let host = Host::new(HostConfig { engine, max_actors: Some(keys + 16), ..Default::default() }).expect("host");
+    let journal = (durability == Durability::Durable)
+        .then(|| Arc::new(DurableStore::open(&dir.path().join("store")).expect("the store opens")) as _);
+    let config = HostConfig { engine, max_actors: Some(keys + 16), journal, ..Default::default() };
+    let host = Host::new(config).expect("host");
     let component = host.load("counter", &guest("counter"), None).expect("the counter loads");
-    host.define_virtual("user", ActorTemplate::new(component), Some(IDLE)).expect("a virtual component");
+    let mut template = ActorTemplate::new(component);
+    template.policy.durability = durability;
+    template.policy.warm_instances = warm;
+    host.define_virtual("user", template, Some(IDLE)).expect("a virtual component");
     let probe = host.clone();
-    let (first, active, woken) = on_runtime(async move {
-        let (mut first, mut active, mut woken) = (Vec::new(), Vec::new(), Vec::new());
+    let activations = on_runtime(async move {
+        let mut measured = Activations { first: Vec::new(), again: Vec::new(), active: Vec::new() };
         for i in 0..keys {
+            pause();
             let address = format!("user/{i}");
-            let t0 = std::time::Instant::now();
+            let t0 = Instant::now();
             probe.ask(&address, "get()", ASK_TIMEOUT).await.expect("the first message activates the key");
-            first.push(t0.elapsed());
-            let t0 = std::time::Instant::now();
+            measured.first.push(t0.elapsed());
+            let t0 = Instant::now();
             probe.ask(&address, "get()", ASK_TIMEOUT).await.expect("an active key answers");
-            active.push(t0.elapsed());
+            measured.active.push(t0.elapsed());
         }
         while probe.virtual_keys("user").expect("the keys are counted").is_none_or(|keys| keys.active > 0) {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         for i in 0..keys {
-            let t0 = std::time::Instant::now();
-            probe.ask(&format!("user/{i}"), "get()", ASK_TIMEOUT).await.expect("a passivated key wakes");
-            woken.push(t0.elapsed());
+            pause();
+            let t0 = Instant::now();
+            probe.ask(&format!("user/{i}"), "get()", ASK_TIMEOUT).await.expect("a passivated key is activated");
+            measured.again.push(t0.elapsed());
         }
-        (first, active, woken)
+        measured
     })
     .await;
-    let (mut first, mut active, mut woken) = (first, active, woken);
-    let (f50, a50, w50) = (percentile(&mut first, 0.5), percentile(&mut active, 0.5), percentile(&mut woken, 0.5));
+    host.shutdown().await;
+    activations
+}
+
+/// `p50 / p99` of `samples`, and the p50.
+fn spread(samples: &mut [Duration]) -> (String, Duration) {
+    let p50 = percentile(samples, 0.5);
+    (format!("{} / {}", ns(p50), ns(percentile(samples, 0.99))), p50)
+}
+
+/// The floor under an activation: a store, an instance and `init`, with
+/// wasmtime alone, `n` times with a pause between them (p50).
+async fn floor(n: usize) -> Duration {
+    let floor = Floor::new(u32::try_from(n).unwrap_or(u32::MAX) + 16, 64 << 20);
+    let mut samples = on_runtime(async move {
+        let mut samples = Vec::with_capacity(n);
+        let mut kept = Vec::with_capacity(n);
+        for _ in 0..n {
+            pause();
+            let t0 = Instant::now();
+            kept.push(floor.start().await.expect("an instance"));
+            samples.push(t0.elapsed());
+        }
+        samples
+    })
+    .await;
+    percentile(&mut samples, 0.5)
+}
+
+/// A hibernated actor's wake-up and ask, `n` times (p50).
+async fn wake_ups(n: usize) -> Duration {
+    let mut engine = engine_config(16);
+    engine.max_memory_bytes(64 << 20);
+    let host = Host::new(HostConfig { engine, ..Default::default() }).expect("host");
+    let component = host.load("counter", &guest("counter"), None).expect("the counter loads");
+    let mut entry = ActorTemplate::new(component);
+    entry.policy.hibernate_after = Some(Duration::from_millis(2));
+    let actor = host.spawn(entry.spec("sleeper".into())).await.expect("the sleeper starts");
+    let probe = host.clone();
+    let mut samples = on_runtime(async move {
+        let mut samples = Vec::with_capacity(n);
+        for _ in 0..n {
+            while actor.status() != ActorStatus::Hibernating {
+                pause();
+            }
+            let t0 = Instant::now();
+            probe.ask("sleeper", "get()", ASK_TIMEOUT).await.expect("a wake-up");
+            samples.push(t0.elapsed());
+        }
+        samples
+    })
+    .await;
+    host.shutdown().await;
+    percentile(&mut samples, 0.5)
+}
+
+/// 10: activations, from nothing, from memory and from the store, with
+/// and without warm instances, beside their floor.
+pub async fn activations(scale: Scale, rows: &mut Vec<Row>) {
+    let keys = (scale.spawns / 10).max(20);
+    let floor = floor(keys).await;
+    let wake = wake_ups(keys).await;
+    let mut cold = activate(keys, Durability::InMemory, 0).await;
+    let mut warm = activate(keys, Durability::InMemory, WARM).await;
+    let mut stored_cold = activate(keys, Durability::Durable, 0).await;
+    let mut stored = activate(keys, Durability::Durable, WARM).await;
+    let (_, a50) = spread(&mut warm.active);
+    let floor_row = format!("wasmtime alone, a store, an instance and `init`: {}", ns(floor));
+    let ratio = |p50: Duration| Some(p50.as_secs_f64() / floor.as_secs_f64());
+
+    let (text, p50) = spread(&mut cold.first);
     rows.push(row(
-        &format!("10. virtual: first message to each of {keys} new keys (activation + ask), p50 / p99"),
-        format!("{} / {}", ns(f50), ns(percentile(&mut first, 0.99))),
-        format!("ask to an active key: {}", ns(a50)),
-        Some(f50.as_secs_f64() / a50.as_secs_f64()),
+        &format!("10. virtual: first message to a new key (instance, `init`, ask), {keys} keys, p50 / p99"),
+        text,
+        floor_row.clone(),
+        ratio(p50),
         "-",
     ));
+    let (text, p50) = spread(&mut warm.first);
     rows.push(row(
-        "10. ... first message to a passivated key (wake-up + ask), p50 / p99",
-        format!("{} / {}", ns(w50), ns(percentile(&mut woken, 0.99))),
-        format!("activation of a new key: {}", ns(f50)),
-        Some(w50.as_secs_f64() / f50.as_secs_f64()),
+        &format!("10. ... with {WARM} warm instances (`init`, ask)"),
+        text,
+        floor_row.clone(),
+        ratio(p50),
+        "-",
+    ));
+    let (text, p50) = spread(&mut cold.again);
+    rows.push(row(
+        "10. ... a passivated key, its state in memory (instance, `restore`, ask)",
+        text,
+        format!("hibernated actor's wake-up + ask: {}", ns(wake)),
+        Some(p50.as_secs_f64() / wake.as_secs_f64()),
+        "-",
+    ));
+    let (text, p50) = spread(&mut warm.again);
+    rows.push(row(
+        &format!("10. ... a passivated key in memory, {WARM} warm instances (`restore`, ask)"),
+        text,
+        floor_row.clone(),
+        ratio(p50),
+        "activation p50 <= 20 µs",
+    ));
+    let (text, p50) = spread(&mut stored_cold.again);
+    rows.push(row(
+        "10. ... a passivated durable key, from the store (read, instance, `restore`, ask)",
+        text,
+        floor_row.clone(),
+        ratio(p50),
+        "-",
+    ));
+    let (text, p50) = spread(&mut stored.again);
+    rows.push(row(
+        &format!("10. ... from the store, {WARM} warm instances (read, `restore`, ask)"),
+        text,
+        floor_row,
+        ratio(p50),
+        "activation p50 <= 60 µs",
+    ));
+    let (text, _) = spread(&mut stored.first);
+    rows.push(row(
+        "10. ... a new durable key (its first commit), warm instances",
+        text,
+        format!("ask to an active key: {}", ns(a50)),
+        None,
+        "-",
+    ));
+}
+
+/// 10: messages to keys picked at random among many more than the host
+/// keeps active: most activate their key, and a full instance pool sends
+/// the longest-idle active key away for each. Beside asks to as many keys
+/// all active.
+pub async fn random_keys(scale: Scale, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
+    let (space, wanted) = if scale.smoke { (10_000, 100) } else { (1_000_000, 10_000) };
+    let each = mappings::PER_SLOT + mappings::PER_INSTANCE;
+    let fit = mappings::fit("10. active keys", wanted, mappings::in_use(), |n| (n + 16) * each);
+    notes.extend(fit.note);
+    let active = fit.n;
+    let messages = scale.asks * 5;
+    const SENDERS: usize = 64;
+    let mut engine = engine_config(u32::try_from(active).unwrap_or(u32::MAX));
+    engine.max_memory_bytes(4 << 20);
+    let config = HostConfig { engine, max_actors: Some(active + 64), ..Default::default() };
+    let host = Host::new(config).expect("host");
+    let component = host.load("counter", &guest("counter"), None).expect("the counter loads");
+    let mut template = ActorTemplate::new(component);
+    template.policy.limits.memory = 4 << 20;
+    template.policy.warm_instances = WARM;
+    host.define_virtual("user", template, Some(Duration::from_secs(3600))).expect("a virtual component");
+    let run = |keys: usize| {
+        let host = host.clone();
+        on_runtime(async move {
+            let t0 = Instant::now();
+            let senders: Vec<_> = (0..SENDERS)
+                .map(|sender| {
+                    let host = host.clone();
+                    tokio::spawn(async move {
+                        // A fixed pseudo-random sequence per sender (an LCG).
+                        let mut x = sender as u64 * 7919 + 1;
+                        for _ in 0..messages / SENDERS {
+                            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                            let key = (x >> 33) as usize % keys;
+                            host.ask(&format!("user/{key}"), "incr(1)", ASK_TIMEOUT).await.expect("a key answers");
+                        }
+                    })
+                })
+                .collect();
+            for sender in senders {
+                sender.await.expect("a sender");
+            }
+            (messages / SENDERS * SENDERS) as f64 / t0.elapsed().as_secs_f64()
+        })
+    };
+    // All active: half as many keys as the pool holds, each touched
+    // before the run that counts.
+    run(active / 2).await;
+    let all_active = run(active / 2).await;
+    let random = run(space).await;
+    let activations = host.activations("user").map_or(0, |a| a.count);
+    rows.push(row(
+        &format!(
+            "10. virtual: asks to random keys among {space}, at most {active} active, {SENDERS} senders \
+             (msg/s; {activations} activations in all)"
+        ),
+        format!("{random:.0}"),
+        format!("asks to {} keys, all active: {all_active:.0}", active / 2),
+        Some(random / all_active),
         "-",
     ));
     host.shutdown().await;

@@ -39,15 +39,20 @@ pub struct Phases {
     pub restore_us: u64,
     /// Replaying the journal after the snapshot (0 for none).
     pub replay_us: u64,
+    /// The instance was made ahead, warm (see
+    /// [`ActorPolicy::warm_instances`](crate::actor::ActorPolicy::warm_instances)):
+    /// instantiating was taking it.
+    #[serde(default)]
+    pub warm: bool,
 }
 
 impl Phases {
-    /// The phases of a start that began at `started`, had an instance at
-    /// `instantiated`, was initialised or restored at `restored`, and had
-    /// replayed its journal at `replayed`.
+    /// The phases of a start that began at `started`, had an instance
+    /// (`warm` or not) at `instantiated`, was initialised or restored at
+    /// `restored`, and had replayed its journal at `replayed`.
     pub fn between(
         started: std::time::Instant,
-        instantiated: std::time::Instant,
+        (instantiated, warm): (std::time::Instant, bool),
         restored: std::time::Instant,
         replayed: std::time::Instant,
     ) -> Self {
@@ -57,6 +62,7 @@ impl Phases {
             instantiate_us: us(started, instantiated),
             restore_us: us(instantiated, restored),
             replay_us: us(restored, replayed),
+            warm,
         }
     }
 }

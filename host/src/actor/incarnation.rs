@@ -63,6 +63,8 @@ pub(crate) struct Parts {
     /// How long the `shutdown.stop` hook may take.
     shutdown: Duration,
     fuel: Option<u64>,
+    /// It was made ahead, for a template's warm pool.
+    warm: bool,
     /// Memory in use and peak as last published to the actor's stats:
     /// most messages change neither, and publishing costs two atomic
     /// writes to a line that `troupe ps` readers share.
@@ -97,34 +99,80 @@ impl From<Failure> for Attempt {
     }
 }
 
-/// How many times a full instance pool is asked to free a slot for one
-/// instantiation.
-const SLOT_ATTEMPTS: usize = 3;
+/// How long an instantiation that finds every instance slot taken goes on
+/// freeing slots (an idle actor put to sleep each time) and trying again,
+/// when others take the slots it frees: it fails when no slot can be
+/// freed, or after this long.
+const SLOT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Incarnation {
     /// Instantiates the actor's current component in a new store. If every
     /// instance slot is taken, the host puts a long-idle actor to sleep
     /// (see [`Slots`](super::Slots)) and it tries again.
+    ///
+    /// A template that keeps warm instances hands one over instead, if one
+    /// is ready (see [`super::warm`]); a full pool drops a warm instance
+    /// before it puts an actor to sleep.
     pub async fn instantiate(
         spec: &ActorSpec,
-        component: &ActorComponent,
+        component: &Arc<ActorComponent>,
         me: &ActorRef,
         system: &Arc<dyn ActorSystem>,
-        resources: &Resources,
+        resources: &Arc<Resources>,
     ) -> Result<Self, Failure> {
-        let mut attempts = 1;
+        if let Some(mut warm) = resources.warm.take(spec, component, system, resources) {
+            warm.adopt(spec, me);
+            return Ok(warm);
+        }
+        let mut given_up = None;
         loop {
             match Self::instantiate_once(spec, component, me, system, resources).await {
-                Ok(inc) => return Ok(inc),
+                Ok(inc) => {
+                    resources.warm.set_crowded(given_up.is_some());
+                    return Ok(inc);
+                }
                 Err(Attempt::PoolFull(failure)) => {
-                    if attempts == SLOT_ATTEMPTS || !resources.slots.free_one(me.address()).await {
+                    resources.warm.set_crowded(true);
+                    // Another instantiation may take the slot freed for
+                    // this one: it tries again while slots are freed, for
+                    // a while.
+                    let deadline = *given_up.get_or_insert_with(|| std::time::Instant::now() + SLOT_PATIENCE);
+                    if std::time::Instant::now() >= deadline
+                        || !(resources.warm.release_one() || resources.slots.free_one(me.address()).await)
+                    {
                         return Err(failure);
                     }
-                    attempts += 1;
                 }
                 Err(Attempt::Failed(failure)) => return Err(failure),
             }
         }
+    }
+
+    /// An instance made ahead for a template's warm pool, with the
+    /// template's `stand_in` handle: never at the price of putting an
+    /// actor to sleep.
+    pub(super) async fn instantiate_warm(
+        spec: &ActorSpec,
+        component: &ActorComponent,
+        stand_in: &ActorRef,
+        system: &Arc<dyn ActorSystem>,
+        resources: &Resources,
+    ) -> Result<Self, Failure> {
+        Self::instantiate_once(spec, component, stand_in, system, resources).await.map_err(|attempt| match attempt {
+            Attempt::PoolFull(failure) | Attempt::Failed(failure) => failure,
+        })
+    }
+
+    /// A warm instance becomes `me`'s: its host calls act for `me`, its
+    /// memory counts for `me`, and an actor that journals records from
+    /// here.
+    fn adopt(&mut self, spec: &ActorSpec, me: &ActorRef) {
+        let data = self.store.data_mut();
+        data.me = me.clone();
+        data.tape = spec.policy.journals().then(Tape::default);
+        self.warm = true;
+        self.published_memory = (0, 0);
+        self.settle(me);
     }
 
     async fn instantiate_once(
@@ -188,6 +236,7 @@ impl Incarnation {
             deadline: spec.policy.limits.deadline,
             shutdown: spec.policy.shutdown,
             fuel: spec.policy.limits.fuel,
+            warm: false,
             published_memory: (0, 0),
         }));
         inc.arm(None);
@@ -241,6 +290,11 @@ impl Incarnation {
         let mut failure = Failure::from_wasm_error(err);
         failure.stderr = self.store.data().stderr.take();
         failure
+    }
+
+    /// Was it made ahead, warm (see [`super::warm`])?
+    pub fn was_warm(&self) -> bool {
+        self.warm
     }
 
     /// Does the component export `snapshot` and `restore`?

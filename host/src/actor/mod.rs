@@ -80,6 +80,7 @@ mod status;
 mod system;
 mod tape;
 mod timers;
+mod warm;
 
 pub use actor_ref::ActorRef;
 pub(crate) use actor_ref::DurableStart;

@@ -75,6 +75,12 @@ pub struct ActorPolicy {
     /// [`crate::actor::binding`]): which actor or group each one's calls
     /// go to.
     pub bindings: Vec<(String, BindingSpec)>,
+    /// How many instances of its code to keep ready, instantiated ahead,
+    /// for the next actors started from the same template (its group):
+    /// such a start takes one and only runs `init` or `restore` (see
+    /// `actor/warm.rs`). 0 (the default) keeps none. The keys of a virtual
+    /// component use it.
+    pub warm_instances: u32,
 }
 
 impl ActorPolicy {
@@ -115,6 +121,7 @@ impl Default for ActorPolicy {
             supervision: SupervisorSpec::default(),
             shutdown: DEFAULT_SHUTDOWN,
             bindings: Vec::new(),
+            warm_instances: 0,
         }
     }
 }

@@ -451,7 +451,16 @@ fn print_ps(reply: &Value) -> anyhow::Result<()> {
         ],
         &rows,
     )?;
-    say!("{} actors, {} dead letters", actors.len(), num(&reply["dead_letters"]))
+    say!("{} actors, {} dead letters", actors.len(), num(&reply["dead_letters"]))?;
+    for component in reply["virtual"].as_array().unwrap_or(&empty) {
+        let name = component["name"].as_str().unwrap_or("?");
+        say!(
+            "virtual {name}: {} keys active, {} passivated (troupe ps --virtual {name})",
+            num(&component["active"]),
+            num(&component["passivated"])
+        )?;
+    }
+    Ok(())
 }
 
 pub fn inspect(args: InspectArgs, json: bool) -> anyhow::Result<()> {

@@ -10,7 +10,7 @@ use troupe::actor::durable::Durability;
 use troupe::control::{ControlServer, default_socket_path, respawn_durable};
 use troupe::manifest::Manifest;
 use troupe::parse_bytes;
-use troupe::store::{DataDir, LazyStore};
+use troupe::store::{DEFAULT_CACHE_BYTES, DataDir, LazyStore};
 use troupe::supervision::RootPolicy;
 use troupe::{BatchDelivery, EngineConfig, Host, HostConfig};
 
@@ -75,6 +75,12 @@ pub struct RunArgs {
     /// declares durable actors; otherwise on the first durable spawn.
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+
+    /// Memory for the store's page cache, e.g. 64MiB [default: 32MiB]: the
+    /// pages of the durable actors recently active. A host of many durable
+    /// actors that passivate keeps no more of them in memory than this.
+    #[arg(long, value_parser = parse_bytes, value_name = "SIZE")]
+    pub store_cache: Option<u64>,
 }
 
 /// The host's store: opened now if it is needed now (given explicitly,
@@ -85,7 +91,8 @@ fn open_store(args: &RunArgs, manifest: Option<&Manifest>) -> anyhow::Result<Arc
         Some(dir) => dir.clone(),
         None => DataDir::default_path(&args.name)?,
     };
-    let store = Arc::new(LazyStore::new(path));
+    let cache = args.store_cache.map_or(DEFAULT_CACHE_BYTES, |bytes| usize::try_from(bytes).unwrap_or(usize::MAX));
+    let store = Arc::new(LazyStore::new(path, cache));
     let durable_in_manifest = manifest.is_some_and(|m| m.entries().any(|e| e.policy.durability == Durability::Durable));
     if args.data_dir.is_some() || store.exists() || durable_in_manifest {
         store.open().with_context(|| format!("cannot open the store in `{}`", store.path().display()))?;

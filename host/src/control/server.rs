@@ -485,7 +485,18 @@ async fn handle(host: &Host, request: Request) -> Response {
             Err(e) => failed(e),
         },
         Request::Ps { virtual_component: None } => {
-            ok(json!({ "actors": host.actors(), "dead_letters": host.dead_letters() }))
+            let mut components = Vec::new();
+            for name in host.virtual_components() {
+                match host.virtual_keys(&name) {
+                    Ok(counts) => {
+                        let counts = counts.unwrap_or_default();
+                        components
+                            .push(json!({ "name": name, "active": counts.active, "passivated": counts.passivated }));
+                    }
+                    Err(e) => return error(ErrorCode::NotDurable, format!("the store could not be read: {e}")),
+                }
+            }
+            ok(json!({ "actors": host.actors(), "dead_letters": host.dead_letters(), "virtual": components }))
         }
         Request::Ps { virtual_component: Some(name) } => {
             let keys: Vec<_> = host

@@ -30,6 +30,7 @@
 //! path = "counter.wasm"
 //! idle-ms = 900000                 # passivate when idle this long (the default)
 //! keep-alive = false               # or never passivate
+//! warm-instances = 2               # instances kept ready for activations (the default)
 //!
 //! # A supervisor, with its children nested under it (in file order).
 //! [supervisors.pipeline]
@@ -70,7 +71,7 @@ use crate::actor::binding::{BindingSpec, Router};
 use crate::actor::durable::Durability;
 use crate::actor::{ActorPolicy, ActorSpec, DEFAULT_SHUTDOWN, RestartFrom, SpawnError};
 use crate::grants::Grants;
-use crate::host::{ActorTemplate, DEFAULT_IDLE, Host, ROOT};
+use crate::host::{ActorTemplate, DEFAULT_IDLE, DEFAULT_WARM_INSTANCES, Host, ROOT};
 use crate::message::Address;
 use crate::supervision::{Backoff, RestartType, Strategy, SupervisorSpec};
 
@@ -140,6 +141,8 @@ struct RawTemplate {
     idle_ms: Option<Spanned<u64>>,
     /// `[virtual]` entries only.
     keep_alive: Option<Spanned<bool>>,
+    /// `[virtual]` entries only.
+    warm_instances: Option<Spanned<u32>>,
     snapshot_every: Option<Spanned<u32>>,
     snapshot_interval_ms: Option<Spanned<u64>>,
     snapshot_journal_bytes: Option<Spanned<u64>>,
@@ -343,6 +346,16 @@ impl Parser<'_> {
                     .into(),
             );
         }
+        if !key.starts_with("virtual.")
+            && let Some(warm) = &raw.warm_instances
+        {
+            return fail(
+                self,
+                warm.span(),
+                key,
+                "only [virtual] entries keep warm instances (for their activations)".into(),
+            );
+        }
         let source = match (&raw.path, &raw.component) {
             (Some(p), None) => Source::Path(self.base.join(p)),
             (None, Some(c)) if !component_only => Source::Template(c.clone()),
@@ -470,6 +483,7 @@ impl Parser<'_> {
                 supervision,
                 shutdown: raw.shutdown_ms.map(Duration::from_millis).unwrap_or(DEFAULT_SHUTDOWN),
                 bindings,
+                warm_instances: 0,
             },
             supervisor: supervisor.map(str::to_string),
             key,
@@ -613,6 +627,7 @@ impl Manifest {
             if raw.durability.is_none() {
                 entry.policy.durability = Durability::Durable;
             }
+            entry.policy.warm_instances = raw.warm_instances.as_ref().map_or(DEFAULT_WARM_INSTANCES, |n| *n.get_ref());
             let keep_alive = raw.keep_alive.as_ref().is_some_and(|k| *k.get_ref());
             let idle = match &raw.idle_ms {
                 Some(ms) if *ms.get_ref() == 0 => {

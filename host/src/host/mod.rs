@@ -18,6 +18,7 @@
 
 mod actor_system;
 mod catalog;
+mod children;
 mod durable;
 pub mod manifest;
 mod registry;
@@ -42,7 +43,7 @@ pub use catalog::ActorTemplate;
 pub use spawn::ChildSpawn;
 pub use supervisor::SupervisorRef;
 pub use tree::{ChildInfo, NodeStatus, SupervisorInfo, TreeNode};
-pub use virtual_actors::{Activations, DEFAULT_IDLE, KeyCounts, MAX_KEY_BYTES, check_key};
+pub use virtual_actors::{Activations, DEFAULT_IDLE, DEFAULT_WARM_INSTANCES, KeyCounts, MAX_KEY_BYTES, check_key};
 
 use crate::actor::binding::{BindError, BindingSpec};
 use crate::actor::durable::Journal;

@@ -1,7 +1,7 @@
 //! The address space of a host: which actor answers to which address, and
 //! in which order actors started (the host stops them in reverse).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::actor::ActorRef;
@@ -15,11 +15,13 @@ struct Registered {
 }
 
 /// Address → actor, and group → members. Lookups take a shared lock;
-/// registration is rare by comparison.
+/// registration is rare by comparison. A group's members are kept by
+/// start order, so that one leaves a group of thousands (the keys of a
+/// virtual component) without the others moving.
 #[derive(Default)]
 pub(crate) struct Registry {
     actors: RwLock<HashMap<Address, Registered>>,
-    groups: RwLock<HashMap<String, Vec<ActorRef>>>,
+    groups: RwLock<HashMap<String, BTreeMap<u64, ActorRef>>>,
     seq: AtomicU64,
     /// Bumped whenever a group's membership changes (for routing caches).
     membership: AtomicU64,
@@ -38,7 +40,7 @@ impl Registry {
         }
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         if let Some(group) = actor.group() {
-            self.groups.write().entry(group.to_string()).or_default().push(actor.clone());
+            self.groups.write().entry(group.to_string()).or_default().insert(seq, actor.clone());
             self.membership.fetch_add(1, Ordering::Release);
         }
         actors.insert(actor.address().clone(), Registered { actor, seq });
@@ -56,11 +58,12 @@ impl Registry {
         let mut actors = self.actors.write();
         match actors.get(actor.address()) {
             Some(e) if e.actor.same(actor) => {
+                let seq = e.seq;
                 actors.remove(actor.address());
                 if let Some(group) = actor.group() {
                     let mut groups = self.groups.write();
                     if let Some(members) = groups.get_mut(group) {
-                        members.retain(|m| !m.same(actor));
+                        members.remove(&seq);
                         if members.is_empty() {
                             groups.remove(group);
                         }
@@ -75,7 +78,7 @@ impl Registry {
 
     /// The members of `group`, in start order.
     pub fn group(&self, group: &str) -> Vec<ActorRef> {
-        self.groups.read().get(group).cloned().unwrap_or_default()
+        self.groups.read().get(group).map(|members| members.values().cloned().collect()).unwrap_or_default()
     }
 
     /// A number that changes whenever any group's membership does.

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{Instrument, error, info, info_span, warn};
 
 use super::HostInner;
-use super::tree::{ChildRef, NodeKind, NodeStatus, SupervisorInfo, TreeState};
+use super::tree::{Child, ChildRef, NodeKind, NodeStatus, SupervisorInfo, TreeState};
 use crate::actor::{Exit, Failure, FailureKind};
 use crate::events::EventKind;
 use crate::message::Address;
@@ -254,8 +254,8 @@ impl Task {
                         let Some(node) = t.node(me) else { return Vec::new() };
                         node.log.clear();
                         node.children
-                            .values_mut()
-                            .map(|c| {
+                            .iter_mut()
+                            .map(|(_, c)| {
                                 c.up = true;
                                 c.child.clone()
                             })
@@ -270,9 +270,9 @@ impl Task {
                     let down = self.with_node(|t, me| {
                         let Some(node) = t.node(me) else { return Vec::new() };
                         node.children
-                            .values_mut()
-                            .filter(|c| !c.up)
-                            .map(|c| {
+                            .iter_mut()
+                            .filter(|(_, c)| !c.up)
+                            .map(|(_, c)| {
                                 c.up = true;
                                 c.child.clone()
                             })
@@ -328,10 +328,10 @@ impl Task {
         let up = self.with_node(|t, me| {
             let Some(node) = t.node(me) else { return Vec::new() };
             node.children
-                .values_mut()
+                .iter_mut()
                 .rev()
-                .filter(|c| c.up)
-                .map(|c| {
+                .filter(|(_, c)| c.up)
+                .map(|(_, c)| {
                     c.up = false;
                     c.child.clone()
                 })
@@ -348,8 +348,7 @@ impl Task {
         let mut events = Vec::new();
         let decision = self.with_node(|t, me| {
             let Some(node) = t.node(me) else { return Decision::NotOurs };
-            let Some(i) = node.children.get_index_of(&child) else { return Decision::NotOurs };
-            let entry = &mut node.children[i];
+            let Some(entry) = node.children.get_mut(&child) else { return Decision::NotOurs };
             entry.up = false;
             if let Exit::Failed(failure) = &exit {
                 entry.last_failure = Some(failure.clone());
@@ -361,7 +360,7 @@ impl Task {
             if node.log.add_restart(now, spec.intensity()) == IntensityCheck::Escalate {
                 return Decision::Escalate;
             }
-            let entry = &mut node.children[i];
+            let Some(entry) = node.children.get_mut(&child) else { return Decision::NotOurs };
             let delay = entry.backoff.next_delay(now, &spec.backoff, fastrand::f64());
             entry.restarts += 1;
             events.push((
@@ -376,35 +375,36 @@ impl Task {
                 entry.up = true;
                 return Decision::One { child: entry.child.clone(), delay };
             }
-            let together = match spec.strategy {
-                Strategy::OneForAll => 0..node.children.len(),
-                _ => i..node.children.len(),
+            // The children restarted together: all of them, or the one
+            // that failed and those started after it.
+            let mut together: Vec<(&Address, &mut Child)> = match spec.strategy {
+                Strategy::OneForAll => node.children.iter_mut().collect(),
+                _ => node.children.rest_mut(&child).collect(),
             };
             if together.len() == 1 {
-                let entry = &mut node.children[i];
+                let (_, entry) = &mut together[0];
                 entry.up = true;
                 return Decision::One { child: entry.child.clone(), delay };
             }
             let mut terminate = Vec::new();
-            for j in together.clone().rev() {
-                let other = &mut node.children[j];
-                if j != i && other.up {
+            for (address, other) in together.iter_mut().rev() {
+                if **address != child && other.up {
                     other.up = false;
                     terminate.push(other.child.clone());
                 }
             }
             let mut restart = Vec::new();
-            for j in together {
-                let (address, other) = node.children.get_index_mut(j).expect("an index within the children");
+            for (address, other) in together {
                 other.up = true;
-                if j != i {
+                let failed = *address == child;
+                if !failed {
                     other.restarts += 1;
                     events.push((
                         address.clone(),
                         EventKind::Restarting { attempt: 1, delay_ms: 0, supervisor: me.clone() },
                     ));
                 }
-                restart.push((other.child.clone(), if j == i { delay } else { Duration::ZERO }));
+                restart.push((other.child.clone(), if failed { delay } else { Duration::ZERO }));
             }
             Decision::Many { terminate, restart }
         });

@@ -9,9 +9,9 @@
 
 use std::collections::HashMap;
 
-use indexmap::IndexMap;
 use serde::Serialize;
 
+use super::children::Children;
 use super::supervisor::SupervisorRef;
 use crate::actor::{ActorInfo, ActorRef, Failure};
 use crate::message::Address;
@@ -64,7 +64,7 @@ pub(crate) struct Node {
     pub kind: NodeKind,
     pub status: NodeStatus,
     /// In start order.
-    pub children: IndexMap<Address, Child>,
+    pub children: Children<Child>,
     /// Its recent restarts, against its intensity.
     pub log: RestartLog,
 }
@@ -223,15 +223,14 @@ impl TreeState {
         let Some(node) = self.supervisors.get_mut(parent) else { return false };
         // An address is registered until its old entry is removed, so it
         // cannot be here twice; if it were, the old entry goes.
-        node.children.shift_remove(&address);
-        node.children.insert(address.clone(), child);
+        node.children.push(address.clone(), child);
         self.parents.insert(address, node.handle.address().clone());
         true
     }
 
     /// Removes `child` from `parent` (and the parent index), returning it.
     pub fn remove_child(&mut self, parent: &str, child: &str) -> Option<Child> {
-        let removed = self.supervisors.get_mut(parent)?.children.shift_remove(child)?;
+        let removed = self.supervisors.get_mut(parent)?.children.remove(child)?;
         if self.parents.get(child).is_some_and(|p| p.as_str() == parent) {
             self.parents.remove(child);
         }
@@ -278,8 +277,8 @@ impl TreeState {
         let nodes = match self.supervisors.get(actor.address()) {
             Some(owned) => owned
                 .children
-                .values()
-                .filter_map(|c| match &c.child {
+                .iter()
+                .filter_map(|(_, c)| match &c.child {
                     ChildRef::Actor(a) => Some(self.view_of_actor(a, c)),
                     ChildRef::Supervisor(_) => None,
                 })
@@ -298,7 +297,7 @@ impl TreeState {
 impl Node {
     /// A supervisor with no children yet.
     pub fn new(handle: SupervisorRef, kind: NodeKind) -> Self {
-        Node { handle, kind, status: NodeStatus::Running, children: IndexMap::new(), log: RestartLog::default() }
+        Node { handle, kind, status: NodeStatus::Running, children: Children::default(), log: RestartLog::default() }
     }
 
     /// Its state and children, as `troupe tree` shows them.

@@ -43,6 +43,11 @@ use crate::sync::{Arc, Mutex};
 /// entry says otherwise: as long as an Orleans grain.
 pub const DEFAULT_IDLE: Duration = Duration::from_secs(15 * 60);
 
+/// How many instances a virtual component keeps ready for its
+/// activations, unless its entry says otherwise: enough for a burst of
+/// first messages to find one while the next are being made.
+pub const DEFAULT_WARM_INSTANCES: u32 = 2;
+
 /// The longest key, in bytes.
 pub const MAX_KEY_BYTES: usize = 128;
 
@@ -136,6 +141,13 @@ impl Host {
     /// one.
     pub fn activations(&self, name: &str) -> Option<Activations> {
         self.inner.virtuals.entries.lock().get(name).map(|entry| *entry.activations.lock())
+    }
+
+    /// The names of the virtual components, in name order.
+    pub fn virtual_components(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.inner.virtuals.entries.lock().keys().cloned().collect();
+        names.sort();
+        names
     }
 
     /// Where the keys of the virtual component `name` are, if it is one.

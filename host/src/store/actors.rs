@@ -22,7 +22,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use super::{Batch, DataDir, GroupCommit, GroupCommitConfig, RedbStore, Store, StoreError, Table};
+use super::{Batch, DEFAULT_CACHE_BYTES, DataDir, GroupCommit, GroupCommitConfig, RedbStore, Store, StoreError, Table};
 use crate::actor::BoxFuture;
 use crate::actor::Snapshot;
 use crate::actor::durable::{
@@ -50,8 +50,18 @@ impl DurableStore {
     /// A [`StoreError`]: another host has the directory, it cannot be
     /// created, or the database is corrupt.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with_cache(dir, DEFAULT_CACHE_BYTES)
+    }
+
+    /// [`DurableStore::open`], with at most `cache_bytes` of the database's
+    /// pages cached in memory.
+    ///
+    /// # Errors
+    ///
+    /// As [`DurableStore::open`].
+    pub fn open_with_cache(dir: &Path, cache_bytes: usize) -> Result<Self, StoreError> {
         let dir = DataDir::open(dir)?;
-        let store: Arc<dyn Store> = Arc::new(RedbStore::open(&dir.database())?);
+        let store: Arc<dyn Store> = Arc::new(RedbStore::open_with_cache(&dir.database(), cache_bytes)?);
         Ok(Self::on(store, dir))
     }
 
@@ -506,13 +516,15 @@ fn forgetting(actor: &Address) -> Batch {
 /// has it) fails with the reason, and so does every later one.
 pub struct LazyStore {
     path: PathBuf,
+    cache_bytes: usize,
     opened: OnceLock<Result<DurableStore, StoreError>>,
 }
 
 impl LazyStore {
-    /// The store in `path`, opened on first use.
-    pub fn new(path: PathBuf) -> Self {
-        LazyStore { path, opened: OnceLock::new() }
+    /// The store in `path`, opened on first use, caching at most
+    /// `cache_bytes` of its pages.
+    pub fn new(path: PathBuf, cache_bytes: usize) -> Self {
+        LazyStore { path, cache_bytes, opened: OnceLock::new() }
     }
 
     /// Its data directory.
@@ -531,7 +543,10 @@ impl LazyStore {
     ///
     /// The [`StoreError`] that kept it from opening.
     pub fn open(&self) -> Result<&DurableStore, StoreError> {
-        self.opened.get_or_init(|| DurableStore::open(&self.path)).as_ref().map_err(Clone::clone)
+        self.opened
+            .get_or_init(|| DurableStore::open_with_cache(&self.path, self.cache_bytes))
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     fn with<T>(&self, f: impl FnOnce(&DurableStore) -> Result<T, JournalError>) -> Result<T, JournalError> {
@@ -877,11 +892,11 @@ mod tests {
     #[test]
     fn a_lazy_store_opens_on_first_use_and_names_the_host_that_holds_it() {
         let dir = tempfile::tempdir().unwrap();
-        let first = LazyStore::new(dir.path().to_path_buf());
+        let first = LazyStore::new(dir.path().to_path_buf(), DEFAULT_CACHE_BYTES);
         assert!(!first.exists(), "nothing is created before it is used");
         first.recover(&"a".into()).unwrap();
         assert!(first.exists());
-        let second = LazyStore::new(dir.path().to_path_buf());
+        let second = LazyStore::new(dir.path().to_path_buf(), DEFAULT_CACHE_BYTES);
         let refused = second.recover(&"a".into()).unwrap_err();
         assert!(refused.0.contains("another troupe host"), "{refused}");
     }

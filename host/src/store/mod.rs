@@ -65,7 +65,7 @@ pub use actors::{DurableStore, LazyStore};
 pub use data_dir::DataDir;
 pub use error::StoreError;
 pub use group_commit::{DEFAULT_MAX_BATCHES, GroupCommit, GroupCommitConfig, GroupCommitStats};
-pub use redb::RedbStore;
+pub use redb::{DEFAULT_CACHE_BYTES, RedbStore};
 
 /// The tables of the store; each is a redb table from byte keys to byte values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

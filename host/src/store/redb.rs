@@ -60,8 +60,18 @@ impl RedbStore {
     /// a redb database or cannot be repaired; [`StoreError::Io`] or
     /// [`StoreError::DiskFull`] when it cannot be read or written.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with_cache(path, DEFAULT_CACHE_BYTES)
+    }
+
+    /// [`RedbStore::open`], with at most `cache_bytes` of its pages cached
+    /// in memory.
+    ///
+    /// # Errors
+    ///
+    /// As [`RedbStore::open`].
+    pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Self, StoreError> {
         let file = path.to_owned();
-        Self::start(path.to_owned(), Box::new(move || Database::builder().set_cache_size(CACHE_BYTES).create(&file)))
+        Self::start(path.to_owned(), Box::new(move || Database::builder().set_cache_size(cache_bytes).create(&file)))
     }
 
     /// Opens (or creates) the database on `backend` (tests, fault
@@ -78,7 +88,7 @@ impl RedbStore {
         Self::start(
             location,
             Box::new(move || {
-                Database::builder().set_cache_size(CACHE_BYTES).create_with_backend(Shared(backend.clone()))
+                Database::builder().set_cache_size(DEFAULT_CACHE_BYTES).create_with_backend(Shared(backend.clone()))
             }),
         )
     }
@@ -172,12 +182,12 @@ fn is_io_failure(error: &::redb::Error) -> bool {
     matches!(error, ::redb::Error::Io(_) | ::redb::Error::PreviousIo | ::redb::Error::Backend(_))
 }
 
-/// The most memory redb's page cache takes. Its default (a gigabyte)
-/// would let a host that touches a million durable actors keep their pages
-/// in memory long after they passivated; the pages that matter are those
-/// of the active actors, read once as they activate and written on every
-/// commit.
-const CACHE_BYTES: usize = 32 << 20;
+/// The most memory redb's page cache takes unless told otherwise. redb's
+/// own default (a gigabyte) would let a host that touches a million
+/// durable actors keep their pages in memory long after they passivated;
+/// the pages that matter are those of the active actors, read once as
+/// they activate and written on every commit.
+pub const DEFAULT_CACHE_BYTES: usize = 32 << 20;
 
 impl Store for RedbStore {
     fn commit(&self, batches: &[Batch]) -> Result<(), StoreError> {

@@ -215,7 +215,7 @@ impl Cell {
 
     /// A message to `function` failed: count the dead letter and tell the
     /// asker, if any.
-    fn report_failed(&self, function: &str, reply: Option<oneshot::Sender<Reply>>, failure: &Failure) {
+    pub(super) fn report_failed(&self, function: &str, reply: Option<oneshot::Sender<Reply>>, failure: &Failure) {
         self.system.dead_letter(self.address(), function, DeadLetterReason::Failed);
         if let Some(reply) = reply {
             let _ =

@@ -95,7 +95,7 @@ impl Cell {
                 Instant::now()
             }
         };
-        let phases = Phases::between(started, instantiated, restored, Instant::now());
+        let phases = Phases::between(started, (instantiated, inc.was_warm()), restored, Instant::now());
         self.system.events().publish(self.address(), EventKind::Started { incarnation: number, phases: Some(phases) });
         if restarting {
             self.me.stats().restarted();
@@ -231,9 +231,16 @@ impl Cell {
         let mut dropped = 0usize;
         while let Some(envelope) = self.inbox.mailbox.try_recv() {
             dropped += 1;
-            self.system.dead_letter(self.address(), &self.function_name(&envelope.call), DeadLetterReason::Stopped);
-            if let Some(reply) = envelope.into_parts().2 {
-                let _ = reply.send(Err(CallError::Stopped(self.address().clone())));
+            let function = self.function_name(&envelope.call);
+            match &reason {
+                // Its askers learn why: it could not start, say.
+                DownReason::Failed(failure) => self.report_failed(&function, envelope.into_parts().2, failure),
+                DownReason::Stopped => {
+                    self.system.dead_letter(self.address(), &function, DeadLetterReason::Stopped);
+                    if let Some(reply) = envelope.into_parts().2 {
+                        let _ = reply.send(Err(CallError::Stopped(self.address().clone())));
+                    }
+                }
             }
         }
         if dropped > 0 {

@@ -407,7 +407,7 @@ impl Cell {
     /// sides have `persistence`, else fresh.
     async fn start_new_code(
         &mut self,
-        component: &ActorComponent,
+        component: &Arc<ActorComponent>,
         state: Option<&Snapshot>,
     ) -> Result<(Incarnation, StateTransfer), Failure> {
         let mut inc = Incarnation::instantiate(&self.spec, component, &self.me, &self.system, &self.resources).await?;
