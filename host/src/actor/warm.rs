@@ -44,6 +44,8 @@ pub struct WarmInstances {
     /// free at once: warm instances would take the slots actors free for
     /// one another, so none are made.
     crowded: AtomicBool,
+    /// The host is stopping: none are kept or made.
+    closed: AtomicBool,
 }
 
 /// Instances are kept per template (its group) and per code: after a hot
@@ -72,6 +74,9 @@ impl WarmInstances {
     ) -> Option<Incarnation> {
         let want = spec.policy.warm_instances;
         if want == 0 || spec.policy.grants.need_wasi_ctx_up_front() {
+            return None;
+        }
+        if self.closed.load(Ordering::Acquire) {
             return None;
         }
         let want = if self.crowded.load(Ordering::Relaxed) { 0 } else { want };
@@ -107,8 +112,19 @@ impl WarmInstances {
         let mut pools = self.pools.lock();
         if let Some(pool) = pools.get_mut(&key) {
             pool.filling = pool.filling.saturating_sub(1);
-            pool.ready.extend(made);
+            if !self.closed.load(Ordering::Acquire) {
+                pool.ready.extend(made);
+            }
         }
+    }
+
+    /// Drops every warm instance and makes no more: the host stops. A warm
+    /// instance's store holds the host (its host calls need it), so the
+    /// instances must go for the host to be freed.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        let pools = std::mem::take(&mut *self.pools.lock());
+        drop(pools);
     }
 
     /// Notes whether the instance slots are `crowded`: an instantiation

@@ -466,6 +466,7 @@ impl Host {
     /// order, each stopping its own children first. Refuses new spawns.
     pub async fn shutdown(&self) {
         self.inner.shutting_down.store(true, Ordering::Release);
+        self.inner.resources.warm.close();
         self.inner.root().stop().await;
         // Anything left (an actor whose supervisor vanished mid-start).
         for actor in self.inner.registry.all().iter().rev() {
