@@ -209,19 +209,26 @@ async fn a_message_through_the_handle_of_a_key_that_passivated_goes_to_its_next_
     assert_eq!(host.activations("user").map(|a| a.count), Some(3));
 }
 
-#[test]
-fn a_reminder_activates_a_passivated_key_when_due_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("app.toml");
+/// A manifest with a counter `sink` and the virtual component `fwd` of
+/// forwarders to it, with `extra` settings.
+fn forwarders(dir: &Path, extra: &str) -> PathBuf {
+    let path = dir.join("app.toml");
     let (counter, forwarder) = (support::guest("counter"), support::guest("forwarder"));
     std::fs::write(
         &path,
         format!(
             "[actors.sink]\npath = {counter:?}\n\n\
-             [virtual.fwd]\npath = {forwarder:?}\nidle-ms = 100\nconfig = {{ to = \"sink\" }}\n"
+             [virtual.fwd]\npath = {forwarder:?}\nconfig = {{ to = \"sink\" }}\n{extra}\n"
         ),
     )
     .unwrap();
+    path
+}
+
+#[test]
+fn a_reminder_activates_a_passivated_key_when_due_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = forwarders(dir.path(), "idle-ms = 100");
     let host = DurableHost::start(dir.path(), Some(&path));
     let mut control = host.connect();
     control.call("fwd/a", "forward-later(7, 1500)").unwrap();
@@ -303,15 +310,7 @@ fn troupe_passivate_sends_an_active_key_away_until_its_next_message() {
 #[test]
 fn a_reminder_of_a_virtual_key_fires_after_a_restart_without_a_message_to_the_key() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("app.toml");
-    let (counter, forwarder) = (support::guest("counter"), support::guest("forwarder"));
-    std::fs::write(
-        &path,
-        format!(
-            "[actors.sink]\npath = {counter:?}\n\n[virtual.fwd]\npath = {forwarder:?}\nconfig = {{ to = \"sink\" }}\n"
-        ),
-    )
-    .unwrap();
+    let path = forwarders(dir.path(), "");
     let host = DurableHost::start(dir.path(), Some(&path));
     // A durable timer: `forward(7)` to itself in a second, which tells `sink`.
     host.connect().call("fwd/a", "forward-later(7, 1000)").unwrap();

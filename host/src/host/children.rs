@@ -2,81 +2,99 @@
 //! `rest-for-one` take the children started after the one that failed,
 //! and a supervisor stops its children last started first.
 //!
-//! Children are kept by the number of their start, so that one leaves
-//! (a temporary child that stopped, a key of a virtual component that
-//! passivated) in logarithmic time, without the thousands of others
-//! moving.
+//! Children sit in a vector in start order, with an index by address. One
+//! that leaves (a temporary child that stopped, a key of a virtual
+//! component that passivated) leaves a hole, so that the thousands of
+//! others do not move; the holes are closed up, in one pass, once they
+//! are as many as the children. Leaving costs constant time on average,
+//! and the memory per child is that of a vector's slot and an index entry.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use crate::message::Address;
 
+/// Holes tolerated before any closing up, whatever the number of children:
+/// a small supervisor never compacts.
+const MIN_HOLES: usize = 32;
+
 /// A supervisor's children (what it keeps of each: `C`), in start order.
 pub(crate) struct Children<C> {
-    by_start: BTreeMap<u64, (Address, C)>,
-    starts: HashMap<Address, u64>,
-    next: u64,
+    /// In start order; `None` where a child left.
+    slots: Vec<Option<(Address, C)>>,
+    /// Where each child is in `slots`.
+    places: HashMap<Address, usize>,
 }
 
 impl<C> Default for Children<C> {
     fn default() -> Self {
-        Children { by_start: BTreeMap::new(), starts: HashMap::new(), next: 0 }
+        Children { slots: Vec::new(), places: HashMap::new() }
     }
 }
 
 impl<C> Children<C> {
     /// How many.
     pub fn len(&self) -> usize {
-        self.by_start.len()
+        self.places.len()
     }
 
     /// Adds `child` last in start order; a child at the same address
     /// leaves first.
     pub fn push(&mut self, address: Address, child: C) {
         self.remove(&address);
-        let start = self.next;
-        self.next += 1;
-        self.starts.insert(address.clone(), start);
-        self.by_start.insert(start, (address, child));
+        self.places.insert(address.clone(), self.slots.len());
+        self.slots.push(Some((address, child)));
     }
 
     /// Removes the child at `address`.
     pub fn remove(&mut self, address: &str) -> Option<C> {
-        let start = self.starts.remove(address)?;
-        self.by_start.remove(&start).map(|(_, child)| child)
+        let place = self.places.remove(address)?;
+        let (_, child) = self.slots[place].take()?;
+        let holes = self.slots.len() - self.places.len();
+        if holes > MIN_HOLES && holes > self.places.len() {
+            self.close_up();
+        }
+        Some(child)
+    }
+
+    /// Moves the children over the holes, keeping their order.
+    fn close_up(&mut self) {
+        self.slots.retain(Option::is_some);
+        for (place, (address, _)) in self.slots.iter().flatten().enumerate() {
+            self.places.insert(address.clone(), place);
+        }
     }
 
     /// The child at `address`.
     pub fn get_mut(&mut self, address: &str) -> Option<&mut C> {
-        let start = self.starts.get(address)?;
-        self.by_start.get_mut(start).map(|(_, child)| child)
+        let place = *self.places.get(address)?;
+        self.slots[place].as_mut().map(|(_, child)| child)
     }
 
     /// The first started.
     pub fn first(&self) -> Option<(&Address, &C)> {
-        self.by_start.values().next().map(|(address, child)| (address, child))
+        self.iter().next()
     }
 
     /// The last started.
     pub fn last(&self) -> Option<(&Address, &C)> {
-        self.by_start.values().next_back().map(|(address, child)| (address, child))
+        self.iter().next_back()
     }
 
     /// Every child, in start order.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&Address, &C)> {
-        self.by_start.values().map(|(address, child)| (address, child))
+        self.slots.iter().flatten().map(|(address, child)| (address, child))
     }
 
     /// Every child, in start order, to change.
     pub fn iter_mut(&mut self) -> impl DoubleEndedIterator<Item = (&Address, &mut C)> {
-        self.by_start.values_mut().map(|(address, child)| (&*address, child))
+        self.slots.iter_mut().flatten().map(|(address, child)| (&*address, child))
     }
 
     /// The child at `address` and those started after it, in start order,
     /// to change; none if there is no child at `address`.
     pub fn rest_mut(&mut self, address: &str) -> impl DoubleEndedIterator<Item = (&Address, &mut C)> {
-        let start = self.starts.get(address).copied().unwrap_or(u64::MAX);
-        self.by_start.range_mut(start..).map(|(_, (address, child))| (&*address, child))
+        let from = self.places.get(address).copied().unwrap_or(self.slots.len());
+        self.slots[from..].iter_mut().flatten().map(|(address, child)| (&*address, child))
     }
 }
 
@@ -105,6 +123,23 @@ mod tests {
         assert_eq!(children.first().map(|(a, _)| a.as_str()), Some("c"));
         assert_eq!(children.last().map(|(a, _)| a.as_str()), Some("a"));
         assert_eq!(children.len(), 3);
+    }
+
+    #[test]
+    fn many_leaving_keeps_the_others_in_order_and_in_place() {
+        let mut children = Children::default();
+        for n in 0..1000u32 {
+            children.push(Address::from(n.to_string().as_str()), n);
+        }
+        for n in (0..1000u32).filter(|n| n % 3 != 0) {
+            assert_eq!(children.remove(&n.to_string()), Some(n));
+        }
+        let left: Vec<u32> = children.iter().map(|(_, n)| *n).collect();
+        assert_eq!(left, (0..1000).filter(|n| n % 3 == 0).collect::<Vec<_>>());
+        assert!(children.slots.len() < 2 * children.len() + MIN_HOLES + 1, "the holes were closed up");
+        assert_eq!(children.get_mut("999").copied(), Some(999), "found where it moved to");
+        let rest: Vec<u32> = children.rest_mut("990").map(|(_, n)| *n).collect();
+        assert_eq!(rest, [990, 993, 996, 999]);
     }
 
     #[test]

@@ -26,11 +26,11 @@ impl Cell {
     pub(super) async fn first_incarnation(
         &mut self,
         started: oneshot::Sender<Result<(), Failure>>,
-        asleep: Option<Snapshot>,
+        asleep: Option<Box<Snapshot>>,
     ) -> Phase {
         if let Some(state) = asleep {
             let _ = started.send(Ok(()));
-            return Phase::Hibernating(Box::new(state));
+            return Phase::Hibernating(state);
         }
         if self.me.is_durable()
             && self.inbox.mailbox.is_empty()

@@ -112,7 +112,8 @@ pub(crate) fn start(
             snapshots.put_back(&spec.policy, state);
             snapshots.set_tail(committed.replay);
         }
-        state => asleep = state,
+        // Boxed: it is part of every actor's task until its first phase.
+        state => asleep = state.map(Box::new),
     }
     let cell = Cell {
         me,
@@ -209,7 +210,7 @@ impl Signal {
 const MESSAGE_BATCH: usize = 64;
 
 impl Cell {
-    async fn run(mut self, started: oneshot::Sender<Result<(), Failure>>, asleep: Option<Snapshot>) {
+    async fn run(mut self, started: oneshot::Sender<Result<(), Failure>>, asleep: Option<Box<Snapshot>>) {
         // The large, rarely taken paths (start, control requests, wake-up,
         // hibernation, finish) are boxed: an idle actor's task then stays
         // small.
