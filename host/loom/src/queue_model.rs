@@ -187,3 +187,29 @@ fn the_length_matches_the_items_once_every_thread_is_done() {
         assert_eq!((queue.len(), rx.is_empty()), (0, true));
     });
 }
+
+#[test]
+fn a_send_racing_a_passivation_is_either_queued_or_handed_back() {
+    loom::model(|| {
+        let (queue, rx) = queue(2);
+        let closed_by = Arc::new(AtomicUsize::new(0));
+        let sender = {
+            let queue = queue.clone();
+            thread::spawn(move || queue.send_or_return(7))
+        };
+        let seen = closed_by.clone();
+        let closed = queue.close_if_empty(move || seen.store(1, Ordering::SeqCst));
+        let sent = sender.join().unwrap();
+        match (closed, sent) {
+            // The item came first: the queue stays open, and holds it.
+            (false, Ok(())) => assert_eq!(rx.try_recv(), Some(7)),
+            // The close came first: the item is refused, handed back, and
+            // the closing had run before the sender could see it closed.
+            (true, Err((SendError::Closed, 7))) => {
+                assert_eq!(closed_by.load(Ordering::SeqCst), 1);
+                assert!(rx.is_empty());
+            }
+            other => panic!("a send and a close interleaved into {other:?}"),
+        }
+    });
+}

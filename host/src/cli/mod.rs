@@ -60,7 +60,7 @@ pub enum Command {
     DeadLetters(remote::DeadLettersArgs),
     /// Send a dead letter to its actor again.
     Redeliver(remote::RedeliverArgs),
-    /// Passivate an actor now (a virtual actor, or one that may hibernate): its instance goes until its next message.
+    /// Passivate an actor now: a key of a virtual component leaves the host until its next message; another actor that may hibernate drops its instance.
     Passivate(remote::StopArgs),
     /// Export or import a durable actor's committed state (backups, moving an actor between hosts).
     #[command(subcommand)]
