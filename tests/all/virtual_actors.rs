@@ -308,6 +308,22 @@ fn troupe_passivate_sends_an_active_key_away_until_its_next_message() {
 }
 
 #[test]
+fn stopping_a_passivated_key_for_good_forgets_its_state() {
+    for durability in ["durable", "in-memory"] {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = manifest(dir.path(), "counter", &format!("keep-alive = true\ndurability = \"{durability}\""));
+        let host = DurableHost::start(dir.path(), Some(&manifest));
+        let mut control = host.connect();
+        control.send("user/5", "incr(5)").unwrap();
+        assert_eq!(control.count("user/5"), 5);
+        control.request(json!({ "op": "passivate", "address": "user/5" })).unwrap();
+        control.request(json!({ "op": "stop", "address": "user/5" })).unwrap();
+        assert_eq!(key_counts(&mut control), (0, 0, 1), "{durability}: nothing of it is left");
+        assert_eq!(control.count("user/5"), 0, "{durability}: its next message activates it fresh");
+    }
+}
+
+#[test]
 fn a_reminder_of_a_virtual_key_fires_after_a_restart_without_a_message_to_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let path = forwarders(dir.path(), "");

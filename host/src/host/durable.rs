@@ -151,7 +151,14 @@ impl HostInner {
                 None => node.stop().await,
             }
         } else {
-            let actor = self.registry.get(address).ok_or_else(|| CallError::UnknownAddress(address.into()))?;
+            let Some(actor) = self.registry.get(address) else {
+                // A passivated key of a virtual component: only its state
+                // is left to forget.
+                return match self.forget_passivated_key(address) {
+                    true => self.forget_durable(&[Address::from(address)]).await,
+                    false => Err(CallError::UnknownAddress(address.into())),
+                };
+            };
             let stopped = match parent {
                 Some(parent) => parent.stop_child(actor.address()).await,
                 None => false,
@@ -161,8 +168,14 @@ impl HostInner {
             }
             actor.stopped().await;
         }
+        self.forget_durable(&recorded).await
+    }
+
+    /// Forgets the committed state of each of `recorded`, if the host has
+    /// a store.
+    async fn forget_durable(&self, recorded: &[Address]) -> Result<(), CallError> {
         let Some(journal) = &self.journal else { return Ok(()) };
-        for record in &recorded {
+        for record in recorded {
             journal.forget(record).await.map_err(|e| CallError::NotDurable {
                 address: record.clone(),
                 reason: format!("stopped, but its state stays: {e}"),

@@ -288,6 +288,19 @@ impl HostInner {
         true
     }
 
+    /// Is `address` a key of a virtual component (not active)? If so, the
+    /// state it left in memory, if any, is forgotten: it is stopped for
+    /// good, and its next message activates it fresh.
+    pub(super) fn forget_passivated_key(&self, address: &str) -> bool {
+        let Some((name, key)) = address.rsplit_once('/') else { return false };
+        let Some(entry) = self.virtuals.entries.lock().get(name).cloned() else { return false };
+        if check_key(key).is_err() {
+            return false;
+        }
+        entry.parked.lock().remove(key);
+        true
+    }
+
     /// The actor at `address`: the one registered, or, for a key of a
     /// virtual component, the one its first message activates now.
     pub(super) fn find(&self, address: &str) -> Result<ActorRef, CallError> {
