@@ -9,6 +9,12 @@
 //! `ActorRef` methods in their own files: links and monitors in
 //! `cell/links.rs`, bindings in `binding.rs`, control requests in
 //! `control.rs`.
+//!
+//! A handle outlives the actor it points to. When that actor was a key of
+//! a virtual component that passivated, a message sent through the
+//! handle is not lost: the closed mailbox hands it back, and it goes to
+//! the actor the host activates at the address for it (checked again
+//! against that actor's code if it differs).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
