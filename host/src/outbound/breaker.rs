@@ -812,7 +812,7 @@ mod tests {
         assert_eq!(bad(|c| c.failures = 0), BreakerConfigError::ZeroFailures);
         assert_eq!(bad(|c| c.failure_rate = 0.0), BreakerConfigError::FailureRate(0.0));
         assert_eq!(bad(|c| c.failure_rate = 1.5), BreakerConfigError::FailureRate(1.5));
-        assert_eq!(bad(|c| c.failure_rate = f64::NAN).to_string().contains("failure-rate"), true);
+        assert!(bad(|c| c.failure_rate = f64::NAN).to_string().contains("failure-rate"));
         assert_eq!(bad(|c| c.window = Duration::ZERO), BreakerConfigError::ZeroWindow);
         assert_eq!(bad(|c| c.min_calls = 0), BreakerConfigError::ZeroMinCalls);
         assert_eq!(bad(|c| c.reset = Duration::ZERO), BreakerConfigError::ZeroReset);
