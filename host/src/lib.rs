@@ -26,7 +26,8 @@
 //!   the guest host API, messages, events and the sandbox;
 //! * [`host`] — [`Host`], a facade over the host's services (catalog,
 //!   registry, supervision tree and its supervisor tasks, routing), and
-//!   [`manifest`] to fill it;
+//!   [`manifest`] to fill it; beside it, [`outbound`], the policies of
+//!   calls leaving the host (HTTP allow-lists, circuit breakers, retries);
 //! * [`control`] — the local control endpoint the `troupe` CLI speaks to,
 //!   and [`inspect`], which describes a component without running it.
 //!
@@ -56,6 +57,7 @@ mod error_code;
 pub mod fuzzing;
 pub mod host;
 pub mod inspect;
+pub mod outbound;
 pub mod protocol;
 /// The durable store: byte tables in atomic, fsync'd batches (redb), group commit, the data directory.
 pub mod store;
