@@ -28,7 +28,10 @@
 //!   registry, supervision tree and its supervisor tasks, routing), and
 //!   [`manifest`] to fill it;
 //! * [`control`] — the local control endpoint the `troupe` CLI speaks to,
-//!   and [`inspect`], which describes a component without running it.
+//!   and [`inspect`], which describes a component without running it;
+//! * `gateway` — the HTTP gateway (behind the `gateway` feature, on by
+//!   default through `cli`): calling and managing actors over HTTP, with
+//!   JSON; it answers management requests through [`control`].
 //!
 //! The command line (`src/cli/`) is the binary's, behind the default `cli`
 //! feature: `troupe = { default-features = false }` embeds the library
@@ -52,6 +55,8 @@ pub mod batch;
 pub mod control;
 pub mod engine;
 mod error_code;
+#[cfg(feature = "gateway")]
+pub mod gateway;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod host;
