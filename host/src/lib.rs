@@ -55,10 +55,10 @@ pub mod batch;
 pub mod control;
 pub mod engine;
 mod error_code;
-#[cfg(feature = "gateway")]
-pub mod gateway;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+#[cfg(feature = "gateway")]
+pub mod gateway;
 pub mod host;
 pub mod inspect;
 pub mod protocol;

@@ -16,7 +16,7 @@
 //! | `POST /v1/actors/{address}/swap` | admin | hot swap, as `troupe swap` |
 //!
 //! Management answers what the control socket answers to the same
-//! request (see [`routes`]); errors are `{"code", "message"}` with the
+//! request (the private `routes` module); errors are `{"code", "message"}` with the
 //! host's codes, at the statuses of [`status`].
 //!
 //! # Where it listens, and who may use it

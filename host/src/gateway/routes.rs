@@ -30,13 +30,13 @@ use super::MAX_BODY_BYTES;
 use super::auth::{Scope, Tokens};
 use super::calls::{Target, deliver};
 use super::status::{ApiError, Problem};
+use crate::ErrorCode;
 use crate::actor::durable::Durability;
 use crate::control::{self, LimitOverrides, Request, SpawnReply};
 use crate::host::Host;
 use crate::message::{Address, CallError};
 use crate::protocol::FunctionInfo;
 use crate::supervision::RestartType;
-use crate::ErrorCode;
 
 /// What every handler shares.
 struct Shared {

@@ -214,7 +214,8 @@ mod tests {
         let unknown = CallError::BadMessage(MessageError::UnknownFunction { name: "nope".into(), accepted: "".into() });
         let e = ApiError::from(unknown);
         assert_eq!((e.problem.status(), e.problem.code()), (StatusCode::NOT_FOUND, "bad-message"));
-        let ill = CallError::BadMessage(MessageError::IllTyped { signature: "incr(by: u64)".into(), reason: "".into() });
+        let ill =
+            CallError::BadMessage(MessageError::IllTyped { signature: "incr(by: u64)".into(), reason: "".into() });
         assert_eq!(ApiError::from(ill).problem.status(), StatusCode::BAD_REQUEST);
     }
 
