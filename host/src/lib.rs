@@ -29,7 +29,10 @@
 //!   [`manifest`] to fill it; beside it, [`outbound`], the policies of
 //!   calls leaving the host (HTTP allow-lists, circuit breakers, retries);
 //! * [`control`] — the local control endpoint the `troupe` CLI speaks to,
-//!   and [`inspect`], which describes a component without running it.
+//!   and [`inspect`], which describes a component without running it;
+//! * `gateway` — the HTTP gateway (behind the `gateway` feature, on by
+//!   default through `cli`): calling and managing actors over HTTP, with
+//!   JSON; it answers management requests through [`control`].
 //!
 //! The command line (`src/cli/`) is the binary's, behind the default `cli`
 //! feature: `troupe = { default-features = false }` embeds the library
@@ -55,6 +58,8 @@ pub mod engine;
 mod error_code;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+#[cfg(feature = "gateway")]
+pub mod gateway;
 pub mod host;
 pub mod inspect;
 pub mod outbound;

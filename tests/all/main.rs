@@ -14,6 +14,7 @@ mod durable_effects;
 mod durable_journal;
 mod durable_model;
 mod fuzz;
+mod gateway;
 mod guests;
 mod hibernation;
 mod host_api;

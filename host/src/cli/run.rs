@@ -8,6 +8,7 @@ use clap::ValueEnum;
 use tracing::{error, info};
 use troupe::actor::durable::Durability;
 use troupe::control::{ControlServer, default_socket_path, respawn_durable};
+use troupe::gateway::{Gateway, Tokens, parse_listen_address};
 use troupe::manifest::Manifest;
 use troupe::parse_bytes;
 use troupe::store::{DEFAULT_CACHE_BYTES, DataDir, LazyStore};
@@ -81,6 +82,37 @@ pub struct RunArgs {
     /// actors that passivate keeps no more of them in memory than this.
     #[arg(long, value_parser = parse_bytes, value_name = "SIZE")]
     pub store_cache: Option<u64>,
+
+    /// Serve the HTTP gateway on ADDR: a port (on loopback: `8080`),
+    /// `localhost:PORT`, or an IP address and port (`0.0.0.0:8080`, which
+    /// needs tokens). Port 0 picks a free port; the address is printed.
+    #[arg(long, value_parser = parse_listen_address, value_name = "ADDR")]
+    pub http: Option<std::net::SocketAddr>,
+
+    /// The gateway's bearer tokens: entries `read TOKEN` or `admin TOKEN`,
+    /// one per line, `#` comments. More may come from `TROUPE_HTTP_TOKENS`
+    /// (entries separated by `;` or newlines). Without any, the gateway
+    /// allows everything, and listens only on loopback.
+    #[arg(long, requires = "http", value_name = "FILE")]
+    pub http_tokens: Option<PathBuf>,
+}
+
+/// The variable that holds gateway tokens, as `--http-tokens`'s file does.
+const TOKENS_VARIABLE: &str = "TROUPE_HTTP_TOKENS";
+
+/// The gateway's tokens: `--http-tokens`'s file's and the environment's.
+fn http_tokens(args: &RunArgs) -> anyhow::Result<Tokens> {
+    let mut tokens = Tokens::default();
+    if let Some(file) = &args.http_tokens {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read the tokens file `{}`", file.display()))?;
+        tokens = Tokens::parse(&text, &file.display().to_string())?;
+    }
+    if let Some(text) = std::env::var_os(TOKENS_VARIABLE) {
+        let text = text.into_string().map_err(|_| anyhow::anyhow!("{TOKENS_VARIABLE} is not UTF-8"))?;
+        tokens = tokens.merge(Tokens::parse(&text, TOKENS_VARIABLE)?, TOKENS_VARIABLE)?;
+    }
+    Ok(tokens)
 }
 
 /// The host's store: opened now if it is needed now (given explicitly,
@@ -151,6 +183,10 @@ pub async fn run(args: RunArgs, control: Option<PathBuf>) -> anyhow::Result<()> 
         None => (default_socket_path(), true),
     };
     let server = ControlServer::bind(&path, private).await?;
+    let gateway = match args.http {
+        Some(address) => Some(Gateway::bind(address, http_tokens(&args)?).await?),
+        None => None,
+    };
 
     // Recovered tells wait until every durable actor is back.
     let recovering = host.hold_recovered_tells();
@@ -178,7 +214,12 @@ pub async fn run(args: RunArgs, control: Option<PathBuf>) -> anyhow::Result<()> 
     {
         tokio::spawn(watch(host.clone(), manifest.clone()));
     }
+    let http = gateway.as_ref().map(Gateway::local_addr);
     let banner = say!("troupe host running; control socket: {}", server.path().display())
+        .and_then(|()| match http {
+            Some(address) => say!("HTTP gateway: http://{address}"),
+            None => Ok(()),
+        })
         .and_then(|()| say!("try: troupe --control {} ps", server.path().display()));
     if let Err(e) = banner {
         // Its reader went away (see `super::stdout`): end as every command
@@ -187,6 +228,9 @@ pub async fn run(args: RunArgs, control: Option<PathBuf>) -> anyhow::Result<()> 
         host.shutdown().await;
         return Err(e);
     }
+    // Bound since before the manifest started: requests that came early
+    // wait in the listen queue until now.
+    let gateway = gateway.map(|gateway| tokio::spawn(gateway.serve(host.clone())));
 
     let gave_up = {
         let host = host.clone();
@@ -206,6 +250,9 @@ pub async fn run(args: RunArgs, control: Option<PathBuf>) -> anyhow::Result<()> 
         })
         .await;
     info!("shutting down");
+    if let Some(gateway) = gateway {
+        gateway.abort();
+    }
     host.shutdown().await;
     drop(server);
     match failure {

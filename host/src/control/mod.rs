@@ -16,7 +16,7 @@ mod server;
 
 pub use client::{Client, ClientError};
 pub use protocol::{ErrorBody, LimitOverrides, Request, Response, SpawnReply, StateFile};
-pub use server::{ControlServer, ServeError, respawn_durable};
+pub use server::{ControlServer, ServeError, answer, respawn_durable};
 
 use std::path::PathBuf;
 

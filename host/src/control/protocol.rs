@@ -175,7 +175,11 @@ pub struct LimitOverrides {
 impl LimitOverrides {
     /// The default limits with these overrides applied.
     pub fn apply(&self) -> ActorLimits {
-        let mut limits = ActorLimits::default();
+        self.apply_to(ActorLimits::default())
+    }
+
+    /// `limits` with these overrides applied.
+    pub fn apply_to(&self, mut limits: ActorLimits) -> ActorLimits {
         limits.fuel = self.fuel.or(limits.fuel);
         if let Some(m) = self.memory {
             limits.memory = m;

@@ -180,7 +180,7 @@ async fn connection(host: Host, stream: UnixStream) {
                     stream_events(&host, &mut write).await;
                     return;
                 }
-                Ok(request) => handle(&host, request).await,
+                Ok(request) => answer(&host, request).await,
                 Err(e) => error(ErrorCode::BadRequest, format!("malformed request: {e}")),
             }
         };
@@ -278,7 +278,7 @@ pub async fn respawn_durable(host: &Host) -> Vec<(String, Option<String>)> {
         }
         for (address, request) in ready {
             if host.supervisor(address.as_str()).is_none() {
-                outcomes.push((address.to_string(), handle(host, request).await.error.map(|e| e.message)));
+                outcomes.push((address.to_string(), answer(host, request).await.error.map(|e| e.message)));
             }
         }
         supervisors = waiting;
@@ -462,7 +462,11 @@ async fn spawn_loaded(host: &Host, request: Request, record: bool, loaded: Optio
     }
 }
 
-async fn handle(host: &Host, request: Request) -> Response {
+/// The host's answer to one request, as the control endpoint writes it
+/// back: every request but [`Request::Events`] (a stream, which only a
+/// connection can carry) is answered here, so that another front end (the
+/// HTTP gateway) does what the control socket does, word for word.
+pub async fn answer(host: &Host, request: Request) -> Response {
     match request {
         request @ Request::Spawn { .. } => spawn(host, request, true).await,
         Request::Call { address, message, timeout_ms } => {
