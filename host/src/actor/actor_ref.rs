@@ -587,8 +587,8 @@ impl ActorRef {
         }
         // Checked against the code the next actor runs, or checked again.
         let checked_against = |component: &ActorComponent, generation: u32| (component.hash, generation);
-        let fits = self.with_code(checked_against) == next.with_code(checked_against)
-            && self.with_code(|_, generation| generation) == call.generation;
+        let (hash, generation) = self.with_code(checked_against);
+        let fits = (hash, generation) == next.with_code(checked_against) && generation == call.generation;
         let call = if fits { call } else { next.parse(&self.wave(&call))? };
         Ok((next, call))
     }

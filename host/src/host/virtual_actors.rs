@@ -61,7 +61,7 @@ pub(super) struct VirtualEntry {
     failures: Arc<Mutex<RestartLog>>,
     activations: Arc<Mutex<Activations>>,
     /// The states of its passivated keys in memory, by key.
-    parked: Arc<Mutex<HashMap<String, Snapshot>>>,
+    parked: Parked,
 }
 
 /// How many keys of a virtual component were activated, and how long
@@ -91,6 +91,17 @@ pub struct KeyCounts {
 pub(super) struct Virtuals {
     entries: Mutex<std::collections::HashMap<String, VirtualEntry>>,
     activating: Mutex<()>,
+}
+
+/// The states its passivated keys left in memory, by key.
+type Parked = Arc<Mutex<HashMap<String, Snapshot>>>;
+
+impl Virtuals {
+    /// Where the keys of the virtual component `name` that passivated in
+    /// memory left their states, if it is one (without copying its entry).
+    fn parked(&self, name: &str) -> Option<Parked> {
+        self.entries.lock().get(name).map(|entry| entry.parked.clone())
+    }
 }
 
 /// Why `key` cannot be a virtual actor's key, if it cannot.
@@ -157,12 +168,12 @@ impl Host {
     ///
     /// The store could not be read.
     pub fn virtual_keys(&self, name: &str) -> Result<Option<KeyCounts>, crate::actor::durable::JournalError> {
-        let Some(entry) = self.inner.virtuals.entries.lock().get(name).cloned() else { return Ok(None) };
+        let Some(parked) = self.inner.virtuals.parked(name) else { return Ok(None) };
         let prefix = format!("{name}/");
         let keys = self.inner.registry.group(name);
         let asleep = keys.iter().filter(|key| key.status() == crate::actor::ActorStatus::Hibernating).count() as u64;
         let mut counts = KeyCounts { active: keys.len() as u64 - asleep, passivated: asleep };
-        counts.passivated += entry.parked.lock().len() as u64;
+        counts.passivated += parked.lock().len() as u64;
         if let Some(journal) = &self.inner.journal {
             let registry = &self.inner.registry;
             counts.passivated += journal.stored_under(&prefix, &|address| registry.get(address).is_some())?;
@@ -263,7 +274,7 @@ impl HostInner {
         if actor.group() != Some(name) || self.tree.supervisor(address).is_some() {
             return false;
         }
-        let Some(entry) = self.virtuals.entries.lock().get(name).cloned() else { return false };
+        let Some(parked) = self.virtuals.parked(name) else { return false };
         let wake_at = actor.next_timer();
         let _one_at_a_time = self.virtuals.activating.lock();
         let host: std::sync::Weak<dyn ActorSystem> = self.me.clone();
@@ -271,7 +282,7 @@ impl HostInner {
             return false;
         }
         if !actor.is_durable() {
-            entry.parked.lock().insert(key.to_string(), state.clone());
+            parked.lock().insert(key.to_string(), state.clone());
         }
         ActorSystem::unregister(self, actor);
         if let Some(due) = wake_at {
@@ -293,11 +304,11 @@ impl HostInner {
     /// good, and its next message activates it fresh.
     pub(super) fn forget_passivated_key(&self, address: &str) -> bool {
         let Some((name, key)) = address.rsplit_once('/') else { return false };
-        let Some(entry) = self.virtuals.entries.lock().get(name).cloned() else { return false };
+        let Some(parked) = self.virtuals.parked(name) else { return false };
         if check_key(key).is_err() {
             return false;
         }
-        entry.parked.lock().remove(key);
+        parked.lock().remove(key);
         true
     }
 
