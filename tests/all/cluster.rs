@@ -243,7 +243,7 @@ fn a_full_remote_mailbox_is_an_error_to_the_sender() {
 }
 
 #[test]
-fn ps_cluster_lists_every_hosts_actors_with_their_node() {
+fn ps_and_tree_cluster_show_every_hosts_actors_by_node() {
     let nats = Nats::start();
     let a = Node::start(&nats, "a", COUNTER);
     let b = Node::start(&nats, "b", "[actors.other]\npath = {counter}\n");
@@ -251,14 +251,30 @@ fn ps_cluster_lists_every_hosts_actors_with_their_node() {
     let nodes = listing["nodes"].as_array().unwrap();
     let of = |node: &str| -> Vec<String> {
         let entry = nodes.iter().find(|n| n["node"] == node).unwrap_or_else(|| panic!("no node {node}: {listing}"));
-        entry["ps"]["actors"].as_array().unwrap().iter().map(|a| a["address"].as_str().unwrap().to_string()).collect()
+        entry["answer"]["actors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["address"].as_str().unwrap().to_string())
+            .collect()
     };
     assert_eq!((of("a"), of("b")), (vec!["counter".to_string()], vec!["other".to_string()]));
     let table = b.ok(&["ps", "--cluster"]);
     assert!(table.lines().any(|l| l.starts_with("a ") && l.contains("counter")), "{table}");
     assert!(table.contains("2 actors on 2 hosts"), "{table}");
+    let trees = b.json(&["tree", "--cluster"]);
+    let roots: Vec<(&str, &str)> = trees["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["node"].as_str().unwrap(), n["answer"]["nodes"][0]["address"].as_str().unwrap_or("-")))
+        .collect();
+    assert_eq!(roots, vec![("a", "counter"), ("b", "other")], "{trees}");
+    let text = a.ok(&["tree", "--cluster"]);
+    assert!(text.contains("node a:") && text.contains("node b:") && text.contains("other ("), "{text}");
     let alone = Node::start_alone();
     assert_eq!(alone.error(&["ps", "--cluster"])["code"], "invalid-argument");
+    assert_eq!(alone.error(&["tree", "--cluster"])["code"], "invalid-argument");
 }
 
 #[test]

@@ -19,6 +19,7 @@
 
 mod ask;
 mod baselines;
+mod cluster;
 mod durable;
 mod floor;
 mod hibernation;
@@ -167,6 +168,9 @@ fn main() {
         }
         if runs("durable") {
             durable::durable(scale, &mut rows).await;
+        }
+        if runs("remote") || runs("cluster") {
+            cluster::remote_asks(scale, &mut rows, &mut notes).await;
         }
     });
     // Some actors are still up: exit without stopping them one by one.

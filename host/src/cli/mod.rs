@@ -51,7 +51,7 @@ pub enum Command {
     /// Hot-swap an actor (or every actor of a manifest entry) to new code.
     Swap(remote::SwapArgs),
     /// Print the live supervision tree.
-    Tree,
+    Tree(remote::TreeArgs),
     /// Stream lifecycle events (started, failed, restarting, escalated, stopped).
     Events,
     /// Create a supervisor at run time.

@@ -119,6 +119,13 @@ pub struct PsArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct TreeArgs {
+    /// Every host's tree, if the host is part of a cluster.
+    #[arg(long)]
+    pub cluster: bool,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct StopArgs {
     /// The actor's address.
     pub address: String,
@@ -205,7 +212,7 @@ pub async fn remote(command: Command, control: Option<PathBuf>, json: bool) -> a
             })?;
             Request::StateImport { address, state }
         }
-        Command::Tree => Request::Tree,
+        Command::Tree(a) => Request::Tree { cluster: a.cluster },
         Command::Swap(a) => Request::Swap {
             target: a.target,
             path: std::fs::canonicalize(&a.component)
@@ -269,7 +276,19 @@ pub async fn remote(command: Command, control: Option<PathBuf>, json: bool) -> a
         }
         Request::StateExport { .. } => {}
         Request::Supervise { name, .. } => say!("supervisor {name} started")?,
-        Request::Tree => print_tree(&reply, "", true, true)?,
+        Request::Tree { cluster: false } => print_tree(&reply, "", true, true)?,
+        Request::Tree { cluster: true } => {
+            for node in reply["nodes"].as_array().into_iter().flatten() {
+                let name = node["node"].as_str().unwrap_or("?");
+                match node.get("answer") {
+                    Some(tree) => {
+                        say!("node {name}:")?;
+                        print_tree(tree, "  ", true, true)?;
+                    }
+                    None => say!("node {name}: no answer ({})", node["error"].as_str().unwrap_or("?"))?,
+                }
+            }
+        }
         Request::Swap { .. } => {
             for report in reply["reports"].as_array().into_iter().flatten() {
                 say!("{}", describe_swap(report))?;
@@ -444,7 +463,7 @@ fn print_cluster_ps(reply: &Value) -> anyhow::Result<()> {
     let nodes = reply["nodes"].as_array().unwrap_or(&empty);
     for node in nodes {
         let name = node["node"].as_str().unwrap_or("?");
-        match node["ps"]["actors"].as_array() {
+        match node["answer"]["actors"].as_array() {
             Some(actors) => rows.extend(ps_rows(actors).into_iter().map(|mut row| {
                 row.insert(0, name.to_string());
                 row

@@ -26,7 +26,8 @@
 //!   hash; the sender learns the receiver's code once and fetches the
 //!   component from the cluster's object store if it does not run it
 //!   (`remote.rs`);
-//! * `troupe ps --cluster`: a request to each member's host subject.
+//! * `troupe ps --cluster` and `troupe tree --cluster`: a request to each
+//!   member's host subject.
 //!
 //! Subjects and keys escape troupe's names (`names.rs`); the buckets are
 //! made so that nats-server 2.9 takes them (`buckets.rs`).
@@ -59,7 +60,7 @@ pub use members::DEFAULT_LEASE;
 pub use remote::TELL_TIMEOUT;
 
 use crate::actor::BoxFuture;
-use crate::host::{Host, NodeActors, NodeAnswer, Peers};
+use crate::host::{Host, HostView, NodeAnswer, NodeView, Peers};
 use buckets::{BucketShape, kv_bucket, object_store};
 use claims::Claims;
 use members::Membership;
@@ -226,15 +227,15 @@ impl Drop for Cluster {
     }
 }
 
-/// The control plane's view of the cluster: each host answers `ps` on its
-/// host subject.
+/// The control plane's view of the cluster: each host answers `ps` and
+/// `tree` on its host subject.
 struct ClusterPeers {
     host: crate::host::WeakHost,
     client: Client,
     members: Arc<Membership>,
 }
 
-/// How long `ps --cluster` waits for each host.
+/// How long `ps --cluster` and `tree --cluster` wait for each host.
 const PS_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl ClusterPeers {
@@ -243,15 +244,22 @@ impl ClusterPeers {
         while let Some(message) = requests.next().await {
             let Some(reply) = message.reply else { continue };
             let Some(host) = self.host.upgrade() else { return };
-            let answer = local_ps(&host);
+            let view = std::str::from_utf8(&message.payload).ok().and_then(HostView::parse);
+            let answer = match view {
+                Some(view) => local_view(&host, view),
+                None => serde_json::json!({ "error": "unknown view; ask for `ps` or `tree`" }),
+            };
             let _ = self.client.publish(reply, serde_json::to_vec(&answer).unwrap_or_default().into()).await;
         }
     }
 }
 
-/// What `ps` shows of `host`'s actors.
-fn local_ps(host: &Host) -> serde_json::Value {
-    serde_json::json!({ "actors": host.actors(), "dead_letters": host.dead_letters() })
+/// What the control protocol shows of `host` for `view`.
+fn local_view(host: &Host, view: HostView) -> serde_json::Value {
+    match view {
+        HostView::Ps => serde_json::json!({ "actors": host.actors(), "dead_letters": host.dead_letters() }),
+        HostView::Tree => serde_json::json!(host.tree()),
+    }
 }
 
 impl Peers for ClusterPeers {
@@ -259,26 +267,26 @@ impl Peers for ClusterPeers {
         self.members.node()
     }
 
-    fn ps(&self) -> BoxFuture<'_, Result<Vec<NodeActors>, String>> {
+    fn gather(&self, view: HostView) -> BoxFuture<'_, Result<Vec<NodeView>, String>> {
         Box::pin(async move {
             let nodes = self.members.nodes().await.map_err(|e| e.to_string())?;
             let asks = nodes.into_iter().map(|node| async move {
                 if node == self.members.node() {
                     let answer = match self.host.upgrade() {
-                        Some(host) => NodeAnswer::Ps(local_ps(&host)),
+                        Some(host) => NodeAnswer::Answer(local_view(&host, view)),
                         None => NodeAnswer::Error("stopping".into()),
                     };
-                    return NodeActors { node, answer };
+                    return NodeView { node, answer };
                 }
-                let request = async_nats::Request::new().payload("ps".into()).timeout(Some(PS_TIMEOUT));
+                let request = async_nats::Request::new().payload(view.as_str().into()).timeout(Some(PS_TIMEOUT));
                 let answer = match self.client.send_request(host_subject(&node), request).await {
                     Ok(reply) => match serde_json::from_slice(&reply.payload) {
-                        Ok(ps) => NodeAnswer::Ps(ps),
+                        Ok(answer) => NodeAnswer::Answer(answer),
                         Err(e) => NodeAnswer::Error(format!("an answer that does not parse: {e}")),
                     },
                     Err(e) => NodeAnswer::Error(e.to_string()),
                 };
-                NodeActors { node, answer }
+                NodeView { node, answer }
             });
             Ok(futures_util::future::join_all(asks).await)
         })

@@ -64,7 +64,11 @@ pub enum Request {
         version: Option<String>,
     },
     /// The supervision tree.
-    Tree,
+    Tree {
+        /// Every host's tree, by node, if this host is part of a cluster.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        cluster: bool,
+    },
     /// Stream lifecycle events, one `ok` line per event, until the client
     /// hangs up.
     Events,

@@ -18,7 +18,7 @@ use super::protocol::{ErrorBody, Request, Response, SpawnReply, StateFile};
 use crate::actor::durable::{DeadLetter, Durability};
 use crate::actor::{ActorComponent, DEFAULT_PROBATION, LoadError, SwapOptions};
 use crate::error_code::{ErrorCode, HasErrorCode};
-use crate::host::{ActorTemplate, ChildSpawn, Host, ROOT, TreeNode};
+use crate::host::{ActorTemplate, ChildSpawn, Host, HostView, ROOT, TreeNode};
 use crate::message::{Address, DEFAULT_ASK_TIMEOUT};
 
 /// Largest request line accepted: a request is small; anything bigger is
@@ -462,6 +462,20 @@ async fn spawn_loaded(host: &Host, request: Request, record: bool, loaded: Optio
     }
 }
 
+/// `view` of every host of the cluster this host joined.
+async fn cluster_view(host: &Host, view: HostView) -> Response {
+    let Some(peers) = host.peers() else {
+        return error(
+            ErrorCode::InvalidArgument,
+            "this host is not part of a cluster; start it with `troupe run --cluster URLS --node NAME`",
+        );
+    };
+    match peers.gather(view).await {
+        Ok(nodes) => ok(json!({ "node": peers.node(), "nodes": nodes })),
+        Err(e) => error(ErrorCode::Unreachable, format!("the cluster's members could not be listed: {e}")),
+    }
+}
+
 /// The host's answer to one request, as the control endpoint writes it
 /// back: every request but [`Request::Events`] (a stream, which only a
 /// connection can carry) is answered here, so that another front end (the
@@ -488,18 +502,8 @@ pub async fn answer(host: &Host, request: Request) -> Response {
             Ok(()) => ok(json!({ "address": address, "queued": true })),
             Err(e) => failed(e),
         },
-        Request::Ps { cluster: true, .. } => {
-            let Some(peers) = host.peers() else {
-                return error(
-                    ErrorCode::InvalidArgument,
-                    "this host is not part of a cluster; start it with `troupe run --cluster URLS --node NAME`",
-                );
-            };
-            match peers.ps().await {
-                Ok(nodes) => ok(json!({ "node": peers.node(), "nodes": nodes })),
-                Err(e) => error(ErrorCode::Unreachable, format!("the cluster's members could not be listed: {e}")),
-            }
-        }
+        Request::Ps { cluster: true, .. } => cluster_view(host, HostView::Ps).await,
+        Request::Tree { cluster: true } => cluster_view(host, HostView::Tree).await,
         Request::Ps { virtual_component: None, .. } => {
             let mut components = Vec::new();
             for name in host.virtual_components() {
@@ -538,7 +542,7 @@ pub async fn answer(host: &Host, request: Request) -> Response {
             Ok(node) => ok(json!({ "address": node.address(), "strategy": node.spec().strategy })),
             Err(e) => failed(e),
         },
-        Request::Tree => ok(json!(host.tree())),
+        Request::Tree { cluster: false } => ok(json!(host.tree())),
         Request::Swap { target, path, force, probation_ms, canary_ms, version } => {
             // Keep the component's name: it is the same actor's code, newer.
             let name = match host.lookup(&target) {

@@ -125,9 +125,16 @@ async fn ps(State(shared): Gate, query: Query<PsQuery>) -> Result<Json<Value>, A
     answer(&shared.host, request).await.map(Json)
 }
 
+#[derive(Deserialize)]
+struct TreeQuery {
+    /// Every host's tree (`?cluster=true`), as `troupe tree --cluster`.
+    #[serde(default)]
+    cluster: bool,
+}
+
 /// `GET /v1/tree`: the supervision tree.
-async fn tree(State(shared): Gate) -> Result<Json<Value>, ApiError> {
-    answer(&shared.host, Request::Tree).await.map(Json)
+async fn tree(State(shared): Gate, query: Query<TreeQuery>) -> Result<Json<Value>, ApiError> {
+    answer(&shared.host, Request::Tree { cluster: query.0.cluster }).await.map(Json)
 }
 
 /// `GET /v1/actors/{address}`: one running actor, and its protocol. A

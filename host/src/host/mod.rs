@@ -43,7 +43,7 @@ use tracing::{error, info};
 use wasmtime::component::Val;
 
 pub use catalog::ActorTemplate;
-pub use peers::{NodeActors, NodeAnswer, Peers};
+pub use peers::{HostView, NodeAnswer, NodeView, Peers};
 pub use registry::{AddressChange, AddressObserver};
 pub use spawn::ChildSpawn;
 pub use supervisor::SupervisorRef;

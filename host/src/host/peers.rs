@@ -1,13 +1,37 @@
 //! The other hosts of a cluster, as the control plane sees them: the
 //! [`Peers`] port, implemented by `crate::cluster`, through which
-//! `troupe ps --cluster` lists every host's actors.
+//! `troupe ps --cluster` and `troupe tree --cluster` show every host.
 
 use crate::actor::BoxFuture;
 
-/// What one host of a cluster answered: `{"node": .., "ps": {..}}` or
+/// What the control plane asks every host of a cluster for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostView {
+    /// Its actors, as the control protocol's `ps` gives them.
+    Ps,
+    /// Its supervision tree, as the control protocol's `tree` gives it.
+    Tree,
+}
+
+impl HostView {
+    /// The view's name, as requests carry it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostView::Ps => "ps",
+            HostView::Tree => "tree",
+        }
+    }
+
+    /// The view named `name`.
+    pub fn parse(name: &str) -> Option<HostView> {
+        [HostView::Ps, HostView::Tree].into_iter().find(|v| v.as_str() == name)
+    }
+}
+
+/// What one host of a cluster answered: `{"node": .., "answer": {..}}` or
 /// `{"node": .., "error": ".."}` in JSON.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct NodeActors {
+pub struct NodeView {
     /// The host's node name.
     pub node: String,
     /// Its answer.
@@ -15,12 +39,12 @@ pub struct NodeActors {
     pub answer: NodeAnswer,
 }
 
-/// A host's answer to `ps`.
+/// A host's answer.
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum NodeAnswer {
-    /// What the control protocol's `ps` gives: `actors`, `dead_letters`.
-    Ps(serde_json::Value),
+    /// The view, as the control protocol gives it for one host.
+    Answer(serde_json::Value),
     /// Why it gave none.
     Error(String),
 }
@@ -30,6 +54,6 @@ pub trait Peers: Send + Sync + 'static {
     /// This host's node name.
     fn node(&self) -> &str;
 
-    /// Every member's `ps` answer, this host's included, by node name.
-    fn ps(&self) -> BoxFuture<'_, Result<Vec<NodeActors>, String>>;
+    /// Every member's `view`, this host's included, by node name.
+    fn gather(&self, view: HostView) -> BoxFuture<'_, Result<Vec<NodeView>, String>>;
 }
