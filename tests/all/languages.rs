@@ -57,7 +57,7 @@ impl Language {
 }
 
 /// The example components of the other languages, one compile each.
-const EXAMPLES: [&str; 5] = ["counter-js", "counter-py", "counter-c", "relay-js", "relay-py"];
+const EXAMPLES: [&str; 6] = ["counter-js", "counter-py", "counter-c", "relay-js", "relay-py", "weather-js"];
 
 /// Builds every language's example guests once per test run with
 /// `scripts/build-guests all`, then compiles each one into the shared
@@ -111,7 +111,7 @@ fn guest(name: &str) -> PathBuf {
 }
 
 /// Loads example `name` into `host` and defines it under `name`.
-fn define(host: &Host, name: &str) -> ActorTemplate {
+pub(crate) fn define(host: &Host, name: &str) -> ActorTemplate {
     let component = host.load(name, &guest(name), None).expect("example guest loads");
     let entry = ActorTemplate::new(component);
     host.define(name, entry.clone());

@@ -22,6 +22,7 @@ mod hostile;
 mod languages;
 mod limits;
 mod manifest;
+mod outbound;
 mod sandbox;
 mod supervision;
 mod swap;

@@ -7,8 +7,10 @@ use std::sync::Arc;
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
 
 use super::budget::Budget;
+use super::http_port::{Caller, HttpAccess, HttpState, WaitClock};
 use super::tape::Tape;
 use super::{ActorRef, ActorSystem};
 use crate::actor::durable::Origin;
@@ -41,6 +43,32 @@ pub struct ActorData {
     /// For a durable actor that journals between snapshots: what its host
     /// calls return, recorded or played back (see [`super::tape`]).
     pub(crate) tape: Option<Tape>,
+    /// Its `wasi:http` grant and state.
+    pub(crate) http: Http,
+}
+
+/// An incarnation's outbound HTTP: the grant, the requests in flight, and
+/// the `wasi:http` state, built on the guest's first `wasi:http` call.
+pub(crate) struct Http {
+    access: Option<HttpAccess>,
+    /// Present with a grant: its requests in flight and time waited.
+    pub(crate) waits: Option<WaitClock>,
+    state: Option<Box<HttpState>>,
+}
+
+impl Http {
+    /// The outbound HTTP of an incarnation holding `access`, if any.
+    pub(crate) fn new(access: Option<HttpAccess>) -> Self {
+        let waits = access.as_ref().map(|_| WaitClock::default());
+        Http { access, waits, state: None }
+    }
+
+    /// A message armed at `at` (known only with a grant's ceiling) begins.
+    pub(crate) fn message_started(&self, at: Option<std::time::Instant>) {
+        if let (Some(waits), Some(at)) = (&self.waits, at) {
+            waits.message_started(at);
+        }
+    }
 }
 
 /// The effects of the message a durable actor handles: each gets the next
@@ -175,6 +203,21 @@ impl ActorData {
         let mut chain: Vec<Address> = self.waiting.as_deref().map(<[Address]>::to_vec).unwrap_or_default();
         chain.push(self.me.address().clone());
         chain.into()
+    }
+}
+
+impl WasiHttpView for ActorData {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        let http = &mut self.http;
+        let state = http.state.get_or_insert_with(|| {
+            let caller = Caller {
+                address: self.me.address().clone(),
+                events: self.system.events().clone(),
+                waits: http.waits.clone().unwrap_or_default(),
+            };
+            Box::new(HttpState::new(http.access.as_ref(), caller))
+        });
+        WasiHttpCtxView { ctx: &mut state.ctx, table: &mut self.table, hooks: &mut state.hooks }
     }
 }
 

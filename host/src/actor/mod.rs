@@ -36,6 +36,8 @@
 //! * `host_api.rs` and `data.rs` — what guests may call, and the data each
 //!   store carries;
 //! * `binding.rs` — typed calls through imported interfaces;
+//! * `http_port.rs` — the port outbound HTTP requests leave through
+//!   (`wasi:http`), which `crate::outbound` implements;
 //! * `queue.rs` — the mailbox;
 //! * `spec.rs`, `limits.rs`, `failure.rs`, `status.rs`, `spawn.rs` — the
 //!   plain data an actor is started with and reports;
@@ -68,6 +70,7 @@ mod exports;
 mod failure;
 pub mod grants;
 mod host_api;
+pub mod http_port;
 mod incarnation;
 mod limits;
 pub mod message;
