@@ -47,25 +47,33 @@ pub struct ActorData {
     pub(crate) http: Http,
 }
 
-/// An incarnation's outbound HTTP: the grant, the requests in flight, and
-/// the `wasi:http` state, built on the guest's first `wasi:http` call.
+/// An incarnation's outbound HTTP: its grant, if any, and the `wasi:http`
+/// state, built on the guest's first `wasi:http` call.
 pub(crate) struct Http {
-    access: Option<HttpAccess>,
-    /// Present with a grant: its requests in flight and time waited.
-    pub(crate) waits: Option<WaitClock>,
+    granted: Option<Granted>,
     state: Option<Box<HttpState>>,
+}
+
+/// A grant, and the incarnation's requests in flight under it.
+struct Granted {
+    access: HttpAccess,
+    waits: WaitClock,
 }
 
 impl Http {
     /// The outbound HTTP of an incarnation holding `access`, if any.
     pub(crate) fn new(access: Option<HttpAccess>) -> Self {
-        let waits = access.as_ref().map(|_| WaitClock::default());
-        Http { access, waits, state: None }
+        Http { granted: access.map(|access| Granted { access, waits: WaitClock::default() }), state: None }
+    }
+
+    /// Its requests in flight and time waited, with a grant.
+    pub(crate) fn waits(&self) -> Option<&WaitClock> {
+        self.granted.as_ref().map(|g| &g.waits)
     }
 
     /// A message armed at `at` (known only with a grant's ceiling) begins.
     pub(crate) fn message_started(&self, at: Option<std::time::Instant>) {
-        if let (Some(waits), Some(at)) = (&self.waits, at) {
+        if let (Some(waits), Some(at)) = (self.waits(), at) {
             waits.message_started(at);
         }
     }
@@ -213,9 +221,9 @@ impl WasiHttpView for ActorData {
             let caller = Caller {
                 address: self.me.address().clone(),
                 events: self.system.events().clone(),
-                waits: http.waits.clone().unwrap_or_default(),
+                waits: http.granted.as_ref().map(|g| g.waits.clone()).unwrap_or_default(),
             };
-            Box::new(HttpState::new(http.access.as_ref(), caller))
+            Box::new(HttpState::new(http.granted.as_ref().map(|g| &g.access), caller))
         });
         WasiHttpCtxView { ctx: &mut state.ctx, table: &mut self.table, hooks: &mut state.hooks }
     }

@@ -223,7 +223,7 @@ impl Incarnation {
         store.epoch_deadline_callback(|mut cx| {
             let data = cx.data_mut();
             let now = Instant::now();
-            if let Some(waits) = &data.http.waits {
+            if let Some(waits) = data.http.waits() {
                 // Waiting on responses is not running (see `http_port.rs`).
                 data.budget.waited(waits.take_waited(now));
             }
