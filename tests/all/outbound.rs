@@ -156,6 +156,17 @@ async fn a_component_importing_the_handler_does_not_start_without_an_http_grant(
 }
 
 #[tokio::test]
+async fn an_actor_without_an_http_grant_cannot_be_swapped_to_code_that_imports_the_handler() {
+    let host = support::host();
+    support::spawn(&host, "counter", "c", ActorLimits::default()).await;
+    let fetcher = support::define(&host, "fetcher").component;
+    let options = troupe::actor::SwapOptions { force: true, probation: Duration::ZERO };
+    let err = host.swap("c", fetcher, options).await.unwrap_err();
+    assert!(err.to_string().contains("`c` imports wasi:http/outgoing-handler but has no `http` grant"), "{err}");
+    assert_eq!(ask(&host, "c", "incr(1)").await.unwrap(), "1", "the old code runs on");
+}
+
+#[tokio::test]
 async fn a_host_or_port_outside_the_grant_is_denied_and_nothing_is_sent() {
     let server = Server::start().await;
     let host = support::host();

@@ -621,6 +621,11 @@ impl ActorRef {
         self.0.done_notify.notify_waiters();
     }
 
+    /// Was it granted outbound HTTP?
+    pub fn has_http_grant(&self) -> bool {
+        self.0.http.is_some()
+    }
+
     /// A snapshot of its state and counters.
     pub fn info(&self) -> ActorInfo {
         let component = self.component();

@@ -23,6 +23,11 @@
 //! handling it, or the call would close a cycle (A asks B asks A), which
 //! is detected at once instead of waiting for the timeout. Guests that
 //! need to handle such errors as values use `troupe:actor/host.ask`.
+//!
+//! A binding may have a circuit breaker ([`CallBreaker`], configured as
+//! `breaker = {...}`): after its target failed enough calls, calls fail
+//! the caller at once with `circuit-open`, without reaching the target,
+//! until a trial call succeeds (see `crate::outbound::breaker`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

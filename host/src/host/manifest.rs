@@ -25,6 +25,7 @@
 //!            http = ["https://api.example.com/v1/*"] }  # see crate::outbound::grant
 //! supervise = { strategy = "one-for-all" }   # for the children it spawns
 //! bindings = { "acme:store/api" = "store" }  # where its imported interfaces' calls go
+//! # or { actor = "store", timeout-ms = 2000, breaker = { failures = 5, reset-ms = 10000 } }
 //!
 //! # A virtual component: every `user/KEY` exists, activated by a message.
 //! [virtual.user]
