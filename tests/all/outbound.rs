@@ -477,3 +477,38 @@ bindings = {{ "example:chain/node" = {{ group = "leaf", breaker = {{ failures = 
         [pair("closed", "open"), pair("open", "half-open"), pair("half-open", "closed")]
     );
 }
+
+#[tokio::test]
+async fn a_binding_marked_idempotent_is_retried_until_its_target_appears_and_an_unmarked_one_is_not() {
+    let node = support::guest("chain-node").display().to_string();
+    let text = format!(
+        r#"
+[actors.marked]
+path = {node:?}
+bindings = {{ "example:chain/node" = {{ group = "leaf", retry = {{ attempts = 20, backoff-base-ms = 50, backoff-max-ms = 50 }} }} }}
+
+[actors.unmarked]
+path = {node:?}
+bindings = {{ "example:chain/node" = {{ group = "leaf" }} }}
+"#
+    );
+    let manifest = troupe::manifest::Manifest::parse(std::path::Path::new("/virtual/m.toml"), &text).unwrap();
+    let host = support::host();
+    manifest.apply(&host).await.unwrap();
+    let err = ask(&host, "unmarked", r#"put("k", 5)"#).await.unwrap_err();
+    assert!(err.to_string().contains("example:chain/node"), "{err}");
+    let retried = {
+        let host = host.clone();
+        tokio::spawn(async move { ask(&host, "marked", r#"put("k", 5)"#).await })
+    };
+    // 20 attempts about 25 ms apart: the call is still being retried when
+    // its target appears.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut leaf = support::define(&host, "chain-node");
+    leaf.policy.config = vec![("leaf".into(), "true".into())];
+    let mut spec = leaf.spec("b".into());
+    spec.group = Some("leaf".into());
+    host.spawn(spec).await.unwrap();
+    let reply = retried.await.unwrap().unwrap();
+    assert!(reply.starts_with(r#"stored({key: "k", value: 5, path: ["marked", "b"]"#), "{reply}");
+}

@@ -27,7 +27,9 @@
 //! A binding may have a circuit breaker ([`CallBreaker`], configured as
 //! `breaker = {...}`): after its target failed enough calls, calls fail
 //! the caller at once with `circuit-open`, without reaching the target,
-//! until a trial call succeeds (see `crate::outbound::breaker`).
+//! until a trial call succeeds (see `crate::outbound::breaker`); and
+//! retries ([`CallRetries`], `retry = {...}`, which marks its calls
+//! idempotent): a call that failed transiently is tried again.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -98,7 +100,50 @@ pub struct BindingSpec {
     /// in the manifest): none by default.
     #[serde(skip)]
     pub breaker: Option<BindingBreaker>,
+    /// Retries of its calls, if configured (`retry = {...}` in the
+    /// manifest, which marks its calls idempotent): none by default.
+    #[serde(skip)]
+    pub retry: Option<BindingRetries>,
 }
+
+/// Retries of the calls through a binding whose configuration marks them
+/// idempotent, as the actor layer sees them: `crate::outbound` implements
+/// it over its retry budget. A call is retried after a transient failure
+/// only: no target, a full mailbox, a timeout, a target that stopped;
+/// never after the target failed handling it.
+pub trait CallRetries: Send + Sync + 'static {
+    /// A call begins (counted in the budget): its attempts so far.
+    fn start(&self) -> RetryTicket;
+
+    /// An attempt of `call` failed transiently: how long to wait before
+    /// the next, or `None` to give up.
+    fn after_failure(&self, call: &mut RetryTicket) -> Option<Duration>;
+
+    /// Its configuration, to compare two specs.
+    fn describe(&self) -> String;
+}
+
+/// The attempts of one call, for its [`CallRetries`].
+pub struct RetryTicket(pub Box<dyn std::any::Any + Send>);
+
+/// A binding's retries: a handle on them (and their budget), shared by
+/// the clones of the spec.
+#[derive(Clone)]
+pub struct BindingRetries(pub Arc<dyn CallRetries>);
+
+impl std::fmt::Debug for BindingRetries {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("BindingRetries").field(&self.0.describe()).finish()
+    }
+}
+
+impl PartialEq for BindingRetries {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0.describe() == other.0.describe()
+    }
+}
+
+impl Eq for BindingRetries {}
 
 /// A circuit breaker over the calls through a binding, as the actor layer
 /// sees it: `crate::outbound` implements it over its breaker, and the host
@@ -144,20 +189,25 @@ impl Eq for BindingBreaker {}
 impl BindingSpec {
     /// A binding to one actor with the default timeout.
     pub fn actor(address: impl Into<Address>) -> Self {
-        BindingSpec { target: BindingTarget::Actor(address.into()), timeout: DEFAULT_ASK_TIMEOUT, breaker: None }
+        BindingSpec {
+            target: BindingTarget::Actor(address.into()),
+            timeout: DEFAULT_ASK_TIMEOUT,
+            breaker: None,
+            retry: None,
+        }
     }
 
     /// A binding to a group with the default timeout.
     pub fn group(name: impl Into<String>, router: Router) -> Self {
         let target = BindingTarget::Group { name: name.into(), router };
-        BindingSpec { target, timeout: DEFAULT_ASK_TIMEOUT, breaker: None }
+        BindingSpec { target, timeout: DEFAULT_ASK_TIMEOUT, breaker: None, retry: None }
     }
 
     /// A binding to the keys of the virtual component `component`, each
     /// call's key being its argument `key_from`, with the default timeout.
     pub fn virtual_key(component: impl Into<String>, key_from: impl Into<String>) -> Self {
         let target = BindingTarget::Virtual { component: component.into(), key_from: key_from.into() };
-        BindingSpec { target, timeout: DEFAULT_ASK_TIMEOUT, breaker: None }
+        BindingSpec { target, timeout: DEFAULT_ASK_TIMEOUT, breaker: None, retry: None }
     }
 }
 

@@ -143,28 +143,43 @@ impl ActorData {
             }
             _ => None,
         };
-        let mut guard = match &binding.spec.breaker {
-            Some(breaker) => {
-                let (caller, events) = (self.me.address().clone(), self.system.events().clone());
-                let ticket = breaker
-                    .0
-                    .admit(&caller, &events)
-                    .map_err(|open| fail(format!("{}: {open}", ErrorCode::CircuitOpen.as_str())))?;
-                Some(Guarded { breaker: breaker.clone(), ticket: Some(ticket), caller, events })
+        let mut retries = binding.spec.retry.as_ref().map(|r| (r, r.0.start()));
+        loop {
+            let mut guard = match &binding.spec.breaker {
+                Some(breaker) => {
+                    let (caller, events) = (self.me.address().clone(), self.system.events().clone());
+                    let ticket = breaker
+                        .0
+                        .admit(&caller, &events)
+                        .map_err(|open| fail(format!("{}: {open}", ErrorCode::CircuitOpen.as_str())))?;
+                    Some(Guarded { breaker: breaker.clone(), ticket: Some(ticket), caller, events })
+                }
+                None => None,
+            };
+            // An error out of `route_import` itself (not the call's
+            // failure) leaves the guard to record the call as abandoned.
+            let outcome = self.route_import(&binding, key, interface, function, args, has_result).await?;
+            if let Some(guard) = &mut guard {
+                guard.record(outcome.is_err());
             }
-            None => None,
-        };
-        // An error out of `route_import` itself (not the call's failure)
-        // leaves the guard to record the call as abandoned.
-        let outcome = self.route_import(&binding, key, interface, function, args, has_result).await?;
-        if let Some(guard) = &mut guard {
-            guard.record(outcome.is_err());
+            match outcome {
+                Ok(reply) => return Ok(reply),
+                Err(failed) => {
+                    let wait = match (&mut retries, failed.transient) {
+                        (Some((retry, call)), true) => retry.0.after_failure(call),
+                        _ => None,
+                    };
+                    let Some(wait) = wait else { return Err(fail(failed.reason)) };
+                    let waited = Instant::now();
+                    tokio::time::sleep(wait).await;
+                    self.budget.waited(waited.elapsed());
+                }
+            }
         }
-        outcome.map_err(fail)
     }
 
-    /// [`ActorData::call_import`] past the binding's breaker: the inner
-    /// `Err` says why the call failed.
+    /// [`ActorData::call_import`] past the binding's breaker and retries:
+    /// the inner `Err` says why the call failed.
     async fn route_import(
         &mut self,
         binding: &Binding,
@@ -173,37 +188,57 @@ impl ActorData {
         function: &str,
         args: &[Val],
         has_result: bool,
-    ) -> wasmtime::Result<Result<Option<Val>, String>> {
+    ) -> wasmtime::Result<Result<Option<Val>, Failed>> {
         let targets = match self.system.route(binding, key) {
             Ok(targets) => targets,
-            Err(problem) => return Ok(Err(problem)),
+            Err(problem) => return Ok(Err(Failed { reason: problem, transient: true })),
         };
         let me = self.me.address().clone();
+        let refused = |reason: String| Ok(Err(Failed { reason, transient: false }));
         if has_result {
             if matches!(binding.spec.target, BindingTarget::Group { router: Router::Broadcast, .. }) {
-                return Ok(Err("a broadcast binding carries tells only; this function returns a result".into()));
+                return refused("a broadcast binding carries tells only; this function returns a result".into());
             }
-            let Some(target) = targets.first() else { return Ok(Err("no target".into())) };
+            let Some(target) = targets.first() else {
+                return Ok(Err(Failed { reason: "no target".into(), transient: true }));
+            };
             let call = match target.import_call(interface, function, args) {
                 Ok(call) => call,
-                Err(e) => return Ok(Err(e.to_string())),
+                Err(e) => return refused(e.to_string()),
             };
             let chain = self.chain_for_ask();
             let asked = Instant::now();
             let reply = target.ask(call, Some(me), Some(chain), binding.spec.timeout).await;
             self.budget.waited(asked.elapsed());
-            return Ok(reply.map_err(|e| format!("`{}`: {e}", target.address())));
+            return Ok(reply.map_err(|e| Failed::of(format!("`{}`: {e}", target.address()), &e)));
         }
         for target in &targets {
             let call = match target.import_call(interface, function, args) {
                 Ok(call) => call,
-                Err(e) => return Ok(Err(e.to_string())),
+                Err(e) => return refused(e.to_string()),
             };
             if let Err(e) = self.tell_acknowledged(target, call).await? {
-                return Ok(Err(e.to_string()));
+                return Ok(Err(Failed::of(e.to_string(), &e)));
             }
         }
         Ok(Ok(None))
+    }
+}
+
+/// Why a call through a binding failed, and whether trying it again may
+/// succeed (see [`super::binding::CallRetries`]).
+struct Failed {
+    reason: String,
+    transient: bool,
+}
+
+impl Failed {
+    fn of(reason: String, error: &CallError) -> Self {
+        let transient = matches!(
+            error,
+            CallError::UnknownAddress(_) | CallError::MailboxFull(_) | CallError::Timeout(_) | CallError::Stopped(_)
+        );
+        Failed { reason, transient }
     }
 }
 

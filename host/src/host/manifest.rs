@@ -25,7 +25,8 @@
 //!            http = ["https://api.example.com/v1/*"] }  # see crate::outbound::grant
 //! supervise = { strategy = "one-for-all" }   # for the children it spawns
 //! bindings = { "acme:store/api" = "store" }  # where its imported interfaces' calls go
-//! # or { actor = "store", timeout-ms = 2000, breaker = { failures = 5, reset-ms = 10000 } }
+//! # or { actor = "store", timeout-ms = 2000, breaker = { failures = 5, reset-ms = 10000 },
+//! #      retry = { attempts = 3 } }   # retry: its calls are idempotent
 //!
 //! # A virtual component: every `user/KEY` exists, activated by a message.
 //! [virtual.user]
@@ -75,8 +76,8 @@ use crate::actor::{ActorPolicy, ActorSpec, DEFAULT_SHUTDOWN, RestartFrom, SpawnE
 use crate::grants::Grants;
 use crate::host::{ActorTemplate, DEFAULT_IDLE, DEFAULT_WARM_INSTANCES, Host, ROOT};
 use crate::message::Address;
-use crate::outbound::guard::BreakerGuard;
-use crate::outbound::{BreakerConfig, HttpClient, HttpGrant};
+use crate::outbound::guard::{BreakerGuard, RetryGuard};
+use crate::outbound::{BreakerConfig, HttpClient, HttpGrant, RetryConfig};
 use crate::supervision::{Backoff, RestartType, Strategy, SupervisorSpec};
 
 /// Upper bound on `instances`, to catch typos before they become a
@@ -835,10 +836,11 @@ fn parse_binding(interface: &str, value: &toml::Value) -> Result<BindingSpec, St
         _ => return Err("a binding is an actor address, or a table with `actor` or `group`".into()),
     };
     for k in table.keys() {
-        if !["actor", "group", "router", "virtual", "key-from", "timeout-ms", "breaker"].contains(&k.as_str()) {
+        if !["actor", "group", "router", "virtual", "key-from", "timeout-ms", "breaker", "retry"].contains(&k.as_str())
+        {
             return Err(format!(
                 "unknown key `{k}`; a binding takes `actor`, `group` (and `router`) or `virtual` (and `key-from`), \
-                 `timeout-ms` and `breaker`"
+                 `timeout-ms`, `breaker` and `retry`"
             ));
         }
     }
@@ -847,6 +849,13 @@ fn parse_binding(interface: &str, value: &toml::Value) -> Result<BindingSpec, St
         Some(value) => {
             let config = BreakerConfig::deserialize(value.clone()).map_err(|e| format!("`breaker`: {e}"))?;
             Some(BreakerGuard::binding(interface, config).map_err(|e| e.to_string())?)
+        }
+    };
+    let retry = match table.get("retry") {
+        None => None,
+        Some(value) => {
+            let config = RetryConfig::deserialize(value.clone()).map_err(|e| format!("`retry`: {e}"))?;
+            Some(RetryGuard::binding(interface, config).map_err(|e| e.to_string())?)
         }
     };
     let text = |k: &str| table.get(k).map(|v| v.as_str().map(str::to_string).ok_or(format!("`{k}` must be a string")));
@@ -859,6 +868,7 @@ fn parse_binding(interface: &str, value: &toml::Value) -> Result<BindingSpec, St
             .ok_or("a `virtual` binding needs `key-from`: the parameter whose argument is the key")?;
         let mut spec = BindingSpec::virtual_key(component, key_from);
         spec.breaker = breaker;
+        spec.retry = retry;
         if let Some(ms) = table.get("timeout-ms") {
             let ms = ms.as_integer().filter(|ms| *ms > 0).ok_or("`timeout-ms` must be a positive integer")?;
             spec.timeout = Duration::from_millis(ms as u64);
@@ -888,6 +898,7 @@ fn parse_binding(interface: &str, value: &toml::Value) -> Result<BindingSpec, St
         _ => return Err("give exactly one of `actor` and `group`".into()),
     };
     spec.breaker = breaker;
+    spec.retry = retry;
     if let Some(ms) = table.get("timeout-ms") {
         let ms = ms.as_integer().filter(|ms| *ms > 0).ok_or("`timeout-ms` must be a positive integer")?;
         spec.timeout = Duration::from_millis(ms as u64);

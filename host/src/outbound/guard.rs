@@ -1,7 +1,9 @@
 //! A circuit breaker over the calls through a binding between actors
 //! (`bindings = { "acme:pay/api" = { actor = "pay", breaker = { failures = 5,
 //! reset-ms = 10000 } } }`): the actor layer's
-//! [`CallBreaker`] over a [`Breaker`].
+//! [`CallBreaker`] over a [`Breaker`]; and the retries of a binding whose
+//! calls are marked idempotent (`retry = { attempts = 3 }`): its
+//! [`CallRetries`] over [`Retries`] and their budget.
 //!
 //! A call fails when the target fails handling it, the ask times out, the
 //! target is gone or its mailbox is full; while the breaker is open, calls
@@ -13,7 +15,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::breaker::{Breaker, BreakerConfig, BreakerConfigError, Outcome, Ticket, Transition};
-use crate::actor::binding::{BindingBreaker, BreakerTicket, CallBreaker};
+use super::retry::{CallAttempts, Idempotency, Retries, RetryConfig, RetryConfigError, RetryDecision};
+use crate::actor::binding::{BindingBreaker, BindingRetries, BreakerTicket, CallBreaker, CallRetries, RetryTicket};
 use crate::events::{EventBus, EventKind};
 use crate::message::Address;
 use crate::sync::Mutex;
@@ -84,6 +87,50 @@ impl CallBreaker for BreakerGuard {
 
     fn status(&self) -> serde_json::Value {
         serde_json::to_value(self.breaker.lock().status(Instant::now())).unwrap_or_default()
+    }
+
+    fn describe(&self) -> String {
+        format!("{}: {}", self.interface, serde_json::to_string(&self.config).unwrap_or_default())
+    }
+}
+
+/// The retries of one binding's calls (see the module doc).
+pub struct RetryGuard {
+    interface: String,
+    config: RetryConfig,
+    retries: Mutex<Retries>,
+}
+
+impl RetryGuard {
+    /// Retries of the calls through the binding of `interface`, marked
+    /// idempotent by configuring them, as a binding's [`BindingRetries`].
+    ///
+    /// # Errors
+    ///
+    /// A [`RetryConfigError`] if `config` is invalid.
+    pub fn binding(interface: &str, config: RetryConfig) -> Result<BindingRetries, RetryConfigError> {
+        config.validate()?;
+        Ok(BindingRetries(Arc::new(RetryGuard {
+            interface: interface.to_string(),
+            config,
+            retries: Mutex::new(Retries::new(config)),
+        })))
+    }
+}
+
+impl CallRetries for RetryGuard {
+    fn start(&self) -> RetryTicket {
+        RetryTicket(Box::new(self.retries.lock().start_call(Instant::now())))
+    }
+
+    fn after_failure(&self, call: &mut RetryTicket) -> Option<std::time::Duration> {
+        let call = call.0.downcast_mut::<CallAttempts>()?;
+        let decision =
+            self.retries.lock().after_failure(call, Idempotency::Idempotent, Instant::now(), fastrand::f64());
+        match decision {
+            RetryDecision::RetryAfter(wait) => Some(wait),
+            RetryDecision::GiveUp(_) => None,
+        }
     }
 
     fn describe(&self) -> String {
