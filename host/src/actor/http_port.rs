@@ -216,3 +216,41 @@ impl WasiHttpHooks for Hooks {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_past_the_limit_are_refused_and_a_finished_one_frees_its_place() {
+        let clock = WaitClock::default();
+        let first = clock.start(2).expect("the first");
+        let _second = clock.start(2).expect("the second");
+        assert!(clock.start(2).is_none(), "a third is past the limit");
+        drop(first);
+        assert_eq!(clock.in_flight(), 1);
+        assert!(clock.start(2).is_some(), "the first's place is free again");
+    }
+
+    #[test]
+    fn time_with_a_request_in_flight_is_waiting_and_is_taken_once() {
+        let clock = WaitClock::default();
+        assert_eq!(clock.take_waited(Instant::now()), Duration::ZERO, "nothing in flight, nothing waited");
+        let request = clock.start(1).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        drop(request);
+        assert!(clock.take_waited(Instant::now()) >= Duration::from_millis(5));
+        assert_eq!(clock.take_waited(Instant::now()), Duration::ZERO, "taken once");
+    }
+
+    #[test]
+    fn what_is_left_of_the_ceiling_counts_from_the_start_of_the_message() {
+        let clock = WaitClock::default();
+        let ceiling = Duration::from_secs(60);
+        assert_eq!(clock.ceiling_left(ceiling), ceiling, "no message yet: all of it");
+        clock.message_started(Instant::now() - Duration::from_secs(50));
+        assert!(clock.ceiling_left(ceiling) <= Duration::from_secs(10));
+        clock.message_started(Instant::now() - Duration::from_secs(70));
+        assert_eq!(clock.ceiling_left(ceiling), Duration::ZERO);
+    }
+}
