@@ -27,6 +27,7 @@ mod languages;
 mod mappings;
 mod measure;
 mod memory;
+mod outbound;
 mod report;
 mod restart_and_swap;
 mod sandbox;
@@ -167,6 +168,9 @@ fn main() {
         }
         if runs("durable") {
             durable::durable(scale, &mut rows).await;
+        }
+        if runs("outbound") {
+            outbound::outbound(scale, &host, &mut rows).await;
         }
     });
     // Some actors are still up: exit without stopping them one by one.
