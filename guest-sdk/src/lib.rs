@@ -21,6 +21,8 @@
 //!
 //! See the crate README, "Write your first actor", for a complete actor.
 
+#[cfg(feature = "http")]
+pub mod http;
 pub mod wave;
 
 pub use wave::{Wave, WaveError};

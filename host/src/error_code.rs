@@ -86,6 +86,9 @@ error_codes! {
     Unreachable = "unreachable",
     /// The store did not take a write: nothing was acknowledged.
     NotDurable = "not-durable",
+    /// A circuit breaker over the dependency is open: the call failed
+    /// fast, without reaching it (see `crate::outbound::breaker`).
+    CircuitOpen = "circuit-open",
     /// A control request that does not parse.
     BadRequest = "bad-request",
     /// A bug in troupe.

@@ -883,3 +883,54 @@ fn a_panic_message_reaches_the_caller_ps_and_the_failed_event() {
     let _ = events.wait();
     assert!(failed["stderr"].as_str().is_some_and(|s| s.contains("boom")), "the event carries it: {failed}");
 }
+
+/// A loopback HTTP server answering `200 hello` to every request, on a
+/// thread; returns its port and the paths requested.
+fn hello_server() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::Write as _;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let paths = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = paths.clone();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            seen.lock().unwrap().push(line.split_whitespace().nth(1).unwrap_or("").to_string());
+            loop {
+                let mut header = String::new();
+                if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                    break;
+                }
+            }
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello");
+        }
+    });
+    (port, paths)
+}
+
+#[test]
+fn spawn_allow_http_grants_outbound_http_and_a_denial_is_logged_with_actor_and_url() {
+    let (port, paths) = hello_server();
+    let host = HostProcess::start(None);
+    let fetcher = guest("fetcher");
+    let (code, stderr) = host.fails(&["spawn", "nogrant", &fetcher]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("has no `http` grant") && stderr.contains("--allow-http"), "{stderr}");
+    let pattern = format!("http://127.0.0.1:{port}/docs/*");
+    host.ok(&["spawn", "f", &fetcher, "--allow-http", &pattern, "--http-max-concurrent", "4"]);
+    let allowed = format!("get(\"http://127.0.0.1:{port}/docs/a\")");
+    assert_eq!(host.ok(&["call", "f", &allowed]).trim(), r#"ok("200 hello")"#);
+    let denied_url = format!("http://127.0.0.1:{port}/secret");
+    let denied = format!("get({denied_url:?})");
+    assert_eq!(host.ok(&["call", "f", &denied]).trim(), r#"err("HTTP-request-denied")"#);
+    assert_eq!(*paths.lock().unwrap(), ["/docs/a"], "the denied request never left the host");
+    let log = std::fs::read_to_string(&host.log).unwrap();
+    let line = log.lines().find(|l| l.contains("outbound HTTP request denied")).expect("the denial is logged");
+    assert!(line.contains("actor=f") && line.contains(&denied_url), "{line}");
+    let ps = host.json(&["ps"]);
+    let f = ps["actors"].as_array().unwrap().iter().find(|a| a["address"] == "f").unwrap();
+    assert_eq!(f["http"]["allow"][0]["url"], pattern.as_str());
+    assert_eq!(f["http"]["limits"]["max-concurrent"], 4);
+}

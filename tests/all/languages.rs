@@ -59,6 +59,10 @@ impl Language {
 /// The example components of the other languages, one compile each.
 const EXAMPLES: [&str; 5] = ["counter-js", "counter-py", "counter-c", "relay-js", "relay-py"];
 
+/// Examples of other languages that other modules run (`outbound.rs`),
+/// compiled into the cache with the others.
+const OTHER_EXAMPLES: [&str; 1] = ["weather-js"];
+
 /// Builds every language's example guests once per test run with
 /// `scripts/build-guests all`, then compiles each one into the shared
 /// compile cache, one at a time, so that tests running in parallel do not
@@ -87,7 +91,7 @@ fn built() {
         }
         eprint!("{log}");
         let host = support::host();
-        for name in EXAMPLES {
+        for name in EXAMPLES.iter().chain(&OTHER_EXAMPLES) {
             host.load(name, &build_path(name), None).map_err(|e| format!("{name}: {e}"))?;
         }
         Ok(())
@@ -111,7 +115,7 @@ fn guest(name: &str) -> PathBuf {
 }
 
 /// Loads example `name` into `host` and defines it under `name`.
-fn define(host: &Host, name: &str) -> ActorTemplate {
+pub(crate) fn define(host: &Host, name: &str) -> ActorTemplate {
     let component = host.load(name, &guest(name), None).expect("example guest loads");
     let entry = ActorTemplate::new(component);
     host.define(name, entry.clone());

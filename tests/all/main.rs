@@ -23,6 +23,7 @@ mod hostile;
 mod languages;
 mod limits;
 mod manifest;
+mod outbound;
 mod sandbox;
 mod supervision;
 mod swap;

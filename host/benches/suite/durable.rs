@@ -513,6 +513,7 @@ pub fn recovery_child(data: &Path, n: usize) {
                             supervisor: None,
                             restart: None,
                             durable: true,
+                            http: None,
                         };
                         let how = serde_json::to_vec(&how).expect("a spawn request encodes");
                         let journal = host.journal().expect("the host's journal");

@@ -28,6 +28,7 @@ mod languages;
 mod mappings;
 mod measure;
 mod memory;
+mod outbound;
 mod report;
 mod restart_and_swap;
 mod sandbox;
@@ -171,6 +172,9 @@ fn main() {
         }
         if runs("remote") || runs("cluster") {
             cluster::remote_asks(scale, &mut rows, &mut notes).await;
+        }
+        if runs("outbound") {
+            outbound::outbound(scale, &host, &mut rows).await;
         }
     });
     // Some actors are still up: exit without stopping them one by one.

@@ -54,6 +54,8 @@ pub(crate) struct ActorShared {
     pub(super) control: Arc<Queue<Control>>,
     code: RwLock<Code>,
     limits: ActorLimits,
+    /// Its outbound HTTP grant, for `troupe ps --json`.
+    http: Option<super::http_port::HttpAccess>,
     parent: Option<Address>,
     group: Option<String>,
     /// The status of the cell's phase, as its transition point last
@@ -175,6 +177,7 @@ impl ActorRef {
             control: ctl_tx,
             code: RwLock::new(Code { generation: 0, component: spec.component.clone(), history: Vec::new() }),
             limits: spec.policy.limits.clone(),
+            http: spec.policy.grants.http.clone(),
             parent: spec.parent.clone(),
             group: spec.group.clone(),
             status: AtomicU8::new(ActorStatus::Starting as u8),
@@ -618,6 +621,11 @@ impl ActorRef {
         self.0.done_notify.notify_waiters();
     }
 
+    /// Was it granted outbound HTTP?
+    pub fn has_http_grant(&self) -> bool {
+        self.0.http.is_some()
+    }
+
     /// A snapshot of its state and counters.
     pub fn info(&self) -> ActorInfo {
         let component = self.component();
@@ -642,6 +650,14 @@ impl ActorRef {
             durability: if self.is_durable() { Durability::Durable } else { Durability::InMemory },
             committed: self.committed_seq(),
             unsaved: self.unsaved(),
+            http: self.0.http.as_ref().map(|access| access.0.status()),
+            breakers: self
+                .0
+                .bindings
+                .read()
+                .iter()
+                .filter_map(|(interface, b)| Some((interface.clone(), b.spec.breaker.as_ref()?.0.status())))
+                .collect(),
         };
         self.0.stats.fill(&mut info);
         info

@@ -23,6 +23,13 @@
 //! handling it, or the call would close a cycle (A asks B asks A), which
 //! is detected at once instead of waiting for the timeout. Guests that
 //! need to handle such errors as values use `troupe:actor/host.ask`.
+//!
+//! A binding may have a circuit breaker ([`CallBreaker`], configured as
+//! `breaker = {...}`): after its target failed enough calls, calls fail
+//! the caller at once with `circuit-open`, without reaching the target,
+//! until a trial call succeeds (see `crate::outbound::breaker`); and
+//! retries ([`CallRetries`], `retry = {...}`, which marks its calls
+//! idempotent): a call that failed transiently is tried again.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -33,6 +40,7 @@ use wasmtime::component::Val;
 
 use super::ActorRef;
 use crate::error_code::{ErrorCode, HasErrorCode};
+use crate::events::EventBus;
 use crate::message::{Address, DEFAULT_ASK_TIMEOUT};
 use crate::protocol::{Call, MessageError};
 
@@ -81,31 +89,125 @@ pub enum BindingTarget {
     },
 }
 
-/// A binding as configured: target and ask timeout.
+/// A binding as configured: target, ask timeout, and circuit breaker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BindingSpec {
     /// Where calls go.
     pub target: BindingTarget,
     /// How long an ask through this binding waits.
     pub timeout: Duration,
+    /// A circuit breaker over its calls, if configured (`breaker = {...}`
+    /// in the manifest): none by default.
+    #[serde(skip)]
+    pub breaker: Option<BindingBreaker>,
+    /// Retries of its calls, if configured (`retry = {...}` in the
+    /// manifest, which marks its calls idempotent): none by default.
+    #[serde(skip)]
+    pub retry: Option<BindingRetries>,
 }
+
+/// Retries of the calls through a binding whose configuration marks them
+/// idempotent, as the actor layer sees them: `crate::outbound` implements
+/// it over its retry budget. A call is retried after a transient failure
+/// only: no target, a full mailbox, a timeout, a target that stopped;
+/// never after the target failed handling it.
+pub trait CallRetries: Send + Sync + 'static {
+    /// A call begins (counted in the budget): its attempts so far.
+    fn start(&self) -> RetryTicket;
+
+    /// An attempt of `call` failed transiently: how long to wait before
+    /// the next, or `None` to give up.
+    fn after_failure(&self, call: &mut RetryTicket) -> Option<Duration>;
+
+    /// Its configuration, to compare two specs.
+    fn describe(&self) -> String;
+}
+
+/// The attempts of one call, for its [`CallRetries`].
+pub struct RetryTicket(pub Box<dyn std::any::Any + Send>);
+
+/// A binding's retries: a handle on them (and their budget), shared by
+/// the clones of the spec.
+#[derive(Clone)]
+pub struct BindingRetries(pub Arc<dyn CallRetries>);
+
+impl std::fmt::Debug for BindingRetries {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("BindingRetries").field(&self.0.describe()).finish()
+    }
+}
+
+impl PartialEq for BindingRetries {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0.describe() == other.0.describe()
+    }
+}
+
+impl Eq for BindingRetries {}
+
+/// A circuit breaker over the calls through a binding, as the actor layer
+/// sees it: `crate::outbound` implements it over its breaker, and the host
+/// puts it into the bindings it builds. A call it refuses fails the
+/// caller's message (`circuit-open`) without reaching the target.
+pub trait CallBreaker: Send + Sync + 'static {
+    /// May a call by `caller` go through now? `Err` says why it fails
+    /// fast. State changes are published on `events`.
+    fn admit(&self, caller: &Address, events: &EventBus) -> Result<BreakerTicket, String>;
+
+    /// The outcome of a call admitted with `ticket`: failed (the target
+    /// failed, timed out, or was gone) or not; `None` if it was abandoned.
+    fn record(&self, ticket: BreakerTicket, failed: Option<bool>, caller: &Address, events: &EventBus);
+
+    /// Its state, as `troupe ps --json` shows it.
+    fn status(&self) -> serde_json::Value;
+
+    /// Its configuration, to compare two specs.
+    fn describe(&self) -> String;
+}
+
+/// A call admitted by a [`CallBreaker`], to give back with its outcome.
+pub struct BreakerTicket(pub Box<dyn std::any::Any + Send>);
+
+/// A binding's breaker: a handle on it, shared by the clones of the spec.
+#[derive(Clone)]
+pub struct BindingBreaker(pub Arc<dyn CallBreaker>);
+
+impl std::fmt::Debug for BindingBreaker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("BindingBreaker").field(&self.0.describe()).finish()
+    }
+}
+
+impl PartialEq for BindingBreaker {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0.describe() == other.0.describe()
+    }
+}
+
+impl Eq for BindingBreaker {}
 
 impl BindingSpec {
     /// A binding to one actor with the default timeout.
     pub fn actor(address: impl Into<Address>) -> Self {
-        BindingSpec { target: BindingTarget::Actor(address.into()), timeout: DEFAULT_ASK_TIMEOUT }
+        BindingSpec {
+            target: BindingTarget::Actor(address.into()),
+            timeout: DEFAULT_ASK_TIMEOUT,
+            breaker: None,
+            retry: None,
+        }
     }
 
     /// A binding to a group with the default timeout.
     pub fn group(name: impl Into<String>, router: Router) -> Self {
-        BindingSpec { target: BindingTarget::Group { name: name.into(), router }, timeout: DEFAULT_ASK_TIMEOUT }
+        let target = BindingTarget::Group { name: name.into(), router };
+        BindingSpec { target, timeout: DEFAULT_ASK_TIMEOUT, breaker: None, retry: None }
     }
 
     /// A binding to the keys of the virtual component `component`, each
     /// call's key being its argument `key_from`, with the default timeout.
     pub fn virtual_key(component: impl Into<String>, key_from: impl Into<String>) -> Self {
         let target = BindingTarget::Virtual { component: component.into(), key_from: key_from.into() };
-        BindingSpec { target, timeout: DEFAULT_ASK_TIMEOUT }
+        BindingSpec { target, timeout: DEFAULT_ASK_TIMEOUT, breaker: None, retry: None }
     }
 }
 

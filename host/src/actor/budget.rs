@@ -28,6 +28,14 @@
 //! stopped before its deadline; what it ran before that first tick (less
 //! than a tick) is not charged, so it is stopped at most a tick later.
 //!
+//! # The wall-clock ceiling
+//!
+//! An actor granted outbound HTTP has, besides, a *ceiling* per message:
+//! wall-clock time from when the message was armed, waits included (see
+//! `http_port.rs`). A message past it is interrupted at its next tick,
+//! which a guest blocked on a response reaches as soon as that request
+//! ends (each request's own timeouts bound the wait).
+//!
 //! Everything here takes the current time as an argument: the policy is
 //! pure, and its tests drive it with a simulated clock.
 
@@ -41,6 +49,9 @@ pub const THROTTLE_AFTER_TICKS: u64 = 10;
 /// so that a runaway (or merely heavy) actor takes at most a fifth of a
 /// thread from the actors sharing it.
 pub const THROTTLE_PAUSE_TICKS: u32 = 4;
+
+/// What a failure past the ceiling is called, in its detail.
+pub(crate) const CEILING: &str = "wall-clock ceiling";
 
 /// What a guest that crossed an epoch tick does next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,12 +78,44 @@ pub(crate) struct Budget {
     ticks: u64,
     /// The length of a tick.
     tick: Duration,
+    /// The wall-clock ceiling per message, waits included, if any.
+    ceiling: Option<Duration>,
+    /// When the message was armed (kept only with a ceiling: reading the
+    /// clock costs a small message as much as handling it).
+    armed: Option<Instant>,
+    /// The message was interrupted by the ceiling, not the deadline.
+    ceiling_hit: bool,
 }
 
 impl Budget {
     /// A budget with epoch ticks of length `tick`, not yet armed.
     pub fn new(tick: Duration) -> Self {
-        Budget { started: None, limit: Duration::ZERO, waited: Duration::ZERO, ticks: 0, tick }
+        Budget {
+            started: None,
+            limit: Duration::ZERO,
+            waited: Duration::ZERO,
+            ticks: 0,
+            tick,
+            ceiling: None,
+            armed: None,
+            ceiling_hit: false,
+        }
+    }
+
+    /// Every message from now on may take at most `ceiling` of wall-clock
+    /// time, waits included.
+    pub fn set_ceiling(&mut self, ceiling: Duration) {
+        self.ceiling = Some(ceiling);
+    }
+
+    /// When the current message was armed, if there is a ceiling.
+    pub fn armed_at(&self) -> Option<Instant> {
+        self.armed
+    }
+
+    /// The ceiling, if the last interrupt was its doing.
+    pub fn ceiling_hit(&self) -> Option<Duration> {
+        self.ceiling.filter(|_| self.ceiling_hit)
     }
 
     /// A message that may take `limit` begins; its clock starts at its
@@ -82,6 +125,10 @@ impl Budget {
         self.limit = limit;
         self.waited = Duration::ZERO;
         self.ticks = 0;
+        self.ceiling_hit = false;
+        if self.ceiling.is_some() {
+            self.armed = Some(Instant::now());
+        }
     }
 
     /// The guest spent `waited` in a host call: not counted. (Before the
@@ -105,6 +152,12 @@ impl Budget {
         }
         let spent = self.spent(now);
         if spent >= self.limit {
+            return Tick::Interrupt;
+        }
+        if let (Some(ceiling), Some(armed)) = (self.ceiling, self.armed)
+            && now.saturating_duration_since(armed) >= ceiling
+        {
+            self.ceiling_hit = true;
             return Tick::Interrupt;
         }
         self.ticks += 1;
@@ -196,6 +249,23 @@ mod tests {
             (1..=THROTTLE_AFTER_TICKS + 1).map(|i| budget.on_tick(t0 + TICK * i as u32)).collect();
         assert!(decisions[..THROTTLE_AFTER_TICKS as usize].iter().all(|d| *d == Tick::Yield));
         assert_eq!(decisions[THROTTLE_AFTER_TICKS as usize], Tick::Pause(TICK * THROTTLE_PAUSE_TICKS));
+    }
+
+    #[test]
+    fn the_ceiling_counts_waits_that_the_deadline_does_not() {
+        let mut budget = Budget::new(TICK);
+        budget.set_ceiling(Duration::from_millis(500));
+        budget.arm(Duration::from_millis(100));
+        let t0 = budget.armed.unwrap();
+        assert_eq!(budget.on_tick(t0 + TICK), Tick::Yield);
+        budget.waited(Duration::from_millis(450));
+        assert_eq!(budget.on_tick(t0 + Duration::from_millis(460)), Tick::Yield, "waits are off the deadline");
+        assert_eq!(budget.ceiling_hit(), None);
+        budget.waited(Duration::from_millis(100));
+        assert_eq!(budget.on_tick(t0 + Duration::from_millis(570)), Tick::Interrupt, "but on the ceiling");
+        assert_eq!(budget.ceiling_hit(), Some(Duration::from_millis(500)));
+        budget.arm(Duration::from_millis(100));
+        assert_eq!(budget.ceiling_hit(), None, "a new message starts clean");
     }
 
     #[test]

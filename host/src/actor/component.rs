@@ -52,7 +52,8 @@ pub enum LoadError {
     /// It imports something this host does not provide.
     #[error(
         "`{what}` cannot be linked: {detail}. This host provides WASI 0.2 (wasi:cli, wasi:clocks, \
-         wasi:filesystem, wasi:io, wasi:random, wasi:sockets), troupe:actor/host@{TROUPE_API_VERSION}, and any \
+         wasi:filesystem, wasi:io, wasi:random, wasi:sockets, and wasi:http/outgoing-handler for actors \
+         with an `http` grant), troupe:actor/host@{TROUPE_API_VERSION}, and any \
          other interface as a binding to actors that export it"
     )]
     Imports {
@@ -62,6 +63,9 @@ pub enum LoadError {
         detail: String,
     },
 }
+
+/// The interface through which a guest sends HTTP requests.
+pub const OUTGOING_HANDLER: &str = "wasi:http/outgoing-handler";
 
 /// Compiles and links components for actors. One per host.
 pub struct Loader {
@@ -119,6 +123,7 @@ impl Loader {
             hash,
             protocol: OnceLock::new(),
             imports: OnceLock::new(),
+            http: OnceLock::new(),
             bytes: Arc::from(bytes),
             compiled: [OnceLock::new(), OnceLock::new()],
         };
@@ -142,6 +147,8 @@ pub struct ActorComponent {
     pub hash: blake3::Hash,
     protocol: OnceLock<Protocol>,
     imports: OnceLock<Vec<ImportedInterface>>,
+    /// Does it import `wasi:http/outgoing-handler`?
+    http: OnceLock<bool>,
     bytes: Arc<[u8]>,
     compiled: [OnceLock<Compiled>; 2],
 }
@@ -179,6 +186,12 @@ impl ActorComponent {
     /// The imported protocol interface with this name (any version).
     pub fn import(&self, interface: &str) -> Option<&ImportedInterface> {
         self.imports().iter().find(|i| interface_key(&i.name) == interface_key(interface))
+    }
+
+    /// Does it import `wasi:http/outgoing-handler` (and so need an `http`
+    /// grant to start)?
+    pub fn imports_outgoing_http(&self) -> bool {
+        self.http.get().copied().unwrap_or(false)
     }
 
     /// Does it export `troupe:actor/watcher` (to receive `down` notices)?
@@ -227,6 +240,9 @@ impl ActorComponent {
         let pre = linked.map_err(|e| LoadError::Imports { what: self.source.clone(), detail: format!("{e:#}") })?;
         let _ = self.protocol.set(protocol);
         let _ = self.imports.set(imports);
+        let _ = self
+            .http
+            .set(component.component_type().imports(engine).any(|(name, _)| name.starts_with(OUTGOING_HANDLER)));
         Ok(slot.get_or_init(|| Compiled { pre, exports, batch: Arc::new(batch) }))
     }
 }

@@ -7,8 +7,10 @@ use std::sync::Arc;
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
 
 use super::budget::Budget;
+use super::http_port::{Caller, HttpAccess, HttpState, WaitClock};
 use super::tape::Tape;
 use super::{ActorRef, ActorSystem};
 use crate::actor::durable::Origin;
@@ -41,6 +43,40 @@ pub struct ActorData {
     /// For a durable actor that journals between snapshots: what its host
     /// calls return, recorded or played back (see [`super::tape`]).
     pub(crate) tape: Option<Tape>,
+    /// Its `wasi:http` grant and state.
+    pub(crate) http: Http,
+}
+
+/// An incarnation's outbound HTTP: its grant, if any, and the `wasi:http`
+/// state, built on the guest's first `wasi:http` call.
+pub(crate) struct Http {
+    granted: Option<Granted>,
+    state: Option<Box<HttpState>>,
+}
+
+/// A grant, and the incarnation's requests in flight under it.
+struct Granted {
+    access: HttpAccess,
+    waits: WaitClock,
+}
+
+impl Http {
+    /// The outbound HTTP of an incarnation holding `access`, if any.
+    pub(crate) fn new(access: Option<HttpAccess>) -> Self {
+        Http { granted: access.map(|access| Granted { access, waits: WaitClock::default() }), state: None }
+    }
+
+    /// Its requests in flight and time waited, with a grant.
+    pub(crate) fn waits(&self) -> Option<&WaitClock> {
+        self.granted.as_ref().map(|g| &g.waits)
+    }
+
+    /// A message armed at `at` (known only with a grant's ceiling) begins.
+    pub(crate) fn message_started(&self, at: Option<std::time::Instant>) {
+        if let (Some(waits), Some(at)) = (self.waits(), at) {
+            waits.message_started(at);
+        }
+    }
 }
 
 /// The effects of the message a durable actor handles: each gets the next
@@ -175,6 +211,21 @@ impl ActorData {
         let mut chain: Vec<Address> = self.waiting.as_deref().map(<[Address]>::to_vec).unwrap_or_default();
         chain.push(self.me.address().clone());
         chain.into()
+    }
+}
+
+impl WasiHttpView for ActorData {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        let http = &mut self.http;
+        let state = http.state.get_or_insert_with(|| {
+            let caller = Caller {
+                address: self.me.address().clone(),
+                events: self.system.events().clone(),
+                waits: http.granted.as_ref().map(|g| g.waits.clone()).unwrap_or_default(),
+            };
+            Box::new(HttpState::new(http.granted.as_ref().map(|g| &g.access), caller))
+        });
+        WasiHttpCtxView { ctx: &mut state.ctx, table: &mut self.table, hooks: &mut state.hooks }
     }
 }
 

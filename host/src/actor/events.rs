@@ -156,6 +156,20 @@ pub enum EventKind {
         /// How many.
         messages: u64,
     },
+    /// A circuit breaker over one of the actor's dependencies (an
+    /// outbound HTTP pattern of its grant) changed state: `closed`,
+    /// `open` or `half-open`.
+    Breaker {
+        /// The dependency: the URL pattern.
+        dependency: String,
+        /// The state left.
+        from: String,
+        /// The state entered.
+        to: String,
+        /// Why, with its figures (e.g. `{"cause": "consecutive-failures",
+        /// "failures": 5}`).
+        cause: serde_json::Value,
+    },
     /// The actor exited normally (stopped itself).
     Exited,
     /// The incarnation was terminated by its supervisor (to restart it).

@@ -6,7 +6,8 @@
 //! spawn`) grants directories (read-only or read-write, through wasmtime-wasi
 //! preopens, which use cap-std so that `..`, absolute paths and symlinks
 //! cannot leave them), named environment variables, the real clocks, and
-//! forwarding of stdout/stderr into the host's log.
+//! forwarding of stdout/stderr into the host's log, and outbound HTTP to
+//! an allow-list of URLs (see [`super::http_port`]).
 //!
 //! Whatever is granted, the last [`STDERR_TAIL_BYTES`] a guest writes to
 //! stderr during a message are kept ([`StderrTail`]): if the message
@@ -49,6 +50,12 @@ pub struct Grants {
     /// zero, so time cannot be used as a side channel or a source of
     /// nondeterminism.
     pub clocks: bool,
+    /// Outbound HTTP (`wasi:http/outgoing-handler`) to the URLs of an
+    /// allow-list, under limits (see `crate::outbound`). Written as
+    /// `grants = { http = [...] }`, which the manifest and the spawn paths
+    /// turn into this handle; `None`: no outbound HTTP.
+    #[serde(skip)]
+    pub http: Option<super::http_port::HttpAccess>,
 }
 
 /// One granted directory.

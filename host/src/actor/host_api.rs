@@ -19,11 +19,15 @@ use std::sync::Arc;
 
 use wasmtime::component::Val;
 
-use super::binding::{BindError, BindingSpec, BindingTarget, Router, interface_key};
+use super::binding::{
+    BindError, Binding, BindingBreaker, BindingSpec, BindingTarget, BreakerTicket, Router, interface_key,
+};
 use super::data::ActorData;
 use super::tape::Tape;
 use super::{ActorRef, DownNotice, DownReason, SpawnError, SpawnOptions};
 use crate::batch;
+use crate::error_code::ErrorCode;
+use crate::events::EventBus;
 use crate::message::{Address, CallError, DEFAULT_ASK_TIMEOUT};
 use crate::protocol::ImportedInterface;
 use crate::protocol::MessageError;
@@ -139,25 +143,127 @@ impl ActorData {
             }
             _ => None,
         };
-        let targets = self.system.route(&binding, key).map_err(fail)?;
+        let mut retries = binding.spec.retry.as_ref().map(|r| (r, r.0.start()));
+        loop {
+            let mut guard = match &binding.spec.breaker {
+                Some(breaker) => {
+                    let (caller, events) = (self.me.address().clone(), self.system.events().clone());
+                    let ticket = breaker
+                        .0
+                        .admit(&caller, &events)
+                        .map_err(|open| fail(format!("{}: {open}", ErrorCode::CircuitOpen.as_str())))?;
+                    Some(Guarded { breaker: breaker.clone(), ticket: Some(ticket), caller, events })
+                }
+                None => None,
+            };
+            // An error out of `route_import` itself (not the call's
+            // failure) leaves the guard to record the call as abandoned.
+            let outcome = self.route_import(&binding, key, interface, function, args, has_result).await?;
+            if let Some(guard) = &mut guard {
+                guard.record(outcome.is_err());
+            }
+            match outcome {
+                Ok(reply) => return Ok(reply),
+                Err(failed) => {
+                    let wait = match (&mut retries, failed.transient) {
+                        (Some((retry, call)), true) => retry.0.after_failure(call),
+                        _ => None,
+                    };
+                    let Some(wait) = wait else { return Err(fail(failed.reason)) };
+                    let waited = Instant::now();
+                    tokio::time::sleep(wait).await;
+                    self.budget.waited(waited.elapsed());
+                }
+            }
+        }
+    }
+
+    /// [`ActorData::call_import`] past the binding's breaker and retries:
+    /// the inner `Err` says why the call failed.
+    async fn route_import(
+        &mut self,
+        binding: &Binding,
+        key: Option<&Val>,
+        interface: &str,
+        function: &str,
+        args: &[Val],
+        has_result: bool,
+    ) -> wasmtime::Result<Result<Option<Val>, Failed>> {
+        let targets = match self.system.route(binding, key) {
+            Ok(targets) => targets,
+            Err(problem) => return Ok(Err(Failed { reason: problem, transient: true })),
+        };
         let me = self.me.address().clone();
+        let refused = |reason: String| Ok(Err(Failed { reason, transient: false }));
         if has_result {
             if matches!(binding.spec.target, BindingTarget::Group { router: Router::Broadcast, .. }) {
-                return Err(fail("a broadcast binding carries tells only; this function returns a result".into()));
+                return refused("a broadcast binding carries tells only; this function returns a result".into());
             }
-            let Some(target) = targets.first() else { return Err(fail("no target".into())) };
-            let call = target.import_call(interface, function, args).map_err(|e| fail(e.to_string()))?;
+            let Some(target) = targets.first() else {
+                return Ok(Err(Failed { reason: "no target".into(), transient: true }));
+            };
+            let call = match target.import_call(interface, function, args) {
+                Ok(call) => call,
+                Err(e) => return refused(e.to_string()),
+            };
             let chain = self.chain_for_ask();
             let asked = Instant::now();
             let reply = target.ask(call, Some(me), Some(chain), binding.spec.timeout).await;
             self.budget.waited(asked.elapsed());
-            return reply.map_err(|e| fail(format!("`{}`: {e}", target.address())));
+            return Ok(reply.map_err(|e| Failed::of(format!("`{}`: {e}", target.address()), &e)));
         }
         for target in &targets {
-            let call = target.import_call(interface, function, args).map_err(|e| fail(e.to_string()))?;
-            self.tell_acknowledged(target, call).await?.map_err(|e| fail(e.to_string()))?;
+            let call = match target.import_call(interface, function, args) {
+                Ok(call) => call,
+                Err(e) => return refused(e.to_string()),
+            };
+            if let Err(e) = self.tell_acknowledged(target, call).await? {
+                return Ok(Err(Failed::of(e.to_string(), &e)));
+            }
         }
-        Ok(None)
+        Ok(Ok(None))
+    }
+}
+
+/// Why a call through a binding failed, and whether trying it again may
+/// succeed (see [`super::binding::CallRetries`]).
+struct Failed {
+    reason: String,
+    transient: bool,
+}
+
+impl Failed {
+    fn of(reason: String, error: &CallError) -> Self {
+        let transient = matches!(
+            error,
+            CallError::UnknownAddress(_) | CallError::MailboxFull(_) | CallError::Timeout(_) | CallError::Stopped(_)
+        );
+        Failed { reason, transient }
+    }
+}
+
+/// A call admitted by its binding's breaker: its outcome is recorded once,
+/// as abandoned if the call's future is dropped first.
+struct Guarded {
+    breaker: BindingBreaker,
+    ticket: Option<BreakerTicket>,
+    caller: Address,
+    events: EventBus,
+}
+
+impl Guarded {
+    fn record(&mut self, failed: bool) {
+        if let Some(ticket) = self.ticket.take() {
+            self.breaker.0.record(ticket, Some(failed), &self.caller, &self.events);
+        }
+    }
+}
+
+impl Drop for Guarded {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.ticket.take() {
+            self.breaker.0.record(ticket, None, &self.caller, &self.events);
+        }
     }
 }
 
@@ -165,6 +271,11 @@ impl ActorData {
 pub(crate) fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<ActorData>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    // Always linked, so that one compiled component serves every actor
+    // started from it; an actor without an `http` grant is refused at
+    // spawn if its component imports the handler (and every request of
+    // one that gets there anyway is denied).
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     bindings::Actor::add_to_linker::<ActorData, HasSelf<ActorData>>(&mut linker, |d| d)?;
     linker.instance(batch::PROGRESS_INTERFACE)?.func_wrap(batch::PROGRESS_FUNCTION, next_message)?;
     Ok(linker)
@@ -194,6 +305,7 @@ fn next_message(mut cx: StoreContextMut<'_, ActorData>, (): ()) -> wasmtime::Res
     }
     let deadline = data.run.deadline;
     data.budget.arm(deadline);
+    data.http.message_started(data.budget.armed_at());
     data.stderr.clear();
     if let Some(fuel) = data.run.fuel {
         let left = cx.get_fuel().unwrap_or(0);

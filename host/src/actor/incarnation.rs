@@ -23,7 +23,7 @@ use wasmtime::{Store, UpdateDeadline};
 
 use super::budget::{Budget, Tick};
 use super::component::ActorComponent;
-use super::data::{ActorData, Effects, Run, Wasi};
+use super::data::{ActorData, Effects, Http, Run, Wasi};
 use super::host_api::{Snapshot, WitDown};
 use super::resources::Resources;
 use super::tape::Tape;
@@ -213,11 +213,21 @@ impl Incarnation {
             run: Default::default(),
             effects: None,
             tape,
+            http: Http::new(grants.http.clone()),
         };
         let mut store = Store::new(engine, data);
         store.limiter(|d| &mut d.limiter);
+        if let Some(access) = &grants.http {
+            store.data_mut().budget.set_ceiling(access.0.message_ceiling());
+        }
         store.epoch_deadline_callback(|mut cx| {
-            Ok(match cx.data_mut().budget.on_tick(Instant::now()) {
+            let data = cx.data_mut();
+            let now = Instant::now();
+            if let Some(waits) = data.http.waits() {
+                // Waiting on responses is not running (see `http_port.rs`).
+                data.budget.waited(waits.take_waited(now));
+            }
+            Ok(match data.budget.on_tick(now) {
                 Tick::Yield => UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now())),
                 Tick::Pause(pause) => UpdateDeadline::YieldCustom(1, Box::pin(tokio::time::sleep(pause))),
                 Tick::Interrupt => UpdateDeadline::Interrupt,
@@ -288,6 +298,16 @@ impl Incarnation {
     /// stderr during the call.
     fn fault(&self, err: &wasmtime::Error) -> Failure {
         let mut failure = Failure::from_wasm_error(err);
+        if failure.kind == FailureKind::Deadline
+            && let Some(ceiling) = self.store.data().budget.ceiling_hit()
+        {
+            failure.detail = format!(
+                "ran past its {} of {} ms per message (`http.message-ceiling-ms`; waits on outbound HTTP \
+                 requests count)",
+                super::budget::CEILING,
+                ceiling.as_millis()
+            );
+        }
         failure.stderr = self.store.data().stderr.take();
         failure
     }
@@ -310,6 +330,7 @@ impl Incarnation {
     fn arm_with(&mut self, deadline: Duration, waiting: Option<Arc<[Address]>>) {
         let data = self.store.data_mut();
         data.budget.arm(deadline);
+        data.http.message_started(data.budget.armed_at());
         data.stderr.clear();
         data.waiting = waiting;
         self.store.set_epoch_deadline(1);

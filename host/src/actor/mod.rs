@@ -37,6 +37,8 @@
 //!   store carries;
 //! * `binding.rs` — typed calls through imported interfaces;
 //! * `remote.rs` — the port to actors on other hosts;
+//! * `http_port.rs` — the port outbound HTTP requests leave through
+//!   (`wasi:http`), which `crate::outbound` implements;
 //! * `queue.rs` — the mailbox;
 //! * `spec.rs`, `limits.rs`, `failure.rs`, `status.rs`, `spawn.rs` — the
 //!   plain data an actor is started with and reports;
@@ -69,6 +71,7 @@ mod exports;
 mod failure;
 pub mod grants;
 mod host_api;
+pub mod http_port;
 mod incarnation;
 mod limits;
 pub mod message;

@@ -60,6 +60,14 @@ pub enum SpawnError {
     /// A directory grant cannot be honoured.
     #[error(transparent)]
     Grant(#[from] GrantError),
+    /// The component imports `wasi:http/outgoing-handler` and the actor
+    /// has no `http` grant.
+    #[error(
+        "`{0}` imports wasi:http/outgoing-handler but has no `http` grant; grant the URLs it may request, \
+         e.g. `grants = {{ http = [\"https://api.example.com/v1/*\"] }}` in the manifest or \
+         `troupe spawn --allow-http URL-PATTERN`"
+    )]
+    HttpNotGranted(Address),
     /// A binding of the child's imports was refused.
     #[error(transparent)]
     Bind(#[from] BindError),
@@ -113,6 +121,7 @@ impl HasErrorCode for SpawnError {
             SpawnError::InvalidName(_)
             | SpawnError::Limits(_)
             | SpawnError::Grant(_)
+            | SpawnError::HttpNotGranted(_)
             | SpawnError::Supervision(_)
             | SpawnError::PoolMismatch { .. } => ErrorCode::InvalidArgument,
             SpawnError::Bind(_) => ErrorCode::BadBinding,

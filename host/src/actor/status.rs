@@ -123,6 +123,13 @@ pub struct ActorInfo {
     /// commit succeeds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unsaved: Option<String>,
+    /// Its outbound HTTP grant, if it has one: patterns, limits, and the
+    /// state of each pattern's circuit breaker and retry budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<serde_json::Value>,
+    /// The circuit breakers of its bindings, by imported interface.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub breakers: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 impl ActorStats {

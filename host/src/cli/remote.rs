@@ -43,6 +43,61 @@ pub struct SpawnArgs {
     /// component must export `troupe:actor/persistence`).
     #[arg(long)]
     pub durable: bool,
+    /// Grant outbound HTTP to the URLs of this pattern, e.g.
+    /// `https://api.example.com/v1/*` (repeatable; none by default).
+    #[arg(long = "allow-http", value_name = "URL-PATTERN")]
+    pub allow_http: Vec<String>,
+    /// Outbound HTTP requests it may have in flight at once.
+    #[arg(long, value_name = "N", requires = "allow_http")]
+    pub http_max_concurrent: Option<u32>,
+    /// Largest outbound response body, e.g. 1MiB.
+    #[arg(long, value_parser = parse_bytes, value_name = "SIZE", requires = "allow_http")]
+    pub http_max_response: Option<u64>,
+    /// Connect timeout of its outbound requests, in milliseconds.
+    #[arg(long, value_name = "MS", requires = "allow_http")]
+    pub http_connect_timeout: Option<u64>,
+    /// How long its outbound requests wait for a response, in milliseconds.
+    #[arg(long, value_name = "MS", requires = "allow_http")]
+    pub http_first_byte_timeout: Option<u64>,
+    /// How long its outbound requests wait between chunks of a body, in
+    /// milliseconds.
+    #[arg(long, value_name = "MS", requires = "allow_http")]
+    pub http_between_bytes_timeout: Option<u64>,
+    /// Wall-clock ceiling of one of its messages, waits on outbound
+    /// requests included, in milliseconds.
+    #[arg(long, value_name = "MS", requires = "allow_http")]
+    pub http_message_ceiling: Option<u64>,
+}
+
+impl SpawnArgs {
+    /// The `http` grant the flags ask for, if any.
+    fn http_grant(&self) -> Option<troupe::outbound::HttpGrant> {
+        if self.allow_http.is_empty() {
+            return None;
+        }
+        let mut grant = troupe::outbound::HttpGrant::of_patterns(self.allow_http.iter().cloned());
+        let limits = &mut grant.limits;
+        let ms = std::time::Duration::from_millis;
+        if let Some(n) = self.http_max_concurrent {
+            limits.max_concurrent = n;
+        }
+        if let Some(n) = self.http_max_response {
+            limits.max_response_bytes = n;
+        }
+        if let Some(t) = self.http_connect_timeout {
+            limits.connect_timeout = ms(t);
+        }
+        if let Some(t) = self.http_first_byte_timeout {
+            limits.first_byte_timeout = ms(t);
+        }
+        if let Some(t) = self.http_between_bytes_timeout {
+            limits.between_bytes_timeout = ms(t);
+        }
+        if let Some(t) = self.http_message_ceiling {
+            limits.message_ceiling = ms(t);
+        }
+        Some(grant)
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -181,7 +236,9 @@ pub async fn remote(command: Command, control: Option<PathBuf>, json: bool) -> a
         Command::Spawn(a) => {
             let path = std::fs::canonicalize(&a.component)
                 .with_context(|| format!("cannot read component `{}`", a.component.display()))?;
+            let http = a.http_grant();
             Request::Spawn {
+                http,
                 name: a.name,
                 path,
                 limits: LimitOverrides { fuel: a.fuel, memory: a.memory, deadline_ms: a.deadline, mailbox: a.mailbox },
@@ -369,6 +426,13 @@ fn describe_event(e: &Value) -> String {
         "swap-rolled-back" => format!("swap rolled back: {}", e["reason"].as_str().unwrap_or("")),
         "hibernated" => format!("hibernating (snapshot of {} bytes)", e["bytes"]),
         "woke" => "woke from hibernation".to_string(),
+        "breaker" => format!(
+            "circuit breaker of {}: {} -> {} ({})",
+            e["dependency"].as_str().unwrap_or("?"),
+            e["from"].as_str().unwrap_or("?"),
+            e["to"].as_str().unwrap_or("?"),
+            e["cause"]["cause"].as_str().unwrap_or("?")
+        ),
         "lagged" => format!("(missed {} events)", e["missed"]),
         other => other.to_string(),
     };

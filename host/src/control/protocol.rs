@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::actor::ActorLimits;
+use crate::outbound::HttpGrant;
 use crate::supervision::{RestartType, SupervisorSpec};
 
 /// A request to the host.
@@ -32,6 +33,9 @@ pub enum Request {
         /// Durable: its state and acknowledged tells survive the host.
         #[serde(default)]
         durable: bool,
+        /// Outbound HTTP it may make (none by default).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        http: Option<HttpGrant>,
     },
     /// Create a supervisor.
     Supervise {

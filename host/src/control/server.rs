@@ -422,7 +422,7 @@ async fn spawn(host: &Host, request: Request, record: bool) -> Response {
 async fn spawn_loaded(host: &Host, request: Request, record: bool, loaded: Option<Arc<ActorComponent>>) -> Response {
     let record =
         (record && matches!(request, Request::Spawn { durable: true, .. })).then(|| serde_json::to_vec(&request));
-    let Request::Spawn { name, path, limits, config, supervisor, restart, durable } = request else {
+    let Request::Spawn { name, path, limits, config, supervisor, restart, durable, http } = request else {
         return error(ErrorCode::InvalidArgument, "not a spawn request");
     };
     let component = match loaded.map_or_else(|| load_named_by_file(host, &path), Ok) {
@@ -433,6 +433,12 @@ async fn spawn_loaded(host: &Host, request: Request, record: bool, loaded: Optio
     entry.policy.limits = limits.apply();
     entry.policy.config = config;
     entry.policy.restart = restart.unwrap_or_default();
+    if let Some(grant) = http {
+        match crate::outbound::HttpClient::access(grant) {
+            Ok(access) => entry.policy.grants.http = Some(access),
+            Err(e) => return error(ErrorCode::InvalidArgument, format!("invalid `http` grant: {e}")),
+        }
+    }
     if durable {
         entry.policy.durability = Durability::Durable;
     }

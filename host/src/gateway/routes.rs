@@ -211,6 +211,7 @@ async fn spawn(State(shared): Gate, body: Result<Bytes, BytesRejection>) -> Resu
                 supervisor: body.supervisor,
                 restart: body.restart,
                 durable: body.durable,
+                http: None,
             };
             answer(&shared.host, request).await?
         }

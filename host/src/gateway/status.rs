@@ -20,7 +20,7 @@
 //! | `quota-exceeded` | 429 |
 //! | `actor-failed` (with the failure, its `kind` among it), `spawn-failed`, `start-failed`, `snapshot-failed`, `probation-failed`, `rolled-back`, `internal` | 500 |
 //! | `mailbox-full` | 503, with `Retry-After: 1` |
-//! | `stopped`, `not-running`, `not-durable` | 503 |
+//! | `stopped`, `not-running`, `not-durable`, `circuit-open` | 503 |
 //! | `timeout` | 504 |
 
 use axum::Json;
@@ -90,9 +90,11 @@ impl Problem {
                 | ErrorCode::ProbationFailed
                 | ErrorCode::RolledBack
                 | ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-                ErrorCode::MailboxFull | ErrorCode::Stopped | ErrorCode::NotRunning | ErrorCode::NotDurable => {
-                    StatusCode::SERVICE_UNAVAILABLE
-                }
+                ErrorCode::MailboxFull
+                | ErrorCode::Stopped
+                | ErrorCode::NotRunning
+                | ErrorCode::NotDurable
+                | ErrorCode::CircuitOpen => StatusCode::SERVICE_UNAVAILABLE,
                 ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
                 ErrorCode::Unreachable => StatusCode::BAD_GATEWAY,
             },

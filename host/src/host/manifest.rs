@@ -21,9 +21,12 @@
 //! config = { start = 10 }          # handed to `init`
 //! limits = { fuel = 1_000_000, deadline-ms = 500, memory = "32MiB", mailbox = 256 }
 //! grants = { env = { GREETING = "hi" }, stdio = true, clocks = true,
-//!            dirs = [{ host = "data", guest = "/data", mode = "read-only" }] }
+//!            dirs = [{ host = "data", guest = "/data", mode = "read-only" }],
+//!            http = ["https://api.example.com/v1/*"] }  # see crate::outbound::grant
 //! supervise = { strategy = "one-for-all" }   # for the children it spawns
 //! bindings = { "acme:store/api" = "store" }  # where its imported interfaces' calls go
+//! # or { actor = "store", timeout-ms = 2000, breaker = { failures = 5, reset-ms = 10000 },
+//! #      retry = { attempts = 3 } }   # retry: its calls are idempotent
 //!
 //! # A virtual component: every `user/KEY` exists, activated by a message.
 //! [virtual.user]
@@ -73,6 +76,8 @@ use crate::actor::{ActorPolicy, ActorSpec, DEFAULT_SHUTDOWN, RestartFrom, SpawnE
 use crate::grants::Grants;
 use crate::host::{ActorTemplate, DEFAULT_IDLE, DEFAULT_WARM_INSTANCES, Host, ROOT};
 use crate::message::Address;
+use crate::outbound::guard::{BreakerGuard, RetryGuard};
+use crate::outbound::{BreakerConfig, HttpClient, HttpGrant, RetryConfig};
 use crate::supervision::{Backoff, RestartType, Strategy, SupervisorSpec};
 
 /// Upper bound on `instances`, to catch typos before they become a
@@ -131,7 +136,10 @@ struct RawTemplate {
     #[serde(default)]
     config: IndexMap<String, Spanned<toml::Value>>,
     limits: Option<Spanned<ActorLimits>>,
-    grants: Option<Spanned<Grants>>,
+    /// [`Grants`], and `http` (an [`HttpGrant`]), read apart: the
+    /// actor layer's `Grants` holds the HTTP grant as the handle the host
+    /// builds from it.
+    grants: Option<Spanned<toml::Table>>,
     #[serde(default)]
     restart: RestartType,
     durability: Option<Durability>,
@@ -432,7 +440,24 @@ impl Parser<'_> {
         {
             return fail(self, spanned.span(), format!("{key}.limits.{}", e.field), e.problem);
         }
-        let mut grants = raw.grants.as_ref().map(|g| g.get_ref().clone()).unwrap_or_default();
+        let mut grants = Grants::default();
+        if let Some(spanned) = &raw.grants {
+            let mut table = spanned.get_ref().clone();
+            if let Some(http) = table.remove("http") {
+                let access = http
+                    .try_into::<HttpGrant>()
+                    .map_err(|e| e.to_string())
+                    .and_then(|grant| HttpClient::access(grant).map_err(|e| e.to_string()));
+                match access {
+                    Ok(access) => grants.http = Some(access),
+                    Err(e) => return fail(self, spanned.span(), format!("{key}.grants.http"), e),
+                }
+            }
+            match toml::Value::Table(table).try_into::<Grants>() {
+                Ok(rest) => grants = Grants { http: grants.http, ..rest },
+                Err(e) => return fail(self, spanned.span(), format!("{key}.grants"), e.to_string()),
+            }
+        }
         for dir in &mut grants.dirs {
             dir.host = self.base.join(&dir.host);
         }
@@ -459,7 +484,7 @@ impl Parser<'_> {
         }
         let mut bindings = Vec::new();
         for (interface, value) in &raw.bindings {
-            let binding = parse_binding(value.get_ref()).map_err(|problem| {
+            let binding = parse_binding(interface, value.get_ref()).map_err(|problem| {
                 self.err(Some(value.span()), Some(format!("{key}.bindings.{interface}")), problem)
             })?;
             bindings.push((interface.clone(), binding));
@@ -804,20 +829,35 @@ impl Manifest {
 
 /// A `bindings` value: `"actor"`, or a table with `actor` or `group`, an
 /// optional `router` and `timeout-ms`.
-fn parse_binding(value: &toml::Value) -> Result<BindingSpec, String> {
+fn parse_binding(interface: &str, value: &toml::Value) -> Result<BindingSpec, String> {
     let table = match value {
         toml::Value::String(address) => return Ok(BindingSpec::actor(address.as_str())),
         toml::Value::Table(table) => table,
         _ => return Err("a binding is an actor address, or a table with `actor` or `group`".into()),
     };
     for k in table.keys() {
-        if !["actor", "group", "router", "virtual", "key-from", "timeout-ms"].contains(&k.as_str()) {
+        if !["actor", "group", "router", "virtual", "key-from", "timeout-ms", "breaker", "retry"].contains(&k.as_str())
+        {
             return Err(format!(
                 "unknown key `{k}`; a binding takes `actor`, `group` (and `router`) or `virtual` (and `key-from`), \
-                 and `timeout-ms`"
+                 `timeout-ms`, `breaker` and `retry`"
             ));
         }
     }
+    let breaker = match table.get("breaker") {
+        None => None,
+        Some(value) => {
+            let config = BreakerConfig::deserialize(value.clone()).map_err(|e| format!("`breaker`: {e}"))?;
+            Some(BreakerGuard::binding(interface, config).map_err(|e| e.to_string())?)
+        }
+    };
+    let retry = match table.get("retry") {
+        None => None,
+        Some(value) => {
+            let config = RetryConfig::deserialize(value.clone()).map_err(|e| format!("`retry`: {e}"))?;
+            Some(RetryGuard::binding(interface, config).map_err(|e| e.to_string())?)
+        }
+    };
     let text = |k: &str| table.get(k).map(|v| v.as_str().map(str::to_string).ok_or(format!("`{k}` must be a string")));
     if let Some(component) = text("virtual").transpose()? {
         if table.contains_key("actor") || table.contains_key("group") || table.contains_key("router") {
@@ -827,6 +867,8 @@ fn parse_binding(value: &toml::Value) -> Result<BindingSpec, String> {
             .transpose()?
             .ok_or("a `virtual` binding needs `key-from`: the parameter whose argument is the key")?;
         let mut spec = BindingSpec::virtual_key(component, key_from);
+        spec.breaker = breaker;
+        spec.retry = retry;
         if let Some(ms) = table.get("timeout-ms") {
             let ms = ms.as_integer().filter(|ms| *ms > 0).ok_or("`timeout-ms` must be a positive integer")?;
             spec.timeout = Duration::from_millis(ms as u64);
@@ -855,6 +897,8 @@ fn parse_binding(value: &toml::Value) -> Result<BindingSpec, String> {
         }
         _ => return Err("give exactly one of `actor` and `group`".into()),
     };
+    spec.breaker = breaker;
+    spec.retry = retry;
     if let Some(ms) = table.get("timeout-ms") {
         let ms = ms.as_integer().filter(|ms| *ms > 0).ok_or("`timeout-ms` must be a positive integer")?;
         spec.timeout = Duration::from_millis(ms as u64);

@@ -94,6 +94,9 @@ impl HostInner {
         Address::validate(spec.address.as_str())?;
         spec.policy.limits.validate(self.catalog.loader().engine().config().get_max_memory_bytes())?;
         spec.policy.grants.validate()?;
+        if spec.policy.grants.http.is_none() && spec.component.imports_outgoing_http() {
+            return Err(SpawnError::HttpNotGranted(spec.address.clone()));
+        }
         spec.policy.supervision.validate()?;
         if self.registry.len() >= self.max_actors {
             return Err(SpawnError::Quota(format!(

@@ -53,6 +53,12 @@ impl Host {
         state: Option<Snapshot>,
     ) -> Result<SwapReport, SwapError> {
         let actor = self.inner.registry.get(address).ok_or_else(|| SwapError::UnknownTarget(address.to_string()))?;
+        if component.imports_outgoing_http() && !actor.has_http_grant() {
+            // As at spawn: code that sends HTTP requests needs the grant.
+            let refusal = crate::actor::SpawnError::HttpNotGranted(actor.address().clone());
+            let failure = crate::actor::Failure::new(crate::actor::FailureKind::Instantiate, refusal.to_string());
+            return Err(SwapError::Start { address: actor.address().clone(), failure });
+        }
         let old = actor.component();
         let diff = old.protocol().diff(component.protocol());
         if !diff.is_compatible() && !options.force {

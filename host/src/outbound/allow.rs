@@ -120,17 +120,18 @@ impl HttpAllowList {
     /// A [`Denial`] saying why not.
     pub fn check_url(&self, url: &Url) -> Result<Permit, Denial> {
         let request = Request::of(url)?;
-        let mut permit: Option<AddressRule> = None;
-        for pattern in &self.patterns {
+        let mut permit: Option<(usize, AddressRule)> = None;
+        for (index, pattern) in self.patterns.iter().enumerate() {
             if let Some(rule) = pattern.matches(&request) {
                 permit = Some(match (permit, rule) {
-                    (Some(AddressRule::AnyAddress), _) | (_, AddressRule::AnyAddress) => AddressRule::AnyAddress,
-                    _ => AddressRule::PublicOnly,
+                    (Some((first, AddressRule::AnyAddress)), _) => (first, AddressRule::AnyAddress),
+                    (Some((first, _)), rule) => (first, rule),
+                    (None, rule) => (index, rule),
                 });
             }
         }
         match permit {
-            Some(addresses) => Ok(Permit { url: url.clone(), addresses }),
+            Some((pattern, addresses)) => Ok(Permit { url: url.clone(), addresses, pattern }),
             None => Err(Denial::NotAllowed { url: url.to_string() }),
         }
     }
@@ -170,6 +171,9 @@ pub struct Permit {
     pub url: Url,
     /// Which resolved addresses may be connected to.
     pub addresses: AddressRule,
+    /// The index of the first pattern that matched: the one whose breaker
+    /// and retries apply.
+    pub pattern: usize,
 }
 
 impl Permit {

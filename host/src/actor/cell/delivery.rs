@@ -166,7 +166,8 @@ impl Cell {
     pub(super) fn explain(&self, mut failure: Failure) -> Failure {
         let limits = self.me.limits();
         match failure.kind {
-            FailureKind::Deadline => {
+            // The ceiling's own explanation is kept (see `budget.rs`).
+            FailureKind::Deadline if !failure.detail.contains(crate::actor::budget::CEILING) => {
                 failure.detail = format!(
                     "ran past its deadline of {} ms per message (`deadline-ms`; time spent waiting on asks \
                      does not count)",
