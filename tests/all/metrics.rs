@@ -201,6 +201,18 @@ fn a_full_mailbox_counts_the_refused_message() {
 }
 
 #[test]
+fn a_durable_actors_store_commits_are_timed() {
+    let host = HttpHost::start("[actors.counter]\npath = {counter}\ndurability = \"durable\"\n", &[]);
+    let before = value(&scrape(&host), "troupe_store_commit_seconds_count", &[]).expect("the store is open");
+    assert_eq!(host.post("/v1/actors/counter/send/incr", json!([1])).status, 202, "acknowledged once committed");
+    let after = value(&scrape(&host), "troupe_store_commit_seconds_count", &[]).unwrap();
+    assert!(after > before, "the tell's commit is counted: {before} -> {after}");
+    let s = scrape(&host);
+    let le_inf = value(&s, "troupe_store_commit_seconds_bucket", &[("le", "+Inf")]);
+    assert_eq!(le_inf, value(&s, "troupe_store_commit_seconds_count", &[]));
+}
+
+#[test]
 fn the_metrics_need_a_read_token_when_there_are_tokens() {
     let dir = tempfile::tempdir().unwrap();
     let tokens = HttpHost::tokens_file(dir.path());
