@@ -3,6 +3,7 @@
 //! point-in-time copy `troupe ps` prints ([`ActorInfo`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -91,6 +92,35 @@ pub(crate) struct MessageTimes {
     pub handling: Histogram,
     /// From queueing a message to the start of its handling (asks only).
     pub mailbox_wait: Histogram,
+    /// When the message (or run) in hand began, in nanoseconds after
+    /// [`times_epoch`]. Kept here, not in the delivery's future: that
+    /// future is allocated for every batch, and must stay small enough
+    /// for the allocator's per-thread cache.
+    began: AtomicU64,
+}
+
+/// The instant [`MessageTimes`] count from.
+fn times_epoch() -> Instant {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+impl MessageTimes {
+    /// A message (or a run of them) begins at `now`.
+    pub fn begin(&self, now: Instant) {
+        let ns = now.saturating_duration_since(times_epoch()).as_nanos();
+        self.began.store(u64::try_from(ns).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// The `messages` that began at the last [`MessageTimes::begin`] have
+    /// ended: each is counted at its share of the time.
+    pub fn end(&self, messages: usize) {
+        let began = times_epoch() + Duration::from_nanos(self.began.load(Ordering::Relaxed));
+        let share = began.elapsed() / u32::try_from(messages.max(1)).unwrap_or(u32::MAX);
+        for _ in 0..messages {
+            self.handling.observe(share);
+        }
+    }
 }
 
 /// What the metrics read of an actor's counters at a scrape.

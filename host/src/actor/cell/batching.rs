@@ -113,21 +113,16 @@ impl Cell {
             function = func.map_or("(several)", |f| protocol.function(f).name.as_str()),
             count = run.len()
         );
-        let started = self.me.times().map(|_| Instant::now());
+        if let Some(times) = self.me.times() {
+            times.begin(Instant::now());
+        }
         let outcome = inc.handle_run(&self.me, &lowered).instrument(span).await;
-        let elapsed = started.map(|started| started.elapsed());
-        let went_in = match &outcome {
-            Ok(handled) => *handled,
-            Err((started, _)) => (*started).clamp(1, run.len()),
-        };
-        if let Some(times) = self.me.times()
-            && let Some(elapsed) = elapsed
-        {
+        if let Some(times) = self.me.times() {
             // One call for the messages that went in: each at its share.
-            let share = elapsed / went_in.max(1) as u32;
-            for _ in 0..went_in {
-                times.handling.observe(share);
-            }
+            times.end(match &outcome {
+                Ok(handled) => *handled,
+                Err((started, _)) => (*started).clamp(1, run.len()),
+            });
         }
         batch::give_back(&mut run, lowered);
         match outcome {

@@ -27,6 +27,16 @@ use crate::message::{Address, CallError, DeadLetterReason, Envelope, Reply};
 use crate::protocol::{Call, payload_size};
 use crate::trace::{self, Follows, TraceContext};
 
+/// Runs `handling` in `span` and records its outcome there: a message's
+/// handling while tracing is on (boxed by the caller, so that the
+/// untraced delivery's future does not grow by the span it keeps).
+async fn traced<T, E>(handling: impl Future<Output = Result<T, E>>, span: Span) -> Result<T, E> {
+    let mut handling = std::pin::pin!(handling.instrument(span));
+    let outcome = handling.as_mut().await;
+    handling.span().record("outcome", if outcome.is_ok() { "ok" } else { "failed" });
+    outcome
+}
+
 impl Cell {
     /// What a running actor becomes once it has handled a batch (see
     /// [`Cell::handle_messages`]): still running, or down with the
@@ -133,21 +143,29 @@ impl Cell {
             inc.collect_effects(watermark, last);
         }
         // Read only if someone measures: a clock reading costs about as
-        // much as a small handler takes.
-        let started = (queued.is_some() || self.me.times().is_some()).then(Instant::now);
-        let waited = queued.zip(started).map(|(queued, started)| started.saturating_duration_since(queued));
-        let how = if reply.is_some() { Follows::ChildOf } else { Follows::LinkedTo };
-        let span = self.message_span(&call, from.as_ref(), sender.map(|cx| (cx, how)), waited);
-        let outcome = inc.handle(&self.me, &call, waiting).instrument(span.clone()).await;
+        // much as a small handler takes. Nothing of it is kept across the
+        // call below: this future is allocated for every batch, and must
+        // stay small enough for the allocator's per-thread cache.
+        let now = (queued.is_some() || self.me.times().is_some()).then(Instant::now);
+        let waited = queued.zip(now).map(|(queued, now)| now.saturating_duration_since(queued));
         if let Some(times) = self.me.times()
-            && let Some(started) = started
+            && let Some(now) = now
         {
-            times.handling.observe(started.elapsed());
+            times.begin(now);
             if let Some(waited) = waited {
                 times.mailbox_wait.observe(waited);
             }
         }
-        span.record("outcome", if outcome.is_ok() { "ok" } else { "failed" });
+        let how = if reply.is_some() { Follows::ChildOf } else { Follows::LinkedTo };
+        let span = self.message_span(&call, from.as_ref(), sender.map(|cx| (cx, how)), waited);
+        let outcome = if trace::active() {
+            Box::pin(traced(inc.handle(&self.me, &call, waiting), span)).await
+        } else {
+            inc.handle(&self.me, &call, waiting).instrument(span).await
+        };
+        if let Some(times) = self.me.times() {
+            times.end(1);
+        }
         match outcome {
             Ok(result) => {
                 self.me.stats().handled();
