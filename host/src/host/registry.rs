@@ -28,7 +28,7 @@ pub(crate) struct Registry {
     membership: AtomicU64,
     /// What the metrics keep of the actors that came and went: counted as
     /// their addresses are claimed and released, under the same lock, so
-    /// that a scrape ([`Registry::observe`]) sees each actor's counters
+    /// that a scrape ([`Registry::read_with_tally`]) sees each actor's counters
     /// exactly once, live or departed.
     tally: Mutex<Tally>,
 }
@@ -101,7 +101,7 @@ impl Registry {
 
     /// Runs `f` on every actor (in no order) and the tally of those that
     /// left, as of one moment: no actor arrives or leaves meanwhile.
-    pub fn observe<R>(&self, f: impl FnOnce(&mut dyn Iterator<Item = &ActorRef>, &Tally) -> R) -> R {
+    pub fn read_with_tally<R>(&self, f: impl FnOnce(&mut dyn Iterator<Item = &ActorRef>, &Tally) -> R) -> R {
         let actors = self.actors.read();
         let tally = self.tally.lock();
         f(&mut actors.values().map(|e| &e.actor), &tally)

@@ -187,7 +187,7 @@ struct Scrape {
 
 /// The host's metrics as Prometheus text (see the module docs).
 pub(crate) fn render(host: &Host, dead_letters: &DeadLetters, store_commits: Option<HistogramSnapshot>) -> String {
-    let mut scrape = host.registry().observe(|live, tally| {
+    let mut scrape = host.registry().read_with_tally(|live, tally| {
         let mut scrape = Scrape::default();
         for (name, totals) in &tally.components {
             scrape.components.insert(name.clone(), ComponentRow { totals: totals.clone(), ..ComponentRow::default() });
