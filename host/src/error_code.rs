@@ -81,6 +81,9 @@ error_codes! {
     ProbationFailed = "probation-failed",
     /// A rolling swap failed part-way and was rolled back.
     RolledBack = "rolled-back",
+    /// The host that has the receiver could not be reached; whether the
+    /// message arrived is unknown.
+    Unreachable = "unreachable",
     /// The store did not take a write: nothing was acknowledged.
     NotDurable = "not-durable",
     /// A control request that does not parse.

@@ -30,6 +30,9 @@
 //!   [`manifest`] to fill it; beside it, [`outbound`], the policies of
 //!   calls leaving the host (HTTP allow-lists, circuit breakers, retries),
 //!   and [`metrics`], the host's metrics in the Prometheus format;
+//! * `cluster` — several hosts on NATS (behind the `cluster` feature, on
+//!   by default through `cli`): actors addressable from every host,
+//!   through the ports the actor and host layers define;
 //! * [`control`] — the local control endpoint the `troupe` CLI speaks to,
 //!   and [`inspect`], which describes a component without running it;
 //! * `gateway` — the HTTP gateway (behind the `gateway` feature, on by
@@ -55,6 +58,8 @@
 
 pub mod actor;
 pub mod batch;
+#[cfg(feature = "cluster")]
+pub mod cluster;
 pub mod control;
 pub mod engine;
 mod error_code;

@@ -8,6 +8,7 @@ mod actors;
 mod batching;
 mod bindings;
 mod cli;
+mod cluster;
 mod durable;
 mod durable_crashes;
 mod durable_effects;

@@ -186,6 +186,11 @@ impl ActorComponent {
         self.compiled.iter().filter_map(OnceLock::get).any(|c| c.exports.lifecycle.down.is_some())
     }
 
+    /// The component's bytes, as loaded.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
     /// First 12 hex digits of the content hash.
     pub fn short_hash(&self) -> String {
         self.hash.to_hex()[..12].to_string()

@@ -212,7 +212,8 @@ impl From<CallError> for Error {
             CallError::BadMessage(MessageError::TooLarge { size, .. }) => Error::TooLarge(size),
             CallError::BadMessage(m) => Error::BadMessage(m.to_string()),
             CallError::ReplyTooLarge { size, .. } => Error::TooLarge(size),
-            CallError::Timeout(_) => Error::Timeout,
+            // Whether it arrived is unknown, as after a timeout.
+            CallError::Timeout(_) | CallError::Unreachable { .. } => Error::Timeout,
             CallError::ActorFailed { failure, .. } => Error::ActorFailed(failure.to_string()),
             e @ CallError::NotDurable { .. } => Error::ActorFailed(e.to_string()),
             CallError::Stopped(a) => Error::Stopped(a.to_string()),
@@ -292,6 +293,23 @@ impl ActorData {
         let result = target.send(call, from).await;
         self.budget.waited(sent.elapsed());
         Ok(result)
+    }
+
+    /// Tells an actor on another host. A durable actor's tells are part of
+    /// what it commits, and go out through its courier once committed,
+    /// which reaches only this host's actors so far: refused, saying so.
+    async fn tell_remote(&mut self, to: &str, message: &str) -> Result<(), Error> {
+        if self.effects.is_some() {
+            return Err(Error::InvalidArgument(format!(
+                "`{to}` is on another host, and a durable actor can tell only the actors of its own host \
+                 (ask it, or tell it from an actor that is not durable)"
+            )));
+        }
+        let Some(remote) = self.system.remote() else { return Err(Error::UnknownAddress(to.to_string())) };
+        let sent = Instant::now();
+        let result = remote.tell(to, message, Some(self.me.address())).await;
+        self.budget.waited(sent.elapsed());
+        result.map_err(Error::from)
     }
 
     fn target(&self, to: &str) -> Result<ActorRef, Error> {
@@ -423,9 +441,12 @@ impl ActorData {
 /// instead (see [`super::tape`] and the wrappers below).
 impl ActorData {
     async fn tell_live(&mut self, to: String, message: String) -> wasmtime::Result<Result<(), Error>> {
-        let target = match self.target(&to) {
+        let target = match self.system.find(&to) {
             Ok(t) => t,
-            Err(e) => return Ok(Err(e)),
+            Err(CallError::UnknownAddress(_)) if self.system.remote().is_some() => {
+                return Ok(self.tell_remote(&to, &message).await);
+            }
+            Err(e) => return Ok(Err(e.into())),
         };
         let call = match target.parse(&message) {
             Ok(call) => call,
@@ -441,21 +462,27 @@ impl ActorData {
         message: String,
         timeout_ms: u32,
     ) -> wasmtime::Result<Result<String, Error>> {
-        let target = match self.target(&to) {
-            Ok(t) => t,
-            Err(e) => return Ok(Err(e)),
-        };
-        let call = match target.parse(&message) {
-            Ok(c) => c,
-            Err(e) => return Ok(Err(CallError::from(e).into())),
-        };
         let timeout = match timeout_ms {
             0 => DEFAULT_ASK_TIMEOUT,
             ms => Duration::from_millis(ms.into()),
         };
-        let chain = self.chain_for_ask();
+        let me = Some(self.me.address().clone());
         let asked = Instant::now();
-        let reply = target.ask(call, Some(self.me.address().clone()), Some(chain), timeout).await;
+        let reply = match self.system.find(&to) {
+            Ok(target) => {
+                let call = match target.parse(&message) {
+                    Ok(c) => c,
+                    Err(e) => return Ok(Err(CallError::from(e).into())),
+                };
+                target.ask(call, me, Some(self.chain_for_ask()), timeout).await
+            }
+            Err(e) => match (e, self.system.remote()) {
+                (CallError::UnknownAddress(_), Some(remote)) => {
+                    remote.ask(&to, &message, me.as_ref(), Some(self.chain_for_ask()), timeout).await
+                }
+                (e, _) => return Ok(Err(e.into())),
+            },
+        };
         self.budget.waited(asked.elapsed());
         Ok(match reply {
             Ok(None) => Ok(String::new()),

@@ -261,8 +261,9 @@ pub struct WireMessage {
     pub waiting: Vec<Address>,
 }
 
-/// Why a tell or an ask did not produce its effect.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why a tell or an ask did not produce its effect. Serializable: a host
+/// of a cluster returns it to a sender on another host as it is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum CallError {
     /// No actor has this address.
     #[error("no actor at `{0}`; `troupe ps` lists the running actors")]
@@ -310,6 +311,16 @@ pub enum CallError {
         /// What the store said.
         reason: String,
     },
+    /// The host that has the receiver could not be reached, or did not
+    /// answer before the connection failed: whether the message arrived is
+    /// unknown (as after a timeout).
+    #[error("`{address}` is on another host, which could not be reached: {reason}")]
+    Unreachable {
+        /// The receiver.
+        address: Address,
+        /// What the transport said.
+        reason: String,
+    },
     /// The reply is larger than the receiver's size limit.
     #[error("reply of {size} bytes exceeds the limit of {limit} bytes (`max-message-bytes`)")]
     ReplyTooLarge {
@@ -339,6 +350,7 @@ impl HasErrorCode for CallError {
             CallError::Stopped(_) => ErrorCode::Stopped,
             CallError::Cycle(_) => ErrorCode::Cycle,
             CallError::NotDurable { .. } => ErrorCode::NotDurable,
+            CallError::Unreachable { .. } => ErrorCode::Unreachable,
         }
     }
 }

@@ -36,6 +36,7 @@
 //! * `host_api.rs` and `data.rs` — what guests may call, and the data each
 //!   store carries;
 //! * `binding.rs` — typed calls through imported interfaces;
+//! * `remote.rs` — the port to actors on other hosts;
 //! * `queue.rs` — the mailbox;
 //! * `spec.rs`, `limits.rs`, `failure.rs`, `status.rs`, `spawn.rs` — the
 //!   plain data an actor is started with and reports;
@@ -72,6 +73,7 @@ mod incarnation;
 mod limits;
 pub mod message;
 mod queue;
+pub mod remote;
 mod resources;
 mod slots;
 mod spawn;

@@ -9,6 +9,7 @@ use std::pin::Pin;
 use wasmtime::component::Val;
 
 use super::binding::{BindError, Binding, BindingSpec};
+use super::remote::RemoteActors;
 use super::{ActorRef, Failure, Snapshot, SpawnError, SpawnOptions};
 use crate::events::EventBus;
 use crate::message::{Address, CallError, DeadLetterReason};
@@ -81,6 +82,11 @@ pub trait ActorSystem: Send + Sync + 'static {
     /// had. A recovered actor handles its recovered tells only then, so
     /// that the actors they tell are there to take them.
     fn recovered(&self) -> BoxFuture<'_, ()>;
+
+    /// The actors of other hosts, if this host is part of a cluster: where
+    /// a tell or an ask goes when [`ActorSystem::find`] knows no actor at
+    /// its address.
+    fn remote(&self) -> Option<&dyn RemoteActors>;
 
     /// Records a message that will never be handled.
     fn dead_letter(&self, to: &Address, what: &str, reason: DeadLetterReason);

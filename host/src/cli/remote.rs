@@ -111,8 +111,11 @@ pub struct SwapArgs {
 #[derive(Debug, clap::Args)]
 pub struct PsArgs {
     /// Only the active keys of this virtual component.
-    #[arg(long = "virtual", value_name = "NAME")]
+    #[arg(long = "virtual", value_name = "NAME", conflicts_with = "cluster")]
     pub virtual_component: Option<String>,
+    /// Every host's actors, if the host is part of a cluster.
+    #[arg(long)]
+    pub cluster: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -183,7 +186,7 @@ pub async fn remote(command: Command, control: Option<PathBuf>, json: bool) -> a
         }
         Command::Call(a) => Request::Call { address: a.address, message: a.message, timeout_ms: Some(a.timeout) },
         Command::Send(a) => Request::Send { address: a.address, message: a.message },
-        Command::Ps(a) => Request::Ps { virtual_component: a.virtual_component },
+        Command::Ps(a) => Request::Ps { virtual_component: a.virtual_component, cluster: a.cluster },
         Command::Stop(a) => Request::Stop { address: a.address },
         Command::DeadLetters(a) => Request::DeadLetters { address: a.address },
         Command::Redeliver(a) => Request::Redeliver { id: a.id },
@@ -244,8 +247,9 @@ pub async fn remote(command: Command, control: Option<PathBuf>, json: bool) -> a
             }
         }
         Request::Send { .. } => {}
-        Request::Ps { virtual_component: None } => print_ps(&reply)?,
-        Request::Ps { virtual_component: Some(name) } => {
+        Request::Ps { cluster: true, .. } => print_cluster_ps(&reply)?,
+        Request::Ps { virtual_component: None, .. } => print_ps(&reply)?,
+        Request::Ps { virtual_component: Some(name), .. } => {
             let activations = &reply["activations"];
             let count = activations["count"].as_u64().unwrap_or(0);
             let claim = activations["claim_us"].as_u64().unwrap_or(0).checked_div(count).unwrap_or(0);
@@ -410,11 +414,58 @@ fn print_dead_letters(reply: &Value) -> anyhow::Result<()> {
     say!("{} dead letters", letters.len())
 }
 
+/// The columns of `troupe ps`, one row per actor of `actors`.
+const PS_COLUMNS: [&str; 10] =
+    ["ADDRESS", "COMPONENT", "STATUS", "MAILBOX", "HANDLED", "FAILURES", "RESTARTS", "FUEL", "MEMORY", "LAST FAILURE"];
+
 fn print_ps(reply: &Value) -> anyhow::Result<()> {
     let empty = Vec::new();
     let actors = reply["actors"].as_array().unwrap_or(&empty);
     let num = |v: &Value| v.as_u64().unwrap_or(0);
-    let rows: Vec<Vec<String>> = actors
+    table(&PS_COLUMNS, &ps_rows(actors))?;
+    say!("{} actors, {} dead letters", actors.len(), num(&reply["dead_letters"]))?;
+    for component in reply["virtual"].as_array().unwrap_or(&empty) {
+        let name = component["name"].as_str().unwrap_or("?");
+        say!(
+            "virtual {name}: {} keys active, {} passivated (troupe ps --virtual {name})",
+            num(&component["active"]),
+            num(&component["passivated"])
+        )?;
+    }
+    Ok(())
+}
+
+/// `troupe ps --cluster`: every host's actors, with a NODE column, and
+/// the hosts that did not answer.
+fn print_cluster_ps(reply: &Value) -> anyhow::Result<()> {
+    let empty = Vec::new();
+    let mut rows = Vec::new();
+    let mut silent = Vec::new();
+    let nodes = reply["nodes"].as_array().unwrap_or(&empty);
+    for node in nodes {
+        let name = node["node"].as_str().unwrap_or("?");
+        match node["ps"]["actors"].as_array() {
+            Some(actors) => rows.extend(ps_rows(actors).into_iter().map(|mut row| {
+                row.insert(0, name.to_string());
+                row
+            })),
+            None => silent.push(format!("{name} ({})", node["error"].as_str().unwrap_or("no answer"))),
+        }
+    }
+    let mut columns = vec!["NODE"];
+    columns.extend(PS_COLUMNS);
+    table(&columns, &rows)?;
+    say!("{} actors on {} hosts", rows.len(), nodes.len() - silent.len())?;
+    if !silent.is_empty() {
+        say!("no answer from: {}", silent.join(", "))?;
+    }
+    Ok(())
+}
+
+/// One `troupe ps` row per actor.
+fn ps_rows(actors: &[Value]) -> Vec<Vec<String>> {
+    let num = |v: &Value| v.as_u64().unwrap_or(0);
+    actors
         .iter()
         .map(|a| {
             let version = a["version"].as_str().map(|v| format!(" {v}")).unwrap_or_default();
@@ -435,32 +486,7 @@ fn print_ps(reply: &Value) -> anyhow::Result<()> {
                 a["last_failure"]["kind"].as_str().unwrap_or("-").to_string(),
             ]
         })
-        .collect();
-    table(
-        &[
-            "ADDRESS",
-            "COMPONENT",
-            "STATUS",
-            "MAILBOX",
-            "HANDLED",
-            "FAILURES",
-            "RESTARTS",
-            "FUEL",
-            "MEMORY",
-            "LAST FAILURE",
-        ],
-        &rows,
-    )?;
-    say!("{} actors, {} dead letters", actors.len(), num(&reply["dead_letters"]))?;
-    for component in reply["virtual"].as_array().unwrap_or(&empty) {
-        let name = component["name"].as_str().unwrap_or("?");
-        say!(
-            "virtual {name}: {} keys active, {} passivated (troupe ps --virtual {name})",
-            num(&component["active"]),
-            num(&component["passivated"])
-        )?;
-    }
-    Ok(())
+        .collect()
 }
 
 pub fn inspect(args: InspectArgs, json: bool) -> anyhow::Result<()> {

@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use clap::ValueEnum;
 use tracing::{error, info};
 use troupe::actor::durable::Durability;
+use troupe::cluster::{Cluster, ClusterConfig};
 use troupe::control::{ControlServer, default_socket_path, respawn_durable};
 use troupe::gateway::{Gateway, Tokens, parse_listen_address};
 use troupe::manifest::Manifest;
@@ -103,6 +104,22 @@ pub struct RunArgs {
     /// and per gateway request (`http.request`).
     #[arg(long, value_name = "URL")]
     pub otlp: Option<String>,
+
+    /// Join the cluster on these NATS servers (comma-separated URLs, e.g.
+    /// `nats://127.0.0.1:4222`; JetStream on): every host's actors become
+    /// reachable from this one, and this host's from them.
+    #[arg(long, value_name = "URLS", requires = "node")]
+    pub cluster: Option<String>,
+
+    /// This host's node name in the cluster: letters, digits, `-`, `_`;
+    /// unique among the live hosts.
+    #[arg(long, value_name = "NAME", requires = "cluster")]
+    pub node: Option<String>,
+
+    /// How long a host stays a member after its last heartbeat, in
+    /// milliseconds; the first host sets it for the cluster.
+    #[arg(long, value_name = "MS", requires = "cluster", default_value_t = troupe::cluster::DEFAULT_LEASE.as_millis() as u64)]
+    pub lease_ms: u64,
 }
 
 /// The variable that holds gateway tokens, as `--http-tokens`'s file does.
@@ -218,6 +235,26 @@ async fn serve(args: RunArgs, control: Option<PathBuf>) -> anyhow::Result<()> {
         None => None,
     };
 
+    // Before the manifest: its actors are reachable from the cluster as
+    // they start, and may reach other hosts' from their `init`.
+    let cluster = match (&args.cluster, &args.node) {
+        (Some(servers), Some(node)) => {
+            let config = ClusterConfig {
+                servers: servers.clone(),
+                node: node.clone(),
+                lease: std::time::Duration::from_millis(args.lease_ms),
+            };
+            match Cluster::join(&host, config).await {
+                Ok(cluster) => Some(cluster),
+                Err(e) => {
+                    host.shutdown().await;
+                    return Err(e).context("could not join the cluster");
+                }
+            }
+        }
+        _ => None,
+    };
+
     // Recovered tells wait until every durable actor is back.
     let recovering = host.hold_recovered_tells();
     if let Some(manifest) = &manifest {
@@ -248,6 +285,10 @@ async fn serve(args: RunArgs, control: Option<PathBuf>) -> anyhow::Result<()> {
     let banner = say!("troupe host running; control socket: {}", server.path().display())
         .and_then(|()| match http {
             Some(address) => say!("HTTP gateway: http://{address}"),
+            None => Ok(()),
+        })
+        .and_then(|()| match &cluster {
+            Some(cluster) => say!("cluster node: {}", cluster.node()),
             None => Ok(()),
         })
         .and_then(|()| say!("try: troupe --control {} ps", server.path().display()));
@@ -284,6 +325,9 @@ async fn serve(args: RunArgs, control: Option<PathBuf>) -> anyhow::Result<()> {
         gateway.abort();
     }
     host.shutdown().await;
+    if let Some(cluster) = cluster {
+        cluster.leave().await;
+    }
     drop(server);
     match failure {
         Some(reason) => anyhow::bail!("the root supervisor {reason}"),

@@ -89,6 +89,9 @@ pub enum Request {
         /// Only the active keys of this virtual component.
         #[serde(default, rename = "virtual", skip_serializing_if = "Option::is_none")]
         virtual_component: Option<String>,
+        /// Every host's actors, by node, if this host is part of a cluster.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        cluster: bool,
     },
     /// Stop an actor and its children.
     Stop {

@@ -488,7 +488,19 @@ pub async fn answer(host: &Host, request: Request) -> Response {
             Ok(()) => ok(json!({ "address": address, "queued": true })),
             Err(e) => failed(e),
         },
-        Request::Ps { virtual_component: None } => {
+        Request::Ps { cluster: true, .. } => {
+            let Some(peers) = host.peers() else {
+                return error(
+                    ErrorCode::InvalidArgument,
+                    "this host is not part of a cluster; start it with `troupe run --cluster URLS --node NAME`",
+                );
+            };
+            match peers.ps().await {
+                Ok(nodes) => ok(json!({ "node": peers.node(), "nodes": nodes })),
+                Err(e) => error(ErrorCode::Unreachable, format!("the cluster's members could not be listed: {e}")),
+            }
+        }
+        Request::Ps { virtual_component: None, .. } => {
             let mut components = Vec::new();
             for name in host.virtual_components() {
                 match host.virtual_keys(&name) {
@@ -502,7 +514,7 @@ pub async fn answer(host: &Host, request: Request) -> Response {
             }
             ok(json!({ "actors": host.actors(), "dead_letters": host.dead_letters(), "virtual": components }))
         }
-        Request::Ps { virtual_component: Some(name) } => {
+        Request::Ps { virtual_component: Some(name), .. } => {
             let keys: Vec<_> = host
                 .actors()
                 .into_iter()

@@ -144,11 +144,14 @@ struct PsQuery {
     /// Only the active keys of this virtual component.
     #[serde(rename = "virtual")]
     virtual_component: Option<String>,
+    /// Every host's actors (`?cluster=true`), as `troupe ps --cluster`.
+    #[serde(default)]
+    cluster: bool,
 }
 
 /// `GET /v1/actors`: what `troupe ps --json` shows.
 async fn ps(State(shared): Gate, query: Query<PsQuery>) -> Result<Json<Value>, ApiError> {
-    let request = Request::Ps { virtual_component: query.0.virtual_component };
+    let request = Request::Ps { virtual_component: query.0.virtual_component, cluster: query.0.cluster };
     answer(&shared.host, request).await.map(Json)
 }
 

@@ -94,6 +94,7 @@ impl Problem {
                     StatusCode::SERVICE_UNAVAILABLE
                 }
                 ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
+                ErrorCode::Unreachable => StatusCode::BAD_GATEWAY,
             },
             Problem::UnknownFunction | Problem::NoRoute => StatusCode::NOT_FOUND,
             Problem::Unauthenticated => StatusCode::UNAUTHORIZED,

@@ -6,6 +6,7 @@ use wasmtime::component::Val;
 
 use super::HostInner;
 use crate::actor::binding::{BindError, Binding, BindingSpec, BindingTarget};
+use crate::actor::remote::RemoteActors;
 use crate::actor::{ActorRef, ActorSystem, BoxFuture, Exit, Snapshot, SpawnError, SpawnOptions};
 use crate::events::EventBus;
 use crate::message::{Address, CallError, DeadLetterReason};
@@ -83,6 +84,10 @@ impl ActorSystem for HostInner {
             // An error means the host is gone: nothing to wait for.
             let _ = recovering.wait_for(|recovering| !*recovering).await;
         })
+    }
+
+    fn remote(&self) -> Option<&dyn RemoteActors> {
+        self.remote.get().map(|r| &**r)
     }
 
     fn dead_letter(&self, to: &Address, what: &str, reason: DeadLetterReason) {

@@ -91,6 +91,12 @@ impl Catalog {
         Ok(component)
     }
 
+    /// The loaded component with content hash `hash`, if some actor or
+    /// template still uses it.
+    pub fn by_hash(&self, hash: &blake3::Hash) -> Option<Arc<ActorComponent>> {
+        self.loaded.read().get(hash).and_then(Weak::upgrade)
+    }
+
     /// Makes `template` startable under `name`.
     pub fn define(&self, name: &str, template: ActorTemplate) {
         self.templates.write().insert(name.to_string(), template);

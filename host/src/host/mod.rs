@@ -10,7 +10,9 @@
 //!   supervisor tasks that act on it (`supervisor.rs`);
 //! * `routing.rs` and `ring.rs` — checking bindings and routing calls through
 //!   them;
-//! * the [`EventBus`].
+//! * the [`EventBus`];
+//! * `peers.rs` — the port to the other hosts of a cluster, for the
+//!   control plane.
 //!
 //! It implements the actor layer's `ActorSystem`
 //! port (`actor_system.rs`), through which actors reach each other:
@@ -21,6 +23,7 @@ mod catalog;
 mod children;
 mod durable;
 pub mod manifest;
+mod peers;
 mod registry;
 mod ring;
 mod routing;
@@ -40,6 +43,8 @@ use tracing::{error, info};
 use wasmtime::component::Val;
 
 pub use catalog::ActorTemplate;
+pub use peers::{NodeActors, NodeAnswer, Peers};
+pub use registry::{AddressChange, AddressObserver};
 pub use spawn::ChildSpawn;
 pub use supervisor::SupervisorRef;
 pub use tree::{ChildInfo, NodeStatus, SupervisorInfo, TreeNode};
@@ -47,6 +52,7 @@ pub use virtual_actors::{Activations, DEFAULT_IDLE, DEFAULT_WARM_INSTANCES, KeyC
 
 use crate::actor::binding::{BindError, BindingSpec};
 use crate::actor::durable::Journal;
+use crate::actor::remote::RemoteActors;
 use crate::actor::{ActorComponent, ActorInfo, ActorRef, Failure, LoadError, Loader, Resources, SpawnError};
 use crate::batch::BatchDelivery;
 use crate::engine::{Engine, EngineConfig, EngineError};
@@ -146,6 +152,10 @@ pub(crate) struct HostInner {
     virtuals: virtual_actors::Virtuals,
     /// The root supervisor's handle (its node is in the tree while it runs).
     root: OnceLock<SupervisorRef>,
+    /// The actors of the other hosts of a cluster, once it joined one.
+    remote: OnceLock<Arc<dyn RemoteActors>>,
+    /// The other hosts of that cluster, for the control plane.
+    peers: OnceLock<Arc<dyn Peers>>,
     me: Weak<HostInner>,
 }
 
@@ -191,6 +201,17 @@ pub struct RecoveryHold {
 impl Drop for RecoveryHold {
     fn drop(&mut self) {
         self.host.inner.recovering.send_replace(false);
+    }
+}
+
+/// A [`Host`] that may be gone: see [`Host::downgrade`].
+#[derive(Clone)]
+pub struct WeakHost(Weak<HostInner>);
+
+impl WeakHost {
+    /// The host, if it is still there.
+    pub fn upgrade(&self) -> Option<Host> {
+        self.0.upgrade().map(|inner| Host { inner })
     }
 }
 
@@ -247,6 +268,8 @@ impl Host {
             recovering: watch::channel(false).0,
             virtuals: Default::default(),
             root: OnceLock::new(),
+            remote: OnceLock::new(),
+            peers: OnceLock::new(),
             me: me.clone(),
         });
         tokio::spawn(keep_a_timer_pending(Arc::downgrade(&inner)));
@@ -357,15 +380,74 @@ impl Host {
         actor.tell(call, None)
     }
 
+    /// Makes the actors of other hosts reachable from this one: a tell, a
+    /// send or an ask (from a guest, the control socket or the gateway) to
+    /// an address this host does not have goes to `remote`. Once: a host
+    /// joins one cluster. Returns whether it was attached.
+    pub fn attach_remote(&self, remote: Arc<dyn RemoteActors>) -> bool {
+        self.inner.remote.set(remote).is_ok()
+    }
+
+    /// Has `observer` told of every later change to this host's address
+    /// space, in order, and returns the actors that hold an address now
+    /// (it is not told of them). One observer per host (a cluster joins
+    /// once): `None` if one observes already.
+    pub fn observe_addresses(&self, observer: AddressObserver) -> Option<Vec<ActorRef>> {
+        self.inner.registry.observe(observer)
+    }
+
+    /// The component with content hash `hash`, if this host has it loaded.
+    pub fn component_by_hash(&self, hash: &blake3::Hash) -> Option<Arc<ActorComponent>> {
+        self.inner.catalog.by_hash(hash)
+    }
+
+    /// Whether [`Host::attach_remote`] attached the actors of other hosts.
+    pub fn has_remote(&self) -> bool {
+        self.inner.remote.get().is_some()
+    }
+
+    /// Makes the other hosts of a cluster visible to the control plane
+    /// (`troupe ps --cluster`). Once; returns whether it was attached.
+    pub fn attach_peers(&self, peers: Arc<dyn Peers>) -> bool {
+        self.inner.peers.set(peers).is_ok()
+    }
+
+    /// The other hosts of the cluster this host joined, if any.
+    pub fn peers(&self) -> Option<&Arc<dyn Peers>> {
+        self.inner.peers.get()
+    }
+
+    /// A handle that does not keep the host alive, for what the host
+    /// itself holds (a cluster's tasks): no cycle keeps a stopped host.
+    pub fn downgrade(&self) -> WeakHost {
+        WeakHost(Arc::downgrade(&self.inner))
+    }
+
+    /// The other hosts' actors, if `lookup` failed because this host has
+    /// no actor at the address.
+    fn remote_for(&self, lookup: &CallError) -> Option<&Arc<dyn RemoteActors>> {
+        match lookup {
+            CallError::UnknownAddress(_) => self.inner.remote.get(),
+            _ => None,
+        }
+    }
+
     /// Type-checks `message`, queues it and waits until it is
     /// acknowledged: for a durable actor, committed to its durable inbox
-    /// (see [`ActorRef::send`]).
+    /// (see [`ActorRef::send`]). An address this host does not have goes
+    /// to the other hosts of its cluster, if it joined one.
     ///
     /// # Errors
     ///
     /// As [`Host::tell`], and [`CallError::NotDurable`].
     pub async fn send(&self, address: &str, message: &str) -> Result<(), CallError> {
-        let actor = self.lookup(address)?;
+        let actor = match self.lookup(address) {
+            Ok(actor) => actor,
+            Err(e) => match self.remote_for(&e) {
+                Some(remote) => return remote.tell(address, message, None).await,
+                None => return Err(e),
+            },
+        };
         let call = actor.parse(message)?;
         actor.send(call, None).await
     }
@@ -385,13 +467,21 @@ impl Host {
         RecoveryHold { host: self.clone() }
     }
 
-    /// Type-checks `message`, sends it and waits for the reply.
+    /// Type-checks `message`, sends it and waits for the reply. An address
+    /// this host does not have goes to the other hosts of its cluster, if
+    /// it joined one.
     ///
     /// # Errors
     ///
     /// A [`CallError`]; see [`ActorRef::ask`].
     pub async fn ask(&self, address: &str, message: &str, timeout: Duration) -> Result<Option<Val>, CallError> {
-        let actor = self.lookup(address)?;
+        let actor = match self.lookup(address) {
+            Ok(actor) => actor,
+            Err(e) => match self.remote_for(&e) {
+                Some(remote) => return remote.ask(address, message, None, None, timeout).await,
+                None => return Err(e),
+            },
+        };
         let call = actor.parse(message)?;
         actor.ask(call, None, None, timeout).await
     }

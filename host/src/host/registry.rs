@@ -2,6 +2,7 @@
 //! in which order actors started (the host stops them in reverse).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::actor::ActorRef;
@@ -31,7 +32,23 @@ pub(crate) struct Registry {
     /// that a scrape ([`Registry::read_with_tally`]) sees each actor's counters
     /// exactly once, live or departed.
     tally: Mutex<Tally>,
+    /// Told of every change, in order (see [`Registry::observe`]).
+    observer: OnceLock<AddressObserver>,
 }
+
+/// A change to a host's address space.
+#[derive(Debug, Clone, Copy)]
+pub enum AddressChange<'a> {
+    /// The actor took its address.
+    Registered(&'a ActorRef),
+    /// The actor gave its address back.
+    Unregistered(&'a ActorRef),
+}
+
+/// What [`Host::observe_addresses`](crate::host::Host::observe_addresses) calls. It runs under the registry's lock, so
+/// that it sees changes in the order they happened: it must be quick and
+/// must not touch the host (hand the change to a task).
+pub type AddressObserver = Box<dyn Fn(AddressChange<'_>) + Send + Sync>;
 
 impl Registry {
     /// Claims `actor`'s address.
@@ -50,8 +67,25 @@ impl Registry {
             self.membership.fetch_add(1, Ordering::Release);
         }
         self.tally.lock().arrived(&actor);
+        if let Some(observe) = self.observer.get() {
+            observe(AddressChange::Registered(&actor));
+        }
         actors.insert(actor.address().clone(), Registered { actor, seq });
         Ok(())
+    }
+
+    /// Has `observer` told of every later registration and release, in
+    /// order, and returns the actors registered before (in start order),
+    /// which it is not told of. Once per registry: `false` if one
+    /// observes already.
+    pub fn observe(&self, observer: AddressObserver) -> Option<Vec<ActorRef>> {
+        // Under the write lock: no change slips between the list and the
+        // first call.
+        let actors = self.actors.write();
+        self.observer.set(observer).ok()?;
+        let mut entries: Vec<(u64, ActorRef)> = actors.values().map(|e| (e.seq, e.actor.clone())).collect();
+        entries.sort_by_key(|(seq, _)| *seq);
+        Some(entries.into_iter().map(|(_, a)| a).collect())
     }
 
     /// The actor at `address`.
@@ -77,6 +111,9 @@ impl Registry {
                         }
                     }
                     self.membership.fetch_add(1, Ordering::Release);
+                }
+                if let Some(observe) = self.observer.get() {
+                    observe(AddressChange::Unregistered(actor));
                 }
                 true
             }

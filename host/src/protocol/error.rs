@@ -34,7 +34,7 @@ pub enum ProtocolError {
 }
 
 /// Why a message was refused before it was queued.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum MessageError {
     /// Not a WAVE call at all.
     #[error("malformed message `{text}`: {reason}; write it as WAVE, e.g. `incr(5)` or `greet(\"ada\")`")]

@@ -23,6 +23,7 @@
 //! * `explain.rs`: where inside an argument WAVE text does not fit, and
 //!   record fields its type lacks;
 //! * `check.rs`: values built by the library API against types;
+//! * `wire.rs`: the compact binary encoding of values between hosts;
 //! * `json.rs`: the JSON mapping of WIT values, a call from JSON and a
 //!   reply to JSON (for clients that do not speak WAVE);
 //! * `diff.rs`: how a new protocol differs from an old one (hot swap);
@@ -38,7 +39,10 @@ mod explain;
 mod function;
 mod hooks;
 pub mod json;
+#[cfg(test)]
+mod kinds;
 mod parse;
+pub mod wire;
 pub(crate) mod wit_syntax;
 
 use std::collections::HashMap;

@@ -1,0 +1,286 @@
+//! A cluster of troupe hosts on NATS: actors addressable from every host.
+//!
+//! A host joins with [`Cluster::join`] (`troupe run --cluster URLS --node
+//! NAME`). From then on a tell or an ask, from a guest, the control socket
+//! or the HTTP gateway, to an address this host does not have goes to the
+//! host that has it, with the semantics of a local one: the message is
+//! type-checked at the sender against the receiver's protocol, a full
+//! mailbox is an error to the sender, asks time out, an ask cycle across
+//! hosts is refused, and the errors are the same.
+//!
+//! # How
+//!
+//! Only NATS, no protocol of troupe's own between hosts:
+//!
+//! * membership: each host holds a lease, a key of a JetStream KV bucket
+//!   whose entries expire after the lease, written every third of it
+//!   (`members.rs`);
+//! * addresses: a host claims the address of each of its actors in a
+//!   second bucket, first writer wins, taking over only the claims of
+//!   hosts whose lease expired (`claims.rs`), and answers on the
+//!   address's subject (`serve.rs`); NATS routes each request to the one
+//!   subscriber, and "no responders" means no host has the address;
+//! * messages: NATS request/reply, the envelope in headers, the arguments
+//!   in the compact binary encoding of [`crate::protocol::wire`]
+//!   (`envelope.rs`), checked against the receiver's code by its content
+//!   hash; the sender learns the receiver's code once and fetches the
+//!   component from the cluster's object store if it does not run it
+//!   (`remote.rs`);
+//! * `troupe ps --cluster`: a request to each member's host subject.
+//!
+//! Subjects and keys escape troupe's names (`names.rs`); the buckets are
+//! made so that nats-server 2.9 takes them (`buckets.rs`).
+//!
+//! # What this layer does not do yet
+//!
+//! Virtual actors are activated by the host a message reaches, not placed
+//! cluster-wide; durable state stays in each host's own store; a durable
+//! actor tells only the actors of its own host. See the README's
+//! "Cluster" section for the contract as it stands.
+
+mod buckets;
+mod claims;
+mod envelope;
+mod members;
+pub mod names;
+mod remote;
+mod serve;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::Client;
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+pub use members::DEFAULT_LEASE;
+pub use remote::TELL_TIMEOUT;
+
+use crate::actor::BoxFuture;
+use crate::host::{Host, NodeActors, NodeAnswer, Peers};
+use buckets::{BucketShape, kv_bucket, object_store};
+use claims::Claims;
+use members::Membership;
+use names::{ADDRESSES_BUCKET, COMPONENTS_BUCKET, HOSTS_BUCKET, host_subject};
+use serve::{Change, Directory};
+
+/// How a host joins a cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// The NATS servers, comma-separated URLs (`nats://127.0.0.1:4222`).
+    pub servers: String,
+    /// This host's node name, unique among the live hosts.
+    pub node: String,
+    /// How long a host stays a member after its last heartbeat. By
+    /// default [`DEFAULT_LEASE`]. The first host to create the membership
+    /// bucket sets it for the cluster.
+    pub lease: Duration,
+}
+
+/// Why a host could not join a cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// No NATS server answered.
+    #[error("cannot connect to NATS at {servers}: {reason}; is nats-server running (scripts/nats-cluster start)?")]
+    Connect {
+        /// The servers tried.
+        servers: String,
+        /// What the client said.
+        reason: String,
+    },
+    /// The server does not offer JetStream.
+    #[error(
+        "the NATS server has no JetStream; start nats-server with `-js` (or `jetstream {{}}` in its configuration)"
+    )]
+    NoJetStream,
+    /// A bucket could not be made or opened.
+    #[error("the cluster's bucket `{bucket}` could not be opened: {reason}")]
+    Bucket {
+        /// The bucket.
+        bucket: String,
+        /// What the server said.
+        reason: String,
+    },
+    /// A live host has this node name.
+    #[error("a live host of the cluster is node `{0}` already; give this one another --node name")]
+    NodeTaken(String),
+    /// The node name is not valid.
+    #[error("invalid node name `{0}`: use letters, digits, `-` and `_`")]
+    InvalidNode(String),
+    /// This host joined a cluster already.
+    #[error("this host has joined a cluster already")]
+    AlreadyJoined,
+    /// A NATS operation failed.
+    #[error("NATS: {0}")]
+    Nats(String),
+}
+
+/// This host's part in a cluster. Dropping it leaves without giving
+/// anything back (as a crash would); [`Cluster::leave`] leaves cleanly.
+pub struct Cluster {
+    members: Arc<Membership>,
+    client: Client,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Cluster {
+    /// Joins the cluster on `config.servers` as `config.node`: takes the
+    /// node's lease, makes `host`'s actors reachable from the other hosts
+    /// and theirs from `host`.
+    ///
+    /// # Errors
+    ///
+    /// A [`ClusterError`] naming the problem and the fix.
+    pub async fn join(host: &Host, config: ClusterConfig) -> Result<Cluster, ClusterError> {
+        if config.node.is_empty() || !config.node.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(ClusterError::InvalidNode(config.node));
+        }
+        let servers = config
+            .servers
+            .split(',')
+            .map(|url| url.trim().parse::<async_nats::ServerAddr>().map_err(|e| (url.trim().to_string(), e)))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|(url, e)| ClusterError::Connect {
+                servers: config.servers.clone(),
+                reason: format!("`{url}` is no NATS URL ({e}); write e.g. nats://127.0.0.1:4222"),
+            })?;
+        let client = async_nats::ConnectOptions::new()
+            .name(format!("troupe {}", config.node))
+            .connect(servers)
+            .await
+            .map_err(|e| ClusterError::Connect { servers: config.servers.clone(), reason: e.to_string() })?;
+        let info = client.server_info();
+        if !info.jetstream {
+            return Err(ClusterError::NoJetStream);
+        }
+        // As many copies as there are servers, up to three.
+        let replicas = info.connect_urls.len().clamp(1, 3);
+        let js = async_nats::jetstream::new(client.clone());
+        let hosts = kv_bucket(&js, HOSTS_BUCKET, BucketShape { history: 1, max_age: config.lease }, replicas).await?;
+        let addresses =
+            kv_bucket(&js, ADDRESSES_BUCKET, BucketShape { history: 1, max_age: Duration::ZERO }, replicas).await?;
+        let components = object_store(&js, COMPONENTS_BUCKET, replicas).await?;
+        let members = Membership::join(hosts, &config.node, config.lease).await?;
+
+        let remote = remote::Remote::new(host.downgrade(), client.clone(), components.clone());
+        if !host.attach_remote(Arc::new(remote)) {
+            return Err(ClusterError::AlreadyJoined);
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let changes = tx.clone();
+        let existing = host
+            .observe_addresses(Box::new(move |change| {
+                let _ = tx.send(Change::from(change));
+            }))
+            .ok_or(ClusterError::AlreadyJoined)?;
+        let directory = Arc::new(Directory {
+            host: host.downgrade(),
+            client: client.clone(),
+            members: members.clone(),
+            claims: Claims::new(addresses),
+            components,
+            changes,
+        });
+        let peers = Arc::new(ClusterPeers { host: host.downgrade(), client: client.clone(), members: members.clone() });
+        host.attach_peers(peers.clone());
+        let host_requests = client
+            .subscribe(host_subject(&config.node))
+            .await
+            .map_err(|e| ClusterError::Nats(format!("cannot subscribe to this host's subject: {e}")))?;
+        let tasks = vec![tokio::spawn(directory.run(existing, rx)), tokio::spawn(peers.answer(host_requests))];
+        info!(node = %config.node, servers = %config.servers, replicas, "joined the cluster");
+        Ok(Cluster { members, client, tasks })
+    }
+
+    /// This host's node name.
+    pub fn node(&self) -> &str {
+        self.members.node()
+    }
+
+    /// Leaves cleanly: stops answering, gives the lease back so that other
+    /// hosts need not wait for it to expire, and flushes what is on its
+    /// way. Call it after the host stopped its actors (their claims go
+    /// back as they stop).
+    pub async fn leave(self) {
+        // Give the directory a moment to release the claims of actors
+        // that just stopped.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        for task in &self.tasks {
+            task.abort();
+        }
+        self.members.leave().await;
+        if let Err(e) = self.client.flush().await {
+            warn!(error = %e, "NATS flush on leaving");
+        }
+        info!(node = %self.members.node(), "left the cluster");
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// The control plane's view of the cluster: each host answers `ps` on its
+/// host subject.
+struct ClusterPeers {
+    host: crate::host::WeakHost,
+    client: Client,
+    members: Arc<Membership>,
+}
+
+/// How long `ps --cluster` waits for each host.
+const PS_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl ClusterPeers {
+    /// Answers the requests on this host's subject.
+    async fn answer(self: Arc<Self>, mut requests: async_nats::Subscriber) {
+        while let Some(message) = requests.next().await {
+            let Some(reply) = message.reply else { continue };
+            let Some(host) = self.host.upgrade() else { return };
+            let answer = local_ps(&host);
+            let _ = self.client.publish(reply, serde_json::to_vec(&answer).unwrap_or_default().into()).await;
+        }
+    }
+}
+
+/// What `ps` shows of `host`'s actors.
+fn local_ps(host: &Host) -> serde_json::Value {
+    serde_json::json!({ "actors": host.actors(), "dead_letters": host.dead_letters() })
+}
+
+impl Peers for ClusterPeers {
+    fn node(&self) -> &str {
+        self.members.node()
+    }
+
+    fn ps(&self) -> BoxFuture<'_, Result<Vec<NodeActors>, String>> {
+        Box::pin(async move {
+            let nodes = self.members.nodes().await.map_err(|e| e.to_string())?;
+            let asks = nodes.into_iter().map(|node| async move {
+                if node == self.members.node() {
+                    let answer = match self.host.upgrade() {
+                        Some(host) => NodeAnswer::Ps(local_ps(&host)),
+                        None => NodeAnswer::Error("stopping".into()),
+                    };
+                    return NodeActors { node, answer };
+                }
+                let request = async_nats::Request::new().payload("ps".into()).timeout(Some(PS_TIMEOUT));
+                let answer = match self.client.send_request(host_subject(&node), request).await {
+                    Ok(reply) => match serde_json::from_slice(&reply.payload) {
+                        Ok(ps) => NodeAnswer::Ps(ps),
+                        Err(e) => NodeAnswer::Error(format!("an answer that does not parse: {e}")),
+                    },
+                    Err(e) => NodeAnswer::Error(e.to_string()),
+                };
+                NodeActors { node, answer }
+            });
+            Ok(futures_util::future::join_all(asks).await)
+        })
+    }
+}

@@ -1,0 +1,216 @@
+//! The sending side: [`Remote`], this host's implementation of the actor
+//! layer's [`RemoteActors`] port over NATS.
+//!
+//! A message to an address this host does not have is type-checked here,
+//! against the receiver's protocol, before it leaves: the sender learns
+//! the receiver's code by asking its host once (`describe`), and keeps it
+//! by address. It compiles that code only if it does not run it already:
+//! the receiving host puts the components it serves into the cluster's
+//! object store, by content hash. A message encoded for code the receiver
+//! no longer runs (it was swapped) is refused as `stale` with the new
+//! code, and sent again once, checked against that.
+//!
+//! NATS routes the request to the one host that answers on the address's
+//! subject (see `serve.rs`); no host answering means no actor has the
+//! address ([`CallError::UnknownAddress`]), as locally.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::object_store::ObjectStore;
+use async_nats::{Client, RequestErrorKind};
+use bytes::Bytes;
+use tokio::io::AsyncReadExt;
+use wasmtime::component::Val;
+
+use super::envelope::{Kind, Reply, Request};
+use super::names::actor_subject;
+use crate::actor::remote::RemoteActors;
+use crate::actor::{ActorComponent, BoxFuture};
+use crate::host::WeakHost;
+use crate::message::{Address, CallError, NO_TIMEOUT};
+use crate::protocol::MessageError;
+use crate::protocol::wire;
+use crate::sync::Mutex;
+
+/// How long a tell waits for the receiving host to queue it (or, for a
+/// durable receiver, to commit it).
+pub const TELL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Most receivers whose code a host keeps at once; past it the cache
+/// starts again (each receiver is described again on its next message).
+const MAX_KNOWN_RECEIVERS: usize = 10_000;
+
+/// The code a receiver runs, as this host knows it.
+struct Receiver {
+    /// The content hash, hex.
+    code: String,
+    /// The component, for its protocol (kept loaded while known).
+    component: Arc<ActorComponent>,
+}
+
+/// The actors of the other hosts, reached over NATS.
+pub struct Remote {
+    host: WeakHost,
+    client: Client,
+    components: ObjectStore,
+    known: Mutex<HashMap<String, Arc<Receiver>>>,
+}
+
+impl Remote {
+    /// Sends through `client`; fetches receivers' code from `components`.
+    pub fn new(host: WeakHost, client: Client, components: ObjectStore) -> Self {
+        Remote { host, client, components, known: Mutex::default() }
+    }
+
+    /// Sends one message, describing the receiver first if its code is
+    /// not known, and once more if it turns out stale.
+    async fn send(
+        &self,
+        kind: Kind,
+        to: &str,
+        message: &str,
+        from: Option<&Address>,
+        waiting: Option<Arc<[Address]>>,
+        timeout: Duration,
+    ) -> Result<Option<Val>, CallError> {
+        for _ in 0..2 {
+            let receiver = self.receiver(to, timeout).await?;
+            let protocol = receiver.component.protocol();
+            let call = protocol.parse(message, u64::MAX)?;
+            let function = protocol.function(call.func);
+            let mut payload = Vec::new();
+            for ((_, ty), arg) in function.params.iter().zip(call.args.iter()) {
+                wire::encode(arg, ty, &mut payload).map_err(|e| {
+                    CallError::BadMessage(MessageError::Unsupported {
+                        signature: function.signature(),
+                        reason: e.to_string(),
+                    })
+                })?;
+            }
+            let request = Request {
+                kind,
+                to: to.into(),
+                from: from.cloned(),
+                code: receiver.code.clone(),
+                function: function.qualified_name(),
+                timeout: (kind == Kind::Ask).then_some(timeout),
+                waiting: waiting.as_deref().map(<[Address]>::to_vec).unwrap_or_default(),
+            };
+            match self.request(to, &request, payload.into(), timeout).await? {
+                Reply::Ok(bytes) => {
+                    return match &function.result {
+                        Some(ty) if kind == Kind::Ask => wire::decode(&bytes, ty).map(Some).map_err(|e| {
+                            unreachable_from(to, format!("its reply does not decode as {}: {e}", function.signature()))
+                        }),
+                        _ => Ok(None),
+                    };
+                }
+                Reply::Error(e) => return Err(e),
+                Reply::Stale { .. } => {
+                    self.known.lock().remove(to);
+                }
+                Reply::Described { .. } => return Err(unreachable_from(to, "its host described it instead".into())),
+            }
+        }
+        Err(unreachable_from(to, "its code changed twice while the message was sent".into()))
+    }
+
+    /// The code `to` runs: known, or asked of its host.
+    async fn receiver(&self, to: &str, timeout: Duration) -> Result<Arc<Receiver>, CallError> {
+        if let Some(known) = self.known.lock().get(to) {
+            return Ok(known.clone());
+        }
+        let (code, name) = match self.request(to, &Request::describe(to), Bytes::new(), timeout).await? {
+            Reply::Described { code, component } => (code, component),
+            Reply::Error(e) => return Err(e),
+            other => return Err(unreachable_from(to, format!("its host answered a description with {other:?}"))),
+        };
+        let component = self.component(to, &code, &name).await?;
+        let receiver = Arc::new(Receiver { code, component });
+        let mut known = self.known.lock();
+        if known.len() >= MAX_KNOWN_RECEIVERS {
+            known.clear();
+        }
+        known.insert(to.to_string(), receiver.clone());
+        Ok(receiver)
+    }
+
+    /// The component with hash `code`: loaded here already, or fetched
+    /// from the cluster's object store and compiled.
+    async fn component(&self, to: &str, code: &str, name: &str) -> Result<Arc<ActorComponent>, CallError> {
+        let fail = |why: String| unreachable_from(to, why);
+        let hash = blake3::Hash::from_hex(code).map_err(|e| fail(format!("its code hash `{code}`: {e}")))?;
+        let host = self.host.upgrade().ok_or_else(|| fail("this host is stopping".into()))?;
+        if let Some(component) = host.component_by_hash(&hash) {
+            return Ok(component);
+        }
+        let mut object =
+            self.components.get(code).await.map_err(|e| fail(format!("its code is not in the cluster: {e}")))?;
+        let mut bytes = Vec::new();
+        object.read_to_end(&mut bytes).await.map_err(|e| fail(format!("its code could not be fetched: {e}")))?;
+        let name = name.to_string();
+        let source = format!("cluster component {code}");
+        tokio::task::spawn_blocking(move || host.load_bytes(&name, &source, bytes, None))
+            .await
+            .map_err(|e| fail(e.to_string()))?
+            .map_err(|e| fail(format!("its code does not load here: {e}")))
+    }
+
+    /// One request to the host serving `to`.
+    async fn request(
+        &self,
+        to: &str,
+        request: &Request,
+        payload: Bytes,
+        timeout: Duration,
+    ) -> Result<Reply, CallError> {
+        // `NO_TIMEOUT` waits for ever, as a local ask does.
+        let limit = (timeout != NO_TIMEOUT).then_some(timeout);
+        let nats_request =
+            async_nats::Request::new().headers(request.to_headers()).payload(payload.clone()).timeout(limit);
+        match self.client.send_request(actor_subject(to), nats_request).await {
+            Ok(message) => Reply::decode(message.headers.as_ref(), message.payload)
+                .map_err(|why| unreachable_from(to, format!("its host answered malformed: {why}"))),
+            Err(e) => Err(match e.kind() {
+                RequestErrorKind::NoResponders => {
+                    self.known.lock().remove(to);
+                    CallError::UnknownAddress(to.into())
+                }
+                RequestErrorKind::TimedOut => CallError::Timeout(timeout),
+                RequestErrorKind::MaxPayloadExceeded => CallError::BadMessage(MessageError::TooLarge {
+                    size: payload.len() as u64,
+                    limit: self.client.server_info().max_payload as u64,
+                }),
+                _ => unreachable_from(to, e.to_string()),
+            }),
+        }
+    }
+}
+
+fn unreachable_from(to: &str, reason: String) -> CallError {
+    CallError::Unreachable { address: to.into(), reason }
+}
+
+impl RemoteActors for Remote {
+    fn tell<'a>(
+        &'a self,
+        to: &'a str,
+        message: &'a str,
+        from: Option<&'a Address>,
+    ) -> BoxFuture<'a, Result<(), CallError>> {
+        Box::pin(async move { self.send(Kind::Tell, to, message, from, None, TELL_TIMEOUT).await.map(drop) })
+    }
+
+    fn ask<'a>(
+        &'a self,
+        to: &'a str,
+        message: &'a str,
+        from: Option<&'a Address>,
+        waiting: Option<Arc<[Address]>>,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<Option<Val>, CallError>> {
+        Box::pin(self.send(Kind::Ask, to, message, from, waiting, timeout))
+    }
+}

@@ -1,0 +1,292 @@
+//! The receiving side: a host answers for its actors on their subjects.
+//!
+//! A directory task follows the host's address space in order (see
+//! [`Host::observe_addresses`]): for each actor that takes an address it
+//! claims the address in the cluster (`claims.rs`), puts the actor's
+//! component in the object store if it is not there (for senders that do
+//! not run it), and subscribes to the address's subject; when the actor
+//! gives its address back, it unsubscribes and releases the claim. The
+//! keys of virtual components are not served yet: placement of virtual
+//! actors across hosts is the next step (each host activates the keys it
+//! is asked for).
+//!
+//! Each request is decoded against the actor's protocol, which is the
+//! receiver's type check: arguments that do not decode as the function's
+//! parameters are refused as ill-typed, as a local message would be.
+//! While this host does not hold its lease (see `members.rs`), it refuses
+//! every request as unreachable: other hosts may consider it dead.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_nats::Client;
+use async_nats::jetstream::object_store::ObjectStore;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+
+use super::claims::{Claim, Claims};
+use super::envelope::{Kind, Reply, Request};
+use super::members::Membership;
+use super::names::actor_subject;
+use crate::actor::ActorRef;
+use crate::host::{AddressChange, Host, WeakHost};
+use crate::message::{CallError, DEFAULT_ASK_TIMEOUT};
+use crate::protocol::MessageError;
+use crate::protocol::{Call, payload_size, wire};
+
+/// A change to the address space, as the directory task takes it.
+pub enum Change {
+    /// The actor took its address.
+    Registered(ActorRef),
+    /// The actor gave it back.
+    Unregistered(ActorRef),
+    /// Another host held the actor's address a lease ago: claim it again
+    /// (that host may have died since).
+    Retry(ActorRef),
+}
+
+impl From<AddressChange<'_>> for Change {
+    fn from(change: AddressChange<'_>) -> Self {
+        match change {
+            AddressChange::Registered(actor) => Change::Registered(actor.clone()),
+            AddressChange::Unregistered(actor) => Change::Unregistered(actor.clone()),
+        }
+    }
+}
+
+/// An address this host answers for.
+struct Served {
+    actor: ActorRef,
+    /// The claim's revision, to release it.
+    revision: u64,
+    subscription: JoinHandle<()>,
+}
+
+/// What the directory task and the request handlers share.
+pub struct Directory {
+    pub(super) host: WeakHost,
+    pub(super) client: Client,
+    pub(super) members: Arc<Membership>,
+    pub(super) claims: Claims,
+    pub(super) components: ObjectStore,
+    /// Where the directory task takes changes from, for retries.
+    pub(super) changes: mpsc::UnboundedSender<Change>,
+}
+
+impl Directory {
+    /// Follows the address space: `existing` first, then each change from
+    /// `changes`, until the host drops the sender. Gives every claim back
+    /// at the end.
+    pub async fn run(self: Arc<Self>, existing: Vec<ActorRef>, mut changes: mpsc::UnboundedReceiver<Change>) {
+        let mut served: HashMap<String, Served> = HashMap::new();
+        let mut uploaded: std::collections::HashSet<blake3::Hash> = Default::default();
+        for actor in existing {
+            self.serve(actor, &mut served, &mut uploaded).await;
+        }
+        while let Some(change) = changes.recv().await {
+            match change {
+                Change::Registered(actor) => self.serve(actor, &mut served, &mut uploaded).await,
+                Change::Retry(actor) => {
+                    // Only if the actor still holds its address here.
+                    let current = self.host.upgrade().and_then(|h| h.lookup(actor.address().as_str()).ok());
+                    if current.is_some_and(|c| c.same(&actor)) {
+                        self.serve(actor, &mut served, &mut uploaded).await;
+                    }
+                }
+                Change::Unregistered(actor) => {
+                    if let Some(entry) = served.remove(actor.address().as_str())
+                        && entry.actor.same(&actor)
+                    {
+                        entry.subscription.abort();
+                        self.claims.release(actor.address().as_str(), entry.revision).await;
+                    }
+                }
+            }
+        }
+        self.release_all(served).await;
+    }
+
+    /// Gives back every claim (the host is leaving).
+    async fn release_all(&self, served: HashMap<String, Served>) {
+        for (address, entry) in served {
+            entry.subscription.abort();
+            self.claims.release(&address, entry.revision).await;
+        }
+    }
+
+    /// Claims `actor`'s address and answers on its subject.
+    async fn serve(
+        self: &Arc<Self>,
+        actor: ActorRef,
+        served: &mut HashMap<String, Served>,
+        uploaded: &mut std::collections::HashSet<blake3::Hash>,
+    ) {
+        let address = actor.address().as_str().to_string();
+        let Some(host) = self.host.upgrade() else { return };
+        if is_virtual_key(&host, &address) || served.contains_key(&address) {
+            return;
+        }
+        let revision = match self.claims.claim(&address, &self.members).await {
+            Ok(Claim::Won(revision)) => revision,
+            Ok(Claim::HeldBy(node)) => {
+                warn!(actor = %address, %node, "the address is served by another host of the cluster; \
+                       this actor is reachable only from this host until that host leaves (or give it another name)");
+                let (changes, lease) = (self.changes.clone(), self.members.lease());
+                tokio::spawn(async move {
+                    tokio::time::sleep(lease).await;
+                    let _ = changes.send(Change::Retry(actor));
+                });
+                return;
+            }
+            Err(e) => {
+                warn!(actor = %address, error = %e, "the address could not be claimed; reachable only from this host");
+                return;
+            }
+        };
+        let component = actor.component();
+        if uploaded.insert(component.hash) {
+            self.upload(&component).await;
+        }
+        match self.client.subscribe(actor_subject(&address)).await {
+            Ok(mut subscriber) => {
+                let directory = self.clone();
+                let target = actor.clone();
+                let subscription = tokio::spawn(async move {
+                    while let Some(message) = subscriber.next().await {
+                        let directory = directory.clone();
+                        let target = target.clone();
+                        tokio::spawn(async move { directory.answer(&target, message).await });
+                    }
+                });
+                debug!(actor = %address, "served in the cluster");
+                served.insert(address, Served { actor, revision, subscription });
+            }
+            Err(e) => {
+                warn!(actor = %address, error = %e, "could not subscribe; reachable only from this host");
+                self.claims.release(&address, revision).await;
+            }
+        }
+    }
+
+    /// Puts `component` in the cluster's object store, if it is not there.
+    async fn upload(&self, component: &crate::actor::ActorComponent) {
+        let name = component.hash.to_hex().to_string();
+        if self.components.info(&name).await.is_ok() {
+            return;
+        }
+        let mut bytes = component.bytes();
+        match self.components.put(name.as_str(), &mut bytes).await {
+            Ok(_) => {
+                info!(component = %component.name, hash = %component.short_hash(), "component shared with the cluster")
+            }
+            Err(e) => {
+                warn!(component = %component.name, error = %e, "component not shared: senders that do not run it cannot reach its actors")
+            }
+        }
+    }
+
+    /// Answers one request to `actor`.
+    async fn answer(&self, actor: &ActorRef, message: async_nats::Message) {
+        let Some(reply_to) = message.reply.clone() else { return };
+        let reply = if self.members.holds_lease() {
+            self.handle(actor, &message).await
+        } else {
+            Reply::Error(CallError::Unreachable {
+                address: actor.address().clone(),
+                reason: format!("its host `{}` lost its cluster lease", self.members.node()),
+            })
+        };
+        let (headers, payload) = reply.encode();
+        if let Err(e) = self.client.publish_with_headers(reply_to, headers, payload).await {
+            debug!(actor = %actor.address(), error = %e, "reply not sent");
+        }
+    }
+
+    async fn handle(&self, actor: &ActorRef, message: &async_nats::Message) -> Reply {
+        let request = match Request::from_headers(message.headers.as_ref()) {
+            Ok(request) => request,
+            Err(why) => {
+                return Reply::Error(CallError::BadMessage(MessageError::Syntax {
+                    text: String::new(),
+                    reason: format!("not a troupe envelope: {why}"),
+                }));
+            }
+        };
+        if request.to != *actor.address() {
+            return Reply::Error(CallError::UnknownAddress(request.to));
+        }
+        if request.kind == Kind::Describe {
+            let component = actor.component();
+            return Reply::Described { code: component.hash.to_hex().to_string(), component: component.name.clone() };
+        }
+        let (call, result) = match decode_call(actor, &request, &message.payload) {
+            Ok(decoded) => decoded,
+            Err(reply) => return reply,
+        };
+        let from = request.from.clone();
+        match request.kind {
+            Kind::Tell => match actor.send(call, from).await {
+                Ok(()) => Reply::Ok(Bytes::new()),
+                Err(e) => Reply::Error(e),
+            },
+            _ => {
+                let waiting = Some(request.waiting.clone().into());
+                let timeout = request.timeout.unwrap_or(DEFAULT_ASK_TIMEOUT);
+                match actor.ask(call, from, waiting, timeout).await {
+                    Ok(None) => Reply::Ok(Bytes::new()),
+                    Ok(Some(value)) => {
+                        let Some(ty) = result else { return Reply::Ok(Bytes::new()) };
+                        let mut bytes = Vec::new();
+                        match wire::encode(&value, &ty, &mut bytes) {
+                            Ok(()) => Reply::Ok(bytes.into()),
+                            Err(e) => Reply::Error(CallError::BadMessage(MessageError::Unsupported {
+                                signature: request.function.clone(),
+                                reason: format!("its reply cannot leave the host: {e}"),
+                            })),
+                        }
+                    }
+                    Err(e) => Reply::Error(e),
+                }
+            }
+        }
+    }
+}
+
+/// The call `request` carries, decoded against the code `actor` runs, and
+/// its function's result type; or the reply refusing it.
+fn decode_call(
+    actor: &ActorRef,
+    request: &Request,
+    payload: &[u8],
+) -> Result<(Call, Option<wasmtime::component::Type>), Reply> {
+    actor.with_code(|component, generation| {
+        let code = component.hash.to_hex().to_string();
+        if code != request.code {
+            return Err(Reply::Stale { code, component: component.name.clone() });
+        }
+        let protocol = component.protocol();
+        let func = protocol.resolve(&request.function).map_err(|e| Reply::Error(e.into()))?;
+        let function = protocol.function(func);
+        if let Some(reason) = &function.unsupported {
+            let signature = function.signature();
+            return Err(Reply::Error(MessageError::Unsupported { signature, reason: reason.clone() }.into()));
+        }
+        let args = wire::decode_all(payload, function.params.iter().map(|(_, ty)| ty)).map_err(|e| {
+            Reply::Error(MessageError::IllTyped { signature: function.signature(), reason: e.to_string() }.into())
+        })?;
+        let size = args.iter().map(payload_size).sum::<u64>();
+        let limit = actor.limits().max_message_bytes;
+        if size > limit {
+            return Err(Reply::Error(MessageError::TooLarge { size, limit }.into()));
+        }
+        Ok((Call { func, args: args.into(), generation }, function.result.clone()))
+    })
+}
+
+/// Is `address` a key of one of `host`'s virtual components?
+fn is_virtual_key(host: &Host, address: &str) -> bool {
+    address.rsplit_once('/').is_some_and(|(name, _)| host.virtual_components().iter().any(|v| v == name))
+}

@@ -1,0 +1,314 @@
+//! A cluster of troupe hosts on NATS (`troupe run --cluster`): actors
+//! reachable from every host with the semantics of local ones, node
+//! leases, address claims taken over from a dead host, `ps --cluster`.
+//! Every test starts a real three-node nats-server cluster with JetStream
+//! (`scripts/nats-cluster`) and real `troupe run` processes.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support;
+
+/// A three-node NATS cluster on loopback, stopped on drop.
+struct Nats {
+    dir: tempfile::TempDir,
+    urls: String,
+}
+
+/// Each test's cluster gets ports of its own (clients, routes and
+/// monitoring at base, +100 and +200): tests run in parallel.
+static NEXT_BASE: AtomicU16 = AtomicU16::new(0);
+
+impl Nats {
+    fn start() -> Nats {
+        let dir = tempfile::tempdir().unwrap();
+        let base = 14_000 + 300 * NEXT_BASE.fetch_add(1, Ordering::Relaxed) + (std::process::id() % 7) as u16 * 3;
+        let out = Command::new(support::workspace().join("scripts/nats-cluster"))
+            .arg("start")
+            .arg(dir.path())
+            .arg(base.to_string())
+            .output()
+            .expect("scripts/nats-cluster runs");
+        assert!(out.status.success(), "nats-cluster start: {}", String::from_utf8_lossy(&out.stderr));
+        let urls = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        Nats { dir, urls }
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        let _ =
+            Command::new(support::workspace().join("scripts/nats-cluster")).arg("stop").arg(self.dir.path()).output();
+    }
+}
+
+/// A `troupe run --cluster` process, killed on drop.
+struct Node {
+    child: Child,
+    control: PathBuf,
+    log: PathBuf,
+    _stdout: BufReader<ChildStdout>,
+    _dir: tempfile::TempDir,
+}
+
+/// The lease the tests' hosts take: short, so that a killed host's
+/// addresses are taken over within seconds.
+const LEASE_MS: &str = "1500";
+
+impl Node {
+    /// Starts node `name` of `nats`'s cluster running `manifest` (TOML,
+    /// `{counter}`, `{relay}` and `{faulty}` replaced by those guests'
+    /// paths), and waits until it has joined and started it.
+    fn start(nats: &Nats, name: &str, manifest: &str) -> Node {
+        Self::try_start(nats, name, manifest).unwrap_or_else(|log| panic!("node {name} did not start; its log:\n{log}"))
+    }
+
+    /// As [`Node::start`]; `Err` with the host's log if it ended first.
+    fn try_start(nats: &Nats, name: &str, manifest: &str) -> Result<Node, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = manifest
+            .replace("{counter}", &format!("{:?}", support::guest("counter").display().to_string()))
+            .replace("{relay}", &format!("{:?}", support::guest("relay-js").display().to_string()))
+            .replace("{faulty}", &format!("{:?}", support::guest("faulty").display().to_string()));
+        let manifest_path = dir.path().join("troupe.toml");
+        std::fs::write(&manifest_path, manifest).unwrap();
+        let log = dir.path().join("host.log");
+        let control = dir.path().join("control.sock");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_troupe"));
+        cmd.arg("run").arg("--control").arg(&control).args(["--max-actors", "50"]);
+        cmd.arg("--cache-dir").arg(support::target_dir().join("troupe-test-cache"));
+        cmd.arg("--data-dir").arg(dir.path().join("data"));
+        cmd.args(["--cluster", &nats.urls, "--node", name, "--lease-ms", LEASE_MS]).arg(&manifest_path);
+        let stderr = std::fs::File::create(&log).unwrap();
+        let mut child = cmd.stdout(Stdio::piped()).stderr(stderr).spawn().expect("troupe runs");
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if stdout.read_line(&mut line).unwrap_or(0) == 0 {
+                let _ = child.wait();
+                return Err(std::fs::read_to_string(&log).unwrap_or_default());
+            }
+            if line.starts_with("cluster node: ") {
+                break;
+            }
+        }
+        Ok(Node { child, control, log, _stdout: stdout, _dir: dir })
+    }
+
+    fn troupe(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_troupe")).arg("--control").arg(&self.control).args(args).output().unwrap()
+    }
+
+    /// A command that must succeed; its stdout, trimmed.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.troupe(args);
+        assert!(out.status.success(), "`troupe {}` failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    /// A command that must fail; its `--json` error object.
+    fn error(&self, args: &[&str]) -> Value {
+        let mut full = vec!["--json"];
+        full.extend_from_slice(args);
+        let out = self.troupe(&full);
+        assert!(
+            !out.status.success(),
+            "`troupe {}` should fail: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        let error = text.lines().find_map(|l| serde_json::from_str::<Value>(l).ok().map(|v| v["error"].clone()));
+        error.filter(Value::is_object).unwrap_or_else(|| panic!("no JSON error: {text}"))
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut full = vec!["--json"];
+        full.extend_from_slice(args);
+        serde_json::from_str(&self.ok(&full)).expect("--json prints JSON")
+    }
+
+    /// `troupe call` until it stops failing with `unknown-address` (the
+    /// owner's claim and subscription are on their way), at most 15 s.
+    fn call_when_reachable(&self, address: &str, message: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let out = self.troupe(&["call", address, message]);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            if out.status.success() {
+                return String::from_utf8(out.stdout).unwrap().trim().to_string();
+            }
+            assert!(stderr.contains("no actor at"), "`call {address} {message}`: {stderr}");
+            assert!(Instant::now() < deadline, "`{address}` never became reachable: {stderr}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const COUNTER: &str = "[actors.counter]\npath = {counter}\n";
+
+/// What `ps --json` on `node` says `address` handled.
+fn handled(node: &Node, address: &str) -> u64 {
+    let ps = node.json(&["ps"]);
+    let actor = ps["actors"].as_array().unwrap().iter().find(|a| a["address"] == address);
+    actor.unwrap_or_else(|| panic!("no {address} in {ps}"))["handled"].as_u64().unwrap()
+}
+
+#[test]
+fn an_actor_on_one_host_is_called_and_told_from_another() {
+    let nats = Nats::start();
+    let a = Node::start(&nats, "a", COUNTER);
+    let b = Node::start(&nats, "b", "");
+    assert_eq!(b.call_when_reachable("counter", "incr(5)"), "5");
+    b.ok(&["send", "counter", "incr(2)"]);
+    assert_eq!(b.ok(&["call", "counter", "get()"]), "7");
+    assert_eq!(a.ok(&["call", "counter", "get()"]), "7", "the same actor, on a");
+    assert_eq!(b.json(&["ps"])["actors"], Value::Array(vec![]), "nothing runs on b");
+}
+
+#[test]
+fn unknown_and_ill_typed_messages_get_the_errors_of_a_local_call() {
+    let nats = Nats::start();
+    let a = Node::start(&nats, "a", COUNTER);
+    let b = Node::start(&nats, "b", "");
+    b.call_when_reachable("counter", "get()");
+    let unknown = b.error(&["call", "nobody", "get()"]);
+    assert_eq!(unknown["code"], "unknown-address", "{unknown}");
+    // b does not run the counter: it fetched its code from the cluster
+    // to check the message before sending it.
+    let ill_typed = b.error(&["call", "counter", r#"incr("five")"#]);
+    assert_eq!(ill_typed["code"], "bad-message", "{ill_typed}");
+    assert!(ill_typed["message"].as_str().unwrap().contains("incr(by: u64)"), "names the signature: {ill_typed}");
+    let unknown_function = b.error(&["call", "counter", "decr(1)"]);
+    assert_eq!(unknown_function["code"], "bad-message", "{unknown_function}");
+    assert_eq!(handled(&a, "counter"), 1, "only the first get reached the actor");
+}
+
+#[test]
+fn guests_ask_and_tell_actors_on_other_hosts_and_ask_cycles_across_hosts_are_refused() {
+    let nats = Nats::start();
+    let a = Node::start(&nats, "a", &format!("{COUNTER}[actors.relay-a]\npath = {{relay}}\n"));
+    let b = Node::start(&nats, "b", "[actors.relay-b]\npath = {relay}\n");
+    b.call_when_reachable("counter", "get()");
+    a.call_when_reachable("relay-b", "forwarded()");
+    assert_eq!(b.ok(&["call", "relay-b", r#"forward("counter", 3)"#]), "ok(3)", "an ask from a guest on b");
+    assert_eq!(b.ok(&["call", "relay-b", r#"notify("counter", 4)"#]), "ok", "a tell from a guest on b");
+    assert_eq!(a.ok(&["call", "counter", "get()"]), "7");
+    let unknown = b.ok(&["call", "relay-b", r#"forward("nobody", 1)"#]);
+    assert!(unknown.contains("unknown-address"), "{unknown}");
+    // relay-a asks relay-b (on b), which asks relay-a (on a) to go on to
+    // the counter: a cycle, refused before the counter is reached.
+    let cycle = a.ok(&["call", "relay-a", r#"route(["relay-b", "relay-a", "counter"], 1)"#]);
+    assert!(cycle.contains("cycle") && cycle.contains("relay-a") && cycle.contains("relay-b"), "{cycle}");
+    assert_eq!(a.ok(&["call", "counter", "get()"]), "7", "the cycle reached no counter");
+}
+
+#[test]
+fn a_full_remote_mailbox_is_an_error_to_the_sender() {
+    let nats = Nats::start();
+    let a = Node::start(&nats, "a", "[actors.f]\npath = {faulty}\nlimits = { mailbox = 1, deadline-ms = 3000 }\n");
+    let b = Node::start(&nats, "b", "");
+    b.call_when_reachable("f", "ping()");
+    b.ok(&["send", "f", "spin()"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while a.json(&["ps"])["actors"][0]["mailbox"] != 0 {
+        assert!(Instant::now() < deadline, "the actor takes the spin message");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    b.ok(&["send", "f", "ping()"]);
+    let full = b.error(&["send", "f", "ping()"]);
+    assert_eq!(full["code"], "mailbox-full", "{full}");
+}
+
+#[test]
+fn ps_cluster_lists_every_hosts_actors_with_their_node() {
+    let nats = Nats::start();
+    let a = Node::start(&nats, "a", COUNTER);
+    let b = Node::start(&nats, "b", "[actors.other]\npath = {counter}\n");
+    let listing = a.json(&["ps", "--cluster"]);
+    let nodes = listing["nodes"].as_array().unwrap();
+    let of = |node: &str| -> Vec<String> {
+        let entry = nodes.iter().find(|n| n["node"] == node).unwrap_or_else(|| panic!("no node {node}: {listing}"));
+        entry["ps"]["actors"].as_array().unwrap().iter().map(|a| a["address"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!((of("a"), of("b")), (vec!["counter".to_string()], vec!["other".to_string()]));
+    let table = b.ok(&["ps", "--cluster"]);
+    assert!(table.lines().any(|l| l.starts_with("a ") && l.contains("counter")), "{table}");
+    assert!(table.contains("2 actors on 2 hosts"), "{table}");
+    let alone = Node::start_alone();
+    assert_eq!(alone.error(&["ps", "--cluster"])["code"], "invalid-argument");
+}
+
+#[test]
+fn a_node_name_held_by_a_live_host_is_refused() {
+    let nats = Nats::start();
+    let _a = Node::start(&nats, "a", "");
+    let log = Node::try_start(&nats, "a", "").err().expect("a second node `a` is refused");
+    assert!(log.contains("node `a` already"), "{log}");
+}
+
+#[test]
+fn an_address_held_by_a_killed_host_is_taken_over_after_its_lease() {
+    let nats = Nats::start();
+    let a = Node::start(&nats, "a", COUNTER);
+    let c = Node::start(&nats, "c", "");
+    c.call_when_reachable("counter", "incr(1)");
+    // b starts its own `counter` while a serves that address: b's is
+    // reachable only on b, and the cluster's calls still reach a's.
+    let b = Node::start(&nats, "b", COUNTER);
+    assert_eq!(c.ok(&["call", "counter", "incr(1)"]), "2");
+    assert_eq!(handled(&b, "counter"), 0);
+    a.kill();
+    // Within a lease or two of a's death, b claims the address.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let out = c.troupe(&["call", "counter", "incr(10)"]);
+        if out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "10" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "b never took the address over; b's log:\n{}", b.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(b.ok(&["call", "counter", "get()"]), "10", "b's counter is the one the cluster reaches now");
+}
+
+impl Node {
+    /// A host in no cluster.
+    fn start_alone() -> Node {
+        let dir = tempfile::tempdir().unwrap();
+        let control = dir.path().join("control.sock");
+        let log = dir.path().join("host.log");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_troupe"));
+        cmd.arg("run").arg("--control").arg(&control).arg("--data-dir").arg(dir.path().join("data"));
+        let stderr = std::fs::File::create(&log).unwrap();
+        let mut child = cmd.stdout(Stdio::piped()).stderr(stderr).spawn().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        while stdout.read_line(&mut line).unwrap_or(0) > 0 && !line.starts_with("troupe host running") {
+            line.clear();
+        }
+        Node { child, control, log, _stdout: stdout, _dir: dir }
+    }
+}
