@@ -15,7 +15,8 @@
 //!   the epoch ticker, the store limiter, the classification of traps;
 //!   beside it, the foundations every layer may use: `wit` (the
 //!   `troupe:actor` package as Rust), [`ErrorCode`], sizes and durations
-//!   ([`parse_bytes`]) and poison-free locks;
+//!   ([`parse_bytes`]), poison-free locks, lock-free histograms, and
+//!   [`trace`], the trace context messages carry;
 //! * [`protocol`] — WIT types of a component's exports and imports, WAVE
 //!   messages parsed and type-checked, protocol diffs;
 //! * [`batch`] — batch delivery: the adapter composed with each component
@@ -27,7 +28,8 @@
 //! * [`host`] — [`Host`], a facade over the host's services (catalog,
 //!   registry, supervision tree and its supervisor tasks, routing), and
 //!   [`manifest`] to fill it; beside it, [`outbound`], the policies of
-//!   calls leaving the host (HTTP allow-lists, circuit breakers, retries);
+//!   calls leaving the host (HTTP allow-lists, circuit breakers, retries),
+//!   and [`metrics`], the host's metrics in the Prometheus format;
 //! * `cluster` — several hosts on NATS (behind the `cluster` feature, on
 //!   by default through `cli`): actors addressable from every host,
 //!   through the ports the actor and host layers define;
@@ -65,14 +67,17 @@ mod error_code;
 pub mod fuzzing;
 #[cfg(feature = "gateway")]
 pub mod gateway;
+mod histogram;
 pub mod host;
 pub mod inspect;
+pub mod metrics;
 pub mod outbound;
 pub mod protocol;
 /// The durable store: byte tables in atomic, fsync'd batches (redb), group commit, the data directory.
 pub mod store;
 pub mod supervision;
 mod sync;
+pub mod trace;
 mod units;
 mod wit;
 

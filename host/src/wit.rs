@@ -64,6 +64,13 @@ macro_rules! wit_enum {
         impl $name {
             /// Every variant, in WIT order.
             pub const ALL: &[$name] = &[$($name::$variant),+];
+
+            /// Its name in WIT (and in JSON, and on the command line).
+            pub fn wit_name(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
         }
 
         impl From<$name> for $wit {

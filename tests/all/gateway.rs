@@ -13,30 +13,31 @@ use serde_json::{Value, json};
 
 use crate::support;
 
-const READ_TOKEN: &str = "read-token-5f1c0e2a9b7d4c33";
-const ADMIN_TOKEN: &str = "admin-token-8e0b6d4f2a1c9e77";
+pub(crate) const READ_TOKEN: &str = "read-token-5f1c0e2a9b7d4c33";
+pub(crate) const ADMIN_TOKEN: &str = "admin-token-8e0b6d4f2a1c9e77";
 
-/// A `troupe run --http 127.0.0.1:0` process, killed on drop.
-struct HttpHost {
-    child: Child,
+/// A `troupe run --http 127.0.0.1:0` process, killed on drop. (The
+/// metrics and traces tests drive one too.)
+pub(crate) struct HttpHost {
+    pub(crate) child: Child,
     /// `http://127.0.0.1:PORT`, as the host printed it.
-    base: String,
+    pub(crate) base: String,
     /// Kept open: the host's stdout is a pipe whose reader must not go.
     _stdout: BufReader<ChildStdout>,
-    dir: tempfile::TempDir,
+    pub(crate) dir: tempfile::TempDir,
 }
 
 /// An HTTP answer.
-struct Reply {
-    status: u16,
-    body: String,
-    content_type: Option<String>,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) body: String,
+    pub(crate) content_type: Option<String>,
     retry_after: Option<String>,
     www_authenticate: Option<String>,
 }
 
 impl Reply {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
 
@@ -50,7 +51,7 @@ impl Reply {
 impl HttpHost {
     /// Starts a host running `manifest` (TOML, `{counter}` and `{faulty}`
     /// replaced by those guests' paths), with `flags` after the rest.
-    fn start(manifest: &str, flags: &[&str]) -> HttpHost {
+    pub(crate) fn start(manifest: &str, flags: &[&str]) -> HttpHost {
         let dir = tempfile::tempdir().unwrap();
         let manifest = manifest
             .replace("{counter}", &format!("{:?}", support::guest("counter").display().to_string()))
@@ -82,7 +83,7 @@ impl HttpHost {
     }
 
     /// Writes a tokens file with a read and an admin token, for `--http-tokens`.
-    fn tokens_file(dir: &Path) -> String {
+    pub(crate) fn tokens_file(dir: &Path) -> String {
         let path = dir.join("tokens");
         std::fs::write(&path, format!("# scope token\nread {READ_TOKEN}\nadmin {ADMIN_TOKEN}\n")).unwrap();
         path.display().to_string()
@@ -93,7 +94,14 @@ impl HttpHost {
     }
 
     /// `method path` with `body` of `content_type` and a bearer `token`.
-    fn request(&self, method: &str, path: &str, token: Option<&str>, content_type: Option<&str>, body: &str) -> Reply {
+    pub(crate) fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        content_type: Option<&str>,
+        body: &str,
+    ) -> Reply {
         let mut request = Self::agent().request(method, &format!("{}{path}", self.base));
         if let Some(token) = token {
             request = request.set("Authorization", &format!("Bearer {token}"));
@@ -118,16 +126,16 @@ impl HttpHost {
         }
     }
 
-    fn post(&self, path: &str, json: Value) -> Reply {
+    pub(crate) fn post(&self, path: &str, json: Value) -> Reply {
         self.request("POST", path, None, Some("application/json"), &json.to_string())
     }
 
-    fn get(&self, path: &str) -> Reply {
+    pub(crate) fn get(&self, path: &str) -> Reply {
         self.request("GET", path, None, None, "")
     }
 
     /// Calls `function` of `address` with JSON `args`; the result.
-    fn call(&self, address: &str, function: &str, args: Value) -> Value {
+    pub(crate) fn call(&self, address: &str, function: &str, args: Value) -> Value {
         let reply = self.post(&format!("/v1/actors/{address}/call/{function}"), args);
         assert_eq!(reply.status, 200, "{}", reply.body);
         reply.json()["result"].clone()

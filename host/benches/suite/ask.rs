@@ -7,23 +7,25 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use troupe::{ActorLimits, Host};
 
-use crate::Scale;
 use crate::baselines::{KIncr, kameo_counter, tokio_counter, tokio_get};
 use crate::floor::Floor;
 use crate::measure::{ASK_TIMEOUT, ROUNDS, latencies, on_runtime, percentile};
 use crate::report::{Row, ns, row};
 use crate::support::{ask_call, spawn};
+use crate::{Scale, timed_host};
 
 /// 2: ask round trips, host to actor and actor to actor.
 pub async fn asks(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
     // The floor's pool, for one instance a round, is gone with this scenario.
     let floor = Arc::new(Floor::new(16, 64 << 20));
     let actor = spawn(host, "counter", "ask-one", ActorLimits::default()).await;
+    let timed_host = timed_host(16, 64 << 20);
+    let timed = spawn(&timed_host, "counter", "ask-one", ActorLimits::default()).await;
     let incr = actor.parse("incr(1)").unwrap();
     let (k, tx) = (kameo_counter(), tokio_counter());
     let n = scale.asks / ROUNDS;
     let (mut troupe, mut kameo, mut kameo_timed, mut bare) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut wasm, mut troupe_timed) = (Vec::new(), Vec::new());
+    let (mut wasm, mut troupe_timed, mut metrics_timed) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
         let floor = floor.clone();
         wasm.extend(
@@ -44,6 +46,13 @@ pub async fn asks(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
         // entry in tokio's timer wheel).
         let (a, incr1) = (actor.clone(), incr.clone());
         troupe.extend(
+            on_runtime(latencies(n, async move || {
+                ask_call(&a, &incr1, troupe::NO_TIMEOUT).await;
+            }))
+            .await,
+        );
+        let (a, incr1) = (timed.clone(), incr.clone());
+        metrics_timed.extend(
             on_runtime(latencies(n, async move || {
                 ask_call(&a, &incr1, troupe::NO_TIMEOUT).await;
             }))
@@ -97,6 +106,14 @@ pub async fn asks(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
         format!("kameo {} / {}", ns(kt50), ns(kt99)),
         Some(tt50.as_secs_f64() / kt50.as_secs_f64()),
         "p50 <= 2x kameo",
+    ));
+    let (m50, m99) = (percentile(&mut metrics_timed, 0.5), percentile(&mut metrics_timed, 0.99));
+    rows.push(row(
+        "2. ... with the metrics timing each message (`time_messages`, as `troupe run --http`), no reply timeout",
+        format!("{} / {}", ns(m50), ns(m99)),
+        format!("untimed {} / {}", ns(t50), ns(t99)),
+        Some(m50.as_secs_f64() / t50.as_secs_f64()),
+        "-",
     ));
     let w50 = percentile(&mut wasm, 0.5);
     rows.push(row(
@@ -155,7 +172,7 @@ pub async fn asks(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
         Some(hop.as_secs_f64() / native_hop.as_secs_f64().max(1e-9)),
         "< 10 µs",
     ));
-    for a in [actor, tally] {
+    for a in [actor, tally, timed] {
         a.stop();
         a.stopped().await;
     }

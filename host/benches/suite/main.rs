@@ -106,6 +106,14 @@ pub fn host_with(max_instances: u32, max_memory: u64, batch: BatchDelivery) -> H
     support::host_on_batching(engine, batch)
 }
 
+/// A host like [`host_with`]'s, whose metrics time every message
+/// (`HostConfig::time_messages`): the rows that measure what timing costs.
+pub fn timed_host(max_instances: u32, max_memory: u64) -> Host {
+    let mut engine = support::engine_config(max_instances);
+    engine.max_memory_bytes(max_memory);
+    Host::new(troupe::HostConfig { engine, time_messages: true, ..Default::default() }).expect("host builds")
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--memory-child") {

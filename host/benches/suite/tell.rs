@@ -12,7 +12,7 @@ use crate::baselines::{KGet, KIncr, TokioMsg, kameo_counter, kameo_notebook, tok
 use crate::measure::{ASK_TIMEOUT, ROUNDS, median, on_runtime, per_message};
 use crate::report::{Row, ns, row};
 use crate::support::{ask_call, spawn, tell_call};
-use crate::{Scale, host_with};
+use crate::{Scale, host_with, timed_host};
 
 /// 1a: tells to one counter, per message; troupe also with batch entry
 /// points off (one call into the guest per message).
@@ -20,15 +20,17 @@ pub async fn tell_one(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
     let actor = spawn(host, "counter", "tell-one", ActorLimits::default()).await;
     let unbatched_host = host_with(16, 64 << 20, BatchDelivery::Off);
     let unbatched = spawn(&unbatched_host, "counter", "tell-one", ActorLimits::default()).await;
+    let timed_host = timed_host(16, 64 << 20);
+    let timed = spawn(&timed_host, "counter", "tell-one", ActorLimits::default()).await;
     let incr = actor.parse("incr(1)").unwrap();
     let get = actor.parse("get()").unwrap();
     let tx = tokio_counter();
     let k = kameo_counter();
     let n = scale.tells / ROUNDS;
     let (mut troupe, mut one_call, mut bare, mut kameo) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut mixed = Vec::new();
+    let (mut mixed, mut timed_tells) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
-        for (actor, times) in [(&actor, &mut troupe), (&unbatched, &mut one_call)] {
+        for (actor, times) in [(&actor, &mut troupe), (&unbatched, &mut one_call), (&timed, &mut timed_tells)] {
             let (a, b, incr, get) = (actor.clone(), actor.clone(), incr.clone(), get.clone());
             let send = async move || tell_call(&a, &incr).await;
             let confirm = async move || {
@@ -62,7 +64,7 @@ pub async fn tell_one(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
     }
     let total = (ROUNDS * n) as u64;
     let total_mixed = total + (ROUNDS * n) as u64;
-    for (actor, total) in [(&actor, total_mixed), (&unbatched, total)] {
+    for (actor, total) in [(&actor, total_mixed), (&unbatched, total), (&timed, total)] {
         assert_eq!(
             ask_call(actor, &get, ASK_TIMEOUT).await.and_then(|v| if let Val::U64(v) = v { Some(v) } else { None }),
             Some(total)
@@ -73,7 +75,7 @@ pub async fn tell_one(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
     assert_eq!(tokio_get(&tx).await, total);
     assert_eq!(k.ask(KGet).await.unwrap(), total);
     let (troupe, one_call, bare, kameo) = (median(troupe), median(one_call), median(bare), median(kameo));
-    let mixed = median(mixed);
+    let (mixed, timed_tells) = (median(mixed), median(timed_tells));
 
     rows.push(row(
         "1. tell, one actor (per message)",
@@ -103,7 +105,14 @@ pub async fn tell_one(scale: Scale, host: &Host, rows: &mut Vec<Row>) {
         Some(one_call.as_secs_f64() / kameo.as_secs_f64()),
         "-",
     ));
-    for actor in [actor, unbatched] {
+    rows.push(row(
+        "   ... with the metrics timing each message (`time_messages`, as `troupe run --http`)",
+        ns(timed_tells),
+        format!("untimed {}", ns(troupe)),
+        Some(timed_tells.as_secs_f64() / troupe.as_secs_f64()),
+        "-",
+    ));
+    for actor in [actor, unbatched, timed] {
         actor.stop();
         actor.stopped().await;
     }

@@ -30,6 +30,7 @@ use super::component::ActorComponent;
 use super::control::Control;
 use super::durable::{Durability, Journal, JournalError, Origin};
 use super::queue::{self, Queue, Receiver};
+use super::status::{MessageTimes, Tallies};
 use super::system::{ActorSystem, BoxFuture};
 use super::{ActorInfo, ActorLimits, ActorSpec, ActorStats, ActorStatus};
 use crate::message::{Address, Ask, CallError, Envelope, NO_TIMEOUT, Reply, WireMessage};
@@ -62,6 +63,9 @@ pub(crate) struct ActorShared {
     /// published it.
     status: AtomicU8,
     stats: ActorStats,
+    /// How long its messages take and wait, while the host's metrics time
+    /// messages (boxed: most hosts do not).
+    times: Option<Box<MessageTimes>>,
     timers: Mutex<HashMap<u64, PendingTimer>>,
     next_id: AtomicU64,
     pub(super) watchers: Mutex<Vec<Watcher>>,
@@ -167,8 +171,9 @@ pub(crate) struct Inbox {
 
 impl ActorRef {
     /// Creates the handle and mailbox of an actor that has not started yet
-    /// (`durable` for a durable one).
-    pub(crate) fn create(spec: &ActorSpec, durable: Option<DurableStart>) -> (ActorRef, Inbox) {
+    /// (`durable` for a durable one; `timed` if the host's metrics time its
+    /// messages).
+    pub(crate) fn create(spec: &ActorSpec, durable: Option<DurableStart>, timed: bool) -> (ActorRef, Inbox) {
         let (tx, rx) = queue::queue(spec.policy.limits.mailbox);
         let (ctl_tx, ctl_rx) = queue::queue(usize::MAX);
         let shared = ActorShared {
@@ -182,6 +187,7 @@ impl ActorRef {
             group: spec.group.clone(),
             status: AtomicU8::new(ActorStatus::Starting as u8),
             stats: ActorStats::default(),
+            times: timed.then(Box::default),
             timers: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             watchers: Mutex::new(Vec::new()),
@@ -527,7 +533,7 @@ impl ActorRef {
             return Err(CallError::Cycle(cycle));
         }
         let (tx, rx) = oneshot::channel();
-        let mut envelope = Envelope { call, from, ask: Some(Box::new(Ask { reply: tx, waiting })) };
+        let mut envelope = Envelope::ask(call, from, Ask { reply: tx, waiting }, self.0.times.is_some());
         let mut to = self.clone();
         // The reply comes from whichever activation queued the ask.
         while let Err(refusal) = to.enqueue(envelope) {
@@ -554,7 +560,10 @@ impl ActorRef {
     fn enqueue(&self, envelope: Envelope) -> Result<(), NotQueued> {
         match self.0.mailbox.send_or_return(envelope) {
             Ok(()) => Ok(()),
-            Err((queue::SendError::Full, _)) => Err(CallError::MailboxFull(self.0.address.clone()).into()),
+            Err((queue::SendError::Full, _)) => {
+                self.0.stats.refused();
+                Err(CallError::MailboxFull(self.0.address.clone()).into())
+            }
             Err((queue::SendError::Closed, envelope)) if self.0.passivated.get().is_some() => {
                 Err(NotQueued::Passivated(envelope))
             }
@@ -661,6 +670,19 @@ impl ActorRef {
         };
         self.0.stats.fill(&mut info);
         info
+    }
+
+    /// How long its messages take and wait, if the host's metrics time
+    /// them.
+    pub(crate) fn times(&self) -> Option<&MessageTimes> {
+        self.0.times.as_deref()
+    }
+
+    /// Its counters as the metrics read them, and how many times its code
+    /// changed (hot swaps and their rollbacks).
+    pub(crate) fn tallies(&self) -> (Tallies, u64) {
+        let swaps = self.0.code.read().generation;
+        (self.0.stats.tallies(self.times()), u64::from(swaps))
     }
 
     /// Its counters.

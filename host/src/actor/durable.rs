@@ -279,6 +279,12 @@ impl Checkpoint {
 /// they were submitted, which the futures capture when they are created,
 /// not when they are first polled.
 pub trait Journal: Send + Sync + 'static {
+    /// How long the store's commits took so far, if it times them (the
+    /// metrics' `troupe_store_commit_seconds`). By default, not timed.
+    fn commit_times(&self) -> Option<crate::metrics::HistogramSnapshot> {
+        None
+    }
+
     /// Writes tell number `seq` to `actor`'s durable inbox; for a tell
     /// from a durable actor (`message.from`), its origin as the last taken
     /// from that sender; for a tell a timer made, the timer's removal.

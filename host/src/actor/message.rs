@@ -6,7 +6,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
@@ -15,6 +15,7 @@ use wasmtime::component::Val;
 use crate::actor::Failure;
 use crate::error_code::{ErrorCode, HasErrorCode};
 use crate::protocol::{Call, MessageError, Protocol};
+use crate::trace::{self, TraceContext};
 
 /// How long an ask waits for its reply unless told otherwise. Like
 /// `gen_server:call`'s default.
@@ -141,8 +142,31 @@ pub struct Envelope {
     pub call: Call,
     /// The sending actor, if the sender is an actor.
     pub from: Option<Address>,
-    /// For an ask: where the reply goes. Boxed, as tells have none.
-    pub ask: Option<Box<Ask>>,
+    /// What only some messages carry: an ask's reply half, the sender's
+    /// trace context, when it was queued. Boxed, as a plain tell carries
+    /// none of it.
+    pub extra: Option<Box<Extra>>,
+}
+
+/// The parts of an envelope that only some messages have.
+#[derive(Debug, Default)]
+pub struct Extra {
+    /// For an ask: where the reply goes.
+    pub ask: Option<Ask>,
+    /// The span that sent it, while tracing is on (see [`crate::trace`]).
+    pub trace: Option<TraceContext>,
+    /// When it was queued, if someone measures how long it waits: the
+    /// trace of its handling, or the host's metrics (asks only, see
+    /// [`crate::metrics`]).
+    pub queued: Option<Instant>,
+}
+
+/// What a tell carries while tracing is on. Out of line: the tell path
+/// without tracing stays as small as it was.
+#[cold]
+#[inline(never)]
+fn traced_tell() -> Option<Box<Extra>> {
+    Some(Box::new(Extra { ask: None, trace: trace::current(), queued: Some(Instant::now()) }))
 }
 
 /// An envelope taken apart: the call, its sender, and for an ask the
@@ -160,19 +184,41 @@ pub struct Ask {
 }
 
 impl Envelope {
-    /// A tell: no reply.
+    /// A tell: no reply. While tracing is on it carries the current span's
+    /// context and the time it was queued.
     pub fn tell(call: Call, from: Option<Address>) -> Self {
-        Envelope { call, from, ask: None }
+        let extra = if trace::active() { traced_tell() } else { None };
+        Envelope { call, from, extra }
+    }
+
+    /// An ask, its reply going to `ask`. It carries the current span's
+    /// context while tracing is on, and the time it was queued if tracing
+    /// is on or `timed` (the receiver's metrics time its messages).
+    pub fn ask(call: Call, from: Option<Address>, ask: Ask, timed: bool) -> Self {
+        let traced = trace::active();
+        let extra = Extra {
+            ask: Some(ask),
+            trace: if traced { trace::current() } else { None },
+            queued: (traced || timed).then(Instant::now),
+        };
+        Envelope { call, from, extra: Some(Box::new(extra)) }
+    }
+
+    /// Does its sender wait for a reply?
+    pub fn is_ask(&self) -> bool {
+        self.extra.as_ref().is_some_and(|e| e.ask.is_some())
+    }
+
+    /// The sender's trace context and when it was queued, as far as known.
+    pub fn observed(&self) -> (Option<TraceContext>, Option<Instant>) {
+        self.extra.as_ref().map_or((None, None), |e| (e.trace, e.queued))
     }
 
     /// Splits off the reply channel and the ask chain (both `None` for a
     /// tell).
     pub fn into_parts(self) -> EnvelopeParts {
-        match self.ask {
-            Some(ask) => {
-                let Ask { reply, waiting } = *ask;
-                (self.call, self.from, Some(reply), waiting)
-            }
+        match self.extra.and_then(|extra| extra.ask) {
+            Some(Ask { reply, waiting }) => (self.call, self.from, Some(reply), waiting),
             None => (self.call, self.from, None, None),
         }
     }
@@ -185,8 +231,14 @@ impl Envelope {
             to: to.clone(),
             from: self.from.clone(),
             message: self.call.to_wave(protocol),
-            ask: self.ask.is_some(),
-            waiting: self.ask.as_ref().and_then(|a| a.waiting.as_deref()).map(<[Address]>::to_vec).unwrap_or_default(),
+            ask: self.is_ask(),
+            waiting: self
+                .extra
+                .as_ref()
+                .and_then(|e| e.ask.as_ref())
+                .and_then(|a| a.waiting.as_deref())
+                .map(<[Address]>::to_vec)
+                .unwrap_or_default(),
         }
     }
 }

@@ -107,7 +107,7 @@ pub(crate) use resources::Resources;
 pub(crate) use slots::Slots;
 pub use spawn::{SpawnError, SpawnOptions};
 pub use spec::{ActorPolicy, ActorSpec, DEFAULT_SHUTDOWN, DEFAULT_SNAPSHOT_JOURNAL_BYTES, RestartFrom};
-pub(crate) use status::ActorStats;
 pub use status::{ActorInfo, ActorStatus};
+pub(crate) use status::{ActorStats, Tallies};
 pub use system::BoxFuture;
 pub(crate) use system::{ActorSystem, Exit};

@@ -3,11 +3,13 @@
 //! point-in-time copy `troupe ps` prints ([`ActorInfo`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::Failure;
 use super::durable::Durability;
+use super::{Failure, FailureKind};
+use crate::histogram::{Histogram, HistogramSnapshot};
 use crate::message::Address;
 use crate::sync::Mutex;
 
@@ -67,7 +69,79 @@ pub struct ActorStats {
     memory: AtomicU64,
     memory_peak: AtomicU64,
     incarnation: AtomicU64,
-    last_failure: Mutex<Option<Failure>>,
+    /// Messages the actor failed on (its other failures are starts).
+    failed_messages: AtomicU64,
+    /// Messages refused because its mailbox was full.
+    refused: AtomicU64,
+    failures_seen: Mutex<FailuresSeen>,
+}
+
+/// The failures an actor has had: the last, and how many of each kind.
+#[derive(Debug, Default)]
+struct FailuresSeen {
+    last: Option<Failure>,
+    /// Boxed, and only after a first failure: most actors never fail.
+    by_kind: Option<Box<[u64; FailureKind::ALL.len()]>>,
+}
+
+/// How long an actor's messages took and waited, kept only while the
+/// host's metrics time messages (see `crate::metrics`).
+#[derive(Debug, Default)]
+pub(crate) struct MessageTimes {
+    /// From the guest's start on a message to its end.
+    pub handling: Histogram,
+    /// From queueing a message to the start of its handling (asks only).
+    pub mailbox_wait: Histogram,
+    /// When the message (or run) in hand began, in nanoseconds after
+    /// [`times_epoch`]. Kept here, not in the delivery's future: that
+    /// future is allocated for every batch, and must stay small enough
+    /// for the allocator's per-thread cache.
+    began: AtomicU64,
+}
+
+/// The instant [`MessageTimes`] count from.
+fn times_epoch() -> Instant {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+impl MessageTimes {
+    /// A message (or a run of them) begins at `now`.
+    pub fn begin(&self, now: Instant) {
+        let ns = now.saturating_duration_since(times_epoch()).as_nanos();
+        self.began.store(u64::try_from(ns).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// The `messages` that began at the last [`MessageTimes::begin`] have
+    /// ended: each is counted at its share of the time.
+    pub fn end(&self, messages: usize) {
+        let began = times_epoch() + Duration::from_nanos(self.began.load(Ordering::Relaxed));
+        let share = began.elapsed() / u32::try_from(messages.max(1)).unwrap_or(u32::MAX);
+        for _ in 0..messages {
+            self.handling.observe(share);
+        }
+    }
+}
+
+/// What the metrics read of an actor's counters at a scrape.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Tallies {
+    /// Messages handled.
+    pub handled: u64,
+    /// Messages failed on.
+    pub failed_messages: u64,
+    /// Messages refused, its mailbox full.
+    pub refused: u64,
+    /// Restarts.
+    pub restarts: u64,
+    /// Fuel burnt.
+    pub fuel_used: u64,
+    /// Failures by kind, in [`FailureKind::ALL`]'s order.
+    pub failures_by_kind: [u64; FailureKind::ALL.len()],
+    /// Handling times, if timed.
+    pub handling: HistogramSnapshot,
+    /// Mailbox waits, if timed.
+    pub mailbox_wait: HistogramSnapshot,
 }
 
 /// A point-in-time copy of an actor's state and counters.
@@ -155,10 +229,43 @@ impl ActorStats {
         self.restarts.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// A failure: counted, and kept as the last one.
+    /// A failure: counted by kind, and kept as the last one.
     pub(crate) fn failed(&self, failure: &Failure) {
         self.failures.fetch_add(1, Ordering::Relaxed);
-        *self.last_failure.lock() = Some(failure.clone());
+        let mut seen = self.failures_seen.lock();
+        seen.last = Some(failure.clone());
+        let kind = FailureKind::ALL.iter().position(|k| *k == failure.kind).unwrap_or_default();
+        seen.by_kind.get_or_insert_with(Default::default)[kind] += 1;
+    }
+
+    /// A message failed (its failure is counted by [`ActorStats::failed`]).
+    pub(crate) fn message_failed(&self) {
+        self.failed_messages.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A message was refused, the mailbox full.
+    pub(crate) fn refused(&self) {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counters the metrics read, with `times` if the actor keeps them.
+    pub(crate) fn tallies(&self, times: Option<&MessageTimes>) -> Tallies {
+        let mut tallies = Tallies {
+            handled: self.handled.load(Ordering::Relaxed),
+            failed_messages: self.failed_messages.load(Ordering::Relaxed),
+            refused: self.refused.load(Ordering::Relaxed),
+            restarts: self.restarts.load(Ordering::Relaxed),
+            fuel_used: self.fuel_used.load(Ordering::Relaxed),
+            ..Tallies::default()
+        };
+        if let Some(by_kind) = &self.failures_seen.lock().by_kind {
+            tallies.failures_by_kind = **by_kind;
+        }
+        if let Some(times) = times {
+            tallies.handling.add(&times.handling);
+            tallies.mailbox_wait.add(&times.mailbox_wait);
+        }
+        tallies
     }
 
     /// Fuel burnt by calls into the guest.
@@ -187,6 +294,6 @@ impl ActorStats {
         info.fuel_used = self.fuel_used.load(Ordering::Relaxed);
         info.memory = self.memory.load(Ordering::Relaxed);
         info.memory_peak = self.memory_peak.load(Ordering::Relaxed);
-        info.last_failure = self.last_failure.lock().clone();
+        info.last_failure = self.failures_seen.lock().last.clone();
     }
 }

@@ -87,7 +87,7 @@ impl WarmInstances {
             let pool = pools.entry(key.clone()).or_insert_with(|| Pool {
                 ready: Vec::new(),
                 filling: 0,
-                stand_in: ActorRef::create(&stand_in_spec(spec, component, &key.0), None).0,
+                stand_in: ActorRef::create(&stand_in_spec(spec, component, &key.0), None, false).0,
             });
             let taken = pool.ready.pop();
             let missing = want.saturating_sub(pool.ready.len() as u32 + pool.filling);

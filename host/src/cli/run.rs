@@ -14,6 +14,7 @@ use troupe::manifest::Manifest;
 use troupe::parse_bytes;
 use troupe::store::{DEFAULT_CACHE_BYTES, DataDir, LazyStore};
 use troupe::supervision::RootPolicy;
+use troupe::trace::export::Exporter;
 use troupe::{BatchDelivery, EngineConfig, Host, HostConfig};
 
 use super::stdout::say;
@@ -97,6 +98,13 @@ pub struct RunArgs {
     #[arg(long, requires = "http", value_name = "FILE")]
     pub http_tokens: Option<PathBuf>,
 
+    /// Export traces over OTLP/HTTP to URL: a collector's base URL
+    /// (`http://localhost:4318`; traces go to its `/v1/traces`) or the full
+    /// URL of its traces endpoint. One span per message (`actor.handle`)
+    /// and per gateway request (`http.request`).
+    #[arg(long, value_name = "URL")]
+    pub otlp: Option<String>,
+
     /// Join the cluster on these NATS servers (comma-separated URLs, e.g.
     /// `nats://127.0.0.1:4222`; JetStream on): every host's actors become
     /// reachable from this one, and this host's from them.
@@ -158,22 +166,42 @@ pub enum LogFormat {
     Json,
 }
 
-fn init_logging(format: LogFormat) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("TROUPE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+/// The log on stderr, and the trace exporter's layer if there is one.
+/// The log leaves out the trace spans (one per message) unless
+/// `TROUPE_LOG` asks for them.
+fn init_logging(format: LogFormat, exporter: Option<&Exporter>) {
     use std::io::IsTerminal;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
+    use tracing_subscriber::prelude::*;
+    use tracing_subscriber::{EnvFilter, Layer};
+    let filter = EnvFilter::try_from_env("TROUPE_LOG").unwrap_or_else(|_| {
+        let quiet_traces = format!("{}=off", troupe::trace::TARGET).parse().expect("a valid directive");
+        EnvFilter::new("info").add_directive(quiet_traces)
+    });
+    let log = tracing_subscriber::fmt::layer().with_ansi(std::io::stderr().is_terminal()).with_writer(std::io::stderr);
+    let log = match format {
+        LogFormat::Text => log.boxed(),
+        LogFormat::Json => log.json().boxed(),
+    };
+    tracing_subscriber::registry().with(log.with_filter(filter)).with(exporter.map(|e| e.layer())).init();
 }
 
 pub async fn run(args: RunArgs, control: Option<PathBuf>) -> anyhow::Result<()> {
-    init_logging(args.log_format);
+    let exporter = args.otlp.as_deref().map(|url| Exporter::new(url, "troupe")).transpose()?;
+    init_logging(args.log_format, exporter.as_ref());
+    if let Some(exporter) = &exporter {
+        troupe::trace::enable();
+        info!(url = exporter.url(), "exporting traces over OTLP");
+    }
+    let outcome = serve(args, control).await;
+    if let Some(exporter) = exporter {
+        // The spans of the last messages, before the process ends.
+        exporter.shutdown().await;
+    }
+    outcome
+}
+
+/// The host, until a signal or the root supervisor giving up.
+async fn serve(args: RunArgs, control: Option<PathBuf>) -> anyhow::Result<()> {
     let mut engine = EngineConfig::new();
     engine.max_instances(args.max_instances.unwrap_or(args.max_actors)).max_memory_bytes(args.max_memory);
     if args.no_cache {
@@ -193,6 +221,8 @@ pub async fn run(args: RunArgs, control: Option<PathBuf>) -> anyhow::Result<()> 
         root_policy: args.on_root_failure,
         max_actors,
         journal: Some(store.clone()),
+        // The gateway serves the metrics, histograms included.
+        time_messages: args.http.is_some(),
     })?;
 
     let (path, private) = match control {

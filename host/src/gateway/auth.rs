@@ -15,7 +15,7 @@
 //!
 //! | scope | may |
 //! |-------|-----|
-//! | `read` | look: list actors, one actor, the tree, the event stream |
+//! | `read` | look: list actors, one actor, the tree, the event stream, the metrics |
 //! | `admin` | everything `read` may, and call, send, spawn, stop, swap |
 //!
 //! The scope a request needs follows from its method alone ([`Scope::needed_for`]):

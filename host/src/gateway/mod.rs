@@ -14,6 +14,7 @@
 //! | `POST /v1/actors` | admin | spawn; `201 Created` |
 //! | `DELETE /v1/actors/{address}` | admin | stop, with what is under it |
 //! | `POST /v1/actors/{address}/swap` | admin | hot swap, as `troupe swap` |
+//! | `GET /metrics` | read | the host's metrics, in the Prometheus text format (see [`crate::metrics`]) |
 //!
 //! Management answers what the control socket answers to the same
 //! request (the private `routes` module); errors are `{"code", "message"}` with the
@@ -31,6 +32,13 @@
 //!
 //! Every request body is capped at [`MAX_BODY_BYTES`] (413 beyond), below
 //! each actor's own `max-message-bytes`.
+//!
+//! # Traces
+//!
+//! While tracing is on (`troupe run --otlp`), each request is an
+//! `http.request` span that continues the request's W3C `traceparent`
+//! header, and the messages it sends follow from it (see
+//! [`crate::trace`]).
 
 pub mod address;
 pub mod auth;

@@ -25,6 +25,7 @@ use axum::{Json, Router};
 use futures_util::Stream;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tracing::Instrument;
 
 use super::MAX_BODY_BYTES;
 use super::auth::{Scope, Tokens};
@@ -37,6 +38,7 @@ use crate::host::Host;
 use crate::message::{Address, CallError};
 use crate::protocol::FunctionInfo;
 use crate::supervision::RestartType;
+use crate::trace::{self, Follows, TraceContext};
 
 /// What every handler shares.
 struct Shared {
@@ -54,10 +56,38 @@ pub(super) fn router(host: Host, tokens: Tokens) -> Router {
         .route("/v1/actors/{*path}", get(actor).delete(stop).post(act_on))
         .route("/v1/tree", get(tree))
         .route("/v1/events", get(events))
+        .route("/metrics", get(metrics))
         .fallback(no_route)
         .layer(middleware::from_fn_with_state(shared.clone(), authorize))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(trace_request))
         .with_state(shared)
+}
+
+/// While tracing is on, handles the request in an `http.request` span
+/// (target [`trace::TARGET`]) that continues the request's `traceparent`
+/// header if it has a valid one, and starts a trace otherwise: the asks
+/// and tells it makes follow from it (see [`crate::trace`]).
+async fn trace_request(request: HttpRequest, next: Next) -> Response {
+    if !trace::active() {
+        return next.run(request).await;
+    }
+    let span = tracing::info_span!(
+        target: trace::TARGET,
+        parent: None,
+        "http.request",
+        otel.kind = "server",
+        method = %request.method(),
+        path = %request.uri().path(),
+        status = tracing::field::Empty,
+    );
+    let incoming = request.headers().get("traceparent").and_then(|v| v.to_str().ok());
+    if let Some(cx) = incoming.and_then(TraceContext::from_traceparent) {
+        trace::follow(&span, cx, Follows::ChildOf);
+    }
+    let response = next.run(request).instrument(span.clone()).await;
+    span.record("status", response.status().as_u16());
+    response
 }
 
 /// Lets a request through only if its token allows its method (see
@@ -74,8 +104,8 @@ async fn no_route() -> ApiError {
     ApiError::new(
         Problem::NoRoute,
         "no such endpoint; the gateway serves /v1/actors, /v1/actors/ADDRESS, \
-         /v1/actors/ADDRESS/call/FUNCTION, /v1/actors/ADDRESS/send/FUNCTION, /v1/actors/ADDRESS/swap, /v1/tree \
-         and /v1/events",
+         /v1/actors/ADDRESS/call/FUNCTION, /v1/actors/ADDRESS/send/FUNCTION, /v1/actors/ADDRESS/swap, /v1/tree, \
+         /v1/events and /metrics",
     )
 }
 
@@ -123,6 +153,13 @@ struct PsQuery {
 async fn ps(State(shared): Gate, query: Query<PsQuery>) -> Result<Json<Value>, ApiError> {
     let request = Request::Ps { virtual_component: query.0.virtual_component, cluster: query.0.cluster };
     answer(&shared.host, request).await.map(Json)
+}
+
+/// `GET /metrics`: the host's metrics, in the Prometheus text format
+/// (see [`crate::metrics`]).
+async fn metrics(State(shared): Gate) -> Response {
+    let content_type = header::HeaderValue::from_static(crate::metrics::CONTENT_TYPE);
+    ([(header::CONTENT_TYPE, content_type)], shared.host.metrics()).into_response()
 }
 
 #[derive(Deserialize)]

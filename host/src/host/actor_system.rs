@@ -1,8 +1,6 @@
 //! How actors reach the host: [`ActorSystem`], implemented by delegating
 //! to the host's services.
 
-use std::sync::atomic::Ordering;
-
 use tracing::warn;
 use wasmtime::component::Val;
 
@@ -93,7 +91,7 @@ impl ActorSystem for HostInner {
     }
 
     fn dead_letter(&self, to: &Address, what: &str, reason: DeadLetterReason) {
-        let total = self.dead_letters.fetch_add(1, Ordering::Relaxed) + 1;
+        let total = self.dead_letters.add(reason);
         warn!(to = %to, function = what, %reason, total, "dead letter");
     }
 

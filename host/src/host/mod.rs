@@ -89,6 +89,11 @@ pub struct HostConfig {
     /// Stable storage for durable actors (`crate::store` provides one);
     /// without it, a durable spawn is refused.
     pub journal: Option<Arc<dyn Journal>>,
+    /// Time every message for the metrics' histograms of handling times
+    /// and mailbox waits (see [`crate::metrics`]): a clock reading at each
+    /// end of a message. Off by default, when those two series stay
+    /// empty; `troupe run --http` turns it on.
+    pub time_messages: bool,
 }
 
 /// Why a supervisor could not be created.
@@ -128,7 +133,10 @@ pub(crate) struct HostInner {
     /// What the actors share: the loader and the instance slots.
     resources: Arc<Resources>,
     events: EventBus,
-    dead_letters: AtomicU64,
+    dead_letters: crate::metrics::DeadLetters,
+    /// Whether actors time their messages (see
+    /// [`HostConfig::time_messages`]).
+    time_messages: bool,
     /// Numbers the addresses of children spawned without a name.
     child_names: AtomicU64,
     shutting_down: AtomicBool,
@@ -223,13 +231,14 @@ impl Host {
     pub fn new(config: HostConfig) -> Result<Host, EngineError> {
         let engine = config.engine.build()?;
         let max_actors = config.max_actors.unwrap_or(engine.config().get_max_instances() as usize);
-        Ok(Self::build(engine, config.batch_delivery, config.root, config.root_policy, max_actors, config.journal))
+        let journal = (config.journal, config.time_messages);
+        Ok(Self::build(engine, config.batch_delivery, config.root, config.root_policy, max_actors, journal))
     }
 
     /// A host over an existing engine, with the default batch delivery.
     pub fn with_engine(engine: Engine, root: SupervisorSpec, root_policy: RootPolicy) -> Host {
         let max_actors = engine.config().get_max_instances() as usize;
-        Self::build(engine, BatchDelivery::default(), root, root_policy, max_actors, None)
+        Self::build(engine, BatchDelivery::default(), root, root_policy, max_actors, (None, false))
     }
 
     fn build(
@@ -238,7 +247,7 @@ impl Host {
         root: SupervisorSpec,
         root_policy: RootPolicy,
         max_actors: usize,
-        journal: Option<Arc<dyn Journal>>,
+        (journal, time_messages): (Option<Arc<dyn Journal>>, bool),
     ) -> Host {
         let (gave_up, _) = watch::channel(None);
         let resources = Arc::new(Resources::new(Arc::new(Loader::new(engine, batch))));
@@ -249,7 +258,8 @@ impl Host {
             routing: Routing::default(),
             resources,
             events: EventBus::default(),
-            dead_letters: AtomicU64::new(0),
+            dead_letters: Default::default(),
+            time_messages,
             child_names: AtomicU64::new(0),
             shutting_down: AtomicBool::new(false),
             gave_up,
@@ -535,7 +545,20 @@ impl Host {
 
     /// Messages that could not be delivered or were not handled, so far.
     pub fn dead_letters(&self) -> u64 {
-        self.inner.dead_letters.load(Ordering::Relaxed)
+        self.inner.dead_letters.total()
+    }
+
+    /// The host's metrics in the Prometheus text format (version 0.0.4,
+    /// [`crate::metrics::CONTENT_TYPE`]): see [`crate::metrics`] for the
+    /// series.
+    pub fn metrics(&self) -> String {
+        let commits = self.inner.journal.as_ref().and_then(|j| j.commit_times());
+        crate::metrics::render(self, &self.inner.dead_letters, commits)
+    }
+
+    /// The registry, for the metrics.
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.inner.registry
     }
 
     /// Resolves when the root gives up on a top-level child under

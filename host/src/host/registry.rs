@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::actor::ActorRef;
 use crate::message::Address;
-use crate::sync::RwLock;
+use crate::metrics::Tally;
+use crate::sync::{Mutex, RwLock};
 
 /// A registered actor and its place in start order.
 struct Registered {
@@ -26,6 +27,11 @@ pub(crate) struct Registry {
     seq: AtomicU64,
     /// Bumped whenever a group's membership changes (for routing caches).
     membership: AtomicU64,
+    /// What the metrics keep of the actors that came and went: counted as
+    /// their addresses are claimed and released, under the same lock, so
+    /// that a scrape ([`Registry::read_with_tally`]) sees each actor's counters
+    /// exactly once, live or departed.
+    tally: Mutex<Tally>,
     /// Told of every change, in order (see [`Registry::observe`]).
     observer: OnceLock<AddressObserver>,
 }
@@ -60,6 +66,7 @@ impl Registry {
             self.groups.write().entry(group.to_string()).or_default().insert(seq, actor.clone());
             self.membership.fetch_add(1, Ordering::Release);
         }
+        self.tally.lock().arrived(&actor);
         if let Some(observe) = self.observer.get() {
             observe(AddressChange::Registered(&actor));
         }
@@ -94,6 +101,7 @@ impl Registry {
             Some(e) if e.actor.same(actor) => {
                 let seq = e.seq;
                 actors.remove(actor.address());
+                self.tally.lock().departed(actor);
                 if let Some(group) = actor.group() {
                     let mut groups = self.groups.write();
                     if let Some(members) = groups.get_mut(group) {
@@ -126,6 +134,14 @@ impl Registry {
     /// Number of registered actors.
     pub fn len(&self) -> usize {
         self.actors.read().len()
+    }
+
+    /// Runs `f` on every actor (in no order) and the tally of those that
+    /// left, as of one moment: no actor arrives or leaves meanwhile.
+    pub fn read_with_tally<R>(&self, f: impl FnOnce(&mut dyn Iterator<Item = &ActorRef>, &Tally) -> R) -> R {
+        let actors = self.actors.read();
+        let tally = self.tally.lock();
+        f(&mut actors.values().map(|e| &e.actor), &tally)
     }
 
     /// Every actor, in start order.

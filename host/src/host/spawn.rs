@@ -139,7 +139,7 @@ impl HostInner {
                 (Some(boot.start), Some(boot.committed), boot.pending, boot.timers)
             }
         };
-        let (actor, inbox) = ActorRef::create(&spec, boot);
+        let (actor, inbox) = ActorRef::create(&spec, boot, self.time_messages);
         // Acknowledged before the host went down: ahead of anything new,
         // whatever the mailbox's bound.
         inbox.mailbox.put_back(pending.into_iter());

@@ -208,6 +208,10 @@ fn decode_state(value: &[u8]) -> Result<(Snapshot, u64), String> {
 }
 
 impl Journal for DurableStore {
+    fn commit_times(&self) -> Option<crate::metrics::HistogramSnapshot> {
+        Some(self.commits.commit_times())
+    }
+
     fn accept(
         &self,
         actor: &Address,
@@ -565,6 +569,11 @@ impl LazyStore {
 }
 
 impl Journal for LazyStore {
+    /// Once open: a store not opened yet has committed nothing.
+    fn commit_times(&self) -> Option<crate::metrics::HistogramSnapshot> {
+        self.opened.get()?.as_ref().ok()?.commit_times()
+    }
+
     fn accept(
         &self,
         actor: &Address,

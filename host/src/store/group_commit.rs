@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use super::{Batch, Store, StoreError};
+use crate::histogram::{Histogram, HistogramSnapshot};
 use crate::sync::Mutex;
 
 /// How the writer groups batches into commits.
@@ -86,6 +87,8 @@ struct Shared {
     queue: Option<mpsc::Sender<Request>>,
     store: Arc<dyn Store>,
     stats: Arc<Mutex<GroupCommitStats>>,
+    /// How long each commit took, successful or not.
+    times: Arc<Histogram>,
     writer: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -109,7 +112,8 @@ impl GroupCommit {
     pub fn start(store: Arc<dyn Store>, config: GroupCommitConfig) -> Self {
         let (queue, requests) = mpsc::channel();
         let stats = Arc::new(Mutex::new(GroupCommitStats::default()));
-        let writer = Writer { store: store.clone(), stats: stats.clone(), config, requests };
+        let times = Arc::new(Histogram::default());
+        let writer = Writer { store: store.clone(), stats: stats.clone(), times: times.clone(), config, requests };
         let writer = match std::thread::Builder::new().name("troupe-store".into()).spawn(move || writer.run()) {
             Ok(writer) => Some(writer),
             Err(error) => {
@@ -118,7 +122,7 @@ impl GroupCommit {
                 None
             }
         };
-        Self { shared: Arc::new(Shared { queue: Some(queue), store, stats, writer }) }
+        Self { shared: Arc::new(Shared { queue: Some(queue), store, stats, times, writer }) }
     }
 
     /// Queues `batch` for the next commit and resolves once it is durable,
@@ -160,6 +164,13 @@ impl GroupCommit {
     pub fn stats(&self) -> GroupCommitStats {
         self.shared.stats.lock().clone()
     }
+
+    /// How long its commits took so far.
+    pub fn commit_times(&self) -> HistogramSnapshot {
+        let mut snapshot = HistogramSnapshot::default();
+        snapshot.add(&self.shared.times);
+        snapshot
+    }
 }
 
 impl std::fmt::Debug for GroupCommit {
@@ -172,6 +183,7 @@ impl std::fmt::Debug for GroupCommit {
 struct Writer {
     store: Arc<dyn Store>,
     stats: Arc<Mutex<GroupCommitStats>>,
+    times: Arc<Histogram>,
     config: GroupCommitConfig,
     requests: mpsc::Receiver<Request>,
 }
@@ -187,7 +199,9 @@ impl Writer {
         // is empty, so queued batches are drained before the thread exits.
         while let Ok(first) = self.requests.recv() {
             self.gather(first, max_batches, &mut batches, &mut waiting);
+            let started = Instant::now();
             let outcome = self.store.commit(&batches);
+            self.times.observe(started.elapsed());
             self.record(&outcome, batches.len());
             for done in waiting.drain(..) {
                 // A caller that stopped waiting has nobody to tell.

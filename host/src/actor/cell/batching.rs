@@ -3,6 +3,8 @@
 //! and what happens when one of them fails. The incarnation owns the entry
 //! points; this decides what makes a run.
 
+use std::time::Instant;
+
 use tracing::Instrument;
 
 use super::Cell;
@@ -26,8 +28,10 @@ impl Cell {
     /// snapshots taken every N messages, a run ends where a snapshot is
     /// due, so that a restart finds the state it would have found.
     pub(super) fn run_limit(&self, inc: &Incarnation, envelope: &Envelope, batch: usize) -> Option<usize> {
-        // A durable actor commits after each message.
-        if envelope.ask.is_some()
+        // A durable actor commits after each message; while tracing is on
+        // each message has a span of its own.
+        if envelope.is_ask()
+            || crate::trace::active()
             || envelope.call.generation != self.generation
             || self.inbox.mailbox.is_empty()
             || self.me.is_durable()
@@ -63,13 +67,13 @@ impl Cell {
         let mut run = Vec::with_capacity(own.max(mixed));
         run.push(first);
         if own >= 2 {
-            self.inbox.mailbox.take_while(own, &mut run, |e| {
-                e.ask.is_none() && e.call.func == func && e.call.generation == generation
-            });
+            self.inbox
+                .mailbox
+                .take_while(own, &mut run, |e| !e.is_ask() && e.call.func == func && e.call.generation == generation);
         }
         if mixed > 0 && run.len() == 1 {
             self.inbox.mailbox.take_while(mixed, &mut run, |e| {
-                e.ask.is_none() && e.call.generation == generation && batch.mixes(e.call.func)
+                !e.is_ask() && e.call.generation == generation && batch.mixes(e.call.func)
             });
             if run.len() > 1 {
                 return Gathered::Run(run, RunEntry::Mixed);
@@ -109,7 +113,17 @@ impl Cell {
             function = func.map_or("(several)", |f| protocol.function(f).name.as_str()),
             count = run.len()
         );
+        if let Some(times) = self.me.times() {
+            times.begin(Instant::now());
+        }
         let outcome = inc.handle_run(&self.me, &lowered).instrument(span).await;
+        if let Some(times) = self.me.times() {
+            // One call for the messages that went in: each at its share.
+            times.end(match &outcome {
+                Ok(handled) => *handled,
+                Err((started, _)) => (*started).clamp(1, run.len()),
+            });
+        }
         batch::give_back(&mut run, lowered);
         match outcome {
             Ok(handled) => {

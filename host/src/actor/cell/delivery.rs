@@ -5,9 +5,17 @@
 //! A message that fails takes its incarnation with it (the store is
 //! poisoned); the messages queued behind it stay in the mailbox for the
 //! next incarnation.
+//!
+//! Each message is handled in a span: `actor.handle` while tracing is on
+//! (see [`crate::trace`]: the child of an asker's span, or linked to a
+//! teller's), otherwise the log's `message` span at debug level. On a
+//! host whose metrics time messages, its handling time (and an ask's
+//! mailbox wait) goes into the actor's histograms.
+
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
-use tracing::{Instrument, error};
+use tracing::{Instrument, Span, error};
 
 use super::batching::Gathered;
 use super::phase::Phase;
@@ -15,8 +23,19 @@ use super::swap::Trial;
 use super::{Cell, MESSAGE_BATCH};
 use crate::actor::incarnation::Incarnation;
 use crate::actor::{Failure, FailureKind};
-use crate::message::{CallError, DeadLetterReason, Envelope, Reply};
+use crate::message::{Address, CallError, DeadLetterReason, Envelope, Reply};
 use crate::protocol::{Call, payload_size};
+use crate::trace::{self, Follows, TraceContext};
+
+/// Runs `handling` in `span` and records its outcome there: a message's
+/// handling while tracing is on (boxed by the caller, so that the
+/// untraced delivery's future does not grow by the span it keeps).
+async fn traced<T, E>(handling: impl Future<Output = Result<T, E>>, span: Span) -> Result<T, E> {
+    let mut handling = std::pin::pin!(handling.instrument(span));
+    let outcome = handling.as_mut().await;
+    handling.span().record("outcome", if outcome.is_ok() { "ok" } else { "failed" });
+    outcome
+}
 
 impl Cell {
     /// What a running actor becomes once it has handled a batch (see
@@ -100,6 +119,7 @@ impl Cell {
     /// Handles one message. `Err` means the incarnation failed (and is
     /// poisoned); the failure has been reported to the sender.
     pub(super) async fn deliver(&mut self, inc: &mut Incarnation, envelope: Envelope) -> Result<(), Failure> {
+        let (sender, queued) = envelope.observed();
         let (mut call, from, reply, waiting) = envelope.into_parts();
         let tell = reply.is_none();
         if tell {
@@ -116,18 +136,36 @@ impl Cell {
             }
             return Ok(());
         }
-        let span = tracing::debug_span!(
-            "message",
-            function = %self.spec.component.protocol().function(call.func).name,
-            from = from.as_ref().map(|a| a.as_str())
-        );
         let durable = self.me.is_durable();
         if durable {
             // Its tells wait for the commit of what the message did.
             let (watermark, last) = (self.watermark(), self.durable().last_sent);
             inc.collect_effects(watermark, last);
         }
-        let outcome = inc.handle(&self.me, &call, waiting).instrument(span).await;
+        // Read only if someone measures: a clock reading costs about as
+        // much as a small handler takes. Nothing of it is kept across the
+        // call below: this future is allocated for every batch, and must
+        // stay small enough for the allocator's per-thread cache.
+        let now = (queued.is_some() || self.me.times().is_some()).then(Instant::now);
+        let waited = queued.zip(now).map(|(queued, now)| now.saturating_duration_since(queued));
+        if let Some(times) = self.me.times()
+            && let Some(now) = now
+        {
+            times.begin(now);
+            if let Some(waited) = waited {
+                times.mailbox_wait.observe(waited);
+            }
+        }
+        let how = if reply.is_some() { Follows::ChildOf } else { Follows::LinkedTo };
+        let span = self.message_span(&call, from.as_ref(), sender.map(|cx| (cx, how)), waited);
+        let outcome = if trace::active() {
+            Box::pin(traced(inc.handle(&self.me, &call, waiting), span)).await
+        } else {
+            inc.handle(&self.me, &call, waiting).instrument(span).await
+        };
+        if let Some(times) = self.me.times() {
+            times.end(1);
+        }
         match outcome {
             Ok(result) => {
                 self.me.stats().handled();
@@ -151,6 +189,39 @@ impl Cell {
                 Err(failure)
             }
         }
+    }
+
+    /// The span `call` is handled in (see the module docs): `sender` is the
+    /// sender's trace context and how this span follows it, `waited` how
+    /// long the message was queued, if known.
+    fn message_span(
+        &self,
+        call: &Call,
+        from: Option<&Address>,
+        sender: Option<(TraceContext, Follows)>,
+        waited: Option<Duration>,
+    ) -> Span {
+        let function = &self.spec.component.protocol().function(call.func).name;
+        if !trace::active() {
+            return tracing::debug_span!("message", function = %function, from = from.map(|a| a.as_str()));
+        }
+        // A root of its own (not within the actor's long-lived span): its
+        // parent, if any, is its asker's.
+        let span = tracing::info_span!(
+            target: trace::TARGET,
+            parent: None,
+            "actor.handle",
+            actor = %self.address(),
+            component = %self.spec.component.name,
+            function = %function,
+            from = from.map(|a| a.as_str()),
+            mailbox_wait_us = waited.map(|w| w.as_micros() as u64),
+            outcome = tracing::field::Empty,
+        );
+        if let Some((cx, how)) = sender {
+            trace::follow(&span, cx, how);
+        }
+        span
     }
 
     /// The reply to an ask that returned `result`: the result, unless it
@@ -186,7 +257,7 @@ impl Cell {
     /// The actor failed before it could handle `envelope`: the sender
     /// learns it as it would of a failure handling it.
     pub(super) fn refuse(&mut self, envelope: Envelope, failure: &Failure) {
-        if envelope.ask.is_none() {
+        if !envelope.is_ask() {
             self.took_tell();
         }
         let function = self.function_name(&envelope.call);
@@ -217,6 +288,7 @@ impl Cell {
     /// A message to `function` failed: count the dead letter and tell the
     /// asker, if any.
     pub(super) fn report_failed(&self, function: &str, reply: Option<oneshot::Sender<Reply>>, failure: &Failure) {
+        self.me.stats().message_failed();
         self.system.dead_letter(self.address(), function, DeadLetterReason::Failed);
         if let Some(reply) = reply {
             let _ =

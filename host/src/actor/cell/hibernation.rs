@@ -206,7 +206,7 @@ impl Cell {
             Err(WakeFailure::NoInstance(failure, state)) => match (plan_asleep(signal.kind()).0, signal) {
                 // An acknowledged tell to a durable actor is never lost: it
                 // waits, first in line, for an instance.
-                (Action::Refuse, Signal::Message(envelope)) if self.me.is_durable() && envelope.ask.is_none() => {
+                (Action::Refuse, Signal::Message(envelope)) if self.me.is_durable() && !envelope.is_ask() => {
                     self.inbox.mailbox.put_back(std::iter::once(envelope));
                     tokio::time::sleep(WAKE_RETRY).await;
                     Phase::Hibernating(state)
