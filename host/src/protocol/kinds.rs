@@ -1,5 +1,6 @@
-//! A protocol with every kind of WIT type, for the tests of the value
-//! mappings (`json.rs`, `wire.rs`).
+//! Protocols for tests: one with every kind of WIT type, for the value
+//! mappings (`json.rs`, `wire.rs`), and the protocol of any WIT world and
+//! core module (`parse.rs`).
 
 use std::sync::OnceLock;
 
@@ -71,12 +72,21 @@ pub(super) fn protocol() -> &'static Protocol {
             }
         }
         wat.push(')');
-        let mut module = wat::parse_str(&wat).unwrap();
-        wit_component::embed_component_metadata(&mut module, &resolve, world, wit_component::StringEncoding::UTF8)
-            .unwrap();
-        let bytes = wit_component::ComponentEncoder::default().module(&module).unwrap().encode().unwrap();
-        let engine = wasmtime::Engine::default();
-        let component = Component::new(&engine, &bytes).unwrap();
-        Protocol::of(&component, &engine).unwrap()
+        protocol_of(WIT, &wat)
     })
+}
+
+/// The protocol of the component made of the core module `wat` and the
+/// world of the WIT package `wit`: what the tests of messages read types
+/// from, as a toolchain would build it.
+pub(super) fn protocol_of(wit: &str, wat: &str) -> Protocol {
+    let mut resolve = wit_parser::Resolve::default();
+    let package = resolve.push_source("test.wit", wit).unwrap();
+    let world = resolve.select_world(&[package], None).unwrap();
+    let mut module = wat::parse_str(wat).unwrap();
+    wit_component::embed_component_metadata(&mut module, &resolve, world, wit_component::StringEncoding::UTF8).unwrap();
+    let bytes = wit_component::ComponentEncoder::default().module(&module).unwrap().encode().unwrap();
+    let engine = wasmtime::Engine::default();
+    let component = Component::new(&engine, &bytes).unwrap();
+    Protocol::of(&component, &engine).unwrap()
 }

@@ -152,7 +152,6 @@ pub(super) fn truncate(s: &str, max: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use wasmtime::component::Component;
 
     use super::*;
 
@@ -180,16 +179,7 @@ mod tests {
              (func (export "acme:x/api@0.1.0#group") (param i32 i32) (result i32) i32.const 0)
              (func (export "acme:x/api@0.1.0#paint") (param i32 i32 i32 i32))
              (func (export "acme:x/api@0.1.0#relocate") (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32)))"#;
-        let mut resolve = wit_parser::Resolve::default();
-        let package = resolve.push_source("test.wit", wit).unwrap();
-        let world = resolve.select_world(&[package], None).unwrap();
-        let mut module = wat::parse_str(wat).unwrap();
-        wit_component::embed_component_metadata(&mut module, &resolve, world, wit_component::StringEncoding::UTF8)
-            .unwrap();
-        let bytes = wit_component::ComponentEncoder::default().module(&module).unwrap().encode().unwrap();
-        let engine = wasmtime::Engine::default();
-        let component = Component::new(&engine, &bytes).unwrap();
-        Protocol::of(&component, &engine).unwrap()
+        super::super::kinds::protocol_of(wit, wat)
     }
 
     /// Why `text` is refused: the reason of the ill-typed message error
