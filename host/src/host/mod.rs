@@ -380,10 +380,11 @@ impl Host {
         actor.tell(call, None)
     }
 
-    /// Makes the actors of other hosts reachable from this one: a tell, a
-    /// send or an ask (from a guest, the control socket or the gateway) to
-    /// an address this host does not have goes to `remote`. Once: a host
-    /// joins one cluster. Returns whether it was attached.
+    /// Makes the actors of other hosts reachable from this one: a guest's
+    /// tell or ask, and [`Host::send`] and [`Host::ask`] (the control
+    /// socket's and the gateway's), to an address this host does not have
+    /// go to `remote`; [`Host::tell`], which does not wait, stays local.
+    /// Once: a host joins one cluster. Returns whether it was attached.
     pub fn attach_remote(&self, remote: Arc<dyn RemoteActors>) -> bool {
         self.inner.remote.set(remote).is_ok()
     }
