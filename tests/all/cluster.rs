@@ -71,6 +71,11 @@ impl Node {
 
     /// As [`Node::start`]; `Err` with the host's log if it ended first.
     fn try_start(nats: &Nats, name: &str, manifest: &str) -> Result<Node, String> {
+        Self::try_start_with(nats, name, manifest, &[])
+    }
+
+    /// As [`Node::try_start`], with `flags` added to `troupe run`.
+    fn try_start_with(nats: &Nats, name: &str, manifest: &str, flags: &[&str]) -> Result<Node, String> {
         let dir = tempfile::tempdir().unwrap();
         let manifest = manifest
             .replace("{counter}", &format!("{:?}", support::guest("counter").display().to_string()))
@@ -84,7 +89,7 @@ impl Node {
         cmd.arg("run").arg("--control").arg(&control).args(["--max-actors", "50"]);
         cmd.arg("--cache-dir").arg(support::target_dir().join("troupe-test-cache"));
         cmd.arg("--data-dir").arg(dir.path().join("data"));
-        cmd.args(["--cluster", &nats.urls, "--node", name, "--lease-ms", LEASE_MS]).arg(&manifest_path);
+        cmd.args(["--cluster", &nats.urls, "--node", name, "--lease-ms", LEASE_MS]).args(flags).arg(&manifest_path);
         let stderr = std::fs::File::create(&log).unwrap();
         let mut child = cmd.stdout(Stdio::piped()).stderr(stderr).spawn().expect("troupe runs");
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
@@ -328,4 +333,37 @@ impl Node {
         }
         Node { child, control, log, _stdout: stdout, _dir: dir }
     }
+}
+
+#[test]
+fn an_ask_across_hosts_is_one_trace_the_receiving_host_continues() {
+    use crate::traces::{Collector, handled};
+    let collector = Collector::start();
+    let nats = Nats::start();
+    let otlp = ["--otlp", collector.url.as_str()];
+    let start = |name: &str, manifest: &str| {
+        Node::try_start_with(&nats, name, manifest, &otlp).unwrap_or_else(|log| panic!("{name}: {log}"))
+    };
+    let a = start("a", COUNTER);
+    let b = start("b", "[actors.relay-b]\npath = {relay}\n");
+    b.call_when_reachable("counter", "get()");
+    assert_eq!(b.ok(&["call", "relay-b", r#"forward("counter", 3)"#]), "ok(3)");
+    // SIGTERM: each host exports its last spans as it stops.
+    for node in [&a, &b] {
+        assert!(Command::new("kill").args(["-TERM", &node.child.id().to_string()]).status().unwrap().success());
+    }
+    let (mut a, mut b) = (a, b);
+    for node in [&mut a, &mut b] {
+        assert!(node.child.wait().unwrap().success(), "{}", node.log());
+    }
+    let spans = collector.spans();
+    let relay = handled(&spans, "relay-b", "forward");
+    let counter = handled(&spans, "counter", "incr");
+    let request = spans.iter().find(|s| s.name == "cluster.request" && s.span_id == counter.parent);
+    let request = request.unwrap_or_else(|| panic!("the counter's span is a cluster request's child: {spans:#?}"));
+    assert_eq!(request.parent, relay.span_id, "the request on host a is a child of relay-b's span on host b");
+    assert_eq!(
+        (request.trace_id.as_str(), counter.trace_id.as_str()),
+        (relay.trace_id.as_str(), relay.trace_id.as_str())
+    );
 }

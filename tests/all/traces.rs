@@ -19,26 +19,26 @@ use crate::support;
 
 /// A span as the collector received it.
 #[derive(Debug, Clone)]
-struct Span {
-    name: String,
-    trace_id: String,
-    span_id: String,
-    parent: String,
-    attributes: BTreeMap<String, String>,
+pub(crate) struct Span {
+    pub(crate) name: String,
+    pub(crate) trace_id: String,
+    pub(crate) span_id: String,
+    pub(crate) parent: String,
+    pub(crate) attributes: BTreeMap<String, String>,
     /// `(trace id, span id)` of each link.
     links: Vec<(String, String)>,
 }
 
 /// An OTLP/HTTP collector on loopback that keeps every span posted to
 /// its `/v1/traces`.
-struct Collector {
+pub(crate) struct Collector {
     spans: Arc<Mutex<Vec<Span>>>,
-    url: String,
+    pub(crate) url: String,
     _runtime: tokio::runtime::Runtime,
 }
 
 impl Collector {
-    fn start() -> Collector {
+    pub(crate) fn start() -> Collector {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
         let spans = Arc::new(Mutex::new(Vec::new()));
         let kept = spans.clone();
@@ -85,7 +85,7 @@ impl Collector {
         Collector { spans, url, _runtime: runtime }
     }
 
-    fn spans(&self) -> Vec<Span> {
+    pub(crate) fn spans(&self) -> Vec<Span> {
         self.spans.lock().unwrap().clone()
     }
 }
@@ -111,7 +111,7 @@ fn chain() -> String {
 }
 
 /// The `actor.handle` span of `actor`'s message to `function`.
-fn handled<'a>(spans: &'a [Span], actor: &str, function: &str) -> &'a Span {
+pub(crate) fn handled<'a>(spans: &'a [Span], actor: &str, function: &str) -> &'a Span {
     let found: Vec<&Span> = spans
         .iter()
         .filter(|s| {

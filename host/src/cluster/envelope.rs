@@ -14,6 +14,7 @@
 //! | `Troupe-Function` | the function, fully qualified |
 //! | `Troupe-Timeout-Ms` | an ask's timeout |
 //! | `Troupe-Waiting` | an ask's chain of waiting actors, as a JSON array |
+//! | `traceparent` | the sender's span (W3C trace context), when tracing is on |
 //!
 //! The reply has `Troupe-Envelope` and `Troupe-Status`: `ok` (the payload
 //! is the result, encoded, or empty for a function without one), `error`
@@ -41,6 +42,10 @@ const FUNCTION: &str = "Troupe-Function";
 const TIMEOUT: &str = "Troupe-Timeout-Ms";
 const WAITING: &str = "Troupe-Waiting";
 const STATUS: &str = "Troupe-Status";
+
+/// The W3C trace context of the sender's span, when tracing is on (see
+/// [`crate::trace`]): the receiving host's span continues it.
+pub const TRACEPARENT: &str = "traceparent";
 
 /// What a request asks of the receiving host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

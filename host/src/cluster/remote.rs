@@ -24,7 +24,7 @@ use bytes::Bytes;
 use tokio::io::AsyncReadExt;
 use wasmtime::component::Val;
 
-use super::envelope::{Kind, Reply, Request};
+use super::envelope::{Kind, Reply, Request, TRACEPARENT};
 use super::names::actor_subject;
 use crate::actor::remote::RemoteActors;
 use crate::actor::{ActorComponent, BoxFuture};
@@ -33,6 +33,7 @@ use crate::message::{Address, CallError, NO_TIMEOUT};
 use crate::protocol::MessageError;
 use crate::protocol::wire;
 use crate::sync::Mutex;
+use crate::trace;
 
 /// How long a tell waits for the receiving host to queue it (or, for a
 /// durable receiver, to commit it).
@@ -168,8 +169,14 @@ impl Remote {
     ) -> Result<Reply, CallError> {
         // `NO_TIMEOUT` waits for ever, as a local ask does.
         let limit = (timeout != NO_TIMEOUT).then_some(timeout);
-        let nats_request =
-            async_nats::Request::new().headers(request.to_headers()).payload(payload.clone()).timeout(limit);
+        let mut headers = request.to_headers();
+        // The sender's span, for the receiving host's to follow.
+        if trace::active()
+            && let Some(cx) = trace::current()
+        {
+            headers.insert(TRACEPARENT, cx.to_traceparent().as_str());
+        }
+        let nats_request = async_nats::Request::new().headers(headers).payload(payload.clone()).timeout(limit);
         match self.client.send_request(actor_subject(to), nats_request).await {
             Ok(message) => Reply::decode(message.headers.as_ref(), message.payload)
                 .map_err(|why| unreachable_from(to, format!("its host answered malformed: {why}"))),

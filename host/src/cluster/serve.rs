@@ -25,10 +25,10 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tracing::{debug, info, warn};
+use tracing::{Instrument as _, debug, info, warn};
 
 use super::claims::{Claim, Claims};
-use super::envelope::{Kind, Reply, Request};
+use super::envelope::{Kind, Reply, Request, TRACEPARENT};
 use super::members::Membership;
 use super::names::actor_subject;
 use crate::actor::ActorRef;
@@ -36,6 +36,7 @@ use crate::host::{AddressChange, Host, WeakHost};
 use crate::message::{CallError, DEFAULT_ASK_TIMEOUT};
 use crate::protocol::MessageError;
 use crate::protocol::{Call, payload_size, wire};
+use crate::trace::{self, Follows, TraceContext};
 
 /// A change to the address space, as the directory task takes it.
 pub enum Change {
@@ -191,13 +192,29 @@ impl Directory {
     /// Answers one request to `actor`.
     async fn answer(&self, actor: &ActorRef, message: async_nats::Message) {
         let Some(reply_to) = message.reply.clone() else { return };
-        let reply = if self.members.holds_lease() {
-            self.handle(actor, &message).await
-        } else {
+        let reply = if !self.members.holds_lease() {
             Reply::Error(CallError::Unreachable {
                 address: actor.address().clone(),
                 reason: format!("its host `{}` lost its cluster lease", self.members.node()),
             })
+        } else if trace::active() {
+            // The request's span continues the sender's: the message's
+            // own span, made as it is queued, is its child (an ask) or
+            // linked to it (a tell).
+            let span = tracing::info_span!(
+                target: trace::TARGET,
+                parent: None,
+                "cluster.request",
+                otel.kind = "server",
+                actor = %actor.address(),
+            );
+            let sender = message.headers.as_ref().and_then(|h| h.get(TRACEPARENT)).map(|v| v.as_str());
+            if let Some(cx) = sender.and_then(TraceContext::from_traceparent) {
+                trace::follow(&span, cx, Follows::ChildOf);
+            }
+            self.handle(actor, &message).instrument(span).await
+        } else {
+            self.handle(actor, &message).await
         };
         let (headers, payload) = reply.encode();
         if let Err(e) = self.client.publish_with_headers(reply_to, headers, payload).await {
