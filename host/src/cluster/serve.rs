@@ -303,7 +303,8 @@ fn decode_call(
     })
 }
 
-/// Is `address` a key of one of `host`'s virtual components?
+/// Is `address` a key of one of `host`'s virtual components? Asked at
+/// every activation: a lookup, not a list of the components.
 fn is_virtual_key(host: &Host, address: &str) -> bool {
-    address.rsplit_once('/').is_some_and(|(name, _)| host.virtual_components().iter().any(|v| v == name))
+    address.rsplit_once('/').is_some_and(|(name, _)| host.is_virtual_component(name))
 }

@@ -154,6 +154,11 @@ impl Host {
         self.inner.virtuals.entries.lock().get(name).map(|entry| *entry.activations.lock())
     }
 
+    /// Is `name` a virtual component of this host?
+    pub fn is_virtual_component(&self, name: &str) -> bool {
+        self.inner.virtuals.entries.lock().contains_key(name)
+    }
+
     /// The names of the virtual components, in name order.
     pub fn virtual_components(&self) -> Vec<String> {
         let mut names: Vec<String> = self.inner.virtuals.entries.lock().keys().cloned().collect();
