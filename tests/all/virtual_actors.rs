@@ -526,21 +526,23 @@ fn many_keys(keys: usize, durability: &str) -> f64 {
     (rss_kib(host.pid()).saturating_sub(before)) as f64 / keys as f64
 }
 
-// The bounds leave room for the allocator's noise (a few MiB either way
-// over 10,000 keys) and fail on anything kept per key beyond a small
-// entry: a hibernating actor's cell, which passivation replaces, costs
-// about 3 KiB. BENCHMARKS.md has the figures, measured apart.
+// The bounds leave room for the allocator's noise (a few MiB either way,
+// mostly what the busiest moment of a wave left with the allocator, which
+// is why the waves have 20,000 keys: at 10,000 that noise alone came near
+// the bound) and fail on anything kept per key beyond a small entry: a
+// hibernating actor's cell, which passivation replaces, costs about 3 KiB.
+// BENCHMARKS.md has the figures, measured apart.
 
 #[test]
-fn ten_thousand_durable_keys_passivate_to_the_store_and_keep_nothing_per_key_in_memory() {
-    let per_key = many_keys(10_000, "durable");
+fn twenty_thousand_durable_keys_passivate_to_the_store_and_keep_nothing_per_key_in_memory() {
+    let per_key = many_keys(20_000, "durable");
     eprintln!("{per_key:.3} KiB per passivated durable key");
     assert!(per_key < 1.0, "{per_key:.3} KiB of memory per passivated durable key");
 }
 
 #[test]
-fn ten_thousand_keys_in_memory_keep_only_their_state_once_passivated() {
-    let per_key = many_keys(10_000, "in-memory");
+fn twenty_thousand_keys_in_memory_keep_only_their_state_once_passivated() {
+    let per_key = many_keys(20_000, "in-memory");
     eprintln!("{per_key:.3} KiB per passivated key in memory");
     // The counter's state is a few bytes: the rest is the host's entry
     // for it (its key and state, with the allocator's share).
