@@ -367,3 +367,97 @@ fn an_ask_across_hosts_is_one_trace_the_receiving_host_continues() {
         (relay.trace_id.as_str(), relay.trace_id.as_str())
     );
 }
+
+/// A virtual counter kept in memory, passivated after `idle_ms`.
+fn virtual_users(idle_ms: u64) -> String {
+    format!("[virtual.user]\npath = {{counter}}\ndurability = \"in-memory\"\nidle-ms = {idle_ms}\n")
+}
+
+/// The active keys of `user` on `node`, by `ps`.
+fn active_users(node: &Node) -> Vec<String> {
+    let ps = node.json(&["ps"]);
+    let actors = ps["actors"].as_array().unwrap();
+    actors.iter().filter_map(|a| a["address"].as_str()).filter(|a| a.starts_with("user/")).map(String::from).collect()
+}
+
+#[test]
+fn a_virtual_key_is_active_on_one_host_whichever_hosts_its_messages_come_from() {
+    let nats = Nats::start();
+    let manifest = virtual_users(60_000);
+    let nodes =
+        [Node::start(&nats, "a", &manifest), Node::start(&nats, "b", &manifest), Node::start(&nats, "c", &manifest)];
+    const KEYS: usize = 8;
+    // Every host tells every key three times, all at once: had two hosts
+    // activated one key, each would count only its own share.
+    std::thread::scope(|s| {
+        for node in &nodes {
+            for key in 0..KEYS {
+                s.spawn(move || {
+                    for _ in 0..3 {
+                        node.ok(&["send", &format!("user/{key}"), "incr(1)"]);
+                    }
+                });
+            }
+        }
+    });
+    for node in &nodes {
+        for key in 0..KEYS {
+            assert_eq!(node.ok(&["call", &format!("user/{key}"), "get()"]), "9", "user/{key} asked from its host");
+        }
+    }
+    let mut active: Vec<String> = nodes.iter().flat_map(active_users).collect();
+    active.sort();
+    let expected: Vec<String> = {
+        let mut keys: Vec<String> = (0..KEYS).map(|k| format!("user/{k}")).collect();
+        keys.sort();
+        keys
+    };
+    assert_eq!(active, expected, "each key active on exactly one host");
+}
+
+#[test]
+fn a_passivated_key_in_memory_stays_with_its_host_and_its_state() {
+    let nats = Nats::start();
+    let a = Node::start(&nats, "a", &virtual_users(300));
+    let b = Node::start(&nats, "b", &virtual_users(300));
+    assert_eq!(a.ok(&["call", "user/7", "incr(5)"]), "5");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !active_users(&a).is_empty() {
+        assert!(Instant::now() < deadline, "user/7 passivates once idle");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(b.ok(&["call", "user/7", "incr(1)"]), "6", "activated again on a, from the state it left there");
+    assert_eq!(active_users(&a), ["user/7"]);
+    assert!(active_users(&b).is_empty());
+}
+
+#[test]
+fn a_key_held_by_a_killed_host_activates_on_the_host_that_asks_next_after_its_lease() {
+    let nats = Nats::start();
+    let a = Node::start(&nats, "a", &virtual_users(60_000));
+    let b = Node::start(&nats, "b", &virtual_users(60_000));
+    assert_eq!(a.ok(&["call", "user/1", "incr(4)"]), "4");
+    assert_eq!(b.ok(&["call", "user/1", "incr(1)"]), "5", "on a, from b");
+    a.kill();
+    // b waits while a's lease runs out, then takes the key over: its
+    // state in memory died with a.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let reply = loop {
+        let out = b.troupe(&["call", "user/1", "incr(1)"]);
+        if out.status.success() {
+            break String::from_utf8_lossy(&out.stdout).trim().to_string();
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("does not answer"), "while a's lease runs: {stderr}");
+        assert!(Instant::now() < deadline, "b never took user/1 over; b's log:\n{}", b.log());
+    };
+    assert_eq!(reply, "1", "a fresh activation on b");
+    assert_eq!(active_users(&b), ["user/1"]);
+}
+
+#[test]
+fn a_durable_virtual_component_is_refused_on_a_host_in_a_cluster() {
+    let nats = Nats::start();
+    let log = Node::try_start(&nats, "a", "[virtual.user]\npath = {counter}\n").err().expect("refused");
+    assert!(log.contains("virtual component `user` is durable") && log.contains("in-memory"), "{log}");
+}

@@ -564,7 +564,13 @@ impl ActorData {
             Ok(call) => call,
             Err(e) => return Ok(Err(CallError::from(e).into())),
         };
-        let result = self.tell_acknowledged(&target, call).await?;
+        let result = match self.tell_acknowledged(&target, call).await? {
+            // A key that passivated meanwhile, now on another host.
+            Err(CallError::UnknownAddress(_)) if self.system.remote().is_some() => {
+                return Ok(self.tell_remote(&to, &message).await);
+            }
+            result => result,
+        };
         Ok(result.map_err(Error::from))
     }
 
@@ -586,7 +592,13 @@ impl ActorData {
                     Ok(c) => c,
                     Err(e) => return Ok(Err(CallError::from(e).into())),
                 };
-                target.ask(call, me, Some(self.chain_for_ask()), timeout).await
+                match (target.ask(call, me.clone(), Some(self.chain_for_ask()), timeout).await, self.system.remote()) {
+                    // A key that passivated meanwhile, now on another host.
+                    (Err(CallError::UnknownAddress(_)), Some(remote)) => {
+                        remote.ask(&to, &message, me.as_ref(), Some(self.chain_for_ask()), timeout).await
+                    }
+                    (reply, _) => reply,
+                }
             }
             Err(e) => match (e, self.system.remote()) {
                 (CallError::UnknownAddress(_), Some(remote)) => {

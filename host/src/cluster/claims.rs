@@ -22,6 +22,7 @@ use super::members::Membership;
 use super::names::escape;
 
 /// The claims of one host.
+#[derive(Clone)]
 pub struct Claims {
     kv: kv::Store,
 }

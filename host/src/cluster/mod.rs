@@ -20,6 +20,9 @@
 //!   hosts whose lease expired (`claims.rs`), and answers on the
 //!   address's subject (`serve.rs`); NATS routes each request to the one
 //!   subscriber, and "no responders" means no host has the address;
+//! * virtual keys: claimed in the same bucket by the host a message
+//!   reaches first, and answered for on each host's keys subject
+//!   (`keys.rs`);
 //! * messages: NATS request/reply, the envelope in headers, the arguments
 //!   in the compact binary encoding of [`crate::protocol::wire`]
 //!   (`envelope.rs`), checked against the receiver's code by its content
@@ -34,14 +37,15 @@
 //!
 //! # What this layer does not do yet
 //!
-//! Virtual actors are activated by the host a message reaches, not placed
-//! cluster-wide; durable state stays in each host's own store; a durable
-//! actor tells only the actors of its own host. See the README's
+//! Durable state stays in each host's own store, so durable virtual
+//! components are refused in a cluster; a durable actor tells only the
+//! actors of its own host. See the README's
 //! "Cluster" section for the contract as it stands.
 
 mod buckets;
 mod claims;
 mod envelope;
+mod keys;
 mod members;
 pub mod names;
 mod remote;
@@ -63,8 +67,9 @@ use crate::actor::BoxFuture;
 use crate::host::{Host, HostView, NodeAnswer, NodeView, Peers};
 use buckets::{BucketShape, kv_bucket, object_store};
 use claims::Claims;
+use keys::KeyPlacement;
 use members::Membership;
-use names::{ADDRESSES_BUCKET, COMPONENTS_BUCKET, HOSTS_BUCKET, host_subject};
+use names::{ADDRESSES_BUCKET, COMPONENTS_BUCKET, HOSTS_BUCKET, host_subject, keys_subject};
 use serve::{Change, Directory};
 
 /// How a host joins a cluster.
@@ -116,6 +121,9 @@ pub enum ClusterError {
     /// A NATS operation failed.
     #[error("NATS: {0}")]
     Nats(String),
+    /// The host cannot take part as it is (a durable virtual component).
+    #[error(transparent)]
+    Host(#[from] crate::host::SuperviseError),
 }
 
 /// This host's part in a cluster. Dropping it leaves without giving
@@ -123,6 +131,7 @@ pub enum ClusterError {
 pub struct Cluster {
     members: Arc<Membership>,
     client: Client,
+    keys: Arc<KeyPlacement>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -165,7 +174,12 @@ impl Cluster {
         let components = object_store(&js, COMPONENTS_BUCKET, replicas).await?;
         let members = Membership::join(hosts, &config.node, config.lease).await?;
 
-        let remote = remote::Remote::new(host.downgrade(), client.clone(), components.clone());
+        let claims = Claims::new(addresses);
+        let keys = Arc::new(KeyPlacement::new(claims.clone(), members.clone()));
+        if !host.attach_placement(keys.clone())? {
+            return Err(ClusterError::AlreadyJoined);
+        }
+        let remote = remote::Remote::new(host.downgrade(), client.clone(), components.clone(), keys.clone());
         if !host.attach_remote(Arc::new(remote)) {
             return Err(ClusterError::AlreadyJoined);
         }
@@ -180,7 +194,7 @@ impl Cluster {
             host: host.downgrade(),
             client: client.clone(),
             members: members.clone(),
-            claims: Claims::new(addresses),
+            claims,
             components,
             changes,
         });
@@ -190,9 +204,17 @@ impl Cluster {
             .subscribe(host_subject(&config.node))
             .await
             .map_err(|e| ClusterError::Nats(format!("cannot subscribe to this host's subject: {e}")))?;
-        let tasks = vec![tokio::spawn(directory.run(existing, rx)), tokio::spawn(peers.answer(host_requests))];
+        let key_requests = client
+            .subscribe(keys_subject(&config.node))
+            .await
+            .map_err(|e| ClusterError::Nats(format!("cannot subscribe to this host's keys subject: {e}")))?;
+        let tasks = vec![
+            tokio::spawn(directory.clone().answer_keys(key_requests)),
+            tokio::spawn(directory.run(existing, rx)),
+            tokio::spawn(peers.answer(host_requests)),
+        ];
         info!(node = %config.node, servers = %config.servers, replicas, "joined the cluster");
-        Ok(Cluster { members, client, tasks })
+        Ok(Cluster { members, client, keys, tasks })
     }
 
     /// This host's node name.
@@ -211,6 +233,7 @@ impl Cluster {
         for task in &self.tasks {
             task.abort();
         }
+        self.keys.release_all().await;
         self.members.leave().await;
         if let Err(e) = self.client.flush().await {
             warn!(error = %e, "NATS flush on leaving");

@@ -64,6 +64,13 @@ pub fn host_subject(node: &str) -> String {
     format!("{PREFIX}.host.{}", escape(node))
 }
 
+/// The subject a host listens on for messages to the keys of virtual
+/// components it holds (see `keys.rs`): one for all its keys, where each
+/// named actor has its own.
+pub fn keys_subject(node: &str) -> String {
+    format!("{PREFIX}.keys.{}", escape(node))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

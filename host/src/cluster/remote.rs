@@ -12,7 +12,9 @@
 //!
 //! NATS routes the request to the one host that answers on the address's
 //! subject (see `serve.rs`); no host answering means no actor has the
-//! address ([`CallError::UnknownAddress`]), as locally.
+//! address ([`CallError::UnknownAddress`]), as locally. A message to a key
+//! of a virtual component goes where `keys.rs` places the key: here, or
+//! the keys subject of the host holding it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,7 +27,9 @@ use tokio::io::AsyncReadExt;
 use wasmtime::component::Val;
 
 use super::envelope::{Kind, Reply, Request, TRACEPARENT};
-use super::names::actor_subject;
+use super::keys::{KeyPlacement, Location};
+use super::names::{actor_subject, keys_subject};
+use super::serve::is_virtual_key;
 use crate::actor::remote::RemoteActors;
 use crate::actor::{ActorComponent, BoxFuture};
 use crate::host::WeakHost;
@@ -56,28 +60,93 @@ pub struct Remote {
     host: WeakHost,
     client: Client,
     components: ObjectStore,
+    keys: Arc<KeyPlacement>,
     known: Mutex<HashMap<String, Arc<Receiver>>>,
 }
 
+/// How long a message to a virtual key keeps looking for the host that
+/// has it, at most: while a key moves (its host passivated it and gave it
+/// back, or died and its lease has not expired yet).
+const KEY_PATIENCE: Duration = Duration::from_secs(5);
+
+/// One message, as its sender wrote it.
+struct Outgoing<'a> {
+    kind: Kind,
+    to: &'a str,
+    message: &'a str,
+    from: Option<&'a Address>,
+    waiting: Option<Arc<[Address]>>,
+    timeout: Duration,
+}
+
 impl Remote {
-    /// Sends through `client`; fetches receivers' code from `components`.
-    pub fn new(host: WeakHost, client: Client, components: ObjectStore) -> Self {
-        Remote { host, client, components, known: Mutex::default() }
+    /// Sends through `client`; fetches receivers' code from `components`;
+    /// finds the keys of virtual components through `keys`.
+    pub fn new(host: WeakHost, client: Client, components: ObjectStore, keys: Arc<KeyPlacement>) -> Self {
+        Remote { host, client, components, keys, known: Mutex::default() }
     }
 
-    /// Sends one message, describing the receiver first if its code is
-    /// not known, and once more if it turns out stale.
-    async fn send(
-        &self,
-        kind: Kind,
-        to: &str,
-        message: &str,
-        from: Option<&Address>,
-        waiting: Option<Arc<[Address]>>,
-        timeout: Duration,
-    ) -> Result<Option<Val>, CallError> {
+    /// Sends one message: to the host of a virtual key, or on a named
+    /// actor's subject.
+    async fn send(&self, out: Outgoing<'_>) -> Result<Option<Val>, CallError> {
+        let host = self.host.upgrade().ok_or_else(|| unreachable_from(out.to, "this host is stopping".into()))?;
+        if !is_virtual_key(&host, out.to) {
+            return self.send_on(&actor_subject(out.to), &out).await;
+        }
+        drop(host);
+        self.send_to_key(&out).await
+    }
+
+    /// Sends a message to a virtual key: activated here if this host holds
+    /// it or wins it, else sent to the host holding it. Looks again, for
+    /// at most [`KEY_PATIENCE`] (or the ask's timeout), while the key is
+    /// on the move.
+    async fn send_to_key(&self, out: &Outgoing<'_>) -> Result<Option<Val>, CallError> {
+        let patience = out.timeout.min(KEY_PATIENCE);
+        let started = tokio::time::Instant::now();
+        let mut pause = Duration::from_millis(2);
+        loop {
+            let location = self.keys.locate(out.to).await.map_err(|e| unreachable_from(out.to, e.to_string()))?;
+            let (outcome, holder) = match &location {
+                Location::Here => (self.deliver_here(out).await, None),
+                Location::Elsewhere(node) => (self.send_on(&keys_subject(node), out).await, Some(node)),
+            };
+            match outcome {
+                Err(CallError::UnknownAddress(_)) => self.keys.moved(out.to),
+                done => return done,
+            }
+            if started.elapsed() >= patience {
+                let reason = match holder {
+                    Some(node) => format!(
+                        "its key is held by host `{node}`, which does not answer; the key moves once that host's \
+                         lease expires"
+                    ),
+                    None => "its key kept moving between hosts".into(),
+                };
+                return Err(unreachable_from(out.to, reason));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(200));
+        }
+    }
+
+    /// Delivers a message to a key this host holds, activating it.
+    async fn deliver_here(&self, out: &Outgoing<'_>) -> Result<Option<Val>, CallError> {
+        let host = self.host.upgrade().ok_or_else(|| unreachable_from(out.to, "this host is stopping".into()))?;
+        let actor = host.lookup(out.to)?;
+        let call = actor.parse(out.message)?;
+        match out.kind {
+            Kind::Tell => actor.send(call, out.from.cloned()).await.map(|()| None),
+            _ => actor.ask(call, out.from.cloned(), out.waiting.clone(), out.timeout).await,
+        }
+    }
+
+    /// Sends one message on `subject`, describing the receiver first if
+    /// its code is not known, and once more if it turns out stale.
+    async fn send_on(&self, subject: &str, out: &Outgoing<'_>) -> Result<Option<Val>, CallError> {
+        let Outgoing { kind, to, message, from, ref waiting, timeout } = *out;
         for _ in 0..2 {
-            let receiver = self.receiver(to, timeout).await?;
+            let receiver = self.receiver(subject, to, timeout).await?;
             let protocol = receiver.component.protocol();
             let call = protocol.parse(message, u64::MAX)?;
             let function = protocol.function(call.func);
@@ -99,7 +168,7 @@ impl Remote {
                 timeout: (kind == Kind::Ask).then_some(timeout),
                 waiting: waiting.as_deref().map(<[Address]>::to_vec).unwrap_or_default(),
             };
-            match self.request(to, &request, payload.into(), timeout).await? {
+            match self.request(subject, to, &request, payload.into(), timeout).await? {
                 Reply::Ok(bytes) => {
                     return match &function.result {
                         Some(ty) if kind == Kind::Ask => wire::decode(&bytes, ty).map(Some).map_err(|e| {
@@ -118,12 +187,12 @@ impl Remote {
         Err(unreachable_from(to, "its code changed twice while the message was sent".into()))
     }
 
-    /// The code `to` runs: known, or asked of its host.
-    async fn receiver(&self, to: &str, timeout: Duration) -> Result<Arc<Receiver>, CallError> {
+    /// The code `to` runs: known, or asked of its host on `subject`.
+    async fn receiver(&self, subject: &str, to: &str, timeout: Duration) -> Result<Arc<Receiver>, CallError> {
         if let Some(known) = self.known.lock().get(to) {
             return Ok(known.clone());
         }
-        let (code, name) = match self.request(to, &Request::describe(to), Bytes::new(), timeout).await? {
+        let (code, name) = match self.request(subject, to, &Request::describe(to), Bytes::new(), timeout).await? {
             Reply::Described { code, component } => (code, component),
             Reply::Error(e) => return Err(e),
             other => return Err(unreachable_from(to, format!("its host answered a description with {other:?}"))),
@@ -159,9 +228,10 @@ impl Remote {
             .map_err(|e| fail(format!("its code does not load here: {e}")))
     }
 
-    /// One request to the host serving `to`.
+    /// One request about `to`, on `subject`.
     async fn request(
         &self,
+        subject: &str,
         to: &str,
         request: &Request,
         payload: Bytes,
@@ -177,7 +247,7 @@ impl Remote {
             headers.insert(TRACEPARENT, cx.to_traceparent().as_str());
         }
         let nats_request = async_nats::Request::new().headers(headers).payload(payload.clone()).timeout(limit);
-        match self.client.send_request(actor_subject(to), nats_request).await {
+        match self.client.send_request(subject.to_string(), nats_request).await {
             Ok(message) => Reply::decode(message.headers.as_ref(), message.payload)
                 .map_err(|why| unreachable_from(to, format!("its host answered malformed: {why}"))),
             Err(e) => Err(match e.kind() {
@@ -207,7 +277,8 @@ impl RemoteActors for Remote {
         message: &'a str,
         from: Option<&'a Address>,
     ) -> BoxFuture<'a, Result<(), CallError>> {
-        Box::pin(async move { self.send(Kind::Tell, to, message, from, None, TELL_TIMEOUT).await.map(drop) })
+        let out = Outgoing { kind: Kind::Tell, to, message, from, waiting: None, timeout: TELL_TIMEOUT };
+        Box::pin(async move { self.send(out).await.map(drop) })
     }
 
     fn ask<'a>(
@@ -218,6 +289,6 @@ impl RemoteActors for Remote {
         waiting: Option<Arc<[Address]>>,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<Option<Val>, CallError>> {
-        Box::pin(self.send(Kind::Ask, to, message, from, waiting, timeout))
+        Box::pin(self.send(Outgoing { kind: Kind::Ask, to, message, from, waiting, timeout }))
     }
 }

@@ -6,9 +6,9 @@
 //! component in the object store if it is not there (for senders that do
 //! not run it), and subscribes to the address's subject; when the actor
 //! gives its address back, it unsubscribes and releases the claim. The
-//! keys of virtual components are not served yet: placement of virtual
-//! actors across hosts is the next step (each host activates the keys it
-//! is asked for).
+//! keys of virtual components have no subject each: a host answers for
+//! all the keys it holds on its keys subject (see `keys.rs`), and
+//! activates the key a message names if it holds it.
 //!
 //! Each request is decoded against the actor's protocol, which is the
 //! receiver's type check: arguments that do not decode as the function's
@@ -33,7 +33,7 @@ use super::members::Membership;
 use super::names::actor_subject;
 use crate::actor::ActorRef;
 use crate::host::{AddressChange, Host, WeakHost};
-use crate::message::{CallError, DEFAULT_ASK_TIMEOUT};
+use crate::message::{Address, CallError, DEFAULT_ASK_TIMEOUT};
 use crate::protocol::MessageError;
 use crate::protocol::{Call, payload_size, wire};
 use crate::trace::{self, Follows, TraceContext};
@@ -159,7 +159,7 @@ impl Directory {
                     while let Some(message) = subscriber.next().await {
                         let directory = directory.clone();
                         let target = target.clone();
-                        tokio::spawn(async move { directory.answer(&target, message).await });
+                        tokio::spawn(async move { directory.answer(Some(&target), message).await });
                     }
                 });
                 debug!(actor = %address, "served in the cluster");
@@ -189,12 +189,26 @@ impl Directory {
         }
     }
 
-    /// Answers one request to `actor`.
-    async fn answer(&self, actor: &ActorRef, message: async_nats::Message) {
+    /// Answers the requests to the keys this host holds, on its keys
+    /// subject.
+    pub async fn answer_keys(self: Arc<Self>, mut requests: async_nats::Subscriber) {
+        while let Some(message) = requests.next().await {
+            let directory = self.clone();
+            tokio::spawn(async move { directory.answer(None, message).await });
+        }
+    }
+
+    /// Answers one request to `actor`, or, on the keys subject, to the key
+    /// it names.
+    async fn answer(&self, actor: Option<&ActorRef>, message: async_nats::Message) {
         let Some(reply_to) = message.reply.clone() else { return };
         let reply = if !self.members.holds_lease() {
+            let to = match actor {
+                Some(actor) => actor.address().clone(),
+                None => Request::from_headers(message.headers.as_ref()).map_or_else(|_| Address::from(""), |r| r.to),
+            };
             Reply::Error(CallError::Unreachable {
-                address: actor.address().clone(),
+                address: to,
                 reason: format!("its host `{}` lost its cluster lease", self.members.node()),
             })
         } else if trace::active() {
@@ -206,7 +220,7 @@ impl Directory {
                 parent: None,
                 "cluster.request",
                 otel.kind = "server",
-                actor = %actor.address(),
+                actor = actor.map(|a| a.address().to_string()),
             );
             let sender = message.headers.as_ref().and_then(|h| h.get(TRACEPARENT)).map(|v| v.as_str());
             if let Some(cx) = sender.and_then(TraceContext::from_traceparent) {
@@ -218,11 +232,11 @@ impl Directory {
         };
         let (headers, payload) = reply.encode();
         if let Err(e) = self.client.publish_with_headers(reply_to, headers, payload).await {
-            debug!(actor = %actor.address(), error = %e, "reply not sent");
+            debug!(error = %e, "reply not sent");
         }
     }
 
-    async fn handle(&self, actor: &ActorRef, message: &async_nats::Message) -> Reply {
+    async fn handle(&self, actor: Option<&ActorRef>, message: &async_nats::Message) -> Reply {
         let request = match Request::from_headers(message.headers.as_ref()) {
             Ok(request) => request,
             Err(why) => {
@@ -232,9 +246,24 @@ impl Directory {
                 }));
             }
         };
-        if request.to != *actor.address() {
-            return Reply::Error(CallError::UnknownAddress(request.to));
-        }
+        let key;
+        let actor = match actor {
+            Some(actor) if request.to == *actor.address() => actor,
+            Some(_) => return Reply::Error(CallError::UnknownAddress(request.to)),
+            // A key this host holds is activated for its message; one it
+            // does not hold (any more) is unknown here, and its sender
+            // looks for it again.
+            None => match self.host.upgrade() {
+                Some(host) if is_virtual_key(&host, request.to.as_str()) => match host.lookup(request.to.as_str()) {
+                    Ok(found) => {
+                        key = found;
+                        &key
+                    }
+                    Err(e) => return Reply::Error(e),
+                },
+                _ => return Reply::Error(CallError::UnknownAddress(request.to)),
+            },
+        };
         if request.kind == Kind::Describe {
             let component = actor.component();
             return Reply::Described { code: component.hash.to_hex().to_string(), component: component.name.clone() };
@@ -305,6 +334,6 @@ fn decode_call(
 
 /// Is `address` a key of one of `host`'s virtual components? Asked at
 /// every activation: a lookup, not a list of the components.
-fn is_virtual_key(host: &Host, address: &str) -> bool {
+pub(super) fn is_virtual_key(host: &Host, address: &str) -> bool {
     address.rsplit_once('/').is_some_and(|(name, _)| host.is_virtual_component(name))
 }

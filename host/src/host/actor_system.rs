@@ -67,10 +67,13 @@ impl ActorSystem for HostInner {
     }
 
     fn unregister(&self, actor: &ActorRef) {
-        if self.registry.remove(actor)
-            && let Some(parent) = self.tree.parent_of(actor.address())
-        {
-            parent.forget(actor.address());
+        if self.registry.remove(actor) {
+            if actor.group().is_some() {
+                self.key_left(actor.address().as_str());
+            }
+            if let Some(parent) = self.tree.parent_of(actor.address()) {
+                parent.forget(actor.address());
+            }
         }
     }
 

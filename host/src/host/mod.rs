@@ -24,6 +24,7 @@ mod children;
 mod durable;
 pub mod manifest;
 mod peers;
+mod placement;
 mod registry;
 mod ring;
 mod routing;
@@ -44,6 +45,7 @@ use wasmtime::component::Val;
 
 pub use catalog::ActorTemplate;
 pub use peers::{HostView, NodeAnswer, NodeView, Peers};
+pub use placement::Placement;
 pub use registry::{AddressChange, AddressObserver};
 pub use spawn::ChildSpawn;
 pub use supervisor::SupervisorRef;
@@ -111,6 +113,13 @@ pub enum SuperviseError {
     /// The policy is invalid.
     #[error("invalid supervisor policy: {0}")]
     Policy(#[from] PolicyError),
+    /// A durable virtual component on a host in a cluster.
+    #[error(
+        "the virtual component `{0}` is durable, and in a cluster its keys move between hosts, whose stores do \
+         not share state (a replicated store is not there yet): declare it `durability = \"in-memory\"`, or run it \
+         on a host outside the cluster"
+    )]
+    DurableVirtualInCluster(String),
 }
 
 impl HasErrorCode for SuperviseError {
@@ -118,7 +127,9 @@ impl HasErrorCode for SuperviseError {
         match self {
             SuperviseError::NameTaken(_) => ErrorCode::NameTaken,
             SuperviseError::UnknownParent(_) => ErrorCode::UnknownSupervisor,
-            SuperviseError::InvalidName(_) | SuperviseError::Policy(_) => ErrorCode::InvalidArgument,
+            SuperviseError::InvalidName(_) | SuperviseError::Policy(_) | SuperviseError::DurableVirtualInCluster(_) => {
+                ErrorCode::InvalidArgument
+            }
         }
     }
 }
@@ -156,6 +167,8 @@ pub(crate) struct HostInner {
     remote: OnceLock<Arc<dyn RemoteActors>>,
     /// The other hosts of that cluster, for the control plane.
     peers: OnceLock<Arc<dyn Peers>>,
+    /// The claims on virtual keys, in that cluster.
+    placement: OnceLock<Arc<dyn Placement>>,
     me: Weak<HostInner>,
 }
 
@@ -270,6 +283,7 @@ impl Host {
             root: OnceLock::new(),
             remote: OnceLock::new(),
             peers: OnceLock::new(),
+            placement: OnceLock::new(),
             me: me.clone(),
         });
         tokio::spawn(keep_a_timer_pending(Arc::downgrade(&inner)));
@@ -418,6 +432,23 @@ impl Host {
         self.inner.peers.get()
     }
 
+    /// From now on this host activates a key of a virtual component only
+    /// while `placement` says it holds the key (see [`Placement`]). Once;
+    /// returns whether it was attached.
+    ///
+    /// # Errors
+    ///
+    /// [`SuperviseError::DurableVirtualInCluster`], naming a durable
+    /// virtual component: its keys' state is in this host's own store,
+    /// which the other hosts activating them would not see.
+    pub fn attach_placement(&self, placement: Arc<dyn Placement>) -> Result<bool, SuperviseError> {
+        let _no_definitions_meanwhile = self.inner.virtuals.defining();
+        if let Some(name) = self.inner.durable_virtual_component() {
+            return Err(SuperviseError::DurableVirtualInCluster(name));
+        }
+        Ok(self.inner.placement.set(placement).is_ok())
+    }
+
     /// A handle that does not keep the host alive, for what the host
     /// itself holds (a cluster's tasks): no cycle keeps a stopped host.
     pub fn downgrade(&self) -> WeakHost {
@@ -450,7 +481,14 @@ impl Host {
             },
         };
         let call = actor.parse(message)?;
-        actor.send(call, None).await
+        match actor.send(call, None).await {
+            // A key that passivated meanwhile and whose claim went back.
+            Err(e @ CallError::UnknownAddress(_)) => match self.remote_for(&e) {
+                Some(remote) => remote.tell(address, message, None).await,
+                None => Err(e),
+            },
+            sent => sent,
+        }
     }
 
     /// Where durable actors commit, if this host has a store.
@@ -484,7 +522,14 @@ impl Host {
             },
         };
         let call = actor.parse(message)?;
-        actor.ask(call, None, None, timeout).await
+        match actor.ask(call, None, None, timeout).await {
+            // A key that passivated meanwhile and whose claim went back.
+            Err(e @ CallError::UnknownAddress(_)) => match self.remote_for(&e) {
+                Some(remote) => remote.ask(address, message, None, None, timeout).await,
+                None => Err(e),
+            },
+            reply => reply,
+        }
     }
 
     /// Stops the actor or supervisor at `address` for good (children first,

@@ -33,6 +33,7 @@ use wasmtime::component::Val;
 
 use super::{ActorTemplate, Host, HostInner, SuperviseError};
 use crate::actor::binding::{BindingSpec, BindingTarget, key_text};
+use crate::actor::durable::Durability;
 use crate::actor::{ActorComponent, ActorRef, ActorSystem, Snapshot};
 use crate::events::EventKind;
 use crate::message::{Address, CallError};
@@ -91,12 +92,20 @@ pub struct KeyCounts {
 pub(super) struct Virtuals {
     entries: Mutex<std::collections::HashMap<String, VirtualEntry>>,
     activating: Mutex<()>,
+    /// Held while an entry is defined, and while a cluster's placement is
+    /// attached: neither misses the other.
+    defining: Mutex<()>,
 }
 
 /// The states its passivated keys left in memory, by key.
 type Parked = Arc<Mutex<HashMap<String, Snapshot>>>;
 
 impl Virtuals {
+    /// Holds off definitions of virtual components while it lives.
+    pub(super) fn defining(&self) -> crate::sync::MutexGuard<'_, ()> {
+        self.defining.lock()
+    }
+
     /// Where the keys of the virtual component `name` that passivated in
     /// memory left their states, if it is one (without copying its entry).
     fn parked(&self, name: &str) -> Option<Parked> {
@@ -134,6 +143,10 @@ impl Host {
         template: ActorTemplate,
         idle: Option<Duration>,
     ) -> Result<(), SuperviseError> {
+        let _one_definition_at_a_time = self.inner.virtuals.defining();
+        if template.policy.durability == Durability::Durable && self.inner.placement.get().is_some() {
+            return Err(SuperviseError::DurableVirtualInCluster(name.to_string()));
+        }
         self.supervise(name, SupervisorSpec::default(), None)?;
         let entry = VirtualEntry {
             template,
@@ -238,6 +251,25 @@ impl Host {
 const PASSIVATE_PATIENCE: Duration = Duration::from_secs(5);
 
 impl HostInner {
+    /// A durable virtual component, if there is one.
+    pub(super) fn durable_virtual_component(&self) -> Option<String> {
+        let entries = self.virtuals.entries.lock();
+        entries.iter().find(|(_, e)| e.template.policy.durability == Durability::Durable).map(|(n, _)| n.clone())
+    }
+
+    /// The key at `address` just left the registry: in a cluster, its
+    /// claim goes back unless its state stays here (see [`Placement`]).
+    ///
+    /// [`Placement`]: super::Placement
+    pub(super) fn key_left(&self, address: &str) {
+        let Some(placement) = self.placement.get() else { return };
+        let Some((name, key)) = address.rsplit_once('/') else { return };
+        let Some(parked) = self.virtuals.parked(name) else { return };
+        if !parked.lock().contains_key(key) {
+            placement.release(address);
+        }
+    }
+
     /// For a binding to the keys of a virtual component, the component's
     /// code, to type-check the binding against.
     pub(super) fn virtual_template(&self, spec: &BindingSpec) -> Option<Arc<ActorComponent>> {
@@ -314,6 +346,9 @@ impl HostInner {
             return false;
         }
         parked.lock().remove(key);
+        if let Some(placement) = self.placement.get() {
+            placement.release(address);
+        }
         true
     }
 
@@ -335,6 +370,11 @@ impl HostInner {
             component: name.to_string(),
             problem,
         })?;
+        // In a cluster, only the host that holds the key's claim; the
+        // others send the message there.
+        if self.placement.get().is_some_and(|placement| !placement.holds(address)) {
+            return Err(unknown());
+        }
         let claiming = std::time::Instant::now();
         let _one_at_a_time = self.virtuals.activating.lock();
         if let Some(actor) = self.registry.get(address) {

@@ -1,0 +1,114 @@
+//! Placement of virtual actors: one host in the cluster has each key.
+//!
+//! A key is claimed like a named actor's address (`claims.rs`): the host
+//! that first needs it active (a message reached it, from its CLI, its
+//! gateway or one of its actors) creates its claim and activates it; a
+//! host that finds the claim held by a live host sends the message to
+//! that host's keys subject instead; a claim held by a dead host (its
+//! lease expired) is taken over with a compare-and-set, and the key
+//! activates on the host that won it. The claim's revision is the key's
+//! fencing token: each takeover makes a greater one.
+//!
+//! A host keeps the claims it holds in memory ([`KeyPlacement::holds`],
+//! which the host asks before every activation), and remembers for a
+//! while where the keys it sent messages to were, so that a message to a
+//! key held elsewhere costs one request, not a lookup first. A host that
+//! answers that it no longer has a key (it passivated and gave its claim
+//! back) makes the sender look again.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::ClusterError;
+use super::claims::{Claim, Claims};
+use super::members::Membership;
+use crate::host::Placement;
+use crate::sync::Mutex;
+
+/// Most locations of keys held elsewhere a host remembers; past it, it
+/// starts again.
+const MAX_KNOWN_LOCATIONS: usize = 100_000;
+
+/// Where a key is active, or is to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// This host holds its claim: activate it here.
+    Here,
+    /// The live host with this node name holds it.
+    Elsewhere(String),
+}
+
+/// This host's claims on keys, and where it last found the others.
+pub struct KeyPlacement {
+    claims: Claims,
+    members: Arc<Membership>,
+    /// The keys this host holds, with the revision each claim was won at.
+    held: Mutex<HashMap<String, u64>>,
+    /// The node each key held elsewhere was at, when last looked up.
+    known: Mutex<HashMap<String, String>>,
+}
+
+impl KeyPlacement {
+    /// Claims in `claims`, for `members`' node.
+    pub fn new(claims: Claims, members: Arc<Membership>) -> Self {
+        KeyPlacement { claims, members, held: Mutex::default(), known: Mutex::default() }
+    }
+
+    /// Where the key at `address` is: here (claimed now if it was free or
+    /// its holder dead), or on another live host.
+    ///
+    /// # Errors
+    ///
+    /// [`ClusterError::Nats`] if the claims could not be read or written.
+    pub async fn locate(&self, address: &str) -> Result<Location, ClusterError> {
+        if self.holds(address) {
+            return Ok(Location::Here);
+        }
+        if let Some(node) = self.known.lock().get(address) {
+            return Ok(Location::Elsewhere(node.clone()));
+        }
+        match self.claims.claim(address, &self.members).await? {
+            Claim::Won(revision) => {
+                self.held.lock().insert(address.to_string(), revision);
+                Ok(Location::Here)
+            }
+            Claim::HeldBy(node) => {
+                let mut known = self.known.lock();
+                if known.len() >= MAX_KNOWN_LOCATIONS {
+                    known.clear();
+                }
+                known.insert(address.to_string(), node.clone());
+                Ok(Location::Elsewhere(node))
+            }
+        }
+    }
+
+    /// The host this one last found the key at `address` on does not have
+    /// it any more (or does not answer): look it up again next time.
+    pub fn moved(&self, address: &str) {
+        self.known.lock().remove(address);
+    }
+
+    /// Gives every claim back (the host is leaving).
+    pub async fn release_all(&self) {
+        let held: Vec<(String, u64)> = self.held.lock().drain().collect();
+        for (address, revision) in held {
+            self.claims.release(&address, revision).await;
+        }
+    }
+}
+
+impl Placement for KeyPlacement {
+    fn holds(&self, address: &str) -> bool {
+        self.held.lock().contains_key(address)
+    }
+
+    fn release(&self, address: &str) {
+        let Some(revision) = self.held.lock().remove(address) else { return };
+        let claims = self.claims.clone();
+        let address = address.to_string();
+        // A claim won again meanwhile has another revision: this release
+        // then leaves it alone.
+        tokio::spawn(async move { claims.release(&address, revision).await });
+    }
+}

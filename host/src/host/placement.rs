@@ -1,0 +1,24 @@
+//! Where the keys of virtual components are active, in a cluster: the
+//! [`Placement`] port, implemented by `crate::cluster`.
+//!
+//! Without a cluster, a host activates any key it is asked for. In a
+//! cluster, one host in all may have a key at a time: a host activates a
+//! key only while it holds the key's claim, which the cluster layer wins
+//! for it before it sends the key a message (or learns that another host
+//! holds it, and sends the message there). A key in memory keeps its
+//! claim while it is passivated, since its state stays with this host's
+//! entry; the claim goes back when the key leaves the host with nothing of
+//! it left here (it failed, was stopped for good, or its state is in the
+//! store).
+
+/// The claims this host holds on virtual keys.
+pub trait Placement: Send + Sync + 'static {
+    /// Whether this host holds the claim on the key at `address`, and so
+    /// may activate it.
+    fn holds(&self, address: &str) -> bool;
+
+    /// The key at `address` left this host, and nothing of it stays here:
+    /// its claim goes back, so that the next message activates it on
+    /// whichever host it reaches first.
+    fn release(&self, address: &str);
+}
