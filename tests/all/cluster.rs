@@ -15,9 +15,9 @@ use serde_json::Value;
 use crate::support;
 
 /// A three-node NATS cluster on loopback, stopped on drop.
-struct Nats {
+pub(crate) struct Nats {
     dir: tempfile::TempDir,
-    urls: String,
+    pub(crate) urls: String,
 }
 
 /// Each test's cluster gets ports of its own (clients, routes and
@@ -25,7 +25,7 @@ struct Nats {
 static NEXT_BASE: AtomicU16 = AtomicU16::new(0);
 
 impl Nats {
-    fn start() -> Nats {
+    pub(crate) fn start() -> Nats {
         let dir = tempfile::tempdir().unwrap();
         let base = 14_000 + 300 * NEXT_BASE.fetch_add(1, Ordering::Relaxed) + (std::process::id() % 7) as u16 * 3;
         let out = Command::new(support::workspace().join("scripts/nats-cluster"))
@@ -455,9 +455,106 @@ fn a_key_held_by_a_killed_host_activates_on_the_host_that_asks_next_after_its_le
     assert_eq!(active_users(&b), ["user/1"]);
 }
 
+/// Sets its flag when dropped, unwinding included.
+struct StopOnDrop<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A durable virtual counter, passivated after `idle_ms`.
+fn durable_users(idle_ms: u64) -> String {
+    format!("[virtual.user]\npath = {{counter}}\nidle-ms = {idle_ms}\n")
+}
+
 #[test]
-fn a_durable_virtual_component_is_refused_on_a_host_in_a_cluster() {
+fn a_durable_key_passivated_on_one_host_activates_on_the_next_with_its_state() {
     let nats = Nats::start();
-    let log = Node::try_start(&nats, "a", "[virtual.user]\npath = {counter}\n").err().expect("refused");
-    assert!(log.contains("virtual component `user` is durable") && log.contains("in-memory"), "{log}");
+    let a = Node::start(&nats, "a", &durable_users(300));
+    let b = Node::start(&nats, "b", &durable_users(300));
+    assert_eq!(a.ok(&["call", "user/7", "incr(5)"]), "5");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !active_users(&a).is_empty() {
+        assert!(Instant::now() < deadline, "user/7 passivates once idle");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Its claim went back with it: b wins it and reads its state from
+    // the store the hosts share.
+    assert_eq!(b.ok(&["call", "user/7", "incr(1)"]), "6");
+    assert_eq!(active_users(&b), ["user/7"]);
+    assert!(active_users(&a).is_empty());
+}
+
+#[test]
+fn a_killed_hosts_durable_keys_activate_elsewhere_with_every_acknowledged_change() {
+    let nats = Nats::start();
+    let manifest = durable_users(60_000);
+    let a = Node::start(&nats, "a", &manifest);
+    let b = Node::start(&nats, "b", &manifest);
+    let c = Node::start(&nats, "c", &manifest);
+    const KEYS: usize = 4;
+    // One key more, which no message reaches after the kill: it moves
+    // all the same.
+    for key in 0..=KEYS {
+        assert_eq!(a.ok(&["call", &format!("user/{key}"), "incr(1)"]), "1", "user/{key} active on a");
+    }
+    // c tells every key, round and round; a dies part way. A tell that
+    // succeeded was acknowledged (committed); one that failed may or may
+    // not have been.
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (acknowledged, failed, killed_at, back_at) = std::thread::scope(|s| {
+        let sender = s.spawn(|| {
+            let (mut acknowledged, mut failed) = ([1u64; KEYS], [0u64; KEYS]);
+            let mut last_ok = Instant::now();
+            let mut round = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let key = round % KEYS;
+                round += 1;
+                if c.troupe(&["send", &format!("user/{key}"), "incr(1)"]).status.success() {
+                    acknowledged[key] += 1;
+                    last_ok = Instant::now();
+                } else {
+                    failed[key] += 1;
+                }
+            }
+            (acknowledged, failed, last_ok)
+        });
+        // However this ends, the sender stops (a failing assertion would
+        // otherwise wait for it for ever).
+        let stopping = StopOnDrop(&stop);
+        std::thread::sleep(Duration::from_millis(1500));
+        let killed_at = Instant::now();
+        a.kill();
+        // Until every key has been told again after the lease ran out.
+        let deadline = killed_at + Duration::from_secs(30);
+        loop {
+            let moved: usize = [&b, &c].iter().map(|n| active_users(n).len()).sum();
+            if moved == KEYS + 1 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the keys never moved; b:\n{}\nc:\n{}", b.log(), c.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let back_at = Instant::now();
+        std::thread::sleep(Duration::from_millis(1500));
+        drop(stopping);
+        let (acknowledged, failed, _) = sender.join().unwrap();
+        (acknowledged, failed, killed_at, back_at)
+    });
+    eprintln!("the keys were active again {:?} after the kill", back_at - killed_at);
+    for key in 0..KEYS {
+        let count: u64 = b.ok(&["call", &format!("user/{key}"), "get()"]).parse().unwrap();
+        assert!(
+            (acknowledged[key]..=acknowledged[key] + failed[key]).contains(&count),
+            "user/{key}: {count}, with {} tells acknowledged and {} failed",
+            acknowledged[key],
+            failed[key]
+        );
+    }
+    assert!(
+        acknowledged.iter().sum::<u64>() > 2 * KEYS as u64,
+        "tells were acknowledged before and after: {acknowledged:?}"
+    );
 }

@@ -77,6 +77,28 @@ impl Claims {
         Err(nats(&"the claim kept changing under this host"))
     }
 
+    /// The addresses whose claims the hosts `nodes` hold.
+    ///
+    /// # Errors
+    ///
+    /// [`ClusterError::Nats`] if the bucket could not be read.
+    pub async fn held_by(&self, nodes: &std::collections::BTreeSet<String>) -> Result<Vec<String>, ClusterError> {
+        use futures_util::StreamExt as _;
+        let nats = |e: &dyn std::fmt::Display| ClusterError::Nats(format!("reading the claims: {e}"));
+        let mut keys = self.kv.keys().await.map_err(|e| nats(&e))?;
+        let mut held = Vec::new();
+        while let Some(key) = keys.next().await {
+            let key = key.map_err(|e| nats(&e))?;
+            let Some(value) = self.kv.get(&key).await.map_err(|e| nats(&e))? else { continue };
+            if nodes.contains(String::from_utf8_lossy(&value).as_ref())
+                && let Some(address) = super::names::unescape(&key)
+            {
+                held.push(address);
+            }
+        }
+        Ok(held)
+    }
+
     /// Gives back the claim of `address` won at `revision`, unless another
     /// host took it over since.
     pub async fn release(&self, address: &str, revision: u64) {

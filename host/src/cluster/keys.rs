@@ -17,11 +17,12 @@
 //! back) makes the sender look again.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::ClusterError;
 use super::claims::{Claim, Claims};
 use super::members::Membership;
+use crate::actor::durable::Journal;
 use crate::host::Placement;
 use crate::sync::Mutex;
 
@@ -46,12 +47,25 @@ pub struct KeyPlacement {
     held: Mutex<HashMap<String, u64>>,
     /// The node each key held elsewhere was at, when last looked up.
     known: Mutex<HashMap<String, String>>,
+    /// The store the hosts share, where durable keys commit.
+    journal: OnceLock<Arc<dyn Journal>>,
 }
 
 impl KeyPlacement {
     /// Claims in `claims`, for `members`' node.
     pub fn new(claims: Claims, members: Arc<Membership>) -> Self {
-        KeyPlacement { claims, members, held: Mutex::default(), known: Mutex::default() }
+        KeyPlacement { claims, members, held: Mutex::default(), known: Mutex::default(), journal: OnceLock::new() }
+    }
+
+    /// Durable keys commit to `journal` from now on.
+    pub fn set_journal(&self, journal: Arc<dyn Journal>) {
+        let _ = self.journal.set(journal);
+    }
+
+    /// The revision this host's claim on `address` was won at: its fencing
+    /// token, greater than that of every host that held the key before.
+    pub fn token(&self, address: &str) -> Option<u64> {
+        self.held.lock().get(address).copied()
     }
 
     /// Where the key at `address` is: here (claimed now if it was free or
@@ -110,5 +124,9 @@ impl Placement for KeyPlacement {
         // A claim won again meanwhile has another revision: this release
         // then leaves it alone.
         tokio::spawn(async move { claims.release(&address, revision).await });
+    }
+
+    fn journal(&self) -> Option<Arc<dyn Journal>> {
+        self.journal.get().cloned()
     }
 }

@@ -22,7 +22,9 @@
 //!   subscriber, and "no responders" means no host has the address;
 //! * virtual keys: claimed in the same bucket by the host a message
 //!   reaches first, and answered for on each host's keys subject
-//!   (`keys.rs`);
+//!   (`keys.rs`); durable ones commit to a replicated JetStream stream,
+//!   fenced by their claims' revisions (`state.rs`), and activate on
+//!   another host when theirs dies (`failover.rs`);
 //! * messages: NATS request/reply, the envelope in headers, the arguments
 //!   in the compact binary encoding of [`crate::protocol::wire`]
 //!   (`envelope.rs`), checked against the receiver's code by its content
@@ -37,19 +39,22 @@
 //!
 //! # What this layer does not do yet
 //!
-//! Durable state stays in each host's own store, so durable virtual
-//! components are refused in a cluster; a durable actor tells only the
-//! actors of its own host. See the README's
+//! Named durable actors keep their state in their own host's store (the
+//! durable keys of virtual components commit to the shared store,
+//! `state.rs`, and fail over, `failover.rs`); a durable actor tells only
+//! the actors of its own host. See the README's
 //! "Cluster" section for the contract as it stands.
 
 mod buckets;
 mod claims;
 mod envelope;
+mod failover;
 mod keys;
 mod members;
 pub mod names;
 mod remote;
 mod serve;
+mod state;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,9 +67,11 @@ use tracing::{info, warn};
 
 pub use members::DEFAULT_LEASE;
 pub use remote::TELL_TIMEOUT;
+pub use state::{Fencing, STATE_STREAM, SharedStore};
 
 use crate::actor::BoxFuture;
 use crate::host::{Host, HostView, NodeAnswer, NodeView, Peers};
+use crate::store::DurableStore;
 use buckets::{BucketShape, kv_bucket, object_store};
 use claims::Claims;
 use keys::KeyPlacement;
@@ -147,15 +154,7 @@ impl Cluster {
         if config.node.is_empty() || !config.node.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
             return Err(ClusterError::InvalidNode(config.node));
         }
-        let servers = config
-            .servers
-            .split(',')
-            .map(|url| url.trim().parse::<async_nats::ServerAddr>().map_err(|e| (url.trim().to_string(), e)))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|(url, e)| ClusterError::Connect {
-                servers: config.servers.clone(),
-                reason: format!("`{url}` is no NATS URL ({e}); write e.g. nats://127.0.0.1:4222"),
-            })?;
+        let servers = server_addresses(&config.servers)?;
         let client = async_nats::ConnectOptions::new()
             .name(format!("troupe {}", config.node))
             .connect(servers)
@@ -176,6 +175,8 @@ impl Cluster {
 
         let claims = Claims::new(addresses);
         let keys = Arc::new(KeyPlacement::new(claims.clone(), members.clone()));
+        let shared = SharedStore::open(&config.servers, replicas, fencing(&keys, &members)).await?;
+        keys.set_journal(Arc::new(DurableStore::shared(Arc::new(shared))));
         if !host.attach_placement(keys.clone())? {
             return Err(ClusterError::AlreadyJoined);
         }
@@ -194,7 +195,7 @@ impl Cluster {
             host: host.downgrade(),
             client: client.clone(),
             members: members.clone(),
-            claims,
+            claims: claims.clone(),
             components,
             changes,
         });
@@ -208,7 +209,9 @@ impl Cluster {
             .subscribe(keys_subject(&config.node))
             .await
             .map_err(|e| ClusterError::Nats(format!("cannot subscribe to this host's keys subject: {e}")))?;
+        let failover = failover::watch(host.downgrade(), members.clone(), claims.clone(), keys.clone());
         let tasks = vec![
+            tokio::spawn(failover),
             tokio::spawn(directory.clone().answer_keys(key_requests)),
             tokio::spawn(directory.run(existing, rx)),
             tokio::spawn(peers.answer(host_requests)),
@@ -248,6 +251,31 @@ impl Drop for Cluster {
             task.abort();
         }
     }
+}
+
+/// The NATS servers `servers` names, comma-separated.
+fn server_addresses(servers: &str) -> Result<Vec<async_nats::ServerAddr>, ClusterError> {
+    servers
+        .split(',')
+        .map(|url| url.trim().parse::<async_nats::ServerAddr>().map_err(|e| (url.trim().to_string(), e)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|(url, e)| ClusterError::Connect {
+            servers: servers.to_string(),
+            reason: format!("`{url}` is no NATS URL ({e}); write e.g. nats://127.0.0.1:4222"),
+        })
+}
+
+/// The fencing tokens this host writes the shared store with: its claim's
+/// revision for each key it holds, while it holds its lease.
+fn fencing(keys: &Arc<KeyPlacement>, members: &Arc<Membership>) -> Fencing {
+    let (keys, members) = (Arc::downgrade(keys), members.clone());
+    Arc::new(move |address| {
+        if !members.holds_lease() {
+            return Err(format!("this host `{}` lost its cluster lease", members.node()));
+        }
+        let token = keys.upgrade().and_then(|keys| keys.token(address));
+        token.ok_or_else(|| format!("this host `{}` does not hold the key's claim", members.node()))
+    })
 }
 
 /// The control plane's view of the cluster: each host answers `ps` and

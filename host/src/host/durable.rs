@@ -36,7 +36,7 @@ impl HostInner {
     pub(super) fn durable_boot(&self, spec: &mut ActorSpec) -> Result<DurableBoot, SpawnError> {
         let address = spec.address.clone();
         let refuse = |reason: String| SpawnError::NotDurable { address: address.clone(), reason };
-        let Some(journal) = &self.journal else {
+        let Some(journal) = &self.journal_for(address.as_str()) else {
             return Err(refuse(
                 "this host has no store (run it with `troupe run`, or give `HostConfig` a journal)".into(),
             ));
@@ -174,8 +174,8 @@ impl HostInner {
     /// Forgets the committed state of each of `recorded`, if the host has
     /// a store.
     async fn forget_durable(&self, recorded: &[Address]) -> Result<(), CallError> {
-        let Some(journal) = &self.journal else { return Ok(()) };
         for record in recorded {
+            let Some(journal) = self.journal_for(record.as_str()) else { continue };
             journal.forget(record).await.map_err(|e| CallError::NotDurable {
                 address: record.clone(),
                 reason: format!("stopped, but its state stays: {e}"),

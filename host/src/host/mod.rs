@@ -439,11 +439,14 @@ impl Host {
     /// # Errors
     ///
     /// [`SuperviseError::DurableVirtualInCluster`], naming a durable
-    /// virtual component: its keys' state is in this host's own store,
-    /// which the other hosts activating them would not see.
+    /// virtual component, if `placement` has no shared store: its keys'
+    /// state would be in this host's own store, which the other hosts
+    /// activating them would not see.
     pub fn attach_placement(&self, placement: Arc<dyn Placement>) -> Result<bool, SuperviseError> {
         let _no_definitions_meanwhile = self.inner.virtuals.defining();
-        if let Some(name) = self.inner.durable_virtual_component() {
+        if placement.journal().is_none()
+            && let Some(name) = self.inner.durable_virtual_component()
+        {
             return Err(SuperviseError::DurableVirtualInCluster(name));
         }
         Ok(self.inner.placement.set(placement).is_ok())
@@ -491,7 +494,8 @@ impl Host {
         }
     }
 
-    /// Where durable actors commit, if this host has a store.
+    /// Where durable actors commit, if this host has a store (the keys of
+    /// virtual components in a cluster commit to the cluster's).
     pub fn journal(&self) -> Option<&Arc<dyn Journal>> {
         self.inner.journal.as_ref()
     }

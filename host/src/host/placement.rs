@@ -10,6 +10,14 @@
 //! entry; the claim goes back when the key leaves the host with nothing of
 //! it left here (it failed, was stopped for good, or its state is in the
 //! store).
+//!
+//! Durable keys commit to the store the placement names
+//! ([`Placement::journal`]), which every host of the cluster reaches, so
+//! that a key activates on any host with what it committed on another.
+
+use std::sync::Arc;
+
+use crate::actor::durable::Journal;
 
 /// The claims this host holds on virtual keys.
 pub trait Placement: Send + Sync + 'static {
@@ -21,4 +29,8 @@ pub trait Placement: Send + Sync + 'static {
     /// its claim goes back, so that the next message activates it on
     /// whichever host it reaches first.
     fn release(&self, address: &str);
+
+    /// Where durable keys commit: a store every host reaches. `None`:
+    /// there is none, and durable virtual components are refused.
+    fn journal(&self) -> Option<Arc<dyn Journal>>;
 }

@@ -144,7 +144,9 @@ impl Host {
         idle: Option<Duration>,
     ) -> Result<(), SuperviseError> {
         let _one_definition_at_a_time = self.inner.virtuals.defining();
-        if template.policy.durability == Durability::Durable && self.inner.placement.get().is_some() {
+        if template.policy.durability == Durability::Durable
+            && self.inner.placement.get().is_some_and(|placement| placement.journal().is_none())
+        {
             return Err(SuperviseError::DurableVirtualInCluster(name.to_string()));
         }
         self.supervise(name, SupervisorSpec::default(), None)?;
@@ -165,6 +167,12 @@ impl Host {
     /// one.
     pub fn activations(&self, name: &str) -> Option<Activations> {
         self.inner.virtuals.entries.lock().get(name).map(|entry| *entry.activations.lock())
+    }
+
+    /// Whether the keys of the virtual component `name` are durable, if it
+    /// is one.
+    pub fn virtual_durability(&self, name: &str) -> Option<Durability> {
+        self.inner.virtuals.entries.lock().get(name).map(|entry| entry.template.policy.durability)
     }
 
     /// Is `name` a virtual component of this host?
@@ -192,7 +200,7 @@ impl Host {
         let asleep = keys.iter().filter(|key| key.status() == crate::actor::ActorStatus::Hibernating).count() as u64;
         let mut counts = KeyCounts { active: keys.len() as u64 - asleep, passivated: asleep };
         counts.passivated += parked.lock().len() as u64;
-        if let Some(journal) = &self.inner.journal {
+        if let Some(journal) = self.inner.journal_for(&prefix) {
             let registry = &self.inner.registry;
             counts.passivated += journal.stored_under(&prefix, &|address| registry.get(address).is_some())?;
         }
@@ -223,10 +231,10 @@ impl Host {
     /// message to them. Returns each key's address and the error that
     /// kept it from activating, if any.
     pub fn activate_waiting_keys(&self) -> Vec<(Address, Option<String>)> {
-        let Some(journal) = &self.inner.journal else { return Vec::new() };
         let names: Vec<String> = self.inner.virtuals.entries.lock().keys().cloned().collect();
         let mut outcomes = Vec::new();
         for name in names {
+            let Some(journal) = self.inner.journal_for(&format!("{name}/")) else { continue };
             let waiting = match journal.waiting_under(&format!("{name}/")) {
                 Ok(waiting) => waiting,
                 Err(e) => {
@@ -251,6 +259,23 @@ impl Host {
 const PASSIVATE_PATIENCE: Duration = Duration::from_secs(5);
 
 impl HostInner {
+    /// Where the actor at `address` commits if it is durable: the
+    /// cluster's store for a key of a virtual component on a host in a
+    /// cluster, else the host's own.
+    pub(super) fn journal_for(&self, address: &str) -> Option<Arc<dyn crate::actor::durable::Journal>> {
+        let shared = self.placement.get().and_then(|placement| placement.journal());
+        match shared {
+            Some(shared) if self.is_virtual_key(address) => Some(shared),
+            _ => self.journal.clone(),
+        }
+    }
+
+    /// Is `address` a key of one of the virtual components (or, with a
+    /// trailing `/`, the prefix of their keys)?
+    fn is_virtual_key(&self, address: &str) -> bool {
+        address.rsplit_once('/').is_some_and(|(name, _)| self.virtuals.entries.lock().contains_key(name))
+    }
+
     /// A durable virtual component, if there is one.
     pub(super) fn durable_virtual_component(&self) -> Option<String> {
         let entries = self.virtuals.entries.lock();

@@ -15,9 +15,11 @@
 //! | `meta` | `sent`, `0`, address | the origin of the last tell the actor made (as above) |
 //! | `meta` | `code`, `0`, address | the code a hot swap left the actor running (opaque) |
 //!
-//! Addresses never contain a `0` byte, so the inbox entries of one actor
-//! form one key range, in the order of their numbers, and so do the
-//! senders it took tells from.
+//! Addresses never contain a `0` or `1` byte, so the inbox entries of one
+//! actor form one key range, in the order of their numbers, and so do the
+//! senders it took tells from; and every key belongs to one actor, its
+//! *partition* ([`partition_of`]), which a store shared by several hosts
+//! writes as a unit.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -30,15 +32,17 @@ use crate::actor::durable::{
 };
 use crate::message::{Address, WireMessage};
 
-/// A durable actors' journal on a redb store in a locked data directory.
+/// A durable actors' journal on a store: a redb store in a locked data
+/// directory, or a store the hosts of a cluster share.
 pub struct DurableStore {
     commits: GroupCommit,
-    dir: DataDir,
+    /// The data directory of an embedded store; none for a shared one.
+    dir: Option<DataDir>,
 }
 
 impl std::fmt::Debug for DurableStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DurableStore").field("dir", &self.dir.path()).finish()
+        f.debug_struct("DurableStore").field("dir", &self.path()).finish()
     }
 }
 
@@ -67,12 +71,18 @@ impl DurableStore {
 
     /// The journal over `store`, in the (locked) directory `dir`.
     pub fn on(store: Arc<dyn Store>, dir: DataDir) -> Self {
-        DurableStore { commits: GroupCommit::start(store, GroupCommitConfig::default()), dir }
+        DurableStore { commits: GroupCommit::start(store, GroupCommitConfig::default()), dir: Some(dir) }
     }
 
-    /// Its data directory.
-    pub fn path(&self) -> &Path {
-        self.dir.path()
+    /// The journal over `store`, which other hosts share (it has no data
+    /// directory here).
+    pub fn shared(store: Arc<dyn Store>) -> Self {
+        DurableStore { commits: GroupCommit::start(store, GroupCommitConfig::default()), dir: None }
+    }
+
+    /// Its data directory, for an embedded store.
+    pub fn path(&self) -> Option<&Path> {
+        self.dir.as_ref().map(DataDir::path)
     }
 
     /// What the writer has done so far.
@@ -96,6 +106,23 @@ impl DurableStore {
             Err(e) => failed(e),
         }
     }
+}
+
+/// The prefixes of the `meta` keys that name an actor after them.
+const META_PREFIXES: [&[u8]; 3] = [b"taken\0", b"sent\0", b"code\0"];
+
+/// The actor `key` of `table` belongs to (its address's bytes): the key up
+/// to its first `0` or `1` byte, after the prefix of a `meta` key. Every
+/// key of one actor maps to its address, and so does each end of a key
+/// range that covers that actor's keys only (a range's end is the first
+/// key past them, e.g. the address and a `1`).
+pub fn partition_of(table: Table, key: &[u8]) -> &[u8] {
+    let rest = match table {
+        Table::Meta => META_PREFIXES.iter().find_map(|prefix| key.strip_prefix(*prefix)).unwrap_or(key),
+        _ => key,
+    };
+    let end = rest.iter().position(|&b| b < 2).unwrap_or(rest.len());
+    &rest[..end]
 }
 
 /// A write that failed before it was submitted.
@@ -305,6 +332,7 @@ impl Journal for DurableStore {
 
     fn recover(&self, actor: &Address) -> Result<Recovered, JournalError> {
         let store = self.commits.store();
+        store.acquire(actor.as_bytes()).map_err(journal_error)?;
         // The newest snapshot that can be read, and its place in the journal.
         let mut snapshots: Vec<(u64, Vec<u8>)> = store
             .range(Table::Snapshots, &snapshot_key(actor, 0), &inbox_end(actor))
@@ -679,6 +707,27 @@ mod tests {
 
     fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
         tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(future)
+    }
+
+    #[test]
+    fn every_key_of_an_actor_and_the_ends_of_its_ranges_belong_to_its_partition() {
+        let actor: Address = "user/4.2".into();
+        let keys = [
+            (Table::Inbox, inbox_key(&actor, 7)),
+            (Table::Inbox, inbox_end(&actor)),
+            (Table::Snapshots, snapshot_key(&actor, 0)),
+            (Table::Snapshots, actor.as_bytes().to_vec()),
+            (Table::Outbox, outbox_key(&actor, Origin { seq: 3, index: 1 })),
+            (Table::Actors, actor.as_bytes().to_vec()),
+            (Table::Meta, taken_prefix(&actor)),
+            (Table::Meta, taken_end(&actor)),
+            (Table::Meta, sent_key(&actor)),
+            (Table::Meta, code_key(&actor)),
+        ];
+        for (table, key) in keys {
+            assert_eq!(partition_of(table, &key), actor.as_bytes(), "{table:?} {key:?}");
+        }
+        assert_eq!(partition_of(Table::Inbox, b"user/4"), b"user/4", "a neighbour is its own partition");
     }
 
     #[test]

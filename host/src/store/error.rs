@@ -61,6 +61,21 @@ pub enum StoreError {
     /// environment.
     #[error("neither $XDG_STATE_HOME nor $HOME is set to an absolute path; pass `--data-dir`")]
     NoDefaultDataDir,
+    /// Another host has taken over what this one was writing: a store
+    /// shared by the hosts of a cluster refuses the write of a host whose
+    /// fencing token is older than the one last written (see
+    /// [`crate::store::Store::acquire`]).
+    #[error("`{partition}` is no longer this host's to write: {reason}")]
+    Fenced {
+        /// The actor (the partition of the store) written.
+        partition: String,
+        /// Who holds it now, or why this host does not.
+        reason: String,
+    },
+    /// A store on other machines (the cluster's) did not answer or
+    /// refused the operation.
+    #[error("the cluster's store: {0}; check that the NATS servers are up and have JetStream")]
+    Unreachable(String),
     /// A host name that is not usable as a directory name.
     #[error(
         "a host's name names its data directory, so `{name}` must be one path component (no `/`, not `.` or `..`); choose another name, or pass `--data-dir`"

@@ -61,7 +61,7 @@ pub mod faulty;
 mod group_commit;
 mod redb;
 
-pub use actors::{DurableStore, LazyStore};
+pub use actors::{DurableStore, LazyStore, partition_of};
 pub use data_dir::DataDir;
 pub use error::StoreError;
 pub use group_commit::{DEFAULT_MAX_BATCHES, GroupCommit, GroupCommitConfig, GroupCommitStats};
@@ -241,6 +241,21 @@ pub trait Store: Send + Sync + 'static {
     ///
     /// As [`Store::get`].
     fn range(&self, table: Table, start: &[u8], end: &[u8]) -> Result<KeyValues, StoreError>;
+
+    /// This host is about to read and write the keys of `partition` (one
+    /// actor's: see [`partition_of`]) as their only writer. A store that
+    /// several hosts share reads them afresh and makes sure that no host
+    /// that wrote them before can write them again (it fences them off);
+    /// an embedded store has nothing to do.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Fenced`] if another host holds the partition now;
+    /// [`StoreError::Unreachable`] if the shared store did not answer.
+    fn acquire(&self, partition: &[u8]) -> Result<(), StoreError> {
+        let _ = partition;
+        Ok(())
+    }
 
     /// How many keys in `start..end` `count` accepts, read in key order
     /// without their values (a scan that may cover a million keys).

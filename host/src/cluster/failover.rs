@@ -1,0 +1,71 @@
+//! Failover: when a host dies, the durable keys it had active activate on
+//! the others, with what they committed to the shared store.
+//!
+//! Every host watches the membership (every third of the lease, at most
+//! every second). When a member is gone (its lease expired without a clean
+//! leave), each host reads the claims it held and claims, with the
+//! takeover's compare-and-set, the keys of its durable virtual components:
+//! one host wins each and activates it there, which reads its state, tells
+//! acknowledged and not handled, and timers from the shared store, so
+//! that they are handled and fire without waiting for a message. A key in
+//! memory is not activated: its state died with its host, and its next
+//! message activates it afresh wherever it arrives.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::{info, warn};
+
+use super::claims::Claims;
+use super::keys::{KeyPlacement, Location};
+use super::members::Membership;
+use crate::actor::durable::Durability;
+use crate::host::WeakHost;
+
+/// Follows the membership until the host is gone, failing over the durable
+/// keys of each member that disappears.
+pub async fn watch(host: WeakHost, members: Arc<Membership>, claims: Claims, keys: Arc<KeyPlacement>) {
+    let every = (members.lease() / 3).min(Duration::from_secs(1));
+    let mut known: Option<BTreeSet<String>> = None;
+    loop {
+        tokio::time::sleep(every).await;
+        let now: BTreeSet<String> = match members.nodes().await {
+            Ok(nodes) => nodes.into_iter().collect(),
+            Err(e) => {
+                warn!(error = %e, "the membership could not be read");
+                continue;
+            }
+        };
+        let gone: BTreeSet<String> =
+            known.as_ref().map(|before| before.difference(&now).cloned().collect()).unwrap_or_default();
+        known = Some(now);
+        if gone.is_empty() {
+            continue;
+        }
+        let held = match claims.held_by(&gone).await {
+            Ok(held) => held,
+            Err(e) => {
+                warn!(error = %e, "the claims of hosts that left could not be read");
+                continue;
+            }
+        };
+        for address in held {
+            let Some(host) = host.upgrade() else { return };
+            let durable_key = address
+                .rsplit_once('/')
+                .is_some_and(|(name, _)| host.virtual_durability(name) == Some(Durability::Durable));
+            if !durable_key {
+                continue;
+            }
+            match keys.locate(&address).await {
+                Ok(Location::Here) => match host.lookup(&address) {
+                    Ok(_) => info!(%address, hosts = ?gone, "a durable key of a host that left activated here"),
+                    Err(e) => warn!(%address, error = %e, "a durable key of a host that left could not be activated"),
+                },
+                Ok(Location::Elsewhere(_)) => {}
+                Err(e) => warn!(%address, error = %e, "a durable key of a host that left could not be claimed"),
+            }
+        }
+    }
+}
