@@ -63,7 +63,7 @@ const LEASE_MS: &str = "3000";
 
 impl Node {
     /// Starts node `name` of `nats`'s cluster running `manifest` (TOML,
-    /// `{counter}`, `{relay}` and `{faulty}` replaced by those guests'
+    /// `{counter}`, `{relay}`, `{faulty}` and `{tally}` replaced by those guests'
     /// paths), and waits until it has joined and started it.
     fn start(nats: &Nats, name: &str, manifest: &str) -> Node {
         Self::try_start(nats, name, manifest).unwrap_or_else(|log| panic!("node {name} did not start; its log:\n{log}"))
@@ -80,7 +80,8 @@ impl Node {
         let manifest = manifest
             .replace("{counter}", &format!("{:?}", support::guest("counter").display().to_string()))
             .replace("{relay}", &format!("{:?}", support::guest("relay-js").display().to_string()))
-            .replace("{faulty}", &format!("{:?}", support::guest("faulty").display().to_string()));
+            .replace("{faulty}", &format!("{:?}", support::guest("faulty").display().to_string()))
+            .replace("{tally}", &format!("{:?}", support::guest("tally").display().to_string()));
         let manifest_path = dir.path().join("troupe.toml");
         std::fs::write(&manifest_path, manifest).unwrap();
         let log = dir.path().join("host.log");
@@ -453,6 +454,21 @@ fn a_key_held_by_a_killed_host_activates_on_the_host_that_asks_next_after_its_le
     };
     assert_eq!(reply, "1", "a fresh activation on b");
     assert_eq!(active_users(&b), ["user/1"]);
+}
+
+#[test]
+fn a_typed_import_bound_to_a_virtual_key_reaches_it_on_the_host_that_has_it() {
+    let nats = Nats::start();
+    let a = Node::start(&nats, "a", &virtual_users(60_000));
+    let bound = "[actors.t]\npath = {tally}\n\
+                 bindings = { \"example:counter/api\" = { virtual = \"user\", key-from = \"by\" } }\n";
+    let b = Node::start(&nats, "b", &(virtual_users(60_000) + bound));
+    assert_eq!(a.ok(&["call", "user/5", "incr(3)"]), "3", "user/5 active on a");
+    // t on b calls the counter's `incr(by)` through its import: key 5.
+    assert_eq!(b.ok(&["call", "t", "add(5)"]), "8");
+    assert_eq!(a.ok(&["call", "user/5", "get()"]), "8");
+    assert_eq!(active_users(&a), ["user/5"]);
+    assert!(active_users(&b).is_empty(), "not activated on b too");
 }
 
 /// Sets its flag when dropped, unwinding included.

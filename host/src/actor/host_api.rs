@@ -191,7 +191,13 @@ impl ActorData {
     ) -> wasmtime::Result<Result<Option<Val>, Failed>> {
         let targets = match self.system.route(binding, key) {
             Ok(targets) => targets,
-            Err(problem) => return Ok(Err(Failed { reason: problem, transient: true })),
+            Err(problem) => match remote_key(binding, key) {
+                // In a cluster, a key held by another host is reached there.
+                Some(address) if self.system.remote().is_some() => {
+                    return self.route_remote(&address, binding, interface, function, args, has_result).await;
+                }
+                _ => return Ok(Err(Failed { reason: problem, transient: true })),
+            },
         };
         let me = self.me.address().clone();
         let refused = |reason: String| Ok(Err(Failed { reason, transient: false }));
@@ -223,6 +229,52 @@ impl ActorData {
         }
         Ok(Ok(None))
     }
+}
+
+impl ActorData {
+    /// A call through `binding` to the virtual key at `address`, which
+    /// another host of the cluster has: sent as text, checked there
+    /// against the key's protocol (the binding was checked against the
+    /// same component's when it was made).
+    async fn route_remote(
+        &mut self,
+        address: &str,
+        binding: &Binding,
+        interface: &str,
+        function: &str,
+        args: &[Val],
+        has_result: bool,
+    ) -> wasmtime::Result<Result<Option<Val>, Failed>> {
+        let mut texts = Vec::with_capacity(args.len());
+        for arg in args {
+            texts.push(arg.to_wave()?);
+        }
+        let message = format!("{interface}.{function}({})", texts.join(", "));
+        let Some(remote) = self.system.remote() else {
+            return Ok(Err(Failed { reason: format!("no actor at `{address}`"), transient: true }));
+        };
+        if !has_result {
+            return Ok(self
+                .tell_remote(address, &message)
+                .await
+                .map(|()| None)
+                .map_err(|e| Failed { reason: format!("`{address}`: {e}"), transient: false }));
+        }
+        let (me, chain) = (self.me.address().clone(), self.chain_for_ask());
+        let asked = Instant::now();
+        let reply = remote.ask(address, &message, Some(&me), Some(chain), binding.spec.timeout).await;
+        self.budget.waited(asked.elapsed());
+        Ok(reply.map_err(|e| Failed::of(format!("`{address}`: {e}"), &e)))
+    }
+}
+
+/// The address of the virtual key a call through `binding` names, if it
+/// is bound to a virtual component and `key` makes a valid key.
+fn remote_key(binding: &Binding, key: Option<&Val>) -> Option<String> {
+    let BindingTarget::Virtual { component, .. } = &binding.spec.target else { return None };
+    let key = super::binding::key_text(key?).ok()?;
+    let address = format!("{component}/{key}");
+    crate::message::Address::validate(&address).is_ok().then_some(address)
 }
 
 /// Why a call through a binding failed, and whether trying it again may
