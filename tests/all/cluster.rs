@@ -18,6 +18,8 @@ use crate::support;
 pub(crate) struct Nats {
     dir: tempfile::TempDir,
     pub(crate) urls: String,
+    /// Servers a test started again, waited for once stopped.
+    restarted: std::sync::Mutex<Vec<Child>>,
 }
 
 /// Each test's cluster gets ports of its own (clients, routes and
@@ -36,7 +38,31 @@ impl Nats {
             .expect("scripts/nats-cluster runs");
         assert!(out.status.success(), "nats-cluster start: {}", String::from_utf8_lossy(&out.stderr));
         let urls = String::from_utf8(out.stdout).unwrap().trim().to_string();
-        Nats { dir, urls }
+        Nats { dir, urls, restarted: Default::default() }
+    }
+}
+
+impl Nats {
+    /// Kills NATS node `n` (0, 1 or 2) with SIGKILL.
+    fn kill_server(&self, n: usize) {
+        let pid = std::fs::read_to_string(self.dir.path().join(format!("n{n}/pid"))).unwrap();
+        let status = Command::new("kill").args(["-9", pid.trim()]).status().unwrap();
+        assert!(status.success(), "NATS node {n} killed");
+    }
+
+    /// Starts NATS node `n` again, on its configuration and store.
+    fn restart_server(&self, n: usize) {
+        let node = self.dir.path().join(format!("n{n}"));
+        let log = std::fs::OpenOptions::new().append(true).create(true).open(node.join("log")).unwrap();
+        let child = Command::new("nats-server")
+            .arg("-c")
+            .arg(node.join("server.conf"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("nats-server starts");
+        std::fs::write(node.join("pid"), child.id().to_string()).unwrap();
+        self.restarted.lock().unwrap().push(child);
     }
 }
 
@@ -44,6 +70,10 @@ impl Drop for Nats {
     fn drop(&mut self) {
         let _ =
             Command::new(support::workspace().join("scripts/nats-cluster")).arg("stop").arg(self.dir.path()).output();
+        for mut child in self.restarted.lock().unwrap().drain(..) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -469,6 +499,68 @@ fn a_typed_import_bound_to_a_virtual_key_reaches_it_on_the_host_that_has_it() {
     assert_eq!(a.ok(&["call", "user/5", "get()"]), "8");
     assert_eq!(active_users(&a), ["user/5"]);
     assert!(active_users(&b).is_empty(), "not activated on b too");
+}
+
+/// Tells `incr(1)` to every key of `keys` from `node` until each is
+/// acknowledged, for at most `within`; how many were acknowledged.
+fn tell_each_until_acknowledged(node: &Node, keys: &[String], within: Duration) -> usize {
+    let deadline = Instant::now() + within;
+    for key in keys {
+        loop {
+            let out = node.troupe(&["send", key, "incr(1)"]);
+            if out.status.success() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{key} never answered: {}", String::from_utf8_lossy(&out.stderr));
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    keys.len()
+}
+
+/// The active keys of every node, asserting that none is on two.
+fn keys_on_one_host_each(nodes: &[&Node]) -> Vec<String> {
+    let mut all: Vec<String> = nodes.iter().flat_map(|n| active_users(n)).collect();
+    all.sort();
+    let before = all.len();
+    all.dedup();
+    assert_eq!(all.len(), before, "a key active on two hosts: {all:?}");
+    all
+}
+
+#[test]
+fn losing_nats_servers_never_puts_a_key_on_two_hosts_and_service_resumes_with_the_majority() {
+    let nats = Nats::start();
+    let a = Node::start(&nats, "a", &durable_users(60_000));
+    let b = Node::start(&nats, "b", &durable_users(60_000));
+    let keys: Vec<String> = (0..6).map(|k| format!("user/{k}")).collect();
+    for (i, key) in keys.iter().enumerate() {
+        let node = if i % 2 == 0 { &a } else { &b };
+        assert_eq!(node.ok(&["call", key, "incr(1)"]), "1");
+    }
+    // One server of three: JetStream keeps its majority.
+    nats.kill_server(0);
+    tell_each_until_acknowledged(&b, &keys, Duration::from_secs(30));
+    tell_each_until_acknowledged(&a, &keys, Duration::from_secs(30));
+    let more: Vec<String> = (10..13).map(|k| format!("user/{k}")).collect();
+    tell_each_until_acknowledged(&a, &more, Duration::from_secs(30));
+    assert_eq!(keys_on_one_host_each(&[&a, &b]).len(), keys.len() + more.len());
+    // Two of three: no majority, so no claim and no commit; a key that is
+    // not active anywhere cannot be activated, and none moves.
+    nats.kill_server(1);
+    let refused = b.troupe(&["call", "user/20", "incr(1)"]);
+    assert!(!refused.status.success(), "no activation without a majority");
+    keys_on_one_host_each(&[&a, &b]);
+    // The majority back: service resumes.
+    nats.restart_server(0);
+    nats.restart_server(1);
+    tell_each_until_acknowledged(&b, &["user/20".to_string()], Duration::from_secs(60));
+    tell_each_until_acknowledged(&a, &keys, Duration::from_secs(30));
+    keys_on_one_host_each(&[&a, &b]);
+    for key in &keys {
+        let count: u64 = a.ok(&["call", key, "get()"]).parse().unwrap();
+        assert!(count >= 4, "{key}: every acknowledged tell is there ({count})");
+    }
 }
 
 /// Sets its flag when dropped, unwinding included.

@@ -166,3 +166,28 @@ fn a_durable_actors_journal_on_the_shared_store_recovers_on_another_host() {
     let late = first._runtime.block_on(journal.accept(&actor, 4, tell(4), None, None));
     assert!(late.is_err(), "the first host was fenced off by the second's recovery");
 }
+
+#[test]
+fn counting_across_actors_counts_those_with_keys_and_forgets_an_emptied_one() {
+    let nats = Nats::start();
+    let store = open(&nats, 1);
+    for actor in ["user/1", "user/2", "other/1"] {
+        store
+            .store
+            .commit(&[batch(|b| {
+                b.put(Table::Snapshots, inbox(actor, 0), *b"s");
+            })])
+            .unwrap();
+    }
+    let count =
+        |store: &Shared| store.store.count_keys(Table::Snapshots, b"user/", b"user/\xff", &mut |_| true).unwrap();
+    assert_eq!(count(&store), 2);
+    store
+        .store
+        .commit(&[batch(|b| {
+            b.delete_range(Table::Snapshots, inbox("user/1", 0), end_of("user/1"));
+        })])
+        .unwrap();
+    assert_eq!(count(&store), 1, "user/1 holds nothing any more");
+    assert_eq!(count(&open(&nats, 1)), 1, "as another host counts too");
+}

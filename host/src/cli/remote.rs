@@ -509,10 +509,13 @@ fn print_ps(reply: &Value) -> anyhow::Result<()> {
     say!("{} actors, {} dead letters", actors.len(), num(&reply["dead_letters"]))?;
     for component in reply["virtual"].as_array().unwrap_or(&empty) {
         let name = component["name"].as_str().unwrap_or("?");
+        let passivated = match component["passivated"].as_u64() {
+            Some(n) => n.to_string(),
+            None => format!("? ({})", component["store_error"].as_str().unwrap_or("the store could not be read")),
+        };
         say!(
-            "virtual {name}: {} keys active, {} passivated (troupe ps --virtual {name})",
+            "virtual {name}: {} keys active, {passivated} passivated (troupe ps --virtual {name})",
             num(&component["active"]),
-            num(&component["passivated"])
         )?;
     }
     Ok(())

@@ -430,12 +430,20 @@ impl Inner {
                     }
                     next.last = sequence;
                     next.fence = token;
+                    let emptied = next.keys.is_empty() && !image;
                     let due = next.since_image >= IMAGE_EVERY;
                     if cache.len() >= MAX_CACHED && !cache.contains_key(partition) {
                         forget_some(&mut cache);
                     }
                     cache.insert(partition.to_vec(), next);
                     drop(cache);
+                    if emptied {
+                        // Nothing left (the actor was forgotten): the
+                        // subject goes, so that counting subjects counts
+                        // actors with a state.
+                        self.forget(partition).await;
+                        return Ok(());
+                    }
                     if due {
                         // Not needed for this write: one that fails is
                         // tried again after the next.
@@ -449,6 +457,16 @@ impl Inner {
             }
         }
         Err(unreachable("writing", "the partition kept changing under this host"))
+    }
+
+    /// Removes the subject of `partition`, which holds no key (a host that
+    /// writes it later starts it again, with its token).
+    async fn forget(&self, partition: &[u8]) {
+        let purged = self.stream.purge().filter(subject_of(partition)).await;
+        if let Err(e) = purged {
+            tracing::debug!(error = %e, "an emptied partition was not purged");
+        }
+        self.cache.lock().await.remove(partition);
     }
 
     /// `partition` as cached, or read.
@@ -551,6 +569,27 @@ impl Store for SharedStore {
                 Ok(found)
             })
         })
+    }
+
+    /// Across partitions, counts each partition in range once, by its
+    /// subject, without reading it (`count` sees the partition's name):
+    /// a partition that holds no key has no subject (see
+    /// [`Inner::write`]).
+    fn count_keys(
+        &self,
+        table: Table,
+        start: &[u8],
+        end: &[u8],
+        count: &mut dyn FnMut(&[u8]) -> bool,
+    ) -> Result<u64, StoreError> {
+        if start >= end {
+            return Ok(0);
+        }
+        if partition_of(table, start) == partition_of(table, end) {
+            return Ok(self.range(table, start, end)?.iter().filter(|(key, _)| count(key)).count() as u64);
+        }
+        let partitions = self.run(|inner| Box::pin(async move { inner.partitions().await }))?;
+        Ok(partitions.iter().filter(|p| p.as_slice() >= start && p.as_slice() < end && count(p)).count() as u64)
     }
 
     /// Reads the partition afresh and writes an image of it with this

@@ -513,14 +513,22 @@ pub async fn answer(host: &Host, request: Request) -> Response {
         Request::Ps { virtual_component: None, .. } => {
             let mut components = Vec::new();
             for name in host.virtual_components() {
-                match host.virtual_keys(&name) {
+                // The actors are listed even when the store that counts
+                // the passivated keys cannot be read (the cluster's,
+                // without a majority of its servers).
+                let entry = match host.virtual_keys(&name) {
                     Ok(counts) => {
                         let counts = counts.unwrap_or_default();
-                        components
-                            .push(json!({ "name": name, "active": counts.active, "passivated": counts.passivated }));
+                        json!({ "name": name, "active": counts.active, "passivated": counts.passivated })
                     }
-                    Err(e) => return error(ErrorCode::NotDurable, format!("the store could not be read: {e}")),
-                }
+                    Err(e) => json!({
+                        "name": name,
+                        "active": host.active_keys(&name),
+                        "passivated": null,
+                        "store_error": e.to_string(),
+                    }),
+                };
+                components.push(entry);
             }
             ok(json!({ "actors": host.actors(), "dead_letters": host.dead_letters(), "virtual": components }))
         }

@@ -187,6 +187,13 @@ impl Host {
         names
     }
 
+    /// How many keys of the virtual component `name` are active here
+    /// (awake; without reading the store).
+    pub fn active_keys(&self, name: &str) -> u64 {
+        let keys = self.inner.registry.group(name);
+        keys.iter().filter(|key| key.status() != crate::actor::ActorStatus::Hibernating).count() as u64
+    }
+
     /// Where the keys of the virtual component `name` are, if it is one.
     /// Counting those gone from the host reads the store.
     ///
