@@ -563,6 +563,17 @@ fn losing_nats_servers_never_puts_a_key_on_two_hosts_and_service_resumes_with_th
     }
 }
 
+#[test]
+fn an_actor_pinned_to_a_node_runs_only_there_whichever_hosts_share_the_manifest() {
+    let nats = Nats::start();
+    let manifest = "[actors.counter]\npath = {counter}\nnode = \"b\"\n";
+    let a = Node::start(&nats, "a", manifest);
+    let b = Node::start(&nats, "b", manifest);
+    assert_eq!(a.call_when_reachable("counter", "incr(2)"), "2", "reached on b, from a");
+    assert_eq!(handled(&b, "counter"), 1);
+    assert!(a.json(&["ps"])["actors"].as_array().unwrap().is_empty(), "a starts nothing");
+}
+
 /// Sets its flag when dropped, unwinding included.
 struct StopOnDrop<'a>(&'a std::sync::atomic::AtomicBool);
 

@@ -190,3 +190,14 @@ fn supervisor_mistakes_are_named() {
     let err = parse("[supervisors.root]\n").unwrap_err();
     assert!(err.message.contains("the name `root` is defined twice"), "the root's name is reserved: {err}");
 }
+
+#[test]
+fn an_actor_is_pinned_to_a_valid_node_name_and_only_actors_are() {
+    let pinned = parse(&with_counter("node = \"eu-1\"")).unwrap();
+    assert_eq!(pinned.entries().next().and_then(|a| a.node.clone()).as_deref(), Some("eu-1"));
+    let err = parse(&with_counter("node = \"eu.1\"")).unwrap_err();
+    assert!(err.message.contains("invalid node name `eu.1`"), "{err}");
+    let path = counter_path().display().to_string();
+    let err = parse(&format!("[virtual.user]\npath = {path:?}\nnode = \"a\"\n")).unwrap_err();
+    assert!(err.message.contains("only [actors] entries are pinned"), "{err}");
+}

@@ -1,19 +1,21 @@
 //! Scenario 11: an ask to an actor on another host of a cluster, against
 //! the floor under it measured in the same run: a bare NATS request and
 //! reply through the same three-node nats-server cluster, to a responder
-//! that only echoes.
+//! that only echoes; tells per second against as many bare requests at
+//! once; and the first message to a virtual key through the cluster.
 
 use std::process::Command;
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
-use troupe::ActorLimits;
+use troupe::actor::durable::Durability;
 use troupe::cluster::{Cluster, ClusterConfig};
+use troupe::{ActorLimits, ActorTemplate};
 
 use crate::Scale;
 use crate::measure::{ASK_TIMEOUT, latencies, percentile};
 use crate::report::{Row, ns, row};
-use crate::support::{self, spawn};
+use crate::support::{self, guest, spawn};
 
 /// nats-server's client ports for this scenario (routes +100, monitoring
 /// +200), away from the tests' and from the default 4222.
@@ -70,9 +72,55 @@ pub async fn remote_asks(scale: Scale, rows: &mut Vec<Row>, notes: &mut Vec<Stri
         client.request("bench.echo", bytes::Bytes::from_static(&[1; 8])).await.unwrap();
     })
     .await;
+
+    // Tells per second from many senders at once, against as many bare
+    // requests at once.
+    let tells = (scale.tells / 10).clamp(2_000, 20_000);
+    let sender = b.clone();
+    let tell_rate = rate(CONCURRENCY, tells, move |_| {
+        let b = sender.clone();
+        async move { b.send("remote-counter", "incr(1)").await.unwrap() }
+    })
+    .await;
+    let requester = client.clone();
+    let bare_rate = rate(CONCURRENCY, tells, move |_| {
+        let client = requester.clone();
+        async move { drop(client.request("bench.echo", bytes::Bytes::from_static(&[1; 8])).await.unwrap()) }
+    })
+    .await;
     responder.abort();
+
+    // The first message to a key of a virtual component, through the
+    // cluster: claimed by the host it reaches, activated there; and to a
+    // key another host holds, passivated there.
+    let keys = 200.min(n);
+    for host in [&a, &b] {
+        let component = host.load("counter", &guest("counter"), None).expect("the counter loads");
+        let mut template = ActorTemplate::new(component);
+        template.policy.durability = Durability::InMemory;
+        host.define_virtual("user", template, Some(Duration::from_millis(200))).expect("a virtual component");
+    }
+    let mut next = 0;
+    let mut claimed = latencies(keys, async || {
+        next += 1;
+        b.ask(&format!("user/{next}"), "get()", ASK_TIMEOUT).await.unwrap();
+    })
+    .await;
+    for key in 1_000..1_000 + keys {
+        a.ask(&format!("user/{key}"), "get()", ASK_TIMEOUT).await.unwrap();
+    }
+    while a.active_keys("user") > 0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut next = 1_000;
+    let mut remote_activation = latencies(keys, async || {
+        b.ask(&format!("user/{next}"), "get()", ASK_TIMEOUT).await.unwrap();
+        next += 1;
+    })
+    .await;
     cluster_a.leave().await;
     cluster_b.leave().await;
+    let failovers: Vec<Duration> = (0..3).filter_map(|round| failover(&urls, round, notes)).collect();
     let _ = Command::new(&script).arg("stop").arg(dir.path()).output();
 
     let (r50, r99) = (percentile(&mut remote, 0.5), percentile(&mut remote, 0.99));
@@ -85,6 +133,127 @@ pub async fn remote_asks(scale: Scale, rows: &mut Vec<Row>, notes: &mut Vec<Stri
         Some(r50.as_secs_f64() / f50.as_secs_f64()),
         "-",
     ));
+    rows.push(row(
+        &format!("11b. acknowledged tells to an actor on another host, {CONCURRENCY} senders at once"),
+        format!("{tell_rate:.0}/s"),
+        format!("bare NATS requests, {CONCURRENCY} at once: {bare_rate:.0}/s"),
+        Some(bare_rate / tell_rate),
+        "-",
+    ));
+    let (c50, c99) = (percentile(&mut claimed, 0.5), percentile(&mut claimed, 0.99));
+    let (v50, v99) = (percentile(&mut remote_activation, 0.5), percentile(&mut remote_activation, 0.99));
+    if !failovers.is_empty() {
+        let mut failovers = failovers;
+        let median = percentile(&mut failovers, 0.5);
+        rows.push(row(
+            "11d. failover: a durable virtual key answers on another host after its host is killed (median of 3)",
+            ns(median),
+            format!("the lease, {}", ns(FAILOVER_LEASE)),
+            Some(median.as_secs_f64() / FAILOVER_LEASE.as_secs_f64()),
+            "lease + 2 s",
+        ));
+    }
+    rows.push(row(
+        "11c. first message to a new virtual key through the cluster (claim, then activation here) p50 / p99",
+        format!("{} / {}", ns(c50), ns(c99)),
+        format!("to a key passivated on another host (activated there) {} / {}", ns(v50), ns(v99)),
+        None,
+        "-",
+    ));
+}
+
+/// The lease of the hosts in the failover row.
+const FAILOVER_LEASE: Duration = Duration::from_secs(3);
+
+/// One failover: two `troupe run` hosts with a durable virtual counter; a
+/// key activated on the first, which is then killed (SIGKILL); the time
+/// until the second answers for the key. `None` (and a note) if the hosts
+/// could not be run.
+fn failover(urls: &str, round: usize, notes: &mut Vec<String>) -> Option<Duration> {
+    let dir = tempfile::tempdir().ok()?;
+    let manifest = dir.path().join("troupe.toml");
+    let text = format!("[virtual.acct]\npath = {:?}\nidle-ms = 600000\n", guest("counter").display().to_string());
+    std::fs::write(&manifest, text).ok()?;
+    let start = |node: &str| {
+        let control = dir.path().join(format!("{node}.sock"));
+        let child = Command::new(env!("CARGO_BIN_EXE_troupe"))
+            .arg("run")
+            .arg("--control")
+            .arg(&control)
+            .arg("--data-dir")
+            .arg(dir.path().join(node))
+            .args(["--cluster", urls, "--node", &format!("{node}-{round}")])
+            .args(["--lease-ms", &FAILOVER_LEASE.as_millis().to_string()])
+            .arg(&manifest)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        Some((child, control))
+    };
+    let call = |control: &std::path::Path, message: &str| {
+        Command::new(env!("CARGO_BIN_EXE_troupe"))
+            .arg("--control")
+            .arg(control)
+            .args(["call", "acct/1", message])
+            .output()
+            .is_ok_and(|out| out.status.success())
+    };
+    let until = |what: &dyn Fn() -> bool, within: Duration| {
+        let deadline = std::time::Instant::now() + within;
+        while !what() {
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        true
+    };
+    let (mut first, first_control) = start("first")?;
+    let (mut second, second_control) = start("second")?;
+    let measured = if until(&|| call(&first_control, "incr(1)"), Duration::from_secs(20))
+        && until(&|| call(&second_control, "get()"), Duration::from_secs(20))
+    {
+        let _ = first.kill();
+        let killed = std::time::Instant::now();
+        let _ = first.wait();
+        until(&|| call(&second_control, "incr(1)"), Duration::from_secs(30)).then(|| killed.elapsed())
+    } else {
+        None
+    };
+    let _ = (first.kill(), second.kill(), first.wait(), second.wait());
+    if measured.is_none() {
+        notes.push(format!("11d (failover) round {round} did not complete"));
+    }
+    measured
+}
+
+/// Senders at once in the throughput rows.
+const CONCURRENCY: usize = 32;
+
+/// How many operations per second `concurrency` tasks make, `total` in
+/// all, each task running `op(i)` one after the other.
+async fn rate<F: std::future::Future<Output = ()> + Send + 'static>(
+    concurrency: usize,
+    total: usize,
+    op: impl Fn(usize) -> F + Clone + Send + 'static,
+) -> f64 {
+    let each = total / concurrency;
+    let t0 = std::time::Instant::now();
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let op = op.clone();
+            tokio::spawn(async move {
+                for i in 0..each {
+                    op(i).await;
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    (each * concurrency) as f64 / t0.elapsed().as_secs_f64()
 }
 
 /// Waits until the echo's subscription has reached the server.

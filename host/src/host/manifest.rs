@@ -151,6 +151,8 @@ struct RawTemplate {
     keep_alive: Option<Spanned<bool>>,
     /// `[virtual]` entries only.
     warm_instances: Option<Spanned<u32>>,
+    /// `[actors]` entries only: the cluster node that runs them.
+    node: Option<Spanned<String>>,
     snapshot_every: Option<Spanned<u32>>,
     snapshot_interval_ms: Option<Spanned<u64>>,
     snapshot_journal_bytes: Option<Spanned<u64>>,
@@ -207,6 +209,10 @@ pub struct TemplateDecl {
     pub policy: ActorPolicy,
     /// The supervisor its actors start under (the root if `None`).
     pub supervisor: Option<String>,
+    /// In a cluster, the node whose host starts its actors (every host,
+    /// if `None`); the others define it only, and reach its actors on
+    /// that node.
+    pub node: Option<String>,
     key: String,
     location: (usize, usize),
 }
@@ -215,6 +221,15 @@ impl TemplateDecl {
     /// The addresses of the actors this entry starts.
     pub fn addresses(&self) -> Vec<Address> {
         instance_addresses(&self.name, self.instances)
+    }
+
+    /// Whether `host` starts this entry's actors: any host outside a
+    /// cluster, and in one the host of its node, if it is pinned to one.
+    pub fn runs_on(&self, host: &Host) -> bool {
+        match (&self.node, host.peers()) {
+            (Some(node), Some(peers)) => peers.node() == node,
+            _ => true,
+        }
     }
 }
 
@@ -364,6 +379,27 @@ impl Parser<'_> {
                 "only [virtual] entries keep warm instances (for their activations)".into(),
             );
         }
+        if let Some(node) = &raw.node {
+            if component_only || key.starts_with("virtual.") {
+                return fail(
+                    self,
+                    node.span(),
+                    key,
+                    "only [actors] entries are pinned to a node (`node`): a virtual key lives wherever its first \
+                     message arrives"
+                        .into(),
+                );
+            }
+            let name = node.get_ref();
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                return fail(
+                    self,
+                    node.span(),
+                    key,
+                    format!("invalid node name `{name}`: use letters, digits, `-` and `_`, as `--node` does"),
+                );
+            }
+        }
         let source = match (&raw.path, &raw.component) {
             (Some(p), None) => Source::Path(self.base.join(p)),
             (None, Some(c)) if !component_only => Source::Template(c.clone()),
@@ -511,6 +547,7 @@ impl Parser<'_> {
                 warm_instances: 0,
             },
             supervisor: supervisor.map(str::to_string),
+            node: raw.node.as_ref().map(|n| n.get_ref().clone()),
             key,
             location: line_col(self.text, span.start),
         })
@@ -782,6 +819,9 @@ impl Manifest {
                     })?;
                     let template = ActorTemplate { component, policy: entry.policy.clone() };
                     host.define(&entry.name, template.clone());
+                    if !entry.runs_on(host) {
+                        continue;
+                    }
                     let specs = entry.addresses().into_iter().map(|address| {
                         let mut spec = template.spec(address);
                         spec.group = Some(entry.name.clone());
@@ -815,6 +855,9 @@ impl Manifest {
         // Every actor is up: make the bindings, type-checked.
         for item in &self.items {
             let Item::Actor(entry) = item else { continue };
+            if !entry.runs_on(host) {
+                continue;
+            }
             for address in entry.addresses() {
                 for (interface, binding) in &entry.policy.bindings {
                     host.bind(address.as_str(), interface, binding.clone()).map_err(|e| {
