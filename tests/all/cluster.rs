@@ -93,7 +93,7 @@ const LEASE_MS: &str = "3000";
 
 impl Node {
     /// Starts node `name` of `nats`'s cluster running `manifest` (TOML,
-    /// `{counter}`, `{relay}`, `{faulty}` and `{tally}` replaced by those guests'
+    /// `{counter}`, `{relay}`, `{faulty}`, `{tally}` and `{forwarder}` replaced by those guests'
     /// paths), and waits until it has joined and started it.
     fn start(nats: &Nats, name: &str, manifest: &str) -> Node {
         Self::try_start(nats, name, manifest).unwrap_or_else(|log| panic!("node {name} did not start; its log:\n{log}"))
@@ -111,7 +111,8 @@ impl Node {
             .replace("{counter}", &format!("{:?}", support::guest("counter").display().to_string()))
             .replace("{relay}", &format!("{:?}", support::guest("relay-js").display().to_string()))
             .replace("{faulty}", &format!("{:?}", support::guest("faulty").display().to_string()))
-            .replace("{tally}", &format!("{:?}", support::guest("tally").display().to_string()));
+            .replace("{tally}", &format!("{:?}", support::guest("tally").display().to_string()))
+            .replace("{forwarder}", &format!("{:?}", support::guest("forwarder").display().to_string()));
         let manifest_path = dir.path().join("troupe.toml");
         std::fs::write(&manifest_path, manifest).unwrap();
         let log = dir.path().join("host.log");
@@ -572,6 +573,29 @@ fn an_actor_pinned_to_a_node_runs_only_there_whichever_hosts_share_the_manifest(
     assert_eq!(a.call_when_reachable("counter", "incr(2)"), "2", "reached on b, from a");
     assert_eq!(handled(&b, "counter"), 1);
     assert!(a.json(&["ps"])["actors"].as_array().unwrap().is_empty(), "a starts nothing");
+}
+
+#[test]
+fn a_durable_actors_tells_reach_an_actor_on_another_host_through_its_outbox() {
+    let nats = Nats::start();
+    let b = Node::start(&nats, "b", "[actors.counter]\npath = {counter}\ndurability = \"durable\"\n");
+    let a = Node::start(
+        &nats,
+        "a",
+        "[actors.fwd]\npath = {forwarder}\ndurability = \"durable\"\nconfig = { to = \"counter\" }\n",
+    );
+    a.call_when_reachable("counter", "get()");
+    for n in 1..=5 {
+        a.ok(&["send", "fwd", &format!("forward({n})")]);
+    }
+    // Committed with each forward, then delivered by fwd's courier.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while b.ok(&["call", "counter", "get()"]) != "15" {
+        assert!(Instant::now() < deadline, "the tells never all arrived: {}", b.ok(&["call", "counter", "get()"]));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(b.ok(&["call", "counter", "get()"]), "15", "each tell once");
 }
 
 /// Sets its flag when dropped, unwinding included.

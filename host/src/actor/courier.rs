@@ -9,8 +9,11 @@
 //! every durable actor is recovered: a recovered outbox may tell actors
 //! that are not back yet.
 //!
-//! A receiver that cannot take a tell now (its mailbox is full, its store
-//! refused the write) gets it again after a backoff; one that is gone
+//! A receiver on another host of a cluster is reached through
+//! [`RemoteActors`], with the tell's origin; one that cannot be reached
+//! (its host does not answer) is tried again, since the tell may or may
+//! not have arrived. A receiver that cannot take a tell now (its mailbox
+//! is full, its store refused the write) gets it again after a backoff; one that is gone
 //! (stopped, not restarted) is looked up again a few times, then the tell
 //! becomes a dead letter. A durable receiver acknowledges and drops a tell
 //! whose origin it took already: what makes redelivery after a crash safe.
@@ -23,6 +26,7 @@ use tokio::sync::mpsc;
 use tracing::{Instrument, error, info_span, warn};
 
 use super::durable::{Journal, Outgoing};
+use super::remote::RemoteActors;
 use super::{ActorRef, ActorSystem};
 use crate::message::{Address, CallError, DeadLetterReason};
 use crate::protocol::Call;
@@ -160,7 +164,12 @@ async fn try_once(
     let (target, call) = match live {
         Some(known) => known,
         None => {
-            let Some(target) = system.lookup(&outgoing.message.to) else { return Try::Gone };
+            let Some(target) = system.lookup(&outgoing.message.to) else {
+                return match system.remote() {
+                    Some(remote) => try_remote(sender, remote, outgoing).await,
+                    None => Try::Gone,
+                };
+            };
             match target.parse(&outgoing.message.message) {
                 Ok(call) => (target, call),
                 Err(e) => return Try::Refused(format!("it no longer fits its receiver: {e}")),
@@ -178,6 +187,25 @@ async fn try_once(
         Err(CallError::MailboxFull(_) | CallError::NotDurable { .. }) => Try::Again(Some((target, call))),
         // Stopped or restarted under a new reference: look it up again.
         Err(CallError::Stopped(_) | CallError::UnknownAddress(_)) => Try::Gone,
+        Err(e) => Try::Refused(e.to_string()),
+    }
+}
+
+/// Tries once to deliver `outgoing` to its receiver on another host of the
+/// cluster, with its origin: a durable receiver drops it if it took it
+/// already.
+async fn try_remote(sender: &Address, remote: &dyn RemoteActors, outgoing: &Outgoing) -> Try {
+    let message = &outgoing.message;
+    match remote.tell(message.to.as_str(), &message.message, Some(sender), Some(outgoing.origin)).await {
+        Ok(()) => Try::Delivered,
+        Err(CallError::UnknownAddress(_)) => Try::Gone,
+        // Whether it arrived is unknown: again, and dropped if it did.
+        Err(
+            CallError::MailboxFull(_)
+            | CallError::NotDurable { .. }
+            | CallError::Unreachable { .. }
+            | CallError::Timeout(_),
+        ) => Try::Again(None),
         Err(e) => Try::Refused(e.to_string()),
     }
 }

@@ -89,7 +89,23 @@ pub(crate) struct Effects {
     /// The origin of the last effect made, by this message or before.
     last: Option<Origin>,
     /// The tells made, for the outbox, in order.
-    pub tells: Vec<(ActorRef, Call, Origin)>,
+    pub tells: Vec<(Told, Origin)>,
+}
+
+/// A tell a durable actor made, on its way to the outbox.
+#[derive(Debug)]
+pub(crate) enum Told {
+    /// To an actor of this host, checked against its protocol.
+    Here(ActorRef, Call),
+    /// To an address on another host of the cluster, as the actor wrote
+    /// it: checked against the receiver's protocol when its courier
+    /// delivers it.
+    Elsewhere {
+        /// The receiver.
+        to: String,
+        /// The message, `func(args)`.
+        message: String,
+    },
 }
 
 impl Effects {

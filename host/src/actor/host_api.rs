@@ -22,7 +22,7 @@ use wasmtime::component::Val;
 use super::binding::{
     BindError, Binding, BindingBreaker, BindingSpec, BindingTarget, BreakerTicket, Router, interface_key,
 };
-use super::data::ActorData;
+use super::data::{ActorData, Told};
 use super::tape::Tape;
 use super::{ActorRef, DownNotice, DownReason, SpawnError, SpawnOptions};
 use crate::batch;
@@ -254,9 +254,8 @@ impl ActorData {
             return Ok(Err(Failed { reason: format!("no actor at `{address}`"), transient: true }));
         };
         if !has_result {
-            return Ok(self
-                .tell_remote(address, &message)
-                .await
+            let told = self.tell_remote(address, &message).await?;
+            return Ok(told
                 .map(|()| None)
                 .map_err(|e| Failed { reason: format!("`{address}`: {e}"), transient: false }));
         }
@@ -438,16 +437,8 @@ impl ActorData {
         target: &ActorRef,
         call: crate::protocol::Call,
     ) -> wasmtime::Result<Result<(), CallError>> {
-        if let Some(effects) = &mut self.effects {
-            if effects.tells.len() >= MAX_TELLS_PER_MESSAGE {
-                return Err(wasmtime::Error::msg(format!(
-                    "a durable actor may make at most {MAX_TELLS_PER_MESSAGE} tells while handling one message \
-                     (they are committed with it)"
-                )));
-            }
-            let origin = effects.next_origin();
-            effects.tells.push((target.clone(), call, origin));
-            return Ok(Ok(()));
+        if self.effects.is_some() {
+            return self.keep_tell(Told::Here(target.clone(), call)).map(Ok);
         }
         let from = Some(self.me.address().clone());
         if !target.is_durable() {
@@ -459,21 +450,34 @@ impl ActorData {
         Ok(result)
     }
 
-    /// Tells an actor on another host. A durable actor's tells are part of
-    /// what it commits, and go out through its courier once committed,
-    /// which reaches only this host's actors so far: refused, saying so.
-    async fn tell_remote(&mut self, to: &str, message: &str) -> Result<(), Error> {
-        if self.effects.is_some() {
-            return Err(Error::InvalidArgument(format!(
-                "`{to}` is on another host, and a durable actor can tell only the actors of its own host \
-                 (ask it, or tell it from an actor that is not durable)"
+    /// Keeps a tell of a durable actor handling a message for its outbox.
+    /// `Err` (a trap) if it made too many in this message.
+    fn keep_tell(&mut self, told: Told) -> wasmtime::Result<()> {
+        let Some(effects) = &mut self.effects else { return Err(wasmtime::Error::msg("no message is being handled")) };
+        if effects.tells.len() >= MAX_TELLS_PER_MESSAGE {
+            return Err(wasmtime::Error::msg(format!(
+                "a durable actor may make at most {MAX_TELLS_PER_MESSAGE} tells while handling one message \
+                 (they are committed with it)"
             )));
         }
-        let Some(remote) = self.system.remote() else { return Err(Error::UnknownAddress(to.to_string())) };
+        let origin = effects.next_origin();
+        effects.tells.push((told, origin));
+        Ok(())
+    }
+
+    /// Tells an actor on another host. A durable actor's tell is kept for
+    /// its outbox, as every tell it makes, and its courier sends it once
+    /// committed, checked then against the receiver's protocol.
+    async fn tell_remote(&mut self, to: &str, message: &str) -> wasmtime::Result<Result<(), Error>> {
+        if self.effects.is_some() {
+            let told = Told::Elsewhere { to: to.to_string(), message: message.to_string() };
+            return self.keep_tell(told).map(Ok);
+        }
+        let Some(remote) = self.system.remote() else { return Ok(Err(Error::UnknownAddress(to.to_string()))) };
         let sent = Instant::now();
-        let result = remote.tell(to, message, Some(self.me.address())).await;
+        let result = remote.tell(to, message, Some(self.me.address()), None).await;
         self.budget.waited(sent.elapsed());
-        result.map_err(Error::from)
+        Ok(result.map_err(Error::from))
     }
 
     fn target(&self, to: &str) -> Result<ActorRef, Error> {
@@ -608,7 +612,7 @@ impl ActorData {
         let target = match self.system.find(&to) {
             Ok(t) => t,
             Err(CallError::UnknownAddress(_)) if self.system.remote().is_some() => {
-                return Ok(self.tell_remote(&to, &message).await);
+                return self.tell_remote(&to, &message).await;
             }
             Err(e) => return Ok(Err(e.into())),
         };
@@ -619,7 +623,7 @@ impl ActorData {
         let result = match self.tell_acknowledged(&target, call).await? {
             // A key that passivated meanwhile, now on another host.
             Err(CallError::UnknownAddress(_)) if self.system.remote().is_some() => {
-                return Ok(self.tell_remote(&to, &message).await);
+                return self.tell_remote(&to, &message).await;
             }
             result => result,
         };

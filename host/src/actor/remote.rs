@@ -13,6 +13,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::durable::Origin;
 use super::system::BoxFuture;
 use crate::message::{Address, CallError, Reply};
 
@@ -20,7 +21,9 @@ use crate::message::{Address, CallError, Reply};
 pub trait RemoteActors: Send + Sync + 'static {
     /// Tells `message` (WAVE, `func(args)`) to the actor at `to` on another
     /// host, and waits until that host has queued it (for a durable
-    /// receiver, committed it).
+    /// receiver, committed it). A durable sender's courier gives the
+    /// tell's `origin`, by which a durable receiver drops a tell it took
+    /// already (see [`crate::actor::durable`]).
     ///
     /// # Errors
     ///
@@ -31,6 +34,7 @@ pub trait RemoteActors: Send + Sync + 'static {
         to: &'a str,
         message: &'a str,
         from: Option<&'a Address>,
+        origin: Option<Origin>,
     ) -> BoxFuture<'a, Result<(), CallError>>;
 
     /// Asks `message` of the actor at `to` on another host and waits for

@@ -27,6 +27,7 @@ use std::time::Duration;
 use async_nats::HeaderMap;
 use bytes::Bytes;
 
+use crate::actor::durable::Origin;
 use crate::message::{Address, CallError};
 
 /// The envelope version this host writes and reads.
@@ -41,6 +42,7 @@ const COMPONENT: &str = "Troupe-Component";
 const FUNCTION: &str = "Troupe-Function";
 const TIMEOUT: &str = "Troupe-Timeout-Ms";
 const WAITING: &str = "Troupe-Waiting";
+const ORIGIN: &str = "Troupe-Origin";
 const STATUS: &str = "Troupe-Status";
 
 /// The W3C trace context of the sender's span, when tracing is on (see
@@ -89,6 +91,9 @@ pub struct Request {
     pub timeout: Option<Duration>,
     /// An ask's chain of waiting actors.
     pub waiting: Vec<Address>,
+    /// A durable sender's tell: its place among the sender's tells
+    /// (`seq.index`), by which a durable receiver drops a redelivery.
+    pub origin: Option<Origin>,
 }
 
 impl Request {
@@ -102,6 +107,7 @@ impl Request {
             function: String::new(),
             timeout: None,
             waiting: Vec::new(),
+            origin: None,
         }
     }
 
@@ -124,6 +130,9 @@ impl Request {
         if !self.waiting.is_empty() {
             let chain: Vec<&str> = self.waiting.iter().map(Address::as_str).collect();
             h.insert(WAITING, serde_json::to_string(&chain).unwrap_or_default().as_str());
+        }
+        if let Some(origin) = self.origin {
+            h.insert(ORIGIN, format!("{}.{}", origin.seq, origin.index).as_str());
         }
         h
     }
@@ -160,7 +169,17 @@ impl Request {
             Kind::Describe => (String::new(), String::new()),
             _ => (need(CODE)?.to_string(), need(FUNCTION)?.to_string()),
         };
-        Ok(Request { kind, to: need(TO)?.into(), from: get(FROM).map(Address::from), code, function, timeout, waiting })
+        let origin = match get(ORIGIN) {
+            Some(text) => {
+                let parsed = text
+                    .split_once('.')
+                    .and_then(|(seq, index)| Some(Origin { seq: seq.parse().ok()?, index: index.parse().ok()? }));
+                Some(parsed.ok_or_else(|| format!("`{ORIGIN}` is {text}"))?)
+            }
+            None => None,
+        };
+        let from = get(FROM).map(Address::from);
+        Ok(Request { kind, to: need(TO)?.into(), from, code, function, timeout, waiting, origin })
     }
 }
 
@@ -246,6 +265,7 @@ mod tests {
             function: "acme:counter/api@0.1.0.incr".into(),
             timeout: Some(Duration::from_millis(1500)),
             waiting: vec!["a".into(), "b/c".into()],
+            origin: None,
         };
         assert_eq!(Request::from_headers(Some(&ask.to_headers())), Ok(ask));
         let describe = Request::describe("counter");

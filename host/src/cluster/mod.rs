@@ -41,9 +41,8 @@
 //!
 //! Named durable actors keep their state in their own host's store (the
 //! durable keys of virtual components commit to the shared store,
-//! `state.rs`, and fail over, `failover.rs`); a durable actor tells only
-//! the actors of its own host. See the README's
-//! "Cluster" section for the contract as it stands.
+//! `state.rs`, and fail over, `failover.rs`) and do not fail over. See the
+//! README's "Cluster" section for the contract as it stands.
 
 mod buckets;
 mod claims;

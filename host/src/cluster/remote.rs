@@ -30,6 +30,7 @@ use super::envelope::{Kind, Reply, Request, TRACEPARENT};
 use super::keys::{KeyPlacement, Location};
 use super::names::{actor_subject, keys_subject};
 use super::serve::is_virtual_key;
+use crate::actor::durable::Origin;
 use crate::actor::remote::RemoteActors;
 use crate::actor::{ActorComponent, BoxFuture};
 use crate::host::WeakHost;
@@ -77,6 +78,8 @@ struct Outgoing<'a> {
     from: Option<&'a Address>,
     waiting: Option<Arc<[Address]>>,
     timeout: Duration,
+    /// A durable sender's tell: its origin.
+    origin: Option<Origin>,
 }
 
 impl Remote {
@@ -136,6 +139,9 @@ impl Remote {
         let actor = host.lookup(out.to)?;
         let call = actor.parse(out.message)?;
         match out.kind {
+            Kind::Tell if actor.is_durable() => {
+                actor.send_from(call, out.from.cloned(), out.origin).await.map(|()| None)
+            }
             Kind::Tell => actor.send(call, out.from.cloned()).await.map(|()| None),
             _ => actor.ask(call, out.from.cloned(), out.waiting.clone(), out.timeout).await,
         }
@@ -144,7 +150,7 @@ impl Remote {
     /// Sends one message on `subject`, describing the receiver first if
     /// its code is not known, and once more if it turns out stale.
     async fn send_on(&self, subject: &str, out: &Outgoing<'_>) -> Result<Option<Val>, CallError> {
-        let Outgoing { kind, to, message, from, ref waiting, timeout } = *out;
+        let Outgoing { kind, to, message, from, ref waiting, timeout, origin } = *out;
         for _ in 0..2 {
             let receiver = self.receiver(subject, to, timeout).await?;
             let protocol = receiver.component.protocol();
@@ -167,6 +173,7 @@ impl Remote {
                 function: function.qualified_name(),
                 timeout: (kind == Kind::Ask).then_some(timeout),
                 waiting: waiting.as_deref().map(<[Address]>::to_vec).unwrap_or_default(),
+                origin,
             };
             match self.request(subject, to, &request, payload.into(), timeout).await? {
                 Reply::Ok(bytes) => {
@@ -276,8 +283,9 @@ impl RemoteActors for Remote {
         to: &'a str,
         message: &'a str,
         from: Option<&'a Address>,
+        origin: Option<Origin>,
     ) -> BoxFuture<'a, Result<(), CallError>> {
-        let out = Outgoing { kind: Kind::Tell, to, message, from, waiting: None, timeout: TELL_TIMEOUT };
+        let out = Outgoing { kind: Kind::Tell, to, message, from, waiting: None, timeout: TELL_TIMEOUT, origin };
         Box::pin(async move { self.send(out).await.map(drop) })
     }
 
@@ -289,6 +297,6 @@ impl RemoteActors for Remote {
         waiting: Option<Arc<[Address]>>,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<Option<Val>, CallError>> {
-        Box::pin(self.send(Outgoing { kind: Kind::Ask, to, message, from, waiting, timeout }))
+        Box::pin(self.send(Outgoing { kind: Kind::Ask, to, message, from, waiting, timeout, origin: None }))
     }
 }

@@ -274,7 +274,12 @@ impl Directory {
         };
         let from = request.from.clone();
         match request.kind {
-            Kind::Tell => match actor.send(call, from).await {
+            Kind::Tell => match match request.origin {
+                // A durable sender's courier: a durable receiver drops what
+                // it took already.
+                Some(origin) if actor.is_durable() => actor.send_from(call, from, Some(origin)).await,
+                _ => actor.send(call, from).await,
+            } {
                 Ok(()) => Reply::Ok(Bytes::new()),
                 Err(e) => Reply::Error(e),
             },

@@ -479,7 +479,7 @@ impl Host {
         let actor = match self.lookup(address) {
             Ok(actor) => actor,
             Err(e) => match self.remote_for(&e) {
-                Some(remote) => return remote.tell(address, message, None).await,
+                Some(remote) => return remote.tell(address, message, None, None).await,
                 None => return Err(e),
             },
         };
@@ -487,7 +487,7 @@ impl Host {
         match actor.send(call, None).await {
             // A key that passivated meanwhile and whose claim went back.
             Err(e @ CallError::UnknownAddress(_)) => match self.remote_for(&e) {
-                Some(remote) => remote.tell(address, message, None).await,
+                Some(remote) => remote.tell(address, message, None, None).await,
                 None => Err(e),
             },
             sent => sent,

@@ -20,7 +20,7 @@ use tracing::{debug, error};
 
 use super::Cell;
 use crate::actor::courier::{Courier, Parcel};
-use crate::actor::data::Effects;
+use crate::actor::data::{Effects, Told};
 use crate::actor::durable::{Checkpoint, DeadLetter, Handled, JournalError, Origin, Outbox, Outgoing, POISON_ATTEMPTS};
 use crate::actor::incarnation::Incarnation;
 use crate::actor::timers::now_ms;
@@ -130,15 +130,15 @@ impl Cell {
     /// Adds the tells a message made to those waiting for a commit.
     fn stamp(&mut self, effects: Effects) {
         self.durable().last_sent = effects.last();
-        for (target, call, origin) in effects.tells {
-            let message = WireMessage {
-                to: target.address().clone(),
-                from: Some(self.address().clone()),
-                message: target.wave(&call),
-                ask: false,
-                waiting: Vec::new(),
+        for (told, origin) in effects.tells {
+            let (to, text, live) = match told {
+                Told::Here(target, call) => (target.address().clone(), target.wave(&call), Some((target, call))),
+                // Looked up by the courier: on another host.
+                Told::Elsewhere { to, message } => (Address::from(to), message, None),
             };
-            self.durable().unsent.push(Parcel { live: Some((target, call)), outgoing: Outgoing { origin, message } });
+            let message =
+                WireMessage { to, from: Some(self.address().clone()), message: text, ask: false, waiting: Vec::new() };
+            self.durable().unsent.push(Parcel { live, outgoing: Outgoing { origin, message } });
         }
     }
 
