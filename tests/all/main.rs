@@ -9,6 +9,7 @@ mod batching;
 mod bindings;
 mod cli;
 mod cluster;
+mod dashboard;
 mod durable;
 mod durable_crashes;
 mod durable_effects;

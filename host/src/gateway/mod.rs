@@ -8,13 +8,14 @@
 //! | `POST /v1/actors/{address}/call/{function}` | admin | ask; the reply (see [`calls`]) |
 //! | `POST /v1/actors/{address}/send/{function}` | admin | tell; `202 Accepted` |
 //! | `GET /v1/actors` | read | the actors, as `troupe ps --json` (`?virtual=NAME`: one virtual component's keys) |
-//! | `GET /v1/actors/{address}` | read | one actor's information and its functions' signatures |
+//! | `GET /v1/actors/{address}` | read | one actor's information, its functions' signatures, its component's WIT, its recent events |
 //! | `GET /v1/tree` | read | the supervision tree, as `troupe tree --json` |
 //! | `GET /v1/events` | read | server-sent events, one per host event, as `troupe events --json` |
 //! | `POST /v1/actors` | admin | spawn; `201 Created` |
 //! | `DELETE /v1/actors/{address}` | admin | stop, with what is under it |
 //! | `POST /v1/actors/{address}/swap` | admin | hot swap, as `troupe swap` |
 //! | `GET /metrics` | read | the host's metrics, in the Prometheus text format (see [`crate::metrics`]) |
+//! | `GET /` | none | the live dashboard (see [`dashboard`]): a static page that reads the endpoints above |
 //!
 //! Management answers what the control socket answers to the same
 //! request (the private `routes` module); errors are `{"code", "message"}` with the
@@ -43,6 +44,7 @@
 pub mod address;
 pub mod auth;
 pub mod calls;
+pub mod dashboard;
 mod routes;
 pub mod status;
 

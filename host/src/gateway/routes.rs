@@ -30,6 +30,7 @@ use tracing::Instrument;
 use super::MAX_BODY_BYTES;
 use super::auth::{Scope, Tokens};
 use super::calls::{Target, deliver};
+use super::dashboard::{self, RecentEvents};
 use super::status::{ApiError, Problem};
 use crate::ErrorCode;
 use crate::actor::durable::Durability;
@@ -44,13 +45,19 @@ use crate::trace::{self, Follows, TraceContext};
 struct Shared {
     host: Host,
     tokens: Tokens,
+    /// The events actors' pages show.
+    recent: RecentEvents,
 }
 
 type Gate = State<Arc<Shared>>;
 
+/// How many recent events `GET /v1/actors/{address}` returns, at most.
+const ACTOR_PAGE_EVENTS: usize = 50;
+
 /// The gateway's routes over `host`, guarded by `tokens`.
 pub(super) fn router(host: Host, tokens: Tokens) -> Router {
-    let shared = Arc::new(Shared { host, tokens });
+    let recent = RecentEvents::follow(&host);
+    let shared = Arc::new(Shared { host, tokens, recent });
     Router::new()
         .route("/v1/actors", get(ps).post(spawn))
         .route("/v1/actors/{*path}", get(actor).delete(stop).post(act_on))
@@ -62,6 +69,7 @@ pub(super) fn router(host: Host, tokens: Tokens) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(trace_request))
         .with_state(shared)
+        .merge(dashboard::router())
 }
 
 /// While tracing is on, handles the request in an `http.request` span
@@ -103,7 +111,7 @@ async fn authorize(State(shared): Gate, request: HttpRequest, next: Next) -> Res
 async fn no_route() -> ApiError {
     ApiError::new(
         Problem::NoRoute,
-        "no such endpoint; the gateway serves /v1/actors, /v1/actors/ADDRESS, \
+        "no such endpoint; the gateway serves the dashboard at /, and /v1/actors, /v1/actors/ADDRESS, \
          /v1/actors/ADDRESS/call/FUNCTION, /v1/actors/ADDRESS/send/FUNCTION, /v1/actors/ADDRESS/swap, /v1/tree, \
          /v1/events and /metrics",
     )
@@ -174,9 +182,10 @@ async fn tree(State(shared): Gate, query: Query<TreeQuery>) -> Result<Json<Value
     answer(&shared.host, Request::Tree { cluster: query.0.cluster }).await.map(Json)
 }
 
-/// `GET /v1/actors/{address}`: one running actor, and its protocol. A
-/// key of a virtual component that is not active is not activated by
-/// looking: it is not found.
+/// `GET /v1/actors/{address}`: one running actor; its protocol, as
+/// signatures and as its component's WIT; and its recent events (see
+/// [`RecentEvents`]). A key of a virtual component that is not active is
+/// not activated by looking: it is not found.
 async fn actor(State(shared): Gate, Path(address): Path<String>) -> Result<Json<Value>, ApiError> {
     let unknown = || ApiError::from(CallError::UnknownAddress(Address::from(address.as_str())));
     let info = shared.host.actors().into_iter().find(|a| a.address.as_str() == address).ok_or_else(unknown)?;
@@ -188,7 +197,12 @@ async fn actor(State(shared): Gate, Path(address): Path<String>) -> Result<Json<
         .iter()
         .map(|f| FunctionInfo { name: f.qualified_name(), signature: f.signature() })
         .collect();
-    Ok(Json(json!({ "actor": info, "functions": functions })))
+    // The WIT is the component's own, as `troupe inspect` prints it; a
+    // component the host runs was read once already, so this cannot fail
+    // but for a bug, which leaves the page without its WIT.
+    let wit = crate::inspect::inspect(component.bytes()).map(|d| d.wit).ok();
+    let events = shared.recent.of(&info.address, ACTOR_PAGE_EVENTS);
+    Ok(Json(json!({ "actor": info, "functions": functions, "wit": wit, "events": events })))
 }
 
 /// `GET /v1/events`: every host event from now on, one server-sent event
