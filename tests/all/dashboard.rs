@@ -396,7 +396,8 @@ fn an_actors_endpoint_gives_its_wit_last_failure_and_recent_events() {
     let events = EventFeed::follow(&host, None);
     assert_eq!(host.post("/v1/actors/faulty/call/panic", json!(["boom"])).status, 500);
     events.wait_for("faulty", "started", json!({ "incarnation": 2 }));
-    let page = host.get("/v1/actors/faulty").json();
+    assert_eq!(host.get("/v1/actors/faulty").json().get("wit"), None, "only when asked for");
+    let page = host.get("/v1/actors/faulty?wit=true").json();
     assert!(page["wit"].as_str().unwrap().contains("panic: func(message: string);"), "{page}");
     let failure = &page["actor"]["last_failure"];
     assert_eq!(failure["kind"], json!("panic"));

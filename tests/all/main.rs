@@ -17,6 +17,7 @@ mod durable_journal;
 mod durable_model;
 mod fuzz;
 mod gateway;
+mod gateway_load;
 mod guests;
 mod hibernation;
 mod host_api;

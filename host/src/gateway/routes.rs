@@ -182,11 +182,22 @@ async fn tree(State(shared): Gate, query: Query<TreeQuery>) -> Result<Json<Value
     answer(&shared.host, Request::Tree { cluster: query.0.cluster }).await.map(Json)
 }
 
+#[derive(Deserialize)]
+struct ActorQuery {
+    /// With the component's WIT (`?wit=true`).
+    #[serde(default)]
+    wit: bool,
+}
+
 /// `GET /v1/actors/{address}`: one running actor; its protocol, as
-/// signatures and as its component's WIT; and its recent events (see
-/// [`RecentEvents`]). A key of a virtual component that is not active is
+/// signatures (and with `?wit=true` as its component's WIT); and its
+/// recent events (see [`RecentEvents`]). A key of a virtual component that is not active is
 /// not activated by looking: it is not found.
-async fn actor(State(shared): Gate, Path(address): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn actor(
+    State(shared): Gate,
+    Path(address): Path<String>,
+    query: Query<ActorQuery>,
+) -> Result<Json<Value>, ApiError> {
     let unknown = || ApiError::from(CallError::UnknownAddress(Address::from(address.as_str())));
     let info = shared.host.actors().into_iter().find(|a| a.address.as_str() == address).ok_or_else(unknown)?;
     let actor = shared.host.lookup(&address)?;
@@ -197,12 +208,16 @@ async fn actor(State(shared): Gate, Path(address): Path<String>) -> Result<Json<
         .iter()
         .map(|f| FunctionInfo { name: f.qualified_name(), signature: f.signature() })
         .collect();
-    // The WIT is the component's own, as `troupe inspect` prints it; a
-    // component the host runs was read once already, so this cannot fail
-    // but for a bug, which leaves the page without its WIT.
-    let wit = crate::inspect::inspect(component.bytes()).map(|d| d.wit).ok();
     let events = shared.recent.of(&info.address, ACTOR_PAGE_EVENTS);
-    Ok(Json(json!({ "actor": info, "functions": functions, "wit": wit, "events": events })))
+    let mut reply = json!({ "actor": info, "functions": functions, "events": events });
+    if query.0.wit {
+        // The component's own WIT, as `troupe inspect` prints it: decoded
+        // from its bytes at each request, hence only when asked for. A
+        // component the host runs was decoded once already, so this
+        // fails only on a bug, which leaves the reply without it.
+        reply["wit"] = json!(crate::inspect::inspect(component.bytes()).map(|d| d.wit).ok());
+    }
+    Ok(Json(reply))
 }
 
 /// `GET /v1/events`: every host event from now on, one server-sent event

@@ -386,7 +386,9 @@ const STATS = [
 
 async function refreshPage() {
   const address = state.page;
-  const response = await api(actorPath(address));
+  // The WIT once per page: the host decodes it from the component.
+  const first = state.pageFunctions === null;
+  const response = await api(actorPath(address) + (first ? "?wit=true" : ""));
   if (address !== state.page) return;
   if (!response.ok) {
     $("actor-missing").hidden = false;
@@ -398,7 +400,7 @@ async function refreshPage() {
     [element("dt", { text: name }), element("dd", { "data-stat": name, text: String(show(actor)) })]));
   renderFailure(actor.last_failure);
   $("actor-events").replaceChildren(...events.map(eventItem));
-  if (state.pageFunctions === null) {
+  if (first && state.pageFunctions === null) {
     state.pageFunctions = functions;
     $("call-function").replaceChildren(...functions.map((f) => element("option", {
       value: f.name, "data-signature": f.signature, text: f.signature,
