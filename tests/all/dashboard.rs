@@ -366,6 +366,8 @@ fn with_tokens_the_page_asks_for_one_and_calls_need_an_admin_token() {
     browser.type_into("#token-input", ADMIN_TOKEN);
     browser.click("#token-save");
     assert_eq!(ask_with_form(&browser, incr, "[5]"), json!(["200", "5"]));
+    let badge = browser.run("return document.getElementById('connection').dataset.state", json!([]));
+    assert_eq!(badge, json!("live"), "a refused call does not stop the page from following the host");
     let stored = browser.run("return [sessionStorage.getItem('troupe.token'), location.href]", json!([]));
     assert_eq!(stored, json!([ADMIN_TOKEN, format!("{}/#/actor/counter", host.base)]), "in the tab, not the URL");
 }

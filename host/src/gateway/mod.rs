@@ -31,6 +31,10 @@
 //! plain HTTP/1.1: to reach it across a network, put it behind a TLS
 //! proxy.
 //!
+//! It listens with a backlog of [`LISTEN_BACKLOG`] connections, and holds
+//! as many as the process may open files (`troupe run --http` raises its
+//! soft limit to the hard one).
+//!
 //! Every request body is capped at [`MAX_BODY_BYTES`] (413 beyond), below
 //! each actor's own `max-message-bytes`.
 //!

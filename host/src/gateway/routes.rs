@@ -56,7 +56,7 @@ const ACTOR_PAGE_EVENTS: usize = 50;
 
 /// The gateway's routes over `host`, guarded by `tokens`.
 pub(super) fn router(host: Host, tokens: Tokens) -> Router {
-    let recent = RecentEvents::follow(&host);
+    let recent = RecentEvents::follow(host.events());
     let shared = Arc::new(Shared { host, tokens, recent });
     Router::new()
         .route("/v1/actors", get(ps).post(spawn))

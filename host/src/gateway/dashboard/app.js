@@ -13,6 +13,9 @@ const POLL_MS = 1000;
 const RATE_SAMPLES = 61;
 /** Events listed on the overview. */
 const EVENTS_SHOWN = 100;
+/** The least time between two reads prompted by events: a burst of events
+ * costs a read every so often, not one per event. */
+const REFRESH_GAP_MS = 100;
 
 const $ = (id) => document.getElementById(id);
 
@@ -36,10 +39,11 @@ function token() {
   return sessionStorage.getItem(TOKEN_KEY);
 }
 
-function askForToken(reason) {
+/** Shows the token form with `reason`; `blocked`: nothing can be read without one. */
+function askForToken(reason, blocked) {
   $("token-reason").textContent = reason;
   $("token-form").hidden = false;
-  setConnection("needs-token", "needs a token");
+  if (blocked) setConnection("needs-token", "needs a token");
 }
 
 /** Resolved each time a token is saved: what waits for one goes on. */
@@ -65,7 +69,7 @@ $("token-forget").addEventListener("click", () => {
   sessionStorage.removeItem(TOKEN_KEY);
   $("token-form").hidden = true;
 });
-$("token-change").addEventListener("click", () => askForToken("Give a token (read to look, admin to call)."));
+$("token-change").addEventListener("click", () => askForToken("Give a token (read to look, admin to call).", false));
 
 /** fetch() with the token; a 401 or 403 asks for one and throws Denied. */
 async function api(path, options = {}) {
@@ -76,7 +80,7 @@ async function api(path, options = {}) {
   if (response.status === 401 || response.status === 403) {
     let message = response.status === 401 ? "This host needs a token." : "This token may not do that.";
     try { message = (await response.json()).message || message; } catch (_) { /* not JSON */ }
-    askForToken(message);
+    askForToken(message, response.status === 401);
     throw new Denied(message);
   }
   return response;
@@ -483,6 +487,7 @@ async function refresh() {
       state.actors = ps.actors;
       renderTable();
       if (state.page !== null) await refreshPage();
+      if (refreshAgain) await new Promise((resolve) => setTimeout(resolve, REFRESH_GAP_MS));
     } while (refreshAgain);
   } catch (error) {
     if (!(error instanceof Denied)) setConnection("error", "cannot reach the host");

@@ -4,11 +4,10 @@
 
 use std::collections::VecDeque;
 
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::task::AbortHandle;
 
 use crate::events::Event;
-use crate::host::Host;
 use crate::message::Address;
 use crate::sync::Mutex;
 use std::sync::Arc;
@@ -27,11 +26,11 @@ pub struct RecentEvents {
 }
 
 impl RecentEvents {
-    /// Starts following `host`'s events. Must be called within a tokio
-    /// runtime.
-    pub fn follow(host: &Host) -> RecentEvents {
+    /// Starts following the events `receiver` receives (from
+    /// [`Host::events`](crate::Host::events)). Must be called within a
+    /// tokio runtime.
+    pub fn follow(mut receiver: broadcast::Receiver<Event>) -> RecentEvents {
         let events = Arc::new(Mutex::new(VecDeque::with_capacity(RECENT_EVENTS)));
-        let mut receiver = host.events();
         let kept = events.clone();
         let follower = tokio::spawn(async move {
             loop {
@@ -65,5 +64,54 @@ impl RecentEvents {
 impl Drop for RecentEvents {
     fn drop(&mut self) {
         self.follower.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{EventBus, EventKind};
+
+    /// Waits until `recent` has seen the event `address` `Exited`.
+    async fn settled(recent: &RecentEvents, address: &Address) {
+        while !recent.of(address, 1).iter().any(|e| e.kind == EventKind::Exited) {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn an_actors_events_come_oldest_first_and_only_the_newest_are_kept() {
+        let bus = EventBus::default();
+        let recent = RecentEvents::follow(bus.subscribe());
+        let (a, b, end) = (Address::from("a"), Address::from("b"), Address::from("end"));
+        for incarnation in 1..=RECENT_EVENTS as u64 + 10 {
+            let address = if incarnation % 2 == 0 { &a } else { &b };
+            bus.publish(address, EventKind::Started { incarnation, phases: None });
+        }
+        bus.publish(&end, EventKind::Exited);
+        settled(&recent, &end).await;
+        let incarnations = |address| -> Vec<u64> {
+            let events = recent.of(address, usize::MAX);
+            events
+                .iter()
+                .map(|e| match e.kind {
+                    EventKind::Started { incarnation, .. } => incarnation,
+                    _ => 0,
+                })
+                .collect()
+        };
+        // The oldest 11 of all (the bus's first 11) made room.
+        let of_a = incarnations(&a);
+        assert_eq!((of_a.first(), of_a.last(), of_a.len()), (Some(&12), Some(&1034), 512));
+        assert_eq!(incarnations(&b).len(), RECENT_EVENTS - 1 - 512);
+        let newest_three: Vec<u64> = recent
+            .of(&a, 3)
+            .iter()
+            .map(|e| match e.kind {
+                EventKind::Started { incarnation, .. } => incarnation,
+                _ => 0,
+            })
+            .collect();
+        assert_eq!(newest_three, [1030, 1032, 1034]);
     }
 }
