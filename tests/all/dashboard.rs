@@ -243,7 +243,20 @@ fn an_actor_spawned_crashed_and_restarted_shows_in_the_page_within_a_second_of_e
     );
     let listed: Vec<&str> = listed.as_array().unwrap().iter().map(|e| e.as_str().unwrap()).collect();
     assert_eq!(listed, ["started", "restarting", "failed", "started"], "newest first");
+
+    // The failed message shows in its component's chart, a rate derived
+    // from `troupe_messages_total` read every second.
+    let component = host.get("/v1/actors/flaky").json()["actor"]["component"].clone();
+    browser.until(PEAK_RATE, json!([component, "errors"]), json!(true), PATIENCE);
 }
+
+/// Has the chart of a component (`arguments[0]`) shown a rate of
+/// `arguments[1]` (`messages` or `errors`) above zero in its minute?
+const PEAK_RATE: &str = "
+    const [component, rate] = arguments;
+    const chart = document.querySelector(`#charts figure[data-component='${component}']`);
+    return chart !== null && Number(chart.getAttribute(`data-peak-${rate}-per-second`)) > 0;
+";
 
 /// The addresses of the table's rows, top to bottom, and their mailbox depths.
 const ROWS: &str = "
@@ -339,6 +352,8 @@ fn the_call_form_asks_the_actor_and_shows_its_typed_reply() {
     assert_eq!(ask_with_form(&browser, "example:counter/api@0.1.0.get", ""), json!(["200", "42"]));
     let wit = browser.run("return document.getElementById('actor-wit').textContent", json!([]));
     assert!(wit.as_str().unwrap().contains("incr: func(by: u64) -> u64;"), "{wit}");
+    let component = host.get("/v1/actors/counter").json()["actor"]["component"].clone();
+    browser.until(PEAK_RATE, json!([component, "messages"]), json!(true), PATIENCE);
 }
 
 #[test]

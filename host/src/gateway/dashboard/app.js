@@ -298,8 +298,14 @@ function chart(component, points) {
   picture.append(svg("polyline", { points: line(0), class: "rate-messages" }));
   picture.append(svg("polyline", { points: line(1), class: "rate-errors" }));
   const [messages, errors] = points.length ? points[points.length - 1] : [0, 0];
-  return element("figure", { "data-component": component, "data-messages-per-second": messages.toFixed(1),
-    "data-errors-per-second": errors.toFixed(1) },
+  const peak = (index) => Math.max(0, ...points.map((p) => p[index])).toFixed(1);
+  return element("figure", {
+    "data-component": component,
+    "data-messages-per-second": messages.toFixed(1),
+    "data-errors-per-second": errors.toFixed(1),
+    "data-peak-messages-per-second": peak(0),
+    "data-peak-errors-per-second": peak(1),
+  },
   picture,
   element("figcaption", {}, element("strong", { text: component }), " ",
     element("span", { class: "key-messages", text: messages.toFixed(1) + "/s" }), " ",
