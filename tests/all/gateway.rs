@@ -52,6 +52,11 @@ impl HttpHost {
     /// Starts a host running `manifest` (TOML, `{counter}` and `{faulty}`
     /// replaced by those guests' paths), with `flags` after the rest.
     pub(crate) fn start(manifest: &str, flags: &[&str]) -> HttpHost {
+        Self::start_with(manifest, flags, |_| {})
+    }
+
+    /// As [`HttpHost::start`], with `adjust` applied to the command last.
+    pub(crate) fn start_with(manifest: &str, flags: &[&str], adjust: impl FnOnce(&mut Command)) -> HttpHost {
         let dir = tempfile::tempdir().unwrap();
         let manifest = manifest
             .replace("{counter}", &format!("{:?}", support::guest("counter").display().to_string()))
@@ -65,6 +70,7 @@ impl HttpHost {
         cmd.arg("--data-dir").arg(dir.path().join("data"));
         cmd.arg("--http").arg("127.0.0.1:0").args(flags).arg(&manifest_path);
         cmd.env_remove("TROUPE_HTTP_TOKENS");
+        adjust(&mut cmd);
         let log = std::fs::File::create(dir.path().join("host.log")).unwrap();
         let mut child = cmd.stdout(Stdio::piped()).stderr(log).spawn().expect("troupe runs");
         let mut stdout = BufReader::new(child.stdout.take().unwrap());

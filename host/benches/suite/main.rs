@@ -22,6 +22,7 @@ mod baselines;
 mod cluster;
 mod durable;
 mod floor;
+mod gateway;
 mod hibernation;
 mod isolation;
 mod languages;
@@ -183,6 +184,9 @@ fn main() {
         }
         if runs("outbound") {
             outbound::outbound(scale, &host, &mut rows).await;
+        }
+        if runs("gateway") || runs("http") {
+            gateway::gateway(scale, &mut rows).await;
         }
     });
     // Some actors are still up: exit without stopping them one by one.

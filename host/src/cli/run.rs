@@ -122,6 +122,26 @@ pub struct RunArgs {
     pub lease_ms: u64,
 }
 
+/// The most open files the host asks for when the hard limit is
+/// unlimited: far more connections than one host serves.
+const OPEN_FILES_WANTED: u64 = 1 << 20;
+
+/// Raises the soft limit on open files to the hard limit (at most
+/// [`OPEN_FILES_WANTED`]), with a log line. Each HTTP connection holds a
+/// descriptor, and a soft limit of 1024 (a common default) would refuse
+/// connections long before the host is busy; the hard limit is the
+/// administrator's, and stays.
+fn raise_open_file_limit() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let wanted = limit.maximum.unwrap_or(OPEN_FILES_WANTED).min(OPEN_FILES_WANTED);
+    let Some(soft) = limit.current.filter(|soft| *soft < wanted) else { return };
+    match setrlimit(Resource::Nofile, Rlimit { current: Some(wanted), maximum: limit.maximum }) {
+        Ok(()) => info!(from = soft, to = wanted, "raised the soft limit on open files, for HTTP connections"),
+        Err(e) => tracing::warn!(soft, wanted, error = %e, "cannot raise the soft limit on open files"),
+    }
+}
+
 /// The variable that holds gateway tokens, as `--http-tokens`'s file does.
 const TOKENS_VARIABLE: &str = "TROUPE_HTTP_TOKENS";
 
@@ -231,7 +251,10 @@ async fn serve(args: RunArgs, control: Option<PathBuf>) -> anyhow::Result<()> {
     };
     let server = ControlServer::bind(&path, private).await?;
     let gateway = match args.http {
-        Some(address) => Some(Gateway::bind(address, http_tokens(&args)?).await?),
+        Some(address) => {
+            raise_open_file_limit();
+            Some(Gateway::bind(address, http_tokens(&args)?).await?)
+        }
         None => None,
     };
 

@@ -21,7 +21,9 @@
 //! The scope a request needs follows from its method alone ([`Scope::needed_for`]):
 //! a `GET` (or `HEAD`) only reads and needs `read`; any other method calls
 //! an actor or changes the host and needs `admin`. One rule, so that no
-//! endpoint can be added without a scope.
+//! endpoint can be added without a scope. The one exception is the
+//! dashboard's static assets (see [`super::dashboard`]): they hold no
+//! host data, and the page they make asks for a token to read any.
 //!
 //! # Decisions
 //!

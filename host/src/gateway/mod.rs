@@ -8,13 +8,14 @@
 //! | `POST /v1/actors/{address}/call/{function}` | admin | ask; the reply (see [`calls`]) |
 //! | `POST /v1/actors/{address}/send/{function}` | admin | tell; `202 Accepted` |
 //! | `GET /v1/actors` | read | the actors, as `troupe ps --json` (`?virtual=NAME`: one virtual component's keys) |
-//! | `GET /v1/actors/{address}` | read | one actor's information and its functions' signatures |
+//! | `GET /v1/actors/{address}` | read | one actor's information, its functions' signatures, its recent events (`?wit=true`: and its component's WIT) |
 //! | `GET /v1/tree` | read | the supervision tree, as `troupe tree --json` |
 //! | `GET /v1/events` | read | server-sent events, one per host event, as `troupe events --json` |
 //! | `POST /v1/actors` | admin | spawn; `201 Created` |
 //! | `DELETE /v1/actors/{address}` | admin | stop, with what is under it |
 //! | `POST /v1/actors/{address}/swap` | admin | hot swap, as `troupe swap` |
 //! | `GET /metrics` | read | the host's metrics, in the Prometheus text format (see [`crate::metrics`]) |
+//! | `GET /` | none | the live dashboard (see [`dashboard`]): a static page that reads the endpoints above |
 //!
 //! Management answers what the control socket answers to the same
 //! request (the private `routes` module); errors are `{"code", "message"}` with the
@@ -30,6 +31,10 @@
 //! plain HTTP/1.1: to reach it across a network, put it behind a TLS
 //! proxy.
 //!
+//! It listens with a backlog of [`LISTEN_BACKLOG`] connections, and holds
+//! as many as the process may open files (`troupe run --http` raises its
+//! soft limit to the hard one).
+//!
 //! Every request body is capped at [`MAX_BODY_BYTES`] (413 beyond), below
 //! each actor's own `max-message-bytes`.
 //!
@@ -43,12 +48,13 @@
 pub mod address;
 pub mod auth;
 pub mod calls;
+pub mod dashboard;
 mod routes;
 pub mod status;
 
 use std::net::SocketAddr;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tracing::{error, info};
 
 pub use address::{AddressError, parse_listen_address};
@@ -60,6 +66,12 @@ use crate::host::Host;
 /// The largest request body the gateway reads, of any endpoint: 16 MiB.
 /// A message is further held to its receiver's `max-message-bytes`.
 pub const MAX_BODY_BYTES: usize = 16 << 20;
+
+/// How many connections the kernel queues for the gateway before it
+/// accepts them (capped by `net.core.somaxconn`). The usual 128 is soon
+/// full when many clients connect at once, and a connection it drops
+/// waits a second for its retry.
+pub const LISTEN_BACKLOG: u32 = 4096;
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -103,7 +115,13 @@ impl Gateway {
             return Err(GatewayError::OpenWithoutTokens(address));
         }
         let bind_error = |error| GatewayError::Bind { address, error };
-        let listener = TcpListener::bind(address).await.map_err(bind_error)?;
+        let socket = if address.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() };
+        let socket = socket.map_err(bind_error)?;
+        // As std's and tokio's own `bind` do: a restarted host can listen
+        // again at once, its old connections in TIME_WAIT or not.
+        socket.set_reuseaddr(true).map_err(bind_error)?;
+        socket.bind(address).map_err(bind_error)?;
+        let listener = socket.listen(LISTEN_BACKLOG).map_err(bind_error)?;
         let address = listener.local_addr().map_err(bind_error)?;
         Ok(Gateway { listener, address, tokens })
     }

@@ -30,6 +30,7 @@ use tracing::Instrument;
 use super::MAX_BODY_BYTES;
 use super::auth::{Scope, Tokens};
 use super::calls::{Target, deliver};
+use super::dashboard::{self, RecentEvents};
 use super::status::{ApiError, Problem};
 use crate::ErrorCode;
 use crate::actor::durable::Durability;
@@ -44,13 +45,19 @@ use crate::trace::{self, Follows, TraceContext};
 struct Shared {
     host: Host,
     tokens: Tokens,
+    /// The events actors' pages show.
+    recent: RecentEvents,
 }
 
 type Gate = State<Arc<Shared>>;
 
+/// How many recent events `GET /v1/actors/{address}` returns, at most.
+const ACTOR_PAGE_EVENTS: usize = 50;
+
 /// The gateway's routes over `host`, guarded by `tokens`.
 pub(super) fn router(host: Host, tokens: Tokens) -> Router {
-    let shared = Arc::new(Shared { host, tokens });
+    let recent = RecentEvents::follow(host.events());
+    let shared = Arc::new(Shared { host, tokens, recent });
     Router::new()
         .route("/v1/actors", get(ps).post(spawn))
         .route("/v1/actors/{*path}", get(actor).delete(stop).post(act_on))
@@ -62,6 +69,7 @@ pub(super) fn router(host: Host, tokens: Tokens) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(trace_request))
         .with_state(shared)
+        .merge(dashboard::router())
 }
 
 /// While tracing is on, handles the request in an `http.request` span
@@ -103,7 +111,7 @@ async fn authorize(State(shared): Gate, request: HttpRequest, next: Next) -> Res
 async fn no_route() -> ApiError {
     ApiError::new(
         Problem::NoRoute,
-        "no such endpoint; the gateway serves /v1/actors, /v1/actors/ADDRESS, \
+        "no such endpoint; the gateway serves the dashboard at /, and /v1/actors, /v1/actors/ADDRESS, \
          /v1/actors/ADDRESS/call/FUNCTION, /v1/actors/ADDRESS/send/FUNCTION, /v1/actors/ADDRESS/swap, /v1/tree, \
          /v1/events and /metrics",
     )
@@ -174,10 +182,22 @@ async fn tree(State(shared): Gate, query: Query<TreeQuery>) -> Result<Json<Value
     answer(&shared.host, Request::Tree { cluster: query.0.cluster }).await.map(Json)
 }
 
-/// `GET /v1/actors/{address}`: one running actor, and its protocol. A
-/// key of a virtual component that is not active is not activated by
-/// looking: it is not found.
-async fn actor(State(shared): Gate, Path(address): Path<String>) -> Result<Json<Value>, ApiError> {
+#[derive(Deserialize)]
+struct ActorQuery {
+    /// With the component's WIT (`?wit=true`).
+    #[serde(default)]
+    wit: bool,
+}
+
+/// `GET /v1/actors/{address}`: one running actor; its protocol, as
+/// signatures (and with `?wit=true` as its component's WIT); and its
+/// recent events (see [`RecentEvents`]). A key of a virtual component that is not active is
+/// not activated by looking: it is not found.
+async fn actor(
+    State(shared): Gate,
+    Path(address): Path<String>,
+    query: Query<ActorQuery>,
+) -> Result<Json<Value>, ApiError> {
     let unknown = || ApiError::from(CallError::UnknownAddress(Address::from(address.as_str())));
     let info = shared.host.actors().into_iter().find(|a| a.address.as_str() == address).ok_or_else(unknown)?;
     let actor = shared.host.lookup(&address)?;
@@ -188,7 +208,16 @@ async fn actor(State(shared): Gate, Path(address): Path<String>) -> Result<Json<
         .iter()
         .map(|f| FunctionInfo { name: f.qualified_name(), signature: f.signature() })
         .collect();
-    Ok(Json(json!({ "actor": info, "functions": functions })))
+    let events = shared.recent.of(&info.address, ACTOR_PAGE_EVENTS);
+    let mut reply = json!({ "actor": info, "functions": functions, "events": events });
+    if query.0.wit {
+        // The component's own WIT, as `troupe inspect` prints it: decoded
+        // from its bytes at each request, hence only when asked for. A
+        // component the host runs was decoded once already, so this
+        // fails only on a bug, which leaves the reply without it.
+        reply["wit"] = json!(crate::inspect::inspect(component.bytes()).map(|d| d.wit).ok());
+    }
+    Ok(Json(reply))
 }
 
 /// `GET /v1/events`: every host event from now on, one server-sent event
