@@ -106,6 +106,17 @@ impl Node {
 
     /// As [`Node::try_start`], with `flags` added to `troupe run`.
     fn try_start_with(nats: &Nats, name: &str, manifest: &str, flags: &[&str]) -> Result<Node, String> {
+        Self::try_start_logging(nats, name, manifest, flags, "info")
+    }
+
+    /// As [`Node::start`], logging the claims of keys for an audit.
+    fn start_audited(nats: &Nats, name: &str, manifest: &str) -> Node {
+        Self::try_start_logging(nats, name, manifest, &[], "info,troupe::cluster::keys=debug")
+            .unwrap_or_else(|log| panic!("node {name} did not start; its log:\n{log}"))
+    }
+
+    /// As [`Node::try_start_with`], with `TROUPE_LOG` set to `log`.
+    fn try_start_logging(nats: &Nats, name: &str, manifest: &str, flags: &[&str], log: &str) -> Result<Node, String> {
         let dir = tempfile::tempdir().unwrap();
         let manifest = manifest
             .replace("{counter}", &format!("{:?}", support::guest("counter").display().to_string()))
@@ -115,14 +126,15 @@ impl Node {
             .replace("{forwarder}", &format!("{:?}", support::guest("forwarder").display().to_string()));
         let manifest_path = dir.path().join("troupe.toml");
         std::fs::write(&manifest_path, manifest).unwrap();
-        let log = dir.path().join("host.log");
+        let log_file = dir.path().join("host.log");
         let control = dir.path().join("control.sock");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_troupe"));
+        cmd.env("TROUPE_LOG", log);
         cmd.arg("run").arg("--control").arg(&control).args(["--max-actors", "50"]);
         cmd.arg("--cache-dir").arg(support::target_dir().join("troupe-test-cache"));
         cmd.arg("--data-dir").arg(dir.path().join("data"));
         cmd.args(["--cluster", &nats.urls, "--node", name, "--lease-ms", LEASE_MS]).args(flags).arg(&manifest_path);
-        let stderr = std::fs::File::create(&log).unwrap();
+        let stderr = std::fs::File::create(&log_file).unwrap();
         let mut child = cmd.stdout(Stdio::piped()).stderr(stderr).spawn().expect("troupe runs");
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
@@ -130,13 +142,13 @@ impl Node {
             line.clear();
             if stdout.read_line(&mut line).unwrap_or(0) == 0 {
                 let _ = child.wait();
-                return Err(std::fs::read_to_string(&log).unwrap_or_default());
+                return Err(std::fs::read_to_string(&log_file).unwrap_or_default());
             }
             if line.starts_with("cluster node: ") {
                 break;
             }
         }
-        Ok(Node { child, control, log, _stdout: stdout, _dir: dir })
+        Ok(Node { child, control, log: log_file, _stdout: stdout, _dir: dir })
     }
 
     fn troupe(&self, args: &[&str]) -> Output {
@@ -596,6 +608,145 @@ fn a_durable_actors_tells_reach_an_actor_on_another_host_through_its_outbox() {
     }
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(b.ok(&["call", "counter", "get()"]), "15", "each tell once");
+}
+
+impl Node {
+    /// Stops the host with SIGTERM (it leaves the cluster cleanly), waits
+    /// for it, and returns its log.
+    fn stop(mut self) -> String {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+        self.log()
+    }
+
+    /// Kills the host (SIGKILL) and returns its log.
+    fn kill_with_log(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.log()
+    }
+}
+
+/// One claim or release of a key, from a host's audit log.
+#[derive(Debug, Clone)]
+struct ClaimEvent {
+    at: String,
+    node: String,
+    key: String,
+    token: u64,
+    claimed: bool,
+}
+
+/// The claims and releases in `log`, in order.
+fn claim_events(log: &str) -> Vec<ClaimEvent> {
+    let field = |line: &str, name: &str| -> Option<String> {
+        let start = line.find(&format!(" {name}="))? + name.len() + 2;
+        Some(line[start..].split_whitespace().next()?.trim_matches('"').to_string())
+    };
+    log.lines()
+        .filter_map(|line| {
+            let claimed = line.contains("claimed a key");
+            if !claimed && !line.contains("gave a key back") {
+                return None;
+            }
+            Some(ClaimEvent {
+                at: line.split_whitespace().next()?.to_string(),
+                node: field(line, "node")?,
+                key: field(line, "key")?,
+                token: field(line, "token")?.parse().ok()?,
+                claimed,
+            })
+        })
+        .collect()
+}
+
+/// Hosts join and leave (`cycles` times, cleanly or killed, every other
+/// time) while keys get messages through them and through a host that
+/// stays: every acknowledged change is there at the end, and the audit
+/// of the claims' fencing tokens shows each key held by one host at a
+/// time: a key is claimed again (with a greater token) only after its
+/// holder gave it back or was killed.
+fn hosts_join_and_leave(cycles: usize) {
+    let nats = Nats::start();
+    let manifest = durable_users(60_000);
+    let stable = Node::start_audited(&nats, "stable", &manifest);
+    let keys: Vec<String> = (0..6).map(|k| format!("user/{k}")).collect();
+    let (mut acknowledged, mut failed) = (vec![0u64; keys.len()], vec![0u64; keys.len()]);
+    let mut logs = Vec::new();
+    let mut killed: std::collections::HashMap<String, String> = Default::default();
+    for cycle in 0..cycles {
+        let name = format!("c{cycle}");
+        let node = Node::start_audited(&nats, &name, &manifest);
+        for (i, key) in keys.iter().enumerate() {
+            let via = if (i + cycle) % 2 == 0 { &node } else { &stable };
+            if via.troupe(&["send", key, "incr(1)"]).status.success() {
+                acknowledged[i] += 1;
+            } else {
+                failed[i] += 1;
+            }
+        }
+        if cycle % 2 == 0 {
+            logs.push(node.stop());
+        } else {
+            let at = Command::new("date").args(["-u", "+%Y-%m-%dT%H:%M:%S.%6NZ"]).output().unwrap();
+            logs.push(node.kill_with_log());
+            killed.insert(name, String::from_utf8(at.stdout).unwrap().trim().to_string());
+        }
+    }
+    for (i, key) in keys.iter().enumerate() {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let count: u64 = loop {
+            let out = stable.troupe(&["call", key, "get()"]);
+            if out.status.success() {
+                break String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+            }
+            assert!(Instant::now() < deadline, "{key} never answered: {}", String::from_utf8_lossy(&out.stderr));
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        assert!(
+            (acknowledged[i]..=acknowledged[i] + failed[i]).contains(&count),
+            "{key}: {count}, with {} acknowledged and {} failed",
+            acknowledged[i],
+            failed[i]
+        );
+    }
+    logs.push(stable.log());
+    let mut events: Vec<ClaimEvent> = logs.iter().flat_map(|log| claim_events(log)).collect();
+    assert!(events.iter().filter(|e| e.claimed).count() >= keys.len(), "the audit has the claims: {events:?}");
+    events.sort_by(|a, b| (a.key.as_str(), a.token, !a.claimed).cmp(&(b.key.as_str(), b.token, !b.claimed)));
+    for key in &keys {
+        let claims: Vec<&ClaimEvent> = events.iter().filter(|e| &e.key == key && e.claimed).collect();
+        for pair in claims.windows(2) {
+            let (before, after) = (pair[0], pair[1]);
+            assert!(after.token > before.token, "{key}: tokens grow: {pair:?}");
+            if before.node == after.node {
+                continue;
+            }
+            let released = events.iter().any(|e| {
+                &e.key == key && !e.claimed && e.node == before.node && e.token == before.token && e.at <= after.at
+            });
+            let dead_before = killed.get(&before.node).is_some_and(|at| at.as_str() <= after.at.as_str());
+            assert!(
+                released || dead_before,
+                "{key} claimed by {} (token {}) while {} held it (token {}), neither given back nor dead",
+                after.node,
+                after.token,
+                before.node,
+                before.token
+            );
+        }
+    }
+}
+
+#[test]
+fn hosts_joining_and_leaving_never_put_a_key_on_two_hosts() {
+    hosts_join_and_leave(6);
+}
+
+#[test]
+#[ignore = "long: 1,000 join/leave cycles; run with --ignored"]
+fn a_thousand_hosts_joining_and_leaving_never_put_a_key_on_two_hosts() {
+    hosts_join_and_leave(1_000);
 }
 
 /// Sets its flag when dropped, unwinding included.

@@ -84,6 +84,8 @@ impl KeyPlacement {
         match self.claims.claim(address, &self.members).await? {
             Claim::Won(revision) => {
                 self.held.lock().insert(address.to_string(), revision);
+                // The audit trail of claims (`TROUPE_LOG=troupe::cluster::keys=debug`).
+                tracing::debug!(key = address, token = revision, node = self.members.node(), "claimed a key");
                 Ok(Location::Here)
             }
             Claim::HeldBy(node) => {
@@ -107,6 +109,7 @@ impl KeyPlacement {
     pub async fn release_all(&self) {
         let held: Vec<(String, u64)> = self.held.lock().drain().collect();
         for (address, revision) in held {
+            tracing::debug!(key = address, token = revision, node = self.members.node(), "gave a key back");
             self.claims.release(&address, revision).await;
         }
     }
@@ -119,6 +122,7 @@ impl Placement for KeyPlacement {
 
     fn release(&self, address: &str) {
         let Some(revision) = self.held.lock().remove(address) else { return };
+        tracing::debug!(key = address, token = revision, node = self.members.node(), "gave a key back");
         let claims = self.claims.clone();
         let address = address.to_string();
         // A claim won again meanwhile has another revision: this release
