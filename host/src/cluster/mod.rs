@@ -170,7 +170,20 @@ impl Cluster {
         let addresses =
             kv_bucket(&js, ADDRESSES_BUCKET, BucketShape { history: 1, max_age: Duration::ZERO }, replicas).await?;
         let components = object_store(&js, COMPONENTS_BUCKET, replicas).await?;
-        let members = Membership::join(hosts, &config.node, config.lease).await?;
+        // The lease is the bucket's: its entries expire then, whatever
+        // this host was told.
+        let lease = match hosts.status().await {
+            Ok(status) if status.max_age() != config.lease && !status.max_age().is_zero() => {
+                warn!(
+                    cluster_lease_ms = status.max_age().as_millis() as u64,
+                    asked_ms = config.lease.as_millis() as u64,
+                    "the cluster's lease was set by the first host to join it; this host takes it (not --lease-ms)"
+                );
+                status.max_age()
+            }
+            _ => config.lease,
+        };
+        let members = Membership::join(hosts, &config.node, lease).await?;
 
         let claims = Claims::new(addresses);
         let keys = Arc::new(KeyPlacement::new(claims.clone(), members.clone()));
