@@ -459,17 +459,22 @@ fn a_virtual_key_is_active_on_one_host_whichever_hosts_its_messages_come_from() 
     assert_eq!(active, expected, "each key active on exactly one host");
 }
 
+/// Waits until `node` has no active key (they passivated once idle).
+fn until_no_active_users(node: &Node) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !active_users(node).is_empty() {
+        assert!(Instant::now() < deadline, "the keys passivate once idle");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn a_passivated_key_in_memory_stays_with_its_host_and_its_state() {
     let nats = Nats::start();
     let a = Node::start(&nats, "a", &virtual_users(300));
     let b = Node::start(&nats, "b", &virtual_users(300));
     assert_eq!(a.ok(&["call", "user/7", "incr(5)"]), "5");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !active_users(&a).is_empty() {
-        assert!(Instant::now() < deadline, "user/7 passivates once idle");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    until_no_active_users(&a);
     assert_eq!(b.ok(&["call", "user/7", "incr(1)"]), "6", "activated again on a, from the state it left there");
     assert_eq!(active_users(&a), ["user/7"]);
     assert!(active_users(&b).is_empty());
@@ -769,11 +774,7 @@ fn a_durable_key_passivated_on_one_host_activates_on_the_next_with_its_state() {
     let a = Node::start(&nats, "a", &durable_users(300));
     let b = Node::start(&nats, "b", &durable_users(300));
     assert_eq!(a.ok(&["call", "user/7", "incr(5)"]), "5");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !active_users(&a).is_empty() {
-        assert!(Instant::now() < deadline, "user/7 passivates once idle");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    until_no_active_users(&a);
     // Its claim went back with it: b wins it and reads its state from
     // the store the hosts share.
     assert_eq!(b.ok(&["call", "user/7", "incr(1)"]), "6");

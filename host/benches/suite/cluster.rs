@@ -35,8 +35,7 @@ pub async fn remote_asks(scale: Scale, rows: &mut Vec<Row>, notes: &mut Vec<Stri
     };
     let (a, b) =
         (crate::host_with(16, 64 << 20, Default::default()), crate::host_with(16, 64 << 20, Default::default()));
-    let config =
-        |node: &str| ClusterConfig { servers: urls.clone(), node: node.into(), lease: FAILOVER_LEASE };
+    let config = |node: &str| ClusterConfig { servers: urls.clone(), node: node.into(), lease: FAILOVER_LEASE };
     let cluster_a = Cluster::join(&a, config("bench-a")).await.unwrap();
     let cluster_b = Cluster::join(&b, config("bench-b")).await.unwrap();
     spawn(&a, "counter", "remote-counter", ActorLimits::default()).await;

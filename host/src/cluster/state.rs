@@ -574,7 +574,7 @@ impl Store for SharedStore {
     /// Across partitions, counts each partition in range once, by its
     /// subject, without reading it (`count` sees the partition's name):
     /// a partition that holds no key has no subject (see
-    /// [`Inner::write`]).
+    /// `Inner::write`).
     fn count_keys(
         &self,
         table: Table,
