@@ -2,8 +2,9 @@
 //! JetStream stream): what the store contract promises a journal (writes
 //! read back, by any host; ranges; deletes), fencing (a host that another
 //! took a key over from can never write it again), and a durable actor's
-//! journal recovered on another host. Real three-node nats-server
-//! clusters, as in `cluster.rs`.
+//! journal recovered on another host; and the journal's whole contract,
+//! the checks the embedded store passes (`troupe::store::suite`). Real
+//! three-node nats-server clusters, as in `cluster.rs`.
 
 use std::sync::Arc;
 
@@ -11,6 +12,7 @@ use troupe::actor::Snapshot;
 use troupe::actor::durable::{Checkpoint, Journal, Outbox};
 use troupe::cluster::SharedStore;
 use troupe::message::WireMessage;
+use troupe::store::suite::{self, Opener};
 use troupe::store::{Batch, DurableStore, Store, StoreError, Table};
 
 use crate::cluster::Nats;
@@ -190,4 +192,35 @@ fn counting_across_actors_counts_those_with_keys_and_forgets_an_emptied_one() {
         .unwrap();
     assert_eq!(count(&store), 1, "user/1 holds nothing any more");
     assert_eq!(count(&open(&nats, 1)), 1, "as another host counts too");
+}
+
+/// Journals on the shared store of one NATS cluster, emptied for each
+/// check.
+struct OnShared<'a> {
+    nats: &'a Nats,
+    open: Option<Shared>,
+}
+
+impl Opener for OnShared<'_> {
+    fn fresh(&mut self) -> DurableStore {
+        let shared = open(self.nats, 1);
+        shared.store.purge_all().unwrap();
+        let journal = DurableStore::shared(shared.store.clone());
+        self.open = Some(shared);
+        journal
+    }
+
+    fn reopen(&mut self) -> DurableStore {
+        self.open = None;
+        let shared = open(self.nats, 1);
+        let journal = DurableStore::shared(shared.store.clone());
+        self.open = Some(shared);
+        journal
+    }
+}
+
+#[test]
+fn the_journal_contract_the_embedded_store_passes_holds_on_the_shared_store() {
+    let nats = Nats::start();
+    suite::run_all(&mut OnShared { nats: &nats, open: None });
 }

@@ -187,6 +187,23 @@ impl SharedStore {
         Ok(SharedStore { runtime: Some(runtime), inner })
     }
 
+    /// Removes every partition: every durable key's state, for every host
+    /// of the cluster. For tests, and to start a cluster's state afresh
+    /// while no host runs.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unreachable`] if the stream could not be purged.
+    pub fn purge_all(&self) -> Result<(), StoreError> {
+        self.run(|inner| {
+            Box::pin(async move {
+                inner.stream.purge().await.map_err(|e| unreachable("purging", e))?;
+                inner.cache.lock().await.clear();
+                Ok(())
+            })
+        })
+    }
+
     /// Runs `work` on the store's runtime and waits for it, from any
     /// thread.
     fn run<T: Send + 'static>(

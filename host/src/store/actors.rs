@@ -35,7 +35,7 @@ use crate::message::{Address, WireMessage};
 /// A durable actors' journal on a store: a redb store in a locked data
 /// directory, or a store the hosts of a cluster share.
 pub struct DurableStore {
-    commits: GroupCommit,
+    pub(super) commits: GroupCommit,
     /// The data directory of an embedded store; none for a shared one.
     dir: Option<DataDir>,
 }
@@ -140,7 +140,7 @@ fn journal_error(e: StoreError) -> JournalError {
 }
 
 /// The first key of `actor`'s inbox entries numbered `seq` or more.
-fn inbox_key(actor: &Address, seq: u64) -> Vec<u8> {
+pub(super) fn inbox_key(actor: &Address, seq: u64) -> Vec<u8> {
     let mut key = Vec::with_capacity(actor.len() + 9);
     key.extend_from_slice(actor.as_bytes());
     key.push(0);
@@ -149,7 +149,7 @@ fn inbox_key(actor: &Address, seq: u64) -> Vec<u8> {
 }
 
 /// The key just past all of `actor`'s inbox entries.
-fn inbox_end(actor: &Address) -> Vec<u8> {
+pub(super) fn inbox_end(actor: &Address) -> Vec<u8> {
     let mut key = Vec::with_capacity(actor.len() + 1);
     key.extend_from_slice(actor.as_bytes());
     key.push(1);
@@ -211,7 +211,7 @@ fn decode_origin(value: &[u8]) -> Option<Origin> {
 }
 
 /// A committed state as stored.
-fn encode_state(checkpoint: &Checkpoint) -> Vec<u8> {
+pub(super) fn encode_state(checkpoint: &Checkpoint) -> Vec<u8> {
     let version = checkpoint.state.version.as_bytes();
     let mut value = Vec::with_capacity(12 + version.len() + checkpoint.state.bytes.len());
     value.extend_from_slice(&checkpoint.watermark.to_be_bytes());
@@ -516,12 +516,12 @@ fn checkpointing(batch: &mut Batch, actor: &Address, checkpoint: &Checkpoint) ->
 /// The key of `actor`'s snapshot at `position` in its journal. (A store
 /// written before snapshots were kept in pairs has one at `actor` itself,
 /// read as position 0.)
-fn snapshot_key(actor: &Address, position: u64) -> Vec<u8> {
+pub(super) fn snapshot_key(actor: &Address, position: u64) -> Vec<u8> {
     inbox_key(actor, position)
 }
 
 /// The number at the end of a key made by [`inbox_key`].
-fn key_number(key: &[u8]) -> u64 {
+pub(super) fn key_number(key: &[u8]) -> u64 {
     key.len().checked_sub(8).and_then(|at| key[at..].try_into().ok()).map_or(0, u64::from_be_bytes)
 }
 
@@ -696,17 +696,10 @@ impl Journal for LazyStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn tell(n: u64) -> WireMessage {
-        WireMessage { to: "a".into(), from: None, message: format!("incr({n})"), ask: false, waiting: Vec::new() }
-    }
+    use crate::store::suite;
 
     fn state(text: &str) -> Snapshot {
         Snapshot { version: "v1".into(), bytes: text.as_bytes().to_vec() }
-    }
-
-    fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
-        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(future)
     }
 
     #[test]
@@ -738,213 +731,72 @@ mod tests {
         assert!(decode_state(&[0; 5]).unwrap_err().contains("too short"));
     }
 
+    /// Journals on redb stores in temporary directories.
+    #[derive(Default)]
+    struct OnRedb {
+        dir: Option<tempfile::TempDir>,
+    }
+
+    impl suite::Opener for OnRedb {
+        fn fresh(&mut self) -> DurableStore {
+            let dir = self.dir.insert(tempfile::tempdir().unwrap());
+            DurableStore::open(dir.path()).unwrap()
+        }
+
+        fn reopen(&mut self) -> DurableStore {
+            DurableStore::open(self.dir.as_ref().unwrap().path()).unwrap()
+        }
+    }
+
     #[test]
     fn recovery_returns_the_committed_state_and_only_the_tells_after_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = DurableStore::open(dir.path()).unwrap();
-        let (a, b): (Address, Address) = ("a".into(), "a/b".into());
-        block_on(async {
-            for seq in 1..=5 {
-                store.accept(&a, seq, tell(seq), None, None).await.unwrap();
-            }
-            store.accept(&b, 1, tell(100), None, None).await.unwrap();
-            store.checkpoint(&a, Checkpoint::only(state("after 3"), 3, Outbox::default(), 0)).await.unwrap();
-        });
-        let recovered = store.recover(&a).unwrap();
-        assert_eq!(recovered.state.unwrap().bytes, b"after 3");
-        assert_eq!(recovered.watermark, 3);
-        let pending: Vec<_> = recovered.pending.iter().map(|(seq, m)| (*seq, m.message.as_str())).collect();
-        assert_eq!(pending, [(4, "incr(4)"), (5, "incr(5)")], "another actor's tells stay apart");
-        assert_eq!(store.recover(&b).unwrap().pending.len(), 1);
+        suite::recovery_returns_the_committed_state_and_only_the_tells_after_it(&mut OnRedb::default());
     }
 
     #[test]
     fn a_tell_written_after_the_state_that_contains_it_is_ignored() {
-        // A tell is queued before it is written: the actor may handle it
-        // and commit before the tell's own write lands.
-        let dir = tempfile::tempdir().unwrap();
-        let store = DurableStore::open(dir.path()).unwrap();
-        let a: Address = "a".into();
-        block_on(async {
-            store.checkpoint(&a, Checkpoint::only(state("after 1"), 1, Outbox::default(), 0)).await.unwrap();
-            store.accept(&a, 1, tell(1), None, None).await.unwrap();
-        });
-        let recovered = store.recover(&a).unwrap();
-        assert!(recovered.pending.is_empty(), "{:?}", recovered.pending);
-        assert_eq!(recovered.next_seq(), 2);
+        suite::a_tell_written_after_the_state_that_contains_it_is_ignored(&mut OnRedb::default());
     }
 
     #[test]
     fn what_was_committed_survives_the_store_being_closed_and_spawns_are_listed_until_forgotten() {
-        let dir = tempfile::tempdir().unwrap();
-        let a: Address = "a".into();
-        {
-            let store = DurableStore::open(dir.path()).unwrap();
-            block_on(async {
-                store.record_spawn(&a, b"how".to_vec()).await.unwrap();
-                store.accept(&a, 1, tell(1), None, None).await.unwrap();
-            });
-        }
-        let store = DurableStore::open(dir.path()).unwrap();
-        assert_eq!(store.spawned().unwrap(), vec![(a.clone(), b"how".to_vec())]);
-        assert_eq!(store.recover(&a).unwrap().pending.len(), 1);
-        block_on(store.forget(&a)).unwrap();
-        assert!(store.spawned().unwrap().is_empty());
-        let recovered = store.recover(&a).unwrap();
-        assert!(recovered.state.is_none() && recovered.pending.is_empty());
+        suite::what_was_committed_survives_the_store_being_closed_and_spawns_are_listed_until_forgotten(
+            &mut OnRedb::default(),
+        );
     }
 
     #[test]
     fn the_last_tell_taken_from_each_durable_sender_is_recovered_and_forgotten_with_the_actor() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = DurableStore::open(dir.path()).unwrap();
-        let b: Address = "b".into();
-        let from = |sender: &str, n: u64| WireMessage { from: Some(sender.into()), ..tell(n) };
-        block_on(async {
-            store.accept(&b, 1, from("a", 1), Some(Origin { seq: 7, index: 0 }), None).await.unwrap();
-            store.accept(&b, 2, from("a", 2), Some(Origin { seq: 7, index: 1 }), None).await.unwrap();
-            store.accept(&b, 3, from("a/c", 3), Some(Origin { seq: 2, index: 0 }), None).await.unwrap();
-            store.accept(&b, 4, from("cli", 4), None, None).await.unwrap();
-        });
-        let taken = store.recover(&b).unwrap().taken;
-        assert_eq!(taken, vec![("a".into(), Origin { seq: 7, index: 1 }), ("a/c".into(), Origin { seq: 2, index: 0 })]);
-        block_on(store.forget(&b)).unwrap();
-        assert!(store.recover(&b).unwrap().taken.is_empty());
-    }
-
-    fn handled(n: u64, watermark: u64) -> Handled {
-        let recorded = vec![crate::actor::durable::Recorded { call: "ask".into(), result: n.into() }];
-        Handled { message: tell(n), watermark, recorded }
-    }
-
-    fn outgoing(seq: u64, index: u32) -> Outgoing {
-        Outgoing { origin: Origin { seq, index }, message: WireMessage { to: "b".into(), ..tell(seq) } }
-    }
-
-    /// A checkpoint of `text` at journal `position`, after the snapshot at
-    /// `previous`.
-    fn at(text: &str, watermark: u64, position: u64, previous: u64) -> Checkpoint {
-        Checkpoint { state: state(text), watermark, outbox: Outbox::default(), position, previous }
+        suite::the_last_tell_taken_from_each_durable_sender_is_recovered_and_forgotten_with_the_actor(
+            &mut OnRedb::default(),
+        );
     }
 
     #[test]
     fn the_journal_after_the_newest_snapshot_is_replayed_and_the_one_before_is_kept_with_its_journal() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = DurableStore::open(dir.path()).unwrap();
-        let a: Address = "a".into();
-        block_on(async {
-            for seq in 1..=6 {
-                store.accept(&a, seq, tell(seq), None, None).await.unwrap();
-            }
-            store.checkpoint(&a, at("after 1", 1, 0, 0)).await.unwrap();
-            store.append(&a, 1, &handled(2, 2), &Outbox::default()).await.unwrap();
-            store.append(&a, 2, &handled(3, 3), &Outbox::default()).await.unwrap();
-        });
-        let recovered = store.recover(&a).unwrap();
-        assert_eq!(recovered.state.unwrap().bytes, b"after 1");
-        assert_eq!(recovered.replay, vec![handled(2, 2), handled(3, 3)]);
-        assert_eq!((recovered.position, recovered.journal_end), (0, 2));
-        assert_eq!(recovered.watermark, 3, "the last journaled message's");
-        let pending: Vec<u64> = recovered.pending.iter().map(|(seq, _)| *seq).collect();
-        assert_eq!(pending, [4, 5, 6], "a journaled tell leaves the inbox");
-
-        // A snapshot at entry 2, then one more entry: nothing before the
-        // newest snapshot is replayed.
-        block_on(async {
-            store.checkpoint(&a, at("after 4", 4, 2, 0)).await.unwrap();
-            store.append(&a, 3, &handled(5, 5), &Outbox::default()).await.unwrap();
-        });
-        let recovered = store.recover(&a).unwrap();
-        assert_eq!(recovered.state.unwrap().bytes, b"after 4");
-        assert_eq!(recovered.replay, vec![handled(5, 5)]);
-        assert_eq!((recovered.position, recovered.journal_end, recovered.watermark), (2, 3, 5));
-
-        // The next snapshot drops the first and the journal up to the second.
-        block_on(store.checkpoint(&a, at("after 6", 6, 3, 2))).unwrap();
-        let snapshots = store.commits.store().range(Table::Snapshots, &snapshot_key(&a, 0), &inbox_end(&a)).unwrap();
-        let kept: Vec<u64> = snapshots.iter().map(|(key, _)| key_number(key)).collect();
-        assert_eq!(kept, [2, 3], "two snapshots, the newest and the one before");
-        let journal = store.commits.store().range(Table::Handled, &inbox_key(&a, 0), &inbox_end(&a)).unwrap();
-        let entries: Vec<u64> = journal.iter().map(|(key, _)| key_number(key)).collect();
-        assert_eq!(entries, [3], "the journal after the older snapshot");
-        let recovered = store.recover(&a).unwrap();
-        assert!(recovered.replay.is_empty() && recovered.pending.is_empty());
-        assert_eq!(recovered.watermark, 6);
+        suite::the_journal_after_the_newest_snapshot_is_replayed_and_the_one_before_is_kept_with_its_journal(
+            &mut OnRedb::default(),
+        );
     }
 
     #[test]
     fn an_unreadable_newest_snapshot_falls_back_to_the_one_before_and_its_journal() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = DurableStore::open(dir.path()).unwrap();
-        let a: Address = "a".into();
-        block_on(async {
-            store.checkpoint(&a, at("after 1", 1, 0, 0)).await.unwrap();
-            store.append(&a, 1, &handled(2, 2), &Outbox::default()).await.unwrap();
-            store.checkpoint(&a, at("after 2", 2, 1, 0)).await.unwrap();
-            let mut torn = Batch::new();
-            torn.put(Table::Snapshots, snapshot_key(&a, 1), vec![1, 2, 3]);
-            store.commits.commit(torn).await.unwrap();
-        });
-        let recovered = store.recover(&a).unwrap();
-        assert_eq!(recovered.state.unwrap().bytes, b"after 1", "the one before");
-        assert_eq!(recovered.replay, vec![handled(2, 2)], "and the journal after it");
-        assert_eq!(recovered.watermark, 2);
+        suite::an_unreadable_newest_snapshot_falls_back_to_the_one_before_and_its_journal(&mut OnRedb::default());
     }
 
     #[test]
     fn a_snapshot_written_by_an_earlier_version_is_read_and_replaced() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = DurableStore::open(dir.path()).unwrap();
-        let a: Address = "a".into();
-        block_on(async {
-            let mut legacy = Batch::new();
-            legacy.put(Table::Snapshots, a.as_bytes(), encode_state(&at("old", 3, 0, 0)));
-            store.commits.commit(legacy).await.unwrap();
-        });
-        let recovered = store.recover(&a).unwrap();
-        assert_eq!((recovered.state.unwrap().bytes, recovered.watermark), (b"old".to_vec(), 3));
-        block_on(store.checkpoint(&a, at("new", 4, 0, 0))).unwrap();
-        assert_eq!(store.commits.store().get(Table::Snapshots, a.as_bytes()).unwrap(), None, "replaced");
-        assert_eq!(store.recover(&a).unwrap().state.unwrap().bytes, b"new");
+        suite::a_snapshot_written_by_an_earlier_version_is_read_and_replaced(&mut OnRedb::default());
     }
 
     #[test]
     fn the_outbox_commits_with_the_message_and_keeps_what_was_not_sent() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = DurableStore::open(dir.path()).unwrap();
-        let a: Address = "a".into();
-        block_on(async {
-            let outbox =
-                Outbox { tells: vec![outgoing(1, 0), outgoing(1, 1)], last: Some(Origin { seq: 1, index: 1 }) };
-            store.checkpoint(&a, Checkpoint::only(state("s"), 1, outbox, 0)).await.unwrap();
-            let outbox = Outbox { tells: vec![outgoing(2, 0)], last: Some(Origin { seq: 2, index: 0 }) };
-            store.append(&a, 1, &handled(2, 2), &outbox).await.unwrap();
-            store.sent(&a, Origin { seq: 1, index: 0 }).await.unwrap();
-        });
-        let recovered = store.recover(&a).unwrap();
-        assert_eq!(recovered.outbox, vec![outgoing(1, 1), outgoing(2, 0)], "delivered ones are gone, in order");
-        assert_eq!(recovered.last_sent, Some(Origin { seq: 2, index: 0 }));
-        block_on(store.sent(&a, Origin { seq: 2, index: u32::MAX })).unwrap();
-        assert!(store.recover(&a).unwrap().outbox.is_empty());
-        block_on(store.forget(&a)).unwrap();
-        assert_eq!(store.recover(&a).unwrap().last_sent, None);
+        suite::the_outbox_commits_with_the_message_and_keeps_what_was_not_sent(&mut OnRedb::default());
     }
 
     #[test]
     fn the_actors_with_work_waiting_under_a_prefix_are_listed_once_each() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = DurableStore::open(dir.path()).unwrap();
-        let (a, b, c, other): (Address, Address, Address, Address) =
-            ("user/a".into(), "user/b".into(), "user/c".into(), "users/x".into());
-        let timer = DurableTimer { id: 1, due_ms: 0, message: tell(1) };
-        block_on(async {
-            store.accept(&a, 1, tell(1), None, None).await.unwrap();
-            store.accept(&a, 2, tell(2), None, None).await.unwrap();
-            store.set_timer(&b, timer).await.unwrap();
-            store.checkpoint(&c, Checkpoint::only(state("idle"), 0, Outbox::default(), 0)).await.unwrap();
-            store.accept(&other, 1, tell(1), None, None).await.unwrap();
-        });
-        assert_eq!(store.waiting_under("user/").unwrap(), vec![a, b], "tells and timers; not a state alone");
+        suite::the_actors_with_work_waiting_under_a_prefix_are_listed_once_each(&mut OnRedb::default());
     }
 
     #[test]

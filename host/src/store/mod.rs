@@ -60,6 +60,8 @@ mod error;
 pub mod faulty;
 mod group_commit;
 mod redb;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod suite;
 
 pub use actors::{DurableStore, LazyStore, partition_of};
 pub use data_dir::DataDir;
