@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::support;
 
 /// A `troupe run` process on a private control socket, killed on drop.
-struct HostProcess {
+pub(crate) struct HostProcess {
     child: Child,
     control: PathBuf,
     log: PathBuf,
@@ -24,6 +24,11 @@ impl HostProcess {
     }
 
     fn start_with(manifest: Option<&Path>, flags: &[&str]) -> HostProcess {
+        Self::start_in_env(manifest, flags, &[])
+    }
+
+    /// [`HostProcess::start_with`], with `env` set in the host's environment.
+    pub(crate) fn start_in_env(manifest: Option<&Path>, flags: &[&str], env: &[(&str, &str)]) -> HostProcess {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("host.log");
         let control = dir.path().join("control.sock");
@@ -35,7 +40,7 @@ impl HostProcess {
         cmd.arg("--cache-dir").arg(support::target_dir().join("troupe-test-cache"));
         // A store of its own, never the user's default one.
         cmd.arg("--data-dir").arg(dir.path().join("data"));
-        cmd.args(flags);
+        cmd.args(flags).envs(env.iter().copied());
         if let Some(m) = manifest {
             cmd.arg(m);
         }
@@ -62,7 +67,7 @@ impl HostProcess {
     }
 
     /// Runs a command that must succeed; returns its stdout.
-    fn ok(&self, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
         let out = self.troupe(args);
         assert!(out.status.success(), "`troupe {}` failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap()

@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::{Level as TraceLevel, event};
 use wasmtime::StoreContextMut;
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::{HasSelf, Linker, Resource};
 
 use std::sync::Arc;
 
@@ -322,6 +322,7 @@ impl Drop for Guarded {
 pub(crate) fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<ActorData>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    shadow_error_debug_string(&mut linker)?;
     // Always linked, so that one compiled component serves every actor
     // started from it; an actor without an `http` grant is refused at
     // spawn if its component imports the handler (and every request of
@@ -330,6 +331,27 @@ pub(crate) fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<Actor
     bindings::Actor::add_to_linker::<ActorData, HasSelf<ActorData>>(&mut linker, |d| d)?;
     linker.instance(batch::PROGRESS_INTERFACE)?.func_wrap(batch::PROGRESS_FUNCTION, next_message)?;
     Ok(linker)
+}
+
+/// The `wasi:io` version wasmtime-wasi links: a component importing any
+/// 0.2.x version of `wasi:io/error` is linked to it.
+const WASI_IO_ERROR: &str = "wasi:io/error@0.2.12";
+
+/// Replaces wasmtime-wasi's `wasi:io/error.to-debug-string`, which gives a
+/// guest the host error's `{:?}` form: with `RUST_BACKTRACE` set, that
+/// carries the host's stack (paths and symbols of the host binary), which
+/// is none of the guest's business. The guest gets the error and its
+/// causes on one line (`{:#}`) instead.
+fn shadow_error_debug_string(linker: &mut Linker<ActorData>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    linker.instance(WASI_IO_ERROR)?.func_wrap(
+        "[method]error.to-debug-string",
+        |cx: StoreContextMut<'_, ActorData>, (error,): (Resource<wasmtime_wasi::p2::IoError>,)| {
+            Ok((format!("{:#}", cx.data().table.get(&error)?),))
+        },
+    )?;
+    linker.allow_shadowing(false);
+    Ok(())
 }
 
 /// `troupe:batch/progress.next`: a batch call is about to start another
