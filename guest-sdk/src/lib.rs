@@ -48,8 +48,8 @@ use std::time::Duration;
 
 use bindings::troupe::actor::host;
 pub use bindings::troupe::actor::types::{
-    Binding, BindingTarget, DownNotice, DownReason, Durability, Error as HostError, Failure, FailureKind, Level,
-    RestartType, Router, State,
+    Binding, BindingTarget, DownNotice, DownReason, Durability, Error as HostError, Failure, FailureKind, HttpGrant,
+    Level, RestartType, Router, State,
 };
 
 /// An actor's address.
@@ -232,6 +232,7 @@ pub struct Spawn {
     supervisor: Option<String>,
     link: bool,
     bindings: Vec<Binding>,
+    http: Option<HttpGrant>,
 }
 
 /// Starts building a child actor from the component the host knows as
@@ -247,6 +248,7 @@ pub fn spawn(component: &str) -> Spawn {
         supervisor: None,
         link: false,
         bindings: Vec::new(),
+        http: None,
     }
 }
 
@@ -299,6 +301,31 @@ impl Spawn {
         self
     }
 
+    /// Grant the child outbound HTTP to the URLs of these patterns (e.g.
+    /// `https://api.example.com/v1/users/*`), with this actor's own limits,
+    /// in place of its manifest entry's `http` grant. Each pattern must lie
+    /// within one of this actor's own: [`Spawn::start`] fails with
+    /// `invalid-argument` otherwise.
+    pub fn http<S: Into<String>>(self, patterns: impl IntoIterator<Item = S>) -> Self {
+        self.http_grant(HttpGrant {
+            allow: patterns.into_iter().map(Into::into).collect(),
+            max_concurrent: None,
+            max_request_bytes: None,
+            max_response_bytes: None,
+            connect_timeout_ms: None,
+            first_byte_timeout_ms: None,
+            between_bytes_timeout_ms: None,
+            message_ceiling_ms: None,
+        })
+    }
+
+    /// Grant the child outbound HTTP with limits of its own (each no larger
+    /// than this actor's; absent ones are this actor's), as [`Spawn::http`].
+    pub fn http_grant(mut self, grant: HttpGrant) -> Self {
+        self.http = Some(grant);
+        self
+    }
+
     /// Starts the child and waits until its `init` has returned.
     ///
     /// # Errors
@@ -314,6 +341,7 @@ impl Spawn {
             supervisor: self.supervisor,
             link: self.link,
             bindings: self.bindings,
+            http: self.http,
         };
         host::spawn(&self.component, &options).map_err(Error::Host)
     }

@@ -166,6 +166,44 @@ async fn an_actor_without_an_http_grant_cannot_be_swapped_to_code_that_imports_t
     assert_eq!(ask(&host, "c", "incr(1)").await.unwrap(), "1", "the old code runs on");
 }
 
+/// `spawn-fetcher`: the fetcher at `parent` spawns a fetcher child at
+/// `name` granted `allow`.
+async fn spawn_fetcher(host: &Host, parent: &str, name: &str, allow: &[String]) -> String {
+    ask(host, parent, &format!("spawn-fetcher(\"fetcher\", {name:?}, {allow:?})")).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_guest_grants_a_child_outbound_http_within_its_own_grant() {
+    let server = Server::start().await;
+    let host = support::host();
+    fetcher(&host, "parent", grant(&[server.url("/*")])).await;
+    assert_eq!(spawn_fetcher(&host, "parent", "parent/kid", &[server.url("/docs/*")]).await, r#"ok("parent/kid")"#);
+    assert_eq!(get(&host, "parent/kid", &server.url("/docs/readme")).await, r#"ok("200 hello")"#);
+    assert_eq!(get(&host, "parent/kid", &server.url("/ok")).await, DENIED, "outside the child's own patterns");
+    assert_eq!(server.hits("/ok"), 0);
+    assert_eq!(get(&host, "parent", &server.url("/ok")).await, r#"ok("200 hello")"#, "the parent keeps its grant");
+}
+
+#[tokio::test]
+async fn a_guest_cannot_grant_a_child_a_url_it_does_not_hold_itself() {
+    let server = Server::start().await;
+    let host = support::host();
+    fetcher(&host, "parent", grant(&[server.url("/docs/*")])).await;
+    for wider in [server.url("/*"), format!("http://127.0.0.1:{}/docs/*", server.addr.port() + 1)] {
+        let refused = spawn_fetcher(&host, "parent", "parent/greedy", std::slice::from_ref(&wider)).await;
+        assert_eq!(
+            refused,
+            format!(
+                "err(\"invalid argument: the `http` grant asked for `parent/greedy` is refused: `{wider}` is not within \
+                 any of the `http` patterns its spawner holds (`{}`); a guest can grant a child only URLs it may request \
+                 itself\")",
+                server.url("/docs/*")
+            )
+        );
+    }
+    assert!(host.actors().iter().all(|a| a.address.as_str() != "parent/greedy"), "no child was started");
+}
+
 #[tokio::test]
 async fn a_host_or_port_outside_the_grant_is_denied_and_nothing_is_sent() {
     let server = Server::start().await;

@@ -635,6 +635,11 @@ impl ActorRef {
         self.0.http.is_some()
     }
 
+    /// Its outbound HTTP grant, if any.
+    pub(crate) fn http_grant(&self) -> Option<&super::http_port::HttpAccess> {
+        self.0.http.as_ref()
+    }
+
     /// A snapshot of its state and counters.
     pub fn info(&self) -> ActorInfo {
         let component = self.component();

@@ -442,6 +442,7 @@ impl From<SpawnError> for Error {
             SpawnError::UnknownSupervisor(name) => Error::InvalidArgument(format!("no supervisor named `{name}`")),
             SpawnError::Bind(e) => e.into(),
             SpawnError::Quota(m) => Error::QuotaExceeded(m),
+            e @ SpawnError::HttpNotHeld { .. } => Error::InvalidArgument(e.to_string()),
             other => Error::SpawnFailed(other.to_string()),
         }
     }
@@ -719,6 +720,7 @@ impl ActorData {
             supervisor: options.supervisor,
             link: options.link,
             bindings: options.bindings.into_iter().map(|l| (l.interface, binding_spec(l.target))).collect(),
+            http: options.http.map(Into::into),
         };
         // Waiting for the child's `init` is not this actor's time.
         let asked = Instant::now();

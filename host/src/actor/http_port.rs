@@ -64,6 +64,56 @@ pub trait HttpPort: Send + Sync + 'static {
 
     /// The grant as written, to compare two policies.
     fn describe(&self) -> String;
+
+    /// The grant an actor holding this one gives a child it spawns: only
+    /// URLs and limits within its own (see [`ChildHttpGrant`]).
+    ///
+    /// # Errors
+    ///
+    /// A sentence naming the pattern or limit that is not within this
+    /// grant, or that is invalid.
+    fn delegate(&self, request: &ChildHttpGrant) -> Result<HttpAccess, String>;
+}
+
+/// The `http` grant a guest asks for a child it spawns (the WIT
+/// `spawn-options.http`): URL patterns, each within one of the spawner's
+/// own, and limits no larger than the spawner's (the spawner's where
+/// absent). Kept as asked, so that a durable child's spawn record asks
+/// again when recovery spawns it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct ChildHttpGrant {
+    /// The URL patterns.
+    pub allow: Vec<String>,
+    /// Requests in flight at once.
+    pub max_concurrent: Option<u32>,
+    /// Largest request body, in bytes.
+    pub max_request_bytes: Option<u64>,
+    /// Largest response body, in bytes.
+    pub max_response_bytes: Option<u64>,
+    /// Connect timeout, in milliseconds.
+    pub connect_timeout_ms: Option<u64>,
+    /// Wait for the response head, in milliseconds.
+    pub first_byte_timeout_ms: Option<u64>,
+    /// Wait between chunks of a body, in milliseconds.
+    pub between_bytes_timeout_ms: Option<u64>,
+    /// Wall-clock ceiling of one message, in milliseconds.
+    pub message_ceiling_ms: Option<u64>,
+}
+
+impl From<crate::wit::types::HttpGrant> for ChildHttpGrant {
+    fn from(g: crate::wit::types::HttpGrant) -> Self {
+        ChildHttpGrant {
+            allow: g.allow,
+            max_concurrent: g.max_concurrent,
+            max_request_bytes: g.max_request_bytes,
+            max_response_bytes: g.max_response_bytes,
+            connect_timeout_ms: g.connect_timeout_ms,
+            first_byte_timeout_ms: g.first_byte_timeout_ms,
+            between_bytes_timeout_ms: g.between_bytes_timeout_ms,
+            message_ceiling_ms: g.message_ceiling_ms,
+        }
+    }
 }
 
 /// An actor's `http` grant: a handle on the port enforcing it. Cloning

@@ -28,6 +28,9 @@ pub struct SpawnOptions {
     pub link: bool,
     /// Bindings of the child's imports, laid over its entry's.
     pub bindings: Vec<(String, BindingSpec)>,
+    /// Outbound HTTP for the child, within the parent's own grant, in
+    /// place of its entry's; the entry's when absent.
+    pub http: Option<super::http_port::ChildHttpGrant>,
     /// Made by a durable actor's message, whose second run after a crash
     /// makes it again: if its parent already has a child at its address,
     /// that child is the result (see [`crate::actor::durable`]).
@@ -68,6 +71,14 @@ pub enum SpawnError {
          `troupe spawn --allow-http URL-PATTERN`"
     )]
     HttpNotGranted(Address),
+    /// The `http` grant asked for the child is not within the spawner's.
+    #[error("the `http` grant asked for `{child}` is refused: {reason}")]
+    HttpNotHeld {
+        /// The child.
+        child: Address,
+        /// Which pattern or limit, and why.
+        reason: String,
+    },
     /// A binding of the child's imports was refused.
     #[error(transparent)]
     Bind(#[from] BindError),
@@ -122,6 +133,7 @@ impl HasErrorCode for SpawnError {
             | SpawnError::Limits(_)
             | SpawnError::Grant(_)
             | SpawnError::HttpNotGranted(_)
+            | SpawnError::HttpNotHeld { .. }
             | SpawnError::Supervision(_)
             | SpawnError::PoolMismatch { .. } => ErrorCode::InvalidArgument,
             SpawnError::Bind(_) => ErrorCode::BadBinding,

@@ -13,6 +13,7 @@ use super::{ActorTemplate, Host, HostInner, ROOT, Starting, SupervisorRef};
 use crate::actor::ActorStatus;
 use crate::actor::binding::interface_key;
 use crate::actor::durable::Durability;
+use crate::actor::http_port::{ChildHttpGrant, HttpAccess};
 use crate::actor::{self, ActorRef, ActorSpec, Committed, Snapshot, SpawnError, SpawnOptions};
 use crate::message::Address;
 use crate::supervision::{Strategy, SupervisorSpec};
@@ -244,6 +245,9 @@ impl HostInner {
         }
         let mut spec = child_spec(&entry, address, template, &options);
         spec.parent = Some(parent.address().clone());
+        if let Some(asked) = &options.http {
+            spec.policy.grants.http = Some(delegated_http(parent, &spec.address, asked)?);
+        }
         let durable = spec.policy.durability == Durability::Durable;
         let child = self.start(spec, &node)?.started().await?;
         if options.link {
@@ -298,6 +302,16 @@ fn child_spec(entry: &ActorTemplate, address: Address, template: &str, options: 
     spec
 }
 
+/// The `http` grant `parent` gives its child at `child`, as `asked`: only
+/// what `parent` holds itself.
+fn delegated_http(parent: &ActorRef, child: &Address, asked: &ChildHttpGrant) -> Result<HttpAccess, SpawnError> {
+    let refused = |reason: String| SpawnError::HttpNotHeld { child: child.clone(), reason };
+    let Some(held) = parent.http_grant() else {
+        return Err(refused(format!("its spawner `{}` has no `http` grant to give from", parent.address())));
+    };
+    held.0.delegate(asked).map_err(refused)
+}
+
 /// A durable child a guest spawned, as recorded for recovery: its
 /// template, its parent, and the options it was spawned with (its
 /// address as `name`).
@@ -330,6 +344,10 @@ impl Host {
             return Err(SpawnError::UnknownComponent { name: record.template, known: inner.catalog.known() });
         };
         let address = Address::from(record.options.name.clone().unwrap_or_default());
+        if record.options.http.is_some() {
+            let reason = format!("its spawner `{}` is gone, and with it the grant it was given from", record.parent);
+            return Err(SpawnError::HttpNotHeld { child: address, reason });
+        }
         tracing::warn!(actor = %address, parent = %record.parent, "its parent is gone: recovered under a supervisor");
         let spec = child_spec(&entry, address, &record.template, &record.options);
         let node = inner.named_supervisor(record.options.supervisor.as_deref().unwrap_or(ROOT))?;

@@ -329,6 +329,27 @@ impl HttpPattern {
         &self.text
     }
 
+    /// Does this pattern allow every request `other` allows, with no
+    /// address `other` may reach that this one may not? Same scheme and
+    /// port; the same host (a subdomain wildcard covers itself and the
+    /// wildcards under it, never an exact name, which may reach private
+    /// addresses the wildcard may not); a path inside this one's.
+    pub fn covers(&self, other: &HttpPattern) -> bool {
+        if self.scheme != other.scheme || self.port != other.port {
+            return false;
+        }
+        let host = match (&self.host, &other.host) {
+            (HostPattern::Address(a), HostPattern::Address(b)) => a == b,
+            (HostPattern::Name(a), HostPattern::Name(b)) => a == b,
+            (HostPattern::Subdomains(a), HostPattern::Subdomains(b)) => {
+                b == a
+                    || (b.len() > a.len() + 1 && b.ends_with(a.as_str()) && b.as_bytes()[b.len() - a.len() - 1] == b'.')
+            }
+            _ => false,
+        };
+        host && self.path.covers(&other.path)
+    }
+
     /// Does `request` match, and if so which addresses may it reach?
     fn matches(&self, request: &Request) -> Option<AddressRule> {
         if request.scheme != self.scheme || request.port != self.port || !self.path.matches(&request.segments) {
@@ -522,6 +543,15 @@ enum PathPattern {
 }
 
 impl PathPattern {
+    /// Does every path `other` matches match this one too?
+    fn covers(&self, other: &PathPattern) -> bool {
+        match (self, other) {
+            (PathPattern::Prefix(want), PathPattern::Prefix(got) | PathPattern::Exact(got)) => got.starts_with(want),
+            (PathPattern::Exact(want), PathPattern::Exact(got)) => want == got,
+            (PathPattern::Exact(_), PathPattern::Prefix(_)) => false,
+        }
+    }
+
     fn matches(&self, segments: &[String]) -> bool {
         match self {
             PathPattern::Exact(want) => want.as_slice() == segments,
@@ -629,6 +659,40 @@ mod tests {
 
     fn problem(pattern: &str) -> PatternProblem {
         pattern.parse::<HttpPattern>().expect_err("the pattern is refused").problem
+    }
+
+    fn covers(outer: &str, inner: &str) -> bool {
+        outer.parse::<HttpPattern>().unwrap().covers(&inner.parse().unwrap())
+    }
+
+    #[test]
+    fn a_pattern_covers_the_same_host_and_port_with_a_path_inside_its_own() {
+        let outer = "https://api.example.com/v1/*";
+        for inner in [outer, "https://api.example.com/v1/users/*", "https://API.example.com:443/v1/status"] {
+            assert!(covers(outer, inner), "{inner}");
+        }
+        for inner in [
+            "https://api.example.com/*",
+            "https://api.example.com/v10/*",
+            "http://api.example.com/v1/*",
+            "https://api.example.com:8443/v1/*",
+            "https://other.example.com/v1/*",
+        ] {
+            assert!(!covers(outer, inner), "{inner}");
+        }
+        assert!(covers("https://h.example/a", "https://h.example/a"));
+        assert!(!covers("https://h.example/a", "https://h.example/a/*"), "an exact path covers no prefix");
+        assert!(covers("http://127.0.0.1:8080/*", "http://127.0.0.1:8080/x"));
+        assert!(!covers("http://127.0.0.1:8080/*", "http://localhost:8080/x"));
+    }
+
+    #[test]
+    fn a_subdomain_wildcard_covers_wildcards_under_it_but_no_exact_name() {
+        assert!(covers("https://*.example.com/*", "https://*.api.example.com/*"));
+        assert!(covers("https://*.example.com/*", "https://*.example.com/v1/*"));
+        assert!(!covers("https://*.example.com/*", "https://*.badexample.com/*"));
+        // An exact name may reach a private address; under the wildcard it may not.
+        assert!(!covers("https://*.example.com/*", "https://api.example.com/*"));
     }
 
     #[test]

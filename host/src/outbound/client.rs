@@ -54,7 +54,7 @@ use super::guard::breaker_event;
 use super::retry::{Idempotency, Retries, RetryDecision};
 use crate::ErrorCode;
 use crate::actor::BoxFuture;
-use crate::actor::http_port::{Caller, HttpAccess, HttpPort, InFlight, SendResult};
+use crate::actor::http_port::{Caller, ChildHttpGrant, HttpAccess, HttpPort, InFlight, SendResult};
 use crate::sync::Mutex;
 
 /// The sender of the requests of the actors holding one grant: its
@@ -185,6 +185,13 @@ impl HttpPort for HttpClient {
 
     fn describe(&self) -> String {
         serde_json::to_string(&self.0.grant).unwrap_or_default()
+    }
+
+    fn delegate(&self, request: &ChildHttpGrant) -> Result<HttpAccess, String> {
+        let grant = self.0.grant.delegate(request).map_err(|e| e.to_string())?;
+        HttpClient::with_resolver(grant, self.0.resolver.clone())
+            .map(HttpClient::into_access)
+            .map_err(|e| e.to_string())
     }
 }
 

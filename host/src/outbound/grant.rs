@@ -36,9 +36,10 @@ use std::time::Duration;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
-use super::allow::{HttpAllowList, PatternError};
+use super::allow::{HttpAllowList, HttpPattern, PatternError};
 use super::breaker::{BreakerConfig, BreakerConfigError};
 use super::retry::{RetryConfig, RetryConfigError};
+use crate::actor::http_port::ChildHttpGrant;
 
 /// Default requests one actor may have in flight: enough for a fan-out to
 /// a few services, few enough that one actor cannot open hundreds of
@@ -199,6 +200,86 @@ impl HttpGrant {
     }
 }
 
+/// Why a child cannot have the `http` grant its spawner asked for it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DelegationError {
+    /// The grant asked for is invalid in itself.
+    #[error(transparent)]
+    Invalid(#[from] HttpGrantError),
+    /// A pattern is not within any of the spawner's.
+    #[error(
+        "`{pattern}` is not within any of the `http` patterns its spawner holds ({held}); \
+         a guest can grant a child only URLs it may request itself"
+    )]
+    NotHeld {
+        /// The pattern asked for.
+        pattern: String,
+        /// The spawner's patterns.
+        held: String,
+    },
+    /// A limit is above the spawner's.
+    #[error("`{name}` = {asked} is above the {held} its spawner holds; a child gets no more than its spawner")]
+    AboveLimit {
+        /// The limit, as the manifest names it.
+        name: &'static str,
+        /// The value asked for.
+        asked: u64,
+        /// The spawner's value.
+        held: u64,
+    },
+}
+
+impl HttpGrant {
+    /// The grant its holder gives a child as `request` asks: each pattern
+    /// with the breaker and retries (as configured; the child's own state)
+    /// of the first of this grant's patterns that covers it, and the
+    /// limits asked for, this grant's where none is asked.
+    ///
+    /// # Errors
+    ///
+    /// A [`DelegationError`] naming the first pattern or limit outside
+    /// this grant, or what makes the grant invalid.
+    pub fn delegate(&self, request: &ChildHttpGrant) -> Result<HttpGrant, DelegationError> {
+        let own = self.validate()?;
+        let mut allow = Vec::with_capacity(request.allow.len());
+        for text in &request.allow {
+            let pattern: HttpPattern = text.parse().map_err(HttpGrantError::from)?;
+            let Some(index) = own.patterns().iter().position(|held| held.covers(&pattern)) else {
+                let held = self.allow.iter().map(|r| format!("`{}`", r.url)).collect::<Vec<_>>().join(", ");
+                return Err(DelegationError::NotHeld { pattern: text.clone(), held });
+            };
+            let rule = &self.allow[index];
+            allow.push(HttpRule { url: text.clone(), breaker: rule.breaker, retry: rule.retry });
+        }
+        let held = self.limits;
+        let within = |name: &'static str, asked: Option<u64>, held: u64| match asked {
+            Some(asked) if asked > held => Err(DelegationError::AboveLimit { name, asked, held }),
+            Some(asked) => Ok(asked),
+            None => Ok(held),
+        };
+        let ms = |name: &'static str, asked: Option<u64>, held: Duration| {
+            within(name, asked, held.as_millis() as u64).map(Duration::from_millis)
+        };
+        let limits = HttpLimits {
+            max_concurrent: within("max-concurrent", request.max_concurrent.map(u64::from), held.max_concurrent.into())?
+                as u32,
+            max_request_bytes: within("max-request-bytes", request.max_request_bytes, held.max_request_bytes)?,
+            max_response_bytes: within("max-response-bytes", request.max_response_bytes, held.max_response_bytes)?,
+            connect_timeout: ms("connect-timeout-ms", request.connect_timeout_ms, held.connect_timeout)?,
+            first_byte_timeout: ms("first-byte-timeout-ms", request.first_byte_timeout_ms, held.first_byte_timeout)?,
+            between_bytes_timeout: ms(
+                "between-bytes-timeout-ms",
+                request.between_bytes_timeout_ms,
+                held.between_bytes_timeout,
+            )?,
+            message_ceiling: ms("message-ceiling-ms", request.message_ceiling_ms, held.message_ceiling)?,
+        };
+        let grant = HttpGrant { allow, limits };
+        grant.validate()?;
+        Ok(grant)
+    }
+}
+
 /// The long form of a grant, as a table.
 #[derive(Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
@@ -319,6 +400,54 @@ mod tests {
         // It goes through JSON (the control protocol) unchanged.
         let json = serde_json::to_string(&grant).unwrap();
         assert_eq!(serde_json::from_str::<HttpGrant>(&json).unwrap(), grant);
+    }
+
+    #[test]
+    fn a_child_gets_patterns_within_its_spawners_with_their_breakers_and_the_spawners_limits() {
+        let text = r#"
+            allow = ["https://a.example/docs/*", { url = "http://127.0.0.1:9/*", breaker = { failures = 2, reset-ms = 50 } }]
+            max-concurrent = 4
+        "#;
+        let parent: HttpGrant = toml::from_str(text).unwrap();
+        let request = ChildHttpGrant {
+            allow: vec!["http://127.0.0.1:9/api/*".into(), "https://a.example/docs/readme".into()],
+            max_response_bytes: Some(1000),
+            ..ChildHttpGrant::default()
+        };
+        let child = parent.delegate(&request).unwrap();
+        assert_eq!(child.allow[0].url, "http://127.0.0.1:9/api/*");
+        assert_eq!(child.allow[0].breaker, parent.allow[1].breaker, "the covering pattern's breaker");
+        assert_eq!(child.allow[1].breaker, None);
+        assert_eq!(child.limits.max_concurrent, 4, "the spawner's where none is asked");
+        assert_eq!(child.limits.max_response_bytes, 1000);
+    }
+
+    #[test]
+    fn a_child_is_refused_a_pattern_or_limit_beyond_its_spawners() {
+        let parent = HttpGrant::of_patterns(["https://a.example/docs/*"]);
+        let ask = |allow: &str| ChildHttpGrant { allow: vec![allow.into()], ..ChildHttpGrant::default() };
+        let err = parent.delegate(&ask("https://a.example/*")).unwrap_err();
+        assert_eq!(
+            err,
+            DelegationError::NotHeld {
+                pattern: "https://a.example/*".into(),
+                held: "`https://a.example/docs/*`".into()
+            }
+        );
+        assert!(err.to_string().contains("only URLs it may request itself"), "{err}");
+        let more =
+            ChildHttpGrant { max_concurrent: Some(DEFAULT_MAX_CONCURRENT + 1), ..ask("https://a.example/docs/x") };
+        assert_eq!(
+            parent.delegate(&more).unwrap_err(),
+            DelegationError::AboveLimit {
+                name: "max-concurrent",
+                asked: u64::from(DEFAULT_MAX_CONCURRENT) + 1,
+                held: u64::from(DEFAULT_MAX_CONCURRENT)
+            }
+        );
+        assert!(matches!(parent.delegate(&ask("ftp://a.example/docs/*")), Err(DelegationError::Invalid(_))));
+        let nothing = ChildHttpGrant::default();
+        assert_eq!(parent.delegate(&nothing).unwrap_err(), DelegationError::Invalid(HttpGrantError::Empty));
     }
 
     #[test]

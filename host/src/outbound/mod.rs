@@ -32,5 +32,5 @@ pub mod retry;
 pub use allow::{HttpAllowList, HttpPattern, Permit};
 pub use breaker::{Breaker, BreakerConfig};
 pub use client::HttpClient;
-pub use grant::{HttpGrant, HttpLimits, HttpRule};
+pub use grant::{DelegationError, HttpGrant, HttpLimits, HttpRule};
 pub use retry::{RetryBudget, RetryConfig};

@@ -76,6 +76,10 @@ impl api::Guest for Fetcher {
     fn forget() {
         CACHE.with(|c| c.borrow_mut().clear());
     }
+
+    fn spawn_fetcher(component: String, name: String, allow: Vec<String>) -> Result<String, String> {
+        troupe_guest::spawn(&component).name(name).http(allow).start().map_err(|e| e.to_string())
+    }
 }
 
 export!(Fetcher);

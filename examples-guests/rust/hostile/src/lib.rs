@@ -104,6 +104,7 @@ impl api::Guest for Hostile {
                     supervisor: None,
                     link: false,
                     bindings: vec![],
+                    http: None,
                 },
             )
             .map(drop)
