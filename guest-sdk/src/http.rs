@@ -138,6 +138,11 @@ fn describe(code: &ErrorCode) -> String {
         ErrorCode::ConnectionTimeout => "connection-timeout".into(),
         ErrorCode::ConnectionReadTimeout => "connection-read-timeout".into(),
         ErrorCode::ConnectionLimitReached => "connection-limit-reached".into(),
+        ErrorCode::TlsProtocolError => "TLS-protocol-error".into(),
+        ErrorCode::TlsCertificateError => "TLS-certificate-error".into(),
+        ErrorCode::TlsAlertReceived(alert) => {
+            format!("TLS-alert-received({})", alert.alert_message.clone().unwrap_or_default())
+        }
         ErrorCode::HttpRequestDenied => "HTTP-request-denied".into(),
         ErrorCode::HttpRequestBodySize(_) => "HTTP-request-body-size".into(),
         ErrorCode::HttpResponseBodySize(_) => "HTTP-response-body-size".into(),

@@ -9,11 +9,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 use troupe::events::EventKind;
 use troupe::outbound::client::Resolve;
-use troupe::outbound::{HttpClient, HttpGrant};
+use troupe::outbound::{HttpClient, HttpGrant, HttpTls};
 use troupe::{ActorLimits, Host};
 
 use crate::support::{self, ask};
@@ -22,6 +22,8 @@ use crate::support::{self, ask};
 /// each path receives.
 struct Server {
     addr: SocketAddr,
+    /// `http://ADDR`, or `https://localhost:PORT` for a TLS server.
+    base: String,
     state: Arc<ServerState>,
 }
 
@@ -43,11 +45,44 @@ impl Server {
                 tokio::spawn(serve(stream, shared.clone()));
             }
         });
-        Server { addr, state }
+        Server { addr, base: format!("http://{addr}"), state }
+    }
+
+    /// The same server over TLS, as `localhost`, its certificate signed by
+    /// a certificate authority made here; with that authority in PEM.
+    async fn start_tls() -> (Server, String) {
+        use tokio_rustls::rustls::{ServerConfig, crypto::ring, pki_types::PrivateKeyDer};
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = rcgen::CertifiedIssuer::self_signed(ca, rcgen::KeyPair::generate().unwrap()).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap().signed_by(&key, &ca).unwrap();
+        let config = ServerConfig::builder_with_provider(Arc::new(ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.der().clone()], PrivateKeyDer::Pkcs8(key.serialize_der().into()))
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(ServerState::default());
+        let shared = state.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (acceptor, shared) = (acceptor.clone(), shared.clone());
+                tokio::spawn(async move {
+                    if let Ok(stream) = acceptor.accept(stream).await {
+                        serve(stream, shared).await;
+                    }
+                });
+            }
+        });
+        (Server { addr, base: format!("https://localhost:{}", addr.port()), state }, ca.pem())
     }
 
     fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        format!("{}{path}", self.base)
     }
 
     fn hits(&self, path: &str) -> u32 {
@@ -55,7 +90,7 @@ impl Server {
     }
 }
 
-async fn serve(mut stream: TcpStream, state: Arc<ServerState>) {
+async fn serve(mut stream: impl AsyncRead + AsyncWrite + Unpin, state: Arc<ServerState>) {
     let mut request = Vec::new();
     let mut buf = [0u8; 4096];
     while !request.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -202,6 +237,40 @@ async fn a_guest_cannot_grant_a_child_a_url_it_does_not_hold_itself() {
         );
     }
     assert!(host.actors().iter().all(|a| a.address.as_str() != "parent/greedy"), "no child was started");
+}
+
+#[tokio::test]
+async fn https_to_a_server_a_trusted_private_authority_signed_works_and_is_refused_without_it() {
+    let (server, ca) = Server::start_tls().await;
+    let host = support::host();
+    let trusting = HttpTls::with_pem_authorities(ca.as_bytes(), "ca.pem").unwrap();
+    let allow = HttpGrant::of_patterns([server.url("/*")]);
+    fetcher(&host, "trusting", HttpClient::with_tls(allow.clone(), trusting).unwrap()).await;
+    fetcher(&host, "public-roots", HttpClient::new(allow).unwrap()).await;
+    assert_eq!(get(&host, "trusting", &server.url("/ok")).await, r#"ok("200 hello")"#);
+    assert_eq!(get(&host, "public-roots", &server.url("/ok")).await, r#"err("TLS-certificate-error")"#);
+    assert_eq!(server.hits("/ok"), 1, "no request went over the connection it could not trust");
+    // An `https` pattern allows no `http` request to the same host and port.
+    let plain = format!("http://localhost:{}/ok", server.addr.port());
+    assert_eq!(get(&host, "trusting", &plain).await, DENIED);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_with_http_ca_trusts_that_authority_for_outbound_https() {
+    let (server, ca) = Server::start_tls().await;
+    let (allow, ok) = (server.url("/*"), server.url("/ok"));
+    let reply = tokio::task::spawn_blocking(move || {
+        let dir = tempfile::tempdir().unwrap();
+        let ca_file = dir.path().join("ca.pem");
+        std::fs::write(&ca_file, ca).unwrap();
+        let host = crate::cli::HostProcess::start_in_env(None, &["--http-ca", ca_file.to_str().unwrap()], &[]);
+        let fetcher = support::guest("fetcher").display().to_string();
+        host.ok(&["spawn", "f", &fetcher, "--allow-http", &allow]);
+        host.ok(&["call", "f", &format!("get({ok:?})")])
+    })
+    .await
+    .unwrap();
+    assert_eq!(reply, "ok(\"200 hello\")\n");
 }
 
 #[tokio::test]

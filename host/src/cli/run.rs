@@ -98,6 +98,12 @@ pub struct RunArgs {
     #[arg(long, requires = "http", value_name = "FILE")]
     pub http_tokens: Option<PathBuf>,
 
+    /// Trust the certificate authorities in this PEM file for actors'
+    /// outbound `https` requests, beside the Mozilla roots (repeatable): for
+    /// services whose certificates a private CA signs.
+    #[arg(long, value_name = "FILE")]
+    pub http_ca: Vec<PathBuf>,
+
     /// Export traces over OTLP/HTTP to URL: a collector's base URL
     /// (`http://localhost:4318`; traces go to its `/v1/traces`) or the full
     /// URL of its traces endpoint. One span per message (`actor.handle`)
@@ -158,6 +164,26 @@ fn http_tokens(args: &RunArgs) -> anyhow::Result<Tokens> {
         tokens = tokens.merge(Tokens::parse(&text, TOKENS_VARIABLE)?, TOKENS_VARIABLE)?;
     }
     Ok(tokens)
+}
+
+/// Installs the roots of outbound `https`: the Mozilla roots and
+/// `--http-ca`'s authorities.
+fn install_http_roots(files: &[PathBuf]) -> anyhow::Result<()> {
+    if files.is_empty() {
+        return Ok(());
+    }
+    let mut pem = Vec::new();
+    for file in files {
+        let text = std::fs::read(file).with_context(|| format!("cannot read the CA file `{}`", file.display()))?;
+        pem.extend_from_slice(&text);
+        pem.push(b'\n');
+    }
+    let names = files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ");
+    let tls = troupe::outbound::HttpTls::with_pem_authorities(&pem, &names)?;
+    let count = tls.private_authorities();
+    tls.install().map_err(|_| anyhow::anyhow!("the outbound HTTPS roots were set twice"))?;
+    info!(authorities = count, files = %names, "outbound https trusts private certificate authorities");
+    Ok(())
 }
 
 /// The host's store: opened now if it is needed now (given explicitly,
@@ -229,6 +255,8 @@ async fn serve(args: RunArgs, control: Option<PathBuf>) -> anyhow::Result<()> {
     } else if let Some(dir) = args.cache_dir.clone() {
         engine.cache_dir(Some(dir));
     }
+    // Before the manifest makes its grants, which trust these roots.
+    install_http_roots(&args.http_ca)?;
     // Validate the manifest before taking the socket: a typo should not
     // need a second terminal to notice.
     let manifest = args.manifest.as_deref().map(Manifest::load).transpose()?;

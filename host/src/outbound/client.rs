@@ -17,7 +17,8 @@
 //!    troupe connects only to an address it checked (a name that resolves
 //!    to loopback or a private network is refused, `HTTP-request-denied`,
 //!    unless a pattern names the host exactly). Then TLS for `https`
-//!    (Mozilla's roots), then HTTP/1.1, one connection per request.
+//!    (Mozilla's roots and the host's private ones, [`super::tls`]), then
+//!    HTTP/1.1, one connection per request.
 //! 5. **Timeouts** (the grant's, or shorter ones from the guest's
 //!    `request-options`): connect, first byte, between bytes. **Sizes**:
 //!    the request body and the response body are counted as they stream.
@@ -33,7 +34,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -52,6 +53,7 @@ use super::breaker::{Breaker, Outcome, Transition};
 use super::grant::{HttpGrant, HttpGrantError, HttpLimits};
 use super::guard::breaker_event;
 use super::retry::{Idempotency, Retries, RetryDecision};
+use super::tls::HttpTls;
 use crate::ErrorCode;
 use crate::actor::BoxFuture;
 use crate::actor::http_port::{Caller, ChildHttpGrant, HttpAccess, HttpPort, InFlight, SendResult};
@@ -85,7 +87,7 @@ struct Inner {
     allow: HttpAllowList,
     /// Per pattern, in the grant's order.
     rules: Vec<RuleState>,
-    tls: OnceLock<tokio_rustls::TlsConnector>,
+    tls: HttpTls,
 }
 
 struct RuleState {
@@ -109,6 +111,25 @@ impl HttpClient {
     ///
     /// An [`HttpGrantError`] if the grant is invalid.
     pub fn with_resolver(grant: HttpGrant, resolver: Arc<dyn Resolve>) -> Result<Self, HttpGrantError> {
+        HttpClient::with_parts(grant, resolver, HttpTls::default())
+    }
+
+    /// The client of `grant`, its `https` requests trusting `tls`.
+    ///
+    /// # Errors
+    ///
+    /// An [`HttpGrantError`] if the grant is invalid.
+    pub fn with_tls(grant: HttpGrant, tls: HttpTls) -> Result<Self, HttpGrantError> {
+        HttpClient::with_parts(grant, Arc::new(SystemResolver), tls)
+    }
+
+    /// The client of `grant`, resolving names with `resolver` and trusting
+    /// `tls`.
+    ///
+    /// # Errors
+    ///
+    /// An [`HttpGrantError`] if the grant is invalid.
+    pub fn with_parts(grant: HttpGrant, resolver: Arc<dyn Resolve>, tls: HttpTls) -> Result<Self, HttpGrantError> {
         let allow = grant.validate()?;
         let rules = grant
             .allow
@@ -118,7 +139,7 @@ impl HttpClient {
                 retries: rule.retry.map(|c| Mutex::new(Retries::new(c))),
             })
             .collect();
-        Ok(HttpClient(Arc::new(Inner { resolver, grant, allow, rules, tls: OnceLock::new() })))
+        Ok(HttpClient(Arc::new(Inner { resolver, grant, allow, rules, tls })))
     }
 
     /// The grant as an actor's [`HttpAccess`].
@@ -391,7 +412,9 @@ impl Inner {
                 let name = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
                 let server = tokio_rustls::rustls::pki_types::ServerName::try_from(name.to_string())
                     .map_err(|_| Failed::Caller(Error::HttpRequestUriInvalid))?;
-                Box::new(self.tls().connect(server, stream).await.map_err(|e| Failed::Transient(Error::Tls(e)))?)
+                Box::new(
+                    self.tls.connector().connect(server, stream).await.map_err(|e| Failed::Transient(tls_error(e)))?,
+                )
             } else {
                 Box::new(stream)
             };
@@ -443,19 +466,16 @@ impl Inner {
         });
         Ok((response, io))
     }
+}
 
-    fn tls(&self) -> &tokio_rustls::TlsConnector {
-        self.tls.get_or_init(|| {
-            let roots = tokio_rustls::rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.into() };
-            let config = tokio_rustls::rustls::ClientConfig::builder_with_provider(Arc::new(
-                tokio_rustls::rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()
-            .expect("ring supports the default protocol versions")
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-            tokio_rustls::TlsConnector::from(Arc::new(config))
-        })
+/// A failed TLS handshake: a certificate that does not verify (unknown
+/// authority, wrong name, expired) is `TLS-certificate-error`, which says
+/// what to fix; anything else `TLS-protocol-error`.
+fn tls_error(e: std::io::Error) -> Error {
+    use tokio_rustls::rustls;
+    match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+        Some(rustls::Error::InvalidCertificate(_)) => Error::TlsCertificateError,
+        _ => Error::Tls(e),
     }
 }
 

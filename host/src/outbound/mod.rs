@@ -14,6 +14,8 @@
 //!   its breaker and retries, and the limits of its requests;
 //! * [`guard`] — the circuit breaker of a binding between actors (the
 //!   actor layer's `CallBreaker`);
+//! * [`tls`] — the certificate authorities `https` requests trust: the
+//!   Mozilla roots and the host's private ones;
 //! * [`client`] — the sender that applies them all to an actor's
 //!   `wasi:http` requests: the implementation of the actor layer's
 //!   [`HttpPort`](crate::actor::http_port::HttpPort), which the host puts
@@ -28,9 +30,11 @@ pub mod client;
 pub mod grant;
 pub mod guard;
 pub mod retry;
+pub mod tls;
 
 pub use allow::{HttpAllowList, HttpPattern, Permit};
 pub use breaker::{Breaker, BreakerConfig};
 pub use client::HttpClient;
 pub use grant::{DelegationError, HttpGrant, HttpLimits, HttpRule};
 pub use retry::{RetryBudget, RetryConfig};
+pub use tls::{HttpTls, TlsRootsError};
