@@ -225,3 +225,52 @@ fn the_metrics_need_a_read_token_when_there_are_tokens() {
     assert_eq!(host.request("GET", "/metrics", Some(ADMIN_TOKEN), None, "").status, 200);
     assert_eq!(host.request("POST", "/metrics", Some(READ_TOKEN), None, "").status, 403, "reading only");
 }
+
+/// A loopback HTTP server that answers every request with a 500, on a
+/// thread of its own: its address.
+fn failing_server() -> std::net::SocketAddr {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream
+                .write_all(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 4\r\nconnection: close\r\n\r\ndown");
+        }
+    });
+    addr
+}
+
+#[test]
+fn an_http_breaker_shows_its_state_and_changes_while_its_actor_lives() {
+    let server = failing_server();
+    let pattern = format!("http://{server}/*");
+    let fetcher = crate::support::guest("fetcher").display().to_string();
+    let manifest = format!(
+        "[actors.f]\npath = {fetcher:?}\n[actors.f.grants.http]\n\
+         allow = [{{ url = {pattern:?}, breaker = {{ failures = 2, reset-ms = 60000 }} }}]\n"
+    );
+    let host = HttpHost::start(&manifest, &[]);
+    let breaker = |state| [("actor", "f"), ("kind", "http"), ("dependency", pattern.as_str()), ("state", state)];
+    let s = scrape(&host);
+    assert_eq!(value(&s, "troupe_actor_breaker_state", &breaker("closed")), Some(1.0));
+    assert_eq!(value(&s, "troupe_actor_breaker_state", &breaker("open")), Some(0.0));
+    assert_eq!(value(&s, "troupe_actor_breaker_changes_total", &breaker("open")), Some(0.0));
+
+    let url = format!("http://{server}/x");
+    for _ in 0..2 {
+        assert_eq!(host.call("f", "get", json!([url])), json!({"ok": "500 down"}));
+    }
+    let s = scrape(&host);
+    assert_eq!(value(&s, "troupe_actor_breaker_state", &breaker("open")), Some(1.0));
+    assert_eq!(value(&s, "troupe_actor_breaker_state", &breaker("closed")), Some(0.0));
+    assert_eq!(value(&s, "troupe_actor_breaker_state", &breaker("half-open")), Some(0.0));
+    assert_eq!(value(&s, "troupe_actor_breaker_changes_total", &breaker("open")), Some(1.0));
+    assert_eq!(value(&s, "troupe_actor_breaker_changes_total", &breaker("closed")), Some(0.0));
+
+    assert_eq!(host.request("DELETE", "/v1/actors/f", None, None, "").status, 200);
+    let s = scrape(&host);
+    assert!(!s.iter().any(|x| x.name.starts_with("troupe_actor_breaker")), "no breaker series of a stopped actor");
+}

@@ -592,6 +592,16 @@ bindings = {{ "example:chain/node" = {{ group = "leaf", breaker = {{ failures = 
     assert_eq!(host.lookup("b").unwrap().info().handled, 0, "nothing reached the target");
     let info = host.lookup("a").unwrap().info();
     assert_eq!(info.breakers["example:chain/node"]["phase"], "open", "`troupe ps --json` shows it");
+    let series = |state: &str| {
+        format!(
+            "troupe_actor_breaker_state{{actor=\"a\",component=\"a\",kind=\"binding\",\
+             dependency=\"example:chain/node\",state=\"{state}\"}}"
+        )
+    };
+    let metrics = host.metrics();
+    for (state, value) in [("open", 1), ("closed", 0), ("half-open", 0)] {
+        assert!(metrics.contains(&format!("{} {value}\n", series(state))), "the metrics show it:\n{metrics}");
+    }
     // After the reset, one trial goes through; it succeeds and closes the breaker.
     tokio::time::sleep(Duration::from_millis(400)).await;
     let reply = ask(&host, "a", r#"put("k", 5)"#).await.unwrap();

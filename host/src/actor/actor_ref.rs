@@ -635,6 +635,15 @@ impl ActorRef {
         self.0.http.is_some()
     }
 
+    /// Its circuit breakers, as the metrics show them: those of its
+    /// bindings (`binding`) and of its `http` grant's patterns (`http`).
+    pub(crate) fn breaker_readings(&self) -> Vec<(&'static str, super::binding::BreakerReading)> {
+        let bindings = self.0.bindings.read();
+        let of_bindings = bindings.values().filter_map(|b| Some(("binding", b.spec.breaker.as_ref()?.0.reading())));
+        let of_http = self.0.http.iter().flat_map(|access| access.0.breakers()).map(|r| ("http", r));
+        of_bindings.chain(of_http).collect()
+    }
+
     /// Its outbound HTTP grant, if any.
     pub(crate) fn http_grant(&self) -> Option<&super::http_port::HttpAccess> {
         self.0.http.as_ref()

@@ -161,8 +161,23 @@ pub trait CallBreaker: Send + Sync + 'static {
     /// Its state, as `troupe ps --json` shows it.
     fn status(&self) -> serde_json::Value;
 
+    /// Its state and changes so far, as the metrics show them.
+    fn reading(&self) -> BreakerReading;
+
     /// Its configuration, to compare two specs.
     fn describe(&self) -> String;
+}
+
+/// A circuit breaker as the metrics read it: a binding's, or an outbound
+/// URL pattern's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BreakerReading {
+    /// What it guards: an imported interface, or a URL pattern.
+    pub dependency: String,
+    /// Its state now, by name (`closed`, `open`, `half-open`).
+    pub state: &'static str,
+    /// How many times it entered each state, by name, every state named.
+    pub entered: Vec<(&'static str, u64)>,
 }
 
 /// A call admitted by a [`CallBreaker`], to give back with its outcome.

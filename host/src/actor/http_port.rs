@@ -65,6 +65,10 @@ pub trait HttpPort: Send + Sync + 'static {
     /// The grant as written, to compare two policies.
     fn describe(&self) -> String;
 
+    /// The breakers of its patterns that have one, as the metrics show
+    /// them.
+    fn breakers(&self) -> Vec<super::binding::BreakerReading>;
+
     /// The grant an actor holding this one gives a child it spawns: only
     /// URLs and limits within its own (see [`ChildHttpGrant`]).
     ///

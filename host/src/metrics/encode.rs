@@ -100,6 +100,23 @@ impl Collector for ScrapeCollector {
         family(e, "actor_fuel_used", "Fuel burnt by a live actor's messages.", MetricType::Counter, fuel)?;
         let memory = s.actors.iter().map(|a| (actor(a), a.memory));
         family(e, "actor_memory_bytes", "A live actor's linear memory.", MetricType::Gauge, memory)?;
+        let breakers = || {
+            s.actors.iter().flat_map(|a| {
+                a.breakers.iter().flat_map(move |(kind, b)| {
+                    b.entered.iter().map(move |(state, changes)| {
+                        let mut labels = actor(a);
+                        labels.extend([("kind", *kind), ("dependency", b.dependency.as_str()), ("state", *state)]);
+                        (labels, u64::from(b.state == *state), *changes)
+                    })
+                })
+            })
+        };
+        let state = breakers().map(|(labels, is, _)| (labels, is));
+        let help = "A live actor's circuit breaker: 1 for the state it is in, 0 for the others.";
+        family(e, "actor_breaker_state", help, MetricType::Gauge, state)?;
+        let changes = breakers().map(|(labels, _, changes)| (labels, changes));
+        let help = "Changes of a live actor's circuit breaker, by the state entered.";
+        family(e, "actor_breaker_changes", help, MetricType::Counter, changes)?;
 
         let dead = s.dead_letters.iter().map(|(reason, count)| (vec![("reason", *reason)], *count));
         let help = "Messages not delivered or not handled, by reason.";

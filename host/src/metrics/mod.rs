@@ -28,6 +28,15 @@
 //! scrape after it stopped or passivated; what it counted stays in its
 //! component's.
 //!
+//! Per circuit breaker of a live actor (labels `actor`, `component`,
+//! `kind`: `binding` or `http`, and `dependency`: the imported interface
+//! or the URL pattern): `troupe_actor_breaker_state` (with `state`:
+//! `closed`, `open`, `half-open`; 1 for the state it is in, 0 for the
+//! others, as of its last call) and `troupe_actor_breaker_changes_total`
+//! (with `state`: the changes into that state). A breaker is shared by the
+//! actors of one manifest entry: each of them shows it, so do not add
+//! these up across actors.
+//!
 //! For the host: `troupe_dead_letters_total{reason}` (`failed`,
 //! `stopped`, `mailbox-full`, `unknown-address`: see
 //! [`DeadLetterReason`]) and, once a store is open,
@@ -54,6 +63,7 @@ mod encode;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::actor::binding::BreakerReading;
 use crate::actor::{ActorRef, FailureKind, Tallies};
 pub use crate::histogram::{BOUNDS, Histogram, HistogramSnapshot};
 use crate::host::Host;
@@ -165,6 +175,8 @@ struct ActorRow {
     tallies: Tallies,
     mailbox: u64,
     memory: u64,
+    /// Its breakers, each with its kind (`binding` or `http`).
+    breakers: Vec<(&'static str, BreakerReading)>,
 }
 
 /// One component, as a scrape saw it.
@@ -206,6 +218,7 @@ pub(crate) fn render(host: &Host, dead_letters: &DeadLetters, store_commits: Opt
                 tallies,
                 mailbox: info.mailbox as u64,
                 memory: info.memory,
+                breakers: actor.breaker_readings(),
             });
         }
         scrape

@@ -43,6 +43,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use crate::actor::binding::BreakerReading;
 use serde::{Deserialize, Serialize};
 
 /// Default consecutive failures that open the breaker: enough that a blip
@@ -179,6 +180,20 @@ pub enum Phase {
     HalfOpen,
 }
 
+impl Phase {
+    /// Every state, in the order of [`Breaker::changes`].
+    pub const ALL: [Phase; 3] = [Phase::Closed, Phase::Open, Phase::HalfOpen];
+
+    /// Its name, as events and `troupe ps --json` write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Closed => "closed",
+            Phase::Open => "open",
+            Phase::HalfOpen => "half-open",
+        }
+    }
+}
+
 /// What a call turned out to be, for the breaker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -291,6 +306,8 @@ pub struct Breaker {
     /// Bumped by every change of state; tickets carry the one they were
     /// issued in.
     generation: u64,
+    /// How many times it entered each state, in the order of [`Phase::ALL`].
+    entered: [u64; 3],
 }
 
 #[derive(Debug, Clone)]
@@ -321,7 +338,7 @@ impl Breaker {
     /// [`BreakerConfig::validate`]; a zero `failures` or `min-calls` is
     /// read as 1.
     pub fn new(config: BreakerConfig) -> Breaker {
-        Breaker { config, state: State::closed(), generation: 0 }
+        Breaker { config, state: State::closed(), generation: 0, entered: [0; 3] }
     }
 
     /// Its configuration.
@@ -332,6 +349,22 @@ impl Breaker {
     /// Its state, by name.
     pub fn phase(&self) -> Phase {
         self.state.phase()
+    }
+
+    /// Its state and changes, as the metrics show them, guarding
+    /// `dependency`.
+    pub fn reading(&self, dependency: &str) -> BreakerReading {
+        BreakerReading {
+            dependency: dependency.to_string(),
+            state: self.phase().as_str(),
+            entered: self.changes().iter().map(|(phase, n)| (phase.as_str(), *n)).collect(),
+        }
+    }
+
+    /// How many times it entered each state so far (its start, closed, not
+    /// counted), in the order of [`Phase::ALL`].
+    pub fn changes(&self) -> [(Phase, u64); 3] {
+        [0, 1, 2].map(|i| (Phase::ALL[i], self.entered[i]))
     }
 
     /// May a call go through at `now`?
@@ -447,7 +480,9 @@ impl Breaker {
         let from = self.state.phase();
         self.state = state;
         self.generation += 1;
-        Transition { from, to: self.state.phase(), cause }
+        let to = self.state.phase();
+        self.entered[Phase::ALL.iter().position(|p| *p == to).expect("every phase is in ALL")] += 1;
+        Transition { from, to, cause }
     }
 }
 
@@ -675,6 +710,17 @@ mod tests {
             breaker.status(t0 + ms(120)),
             BreakerStatus::Closed { consecutive_failures: 0, calls_in_window: 0, failures_in_window: 0 }
         );
+    }
+
+    #[test]
+    fn each_change_of_state_is_counted_by_the_state_entered() {
+        let t0 = Instant::now();
+        let mut breaker = Breaker::new(config());
+        assert_eq!(breaker.changes(), [(Phase::Closed, 0), (Phase::Open, 0), (Phase::HalfOpen, 0)]);
+        opened_by(&mut breaker, t0);
+        let trial = breaker.admit(t0 + ms(100)).ticket.expect("the trial goes through");
+        let _ = breaker.record(trial, Outcome::Success, t0 + ms(101));
+        assert_eq!(breaker.changes(), [(Phase::Closed, 1), (Phase::Open, 1), (Phase::HalfOpen, 1)]);
     }
 
     #[test]

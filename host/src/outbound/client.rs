@@ -56,6 +56,7 @@ use super::retry::{Idempotency, Retries, RetryDecision};
 use super::tls::HttpTls;
 use crate::ErrorCode;
 use crate::actor::BoxFuture;
+use crate::actor::binding::BreakerReading;
 use crate::actor::http_port::{Caller, ChildHttpGrant, HttpAccess, HttpPort, InFlight, SendResult};
 use crate::sync::Mutex;
 
@@ -206,6 +207,11 @@ impl HttpPort for HttpClient {
 
     fn describe(&self) -> String {
         serde_json::to_string(&self.0.grant).unwrap_or_default()
+    }
+
+    fn breakers(&self) -> Vec<BreakerReading> {
+        let rules = self.0.grant.allow.iter().zip(&self.0.rules);
+        rules.filter_map(|(rule, state)| Some(state.breaker.as_ref()?.lock().reading(&rule.url))).collect()
     }
 
     fn delegate(&self, request: &ChildHttpGrant) -> Result<HttpAccess, String> {

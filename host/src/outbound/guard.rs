@@ -16,7 +16,9 @@ use std::time::Instant;
 
 use super::breaker::{Breaker, BreakerConfig, BreakerConfigError, Outcome, Ticket, Transition};
 use super::retry::{CallAttempts, Idempotency, Retries, RetryConfig, RetryConfigError, RetryDecision};
-use crate::actor::binding::{BindingBreaker, BindingRetries, BreakerTicket, CallBreaker, CallRetries, RetryTicket};
+use crate::actor::binding::{
+    BindingBreaker, BindingRetries, BreakerReading, BreakerTicket, CallBreaker, CallRetries, RetryTicket,
+};
 use crate::events::{EventBus, EventKind};
 use crate::message::Address;
 use crate::sync::Mutex;
@@ -87,6 +89,10 @@ impl CallBreaker for BreakerGuard {
 
     fn status(&self) -> serde_json::Value {
         serde_json::to_value(self.breaker.lock().status(Instant::now())).unwrap_or_default()
+    }
+
+    fn reading(&self) -> BreakerReading {
+        self.breaker.lock().reading(&self.interface)
     }
 
     fn describe(&self) -> String {
