@@ -61,7 +61,7 @@ const EXAMPLES: [&str; 5] = ["counter-js", "counter-py", "counter-c", "relay-js"
 
 /// Examples of other languages that other modules run (`outbound.rs`),
 /// compiled into the cache with the others.
-const OTHER_EXAMPLES: [&str; 1] = ["weather-js"];
+const OTHER_EXAMPLES: [&str; 2] = ["weather-js", "weather-py"];
 
 /// Builds every language's example guests once per test run with
 /// `scripts/build-guests all`, then compiles each one into the shared

@@ -562,6 +562,20 @@ async fn a_javascript_actor_calls_a_json_api_with_fetch() {
 }
 
 #[tokio::test]
+async fn a_python_actor_calls_a_json_api_through_the_wasi_http_bindings() {
+    let server = Server::start().await;
+    let host = support::host();
+    let mut entry = crate::languages::define(&host, "weather-py");
+    entry.policy.grants.http = Some(grant(&[server.url("/weather")]).into_access());
+    host.spawn(entry.spec("w".into())).await.expect("the weather actor starts");
+    let reply = ask(&host, "w", &format!("temperature({:?})", server.url("/weather"))).await.unwrap();
+    assert_eq!(reply, r#"ok("21.5")"#);
+    let denied = ask(&host, "w", &format!("temperature({:?})", server.url("/ok"))).await.unwrap();
+    assert_eq!(denied, DENIED);
+    assert_eq!((server.hits("/weather"), server.hits("/ok")), (1, 0));
+}
+
+#[tokio::test]
 async fn a_binding_breaker_fails_fast_while_open_and_closes_after_a_good_trial() {
     let node = support::guest("chain-node").display().to_string();
     let text = format!(
