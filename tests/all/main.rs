@@ -23,6 +23,7 @@ mod guests;
 mod hibernation;
 mod host_api;
 mod hostile;
+mod http_actors;
 mod languages;
 mod limits;
 mod manifest;
