@@ -273,6 +273,26 @@ async fn run_with_http_ca_trusts_that_authority_for_outbound_https() {
     assert_eq!(reply, "ok(\"200 hello\")\n");
 }
 
+#[test]
+fn run_refuses_an_http_ca_file_without_a_certificate_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, "not a certificate\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_troupe"))
+        .args(["run", "--control"])
+        .arg(dir.path().join("c.sock"))
+        .arg("--http-ca")
+        .arg(&ca)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{}: no `BEGIN CERTIFICATE` block; give the CA's certificate in PEM", ca.display())),
+        "{stderr}"
+    );
+}
+
 #[tokio::test]
 async fn a_host_or_port_outside_the_grant_is_denied_and_nothing_is_sent() {
     let server = Server::start().await;
