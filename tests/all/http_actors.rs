@@ -1,13 +1,90 @@
-//! Components of the `wasi:http/proxy` world, which export
-//! `wasi:http/incoming-handler`, as actors: a third-party hello world
-//! (`examples-guests/rust/hello-http`, the `wasi` crate's own example)
-//! starts as any actor does, under its limits and supervision. Its handler
-//! takes resource handles, so it is no message: serving it through routes
-//! of the gateway is the next step of issue 19.
+//! HTTP actors: components of the `wasi:http/proxy` world, which export
+//! `wasi:http/incoming-handler`, given routes in the manifest; a request
+//! on a route is a message to its actor, under its limits and
+//! supervision, through a real `troupe run --http`. The third-party hello
+//! world is `examples-guests/rust/hello-http` (the `wasi` crate's own
+//! example, unchanged); `http-probe` misbehaves on request.
 
 use troupe::ActorLimits;
 
+use crate::gateway::HttpHost;
 use crate::support::{self, ask};
+
+/// A host serving `hello-http` on `/hello/*` and `http-probe` on
+/// `/probe/*` with a 300 ms deadline.
+fn host() -> HttpHost {
+    let guest = |name: &str| format!("{:?}", support::guest(name).display().to_string());
+    let manifest = format!(
+        "[actors.hello]\npath = {}\nroutes = [\"/hello/*\"]\n\n\
+         [actors.probe]\npath = {}\nroutes = [\"/probe/*\"]\nlimits = {{ deadline-ms = 300 }}\n",
+        guest("hello-http"),
+        guest("http-probe")
+    );
+    HttpHost::start(&manifest, &[])
+}
+
+#[test]
+fn a_third_party_component_serves_requests_on_its_route() {
+    let host = host();
+    for path in ["/hello", "/hello/world?x=1"] {
+        let reply = host.get(path);
+        assert_eq!((reply.status, reply.body.as_str()), (200, "Hello, WASI!"), "{path}");
+    }
+    let posted = host.request("POST", "/hello/form", None, Some("text/plain"), "a body");
+    assert_eq!((posted.status, posted.body.as_str()), (200, "Hello, WASI!"));
+}
+
+#[test]
+fn a_path_no_route_declares_is_404_and_the_gateway_keeps_its_own() {
+    let host = host();
+    let reply = host.get("/helloworld");
+    assert_eq!(reply.status, 404, "{}", reply.body);
+    assert_eq!(reply.json()["code"], "no-route");
+    assert_eq!(host.get("/v1/actors").status, 200, "the gateway's own paths are its own");
+}
+
+#[test]
+fn a_runaway_handler_is_stopped_by_its_deadline_and_the_route_answers_again_after_the_restart() {
+    let host = host();
+    assert_eq!(host.get("/probe/a").body, "/probe/a (1)");
+    let reply = host.get("/probe/loop");
+    assert_eq!(reply.status, 500, "{}", reply.body);
+    assert_eq!(reply.json()["code"], "actor-failed");
+    assert_eq!(reply.json()["failure"]["kind"], "deadline", "{}", reply.body);
+    // A new incarnation: its count starts again.
+    let again = host.get("/probe/b");
+    assert_eq!((again.status, again.body.as_str()), (200, "/probe/b (1)"));
+}
+
+#[test]
+fn a_trap_in_a_handler_is_500_with_its_kind_and_a_handler_without_a_response_is_500() {
+    let host = host();
+    let trapped = host.get("/probe/trap");
+    assert_eq!(trapped.status, 500, "{}", trapped.body);
+    assert_eq!(trapped.json()["failure"]["kind"], "panic", "{}", trapped.body);
+    let silent = host.get("/probe/silent");
+    assert_eq!(silent.status, 500, "{}", silent.body);
+    assert!(silent.json()["message"].as_str().unwrap().contains("without setting a response"), "{}", silent.body);
+    assert_eq!(host.get("/probe/c").status, 200);
+}
+
+#[test]
+fn routes_that_overlap_or_shadow_the_gateway_are_refused_when_the_manifest_is_read() {
+    let hello = support::guest("hello-http").display().to_string();
+    let parse = |routes: &str| {
+        let text = format!(
+            "[actors.a]\npath = {hello:?}\nroutes = [\"/a/*\"]\n\n[actors.b]\npath = {hello:?}\nroutes = {routes}\n"
+        );
+        troupe::manifest::Manifest::parse(std::path::Path::new("/virtual/m.toml"), &text).map(drop)
+    };
+    assert!(parse(r#"["/b/*"]"#).is_ok());
+    let overlap = parse(r#"["/a/x"]"#).unwrap_err().to_string();
+    assert!(overlap.contains("route `/a/x` overlaps `/a/*` of `a`"), "{overlap}");
+    let shadow = parse(r#"["/v1/*"]"#).unwrap_err().to_string();
+    assert!(shadow.contains("route `/v1/*` shadows the gateway's own paths"), "{shadow}");
+    let bad = parse(r#"["b/*"]"#).unwrap_err().to_string();
+    assert!(bad.contains("begin it with `/`"), "{bad}");
+}
 
 #[tokio::test]
 async fn a_third_party_wasi_http_component_starts_as_an_actor_and_its_handler_is_no_message() {

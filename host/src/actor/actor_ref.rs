@@ -557,6 +557,43 @@ impl ActorRef {
         }
     }
 
+    /// Sends an HTTP request to the actor's `wasi:http/incoming-handler`
+    /// as an ask (see [`super::http_serve`]) and waits until its handler
+    /// has returned, at most `timeout`. The response goes to
+    /// `exchange.response`, as soon as the handler sets it.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::BadMessage`] if the component exports no handler; the
+    /// errors of [`ActorRef::ask`] (a full mailbox, the actor failing on
+    /// the request, a timeout).
+    pub async fn serve_http(&self, exchange: super::http_serve::HttpExchange, timeout: Duration) -> Reply {
+        let Some(func) = super::http_serve::handler_index(self.component().protocol()) else {
+            return Err(CallError::BadMessage(MessageError::Unsupported {
+                signature: format!("{}.handle", super::http_serve::INCOMING_HANDLER),
+                reason: "the actor's component does not export it, so it serves no HTTP requests".into(),
+            }));
+        };
+        let generation = self.0.code.read().generation;
+        let call = Call { func, args: Box::new([]), generation };
+        let (tx, rx) = oneshot::channel();
+        let mut envelope = Envelope::ask(call, None, Ask { reply: tx, waiting: None }, self.0.times.is_some());
+        if let Some(extra) = envelope.extra.as_mut() {
+            extra.http = Some(Box::new(exchange));
+        }
+        if let Err(refusal) = self.enqueue(envelope) {
+            return Err(match refusal {
+                NotQueued::Refused(e) => e,
+                NotQueued::Passivated(_) => CallError::Stopped(self.0.address.clone()),
+            });
+        }
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(_)) => Err(CallError::Stopped(self.0.address.clone())),
+            Err(_) => Err(CallError::Timeout(timeout)),
+        }
+    }
+
     fn enqueue(&self, envelope: Envelope) -> Result<(), NotQueued> {
         match self.0.mailbox.send_or_return(envelope) {
             Ok(()) => Ok(()),

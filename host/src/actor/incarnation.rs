@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use wasmtime::component::{Func, TypedFunc, Val};
 use wasmtime::{Store, UpdateDeadline};
+use wasmtime_wasi_http::WasiHttpView;
 
 use super::budget::{Budget, Tick};
 use super::component::ActorComponent;
@@ -447,6 +448,31 @@ impl Incarnation {
             Ok(()) => Ok((arity == 1).then(|| std::mem::replace(&mut results[0], Val::Bool(false)))),
             Err(e) => Err(self.fault(&e)),
         }
+    }
+
+    /// Handles an HTTP request: `call` names the component's
+    /// `wasi:http/incoming-handler.handle`, called with the request and a
+    /// response-outparam made in this store (see [`super::http_serve`]).
+    pub async fn handle_http(
+        &mut self,
+        me: &ActorRef,
+        call: &Call,
+        exchange: Box<super::http_serve::HttpExchange>,
+    ) -> Result<Option<Val>, Failure> {
+        let exchange = *exchange;
+        let (func, _) = self.funcs[call.func as usize];
+        let host_call = |e: wasmtime::Error| Failure::new(FailureKind::HostCall, format!("{e:#}"));
+        let mut http = self.store.data_mut().http();
+        let scheme = wasmtime_wasi_http::p2::bindings::http::types::Scheme::Http;
+        let request = http.new_incoming_request(scheme, exchange.request).map_err(host_call)?;
+        let response = http.new_response_outparam(exchange.response).map_err(host_call)?;
+        let request = request.try_into_resource_any(&mut self.store).map_err(host_call)?;
+        let response = response.try_into_resource_any(&mut self.store).map_err(host_call)?;
+        self.arm(None);
+        let outcome =
+            func.call_async(&mut self.store, &[Val::Resource(request), Val::Resource(response)], &mut []).await;
+        self.settle(me);
+        outcome.map(|()| None).map_err(|e| self.fault(&e))
     }
 
     /// What the host calls of the message just handled returned, for its

@@ -159,6 +159,11 @@ pub struct Extra {
     /// trace of its handling, or the host's metrics (asks only, see
     /// [`crate::metrics`]).
     pub queued: Option<Instant>,
+    /// For an HTTP request to an actor exporting
+    /// `wasi:http/incoming-handler`: the request and where its response
+    /// goes (see [`crate::actor::http_serve`]). Boxed: every ask carries
+    /// this struct, and few are HTTP requests.
+    pub http: Option<Box<crate::actor::http_serve::HttpExchange>>,
 }
 
 /// What a tell carries while tracing is on. Out of line: the tell path
@@ -166,7 +171,7 @@ pub struct Extra {
 #[cold]
 #[inline(never)]
 fn traced_tell() -> Option<Box<Extra>> {
-    Some(Box::new(Extra { ask: None, trace: trace::current(), queued: Some(Instant::now()) }))
+    Some(Box::new(Extra { ask: None, trace: trace::current(), queued: Some(Instant::now()), http: None }))
 }
 
 /// An envelope taken apart: the call, its sender, and for an ask the
@@ -200,6 +205,7 @@ impl Envelope {
             ask: Some(ask),
             trace: if traced { trace::current() } else { None },
             queued: (traced || timed).then(Instant::now),
+            http: None,
         };
         Envelope { call, from, extra: Some(Box::new(extra)) }
     }
@@ -212,6 +218,11 @@ impl Envelope {
     /// The sender's trace context and when it was queued, as far as known.
     pub fn observed(&self) -> (Option<TraceContext>, Option<Instant>) {
         self.extra.as_ref().map_or((None, None), |e| (e.trace, e.queued))
+    }
+
+    /// Takes the HTTP request it carries, if it carries one.
+    pub fn take_http(&mut self) -> Option<Box<crate::actor::http_serve::HttpExchange>> {
+        self.extra.as_mut()?.http.take()
     }
 
     /// Splits off the reply channel and the ask chain (both `None` for a

@@ -72,6 +72,7 @@ mod failure;
 pub mod grants;
 mod host_api;
 pub mod http_port;
+pub mod http_serve;
 mod incarnation;
 mod limits;
 pub mod message;

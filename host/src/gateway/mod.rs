@@ -49,6 +49,7 @@ pub mod address;
 pub mod auth;
 pub mod calls;
 pub mod dashboard;
+mod http_actors;
 mod routes;
 pub mod status;
 

@@ -64,7 +64,7 @@ pub(super) fn router(host: Host, tokens: Tokens) -> Router {
         .route("/v1/tree", get(tree))
         .route("/v1/events", get(events))
         .route("/metrics", get(metrics))
-        .fallback(no_route)
+        .fallback(served_or_no_route)
         .layer(middleware::from_fn_with_state(shared.clone(), authorize))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(trace_request))
@@ -105,6 +105,15 @@ async fn authorize(State(shared): Gate, request: HttpRequest, next: Next) -> Res
     match shared.tokens.authorize(authorization, Scope::needed_for(request.method())) {
         Ok(()) => next.run(request).await,
         Err(denied) => ApiError::from(denied).into_response(),
+    }
+}
+
+/// A path that is none of the gateway's: an HTTP actor's route (see
+/// [`super::http_actors`]), or 404.
+async fn served_or_no_route(State(shared): Gate, request: HttpRequest) -> Response {
+    match super::http_actors::serve(&shared.host, request).await {
+        Some(response) => response,
+        None => no_route().await.into_response(),
     }
 }
 

@@ -163,6 +163,9 @@ struct RawTemplate {
     bindings: IndexMap<String, Spanned<toml::Value>>,
     /// The old name of `bindings`, refused with a pointer to the new one.
     links: Option<Spanned<toml::Value>>,
+    /// `[actors]` entries only: the gateway's paths served by it (see
+    /// [`super::routes`]).
+    routes: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -213,6 +216,9 @@ pub struct TemplateDecl {
     /// if `None`); the others define it only, and reach its actors on
     /// that node.
     pub node: Option<String>,
+    /// The gateway's paths its actor serves (an HTTP actor's; see
+    /// [`super::routes`]).
+    pub routes: Vec<String>,
     key: String,
     location: (usize, usize),
 }
@@ -322,6 +328,8 @@ struct Parser<'a> {
     base: PathBuf,
     items: Vec<Item>,
     names: HashSet<String>,
+    /// The routes of the entries read so far, to refuse overlaps.
+    routes: super::routes::RouteTable,
 }
 
 impl Parser<'_> {
@@ -518,6 +526,25 @@ impl Parser<'_> {
                     .into(),
             );
         }
+        let mut routes = Vec::new();
+        if let Some(spanned) = &raw.routes {
+            let at =
+                |this: &Self, message: String| this.err(Some(spanned.span()), Some(format!("{key}.routes")), message);
+            if component_only || key.starts_with("virtual.") {
+                return Err(at(self, "only [actors] entries serve routes".into()));
+            }
+            if instances != 1 || raw.durability == Some(Durability::Durable) {
+                return Err(at(
+                    self,
+                    "an entry with routes starts one actor, in memory (no `instances`, not durable)".into(),
+                ));
+            }
+            for text in spanned.get_ref() {
+                let route = super::routes::Route::parse(text).map_err(|e| at(self, e.to_string()))?;
+                self.routes.add(route, Address::from(name)).map_err(|e| at(self, e.to_string()))?;
+                routes.push(text.clone());
+            }
+        }
         let mut bindings = Vec::new();
         for (interface, value) in &raw.bindings {
             let binding = parse_binding(interface, value.get_ref()).map_err(|problem| {
@@ -548,6 +575,7 @@ impl Parser<'_> {
             },
             supervisor: supervisor.map(str::to_string),
             node: raw.node.as_ref().map(|n| n.get_ref().clone()),
+            routes,
             key,
             location: line_col(self.text, span.start),
         })
@@ -675,6 +703,7 @@ impl Manifest {
             base: path.parent().map(Path::to_path_buf).unwrap_or_default(),
             items: Vec::new(),
             names: HashSet::from([ROOT.to_string()]),
+            routes: Default::default(),
         };
         let raw: RawManifest =
             toml::from_str(text).map_err(|e| parser.err(e.span(), None, e.message().trim().to_string()))?;
@@ -852,7 +881,7 @@ impl Manifest {
                 }
             }
         }
-        // Every actor is up: make the bindings, type-checked.
+        // Every actor is up: make the bindings, type-checked, and the routes.
         for item in &self.items {
             let Item::Actor(entry) = item else { continue };
             if !entry.runs_on(host) {
@@ -863,6 +892,10 @@ impl Manifest {
                     host.bind(address.as_str(), interface, binding.clone()).map_err(|e| {
                         fail(&format!("{}.bindings.{interface}", entry.key), entry.location, e.to_string())
                     })?;
+                }
+                if !entry.routes.is_empty() {
+                    host.add_routes(address.as_str(), &entry.routes)
+                        .map_err(|e| fail(&format!("{}.routes", entry.key), entry.location, e.to_string()))?;
                 }
             }
         }

@@ -27,6 +27,7 @@ mod peers;
 mod placement;
 mod registry;
 mod ring;
+pub mod routes;
 mod routing;
 mod spawn;
 mod supervisor;
@@ -141,6 +142,8 @@ pub(crate) struct HostInner {
     registry: Registry,
     tree: Tree,
     routing: Routing,
+    /// The gateway's paths served by HTTP actors.
+    routes: crate::sync::RwLock<routes::RouteTable>,
     /// What the actors share: the loader and the instance slots.
     resources: Arc<Resources>,
     events: EventBus,
@@ -269,6 +272,7 @@ impl Host {
             registry: Registry::default(),
             tree: Tree::default(),
             routing: Routing::default(),
+            routes: Default::default(),
             resources,
             events: EventBus::default(),
             dead_letters: Default::default(),
@@ -380,6 +384,48 @@ impl Host {
     /// address of a virtual component with a key it cannot have.
     pub fn lookup(&self, address: &str) -> Result<ActorRef, CallError> {
         self.inner.find(address)
+    }
+
+    /// Routes the gateway's requests on `routes` (see [`routes`]) to the
+    /// HTTP actor at `address`.
+    ///
+    /// # Errors
+    ///
+    /// A [`routes::RouteError`]: a route that does not parse, shadows the
+    /// gateway or overlaps another actor's, or an actor that is not there
+    /// or exports no `wasi:http/incoming-handler`.
+    pub fn add_routes(&self, address: &str, routes: &[String]) -> Result<(), routes::RouteError> {
+        let actor = self.inner.find(address).map_err(|_| routes::RouteError::NotHttpActor(address.into()))?;
+        if crate::actor::http_serve::handler_index(actor.component().protocol()).is_none() {
+            return Err(routes::RouteError::NotHttpActor(address.into()));
+        }
+        let parsed = routes.iter().map(|r| routes::Route::parse(r)).collect::<Result<Vec<_>, _>>()?;
+        let mut table = self.inner.routes.write();
+        for route in parsed {
+            table.add(route, actor.address().clone())?;
+        }
+        Ok(())
+    }
+
+    /// The actor a route sends a request on `path` to, if one does.
+    pub fn route(&self, path: &str) -> Option<Address> {
+        self.inner.routes.read().resolve(path).cloned()
+    }
+
+    /// Serves `exchange` through the HTTP actor at `address` (see
+    /// [`crate::actor::http_serve`]): waits until its handler has returned,
+    /// at most `timeout`; the response goes to `exchange.response`.
+    ///
+    /// # Errors
+    ///
+    /// As [`ActorRef::serve_http`], and `UnknownAddress`.
+    pub async fn serve_http(
+        &self,
+        address: &str,
+        exchange: crate::actor::http_serve::HttpExchange,
+        timeout: Duration,
+    ) -> Result<Option<Val>, CallError> {
+        self.inner.find(address)?.serve_http(exchange, timeout).await
     }
 
     /// Type-checks `message` (WAVE, `func(args)`) and queues it. To a

@@ -118,7 +118,8 @@ impl Cell {
 
     /// Handles one message. `Err` means the incarnation failed (and is
     /// poisoned); the failure has been reported to the sender.
-    pub(super) async fn deliver(&mut self, inc: &mut Incarnation, envelope: Envelope) -> Result<(), Failure> {
+    pub(super) async fn deliver(&mut self, inc: &mut Incarnation, mut envelope: Envelope) -> Result<(), Failure> {
+        let http = envelope.take_http();
         let (sender, queued) = envelope.observed();
         let (mut call, from, reply, waiting) = envelope.into_parts();
         let tell = reply.is_none();
@@ -158,7 +159,10 @@ impl Cell {
         }
         let how = if reply.is_some() { Follows::ChildOf } else { Follows::LinkedTo };
         let span = self.message_span(&call, from.as_ref(), sender.map(|cx| (cx, how)), waited);
-        let outcome = if trace::active() {
+        let outcome = if let Some(exchange) = http {
+            // Rare beside the common path, and this future is in every delivery.
+            Box::pin(inc.handle_http(&self.me, &call, exchange).instrument(span)).await
+        } else if trace::active() {
             Box::pin(traced(inc.handle(&self.me, &call, waiting), span)).await
         } else {
             inc.handle(&self.me, &call, waiting).instrument(span).await
