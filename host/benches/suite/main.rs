@@ -24,6 +24,7 @@ mod durable;
 mod floor;
 mod gateway;
 mod hibernation;
+mod http_actors;
 mod isolation;
 mod languages;
 mod mappings;
@@ -187,6 +188,9 @@ fn main() {
         }
         if runs("gateway") || runs("http") {
             gateway::gateway(scale, &mut rows).await;
+        }
+        if runs("http_actors") {
+            http_actors::http_actors(scale, &host, &mut rows).await;
         }
     });
     // Some actors are still up: exit without stopping them one by one.
