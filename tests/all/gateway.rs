@@ -32,7 +32,7 @@ pub(crate) struct Reply {
     pub(crate) status: u16,
     pub(crate) body: String,
     pub(crate) content_type: Option<String>,
-    retry_after: Option<String>,
+    pub(crate) retry_after: Option<String>,
     www_authenticate: Option<String>,
 }
 

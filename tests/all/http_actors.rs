@@ -69,6 +69,37 @@ fn a_trap_in_a_handler_is_500_with_its_kind_and_a_handler_without_a_response_is_
 }
 
 #[test]
+fn a_request_to_a_full_mailbox_is_503_and_a_body_over_max_message_bytes_is_413() {
+    let probe = format!("{:?}", support::guest("http-probe").display().to_string());
+    let manifest = format!(
+        "[actors.probe]\npath = {probe}\nroutes = [\"/probe/*\"]\n\
+         limits = {{ mailbox = 1, deadline-ms = 3000, max-message-bytes = 64 }}\n"
+    );
+    let host = std::sync::Arc::new(HttpHost::start(&manifest, &[]));
+    // The first request keeps the actor busy until its deadline, the next
+    // fills its one-message mailbox: the third finds it full.
+    let busy = std::thread::spawn({
+        let host = host.clone();
+        move || host.get("/probe/loop").status
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let queued = std::thread::spawn({
+        let host = host.clone();
+        move || host.get("/probe/queued").status
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let refused = host.get("/probe/refused");
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert_eq!(refused.json()["code"], "mailbox-full");
+    assert_eq!(refused.retry_after.as_deref(), Some("1"));
+    assert_eq!(busy.join().unwrap(), 500, "the runaway handler ends at its deadline");
+    assert_eq!(queued.join().unwrap(), 200, "the queued request is served after the restart");
+    let big = host.request("POST", "/probe/echo", None, Some("text/plain"), &"x".repeat(100));
+    assert_eq!(big.status, 413, "{}", big.body);
+    assert!(big.json()["message"].as_str().unwrap().contains("limit of 64 bytes"), "{}", big.body);
+}
+
+#[test]
 fn routes_that_overlap_or_shadow_the_gateway_are_refused_when_the_manifest_is_read() {
     let hello = support::guest("hello-http").display().to_string();
     let parse = |routes: &str| {
