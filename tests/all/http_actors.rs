@@ -115,6 +115,8 @@ fn routes_that_overlap_or_shadow_the_gateway_are_refused_when_the_manifest_is_re
     assert!(shadow.contains("route `/v1/*` shadows the gateway's own paths"), "{shadow}");
     let bad = parse(r#"["b/*"]"#).unwrap_err().to_string();
     assert!(bad.contains("begin it with `/`"), "{bad}");
+    let durable = parse("[\"/b/*\"]\ndurability = \"durable\"").unwrap_err().to_string();
+    assert!(durable.contains("an entry with routes starts one actor, in memory"), "{durable}");
 }
 
 #[tokio::test]

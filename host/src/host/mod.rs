@@ -399,6 +399,10 @@ impl Host {
         if crate::actor::http_serve::handler_index(actor.component().protocol()).is_none() {
             return Err(routes::RouteError::NotHttpActor(address.into()));
         }
+        if actor.is_durable() {
+            // Its journal would record requests it cannot replay.
+            return Err(routes::RouteError::Durable(address.into()));
+        }
         let parsed = routes.iter().map(|r| routes::Route::parse(r)).collect::<Result<Vec<_>, _>>()?;
         let mut table = self.inner.routes.write();
         for route in parsed {

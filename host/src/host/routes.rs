@@ -44,6 +44,10 @@ pub enum RouteError {
     /// The actor is not there, or its component exports no handler.
     #[error("`{0}` is no HTTP actor: routes go to an actor whose component exports `wasi:http/incoming-handler`")]
     NotHttpActor(Address),
+    /// The actor is durable: its journal would record requests it cannot
+    /// replay.
+    #[error("`{0}` is durable: an HTTP actor runs in memory (its requests cannot be replayed from a journal)")]
+    Durable(Address),
     /// Another actor's route matches some of the same paths.
     #[error("route `{route}` overlaps `{other}` of `{actor}`: a request could go to either; make them disjoint")]
     Overlaps {
