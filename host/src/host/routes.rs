@@ -8,15 +8,15 @@
 //! only be the whole last segment; no query, fragment, `.` or `..`.
 //!
 //! Two actors' routes may not **overlap** (some path would match both),
-//! and no route may **shadow** the gateway's own paths: `/` (its front
-//! page), `/v1` and below, `/metrics`. Both are refused with the routes
+//! and no route may **shadow** the gateway's own paths: `/` and
+//! `/dashboard/...` (its dashboard), `/v1` and below, `/metrics`. Both are refused with the routes
 //! named, when the manifest is read.
 
 use crate::message::Address;
 
 /// The gateway's own paths, which no route may match: segments, and
 /// whether every path below them is the gateway's too.
-const RESERVED: [(&[&str], bool); 3] = [(&[], false), (&["v1"], true), (&["metrics"], true)];
+const RESERVED: [(&[&str], bool); 4] = [(&[], false), (&["dashboard"], true), (&["v1"], true), (&["metrics"], true)];
 
 /// One route (see the module doc).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +39,9 @@ pub enum RouteError {
         problem: &'static str,
     },
     /// It would take requests meant for the gateway itself.
-    #[error("route `{0}` shadows the gateway's own paths (`/`, `/v1/...`, `/metrics`); pick a path outside them")]
+    #[error(
+        "route `{0}` shadows the gateway's own paths (`/`, `/dashboard/...`, `/v1/...`, `/metrics`); pick a path outside them"
+    )]
     Shadows(String),
     /// The actor is not there, or its component exports no handler.
     #[error("`{0}` is no HTTP actor: routes go to an actor whose component exports `wasi:http/incoming-handler`")]
@@ -190,7 +192,7 @@ mod tests {
 
     #[test]
     fn routes_shadowing_the_gateway_are_refused() {
-        for text in ["/", "/*", "/v1/*", "/v1/actors/x", "/metrics", "/metrics/*"] {
+        for text in ["/", "/*", "/dashboard/app.js", "/v1/*", "/v1/actors/x", "/metrics", "/metrics/*"] {
             assert_eq!(Route::parse(text), Err(RouteError::Shadows(text.into())), "{text}");
         }
         assert!(Route::parse("/v10/*").is_ok());
