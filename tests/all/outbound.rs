@@ -319,6 +319,25 @@ async fn a_path_outside_the_grant_is_denied_and_nothing_is_sent() {
 }
 
 #[tokio::test]
+async fn a_denied_request_is_logged_with_its_actor_and_url() {
+    let server = Server::start().await;
+    let (allow, denied) = (server.url("/docs/*"), server.url("/secret"));
+    let (reply, log) = tokio::task::spawn_blocking(move || {
+        let host = crate::cli::HostProcess::start_in_env(None, &[], &[]);
+        let fetcher = support::guest("fetcher").display().to_string();
+        host.ok(&["spawn", "f", &fetcher, "--allow-http", &allow]);
+        let reply = host.ok(&["call", "f", &format!("get({denied:?})")]);
+        (reply, host.log())
+    })
+    .await
+    .unwrap();
+    assert_eq!(reply.trim(), DENIED);
+    let line = log.lines().find(|l| l.contains("outbound HTTP request denied")).unwrap_or_else(|| panic!("{log}"));
+    assert!(line.contains("actor=f") && line.contains("/secret"), "names the actor and the URL: {line}");
+    assert_eq!(server.hits("/secret"), 0);
+}
+
+#[tokio::test]
 async fn a_redirect_to_a_host_outside_the_grant_is_not_followed() {
     let server = Server::start().await;
     let host = support::host();
