@@ -267,6 +267,10 @@ fn a_run_time_durable_spawn_is_started_again_by_the_next_host() {
     let mut control = host.connect();
     control.spawn_durable("kept", "counter").unwrap();
     control.send("kept", "incr(7)").unwrap();
+    // An ask's reply comes after the commit: the tell is handled and
+    // committed, not only acknowledged (which would leave it for the
+    // next host to handle, waking the actor).
+    assert_eq!(control.count("kept"), 7);
     control.request(json!({ "op": "spawn", "name": "lost", "path": support::guest("counter") })).unwrap();
     host.kill();
     let host = DurableHost::start(dir.path(), None);
