@@ -9,7 +9,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tokio::sync::{broadcast, oneshot};
 use troupe::actor::durable::Durability;
+use troupe::actor::events::{Event, EventKind, Phases};
 use troupe::store::DurableStore;
 use troupe::{ActorStatus, ActorTemplate, Host, HostConfig};
 
@@ -44,6 +46,41 @@ struct Activations {
     first: Vec<Duration>,
     again: Vec<Duration>,
     active: Vec<Duration>,
+    /// The phases the host reported for the activations of `again`.
+    again_phases: Vec<Phases>,
+}
+
+/// Collects the phases of every start and wake-up (an in-memory key's
+/// activation) reported on `events` until `stop`
+/// fires; a task of its own, so that the bus never drops one unread.
+fn collect_phases(
+    mut events: broadcast::Receiver<Event>,
+    mut stop: oneshot::Receiver<()>,
+) -> tokio::task::JoinHandle<Vec<Phases>> {
+    tokio::spawn(async move {
+        let mut seen = Vec::new();
+        loop {
+            tokio::select! {
+                biased;
+                event = events.recv() => match event {
+                    Ok(Event { kind: EventKind::Started { phases: Some(phases), .. }, .. })
+                    | Ok(Event { kind: EventKind::Woke { phases: Some(phases) }, .. }) => seen.push(phases),
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return seen,
+                },
+                _ = &mut stop => return seen,
+            }
+        }
+    })
+}
+
+/// `(taking the instance, init or restore)`, p50 of each, in µs.
+fn phases_p50(phases: &[Phases]) -> (u64, u64) {
+    let p50 = |mut v: Vec<u64>| {
+        v.sort_unstable();
+        v.get(v.len() / 2).copied().unwrap_or(0)
+    };
+    (p50(phases.iter().map(|p| p.instantiate_us).collect()), p50(phases.iter().map(|p| p.restore_us).collect()))
 }
 
 /// The first message to each of `keys` new keys of a virtual counter
@@ -64,7 +101,8 @@ async fn activate(keys: usize, durability: Durability, warm: u32) -> Activations
     host.define_virtual("user", template, Some(IDLE)).expect("a virtual component");
     let probe = host.clone();
     let activations = on_runtime(async move {
-        let mut measured = Activations { first: Vec::new(), again: Vec::new(), active: Vec::new() };
+        let mut measured =
+            Activations { first: Vec::new(), again: Vec::new(), active: Vec::new(), again_phases: Vec::new() };
         for i in 0..keys {
             pause();
             let address = format!("user/{i}");
@@ -78,12 +116,17 @@ async fn activate(keys: usize, durability: Durability, warm: u32) -> Activations
         while probe.virtual_keys("user").expect("the keys are counted").is_none_or(|keys| keys.active > 0) {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
+        let (stop, stopped) = oneshot::channel();
+        let collector = collect_phases(probe.events(), stopped);
         for i in 0..keys {
             pause();
             let t0 = Instant::now();
             probe.ask(&format!("user/{i}"), "get()", ASK_TIMEOUT).await.expect("a passivated key is activated");
             measured.again.push(t0.elapsed());
         }
+        // The last activation's event was published before its answer.
+        let _ = stop.send(());
+        measured.again_phases = collector.await.expect("the collector ends");
         measured
     })
     .await;
@@ -181,10 +224,16 @@ pub async fn activations(scale: Scale, rows: &mut Vec<Row>) {
         Some(p50.as_secs_f64() / wake.as_secs_f64()),
         "-",
     ));
+    // Where a warm activation's time goes: the rest of it is the actor's
+    // start around those phases and the ask.
+    let of_which = |phases: &[Phases]| {
+        let (take, restore) = phases_p50(phases);
+        format!(" (p50 of its phases: taking the instance {take} µs, `restore` {restore} µs)")
+    };
     let (text, p50) = spread(&mut warm.again);
     rows.push(row(
         &format!("10. ... a passivated key in memory, {WARM} warm instances (`restore`, ask)"),
-        text,
+        text + &of_which(&warm.again_phases),
         floor_row.clone(),
         ratio(p50),
         "activation p50 <= 20 µs",
@@ -200,7 +249,7 @@ pub async fn activations(scale: Scale, rows: &mut Vec<Row>) {
     let (text, p50) = spread(&mut stored.again);
     rows.push(row(
         &format!("10. ... from the store, {WARM} warm instances (read, `restore`, ask)"),
-        text,
+        text + &of_which(&stored.again_phases),
         floor_row,
         ratio(p50),
         "activation p50 <= 60 µs",
