@@ -39,6 +39,7 @@ use serde::{Deserialize, Serialize};
 use wasmtime::component::Val;
 
 use super::ActorRef;
+use super::configured::{Configured, Handle};
 use crate::error_code::{ErrorCode, HasErrorCode};
 use crate::events::EventBus;
 use crate::message::{Address, DEFAULT_ASK_TIMEOUT};
@@ -111,16 +112,13 @@ pub struct BindingSpec {
 /// it over its retry budget. A call is retried after a transient failure
 /// only: no target, a full mailbox, a timeout, a target that stopped;
 /// never after the target failed handling it.
-pub trait CallRetries: Send + Sync + 'static {
+pub trait CallRetries: Configured {
     /// A call begins (counted in the budget): its attempts so far.
     fn start(&self) -> RetryTicket;
 
     /// An attempt of `call` failed transiently: how long to wait before
     /// the next, or `None` to give up.
     fn after_failure(&self, call: &mut RetryTicket) -> Option<Duration>;
-
-    /// Its configuration, to compare two specs.
-    fn describe(&self) -> String;
 }
 
 /// The attempts of one call, for its [`CallRetries`].
@@ -128,28 +126,13 @@ pub struct RetryTicket(pub Box<dyn std::any::Any + Send>);
 
 /// A binding's retries: a handle on them (and their budget), shared by
 /// the clones of the spec.
-#[derive(Clone)]
-pub struct BindingRetries(pub Arc<dyn CallRetries>);
-
-impl std::fmt::Debug for BindingRetries {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("BindingRetries").field(&self.0.describe()).finish()
-    }
-}
-
-impl PartialEq for BindingRetries {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0) || self.0.describe() == other.0.describe()
-    }
-}
-
-impl Eq for BindingRetries {}
+pub type BindingRetries = Handle<dyn CallRetries>;
 
 /// A circuit breaker over the calls through a binding, as the actor layer
 /// sees it: `crate::outbound` implements it over its breaker, and the host
 /// puts it into the bindings it builds. A call it refuses fails the
 /// caller's message (`circuit-open`) without reaching the target.
-pub trait CallBreaker: Send + Sync + 'static {
+pub trait CallBreaker: Configured {
     /// May a call by `caller` go through now? `Err` says why it fails
     /// fast. State changes are published on `events`.
     fn admit(&self, caller: &Address, events: &EventBus) -> Result<BreakerTicket, String>;
@@ -163,9 +146,6 @@ pub trait CallBreaker: Send + Sync + 'static {
 
     /// Its state and changes so far, as the metrics show them.
     fn reading(&self) -> BreakerReading;
-
-    /// Its configuration, to compare two specs.
-    fn describe(&self) -> String;
 }
 
 /// A circuit breaker as the metrics read it: a binding's, or an outbound
@@ -184,22 +164,7 @@ pub struct BreakerReading {
 pub struct BreakerTicket(pub Box<dyn std::any::Any + Send>);
 
 /// A binding's breaker: a handle on it, shared by the clones of the spec.
-#[derive(Clone)]
-pub struct BindingBreaker(pub Arc<dyn CallBreaker>);
-
-impl std::fmt::Debug for BindingBreaker {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("BindingBreaker").field(&self.0.describe()).finish()
-    }
-}
-
-impl PartialEq for BindingBreaker {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0) || self.0.describe() == other.0.describe()
-    }
-}
-
-impl Eq for BindingBreaker {}
+pub type BindingBreaker = Handle<dyn CallBreaker>;
 
 impl BindingSpec {
     /// A binding to one actor with the default timeout.

@@ -20,13 +20,13 @@
 //! bounds a message that waits is the grant's wall-clock ceiling
 //! ([`HttpPort::message_ceiling`]), waits included.
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpCtx, WasiHttpHooks};
 
 use super::BoxFuture;
+use super::configured::{Configured, Handle};
 use crate::events::EventBus;
 use crate::message::Address;
 use crate::sync::Mutex;
@@ -40,7 +40,7 @@ pub type SendResult = Result<
 >;
 
 /// Outbound HTTP for the actors holding one grant.
-pub trait HttpPort: Send + Sync + 'static {
+pub trait HttpPort: Configured {
     /// Sends `request` for `caller`, or refuses it with the `wasi:http`
     /// error the guest sees (`HTTP-request-denied` for a URL outside the
     /// grant).
@@ -61,9 +61,6 @@ pub trait HttpPort: Send + Sync + 'static {
     /// The grant and its state (patterns, limits, breakers), as `troupe ps
     /// --json` shows it.
     fn status(&self) -> serde_json::Value;
-
-    /// The grant as written, to compare two policies.
-    fn describe(&self) -> String;
 
     /// The breakers of its patterns that have one, as the metrics show
     /// them.
@@ -122,20 +119,7 @@ impl From<crate::wit::types::HttpGrant> for ChildHttpGrant {
 
 /// An actor's `http` grant: a handle on the port enforcing it. Cloning
 /// shares the port, and so its breakers, among the actors of one template.
-#[derive(Clone)]
-pub struct HttpAccess(pub Arc<dyn HttpPort>);
-
-impl fmt::Debug for HttpAccess {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("HttpAccess").field(&self.0.describe()).finish()
-    }
-}
-
-impl PartialEq for HttpAccess {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0) || self.0.describe() == other.0.describe()
-    }
-}
+pub type HttpAccess = Handle<dyn HttpPort>;
 
 /// Who sends a request: the actor, where its events go, and its
 /// incarnation's count of requests in flight and of time waited.

@@ -62,6 +62,7 @@ pub mod binding;
 mod budget;
 mod cell;
 mod component;
+pub mod configured;
 mod control;
 mod courier;
 mod data;

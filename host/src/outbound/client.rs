@@ -57,6 +57,7 @@ use super::tls::HttpTls;
 use crate::ErrorCode;
 use crate::actor::BoxFuture;
 use crate::actor::binding::BreakerReading;
+use crate::actor::configured::{Configured, Handle};
 use crate::actor::http_port::{Caller, ChildHttpGrant, HttpAccess, HttpPort, InFlight, SendResult};
 use crate::sync::Mutex;
 
@@ -154,12 +155,18 @@ impl HttpClient {
 
     /// This client as an actor's [`HttpAccess`].
     pub fn into_access(self) -> HttpAccess {
-        HttpAccess(Arc::new(self))
+        Handle(Arc::new(self))
     }
 
     /// The grant it enforces.
     pub fn grant(&self) -> &HttpGrant {
         &self.0.grant
+    }
+}
+
+impl Configured for HttpClient {
+    fn describe(&self) -> String {
+        serde_json::to_string(&self.0.grant).unwrap_or_default()
     }
 }
 
@@ -203,10 +210,6 @@ impl HttpPort for HttpClient {
             })
             .collect();
         json!({ "allow": patterns, "limits": self.0.grant.limits })
-    }
-
-    fn describe(&self) -> String {
-        serde_json::to_string(&self.0.grant).unwrap_or_default()
     }
 
     fn breakers(&self) -> Vec<BreakerReading> {

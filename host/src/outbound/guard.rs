@@ -19,6 +19,7 @@ use super::retry::{CallAttempts, Idempotency, Retries, RetryConfig, RetryConfigE
 use crate::actor::binding::{
     BindingBreaker, BindingRetries, BreakerReading, BreakerTicket, CallBreaker, CallRetries, RetryTicket,
 };
+use crate::actor::configured::{Configured, Handle};
 use crate::events::{EventBus, EventKind};
 use crate::message::Address;
 use crate::sync::Mutex;
@@ -40,7 +41,7 @@ impl BreakerGuard {
     /// A [`BreakerConfigError`] if `config` is invalid.
     pub fn binding(interface: &str, config: BreakerConfig) -> Result<BindingBreaker, BreakerConfigError> {
         config.validate()?;
-        Ok(BindingBreaker(Arc::new(BreakerGuard {
+        Ok(Handle(Arc::new(BreakerGuard {
             interface: interface.to_string(),
             config,
             breaker: Mutex::new(Breaker::new(config)),
@@ -94,7 +95,9 @@ impl CallBreaker for BreakerGuard {
     fn reading(&self) -> BreakerReading {
         self.breaker.lock().reading(&self.interface)
     }
+}
 
+impl Configured for BreakerGuard {
     fn describe(&self) -> String {
         format!("{}: {}", self.interface, serde_json::to_string(&self.config).unwrap_or_default())
     }
@@ -116,7 +119,7 @@ impl RetryGuard {
     /// A [`RetryConfigError`] if `config` is invalid.
     pub fn binding(interface: &str, config: RetryConfig) -> Result<BindingRetries, RetryConfigError> {
         config.validate()?;
-        Ok(BindingRetries(Arc::new(RetryGuard {
+        Ok(Handle(Arc::new(RetryGuard {
             interface: interface.to_string(),
             config,
             retries: Mutex::new(Retries::new(config)),
@@ -138,7 +141,9 @@ impl CallRetries for RetryGuard {
             RetryDecision::GiveUp(_) => None,
         }
     }
+}
 
+impl Configured for RetryGuard {
     fn describe(&self) -> String {
         format!("{}: {}", self.interface, serde_json::to_string(&self.config).unwrap_or_default())
     }
