@@ -51,8 +51,8 @@ struct Activations {
 }
 
 /// Collects the phases of every start and wake-up (an in-memory key's
-/// activation) reported on `events` until `stop`
-/// fires; a task of its own, so that the bus never drops one unread.
+/// activation) reported on `events` until `stop` fires; a task of its
+/// own, so that the bus never drops one unread.
 fn collect_phases(
     mut events: broadcast::Receiver<Event>,
     mut stop: oneshot::Receiver<()>,
@@ -74,13 +74,12 @@ fn collect_phases(
     })
 }
 
-/// `(taking the instance, init or restore)`, p50 of each, in µs.
-fn phases_p50(phases: &[Phases]) -> (u64, u64) {
-    let p50 = |mut v: Vec<u64>| {
-        v.sort_unstable();
-        v.get(v.len() / 2).copied().unwrap_or(0)
+/// `(taking the instance, init or restore)`, p50 of each.
+fn phases_p50(phases: &[Phases]) -> (Duration, Duration) {
+    let p50 = |phase: fn(&Phases) -> u64| {
+        percentile(&mut phases.iter().map(|p| Duration::from_micros(phase(p))).collect::<Vec<_>>(), 0.5)
     };
-    (p50(phases.iter().map(|p| p.instantiate_us).collect()), p50(phases.iter().map(|p| p.restore_us).collect()))
+    (p50(|p| p.instantiate_us), p50(|p| p.restore_us))
 }
 
 /// The first message to each of `keys` new keys of a virtual counter
@@ -228,7 +227,7 @@ pub async fn activations(scale: Scale, rows: &mut Vec<Row>) {
     // start around those phases and the ask.
     let of_which = |phases: &[Phases]| {
         let (take, restore) = phases_p50(phases);
-        format!(" (p50 of its phases: taking the instance {take} µs, `restore` {restore} µs)")
+        format!(" (p50 of its phases: taking the instance {}, `restore` {})", ns(take), ns(restore))
     };
     let (text, p50) = spread(&mut warm.again);
     rows.push(row(
