@@ -419,3 +419,24 @@ fn actors_are_spawned_listed_and_stopped_over_http() {
     let unknown = host.post("/v1/actors", json!({ "name": "c4", "component": host.dir.path().join("none.wasm") }));
     assert_eq!(unknown.error_code(422), "load-failed");
 }
+
+#[test]
+fn an_actor_is_swapped_over_http_keeping_its_state_and_an_incompatible_swap_changes_nothing() {
+    let host = HttpHost::start(COUNTER, &[]);
+    assert_eq!(host.call("counter", "incr", json!([41])), json!(41));
+    let v2 = support::guest("counter-v2").display().to_string();
+    let swapped = host.post("/v1/actors/counter/swap", json!({ "path": v2, "version": "2.0.0", "probation_ms": 50 }));
+    assert_eq!(swapped.status, 200, "{}", swapped.body);
+    assert_eq!(host.call("counter", "get", json!([])), json!(41), "the state crossed the swap");
+    assert_eq!(host.get("/v1/actors/counter").json()["actor"]["version"], json!("2.0.0"));
+
+    let narrow = support::guest("counter-narrow").display().to_string();
+    let refused = host.post("/v1/actors/counter/swap", json!({ "path": narrow }));
+    assert_eq!(refused.error_code(409), "incompatible");
+    assert!(refused.body.contains("+ example:counter/api@0.1.0.incr(by: u32)"), "{}", refused.body);
+    assert_eq!(host.get("/v1/actors/counter").json()["actor"]["version"], json!("2.0.0"));
+    assert_eq!(host.call("counter", "get", json!([])), json!(41), "still serving after the refusal");
+
+    let unknown_field = host.post("/v1/actors/counter/swap", json!({ "file": v2 }));
+    assert_eq!(unknown_field.status, 400, "{}", unknown_field.body);
+}
