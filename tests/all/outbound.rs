@@ -36,16 +36,7 @@ struct ServerState {
 
 impl Server {
     async fn start() -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let state = Arc::new(ServerState::default());
-        let shared = state.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(serve(stream, shared.clone()));
-            }
-        });
-        Server { addr, base: format!("http://{addr}"), state }
+        Self::listen(None).await
     }
 
     /// The same server over TLS, as `localhost`, its certificate signed by
@@ -64,21 +55,35 @@ impl Server {
             .with_single_cert(vec![cert.der().clone()], PrivateKeyDer::Pkcs8(key.serialize_der().into()))
             .unwrap();
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        (Self::listen(Some(acceptor)).await, ca.pem())
+    }
+
+    /// Serves each connection to a loopback port, over TLS with `tls`.
+    async fn listen(tls: Option<tokio_rustls::TlsAcceptor>) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let base = match tls {
+            Some(_) => format!("https://localhost:{}", addr.port()),
+            None => format!("http://{addr}"),
+        };
         let state = Arc::new(ServerState::default());
         let shared = state.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let (acceptor, shared) = (acceptor.clone(), shared.clone());
+                let (tls, shared) = (tls.clone(), shared.clone());
                 tokio::spawn(async move {
-                    if let Ok(stream) = acceptor.accept(stream).await {
-                        serve(stream, shared).await;
+                    match tls {
+                        None => serve(stream, shared).await,
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                serve(stream, shared).await;
+                            }
+                        }
                     }
                 });
             }
         });
-        (Server { addr, base: format!("https://localhost:{}", addr.port()), state }, ca.pem())
+        Server { addr, base, state }
     }
 
     fn url(&self, path: &str) -> String {
