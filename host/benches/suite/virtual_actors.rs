@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::broadcast;
 use troupe::actor::durable::Durability;
 use troupe::actor::events::{Event, EventKind, Phases};
 use troupe::store::DurableStore;
@@ -34,11 +34,16 @@ const PAUSE: Duration = Duration::from_millis(1);
 
 /// Waits [`PAUSE`] without parking the thread: a parked worker's wake-up
 /// (tens of microseconds in a VM) would be measured with the next message.
-fn pause() {
+/// Then yields, as a server's task does between requests: a task that ran
+/// on would find tokio's LIFO slot turned off for fairness after a few
+/// hand-offs, and every other activation would queue behind the pool's
+/// refill.
+async fn pause() {
     let start = Instant::now();
     while start.elapsed() < PAUSE {
         std::hint::spin_loop();
     }
+    tokio::task::yield_now().await;
 }
 
 /// The latencies of one way of activating keys.
@@ -50,28 +55,19 @@ struct Activations {
     again_phases: Vec<Phases>,
 }
 
-/// Collects the phases of every start and wake-up (an in-memory key's
-/// activation) reported on `events` until `stop` fires; a task of its
-/// own, so that the bus never drops one unread.
-fn collect_phases(
-    mut events: broadcast::Receiver<Event>,
-    mut stop: oneshot::Receiver<()>,
-) -> tokio::task::JoinHandle<Vec<Phases>> {
-    tokio::spawn(async move {
-        let mut seen = Vec::new();
-        loop {
-            tokio::select! {
-                biased;
-                event = events.recv() => match event {
-                    Ok(Event { kind: EventKind::Started { phases: Some(phases), .. }, .. })
-                    | Ok(Event { kind: EventKind::Woke { phases: Some(phases) }, .. }) => seen.push(phases),
-                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(broadcast::error::RecvError::Closed) => return seen,
-                },
-                _ = &mut stop => return seen,
-            }
+/// Adds to `seen` the phases of the starts and wake-ups (an in-memory
+/// key's activation) queued on `events`. Read between activations, not
+/// awaited: a task waiting on the bus would be woken by every event, and
+/// that wake-up, the bench's own, would be measured with the activation.
+fn drain_phases(events: &mut broadcast::Receiver<Event>, seen: &mut Vec<Phases>) {
+    loop {
+        match events.try_recv() {
+            Ok(Event { kind: EventKind::Started { phases: Some(phases), .. }, .. })
+            | Ok(Event { kind: EventKind::Woke { phases: Some(phases) }, .. }) => seen.push(phases),
+            Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) => {}
+            Err(broadcast::error::TryRecvError::Empty | broadcast::error::TryRecvError::Closed) => return,
         }
-    })
+    }
 }
 
 /// `(taking the instance, init or restore)`, p50 of each.
@@ -103,11 +99,14 @@ async fn activate(keys: usize, durability: Durability, warm: u32) -> Activations
         let mut measured =
             Activations { first: Vec::new(), again: Vec::new(), active: Vec::new(), again_phases: Vec::new() };
         for i in 0..keys {
-            pause();
+            pause().await;
             let address = format!("user/{i}");
             let t0 = Instant::now();
             probe.ask(&address, "get()", ASK_TIMEOUT).await.expect("the first message activates the key");
             measured.first.push(t0.elapsed());
+            // After the pool's refill: right after an activation, an ask
+            // may wait behind it on the same worker.
+            pause().await;
             let t0 = Instant::now();
             probe.ask(&address, "get()", ASK_TIMEOUT).await.expect("an active key answers");
             measured.active.push(t0.elapsed());
@@ -115,17 +114,15 @@ async fn activate(keys: usize, durability: Durability, warm: u32) -> Activations
         while probe.virtual_keys("user").expect("the keys are counted").is_none_or(|keys| keys.active > 0) {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        let (stop, stopped) = oneshot::channel();
-        let collector = collect_phases(probe.events(), stopped);
+        let mut events = probe.events();
         for i in 0..keys {
-            pause();
+            pause().await;
             let t0 = Instant::now();
             probe.ask(&format!("user/{i}"), "get()", ASK_TIMEOUT).await.expect("a passivated key is activated");
             measured.again.push(t0.elapsed());
+            // The activation's event was published before its answer.
+            drain_phases(&mut events, &mut measured.again_phases);
         }
-        // The last activation's event was published before its answer.
-        let _ = stop.send(());
-        measured.again_phases = collector.await.expect("the collector ends");
         measured
     })
     .await;
@@ -147,7 +144,7 @@ async fn floor(n: usize) -> Duration {
         let mut samples = Vec::with_capacity(n);
         let mut kept = Vec::with_capacity(n);
         for _ in 0..n {
-            pause();
+            pause().await;
             let t0 = Instant::now();
             kept.push(floor.start().await.expect("an instance"));
             samples.push(t0.elapsed());
@@ -172,7 +169,7 @@ async fn wake_ups(n: usize) -> Duration {
         let mut samples = Vec::with_capacity(n);
         for _ in 0..n {
             while actor.status() != ActorStatus::Hibernating {
-                pause();
+                pause().await;
             }
             let t0 = Instant::now();
             probe.ask("sleeper", "get()", ASK_TIMEOUT).await.expect("a wake-up");

@@ -50,6 +50,10 @@ pub const DEFAULT_MAX_INSTANCES: u32 = 10_000;
 /// Default ceiling on any one linear memory, and the size of a pool slot.
 pub const DEFAULT_MAX_MEMORY_BYTES: u64 = 512 << 20;
 
+/// Default bytes of a freed linear memory kept resident for the next
+/// instance in its slot (see [`EngineConfig::memory_keep_resident`]).
+pub const DEFAULT_MEMORY_KEEP_RESIDENT: u64 = 128 << 10;
+
 /// Which wasmtime engine a component is compiled for.
 ///
 /// The two differ only in fuel metering, which is a code-generation choice.
@@ -168,6 +172,7 @@ pub struct EngineConfig {
     epoch_tick: Duration,
     cache_dir: Option<PathBuf>,
     max_wasm_stack: usize,
+    memory_keep_resident: u64,
 }
 
 impl Default for EngineConfig {
@@ -180,6 +185,7 @@ impl Default for EngineConfig {
             // Half of wasmtime's default async stack (2 MiB) is left for
             // host calls made from wasm.
             max_wasm_stack: 1 << 20,
+            memory_keep_resident: DEFAULT_MEMORY_KEEP_RESIDENT,
         }
     }
 }
@@ -228,6 +234,31 @@ impl EngineConfig {
     /// time. By default `$XDG_CACHE_HOME/troupe` (or `~/.cache/troupe`).
     pub fn cache_dir(&mut self, dir: Option<PathBuf>) -> &mut Self {
         self.cache_dir = dir;
+        self
+    }
+
+    /// How much of a freed linear memory stays resident for the next
+    /// instance in its slot, or 0 to decommit it whole.
+    ///
+    /// The pages an instance wrote are written back to their initial
+    /// contents, up to this many bytes, instead of being handed back to the
+    /// kernel: the next instance of the same component in that slot (a
+    /// restart, a wake-up, a virtual actor's activation, a warm instance)
+    /// then writes to pages already its own. Decommitted, each of its first
+    /// writes to a page is a page fault, and in a process with several
+    /// threads a copy-on-write fault also interrupts every other core to
+    /// flush its TLB: for a small actor, that was most of a `restore`.
+    ///
+    /// Only the pages actually written are kept, found with Linux's
+    /// `PAGEMAP_SCAN` (6.7 and later); without it, the setting is ignored,
+    /// since the low bytes of a memory are not the ones a guest writes
+    /// (a Rust guest's stack sits below its data). The price is resident
+    /// memory: each slot ever used keeps up to this much while free.
+    ///
+    /// By default this is [`DEFAULT_MEMORY_KEEP_RESIDENT`] (128 KiB):
+    /// more than a small actor writes, a small fraction of a large one.
+    pub fn memory_keep_resident(&mut self, bytes: u64) -> &mut Self {
+        self.memory_keep_resident = bytes;
         self
     }
 
@@ -315,10 +346,10 @@ impl EngineConfig {
             .max_memories_per_module(2)
             .max_tables_per_module(2)
             .table_elements(MAX_TABLE_ELEMENTS as usize);
-        // A freed memory slot is decommitted whole (wasmtime's default), not
-        // kept partly resident: kept pages stay in every slot ever used,
-        // which hibernating actors sharing slots pay for, and restarts and
-        // wake-ups measured no faster with them.
+        if self.memory_keep_resident > 0 && PoolingAllocationConfig::is_pagemap_scan_available() {
+            pool.pagemap_scan(wasmtime::Enabled::Yes)
+                .linear_memory_keep_resident(usize::try_from(self.memory_keep_resident).unwrap_or(usize::MAX));
+        }
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
 
         wasmtime::Engine::new(&config).map_err(|e| EngineError::Config(format!("{e:#}")))
