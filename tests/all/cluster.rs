@@ -853,3 +853,98 @@ fn a_killed_hosts_durable_keys_activate_elsewhere_with_every_acknowledged_change
         "tells were acknowledged before and after: {acknowledged:?}"
     );
 }
+
+/// How long the publishers below wait for an acknowledgement: shorter
+/// than a commit to the cluster's store often takes, so that many tells
+/// take effect after their publisher gave up on them and sent them again.
+const ACK_WAIT_MS: &str = "2";
+
+/// Publishers number their tells and send each again, with the same
+/// number, until it is acknowledged, to a cluster of three hosts; `total`
+/// increments in all, spread over a few keys. They wait
+/// [`ACK_WAIT_MS`] only, so that many tells are committed after their
+/// publisher gave up on them, and the host that has the keys is killed
+/// part way (tells in flight then may be committed without their
+/// acknowledgement reaching anyone); they are sent again, to the host
+/// that takes the keys over. Every key must end at exactly the number of
+/// tells meant for it.
+fn numbered_tells_survive_a_kill_exactly_once(total: u64) {
+    let nats = Nats::start();
+    let manifest = durable_users(600_000);
+    let a = Node::start(&nats, "a", &manifest);
+    let b = Node::start(&nats, "b", &manifest);
+    let c = Node::start(&nats, "c", &manifest);
+    const KEYS: u64 = 4;
+    const PUBLISHERS: u64 = 3;
+    for key in 0..KEYS {
+        assert_eq!(a.ok(&["call", &format!("user/{key}"), "get()"]), "0", "user/{key} active on a");
+    }
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let per_publisher = total / PUBLISHERS;
+    let (sent_again, killed_at) = std::thread::scope(|s| {
+        let publishers: Vec<_> = (0..PUBLISHERS)
+            .map(|p| {
+                let (stop, via) = (&stop, if p % 2 == 0 { &b } else { &c });
+                s.spawn(move || {
+                    let mut sent_again = 0;
+                    for seq in 1..=per_publisher {
+                        let key = format!("user/{}", (seq + p) % KEYS);
+                        let (name, number) = (format!("p{p}"), seq.to_string());
+                        let deadline = Instant::now() + Duration::from_secs(60);
+                        loop {
+                            let out = via.troupe(&[
+                                "send",
+                                &key,
+                                "incr(1)",
+                                "--publisher",
+                                &name,
+                                "--seq",
+                                &number,
+                                "--timeout",
+                                ACK_WAIT_MS,
+                            ]);
+                            if out.status.success() {
+                                break;
+                            }
+                            // Unknown outcome (the host died, the key is
+                            // moving): the same tell, the same number.
+                            sent_again += 1;
+                            assert!(
+                                Instant::now() < deadline && !stop.load(Ordering::Relaxed),
+                                "tell {seq} of p{p} never acknowledged: {}",
+                                String::from_utf8_lossy(&out.stderr)
+                            );
+                            std::thread::sleep(Duration::from_millis(20));
+                        }
+                    }
+                    sent_again
+                })
+            })
+            .collect();
+        // However this ends, the publishers stop.
+        let _stopping = StopOnDrop(&stop);
+        std::thread::sleep(Duration::from_millis(1500));
+        let killed_at = Instant::now();
+        a.kill();
+        let sent_again: u64 = publishers.into_iter().map(|p| p.join().unwrap()).sum();
+        (sent_again, killed_at)
+    });
+    eprintln!("{total} numbered tells, {sent_again} sent again; done {:?} after the kill", killed_at.elapsed());
+    assert!(sent_again > 0, "the kill left tells to send again");
+    for key in 0..KEYS {
+        let meant = (0..PUBLISHERS).map(|p| (1..=per_publisher).filter(|seq| (seq + p) % KEYS == key).count() as u64);
+        let count: u64 = b.ok(&["call", &format!("user/{key}"), "get()"]).parse().unwrap();
+        assert_eq!(count, meant.sum::<u64>(), "user/{key}: every numbered tell once");
+    }
+}
+
+#[test]
+fn numbered_tells_sent_again_across_a_killed_host_take_effect_exactly_once() {
+    numbered_tells_survive_a_kill_exactly_once(600);
+}
+
+#[test]
+#[ignore = "10,000 increments: about two minutes; run with --ignored"]
+fn ten_thousand_numbered_tells_across_a_killed_host_take_effect_exactly_once() {
+    numbered_tells_survive_a_kill_exactly_once(10_000);
+}

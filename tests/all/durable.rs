@@ -876,3 +876,60 @@ fn a_durable_child_of_a_manifest_supervisor_comes_back_in_its_place_with_its_sta
     let tree = control.request(json!({ "op": "tree" })).unwrap();
     assert_eq!(path_in_tree(&tree, "c"), ["s", "c"], "under its supervisor: {tree}");
 }
+
+#[test]
+fn a_numbered_tell_sent_again_is_taken_once_even_across_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let send = |host: &DurableHost, address: &str, publisher: &str, seq: u64| {
+        let out = Command::new(env!("CARGO_BIN_EXE_troupe"))
+            .arg("--control")
+            .arg(&host.control)
+            .args(["send", address, "incr(1)", "--publisher", publisher, "--seq", &seq.to_string()])
+            .output()
+            .unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    let host = DurableHost::start(dir.path(), None);
+    let mut control = host.connect();
+    control.spawn_durable("c", "counter").unwrap();
+    for seq in [1, 1, 2, 1, 2] {
+        assert_eq!(send(&host, "c", "billing", seq), (true, String::new()), "tell {seq} of `billing`");
+    }
+    assert_eq!(control.count("c"), 2, "tells 1 and 2, once each, however often they were sent");
+    // Another publisher numbers its tells on its own.
+    assert!(send(&host, "c", "audit", 1).0);
+    assert_eq!(control.count("c"), 3);
+    host.kill();
+
+    // The numbers taken were committed with the tells: the host that
+    // comes back still knows them.
+    let host = DurableHost::start(dir.path(), None);
+    let mut control = host.connect();
+    assert!(send(&host, "c", "billing", 2).0, "a tell sent again after the crash is acknowledged");
+    assert_eq!(control.count("c"), 3, "and not taken again");
+    assert!(send(&host, "c", "billing", 3).0);
+    assert_eq!(control.count("c"), 4);
+
+    // Only a durable actor keeps the numbers it took: to another, a
+    // numbered tell is refused, and says why.
+    control.request(json!({ "op": "spawn", "name": "plain", "path": support::guest("counter") })).unwrap();
+    let (sent, stderr) = send(&host, "plain", "billing", 4);
+    assert!(!sent && stderr.contains("`plain` is not durable"), "{stderr}");
+    let refused = control
+        .request(json!({ "op": "send", "address": "plain", "message": "incr(1)",
+                         "numbered": { "publisher": "billing", "seq": 4 } }))
+        .unwrap_err();
+    assert_eq!(refused["code"], "invalid-argument");
+    assert_eq!(control.count("plain"), 0, "nothing was queued");
+    let (sent, stderr) = send(&host, "c", "bad name", 5);
+    assert!(!sent && stderr.contains("cannot name a publisher"), "{stderr}");
+    // The two flags go together.
+    let alone = Command::new(env!("CARGO_BIN_EXE_troupe"))
+        .arg("--control")
+        .arg(&host.control)
+        .args(["send", "c", "incr(1)", "--seq", "9"])
+        .output()
+        .unwrap();
+    assert!(!alone.status.success() && String::from_utf8_lossy(&alone.stderr).contains("--publisher"));
+    assert_eq!(control.count("c"), 4);
+}

@@ -440,3 +440,40 @@ fn an_actor_is_swapped_over_http_keeping_its_state_and_an_incompatible_swap_chan
     let unknown_field = host.post("/v1/actors/counter/swap", json!({ "file": v2 }));
     assert_eq!(unknown_field.status, 400, "{}", unknown_field.body);
 }
+
+#[test]
+fn a_numbered_send_sent_again_is_taken_once_and_half_a_number_is_400() {
+    let host = HttpHost::start(
+        "[actors.ledger]\npath = {counter}\ndurability = \"durable\"\n\n[actors.plain]\npath = {counter}\n",
+        &[],
+    );
+    let send = |address: &str, headers: &[(&str, &str)]| {
+        let mut request = HttpHost::agent()
+            .post(&format!("{}/v1/actors/{address}/send/incr", host.base))
+            .set("Content-Type", "application/json");
+        for (name, value) in headers {
+            request = request.set(name, value);
+        }
+        match request.send_string(r#"{"by": 1}"#) {
+            Ok(response) => (response.status(), response.into_string().unwrap()),
+            Err(ureq::Error::Status(status, response)) => (status, response.into_string().unwrap()),
+            Err(e) => panic!("send: {e}"),
+        }
+    };
+    let numbered = |seq: &'static str| [("Troupe-Publisher", "shop"), ("Troupe-Seq", seq)];
+    for seq in ["1", "1", "2", "2", "1"] {
+        assert_eq!(send("ledger", &numbered(seq)).0, 202, "send {seq} of `shop`");
+    }
+    assert_eq!(host.call("ledger", "get", json!([])), json!(2), "each number once");
+    assert_eq!(send("ledger", &[]).0, 202, "an unnumbered send is taken every time");
+    assert_eq!(host.call("ledger", "get", json!([])), json!(3));
+
+    let (status, body) = send("ledger", &[("Troupe-Seq", "3")]);
+    assert!(status == 400 && body.contains("both `troupe-publisher` and `troupe-seq`"), "{status} {body}");
+    let (status, body) = send("ledger", &[("Troupe-Publisher", "shop"), ("Troupe-Seq", "three")]);
+    assert!(status == 400 && body.contains("is not a number"), "{status} {body}");
+    let (status, body) = send("plain", &numbered("3"));
+    assert!(status == 400 && body.contains("`plain` is not durable"), "{status} {body}");
+    assert_eq!(host.call("ledger", "get", json!([])), json!(3), "nothing refused was taken");
+    assert_eq!(host.call("plain", "get", json!([])), json!(0));
+}

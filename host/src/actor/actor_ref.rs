@@ -377,6 +377,26 @@ impl ActorRef {
         }
     }
 
+    /// Sends the tell numbered `seq` by the outside publisher `publisher`
+    /// (an address from [`Address::publisher`]), and waits as
+    /// [`ActorRef::send`] does. A publisher that did not hear the
+    /// acknowledgement sends the same tell again with the same number: the
+    /// actor takes it once, since it keeps, with its state, the last
+    /// number it took from each publisher, and acknowledges without taking
+    /// it any tell numbered at or below that. So a publisher's numbers
+    /// must grow, across its restarts too.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::NotNumbered`] if the actor is not durable; else as
+    /// [`ActorRef::send`].
+    pub async fn send_numbered(&self, call: Call, publisher: Address, seq: u64) -> Result<(), CallError> {
+        if !self.is_durable() {
+            return Err(CallError::NotNumbered(self.0.address.clone()));
+        }
+        self.send_from(call, Some(publisher), Some(Origin { seq, index: 0 })).await
+    }
+
     /// Numbers and queues a tell to a durable actor, and submits its write
     /// to the journal (the returned future resolves once it is durable).
     /// Queued before it is written: a tell the mailbox refuses is never

@@ -392,7 +392,9 @@ impl From<CallError> for Error {
     fn from(e: CallError) -> Self {
         match e {
             CallError::UnknownAddress(a) => Error::UnknownAddress(a.to_string()),
-            e @ CallError::InvalidKey { .. } => Error::InvalidArgument(e.to_string()),
+            e @ (CallError::InvalidKey { .. } | CallError::InvalidPublisher { .. } | CallError::NotNumbered(_)) => {
+                Error::InvalidArgument(e.to_string())
+            }
             CallError::MailboxFull(a) => Error::MailboxFull(a.to_string()),
             CallError::BadMessage(MessageError::TooLarge { size, .. }) => Error::TooLarge(size),
             CallError::BadMessage(m) => Error::BadMessage(m.to_string()),

@@ -39,6 +39,25 @@ impl Address {
         &self.0
     }
 
+    /// The sender address of the outside publisher `name`, whose tells are
+    /// numbered (see [`ActorRef::send_numbered`](super::ActorRef::send_numbered)):
+    /// `@name`, which no actor can have, so that a publisher's numbers and
+    /// an actor's never mix.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::InvalidPublisher`] if `name` could not be an address.
+    pub fn publisher(name: &str) -> Result<Address, CallError> {
+        Address::validate(name)
+            .map_err(|problem| CallError::InvalidPublisher { name: name.chars().take(40).collect(), problem })?;
+        Ok(Address::from(format!("{PUBLISHER_PREFIX}{name}").as_str()))
+    }
+
+    /// Is this the sender address of an outside publisher?
+    pub fn is_publisher(&self) -> bool {
+        self.0.starts_with(PUBLISHER_PREFIX)
+    }
+
     /// Checks that `name` can be an address: 1 to [`MAX_ADDRESS_LEN`]
     /// characters from `[A-Za-z0-9._/-]`, without an empty `/` segment.
     ///
@@ -59,11 +78,15 @@ impl Address {
     }
 }
 
+/// What begins a publisher's sender address: a character no actor's
+/// address has.
+const PUBLISHER_PREFIX: char = '@';
+
 /// The longest address, in bytes.
 pub const MAX_ADDRESS_LEN: usize = 128;
 
 /// Why a name cannot be an address.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum AddressError {
     /// Empty, or longer than [`MAX_ADDRESS_LEN`].
     #[error("an address has 1 to {MAX_ADDRESS_LEN} characters, `{name}` has {len}")]
@@ -289,6 +312,22 @@ pub enum CallError {
         /// What is wrong with the key.
         problem: String,
     },
+    /// A numbered tell names its publisher with a name that could not be
+    /// an address.
+    #[error("`{name}` cannot name a publisher: {problem}")]
+    InvalidPublisher {
+        /// The name (its first 40 characters).
+        name: String,
+        /// What is wrong with it.
+        problem: AddressError,
+    },
+    /// A numbered tell to an actor that keeps no record of the numbers it
+    /// took: only a durable actor takes each once.
+    #[error(
+        "`{0}` is not durable, and only a durable actor takes a numbered tell once whatever happens; make it \
+         durable (`durability = \"durable\"`), or send without `--publisher` and `--seq`"
+    )]
+    NotNumbered(Address),
     /// The receiver's mailbox is full. Nothing was queued.
     #[error("mailbox of `{0}` is full; retry later, or raise its `mailbox` limit")]
     MailboxFull(Address),
@@ -350,7 +389,9 @@ impl HasErrorCode for CallError {
     fn code(&self) -> ErrorCode {
         match self {
             CallError::UnknownAddress(_) => ErrorCode::UnknownAddress,
-            CallError::InvalidKey { .. } => ErrorCode::InvalidArgument,
+            CallError::InvalidKey { .. } | CallError::InvalidPublisher { .. } | CallError::NotNumbered(_) => {
+                ErrorCode::InvalidArgument
+            }
             CallError::MailboxFull(_) => ErrorCode::MailboxFull,
             CallError::BadMessage(MessageError::TooLarge { .. }) | CallError::ReplyTooLarge { .. } => {
                 ErrorCode::TooLarge

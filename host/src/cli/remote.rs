@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use serde_json::Value;
-use troupe::control::{Client, LimitOverrides, Request, StateFile, default_socket_path};
+use troupe::control::{Client, LimitOverrides, Numbered, Request, StateFile, default_socket_path};
 use troupe::parse_bytes;
 use troupe::supervision::{RestartType, Strategy, SupervisorSpec};
 
@@ -138,6 +138,18 @@ pub struct SendArgs {
     pub address: String,
     /// The message in WAVE, e.g. 'incr(5)'.
     pub message: String,
+    /// Number the tell in the sequence of this publisher (with `--seq`):
+    /// sent again with the same number, a durable actor takes it once.
+    #[arg(long, requires = "seq", value_name = "NAME")]
+    pub publisher: Option<String>,
+    /// The tell's number in the publisher's sequence; numbers must grow.
+    #[arg(long, requires = "publisher", value_name = "N")]
+    pub seq: Option<u64>,
+    /// Give up waiting for the acknowledgement after this many
+    /// milliseconds. The tell may still take effect: send it again with
+    /// the same `--publisher` and `--seq` to have it taken once.
+    #[arg(long, value_name = "MS")]
+    pub timeout: Option<u64>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -249,7 +261,12 @@ pub async fn remote(command: Command, control: Option<PathBuf>, json: bool) -> a
             }
         }
         Command::Call(a) => Request::Call { address: a.address, message: a.message, timeout_ms: Some(a.timeout) },
-        Command::Send(a) => Request::Send { address: a.address, message: a.message },
+        Command::Send(a) => Request::Send {
+            address: a.address,
+            message: a.message,
+            numbered: a.publisher.zip(a.seq).map(|(publisher, seq)| Numbered { publisher, seq }),
+            timeout_ms: a.timeout,
+        },
         Command::Ps(a) => Request::Ps { virtual_component: a.virtual_component, cluster: a.cluster },
         Command::Stop(a) => Request::Stop { address: a.address },
         Command::DeadLetters(a) => Request::DeadLetters { address: a.address },

@@ -274,11 +274,13 @@ impl Directory {
         };
         let from = request.from.clone();
         match request.kind {
-            Kind::Tell => match match request.origin {
+            Kind::Tell => match match (request.origin, from) {
+                // An outside publisher's numbered tell: durable receivers only.
+                (Some(origin), Some(from)) if from.is_publisher() => actor.send_numbered(call, from, origin.seq).await,
                 // A durable sender's courier: a durable receiver drops what
                 // it took already.
-                Some(origin) if actor.is_durable() => actor.send_from(call, from, Some(origin)).await,
-                _ => actor.send(call, from).await,
+                (Some(origin), from) if actor.is_durable() => actor.send_from(call, from, Some(origin)).await,
+                (_, from) => actor.send(call, from).await,
             } {
                 Ok(()) => Reply::Ok(Bytes::new()),
                 Err(e) => Reply::Error(e),

@@ -15,7 +15,7 @@ mod protocol;
 mod server;
 
 pub use client::{Client, ClientError};
-pub use protocol::{ErrorBody, LimitOverrides, Request, Response, SpawnReply, StateFile};
+pub use protocol::{ErrorBody, LimitOverrides, Numbered, Request, Response, SpawnReply, StateFile};
 pub use server::{ControlServer, ServeError, answer, respawn_durable};
 
 use std::path::PathBuf;

@@ -8,6 +8,15 @@ use crate::actor::ActorLimits;
 use crate::outbound::HttpGrant;
 use crate::supervision::{RestartType, SupervisorSpec};
 
+/// The publisher and number of a numbered tell.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Numbered {
+    /// The publisher's name.
+    pub publisher: String,
+    /// The tell's number in the publisher's sequence.
+    pub seq: u64,
+}
+
 /// A request to the host.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "kebab-case")]
@@ -91,6 +100,14 @@ pub enum Request {
         address: String,
         /// The message, a WAVE call.
         message: String,
+        /// For a numbered tell, taken once however often it is sent: its
+        /// publisher and number (see `Host::send_numbered`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        numbered: Option<Numbered>,
+        /// How long to wait for the acknowledgement, in milliseconds (by
+        /// default as long as the receiver takes).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_ms: Option<u64>,
     },
     /// List the actors.
     Ps {

@@ -504,10 +504,26 @@ pub async fn answer(host: &Host, request: Request) -> Response {
                 Err(e) => failed(e),
             }
         }
-        Request::Send { address, message } => match host.send(&address, &message).await {
-            Ok(()) => ok(json!({ "address": address, "queued": true })),
-            Err(e) => failed(e),
-        },
+        Request::Send { address, message, numbered, timeout_ms } => {
+            let sending = async {
+                match &numbered {
+                    Some(n) => host.send_numbered(&address, &message, &n.publisher, n.seq).await,
+                    None => host.send(&address, &message).await,
+                }
+            };
+            // Past it, the tell may still take effect: not heard of is not
+            // undone (a numbered tell is sent again with its number).
+            let sent = match timeout_ms.map(Duration::from_millis) {
+                Some(timeout) => {
+                    tokio::time::timeout(timeout, sending).await.unwrap_or(Err(crate::CallError::Timeout(timeout)))
+                }
+                None => sending.await,
+            };
+            match sent {
+                Ok(()) => ok(json!({ "address": address, "queued": true })),
+                Err(e) => failed(e),
+            }
+        }
         Request::Ps { cluster: true, .. } => cluster_view(host, HostView::Ps).await,
         Request::Tree { cluster: true } => cluster_view(host, HostView::Tree).await,
         Request::Ps { virtual_component: None, .. } => {

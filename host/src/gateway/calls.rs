@@ -41,6 +41,14 @@
 //!
 //! A key of a virtual component (`user/42`) is activated by its first
 //! message, as from the command line.
+//!
+//! # Numbered sends
+//!
+//! A send with the headers `Troupe-Publisher: NAME` and `Troupe-Seq: N`
+//! is a numbered tell (`troupe send --publisher NAME --seq N`): a client
+//! that did not get its `202` sends it again with the same headers, and a
+//! durable actor takes it once (see `ActorRef::send_numbered`). The two
+//! go together; an actor that is not durable refuses it (`400`).
 
 use std::time::Duration;
 
@@ -52,9 +60,15 @@ use serde_json::json;
 
 use super::status::{ApiError, Problem};
 use crate::host::Host;
-use crate::message::{CallError, DEFAULT_ASK_TIMEOUT};
+use crate::message::{Address, CallError, DEFAULT_ASK_TIMEOUT};
 use crate::protocol::{Call, reply_to_json};
 use crate::{ActorRef, ErrorCode};
+
+/// The header naming the publisher of a numbered send.
+pub const PUBLISHER_HEADER: &str = "troupe-publisher";
+
+/// The header carrying a numbered send's place in its publisher's sequence.
+pub const SEQ_HEADER: &str = "troupe-seq";
 
 /// The content type of WAVE text, in bodies and replies.
 pub const WAVE_CONTENT_TYPE: &str = "text/x-wave";
@@ -140,7 +154,10 @@ pub async fn deliver(
     };
     match target.delivery {
         Delivery::Tell => {
-            actor.send(call, None).await?;
+            match numbered(headers)? {
+                Some((publisher, seq)) => actor.send_numbered(call, publisher, seq).await?,
+                None => actor.send(call, None).await?,
+            }
             let queued = json!({ "address": target.address, "queued": true });
             Ok((StatusCode::ACCEPTED, Json(queued)).into_response())
         }
@@ -165,6 +182,25 @@ pub async fn deliver(
                 }
             }
         }
+    }
+}
+
+/// The publisher and number `headers` give a send, if they give one.
+fn numbered(headers: &HeaderMap) -> Result<Option<(Address, u64)>, ApiError> {
+    let text = |name| headers.get(name).map(|v| v.to_str().unwrap_or("\u{fffd}"));
+    let invalid = |message: String| ApiError::host(ErrorCode::InvalidArgument, message);
+    match (text(PUBLISHER_HEADER), text(SEQ_HEADER)) {
+        (None, None) => Ok(None),
+        (Some(publisher), Some(seq)) => {
+            let seq = seq.trim().parse().map_err(|_| {
+                invalid(format!("`{SEQ_HEADER}: {seq}` is not a number; a numbered send counts 0, 1, 2, ..."))
+            })?;
+            let publisher = Address::publisher(publisher.trim()).map_err(ApiError::from)?;
+            Ok(Some((publisher, seq)))
+        }
+        _ => Err(invalid(format!(
+            "a numbered send takes both `{PUBLISHER_HEADER}` and `{SEQ_HEADER}`; send both, or neither"
+        ))),
     }
 }
 

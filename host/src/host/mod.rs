@@ -544,6 +544,42 @@ impl Host {
         }
     }
 
+    /// [`Host::send`] of the tell numbered `seq` by the outside publisher
+    /// `publisher`: sent again with the same number after a failure (a
+    /// timeout, a host that went down), it is taken once (see
+    /// [`ActorRef::send_numbered`]), on whichever host the actor is.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::InvalidPublisher`], [`CallError::NotNumbered`] if the
+    /// actor is not durable; else as [`Host::send`].
+    pub async fn send_numbered(
+        &self,
+        address: &str,
+        message: &str,
+        publisher: &str,
+        seq: u64,
+    ) -> Result<(), CallError> {
+        let from = Address::publisher(publisher)?;
+        let origin = Some(crate::actor::durable::Origin { seq, index: 0 });
+        let actor = match self.lookup(address) {
+            Ok(actor) => actor,
+            Err(e) => match self.remote_for(&e) {
+                Some(remote) => return remote.tell(address, message, Some(&from), origin).await,
+                None => return Err(e),
+            },
+        };
+        let call = actor.parse(message)?;
+        match actor.send_numbered(call, from.clone(), seq).await {
+            // A key that passivated meanwhile and whose claim went back.
+            Err(e @ CallError::UnknownAddress(_)) => match self.remote_for(&e) {
+                Some(remote) => remote.tell(address, message, Some(&from), origin).await,
+                None => Err(e),
+            },
+            sent => sent,
+        }
+    }
+
     /// Where durable actors commit, if this host has a store (the keys of
     /// virtual components in a cluster commit to the cluster's).
     pub fn journal(&self) -> Option<&Arc<dyn Journal>> {
