@@ -933,3 +933,28 @@ fn a_numbered_tell_sent_again_is_taken_once_even_across_kill_9() {
     assert!(!alone.status.success() && String::from_utf8_lossy(&alone.stderr).contains("--publisher"));
     assert_eq!(control.count("c"), 4);
 }
+
+#[tokio::test]
+async fn a_numbered_tell_sent_again_is_acknowledged_only_once_its_first_copy_is_durable() {
+    use troupe::HasErrorCode as _;
+    use troupe::store::faulty::FaultyDisk;
+
+    let dir = tempfile::tempdir().unwrap();
+    let disk = FaultyDisk::new();
+    let host = host_on_disk(&disk, dir.path());
+    spawn_durable_in(&host, "d", "counter", &[]).await;
+    host.send_numbered("d", "incr(1)", "shop", 1).await.unwrap();
+    host.send_numbered("d", "incr(1)", "shop", 1).await.unwrap();
+    assert_eq!(support::ask(&host, "d", "get()").await.unwrap(), "1");
+
+    // Tell 2 is queued, but its write fails: not acknowledged. Sent again
+    // with its number, it is a copy of a tell taken, and its
+    // acknowledgement is the first copy's: it must not be `ok`, since
+    // nothing of it is on the disk.
+    disk.fail_after(Some(0));
+    let first = host.send_numbered("d", "incr(1)", "shop", 2).await.unwrap_err();
+    assert_eq!(first.code(), troupe::ErrorCode::NotDurable, "{first}");
+    let again = host.send_numbered("d", "incr(1)", "shop", 2).await.unwrap_err();
+    assert_eq!(again.code(), troupe::ErrorCode::NotDurable, "a copy is not acknowledged before the first: {again}");
+    host.shutdown().await;
+}

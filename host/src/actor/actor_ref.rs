@@ -21,6 +21,8 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
+use futures_util::FutureExt as _;
+use futures_util::future::Shared;
 use tokio::sync::{Notify, oneshot};
 use tokio::task::AbortHandle;
 
@@ -127,8 +129,18 @@ struct Sequence {
     next: u64,
     /// The numbers of the tells in the mailbox, in mailbox order.
     queued: VecDeque<u64>,
-    /// For each durable sender, the origin of the last tell taken from it.
-    taken: HashMap<Address, Origin>,
+    /// For each durable sender (or outside publisher), the last tell
+    /// taken from it.
+    taken: HashMap<Address, Taken>,
+}
+
+/// The last tell taken from one sender.
+struct Taken {
+    origin: Origin,
+    /// Its write to the journal, until the next tell from the sender
+    /// replaces it (`None` once recovered: durable). A copy sent again is
+    /// acknowledged when the first is durable, not before.
+    write: Option<Shared<BoxFuture<'static, Result<(), JournalError>>>>,
 }
 
 /// How a durable actor's handle starts: its journal and the tells
@@ -203,7 +215,11 @@ impl ActorRef {
                     sequence: Mutex::new(Sequence {
                         next: d.next_seq,
                         queued: d.queued.into(),
-                        taken: d.taken.into_iter().collect(),
+                        taken: d
+                            .taken
+                            .into_iter()
+                            .map(|(sender, origin)| (sender, Taken { origin, write: None }))
+                            .collect(),
                     }),
                     committed: AtomicU64::new(d.committed),
                     unsaved: Mutex::new(None),
@@ -422,20 +438,31 @@ impl ActorRef {
         let origin = origin.zip(from.clone());
         let mut sequence = durable.sequence.lock();
         if let Some((origin, sender)) = &origin
-            && sequence.taken.get(sender).is_some_and(|last| origin <= last)
+            && let Some(last) = sequence.taken.get(sender)
+            && *origin <= last.origin
         {
-            // Taken before: acknowledged as it was then.
-            return Ok(Box::pin(std::future::ready(Ok(()))));
+            // Taken before: acknowledged as it was then, once durable (the
+            // store commits an actor's writes in order, so the last one
+            // from this sender covers this one).
+            return Ok(match &last.write {
+                Some(write) => Box::pin(write.clone()),
+                None => Box::pin(std::future::ready(Ok(()))),
+            });
         }
         self.enqueue(Envelope::tell(call, from))?;
         let seq = sequence.next;
         sequence.next += 1;
         sequence.queued.push_back(seq);
         let written = origin.as_ref().map(|(origin, _)| *origin);
-        if let Some((origin, sender)) = origin {
-            sequence.taken.insert(sender, origin);
+        let write = durable.journal.accept(&self.0.address, seq, message, written, timer);
+        match origin {
+            Some((origin, sender)) => {
+                let write = write.shared();
+                sequence.taken.insert(sender, Taken { origin, write: Some(write.clone()) });
+                Ok(Box::pin(write))
+            }
+            None => Ok(write),
         }
-        Ok(durable.journal.accept(&self.0.address, seq, message, written, timer))
     }
 
     /// Gives back the number of a tell the cell put back at the front of
