@@ -519,6 +519,31 @@ fn a_typed_import_bound_to_a_virtual_key_reaches_it_on_the_host_that_has_it() {
     assert!(active_users(&b).is_empty(), "not activated on b too");
 }
 
+#[test]
+fn a_typed_import_bound_to_a_named_actor_on_another_host_reaches_it_there() {
+    let nats = Nats::start();
+    // One manifest for both hosts: the counter runs on a, the tally that
+    // imports its API on b.
+    let manifest = "[actors.counter]\npath = {counter}\nnode = \"a\"\n\n\
+                    [actors.t]\npath = {tally}\nnode = \"b\"\n\
+                    bindings = { \"example:counter/api\" = \"counter\" }\n";
+    let a = Node::start(&nats, "a", manifest);
+    let b = Node::start(&nats, "b", manifest);
+    assert_eq!(b.call_when_reachable("t", "add(4)"), "4", "t on b calls `incr` of the counter on a");
+    assert_eq!(a.ok(&["call", "counter", "get()"]), "4");
+    assert_eq!(handled(&a, "counter"), 2);
+    assert!(b.json(&["ps"])["actors"].as_array().unwrap().iter().all(|actor| actor["address"] != "counter"));
+
+    // The binding was checked against the code the counter's entry
+    // names, as a local one is: a tally bound to an entry whose code
+    // does not export the API is refused at start, naming the function.
+    let mismatched = "[actors.counter]\npath = {tally}\nnode = \"a\"\n\n\
+                      [actors.t]\npath = {tally}\nnode = \"c\"\n\
+                      bindings = { \"example:counter/api\" = \"counter\" }\n";
+    let log = Node::try_start(&nats, "c", mismatched).err().expect("c refuses a binding that does not type-check");
+    assert!(log.contains("`counter` on another host") && log.contains("incr"), "{log}");
+}
+
 /// Tells `incr(1)` to every key of `keys` from `node` until each is
 /// acknowledged, for at most `within`; how many were acknowledged.
 fn tell_each_until_acknowledged(node: &Node, keys: &[String], within: Duration) -> usize {

@@ -191,8 +191,9 @@ impl ActorData {
     ) -> wasmtime::Result<Result<Option<Val>, Failed>> {
         let targets = match self.system.route(binding, key) {
             Ok(targets) => targets,
-            Err(problem) => match remote_key(binding, key) {
-                // In a cluster, a key held by another host is reached there.
+            Err(problem) => match remote_address(binding, key) {
+                // In a cluster, a key or an actor another host has is
+                // reached there.
                 Some(address) if self.system.remote().is_some() => {
                     return self.route_remote(&address, binding, interface, function, args, has_result).await;
                 }
@@ -232,10 +233,10 @@ impl ActorData {
 }
 
 impl ActorData {
-    /// A call through `binding` to the virtual key at `address`, which
-    /// another host of the cluster has: sent as text, checked there
-    /// against the key's protocol (the binding was checked against the
-    /// same component's when it was made).
+    /// A call through `binding` to the virtual key or named actor at
+    /// `address`, which another host of the cluster has: sent as text,
+    /// checked there against the receiver's protocol (the binding was
+    /// checked against the code of its entry when it was made).
     async fn route_remote(
         &mut self,
         address: &str,
@@ -267,13 +268,19 @@ impl ActorData {
     }
 }
 
-/// The address of the virtual key a call through `binding` names, if it
-/// is bound to a virtual component and `key` makes a valid key.
-fn remote_key(binding: &Binding, key: Option<&Val>) -> Option<String> {
-    let BindingTarget::Virtual { component, .. } = &binding.spec.target else { return None };
-    let key = super::binding::key_text(key?).ok()?;
-    let address = format!("{component}/{key}");
-    crate::message::Address::validate(&address).is_ok().then_some(address)
+/// The address a call through `binding` goes to on another host, if it
+/// may be there: the named actor it is bound to, or the virtual key `key`
+/// names, if it makes a valid one.
+fn remote_address(binding: &Binding, key: Option<&Val>) -> Option<String> {
+    match &binding.spec.target {
+        BindingTarget::Actor(address) => Some(address.to_string()),
+        BindingTarget::Virtual { component, .. } => {
+            let key = super::binding::key_text(key?).ok()?;
+            let address = format!("{component}/{key}");
+            crate::message::Address::validate(&address).is_ok().then_some(address)
+        }
+        BindingTarget::Group { .. } => None,
+    }
 }
 
 /// Why a call through a binding failed, and whether trying it again may

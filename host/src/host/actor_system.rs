@@ -112,7 +112,7 @@ impl ActorSystem for HostInner {
     }
 
     fn bind(&self, actor: &ActorRef, interface: &str, spec: BindingSpec) -> Result<(), BindError> {
-        let template = self.virtual_template(&spec);
+        let template = self.target_template(&spec);
         self.routing.bind(&self.registry, &self.catalog, actor, interface, spec, template)
     }
 }

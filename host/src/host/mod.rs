@@ -652,7 +652,7 @@ impl Host {
             .registry
             .get(address)
             .ok_or_else(|| BindError::UnknownTarget { interface: interface.to_string(), target: address.into() })?;
-        let template = self.inner.virtual_template(&spec);
+        let template = self.inner.target_template(&spec);
         self.inner.routing.bind(&self.inner.registry, &self.inner.catalog, &actor, interface, spec, template)
     }
 

@@ -75,6 +75,8 @@ impl Routing {
 
     /// Binds `actor`'s imported `interface` to `spec`, after checking that
     /// every target exports the interface with identical types.
+    /// `elsewhere` is the code of a target this host does not run (see
+    /// `HostInner::target_template`).
     pub fn bind(
         &self,
         registry: &Registry,
@@ -82,7 +84,7 @@ impl Routing {
         actor: &ActorRef,
         interface: &str,
         spec: BindingSpec,
-        virtual_template: Option<Arc<ActorComponent>>,
+        elsewhere: Option<Arc<ActorComponent>>,
     ) -> Result<(), BindError> {
         let component = actor.component();
         let Some(import) = component.import(interface) else {
@@ -96,13 +98,13 @@ impl Routing {
         // What the target runs, to check types against: the actor, or the
         // group's members and the code it would start more of.
         let (target_name, targets): (String, Vec<Arc<ActorComponent>>) = match &spec.target {
-            BindingTarget::Actor(address) => {
-                let target = registry.get(address.as_str()).ok_or_else(|| BindError::UnknownTarget {
-                    interface: interface.to_string(),
-                    target: address.clone(),
-                })?;
-                (address.to_string(), vec![target.component()])
-            }
+            BindingTarget::Actor(address) => match (registry.get(address.as_str()), elsewhere) {
+                (Some(target), _) => (address.to_string(), vec![target.component()]),
+                (None, Some(code)) => (format!("`{address}` on another host"), vec![code]),
+                (None, None) => {
+                    return Err(BindError::UnknownTarget { interface: interface.to_string(), target: address.clone() });
+                }
+            },
             BindingTarget::Group { name, router } => {
                 if *router == Router::Broadcast
                     && let Some(f) = import.functions.iter().find(|f| f.result.is_some())
@@ -124,7 +126,7 @@ impl Routing {
                 if !import.functions.iter().any(|f| f.params.iter().any(|(n, _)| n == key_from)) {
                     return Err(BindError::NoSuchParam { param: key_from.clone(), interface: import.name.clone() });
                 }
-                let template = virtual_template.ok_or_else(|| BindError::UnknownTarget {
+                let template = elsewhere.ok_or_else(|| BindError::UnknownTarget {
                     interface: interface.to_string(),
                     target: Address::from(component.as_str()),
                 })?;

@@ -147,7 +147,7 @@ impl HostInner {
         self.registry.insert(actor.clone()).map_err(|a| SpawnError::NameTaken(a.address().clone()))?;
         // Bind before the first incarnation, so that `init` can call out.
         for (interface, binding) in &spec.policy.bindings {
-            let template = self.virtual_template(binding);
+            let template = self.target_template(binding);
             if let Err(e) =
                 self.routing.bind(&self.registry, &self.catalog, &actor, interface, binding.clone(), template)
             {

@@ -302,11 +302,23 @@ impl HostInner {
         }
     }
 
-    /// For a binding to the keys of a virtual component, the component's
-    /// code, to type-check the binding against.
-    pub(super) fn virtual_template(&self, spec: &BindingSpec) -> Option<Arc<ActorComponent>> {
-        let BindingTarget::Virtual { component, .. } = &spec.target else { return None };
-        self.virtuals.entries.lock().get(component).map(|entry| entry.template.component.clone())
+    /// The code a binding's target runs where this host cannot see it, to
+    /// type-check the binding against: for the keys of a virtual
+    /// component, the component's; in a cluster, for a named actor this
+    /// host does not run, the code of its manifest entry of that name (it
+    /// runs on another node, where calls through the binding reach it).
+    pub(super) fn target_template(&self, spec: &BindingSpec) -> Option<Arc<ActorComponent>> {
+        match &spec.target {
+            BindingTarget::Virtual { component, .. } => {
+                self.virtuals.entries.lock().get(component).map(|entry| entry.template.component.clone())
+            }
+            BindingTarget::Actor(address)
+                if self.remote.get().is_some() && self.registry.get(address.as_str()).is_none() =>
+            {
+                self.catalog.template(address.as_str()).map(|template| template.component)
+            }
+            BindingTarget::Actor(_) | BindingTarget::Group { .. } => None,
+        }
     }
 
     /// The key of a virtual component a call through `binding` names,
