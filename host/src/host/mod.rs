@@ -526,22 +526,7 @@ impl Host {
     ///
     /// As [`Host::tell`], and [`CallError::NotDurable`].
     pub async fn send(&self, address: &str, message: &str) -> Result<(), CallError> {
-        let actor = match self.lookup(address) {
-            Ok(actor) => actor,
-            Err(e) => match self.remote_for(&e) {
-                Some(remote) => return remote.tell(address, message, None, None).await,
-                None => return Err(e),
-            },
-        };
-        let call = actor.parse(message)?;
-        match actor.send(call, None).await {
-            // A key that passivated meanwhile and whose claim went back.
-            Err(e @ CallError::UnknownAddress(_)) => match self.remote_for(&e) {
-                Some(remote) => remote.tell(address, message, None, None).await,
-                None => Err(e),
-            },
-            sent => sent,
-        }
+        self.send_as(address, message, None).await
     }
 
     /// [`Host::send`] of the tell numbered `seq` by the outside publisher
@@ -560,20 +545,29 @@ impl Host {
         publisher: &str,
         seq: u64,
     ) -> Result<(), CallError> {
-        let from = Address::publisher(publisher)?;
-        let origin = Some(crate::actor::durable::Origin { seq, index: 0 });
+        self.send_as(address, message, Some((Address::publisher(publisher)?, seq))).await
+    }
+
+    /// [`Host::send`], numbered by `(publisher, seq)` if given.
+    async fn send_as(&self, address: &str, message: &str, numbered: Option<(Address, u64)>) -> Result<(), CallError> {
+        let from = numbered.as_ref().map(|(publisher, _)| publisher);
+        let origin = numbered.as_ref().map(|(_, seq)| crate::actor::durable::Origin { seq: *seq, index: 0 });
         let actor = match self.lookup(address) {
             Ok(actor) => actor,
             Err(e) => match self.remote_for(&e) {
-                Some(remote) => return remote.tell(address, message, Some(&from), origin).await,
+                Some(remote) => return remote.tell(address, message, from, origin).await,
                 None => return Err(e),
             },
         };
         let call = actor.parse(message)?;
-        match actor.send_numbered(call, from.clone(), seq).await {
+        let sent = match &numbered {
+            Some((publisher, seq)) => actor.send_numbered(call, publisher.clone(), *seq).await,
+            None => actor.send(call, None).await,
+        };
+        match sent {
             // A key that passivated meanwhile and whose claim went back.
             Err(e @ CallError::UnknownAddress(_)) => match self.remote_for(&e) {
-                Some(remote) => remote.tell(address, message, Some(&from), origin).await,
+                Some(remote) => remote.tell(address, message, from, origin).await,
                 None => Err(e),
             },
             sent => sent,
