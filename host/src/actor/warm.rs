@@ -7,10 +7,15 @@
 //! instance's slot opened and its memory image mapped, page faults on its
 //! first writes. A template whose policy asks for
 //! [`warm_instances`](super::ActorPolicy::warm_instances) gets a pool of
-//! that many, filled off the message path: each instantiation that takes
-//! one (or finds none) starts a task that makes another, and the actor
-//! goes on without waiting for it. Nothing is made before the template's
-//! first start, so a template that is never used costs nothing.
+//! that many, filled off the message path by a warmer task of its own.
+//! The warmer tops the pool up on a timer tick while instances are being
+//! taken, and stops once none was taken for [`IDLE_TICKS`] ticks: an
+//! activation only takes an instance and goes on. Waking a task from the
+//! message path would cost the activation a wake-up of a parked worker
+//! thread (a system call and an interrupt), where a timer's expiry wakes
+//! that worker by itself; only the first take after a quiet spell starts
+//! the warmer. Nothing is made before the template's first start, so a
+//! template that is never used costs nothing.
 //!
 //! A warm instance has run no guest code, so it is the same as a fresh
 //! one whichever actor takes it: it was made for the template with a
@@ -28,6 +33,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use tracing::debug;
 
@@ -52,13 +58,27 @@ pub struct WarmInstances {
 /// swap, the new code has a pool of its own.
 type PoolKey = (String, blake3::Hash);
 
+/// How often a running warmer tops its pool up.
+const REFILL_TICK: Duration = Duration::from_millis(1);
+
+/// Ticks without a take after which a warmer stops.
+const IDLE_TICKS: u32 = 100;
+
 /// The warm instances of one template.
 struct Pool {
     ready: Vec<Incarnation>,
-    /// Instantiations started and not finished.
-    filling: u32,
     /// The handle the instances are made with, until an actor takes one.
     stand_in: ActorRef,
+    warmer: Warmer,
+    /// Instances taken since the warmer last looked.
+    taken_since_tick: u32,
+}
+
+/// Whether a pool's warmer task runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Warmer {
+    Stopped,
+    Running,
 }
 
 impl WarmInstances {
@@ -79,43 +99,61 @@ impl WarmInstances {
         if self.closed.load(Ordering::Acquire) {
             return None;
         }
-        let want = if self.crowded.load(Ordering::Relaxed) { 0 } else { want };
         let group = spec.group.clone()?;
         let key = (group, component.hash);
-        let (taken, missing, stand_in) = {
+        let (taken, start_warmer) = {
             let mut pools = self.pools.lock();
             let pool = pools.entry(key.clone()).or_insert_with(|| Pool {
                 ready: Vec::new(),
-                filling: 0,
                 stand_in: ActorRef::create(&stand_in_spec(spec, component, &key.0), None, false).0,
+                warmer: Warmer::Stopped,
+                taken_since_tick: 0,
             });
             let taken = pool.ready.pop();
-            let missing = want.saturating_sub(pool.ready.len() as u32 + pool.filling);
-            pool.filling += missing;
-            (taken, missing, pool.stand_in.clone())
+            pool.taken_since_tick += 1;
+            let start = pool.warmer == Warmer::Stopped;
+            pool.warmer = Warmer::Running;
+            (taken, start.then(|| pool.stand_in.clone()))
         };
-        for _ in 0..missing {
+        if let Some(stand_in) = start_warmer {
             let spec = stand_in_spec(spec, component, &key.0);
-            let (key, stand_in) = (key.clone(), stand_in.clone());
-            let (system, resources) = (system.clone(), resources.clone());
-            tokio::spawn(async move {
-                let made = Incarnation::instantiate_warm(&spec, &spec.component, &stand_in, &system, &resources).await;
-                resources.warm.filled(key, made.ok());
-            });
+            tokio::spawn(keep_warm(key, spec, stand_in, system.clone(), resources.clone()));
         }
         taken
     }
 
-    /// An instantiation for `key` ended, with an instance or without one
-    /// (the pool was full, say: it is tried again at the next take).
-    fn filled(&self, key: PoolKey, made: Option<Incarnation>) {
+    /// How many instances the pool `key` lacks (none while instance slots
+    /// are crowded or the host is stopping); `None` once it is gone.
+    fn missing(&self, key: &PoolKey, want: u32) -> Option<usize> {
+        let pools = self.pools.lock();
+        let pool = pools.get(key)?;
+        let want = if self.crowded.load(Ordering::Relaxed) || self.closed.load(Ordering::Acquire) { 0 } else { want };
+        Some((want as usize).saturating_sub(pool.ready.len()))
+    }
+
+    /// Adds `made` to the pool `key`, unless the host is stopping.
+    fn add(&self, key: &PoolKey, made: Incarnation) {
         let mut pools = self.pools.lock();
-        if let Some(pool) = pools.get_mut(&key) {
-            pool.filling = pool.filling.saturating_sub(1);
-            if !self.closed.load(Ordering::Acquire) {
-                pool.ready.extend(made);
-            }
+        if let Some(pool) = pools.get_mut(key)
+            && !self.closed.load(Ordering::Acquire)
+        {
+            pool.ready.push(made);
         }
+    }
+
+    /// A tick of the warmer of `key`, `idle` ticks without a take so far:
+    /// the idle count after it, or `None` if the warmer stops (idle long
+    /// enough, or the pool is gone).
+    fn tick(&self, key: &PoolKey, idle: u32) -> Option<u32> {
+        let mut pools = self.pools.lock();
+        let pool = pools.get_mut(key)?;
+        let idle = if pool.taken_since_tick == 0 { idle + 1 } else { 0 };
+        pool.taken_since_tick = 0;
+        if idle >= IDLE_TICKS || self.closed.load(Ordering::Acquire) {
+            pool.warmer = Warmer::Stopped;
+            return None;
+        }
+        Some(idle)
     }
 
     /// Drops every warm instance and makes no more: the host stops. A warm
@@ -146,6 +184,34 @@ impl WarmInstances {
             debug!("a warm instance dropped to free its slot");
         }
         released.is_some()
+    }
+}
+
+/// The warmer of the pool `key`: tops it up to `spec`'s
+/// `warm-instances` every [`REFILL_TICK`] until it is idle.
+async fn keep_warm(
+    key: PoolKey,
+    spec: ActorSpec,
+    stand_in: ActorRef,
+    system: Arc<dyn ActorSystem>,
+    resources: Arc<Resources>,
+) {
+    let warm = &resources.warm;
+    let mut idle = 0;
+    loop {
+        let missing = warm.missing(&key, spec.policy.warm_instances).unwrap_or(0);
+        for _ in 0..missing {
+            match Incarnation::instantiate_warm(&spec, &spec.component, &stand_in, &system, &resources).await {
+                Ok(made) => warm.add(&key, made),
+                // The pool was full, say: tried again at the next tick.
+                Err(_) => break,
+            }
+        }
+        tokio::time::sleep(REFILL_TICK).await;
+        match warm.tick(&key, idle) {
+            Some(still) => idle = still,
+            None => return,
+        }
     }
 }
 
