@@ -77,17 +77,18 @@ impl HostInner {
     /// Checks `spec`, claims its address, binds its imports, places it
     /// under `node` and starts its cell.
     pub(super) fn start(&self, spec: ActorSpec, node: &SupervisorRef) -> Result<Starting, SpawnError> {
-        self.start_from(spec, node, None)
+        self.start_from(spec, node, &mut None)
     }
 
     /// [`HostInner::start`]; an actor in memory given a `state` starts
     /// asleep with it, restored by its first message (a passivated key of
-    /// a virtual component).
+    /// a virtual component). The state is taken only once nothing can
+    /// fail any more: a failed start leaves it to the caller.
     pub(super) fn start_from(
         &self,
         spec: ActorSpec,
         node: &SupervisorRef,
-        state: Option<Snapshot>,
+        state: &mut Option<Snapshot>,
     ) -> Result<Starting, SpawnError> {
         if self.shutting_down.load(Ordering::Acquire) {
             return Err(SpawnError::ShuttingDown);
@@ -131,10 +132,7 @@ impl HostInner {
             }
         }
         let (boot, committed, pending, timers) = match spec.policy.durability {
-            Durability::InMemory => {
-                let committed = state.map(|state| Committed { state: Some(state), ..Committed::default() });
-                (None, committed, Vec::new(), Vec::new())
-            }
+            Durability::InMemory => (None, None, Vec::new(), Vec::new()),
             Durability::Durable => {
                 let boot = self.durable_boot(&mut spec)?;
                 (Some(boot.start), Some(boot.committed), boot.pending, boot.timers)
@@ -167,6 +165,7 @@ impl HostInner {
                 tracing::warn!(actor = %spec.address, timer = timer.id, "a recovered timer is over `max-timers`: dropped");
             }
         }
+        let committed = committed.or_else(|| Some(Committed { state: Some(state.take()?), ..Committed::default() }));
         let started = actor::start(actor.clone(), inbox, spec, committed, self.arc(), self.resources.clone());
         Ok(Starting { actor, started })
     }

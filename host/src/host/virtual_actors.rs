@@ -431,17 +431,19 @@ impl HostInner {
         spec.policy.config.retain(|(k, _)| k != "key");
         spec.policy.config.push(("key".into(), key.to_string()));
         let node = self.named_supervisor(name).map_err(|_| unknown())?;
-        // Taken once it is running again: a failed start keeps it.
-        let parked = entry.parked.lock().get(key).cloned();
-        match self.start_from(spec, &node, parked) {
+        let mut parked = entry.parked.lock().remove(key);
+        match self.start_from(spec, &node, &mut parked) {
             Ok(starting) => {
-                entry.parked.lock().remove(key);
                 let mut activations = entry.activations.lock();
                 activations.count += 1;
                 activations.claim_us += claiming.elapsed().as_micros() as u64;
                 Ok(starting.actor().clone())
             }
             Err(e) => {
+                // A failed start keeps it, for the next message.
+                if let Some(state) = parked {
+                    entry.parked.lock().insert(key.to_string(), state);
+                }
                 warn!(%address, error = %e, "a virtual actor could not be activated");
                 Err(unknown())
             }

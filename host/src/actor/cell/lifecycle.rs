@@ -30,6 +30,14 @@ impl Cell {
     ) -> Phase {
         if let Some(state) = asleep {
             let _ = started.send(Ok(()));
+            // Activated for a message already queued (a key's activation),
+            // and no request ahead of it: woken for it at once, as the
+            // asleep table would after a turn of the loop.
+            if self.inbox.control.is_empty()
+                && let Some(envelope) = self.inbox.mailbox.try_recv()
+            {
+                return Box::pin(self.wake_for(*state, Signal::Message(envelope))).await;
+            }
             return Phase::Hibernating(state);
         }
         if self.me.is_durable()
