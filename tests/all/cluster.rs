@@ -7,7 +7,7 @@
 use std::io::{BufRead as _, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -972,4 +972,123 @@ fn numbered_tells_sent_again_across_a_killed_host_take_effect_exactly_once() {
 #[ignore = "10,000 increments: about two minutes; run with --ignored"]
 fn ten_thousand_numbered_tells_across_a_killed_host_take_effect_exactly_once() {
     numbered_tells_survive_a_kill_exactly_once(10_000);
+}
+
+/// The versions `ps` on `node` shows for its active keys of `user`.
+fn user_versions(node: &Node) -> Vec<(String, String)> {
+    let ps = node.json(&["ps"]);
+    let actors = ps["actors"].as_array().unwrap().iter();
+    let users = actors.filter(|a| a["address"].as_str().is_some_and(|a| a.starts_with("user/")));
+    users
+        .map(|a| (a["address"].as_str().unwrap().to_string(), a["version"].as_str().unwrap_or("").to_string()))
+        .collect()
+}
+
+#[test]
+fn a_swap_across_the_cluster_swaps_every_hosts_actors_and_a_failure_on_one_host_rolls_back_all() {
+    let nats = Nats::start();
+    let manifest = virtual_users(60_000);
+    let a = Node::start(&nats, "a", &manifest);
+    let b = Node::start(&nats, "b", &manifest);
+    // A key activates on the host its first message reaches.
+    for (node, key, by) in [(&a, "user/a1", 11), (&a, "user/a2", 12), (&b, "user/b1", 21)] {
+        assert_eq!(node.ok(&["call", key, &format!("incr({by})")]), by.to_string());
+    }
+    assert_eq!(active_users(&a).len(), 2);
+    assert_eq!(active_users(&b), ["user/b1"]);
+
+    // Asked from b, which goes first: every host's keys, with their state.
+    let v2 = support::guest("counter-v2");
+    let swapped =
+        b.json(&["swap", "user", v2.to_str().unwrap(), "--cluster", "--probation", "100", "--new-version", "2.0.0"]);
+    let nodes: Vec<(String, usize)> = swapped["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["node"].as_str().unwrap().to_string(), n["answer"]["reports"].as_array().unwrap().len()))
+        .collect();
+    assert_eq!(nodes, [("b".to_string(), 1), ("a".to_string(), 2)], "{swapped}");
+    for (key, value) in [("user/a1", "11"), ("user/a2", "12"), ("user/b1", "21")] {
+        assert_eq!(a.ok(&["call", key, "get()"]), value, "{key} kept its state");
+        // Only version 2 has `increments`; its restore counts none from
+        // version 1's state.
+        assert_eq!(b.ok(&["call", key, "increments()"]), "0", "{key} runs version 2");
+    }
+    // A key activated after the swap starts from the new code, on either host.
+    assert_eq!(a.ok(&["call", "user/a3", "increments()"]), "0");
+    assert_eq!(b.ok(&["call", "user/b2", "increments()"]), "0");
+
+    // Asked from a, which goes first and passes; b's key fails its
+    // probation on its next `incr`: both hosts are back on version 2.
+    let broken = support::guest("counter-v2-broken-incr");
+    let swapping = AtomicBool::new(true);
+    let failed = std::thread::scope(|s| {
+        s.spawn(|| {
+            while swapping.load(Ordering::Relaxed) {
+                let _ = b.troupe(&["call", "user/b1", "incr(1)"]);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        let failed = a.error(&[
+            "swap",
+            "user",
+            broken.to_str().unwrap(),
+            "--cluster",
+            "--probation",
+            "1500",
+            "--new-version",
+            "2.0.1-broken",
+        ]);
+        swapping.store(false, Ordering::Relaxed);
+        failed
+    });
+    assert_eq!(failed["code"], "rolled-back", "{failed}");
+    let message = failed["message"].as_str().unwrap();
+    assert!(message.contains("host `b`") && message.contains("rolled back 3 actor(s)"), "{message}");
+    for node in [&a, &b] {
+        for (key, version) in user_versions(node) {
+            assert_eq!(version, "2.0.0", "{key} on its old code again");
+        }
+    }
+    assert_eq!(a.ok(&["call", "user/a1", "incr(1)"]), "12", "a's keys run version 2 with their state");
+    assert_eq!(a.ok(&["call", "user/a3", "incr(1)"]), "1", "and new keys start from version 2");
+}
+
+#[test]
+fn a_swap_held_for_a_coordinator_killed_mid_way_is_rolled_back() {
+    let nats = Nats::start();
+    let manifest = virtual_users(60_000);
+    let a = Node::start(&nats, "a", &manifest);
+    let b = Node::start(&nats, "b", &manifest);
+    assert_eq!(a.ok(&["call", "user/a1", "incr(1)"]), "1");
+    assert_eq!(b.ok(&["call", "user/b1", "incr(2)"]), "2");
+    let before = user_versions(&b);
+
+    // a swaps its key, then b's, each with a long probation; a dies while
+    // b's key is in its probation, so that b holds a swap nobody commits.
+    let v2 = support::guest("counter-v2");
+    let mut swap = Command::new(env!("CARGO_BIN_EXE_troupe"))
+        .arg("--control")
+        .arg(&a.control)
+        .args(["swap", "user", v2.to_str().unwrap(), "--cluster", "--probation", "3000", "--new-version", "2.0.0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while user_versions(&b).iter().all(|(_, version)| version != "2.0.0") {
+        assert!(Instant::now() < deadline, "b's key is never swapped");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    a.kill();
+    let _ = swap.kill();
+    let _ = swap.wait();
+    // Its probation ends, it holds, and the coordinator's lease expires.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while user_versions(&b) != before {
+        assert!(Instant::now() < deadline, "b never rolled back: {:?}", user_versions(&b));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(b.ok(&["call", "user/b1", "get()"]), "2", "with its state");
+    assert!(b.log().contains("the coordinator of a held swap left the cluster"), "{}", b.log());
 }

@@ -173,6 +173,10 @@ pub struct SwapArgs {
     /// the component declares, if any).
     #[arg(long, value_name = "VERSION")]
     pub new_version: Option<String>,
+    /// Swap every host's actors of the target, host after host, if the
+    /// host is part of a cluster; the first failure rolls back every host.
+    #[arg(long)]
+    pub cluster: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -295,6 +299,7 @@ pub async fn remote(command: Command, control: Option<PathBuf>, json: bool) -> a
             probation_ms: Some(a.probation),
             canary_ms: a.canary,
             version: a.new_version,
+            cluster: a.cluster,
         },
         Command::Supervise(a) => Request::Supervise {
             name: a.name,
@@ -363,9 +368,19 @@ pub async fn remote(command: Command, control: Option<PathBuf>, json: bool) -> a
                 }
             }
         }
-        Request::Swap { .. } => {
+        Request::Swap { cluster: false, .. } => {
             for report in reply["reports"].as_array().into_iter().flatten() {
                 say!("{}", describe_swap(report))?;
+            }
+        }
+        Request::Swap { cluster: true, .. } => {
+            for node in reply["nodes"].as_array().into_iter().flatten() {
+                let name = node["node"].as_str().unwrap_or("?");
+                let reports = node["answer"]["reports"].as_array().map(Vec::as_slice).unwrap_or_default();
+                say!("node {name}: {} actor(s) swapped", reports.len())?;
+                for report in reports {
+                    say!("  {}", describe_swap(report))?;
+                }
             }
         }
         Request::Events => {}

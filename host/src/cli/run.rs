@@ -462,17 +462,11 @@ async fn watch(host: Host, manifest: Manifest) {
             file.hash = Some(hash);
             let options = troupe::actor::SwapOptions::default();
             match host.swap_target(&file.entry, component.clone(), options, None).await {
+                // A [components] entry with no actors: new spawns get the new code.
+                Ok(reports) if reports.is_empty() => info!(entry = %file.entry, "component updated on change"),
                 Ok(reports) => {
                     for r in reports {
                         info!(actor = %r.address, old = %r.old.hash, new = %r.new.hash, pause_us = r.pause_us, "swapped on change");
-                    }
-                }
-                Err(troupe::actor::SwapError::UnknownTarget(_)) => {
-                    // A [components] entry with no actors: new spawns get the new code.
-                    if let Some(mut entry) = host.template(&file.entry) {
-                        entry.component = component;
-                        host.define(&file.entry, entry);
-                        info!(entry = %file.entry, "component updated on change");
                     }
                 }
                 Err(e) => error!(entry = %file.entry, error = %e, "swap on change failed"),

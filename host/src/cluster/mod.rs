@@ -32,7 +32,8 @@
 //!   component from the cluster's object store if it does not run it
 //!   (`remote.rs`);
 //! * `troupe ps --cluster` and `troupe tree --cluster`: a request to each
-//!   member's host subject.
+//!   member's host subject; `troupe swap --cluster`: requests to each in
+//!   turn, to swap and hold, then to commit or roll back (`rolling.rs`).
 //!
 //! Subjects and keys escape troupe's names (`names.rs`); the buckets are
 //! made so that nats-server 2.9 takes them (`buckets.rs`).
@@ -52,6 +53,7 @@ mod keys;
 mod members;
 pub mod names;
 mod remote;
+mod rolling;
 mod serve;
 mod state;
 
@@ -69,13 +71,14 @@ pub use remote::TELL_TIMEOUT;
 pub use state::{Fencing, STATE_STREAM, SharedStore};
 
 use crate::actor::BoxFuture;
-use crate::host::{Host, HostView, NodeAnswer, NodeView, Peers};
+use crate::host::{ClusterSwap, ClusterSwapError, Host, HostView, NodeAnswer, NodeView, Peers};
 use crate::store::DurableStore;
 use buckets::{BucketShape, kv_bucket, object_store};
 use claims::Claims;
 use keys::KeyPlacement;
 use members::Membership;
 use names::{ADDRESSES_BUCKET, COMPONENTS_BUCKET, HOSTS_BUCKET, host_subject, keys_subject};
+use rolling::{Rolling, SwapRequest};
 use serve::{Change, Directory};
 
 /// How a host joins a cluster.
@@ -208,10 +211,16 @@ impl Cluster {
             client: client.clone(),
             members: members.clone(),
             claims: claims.clone(),
-            components,
+            components: components.clone(),
             changes,
         });
-        let peers = Arc::new(ClusterPeers { host: host.downgrade(), client: client.clone(), members: members.clone() });
+        let rolling = Arc::new(Rolling::new(host.downgrade(), client.clone(), members.clone(), components.clone()));
+        let peers = Arc::new(ClusterPeers {
+            host: host.downgrade(),
+            client: client.clone(),
+            members: members.clone(),
+            rolling,
+        });
         host.attach_peers(peers.clone());
         let host_requests = client
             .subscribe(host_subject(&config.node))
@@ -290,12 +299,14 @@ fn fencing(keys: &Arc<KeyPlacement>, members: &Arc<Membership>) -> Fencing {
     })
 }
 
-/// The control plane's view of the cluster: each host answers `ps` and
-/// `tree` on its host subject.
+/// The control plane's view of the cluster: each host answers `ps`,
+/// `tree` and the requests of swaps across the cluster on its host
+/// subject.
 struct ClusterPeers {
     host: crate::host::WeakHost,
     client: Client,
     members: Arc<Membership>,
+    rolling: Arc<Rolling>,
 }
 
 /// How long `ps --cluster` and `tree --cluster` wait for each host.
@@ -306,11 +317,16 @@ impl ClusterPeers {
     async fn answer(self: Arc<Self>, mut requests: async_nats::Subscriber) {
         while let Some(message) = requests.next().await {
             let Some(reply) = message.reply else { continue };
+            if let Ok(request) = serde_json::from_slice::<SwapRequest>(&message.payload) {
+                // A swap takes its actors' probations: answered on the side.
+                tokio::spawn(self.rolling.clone().answer(request, reply));
+                continue;
+            }
             let Some(host) = self.host.upgrade() else { return };
             let view = std::str::from_utf8(&message.payload).ok().and_then(HostView::parse);
             let answer = match view {
                 Some(view) => local_view(&host, view),
-                None => serde_json::json!({ "error": "unknown view; ask for `ps` or `tree`" }),
+                None => serde_json::json!({ "error": "unknown request; ask for `ps`, `tree` or a swap" }),
             };
             let _ = self.client.publish(reply, serde_json::to_vec(&answer).unwrap_or_default().into()).await;
         }
@@ -353,5 +369,9 @@ impl Peers for ClusterPeers {
             });
             Ok(futures_util::future::join_all(asks).await)
         })
+    }
+
+    fn swap(&self, swap: ClusterSwap) -> BoxFuture<'_, Result<Vec<NodeView>, ClusterSwapError>> {
+        Box::pin(self.rolling.swap(swap))
     }
 }

@@ -174,18 +174,8 @@ impl Directory {
 
     /// Puts `component` in the cluster's object store, if it is not there.
     async fn upload(&self, component: &crate::actor::ActorComponent) {
-        let name = component.hash.to_hex().to_string();
-        if self.components.info(&name).await.is_ok() {
-            return;
-        }
-        let mut bytes = component.bytes();
-        match self.components.put(name.as_str(), &mut bytes).await {
-            Ok(_) => {
-                info!(component = %component.name, hash = %component.short_hash(), "component shared with the cluster")
-            }
-            Err(e) => {
-                warn!(component = %component.name, error = %e, "component not shared: senders that do not run it cannot reach its actors")
-            }
+        if let Err(e) = share(&self.components, component).await {
+            warn!(component = %component.name, error = %e, "component not shared: senders that do not run it cannot reach its actors")
         }
     }
 
@@ -343,4 +333,20 @@ fn decode_call(
 /// every activation: a lookup, not a list of the components.
 pub(super) fn is_virtual_key(host: &Host, address: &str) -> bool {
     address.rsplit_once('/').is_some_and(|(name, _)| host.is_virtual_component(name))
+}
+
+/// Puts `component` in the cluster's object store `components`, if it is
+/// not there: by content hash, for the hosts that do not run it.
+pub(super) async fn share(
+    components: &ObjectStore,
+    component: &crate::actor::ActorComponent,
+) -> Result<(), async_nats::jetstream::object_store::PutError> {
+    let name = component.hash.to_hex().to_string();
+    if components.info(&name).await.is_ok() {
+        return Ok(());
+    }
+    let mut bytes = component.bytes();
+    components.put(name.as_str(), &mut bytes).await?;
+    info!(component = %component.name, hash = %component.short_hash(), "component shared with the cluster");
+    Ok(())
 }

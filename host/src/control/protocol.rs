@@ -75,6 +75,10 @@ pub enum Request {
         /// The new code's version, shown by `troupe ps`.
         #[serde(default)]
         version: Option<String>,
+        /// Every host's actors of `target`, host after host, if this host
+        /// is part of a cluster.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        cluster: bool,
     },
     /// The supervision tree.
     Tree {

@@ -18,7 +18,7 @@ use super::protocol::{ErrorBody, Request, Response, SpawnReply, StateFile};
 use crate::actor::durable::{DeadLetter, Durability};
 use crate::actor::{ActorComponent, DEFAULT_PROBATION, LoadError, SwapOptions};
 use crate::error_code::{ErrorCode, HasErrorCode};
-use crate::host::{ActorTemplate, ChildSpawn, Host, HostView, ROOT, TreeNode};
+use crate::host::{ActorTemplate, ChildSpawn, ClusterSwap, Host, HostView, ROOT, TreeNode};
 use crate::message::{Address, DEFAULT_ASK_TIMEOUT};
 
 /// Largest request line accepted: a request is small; anything bigger is
@@ -468,14 +468,17 @@ async fn spawn_loaded(host: &Host, request: Request, record: bool, loaded: Optio
     }
 }
 
+/// The answer to a request `--cluster` to a host that joined none.
+fn not_in_a_cluster() -> Response {
+    error(
+        ErrorCode::InvalidArgument,
+        "this host is not part of a cluster; start it with `troupe run --cluster URLS --node NAME`",
+    )
+}
+
 /// `view` of every host of the cluster this host joined.
 async fn cluster_view(host: &Host, view: HostView) -> Response {
-    let Some(peers) = host.peers() else {
-        return error(
-            ErrorCode::InvalidArgument,
-            "this host is not part of a cluster; start it with `troupe run --cluster URLS --node NAME`",
-        );
-    };
+    let Some(peers) = host.peers() else { return not_in_a_cluster() };
     match peers.gather(view).await {
         Ok(nodes) => ok(json!({ "node": peers.node(), "nodes": nodes })),
         Err(e) => error(ErrorCode::Unreachable, format!("the cluster's members could not be listed: {e}")),
@@ -573,7 +576,7 @@ pub async fn answer(host: &Host, request: Request) -> Response {
             Err(e) => failed(e),
         },
         Request::Tree { cluster: false } => ok(json!(host.tree())),
-        Request::Swap { target, path, force, probation_ms, canary_ms, version } => {
+        Request::Swap { target, path, force, probation_ms, canary_ms, version, cluster } => {
             // Keep the component's name: it is the same actor's code, newer.
             let name = match host.lookup(&target) {
                 Ok(actor) => actor.component().name.clone(),
@@ -585,6 +588,14 @@ pub async fn answer(host: &Host, request: Request) -> Response {
             };
             let options =
                 SwapOptions { force, probation: probation_ms.map(Duration::from_millis).unwrap_or(DEFAULT_PROBATION) };
+            if cluster {
+                let Some(peers) = host.peers() else { return not_in_a_cluster() };
+                let swap = ClusterSwap { target, component, options, canary: canary_ms.map(Duration::from_millis) };
+                return match peers.swap(swap).await {
+                    Ok(nodes) => ok(json!({ "node": peers.node(), "nodes": nodes })),
+                    Err(e) => failed(e),
+                };
+            }
             match host.swap_target(&target, component, options, canary_ms.map(Duration::from_millis)).await {
                 Ok(reports) => ok(json!({ "reports": reports })),
                 Err(e) => failed(e),

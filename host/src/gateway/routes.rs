@@ -351,6 +351,8 @@ struct SwapBody {
     canary_ms: Option<u64>,
     #[serde(default)]
     version: Option<String>,
+    #[serde(default)]
+    cluster: bool,
 }
 
 /// `POST /v1/actors/{path}`: a call or a send (see [`super::calls`]), or
@@ -377,6 +379,7 @@ async fn act_on(
             probation_ms: swap.probation_ms,
             canary_ms: swap.canary_ms,
             version: swap.version,
+            cluster: swap.cluster,
         };
         return answer(&shared.host, request).await.map(|v| Json(v).into_response());
     }

@@ -45,11 +45,12 @@ use tracing::{error, info};
 use wasmtime::component::Val;
 
 pub use catalog::ActorTemplate;
-pub use peers::{HostView, NodeAnswer, NodeView, Peers};
+pub use peers::{ClusterSwap, ClusterSwapError, HostView, NodeAnswer, NodeView, Peers};
 pub use placement::Placement;
 pub use registry::{AddressChange, AddressObserver};
 pub use spawn::ChildSpawn;
 pub use supervisor::SupervisorRef;
+pub use swap::HeldSwap;
 pub use tree::{ChildInfo, NodeStatus, SupervisorInfo, TreeNode};
 pub use virtual_actors::{Activations, DEFAULT_IDLE, DEFAULT_WARM_INSTANCES, KeyCounts, MAX_KEY_BYTES, check_key};
 

@@ -81,10 +81,11 @@ impl Host {
     }
 
     /// Swaps `target`: one actor, or every actor started from the template
-    /// named `target`, one at a time. A rolling swap keeps every swapped
-    /// actor's old code until all have passed probation (the first, the
-    /// canary, for `canary` if given), stops at the first failure, and
-    /// rolls back what it changed.
+    /// named `target` (a manifest entry, or a virtual component's active
+    /// keys), one at a time. A rolling swap keeps every swapped actor's old
+    /// code until all have passed probation (the first, the canary, for
+    /// `canary` if given), stops at the first failure, and rolls back what
+    /// it changed.
     ///
     /// # Errors
     ///
@@ -100,45 +101,106 @@ impl Host {
         if self.inner.registry.get(target).is_some() {
             return Ok(vec![self.swap(target, component, options).await?]);
         }
-        let group: Vec<ActorRef> =
-            self.inner.registry.all().into_iter().filter(|a| a.group() == Some(target)).collect();
-        if group.is_empty() {
+        let held = self.swap_held(target, component, options, canary).await?;
+        Ok(self.commit_swap(held))
+    }
+
+    /// [`Host::swap_target`]'s first half: swaps `target` and holds every
+    /// swapped actor's old code, for [`Host::commit_swap`] or
+    /// [`HeldSwap::roll_back`] to settle (a swap across the hosts of a
+    /// cluster holds each host's until every host's passed). A virtual
+    /// component with no active key here holds nothing, and its next
+    /// activations start from the new code once committed.
+    ///
+    /// # Errors
+    ///
+    /// As [`Host::swap_target`]; what it swapped before a failure is rolled
+    /// back already.
+    pub async fn swap_held(
+        &self,
+        target: &str,
+        component: Arc<ActorComponent>,
+        options: SwapOptions,
+        canary: Option<Duration>,
+    ) -> Result<HeldSwap, SwapError> {
+        let group: Vec<ActorRef> = match self.inner.registry.get(target) {
+            Some(actor) => vec![actor],
+            None => self.inner.registry.all().into_iter().filter(|a| a.group() == Some(target)).collect(),
+        };
+        let redefines = self.template(target).is_some() || self.is_virtual_component(target);
+        if group.is_empty() && !redefines {
             return Err(SwapError::UnknownTarget(target.to_string()));
         }
-        let mut swapped: Vec<&ActorRef> = Vec::new();
-        let mut reports = Vec::new();
+        let mut held = HeldSwap { target: target.to_string(), component, swapped: Vec::new(), reports: Vec::new() };
         for (i, actor) in group.iter().enumerate() {
             let probation = match canary {
                 Some(c) if i == 0 => c,
                 _ => options.probation,
             };
             let options = SwapOptions { probation, ..options };
-            match self.swap_one(actor.address().as_str(), component.clone(), options, true, None).await {
+            let swapped = self.swap_one(actor.address().as_str(), held.component.clone(), options, true, None).await;
+            match swapped {
                 Ok(report) => {
-                    swapped.push(actor);
-                    reports.push(report);
+                    held.swapped.push(actor.clone());
+                    held.reports.push(report);
                 }
+                Err(cause) if group.len() == 1 && held.swapped.is_empty() => return Err(cause),
                 Err(cause) => {
-                    for done in swapped.iter().rev() {
-                        done.roll_back_swap().await;
-                    }
+                    let rolled_back = held.swapped.len();
+                    held.roll_back().await;
                     return Err(SwapError::RolledBack {
                         at: actor.address().clone(),
-                        rolled_back: swapped.len(),
+                        rolled_back,
                         cause: Box::new(cause),
                     });
                 }
             }
         }
-        for actor in &swapped {
+        Ok(held)
+    }
+
+    /// Settles `held` for good: the swapped actors drop their old code, and
+    /// the actors started from the template later (or spawned by guests,
+    /// or activated as keys of the virtual component) run the new code
+    /// too. Its reports.
+    pub fn commit_swap(&self, held: HeldSwap) -> Vec<SwapReport> {
+        for actor in &held.swapped {
             actor.commit_swap();
         }
-        // Actors started from the template later (or spawned by guests)
-        // run the new code too.
-        if let Some(mut template) = self.template(target) {
-            template.component = component;
-            self.define(target, template);
+        if let Some(mut template) = self.template(&held.target) {
+            template.component = held.component.clone();
+            self.define(&held.target, template);
         }
-        Ok(reports)
+        self.inner.redefine_virtual(&held.target, held.component);
+        held.reports
+    }
+}
+
+/// A swap whose actors passed and hold their old code until it is
+/// committed ([`Host::commit_swap`]) or rolled back.
+pub struct HeldSwap {
+    target: String,
+    component: Arc<ActorComponent>,
+    swapped: Vec<ActorRef>,
+    reports: Vec<SwapReport>,
+}
+
+impl HeldSwap {
+    /// How many actors it swapped.
+    pub fn swapped(&self) -> usize {
+        self.swapped.len()
+    }
+
+    /// The reports of the actors it swapped.
+    pub fn reports(&self) -> &[SwapReport] {
+        &self.reports
+    }
+
+    /// Reinstates the old code of every actor it swapped, with its state
+    /// from the start of the swap, the last swapped first.
+    pub async fn roll_back(self) {
+        for actor in self.swapped.iter().rev() {
+            actor.roll_back_swap().await;
+        }
     }
 }

@@ -380,6 +380,14 @@ impl HostInner {
         true
     }
 
+    /// The keys of the virtual component `name` (if it is one) activate
+    /// from `component` from now on: a swap of it was committed.
+    pub(super) fn redefine_virtual(&self, name: &str, component: Arc<ActorComponent>) {
+        if let Some(entry) = self.virtuals.entries.lock().get_mut(name) {
+            entry.template.component = component;
+        }
+    }
+
     /// Is `address` a key of a virtual component (not active)? If so, the
     /// state it left in memory, if any, is forgotten: it is stopped for
     /// good, and its next message activates it fresh.
