@@ -375,6 +375,8 @@ fn an_activation_reports_how_long_its_phases_took() {
     let phases = &started["phases"];
     assert!(phases["instantiate_us"].as_u64().unwrap() > 0, "{started}");
     assert!(phases["restore_us"].as_u64().is_some() && phases["replay_us"].as_u64().is_some(), "{started}");
+    // Its lookup, claim and read of the store, before its instance.
+    assert!(phases["claim_us"].as_u64().unwrap() > 0, "{started}");
 }
 
 #[test]

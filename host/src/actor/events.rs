@@ -30,9 +30,17 @@ pub struct Event {
 
 /// How long the parts of a start or a wake-up took, in microseconds: the
 /// new instance, `init` or `restore`, and the replay of a durable actor's
-/// journal.
+/// journal; for an actor's first start or wake-up, also what came before
+/// (for a key of a virtual component, its activation's lookup and claim).
+/// Their sum is the whole start, or the whole activation.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Phases {
+    /// From the spawn (for a virtual key, the lookup that found it not
+    /// active: its claim, the read of its committed state if durable, its
+    /// placement in the tree) to the start of its first instance; 0 for a
+    /// restart or a later wake-up.
+    #[serde(default)]
+    pub claim_us: u64,
     /// Instantiating the component.
     pub instantiate_us: u64,
     /// `init`, or `restore` from a snapshot.
@@ -47,10 +55,12 @@ pub struct Phases {
 }
 
 impl Phases {
-    /// The phases of a start that began at `started`, had an instance
-    /// (`warm` or not) at `instantiated`, was initialised or restored at
-    /// `restored`, and had replayed its journal at `replayed`.
+    /// The phases of a start that was asked for at `began` (if it is the
+    /// actor's first), began at `started`, had an instance (`warm` or not)
+    /// at `instantiated`, was initialised or restored at `restored`, and
+    /// had replayed its journal at `replayed`.
     pub fn between(
+        began: Option<std::time::Instant>,
         started: std::time::Instant,
         (instantiated, warm): (std::time::Instant, bool),
         restored: std::time::Instant,
@@ -59,6 +69,7 @@ impl Phases {
         let us =
             |from: std::time::Instant, to: std::time::Instant| to.saturating_duration_since(from).as_micros() as u64;
         Phases {
+            claim_us: began.map_or(0, |began| us(began, started)),
             instantiate_us: us(started, instantiated),
             restore_us: us(instantiated, restored),
             replay_us: us(restored, replayed),

@@ -77,7 +77,7 @@ impl HostInner {
     /// Checks `spec`, claims its address, binds its imports, places it
     /// under `node` and starts its cell.
     pub(super) fn start(&self, spec: ActorSpec, node: &SupervisorRef) -> Result<Starting, SpawnError> {
-        self.start_from(spec, node, &mut None)
+        self.start_from(spec, node, &mut None, std::time::Instant::now())
     }
 
     /// [`HostInner::start`]; an actor in memory given a `state` starts
@@ -89,6 +89,7 @@ impl HostInner {
         spec: ActorSpec,
         node: &SupervisorRef,
         state: &mut Option<Snapshot>,
+        began: std::time::Instant,
     ) -> Result<Starting, SpawnError> {
         if self.shutting_down.load(Ordering::Acquire) {
             return Err(SpawnError::ShuttingDown);
@@ -166,7 +167,7 @@ impl HostInner {
             }
         }
         let committed = committed.or_else(|| Some(Committed { state: Some(state.take()?), ..Committed::default() }));
-        let started = actor::start(actor.clone(), inbox, spec, committed, self.arc(), self.resources.clone());
+        let started = actor::start(actor.clone(), inbox, spec, committed, self.arc(), self.resources.clone(), began);
         Ok(Starting { actor, started })
     }
 

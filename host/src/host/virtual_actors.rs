@@ -415,8 +415,11 @@ impl HostInner {
         {
             return Ok(actor);
         }
+        let claiming = std::time::Instant::now();
         let (name, key) = address.rsplit_once('/').ok_or_else(unknown)?;
-        let entry = self.virtuals.entries.lock().get(name).cloned().ok_or_else(unknown)?;
+        if !self.virtuals.entries.lock().contains_key(name) {
+            return Err(unknown());
+        }
         check_key(key).map_err(|problem| CallError::InvalidKey {
             address: address.into(),
             component: name.to_string(),
@@ -427,30 +430,35 @@ impl HostInner {
         if self.placement.get().is_some_and(|placement| !placement.holds(address)) {
             return Err(unknown());
         }
-        let claiming = std::time::Instant::now();
         let _one_at_a_time = self.virtuals.activating.lock();
         if let Some(actor) = self.registry.get(address) {
             return Ok(actor);
         }
-        let mut spec = entry.template.spec(Address::from(address));
+        // The entry's parts this activation needs, not a copy of it.
+        let (mut spec, parked, activations) = {
+            let entries = self.virtuals.entries.lock();
+            let entry = entries.get(name).ok_or_else(unknown)?;
+            let mut spec = entry.template.spec(Address::from(address));
+            spec.policy.hibernate_after = entry.idle;
+            (spec, entry.parked.clone(), entry.activations.clone())
+        };
         spec.group = Some(name.to_string());
         spec.policy.restart = RestartType::Temporary;
-        spec.policy.hibernate_after = entry.idle;
         spec.policy.config.retain(|(k, _)| k != "key");
         spec.policy.config.push(("key".into(), key.to_string()));
         let node = self.named_supervisor(name).map_err(|_| unknown())?;
-        let mut parked = entry.parked.lock().remove(key);
-        match self.start_from(spec, &node, &mut parked) {
+        let mut state = parked.lock().remove(key);
+        match self.start_from(spec, &node, &mut state, claiming) {
             Ok(starting) => {
-                let mut activations = entry.activations.lock();
+                let mut activations = activations.lock();
                 activations.count += 1;
                 activations.claim_us += claiming.elapsed().as_micros() as u64;
                 Ok(starting.actor().clone())
             }
             Err(e) => {
                 // A failed start keeps it, for the next message.
-                if let Some(state) = parked {
-                    entry.parked.lock().insert(key.to_string(), state);
+                if let Some(state) = state {
+                    parked.lock().insert(key.to_string(), state);
                 }
                 warn!(%address, error = %e, "a virtual actor could not be activated");
                 Err(unknown())

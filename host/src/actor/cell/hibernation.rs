@@ -255,7 +255,13 @@ impl Cell {
         restored.map_err(WakeFailure::Restore)?;
         self.replay_tail(&mut inc).await.map_err(WakeFailure::Restore)?;
         debug!(bytes, "woke from hibernation");
-        let phases = Phases::between(started, (instantiated, inc.was_warm()), restored_at, std::time::Instant::now());
+        let phases = Phases::between(
+            self.began.take(),
+            started,
+            (instantiated, inc.was_warm()),
+            restored_at,
+            std::time::Instant::now(),
+        );
         self.system.events().publish(self.address(), EventKind::Woke { phases: Some(phases) });
         Ok(inc)
     }

@@ -46,6 +46,8 @@ impl Cell {
         {
             // While it sleeps, its phase holds the one copy.
             self.snapshots.forget();
+            // Its wake-up comes with a message, maybe much later.
+            self.began = None;
             let _ = started.send(Ok(()));
             return Phase::Hibernating(Box::new(state));
         }
@@ -103,7 +105,8 @@ impl Cell {
                 Instant::now()
             }
         };
-        let phases = Phases::between(started, (instantiated, inc.was_warm()), restored, Instant::now());
+        let phases =
+            Phases::between(self.began.take(), started, (instantiated, inc.was_warm()), restored, Instant::now());
         self.system.events().publish(self.address(), EventKind::Started { incarnation: number, phases: Some(phases) });
         if restarting {
             self.me.stats().restarted();

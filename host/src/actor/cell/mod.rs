@@ -79,6 +79,7 @@ pub(crate) fn start(
     committed: Option<Committed>,
     system: Arc<dyn ActorSystem>,
     resources: Arc<Resources>,
+    began: std::time::Instant,
 ) -> oneshot::Receiver<Result<(), Failure>> {
     let (started_tx, started_rx) = oneshot::channel();
     // A root span: a child's messages are not part of its spawner's.
@@ -127,6 +128,7 @@ pub(crate) fn start(
         generation: 0,
         idle,
         published: Published { status: ActorStatus::Starting, awake: false },
+        began: Some(began),
     };
     tokio::spawn(cell.run(started_tx, asleep).instrument(span));
     started_rx
@@ -155,6 +157,9 @@ pub(crate) struct Cell {
     generation: u32,
     /// With `hibernate-after`: how long the actor has been idle.
     idle: Option<IdleClock>,
+    /// When it was spawned (a virtual key: when its activation began),
+    /// until its first instance reports its phases.
+    began: Option<std::time::Instant>,
     /// What the transition point last told the rest of the host.
     published: Published,
 }
