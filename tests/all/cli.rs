@@ -205,6 +205,8 @@ fn bad_input_gets_a_one_line_error_and_a_nonzero_exit() {
         (&["spawn", "d", &guest("counter"), "--memory", "1TiB"], 2, "unknown size unit"),
         (&["spawn", "d", &guest("counter"), "--fuel", "-5"], 2, "unexpected argument '-5'"),
         (&["call", "c"], 2, "MESSAGE"),
+        (&["swap", "c", &guest("counter"), "--cluster"], 1, "this host is not part of a cluster; start it with"),
+        (&["ps", "--cluster"], 1, "this host is not part of a cluster; start it with"),
     ];
     for (args, expected_code, expected) in cases {
         let (code, stderr) = host.fails(args);

@@ -313,3 +313,19 @@ async fn a_new_version_trapping_in_restore_is_rolled_back() {
     assert_eq!(ask(&host, "h", "ping()").await.unwrap(), r#""pong""#, "the old code serves");
     assert_eq!(host.lookup("h").unwrap().info().version, None, "still the old version");
 }
+
+#[tokio::test]
+async fn a_swap_of_a_virtual_component_swaps_its_active_keys_and_its_next_activations() {
+    let host = support::host();
+    let v1 = load(&host, "counter", "0.1.0");
+    host.define_virtual("user", troupe::ActorTemplate::new(v1), Some(Duration::from_secs(60))).unwrap();
+    ask(&host, "user/1", "incr(7)").await.unwrap();
+
+    let reports = host.swap_target("user", load(&host, "counter-v2", "0.2.0"), quick(), None).await.unwrap();
+    assert_eq!(reports.len(), 1, "its one active key");
+    assert_eq!(ask(&host, "user/1", "get()").await.unwrap(), "7", "with its state");
+    // Only version 2 has `increments`, for the key swapped and the next.
+    assert_eq!(ask(&host, "user/1", "increments()").await.unwrap(), "0");
+    assert_eq!(ask(&host, "user/2", "increments()").await.unwrap(), "0", "a key activated after the swap");
+    assert_eq!(host.lookup("user/2").unwrap().info().version.as_deref(), Some("0.2.0"));
+}
