@@ -1092,3 +1092,42 @@ fn a_swap_held_for_a_coordinator_killed_mid_way_is_rolled_back() {
     assert_eq!(b.ok(&["call", "user/b1", "get()"]), "2", "with its state");
     assert!(b.log().contains("the coordinator of a held swap left the cluster"), "{}", b.log());
 }
+
+/// What `ps` on `node` lists.
+fn addresses(node: &Node) -> Vec<String> {
+    let ps = node.json(&["ps"]);
+    ps["actors"].as_array().unwrap().iter().filter_map(|a| a["address"].as_str().map(String::from)).collect()
+}
+
+#[test]
+fn a_durable_named_actor_runs_on_one_host_and_fails_over_with_every_acknowledged_change() {
+    let nats = Nats::start();
+    let manifest = "[actors.ledger]\npath = {counter}\ndurability = \"durable\"\n";
+    let a = Node::start(&nats, "a", manifest);
+    let b = Node::start(&nats, "b", manifest);
+    assert!(addresses(&a).contains(&"ledger".to_string()), "the first host to claim it runs it");
+    assert!(!addresses(&b).contains(&"ledger".to_string()), "the other stands by: {:?}", addresses(&b));
+    assert!(b.log().contains("standing by for it"), "{}", b.log());
+    // Acknowledged from b: committed on a, to the store the hosts share.
+    for _ in 0..5 {
+        b.ok(&["send", "ledger", "incr(1)"]);
+    }
+    assert_eq!(b.ok(&["call", "ledger", "get()"]), "5");
+
+    let killed = Instant::now();
+    a.kill();
+    // b takes its claim over once a's lease expires, and starts it there.
+    let deadline = killed + Duration::from_millis(LEASE_MS.parse::<u64>().unwrap()) + Duration::from_secs(5);
+    let value = loop {
+        let out = b.troupe(&["call", "ledger", "get()"]);
+        if out.status.success() {
+            break String::from_utf8(out.stdout).unwrap().trim().to_string();
+        }
+        assert!(Instant::now() < deadline, "ledger never answered on b: {}", b.log());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(value, "5", "every acknowledged change");
+    assert!(addresses(&b).contains(&"ledger".to_string()));
+    assert!(b.log().contains("took over a durable actor whose host is gone"), "{}", b.log());
+    assert_eq!(b.ok(&["call", "ledger", "incr(1)"]), "6", "and it commits there");
+}

@@ -10,6 +10,11 @@
 //! that they are handled and fire without waiting for a message. A key in
 //! memory is not activated: its state died with its host, and its next
 //! message activates it afresh wherever it arrives.
+//!
+//! At the same pace, a host claims again each durable named actor it
+//! stands by for (`crate::host`'s `singletons.rs`): a claim whose holder
+//! died or left is won by one of the hosts standing by, which starts the
+//! actor from the shared store.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -21,7 +26,7 @@ use super::claims::Claims;
 use super::keys::{KeyPlacement, Location};
 use super::members::Membership;
 use crate::actor::durable::Durability;
-use crate::host::WeakHost;
+use crate::host::{Placement as _, WeakHost};
 
 /// Follows the membership until the host is gone, failing over the durable
 /// keys of each member that disappears.
@@ -30,6 +35,19 @@ pub async fn watch(host: WeakHost, members: Arc<Membership>, claims: Claims, key
     let mut known: Option<BTreeSet<String>> = None;
     loop {
         tokio::time::sleep(every).await;
+        let Some(standbys) = host.upgrade().map(|host| host.standbys()) else { return };
+        for address in standbys {
+            match keys.claim(&address).await {
+                Ok(true) => {
+                    let Some(host) = host.upgrade() else { return };
+                    host.take_over(&address).await;
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    warn!(%address, error = %e, "the claim of an actor this host stands by for could not be read")
+                }
+            }
+        }
         let now: BTreeSet<String> = match members.nodes().await {
             Ok(nodes) => nodes.into_iter().collect(),
             Err(e) => {

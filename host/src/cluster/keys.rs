@@ -22,6 +22,7 @@ use std::sync::{Arc, OnceLock};
 use super::ClusterError;
 use super::claims::{Claim, Claims};
 use super::members::Membership;
+use crate::actor::BoxFuture;
 use crate::actor::durable::Journal;
 use crate::host::Placement;
 use crate::sync::Mutex;
@@ -132,5 +133,23 @@ impl Placement for KeyPlacement {
 
     fn journal(&self) -> Option<Arc<dyn Journal>> {
         self.journal.get().cloned()
+    }
+
+    fn claim<'a>(&'a self, address: &'a str) -> BoxFuture<'a, Result<bool, String>> {
+        Box::pin(async move {
+            if self.holds(address) {
+                return Ok(true);
+            }
+            // Asked afresh each time: a standby's holder may have gone
+            // since the last look.
+            match self.claims.claim(address, &self.members).await.map_err(|e| e.to_string())? {
+                Claim::Won(revision) => {
+                    self.held.lock().insert(address.to_string(), revision);
+                    tracing::debug!(key = address, token = revision, node = self.members.node(), "claimed a key");
+                    Ok(true)
+                }
+                Claim::HeldBy(_) => Ok(false),
+            }
+        })
     }
 }

@@ -25,6 +25,10 @@
 //!   (`keys.rs`); durable ones commit to a replicated JetStream stream,
 //!   fenced by their claims' revisions (`state.rs`), and activate on
 //!   another host when theirs dies (`failover.rs`);
+//! * durable named actors of a manifest the hosts share: claimed the same
+//!   way before one host starts each, committed and fenced as durable
+//!   keys, and started by a host standing by for them when theirs is gone
+//!   (`failover.rs`, and `crate::host`'s `singletons.rs`);
 //! * messages: NATS request/reply, the envelope in headers, the arguments
 //!   in the compact binary encoding of [`crate::protocol::wire`]
 //!   (`envelope.rs`), checked against the receiver's code by its content
@@ -40,10 +44,13 @@
 //!
 //! # What this layer does not do yet
 //!
-//! Named durable actors keep their state in their own host's store (the
-//! durable keys of virtual components commit to the shared store,
-//! `state.rs`, and fail over, `failover.rs`) and do not fail over. See the
-//! README's "Cluster" section for the contract as it stands.
+//! Durable actors spawned at run time, and those pinned to a node, keep
+//! their state in their own host's store and do not fail over (durable
+//! keys of virtual components and the durable named actors of a shared
+//! manifest commit to the shared store, `state.rs`, and fail over,
+//! `failover.rs`). A supervisor on another host does not see a dead
+//! host's actors as failed. See the README's "Cluster" section for the
+//! contract as it stands.
 
 mod buckets;
 mod claims;

@@ -851,13 +851,22 @@ impl Manifest {
                     if !entry.runs_on(host) {
                         continue;
                     }
-                    let specs = entry.addresses().into_iter().map(|address| {
+                    let mut specs = Vec::new();
+                    for address in entry.addresses() {
                         let mut spec = template.spec(address);
                         spec.group = Some(entry.name.clone());
+                        // In a cluster, a durable actor of an entry every
+                        // host may run starts on one (see `singletons.rs`).
+                        if entry.node.is_none()
+                            && !host.claim_or_stand_by(&spec, entry.supervisor.as_deref(), &entry.routes).await
+                        {
+                            continue;
+                        }
                         // Targets may start later in the file: bind below.
                         spec.policy.bindings.clear();
-                        spec
-                    });
+                        specs.push(spec);
+                    }
+                    let specs = specs.into_iter();
                     start_together(host, specs, entry.supervisor.as_deref(), &mut started)
                         .await
                         .map_err(|e| fail(&entry.key, entry.location, e.to_string()))?;
@@ -888,6 +897,9 @@ impl Manifest {
                 continue;
             }
             for address in entry.addresses() {
+                if host.stands_by_for(address.as_str()) {
+                    continue;
+                }
                 for (interface, binding) in &entry.policy.bindings {
                     host.bind(address.as_str(), interface, binding.clone()).map_err(|e| {
                         fail(&format!("{}.bindings.{interface}", entry.key), entry.location, e.to_string())

@@ -29,6 +29,7 @@ mod registry;
 mod ring;
 pub mod routes;
 mod routing;
+mod singletons;
 mod spawn;
 mod supervisor;
 mod swap;
@@ -173,6 +174,9 @@ pub(crate) struct HostInner {
     peers: OnceLock<Arc<dyn Peers>>,
     /// The claims on virtual keys, in that cluster.
     placement: OnceLock<Arc<dyn Placement>>,
+    /// The durable actors another host of that cluster runs, which this
+    /// one starts if it wins their claims.
+    standbys: singletons::Standbys,
     me: Weak<HostInner>,
 }
 
@@ -289,6 +293,7 @@ impl Host {
             remote: OnceLock::new(),
             peers: OnceLock::new(),
             placement: OnceLock::new(),
+            standbys: Default::default(),
             me: me.clone(),
         });
         tokio::spawn(keep_a_timer_pending(Arc::downgrade(&inner)));

@@ -17,6 +17,7 @@
 
 use std::sync::Arc;
 
+use crate::actor::BoxFuture;
 use crate::actor::durable::Journal;
 
 /// The claims this host holds on virtual keys.
@@ -33,4 +34,11 @@ pub trait Placement: Send + Sync + 'static {
     /// Where durable keys commit: a store every host reaches. `None`:
     /// there is none, and durable virtual components are refused.
     fn journal(&self) -> Option<Arc<dyn Journal>>;
+
+    /// Claims `address` for an actor one host of the cluster runs at a
+    /// time (a durable named actor, see `singletons.rs`): whether this host
+    /// holds it now (it was free, its holder is gone, or it is this
+    /// host's), after which it [`holds`](Placement::holds) it and commits
+    /// it to [`journal`](Placement::journal).
+    fn claim<'a>(&'a self, address: &'a str) -> BoxFuture<'a, Result<bool, String>>;
 }

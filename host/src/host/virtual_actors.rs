@@ -268,11 +268,13 @@ const PASSIVATE_PATIENCE: Duration = Duration::from_secs(5);
 impl HostInner {
     /// Where the actor at `address` commits if it is durable: the
     /// cluster's store for a key of a virtual component on a host in a
-    /// cluster, else the host's own.
+    /// cluster, or a named actor this host claimed there (see
+    /// `singletons.rs`), else the host's own.
     pub(super) fn journal_for(&self, address: &str) -> Option<Arc<dyn crate::actor::durable::Journal>> {
-        let shared = self.placement.get().and_then(|placement| placement.journal());
+        let placement = self.placement.get();
+        let shared = placement.and_then(|placement| placement.journal());
         match shared {
-            Some(shared) if self.is_virtual_key(address) => Some(shared),
+            Some(shared) if self.is_virtual_key(address) || placement.is_some_and(|p| p.holds(address)) => Some(shared),
             _ => self.journal.clone(),
         }
     }
