@@ -84,9 +84,7 @@ impl KeyPlacement {
         }
         match self.claims.claim(address, &self.members).await? {
             Claim::Won(revision) => {
-                self.held.lock().insert(address.to_string(), revision);
-                // The audit trail of claims (`TROUPE_LOG=troupe::cluster::keys=debug`).
-                tracing::debug!(key = address, token = revision, node = self.members.node(), "claimed a key");
+                self.won(address, revision);
                 Ok(Location::Here)
             }
             Claim::HeldBy(node) => {
@@ -98,6 +96,13 @@ impl KeyPlacement {
                 Ok(Location::Elsewhere(node))
             }
         }
+    }
+
+    /// This host won the claim on `address` at `revision`.
+    fn won(&self, address: &str, revision: u64) {
+        self.held.lock().insert(address.to_string(), revision);
+        // The audit trail of claims (`TROUPE_LOG=troupe::cluster::keys=debug`).
+        tracing::debug!(key = address, token = revision, node = self.members.node(), "claimed a key");
     }
 
     /// The host this one last found the key at `address` on does not have
@@ -144,8 +149,7 @@ impl Placement for KeyPlacement {
             // since the last look.
             match self.claims.claim(address, &self.members).await.map_err(|e| e.to_string())? {
                 Claim::Won(revision) => {
-                    self.held.lock().insert(address.to_string(), revision);
-                    tracing::debug!(key = address, token = revision, node = self.members.node(), "claimed a key");
+                    self.won(address, revision);
                     Ok(true)
                 }
                 Claim::HeldBy(_) => Ok(false),

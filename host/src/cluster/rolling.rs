@@ -36,8 +36,11 @@ use crate::sync::Mutex;
 const HOST_SWAP_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// How long the coordinator waits for a host to settle (commit or roll
-/// back) a held swap, and how many times it asks.
+/// back) a held swap.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How many times the coordinator asks a host that does not answer to
+/// settle a held swap.
 const SETTLE_ATTEMPTS: u32 = 3;
 
 /// A request from a coordinator to a host.
@@ -150,10 +153,16 @@ impl Rolling {
                 canary_ms: canary.map(|c| c.as_millis() as u64),
             };
             let reply = if node == me {
-                self.handle(request).await
+                Ok(self.handle(request).await)
             } else {
                 self.ask(&node, &request, HOST_SWAP_TIMEOUT).await
             };
+            // A host that did not answer may still hold its part: told to
+            // roll it back with the others.
+            let reply = reply.unwrap_or_else(|reason| {
+                holding.push(node.clone());
+                SwapReply::Failed { reason }
+            });
             match reply {
                 SwapReply::Held { reports } => {
                     known = true;
@@ -168,8 +177,6 @@ impl Rolling {
                 SwapReply::Unknown => {}
                 SwapReply::Failed { reason } => {
                     warn!(target = %swap.target, %node, %reason, "a swap across the cluster failed on a host; rolling back");
-                    // A host that timed out may still hold it: told too.
-                    holding.push(node.clone());
                     for held in holding.iter().rev() {
                         self.settle(held, SwapRequest::RollBack { id: id.clone() }).await;
                     }
@@ -196,25 +203,24 @@ impl Rolling {
             return;
         }
         for _ in 0..SETTLE_ATTEMPTS {
-            if let SwapReply::Settled = self.ask(node, &request, SETTLE_TIMEOUT).await {
+            if let Ok(SwapReply::Settled) = self.ask(node, &request, SETTLE_TIMEOUT).await {
                 return;
             }
         }
         warn!(%node, ?request, "a host did not settle a swap across the cluster; it rolls back once this host leaves");
     }
 
-    /// `request` to the host `node`, its reply (a failure if none came).
-    async fn ask(&self, node: &str, request: &SwapRequest, timeout: Duration) -> SwapReply {
-        let payload = match serde_json::to_vec(request) {
-            Ok(payload) => payload,
-            Err(e) => return SwapReply::Failed { reason: format!("the request could not be encoded: {e}") },
-        };
+    /// `request` to the host `node`: its reply, or why none came.
+    async fn ask(&self, node: &str, request: &SwapRequest, timeout: Duration) -> Result<SwapReply, String> {
+        let payload = serde_json::to_vec(request).map_err(|e| format!("the request could not be encoded: {e}"))?;
         let request = async_nats::Request::new().payload(payload.into()).timeout(Some(timeout));
-        match self.client.send_request(host_subject(node), request).await {
-            Ok(reply) => serde_json::from_slice(&reply.payload)
-                .unwrap_or_else(|e| SwapReply::Failed { reason: format!("an answer that does not parse: {e}") }),
-            Err(e) => SwapReply::Failed { reason: format!("host `{node}` did not answer: {e}") },
-        }
+        let reply = self
+            .client
+            .send_request(host_subject(node), request)
+            .await
+            .map_err(|e| format!("host `{node}` did not answer: {e}"))?;
+        Ok(serde_json::from_slice(&reply.payload)
+            .unwrap_or_else(|e| SwapReply::Failed { reason: format!("an answer that does not parse: {e}") }))
     }
 
     /// Answers a coordinator's request, on this host's subject.
