@@ -2,7 +2,9 @@
 //! the floor under it measured in the same run: a bare NATS request and
 //! reply through the same three-node nats-server cluster, to a responder
 //! that only echoes; tells per second against as many bare requests at
-//! once; and the first message to a virtual key through the cluster.
+//! once; the first message to a virtual key through the cluster; and
+//! failovers after a kill -9, of a durable key and of a durable named
+//! actor, against the lease.
 
 use std::process::Command;
 use std::time::Duration;
@@ -119,7 +121,10 @@ pub async fn remote_asks(scale: Scale, rows: &mut Vec<Row>, notes: &mut Vec<Stri
     .await;
     cluster_a.leave().await;
     cluster_b.leave().await;
-    let failovers: Vec<Duration> = (0..3).filter_map(|round| failover(&urls, round, notes)).collect();
+    let failovers: Vec<Duration> =
+        (0..3).filter_map(|round| failover(&urls, Failover::VirtualKey, round, notes)).collect();
+    let named_failovers: Vec<Duration> =
+        (3..6).filter_map(|round| failover(&urls, Failover::NamedActor, round, notes)).collect();
     let _ = Command::new(&script).arg("stop").arg(dir.path()).output();
 
     let (r50, r99) = (percentile(&mut remote, 0.5), percentile(&mut remote, 0.99));
@@ -152,6 +157,17 @@ pub async fn remote_asks(scale: Scale, rows: &mut Vec<Row>, notes: &mut Vec<Stri
             "lease + 2 s",
         ));
     }
+    if !named_failovers.is_empty() {
+        let mut failovers = named_failovers;
+        let median = percentile(&mut failovers, 0.5);
+        rows.push(row(
+            "11e. failover: a durable named actor of a shared manifest answers on the host standing by for it after its host is killed (median of 3)",
+            ns(median),
+            format!("the lease, {}", ns(FAILOVER_LEASE)),
+            Some(median.as_secs_f64() / FAILOVER_LEASE.as_secs_f64()),
+            "lease + 2 s",
+        ));
+    }
     rows.push(row(
         "11c. first message to a new virtual key through the cluster (claim, then activation here) p50 / p99",
         format!("{} / {}", ns(c50), ns(c99)),
@@ -164,14 +180,36 @@ pub async fn remote_asks(scale: Scale, rows: &mut Vec<Row>, notes: &mut Vec<Stri
 /// The lease of the hosts in the failover row.
 const FAILOVER_LEASE: Duration = Duration::from_secs(3);
 
-/// One failover: two `troupe run` hosts with a durable virtual counter; a
-/// key activated on the first, which is then killed (SIGKILL); the time
-/// until the second answers for the key. `None` (and a note) if the hosts
-/// could not be run.
-fn failover(urls: &str, round: usize, notes: &mut Vec<String>) -> Option<Duration> {
+/// What fails over in a failover row.
+#[derive(Clone, Copy)]
+enum Failover {
+    /// A key of a durable virtual counter.
+    VirtualKey,
+    /// A durable named counter of the manifest both hosts run.
+    NamedActor,
+}
+
+impl Failover {
+    /// The manifest both hosts run, and the address that fails over.
+    fn manifest_and_address(self) -> (String, &'static str) {
+        let counter = format!("{:?}", guest("counter").display().to_string());
+        match self {
+            Failover::VirtualKey => (format!("[virtual.acct]\npath = {counter}\nidle-ms = 600000\n"), "acct/1"),
+            Failover::NamedActor => {
+                (format!("[actors.ledger]\npath = {counter}\ndurability = \"durable\"\n"), "ledger")
+            }
+        }
+    }
+}
+
+/// One failover: two `troupe run` hosts with a durable counter (`what`),
+/// active on the first (started first), which is then killed (SIGKILL);
+/// the time until the second answers for it. `None` (and a note) if the
+/// hosts could not be run.
+fn failover(urls: &str, what: Failover, round: usize, notes: &mut Vec<String>) -> Option<Duration> {
     let dir = tempfile::tempdir().ok()?;
     let manifest = dir.path().join("troupe.toml");
-    let text = format!("[virtual.acct]\npath = {:?}\nidle-ms = 600000\n", guest("counter").display().to_string());
+    let (text, address) = what.manifest_and_address();
     std::fs::write(&manifest, text).ok()?;
     let start = |node: &str| {
         let control = dir.path().join(format!("{node}.sock"));
@@ -194,7 +232,7 @@ fn failover(urls: &str, round: usize, notes: &mut Vec<String>) -> Option<Duratio
         Command::new(env!("CARGO_BIN_EXE_troupe"))
             .arg("--control")
             .arg(control)
-            .args(["call", "acct/1", message])
+            .args(["call", address, message])
             .output()
             .is_ok_and(|out| out.status.success())
     };
@@ -208,11 +246,12 @@ fn failover(urls: &str, round: usize, notes: &mut Vec<String>) -> Option<Duratio
         }
         true
     };
+    // The second starts once the first has it: a named actor runs on the
+    // host that claimed it first.
     let (mut first, first_control) = start("first")?;
+    let first_has_it = until(&|| call(&first_control, "incr(1)"), Duration::from_secs(20));
     let (mut second, second_control) = start("second")?;
-    let measured = if until(&|| call(&first_control, "incr(1)"), Duration::from_secs(20))
-        && until(&|| call(&second_control, "get()"), Duration::from_secs(20))
-    {
+    let measured = if first_has_it && until(&|| call(&second_control, "get()"), Duration::from_secs(20)) {
         let _ = first.kill();
         let killed = std::time::Instant::now();
         let _ = first.wait();
@@ -222,7 +261,7 @@ fn failover(urls: &str, round: usize, notes: &mut Vec<String>) -> Option<Duratio
     };
     let _ = (first.kill(), second.kill(), first.wait(), second.wait());
     if measured.is_none() {
-        notes.push(format!("11d (failover) round {round} did not complete"));
+        notes.push(format!("11d/11e (failover) round {round} did not complete"));
     }
     measured
 }

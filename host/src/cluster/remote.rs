@@ -33,7 +33,7 @@ use super::serve::is_virtual_key;
 use crate::actor::durable::Origin;
 use crate::actor::remote::RemoteActors;
 use crate::actor::{ActorComponent, BoxFuture};
-use crate::host::WeakHost;
+use crate::host::{Placement as _, WeakHost};
 use crate::message::{Address, CallError, NO_TIMEOUT};
 use crate::protocol::MessageError;
 use crate::protocol::wire;
@@ -93,11 +93,31 @@ impl Remote {
     /// actor's subject.
     async fn send(&self, out: Outgoing<'_>) -> Result<Option<Val>, CallError> {
         let host = self.host.upgrade().ok_or_else(|| unreachable_from(out.to, "this host is stopping".into()))?;
-        if !is_virtual_key(&host, out.to) {
-            return self.send_on(&actor_subject(out.to), &out).await;
+        if is_virtual_key(&host, out.to) {
+            drop(host);
+            return self.send_to_key(&out).await;
         }
+        let stands_by = host.stands_by_for(out.to);
         drop(host);
-        self.send_to_key(&out).await
+        let sent = self.send_on(&actor_subject(out.to), &out).await;
+        // No host answers for an actor this one stands by for: taken over
+        // now if its claim is free (its host is gone), as a key is by the
+        // next message that reaches it, rather than at the next look.
+        if stands_by && matches!(sent, Err(CallError::UnknownAddress(_))) && self.take_over(out.to).await {
+            return self.deliver_here(&out).await;
+        }
+        sent
+    }
+
+    /// Claims the actor at `address` this host stands by for and starts it
+    /// here, if its claim is free: whether it is here now.
+    async fn take_over(&self, address: &str) -> bool {
+        if !matches!(self.keys.claim(address).await, Ok(true)) {
+            return false;
+        }
+        let Some(host) = self.host.upgrade() else { return false };
+        host.take_over(address).await;
+        host.lookup(address).is_ok()
     }
 
     /// Sends a message to a virtual key: activated here if this host holds

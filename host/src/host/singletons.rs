@@ -7,9 +7,10 @@
 //! placement first ([`Placement::claim`], the claims virtual keys use),
 //! and only the winner starts it, committing to the store the hosts share,
 //! fenced by its claim. The others keep its spec as a *standby*; the
-//! cluster layer claims it again every so often, and the host that wins
-//! it (its holder died, or left) starts it from that shared store, with
-//! every acknowledged change, its bindings and its routes.
+//! cluster layer claims it again every so often, and when a message to it
+//! finds no host answering, and the host that wins it (its holder died,
+//! or left) starts it from that shared store, with every acknowledged
+//! change, its bindings and its routes.
 //!
 //! [`Placement::claim`]: super::Placement::claim
 
