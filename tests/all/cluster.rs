@@ -1108,6 +1108,8 @@ fn a_durable_named_actor_runs_on_one_host_and_fails_over_with_every_acknowledged
     assert!(addresses(&a).contains(&"ledger".to_string()), "the first host to claim it runs it");
     assert!(!addresses(&b).contains(&"ledger".to_string()), "the other stands by: {:?}", addresses(&b));
     assert!(b.log().contains("standing by for it"), "{}", b.log());
+    assert_eq!(b.json(&["ps"])["standby"], serde_json::json!(["ledger"]), "`ps` says so");
+    assert!(b.ok(&["ps"]).contains("standing by for (run by another host of the cluster): ledger"));
     // Acknowledged from b: committed on a, to the store the hosts share.
     for _ in 0..5 {
         b.ok(&["send", "ledger", "incr(1)"]);
@@ -1129,5 +1131,6 @@ fn a_durable_named_actor_runs_on_one_host_and_fails_over_with_every_acknowledged
     assert_eq!(value, "5", "every acknowledged change");
     assert!(addresses(&b).contains(&"ledger".to_string()));
     assert!(b.log().contains("took over a durable actor whose host is gone"), "{}", b.log());
+    assert_eq!(b.json(&["ps"])["standby"], serde_json::json!([]), "no longer standing by");
     assert_eq!(b.ok(&["call", "ledger", "incr(1)"]), "6", "and it commits there");
 }

@@ -550,6 +550,10 @@ fn print_ps(reply: &Value) -> anyhow::Result<()> {
             num(&component["active"]),
         )?;
     }
+    let standbys: Vec<&str> = reply["standby"].as_array().unwrap_or(&empty).iter().filter_map(Value::as_str).collect();
+    if !standbys.is_empty() {
+        say!("standing by for (run by another host of the cluster): {}", standbys.join(", "))?;
+    }
     Ok(())
 }
 

@@ -549,7 +549,14 @@ pub async fn answer(host: &Host, request: Request) -> Response {
                 };
                 components.push(entry);
             }
-            ok(json!({ "actors": host.actors(), "dead_letters": host.dead_letters(), "virtual": components }))
+            let mut standbys = host.standbys();
+            standbys.sort();
+            ok(json!({
+                "actors": host.actors(),
+                "dead_letters": host.dead_letters(),
+                "virtual": components,
+                "standby": standbys,
+            }))
         }
         Request::Ps { virtual_component: Some(name), .. } => {
             let keys: Vec<_> = host
