@@ -30,6 +30,11 @@ macro_rules! error_codes {
                     $(ErrorCode::$variant => $name,)+
                 }
             }
+
+            /// The code whose stable name is `name`, if one is.
+            pub fn named(name: &str) -> Option<ErrorCode> {
+                ErrorCode::ALL.iter().copied().find(|code| code.as_str() == name)
+            }
         }
     };
 }
@@ -113,5 +118,13 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), ErrorCode::ALL.len());
         assert_eq!(serde_json::to_string(&ErrorCode::MailboxFull).unwrap(), "\"mailbox-full\"");
+    }
+
+    #[test]
+    fn a_code_is_found_again_by_its_name() {
+        for code in ErrorCode::ALL {
+            assert_eq!(ErrorCode::named(code.as_str()), Some(*code));
+        }
+        assert_eq!(ErrorCode::named("no-such-code"), None);
     }
 }

@@ -997,6 +997,13 @@ fn a_swap_across_the_cluster_swaps_every_hosts_actors_and_a_failure_on_one_host_
     assert_eq!(active_users(&a).len(), 2);
     assert_eq!(active_users(&b), ["user/b1"]);
 
+    // Code that does not keep the protocol is refused by the first host,
+    // before anything changed, with a local swap's error code.
+    let narrow = support::guest("counter-narrow");
+    let refused = b.error(&["swap", "user", narrow.to_str().unwrap(), "--cluster"]);
+    assert_eq!(refused["code"], "incompatible", "{refused}");
+    assert!(refused["message"].as_str().unwrap().contains("host `b` and rolled back 0 actor(s)"), "{refused}");
+
     // Asked from b, which goes first: every host's keys, with their state.
     let v2 = support::guest("counter-v2");
     let swapped =

@@ -28,6 +28,7 @@ use tracing::{info, warn};
 use super::members::Membership;
 use super::names::host_subject;
 use crate::actor::{ActorComponent, SwapOptions, SwapReport};
+use crate::error_code::{ErrorCode, HasErrorCode as _};
 use crate::host::{ClusterSwap, ClusterSwapError, HeldSwap, Host, NodeAnswer, NodeView, WeakHost};
 use crate::sync::Mutex;
 
@@ -97,9 +98,19 @@ enum SwapReply {
     Failed {
         /// Why.
         reason: String,
+        /// The error's code, by its stable name.
+        #[serde(default)]
+        code: Option<String>,
     },
     /// Committed or rolled back.
     Settled,
+}
+
+impl SwapReply {
+    /// A failure without an error code of its own.
+    fn failed(reason: String) -> Self {
+        SwapReply::Failed { reason, code: None }
+    }
 }
 
 /// This host's side of swaps across the cluster: as coordinator, and as
@@ -161,7 +172,7 @@ impl Rolling {
             // roll it back with the others.
             let reply = reply.unwrap_or_else(|reason| {
                 holding.push(node.clone());
-                SwapReply::Failed { reason }
+                SwapReply::failed(reason)
             });
             match reply {
                 SwapReply::Held { reports } => {
@@ -175,12 +186,13 @@ impl Rolling {
                     holding.push(node);
                 }
                 SwapReply::Unknown => {}
-                SwapReply::Failed { reason } => {
+                SwapReply::Failed { reason, code } => {
                     warn!(target = %swap.target, %node, %reason, "a swap across the cluster failed on a host; rolling back");
                     for held in holding.iter().rev() {
                         self.settle(held, SwapRequest::RollBack { id: id.clone() }).await;
                     }
-                    return Err(ClusterSwapError::RolledBack { node, rolled_back: swapped, reason });
+                    let code = code.as_deref().and_then(ErrorCode::named).unwrap_or(ErrorCode::Unreachable);
+                    return Err(ClusterSwapError::RolledBack { node, rolled_back: swapped, code, reason });
                 }
                 SwapReply::Settled => {}
             }
@@ -220,7 +232,7 @@ impl Rolling {
             .await
             .map_err(|e| format!("host `{node}` did not answer: {e}"))?;
         Ok(serde_json::from_slice(&reply.payload)
-            .unwrap_or_else(|e| SwapReply::Failed { reason: format!("an answer that does not parse: {e}") }))
+            .unwrap_or_else(|e| SwapReply::failed(format!("an answer that does not parse: {e}"))))
     }
 
     /// Answers a coordinator's request, on this host's subject.
@@ -235,7 +247,7 @@ impl Rolling {
     /// Carries out `request` on this host.
     async fn handle(self: &Arc<Self>, request: SwapRequest) -> SwapReply {
         let Some(host) = self.host.upgrade() else {
-            return SwapReply::Failed { reason: "the host is stopping".into() };
+            return SwapReply::failed("the host is stopping".into());
         };
         match request {
             SwapRequest::Hold { id, coordinator, target, code, name, version, force, probation_ms, canary_ms } => {
@@ -247,7 +259,7 @@ impl Rolling {
                 }
                 let component = match self.component(&host, &code, &name, version).await {
                     Ok(component) => component,
-                    Err(reason) => return SwapReply::Failed { reason },
+                    Err(reason) => return SwapReply::failed(reason),
                 };
                 let options = SwapOptions { force, probation: Duration::from_millis(probation_ms) };
                 let canary = canary_ms.map(Duration::from_millis);
@@ -256,7 +268,7 @@ impl Rolling {
                         let reports = held.reports().to_vec();
                         if self.abandoned.lock().remove(&id) {
                             held.roll_back().await;
-                            return SwapReply::Failed { reason: "the coordinator gave up waiting".into() };
+                            return SwapReply::failed("the coordinator gave up waiting".into());
                         }
                         self.held.lock().insert(id.clone(), held);
                         if coordinator != self.members.node() {
@@ -264,7 +276,7 @@ impl Rolling {
                         }
                         SwapReply::Held { reports }
                     }
-                    Err(e) => SwapReply::Failed { reason: e.to_string() },
+                    Err(e) => SwapReply::Failed { reason: e.to_string(), code: Some(e.code().as_str().into()) },
                 }
             }
             SwapRequest::Commit { id } => {

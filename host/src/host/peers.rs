@@ -100,6 +100,9 @@ pub enum ClusterSwapError {
         node: String,
         /// The actors swapped on the hosts before it, rolled back.
         rolled_back: usize,
+        /// The code of that host's error (`unreachable` if it did not
+        /// answer).
+        code: ErrorCode,
         /// What that host said.
         reason: String,
     },
@@ -112,6 +115,8 @@ impl HasErrorCode for ClusterSwapError {
     fn code(&self) -> ErrorCode {
         match self {
             ClusterSwapError::UnknownTarget(_) => ErrorCode::UnknownAddress,
+            // Refused before anything changed: the refusal's own code.
+            ClusterSwapError::RolledBack { rolled_back: 0, code, .. } => *code,
             ClusterSwapError::RolledBack { .. } => ErrorCode::RolledBack,
             ClusterSwapError::Unreachable(_) => ErrorCode::Unreachable,
         }
