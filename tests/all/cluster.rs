@@ -1141,3 +1141,26 @@ fn a_durable_named_actor_runs_on_one_host_and_fails_over_with_every_acknowledged
     assert_eq!(b.json(&["ps"])["standby"], serde_json::json!([]), "no longer standing by");
     assert_eq!(b.ok(&["call", "ledger", "incr(1)"]), "6", "and it commits there");
 }
+
+#[test]
+fn a_durable_named_actor_whose_host_stops_cleanly_moves_to_the_host_standing_by_at_once() {
+    let nats = Nats::start();
+    let manifest = "[actors.ledger]\npath = {counter}\ndurability = \"durable\"\n";
+    let a = Node::start(&nats, "a", manifest);
+    let b = Node::start(&nats, "b", manifest);
+    assert_eq!(b.ok(&["call", "ledger", "incr(3)"]), "3");
+    let log = a.stop();
+    assert!(log.contains("left the cluster"), "{log}");
+    // Its host gave its claims and lease back as it stopped: nothing to
+    // wait for.
+    let deadline = Instant::now() + Duration::from_millis(LEASE_MS.parse::<u64>().unwrap());
+    loop {
+        let out = b.troupe(&["call", "ledger", "get()"]);
+        if out.status.success() {
+            assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), "3");
+            break;
+        }
+        assert!(Instant::now() < deadline, "not on b within a lease: {}", b.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
