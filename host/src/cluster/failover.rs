@@ -37,16 +37,8 @@ pub async fn watch(host: WeakHost, members: Arc<Membership>, claims: Claims, key
         tokio::time::sleep(every).await;
         let Some(standbys) = host.upgrade().map(|host| host.standbys()) else { return };
         for address in standbys {
-            match keys.claim(&address).await {
-                Ok(true) => {
-                    let Some(host) = host.upgrade() else { return };
-                    host.take_over(&address).await;
-                }
-                Ok(false) => {}
-                Err(e) => {
-                    warn!(%address, error = %e, "the claim of an actor this host stands by for could not be read")
-                }
-            }
+            let Some(host) = host.upgrade() else { return };
+            take_over_if_free(&host, &keys, &address).await;
         }
         let now: BTreeSet<String> = match members.nodes().await {
             Ok(nodes) => nodes.into_iter().collect(),
@@ -84,6 +76,23 @@ pub async fn watch(host: WeakHost, members: Arc<Membership>, claims: Claims, key
                 Ok(Location::Elsewhere(_)) => {}
                 Err(e) => warn!(%address, error = %e, "a durable key of a host that left could not be claimed"),
             }
+        }
+    }
+}
+
+/// Claims the actor at `address` that `host` stands by for and starts it
+/// there if its claim is free (its host is gone): whether it runs on
+/// `host` now.
+pub(super) async fn take_over_if_free(host: &crate::host::Host, keys: &KeyPlacement, address: &str) -> bool {
+    match keys.claim(address).await {
+        Ok(true) => {
+            host.take_over(address).await;
+            host.lookup(address).is_ok()
+        }
+        Ok(false) => false,
+        Err(e) => {
+            warn!(%address, error = %e, "the claim of an actor this host stands by for could not be read");
+            false
         }
     }
 }

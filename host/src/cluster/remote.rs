@@ -23,7 +23,6 @@ use std::time::Duration;
 use async_nats::jetstream::object_store::ObjectStore;
 use async_nats::{Client, RequestErrorKind};
 use bytes::Bytes;
-use tokio::io::AsyncReadExt;
 use wasmtime::component::Val;
 
 use super::envelope::{Kind, Reply, Request, TRACEPARENT};
@@ -33,7 +32,7 @@ use super::serve::is_virtual_key;
 use crate::actor::durable::Origin;
 use crate::actor::remote::RemoteActors;
 use crate::actor::{ActorComponent, BoxFuture};
-use crate::host::{Placement as _, WeakHost};
+use crate::host::WeakHost;
 use crate::message::{Address, CallError, NO_TIMEOUT};
 use crate::protocol::MessageError;
 use crate::protocol::wire;
@@ -97,27 +96,19 @@ impl Remote {
             drop(host);
             return self.send_to_key(&out).await;
         }
-        let stands_by = host.stands_by_for(out.to);
         drop(host);
         let sent = self.send_on(&actor_subject(out.to), &out).await;
         // No host answers for an actor this one stands by for: taken over
         // now if its claim is free (its host is gone), as a key is by the
         // next message that reaches it, rather than at the next look.
-        if stands_by && matches!(sent, Err(CallError::UnknownAddress(_))) && self.take_over(out.to).await {
+        if matches!(sent, Err(CallError::UnknownAddress(_)))
+            && let Some(host) = self.host.upgrade()
+            && host.stands_by_for(out.to)
+            && super::failover::take_over_if_free(&host, &self.keys, out.to).await
+        {
             return self.deliver_here(&out).await;
         }
         sent
-    }
-
-    /// Claims the actor at `address` this host stands by for and starts it
-    /// here, if its claim is free: whether it is here now.
-    async fn take_over(&self, address: &str) -> bool {
-        if !matches!(self.keys.claim(address).await, Ok(true)) {
-            return false;
-        }
-        let Some(host) = self.host.upgrade() else { return false };
-        host.take_over(address).await;
-        host.lookup(address).is_ok()
     }
 
     /// Sends a message to a virtual key: activated here if this host holds
@@ -243,16 +234,7 @@ impl Remote {
         if let Some(component) = host.component_by_hash(&hash) {
             return Ok(component);
         }
-        let mut object =
-            self.components.get(code).await.map_err(|e| fail(format!("its code is not in the cluster: {e}")))?;
-        let mut bytes = Vec::new();
-        object.read_to_end(&mut bytes).await.map_err(|e| fail(format!("its code could not be fetched: {e}")))?;
-        let name = name.to_string();
-        let source = format!("cluster component {code}");
-        tokio::task::spawn_blocking(move || host.load_bytes(&name, &source, bytes, None))
-            .await
-            .map_err(|e| fail(e.to_string()))?
-            .map_err(|e| fail(format!("its code does not load here: {e}")))
+        super::serve::fetch(&self.components, &host, code, name, None).await.map_err(fail)
     }
 
     /// One request about `to`, on `subject`.

@@ -334,16 +334,6 @@ impl Rolling {
         {
             return Ok(component);
         }
-        let mut object =
-            self.components.get(code).await.map_err(|e| format!("the new code is not in the cluster: {e}"))?;
-        let mut bytes = Vec::new();
-        tokio::io::AsyncReadExt::read_to_end(&mut object, &mut bytes)
-            .await
-            .map_err(|e| format!("the new code could not be fetched: {e}"))?;
-        let (host, name, source) = (host.clone(), name.to_string(), format!("cluster component {code}"));
-        tokio::task::spawn_blocking(move || host.load_bytes(&name, &source, bytes, version))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("the new code does not load on this host: {e}"))
+        super::serve::fetch(&self.components, host, code, name, version).await.map_err(|e| format!("the new code: {e}"))
     }
 }

@@ -350,3 +350,26 @@ pub(super) async fn share(
     info!(component = %component.name, hash = %component.short_hash(), "component shared with the cluster");
     Ok(())
 }
+
+/// The component with content hash `code` from the cluster's object store
+/// `components`, loaded into `host` as `name` at `version`: what a host
+/// that does not run some code fetches to check messages against it, or
+/// to swap to it. Why it could not, otherwise.
+pub(super) async fn fetch(
+    components: &ObjectStore,
+    host: &crate::host::Host,
+    code: &str,
+    name: &str,
+    version: Option<String>,
+) -> Result<Arc<crate::actor::ActorComponent>, String> {
+    let mut object = components.get(code).await.map_err(|e| format!("its code is not in the cluster: {e}"))?;
+    let mut bytes = Vec::new();
+    tokio::io::AsyncReadExt::read_to_end(&mut object, &mut bytes)
+        .await
+        .map_err(|e| format!("its code could not be fetched: {e}"))?;
+    let (host, name, source) = (host.clone(), name.to_string(), format!("cluster component {code}"));
+    tokio::task::spawn_blocking(move || host.load_bytes(&name, &source, bytes, version))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("its code does not load here: {e}"))
+}
