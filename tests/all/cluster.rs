@@ -204,6 +204,21 @@ impl Node {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// `troupe call ADDRESS MESSAGE` until it succeeds: its answer, or
+    /// `None` if it did not by `deadline`.
+    fn answer_by(&self, address: &str, message: &str, deadline: Instant) -> Option<String> {
+        loop {
+            let out = self.troupe(&["call", address, message]);
+            if out.status.success() {
+                return Some(String::from_utf8(out.stdout).unwrap().trim().to_string());
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -1127,15 +1142,8 @@ fn a_durable_named_actor_runs_on_one_host_and_fails_over_with_every_acknowledged
     a.kill();
     // b takes its claim over once a's lease expires, and starts it there.
     let deadline = killed + Duration::from_millis(LEASE_MS.parse::<u64>().unwrap()) + Duration::from_secs(5);
-    let value = loop {
-        let out = b.troupe(&["call", "ledger", "get()"]);
-        if out.status.success() {
-            break String::from_utf8(out.stdout).unwrap().trim().to_string();
-        }
-        assert!(Instant::now() < deadline, "ledger never answered on b: {}", b.log());
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    assert_eq!(value, "5", "every acknowledged change");
+    let value = b.answer_by("ledger", "get()", deadline);
+    assert_eq!(value.as_deref(), Some("5"), "every acknowledged change: {}", b.log());
     assert!(addresses(&b).contains(&"ledger".to_string()));
     assert!(b.log().contains("took over a durable actor whose host is gone"), "{}", b.log());
     assert_eq!(b.json(&["ps"])["standby"], serde_json::json!([]), "no longer standing by");
@@ -1154,13 +1162,6 @@ fn a_durable_named_actor_whose_host_stops_cleanly_moves_to_the_host_standing_by_
     // Its host gave its claims and lease back as it stopped: nothing to
     // wait for.
     let deadline = Instant::now() + Duration::from_millis(LEASE_MS.parse::<u64>().unwrap());
-    loop {
-        let out = b.troupe(&["call", "ledger", "get()"]);
-        if out.status.success() {
-            assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), "3");
-            break;
-        }
-        assert!(Instant::now() < deadline, "not on b within a lease: {}", b.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let value = b.answer_by("ledger", "get()", deadline);
+    assert_eq!(value.as_deref(), Some("3"), "on b within a lease: {}", b.log());
 }

@@ -146,22 +146,24 @@ pub async fn remote_asks(scale: Scale, rows: &mut Vec<Row>, notes: &mut Vec<Stri
     ));
     let (c50, c99) = (percentile(&mut claimed, 0.5), percentile(&mut claimed, 0.99));
     let (v50, v99) = (percentile(&mut remote_activation, 0.5), percentile(&mut remote_activation, 0.99));
-    if !failovers.is_empty() {
-        let mut failovers = failovers;
-        let median = percentile(&mut failovers, 0.5);
-        rows.push(row(
+    let failover_rows = [
+        (
             "11d. failover: a durable virtual key answers on another host after its host is killed (median of 3)",
-            ns(median),
-            format!("the lease, {}", ns(FAILOVER_LEASE)),
-            Some(median.as_secs_f64() / FAILOVER_LEASE.as_secs_f64()),
-            "lease + 2 s",
-        ));
-    }
-    if !named_failovers.is_empty() {
-        let mut failovers = named_failovers;
+            failovers,
+        ),
+        (
+            "11e. failover: a durable named actor of a shared manifest answers on the host standing by for it after its \
+             host is killed (median of 3)",
+            named_failovers,
+        ),
+    ];
+    for (scenario, mut failovers) in failover_rows {
+        if failovers.is_empty() {
+            continue;
+        }
         let median = percentile(&mut failovers, 0.5);
         rows.push(row(
-            "11e. failover: a durable named actor of a shared manifest answers on the host standing by for it after its host is killed (median of 3)",
+            scenario,
             ns(median),
             format!("the lease, {}", ns(FAILOVER_LEASE)),
             Some(median.as_secs_f64() / FAILOVER_LEASE.as_secs_f64()),
