@@ -251,10 +251,9 @@ impl Rolling {
         };
         match request {
             SwapRequest::Hold { id, coordinator, target, code, name, version, force, probation_ms, canary_ms } => {
-                if host.lookup(&target).is_err()
-                    && host.template(&target).is_none()
-                    && !host.is_virtual_component(&target)
-                {
+                // Asked before fetching the code, which a host without
+                // the target does not need.
+                if !host.is_swap_target(&target) {
                     return SwapReply::Unknown;
                 }
                 let component = match self.component(&host, &code, &name, version).await {

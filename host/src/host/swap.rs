@@ -123,14 +123,13 @@ impl Host {
         options: SwapOptions,
         canary: Option<Duration>,
     ) -> Result<HeldSwap, SwapError> {
+        if !self.is_swap_target(target) {
+            return Err(SwapError::UnknownTarget(target.to_string()));
+        }
         let group: Vec<ActorRef> = match self.inner.registry.get(target) {
             Some(actor) => vec![actor],
             None => self.inner.registry.all().into_iter().filter(|a| a.group() == Some(target)).collect(),
         };
-        let redefines = self.template(target).is_some() || self.is_virtual_component(target);
-        if group.is_empty() && !redefines {
-            return Err(SwapError::UnknownTarget(target.to_string()));
-        }
         let mut held = HeldSwap { target: target.to_string(), component, swapped: Vec::new(), reports: Vec::new() };
         for (i, actor) in group.iter().enumerate() {
             let probation = match canary {
@@ -157,6 +156,16 @@ impl Host {
             }
         }
         Ok(held)
+    }
+
+    /// Whether a swap of `target` has something to change here: an actor
+    /// of that address, actors of that group, or a template or virtual
+    /// component of that name (whose later actors get the new code).
+    pub fn is_swap_target(&self, target: &str) -> bool {
+        self.inner.registry.get(target).is_some()
+            || self.template(target).is_some()
+            || self.is_virtual_component(target)
+            || self.inner.registry.all().iter().any(|a| a.group() == Some(target))
     }
 
     /// Settles `held` for good: the swapped actors drop their old code, and
