@@ -277,6 +277,8 @@ fn guests_ask_and_tell_actors_on_other_hosts_and_ask_cycles_across_hosts_are_ref
     let a = Node::start(&nats, "a", &format!("{COUNTER}[actors.relay-a]\npath = {{relay}}\n"));
     let b = Node::start(&nats, "b", "[actors.relay-b]\npath = {relay}\n");
     b.call_when_reachable("counter", "get()");
+    // The cycle below reaches relay-a from b: served there too.
+    b.call_when_reachable("relay-a", "forwarded()");
     a.call_when_reachable("relay-b", "forwarded()");
     assert_eq!(b.ok(&["call", "relay-b", r#"forward("counter", 3)"#]), "ok(3)", "an ask from a guest on b");
     assert_eq!(b.ok(&["call", "relay-b", r#"notify("counter", 4)"#]), "ok", "a tell from a guest on b");

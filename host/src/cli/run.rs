@@ -248,6 +248,9 @@ pub async fn run(args: RunArgs, control: Option<PathBuf>) -> anyhow::Result<()> 
 
 /// The host, until a signal or the root supervisor giving up.
 async fn serve(args: RunArgs, control: Option<PathBuf>) -> anyhow::Result<()> {
+    // Listened for from now on: a stop asked for while the host starts
+    // (or just after it said it was ready) is a clean stop, not a kill.
+    let stop_requested = ShutdownSignal::listen();
     let mut engine = EngineConfig::new();
     engine.max_instances(args.max_instances.unwrap_or(args.max_actors)).max_memory_bytes(args.max_memory);
     if args.no_cache {
@@ -366,7 +369,7 @@ async fn serve(args: RunArgs, control: Option<PathBuf>) -> anyhow::Result<()> {
     server
         .serve(host.clone(), async {
             tokio::select! {
-                _ = shutdown_signal() => {}
+                _ = stop_requested.wait() => {}
                 reason = gave_up => failure = reason.ok(),
             }
         })
@@ -386,19 +389,44 @@ async fn serve(args: RunArgs, control: Option<PathBuf>) -> anyhow::Result<()> {
     }
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            error!(error = %e, "cannot listen for SIGTERM; use Ctrl-C");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+/// SIGTERM and SIGINT (Ctrl-C), each caught from the moment it is
+/// listened for: a signal that arrives before the host waits for one
+/// still stops it cleanly, where the default action would kill it.
+struct ShutdownSignal {
+    term: Option<tokio::signal::unix::Signal>,
+    interrupt: Option<tokio::signal::unix::Signal>,
+}
+
+impl ShutdownSignal {
+    /// Starts catching both signals.
+    fn listen() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        let catch = |kind: SignalKind, name: &str| {
+            signal(kind).map_err(|e| error!(error = %e, "cannot listen for {name}; stop the host another way")).ok()
+        };
+        ShutdownSignal {
+            term: catch(SignalKind::terminate(), "SIGTERM"),
+            interrupt: catch(SignalKind::interrupt(), "SIGINT"),
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+    }
+
+    /// Until one of them arrives (or was caught since [`Self::listen`]).
+    async fn wait(mut self) {
+        let next = |signal: &mut Option<tokio::signal::unix::Signal>| {
+            let signal = signal.take();
+            async move {
+                match signal {
+                    Some(mut signal) => {
+                        signal.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            }
+        };
+        tokio::select! {
+            () = next(&mut self.term) => {}
+            () = next(&mut self.interrupt) => {}
+        }
     }
 }
 
