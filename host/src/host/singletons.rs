@@ -23,7 +23,6 @@ use crate::actor::ActorSpec;
 use crate::actor::durable::Durability;
 
 /// An actor this host starts if it wins its claim.
-#[derive(Clone)]
 pub(super) struct Standby {
     spec: ActorSpec,
     supervisor: Option<String>,
@@ -71,10 +70,11 @@ impl Host {
 
     /// Starts the actor this host stood by for at `address`, now that it
     /// holds its claim: from the shared store, under its supervisor, with
-    /// its bindings and routes. `false` if it stands by for none there, or
-    /// the actor did not start (then it stands by again).
-    pub async fn take_over(&self, address: &str) -> bool {
-        let Some(standby) = self.inner.standbys.lock().remove(address) else { return false };
+    /// its bindings and routes. Nothing if it stands by for none there (it
+    /// was taken over already); if the actor does not start, it stands by
+    /// again.
+    pub async fn take_over(&self, address: &str) {
+        let Some(standby) = self.inner.standbys.lock().remove(address) else { return };
         let started = match self.start_under(standby.spec.clone(), standby.supervisor.as_deref()) {
             Ok(starting) => starting.started().await.map(|_| ()),
             Err(e) => Err(e),
@@ -82,7 +82,7 @@ impl Host {
         if let Err(e) = started {
             warn!(actor = %address, error = %e, "a durable actor this host stood by for could not start; standing by");
             self.inner.standbys.lock().insert(address.to_string(), standby);
-            return false;
+            return;
         }
         if !standby.routes.is_empty()
             && let Err(e) = self.add_routes(address, &standby.routes)
@@ -90,6 +90,5 @@ impl Host {
             warn!(actor = %address, error = %e, "the routes of a durable actor taken over could not be added");
         }
         info!(actor = %address, "took over a durable actor whose host is gone");
-        true
     }
 }

@@ -143,7 +143,9 @@ impl Host {
                     held.swapped.push(actor.clone());
                     held.reports.push(report);
                 }
-                Err(cause) if group.len() == 1 && held.swapped.is_empty() => return Err(cause),
+                // A swap of one actor fails with that actor's error, as
+                // `Host::swap` does: there is nothing to roll back.
+                Err(cause) if group.len() == 1 => return Err(cause),
                 Err(cause) => {
                     let rolled_back = held.swapped.len();
                     held.roll_back().await;
