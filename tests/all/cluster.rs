@@ -93,8 +93,8 @@ const LEASE_MS: &str = "3000";
 
 impl Node {
     /// Starts node `name` of `nats`'s cluster running `manifest` (TOML,
-    /// `{counter}`, `{relay}`, `{faulty}`, `{tally}` and `{forwarder}` replaced by those guests'
-    /// paths), and waits until it has joined and started it.
+    /// `{counter}`, `{relay}`, `{faulty}`, `{tally}`, `{forwarder}` and
+    /// `{probe}` replaced by those guests' paths), and waits until it has joined and started it.
     fn start(nats: &Nats, name: &str, manifest: &str) -> Node {
         Self::try_start(nats, name, manifest).unwrap_or_else(|log| panic!("node {name} did not start; its log:\n{log}"))
     }
@@ -123,7 +123,8 @@ impl Node {
             .replace("{relay}", &format!("{:?}", support::guest("relay-js").display().to_string()))
             .replace("{faulty}", &format!("{:?}", support::guest("faulty").display().to_string()))
             .replace("{tally}", &format!("{:?}", support::guest("tally").display().to_string()))
-            .replace("{forwarder}", &format!("{:?}", support::guest("forwarder").display().to_string()));
+            .replace("{forwarder}", &format!("{:?}", support::guest("forwarder").display().to_string()))
+            .replace("{probe}", &format!("{:?}", support::guest("probe").display().to_string()));
         let manifest_path = dir.path().join("troupe.toml");
         std::fs::write(&manifest_path, manifest).unwrap();
         let log_file = dir.path().join("host.log");
@@ -1166,4 +1167,99 @@ fn a_durable_named_actor_whose_host_stops_cleanly_moves_to_the_host_standing_by_
     let deadline = Instant::now() + Duration::from_millis(LEASE_MS.parse::<u64>().unwrap());
     let value = b.answer_by("ledger", "get()", deadline);
     assert_eq!(value.as_deref(), Some("3"), "on b within a lease: {}", b.log());
+}
+
+/// `ps --json` on `node`'s entry for `address`.
+fn actor_info(node: &Node, address: &str) -> Value {
+    let ps = node.json(&["ps"]);
+    let actor = ps["actors"].as_array().unwrap().iter().find(|a| a["address"] == address).cloned();
+    actor.unwrap_or_else(|| panic!("no {address} in {ps}"))
+}
+
+/// Waits up to `within` for `check` to hold; panics with `what` if not.
+fn eventually(within: Duration, what: &str, mut check: impl FnMut() -> Result<(), String>) {
+    let deadline = Instant::now() + within;
+    loop {
+        match check() {
+            Ok(()) => return,
+            Err(seen) if Instant::now() >= deadline => panic!("{what}; last seen: {seen}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+#[test]
+fn monitors_and_links_reach_actors_on_other_hosts_and_end_with_host_lost_when_that_host_dies() {
+    let nats = Nats::start();
+    let a = Node::start(&nats, "a", "[actors.w]\npath = {probe}\n[actors.c]\npath = {counter}\n");
+    let b = Node::start(&nats, "b", "[actors.p]\npath = {probe}\n[actors.q]\npath = {probe}\n");
+    a.call_when_reachable("p", "whoami()");
+    a.call_when_reachable("q", "whoami()");
+    b.call_when_reachable("c", "get()");
+    // w (on a) monitors p and q (on b); p (on b) links to c (on a), which
+    // does not export `watcher`: a failure of either fails the other.
+    for target in ["p", "q"] {
+        let id = a.ok(&["call", "w", &format!("watch({target:?})")]);
+        assert!(id.starts_with("ok("), "watch({target}): {id}");
+    }
+    assert_eq!(b.ok(&["call", "p", r#"link-to("c")"#]), "ok");
+    let missing = a.ok(&["call", "w", r#"watch("nobody")"#]);
+    assert!(missing.contains("unknown-address") || missing.contains("no actor"), "{missing}");
+
+    // p fails on b: w hears it on a, and the link fails c there.
+    assert!(!b.troupe(&["call", "p", r#"crash("boom")"#]).status.success());
+    eventually(Duration::from_secs(10), "w hears that p failed and is restarting", || {
+        let notices = a.ok(&["call", "w", "notices()"]);
+        if notices.contains(r#""p panic restarting""#) { Ok(()) } else { Err(notices) }
+    });
+    eventually(Duration::from_secs(10), "c fails, linked to p", || {
+        let c = actor_info(&a, "c");
+        if c["restarts"] == 1 && c["last_failure"]["kind"] == "linked" { Ok(()) } else { Err(c.to_string()) }
+    });
+    assert!(!a.ok(&["call", "w", "notices()"]).contains("\"q "), "q did not go down");
+
+    // b dies: once its lease lapses, w's monitors end with host-lost, and
+    // c fails again through its link to p.
+    b.kill();
+    eventually(Duration::from_secs(15), "w hears that p and q were lost with their host", || {
+        let notices = a.ok(&["call", "w", "notices()"]);
+        let lost = [r#""p host-lost gone""#, r#""q host-lost gone""#];
+        if lost.iter().all(|n| notices.contains(n)) { Ok(()) } else { Err(notices) }
+    });
+    eventually(Duration::from_secs(5), "c fails, linked to p on the lost host", || {
+        let c = actor_info(&a, "c");
+        let detail = c["last_failure"]["detail"].as_str().unwrap_or_default().to_string();
+        if c["restarts"] == 2 && detail.contains("host `b`") { Ok(()) } else { Err(c.to_string()) }
+    });
+}
+
+#[test]
+fn a_monitor_across_hosts_ends_when_demonitored_and_a_host_that_stops_cleanly_says_stopped() {
+    let nats = Nats::start();
+    let a = Node::start(&nats, "a", "[actors.w]\npath = {probe}\n");
+    let b = Node::start(&nats, "b", "[actors.p]\npath = {probe}\n");
+    a.call_when_reachable("p", "whoami()");
+    // Two monitors of p; the first is ended on both hosts.
+    let first = a.ok(&["call", "w", r#"watch("p")"#]);
+    let id = first.strip_prefix("ok(").and_then(|rest| rest.strip_suffix(')')).unwrap_or_else(|| panic!("{first}"));
+    assert!(a.ok(&["call", "w", r#"watch("p")"#]).starts_with("ok("));
+    assert_eq!(a.ok(&["call", "w", &format!("unwatch({id})")]), "true");
+    assert_eq!(a.ok(&["call", "w", &format!("unwatch({id})")]), "false", "ended already");
+    assert!(!b.troupe(&["call", "p", r#"crash("boom")"#]).status.success());
+    eventually(Duration::from_secs(10), "w hears p fail through its second monitor", || {
+        let notices = a.ok(&["call", "w", "notices()"]);
+        if notices.contains("p panic restarting") { Ok(()) } else { Err(notices) }
+    });
+    // b stops cleanly: it stops p first, and w hears `stopped`, not a
+    // lost host; the monitor ended with it.
+    b.stop();
+    eventually(Duration::from_secs(10), "w hears p stopped for good", || {
+        let notices = a.ok(&["call", "w", "notices()"]);
+        if notices.contains("p stopped gone") { Ok(()) } else { Err(notices) }
+    });
+    // b gave its lease back: a's membership watch has seen it gone within
+    // a second, and told nothing more.
+    std::thread::sleep(Duration::from_secs(2));
+    let notices = a.ok(&["call", "w", "notices()"]);
+    assert_eq!(notices, r#"["p panic restarting", "p stopped gone"]"#, "one notice each, no host-lost after them");
 }

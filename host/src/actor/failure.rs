@@ -4,9 +4,10 @@
 //! [`Fault`] classes, each with a distinct cause and fix: a fuel or
 //! deadline overrun, a memory limit, a stack overflow, a panic); the rest
 //! from the actor's lifecycle (`init` or `restore` refusing), the host
-//! (instantiation), and the supervision tree (a linked actor failing, the
-//! children's supervisor giving up). Supervisors, watchers, `troupe ps`
-//! and the WIT `failure-kind` all speak of these kinds.
+//! (instantiation), the supervision tree (a linked actor failing, the
+//! children's supervisor giving up), and the cluster (the host of a
+//! watched actor lost). Supervisors, watchers, `troupe ps` and the WIT
+//! `failure-kind` all speak of these kinds.
 
 use std::fmt;
 
@@ -44,6 +45,10 @@ wit_enum! {
         Escalated = "escalated",
         /// An actor linked to it failed.
         Linked = "linked",
+        /// Its host, another of the cluster, left without stopping it (it
+        /// crashed, or was cut off past its lease): told to the monitors
+        /// and links of the other hosts.
+        HostLost = "host-lost",
     }
 }
 
@@ -63,6 +68,7 @@ impl FailureKind {
             FailureKind::Instantiate => "instantiation failed",
             FailureKind::Escalated => "escalated",
             FailureKind::Linked => "linked actor failed",
+            FailureKind::HostLost => "host lost",
         }
     }
 }
@@ -144,5 +150,17 @@ impl fmt::Display for Failure {
             write!(f, "; stderr: {stderr}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_watcher_hooks_type_lists_every_failure_kind_in_wit_order() {
+        let names: Vec<&str> = FailureKind::ALL.iter().map(|kind| kind.wit_name()).collect();
+        let listed = format!("kind: enum {{ {} }}", names.join(", "));
+        assert!(crate::protocol::hooks::DOWN_SHAPE.contains(&listed), "DOWN_SHAPE lacks `{listed}`");
     }
 }

@@ -23,6 +23,7 @@ use super::binding::{
     BindError, Binding, BindingBreaker, BindingSpec, BindingTarget, BreakerTicket, Router, interface_key,
 };
 use super::data::{ActorData, Told};
+use super::remote::{RemoteWatch, Watched};
 use super::tape::Tape;
 use super::{ActorRef, DownNotice, DownReason, SpawnError, SpawnOptions};
 use crate::batch;
@@ -281,6 +282,14 @@ fn remote_address(binding: &Binding, key: Option<&Val>) -> Option<String> {
         }
         BindingTarget::Group { .. } => None,
     }
+}
+
+/// An actor about to be monitored or linked to.
+enum WatchTarget {
+    /// On this host.
+    Here(ActorRef),
+    /// On host `node`, which watches it for this actor under watch `id`.
+    Remote { id: u64, node: String },
 }
 
 /// Why a call through a binding failed, and whether trying it again may
@@ -763,16 +772,49 @@ impl ActorData {
                 "monitoring needs the `troupe:actor/watcher` export to receive `down` notices".into(),
             )));
         }
-        let target = match self.target(&address) {
-            Ok(t) => t,
-            Err(e) => return Ok(Err(e)),
-        };
-        Ok(Ok(target.add_monitor(&self.me)))
+        Ok(match self.watch_target(&address, false).await {
+            Ok(WatchTarget::Here(target)) => Ok(target.add_monitor(&self.me)),
+            Ok(WatchTarget::Remote { id, .. }) => {
+                self.me.monitors_remote(id, address.into());
+                Ok(id)
+            }
+            Err(e) => Err(e),
+        })
     }
 
     async fn demonitor_live(&mut self, id: u64) -> wasmtime::Result<bool> {
         let Some(target) = self.me.take_monitoring(id) else { return Ok(false) };
-        Ok(self.system.lookup(target.as_str()).is_some_and(|t| t.demonitor(id)))
+        if let Some(local) = self.system.lookup(target.as_str()) {
+            return Ok(local.demonitor(id));
+        }
+        // On another host, which forgets it.
+        let Some(remote) = self.system.remote() else { return Ok(false) };
+        let watch = RemoteWatch { watcher: self.me.address().clone(), id, link: false };
+        let waited = Instant::now();
+        let known = remote.unwatch(target.as_str(), watch).await;
+        self.budget.waited(waited.elapsed());
+        Ok(known)
+    }
+
+    /// The actor at `address` that this actor is about to monitor or link
+    /// to (`link`): here, or on another host of the cluster, which has
+    /// been asked to watch it for this actor.
+    async fn watch_target(&mut self, address: &str, link: bool) -> Result<WatchTarget, Error> {
+        let unknown = match self.target(address) {
+            Ok(target) => return Ok(WatchTarget::Here(target)),
+            Err(unknown) => unknown,
+        };
+        let Some(remote) = self.system.remote() else { return Err(unknown) };
+        let id = super::cell::next_watch_id();
+        let watch = RemoteWatch { watcher: self.me.address().clone(), id, link };
+        let waited = Instant::now();
+        let watched = remote.watch(address, watch).await;
+        self.budget.waited(waited.elapsed());
+        match watched.map_err(Error::from)? {
+            Watched::On(node) => Ok(WatchTarget::Remote { id, node }),
+            // A key this host has just claimed for the watch.
+            Watched::Here => self.target(address).map(WatchTarget::Here),
+        }
     }
 
     async fn bind_live(
@@ -789,19 +831,32 @@ impl ActorData {
     }
 
     async fn link_live(&mut self, address: String) -> wasmtime::Result<Result<(), Error>> {
-        let target = match self.target(&address) {
-            Ok(t) => t,
-            Err(e) => return Ok(Err(e)),
-        };
-        self.me.link(&target);
-        Ok(Ok(()))
+        Ok(match self.watch_target(&address, true).await {
+            Ok(WatchTarget::Here(target)) => {
+                self.me.link(&target);
+                Ok(())
+            }
+            Ok(WatchTarget::Remote { id, node }) => {
+                // This end of the link: its failure goes to the other.
+                self.me.add_remote_watcher(id, address.into(), node, true);
+                Ok(())
+            }
+            Err(e) => Err(e),
+        })
     }
 
     async fn unlink_live(&mut self, address: String) -> wasmtime::Result<bool> {
-        Ok(match self.system.lookup(&address) {
-            Some(target) => self.me.unlink(&target),
-            None => false,
-        })
+        if let Some(target) = self.system.lookup(&address) {
+            return Ok(self.me.unlink(&target));
+        }
+        let Some(id) = self.me.remove_remote_link(&address.as_str().into()) else { return Ok(false) };
+        if let Some(remote) = self.system.remote() {
+            let watch = RemoteWatch { watcher: self.me.address().clone(), id, link: true };
+            let waited = Instant::now();
+            remote.unwatch(&address, watch).await;
+            self.budget.waited(waited.elapsed());
+        }
+        Ok(true)
     }
 
     async fn send_after_live(&mut self, delay_ms: u64, message: String) -> wasmtime::Result<Result<u64, Error>> {

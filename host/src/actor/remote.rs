@@ -9,13 +9,60 @@
 //! expected signature, a full mailbox is an error to the sender, an ask
 //! times out, and an ask that would wait on itself across hosts is a
 //! cycle.
+//!
+//! Monitors and links reach across hosts through the same port: the
+//! watching host asks the watched actor's host to tell it when the actor
+//! goes down ([`RemoteActors::watch`]), and that host sends the notice
+//! back ([`RemoteActors::down`]). The cluster tells the watchers of a
+//! lost host's actors itself, with a `host-lost` failure.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
+use super::cell::DownNotice;
 use super::durable::Origin;
 use super::system::BoxFuture;
 use crate::message::{Address, CallError, Reply};
+
+/// A watch of an actor on another host: a monitor, or one end of a link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteWatch {
+    /// The watching actor (for a link, the actor that linked).
+    pub watcher: Address,
+    /// The watch's id, unique on the watcher's host: a monitor's id.
+    pub id: u64,
+    /// A link (failures propagate) rather than a monitor.
+    pub link: bool,
+}
+
+/// Where a watched actor turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Watched {
+    /// On host `node`, which now tells the watcher when it goes down.
+    On(String),
+    /// On this host after all (a key of a virtual component that this
+    /// host has just claimed): watch it here.
+    Here,
+}
+
+/// A `down` notice for an actor of another host, from the host of the
+/// actor that went down.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteDown {
+    /// The actor watching (or linked to) the one that went down.
+    pub to: Address,
+    /// The watch, as the watcher's host numbered it.
+    pub id: u64,
+    /// Whether the watch is a link: a failure fails `to` (unless it
+    /// exports `watcher`).
+    pub link: bool,
+    /// What went down, and why.
+    pub notice: DownNotice,
+    /// For a failure along links, the actors it went through already.
+    pub chain: Vec<Address>,
+}
 
 /// Actors on other hosts, as the actor layer reaches them.
 pub trait RemoteActors: Send + Sync + 'static {
@@ -52,4 +99,21 @@ pub trait RemoteActors: Send + Sync + 'static {
         waiting: Option<Arc<[Address]>>,
         timeout: Duration,
     ) -> BoxFuture<'a, Reply>;
+
+    /// Watches the actor at `target`, on another host, for `watch`: from
+    /// then on that host tells the watcher when the actor goes down.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::UnknownAddress`] if no host has `target`; otherwise
+    /// why its host could not be reached.
+    fn watch<'a>(&'a self, target: &'a str, watch: RemoteWatch) -> BoxFuture<'a, Result<Watched, CallError>>;
+
+    /// Ends `watch` of `target`, on another host; false if no host knew
+    /// it (or the host did not answer).
+    fn unwatch<'a>(&'a self, target: &'a str, watch: RemoteWatch) -> BoxFuture<'a, bool>;
+
+    /// Sends `down` to host `node`, on its way: a notice is not waited
+    /// for, as a local one is not.
+    fn down(&self, node: &str, down: RemoteDown);
 }

@@ -7,14 +7,17 @@
 //! | header | value |
 //! |---|---|
 //! | `Troupe-Envelope` | the envelope version, [`VERSION`] |
-//! | `Troupe-Kind` | `tell`, `ask` or `describe` |
+//! | `Troupe-Kind` | `tell`, `ask`, `describe`, `watch` or `unwatch` |
 //! | `Troupe-To` | the receiver's address |
 //! | `Troupe-From` | the sending actor's address, if an actor sent it |
-//! | `Troupe-Code` | the hash of the receiver's code the arguments were encoded for |
-//! | `Troupe-Function` | the function, fully qualified |
+//! | `Troupe-Code` | the hash of the receiver's code the arguments were encoded for (`tell`, `ask`) |
+//! | `Troupe-Function` | the function, fully qualified (`tell`, `ask`) |
 //! | `Troupe-Timeout-Ms` | an ask's timeout |
 //! | `Troupe-Waiting` | an ask's chain of waiting actors, as a JSON array |
 //! | `traceparent` | the sender's span (W3C trace context), when tracing is on |
+//!
+//! A `watch` or `unwatch` request's payload says who watches, as JSON
+//! (see `watches.rs`); its reply's payload is JSON too.
 //!
 //! The reply has `Troupe-Envelope` and `Troupe-Status`: `ok` (the payload
 //! is the result, encoded, or empty for a function without one), `error`
@@ -58,6 +61,10 @@ pub enum Kind {
     Ask,
     /// Reply with the code the actor runs (hash and component name).
     Describe,
+    /// Tell the watcher the payload names when the actor goes down.
+    Watch,
+    /// End the watch the payload names.
+    Unwatch,
 }
 
 impl Kind {
@@ -66,11 +73,18 @@ impl Kind {
             Kind::Tell => "tell",
             Kind::Ask => "ask",
             Kind::Describe => "describe",
+            Kind::Watch => "watch",
+            Kind::Unwatch => "unwatch",
         }
     }
 
     fn parse(text: &str) -> Option<Kind> {
-        [Kind::Tell, Kind::Ask, Kind::Describe].into_iter().find(|k| k.as_str() == text)
+        [Kind::Tell, Kind::Ask, Kind::Describe, Kind::Watch, Kind::Unwatch].into_iter().find(|k| k.as_str() == text)
+    }
+
+    /// Does it carry a message (a function and its arguments)?
+    fn carries_message(self) -> bool {
+        matches!(self, Kind::Tell | Kind::Ask)
     }
 }
 
@@ -99,10 +113,15 @@ pub struct Request {
 impl Request {
     /// A request to describe `to`.
     pub fn describe(to: &str) -> Self {
+        Self::about(Kind::Describe, to, None)
+    }
+
+    /// A request of `kind` about `to` that carries no message, from `from`.
+    pub fn about(kind: Kind, to: &str, from: Option<&Address>) -> Self {
         Request {
-            kind: Kind::Describe,
+            kind,
             to: to.into(),
-            from: None,
+            from: from.cloned(),
             code: String::new(),
             function: String::new(),
             timeout: None,
@@ -120,7 +139,7 @@ impl Request {
         if let Some(from) = &self.from {
             h.insert(FROM, from.as_str());
         }
-        if self.kind != Kind::Describe {
+        if self.kind.carries_message() {
             h.insert(CODE, self.code.as_str());
             h.insert(FUNCTION, self.function.as_str());
         }
@@ -165,9 +184,10 @@ impl Request {
                 .collect(),
             None => Vec::new(),
         };
-        let (code, function) = match kind {
-            Kind::Describe => (String::new(), String::new()),
-            _ => (need(CODE)?.to_string(), need(FUNCTION)?.to_string()),
+        let (code, function) = if kind.carries_message() {
+            (need(CODE)?.to_string(), need(FUNCTION)?.to_string())
+        } else {
+            (String::new(), String::new())
         };
         let origin = match get(ORIGIN) {
             Some(text) => {
@@ -270,6 +290,8 @@ mod tests {
         assert_eq!(Request::from_headers(Some(&ask.to_headers())), Ok(ask));
         let describe = Request::describe("counter");
         assert_eq!(Request::from_headers(Some(&describe.to_headers())), Ok(describe));
+        let watch = Request::about(Kind::Watch, "counter", Some(&"w".into()));
+        assert_eq!(Request::from_headers(Some(&watch.to_headers())), Ok(watch));
     }
 
     #[test]

@@ -11,6 +11,9 @@
 //! memory is not activated: its state died with its host, and its next
 //! message activates it afresh wherever it arrives.
 //!
+//! The monitors and links of actors here that watched a gone host's
+//! actors are told they failed (`host-lost`, see `watches.rs`).
+//!
 //! At the same pace, a host claims again each durable named actor it
 //! stands by for (`crate::host`'s `singletons.rs`): a claim whose holder
 //! died or left is won by one of the hosts standing by, which starts the
@@ -25,12 +28,20 @@ use tracing::{info, warn};
 use super::claims::Claims;
 use super::keys::{KeyPlacement, Location};
 use super::members::Membership;
+use super::watches::Watches;
 use crate::actor::durable::Durability;
 use crate::host::{Placement as _, WeakHost};
 
 /// Follows the membership until the host is gone, failing over the durable
-/// keys of each member that disappears.
-pub async fn watch(host: WeakHost, members: Arc<Membership>, claims: Claims, keys: Arc<KeyPlacement>) {
+/// keys of each member that disappears and ending the watches this host
+/// shared with it.
+pub async fn watch(
+    host: WeakHost,
+    members: Arc<Membership>,
+    claims: Claims,
+    keys: Arc<KeyPlacement>,
+    watches: Arc<Watches>,
+) {
     let every = (members.lease() / 3).min(Duration::from_secs(1));
     let mut known: Option<BTreeSet<String>> = None;
     loop {
@@ -52,6 +63,11 @@ pub async fn watch(host: WeakHost, members: Arc<Membership>, claims: Claims, key
         known = Some(now);
         if gone.is_empty() {
             continue;
+        }
+        if let Some(host) = host.upgrade() {
+            for node in &gone {
+                watches.host_lost(&host, node);
+            }
         }
         let held = match claims.held_by(&gone).await {
             Ok(held) => held,

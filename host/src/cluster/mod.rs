@@ -35,6 +35,10 @@
 //!   hash; the sender learns the receiver's code once and fetches the
 //!   component from the cluster's object store if it does not run it
 //!   (`remote.rs`);
+//! * monitors and links: a `watch` request on the watched actor's
+//!   subject; its host publishes the `down` notices on the watcher's
+//!   host's down subject, and the watches of a host that left without a
+//!   word end with a `host-lost` failure (`watches.rs`);
 //! * `troupe ps --cluster` and `troupe tree --cluster`: a request to each
 //!   member's host subject; `troupe swap --cluster`: requests to each in
 //!   turn, to swap and hold, then to commit or roll back (`rolling.rs`).
@@ -48,8 +52,7 @@
 //! their state in their own host's store and do not fail over (durable
 //! keys of virtual components and the durable named actors of a shared
 //! manifest commit to the shared store, `state.rs`, and fail over,
-//! `failover.rs`). A supervisor on another host does not see a dead
-//! host's actors as failed. See the README's "Cluster" section for the
+//! `failover.rs`). See the README's "Cluster" section for the
 //! contract as it stands.
 
 mod buckets;
@@ -63,6 +66,7 @@ mod remote;
 mod rolling;
 mod serve;
 mod state;
+mod watches;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -84,9 +88,10 @@ use buckets::{BucketShape, kv_bucket, object_store};
 use claims::Claims;
 use keys::KeyPlacement;
 use members::Membership;
-use names::{ADDRESSES_BUCKET, COMPONENTS_BUCKET, HOSTS_BUCKET, host_subject, keys_subject};
+use names::{ADDRESSES_BUCKET, COMPONENTS_BUCKET, HOSTS_BUCKET, down_subject, host_subject, keys_subject};
 use rolling::{Rolling, SwapRequest};
 use serve::{Change, Directory};
+use watches::Watches;
 
 /// How a host joins a cluster.
 #[derive(Debug, Clone)]
@@ -202,7 +207,9 @@ impl Cluster {
         if !host.attach_placement(keys.clone())? {
             return Err(ClusterError::AlreadyJoined);
         }
-        let remote = remote::Remote::new(host.downgrade(), client.clone(), components.clone(), keys.clone());
+        let watches = Arc::new(Watches::new(&config.node));
+        let remote =
+            remote::Remote::new(host.downgrade(), client.clone(), components.clone(), keys.clone(), watches.clone());
         if !host.attach_remote(Arc::new(remote)) {
             return Err(ClusterError::AlreadyJoined);
         }
@@ -219,6 +226,7 @@ impl Cluster {
             members: members.clone(),
             claims: claims.clone(),
             components: components.clone(),
+            watches: watches.clone(),
             changes,
         });
         let rolling = Arc::new(Rolling::new(host.downgrade(), client.clone(), members.clone(), components.clone()));
@@ -237,8 +245,14 @@ impl Cluster {
             .subscribe(keys_subject(&config.node))
             .await
             .map_err(|e| ClusterError::Nats(format!("cannot subscribe to this host's keys subject: {e}")))?;
-        let failover = failover::watch(host.downgrade(), members.clone(), claims.clone(), keys.clone());
+        let downs = client
+            .subscribe(down_subject(&config.node))
+            .await
+            .map_err(|e| ClusterError::Nats(format!("cannot subscribe to this host's down subject: {e}")))?;
+        let failover =
+            failover::watch(host.downgrade(), members.clone(), claims.clone(), keys.clone(), watches.clone());
         let tasks = vec![
+            tokio::spawn(watches.answer_downs(host.downgrade(), downs)),
             tokio::spawn(failover),
             tokio::spawn(directory.clone().answer_keys(key_requests)),
             tokio::spawn(directory.run(existing, rx)),

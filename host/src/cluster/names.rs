@@ -71,6 +71,12 @@ pub fn keys_subject(node: &str) -> String {
     format!("{PREFIX}.keys.{}", escape(node))
 }
 
+/// The subject a host listens on for `down` notices to its actors, from
+/// the hosts of the actors they watch (see `watches.rs`).
+pub fn down_subject(node: &str) -> String {
+    format!("{PREFIX}.down.{}", escape(node))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,10 +27,11 @@ use wasmtime::component::Val;
 
 use super::envelope::{Kind, Reply, Request, TRACEPARENT};
 use super::keys::{KeyPlacement, Location};
-use super::names::{actor_subject, keys_subject};
+use super::names::{actor_subject, down_subject, keys_subject};
 use super::serve::is_virtual_key;
+use super::watches::{WatchReply, WatchRequest, Watches};
 use crate::actor::durable::Origin;
-use crate::actor::remote::RemoteActors;
+use crate::actor::remote::{RemoteActors, RemoteDown, RemoteWatch, Watched};
 use crate::actor::{ActorComponent, BoxFuture};
 use crate::host::WeakHost;
 use crate::message::{Address, CallError, NO_TIMEOUT};
@@ -61,8 +62,13 @@ pub struct Remote {
     client: Client,
     components: ObjectStore,
     keys: Arc<KeyPlacement>,
+    watches: Arc<Watches>,
     known: Mutex<HashMap<String, Arc<Receiver>>>,
 }
+
+/// How long a watch (a monitor or link) of an actor of another host waits
+/// for that host to take it.
+const WATCH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long a message to a virtual key keeps looking for the host that
 /// has it, at most: while a key moves (its host passivated it and gave it
@@ -83,9 +89,40 @@ struct Outgoing<'a> {
 
 impl Remote {
     /// Sends through `client`; fetches receivers' code from `components`;
-    /// finds the keys of virtual components through `keys`.
-    pub fn new(host: WeakHost, client: Client, components: ObjectStore, keys: Arc<KeyPlacement>) -> Self {
-        Remote { host, client, components, keys, known: Mutex::default() }
+    /// finds the keys of virtual components through `keys`; records the
+    /// watches of actors of other hosts in `watches`.
+    pub fn new(
+        host: WeakHost,
+        client: Client,
+        components: ObjectStore,
+        keys: Arc<KeyPlacement>,
+        watches: Arc<Watches>,
+    ) -> Self {
+        Remote { host, client, components, keys, watches, known: Mutex::default() }
+    }
+
+    /// A `watch` (`watch` true) or `unwatch` request about `target`, sent
+    /// where a message to it would go: its reply's payload, or `None` if
+    /// `target` is a key of a virtual component this host holds.
+    async fn watch_request(&self, target: &str, watch: &RemoteWatch, kind: Kind) -> Result<Option<Bytes>, CallError> {
+        let host = self.host.upgrade().ok_or_else(|| unreachable_from(target, "this host is stopping".into()))?;
+        let subject = if is_virtual_key(&host, target) {
+            drop(host);
+            match self.keys.locate(target).await.map_err(|e| unreachable_from(target, e.to_string()))? {
+                Location::Here => return Ok(None),
+                Location::Elsewhere(node) => keys_subject(&node),
+            }
+        } else {
+            actor_subject(target)
+        };
+        let request = Request::about(kind, target, Some(&watch.watcher));
+        let payload = WatchRequest { node: self.watches.node().to_string(), id: watch.id, link: watch.link };
+        let payload = Bytes::from(serde_json::to_vec(&payload).unwrap_or_default());
+        match self.request(&subject, target, &request, payload, WATCH_TIMEOUT).await? {
+            Reply::Ok(bytes) => Ok(Some(bytes)),
+            Reply::Error(e) => Err(e),
+            other => Err(unreachable_from(target, format!("its host answered a watch with {other:?}"))),
+        }
     }
 
     /// Sends one message: to the host of a virtual key, or on a named
@@ -300,5 +337,36 @@ impl RemoteActors for Remote {
         timeout: Duration,
     ) -> BoxFuture<'a, Result<Option<Val>, CallError>> {
         Box::pin(self.send(Outgoing { kind: Kind::Ask, to, message, from, waiting, timeout, origin: None }))
+    }
+
+    fn watch<'a>(&'a self, target: &'a str, watch: RemoteWatch) -> BoxFuture<'a, Result<Watched, CallError>> {
+        Box::pin(async move {
+            let Some(reply) = self.watch_request(target, &watch, Kind::Watch).await? else {
+                return Ok(Watched::Here);
+            };
+            let WatchReply { node } = serde_json::from_slice(&reply)
+                .map_err(|e| unreachable_from(target, format!("its host answered a watch malformed: {e}")))?;
+            self.watches.watching(&node, target, &watch);
+            Ok(Watched::On(node))
+        })
+    }
+
+    fn unwatch<'a>(&'a self, target: &'a str, watch: RemoteWatch) -> BoxFuture<'a, bool> {
+        Box::pin(async move {
+            self.watches.unwatched(watch.id);
+            match self.watch_request(target, &watch, Kind::Unwatch).await {
+                Ok(Some(reply)) => serde_json::from_slice(&reply).unwrap_or(false),
+                _ => false,
+            }
+        })
+    }
+
+    fn down(&self, node: &str, down: RemoteDown) {
+        let (client, subject, message) = (self.client.clone(), down_subject(node), self.watches.down_message(down));
+        tokio::spawn(async move {
+            if let Err(e) = client.publish(subject, message.into()).await {
+                tracing::debug!(error = %e, "a down notice not sent");
+            }
+        });
     }
 }

@@ -31,6 +31,7 @@ use super::claims::{Claim, Claims};
 use super::envelope::{Kind, Reply, Request, TRACEPARENT};
 use super::members::Membership;
 use super::names::actor_subject;
+use super::watches::{WatchRequest, Watches};
 use crate::actor::ActorRef;
 use crate::host::{AddressChange, Host, WeakHost};
 use crate::message::{Address, CallError, DEFAULT_ASK_TIMEOUT};
@@ -73,6 +74,8 @@ pub struct Directory {
     pub(super) members: Arc<Membership>,
     pub(super) claims: Claims,
     pub(super) components: ObjectStore,
+    /// The watches shared with other hosts.
+    pub(super) watches: Arc<Watches>,
     /// Where the directory task takes changes from, for retries.
     pub(super) changes: mpsc::UnboundedSender<Change>,
 }
@@ -254,6 +257,9 @@ impl Directory {
                 _ => return Reply::Error(CallError::UnknownAddress(request.to)),
             },
         };
+        if matches!(request.kind, Kind::Watch | Kind::Unwatch) {
+            return self.answer_watch(actor, &request, &message.payload);
+        }
         if request.kind == Kind::Describe {
             let component = actor.component();
             return Reply::Described { code: component.hash.to_hex().to_string(), component: component.name.clone() };
@@ -295,6 +301,20 @@ impl Directory {
                 }
             }
         }
+    }
+}
+
+impl Directory {
+    /// Answers a `watch` or `unwatch` request for `actor`.
+    fn answer_watch(&self, actor: &ActorRef, request: &Request, payload: &[u8]) -> Reply {
+        let (Some(watcher), Ok(watch)) = (&request.from, serde_json::from_slice::<WatchRequest>(payload)) else {
+            return Reply::Error(CallError::BadMessage(MessageError::Syntax {
+                text: String::new(),
+                reason: "a watch without its watcher".into(),
+            }));
+        };
+        let answer = self.watches.answer(actor, watcher.clone(), watch, request.kind == Kind::Watch);
+        Reply::Ok(answer.into())
     }
 }
 

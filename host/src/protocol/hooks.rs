@@ -15,9 +15,11 @@ const SHUTDOWN: &str = "troupe:actor/shutdown";
 const WATCHER: &str = "troupe:actor/watcher";
 
 /// The type of `troupe:actor/watcher.down`, as [`TypeDisplay`] renders it.
-const DOWN_SHAPE: &str = "func(notice: record { address: string, reason: variant { stopped, failed(record { kind: \
-    enum { out-of-fuel, deadline, memory-limit, stack-overflow, panic, trap, host-call, init, restore, instantiate, \
-    escalated, linked }, detail: string }) }, gone: bool })";
+/// Its enum is the WIT `failure-kind` (a test in `crate::actor::failure`
+/// holds it to `FailureKind::ALL`).
+pub(crate) const DOWN_SHAPE: &str = "func(notice: record { address: string, reason: variant { stopped, \
+    failed(record { kind: enum { out-of-fuel, deadline, memory-limit, stack-overflow, panic, trap, host-call, init, \
+    restore, instantiate, escalated, linked, host-lost }, detail: string }) }, gone: bool })";
 
 /// One of troupe's optional exports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -37,7 +37,7 @@ mod display;
 mod error;
 mod explain;
 mod function;
-mod hooks;
+pub(crate) mod hooks;
 pub mod json;
 #[cfg(test)]
 mod kinds;

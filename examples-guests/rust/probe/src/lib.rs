@@ -172,6 +172,7 @@ fn kind_name(kind: FailureKind) -> &'static str {
         FailureKind::Instantiate => "instantiate",
         FailureKind::Escalated => "escalated",
         FailureKind::Linked => "linked",
+        FailureKind::HostLost => "host-lost",
     }
 }
 

@@ -11,6 +11,13 @@
 //! Notices are delivered between messages, through the watcher's control
 //! queue; one that arrives while the watcher has no incarnation waits for
 //! its next one.
+//!
+//! In a cluster, either end may be on another host ([`Watcher::Remote`]):
+//! the watched actor's host sends the notice to the watcher's over the
+//! [`RemoteActors`](crate::actor::remote::RemoteActors) port, and the
+//! watcher's host hands it on as it would a local one
+//! ([`ActorRef::remote_down`]). A link across hosts is a pair of remote
+//! watches, one on each end.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -20,6 +27,7 @@ use tokio::sync::mpsc;
 use super::Cell;
 use super::phase::Phase;
 use crate::actor::incarnation::Incarnation;
+use crate::actor::remote::RemoteDown;
 use crate::actor::{ActorRef, Failure, FailureKind};
 use crate::message::Address;
 
@@ -51,6 +59,10 @@ pub(crate) enum Watcher {
     Actor { id: u64, watcher: Address },
     /// A host-side monitor (tests, embedders).
     Host { id: u64, tx: mpsc::UnboundedSender<DownNotice> },
+    /// An actor of another host of the cluster, on host `node`: a monitor
+    /// (`link` false) or the far end of a link. `id` is the watch's id on
+    /// that host.
+    Remote { id: u64, watcher: Address, node: String, link: bool },
 }
 
 /// Monitor ids are unique across the host, so that a watcher can cancel a
@@ -62,17 +74,95 @@ impl ActorRef {
     /// time it goes down. Returns the monitor id and the receiver.
     pub fn monitor(&self) -> (u64, mpsc::UnboundedReceiver<DownNotice>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let id = NEXT_MONITOR.fetch_add(1, Ordering::Relaxed);
+        let id = next_watch_id();
         self.0.watchers.lock().push(Watcher::Host { id, tx });
         (id, rx)
     }
 
     /// Makes `watcher` monitor this actor; returns the monitor id.
     pub(crate) fn add_monitor(&self, watcher: &ActorRef) -> u64 {
-        let id = NEXT_MONITOR.fetch_add(1, Ordering::Relaxed);
+        let id = next_watch_id();
         self.0.watchers.lock().push(Watcher::Actor { id, watcher: watcher.address().clone() });
         watcher.0.monitoring.lock().push((id, self.address().clone()));
         id
+    }
+
+    /// Records that this actor monitors `target`, on another host, with
+    /// monitor `id` (see [`next_watch_id`]).
+    pub(crate) fn monitors_remote(&self, id: u64, target: Address) {
+        self.0.monitoring.lock().push((id, target));
+    }
+
+    /// Makes `watcher`, an actor of host `node`, watch this actor: a
+    /// monitor, or (`link`) the far end of a link, which is made once.
+    pub(crate) fn add_remote_watcher(&self, id: u64, watcher: Address, node: String, link: bool) {
+        let mut watchers = self.0.watchers.lock();
+        let linked = |w: &Watcher| matches!(w, Watcher::Remote { watcher: a, link: true, .. } if *a == watcher);
+        if link && watchers.iter().any(linked) {
+            return;
+        }
+        watchers.push(Watcher::Remote { id, watcher, node, link });
+    }
+
+    /// Removes the watch `id` of host `node`; false if unknown.
+    #[cfg(feature = "cluster")]
+    pub(crate) fn remove_remote_watcher(&self, node: &str, id: u64) -> bool {
+        let mut watchers = self.0.watchers.lock();
+        let before = watchers.len();
+        watchers.retain(|w| !matches!(w, Watcher::Remote { id: i, node: n, .. } if *i == id && n == node));
+        watchers.len() != before
+    }
+
+    /// Removes this actor's link to `peer`, an actor of another host:
+    /// the link's id, if there was one.
+    pub(crate) fn remove_remote_link(&self, peer: &Address) -> Option<u64> {
+        let mut watchers = self.0.watchers.lock();
+        let i = watchers
+            .iter()
+            .position(|w| matches!(w, Watcher::Remote { watcher, link: true, .. } if watcher == peer))?;
+        match watchers.remove(i) {
+            Watcher::Remote { id, .. } => Some(id),
+            _ => None,
+        }
+    }
+
+    /// Hands on a notice from host `node` about an actor this one watches
+    /// there: to the `watcher` export for a monitor (ending it when the
+    /// actor is gone); for a link, as a local link would: a failure fails
+    /// this actor unless it exports `watcher`. A notice for a watch this
+    /// actor no longer has (it ended it meanwhile) is dropped.
+    #[cfg(feature = "cluster")]
+    pub(crate) fn remote_down(&self, node: &str, down: RemoteDown) {
+        let known =
+            match (down.link, down.notice.gone) {
+                (false, true) => self.take_monitoring(down.id).is_some(),
+                (false, false) => self.0.monitoring.lock().iter().any(|(id, _)| *id == down.id),
+                (true, true) => self.remove_remote_watcher(node, down.id),
+                (true, false) => self.0.watchers.lock().iter().any(
+                    |w| matches!(w, Watcher::Remote { id, node: n, link: true, .. } if *id == down.id && n == node),
+                ),
+            };
+        if !known {
+            return;
+        }
+        if down.link {
+            self.linked_down(down.notice, down.chain);
+        } else {
+            self.notify(down.notice);
+        }
+    }
+
+    /// This actor's peer went down (`notice`): a watcher is told; a
+    /// failure fails one that does not watch, with `chain` (the link path
+    /// so far, the peer last).
+    fn linked_down(&self, notice: DownNotice, chain: Vec<Address>) {
+        if self.component().exports_watcher() {
+            self.notify(notice);
+        } else if let DownReason::Failed(failure) = &notice.reason {
+            let peer = &notice.address;
+            let linked = Failure::new(FailureKind::Linked, format!("linked actor `{peer}` failed: {failure}"));
+            self.fail(linked, chain.into_boxed_slice());
+        }
     }
 
     /// Which actor this actor's monitor `id` watches, forgetting it.
@@ -82,12 +172,13 @@ impl ActorRef {
         Some(monitoring.remove(i).1)
     }
 
-    /// Removes a monitor by id; false if unknown.
+    /// Removes a monitor of this host by id; false if unknown.
     pub fn demonitor(&self, id: u64) -> bool {
         let mut watchers = self.0.watchers.lock();
         let before = watchers.len();
         watchers.retain(|w| match w {
             Watcher::Actor { id: i, .. } | Watcher::Host { id: i, .. } => *i != id,
+            Watcher::Remote { .. } => true,
         });
         watchers.len() != before
     }
@@ -117,10 +208,22 @@ impl ActorRef {
         removed
     }
 
-    /// The actors linked to this one.
+    /// The actors linked to this one, on this host and others.
     pub fn links(&self) -> Vec<Address> {
-        self.0.links.lock().clone()
+        let mut links = self.0.links.lock().clone();
+        for watcher in self.0.watchers.lock().iter() {
+            if let Watcher::Remote { watcher, link: true, .. } = watcher {
+                links.push(watcher.clone());
+            }
+        }
+        links
     }
+}
+
+/// A new monitor or link id: unique across the host, so that a watcher
+/// can cancel a monitor by id alone.
+pub(crate) fn next_watch_id() -> u64 {
+    NEXT_MONITOR.fetch_add(1, Ordering::Relaxed)
 }
 
 impl Cell {
@@ -129,6 +232,8 @@ impl Cell {
     pub(super) fn notify_down(&self, reason: DownReason, gone: bool, chain: &[Address]) {
         let me = self.address();
         let notice = DownNotice { address: me.clone(), reason: reason.clone(), gone };
+        // The link path a failure goes on along: `chain`, then this actor.
+        let onward = || chain.iter().chain([me]).cloned().collect::<Vec<_>>();
         let watchers = self.me.0.watchers.lock().clone();
         for watcher in watchers {
             match watcher {
@@ -140,24 +245,32 @@ impl Cell {
                 Watcher::Host { tx, .. } => {
                     let _ = tx.send(notice.clone());
                 }
+                Watcher::Remote { id, watcher, node, link } => {
+                    if link && chain.contains(&watcher) {
+                        continue;
+                    }
+                    if let Some(remote) = self.system.remote() {
+                        let down = RemoteDown {
+                            to: watcher,
+                            id,
+                            link,
+                            notice: notice.clone(),
+                            chain: if link { onward() } else { Vec::new() },
+                        };
+                        remote.down(&node, down);
+                    }
+                }
             }
         }
         if gone {
             self.me.0.watchers.lock().clear();
         }
-        for peer in self.me.links() {
+        for peer in self.me.0.links.lock().clone() {
             if chain.contains(&peer) {
                 continue;
             }
             let Some(p) = self.system.lookup(peer.as_str()) else { continue };
-            if p.component().exports_watcher() {
-                p.notify(notice.clone());
-            } else if let DownReason::Failed(failure) = &reason {
-                let mut next = chain.to_vec();
-                next.push(me.clone());
-                let linked = Failure::new(FailureKind::Linked, format!("linked actor `{me}` failed: {failure}"));
-                p.fail(linked, next.into_boxed_slice());
-            }
+            p.linked_down(notice.clone(), onward());
             if gone {
                 p.0.links.lock().retain(|l| l != me);
             }
