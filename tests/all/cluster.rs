@@ -1263,3 +1263,59 @@ fn a_monitor_across_hosts_ends_when_demonitored_and_a_host_that_stops_cleanly_sa
     let notices = a.ok(&["call", "w", "notices()"]);
     assert_eq!(notices, r#"["p panic restarting", "p stopped gone"]"#, "one notice each, no host-lost after them");
 }
+
+/// A pool of two counters, `pool-NODE-0` and `pool-NODE-1`, members of
+/// group `worker` on host `node`.
+fn worker_pool(node: &str) -> String {
+    format!(
+        "[components.worker]\npath = {{counter}}\n\n\
+         [supervisors.pool-{node}]\nstrategy = \"pool\"\ncomponent = \"worker\"\ninstances = 2\n"
+    )
+}
+
+/// What each counter of `addresses` holds, asked from `node`.
+fn counts(node: &Node, addresses: &[&str]) -> Vec<u64> {
+    addresses.iter().map(|a| node.ok(&["call", a, "get()"]).parse().unwrap()).collect()
+}
+
+#[test]
+fn an_import_bound_to_a_group_reaches_its_members_on_every_host_and_not_those_of_a_lost_host() {
+    let nats = Nats::start();
+    let a = Node::start(&nats, "a", &worker_pool("a"));
+    // A call to a member that is gone fails t's message, and t with it:
+    // its supervisor restarts it as often as the test needs.
+    let tally = "\n[supervisors.patient]\nintensity = 1000\nperiod-ms = 1000\n\n\
+                 [supervisors.patient.actors.t]\npath = {tally}\n\
+                 bindings = { \"example:counter/api\" = { group = \"worker\", router = \"round-robin\" } }\n";
+    let b = Node::start(&nats, "b", &(worker_pool("b") + tally));
+    let members = ["pool-a-0", "pool-a-1", "pool-b-0", "pool-b-1"];
+    b.call_when_reachable("pool-a-0", "get()");
+    b.call_when_reachable("pool-a-1", "get()");
+    // b learns a's members from the groups bucket: soon t's calls reach
+    // them too.
+    eventually(Duration::from_secs(10), "t's calls reach a's members", || {
+        b.ok(&["call", "t", "spread(4, 1)"]);
+        let on_a = counts(&a, &members[..2]);
+        if on_a.iter().all(|&n| n > 0) { Ok(()) } else { Err(format!("{on_a:?}")) }
+    });
+    // Round-robin over the four members, two hosts: eight calls, two each.
+    let before = counts(&b, &members);
+    let replies = b.ok(&["call", "t", "spread(8, 1)"]);
+    assert_eq!(replies.matches(',').count(), 7, "eight replies: {replies}");
+    let after = counts(&b, &members);
+    let added: Vec<u64> = after.iter().zip(&before).map(|(x, y)| x - y).collect();
+    assert_eq!(added, [2, 2, 2, 2], "before {before:?}, after {after:?}");
+
+    // a dies: once its lease lapses, its members leave the group, and
+    // every call reaches b's.
+    a.kill();
+    eventually(Duration::from_secs(15), "t's calls all succeed on b's members", || {
+        let out = b.troupe(&["call", "t", "spread(4, 1)"]);
+        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        if out.status.success() { Ok(()) } else { Err(text) }
+    });
+    let before = counts(&b, &members[2..]);
+    b.ok(&["call", "t", "spread(4, 1)"]);
+    let after = counts(&b, &members[2..]);
+    assert_eq!(after, [before[0] + 2, before[1] + 2], "b's members took every call");
+}

@@ -25,7 +25,7 @@ use super::binding::{
 use super::data::{ActorData, Told};
 use super::remote::{RemoteWatch, Watched};
 use super::tape::Tape;
-use super::{ActorRef, DownNotice, DownReason, SpawnError, SpawnOptions};
+use super::{ActorRef, DownNotice, DownReason, Routed, SpawnError, SpawnOptions};
 use crate::batch;
 use crate::error_code::ErrorCode;
 use crate::events::EventBus;
@@ -207,8 +207,12 @@ impl ActorData {
             if matches!(binding.spec.target, BindingTarget::Group { router: Router::Broadcast, .. }) {
                 return refused("a broadcast binding carries tells only; this function returns a result".into());
             }
-            let Some(target) = targets.first() else {
-                return Ok(Err(Failed { reason: "no target".into(), transient: true }));
+            let target = match targets.into_iter().next() {
+                Some(Routed::Here(target)) => target,
+                Some(Routed::There(address)) => {
+                    return self.route_remote(address.as_str(), binding, interface, function, args, true).await;
+                }
+                None => return Ok(Err(Failed { reason: "no target".into(), transient: true })),
             };
             let call = match target.import_call(interface, function, args) {
                 Ok(call) => call,
@@ -220,12 +224,21 @@ impl ActorData {
             self.budget.waited(asked.elapsed());
             return Ok(reply.map_err(|e| Failed::of(format!("`{}`: {e}", target.address()), &e)));
         }
-        for target in &targets {
+        for target in targets {
+            let target = match target {
+                Routed::Here(target) => target,
+                Routed::There(address) => {
+                    match self.route_remote(address.as_str(), binding, interface, function, args, false).await? {
+                        Ok(_) => continue,
+                        Err(failed) => return Ok(Err(failed)),
+                    }
+                }
+            };
             let call = match target.import_call(interface, function, args) {
                 Ok(call) => call,
                 Err(e) => return refused(e.to_string()),
             };
-            if let Err(e) = self.tell_acknowledged(target, call).await? {
+            if let Err(e) = self.tell_acknowledged(&target, call).await? {
                 return Ok(Err(Failed::of(e.to_string(), &e)));
             }
         }
@@ -234,8 +247,8 @@ impl ActorData {
 }
 
 impl ActorData {
-    /// A call through `binding` to the virtual key or named actor at
-    /// `address`, which another host of the cluster has: sent as text,
+    /// A call through `binding` to the virtual key, named actor or group
+    /// member at `address`, which another host of the cluster has: sent as text,
     /// checked there against the receiver's protocol (the binding was
     /// checked against the code of its entry when it was made).
     async fn route_remote(

@@ -111,5 +111,5 @@ pub use spawn::{SpawnError, SpawnOptions};
 pub use spec::{ActorPolicy, ActorSpec, DEFAULT_SHUTDOWN, DEFAULT_SNAPSHOT_JOURNAL_BYTES, RestartFrom};
 pub use status::{ActorInfo, ActorStatus};
 pub(crate) use status::{ActorStats, Tallies};
-pub use system::BoxFuture;
 pub(crate) use system::{ActorSystem, Exit};
+pub use system::{BoxFuture, Routed};

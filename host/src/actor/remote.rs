@@ -116,4 +116,8 @@ pub trait RemoteActors: Send + Sync + 'static {
     /// Sends `down` to host `node`, on its way: a notice is not waited
     /// for, as a local one is not.
     fn down(&self, node: &str, down: RemoteDown);
+
+    /// The members of `group` on other hosts, and a number that changes
+    /// whenever the membership of any group does (for routers' caches).
+    fn group_elsewhere(&self, group: &str) -> (u64, Vec<Address>);
 }

@@ -95,12 +95,13 @@ pub trait ActorSystem: Send + Sync + 'static {
     fn events(&self) -> &EventBus;
 
     /// The actors a call through `binding` goes to (one, or every member
-    /// for a broadcast); `key` is the value a `hash-on` router hashes.
+    /// for a broadcast), here or on other hosts of the cluster; `key` is
+    /// the value a `hash-on` router hashes.
     ///
     /// # Errors
     ///
     /// A sentence saying why there is no target.
-    fn route(&self, binding: &Binding, key: Option<&Val>) -> Result<Vec<ActorRef>, String>;
+    fn route(&self, binding: &Binding, key: Option<&Val>) -> Result<Vec<Routed>, String>;
 
     /// Binds `actor`'s imported `interface` to `spec`, type-checked.
     ///
@@ -108,4 +109,14 @@ pub trait ActorSystem: Send + Sync + 'static {
     ///
     /// A [`BindError`] naming the problem.
     fn bind(&self, actor: &ActorRef, interface: &str, spec: BindingSpec) -> Result<(), BindError>;
+}
+
+/// Where a call through a binding goes.
+#[derive(Clone)]
+pub enum Routed {
+    /// To an actor of this host.
+    Here(ActorRef),
+    /// To the actor at this address on another host of the cluster (a
+    /// member of a group there).
+    There(Address),
 }

@@ -12,7 +12,8 @@
 //! message activates it afresh wherever it arrives.
 //!
 //! The monitors and links of actors here that watched a gone host's
-//! actors are told they failed (`host-lost`, see `watches.rs`).
+//! actors are told they failed (`host-lost`, see `watches.rs`), and its
+//! group members are removed from the groups bucket (`groups.rs`).
 //!
 //! At the same pace, a host claims again each durable named actor it
 //! stands by for (`crate::host`'s `singletons.rs`): a claim whose holder
@@ -26,22 +27,25 @@ use std::time::Duration;
 use tracing::{info, warn};
 
 use super::claims::Claims;
+use super::groups::Groups;
 use super::keys::{KeyPlacement, Location};
 use super::members::Membership;
 use super::watches::Watches;
 use crate::actor::durable::Durability;
 use crate::host::{Placement as _, WeakHost};
 
+/// What else ends with a host that leaves the cluster.
+pub struct Lost {
+    /// The watches this host shared with it.
+    pub watches: Arc<Watches>,
+    /// Its group members.
+    pub groups: Arc<Groups>,
+}
+
 /// Follows the membership until the host is gone, failing over the durable
-/// keys of each member that disappears and ending the watches this host
-/// shared with it.
-pub async fn watch(
-    host: WeakHost,
-    members: Arc<Membership>,
-    claims: Claims,
-    keys: Arc<KeyPlacement>,
-    watches: Arc<Watches>,
-) {
+/// keys of each member that disappears, ending the watches this host
+/// shared with it and removing its group members.
+pub async fn watch(host: WeakHost, members: Arc<Membership>, claims: Claims, keys: Arc<KeyPlacement>, lost: Lost) {
     let every = (members.lease() / 3).min(Duration::from_secs(1));
     let mut known: Option<BTreeSet<String>> = None;
     loop {
@@ -66,7 +70,8 @@ pub async fn watch(
         }
         if let Some(host) = host.upgrade() {
             for node in &gone {
-                watches.host_lost(&host, node);
+                lost.watches.host_lost(&host, node);
+                lost.groups.forget_node(node).await;
             }
         }
         let held = match claims.held_by(&gone).await {

@@ -35,6 +35,9 @@
 //!   hash; the sender learns the receiver's code once and fetches the
 //!   component from the cluster's object store if it does not run it
 //!   (`remote.rs`);
+//! * groups: each host records the group members it serves in a third
+//!   bucket, and follows it, so that a router picks among the members of
+//!   every host (`groups.rs`);
 //! * monitors and links: a `watch` request on the watched actor's
 //!   subject; its host publishes the `down` notices on the watcher's
 //!   host's down subject, and the watches of a host that left without a
@@ -59,6 +62,7 @@ mod buckets;
 mod claims;
 mod envelope;
 mod failover;
+mod groups;
 mod keys;
 mod members;
 pub mod names;
@@ -86,9 +90,12 @@ use crate::host::{ClusterSwap, ClusterSwapError, Host, HostView, NodeAnswer, Nod
 use crate::store::DurableStore;
 use buckets::{BucketShape, kv_bucket, object_store};
 use claims::Claims;
+use groups::Groups;
 use keys::KeyPlacement;
 use members::Membership;
-use names::{ADDRESSES_BUCKET, COMPONENTS_BUCKET, HOSTS_BUCKET, down_subject, host_subject, keys_subject};
+use names::{
+    ADDRESSES_BUCKET, COMPONENTS_BUCKET, GROUPS_BUCKET, HOSTS_BUCKET, down_subject, host_subject, keys_subject,
+};
 use rolling::{Rolling, SwapRequest};
 use serve::{Change, Directory};
 use watches::Watches;
@@ -185,6 +192,8 @@ impl Cluster {
         let addresses =
             kv_bucket(&js, ADDRESSES_BUCKET, BucketShape { history: 1, max_age: Duration::ZERO }, replicas).await?;
         let components = object_store(&js, COMPONENTS_BUCKET, replicas).await?;
+        let groups =
+            kv_bucket(&js, GROUPS_BUCKET, BucketShape { history: 1, max_age: Duration::ZERO }, replicas).await?;
         // The lease is the bucket's: its entries expire then, whatever
         // this host was told.
         let lease = match hosts.status().await {
@@ -208,8 +217,15 @@ impl Cluster {
             return Err(ClusterError::AlreadyJoined);
         }
         let watches = Arc::new(Watches::new(&config.node));
-        let remote =
-            remote::Remote::new(host.downgrade(), client.clone(), components.clone(), keys.clone(), watches.clone());
+        let groups = Arc::new(Groups::new(groups, &config.node));
+        let remote = remote::Remote::new(
+            host.downgrade(),
+            client.clone(),
+            components.clone(),
+            keys.clone(),
+            watches.clone(),
+            groups.clone(),
+        );
         if !host.attach_remote(Arc::new(remote)) {
             return Err(ClusterError::AlreadyJoined);
         }
@@ -227,6 +243,7 @@ impl Cluster {
             claims: claims.clone(),
             components: components.clone(),
             watches: watches.clone(),
+            groups: groups.clone(),
             changes,
         });
         let rolling = Arc::new(Rolling::new(host.downgrade(), client.clone(), members.clone(), components.clone()));
@@ -249,9 +266,10 @@ impl Cluster {
             .subscribe(down_subject(&config.node))
             .await
             .map_err(|e| ClusterError::Nats(format!("cannot subscribe to this host's down subject: {e}")))?;
-        let failover =
-            failover::watch(host.downgrade(), members.clone(), claims.clone(), keys.clone(), watches.clone());
+        let lost = failover::Lost { watches: watches.clone(), groups: groups.clone() };
+        let failover = failover::watch(host.downgrade(), members.clone(), claims.clone(), keys.clone(), lost);
         let tasks = vec![
+            tokio::spawn(groups.follow()),
             tokio::spawn(watches.answer_downs(host.downgrade(), downs)),
             tokio::spawn(failover),
             tokio::spawn(directory.clone().answer_keys(key_requests)),

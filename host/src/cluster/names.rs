@@ -18,6 +18,10 @@ pub const HOSTS_BUCKET: &str = "troupe-hosts";
 /// `claims.rs`).
 pub const ADDRESSES_BUCKET: &str = "troupe-addresses";
 
+/// The bucket of group members: which node serves each member of each
+/// group (see `groups.rs`).
+pub const GROUPS_BUCKET: &str = "troupe-groups";
+
 /// The object store holding the components whose actors a host serves,
 /// by content hash, for senders that have not loaded them (see
 /// `remote.rs`).

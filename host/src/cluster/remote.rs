@@ -26,6 +26,7 @@ use bytes::Bytes;
 use wasmtime::component::Val;
 
 use super::envelope::{Kind, Reply, Request, TRACEPARENT};
+use super::groups::Groups;
 use super::keys::{KeyPlacement, Location};
 use super::names::{actor_subject, down_subject, keys_subject};
 use super::serve::is_virtual_key;
@@ -63,6 +64,7 @@ pub struct Remote {
     components: ObjectStore,
     keys: Arc<KeyPlacement>,
     watches: Arc<Watches>,
+    groups: Arc<Groups>,
     known: Mutex<HashMap<String, Arc<Receiver>>>,
 }
 
@@ -90,15 +92,17 @@ struct Outgoing<'a> {
 impl Remote {
     /// Sends through `client`; fetches receivers' code from `components`;
     /// finds the keys of virtual components through `keys`; records the
-    /// watches of actors of other hosts in `watches`.
+    /// watches of actors of other hosts in `watches`; knows the members of
+    /// groups on other hosts from `groups`.
     pub fn new(
         host: WeakHost,
         client: Client,
         components: ObjectStore,
         keys: Arc<KeyPlacement>,
         watches: Arc<Watches>,
+        groups: Arc<Groups>,
     ) -> Self {
-        Remote { host, client, components, keys, watches, known: Mutex::default() }
+        Remote { host, client, components, keys, watches, groups, known: Mutex::default() }
     }
 
     /// A `watch` (`watch` true) or `unwatch` request about `target`, sent
@@ -368,5 +372,9 @@ impl RemoteActors for Remote {
                 tracing::debug!(error = %e, "a down notice not sent");
             }
         });
+    }
+
+    fn group_elsewhere(&self, group: &str) -> (u64, Vec<Address>) {
+        self.groups.elsewhere(group)
     }
 }

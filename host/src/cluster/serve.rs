@@ -5,7 +5,9 @@
 //! claims the address in the cluster (`claims.rs`), puts the actor's
 //! component in the object store if it is not there (for senders that do
 //! not run it), and subscribes to the address's subject; when the actor
-//! gives its address back, it unsubscribes and releases the claim. The
+//! gives its address back, it unsubscribes and releases the claim. A
+//! member of a group is recorded in the groups bucket while it is served
+//! (`groups.rs`). The
 //! keys of virtual components have no subject each: a host answers for
 //! all the keys it holds on its keys subject (see `keys.rs`), and
 //! activates the key a message names if it holds it.
@@ -29,6 +31,7 @@ use tracing::{Instrument as _, debug, info, warn};
 
 use super::claims::{Claim, Claims};
 use super::envelope::{Kind, Reply, Request, TRACEPARENT};
+use super::groups::Groups;
 use super::members::Membership;
 use super::names::actor_subject;
 use super::watches::{WatchRequest, Watches};
@@ -76,6 +79,8 @@ pub struct Directory {
     pub(super) components: ObjectStore,
     /// The watches shared with other hosts.
     pub(super) watches: Arc<Watches>,
+    /// The members of groups, where this host records its own.
+    pub(super) groups: Arc<Groups>,
     /// Where the directory task takes changes from, for retries.
     pub(super) changes: mpsc::UnboundedSender<Change>,
 }
@@ -104,8 +109,7 @@ impl Directory {
                     if let Some(entry) = served.remove(actor.address().as_str())
                         && entry.actor.same(&actor)
                     {
-                        entry.subscription.abort();
-                        self.claims.release(actor.address().as_str(), entry.revision).await;
+                        self.stop_serving(actor.address().as_str(), entry).await;
                     }
                 }
             }
@@ -116,9 +120,18 @@ impl Directory {
     /// Gives back every claim (the host is leaving).
     async fn release_all(&self, served: HashMap<String, Served>) {
         for (address, entry) in served {
-            entry.subscription.abort();
-            self.claims.release(&address, entry.revision).await;
+            self.stop_serving(&address, entry).await;
         }
+    }
+
+    /// Stops answering for `address`: unsubscribes, leaves its group and
+    /// gives its claim back.
+    async fn stop_serving(&self, address: &str, entry: Served) {
+        entry.subscription.abort();
+        if let Some(group) = entry.actor.group() {
+            self.groups.leave(group, address).await;
+        }
+        self.claims.release(address, entry.revision).await;
     }
 
     /// Claims `actor`'s address and answers on its subject.
@@ -166,6 +179,9 @@ impl Directory {
                     }
                 });
                 debug!(actor = %address, "served in the cluster");
+                if let Some(group) = actor.group() {
+                    self.groups.join(group, &address).await;
+                }
                 served.insert(address, Served { actor, revision, subscription });
             }
             Err(e) => {

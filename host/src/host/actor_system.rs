@@ -7,7 +7,7 @@ use wasmtime::component::Val;
 use super::HostInner;
 use crate::actor::binding::{BindError, Binding, BindingSpec, BindingTarget};
 use crate::actor::remote::RemoteActors;
-use crate::actor::{ActorRef, ActorSystem, BoxFuture, Exit, Snapshot, SpawnError, SpawnOptions};
+use crate::actor::{ActorRef, ActorSystem, BoxFuture, Exit, Routed, Snapshot, SpawnError, SpawnOptions};
 use crate::events::EventBus;
 use crate::message::{Address, CallError, DeadLetterReason};
 
@@ -102,12 +102,12 @@ impl ActorSystem for HostInner {
         &self.events
     }
 
-    fn route(&self, binding: &Binding, key: Option<&Val>) -> Result<Vec<ActorRef>, String> {
+    fn route(&self, binding: &Binding, key: Option<&Val>) -> Result<Vec<Routed>, String> {
         match &binding.spec.target {
             BindingTarget::Virtual { component, key_from } => {
-                self.route_to_key(component, key, key_from).map(|actor| vec![actor])
+                self.route_to_key(component, key, key_from).map(|actor| vec![Routed::Here(actor)])
             }
-            _ => self.routing.route(&self.registry, binding, key),
+            _ => self.routing.route(&self.registry, self.remote(), binding, key),
         }
     }
 

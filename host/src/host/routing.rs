@@ -11,26 +11,41 @@ use super::catalog::Catalog;
 use super::registry::Registry;
 use super::ring::HashRing;
 use crate::actor::binding::{BindError, Binding, BindingSpec, BindingTarget, Router, interface_key};
-use crate::actor::{ActorComponent, ActorRef};
+use crate::actor::remote::RemoteActors;
+use crate::actor::{ActorComponent, ActorRef, Routed};
 use crate::message::Address;
 use crate::sync::Mutex;
 
 /// Routing state: the hash rings of groups, each with the membership it
-/// was built for.
+/// was built for (this host's, and the cluster's).
 #[derive(Default)]
 pub(crate) struct Routing {
-    rings: Mutex<HashMap<String, (u64, Arc<HashRing>)>>,
+    rings: Mutex<HashMap<String, (Membership, Arc<HashRing>)>>,
 }
+
+/// The membership a hash ring was built for: this host's groups' version,
+/// and the cluster's.
+type Membership = (u64, u64);
 
 impl Routing {
     /// The actors a call through `binding` goes to (one, or every member
-    /// for a broadcast); `key` is the value a `hash-on` router hashes.
-    pub fn route(&self, registry: &Registry, binding: &Binding, key: Option<&Val>) -> Result<Vec<ActorRef>, String> {
+    /// for a broadcast); `key` is the value a `hash-on` router hashes. A
+    /// group's members are this host's and, in a cluster, those `remote`
+    /// knows on the other hosts: a router picks among all of them, except
+    /// `least-loaded`, which knows the mailboxes of this host's members
+    /// only and picks among them while there are any.
+    pub fn route(
+        &self,
+        registry: &Registry,
+        remote: Option<&dyn RemoteActors>,
+        binding: &Binding,
+        key: Option<&Val>,
+    ) -> Result<Vec<Routed>, String> {
         let (name, router) = match &binding.spec.target {
             BindingTarget::Actor(address) => {
                 return registry
                     .get(address.as_str())
-                    .map(|a| vec![a])
+                    .map(|a| vec![Routed::Here(a)])
                     .ok_or_else(|| format!("the bound actor `{address}` does not exist"));
             }
             BindingTarget::Group { name, router } => (name, router),
@@ -39,36 +54,53 @@ impl Routing {
                 return Err(format!("the keys of the virtual component `{component}` are routed by the host"));
             }
         };
-        let members = registry.group(name);
-        if members.is_empty() {
+        let here = registry.group(name);
+        let (cluster_version, mut there) = remote.map(|r| r.group_elsewhere(name)).unwrap_or_default();
+        // An address served elsewhere and also run here (a copy the
+        // cluster does not reach) is reached here.
+        there.retain(|address| !here.iter().any(|m| m.address() == address));
+        let total = here.len() + there.len();
+        if total == 0 {
             return Err(format!("group `{name}` has no members"));
         }
+        let member = |i: usize| match here.get(i) {
+            Some(actor) => Routed::Here(actor.clone()),
+            None => Routed::There(there[i - here.len()].clone()),
+        };
         let pick = match router {
-            Router::Broadcast => return Ok(members),
-            Router::RoundRobin => binding.next_index(members.len()),
-            Router::Random => fastrand::usize(..members.len()),
-            Router::LeastLoaded => {
-                members.iter().enumerate().min_by_key(|(_, m)| m.mailbox_len()).map(|(i, _)| i).unwrap_or(0)
+            Router::Broadcast => return Ok((0..total).map(member).collect()),
+            Router::RoundRobin => binding.next_index(total),
+            Router::Random => fastrand::usize(..total),
+            Router::LeastLoaded if !here.is_empty() => {
+                here.iter().enumerate().min_by_key(|(_, m)| m.mailbox_len()).map(|(i, _)| i).unwrap_or(0)
             }
+            Router::LeastLoaded => fastrand::usize(..total),
             Router::HashOn(param) => {
                 let key = key.ok_or_else(|| format!("`hash-on({param})`: the call has no `{param}` argument"))?;
                 let text = key.to_wave().map_err(|e| e.to_string())?;
-                self.ring(registry, name, &members).pick(text.as_bytes()).unwrap_or(0)
+                let addresses = here.iter().map(|m| m.address().as_str()).chain(there.iter().map(Address::as_str));
+                let membership = (registry.membership(), cluster_version);
+                self.ring(name, membership, addresses).pick(text.as_bytes()).unwrap_or(0)
             }
         };
-        Ok(vec![members[pick].clone()])
+        Ok(vec![member(pick)])
     }
 
-    /// The hash ring of `group`, rebuilt when its membership changed.
-    fn ring(&self, registry: &Registry, group: &str, members: &[ActorRef]) -> Arc<HashRing> {
-        let membership = registry.membership();
+    /// The hash ring of `group` over `members`, rebuilt when its
+    /// `membership` changed.
+    fn ring<'a>(
+        &self,
+        group: &str,
+        membership: Membership,
+        members: impl IntoIterator<Item = &'a str>,
+    ) -> Arc<HashRing> {
         let mut rings = self.rings.lock();
         if let Some((built_for, ring)) = rings.get(group)
             && *built_for == membership
         {
             return ring.clone();
         }
-        let ring = Arc::new(HashRing::new(members.iter().map(|m| m.address().as_str())));
+        let ring = Arc::new(HashRing::new(members));
         rings.insert(group.to_string(), (membership, ring.clone()));
         ring
     }
