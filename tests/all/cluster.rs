@@ -1319,3 +1319,36 @@ fn an_import_bound_to_a_group_reaches_its_members_on_every_host_and_not_those_of
     let after = counts(&b, &members[2..]);
     assert_eq!(after, [before[0] + 2, before[1] + 2], "b's members took every call");
 }
+
+#[test]
+fn the_durable_children_a_durable_named_actor_spawned_fail_over_with_it_and_their_state() {
+    let nats = Nats::start();
+    // f spawns durable counters; every host shares the manifest, a runs f.
+    let manifest = "[components.counter]\npath = {counter}\n\n\
+                    [actors.f]\npath = {forwarder}\ndurability = \"durable\"\nconfig = { to = \"nobody\" }\n";
+    let a = Node::start(&nats, "a", manifest);
+    let b = Node::start(&nats, "b", manifest);
+    assert!(addresses(&a).contains(&"f".to_string()) && !addresses(&b).contains(&"f".to_string()));
+    let spawned = b.call_when_reachable("f", r#"spawn-then-ask("nobody", "get()")"#);
+    let child: String = serde_json::from_str(&spawned).unwrap_or_else(|e| panic!("{spawned}: {e}"));
+    assert!(addresses(&a).contains(&child), "the child runs beside its parent, on a");
+    b.call_when_reachable(&child, "get()");
+    // Acknowledged from b, committed on a to the store the hosts share.
+    for _ in 0..3 {
+        b.ok(&["send", &child, "incr(1)"]);
+    }
+    assert_eq!(b.ok(&["call", &child, "get()"]), "3");
+
+    let killed = Instant::now();
+    a.kill();
+    // b takes f over once a's lease expires, and spawns its child again
+    // under it, with what the child committed.
+    let deadline = killed + Duration::from_millis(LEASE_MS.parse::<u64>().unwrap()) + Duration::from_secs(5);
+    assert_eq!(b.answer_by(&child, "get()", deadline).as_deref(), Some("3"), "{}", b.log());
+    assert!(addresses(&b).contains(&"f".to_string()), "f moved too");
+    let tree = b.ok(&["tree"]);
+    let (parent_at, child_at) = (tree.find(" f").unwrap_or(usize::MAX), tree.find(&child).unwrap_or(0));
+    assert!(parent_at < child_at, "the child is under f again:\n{tree}");
+    assert!(b.log().contains("a durable child spawned again with its parent"), "{}", b.log());
+    assert_eq!(b.ok(&["call", &child, "incr(1)"]), "4", "and it commits there");
+}

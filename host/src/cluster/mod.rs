@@ -28,7 +28,8 @@
 //! * durable named actors of a manifest the hosts share: claimed the same
 //!   way before one host starts each, committed and fenced as durable
 //!   keys, and started by a host standing by for them when theirs is gone
-//!   (`failover.rs`, and `crate::host`'s `singletons.rs`);
+//!   (`failover.rs`, and `crate::host`'s `singletons.rs`), with the
+//!   durable children guests spawned under them;
 //! * messages: NATS request/reply, the envelope in headers, the arguments
 //!   in the compact binary encoding of [`crate::protocol::wire`]
 //!   (`envelope.rs`), checked against the receiver's code by its content
@@ -49,14 +50,15 @@
 //! Subjects and keys escape troupe's names (`names.rs`); the buckets are
 //! made so that nats-server 2.9 takes them (`buckets.rs`).
 //!
-//! # What this layer does not do yet
+//! # What stays with its host
 //!
-//! Durable actors spawned at run time, and those pinned to a node, keep
-//! their state in their own host's store and do not fail over (durable
-//! keys of virtual components and the durable named actors of a shared
-//! manifest commit to the shared store, `state.rs`, and fail over,
-//! `failover.rs`). See the README's "Cluster" section for the
-//! contract as it stands.
+//! Durable actors pinned to a node, started with `troupe spawn`, or
+//! spawned by a pinned actor or a key of a virtual component, keep their
+//! state in their own host's store and come back with that host, not on
+//! another: only the durable keys of virtual components, the durable
+//! named actors of a shared manifest and the durable children those
+//! spawn commit to the shared store (`state.rs`) and fail over
+//! (`failover.rs`). See the README's "Cluster" section for the contract.
 
 mod buckets;
 mod claims;

@@ -866,10 +866,20 @@ impl Manifest {
                         spec.policy.bindings.clear();
                         specs.push(spec);
                     }
+                    let durable: Vec<Address> = specs
+                        .iter()
+                        .filter(|spec| spec.policy.durability == Durability::Durable)
+                        .map(|spec| spec.address.clone())
+                        .collect();
                     let specs = specs.into_iter();
                     start_together(host, specs, entry.supervisor.as_deref(), &mut started)
                         .await
                         .map_err(|e| fail(&entry.key, entry.location, e.to_string()))?;
+                    // In a cluster, what its durable children were on the
+                    // host that ran it before.
+                    for address in durable {
+                        host.respawn_children(address.as_str()).await;
+                    }
                 }
                 Item::Supervisor(s) => {
                     host.supervise(&s.name, s.spec.clone(), s.supervisor.as_deref())

@@ -12,15 +12,23 @@
 //! or left) starts it from that shared store, with every acknowledged
 //! change, its bindings and its routes.
 //!
+//! The durable children guests spawn under such an actor, and under its
+//! children, go with it: each is claimed before it starts, commits to the
+//! shared store, and is recorded there; the host that starts the actor
+//! (the one that won it first, or one taking it over) spawns them again
+//! under it from those records, with their state.
+//!
 //! [`Placement::claim`]: super::Placement::claim
 
 use std::collections::HashMap;
 
 use tracing::{info, warn};
 
-use super::Host;
-use crate::actor::ActorSpec;
+use super::spawn::ChildSpawn;
+use super::{Host, HostInner};
 use crate::actor::durable::Durability;
+use crate::actor::{ActorSpec, SpawnError};
+use crate::message::Address;
 
 /// An actor this host starts if it wins its claim.
 pub(super) struct Standby {
@@ -90,5 +98,79 @@ impl Host {
             warn!(actor = %address, error = %e, "the routes of a durable actor taken over could not be added");
         }
         info!(actor = %address, "took over a durable actor whose host is gone");
+        self.respawn_children(address).await;
+    }
+
+    /// Spawns again under `parent`, a durable actor this host has just
+    /// started from the shared store, the durable children guests spawned
+    /// under it (and under them) wherever it ran before, from their
+    /// records in that store: each claimed, with its state. Nothing for an
+    /// actor that does not commit to the shared store.
+    pub(crate) async fn respawn_children(&self, parent: &str) {
+        let Some(placement) = self.inner.placement.get() else { return };
+        let Some(journal) = placement.journal() else { return };
+        if !self.inner.commits_shared_children(parent) {
+            return;
+        }
+        let records = match journal.spawned() {
+            Ok(records) => records,
+            Err(e) => {
+                warn!(actor = %parent, error = %e, "its durable children's records could not be read: not spawned again");
+                return;
+            }
+        };
+        let children: Vec<ChildSpawn> =
+            records.into_iter().filter_map(|(_, how)| serde_json::from_slice::<ChildSpawn>(&how).ok()).collect();
+        let mut parents = vec![Address::from(parent)];
+        while let Some(parent) = parents.pop() {
+            for record in children.iter().filter(|child| child.parent == parent) {
+                let address = Address::from(record.options.name.clone().unwrap_or_default());
+                if self.inner.registry.get(address.as_str()).is_some() {
+                    parents.push(address);
+                    continue;
+                }
+                match self.respawn_child(record.clone()).await {
+                    Ok(_) => {
+                        info!(actor = %address, %parent, "a durable child spawned again with its parent");
+                        parents.push(address);
+                    }
+                    Err(e) => {
+                        warn!(actor = %address, %parent, error = %e, "a durable child could not be spawned again")
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl HostInner {
+    /// Do the durable children of `parent` commit to the shared store? In
+    /// a cluster, those of a durable named actor this host holds the claim
+    /// of: they move with it. (A key of a virtual component keeps its
+    /// children in its host's store.)
+    fn commits_shared_children(&self, parent: &str) -> bool {
+        self.placement.get().is_some_and(|placement| placement.holds(parent)) && !self.is_virtual_key(parent)
+    }
+
+    /// Claims `child`, a durable child about to start under `parent`, if
+    /// its parent's children commit to the shared store.
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError::NameTaken`] if another host holds the address;
+    /// [`SpawnError::NotDurable`] if the claim could not be made.
+    pub(super) async fn claim_child(&self, parent: &Address, child: &Address) -> Result<(), SpawnError> {
+        let Some(placement) = self.placement.get() else { return Ok(()) };
+        if !self.commits_shared_children(parent.as_str()) {
+            return Ok(());
+        }
+        match placement.claim(child.as_str()).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(SpawnError::NameTaken(child.clone())),
+            Err(e) => Err(SpawnError::NotDurable {
+                address: child.clone(),
+                reason: format!("its claim in the cluster could not be made: {e}"),
+            }),
+        }
     }
 }

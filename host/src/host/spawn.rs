@@ -249,6 +249,9 @@ impl HostInner {
             spec.policy.grants.http = Some(delegated_http(parent, &spec.address, asked)?);
         }
         let durable = spec.policy.durability == Durability::Durable;
+        if durable {
+            self.claim_child(parent.address(), &spec.address).await?;
+        }
         let child = self.start(spec, &node)?.started().await?;
         if options.link {
             parent.link(&child);
@@ -264,12 +267,12 @@ impl HostInner {
         Ok(child)
     }
 
-    /// Records a durable child a guest spawned, so that recovery spawns it
-    /// again; a child that cannot be recorded is stopped, and its spawn
+    /// Records a durable child a guest spawned, in the store it commits
+    /// to, so that recovery spawns it again; a child that cannot be recorded is stopped, and its spawn
     /// fails (it would not be durable as a whole).
     async fn record_child(&self, child: &ActorRef, record: &ChildSpawn) -> Result<(), SpawnError> {
         let refused = |reason: String| SpawnError::NotDurable { address: child.address().clone(), reason };
-        let Some(journal) = &self.journal else { return Ok(()) };
+        let Some(journal) = self.journal_for(child.address().as_str()) else { return Ok(()) };
         let how = serde_json::to_vec(record).map_err(|e| refused(format!("its spawn cannot be recorded: {e}")))?;
         if let Err(e) = journal.record_spawn(child.address(), how).await {
             child.stop();

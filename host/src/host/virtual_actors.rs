@@ -281,7 +281,7 @@ impl HostInner {
 
     /// Is `address` a key of one of the virtual components (or, with a
     /// trailing `/`, the prefix of their keys)?
-    fn is_virtual_key(&self, address: &str) -> bool {
+    pub(super) fn is_virtual_key(&self, address: &str) -> bool {
         address.rsplit_once('/').is_some_and(|(name, _)| self.virtuals.entries.lock().contains_key(name))
     }
 
