@@ -4,7 +4,8 @@
 //! that only echoes; tells per second against as many bare requests at
 //! once; the first message to a virtual key through the cluster; and
 //! failovers after a kill -9, of a durable key and of a durable named
-//! actor, against the lease.
+//! actor, and how soon a monitor on another host hears that the killed
+//! host's actor was lost, against the lease.
 
 use std::process::Command;
 use std::time::Duration;
@@ -125,6 +126,8 @@ pub async fn remote_asks(scale: Scale, rows: &mut Vec<Row>, notes: &mut Vec<Stri
         (0..3).filter_map(|round| failover(&urls, Failover::VirtualKey, round, notes)).collect();
     let named_failovers: Vec<Duration> =
         (3..6).filter_map(|round| failover(&urls, Failover::NamedActor, round, notes)).collect();
+    let lost_hosts: Vec<Duration> =
+        (6..9).filter_map(|round| failover(&urls, Failover::MonitorOfLostHost, round, notes)).collect();
     let _ = Command::new(&script).arg("stop").arg(dir.path()).output();
 
     let (r50, r99) = (percentile(&mut remote, 0.5), percentile(&mut remote, 0.99));
@@ -155,6 +158,10 @@ pub async fn remote_asks(scale: Scale, rows: &mut Vec<Row>, notes: &mut Vec<Stri
             "11e. failover: a durable named actor of a shared manifest answers on the host standing by for it after its \
              host is killed (median of 3)",
             named_failovers,
+        ),
+        (
+            "11f. a monitor on another host is told `host-lost` after the watched actor's host is killed (median of 3)",
+            lost_hosts,
         ),
     ];
     for (scenario, mut failovers) in failover_rows {
@@ -189,16 +196,56 @@ enum Failover {
     VirtualKey,
     /// A durable named counter of the manifest both hosts run.
     NamedActor,
+    /// Nothing: a probe on the second host monitors one on the first,
+    /// and hears it was lost with its host.
+    MonitorOfLostHost,
+}
+
+/// The calls of a failover row: each a `troupe call` of `message` to
+/// `address`, done when its answer holds `expect`.
+struct FailoverCalls {
+    /// On the first host, until it runs what fails over.
+    first: (&'static str, &'static str, &'static str),
+    /// On the second, until it reaches it (and, for a monitor, watches it).
+    ready: (&'static str, &'static str, &'static str),
+    /// On the second after the kill, until it succeeds: the time measured.
+    after: (&'static str, &'static str, &'static str),
 }
 
 impl Failover {
-    /// The manifest both hosts run, and the address that fails over.
-    fn manifest_and_address(self) -> (String, &'static str) {
+    /// The manifest both hosts of round `round` run, and the calls.
+    fn manifest_and_calls(self, round: usize) -> (String, FailoverCalls) {
         let counter = format!("{:?}", guest("counter").display().to_string());
         match self {
-            Failover::VirtualKey => (format!("[virtual.acct]\npath = {counter}\nidle-ms = 600000\n"), "acct/1"),
-            Failover::NamedActor => {
-                (format!("[actors.ledger]\npath = {counter}\ndurability = \"durable\"\n"), "ledger")
+            Failover::VirtualKey => (
+                format!("[virtual.acct]\npath = {counter}\nidle-ms = 600000\n"),
+                FailoverCalls {
+                    first: ("acct/1", "incr(1)", ""),
+                    ready: ("acct/1", "get()", ""),
+                    after: ("acct/1", "incr(1)", ""),
+                },
+            ),
+            Failover::NamedActor => (
+                format!("[actors.ledger]\npath = {counter}\ndurability = \"durable\"\n"),
+                FailoverCalls {
+                    first: ("ledger", "incr(1)", ""),
+                    ready: ("ledger", "get()", ""),
+                    after: ("ledger", "incr(1)", ""),
+                },
+            ),
+            Failover::MonitorOfLostHost => {
+                let probe = format!("{:?}", guest("probe").display().to_string());
+                (
+                    format!(
+                        "[actors.p]\npath = {probe}\nnode = \"first-{round}\"\n\n\
+                         [actors.w]\npath = {probe}\nnode = \"second-{round}\"\n"
+                    ),
+                    FailoverCalls {
+                        first: ("p", "whoami()", ""),
+                        ready: ("w", r#"watch("p")"#, "ok("),
+                        after: ("w", "notices()", "p host-lost gone"),
+                    },
+                )
             }
         }
     }
@@ -211,7 +258,7 @@ impl Failover {
 fn failover(urls: &str, what: Failover, round: usize, notes: &mut Vec<String>) -> Option<Duration> {
     let dir = tempfile::tempdir().ok()?;
     let manifest = dir.path().join("troupe.toml");
-    let (text, address) = what.manifest_and_address();
+    let (text, calls) = what.manifest_and_calls(round);
     std::fs::write(&manifest, text).ok()?;
     let start = |node: &str| {
         let control = dir.path().join(format!("{node}.sock"));
@@ -230,13 +277,13 @@ fn failover(urls: &str, what: Failover, round: usize, notes: &mut Vec<String>) -
             .ok()?;
         Some((child, control))
     };
-    let call = |control: &std::path::Path, message: &str| {
+    let call = |control: &std::path::Path, (address, message, expect): (&str, &str, &str)| {
         Command::new(env!("CARGO_BIN_EXE_troupe"))
             .arg("--control")
             .arg(control)
             .args(["call", address, message])
             .output()
-            .is_ok_and(|out| out.status.success())
+            .is_ok_and(|out| out.status.success() && String::from_utf8_lossy(&out.stdout).contains(expect))
     };
     let until = |what: &dyn Fn() -> bool, within: Duration| {
         let deadline = std::time::Instant::now() + within;
@@ -251,19 +298,19 @@ fn failover(urls: &str, what: Failover, round: usize, notes: &mut Vec<String>) -
     // The second starts once the first has it: a named actor runs on the
     // host that claimed it first.
     let (mut first, first_control) = start("first")?;
-    let first_has_it = until(&|| call(&first_control, "incr(1)"), Duration::from_secs(20));
+    let first_has_it = until(&|| call(&first_control, calls.first), Duration::from_secs(20));
     let (mut second, second_control) = start("second")?;
-    let measured = if first_has_it && until(&|| call(&second_control, "get()"), Duration::from_secs(20)) {
+    let measured = if first_has_it && until(&|| call(&second_control, calls.ready), Duration::from_secs(20)) {
         let _ = first.kill();
         let killed = std::time::Instant::now();
         let _ = first.wait();
-        until(&|| call(&second_control, "incr(1)"), Duration::from_secs(30)).then(|| killed.elapsed())
+        until(&|| call(&second_control, calls.after), Duration::from_secs(30)).then(|| killed.elapsed())
     } else {
         None
     };
     let _ = (first.kill(), second.kill(), first.wait(), second.wait());
     if measured.is_none() {
-        notes.push(format!("11d/11e (failover) round {round} did not complete"));
+        notes.push(format!("11d-11f (failover) round {round} did not complete"));
     }
     measured
 }
