@@ -516,6 +516,24 @@ async fn a_pool_takes_only_identical_children() {
 }
 
 #[tokio::test]
+async fn a_pools_children_form_one_group_whichever_way_they_were_added() {
+    let host = support::host();
+    let counter = support::define(&host, "counter");
+    // A pool of its own: its children are in the pool's group.
+    host.supervise("bare", spec(Strategy::Pool, 10), None).unwrap();
+    let first = host.spawn_under(counter.spec("bare-0".into()), Some("bare")).await.unwrap();
+    assert_eq!(first.group(), Some("bare"));
+    // A manifest's pool starts its children in their component's group:
+    // one added later joins that group, not the pool's name.
+    host.supervise("workers", spec(Strategy::Pool, 10), None).unwrap();
+    let mut started = counter.spec("workers-0".into());
+    started.group = Some("counter".into());
+    host.spawn_under(started, Some("workers")).await.unwrap();
+    let added = host.spawn_under(counter.spec("workers-1".into()), Some("workers")).await.unwrap();
+    assert_eq!(added.group(), Some("counter"), "one group for the pool's children");
+}
+
+#[tokio::test]
 async fn the_root_can_shut_the_host_down_when_it_gives_up() {
     let mut engine = troupe::EngineConfig::new();
     engine.max_instances(50).cache_dir(Some(support::target_dir().join("troupe-test-cache")));

@@ -112,16 +112,18 @@ impl HostInner {
         }
         let mut spec = spec;
         let pool = node.spec().strategy == Strategy::Pool;
-        if pool && spec.group.is_none() {
-            // A pool's children form a group under the pool's name.
-            spec.group = Some(node.address().to_string());
-        }
         if pool {
             let sibling = self.tree.with(|t| match t.first_child(node.address()) {
-                Some(ChildRef::Actor(a)) => Some(a.component()),
+                Some(ChildRef::Actor(a)) => Some(a.clone()),
                 _ => None,
             });
-            if let Some(sibling) = sibling
+            // A pool's children form one group: its first child's (a
+            // manifest pool's is its component's), else the pool's name.
+            if spec.group.is_none() {
+                let group = sibling.as_ref().and_then(|s| s.group().map(String::from));
+                spec.group = Some(group.unwrap_or_else(|| node.address().to_string()));
+            }
+            if let Some(sibling) = sibling.map(|s| s.component())
                 && sibling.hash != spec.component.hash
             {
                 return Err(SpawnError::PoolMismatch {
