@@ -1306,6 +1306,23 @@ fn an_import_bound_to_a_group_reaches_its_members_on_every_host_and_not_those_of
     let added: Vec<u64> = after.iter().zip(&before).map(|(x, y)| x - y).collect();
     assert_eq!(added, [2, 2, 2, 2], "before {before:?}, after {after:?}");
 
+    // a is paused past its lease: b takes it for dead and removes its
+    // members. Resumed, a finds them removed while it still serves them
+    // and records them again, and b routes to them again.
+    let signal = |name: &str| {
+        let pid = a.child.id().to_string();
+        assert!(Command::new("kill").args([name, &pid]).status().unwrap().success());
+    };
+    signal("-STOP");
+    std::thread::sleep(Duration::from_millis(LEASE_MS.parse::<u64>().unwrap() + 2500));
+    signal("-CONT");
+    let before = counts(&a, &members[..2]);
+    eventually(Duration::from_secs(15), "t's calls reach a's members again", || {
+        let _ = b.troupe(&["call", "t", "spread(4, 1)"]);
+        let now = counts(&a, &members[..2]);
+        if now.iter().zip(&before).all(|(n, b)| n > b) { Ok(()) } else { Err(format!("{before:?} -> {now:?}")) }
+    });
+
     // a dies: once its lease lapses, its members leave the group, and
     // every call reaches b's.
     a.kill();

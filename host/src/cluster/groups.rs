@@ -7,9 +7,13 @@
 //! the member leaves. Every host follows the bucket with a watch (its
 //! current keys, then each change), so that routing reads the members of
 //! other hosts from memory; a host's members are removed by the others
-//! when it leaves the cluster without a word (`failover.rs`).
+//! when it leaves the cluster without a word (`failover.rs`), each only at
+//! the revision that named that host (a member another host serves since
+//! stays). A host that finds one of its own members removed while it
+//! still serves it (its lease had lapsed, and it is back) records it
+//! again.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_nats::jetstream::kv;
@@ -19,14 +23,20 @@ use tracing::{debug, warn};
 
 use super::names::{escape, unescape};
 use crate::message::Address;
-use crate::sync::RwLock;
+use crate::sync::{Mutex, RwLock};
+
+/// Where a member is: its host's node, and the bucket revision that
+/// recorded it there.
+type Placed = (String, u64);
 
 /// The members of every group of the cluster, as this host follows them.
 pub struct Groups {
     kv: kv::Store,
     node: String,
-    /// Group → member address → its node.
-    members: RwLock<HashMap<String, BTreeMap<String, String>>>,
+    /// Group → member address → where it is.
+    members: RwLock<HashMap<String, BTreeMap<String, Placed>>>,
+    /// The keys of the members this host serves.
+    own: Mutex<HashSet<String>>,
     /// Bumped at each change, for routing's hash rings.
     version: AtomicU64,
 }
@@ -34,36 +44,58 @@ pub struct Groups {
 impl Groups {
     /// The groups in `kv`, for host `node`.
     pub fn new(kv: kv::Store, node: &str) -> Self {
-        Groups { kv, node: node.to_string(), members: RwLock::default(), version: AtomicU64::new(0) }
+        Groups {
+            kv,
+            node: node.to_string(),
+            members: RwLock::default(),
+            own: Mutex::default(),
+            version: AtomicU64::new(0),
+        }
     }
 
     /// Records that this host serves `address`, a member of `group`.
     pub async fn join(&self, group: &str, address: &str) {
         let key = member_key(group, address);
-        if let Err(e) = self.kv.put(&key, Bytes::from(self.node.clone())).await {
+        self.own.lock().insert(key.clone());
+        self.record(&key).await;
+    }
+
+    /// Puts this host's member `key` in the bucket.
+    async fn record(&self, key: &str) {
+        if let Err(e) = self.kv.put(key, Bytes::from(self.node.clone())).await {
+            let (group, address) = parse_member_key(key).unwrap_or_default();
             warn!(%group, actor = %address, error = %e, "group member not recorded: other hosts do not route to it");
         }
     }
 
     /// Records that this host no longer serves `address` of `group`.
     pub async fn leave(&self, group: &str, address: &str) {
-        if let Err(e) = self.kv.delete(member_key(group, address)).await {
+        let key = member_key(group, address);
+        self.own.lock().remove(&key);
+        if let Err(e) = self.kv.delete(&key).await {
             debug!(%group, actor = %address, error = %e, "group member not removed");
         }
     }
 
     /// Removes the members host `node` recorded: it left without a word.
+    /// Each only at the revision that named `node`, so that a member
+    /// another host serves since stays.
     pub async fn forget_node(&self, node: &str) {
-        let gone: Vec<(String, String)> = self
+        let gone: Vec<(String, u64)> = self
             .members
             .read()
             .iter()
             .flat_map(|(group, members)| {
-                members.iter().filter(|(_, n)| *n == node).map(|(address, _)| (group.clone(), address.clone()))
+                members
+                    .iter()
+                    .filter(|(_, (n, _))| n == node)
+                    .map(|(address, (_, revision))| (member_key(group, address), *revision))
             })
             .collect();
-        for (group, address) in gone {
-            self.leave(&group, &address).await;
+        for (key, revision) in gone {
+            if let Err(e) = self.kv.delete_expect_revision(&key, Some(revision)).await {
+                debug!(%key, error = %e, "a lost host's group member not removed (recorded again since?)");
+            }
         }
     }
 
@@ -73,7 +105,8 @@ impl Groups {
         let version = self.version.load(Ordering::Acquire);
         let members = self.members.read();
         let Some(group) = members.get(group) else { return (version, Vec::new()) };
-        let addresses = group.iter().filter(|(_, node)| **node != self.node).map(|(a, _)| Address::from(a.as_str()));
+        let addresses =
+            group.iter().filter(|(_, (node, _))| *node != self.node).map(|(a, _)| Address::from(a.as_str()));
         (version, addresses.collect())
     }
 
@@ -96,20 +129,28 @@ impl Groups {
                 }
             };
             let Some((group, address)) = parse_member_key(&entry.key) else { continue };
-            let mut members = self.members.write();
-            match entry.operation {
-                kv::Operation::Put => {
-                    let node = String::from_utf8_lossy(&entry.value).into_owned();
-                    members.entry(group).or_default().insert(address, node);
-                }
-                kv::Operation::Delete | kv::Operation::Purge => {
-                    if let Some(group_members) = members.get_mut(&group) {
-                        group_members.remove(&address);
-                        if group_members.is_empty() {
-                            members.remove(&group);
+            let removed = {
+                let mut members = self.members.write();
+                match entry.operation {
+                    kv::Operation::Put => {
+                        let node = String::from_utf8_lossy(&entry.value).into_owned();
+                        members.entry(group).or_default().insert(address, (node, entry.revision));
+                        false
+                    }
+                    kv::Operation::Delete | kv::Operation::Purge => {
+                        if let Some(group_members) = members.get_mut(&group) {
+                            group_members.remove(&address);
+                            if group_members.is_empty() {
+                                members.remove(&group);
+                            }
                         }
+                        true
                     }
                 }
+            };
+            // Removed by others while this host still serves it.
+            if removed && self.own.lock().contains(&entry.key) {
+                self.record(&entry.key).await;
             }
             self.version.fetch_add(1, Ordering::Release);
         }
