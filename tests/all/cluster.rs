@@ -1369,3 +1369,31 @@ fn the_durable_children_a_durable_named_actor_spawned_fail_over_with_it_and_thei
     assert!(b.log().contains("a durable child spawned again with its parent"), "{}", b.log());
     assert_eq!(b.ok(&["call", &child, "incr(1)"]), "4", "and it commits there");
 }
+
+#[test]
+fn a_durable_actor_spawned_at_run_time_fails_over_with_every_acknowledged_change() {
+    let nats = Nats::start();
+    let a = Node::start(&nats, "a", "");
+    let b = Node::start(&nats, "b", "");
+    let counter = support::guest("counter").display().to_string();
+    a.ok(&["spawn", "ledger", &counter, "--durable"]);
+    b.call_when_reachable("ledger", "get()");
+    // One host per durable actor: b cannot start a second `ledger`.
+    let taken = b.error(&["spawn", "ledger", &counter, "--durable"]);
+    assert_eq!(taken["code"], "name-taken", "{taken}");
+    // Acknowledged from b, committed on a to the store the hosts share.
+    for _ in 0..3 {
+        b.ok(&["send", "ledger", "incr(1)"]);
+    }
+    assert_eq!(b.ok(&["call", "ledger", "get()"]), "3");
+
+    let killed = Instant::now();
+    a.kill();
+    // b wins its claim once a's lease expires and starts it from its
+    // record in the shared store, with what it committed.
+    let deadline = killed + Duration::from_millis(LEASE_MS.parse::<u64>().unwrap()) + Duration::from_secs(5);
+    assert_eq!(b.answer_by("ledger", "get()", deadline).as_deref(), Some("3"), "{}", b.log());
+    assert!(addresses(&b).contains(&"ledger".to_string()));
+    assert!(b.log().contains("took over a durable actor spawned on a host that is gone"), "{}", b.log());
+    assert_eq!(b.ok(&["call", "ledger", "incr(1)"]), "4", "and it commits there");
+}

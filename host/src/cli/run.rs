@@ -8,7 +8,7 @@ use clap::ValueEnum;
 use tracing::{error, info};
 use troupe::actor::durable::Durability;
 use troupe::cluster::{Cluster, ClusterConfig};
-use troupe::control::{ControlServer, default_socket_path, respawn_durable};
+use troupe::control::{ControlServer, default_socket_path, respawn_durable, respawner};
 use troupe::gateway::{Gateway, Tokens, parse_listen_address};
 use troupe::manifest::Manifest;
 use troupe::parse_bytes;
@@ -298,6 +298,9 @@ async fn serve(args: RunArgs, control: Option<PathBuf>) -> anyhow::Result<()> {
                 node: node.clone(),
                 lease: std::time::Duration::from_millis(args.lease_ms),
             };
+            // Durable actors `troupe spawn` started on a host that dies
+            // start again here from their records, as a spawn would.
+            host.set_respawner(respawner());
             match Cluster::join(&host, config).await {
                 Ok(cluster) => Some(cluster),
                 Err(e) => {

@@ -15,6 +15,10 @@
 //! actors are told they failed (`host-lost`, see `watches.rs`), and its
 //! group members are removed from the groups bucket (`groups.rs`).
 //!
+//! A durable actor spawned at run time on the gone host (`troupe spawn`)
+//! is claimed the same way and started, by the host that wins it, from
+//! its spawn record in the shared store (`crate::host`'s `singletons.rs`).
+//!
 //! At the same pace, a host claims again each durable named actor it
 //! stands by for (`crate::host`'s `singletons.rs`): a claim whose holder
 //! died or left is won by one of the hosts standing by, which starts the
@@ -87,6 +91,8 @@ pub async fn watch(host: WeakHost, members: Arc<Membership>, claims: Claims, key
                 .rsplit_once('/')
                 .is_some_and(|(name, _)| host.virtual_durability(name) == Some(Durability::Durable));
             if !durable_key {
+                // A durable actor spawned there at run time, if any.
+                host.take_over_spawned(&address).await;
                 continue;
             }
             match keys.locate(&address).await {

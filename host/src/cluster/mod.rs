@@ -52,12 +52,12 @@
 //!
 //! # What stays with its host
 //!
-//! Durable actors pinned to a node, started with `troupe spawn`, or
-//! spawned by a pinned actor or a key of a virtual component, keep their
-//! state in their own host's store and come back with that host, not on
-//! another: only the durable keys of virtual components, the durable
-//! named actors of a shared manifest and the durable children those
-//! spawn commit to the shared store (`state.rs`) and fail over
+//! Durable actors pinned to a node, or spawned by a pinned actor or a key
+//! of a virtual component, keep their state in their own host's store and
+//! come back with that host, not on another: only the durable keys of
+//! virtual components, the durable named actors of a shared manifest, the
+//! durable children those spawn and the durable actors `troupe spawn`
+//! starts commit to the shared store (`state.rs`) and fail over
 //! (`failover.rs`). See the README's "Cluster" section for the contract.
 
 mod buckets;

@@ -16,7 +16,7 @@ mod server;
 
 pub use client::{Client, ClientError};
 pub use protocol::{ErrorBody, LimitOverrides, Numbered, Request, Response, SpawnReply, StateFile};
-pub use server::{ControlServer, ServeError, answer, respawn_durable};
+pub use server::{ControlServer, ServeError, answer, respawn_durable, respawner};
 
 use std::path::PathBuf;
 

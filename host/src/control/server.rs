@@ -448,9 +448,16 @@ async fn spawn_loaded(host: &Host, request: Request, record: bool, loaded: Optio
     {
         return error(ErrorCode::NotDurable, format!("`{name}` could not be recorded: {e}"));
     }
+    // In a cluster, it commits to the shared store under a claim of its
+    // own, and fails over.
+    if record.is_some()
+        && let Err(e) = host.claim_spawned(&name).await
+    {
+        return error(ErrorCode::NameTaken, format!("`{name}` cannot be spawned here: {e}"));
+    }
     match host.spawn_under(entry.spec(name.as_str().into()), supervisor.as_deref()).await {
         Ok(actor) => {
-            if let (Some(Ok(how)), Some(journal)) = (record, host.journal())
+            if let (Some(Ok(how)), Some(journal)) = (record, host.journal_of(&name))
                 && let Err(e) = journal.record_spawn(actor.address(), how).await
             {
                 // Running, but not durable as a whole: say so, and stop it.
@@ -466,6 +473,29 @@ async fn spawn_loaded(host: &Host, request: Request, record: bool, loaded: Optio
         }
         Err(e) => failed(e),
     }
+}
+
+/// How a host of a cluster starts again a durable actor spawned at run
+/// time on a host that is gone, from its record in the shared store (see
+/// [`Host::take_over_spawned`]): as the record asks, without recording it
+/// again; under the root if the supervisor it named does not run here.
+pub fn respawner() -> crate::host::Respawner {
+    Arc::new(|host: Host, how: Vec<u8>| {
+        Box::pin(async move {
+            let mut request: Request = serde_json::from_slice(&how).map_err(|e| format!("its record: {e}"))?;
+            if let Request::Spawn { supervisor, name, .. } = &mut request
+                && let Some(named) = supervisor.as_deref()
+                && host.supervisor(named).is_none()
+            {
+                warn!(actor = %name, supervisor = %named, "its supervisor does not run here: under the root");
+                *supervisor = None;
+            }
+            match spawn_loaded(&host, request, false, None).await.error {
+                None => Ok(()),
+                Some(e) => Err(e.message),
+            }
+        })
+    })
 }
 
 /// The answer to a request `--cluster` to a host that joined none.

@@ -49,6 +49,7 @@ pub use catalog::ActorTemplate;
 pub use peers::{ClusterSwap, ClusterSwapError, HostView, NodeAnswer, NodeView, Peers};
 pub use placement::Placement;
 pub use registry::{AddressChange, AddressObserver};
+pub use singletons::Respawner;
 pub use spawn::ChildSpawn;
 pub use supervisor::SupervisorRef;
 pub use swap::HeldSwap;
@@ -177,6 +178,9 @@ pub(crate) struct HostInner {
     /// The durable actors another host of that cluster runs, which this
     /// one starts if it wins their claims.
     standbys: singletons::Standbys,
+    /// How the control layer starts again an actor from its run-time
+    /// spawn record (see `singletons.rs`).
+    respawner: OnceLock<singletons::Respawner>,
     me: Weak<HostInner>,
 }
 
@@ -294,6 +298,7 @@ impl Host {
             peers: OnceLock::new(),
             placement: OnceLock::new(),
             standbys: Default::default(),
+            respawner: OnceLock::new(),
             me: me.clone(),
         });
         tokio::spawn(keep_a_timer_pending(Arc::downgrade(&inner)));

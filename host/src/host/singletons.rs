@@ -12,6 +12,11 @@
 //! or left) starts it from that shared store, with every acknowledged
 //! change, its bindings and its routes.
 //!
+//! A durable actor started at run time (`troupe spawn`) is claimed the
+//! same way, and its spawn recorded in the shared store: when its host is
+//! gone, the host that wins its claim starts it again from that record
+//! (through the control layer's [`Respawner`]), with its state.
+//!
 //! The durable children guests spawn under such an actor, and under its
 //! children, go with it: each is claimed before it starts, commits to the
 //! shared store, and is recorded there; the host that starts the actor
@@ -21,14 +26,20 @@
 //! [`Placement::claim`]: super::Placement::claim
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use tracing::{info, warn};
 
 use super::spawn::ChildSpawn;
 use super::{Host, HostInner};
-use crate::actor::durable::Durability;
-use crate::actor::{ActorSpec, SpawnError};
+use crate::actor::durable::{Durability, Journal};
+use crate::actor::{ActorSpec, BoxFuture, SpawnError};
 use crate::message::Address;
+
+/// How the control layer starts again, on this host, an actor from its
+/// run-time spawn record (the bytes it recorded): installed with
+/// [`Host::set_respawner`].
+pub type Respawner = Arc<dyn Fn(Host, Vec<u8>) -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
 
 /// An actor this host starts if it wins its claim.
 pub(super) struct Standby {
@@ -138,6 +149,71 @@ impl Host {
                         warn!(actor = %address, %parent, error = %e, "a durable child could not be spawned again")
                     }
                 }
+            }
+        }
+    }
+}
+
+impl Host {
+    /// Claims `address` for a durable actor about to be started at run
+    /// time: in a cluster, so that it commits to the shared store and
+    /// fails over; nothing to claim out of one.
+    ///
+    /// # Errors
+    ///
+    /// Another host holds the address, or the claim could not be made.
+    pub async fn claim_spawned(&self, address: &str) -> Result<(), String> {
+        let Some(placement) = self.inner.placement.get() else { return Ok(()) };
+        match placement.claim(address).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(format!("another host of the cluster runs `{address}`")),
+            Err(e) => Err(format!("its claim in the cluster could not be made: {e}")),
+        }
+    }
+
+    /// The store the durable actor at `address` commits to, and where its
+    /// spawn is recorded: the shared store for an actor this host holds
+    /// the claim of in a cluster, else this host's own.
+    pub fn journal_of(&self, address: &str) -> Option<Arc<dyn Journal>> {
+        self.inner.journal_for(address)
+    }
+
+    /// Installs how run-time spawn records are started again (once; false
+    /// if one is installed already).
+    pub fn set_respawner(&self, respawner: Respawner) -> bool {
+        self.inner.respawner.set(respawner).is_ok()
+    }
+
+    /// The host that ran `address` is gone: if it was a durable actor
+    /// started there at run time, recorded in the shared store, claims it
+    /// and starts it here from its record. Whether it runs here now.
+    pub async fn take_over_spawned(&self, address: &str) -> bool {
+        let (Some(placement), Some(respawner)) = (self.inner.placement.get(), self.inner.respawner.get()) else {
+            return false;
+        };
+        let Some(journal) = placement.journal() else { return false };
+        let record = match journal.spawned() {
+            Ok(records) => records.into_iter().find(|(recorded, _)| recorded.as_str() == address),
+            Err(e) => {
+                warn!(actor = %address, error = %e, "the spawn records of the shared store could not be read");
+                return false;
+            }
+        };
+        // Children go with their parent (`respawn_children`).
+        let Some((_, how)) = record.filter(|(_, how)| serde_json::from_slice::<ChildSpawn>(how).is_err()) else {
+            return false;
+        };
+        if !matches!(placement.claim(address).await, Ok(true)) {
+            return false;
+        }
+        match respawner(self.clone(), how).await {
+            Ok(()) => {
+                info!(actor = %address, "took over a durable actor spawned on a host that is gone");
+                true
+            }
+            Err(e) => {
+                warn!(actor = %address, error = %e, "a durable actor spawned on a host that is gone could not start here");
+                false
             }
         }
     }
