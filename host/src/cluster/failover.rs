@@ -85,16 +85,17 @@ pub async fn watch(host: WeakHost, members: Arc<Membership>, claims: Claims, key
                 continue;
             }
         };
-        for address in held {
-            let Some(host) = host.upgrade() else { return };
-            let durable_key = address
+        let Some(host_now) = host.upgrade() else { return };
+        let (keys_held, others): (Vec<String>, Vec<String>) = held.into_iter().partition(|address| {
+            address
                 .rsplit_once('/')
-                .is_some_and(|(name, _)| host.virtual_durability(name) == Some(Durability::Durable));
-            if !durable_key {
-                // A durable actor spawned there at run time, if any.
-                host.take_over_spawned(&address).await;
-                continue;
-            }
+                .is_some_and(|(name, _)| host_now.virtual_durability(name) == Some(Durability::Durable))
+        });
+        // The durable actors spawned there at run time, if any.
+        host_now.take_over_spawned(&others).await;
+        drop(host_now);
+        for address in keys_held {
+            let Some(host) = host.upgrade() else { return };
             match keys.locate(&address).await {
                 Ok(Location::Here) => match host.lookup(&address) {
                     Ok(_) => info!(%address, hosts = ?gone, "a durable key of a host that left activated here"),

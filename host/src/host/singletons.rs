@@ -25,7 +25,7 @@
 //!
 //! [`Placement::claim`]: super::Placement::claim
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use tracing::{info, warn};
@@ -184,36 +184,39 @@ impl Host {
         self.inner.respawner.set(respawner).is_ok()
     }
 
-    /// The host that ran `address` is gone: if it was a durable actor
-    /// started there at run time, recorded in the shared store, claims it
-    /// and starts it here from its record. Whether it runs here now.
-    pub async fn take_over_spawned(&self, address: &str) -> bool {
+    /// The host that ran the actors at `addresses` is gone: those that
+    /// were durable actors started there at run time, recorded in the
+    /// shared store, are claimed and, where this host wins them, started
+    /// here from their records.
+    pub async fn take_over_spawned(&self, addresses: &[String]) {
         let (Some(placement), Some(respawner)) = (self.inner.placement.get(), self.inner.respawner.get()) else {
-            return false;
+            return;
         };
-        let Some(journal) = placement.journal() else { return false };
-        let record = match journal.spawned() {
-            Ok(records) => records.into_iter().find(|(recorded, _)| recorded.as_str() == address),
-            Err(e) => {
-                warn!(actor = %address, error = %e, "the spawn records of the shared store could not be read");
-                return false;
-            }
-        };
-        // Children go with their parent (`respawn_children`).
-        let Some((_, how)) = record.filter(|(_, how)| serde_json::from_slice::<ChildSpawn>(how).is_err()) else {
-            return false;
-        };
-        if !matches!(placement.claim(address).await, Ok(true)) {
-            return false;
+        let Some(journal) = placement.journal() else { return };
+        if addresses.is_empty() {
+            return;
         }
-        match respawner(self.clone(), how).await {
-            Ok(()) => {
-                info!(actor = %address, "took over a durable actor spawned on a host that is gone");
-                true
-            }
+        let records = match journal.spawned() {
+            Ok(records) => records,
             Err(e) => {
-                warn!(actor = %address, error = %e, "a durable actor spawned on a host that is gone could not start here");
-                false
+                warn!(error = %e, "the spawn records of the shared store could not be read");
+                return;
+            }
+        };
+        let gone: HashSet<&str> = addresses.iter().map(String::as_str).collect();
+        for (address, how) in records {
+            // Children go with their parent (`respawn_children`).
+            if !gone.contains(address.as_str()) || serde_json::from_slice::<ChildSpawn>(&how).is_ok() {
+                continue;
+            }
+            if !matches!(placement.claim(address.as_str()).await, Ok(true)) {
+                continue;
+            }
+            match respawner(self.clone(), how).await {
+                Ok(()) => info!(actor = %address, "took over a durable actor spawned on a host that is gone"),
+                Err(e) => {
+                    warn!(actor = %address, error = %e, "a durable actor spawned on a host that is gone could not start here")
+                }
             }
         }
     }
