@@ -1375,7 +1375,12 @@ fn a_durable_actor_spawned_at_run_time_fails_over_with_every_acknowledged_change
     let nats = Nats::start();
     let a = Node::start(&nats, "a", "");
     let b = Node::start(&nats, "b", "");
-    let counter = support::guest("counter").display().to_string();
+    // Spawned from a file that is gone by the time b takes it over: b runs
+    // the code the cluster shares.
+    let files = tempfile::tempdir().unwrap();
+    let file = files.path().join("ledger-code.wasm");
+    std::fs::copy(support::guest("counter"), &file).unwrap();
+    let counter = file.display().to_string();
     a.ok(&["spawn", "ledger", &counter, "--durable"]);
     b.call_when_reachable("ledger", "get()");
     // One host per durable actor: b cannot start a second `ledger`.
@@ -1387,6 +1392,7 @@ fn a_durable_actor_spawned_at_run_time_fails_over_with_every_acknowledged_change
     }
     assert_eq!(b.ok(&["call", "ledger", "get()"]), "3");
 
+    std::fs::remove_file(&file).unwrap();
     let killed = Instant::now();
     a.kill();
     // b wins its claim once a's lease expires and starts it from its
@@ -1396,4 +1402,21 @@ fn a_durable_actor_spawned_at_run_time_fails_over_with_every_acknowledged_change
     assert!(addresses(&b).contains(&"ledger".to_string()));
     assert!(b.log().contains("took over a durable actor spawned on a host that is gone"), "{}", b.log());
     assert_eq!(b.ok(&["call", "ledger", "incr(1)"]), "4", "and it commits there");
+}
+
+#[test]
+fn a_durable_actor_spawned_at_run_time_starts_on_the_next_host_to_join_when_no_host_runs_it() {
+    let nats = Nats::start();
+    let a = Node::start(&nats, "a", "");
+    let counter = support::guest("counter").display().to_string();
+    a.ok(&["spawn", "ledger", &counter, "--durable"]);
+    for _ in 0..3 {
+        a.ok(&["send", "ledger", "incr(1)"]);
+    }
+    // a stops cleanly and no host runs `ledger`: the next to join starts
+    // it from its record in the shared store, with what it committed.
+    a.stop();
+    let b = Node::start(&nats, "b", "");
+    assert_eq!(b.ok(&["call", "ledger", "get()"]), "3", "{}", b.log());
+    assert!(addresses(&b).contains(&"ledger".to_string()));
 }

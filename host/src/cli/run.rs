@@ -324,6 +324,11 @@ async fn serve(args: RunArgs, control: Option<PathBuf>) -> anyhow::Result<()> {
         };
         info!(actors = started.len(), manifest = %manifest.file.display(), "manifest started");
     }
+    // In a cluster, the durable actors spawned at run time that no live
+    // host runs (their hosts all stopped, or died unnoticed).
+    if cluster.is_some() {
+        host.recover_spawned().await;
+    }
     if store.exists() {
         for (address, problem) in respawn_durable(&host).await {
             match problem {

@@ -253,6 +253,7 @@ impl Cluster {
             host: host.downgrade(),
             client: client.clone(),
             members: members.clone(),
+            components: components.clone(),
             rolling,
         });
         host.attach_peers(peers.clone());
@@ -347,6 +348,7 @@ struct ClusterPeers {
     host: crate::host::WeakHost,
     client: Client,
     members: Arc<Membership>,
+    components: async_nats::jetstream::object_store::ObjectStore,
     rolling: Arc<Rolling>,
 }
 
@@ -414,5 +416,16 @@ impl Peers for ClusterPeers {
 
     fn swap(&self, swap: ClusterSwap) -> BoxFuture<'_, Result<Vec<NodeView>, ClusterSwapError>> {
         Box::pin(self.rolling.swap(swap))
+    }
+
+    fn fetch_code<'a>(
+        &'a self,
+        code: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Arc<crate::actor::ActorComponent>, String>> {
+        Box::pin(async move {
+            let host = self.host.upgrade().ok_or("this host is stopping")?;
+            serve::fetch(&self.components, &host, code, name, None).await
+        })
     }
 }

@@ -420,8 +420,7 @@ async fn spawn(host: &Host, request: Request, record: bool) -> Response {
 
 /// [`spawn`], with the component already loaded if `loaded` is given.
 async fn spawn_loaded(host: &Host, request: Request, record: bool, loaded: Option<Arc<ActorComponent>>) -> Response {
-    let record =
-        (record && matches!(request, Request::Spawn { durable: true, .. })).then(|| serde_json::to_vec(&request));
+    let record = (record && matches!(request, Request::Spawn { durable: true, .. })).then(|| request.clone());
     let Request::Spawn { name, path, limits, config, supervisor, restart, durable, http } = request else {
         return error(ErrorCode::InvalidArgument, "not a spawn request");
     };
@@ -457,7 +456,14 @@ async fn spawn_loaded(host: &Host, request: Request, record: bool, loaded: Optio
     }
     match host.spawn_under(entry.spec(name.as_str().into()), supervisor.as_deref()).await {
         Ok(actor) => {
-            if let (Some(Ok(how)), Some(journal)) = (record, host.journal_of(&name))
+            let how = record.map(|spawn| match host.peers() {
+                // The code too, for a host taking it over without the file.
+                Some(_) => {
+                    serde_json::to_vec(&SharedSpawn { spawn, code: actor.component().hash.to_hex().to_string() })
+                }
+                None => serde_json::to_vec(&spawn),
+            });
+            if let (Some(Ok(how)), Some(journal)) = (how, host.journal_of(&name))
                 && let Err(e) = journal.record_spawn(actor.address(), how).await
             {
                 // Running, but not durable as a whole: say so, and stop it.
@@ -475,22 +481,46 @@ async fn spawn_loaded(host: &Host, request: Request, record: bool, loaded: Optio
     }
 }
 
+/// A durable actor's run-time spawn as a host of a cluster records it in
+/// the shared store: the request, and the content hash of the code it
+/// started, so that a host taking it over runs it without the file.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SharedSpawn {
+    spawn: Request,
+    code: String,
+}
+
 /// How a host of a cluster starts again a durable actor spawned at run
 /// time on a host that is gone, from its record in the shared store (see
 /// [`Host::take_over_spawned`]): as the record asks, without recording it
-/// again; under the root if the supervisor it named does not run here.
+/// again, with the code it ran (loaded here, from its file, or fetched
+/// from the cluster); under the root if the supervisor it named does not
+/// run here.
 pub fn respawner() -> crate::host::Respawner {
     Arc::new(|host: Host, how: Vec<u8>| {
         Box::pin(async move {
-            let mut request: Request = serde_json::from_slice(&how).map_err(|e| format!("its record: {e}"))?;
-            if let Request::Spawn { supervisor, name, .. } = &mut request
-                && let Some(named) = supervisor.as_deref()
+            let SharedSpawn { spawn: mut request, code } =
+                serde_json::from_slice(&how).map_err(|e| format!("its record: {e}"))?;
+            let Request::Spawn { supervisor, name, path, .. } = &mut request else {
+                return Err("its record is no spawn".into());
+            };
+            if let Some(named) = supervisor.as_deref()
                 && host.supervisor(named).is_none()
             {
                 warn!(actor = %name, supervisor = %named, "its supervisor does not run here: under the root");
                 *supervisor = None;
             }
-            match spawn_loaded(&host, request, false, None).await.error {
+            let hash = blake3::Hash::from_hex(&code).map_err(|e| format!("its code hash `{code}`: {e}"))?;
+            let component = match host.component_by_hash(&hash) {
+                Some(component) => component,
+                None if path.exists() => load_named_by_file(&host, path).map_err(|e| e.to_string())?,
+                None => {
+                    let peers = host.peers().ok_or("this host is in no cluster")?;
+                    let named = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+                    peers.fetch_code(&code, &named).await?
+                }
+            };
+            match spawn_loaded(&host, request, false, Some(component)).await.error {
                 None => Ok(()),
                 Some(e) => Err(e.message),
             }

@@ -67,6 +67,11 @@ pub trait Peers: Send + Sync + 'static {
     /// passed, and the first failure rolls back every host's. Each host's
     /// reports (`{"reports": [..]}`), by node name.
     fn swap(&self, swap: ClusterSwap) -> BoxFuture<'_, Result<Vec<NodeView>, ClusterSwapError>>;
+
+    /// The component with content hash `code` (hex) from the cluster's
+    /// shared code, loaded into this host as `name`: what a host without
+    /// the file an actor was started from runs it with.
+    fn fetch_code<'a>(&'a self, code: &'a str, name: &'a str) -> BoxFuture<'a, Result<Arc<ActorComponent>, String>>;
 }
 
 /// A hot swap of every host's actors of one target.

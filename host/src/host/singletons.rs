@@ -189,13 +189,28 @@ impl Host {
     /// shared store, are claimed and, where this host wins them, started
     /// here from their records.
     pub async fn take_over_spawned(&self, addresses: &[String]) {
+        if addresses.is_empty() {
+            return;
+        }
+        let gone: HashSet<&str> = addresses.iter().map(String::as_str).collect();
+        self.take_over_recorded(|address| gone.contains(address)).await;
+    }
+
+    /// Claims every durable actor started at run time that the shared
+    /// store records and no live host runs, and starts here those this
+    /// host wins: what a host joining a cluster whose hosts all stopped
+    /// (or died unnoticed) does once, as a host alone recovers its own.
+    pub async fn recover_spawned(&self) {
+        self.take_over_recorded(|_| true).await;
+    }
+
+    /// Claims the run-time spawns of the shared store whose address
+    /// `wanted` takes, and starts those this host wins.
+    async fn take_over_recorded(&self, wanted: impl Fn(&str) -> bool) {
         let (Some(placement), Some(respawner)) = (self.inner.placement.get(), self.inner.respawner.get()) else {
             return;
         };
         let Some(journal) = placement.journal() else { return };
-        if addresses.is_empty() {
-            return;
-        }
         let records = match journal.spawned() {
             Ok(records) => records,
             Err(e) => {
@@ -203,10 +218,13 @@ impl Host {
                 return;
             }
         };
-        let gone: HashSet<&str> = addresses.iter().map(String::as_str).collect();
         for (address, how) in records {
-            // Children go with their parent (`respawn_children`).
-            if !gone.contains(address.as_str()) || serde_json::from_slice::<ChildSpawn>(&how).is_ok() {
+            // Children go with their parent (`respawn_children`); one
+            // running here stays as it is.
+            if !wanted(address.as_str())
+                || serde_json::from_slice::<ChildSpawn>(&how).is_ok()
+                || self.inner.registry.get(address.as_str()).is_some()
+            {
                 continue;
             }
             if !matches!(placement.claim(address.as_str()).await, Ok(true)) {
