@@ -493,9 +493,8 @@ struct SharedSpawn {
 /// How a host of a cluster starts again a durable actor spawned at run
 /// time on a host that is gone, from its record in the shared store (see
 /// [`Host::take_over_spawned`]): as the record asks, without recording it
-/// again, with the code it ran (loaded here, from its file, or fetched
-/// from the cluster); under the root if the supervisor it named does not
-/// run here.
+/// again, with the code it ran (loaded here already, or fetched from the
+/// cluster); under the root if the supervisor it named does not run here.
 pub fn respawner() -> crate::host::Respawner {
     Arc::new(|host: Host, how: Vec<u8>| {
         Box::pin(async move {
@@ -511,9 +510,9 @@ pub fn respawner() -> crate::host::Respawner {
                 *supervisor = None;
             }
             let hash = blake3::Hash::from_hex(&code).map_err(|e| format!("its code hash `{code}`: {e}"))?;
+            // The code it ran, not what its file holds now.
             let component = match host.component_by_hash(&hash) {
                 Some(component) => component,
-                None if path.exists() => load_named_by_file(&host, path).map_err(|e| e.to_string())?,
                 None => {
                     let peers = host.peers().ok_or("this host is in no cluster")?;
                     let named = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
