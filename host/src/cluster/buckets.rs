@@ -7,6 +7,11 @@
 //! stream (`KV_<bucket>`, subjects `$KV.<bucket>.>`) itself and then
 //! opens the bucket. Creating a stream that exists with the same
 //! configuration succeeds, so every host does it as it joins.
+//!
+//! A JetStream cluster that has just started, or is busy (electing the
+//! leader of a replicated stream on a loaded machine), may let a request
+//! time out: a host joining keeps trying for [`OPEN_PATIENCE`] before it
+//! gives up, as a host started beside its NATS servers must.
 
 use std::time::Duration;
 
@@ -17,10 +22,38 @@ use async_nats::jetstream::kv;
 use async_nats::jetstream::object_store::{self, ObjectStore};
 use async_nats::jetstream::stream::{Config, DiscardPolicy, StorageType};
 
+use tracing::warn;
+
 use super::ClusterError;
+
+/// How long a host keeps trying to open a bucket whose requests time out.
+pub const OPEN_PATIENCE: Duration = Duration::from_secs(30);
+
+/// Runs `open` until it succeeds, fails for good, or has timed out for
+/// [`OPEN_PATIENCE`]: a request that timed out (or found no server to
+/// answer it) is tried again.
+pub(super) async fn patiently<T, F>(name: &str, mut open: impl FnMut() -> F) -> Result<T, ClusterError>
+where
+    F: std::future::Future<Output = Result<T, ClusterError>>,
+{
+    let deadline = std::time::Instant::now() + OPEN_PATIENCE;
+    loop {
+        match open().await {
+            Err(ClusterError::Bucket { reason, .. })
+                if (reason.contains("timed out") || reason.contains("request error"))
+                    && std::time::Instant::now() < deadline =>
+            {
+                warn!(bucket = %name, %reason, "JetStream did not answer in time; trying again");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            done => return done,
+        }
+    }
+}
 
 /// What a bucket keeps: how many revisions per key, how long an entry
 /// lives (zero: for ever).
+#[derive(Debug, Clone, Copy)]
 pub struct BucketShape {
     /// Revisions kept per key.
     pub history: i64,
@@ -35,6 +68,16 @@ pub struct BucketShape {
 ///
 /// [`ClusterError::Bucket`] naming the bucket and what the server said.
 pub async fn kv_bucket(
+    js: &Context,
+    name: &str,
+    shape: BucketShape,
+    replicas: usize,
+) -> Result<kv::Store, ClusterError> {
+    patiently(name, || open_kv_bucket(js, name, shape, replicas)).await
+}
+
+/// One try of [`kv_bucket`].
+async fn open_kv_bucket(
     js: &Context,
     name: &str,
     shape: BucketShape,
@@ -71,6 +114,11 @@ pub async fn kv_bucket(
 ///
 /// [`ClusterError::Bucket`] naming the store and what the server said.
 pub async fn object_store(js: &Context, name: &str, replicas: usize) -> Result<ObjectStore, ClusterError> {
+    patiently(name, || open_object_store(js, name, replicas)).await
+}
+
+/// One try of [`object_store`].
+async fn open_object_store(js: &Context, name: &str, replicas: usize) -> Result<ObjectStore, ClusterError> {
     let failed = |e: &dyn std::fmt::Display| ClusterError::Bucket { bucket: name.to_string(), reason: e.to_string() };
     match js.get_object_store(name).await {
         Ok(store) => Ok(store),

@@ -171,7 +171,7 @@ impl SharedStore {
                 .await
                 .map_err(|e| connect(&e))?;
             let js = jetstream::new(client);
-            let stream = state_stream(&js, replicas).await?;
+            let stream = super::buckets::patiently(STATE_STREAM, || state_stream(&js, replicas)).await?;
             Ok::<_, ClusterError>((js, stream))
         });
         let (js, stream) = match opened.await.map_err(|e| ClusterError::Nats(e.to_string())).and_then(|r| r) {
